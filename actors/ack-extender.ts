@@ -1,0 +1,53 @@
+import { asyncScheduler, interval, type SchedulerLike, type Subscription } from 'rxjs';
+import type { MessageHandle } from './invocation.types.js';
+
+/**
+ * One timer per queue that extends the ack deadline of every in-flight message, like BullMQ's
+ * LockManager renews every active job's lock. A timer per message would cost a timer per job at
+ * 10,000 in flight; one sweep costs one tick.
+ */
+export class AckExtender {
+  readonly #handles = new Set<MessageHandle>();
+  #ticker: Subscription | undefined;
+
+  /**
+   * @param intervalMs how often to sweep; about ack_wait / 3 so two sweeps can be missed safely.
+   * @param scheduler RxJS scheduler; a virtual one in tests.
+   */
+  constructor(
+    private readonly intervalMs: number,
+    private readonly scheduler: SchedulerLike = asyncScheduler,
+  ) {}
+
+  track(handle: MessageHandle): void {
+    this.#handles.add(handle);
+  }
+
+  untrack(handle: MessageHandle): void {
+    this.#handles.delete(handle);
+  }
+
+  get size(): number {
+    return this.#handles.size;
+  }
+
+  start(): void {
+    this.#ticker ??= interval(this.intervalMs, this.scheduler).subscribe(() => this.sweep());
+  }
+
+  /** Calls `working()` on every tracked message; returns how many were extended. */
+  sweep(): number {
+    for (const handle of this.#handles) handle.working();
+    return this.#handles.size;
+  }
+
+  stop(): void {
+    this.#ticker?.unsubscribe();
+    this.#ticker = undefined;
+  }
+}
+
+/** The sweep interval for a consumer's ack_wait: a third of it, at least 100 ms. */
+export function ackExtendIntervalMs(ackWaitMs: number): number {
+  return Math.max(100, Math.floor(ackWaitMs / 3));
+}

@@ -1,0 +1,55 @@
+import type { Invocation } from '../src/queue/envelope.js';
+import type { RetryPolicy } from './retry.policy.js';
+
+export type { Invocation };
+
+/**
+ * The narrow port through which a machine settles its JetStream message. The queue adapter wraps
+ * a JsMsg in it; unit tests record calls on a fake.
+ */
+export interface MessageHandle {
+  /** JetStream's delivery count: 1 on the first delivery, n on the n-th attempt. */
+  readonly deliveryCount: number;
+  /** Extends the ack deadline by another ack_wait (the ack-extender calls it). */
+  working(): void;
+  /** Redeliver after `delayMs`; the retry waits in JetStream, not in this process. */
+  nak(delayMs: number): void;
+  /** Stop redelivering this message for good. */
+  term(): void;
+  /** Acknowledge and wait for the server to confirm; rejects when it does not. */
+  ackAck(): Promise<void>;
+}
+
+/** What one call of the function produced. A 5xx is an outcome, not an exception. */
+export interface FunctionOutcome {
+  /** The function's HTTP status, or the status asyncfn reports for a transport failure. */
+  readonly status: number;
+  readonly contentType?: string | undefined;
+  readonly body: Uint8Array;
+  /** Unix ms when the call started. */
+  readonly startedAtMs: number;
+  readonly durationMs: number;
+  /** Set when the function could not be reached or did not answer in time (status 503 or 504). */
+  readonly transportError?: string | undefined;
+  /** The function's Retry-After header, if any (used by #3's policy). */
+  readonly retryAfter?: string | undefined;
+}
+
+export interface FunctionRequest {
+  readonly invocation: Invocation;
+  /** 1-based attempt number. */
+  readonly attempt: number;
+}
+
+export interface CallbackRequest {
+  readonly invocation: Invocation;
+  readonly outcome: FunctionOutcome;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+}
+
+export interface InvocationInput {
+  readonly message: MessageHandle;
+  readonly invocation: Invocation;
+  readonly policy: RetryPolicy;
+}

@@ -1,0 +1,207 @@
+import {
+  asapScheduler,
+  BehaviorSubject,
+  catchError,
+  debounceTime,
+  defer,
+  filter,
+  finalize,
+  firstValueFrom,
+  ignoreElements,
+  map,
+  mergeMap,
+  race,
+  startWith,
+  Subject,
+  take,
+  takeUntil,
+  tap,
+  timer,
+  type Observable,
+  type Subscription,
+} from 'rxjs';
+import { createActor, type Actor } from 'xstate';
+import { AckExtender } from './ack-extender.js';
+import type { InvocationMachine, InvocationSettlement } from './invocation.machine.js';
+import type { FunctionOutcome, Invocation, MessageHandle } from './invocation.types.js';
+import type { RetryPolicy } from './retry.policy.js';
+
+/** One message as the pull source hands it over: decoded, or the reasons it cannot be. */
+export interface Delivery {
+  readonly message: MessageHandle;
+  readonly decoded: { readonly ok: true; readonly invocation: Invocation } | { readonly ok: false; readonly reasons: readonly string[] };
+}
+
+/** How one invocation's delivery ended, for logs and metrics. */
+export interface SettlementReport {
+  readonly queue: string;
+  readonly invocation: Invocation;
+  readonly attempt: number;
+  readonly settlement: InvocationSettlement | 'crashed';
+  readonly outcome?: FunctionOutcome | undefined;
+  readonly callbackError?: string | undefined;
+  readonly ackError?: string | undefined;
+}
+
+/** Where the supervisor reports what happened; the worker wiring logs it (and counts it, #4). */
+export interface SupervisorEvents {
+  started?(queue: string, invocation: Invocation, attempt: number): void;
+  settled(report: SettlementReport): void;
+  poison(queue: string, reasons: readonly string[]): void;
+  pullFailed(queue: string, error: unknown): void;
+}
+
+export interface QueueSupervisorOptions {
+  readonly queue: string;
+  /** Most invocations running at once on this worker (OpenFaaS `max_inflight`). */
+  readonly maxInflight: number;
+  readonly ackExtendIntervalMs: number;
+  /** Opens one pull request for at most `max` messages; completes when the request ends. */
+  readonly pull: (max: number) => Observable<Delivery>;
+  /** The invocation machine with its effects provided. */
+  readonly machine: InvocationMachine;
+  readonly policyFor: (invocation: Invocation) => RetryPolicy;
+  readonly events: SupervisorEvents;
+  /** Pause after a failed pull before asking again, ms; default 1000. */
+  readonly pullRetryDelayMs?: number;
+}
+
+/**
+ * Supervises one queue: pulls only as many messages as it has free slots, runs one invocation
+ * machine per message, and keeps their ack deadlines alive with a single sweep.
+ *
+ * Demand drives pulls: `free = maxInflight - running - requested`, where `requested` counts
+ * messages asked for by open pull requests and not yet delivered. A message therefore never waits
+ * in a client buffer while its ack deadline burns.
+ */
+export class QueueSupervisor {
+  readonly #opts: QueueSupervisorOptions;
+  readonly #extender: AckExtender;
+  readonly #running$ = new BehaviorSubject(0);
+  readonly #demand$ = new Subject<void>();
+  readonly #stopping$ = new Subject<void>();
+  readonly #actors = new Set<Actor<InvocationMachine>>();
+  /** Asking for one slot at a time while a pull is open would flood the server with tiny requests. */
+  readonly #batchThreshold: number;
+  #requested = 0;
+  #openPulls = 0;
+  #pulling: Subscription | undefined;
+
+  constructor(opts: QueueSupervisorOptions) {
+    this.#opts = opts;
+    this.#extender = new AckExtender(opts.ackExtendIntervalMs);
+    this.#batchThreshold = Math.max(1, Math.ceil(opts.maxInflight / 4));
+  }
+
+  /** Invocations running now (between delivery and settlement). */
+  get running(): number {
+    return this.#running$.value;
+  }
+
+  /** Observable count of running invocations. */
+  get running$(): Observable<number> {
+    return this.#running$.asObservable();
+  }
+
+  start(): void {
+    if (this.#pulling) return;
+    this.#extender.start();
+    this.#pulling = this.#demand$
+      .pipe(
+        startWith(undefined),
+        // Slots freed in one burst (a batch settling together) become one pull, not many.
+        debounceTime(0, asapScheduler),
+        map(() => this.#nextPullSize()),
+        filter((n) => n > 0),
+        mergeMap((n) => this.#pullUpTo(n)),
+        takeUntil(this.#stopping$),
+      )
+      .subscribe((delivery) => this.#admit(delivery));
+  }
+
+  /**
+   * Graceful stop: pull nothing more, let running invocations finish for up to `graceMs`, then
+   * release the rest (nak with no delay) so another replica takes them at once.
+   * @returns how many invocations were released unfinished.
+   */
+  async drain(graceMs: number): Promise<number> {
+    this.#stopping$.next();
+    this.#pulling?.unsubscribe();
+    const idle = this.#running$.pipe(filter((n) => n === 0), take(1));
+    await firstValueFrom(race(idle, timer(graceMs)));
+    const unfinished = [...this.#actors];
+    for (const actor of unfinished) actor.send({ type: 'release' });
+    this.#extender.stop();
+    return unfinished.length;
+  }
+
+  #nextPullSize(): number {
+    const free = this.#opts.maxInflight - this.#running$.value - this.#requested;
+    if (free <= 0) return 0;
+    if (this.#openPulls === 0) return free;
+    return free >= this.#batchThreshold ? free : 0;
+  }
+
+  #pullUpTo(max: number): Observable<Delivery> {
+    return defer(() => {
+      this.#requested += max;
+      this.#openPulls += 1;
+      let received = 0;
+      return this.#opts.pull(max).pipe(
+        take(max),
+        tap(() => {
+          received += 1;
+          this.#requested -= 1;
+        }),
+        catchError((error: unknown) => {
+          this.#opts.events.pullFailed(this.#opts.queue, error);
+          return timer(this.#opts.pullRetryDelayMs ?? 1000).pipe(ignoreElements());
+        }),
+        finalize(() => {
+          this.#requested -= max - received;
+          this.#openPulls -= 1;
+          this.#demand$.next();
+        }),
+      );
+    });
+  }
+
+  #admit({ message, decoded }: Delivery): void {
+    if (!decoded.ok) {
+      // A message that cannot be decoded can never succeed; redelivering it would loop forever.
+      // Until the dead-letter stream exists (#3) it is terminated and reported.
+      message.term();
+      this.#opts.events.poison(this.#opts.queue, decoded.reasons);
+      this.#demand$.next();
+      return;
+    }
+    const { invocation } = decoded;
+    const actor = createActor(this.#opts.machine, {
+      input: { message, invocation, policy: this.#opts.policyFor(invocation) },
+    });
+    this.#actors.add(actor);
+    this.#extender.track(message);
+    this.#running$.next(this.#running$.value + 1);
+    const settle = (): void => {
+      this.#actors.delete(actor);
+      this.#extender.untrack(message);
+      const snapshot = actor.getSnapshot();
+      const { context } = snapshot;
+      this.#opts.events.settled({
+        queue: this.#opts.queue,
+        invocation,
+        attempt: context.attempt,
+        // A crashed machine leaves its message unsettled: JetStream redelivers it after ack_wait.
+        settlement: snapshot.status === 'error' ? 'crashed' : (snapshot.value as InvocationSettlement),
+        outcome: context.outcome,
+        callbackError: context.callbackError,
+        ackError: context.ackError,
+      });
+      this.#running$.next(this.#running$.value - 1);
+      this.#demand$.next();
+    };
+    actor.subscribe({ complete: settle, error: settle });
+    actor.start();
+    this.#opts.events.started?.(this.#opts.queue, invocation, actor.getSnapshot().context.attempt);
+  }
+}

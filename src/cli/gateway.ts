@@ -1,0 +1,81 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { Config } from '../config/index.js';
+import { ConfigError } from '../errors.js';
+import type { FunctionResolver } from '../functions/index.js';
+import { buildGateway } from '../gateway/server.js';
+import { createHttpClient } from '../http/client.js';
+import { connectQueue } from '../queue/connection.js';
+import { ensureStream, type QueueSpec } from '../queue/provision.js';
+import { createPublisher } from '../queue/publisher.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/** Room left in a NATS message for the envelope's and the caller's headers (node caps headers at 16 KiB). */
+export const HEADER_ROOM_BYTES = 24 * 1024;
+
+export interface RunningGateway {
+  readonly url: string;
+  /** Stops accepting requests, finishes the ones in progress, closes the NATS connection. */
+  close(): Promise<void>;
+}
+
+export function queueSpec(config: Config): QueueSpec {
+  return {
+    stream: config.queue.stream,
+    subject: config.queue.subject,
+    durable: config.queue.durable,
+    replicas: config.queue.replicas,
+    storage: config.queue.storage,
+    ackWaitMs: config.worker.ackWaitMs,
+    maxAckPending: config.queue.maxAckPending,
+  };
+}
+
+/** Connects to NATS, makes sure the stream exists, and serves the gateway's HTTP routes. */
+export async function startGateway(
+  config: Config,
+  deps: { resolver: FunctionResolver; logger: Logger },
+): Promise<RunningGateway> {
+  const logger = deps.logger.child({ component: 'gateway' });
+  if (!config.nats.url) throw new ConfigError(['NATS_URL (or faas_nats_address) is required for the gateway']);
+  const queue = await connectQueue({ url: config.nats.url, name: 'asyncfn-gateway', logger });
+  try {
+    const maxPayload = queue.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    if (config.gateway.maxBodyBytes + HEADER_ROOM_BYTES > maxPayload) {
+      throw new ConfigError([
+        `max_body_size ${config.gateway.maxBodyBytes} plus ${HEADER_ROOM_BYTES} bytes for headers exceeds the NATS server's max_payload ${maxPayload}: raise max_payload in the server config or lower max_body_size`,
+      ]);
+    }
+    await ensureStream(await jetstreamManager(queue.nc), queueSpec(config), logger);
+    const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
+    const app = await buildGateway(
+      {
+        readTimeoutMs: config.gateway.readTimeoutMs,
+        writeTimeoutMs: config.gateway.writeTimeoutMs,
+        upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
+        maxBodyBytes: config.gateway.maxBodyBytes,
+        defaultNamespace: config.functions.defaultNamespace,
+        subject: config.queue.subject,
+      },
+      {
+        resolver: deps.resolver,
+        publisher: createPublisher(queue, jetstream(queue.nc), { publishTimeoutMs: config.gateway.publishTimeoutMs }),
+        dispatcher,
+        isReady: () => queue.isConnected(),
+        logger,
+      },
+    );
+    const url = await app.listen({ port: config.gateway.port, host: config.gateway.host });
+    logger.info({ url, nats: config.nats.url }, 'gateway listening');
+    return {
+      url,
+      close: async () => {
+        await app.close();
+        await dispatcher.close();
+        await queue.close();
+      },
+    };
+  } catch (err) {
+    await queue.close();
+    throw err;
+  }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.js';
+import { AsyncFnError } from '../errors.js';
+import { createResolver } from '../functions/index.js';
+import { createLogger } from '../telemetry/logger.js';
+import { startGateway } from './gateway.js';
+import { runUp } from './up.js';
+import { VERSION } from './version.js';
+import { startWorker } from './worker.js';
+
+const USAGE = `asyncfn ${VERSION}: durable async HTTP functions on NATS JetStream
+
+Usage: asyncfn <command> [--config file.yaml]
+
+Commands:
+  up        everything locally: nats-server (unless NATS_URL is set), sample functions, gateway, worker
+  gateway   the HTTP gateway (/function, /async-function, /system, /healthz)
+  worker    the queue-worker
+
+Configuration comes from environment variables with OpenFaaS names (NATS_URL, max_inflight,
+ack_wait, upstream_timeout, ...) and an optional YAML file with the same keys (--config or
+ASYNCFN_CONFIG); see README.md.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+  });
+  if (values.version) {
+    console.log(VERSION);
+    return 0;
+  }
+  const command = positionals[0];
+  if (values.help || !command || !['up', 'gateway', 'worker'].includes(command)) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const configPath = values.config ?? process.env.ASYNCFN_CONFIG;
+  const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined);
+  const logger = createLogger(config.log);
+
+  let stop: () => Promise<void>;
+  if (command === 'up') {
+    stop = (await runUp(config, logger)).close;
+  } else {
+    const resolver = await createResolver(config.functions);
+    const running = command === 'gateway' ? await startGateway(config, { resolver, logger }) : await startWorker(config, { resolver, logger });
+    stop = () => running.close();
+  }
+
+  // SIGTERM drains (Kubernetes sends it before killing the pod); a second signal exits at once.
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down');
+      process.once(signal, () => process.exit(130));
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  await stop();
+  logger.info('stopped');
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const message = err instanceof AsyncFnError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    console.error(`asyncfn: ${message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,52 @@
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/index.js';
+import { createResolver, staticResolver, type FunctionResolver } from '../functions/index.js';
+import { startLocalNats, type LocalNatsServer } from '../queue/local-server.js';
+import { startSampleFunctions } from '../samples/index.js';
+import type { Logger } from '../telemetry/logger.js';
+import { startGateway } from './gateway.js';
+import { startWorker } from './worker.js';
+
+export interface UpOptions {
+  /** Where the local nats-server keeps its JetStream store; default `.asyncfn` in the working directory. */
+  readonly dataDir?: string;
+}
+
+/**
+ * Everything on one machine for development: a local nats-server with JetStream (unless NATS_URL
+ * is set), the sample functions, the gateway and one worker, all stopped together.
+ */
+export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}): Promise<{ close(): Promise<void> }> {
+  const stops: Array<() => Promise<void>> = [];
+  const close = async (): Promise<void> => {
+    for (const stop of stops.reverse()) await stop();
+  };
+  try {
+    let natsUrl = config.nats.url;
+    if (!natsUrl) {
+      const dir = join(resolve(opts.dataDir ?? '.asyncfn'), 'nats');
+      const nats: LocalNatsServer = await startLocalNats({ dir });
+      stops.push(() => nats.stop());
+      natsUrl = nats.url;
+      logger.info({ url: nats.url, storeDir: nats.storeDir }, 'started local nats-server with JetStream');
+    }
+    const samples = await startSampleFunctions({ host: '127.0.0.1', port: 0 });
+    stops.push(() => samples.close());
+    logger.info({ functions: Object.keys(samples.functions), url: samples.url }, 'sample functions running');
+
+    const resolver: FunctionResolver =
+      config.functions.mode === 'file'
+        ? await createResolver(config.functions)
+        : staticResolver(samples.functions, config.functions.defaultNamespace);
+    const upConfig: Config = Object.freeze({ ...config, nats: Object.freeze({ url: natsUrl }) });
+
+    const worker = await startWorker(upConfig, { resolver, logger });
+    stops.push(() => worker.close());
+    const gateway = await startGateway(upConfig, { resolver, logger });
+    stops.push(() => gateway.close());
+    return { close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

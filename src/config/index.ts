@@ -1,0 +1,19 @@
+/**
+ * Public API of src/config: the one place asyncfn turns OpenFaaS-style variables (environment
+ * plus an optional YAML file) into a validated, deeply frozen Config. Only src/cli calls
+ * loadConfig, passing process.env; every other module receives the slice of Config it uses,
+ * and unit tests build one with testConfig.
+ */
+export { parseDurationMs } from './duration.js';
+export { loadConfig, testConfig } from './load.js';
+export type {
+  Config,
+  DeepPartial,
+  FunctionsConfig,
+  GatewayConfig,
+  LogConfig,
+  NatsConfig,
+  QueueConfig,
+  WorkerConfig,
+} from './schema.js';
+export { parseSizeBytes } from './size.js';

@@ -1,0 +1,168 @@
+import { isIPv6 } from 'node:net';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { type Config, ConfigSchema, type DeepPartial } from './schema.js';
+import { VARIABLE_NAMES, type Variables, VariablesSchema } from './variables.js';
+
+/** As in the OpenFaaS queue-worker; not configurable yet, so they are not variables. */
+const QUEUE_NAMES = { stream: 'faas-request', subject: 'faas-request', durable: 'faas-workers' } as const;
+
+/** Default max_ack_pending is max_inflight plus this: room for retries waiting in JetStream. */
+const ACK_PENDING_HEADROOM = 10_000;
+
+/**
+ * Builds the one validated, deeply frozen Config from OpenFaaS-style variables.
+ *
+ * `env` is the environment (the CLI passes process.env; nothing else in asyncfn reads it) and
+ * `fileText` the optional YAML config file: a flat mapping of the same variable names. A variable
+ * set in both takes the environment's value; empty values count as unset.
+ *
+ * @throws ConfigError listing every problem at once, each naming the variable and its value,
+ *   because OpenFaaS falling back silently on a bad value is what we do not copy.
+ */
+export function loadConfig(env: Record<string, string | undefined>, fileText?: string): Readonly<Config> {
+  const problems: string[] = [];
+  const values = { ...(fileText === undefined ? {} : readConfigFile(fileText, problems)), ...readEnv(env) };
+  const parsed = VariablesSchema.safeParse(values);
+  if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => describeIssue(issue, values)));
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return finish(toConfig(parsed.data));
+}
+
+/**
+ * The defaults with `overrides` merged in, validated and frozen: what unit tests pass to the
+ * modules they test. Like loadConfig, the default queue.maxAckPending follows worker.maxInflight.
+ *
+ * @throws ConfigError if the overrides make an invalid Config (e.g. maxInflight 0).
+ */
+export function testConfig(overrides: DeepPartial<Config> = {}): Readonly<Config> {
+  const defaults = VariablesSchema.parse({});
+  const base = toConfig({ ...defaults, max_inflight: overrides.worker?.maxInflight ?? defaults.max_inflight });
+  return finish(merge(base, overrides));
+}
+
+function readEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const name of VARIABLE_NAMES) {
+    const value = env[name]?.trim();
+    if (value) values[name] = value;
+  }
+  return values;
+}
+
+/**
+ * Reads the config file. The YAML "failsafe" schema keeps every scalar as the text written, so
+ * `max_inflight: 010` or `write_debug: yes` go through the same parsers as the environment does.
+ */
+function readConfigFile(text: string, problems: string[]): Record<string, string> {
+  const doc = parseDocument(text, { schema: 'failsafe' });
+  if (doc.errors.length > 0) {
+    // The first line of a yaml error names the problem and position; the rest is a code excerpt.
+    for (const error of doc.errors) problems.push(`config file: invalid YAML: ${error.message.split('\n')[0]!.replace(/:$/, '')}`);
+    return {};
+  }
+  const data: unknown = doc.toJS();
+  if (data === null || data === undefined) return {}; // empty, or only comments
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    problems.push('config file: expected a mapping of variable names to values (e.g. "max_inflight: 10")');
+    return {};
+  }
+  const values: Record<string, string> = {};
+  for (const [name, value] of Object.entries(data)) {
+    if (!VARIABLE_NAMES.includes(name)) {
+      const near = VARIABLE_NAMES.find((known) => known.toLowerCase() === name.toLowerCase());
+      problems.push(`config file: unknown key ${JSON.stringify(name)}${near === undefined ? '' : ` (did you mean ${near}?)`}`);
+    } else if (typeof value !== 'string') {
+      problems.push(`${name}: expected a single value in the config file, got a ${Array.isArray(value) ? 'list' : 'mapping'}`);
+    } else if (value.trim() !== '') {
+      values[name] = value.trim();
+    }
+  }
+  return values;
+}
+
+/** One line per problem, naming the variable and the value it had. */
+function describeIssue(issue: z.core.$ZodIssue, values: Record<string, string>): string {
+  const name = String(issue.path[0] ?? '(config)');
+  const value = values[name];
+  return value === undefined ? `${name}: ${issue.message}` : `${name}: ${JSON.stringify(value)} ${issue.message}`;
+}
+
+/** IPv6 literals need brackets inside a URL. */
+function hostForUrl(host: string): string {
+  return isIPv6(host) ? `[${host}]` : host;
+}
+
+function toConfig(v: Variables): Config {
+  const natsFromAddress =
+    v.faas_nats_address === undefined ? undefined : `nats://${hostForUrl(v.faas_nats_address)}:${v.faas_nats_port}`;
+  return {
+    nats: { url: v.NATS_URL ?? natsFromAddress },
+    queue: {
+      ...QUEUE_NAMES,
+      replicas: v.stream_replication,
+      storage: v.stream_storage,
+      maxAckPending: v.max_ack_pending ?? v.max_inflight + ACK_PENDING_HEADROOM,
+    },
+    worker: {
+      maxInflight: v.max_inflight,
+      ackWaitMs: v.ack_wait,
+      upstreamTimeoutMs: v.upstream_timeout,
+      shutdownGraceMs: v.shutdown_grace,
+      port: v.worker_port,
+      host: v.worker_host,
+    },
+    gateway: {
+      port: v.gateway_port,
+      host: v.gateway_host,
+      readTimeoutMs: v.read_timeout,
+      writeTimeoutMs: v.write_timeout,
+      upstreamTimeoutMs: v.upstream_timeout,
+      maxBodyBytes: v.max_body_size,
+      publishTimeoutMs: v.publish_timeout,
+    },
+    functions: {
+      mode: v.functions_file !== undefined ? 'file' : v.gateway_invoke ? 'gateway' : 'template',
+      file: v.functions_file,
+      urlTemplate: v.function_url_template,
+      defaultNamespace: v.function_namespace,
+      // variables.ts has already stripped the trailing slash of a full URL.
+      gatewayUrl: /^https?:\/\//i.test(v.faas_gateway_address)
+        ? v.faas_gateway_address
+        : `http://${hostForUrl(v.faas_gateway_address)}:${v.faas_gateway_port}`,
+    },
+    log: { level: v.log_level, format: v.log_format, writeDebug: v.write_debug },
+  };
+}
+
+/** Last check and freeze. A failure on a loaded config is a mapping bug; on testConfig, a bad override. */
+function finish(candidate: unknown): Readonly<Config> {
+  const checked = ConfigSchema.safeParse(candidate);
+  if (!checked.success) throw new ConfigError(checked.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`));
+  return deepFreeze(checked.data);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Overrides win, nested objects merge; undefined in overrides means "keep the default". */
+function merge(base: object, overrides: object): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    const current = merged[key];
+    merged[key] = isPlainObject(current) && isPlainObject(value) ? merge(current, value) : value;
+  }
+  return merged;
+}
+
+/** Freezes every nested object too, so no module can change configuration another one reads. */
+function deepFreeze<T>(value: T): T {
+  if (isPlainObject(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,179 @@
+import { z } from 'zod';
+
+/**
+ * The shape of asyncfn's configuration, and a zod schema that checks a finished Config.
+ * Durations are in milliseconds and sizes in bytes, whatever syntax the operator used; each
+ * field names the OpenFaaS variable it comes from (see load.ts and variables.ts).
+ */
+
+export const STORAGE_TYPES = ['file', 'memory'] as const;
+export const FUNCTION_MODES = ['file', 'template', 'gateway'] as const;
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const LOG_FORMATS = ['json', 'console'] as const;
+
+/** Where the NATS servers are. */
+export interface NatsConfig {
+  /**
+   * One or more comma-separated server URLs (cluster seeds), each nats://, tls://, ws:// or wss://.
+   * From `NATS_URL`, else `nats://${faas_nats_address}:${faas_nats_port}` (port default 4222).
+   * Default: undefined, meaning "not configured": `asyncfn up` then starts a local nats-server.
+   */
+  readonly url?: string;
+}
+
+/** The JetStream stream and consumer that hold queued requests; names match the OpenFaaS queue-worker. */
+export interface QueueConfig {
+  /** Stream name. Fixed: "faas-request". */
+  readonly stream: string;
+  /** Subject the gateway publishes to. Fixed: "faas-request". */
+  readonly subject: string;
+  /** Durable consumer shared by all workers. Fixed: "faas-workers". */
+  readonly durable: string;
+  /** Stream replicas, 1–5 (`stream_replication`). Default 1. */
+  readonly replicas: number;
+  /** Stream storage (`stream_storage`). Default "file", so queued requests survive a restart. */
+  readonly storage: (typeof STORAGE_TYPES)[number];
+  /**
+   * Most messages delivered but not yet acked, across all workers (`max_ack_pending`), ≥ max_inflight.
+   * Default maxInflight + 10000: room for retries waiting in JetStream.
+   */
+  readonly maxAckPending: number;
+}
+
+/** The queue worker: pulls requests, invokes functions, posts callbacks. */
+export interface WorkerConfig {
+  /** Requests one worker runs at once (`max_inflight`), ≥ 1. Default 1, as in OpenFaaS. */
+  readonly maxInflight: number;
+  /** Milliseconds JetStream waits for an ack before redelivering (`ack_wait`), ≥ 1000. Default 60000 (60s). */
+  readonly ackWaitMs: number;
+  /** Milliseconds allowed for one function call (`upstream_timeout`), > 0. Default 60000 (60s). */
+  readonly upstreamTimeoutMs: number;
+  /** Milliseconds in-flight requests get to finish on shutdown (`shutdown_grace`), ≥ 0. Default 30000 (30s). */
+  readonly shutdownGraceMs: number;
+  /** Port of the health and metrics server (`worker_port`). Default 8081. */
+  readonly port: number;
+  /** Address the health and metrics server listens on (`worker_host`). Default "0.0.0.0". */
+  readonly host: string;
+}
+
+/** The HTTP gateway that accepts /async-function/ requests. */
+export interface GatewayConfig {
+  /** Listening port (`gateway_port`). Default 8080, as the OpenFaaS gateway. */
+  readonly port: number;
+  /** Listening address (`gateway_host`). Default "0.0.0.0". */
+  readonly host: string;
+  /** Milliseconds to receive a whole request (`read_timeout`), > 0. Default 60000 (60s). */
+  readonly readTimeoutMs: number;
+  /** Milliseconds to send a whole response (`write_timeout`), > 0. Default 60000 (60s). */
+  readonly writeTimeoutMs: number;
+  /** Milliseconds allowed for a synchronous function call (`upstream_timeout`), > 0. Default 60000 (60s). */
+  readonly upstreamTimeoutMs: number;
+  /**
+   * Largest request body in bytes (`max_body_size`), ≥ 1. Default 1024000 (1000 KiB): NATS's
+   * default max_payload is 1 MiB including headers, so this leaves 24 KiB for the headers.
+   */
+  readonly maxBodyBytes: number;
+  /** Milliseconds to wait for JetStream to acknowledge a publish (`publish_timeout`), > 0. Default 5000 (5s). */
+  readonly publishTimeoutMs: number;
+}
+
+/** How a function name becomes a URL. */
+export interface FunctionsConfig {
+  /**
+   * "file" if `functions_file` is set, else "gateway" if `gateway_invoke` is true (call through
+   * the OpenFaaS gateway, as the queue-worker does), else "template". Default "template".
+   */
+  readonly mode: (typeof FUNCTION_MODES)[number];
+  /** Path of the functions file (`functions_file`). Default undefined. */
+  readonly file?: string;
+  /**
+   * URL of a function in "template" mode (`function_url_template`); must contain {name} and may
+   * contain {namespace}. Default "http://{name}.{namespace}.svc.cluster.local:8080".
+   */
+  readonly urlTemplate: string;
+  /** Namespace of names given without one (`function_namespace`). Default "openfaas-fn". */
+  readonly defaultNamespace: string;
+  /**
+   * Base URL of the OpenFaaS gateway, no trailing slash: `http://${faas_gateway_address}:${faas_gateway_port}`,
+   * or faas_gateway_address itself if it is already an http(s) URL. Default "http://gateway:8080".
+   */
+  readonly gatewayUrl: string;
+}
+
+/** Logging. */
+export interface LogConfig {
+  /** Lowest level written (`log_level`). Default "info". */
+  readonly level: (typeof LOG_LEVELS)[number];
+  /** "json" lines for collectors, or "console" for people (`log_format`). Default "json". */
+  readonly format: (typeof LOG_FORMATS)[number];
+  /** Log request and response bodies, as OpenFaaS `write_debug` does. Default false. */
+  readonly writeDebug: boolean;
+}
+
+/** All of asyncfn's configuration. Each module is handed only the slice it uses. */
+export interface Config {
+  readonly nats: NatsConfig;
+  readonly queue: QueueConfig;
+  readonly worker: WorkerConfig;
+  readonly gateway: GatewayConfig;
+  readonly functions: FunctionsConfig;
+  readonly log: LogConfig;
+}
+
+/** Config with every field, at any depth, optional: the overrides testConfig takes. */
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+const port = z.int().min(1).max(65_535);
+const name = z.string().min(1);
+const ms = z.number().positive();
+
+/**
+ * Checks a finished Config. loadConfig has already reported bad variables by name, so a failure
+ * here on a loaded config is a bug in the mapping; for testConfig it catches impossible overrides.
+ * Strict objects catch misspelt override keys that a cast let through.
+ */
+export const ConfigSchema = z
+  .strictObject({
+    nats: z.strictObject({ url: name.optional() }),
+    queue: z.strictObject({
+      stream: name,
+      subject: name,
+      durable: name,
+      replicas: z.int().min(1).max(5),
+      storage: z.enum(STORAGE_TYPES),
+      maxAckPending: z.int().min(1),
+    }),
+    worker: z.strictObject({
+      maxInflight: z.int().min(1),
+      ackWaitMs: z.number().min(1_000),
+      upstreamTimeoutMs: ms,
+      shutdownGraceMs: z.number().min(0),
+      port,
+      host: name,
+    }),
+    gateway: z.strictObject({
+      port,
+      host: name,
+      readTimeoutMs: ms,
+      writeTimeoutMs: ms,
+      upstreamTimeoutMs: ms,
+      maxBodyBytes: z.int().min(1),
+      publishTimeoutMs: ms,
+    }),
+    functions: z.strictObject({
+      mode: z.enum(FUNCTION_MODES),
+      file: name.optional(),
+      urlTemplate: z.string().includes('{name}'),
+      defaultNamespace: name,
+      gatewayUrl: z.url({ protocol: /^https?$/ }),
+    }),
+    log: z.strictObject({ level: z.enum(LOG_LEVELS), format: z.enum(LOG_FORMATS), writeDebug: z.boolean() }),
+  })
+  .refine((c) => c.queue.maxAckPending >= c.worker.maxInflight, {
+    path: ['queue', 'maxAckPending'],
+    error: 'must be ≥ worker.maxInflight',
+  }) satisfies z.ZodType<Config>;
+
+// `satisfies` above checks schema → interface; this checks interface → schema, so neither can drift.
+type Assert<T extends true> = T;
+type _ConfigMatchesSchema = Assert<Config extends z.output<typeof ConfigSchema> ? true : false>;

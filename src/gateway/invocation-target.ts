@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import { AsyncFnError } from '../errors.js';
+
+/** A request URL that does not name a function. */
+export class BadRequestError extends AsyncFnError {
+  readonly code = 'ASYNCFN_ERR_BAD_REQUEST';
+  override readonly httpStatus = 400;
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'BadRequestError';
+  }
+}
+
+/** The parts of `/<prefix>/<name>[/<path>][?<query>]`, as received (path and query stay encoded). */
+export interface InvocationTarget {
+  readonly name: string;
+  /** "" or "/a/b", percent-encoded as received. */
+  readonly path: string;
+  /** Raw query string without "?", "" when absent. */
+  readonly query: string;
+}
+
+/** Splits a raw request URL after `prefix` ("/function/" or "/async-function/"). */
+export function parseInvocationTarget(rawUrl: string, prefix: string): InvocationTarget {
+  const q = rawUrl.indexOf('?');
+  const pathname = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  const query = q === -1 ? '' : rawUrl.slice(q + 1);
+  const rest = pathname.slice(prefix.length);
+  const slash = rest.indexOf('/');
+  const name = slash === -1 ? rest : rest.slice(0, slash);
+  if (name === '') throw new BadRequestError(`missing function name: expected ${prefix}<name>`);
+  return { name, path: slash === -1 ? '' : rest.slice(slash), query };
+}
+
+// Letters, digits and -._= keep a call id usable as a header value and a KV key (#7).
+const CALL_ID = /^[A-Za-z0-9._=-]{1,128}$/;
+
+/** OpenFaaS: a caller's X-Call-Id is kept; otherwise a new UUID. */
+export function callIdFrom(header: string | string[] | undefined): string {
+  if (header === undefined || header === '') return randomUUID();
+  const value = Array.isArray(header) ? header[0]! : header;
+  if (!CALL_ID.test(value)) throw new BadRequestError('X-Call-Id must be 1-128 characters of A-Z a-z 0-9 . _ = -');
+  return value;
+}
+
+/** X-Callback-Url must be an absolute http(s) URL; undefined when absent. */
+export function callbackUrlFrom(header: string | string[] | undefined): string | undefined {
+  if (header === undefined || header === '') return undefined;
+  if (Array.isArray(header)) throw new BadRequestError('X-Callback-Url must be given once');
+  let url: URL;
+  try {
+    url = new URL(header);
+  } catch {
+    throw new BadRequestError('X-Callback-Url is not a valid absolute URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new BadRequestError(`X-Callback-Url must use http or https, not ${url.protocol.slice(0, -1)}`);
+  }
+  return url.toString();
+}

@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import type { FunctionResolver } from '../../functions/index.js';
+import { sendError } from '../http-errors.js';
+
+export interface SystemRouteDeps {
+  readonly resolver: FunctionResolver;
+  /** true while the gateway can accept invocations (connected to NATS). */
+  readonly isReady: () => boolean;
+}
+
+/** Health and discovery: `/healthz` and OpenFaaS's `GET /system/functions`. */
+export async function systemRoutes(app: FastifyInstance, deps: SystemRouteDeps): Promise<void> {
+  app.get('/healthz', async (_request, reply) =>
+    deps.isReady()
+      ? reply.type('text/plain; charset=utf-8').send('OK\n')
+      : sendError(reply, 503, 'not connected to NATS', 'ASYNCFN_ERR_QUEUE_UNAVAILABLE'),
+  );
+
+  app.get('/system/functions', async (_request, reply) => {
+    const functions = await deps.resolver.list();
+    if (!functions) return sendError(reply, 501, 'the function registry cannot list functions (URL template mode)');
+    // OpenFaaS FunctionStatus fields that a registry of URLs can fill.
+    return reply.send(functions.map((fn) => ({ name: fn.name, namespace: fn.namespace, annotations: fn.annotations })));
+  });
+}

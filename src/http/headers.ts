@@ -1,0 +1,66 @@
+/**
+ * Headers that describe one hop, not the message: never forwarded by a proxy (RFC 9110 §7.6.1),
+ * plus the ones the next hop computes itself (host, content-length).
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+]);
+
+export type HeaderPairs = Array<[string, string]>;
+export type IncomingHeaders = Record<string, string | string[] | undefined>;
+
+/** True for headers that must not be carried to the next hop. */
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name.toLowerCase());
+}
+
+/** Node's header record as [name, value] pairs, lower-cased, hop-by-hop removed, repeated values kept. */
+export function endToEndHeaders(headers: IncomingHeaders): HeaderPairs {
+  const out: HeaderPairs = [];
+  for (const [rawName, value] of Object.entries(headers)) {
+    const name = rawName.toLowerCase();
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+    else out.push([name, value]);
+  }
+  return out;
+}
+
+/** Pairs to a header record for undici; repeated names become arrays. */
+export function toHeaderRecord(pairs: ReadonlyArray<readonly [string, string]>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of pairs) {
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else out[name] = [existing, value];
+  }
+  return out;
+}
+
+/** First value of a header from undici's or node's response headers. */
+export function firstHeader(headers: IncomingHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Unix time in nanoseconds as a decimal string, as OpenFaaS writes X-Start-Time. */
+export function unixNanos(ms: number): string {
+  return (BigInt(Math.round(ms)) * 1_000_000n).toString();
+}
+
+/** Seconds with six decimals, as OpenFaaS writes X-Duration-Seconds (Go's %f). */
+export function durationSeconds(ms: number): string {
+  return (ms / 1000).toFixed(6);
+}

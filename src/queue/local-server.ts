@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { AsyncFnError } from '../errors.js';
+
+/** The `nats-server` binary is not on PATH. */
+export class NatsServerMissingError extends AsyncFnError {
+  readonly code = 'ASYNCFN_ERR_NATS_SERVER_MISSING';
+  constructor(opts?: ErrorOptions) {
+    super(
+      'nats-server is not installed. Install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) ' +
+        'or `brew install nats-server` (macOS), or set NATS_URL to a NATS server with JetStream enabled.',
+      opts,
+    );
+    this.name = 'NatsServerMissingError';
+  }
+}
+
+export interface LocalNatsOptions {
+  /** Directory for the config, ports file and JetStream store; created if missing. */
+  readonly dir: string;
+  /** Port to listen on; -1 (default) picks a free one. */
+  readonly port?: number;
+  /** Extra lines appended to the generated server config. */
+  readonly extraConfig?: string;
+}
+
+/** A nats-server child process with JetStream, on loopback. */
+export interface LocalNatsServer {
+  readonly url: string;
+  readonly port: number;
+  readonly storeDir: string;
+  readonly pid: number;
+  /** Graceful stop (SIGTERM), waiting for the process to exit. */
+  stop(): Promise<void>;
+  /** kill -9, waiting for the process to exit. */
+  kill9(): Promise<void>;
+  /** Starts the server again on the same port with the same store. */
+  restart(): Promise<void>;
+}
+
+/**
+ * Starts nats-server from a generated config. `port: -1` with a ports file gives a free port
+ * without the race of probing for one (the approach of nats.js's test launcher).
+ */
+export async function startLocalNats(opts: LocalNatsOptions): Promise<LocalNatsServer> {
+  const storeDir = join(opts.dir, 'jetstream');
+  await mkdir(storeDir, { recursive: true });
+  let proc = await launch(opts.dir, storeDir, opts.port ?? -1, opts.extraConfig);
+  const port = proc.port;
+  const url = `nats://127.0.0.1:${port}`;
+  const server: LocalNatsServer = {
+    url,
+    port,
+    storeDir,
+    get pid() {
+      return proc.child.pid ?? -1;
+    },
+    stop: () => terminate(proc.child, 'SIGTERM'),
+    kill9: () => terminate(proc.child, 'SIGKILL'),
+    restart: async () => {
+      await terminate(proc.child, 'SIGTERM');
+      proc = await launch(opts.dir, storeDir, port, opts.extraConfig);
+    },
+  };
+  return server;
+}
+
+interface Launched {
+  child: ChildProcess;
+  port: number;
+}
+
+async function launch(dir: string, storeDir: string, port: number, extraConfig = ''): Promise<Launched> {
+  const conf = join(dir, 'nats-server.conf');
+  await writeFile(
+    conf,
+    [
+      'host: 127.0.0.1',
+      `port: ${port}`,
+      `ports_file_dir: "${dir}"`,
+      `jetstream { store_dir: "${storeDir}" }`,
+      extraConfig,
+    ].join('\n'),
+  );
+  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<never>((_, reject) => {
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'ENOENT' ? new NatsServerMissingError({ cause: err }) : err),
+    );
+    child.once('exit', (code) => reject(new Error(`nats-server exited with code ${code} before it was ready:\n${stderr}`)));
+  });
+  exited.catch(() => undefined);
+  const ready = readPortsFile(dir, child);
+  const found = await Promise.race([ready, exited]);
+  return { child, port: found };
+}
+
+/** nats-server writes `nats-server_<pid>.ports` once it listens; poll for it (bounded to 10 s). */
+async function readPortsFile(dir: string, child: ChildProcess): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.pid !== undefined) {
+      const file = join(dir, `nats-server_${child.pid}.ports`);
+      const text = await readFile(file, 'utf8').catch(() => undefined);
+      if (text) {
+        const { nats } = JSON.parse(text) as { nats: string[] };
+        const port = Number(new URL(nats[0]!).port);
+        await rm(file, { force: true });
+        return port;
+      }
+    }
+    await delay(10);
+  }
+  child.kill('SIGKILL');
+  throw new Error('nats-server did not become ready within 10 s');
+}
+
+async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  await exited;
+}

@@ -1,0 +1,27 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { MessageHandle } from '../../actors/invocation.types.js';
+
+/**
+ * Adapts a JsMsg to the machine's narrow port. Fire-and-forget operations never throw: if the
+ * connection is gone, JetStream redelivers after ack_wait anyway, so the failure is only logged.
+ */
+export function messageHandle(msg: JsMsg, logger: Logger): MessageHandle {
+  const guarded = (what: string, op: () => void): void => {
+    try {
+      op();
+    } catch (err) {
+      logger.warn({ err, seq: msg.seq }, `could not ${what} message; JetStream will redeliver it after ack_wait`);
+    }
+  };
+  return {
+    deliveryCount: msg.info.deliveryCount,
+    working: () => guarded('extend', () => msg.working()),
+    nak: (delayMs) => guarded('nak', () => msg.nak(delayMs > 0 ? delayMs : undefined)),
+    term: () => guarded('term', () => msg.term()),
+    ackAck: async () => {
+      const confirmed = await msg.ackAck();
+      if (!confirmed) throw new Error('the server did not confirm the ack');
+    },
+  };
+}

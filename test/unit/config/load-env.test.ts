@@ -1,0 +1,181 @@
+import t from 'tap';
+import { type Config, loadConfig } from '../../../src/config/index.js';
+import { ConfigError } from '../../../src/errors.js';
+
+/** The problems a ConfigError lists; fails loudly if the config loads or something else is thrown. */
+function problemsOf(env: Record<string, string | undefined>, fileText?: string): readonly string[] {
+  try {
+    loadConfig(env, fileText);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError, but the config loaded');
+}
+
+t.test('defaults, with no variables set', async (t) => {
+  t.same(loadConfig({}), {
+    nats: {},
+    queue: { stream: 'faas-request', subject: 'faas-request', durable: 'faas-workers', replicas: 1, storage: 'file', maxAckPending: 10_001 },
+    worker: { maxInflight: 1, ackWaitMs: 60_000, upstreamTimeoutMs: 60_000, shutdownGraceMs: 30_000, port: 8081, host: '0.0.0.0' },
+    gateway: {
+      port: 8080,
+      host: '0.0.0.0',
+      readTimeoutMs: 60_000,
+      writeTimeoutMs: 60_000,
+      upstreamTimeoutMs: 60_000,
+      maxBodyBytes: 1_024_000,
+      publishTimeoutMs: 5_000,
+    },
+    functions: {
+      mode: 'template',
+      urlTemplate: 'http://{name}.{namespace}.svc.cluster.local:8080',
+      defaultNamespace: 'openfaas-fn',
+      gatewayUrl: 'http://gateway:8080',
+    },
+    log: { level: 'info', format: 'json', writeDebug: false },
+  } satisfies Config);
+  t.equal(loadConfig({}).nats.url, undefined, 'NATS is "not configured"');
+});
+
+t.test('every variable maps to its field', async (t) => {
+  const cases: ReadonlyArray<[Record<string, string>, (c: Config) => unknown, unknown]> = [
+    [{ NATS_URL: 'nats://n1:4222' }, (c) => c.nats.url, 'nats://n1:4222'],
+    [{ NATS_URL: 'nats://a:4222, tls://b:4222,ws://c:80,wss://d' }, (c) => c.nats.url, 'nats://a:4222,tls://b:4222,ws://c:80,wss://d'],
+    [{ faas_nats_address: 'nats' }, (c) => c.nats.url, 'nats://nats:4222'],
+    [{ faas_nats_address: 'nats.example.com', faas_nats_port: '4333' }, (c) => c.nats.url, 'nats://nats.example.com:4333'],
+    [{ faas_nats_address: '::1' }, (c) => c.nats.url, 'nats://[::1]:4222'],
+    [{ stream_replication: '3' }, (c) => c.queue.replicas, 3],
+    [{ stream_storage: 'memory' }, (c) => c.queue.storage, 'memory'],
+    [{ max_ack_pending: '500' }, (c) => c.queue.maxAckPending, 500],
+    [{ max_inflight: '8' }, (c) => c.worker.maxInflight, 8],
+    [{ max_inflight: '8' }, (c) => c.queue.maxAckPending, 10_008],
+    [{ ack_wait: '2m' }, (c) => c.worker.ackWaitMs, 120_000],
+    [{ upstream_timeout: '30s' }, (c) => c.worker.upstreamTimeoutMs, 30_000],
+    [{ upstream_timeout: '30s' }, (c) => c.gateway.upstreamTimeoutMs, 30_000],
+    [{ shutdown_grace: '0' }, (c) => c.worker.shutdownGraceMs, 0],
+    [{ worker_port: '9091' }, (c) => c.worker.port, 9091],
+    [{ worker_host: '127.0.0.1' }, (c) => c.worker.host, '127.0.0.1'],
+    [{ gateway_port: '9090' }, (c) => c.gateway.port, 9090],
+    [{ gateway_host: 'localhost' }, (c) => c.gateway.host, 'localhost'],
+    [{ read_timeout: '10s' }, (c) => c.gateway.readTimeoutMs, 10_000],
+    [{ write_timeout: '1m30s' }, (c) => c.gateway.writeTimeoutMs, 90_000],
+    [{ max_body_size: '512KiB' }, (c) => c.gateway.maxBodyBytes, 524_288],
+    [{ publish_timeout: '250ms' }, (c) => c.gateway.publishTimeoutMs, 250],
+    [{ functions_file: './functions.yml' }, (c) => [c.functions.mode, c.functions.file], ['file', './functions.yml']],
+    [{ functions_file: 'f.yml', gateway_invoke: 'true' }, (c) => c.functions.mode, 'file'],
+    [{ gateway_invoke: 'true' }, (c) => c.functions.mode, 'gateway'],
+    [{ gateway_invoke: 'false' }, (c) => c.functions.mode, 'template'],
+    [{ function_url_template: 'https://{name}.fns.example.com' }, (c) => c.functions.urlTemplate, 'https://{name}.fns.example.com'],
+    [{ function_namespace: 'team-a' }, (c) => c.functions.defaultNamespace, 'team-a'],
+    [{ faas_gateway_address: 'gw.openfaas' }, (c) => c.functions.gatewayUrl, 'http://gw.openfaas:8080'],
+    [{ faas_gateway_address: 'gw', faas_gateway_port: '31112' }, (c) => c.functions.gatewayUrl, 'http://gw:31112'],
+    [{ faas_gateway_address: 'https://gw.example.com/' }, (c) => c.functions.gatewayUrl, 'https://gw.example.com'],
+    [{ faas_gateway_address: 'http://gw:1234/prefix//', faas_gateway_port: '9' }, (c) => c.functions.gatewayUrl, 'http://gw:1234/prefix'],
+    [{ log_level: 'debug' }, (c) => c.log.level, 'debug'],
+    [{ log_level: 'WARN' }, (c) => c.log.level, 'warn'],
+    [{ log_format: 'console' }, (c) => c.log.format, 'console'],
+    [{ write_debug: 'true' }, (c) => c.log.writeDebug, true],
+  ];
+  for (const [env, field, expected] of cases) t.same(field(loadConfig(env)), expected, JSON.stringify(env));
+});
+
+t.test('NATS_URL takes precedence over faas_nats_address', async (t) => {
+  const config = loadConfig({ NATS_URL: 'nats://primary:4222', faas_nats_address: 'other', faas_nats_port: '4333' });
+  t.equal(config.nats.url, 'nats://primary:4222');
+});
+
+t.test('empty and blank variables count as unset; unrelated variables are ignored', async (t) => {
+  const config = loadConfig({ NATS_URL: '', max_inflight: '  ', ack_wait: undefined, PATH: '/bin', HOME: '/root' });
+  t.equal(config.nats.url, undefined);
+  t.equal(config.worker.maxInflight, 1);
+  t.equal(config.worker.ackWaitMs, 60_000);
+});
+
+t.test('booleans accept true/false/1/0/yes/no in any case', async (t) => {
+  const table: ReadonlyArray<[string, boolean]> = [
+    ['true', true], ['TRUE', true], ['1', true], ['yes', true], ['Yes', true],
+    ['false', false], ['False', false], ['0', false], ['no', false], ['NO', false],
+  ];
+  for (const [text, expected] of table) t.equal(loadConfig({ write_debug: text }).log.writeDebug, expected, text);
+  for (const text of ['maybe', 't', 'on', '2']) {
+    t.same(problemsOf({ write_debug: text }), [
+      `write_debug: "${text}" is not a boolean (expected true, false, 1, 0, yes or no)`,
+    ]);
+  }
+});
+
+t.test('durations: accepted syntaxes and problems', async (t) => {
+  const valid: ReadonlyArray<[string, number]> = [['60s', 60_000], ['1m', 60_000], ['1m30s', 90_000], ['1500ms', 1_500], ['90', 90_000], ['1.5', 1_500]];
+  for (const [text, ms] of valid) t.equal(loadConfig({ ack_wait: text }).worker.ackWaitMs, ms, text);
+  const expected = 'is not a duration (expected e.g. 60s, 1m, 500ms or bare seconds)';
+  for (const text of ['abc', '1x', '60 s']) t.same(problemsOf({ ack_wait: text }), [`ack_wait: "${text}" ${expected}`]);
+  t.same(problemsOf({ ack_wait: '-1s' }), ['ack_wait: "-1s" is negative (expected a duration ≥ 0)']);
+  t.same(problemsOf({ ack_wait: '500ms' }), ['ack_wait: "500ms" is too short (expected at least 1s)']);
+  t.same(problemsOf({ upstream_timeout: '0s' }), ['upstream_timeout: "0s" is too short (expected more than 0s)']);
+  t.same(problemsOf({ publish_timeout: '0' }), ['publish_timeout: "0" is too short (expected more than 0s)']);
+});
+
+t.test('integers reject fractions, junk and out-of-range values', async (t) => {
+  t.same(problemsOf({ max_inflight: '12abc' }), ['max_inflight: "12abc" is not an integer (expected an integer ≥ 1)']);
+  t.same(problemsOf({ max_inflight: '1.5' }), ['max_inflight: "1.5" is not an integer (expected an integer ≥ 1)']);
+  t.same(problemsOf({ max_inflight: '0' }), ['max_inflight: "0" is out of range (expected an integer ≥ 1)']);
+  t.same(problemsOf({ stream_replication: '6' }), ['stream_replication: "6" is out of range (expected an integer from 1 to 5)']);
+  for (const name of ['faas_nats_port', 'worker_port', 'gateway_port', 'faas_gateway_port']) {
+    t.same(problemsOf({ [name]: '65536' }), [`${name}: "65536" is out of range (expected an integer from 1 to 65535)`]);
+  }
+});
+
+t.test('sizes', async (t) => {
+  t.equal(loadConfig({ max_body_size: '1MB' }).gateway.maxBodyBytes, 1_000_000);
+  t.equal(loadConfig({ max_body_size: '2097152' }).gateway.maxBodyBytes, 2_097_152);
+  t.same(problemsOf({ max_body_size: '1M' }), ['max_body_size: "1M" is not a size (expected e.g. 1048576, 1000KiB, 1MiB or 1MB)']);
+  t.same(problemsOf({ max_body_size: '0' }), ['max_body_size: "0" is too small (expected at least 1 byte)']);
+});
+
+t.test('URLs, hosts and names are checked', async (t) => {
+  t.same(problemsOf({ NATS_URL: 'nats://ok:4222,http://bad:80' }), [
+    'NATS_URL: "nats://ok:4222,http://bad:80" has "http://bad:80", which is not a nats://, tls://, ws:// or wss:// URL',
+  ]);
+  t.same(problemsOf({ NATS_URL: 'nats://a,' }), ['NATS_URL: "nats://a," has "", which is not a nats://, tls://, ws:// or wss:// URL']);
+  t.same(problemsOf({ faas_nats_address: 'nats:4222' }), ['faas_nats_address: "nats:4222" is not a host name or IP address']);
+  t.same(problemsOf({ gateway_host: 'a b' }), ['gateway_host: "a b" is not a host name or IP address']);
+  t.same(problemsOf({ function_url_template: 'http://fn:8080' }), ['function_url_template: "http://fn:8080" does not contain {name}']);
+  t.same(problemsOf({ function_url_template: 'ftp://{name}' }), [
+    'function_url_template: "ftp://{name}" is not an http(s) URL once {name} and {namespace} are filled in',
+  ]);
+  t.same(problemsOf({ function_namespace: 'Team_A' }), ['function_namespace: "Team_A" is not a namespace (expected a DNS-1123 label)']);
+  t.same(problemsOf({ faas_gateway_address: 'gw/x' }), ['faas_gateway_address: "gw/x" is not a host name, IP address or http(s) URL']);
+  t.same(problemsOf({ stream_storage: 'disk' }), ['stream_storage: "disk" is not one of file, memory']);
+  t.same(problemsOf({ log_format: 'text' }), ['log_format: "text" is not one of json, console']);
+});
+
+t.test('max_ack_pending must be at least max_inflight', async (t) => {
+  t.same(problemsOf({ max_inflight: '10', max_ack_pending: '5' }), [
+    'max_ack_pending: "5" is less than max_inflight (10): the worker could never fill its slots',
+  ]);
+  t.equal(loadConfig({ max_inflight: '10', max_ack_pending: '10' }).queue.maxAckPending, 10);
+  // A bad max_inflight is reported once, on its own, not compared.
+  t.same(problemsOf({ max_inflight: 'x', max_ack_pending: '5' }), ['max_inflight: "x" is not an integer (expected an integer ≥ 1)']);
+});
+
+t.test('every problem is reported at once, in a ConfigError', async (t) => {
+  const env = {
+    ack_wait: 'abc',
+    max_inflight: '12abc',
+    stream_replication: '0',
+    write_debug: 'maybe',
+    log_level: 'loud',
+    max_body_size: 'big',
+    faas_nats_port: '99999',
+    function_url_template: 'http://x',
+  };
+  const error = t.throws(() => loadConfig(env)) as ConfigError;
+  t.type(error, ConfigError);
+  t.equal(error.code, 'ASYNCFN_ERR_CONFIG');
+  t.equal(error.problems.length, Object.keys(env).length);
+  for (const name of Object.keys(env)) {
+    t.ok(error.problems.some((problem) => problem.startsWith(`${name}: ${JSON.stringify(env[name as keyof typeof env])} `)), name);
+    t.match(error.message, name);
+  }
+});
