@@ -123,7 +123,7 @@ export interface Config {
 /** Config with every field, at any depth, optional: the overrides testConfig takes. */
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-const port = z.int().min(1).max(65_535);
+const port = z.int().min(0).max(65_535);
 const name = z.string().min(1);
 const ms = z.number().positive();
 

@@ -28,6 +28,8 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
 }
 
 const port = integer(1, 65_535);
+/** A port to listen on: 0 lets the OS pick a free one (tests, several local instances). */
+const listenPort = integer(0, 65_535);
 
 /** `bounds` checks the parsed milliseconds, e.g. z.number().min(1000, …) for ack_wait. */
 function duration(bounds: z.ZodNumber = z.number()) {
@@ -110,9 +112,9 @@ export const VariablesSchema = z
     ack_wait: duration(z.number().min(1_000, { error: 'is too short (expected at least 1s)' })).default(60_000),
     upstream_timeout: positiveDuration.default(60_000),
     shutdown_grace: duration().default(30_000),
-    worker_port: port.default(8081),
+    worker_port: listenPort.default(8081),
     worker_host: host.default('0.0.0.0'),
-    gateway_port: port.default(8080),
+    gateway_port: listenPort.default(8080),
     gateway_host: host.default('0.0.0.0'),
     read_timeout: positiveDuration.default(60_000),
     write_timeout: positiveDuration.default(60_000),
@@ -123,7 +125,7 @@ export const VariablesSchema = z
     function_url_template: urlTemplate.default('http://{name}.{namespace}.svc.cluster.local:8080'),
     function_namespace: namespace.default('openfaas-fn'),
     faas_gateway_address: gatewayAddress.default('gateway'),
-    faas_gateway_port: port.default(8080),
+    faas_gateway_port: listenPort.default(8080),
     log_level: oneOf(LOG_LEVELS).default('info'),
     log_format: oneOf(LOG_FORMATS).default('json'),
     write_debug: boolean.default(false),

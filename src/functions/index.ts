@@ -1,0 +1,45 @@
+/**
+ * Public API of src/functions: resolving a function name to its URL and annotations.
+ * Only src/cli wires a resolver (createResolver); the gateway and the worker receive it as a
+ * FunctionResolver and never know which registry is behind it.
+ */
+import { ConfigError } from '../errors.js';
+import { openfaasGatewayResolver } from './openfaas-gateway.js';
+import type { FunctionResolver, FunctionsConfig } from './resolver.js';
+import { loadFunctionsFile } from './static-file.js';
+import { templateResolver } from './url-template.js';
+
+export {
+  functionKey,
+  functionUrl,
+  isDnsLabel,
+  normalizeFunctionUrl,
+  parseFunctionRef,
+  type FunctionRef,
+  type FunctionResolver,
+  type FunctionsConfig,
+  type ResolvedFunction,
+  type UrlCheck,
+} from './resolver.js';
+export { loadFunctionsFile, parseFunctionsFile, staticResolver, type StaticFunctionEntry } from './static-file.js';
+export { DEFAULT_URL_TEMPLATE, expandUrlTemplate, templateResolver } from './url-template.js';
+export { openfaasGatewayResolver, type OpenFaaSGatewayOptions } from './openfaas-gateway.js';
+
+/**
+ * Builds the resolver the config asks for: 'file' reads and validates `cfg.file` now (so a bad
+ * file stops startup), 'template' checks the template, 'gateway' asks the OpenFaaS gateway at
+ * `cfg.gatewayUrl` on demand. Throws ConfigError.
+ */
+export async function createResolver(cfg: FunctionsConfig): Promise<FunctionResolver> {
+  switch (cfg.mode) {
+    case 'file':
+      if (cfg.file === undefined || cfg.file === '') {
+        throw new ConfigError(['a functions file is required when the functions mode is "file"']);
+      }
+      return loadFunctionsFile(cfg.file, cfg.defaultNamespace);
+    case 'template':
+      return templateResolver(cfg.urlTemplate);
+    case 'gateway':
+      return openfaasGatewayResolver({ gatewayUrl: cfg.gatewayUrl, defaultNamespace: cfg.defaultNamespace });
+  }
+}

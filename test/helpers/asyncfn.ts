@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Test } from 'tap';
+import { startGateway, type RunningGateway } from '../../src/cli/gateway.js';
+import { startWorker, type RunningWorker } from '../../src/cli/worker.js';
+import { testConfig, type Config, type DeepPartial } from '../../src/config/index.js';
+import { staticResolver, type FunctionResolver } from '../../src/functions/index.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { waitForEvent } from './http-servers.js';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+/** A config for tests: loopback, random gateway port, quiet logs. */
+export function configFor(natsUrl: string, overrides: DeepPartial<Config> = {}): Config {
+  return testConfig({
+    ...overrides,
+    nats: { url: natsUrl },
+    gateway: { port: 0, host: '127.0.0.1', ...overrides.gateway },
+    log: { level: 'silent', ...overrides.log },
+  });
+}
+
+/** A registry with the given functions; each entry is a base URL. */
+export function resolverFor(functions: Record<string, string>): FunctionResolver {
+  return staticResolver(
+    Object.fromEntries(Object.entries(functions).map(([name, url]) => [name, { url }])),
+    'openfaas-fn',
+  );
+}
+
+export async function startTestGateway(t: Test, config: Config, resolver: FunctionResolver): Promise<RunningGateway> {
+  const gateway = await startGateway(config, { resolver, logger: createLogger(config.log) });
+  t.teardown(() => gateway.close());
+  return gateway;
+}
+
+export async function startTestWorker(t: Test, config: Config, resolver: FunctionResolver): Promise<RunningWorker> {
+  const worker = await startWorker(config, { resolver, logger: createLogger(config.log) });
+  let closed = false;
+  t.teardown(() => (closed ? undefined : worker.close(0)));
+  return {
+    close: async (graceMs) => {
+      closed = true;
+      await worker.close(graceMs);
+    },
+  };
+}
+
+/** Writes a functions file (name → URL) for child processes; removed at teardown. */
+export async function writeFunctionsFile(t: Test, functions: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'asyncfn-functions-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'functions.yaml');
+  const body = Object.entries(functions)
+    .map(([name, url]) => `  ${name}:\n    url: ${url}`)
+    .join('\n');
+  await writeFile(file, `functions:\n${body}\n`);
+  return file;
+}
+
+export interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
+/** An asyncfn command running as its own process, so a test can kill -9 it. */
+export interface AsyncfnProcess {
+  readonly child: ChildProcess;
+  readonly logs: LogLine[];
+  waitForLog(predicate: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+  kill9(): Promise<void>;
+  /** Sends SIGTERM and resolves with the exit code. */
+  terminate(): Promise<number | null>;
+}
+
+const READY: Record<string, string> = { worker: 'worker pulling', gateway: 'gateway listening' };
+
+/** Spawns `asyncfn <command>` from the TypeScript sources with `env` added, and waits until it is ready. */
+export async function spawnAsyncfn(t: Test, command: 'worker' | 'gateway', env: Record<string, string>): Promise<AsyncfnProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, log_level: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const events = new EventEmitter();
+  const logs: LogLine[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    try {
+      logs.push(JSON.parse(text) as LogLine);
+      events.emit('log');
+    } catch {
+      // not a log line
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.once('exit', () => events.emit('log'));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  const waitForLog = async (predicate: (line: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> => {
+    await waitForEvent(
+      events,
+      'log',
+      () => logs.some(predicate) || child.exitCode !== null,
+      `${command} to log "${what}"`,
+      timeoutMs,
+    );
+    const line = logs.find(predicate);
+    if (!line) throw new Error(`${command} exited (${child.exitCode}) before logging "${what}":\n${stderr}`);
+    return line;
+  };
+  await waitForLog((l) => l.msg === READY[command], READY[command]!);
+  return {
+    child,
+    logs,
+    waitForLog,
+    kill9: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    terminate: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,173 @@
+import { once, EventEmitter } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Test } from 'tap';
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+export type Handler = (req: RecordedRequest, res: ServerResponse, raw: IncomingMessage) => void | Promise<void>;
+
+/** A real HTTP function that records every request and counts how many run at once. */
+export interface FunctionServer {
+  readonly url: string;
+  readonly requests: RecordedRequest[];
+  /** Requests being handled right now. */
+  readonly concurrent: number;
+  /** Highest `concurrent` seen. */
+  readonly maxConcurrent: number;
+  /** Resolves once `n` requests have started (bounded by `timeoutMs`). */
+  waitForRequests(n: number, timeoutMs?: number): Promise<void>;
+  /** Resolves once `concurrent` reaches `n`. */
+  waitForConcurrent(n: number, timeoutMs?: number): Promise<void>;
+  /** Resolves once no request is in progress. */
+  waitForIdle(timeoutMs?: number): Promise<void>;
+}
+
+export async function startFunctionServer(t: Test, handler: Handler = echoHandler): Promise<FunctionServer> {
+  const events = new EventEmitter();
+  const requests: RecordedRequest[] = [];
+  let concurrent = 0;
+  let maxConcurrent = 0;
+  const server = createServer(async (raw, res) => {
+    concurrent += 1;
+    maxConcurrent = Math.max(maxConcurrent, concurrent);
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      concurrent -= 1;
+      events.emit('change');
+    };
+    res.once('close', done);
+    const chunks: Buffer[] = [];
+    for await (const chunk of raw) chunks.push(chunk as Buffer);
+    const req = { method: raw.method ?? '', url: raw.url ?? '', headers: raw.headers, body: Buffer.concat(chunks) };
+    requests.push(req);
+    events.emit('change');
+    try {
+      await handler(req, res, raw);
+    } catch {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    }
+  });
+  const url = await listen(t, server);
+  const waitUntil = (condition: () => boolean, what: string, timeoutMs: number) =>
+    waitForEvent(events, 'change', condition, `${what} within ${timeoutMs} ms`, timeoutMs);
+  return {
+    url,
+    requests,
+    get concurrent() {
+      return concurrent;
+    },
+    get maxConcurrent() {
+      return maxConcurrent;
+    },
+    waitForRequests: (n, timeoutMs = 30_000) => waitUntil(() => requests.length >= n, `${n} requests`, timeoutMs),
+    waitForConcurrent: (n, timeoutMs = 30_000) => waitUntil(() => concurrent >= n, `${n} concurrent requests`, timeoutMs),
+    waitForIdle: (timeoutMs = 30_000) => waitUntil(() => concurrent === 0, 'no request in progress', timeoutMs),
+  };
+}
+
+/** Answers 200 with the request's body and content type. */
+export const echoHandler: Handler = (req, res) => {
+  res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' });
+  res.end(req.body);
+};
+
+/** Answers after `ms`, unless the client goes away first. */
+export function slowHandler(ms: number, body = 'done'): Handler {
+  return (_req, res) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(body);
+        resolve();
+      }, ms);
+      res.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+}
+
+/** A real HTTP receiver for callbacks. */
+export interface CallbackSink {
+  readonly url: string;
+  readonly received: RecordedRequest[];
+  /** Resolves once `n` callbacks have arrived. */
+  waitFor(n: number, timeoutMs?: number): Promise<RecordedRequest[]>;
+  /** Resolves when a callback for `callId` has arrived. */
+  waitForCallId(callId: string, timeoutMs?: number): Promise<RecordedRequest>;
+}
+
+export async function startCallbackSink(t: Test, status = 200): Promise<CallbackSink> {
+  const events = new EventEmitter();
+  const received: RecordedRequest[] = [];
+  const server = createServer(async (raw, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of raw) chunks.push(chunk as Buffer);
+    received.push({ method: raw.method ?? '', url: raw.url ?? '', headers: raw.headers, body: Buffer.concat(chunks) });
+    res.writeHead(status).end();
+    events.emit('change');
+  });
+  const url = await listen(t, server);
+  return {
+    url,
+    received,
+    waitFor: async (n, timeoutMs = 30_000) => {
+      await waitForEvent(events, 'change', () => received.length >= n, `${n} callbacks within ${timeoutMs} ms`, timeoutMs);
+      return received;
+    },
+    waitForCallId: async (callId, timeoutMs = 30_000) => {
+      const find = () => received.find((r) => r.headers['x-call-id'] === callId);
+      await waitForEvent(events, 'change', () => find() !== undefined, `callback for ${callId} within ${timeoutMs} ms`, timeoutMs);
+      return find()!;
+    },
+  };
+}
+
+async function listen(t: Test, server: ReturnType<typeof createServer>): Promise<string> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Resolves when `condition` holds after an `event`; rejects with a clear message after `timeoutMs`. */
+export function waitForEvent(
+  emitter: EventEmitter,
+  event: string,
+  condition: () => boolean,
+  what: string,
+  timeoutMs: number,
+): Promise<void> {
+  if (condition()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onEvent = (): void => {
+      if (!condition()) return;
+      cleanup();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      emitter.off(event, onEvent);
+    };
+    emitter.on(event, onEvent);
+  });
+}
