@@ -125,7 +125,7 @@ export const VariablesSchema = z
     function_url_template: urlTemplate.default('http://{name}.{namespace}.svc.cluster.local:8080'),
     function_namespace: namespace.default('openfaas-fn'),
     faas_gateway_address: gatewayAddress.default('gateway'),
-    faas_gateway_port: listenPort.default(8080),
+    faas_gateway_port: port.default(8080),
     log_level: oneOf(LOG_LEVELS).default('info'),
     log_format: oneOf(LOG_FORMATS).default('json'),
     write_debug: boolean.default(false),

@@ -121,8 +121,14 @@ t.test('integers reject fractions, junk and out-of-range values', async (t) => {
   t.same(problemsOf({ max_inflight: '1.5' }), ['max_inflight: "1.5" is not an integer (expected an integer ≥ 1)']);
   t.same(problemsOf({ max_inflight: '0' }), ['max_inflight: "0" is out of range (expected an integer ≥ 1)']);
   t.same(problemsOf({ stream_replication: '6' }), ['stream_replication: "6" is out of range (expected an integer from 1 to 5)']);
-  for (const name of ['faas_nats_port', 'worker_port', 'gateway_port', 'faas_gateway_port']) {
+  for (const name of ['faas_nats_port', 'faas_gateway_port']) {
     t.same(problemsOf({ [name]: '65536' }), [`${name}: "65536" is out of range (expected an integer from 1 to 65535)`]);
+    t.same(problemsOf({ [name]: '0' }), [`${name}: "0" is out of range (expected an integer from 1 to 65535)`]);
+  }
+  // Ports asyncfn listens on may be 0: the OS picks a free one.
+  for (const name of ['worker_port', 'gateway_port']) {
+    t.same(problemsOf({ [name]: '65536' }), [`${name}: "65536" is out of range (expected an integer from 0 to 65535)`]);
+    t.doesNotThrow(() => loadConfig({ [name]: '0' }), `${name}=0 is accepted`);
   }
 });
 
