@@ -1,0 +1,29 @@
+import t from 'tap';
+import { BadRequestError, callbackUrlFrom, callIdFrom, parseInvocationTarget } from '../../../src/gateway/invocation-target.js';
+
+t.test('the raw URL splits into name, path suffix and query, still encoded', async (t) => {
+  t.same(parseInvocationTarget('/async-function/echo', '/async-function/'), { name: 'echo', path: '', query: '' });
+  t.same(parseInvocationTarget('/function/echo/a/b%2Fc?x=%20&y', '/function/'), { name: 'echo', path: '/a/b%2Fc', query: 'x=%20&y' });
+  t.same(parseInvocationTarget('/function/echo.team-a/?q', '/function/'), { name: 'echo.team-a', path: '/', query: 'q' });
+  t.throws(() => parseInvocationTarget('/function/', '/function/'), BadRequestError);
+  t.throws(() => parseInvocationTarget('/function/?x=1', '/function/'), BadRequestError);
+});
+
+t.test("X-Call-Id: the caller's is kept, a missing one becomes a UUID, a bad one is refused", async (t) => {
+  t.equal(callIdFrom('abc-123_X.y=z'), 'abc-123_X.y=z');
+  t.match(callIdFrom(undefined), /^[0-9a-f-]{36}$/);
+  t.match(callIdFrom(''), /^[0-9a-f-]{36}$/);
+  t.not(callIdFrom(undefined), callIdFrom(undefined), 'each generated id is new');
+  t.throws(() => callIdFrom('has space'), BadRequestError);
+  t.throws(() => callIdFrom('a/b'), BadRequestError);
+  t.throws(() => callIdFrom('x'.repeat(129)), BadRequestError);
+});
+
+t.test('X-Callback-Url must be one absolute http(s) URL', async (t) => {
+  t.equal(callbackUrlFrom(undefined), undefined);
+  t.equal(callbackUrlFrom('http://cb.test:8080/hook?x=1'), 'http://cb.test:8080/hook?x=1');
+  t.equal(callbackUrlFrom('https://cb.test'), 'https://cb.test/');
+  t.throws(() => callbackUrlFrom('/relative'), { message: /not a valid absolute URL/ });
+  t.throws(() => callbackUrlFrom('file:///etc/passwd'), { message: /must use http or https, not file/ });
+  t.throws(() => callbackUrlFrom(['http://a.test', 'http://b.test']), { message: /given once/ });
+});

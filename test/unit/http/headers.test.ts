@@ -1,0 +1,31 @@
+import t from 'tap';
+import { durationSeconds, endToEndHeaders, isHopByHop, toHeaderRecord, unixNanos } from '../../../src/http/headers.js';
+
+t.test('hop-by-hop headers are dropped, end-to-end ones kept with every value', async (t) => {
+  const pairs = endToEndHeaders({
+    Host: 'gw',
+    connection: 'keep-alive',
+    'transfer-encoding': 'chunked',
+    'content-length': '5',
+    'X-Custom': 'a',
+    'set-cookie': ['a=1', 'b=2'],
+    absent: undefined,
+  });
+  t.same(pairs, [
+    ['x-custom', 'a'],
+    ['set-cookie', 'a=1'],
+    ['set-cookie', 'b=2'],
+  ]);
+  t.ok(isHopByHop('Upgrade'));
+  t.notOk(isHopByHop('content-type'));
+});
+
+t.test('pairs become a header record with repeated names as arrays', async (t) => {
+  t.same(toHeaderRecord([['a', '1'], ['b', '2'], ['a', '3'], ['a', '4']]), { a: ['1', '3', '4'], b: '2' });
+});
+
+t.test('times are written as OpenFaaS writes them', async (t) => {
+  t.equal(unixNanos(1_700_000_000_123), '1700000000123000000');
+  t.equal(durationSeconds(1234.5678), '1.234568');
+  t.equal(durationSeconds(0), '0.000000');
+});

@@ -1,0 +1,77 @@
+import { headers as natsHeaders } from '@nats-io/nats-core';
+import t from 'tap';
+import {
+  CALLER_HEADER_PREFIX,
+  decodeEnvelope,
+  encodeEnvelope,
+  EnvelopeHeader,
+  ENVELOPE_VERSION,
+  PoisonMessageError,
+  type Invocation,
+} from '../../../src/queue/envelope.js';
+
+const invocation: Invocation = {
+  callId: 'call-1',
+  functionName: 'echo',
+  namespace: 'openfaas-fn',
+  method: 'POST',
+  path: '/a/b%20c',
+  query: 'x=1&y=2',
+  headers: [
+    ['content-type', 'application/octet-stream'],
+    ['x-multi', 'one'],
+    ['x-multi', 'two'],
+    ['nats-msg-id', 'caller-cannot-set-this'],
+  ],
+  body: new Uint8Array([0, 1, 2, 255]),
+  callbackUrl: 'http://cb.test/hook?x=1',
+  enqueuedAtMs: 1_700_000_000_000,
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  tracestate: 'vendor=1',
+};
+
+t.test('an invocation survives encode → decode unchanged', async (t) => {
+  const { headers, data } = encodeEnvelope(invocation);
+  t.same(decodeEnvelope(headers, data), invocation);
+  t.equal(data, invocation.body, 'the body is the payload itself: no wrapping, no copy');
+});
+
+t.test('optional fields are omitted, not written empty', async (t) => {
+  const minimal: Invocation = { ...invocation, path: '', query: '', headers: [], callbackUrl: undefined, traceparent: undefined, tracestate: undefined };
+  const { headers, data } = encodeEnvelope(minimal);
+  t.notOk(headers.has(EnvelopeHeader.callbackUrl));
+  t.notOk(headers.has(EnvelopeHeader.path));
+  t.same(decodeEnvelope(headers, data), minimal);
+});
+
+t.test("callers' headers are namespaced so they cannot collide with Nats-* or envelope headers", async (t) => {
+  const { headers } = encodeEnvelope(invocation);
+  t.notOk(headers.has('nats-msg-id'));
+  t.notOk(headers.has('Nats-Msg-Id'));
+  t.same(headers.values(`${CALLER_HEADER_PREFIX}nats-msg-id`), ['caller-cannot-set-this']);
+  t.same(headers.values(`${CALLER_HEADER_PREFIX}x-multi`), ['one', 'two'], 'repeated headers keep every value');
+  t.equal(headers.get(EnvelopeHeader.version), ENVELOPE_VERSION, 'the envelope is versioned');
+});
+
+t.test('a message that is not an envelope is poison, with every reason listed', async (t) => {
+  t.throws(() => decodeEnvelope(undefined, new Uint8Array()), PoisonMessageError);
+  const h = natsHeaders();
+  h.set(EnvelopeHeader.version, '99');
+  h.set(EnvelopeHeader.enqueuedAt, 'yesterday');
+  h.set(EnvelopeHeader.callbackUrl, 'not a url');
+  try {
+    decodeEnvelope(h, new Uint8Array());
+    t.fail('expected a PoisonMessageError');
+  } catch (err) {
+    t.type(err, PoisonMessageError);
+    t.same((err as PoisonMessageError).reasons, [
+      'unsupported envelope version "99"',
+      'missing header Asyncfn-Call-Id',
+      'missing header Asyncfn-Function',
+      'missing header Asyncfn-Namespace',
+      'missing header Asyncfn-Method',
+      'invalid Asyncfn-Enqueued-At',
+      'invalid Asyncfn-Callback-Url',
+    ]);
+  }
+});
