@@ -43,6 +43,14 @@ export interface SettlementReport {
   readonly ackError?: string | undefined;
 }
 
+/** What a drain left behind. */
+export interface DrainResult {
+  /** Invocations handed back to JetStream unfinished (nak, no delay). */
+  readonly released: number;
+  /** Invocations still delivering a callback or an ack when the grace period ended. */
+  readonly unsettled: number;
+}
+
 /** Where the supervisor reports what happened; the worker wiring logs it (and counts it, #4). */
 export interface SupervisorEvents {
   started?(queue: string, invocation: Invocation, attempt: number): void;
@@ -121,18 +129,23 @@ export class QueueSupervisor {
 
   /**
    * Graceful stop: pull nothing more, let running invocations finish for up to `graceMs`, then
-   * release the rest (nak with no delay) so another replica takes them at once.
-   * @returns how many invocations were released unfinished.
+   * release those still calling their function (nak with no delay) so another replica takes them
+   * at once. Invocations already past their function call are left to finish: releasing them
+   * would run the function a second time.
    */
-  async drain(graceMs: number): Promise<number> {
+  async drain(graceMs: number): Promise<DrainResult> {
     this.#stopping$.next();
     this.#pulling?.unsubscribe();
     const idle = this.#running$.pipe(filter((n) => n === 0), take(1));
     await firstValueFrom(race(idle, timer(graceMs)));
-    const unfinished = [...this.#actors];
-    for (const actor of unfinished) actor.send({ type: 'release' });
+    let released = 0;
+    for (const actor of this.#actors) {
+      if (!actor.getSnapshot().matches('invoking')) continue;
+      actor.send({ type: 'release' });
+      released += 1;
+    }
     this.#extender.stop();
-    return unfinished.length;
+    return { released, unsettled: this.#actors.size };
   }
 
   #nextPullSize(): number {

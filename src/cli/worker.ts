@@ -66,10 +66,12 @@ export async function startWorker(
 
     return {
       close: async (graceMs = config.worker.shutdownGraceMs) => {
-        const released = await supervisor.drain(graceMs);
+        const { released, unsettled } = await supervisor.drain(graceMs);
         if (released > 0) logger.warn({ released }, 'released unfinished invocations back to the queue');
+        if (unsettled > 0) logger.warn({ unsettled }, 'stopped during callbacks; JetStream redelivers those after ack_wait');
+        // Closing NATS first flushes the naks; then whatever HTTP is still open is cut.
         await queue.close();
-        await dispatcher.close();
+        await dispatcher.destroy();
       },
     };
   } catch (err) {

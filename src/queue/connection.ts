@@ -24,6 +24,7 @@ export interface ConnectOptions {
 }
 
 export async function connectQueue(opts: ConnectOptions): Promise<QueueConnection> {
+  opts.logger.info({ url: opts.url }, 'connecting to NATS');
   const nc = await connect({
     servers: opts.url.split(',').map((s) => s.trim()),
     name: opts.name,

@@ -26,7 +26,8 @@ export function pullSource(
     new Observable<Delivery>((subscriber) => {
       let messages: ConsumerMessages | undefined;
       let unsubscribed = false;
-      const disconnected = queue.connected$.pipe(filter((up) => !up)).subscribe(() => void messages?.close());
+      const stop = (): void => void messages?.close().catch(() => undefined);
+      const disconnected = queue.connected$.pipe(filter((up) => !up)).subscribe(stop);
       (async () => {
         // A pull request sent while disconnected would be lost with the old server connection.
         await firstValueFrom(queue.connected$.pipe(filter(Boolean)));
@@ -46,7 +47,7 @@ export function pullSource(
       return () => {
         unsubscribed = true;
         disconnected.unsubscribe();
-        void messages?.close();
+        stop();
       };
     });
 }

@@ -1,29 +1,14 @@
+import { parseDurationMs } from '../config/duration.js';
+
 /**
- * Go-style durations for the sample functions ("2s", "500ms", "1m30s", or a bare number of
- * seconds), kept here so the samples depend on nothing else in asyncfn.
+ * Durations for the sample functions: parsed like every asyncfn duration ("2s", "500ms",
+ * "1m30s", or bare seconds), formatted the way Go prints short durations.
  */
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-const SECONDS = /^\d+(?:\.\d+)?$/;
-const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
-// 'ms' comes before 'm' and 's' so "500ms" is not read as 500 minutes followed by junk.
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
 
 /** Largest duration the samples accept: one hour, enough to demo a long job without leaking timers. */
 export const MAX_SAMPLE_DURATION_MS = UNIT_MS.h;
-
-/**
- * Parses "2s", "500ms", "1m", "1h", "1m30s", "1.5s" or a bare number of seconds ("2", "0.5") into
- * milliseconds (rounded). Returns undefined for anything else, including negative values.
- */
-export function parseDurationMs(raw: string): number | undefined {
-  const s = raw.trim();
-  if (SECONDS.test(s)) return Math.round(Number(s) * 1000);
-  if (!GO_DURATION.test(s)) return undefined;
-  let ms = 0;
-  for (const [, amount, unit] of s.matchAll(PART)) ms += Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
-  return Math.round(ms);
-}
 
 /** Formats milliseconds the way Go prints short durations, without zero parts: 2s, 500ms, 1m30s, 1.5s, 1h. */
 export function formatDuration(ms: number): string {
@@ -39,10 +24,11 @@ export function durationParam(
   field: string,
   raw: string,
 ): { ok: true; ms: number } | { ok: false; problem: string } {
-  const ms = parseDurationMs(raw);
-  if (ms === undefined) {
+  const parsed = parseDurationMs(raw.trim());
+  if (parsed === undefined) {
     return { ok: false, problem: `invalid ${field} "${raw}": expected e.g. 2s, 500ms, 1m or a number of seconds` };
   }
+  const ms = Math.round(parsed);
   if (ms > MAX_SAMPLE_DURATION_MS) return { ok: false, problem: `${field} "${raw}" exceeds the maximum of 1h` };
   return { ok: true, ms };
 }

@@ -1,20 +1,15 @@
 import t from 'tap';
 import { request } from 'undici';
-import { configFor, resolverFor, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
+import { startStack, startTestWorker } from '../helpers/asyncfn.js';
 import { duplicates, enqueueMany } from '../helpers/enqueue.js';
 import { eventually } from '../helpers/eventually.js';
-import { startCallbackSink, startFunctionServer, slowHandler } from '../helpers/http-servers.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { slowHandler } from '../helpers/http-servers.js';
 
 t.test('nats-server restarted (same store) between enqueue and processing: nothing is lost', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t);
-  const sink = await startCallbackSink(t);
-  const resolver = resolverFor({ echo: fn.url });
-  const config = configFor(nats.url);
-  const gateway = await startTestGateway(t, config, resolver);
+  const { nats, fn, sink, config, resolver, gateway } = await startStack(t, { worker: false });
+  t.equal(fn.requests.length, 0);
 
-  const callIds = await enqueueMany(gateway.url, 'echo', 30, sink.url);
+  const callIds = await enqueueMany(gateway.url, 'work', 30, sink.url);
   await nats.restart();
   await startTestWorker(t, config, resolver);
   await sink.waitFor(30);
@@ -22,13 +17,10 @@ t.test('nats-server restarted (same store) between enqueue and processing: nothi
 });
 
 t.test('nats-server restarted while a worker is busy: the worker reconnects and every invocation completes', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, slowHandler(200));
-  const sink = await startCallbackSink(t);
-  const resolver = resolverFor({ work: fn.url });
-  const config = configFor(nats.url, { worker: { maxInflight: 3, ackWaitMs: 2_000 } });
-  const gateway = await startTestGateway(t, config, resolver);
-  await startTestWorker(t, config, resolver);
+  const { nats, fn, sink, gateway } = await startStack(t, {
+    handler: slowHandler(200),
+    config: { worker: { maxInflight: 3, ackWaitMs: 2_000 } },
+  });
 
   const callIds = await enqueueMany(gateway.url, 'work', 30, sink.url);
   await fn.waitForConcurrent(3);
@@ -41,18 +33,12 @@ t.test('nats-server restarted while a worker is busy: the worker reconnects and 
 });
 
 t.test('while NATS is down the gateway answers 503 with Retry-After, never 202, and recovers by itself', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t);
-  const sink = await startCallbackSink(t);
-  const resolver = resolverFor({ echo: fn.url });
-  const config = configFor(nats.url);
-  const gateway = await startTestGateway(t, config, resolver);
-  await startTestWorker(t, config, resolver);
+  const { nats, fn, sink, gateway } = await startStack(t);
 
   await nats.stop();
   await eventually(async () => (await request(`${gateway.url}/healthz`)).statusCode === 503, '/healthz to report 503');
   for (let i = 0; i < 20; i++) {
-    const res = await request(`${gateway.url}/async-function/echo`, { method: 'POST', body: `down-${i}` });
+    const res = await request(`${gateway.url}/async-function/work`, { method: 'POST', body: `down-${i}` });
     t.equal(res.statusCode, 503, `request ${i} refused while NATS is down`);
     t.equal(res.headers['retry-after'], '1');
     await res.body.dump();
@@ -60,7 +46,7 @@ t.test('while NATS is down the gateway answers 503 with Retry-After, never 202, 
 
   await nats.restart();
   await eventually(async () => (await request(`${gateway.url}/healthz`)).statusCode === 200, '/healthz to recover');
-  const [callId] = await enqueueMany(gateway.url, 'echo', 1, sink.url, () => 'after');
+  const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url, () => 'after');
   const callback = await sink.waitForCallId(callId!);
   t.equal(callback.body.toString(), 'after', 'accepted and processed once NATS is back');
   t.equal(fn.requests.length, 1, 'none of the refused requests ran');

@@ -10,7 +10,9 @@ import { startWorker, type RunningWorker } from '../../src/cli/worker.js';
 import { testConfig, type Config, type DeepPartial } from '../../src/config/index.js';
 import { staticResolver, type FunctionResolver } from '../../src/functions/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { waitForEvent } from './http-servers.js';
+import { startCallbackSink, startFunctionServer, waitForEvent, type CallbackSink, type FunctionServer, type Handler } from './http-servers.js';
+import { startNatsServer } from './nats-server.js';
+import type { LocalNatsServer } from '../../src/queue/local-server.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -133,4 +135,36 @@ export async function spawnAsyncfn(t: Test, command: 'worker' | 'gateway', env: 
       return exited;
     },
   };
+}
+
+/** The usual cast of an end-to-end test, each part real. */
+export interface Stack {
+  readonly nats: LocalNatsServer;
+  readonly fn: FunctionServer;
+  readonly sink: CallbackSink;
+  readonly config: Config;
+  readonly resolver: FunctionResolver;
+  readonly gateway: RunningGateway;
+}
+
+export interface StackOptions {
+  /** How the function answers; echoes by default. */
+  readonly handler?: Handler;
+  /** The function's registered name; default "work". */
+  readonly name?: string;
+  readonly config?: DeepPartial<Config>;
+  /** Start an in-process worker too; default true. */
+  readonly worker?: boolean;
+}
+
+/** nats-server, a function, a callback sink, a gateway and (unless told otherwise) a worker. */
+export async function startStack(t: Test, opts: StackOptions = {}): Promise<Stack> {
+  const nats = await startNatsServer(t);
+  const fn = await startFunctionServer(t, opts.handler);
+  const sink = await startCallbackSink(t);
+  const resolver = resolverFor({ [opts.name ?? 'work']: fn.url });
+  const config = configFor(nats.url, opts.config);
+  const gateway = await startTestGateway(t, config, resolver);
+  if (opts.worker ?? true) await startTestWorker(t, config, resolver);
+  return { nats, fn, sink, config, resolver, gateway };
 }

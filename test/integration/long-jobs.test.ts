@@ -1,22 +1,18 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import t from 'tap';
-import { configFor, resolverFor, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
+import { startStack, startTestWorker } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { startCallbackSink, startFunctionServer, slowHandler } from '../helpers/http-servers.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { slowHandler } from '../helpers/http-servers.js';
 
 t.test('a job running 5x ack_wait is invoked exactly once: the ack deadline is extended while it runs', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, slowHandler(5_000));
-  const sink = await startCallbackSink(t);
-  const resolver = resolverFor({ long: fn.url });
-  // Two slots: a redelivery during the job would be pulled and run beside the first call.
-  const config = configFor(nats.url, { worker: { ackWaitMs: 1_000, maxInflight: 2 } });
-  const gateway = await startTestGateway(t, config, resolver);
-  await startTestWorker(t, config, resolver);
+  const { nats, fn, sink, config, gateway } = await startStack(t, {
+    handler: slowHandler(5_000),
+    // Two slots: a redelivery during the job would be pulled and run beside the first call.
+    config: { worker: { ackWaitMs: 1_000, maxInflight: 2 } },
+  });
 
-  const [callId] = await enqueueMany(gateway.url, 'long', 1, sink.url);
+  const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url);
   const callback = await sink.waitForCallId(callId!);
   t.equal(callback.headers['x-function-status'], '200');
   t.equal(fn.requests.length, 1, 'the function was called once');
@@ -31,12 +27,11 @@ t.test('a job running 5x ack_wait is invoked exactly once: the ack deadline is e
 });
 
 t.test('max_inflight is reached under load and never exceeded', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, slowHandler(150));
-  const sink = await startCallbackSink(t);
-  const resolver = resolverFor({ work: fn.url });
-  const config = configFor(nats.url, { worker: { maxInflight: 5 } });
-  const gateway = await startTestGateway(t, config, resolver);
+  const { fn, sink, config, resolver, gateway } = await startStack(t, {
+    handler: slowHandler(150),
+    config: { worker: { maxInflight: 5 } },
+    worker: false,
+  });
   // Queue everything first so the worker meets a full backlog.
   await enqueueMany(gateway.url, 'work', 40, sink.url);
   await startTestWorker(t, config, resolver);

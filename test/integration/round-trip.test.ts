@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { request } from 'undici';
-import { configFor, resolverFor, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
+import { configFor, resolverFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { startCallbackSink, startFunctionServer, slowHandler } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
@@ -58,15 +58,9 @@ t.test('async: method, path suffix, query, headers and a binary body at the size
 });
 
 t.test("async: the caller's X-Call-Id is kept end to end", async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t);
-  const sink = await startCallbackSink(t);
-  const resolver = resolverFor({ echo: fn.url });
-  const config = configFor(nats.url);
-  const gateway = await startTestGateway(t, config, resolver);
-  await startTestWorker(t, config, resolver);
+  const { fn, sink, gateway } = await startStack(t);
 
-  const res = await request(`${gateway.url}/async-function/echo.openfaas-fn`, {
+  const res = await request(`${gateway.url}/async-function/work.openfaas-fn`, {
     method: 'POST',
     body: 'hi',
     headers: { 'x-call-id': 'my-call-1', 'x-callback-url': sink.url },
@@ -141,13 +135,11 @@ t.test('async: a function that cannot be reached is reported to the callback as 
 });
 
 t.test('async: upstream_timeout aborts the function call and reports 504', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, slowHandler(60_000));
-  const sink = await startCallbackSink(t);
-  const resolver = resolverFor({ slow: fn.url });
-  const config = configFor(nats.url, { worker: { upstreamTimeoutMs: 300 } });
-  const gateway = await startTestGateway(t, config, resolver);
-  await startTestWorker(t, config, resolver);
+  const { fn, sink, gateway } = await startStack(t, {
+    name: 'slow',
+    handler: slowHandler(60_000),
+    config: { worker: { upstreamTimeoutMs: 300 } },
+  });
   const res = await request(`${gateway.url}/async-function/slow`, { method: 'POST', headers: { 'x-callback-url': sink.url } });
   await res.body.dump();
   const callback = await sink.waitForCallId(String(res.headers['x-call-id']));
