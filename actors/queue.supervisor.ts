@@ -17,7 +17,9 @@ import {
   takeUntil,
   tap,
   timer,
+  asyncScheduler,
   type Observable,
+  type SchedulerLike,
   type Subscription,
 } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
@@ -72,6 +74,8 @@ export interface QueueSupervisorOptions {
   readonly events: SupervisorEvents;
   /** Pause after a failed pull before asking again, ms; default 1000. */
   readonly pullRetryDelayMs?: number;
+  /** Scheduler for the supervisor's timers (pull retry, ack-extend sweep, drain grace); virtual in tests. */
+  readonly scheduler?: SchedulerLike;
 }
 
 /**
@@ -85,6 +89,7 @@ export interface QueueSupervisorOptions {
 export class QueueSupervisor {
   readonly #opts: QueueSupervisorOptions;
   readonly #extender: AckExtender;
+  readonly #scheduler: SchedulerLike;
   readonly #running$ = new BehaviorSubject(0);
   readonly #demand$ = new Subject<void>();
   readonly #stopping$ = new Subject<void>();
@@ -97,7 +102,8 @@ export class QueueSupervisor {
 
   constructor(opts: QueueSupervisorOptions) {
     this.#opts = opts;
-    this.#extender = new AckExtender(opts.ackExtendIntervalMs);
+    this.#scheduler = opts.scheduler ?? asyncScheduler;
+    this.#extender = new AckExtender(opts.ackExtendIntervalMs, this.#scheduler);
     this.#batchThreshold = Math.max(1, Math.ceil(opts.maxInflight / 4));
   }
 
@@ -137,7 +143,7 @@ export class QueueSupervisor {
     this.#stopping$.next();
     this.#pulling?.unsubscribe();
     const idle = this.#running$.pipe(filter((n) => n === 0), take(1));
-    await firstValueFrom(race(idle, timer(graceMs)));
+    await firstValueFrom(race(idle, timer(graceMs, this.#scheduler)));
     let released = 0;
     for (const actor of this.#actors) {
       if (!actor.getSnapshot().matches('invoking')) continue;
@@ -168,7 +174,7 @@ export class QueueSupervisor {
         }),
         catchError((error: unknown) => {
           this.#opts.events.pullFailed(this.#opts.queue, error);
-          return timer(this.#opts.pullRetryDelayMs ?? 1000).pipe(ignoreElements());
+          return timer(this.#opts.pullRetryDelayMs ?? 1000, this.#scheduler).pipe(ignoreElements());
         }),
         finalize(() => {
           this.#requested -= max - received;

@@ -1,0 +1,300 @@
+import t from 'tap';
+import { createActor, fromPromise, waitFor } from 'xstate';
+import { invocationMachine } from '../../../actors/invocation.machine.js';
+import type {
+  CallbackRequest,
+  FunctionOutcome,
+  FunctionRequest,
+  Invocation,
+  MessageHandle,
+} from '../../../actors/invocation.types.js';
+import { backoffDelayMs, NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
+
+const envelope: Invocation = {
+  callId: 'c1',
+  functionName: 'fn',
+  namespace: 'openfaas-fn',
+  method: 'POST',
+  path: '',
+  query: '',
+  headers: [],
+  body: new Uint8Array(),
+  enqueuedAtMs: 0,
+  callbackUrl: 'http://cb.test/',
+};
+
+const retryPolicy: RetryPolicy = {
+  maxAttempts: 3,
+  retryStatuses: new Set([502]),
+  initialWaitMs: 100,
+  maxWaitMs: 10_000,
+};
+
+function outcome(status: number, extra: Partial<FunctionOutcome> = {}): FunctionOutcome {
+  return { status, body: new TextEncoder().encode(`status ${status}`), startedAtMs: 1, durationMs: 2, ...extra };
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+type HandleCall = 'working' | 'term' | 'ackAck' | `nak(${number})`;
+
+/** The narrow port, recording every call in order. */
+function recordingHandle(deliveryCount: number, ackAck: () => Promise<void> = () => Promise.resolve()) {
+  const calls: HandleCall[] = [];
+  const handle: MessageHandle = {
+    deliveryCount,
+    working: () => void calls.push('working'),
+    nak: (delayMs) => void calls.push(`nak(${delayMs})`),
+    term: () => void calls.push('term'),
+    ackAck: () => {
+      calls.push('ackAck');
+      return ackAck();
+    },
+  };
+  return { handle, calls };
+}
+
+interface Scenario {
+  deliveryCount?: number;
+  policy?: RetryPolicy;
+  invocation?: Invocation;
+  invoke?: (request: FunctionRequest, signal: AbortSignal) => Promise<FunctionOutcome>;
+  callback?: (request: CallbackRequest) => Promise<void>;
+  ackAck?: () => Promise<void>;
+}
+
+/** Starts one invocation machine whose three effect slots are recording fakes. */
+function start(s: Scenario = {}) {
+  const { handle, calls } = recordingHandle(s.deliveryCount ?? 1, s.ackAck);
+  const invoked: FunctionRequest[] = [];
+  const callbacks: CallbackRequest[] = [];
+  const acked: MessageHandle[] = [];
+  const machine = invocationMachine.provide({
+    actors: {
+      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(({ input, signal }) => {
+        invoked.push(input);
+        return s.invoke ? s.invoke(input, signal) : Promise.resolve(outcome(200));
+      }),
+      deliverCallback: fromPromise<void, CallbackRequest>(async ({ input }) => {
+        callbacks.push(input);
+        await s.callback?.(input);
+      }),
+      ackAck: fromPromise<void, MessageHandle>(({ input }) => {
+        acked.push(input);
+        return input.ackAck();
+      }),
+    },
+  });
+  const actor = createActor(machine, {
+    input: { message: handle, invocation: s.invocation ?? envelope, policy: s.policy ?? NO_RETRIES },
+  });
+  actor.start();
+  const done = () => waitFor(actor, (snap) => snap.status === 'done', { timeout: 2000 });
+  return { actor, handle, calls, invoked, callbacks, acked, done };
+}
+
+t.test('success with a callback URL: callback, then ackAck, then acked', async (t) => {
+  const result = outcome(200);
+  const run = start({ invoke: async () => result });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.same(run.invoked, [{ invocation: envelope, attempt: 1 }]);
+  t.equal(run.callbacks.length, 1);
+  const cb = run.callbacks[0]!;
+  t.equal(cb.invocation, envelope);
+  t.equal(cb.outcome, result, 'the callback gets the function outcome');
+  t.equal(cb.attempt, 1);
+  t.equal(cb.maxAttempts, 1);
+  t.same(run.acked, [run.handle], 'ackAck receives the message handle');
+  t.same(run.calls, ['ackAck'], 'no nak, no term');
+  t.equal(snap.context.outcome, result);
+  t.equal(snap.context.callbackError, undefined);
+  t.equal(snap.context.ackError, undefined);
+});
+
+t.test('without a callback URL the machine goes straight to acking', async (t) => {
+  const run = start({ invocation: { ...envelope, callbackUrl: undefined } });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.equal(run.invoked.length, 1);
+  t.equal(run.callbacks.length, 0, 'deliverCallback never called');
+  t.same(run.calls, ['ackAck']);
+});
+
+t.test('the callback goes before the ack', async (t) => {
+  const order: string[] = [];
+  const run = start({
+    callback: async () => void order.push('callback'),
+    ackAck: async () => void order.push('ack'),
+  });
+  await run.done();
+  t.same(order, ['callback', 'ack']);
+});
+
+t.test('the default ackAck slot acks through the message handle', async (t) => {
+  const { handle, calls } = recordingHandle(1);
+  const machine = invocationMachine.provide({
+    actors: {
+      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(async () => outcome(200)),
+      deliverCallback: fromPromise<void, CallbackRequest>(async () => {}),
+    },
+  });
+  const actor = createActor(machine, { input: { message: handle, invocation: envelope, policy: NO_RETRIES } });
+  actor.start();
+  const snap = await waitFor(actor, (s) => s.status === 'done', { timeout: 2000 });
+  t.equal(snap.value, 'acked');
+  t.same(calls, ['ackAck']);
+});
+
+t.test('attempt comes from the delivery count', async (t) => {
+  const run = start({ deliveryCount: 4, policy: { ...retryPolicy, maxAttempts: 5 } });
+  const snap = await run.done();
+  t.equal(snap.context.attempt, 4);
+  t.equal(run.invoked[0]?.attempt, 4, 'the function request carries it');
+  t.equal(run.callbacks[0]?.attempt, 4, 'the callback carries it');
+  t.equal(run.callbacks[0]?.maxAttempts, 5);
+
+  const first = start({ deliveryCount: 0 });
+  t.equal(first.actor.getSnapshot().context.attempt, 1, 'never below 1');
+  await first.done();
+});
+
+t.test('a retryable status with attempts left: nak with the back-off delay, no callback, no ack', async (t) => {
+  const run = start({ deliveryCount: 2, policy: retryPolicy, invoke: async () => outcome(502) });
+  const snap = await run.done();
+  t.equal(snap.value, 'retrying');
+  t.equal(backoffDelayMs(2, retryPolicy), 200);
+  t.same(run.calls, [`nak(${backoffDelayMs(2, retryPolicy)})`], 'nak(200) and nothing else');
+  t.equal(run.callbacks.length, 0);
+  t.equal(run.acked.length, 0);
+  t.equal(snap.context.outcome?.status, 502);
+});
+
+t.test('a non-retryable status is reported even when retries are allowed', async (t) => {
+  const run = start({ policy: retryPolicy, invoke: async () => outcome(500) });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.equal(run.callbacks[0]?.outcome.status, 500);
+  t.same(run.calls, ['ackAck']);
+});
+
+t.test('retries exhausted (attempt == maxAttempts): the outcome goes to the callback and is acked', async (t) => {
+  const run = start({ deliveryCount: 3, policy: retryPolicy, invoke: async () => outcome(502) });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.equal(run.callbacks.length, 1);
+  t.equal(run.callbacks[0]?.outcome.status, 502);
+  t.equal(run.callbacks[0]?.attempt, 3);
+  t.equal(run.callbacks[0]?.maxAttempts, 3);
+  t.same(run.calls, ['ackAck'], 'no nak');
+});
+
+t.test('a transport-error outcome is retried whatever its status', async (t) => {
+  const run = start({
+    policy: { ...retryPolicy, retryStatuses: new Set() },
+    invoke: async () => outcome(504, { transportError: 'upstream timed out' }),
+  });
+  const snap = await run.done();
+  t.equal(snap.value, 'retrying');
+  t.same(run.calls, ['nak(100)']);
+  t.equal(run.callbacks.length, 0);
+});
+
+t.test('invokeFunction rejecting (an adapter bug) becomes a 500 outcome with transportError', async (t) => {
+  t.test('with NO_RETRIES it is reported and acked', async (t) => {
+    const run = start({ invocation: { ...envelope, enqueuedAtMs: 1234 }, invoke: () => Promise.reject(new Error('boom')) });
+    const snap = await run.done();
+    t.equal(snap.value, 'acked');
+    const reported = run.callbacks[0]?.outcome;
+    t.equal(reported?.status, 500);
+    t.equal(reported?.transportError, 'boom');
+    t.equal(new TextDecoder().decode(reported?.body), 'boom');
+    t.equal(reported?.startedAtMs, 1234);
+    t.equal(reported?.durationMs, 0);
+    t.same(run.calls, ['ackAck']);
+  });
+  t.test('with retries left it is retried like any transport error', async (t) => {
+    const run = start({
+      deliveryCount: 2,
+      policy: { ...retryPolicy, retryStatuses: new Set() },
+      invoke: () => Promise.reject(new Error('boom')),
+    });
+    const snap = await run.done();
+    t.equal(snap.value, 'retrying');
+    t.equal(snap.context.outcome?.status, 500);
+    t.equal(snap.context.outcome?.transportError, 'boom');
+    t.same(run.calls, ['nak(200)']);
+    t.equal(run.callbacks.length, 0);
+  });
+});
+
+t.test('a failed callback is recorded, the message still acked, the function not re-run', async (t) => {
+  const run = start({ callback: () => Promise.reject(new Error('callback refused: 503')) });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.equal(snap.context.callbackError, 'callback refused: 503');
+  t.equal(run.invoked.length, 1, 'invoked exactly once');
+  t.same(run.calls, ['ackAck'], 'no nak');
+});
+
+t.test('an unconfirmed ack ends in ackFailed with ackError', async (t) => {
+  const run = start({ ackAck: () => Promise.reject(new Error('the server did not confirm the ack')) });
+  const snap = await run.done();
+  t.equal(snap.value, 'ackFailed');
+  t.equal(snap.context.ackError, 'the server did not confirm the ack');
+  t.same(run.calls, ['ackAck'], 'not nak-ed: JetStream redelivers after ack_wait');
+});
+
+t.test('release while invoking: released, nak(0), and the function call is aborted', async (t) => {
+  const called = deferred<AbortSignal>();
+  const run = start({
+    policy: retryPolicy,
+    invoke: (_request, signal) => {
+      called.resolve(signal);
+      return new Promise<FunctionOutcome>((_resolve, reject) => {
+        signal.addEventListener('abort', () => reject(signal.reason));
+      });
+    },
+  });
+  const signal = await called.promise;
+  t.equal(signal.aborted, false, 'running');
+  t.equal(run.actor.getSnapshot().value, 'invoking');
+  run.actor.send({ type: 'release' });
+  const snap = await run.done();
+  t.equal(snap.value, 'released');
+  t.equal(signal.aborted, true, 'the AbortSignal given to invokeFunction fired');
+  t.same(run.calls, ['nak(0)'], 'given back with no delay, not acked');
+  t.equal(run.callbacks.length, 0);
+  t.equal(snap.context.outcome, undefined);
+});
+
+t.test('release during the callback is ignored: the callback completes, then the ack', async (t) => {
+  const entered = deferred<void>();
+  const finish = deferred<void>();
+  const run = start({
+    callback: () => {
+      entered.resolve();
+      return finish.promise;
+    },
+  });
+  await entered.promise;
+  run.actor.send({ type: 'release' });
+  t.equal(run.actor.getSnapshot().value, 'callback', 'still delivering the callback');
+  finish.resolve();
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.same(run.calls, ['ackAck'], 'no nak(0)');
+});

@@ -1,0 +1,527 @@
+import { defer, finalize, Subject, VirtualTimeScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import t, { type Test } from 'tap';
+import { fromPromise } from 'xstate';
+import { invocationMachine } from '../../../actors/invocation.machine.js';
+import type {
+  CallbackRequest,
+  FunctionOutcome,
+  FunctionRequest,
+  Invocation,
+  MessageHandle,
+} from '../../../actors/invocation.types.js';
+import { QueueSupervisor, type Delivery, type DrainResult, type SettlementReport } from '../../../actors/queue.supervisor.js';
+import { NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
+
+const QUEUE = 'q-test';
+
+function envelope(callId = 'c1'): Invocation {
+  return {
+    callId,
+    functionName: 'fn',
+    namespace: 'openfaas-fn',
+    method: 'POST',
+    path: '',
+    query: '',
+    headers: [],
+    body: new Uint8Array(),
+    enqueuedAtMs: 0,
+    callbackUrl: 'http://cb.test/',
+  };
+}
+
+function outcome(status = 200): FunctionOutcome {
+  return { status, body: new Uint8Array(), startedAtMs: 0, durationMs: 1 };
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((res) => {
+    resolve = res;
+  });
+  return { promise, resolve };
+}
+
+/**
+ * Events in arrival order; `next()` waits for the next one. The timer only bounds a wait that
+ * would otherwise hang the file until tap's timeout.
+ */
+class Inbox<T> {
+  readonly #items: T[] = [];
+  readonly #waiters: Array<(item: T) => void> = [];
+  constructor(readonly what: string) {}
+
+  push(item: T): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(item);
+    else this.#items.push(item);
+  }
+
+  next(timeoutMs = 2000): Promise<T> {
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift() as T);
+    return new Promise<T>((resolve, reject) => {
+      const waiter = (item: T): void => {
+        clearTimeout(timer);
+        resolve(item);
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        reject(new Error(`timed out waiting for ${this.what}`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Events that arrived and were not taken by `next()`. */
+  get backlog(): number {
+    return this.#items.length;
+  }
+}
+
+/**
+ * Lets every queued microtask run (the supervisor debounces pull demand on the asap scheduler).
+ * Used only to show that something did NOT happen; it waits for no timer.
+ */
+const settleMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The MessageHandle port, recording calls; working() calls are also published as events. */
+class FakeHandle implements MessageHandle {
+  readonly calls: string[] = [];
+  readonly extended = new Inbox<void>('working()');
+  constructor(readonly deliveryCount = 1) {}
+  working(): void {
+    this.calls.push('working');
+    this.extended.push();
+  }
+  nak(delayMs: number): void {
+    this.calls.push(`nak(${delayMs})`);
+  }
+  term(): void {
+    this.calls.push('term');
+  }
+  async ackAck(): Promise<void> {
+    this.calls.push('ackAck');
+  }
+  /** Calls other than the ack extender's. */
+  get settlements(): string[] {
+    return this.calls.filter((c) => c !== 'working');
+  }
+}
+
+/** One pull request as the fake source saw it. */
+interface PullRequest {
+  readonly max: number;
+  delivered: number;
+  open: boolean;
+  deliver(delivery: Delivery): void;
+  complete(): void;
+  error(err: unknown): void;
+}
+
+/**
+ * The supervisor's pull port `(max) => Observable<Delivery>`, one Subject per request. It records
+ * every requested `max` and checks after every change that running + outstanding never exceeds
+ * maxInflight (outstanding = asked for by open requests, not yet delivered).
+ */
+class FakePullSource {
+  readonly requests: PullRequest[] = [];
+  readonly requested = new Inbox<PullRequest>('a pull request');
+  readonly violations: string[] = [];
+  highWater = 0;
+  running: () => number = () => 0;
+
+  constructor(readonly maxInflight: number) {}
+
+  outstanding(): number {
+    return this.requests.filter((r) => r.open).reduce((sum, r) => sum + r.max - r.delivered, 0);
+  }
+
+  check(when: string): void {
+    const running = this.running();
+    const outstanding = this.outstanding();
+    this.highWater = Math.max(this.highWater, running + outstanding);
+    if (running + outstanding > this.maxInflight) {
+      this.violations.push(`${when}: running ${running} + outstanding ${outstanding} > ${this.maxInflight}`);
+    }
+  }
+
+  readonly pull = (max: number): Observable<Delivery> =>
+    defer(() => {
+      const subject = new Subject<Delivery>();
+      const request: PullRequest = {
+        max,
+        delivered: 0,
+        open: true,
+        deliver: (delivery) => {
+          if (!request.open) throw new Error('delivered on a closed pull request');
+          request.delivered += 1;
+          subject.next(delivery);
+          this.check(`after delivery on pull(${max})`);
+        },
+        complete: () => subject.complete(),
+        error: (err) => subject.error(err),
+      };
+      this.requests.push(request);
+      this.check(`at pull(${max})`);
+      this.requested.push(request);
+      return subject.pipe(
+        finalize(() => {
+          request.open = false;
+        }),
+      );
+    });
+}
+
+interface Call {
+  readonly request: FunctionRequest;
+  readonly signal: AbortSignal;
+  readonly result: Deferred<FunctionOutcome>;
+}
+
+interface SupervisorOptions {
+  maxInflight?: number;
+  pullRetryDelayMs?: number;
+  ackExtendIntervalMs?: number;
+  scheduler?: SchedulerLike;
+  policy?: RetryPolicy;
+  callback?: (request: CallbackRequest) => Promise<void>;
+}
+
+function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
+  const maxInflight = opts.maxInflight ?? 4;
+  const calls = new Inbox<Call>('an invokeFunction call');
+  const callbacks: CallbackRequest[] = [];
+  const machine = invocationMachine.provide({
+    actors: {
+      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(({ input, signal }) => {
+        const result = deferred<FunctionOutcome>();
+        calls.push({ request: input, signal, result });
+        return result.promise;
+      }),
+      deliverCallback: fromPromise<void, CallbackRequest>(async ({ input }) => {
+        callbacks.push(input);
+        await opts.callback?.(input);
+      }),
+    },
+  });
+  const source = new FakePullSource(maxInflight);
+  const policiesAskedFor: Invocation[] = [];
+  const settled = new Inbox<SettlementReport>('a settled report');
+  const started = new Inbox<{ queue: string; invocation: Invocation; attempt: number }>('a started event');
+  const poison = new Inbox<{ queue: string; reasons: readonly string[] }>('a poison event');
+  const pullFailed = new Inbox<{ queue: string; error: unknown }>('a pullFailed event');
+  const supervisor = new QueueSupervisor({
+    queue: QUEUE,
+    maxInflight,
+    ackExtendIntervalMs: opts.ackExtendIntervalMs ?? 60_000,
+    pull: source.pull,
+    machine,
+    policyFor: (invocation) => {
+      policiesAskedFor.push(invocation);
+      return opts.policy ?? NO_RETRIES;
+    },
+    pullRetryDelayMs: opts.pullRetryDelayMs,
+    scheduler: opts.scheduler,
+    events: {
+      started: (queue, invocation, attempt) => started.push({ queue, invocation, attempt }),
+      settled: (report) => settled.push(report),
+      poison: (queue, reasons) => poison.push({ queue, reasons }),
+      pullFailed: (queue, error) => pullFailed.push({ queue, error }),
+    },
+  });
+  source.running = () => supervisor.running;
+  const watching = supervisor.running$.subscribe(() => source.check('when running changed'));
+  t.teardown(async () => {
+    watching.unsubscribe();
+    const drained = supervisor.drain(0);
+    // On virtual time the zero grace period passes only when the clock is moved on.
+    if (opts.scheduler instanceof VirtualTimeScheduler) {
+      opts.scheduler.maxFrames = opts.scheduler.frame;
+      opts.scheduler.flush();
+    }
+    await drained;
+  });
+  supervisor.start();
+
+  /** Delivers `n` decodable messages on `request`; returns their handles. */
+  const deliverGood = (request: PullRequest, n: number): FakeHandle[] =>
+    Array.from({ length: n }, (_, i) => {
+      const message = new FakeHandle();
+      request.deliver({ message, decoded: { ok: true, invocation: envelope(`c${request.delivered + 1}-${i}`) } });
+      return message;
+    });
+
+  return { supervisor, source, calls, callbacks, settled, started, poison, pullFailed, deliverGood, policiesAskedFor };
+}
+
+t.test('the first pull asks for maxInflight', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const first = await s.source.requested.next();
+  t.equal(first.max, 4);
+  await settleMicrotasks();
+  t.equal(s.source.requests.length, 1, 'one request, not one per slot');
+});
+
+t.test('running + outstanding never exceeds maxInflight; freed slots are pulled again', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const r1 = await s.source.requested.next();
+  t.equal(r1.max, 4);
+
+  s.deliverGood(r1, 4);
+  t.equal(s.supervisor.running, 4);
+  t.equal(r1.open, false, 'a request filled to max is closed');
+  const running = [await s.calls.next(), await s.calls.next(), await s.calls.next(), await s.calls.next()];
+  await settleMicrotasks();
+  t.equal(s.source.requests.length, 1, 'no pull while every slot is busy');
+
+  running[0]!.result.resolve(outcome());
+  await s.settled.next();
+  const r2 = await s.source.requested.next();
+  t.equal(r2.max, 1, 'one slot freed, one message asked for');
+
+  s.deliverGood(r2, 1);
+  const fifth = await s.calls.next();
+  running[1]!.result.resolve(outcome());
+  await s.settled.next();
+  const r3 = await s.source.requested.next();
+  t.equal(r3.max, 1);
+
+  r3.complete(); // expired empty: the slot is still free, so ask again
+  const r4 = await s.source.requested.next();
+  t.equal(r4.max, 1);
+
+  running[2]!.result.resolve(outcome());
+  running[3]!.result.resolve(outcome());
+  await s.settled.next();
+  await s.settled.next();
+  const more = [await s.source.requested.next()];
+  while (more.reduce((n, r) => n + r.max, 0) < 2) more.push(await s.source.requested.next());
+  t.equal(more.reduce((n, r) => n + r.max, 0), 2, 'two slots freed, two messages asked for');
+  await settleMicrotasks();
+  t.equal(s.source.requested.backlog, 0, 'nothing more was asked for');
+  t.equal(s.supervisor.running + s.source.outstanding(), 4, 'the pipeline is full again');
+
+  fifth.result.resolve(outcome());
+  await s.settled.next();
+  t.same(s.source.violations, [], 'running + outstanding stayed within maxInflight');
+  t.equal(s.source.highWater, 4);
+});
+
+t.test('with a request still open, a new pull waits for ceil(maxInflight/4) free slots', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 8 });
+  const r1 = await s.source.requested.next();
+  t.equal(r1.max, 8);
+  s.deliverGood(r1, 6);
+  t.equal(r1.open, true, 'two messages still outstanding on the open request');
+  const running = await Promise.all(Array.from({ length: 6 }, () => s.calls.next()));
+
+  running[0]!.result.resolve(outcome());
+  await s.settled.next();
+  await settleMicrotasks();
+  t.equal(s.source.requests.length, 1, 'one free slot is below the batch threshold of 2');
+
+  running[1]!.result.resolve(outcome());
+  await s.settled.next();
+  const r2 = await s.source.requested.next();
+  t.equal(r2.max, 2, 'two free slots reach the threshold');
+  t.same(s.source.violations, []);
+});
+
+t.test('with no request open, a single free slot is pulled at once', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 8 });
+  const r1 = await s.source.requested.next();
+  s.deliverGood(r1, 8);
+  t.equal(r1.open, false);
+  const first = await s.calls.next();
+  first.result.resolve(outcome());
+  await s.settled.next();
+  const r2 = await s.source.requested.next();
+  t.equal(r2.max, 1, 'below the batch threshold, but nothing else would ever free it');
+  t.same(s.source.violations, []);
+});
+
+t.test('a poison delivery is terminated, reported and takes no slot', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const r1 = await s.source.requested.next();
+  const bad = new FakeHandle();
+  r1.deliver({ message: bad, decoded: { ok: false, reasons: ['missing header Asyncfn-Call-Id'] } });
+  t.same(bad.calls, ['term']);
+  t.same(await s.poison.next(), { queue: QUEUE, reasons: ['missing header Asyncfn-Call-Id'] });
+  t.equal(s.supervisor.running, 0, 'not running');
+
+  s.deliverGood(r1, 3);
+  t.equal(s.supervisor.running, 3);
+  const r2 = await s.source.requested.next();
+  t.equal(r2.max, 1, "the poison message's slot is pulled again");
+  await Promise.all([s.calls.next(), s.calls.next(), s.calls.next()]);
+  await settleMicrotasks();
+  t.equal(s.calls.backlog, 0, 'the poison message was never invoked');
+  t.equal(s.settled.backlog, 0, 'and never reported as settled');
+  t.same(s.source.violations, []);
+});
+
+t.test('a settled invocation is reported with its settlement and outcome', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const r1 = await s.source.requested.next();
+  const message = new FakeHandle(2);
+  const invocation = envelope('c-report');
+  r1.deliver({ message, decoded: { ok: true, invocation } });
+  t.same(await s.started.next(), { queue: QUEUE, invocation, attempt: 2 });
+  const call = await s.calls.next();
+  t.same(call.request, { invocation, attempt: 2 });
+
+  const result = outcome(201);
+  call.result.resolve(result);
+  const report = await s.settled.next();
+  t.equal(report.queue, QUEUE);
+  t.equal(report.invocation, invocation);
+  t.equal(report.attempt, 2);
+  t.equal(report.settlement, 'acked');
+  t.equal(report.outcome, result);
+  t.equal(report.callbackError, undefined);
+  t.equal(report.ackError, undefined);
+  t.same(message.settlements, ['ackAck']);
+  t.equal(s.callbacks[0]?.outcome, result, 'the callback got it too');
+  t.same(s.policiesAskedFor, [invocation], 'the policy is chosen per invocation');
+  t.equal(s.supervisor.running, 0);
+});
+
+t.test('a retried invocation settles as retrying and frees its slot', async (t) => {
+  const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000 };
+  const s = startSupervisor(t, { maxInflight: 1, policy });
+  const r1 = await s.source.requested.next();
+  const [message] = s.deliverGood(r1, 1);
+  (await s.calls.next()).result.resolve(outcome(502));
+  const report = await s.settled.next();
+  t.equal(report.settlement, 'retrying');
+  t.same(message!.settlements, ['nak(50)']);
+  t.equal((await s.source.requested.next()).max, 1);
+});
+
+t.test('a crashed machine is reported as crashed, leaves its message unsettled and frees its slot', async (t) => {
+  const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000 };
+  const s = startSupervisor(t, { maxInflight: 1, policy });
+  const r1 = await s.source.requested.next();
+  const message = new FakeHandle();
+  message.nak = () => {
+    throw new Error('nak failed');
+  };
+  r1.deliver({ message, decoded: { ok: true, invocation: envelope() } });
+  (await s.calls.next()).result.resolve(outcome(502));
+  const report = await s.settled.next();
+  t.equal(report.settlement, 'crashed');
+  t.equal(report.invocation.callId, 'c1');
+  t.same(message.settlements, [], 'neither acked nor nak-ed: JetStream redelivers after ack_wait');
+  t.equal(s.supervisor.running, 0);
+  t.equal((await s.source.requested.next()).max, 1);
+});
+
+t.test('in-flight messages are extended by the ack extender', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4, ackExtendIntervalMs: 10 });
+  const r1 = await s.source.requested.next();
+  const [message] = s.deliverGood(r1, 1);
+  await message!.extended.next();
+  await message!.extended.next();
+  t.ok(message!.calls.filter((c) => c === 'working').length >= 2, 'working() called on every sweep');
+  t.same(message!.settlements, [], 'nothing else while running');
+});
+
+t.test('a failed pull is reported and retried after pullRetryDelayMs', async (t) => {
+  const retryDelayMs = 1000;
+  const clock = new VirtualTimeScheduler();
+  const s = startSupervisor(t, { maxInflight: 4, pullRetryDelayMs: retryDelayMs, scheduler: clock });
+  const r1 = await s.source.requested.next();
+  s.deliverGood(r1, 1);
+  const error = new Error('connection lost');
+  r1.error(error);
+  t.same(await s.pullFailed.next(), { queue: QUEUE, error });
+
+  clock.maxFrames = retryDelayMs - 1;
+  clock.flush();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.equal(s.source.requests.length, 1, 'no new pull before the retry delay has passed');
+
+  clock.maxFrames = retryDelayMs;
+  clock.flush();
+  const r2 = await s.source.requested.next();
+  t.equal(s.source.requests.length, 2, 'one new request once it has');
+  t.equal(r2.max, 3, 'asks again for the free slots only');
+  t.same(s.source.violations, []);
+});
+
+t.test('drain with nothing running resolves 0 and cancels the open pull', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const r1 = await s.source.requested.next();
+  t.same(await s.supervisor.drain(1000), { released: 0, unsettled: 0 });
+  t.equal(r1.open, false, 'the pull request was unsubscribed');
+  await settleMicrotasks();
+  t.equal(s.source.requests.length, 1, 'no pull after drain');
+});
+
+t.test('drain waits for an invocation that finishes within grace, then never pulls again', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const r1 = await s.source.requested.next();
+  const [message] = s.deliverGood(r1, 1);
+  const call = await s.calls.next();
+
+  let drained: DrainResult | undefined;
+  const draining = s.supervisor.drain(10_000).then((result) => (drained = result));
+  t.equal(r1.open, false, 'pulling stopped at once');
+  await settleMicrotasks();
+  t.equal(drained, undefined, 'still waiting for the running invocation');
+
+  call.result.resolve(outcome());
+  await draining;
+  t.same(drained, { released: 0, unsettled: 0 }, 'nothing released, nothing left');
+  t.same(message!.settlements, ['ackAck'], 'settled normally, not nak-ed');
+  t.equal((await s.settled.next()).settlement, 'acked');
+  await settleMicrotasks();
+  t.equal(s.source.requests.length, 1, 'the freed slot is not pulled again');
+});
+
+t.test('drain releases an invocation that outlives the grace period', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const r1 = await s.source.requested.next();
+  const [message] = s.deliverGood(r1, 1);
+  const call = await s.calls.next();
+
+  t.same(await s.supervisor.drain(20), { released: 1, unsettled: 0 });
+  t.same(message!.settlements, ['nak(0)'], 'given back with no delay');
+  t.equal(call.signal.aborted, true, 'the function call was aborted');
+  const report = await s.settled.next();
+  t.equal(report.settlement, 'released');
+  t.equal(s.supervisor.running, 0);
+  await settleMicrotasks();
+  t.equal(s.source.requests.length, 1, 'no pull after drain');
+});
+
+t.test('drain leaves an invocation that is delivering its callback to finish, and counts it unsettled', async (t) => {
+  const inCallback = deferred<void>();
+  const callbackDone = deferred<void>();
+  const s = startSupervisor(t, {
+    maxInflight: 4,
+    callback: () => {
+      inCallback.resolve();
+      return callbackDone.promise;
+    },
+  });
+  const r1 = await s.source.requested.next();
+  const [message] = s.deliverGood(r1, 1);
+  const call = await s.calls.next();
+  call.result.resolve(outcome());
+  await inCallback.promise;
+
+  t.same(await s.supervisor.drain(20), { released: 0, unsettled: 1 });
+  t.same(message!.settlements, [], 'not nak-ed: releasing it would run the function again');
+  t.equal(call.signal.aborted, false);
+  t.equal(s.supervisor.running, 1, 'still running');
+
+  callbackDone.resolve();
+  const report = await s.settled.next();
+  t.equal(report.settlement, 'acked', 'the callback finished and the message was acked');
+  t.same(message!.settlements, ['ackAck']);
+  t.equal(s.calls.backlog, 0, 'the function ran once');
+});
