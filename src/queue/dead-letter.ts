@@ -1,0 +1,154 @@
+import {
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core';
+import { decodeEnvelope, type Invocation } from './envelope.js';
+
+/**
+ * Dead letters: invocations that will not succeed by waiting, kept with their original request so
+ * an operator can inspect and replay them. One stream for all queues; the subject names the queue
+ * (`asyncfn.dead-letters.<queue>`), so listing one queue's dead letters is a subject filter.
+ */
+export const DEAD_LETTER_STREAM = 'asyncfn-dead-letters';
+export const DEAD_LETTER_SUBJECT_PREFIX = 'asyncfn.dead-letters.';
+
+/** Why an invocation was dead-lettered. */
+export type DeadLetterReason =
+  /** Every attempt failed with a retryable status. */
+  | 'retriesExhausted'
+  /** The function answered a status that is not retried (counts only when configured). */
+  | 'nonRetryable'
+  /** Older than its max event age when delivered: never run. */
+  | 'expired'
+  /** The message on the stream is not an asyncfn envelope. */
+  | 'poison'
+  /** The function ran, but its callback could not be delivered after every callback attempt. */
+  | 'callbackFailed';
+
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
+  'retriesExhausted',
+  'nonRetryable',
+  'expired',
+  'poison',
+  'callbackFailed',
+];
+
+/** Headers added to the original message's headers. */
+export const DeadLetterHeader = {
+  reason: 'Asyncfn-Dlq-Reason',
+  queue: 'Asyncfn-Dlq-Queue',
+  attempts: 'Asyncfn-Dlq-Attempts',
+  status: 'Asyncfn-Dlq-Status',
+  error: 'Asyncfn-Dlq-Error',
+  at: 'Asyncfn-Dlq-At',
+} as const;
+
+/** What is known about the end of an invocation when it is dead-lettered. */
+export interface DeadLetterMeta {
+  readonly reason: DeadLetterReason;
+  /** The queue (stream) the invocation came from. */
+  readonly queue: string;
+  /** Attempts made (0 when never run). */
+  readonly attempts: number;
+  /** Last function status, when the function answered. */
+  readonly status?: number | undefined;
+  /** Last error, one line. */
+  readonly error?: string | undefined;
+  /** Unix ms. */
+  readonly atMs: number;
+}
+
+export interface EncodedDeadLetter {
+  readonly subject: string;
+  readonly headers: MsgHdrs;
+  readonly data: Uint8Array;
+}
+
+/** The original message (valid envelope or not) plus the dead-letter headers. */
+export function encodeDeadLetter(original: { headers?: MsgHdrs | undefined; data: Uint8Array }, meta: DeadLetterMeta): EncodedDeadLetter {
+  const h = natsHeaders();
+  if (original.headers) {
+    for (const [key, values] of original.headers) {
+      // Never copy the original's Nats-* headers: Nats-Msg-Id would make JetStream drop the dead letter as a duplicate.
+      if (key.toLowerCase().startsWith('nats-')) continue;
+      for (const value of values) h.append(key, value);
+    }
+  }
+  h.set(DeadLetterHeader.reason, meta.reason);
+  h.set(DeadLetterHeader.queue, meta.queue);
+  h.set(DeadLetterHeader.attempts, String(meta.attempts));
+  h.set(DeadLetterHeader.at, String(meta.atMs));
+  if (meta.status !== undefined) h.set(DeadLetterHeader.status, String(meta.status));
+  if (meta.error) h.set(DeadLetterHeader.error, oneLine(meta.error));
+  return { subject: DEAD_LETTER_SUBJECT_PREFIX + meta.queue, headers: h, data: original.data };
+}
+
+/** A dead letter as read back from the stream. */
+export interface DeadLetter extends DeadLetterMeta {
+  /** Sequence in the dead-letter stream: the id for show, replay and purge. */
+  readonly seq: number;
+  /** The original invocation, unless the message was poison. */
+  readonly invocation?: Invocation | undefined;
+  /** Why the original could not be decoded (poison only). */
+  readonly decodeError?: string | undefined;
+}
+
+export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefined; data: Uint8Array }): DeadLetter {
+  const get = (name: string): string | undefined => msg.header?.values(name, Match.IgnoreCase)[0];
+  let invocation: Invocation | undefined;
+  let decodeError: string | undefined;
+  try {
+    invocation = decodeEnvelope(msg.header, msg.data);
+  } catch (err) {
+    decodeError = err instanceof Error ? err.message : String(err);
+  }
+  const status = get(DeadLetterHeader.status);
+  return {
+    seq: msg.seq,
+    reason: (get(DeadLetterHeader.reason) ?? 'poison') as DeadLetterReason,
+    queue: get(DeadLetterHeader.queue) ?? '',
+    attempts: Number(get(DeadLetterHeader.attempts) ?? 0),
+    status: status === undefined ? undefined : Number(status),
+    error: get(DeadLetterHeader.error),
+    atMs: Number(get(DeadLetterHeader.at) ?? 0),
+    invocation,
+    decodeError,
+  };
+}
+
+/** Creates the dead-letter stream if missing. Dead letters are kept until purged. */
+export async function ensureDeadLetterStream(
+  jsm: JetStreamManager,
+  opts: { replicas: number; storage: 'file' | 'memory' },
+): Promise<void> {
+  try {
+    await jsm.streams.info(DEAD_LETTER_STREAM);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+    await jsm.streams.add({
+      name: DEAD_LETTER_STREAM,
+      subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}>`],
+      retention: RetentionPolicy.Limits,
+      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      num_replicas: opts.replicas,
+      // Full means full: refuse (the worker keeps the message and retries) rather than drop old dead letters.
+      discard: DiscardPolicy.New,
+    });
+  }
+}
+
+/** Publishes a dead letter and waits for JetStream's PubAck. */
+export async function publishDeadLetter(js: JetStreamClient, letter: EncodedDeadLetter, timeoutMs = 5_000): Promise<number> {
+  const ack = await js.publish(letter.subject, letter.data, { headers: letter.headers, timeout: timeoutMs });
+  return ack.seq;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, '; ').slice(0, 1000);
+}
