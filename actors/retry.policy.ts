@@ -1,18 +1,25 @@
 import type { FunctionOutcome } from './invocation.types.js';
 
 /**
- * When to retry and how long to wait. Pure data and pure functions, like BullMQ's `Backoffs`, so
- * the machine decides and the tests check without a clock.
+ * When to retry and how long to wait, with OpenFaaS Pro's semantics. Pure data and pure functions,
+ * like BullMQ's `Backoffs`: the clock (`nowMs`) and the randomness (`random`) are parameters, so
+ * the machine decides and the tests check without either.
  */
+
+/** `exponential`: the ceiling itself; `full`: uniform up to the ceiling; `equal`: uniform in its upper half. */
+export type BackoffMode = 'exponential' | 'full' | 'equal';
+
 export interface RetryPolicy {
-  /** Total attempts including the first; 1 means no retries. */
+  /** Total attempts including the first (OpenFaaS `max_retry_attempts`, default 10); 1 = no retries. */
   readonly maxAttempts: number;
-  /** Function statuses worth another attempt (OpenFaaS `http_retry_codes`). */
+  /** Function statuses worth another attempt (`http_retry_codes`, default 408,429,500,502,503,504). */
   readonly retryStatuses: ReadonlySet<number>;
-  /** Delay before the first retry, ms (OpenFaaS `initial_retry_wait`). */
+  /** Minimum and first delay, ms (`initial_retry_wait`, default 10s). */
   readonly initialWaitMs: number;
-  /** Upper bound of any delay, ms (OpenFaaS `max_retry_wait`). */
+  /** Upper bound of any delay, ms (`max_retry_wait`, default 120s). */
   readonly maxWaitMs: number;
+  /** How the delay grows between attempts (default `exponential`). */
+  readonly mode: BackoffMode;
 }
 
 /** OpenFaaS CE behaviour: one attempt, the outcome goes to the callback whatever it is. */
@@ -21,15 +28,213 @@ export const NO_RETRIES: RetryPolicy = Object.freeze({
   retryStatuses: new Set<number>(),
   initialWaitMs: 0,
   maxWaitMs: 0,
+  mode: 'exponential',
 });
 
+/** OpenFaaS Pro's queue-worker defaults. */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
+  maxAttempts: 10,
+  retryStatuses: new Set([408, 429, 500, 502, 503, 504]),
+  initialWaitMs: 10_000,
+  maxWaitMs: 120_000,
+  mode: 'exponential',
+});
+
+/** OpenFaaS Pro's per-function overrides, read by `withAnnotations`. */
+export const RETRY_ANNOTATIONS = Object.freeze({
+  attempts: 'com.openfaas.retry.attempts',
+  codes: 'com.openfaas.retry.codes',
+  minWait: 'com.openfaas.retry.min_wait',
+  maxWait: 'com.openfaas.retry.max_wait',
+  backoff: 'com.openfaas.retry.backoff',
+} as const);
+
+const BACKOFF_MODES: readonly BackoffMode[] = ['exponential', 'full', 'equal'];
+
+/**
+ * `attempt` is the attempt that just failed (1-based). Connection errors, timeouts and responses
+ * marked `X-OpenFaaS-Internal` (the gateway's or watchdog's own failure) are retried whatever
+ * their status; otherwise only the listed statuses are.
+ */
 export function shouldRetry(outcome: FunctionOutcome, attempt: number, policy: RetryPolicy): boolean {
   if (attempt >= policy.maxAttempts) return false;
-  return outcome.transportError !== undefined || policy.retryStatuses.has(outcome.status);
+  // `internal` is being added to FunctionOutcome; the cast keeps this compiling before and after.
+  const internal = (outcome as { readonly internal?: boolean | undefined }).internal === true;
+  return outcome.transportError !== undefined || internal || policy.retryStatuses.has(outcome.status);
 }
 
-/** Exponential back-off: initial × 2^(attempt−1), capped at maxWaitMs. */
-export function backoffDelayMs(attempt: number, policy: RetryPolicy): number {
-  const exponent = Math.max(0, attempt - 1);
-  return Math.min(policy.maxWaitMs, policy.initialWaitMs * 2 ** Math.min(exponent, 30));
+/** The range `backoffDelayMs` draws from after `attempt` failed; integers, minMs ≤ maxMs. */
+export function backoffBounds(attempt: number, policy: RetryPolicy): { minMs: number; maxMs: number } {
+  const floor = Math.min(policy.initialWaitMs, policy.maxWaitMs);
+  // An exponent past 1023 overflows 2**n; min() with a finite maxWaitMs absorbs the Infinity.
+  const exponent = Math.min(Math.max(0, Math.floor(attempt - 1) || 0), 1023);
+  const ceiling = toSafeMs(Math.min(policy.maxWaitMs, policy.initialWaitMs * 2 ** exponent));
+  const lower =
+    policy.mode === 'exponential' ? ceiling
+    : policy.mode === 'full' ? floor
+    : Math.max(floor, Math.ceil(ceiling / 2));
+  return { minMs: Math.min(toSafeMs(lower), ceiling), maxMs: ceiling };
+}
+
+/** Delay before the next attempt, ms, after `attempt` failed. `random` returns [0, 1). */
+export function backoffDelayMs(attempt: number, policy: RetryPolicy, random: () => number): number {
+  const { minMs, maxMs } = backoffBounds(attempt, policy);
+  if (minMs === maxMs) return minMs;
+  // +1 so every integer in [minMs, maxMs] is equally likely, the upper end included.
+  const drawn = minMs + Math.floor(random() * (maxMs - minMs + 1));
+  return Number.isFinite(drawn) ? Math.min(maxMs, Math.max(minMs, drawn)) : minMs;
+}
+
+/**
+ * Delay before the next attempt, honouring the function's Retry-After (OpenFaaS Pro does) but
+ * never below `initialWaitMs` nor above `maxWaitMs`.
+ */
+export function retryDelayMs(
+  outcome: FunctionOutcome,
+  attempt: number,
+  policy: RetryPolicy,
+  nowMs: number,
+  random: () => number,
+): number {
+  const retryAfterMs = parseRetryAfterMs(outcome.retryAfter, nowMs);
+  if (retryAfterMs === undefined) return backoffDelayMs(attempt, policy, random);
+  return Math.min(policy.maxWaitMs, Math.max(policy.initialWaitMs, retryAfterMs));
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+// RFC 9110 §5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms a recipient must accept.
+const IMF_FIXDATE = /^[A-Z][a-z]{2}, (\d{2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
+const RFC850_DATE = /^[A-Z][a-z]+, (\d{2})-([A-Z][a-z]{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
+const ASCTIME_DATE = /^[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/;
+
+function parseHttpDateMs(text: string, nowMs: number): number | undefined {
+  let m: RegExpExecArray | null;
+  let parts: [day: string, month: string, year: number, h: string, min: string, s: string] | undefined;
+  if ((m = IMF_FIXDATE.exec(text))) parts = [m[1]!, m[2]!, Number(m[3]), m[4]!, m[5]!, m[6]!];
+  else if ((m = ASCTIME_DATE.exec(text))) parts = [m[2]!, m[1]!, Number(m[6]), m[3]!, m[4]!, m[5]!];
+  else if ((m = RFC850_DATE.exec(text))) {
+    // RFC 9110: a two-digit year more than 50 years in the future is in the past century.
+    const thisYear = new Date(nowMs).getUTCFullYear();
+    let year = Math.floor(thisYear / 100) * 100 + Number(m[3]);
+    if (year > thisYear + 50) year -= 100;
+    parts = [m[1]!, m[2]!, year, m[4]!, m[5]!, m[6]!];
+  }
+  if (parts === undefined) return undefined;
+  const [day, monthName, year, h, min, s] = parts;
+  const month = MONTHS.indexOf(monthName);
+  const ms = Date.UTC(year, month, Number(day), Number(h), Number(min), Number(s));
+  const check = new Date(ms); // rejects "Feb 30", "25:00:00" and the like, which Date.UTC rolls over
+  const valid = month >= 0 && check.getUTCDate() === Number(day) && check.getUTCHours() === Number(h) &&
+    check.getUTCMinutes() === Number(min) && check.getUTCSeconds() === Number(s);
+  return valid ? ms : undefined;
+}
+
+/** Retry-After (RFC 9110 §10.2.3) as a delay from `nowMs`: undefined when absent or invalid, 0 for a past date. */
+export function parseRetryAfterMs(value: string | undefined, nowMs: number): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  if (/^\d+$/.test(text)) return toSafeMs(Number(text) * 1000);
+  const dateMs = parseHttpDateMs(text, nowMs);
+  return dateMs === undefined ? undefined : Math.max(0, Math.ceil(dateMs - nowMs));
+}
+
+/** "429, 502,503" → {429, 502, 503}; undefined when any entry is not a status 100–599 (or the text is empty). */
+export function parseRetryStatuses(text: string): Set<number> | undefined {
+  const statuses = new Set<number>();
+  for (const entry of text.split(',')) {
+    const trimmed = entry.trim();
+    if (!/^\d{3}$/.test(trimmed)) return undefined;
+    const status = Number(trimmed);
+    if (status < 100 || status > 599) return undefined;
+    statuses.add(status);
+  }
+  return statuses;
+}
+
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+
+/** "500ms", "5s", "2m", "1m30s", "1.5h" (Go-style) or bare seconds "30"; undefined otherwise. */
+function parseDurationMs(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return toSafeMs(Math.round(Number(trimmed) * 1000));
+  if (!/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(trimmed)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
+    total += Number(amount) * DURATION_UNIT_MS[unit!]!;
+  }
+  return toSafeMs(Math.round(total));
+}
+
+function formatDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function toSafeMs(ms: number): number {
+  return Math.min(Math.round(ms), Number.MAX_SAFE_INTEGER);
+}
+
+/**
+ * Applies a function's `com.openfaas.retry.*` annotations over `base`. A bad value keeps the base
+ * value and adds a one-line warning, so one function's typo never stops the worker.
+ */
+export function withAnnotations(
+  base: RetryPolicy,
+  annotations: Readonly<Record<string, string>>,
+): { policy: RetryPolicy; warnings: string[] } {
+  const warnings: string[] = [];
+  // Reads one annotation; on a bad value warns and keeps `fallback`, shown to the user as `shown`.
+  const read = <T>(
+    name: string,
+    parse: (value: string) => T | undefined,
+    fallback: T,
+    shown: string,
+    expected: string,
+  ): T => {
+    const value = annotations[name];
+    if (value === undefined) return fallback;
+    const parsed = parse(value);
+    if (parsed !== undefined) return parsed;
+    warnings.push(`${name}=${JSON.stringify(value)} is not ${expected}; using ${shown}`);
+    return fallback;
+  };
+
+  const maxAttempts = read(
+    RETRY_ANNOTATIONS.attempts,
+    (v) => (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number.isSafeInteger(Number(v)) ? Number(v) : undefined),
+    base.maxAttempts, String(base.maxAttempts), 'an integer ≥ 1',
+  );
+  const retryStatuses = read(
+    RETRY_ANNOTATIONS.codes, parseRetryStatuses, base.retryStatuses,
+    [...base.retryStatuses].join(',') || '(none)', 'a comma-separated list of HTTP statuses 100-599',
+  );
+  const durationExpected = 'a duration like "500ms", "5s", "2m", "1m30s" or bare seconds';
+  let initialWaitMs = read(RETRY_ANNOTATIONS.minWait, parseDurationMs, base.initialWaitMs,
+    formatDuration(base.initialWaitMs), durationExpected);
+  let maxWaitMs = read(RETRY_ANNOTATIONS.maxWait, parseDurationMs, base.maxWaitMs,
+    formatDuration(base.maxWaitMs), durationExpected);
+  const mode = read(
+    RETRY_ANNOTATIONS.backoff,
+    (v) => BACKOFF_MODES.find((mode) => mode === v.trim().toLowerCase()),
+    base.mode, base.mode, `one of ${BACKOFF_MODES.join('|')}`,
+  );
+
+  const waitsChanged = initialWaitMs !== base.initialWaitMs || maxWaitMs !== base.maxWaitMs;
+  if (waitsChanged && initialWaitMs > maxWaitMs) {
+    warnings.push(
+      `${RETRY_ANNOTATIONS.minWait} (${formatDuration(initialWaitMs)}) is greater than ` +
+        `${RETRY_ANNOTATIONS.maxWait} (${formatDuration(maxWaitMs)}); using ` +
+        `${formatDuration(base.initialWaitMs)} and ${formatDuration(base.maxWaitMs)}`,
+    );
+    initialWaitMs = base.initialWaitMs;
+    maxWaitMs = base.maxWaitMs;
+  }
+
+  const policy: RetryPolicy = Object.freeze({
+    maxAttempts,
+    retryStatuses: new Set(retryStatuses),
+    initialWaitMs,
+    maxWaitMs,
+    mode,
+  });
+  return { policy, warnings };
 }

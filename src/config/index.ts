@@ -7,13 +7,18 @@
 export { parseDurationMs } from './duration.js';
 export { loadConfig, testConfig } from './load.js';
 export type {
+  CallbackConfig,
   Config,
+  DeadLetterConfig,
   DeepPartial,
   FunctionsConfig,
   GatewayConfig,
   LogConfig,
   NatsConfig,
   QueueConfig,
+  QueueServed,
+  RecordsConfig,
+  RetryConfig,
   WorkerConfig,
 } from './schema.js';
 export { parseSizeBytes } from './size.js';

@@ -110,6 +110,11 @@ function toConfig(v: Variables): Config {
       ackWaitMs: v.ack_wait,
       upstreamTimeoutMs: v.upstream_timeout,
       shutdownGraceMs: v.shutdown_grace,
+      queues: (v.queues ?? []).map((q) => ({
+        name: q.name,
+        maxInflight: q.maxInflight ?? v.max_inflight,
+        upstreamTimeoutMs: q.upstreamTimeoutMs ?? v.upstream_timeout,
+      })),
       port: v.worker_port,
       host: v.worker_host,
     },
@@ -133,6 +138,21 @@ function toConfig(v: Variables): Config {
         : `http://${hostForUrl(v.faas_gateway_address)}:${v.faas_gateway_port}`,
     },
     log: { level: v.log_level, format: v.log_format, writeDebug: v.write_debug },
+    retry: {
+      maxAttempts: v.max_retry_attempts,
+      retryStatuses: v.http_retry_codes,
+      initialWaitMs: v.initial_retry_wait,
+      maxWaitMs: v.max_retry_wait,
+      mode: v.backoff,
+    },
+    deadLetters: { nonRetryable: v.dlq_non_retryable, maxEventAgeMs: v.max_event_age },
+    callback: {
+      timeoutMs: v.callback_timeout,
+      maxAttempts: v.callback_max_attempts,
+      initialWaitMs: v.callback_initial_wait,
+      maxWaitMs: v.callback_max_wait,
+    },
+    records: { ttlMs: v.records_ttl },
   };
 }
 

@@ -10,6 +10,7 @@ export const STORAGE_TYPES = ['file', 'memory'] as const;
 export const FUNCTION_MODES = ['file', 'template', 'gateway'] as const;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const LOG_FORMATS = ['json', 'console'] as const;
+export const BACKOFF_MODES = ['exponential', 'full', 'equal'] as const;
 
 /** Where the NATS servers are. */
 export interface NatsConfig {
@@ -50,6 +51,11 @@ export interface WorkerConfig {
   readonly upstreamTimeoutMs: number;
   /** Milliseconds in-flight requests get to finish on shutdown (`shutdown_grace`), ≥ 0. Default 30000 (30s). */
   readonly shutdownGraceMs: number;
+  /**
+   * Queues this worker serves (`queues`: name[:max_inflight[:upstream_timeout]],...), limits
+   * defaulting to max_inflight and upstream_timeout. Default [] = the default queue only.
+   */
+  readonly queues: readonly QueueServed[];
   /** Port of the health and metrics server (`worker_port`). Default 8081. */
   readonly port: number;
   /** Address the health and metrics server listens on (`worker_host`). Default "0.0.0.0". */
@@ -110,6 +116,56 @@ export interface LogConfig {
   readonly writeDebug: boolean;
 }
 
+/** One named queue a worker serves: its own stream, consumer and limits. */
+export interface QueueServed {
+  /** Queue name = stream name = subject; functions choose it with `com.openfaas.queue`. */
+  readonly name: string;
+  /** Invocations of this queue running at once on one worker. Default `max_inflight`. */
+  readonly maxInflight: number;
+  /** Longest function call for this queue, ms. Default `upstream_timeout`. */
+  readonly upstreamTimeoutMs: number;
+}
+
+/** When and how failed invocations are retried (OpenFaaS Pro names). */
+export interface RetryConfig {
+  /** Total attempts including the first (`max_retry_attempts`), ≥ 1. Default 10. */
+  readonly maxAttempts: number;
+  /** Statuses worth retrying (`http_retry_codes`). Default 408,429,500,502,503,504. */
+  readonly retryStatuses: readonly number[];
+  /** First and minimum delay, ms (`initial_retry_wait`). Default 10000 (10s). */
+  readonly initialWaitMs: number;
+  /** Longest delay, ms (`max_retry_wait`). Default 120000 (2m). */
+  readonly maxWaitMs: number;
+  /** Back-off jitter (`backoff`): exponential, full or equal. Default exponential. */
+  readonly mode: (typeof BACKOFF_MODES)[number];
+}
+
+/** What becomes a dead letter, and how old an invocation may get. */
+export interface DeadLetterConfig {
+  /** Also dead-letter invocations that end with a non-retryable failure status (`dlq_non_retryable`). Default false. */
+  readonly nonRetryable: boolean;
+  /** Invocations older than this when delivered are dead-lettered unrun (`max_event_age`), ms; 0 = no limit. Default 0. */
+  readonly maxEventAgeMs: number;
+}
+
+/** Callback delivery, retried durably from JetStream. */
+export interface CallbackConfig {
+  /** Longest one callback POST may take, ms (`callback_timeout`). Default 30000. */
+  readonly timeoutMs: number;
+  /** Total delivery attempts (`callback_max_attempts`). Default 10. */
+  readonly maxAttempts: number;
+  /** First delay between attempts, ms (`callback_initial_wait`). Default 10000. */
+  readonly initialWaitMs: number;
+  /** Longest delay between attempts, ms (`callback_max_wait`). Default 600000 (10m). */
+  readonly maxWaitMs: number;
+}
+
+/** Invocation records and cancellations kept in JetStream KV buckets. */
+export interface RecordsConfig {
+  /** How long records and cancellation markers are kept, ms (`records_ttl`). Default 7 days. */
+  readonly ttlMs: number;
+}
+
 /** All of asyncfn's configuration. Each module is handed only the slice it uses. */
 export interface Config {
   readonly nats: NatsConfig;
@@ -118,6 +174,10 @@ export interface Config {
   readonly gateway: GatewayConfig;
   readonly functions: FunctionsConfig;
   readonly log: LogConfig;
+  readonly retry: RetryConfig;
+  readonly deadLetters: DeadLetterConfig;
+  readonly callback: CallbackConfig;
+  readonly records: RecordsConfig;
 }
 
 /** Config with every field, at any depth, optional: the overrides testConfig takes. */
@@ -148,6 +208,7 @@ export const ConfigSchema = z
       ackWaitMs: z.number().min(1_000),
       upstreamTimeoutMs: ms,
       shutdownGraceMs: z.number().min(0),
+      queues: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), maxInflight: z.int().min(1), upstreamTimeoutMs: ms })).readonly(),
       port,
       host: name,
     }),
@@ -168,6 +229,21 @@ export const ConfigSchema = z
       gatewayUrl: z.url({ protocol: /^https?$/ }),
     }),
     log: z.strictObject({ level: z.enum(LOG_LEVELS), format: z.enum(LOG_FORMATS), writeDebug: z.boolean() }),
+    retry: z.strictObject({
+      maxAttempts: z.int().min(1),
+      retryStatuses: z.array(z.int().min(100).max(599)).readonly(),
+      initialWaitMs: z.number().min(0),
+      maxWaitMs: z.number().min(0),
+      mode: z.enum(BACKOFF_MODES),
+    }),
+    deadLetters: z.strictObject({ nonRetryable: z.boolean(), maxEventAgeMs: z.number().min(0) }),
+    callback: z.strictObject({
+      timeoutMs: ms,
+      maxAttempts: z.int().min(1),
+      initialWaitMs: z.number().min(0),
+      maxWaitMs: z.number().min(0),
+    }),
+    records: z.strictObject({ ttlMs: ms }),
   })
   .refine((c) => c.queue.maxAckPending >= c.worker.maxInflight, {
     path: ['queue', 'maxAckPending'],

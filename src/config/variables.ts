@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
-import { LOG_FORMATS, LOG_LEVELS, STORAGE_TYPES } from './schema.js';
+import { BACKOFF_MODES, LOG_FORMATS, LOG_LEVELS, STORAGE_TYPES } from './schema.js';
 import { parseSizeBytes } from './size.js';
 
 /**
@@ -100,6 +100,32 @@ const gatewayAddress = z.string().transform((text, ctx) => {
   return isIP(text) !== 0 || HOSTNAME.test(text) ? text : reject(ctx, 'is not a host name, IP address or http(s) URL');
 });
 
+/** `http_retry_codes`: comma-separated HTTP statuses. */
+const statusList = z.string().transform((text, ctx) => {
+  const codes = text.split(',').map((part) => part.trim());
+  if (codes.some((code) => !/^[1-5]\d\d$/.test(code))) return reject(ctx, 'is not a comma-separated list of HTTP statuses (e.g. 429,502)');
+  return codes.map(Number);
+});
+
+/** A queue name is both a stream name and a subject token. */
+export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `queues`: `name[:max_inflight[:upstream_timeout]]`, comma-separated. */
+const queueList = z.string().transform((text, ctx) => {
+  const queues: Array<{ name: string; maxInflight?: number; upstreamTimeoutMs?: number }> = [];
+  for (const item of text.split(',').map((part) => part.trim())) {
+    const [name = '', inflight, timeout] = item.split(':');
+    const maxInflight = inflight === undefined || inflight === '' ? undefined : Number(inflight);
+    const upstreamTimeoutMs = timeout === undefined || timeout === '' ? undefined : parseDurationMs(timeout);
+    if (!QUEUE_NAME.test(name) || (maxInflight !== undefined && !(Number.isInteger(maxInflight) && maxInflight >= 1)) || (timeout && !upstreamTimeoutMs)) {
+      return reject(ctx, `has "${item}", expected name[:max_inflight[:upstream_timeout]] with a name of letters, digits, - and _`);
+    }
+    if (queues.some((q) => q.name === name)) return reject(ctx, `names queue "${name}" twice`);
+    queues.push({ name, maxInflight, upstreamTimeoutMs });
+  }
+  return queues;
+});
+
 export const VariablesSchema = z
   .object({
     NATS_URL: natsUrls.optional(),
@@ -129,9 +155,28 @@ export const VariablesSchema = z
     log_level: oneOf(LOG_LEVELS).default('info'),
     log_format: oneOf(LOG_FORMATS).default('json'),
     write_debug: boolean.default(false),
+    max_retry_attempts: integer(1).default(10),
+    http_retry_codes: statusList.default([408, 429, 500, 502, 503, 504]),
+    initial_retry_wait: duration().default(10_000),
+    max_retry_wait: duration().default(120_000),
+    backoff: oneOf(BACKOFF_MODES).default('exponential'),
+    dlq_non_retryable: boolean.default(false),
+    max_event_age: duration().default(0),
+    callback_timeout: positiveDuration.default(30_000),
+    callback_max_attempts: integer(1).default(10),
+    callback_initial_wait: duration().default(10_000),
+    callback_max_wait: duration().default(600_000),
+    records_ttl: positiveDuration.default(7 * 24 * 3_600_000),
+    queues: queueList.optional(),
   })
   .superRefine(
     (v, ctx) => {
+      if (v.initial_retry_wait > v.max_retry_wait) {
+        ctx.addIssue({ code: 'custom', path: ['initial_retry_wait'], message: 'is longer than max_retry_wait' });
+      }
+      if (v.callback_initial_wait > v.callback_max_wait) {
+        ctx.addIssue({ code: 'custom', path: ['callback_initial_wait'], message: 'is longer than callback_max_wait' });
+      }
       if (v.max_ack_pending !== undefined && v.max_ack_pending < v.max_inflight) {
         const message = `is less than max_inflight (${v.max_inflight}): the worker could never fill its slots`;
         ctx.addIssue({ code: 'custom', path: ['max_ack_pending'], message });

@@ -7,7 +7,7 @@ t.test('defaults, with no variables set', async (t) => {
   t.same(loadConfig({}), {
     nats: {},
     queue: { stream: 'faas-request', subject: 'faas-request', durable: 'faas-workers', replicas: 1, storage: 'file', maxAckPending: 10_001 },
-    worker: { maxInflight: 1, ackWaitMs: 60_000, upstreamTimeoutMs: 60_000, shutdownGraceMs: 30_000, port: 8081, host: '0.0.0.0' },
+    worker: { maxInflight: 1, ackWaitMs: 60_000, upstreamTimeoutMs: 60_000, shutdownGraceMs: 30_000, queues: [], port: 8081, host: '0.0.0.0' },
     gateway: {
       port: 8080,
       host: '0.0.0.0',
@@ -24,6 +24,10 @@ t.test('defaults, with no variables set', async (t) => {
       gatewayUrl: 'http://gateway:8080',
     },
     log: { level: 'info', format: 'json', writeDebug: false },
+    retry: { maxAttempts: 10, retryStatuses: [408, 429, 500, 502, 503, 504], initialWaitMs: 10_000, maxWaitMs: 120_000, mode: 'exponential' },
+    deadLetters: { nonRetryable: false, maxEventAgeMs: 0 },
+    callback: { timeoutMs: 30_000, maxAttempts: 10, initialWaitMs: 10_000, maxWaitMs: 600_000 },
+    records: { ttlMs: 7 * 24 * 3_600_000 },
   } satisfies Config);
   t.equal(loadConfig({}).nats.url, undefined, 'NATS is "not configured"');
 });
@@ -58,6 +62,24 @@ t.test('every variable maps to its field', async (t) => {
     [{ gateway_invoke: 'false' }, (c) => c.functions.mode, 'template'],
     [{ function_url_template: 'https://{name}.fns.example.com' }, (c) => c.functions.urlTemplate, 'https://{name}.fns.example.com'],
     [{ function_namespace: 'team-a' }, (c) => c.functions.defaultNamespace, 'team-a'],
+    [{ max_retry_attempts: '3' }, (c) => c.retry.maxAttempts, 3],
+    [{ http_retry_codes: '429, 503' }, (c) => c.retry.retryStatuses, [429, 503]],
+    [{ initial_retry_wait: '1s', max_retry_wait: '5s' }, (c) => [c.retry.initialWaitMs, c.retry.maxWaitMs], [1_000, 5_000]],
+    [{ backoff: 'full' }, (c) => c.retry.mode, 'full'],
+    [{ dlq_non_retryable: 'true' }, (c) => c.deadLetters.nonRetryable, true],
+    [{ max_event_age: '1h' }, (c) => c.deadLetters.maxEventAgeMs, 3_600_000],
+    [{ callback_timeout: '5s', callback_max_attempts: '4' }, (c) => [c.callback.timeoutMs, c.callback.maxAttempts], [5_000, 4]],
+    [{ callback_initial_wait: '1s', callback_max_wait: '1m' }, (c) => [c.callback.initialWaitMs, c.callback.maxWaitMs], [1_000, 60_000]],
+    [{ records_ttl: '24h' }, (c) => c.records.ttlMs, 86_400_000],
+    [
+      { queues: 'faas-request, slow:2:2h, bulk:50', max_inflight: '10', upstream_timeout: '30s' },
+      (c) => c.worker.queues,
+      [
+        { name: 'faas-request', maxInflight: 10, upstreamTimeoutMs: 30_000 },
+        { name: 'slow', maxInflight: 2, upstreamTimeoutMs: 7_200_000 },
+        { name: 'bulk', maxInflight: 50, upstreamTimeoutMs: 30_000 },
+      ],
+    ],
     [{ faas_gateway_address: 'gw.openfaas' }, (c) => c.functions.gatewayUrl, 'http://gw.openfaas:8080'],
     [{ faas_gateway_address: 'gw', faas_gateway_port: '31112' }, (c) => c.functions.gatewayUrl, 'http://gw:31112'],
     [{ faas_gateway_address: 'https://gw.example.com/' }, (c) => c.functions.gatewayUrl, 'https://gw.example.com'],
@@ -174,4 +196,14 @@ t.test('every problem is reported at once, in a ConfigError', async (t) => {
     t.ok(error.problems.some((problem) => problem.startsWith(`${name}: ${JSON.stringify(env[name as keyof typeof env])} `)), name);
     t.match(error.message, name);
   }
+});
+
+t.test('retry, callback and queue settings are checked', async (t) => {
+  t.same(problemsOf({ http_retry_codes: '429,abc' }), ['http_retry_codes: "429,abc" is not a comma-separated list of HTTP statuses (e.g. 429,502)']);
+  t.same(problemsOf({ backoff: 'linear' }), ['backoff: "linear" is not one of exponential, full, equal']);
+  t.same(problemsOf({ initial_retry_wait: '5m' }), ['initial_retry_wait: "5m" is longer than max_retry_wait']);
+  t.same(problemsOf({ callback_initial_wait: '1h' }), ['callback_initial_wait: "1h" is longer than callback_max_wait']);
+  t.match(problemsOf({ queues: 'ok,bad.name' })[0], /^queues: .* has "bad\.name", expected name\[:max_inflight\[:upstream_timeout\]\]/);
+  t.match(problemsOf({ queues: 'a:0' })[0], /has "a:0"/);
+  t.match(problemsOf({ queues: 'a,a' })[0], /names queue "a" twice/);
 });

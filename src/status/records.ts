@@ -1,0 +1,67 @@
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+
+/** KV bucket holding one record per call id. */
+export const RECORDS_BUCKET = 'asyncfn_invocations';
+
+/** Where an invocation stands. */
+export type InvocationState = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'deadLettered';
+
+/** States after which nothing more happens to an invocation. */
+export const FINAL_STATES: ReadonlySet<InvocationState> = new Set(['succeeded', 'failed', 'cancelled', 'deadLettered']);
+
+/** What asyncfn knows about one invocation (the status API of #7 serves it). */
+export interface InvocationRecord {
+  readonly callId: string;
+  readonly function: string;
+  readonly namespace: string;
+  readonly queue: string;
+  readonly state: InvocationState;
+  /** Attempts started so far. */
+  readonly attempts: number;
+  /** Last function status, when the function answered. */
+  readonly status?: number | undefined;
+  readonly enqueuedAtMs: number;
+  readonly startedAtMs?: number | undefined;
+  readonly finishedAtMs?: number | undefined;
+  readonly error?: string | undefined;
+}
+
+export interface KvBucketOptions {
+  readonly replicas: number;
+  readonly storage: 'file' | 'memory';
+  /** Bucket-level TTL, ms (nats-server 2.9 ignores per-key TTLs). */
+  readonly ttlMs: number;
+}
+
+/** Invocation records in a JetStream KV bucket; last writer wins. */
+export interface RecordStore {
+  get(callId: string): Promise<InvocationRecord | undefined>;
+  put(record: InvocationRecord): Promise<void>;
+  delete(callId: string): Promise<void>;
+}
+
+export async function openKvBucket(nc: NatsConnection, bucket: string, opts: KvBucketOptions): Promise<KV> {
+  return new Kvm(nc).create(bucket, {
+    history: 1,
+    ttl: opts.ttlMs,
+    replicas: opts.replicas,
+    storage: opts.storage === 'memory' ? 'memory' : 'file',
+  });
+}
+
+export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Promise<RecordStore> {
+  const kv = await openKvBucket(nc, RECORDS_BUCKET, opts);
+  return {
+    async get(callId) {
+      const entry = await kv.get(callId);
+      return entry && entry.operation === 'PUT' && entry.length > 0 ? (entry.json() as InvocationRecord) : undefined;
+    },
+    async put(record) {
+      await kv.put(record.callId, JSON.stringify(record));
+    },
+    async delete(callId) {
+      await kv.delete(callId);
+    },
+  };
+}
