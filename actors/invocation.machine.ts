@@ -1,29 +1,43 @@
 import { assign, fromPromise, setup } from 'xstate';
+import { deadLetterReason } from './dead-letter.policy.js';
 import type {
   CallbackRequest,
+  DeadLetterReason,
+  DeadLetterRequest,
   FunctionOutcome,
   FunctionRequest,
   Invocation,
   InvocationInput,
   MessageHandle,
 } from './invocation.types.js';
-import { backoffDelayMs, shouldRetry, type RetryPolicy } from './retry.policy.js';
+import { retryDelayMs, shouldRetry, withAnnotations, type RetryPolicy } from './retry.policy.js';
 
-export interface InvocationContext {
-  readonly message: MessageHandle;
-  readonly invocation: Invocation;
-  readonly policy: RetryPolicy;
+/** Status reported to the callback for a cancelled invocation (nginx's "client closed request"). */
+export const CANCELLED_STATUS = 499;
+/** Status reported to the callback for an invocation older than its max event age (never run). */
+export const EXPIRED_STATUS = 408;
+
+export interface InvocationContext extends InvocationInput {
   /** 1-based; comes from JetStream's delivery count, so it survives any worker's death. */
   readonly attempt: number;
+  /** The policy in force: the queue's, with the function's annotations applied once it is known. */
+  readonly policy: RetryPolicy;
+  /** Annotations that could not be used, one line each (logged by the worker). */
+  readonly policyWarnings: readonly string[];
   readonly outcome?: FunctionOutcome | undefined;
-  /** Why the callback failed, when it did (#3 makes callbacks durable). */
+  readonly deadLetter?: DeadLetterReason | undefined;
+  readonly cancelled: boolean;
+  /** Why the direct callback failed; it was then handed to durable delivery. */
   readonly callbackError?: string | undefined;
-  /** Why the final ack was not confirmed; JetStream will redeliver after ack_wait. */
-  readonly ackError?: string | undefined;
+  /** Why the invocation could not be settled (ack, dead letter or callback hand-off failed). */
+  readonly settleError?: string | undefined;
 }
 
-/** Sent by the supervisor at shutdown: give the message back to JetStream for another worker. */
-export type InvocationEvent = { type: 'release' };
+/**
+ * `cancel`: the caller asked to cancel (DELETE /async-function/<call-id>).
+ * `release`: the worker is stopping; give the message back to JetStream for another worker.
+ */
+export type InvocationEvent = { type: 'cancel' } | { type: 'release' };
 
 /** Effects are named slots; the worker provides them with `.provide()`, tests with fakes. */
 function notProvided(name: string): () => never {
@@ -36,10 +50,17 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+const text = new TextEncoder();
+
+/** An outcome asyncfn reports itself, without calling the function. */
+function syntheticOutcome(status: number, message: string, nowMs: number): FunctionOutcome {
+  return { status, contentType: 'text/plain; charset=utf-8', body: text.encode(`${message}\n`), startedAtMs: nowMs, durationMs: 0 };
+}
+
 /**
  * One in-flight invocation, from the message's delivery to its settlement. The machine does no
- * I/O and reads no clock: the function call, the callback and the ack are injected actors, the
- * nak is an injected action.
+ * I/O and reads no clock: the function call, callback, dead letter, callback hand-off and ack are
+ * injected actors, the nak an injected action, time and randomness part of the input.
  */
 export const invocationMachine = setup({
   types: {
@@ -50,57 +71,86 @@ export const invocationMachine = setup({
   actors: {
     invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(notProvided('invokeFunction')),
     deliverCallback: fromPromise<void, CallbackRequest>(notProvided('deliverCallback')),
+    handOffCallback: fromPromise<void, CallbackRequest & { readonly error: string }>(notProvided('handOffCallback')),
+    deadLetter: fromPromise<void, DeadLetterRequest>(notProvided('deadLetter')),
     ackAck: fromPromise<void, MessageHandle>(({ input }) => input.ackAck()),
   },
   actions: {
     nak: ({ context }, params: { delayMs: number }) => context.message.nak(params.delayMs),
   },
   guards: {
-    shouldRetry: ({ context }) =>
-      context.outcome !== undefined && shouldRetry(context.outcome, context.attempt, context.policy),
+    cancelRequested: ({ context }) => context.cancelRequested,
+    expired: ({ context }) => context.invocation.expiresAtMs !== undefined && context.nowMs > context.invocation.expiresAtMs,
+    shouldRetry: ({ context }) => context.outcome !== undefined && shouldRetry(context.outcome, context.attempt, context.policy),
+    goesToDeadLetters: ({ context }) =>
+      context.outcome !== undefined && deadLetterReason(context.outcome, context.policy, context.deadLetterNonRetryable) !== undefined,
     hasCallback: ({ context }) => context.invocation.callbackUrl !== undefined,
+    wasCancelled: ({ context }) => context.cancelled,
+    wasDeadLettered: ({ context }) => context.deadLetter !== undefined,
   },
 }).createMachine({
   id: 'invocation',
   initial: 'queued',
   context: ({ input }) => ({
-    message: input.message,
-    invocation: input.invocation,
-    policy: input.policy,
+    ...input,
     attempt: Math.max(1, input.message.deliveryCount),
+    policyWarnings: [],
+    cancelled: false,
   }),
   states: {
-    /** Delivered, nothing done yet: where #3 skips cancelled and expired invocations. */
-    queued: { always: 'invoking' },
+    /** Delivered, nothing done yet: skip it if it was cancelled or is too old. */
+    queued: {
+      always: [
+        { guard: 'cancelRequested', target: 'cancelling' },
+        {
+          guard: 'expired',
+          target: 'deadLettering',
+          actions: assign({
+            deadLetter: 'expired',
+            attempt: ({ context }) => context.attempt - 1,
+            outcome: ({ context }) => syntheticOutcome(EXPIRED_STATUS, 'not run: older than its max event age', context.nowMs),
+          }),
+        },
+        { target: 'invoking' },
+      ],
+    },
     /** The function runs; leaving this state aborts the HTTP call through the actor's signal. */
     invoking: {
-      on: { release: 'released' },
+      on: { cancel: 'cancelling', release: 'released' },
       invoke: {
         src: 'invokeFunction',
         input: ({ context }) => ({ invocation: context.invocation, attempt: context.attempt }),
-        onDone: { target: 'deciding', actions: assign({ outcome: ({ event }) => event.output }) },
+        onDone: {
+          target: 'deciding',
+          actions: assign(({ context, event }) => {
+            const { policy, warnings } = withAnnotations(context.policy, event.output.annotations ?? {});
+            return { outcome: event.output, policy, policyWarnings: warnings };
+          }),
+        },
         // The adapter turns transport failures into outcomes; landing here is a bug, reported as a 500.
         onError: {
           target: 'deciding',
           actions: assign({
             outcome: ({ context, event }) => ({
-              status: 500,
-              body: new TextEncoder().encode(describe(event.error)),
-              contentType: 'text/plain; charset=utf-8',
-              startedAtMs: context.invocation.enqueuedAtMs,
-              durationMs: 0,
+              ...syntheticOutcome(500, describe(event.error), context.nowMs),
               transportError: describe(event.error),
             }),
           }),
         },
       },
     },
-    /** The outcome is known: retry it, report it, or just settle it. */
+    /** The outcome is known: retry it, dead-letter it, or report it. */
     deciding: {
       always: [
         { guard: 'shouldRetry', target: 'retrying' },
-        { guard: 'hasCallback', target: 'callback' },
-        { target: 'acking' },
+        {
+          guard: 'goesToDeadLetters',
+          target: 'deadLettering',
+          actions: assign({
+            deadLetter: ({ context }) => deadLetterReason(context.outcome!, context.policy, context.deadLetterNonRetryable),
+          }),
+        },
+        { target: 'reporting' },
       ],
     },
     /** Nak with the back-off delay: the next attempt is a new delivery, maybe on another worker. */
@@ -108,21 +158,58 @@ export const invocationMachine = setup({
       type: 'final',
       entry: {
         type: 'nak',
-        params: ({ context }) => ({ delayMs: backoffDelayMs(context.attempt, context.policy) }),
+        params: ({ context }) => ({
+          delayMs: retryDelayMs(
+            context.outcome!,
+            context.attempt,
+            context.policy,
+            context.outcome!.startedAtMs + context.outcome!.durationMs,
+            context.random,
+          ),
+        }),
       },
+    },
+    /** Store the original request and why it failed in the dead-letter stream (PubAck awaited). */
+    deadLettering: {
+      invoke: {
+        src: 'deadLetter',
+        input: ({ context }) => ({
+          invocation: context.invocation,
+          reason: context.deadLetter!,
+          attempts: context.attempt,
+          outcome: context.outcome,
+        }),
+        onDone: 'reporting',
+        onError: { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+      },
+    },
+    /** Cancelled before or while running: the callback says so. */
+    cancelling: {
+      entry: assign({
+        cancelled: true,
+        outcome: ({ context }) => syntheticOutcome(CANCELLED_STATUS, 'invocation cancelled', context.nowMs),
+      }),
+      always: 'reporting',
+    },
+    reporting: {
+      always: [{ guard: 'hasCallback', target: 'callback' }, { target: 'acking' }],
     },
     /** POST the outcome to X-Callback-Url. A failed callback never re-runs the function. */
     callback: {
       invoke: {
         src: 'deliverCallback',
-        input: ({ context }) => ({
-          invocation: context.invocation,
-          outcome: context.outcome!,
-          attempt: context.attempt,
-          maxAttempts: context.policy.maxAttempts,
-        }),
+        input: ({ context }) => callbackRequest(context),
         onDone: 'acking',
-        onError: { target: 'acking', actions: assign({ callbackError: ({ event }) => describe(event.error) }) },
+        onError: { target: 'handingOffCallback', actions: assign({ callbackError: ({ event }) => describe(event.error) }) },
+      },
+    },
+    /** The receiver failed: hand the result to durable callback delivery (its own stream and back-off). */
+    handingOffCallback: {
+      invoke: {
+        src: 'handOffCallback',
+        input: ({ context }) => ({ ...callbackRequest(context), error: context.callbackError ?? 'callback failed' }),
+        onDone: 'acking',
+        onError: { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
       },
     },
     /** Double ack: the invocation is settled only when the server confirms. */
@@ -130,19 +217,45 @@ export const invocationMachine = setup({
       invoke: {
         src: 'ackAck',
         input: ({ context }) => context.message,
-        onDone: 'acked',
-        onError: { target: 'ackFailed', actions: assign({ ackError: ({ event }) => describe(event.error) }) },
+        onDone: [
+          { guard: 'wasCancelled', target: 'cancelled' },
+          { guard: 'wasDeadLettered', target: 'deadLettered' },
+          { target: 'acked' },
+        ],
+        onError: { target: 'ackFailed', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
       },
     },
     /** Settled: JetStream removed the message. */
     acked: { type: 'final' },
+    /** Settled as cancelled; the callback reported it. */
+    cancelled: { type: 'final' },
+    /** Settled: the request and its last outcome are in the dead-letter stream. */
+    deadLettered: { type: 'final' },
     /** The ack was not confirmed: JetStream redelivers after ack_wait (at-least-once). */
     ackFailed: { type: 'final' },
+    /** A dead letter or callback hand-off could not be stored: left unacked, JetStream redelivers it. */
+    unsettled: { type: 'final' },
     /** Given back at shutdown with no delay, so another replica starts it at once. */
     released: { type: 'final', entry: { type: 'nak', params: { delayMs: 0 } } },
   },
 });
 
+function callbackRequest(context: InvocationContext): CallbackRequest {
+  return {
+    invocation: context.invocation,
+    outcome: context.outcome!,
+    attempt: Math.max(1, context.attempt),
+    maxAttempts: context.policy.maxAttempts,
+  };
+}
+
 export type InvocationMachine = typeof invocationMachine;
 /** Final states, for logs and metrics. */
-export type InvocationSettlement = 'retrying' | 'acked' | 'ackFailed' | 'released';
+export type InvocationSettlement =
+  | 'retrying'
+  | 'acked'
+  | 'cancelled'
+  | 'deadLettered'
+  | 'ackFailed'
+  | 'unsettled'
+  | 'released';

@@ -31,8 +31,12 @@ export interface FunctionOutcome {
   readonly durationMs: number;
   /** Set when the function could not be reached or did not answer in time (status 503 or 504). */
   readonly transportError?: string | undefined;
-  /** The function's Retry-After header, if any (used by #3's policy). */
+  /** The function's Retry-After header, if any: it replaces the computed back-off. */
   readonly retryAfter?: string | undefined;
+  /** The response carried `X-OpenFaaS-Internal`: an OpenFaaS component failed, always retried. */
+  readonly internal?: boolean | undefined;
+  /** The function's annotations when it was called; `com.openfaas.retry.*` override the policy. */
+  readonly annotations?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface FunctionRequest {
@@ -48,8 +52,31 @@ export interface CallbackRequest {
   readonly maxAttempts: number;
 }
 
-export interface InvocationInput {
+/** Why an invocation ends in the dead-letter stream (the names of src/queue/dead-letter.ts). */
+export type DeadLetterReason = 'retriesExhausted' | 'nonRetryable' | 'expired' | 'poison' | 'callbackFailed';
+
+export interface DeadLetterRequest {
+  readonly invocation: Invocation;
+  readonly reason: DeadLetterReason;
+  readonly attempts: number;
+  readonly outcome?: FunctionOutcome | undefined;
+}
+
+/** Everything a machine needs besides its message; the supervisor assembles it per delivery. */
+export interface InvocationSettings {
+  /** The queue's retry policy before the function's annotations are applied. */
+  readonly policy: RetryPolicy;
+  /** A cancellation was asked before this delivery. */
+  readonly cancelRequested: boolean;
+  /** Unix ms when the message was delivered (for max event age). */
+  readonly nowMs: number;
+  /** Source of jitter, [0, 1). */
+  readonly random: () => number;
+  /** Dead-letter invocations that end with a non-retryable failure (`dlq_non_retryable`). */
+  readonly deadLetterNonRetryable: boolean;
+}
+
+export interface InvocationInput extends InvocationSettings {
   readonly message: MessageHandle;
   readonly invocation: Invocation;
-  readonly policy: RetryPolicy;
 }

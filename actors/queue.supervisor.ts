@@ -25,13 +25,15 @@ import {
 import { createActor, type Actor } from 'xstate';
 import { AckExtender } from './ack-extender.js';
 import type { InvocationMachine, InvocationSettlement } from './invocation.machine.js';
-import type { FunctionOutcome, Invocation, MessageHandle } from './invocation.types.js';
-import type { RetryPolicy } from './retry.policy.js';
+import type { DeadLetterReason, FunctionOutcome, Invocation, InvocationSettings, MessageHandle } from './invocation.types.js';
 
 /** One message as the pull source hands it over: decoded, or the reasons it cannot be. */
 export interface Delivery {
   readonly message: MessageHandle;
-  readonly decoded: { readonly ok: true; readonly invocation: Invocation } | { readonly ok: false; readonly reasons: readonly string[] };
+  readonly decoded:
+    | { readonly ok: true; readonly invocation: Invocation }
+    /** `raw` is the undecodable message itself, opaque here, handed to the poison port. */
+    | { readonly ok: false; readonly reasons: readonly string[]; readonly raw: unknown };
 }
 
 /** How one invocation's delivery ended, for logs and metrics. */
@@ -41,8 +43,10 @@ export interface SettlementReport {
   readonly attempt: number;
   readonly settlement: InvocationSettlement | 'crashed';
   readonly outcome?: FunctionOutcome | undefined;
+  readonly deadLetter?: DeadLetterReason | undefined;
   readonly callbackError?: string | undefined;
-  readonly ackError?: string | undefined;
+  readonly settleError?: string | undefined;
+  readonly policyWarnings: readonly string[];
 }
 
 /** What a drain left behind. */
@@ -56,6 +60,8 @@ export interface DrainResult {
 /** Where the supervisor reports what happened; the worker wiring logs it (and counts it, #4). */
 export interface SupervisorEvents {
   started?(queue: string, invocation: Invocation, attempt: number): void;
+  /** Every state an invocation passes through, for logs and records. */
+  transition?(queue: string, invocation: Invocation, state: string, attempt: number): void;
   settled(report: SettlementReport): void;
   poison(queue: string, reasons: readonly string[]): void;
   pullFailed(queue: string, error: unknown): void;
@@ -70,7 +76,13 @@ export interface QueueSupervisorOptions {
   readonly pull: (max: number) => Observable<Delivery>;
   /** The invocation machine with its effects provided. */
   readonly machine: InvocationMachine;
-  readonly policyFor: (invocation: Invocation) => RetryPolicy;
+  /** Policy, cancellation, clock and jitter for one delivery. */
+  readonly settingsFor: (invocation: Invocation) => InvocationSettings;
+  /**
+   * Stores an undecodable message in the dead letters and settles it. A poison message never
+   * occupies a slot; if this rejects the message is left for redelivery.
+   */
+  readonly handlePoison: (message: MessageHandle, reasons: readonly string[], raw: unknown) => Promise<void>;
   readonly events: SupervisorEvents;
   /** Pause after a failed pull before asking again, ms; default 1000. */
   readonly pullRetryDelayMs?: number;
@@ -93,7 +105,7 @@ export class QueueSupervisor {
   readonly #running$ = new BehaviorSubject(0);
   readonly #demand$ = new Subject<void>();
   readonly #stopping$ = new Subject<void>();
-  readonly #actors = new Set<Actor<InvocationMachine>>();
+  readonly #actors = new Map<string, Actor<InvocationMachine>>();
   /** Asking for one slot at a time while a pull is open would flood the server with tiny requests. */
   readonly #batchThreshold: number;
   #requested = 0;
@@ -145,13 +157,23 @@ export class QueueSupervisor {
     const idle = this.#running$.pipe(filter((n) => n === 0), take(1));
     await firstValueFrom(race(idle, timer(graceMs, this.#scheduler)));
     let released = 0;
-    for (const actor of this.#actors) {
+    for (const actor of this.#actors.values()) {
       if (!actor.getSnapshot().matches('invoking')) continue;
       actor.send({ type: 'release' });
       released += 1;
     }
     this.#extender.stop();
     return { released, unsettled: this.#actors.size };
+  }
+
+  /**
+   * Cancels a running invocation of this queue (its HTTP call is aborted). Queued ones are skipped
+   * on delivery through `settingsFor`. Returns whether an invocation was running here.
+   */
+  cancel(callId: string): boolean {
+    const actor = this.#actors.get(callId);
+    actor?.send({ type: 'cancel' });
+    return actor !== undefined;
   }
 
   #nextPullSize(): number {
@@ -187,22 +209,31 @@ export class QueueSupervisor {
 
   #admit({ message, decoded }: Delivery): void {
     if (!decoded.ok) {
-      // A message that cannot be decoded can never succeed; redelivering it would loop forever.
-      // Until the dead-letter stream exists (#3) it is terminated and reported.
-      message.term();
+      // A message that cannot be decoded can never succeed: dead-letter it instead of redelivering forever.
       this.#opts.events.poison(this.#opts.queue, decoded.reasons);
+      this.#opts.handlePoison(message, decoded.reasons, decoded.raw).catch((error: unknown) => {
+        this.#opts.events.pullFailed(this.#opts.queue, error);
+        message.nak(this.#opts.pullRetryDelayMs ?? 1000);
+      });
       this.#demand$.next();
       return;
     }
     const { invocation } = decoded;
+    if (this.#actors.has(invocation.callId)) {
+      // The same call id is already running here (a redelivery overtook a slow ack): let the running one settle it.
+      message.nak(this.#opts.ackExtendIntervalMs);
+      this.#demand$.next();
+      return;
+    }
     const actor = createActor(this.#opts.machine, {
-      input: { message, invocation, policy: this.#opts.policyFor(invocation) },
+      input: { message, invocation, ...this.#opts.settingsFor(invocation) },
     });
-    this.#actors.add(actor);
+    this.#actors.set(invocation.callId, actor);
     this.#extender.track(message);
     this.#running$.next(this.#running$.value + 1);
+    let lastState = '';
     const settle = (): void => {
-      this.#actors.delete(actor);
+      this.#actors.delete(invocation.callId);
       this.#extender.untrack(message);
       const snapshot = actor.getSnapshot();
       const { context } = snapshot;
@@ -213,13 +244,24 @@ export class QueueSupervisor {
         // A crashed machine leaves its message unsettled: JetStream redelivers it after ack_wait.
         settlement: snapshot.status === 'error' ? 'crashed' : (snapshot.value as InvocationSettlement),
         outcome: context.outcome,
+        deadLetter: context.deadLetter,
         callbackError: context.callbackError,
-        ackError: context.ackError,
+        settleError: context.settleError,
+        policyWarnings: context.policyWarnings,
       });
       this.#running$.next(this.#running$.value - 1);
       this.#demand$.next();
     };
-    actor.subscribe({ complete: settle, error: settle });
+    actor.subscribe({
+      next: (snapshot) => {
+        const state = String(snapshot.value);
+        if (state === lastState) return;
+        lastState = state;
+        this.#opts.events.transition?.(this.#opts.queue, invocation, state, snapshot.context.attempt);
+      },
+      complete: settle,
+      error: settle,
+    });
     actor.start();
     this.#opts.events.started?.(this.#opts.queue, invocation, actor.getSnapshot().context.attempt);
   }

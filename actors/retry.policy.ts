@@ -58,9 +58,7 @@ const BACKOFF_MODES: readonly BackoffMode[] = ['exponential', 'full', 'equal'];
  */
 export function shouldRetry(outcome: FunctionOutcome, attempt: number, policy: RetryPolicy): boolean {
   if (attempt >= policy.maxAttempts) return false;
-  // `internal` is being added to FunctionOutcome; the cast keeps this compiling before and after.
-  const internal = (outcome as { readonly internal?: boolean | undefined }).internal === true;
-  return outcome.transportError !== undefined || internal || policy.retryStatuses.has(outcome.status);
+  return outcome.transportError !== undefined || outcome.internal === true || policy.retryStatuses.has(outcome.status);
 }
 
 /** The range `backoffDelayMs` draws from after `attempt` failed; integers, minMs ≤ maxMs. */

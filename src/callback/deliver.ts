@@ -15,7 +15,8 @@ export interface DeliverCallbackDeps {
 /** The callback receiver did not answer with a 2xx. */
 export class CallbackFailedError extends AsyncFnError {
   readonly code = 'ASYNCFN_ERR_CALLBACK_FAILED';
-  constructor(reason: string, opts?: ErrorOptions) {
+  /** @param status the receiver's answer; undefined when it could not be reached or timed out. */
+  constructor(reason: string, readonly status?: number, opts?: ErrorOptions) {
     super(`callback failed: ${reason}`, opts);
     this.name = 'CallbackFailedError';
   }
@@ -55,8 +56,8 @@ export function deliverCallback(deps: DeliverCallbackDeps) {
       status = response.statusCode;
       await response.body.dump();
     } catch (err) {
-      throw new CallbackFailedError(err instanceof Error ? err.message : String(err), { cause: err });
+      throw new CallbackFailedError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
     }
-    if (status < 200 || status >= 300) throw new CallbackFailedError(`receiver answered ${status}`);
+    if (status < 200 || status >= 300) throw new CallbackFailedError(`receiver answered ${status}`, status);
   };
 }

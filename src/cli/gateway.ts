@@ -5,7 +5,11 @@ import type { FunctionResolver } from '../functions/index.js';
 import { buildGateway } from '../gateway/server.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue } from '../queue/connection.js';
-import { ensureStream, type QueueSpec } from '../queue/provision.js';
+import { ensureStream } from '../queue/provision.js';
+import { queueSpecFor } from '../queue/queues.js';
+import { openCancellationRequests } from '../status/cancellations.js';
+import { openRecords } from '../status/records.js';
+import { createQueueRouter } from '../gateway/queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
 import type { Logger } from '../telemetry/logger.js';
 
@@ -16,18 +20,6 @@ export interface RunningGateway {
   readonly url: string;
   /** Stops accepting requests, finishes the ones in progress, closes the NATS connection. */
   close(): Promise<void>;
-}
-
-export function queueSpec(config: Config): QueueSpec {
-  return {
-    stream: config.queue.stream,
-    subject: config.queue.subject,
-    durable: config.queue.durable,
-    replicas: config.queue.replicas,
-    storage: config.queue.storage,
-    ackWaitMs: config.worker.ackWaitMs,
-    maxAckPending: config.queue.maxAckPending,
-  };
 }
 
 /** Connects to NATS, makes sure the stream exists, and serves the gateway's HTTP routes. */
@@ -45,7 +37,11 @@ export async function startGateway(
         `max_body_size ${config.gateway.maxBodyBytes} plus ${HEADER_ROOM_BYTES} bytes for headers exceeds the NATS server's max_payload ${maxPayload}: raise max_payload in the server config or lower max_body_size`,
       ]);
     }
-    await ensureStream(await jetstreamManager(queue.nc), queueSpec(config), logger);
+    const jsm = await jetstreamManager(queue.nc);
+    await ensureStream(jsm, queueSpecFor(config), logger);
+    const bucket = { replicas: config.queue.replicas, storage: config.queue.storage, ttlMs: config.records.ttlMs };
+    const records = await openRecords(queue.nc, bucket);
+    const cancellations = await openCancellationRequests(queue.nc, bucket);
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
     const app = await buildGateway(
       {
@@ -54,11 +50,13 @@ export async function startGateway(
         upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
         maxBodyBytes: config.gateway.maxBodyBytes,
         defaultNamespace: config.functions.defaultNamespace,
-        subject: config.queue.subject,
       },
       {
         resolver: deps.resolver,
         publisher: createPublisher(queue, jetstream(queue.nc), { publishTimeoutMs: config.gateway.publishTimeoutMs }),
+        router: createQueueRouter(config, jsm, logger),
+        records,
+        cancellations,
         dispatcher,
         isReady: () => queue.isConnected(),
         logger,

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
+import { runDlqCommand } from '../dlq/index.js';
 import { AsyncFnError } from '../errors.js';
 import { createResolver } from '../functions/index.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -18,14 +19,17 @@ Commands:
   up        everything locally: nats-server (unless NATS_URL is set), sample functions, gateway, worker
   gateway   the HTTP gateway (/function, /async-function, /system, /healthz)
   worker    the queue-worker
+  dlq       dead letters: list, show, replay, purge (asyncfn dlq --help)
 
 Configuration comes from environment variables with OpenFaaS names (NATS_URL, max_inflight,
 ack_wait, upstream_timeout, ...) and an optional YAML file with the same keys (--config or
 ASYNCFN_CONFIG); see README.md.`;
 
 async function main(argv: string[]): Promise<number> {
+  // Whatever follows `dlq` is its own arguments (src/dlq parses them).
+  const dlqAt = argv.indexOf('dlq');
   const { positionals, values } = parseArgs({
-    args: argv,
+    args: dlqAt === -1 ? argv : argv.slice(0, dlqAt + 1),
     allowPositionals: true,
     options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
   });
@@ -34,12 +38,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0];
-  if (values.help || !command || !['up', 'gateway', 'worker'].includes(command)) {
+  if (values.help || !command || !['up', 'gateway', 'worker', 'dlq'].includes(command)) {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
   const configPath = values.config ?? process.env.ASYNCFN_CONFIG;
   const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined);
+  if (command === 'dlq') {
+    const output = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };
+    return runDlqCommand(argv.slice(dlqAt + 1), { natsUrl: config.nats.url ?? '', ...output });
+  }
   const logger = createLogger(config.log);
 
   let stop: () => Promise<void>;

@@ -1,21 +1,28 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { millis } from '@nats-io/nats-core';
 import { fromPromise } from 'xstate';
 import { ackExtendIntervalMs } from '../../actors/ack-extender.js';
+import type { InvocationSettings } from '../../actors/invocation.types.js';
 import { invocationMachine } from '../../actors/invocation.machine.js';
-import { QueueSupervisor, type SupervisorEvents } from '../../actors/queue.supervisor.js';
-import { NO_RETRIES } from '../../actors/retry.policy.js';
-import { deliverCallback } from '../callback/deliver.js';
-import type { Config } from '../config/index.js';
+import { QueueSupervisor } from '../../actors/queue.supervisor.js';
+import type { RetryPolicy } from '../../actors/retry.policy.js';
+import { CallbackFailedError, deliverCallback } from '../callback/deliver.js';
+import { CALLBACK_DURABLE, CALLBACK_STREAM, ensureCallbackStream, handOffCallback, startCallbackRetrier } from '../callback/durable.js';
+import type { Config, QueueServed } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { invokeFunction } from '../functions/invoke.js';
 import { createHttpClient } from '../http/client.js';
-import { connectQueue } from '../queue/connection.js';
+import { connectQueue, type QueueConnection } from '../queue/connection.js';
+import { encodeDeadLetter, ensureDeadLetterStream, publishDeadLetter, type DeadLetterMeta } from '../queue/dead-letter.js';
+import { encodeEnvelope } from '../queue/envelope.js';
 import { ensureConsumer, ensureStream } from '../queue/provision.js';
 import { pullSource } from '../queue/pull.js';
+import { queueSpecFor, queuesServed } from '../queue/queues.js';
+import { watchCancellations } from '../status/cancellations.js';
+import { openRecords } from '../status/records.js';
 import type { Logger } from '../telemetry/logger.js';
-import { queueSpec } from './gateway.js';
+import { supervisorEvents } from './worker-events.js';
 import { VERSION } from './version.js';
 
 export interface RunningWorker {
@@ -23,52 +30,84 @@ export interface RunningWorker {
   close(graceMs?: number): Promise<void>;
 }
 
-/** How long one callback POST may take, ms. */
-const CALLBACK_TIMEOUT_MS = 30_000;
+/** Callbacks the durable retrier delivers at once per worker. */
+const CALLBACK_CONCURRENCY = 16;
 
-/** Connects to NATS, provisions the stream and consumer, and runs the queue's supervisor. */
-export async function startWorker(
-  config: Config,
-  deps: { resolver: FunctionResolver; logger: Logger },
-): Promise<RunningWorker> {
-  const logger = deps.logger.child({ component: 'worker', queue: config.queue.stream });
+export function retryPolicyOf(config: Config): RetryPolicy {
+  return {
+    maxAttempts: config.retry.maxAttempts,
+    retryStatuses: new Set(config.retry.retryStatuses),
+    initialWaitMs: config.retry.initialWaitMs,
+    maxWaitMs: config.retry.maxWaitMs,
+    mode: config.retry.mode,
+  };
+}
+
+/**
+ * Connects to NATS, provisions every stream and bucket the worker needs, and runs one supervisor
+ * per served queue plus the durable callback retrier.
+ */
+export async function startWorker(config: Config, deps: { resolver: FunctionResolver; logger: Logger }): Promise<RunningWorker> {
+  const logger = deps.logger.child({ component: 'worker' });
   if (!config.nats.url) throw new ConfigError(['NATS_URL (or faas_nats_address) is required for the worker']);
   const queue = await connectQueue({ url: config.nats.url, name: 'asyncfn-worker', logger });
   try {
-    const spec = queueSpec(config);
     const jsm = await jetstreamManager(queue.nc);
-    await ensureStream(jsm, spec, logger);
-    const consumerInfo = await ensureConsumer(jsm, spec, config.worker.maxInflight, logger);
-    // The consumer's own ack_wait is the truth when an operator created it.
-    const ackWaitMs = millis(consumerInfo.config.ack_wait ?? 0) || config.worker.ackWaitMs;
-    const consumer = await jsm.jetstream().consumers.get(spec.stream, spec.durable);
+    const js = jsm.jetstream();
+    const bucket = { replicas: config.queue.replicas, storage: config.queue.storage, ttlMs: config.records.ttlMs };
+    const records = await openRecords(queue.nc, bucket);
+    const cancellations = await watchCancellations(queue.nc, bucket);
+    await ensureDeadLetterStream(jsm, config.queue);
+    await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + 30_000 });
 
-    const dispatcher = createHttpClient({ connectionsPerOrigin: config.worker.maxInflight });
-    const invoke = invokeFunction({ resolver: deps.resolver, dispatcher, upstreamTimeoutMs: config.worker.upstreamTimeoutMs });
-    const deliver = deliverCallback({ dispatcher, timeoutMs: CALLBACK_TIMEOUT_MS, version: VERSION });
-    const machine = invocationMachine.provide({
-      actors: {
-        invokeFunction: fromPromise(({ input, signal }) => invoke(input, signal)),
-        deliverCallback: fromPromise(({ input, signal }) => deliver(input, signal)),
+    const served = queuesServed(config);
+    const connections = served.reduce((sum, q) => sum + q.maxInflight, CALLBACK_CONCURRENCY);
+    const dispatcher = createHttpClient({ connectionsPerOrigin: connections });
+    const deliver = deliverCallback({ dispatcher, timeoutMs: config.callback.timeoutMs, version: VERSION });
+    const deadLetter = (original: { headers?: Parameters<typeof encodeDeadLetter>[0]['headers']; data: Uint8Array }, meta: DeadLetterMeta) =>
+      publishDeadLetter(js, encodeDeadLetter(original, meta)).then(() => undefined);
+    const settings = (callId: string): InvocationSettings => ({
+      policy: retryPolicyOf(config),
+      cancelRequested: cancellations.has(callId),
+      nowMs: Date.now(),
+      random: Math.random,
+      deadLetterNonRetryable: config.deadLetters.nonRetryable,
+    });
+
+    const supervisors: QueueSupervisor[] = [];
+    for (const q of served) {
+      supervisors.push(await startQueue(config, q, { queue, js, jsm, deps, dispatcher, deliver, deadLetter, settings, records, logger }));
+    }
+    const cancelling = cancellations.requested$.subscribe((callId) => {
+      if (supervisors.some((s) => s.cancel(callId))) logger.info({ callId }, 'cancelling a running invocation');
+    });
+
+    const callbackLogger = logger.child({ component: 'callbacks' });
+    const retrier = startCallbackRetrier(
+      {
+        consumer: await js.consumers.get(CALLBACK_STREAM, CALLBACK_DURABLE),
+        policy: config.callback,
+        concurrency: CALLBACK_CONCURRENCY,
+        deliver: (req) => deliver(req),
+        statusOf: (err) => (err instanceof CallbackFailedError ? err.status : undefined),
+        deadLetter: (msg, q, attempts, error) =>
+          deadLetter({ headers: msg.headers, data: msg.data }, { reason: 'callbackFailed', queue: q, attempts, error, atMs: Date.now() }),
+        onEvent: (event) =>
+          event.result === 'delivered' ? callbackLogger.info(event, 'callback delivered') : callbackLogger.warn(event, `callback ${event.result}`),
       },
-    });
-    const supervisor = new QueueSupervisor({
-      queue: spec.stream,
-      maxInflight: config.worker.maxInflight,
-      ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
-      pull: pullSource(queue, consumer, { expiresMs: 10_000 }, logger),
-      machine,
-      policyFor: () => NO_RETRIES,
-      events: logEvents(logger, config.log.writeDebug),
-    });
-    supervisor.start();
-    logger.info({ maxInflight: config.worker.maxInflight, ackWaitMs, consumer: spec.durable }, 'worker pulling');
+      () => queue.isConnected(),
+    );
 
     return {
       close: async (graceMs = config.worker.shutdownGraceMs) => {
-        const { released, unsettled } = await supervisor.drain(graceMs);
+        const results = await Promise.all(supervisors.map((s) => s.drain(graceMs)));
+        const released = results.reduce((n, r) => n + r.released, 0);
+        const unsettled = results.reduce((n, r) => n + r.unsettled, 0);
         if (released > 0) logger.warn({ released }, 'released unfinished invocations back to the queue');
         if (unsettled > 0) logger.warn({ unsettled }, 'stopped during callbacks; JetStream redelivers those after ack_wait');
+        cancelling.unsubscribe();
+        await retrier.stop();
+        cancellations.stop();
         // Closing NATS first flushes the naks; then whatever HTTP is still open is cut.
         await queue.close();
         await dispatcher.destroy();
@@ -80,28 +119,67 @@ export async function startWorker(
   }
 }
 
-/** One log line per settled invocation, carrying its call id, function and attempt. */
-function logEvents(logger: Logger, writeDebug: boolean): SupervisorEvents {
-  const decoder = new TextDecoder();
-  return {
-    settled: ({ invocation, attempt, settlement, outcome, callbackError, ackError }) => {
-      const fields = {
-        callId: invocation.callId,
-        function: invocation.functionName,
-        namespace: invocation.namespace,
-        attempt,
-        settlement,
-        status: outcome?.status,
-        durationMs: outcome ? Math.round(outcome.durationMs) : undefined,
-        error: outcome?.transportError,
-        callbackError,
-        ackError,
-        ...(writeDebug && outcome ? { responseBody: decoder.decode(outcome.body) } : {}),
-      };
-      if (callbackError || ackError || settlement === 'crashed') logger.warn(fields, 'invocation settled with errors');
-      else logger.info(fields, 'invocation settled');
+interface QueueDeps {
+  readonly queue: QueueConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: Awaited<ReturnType<typeof jetstreamManager>>;
+  readonly deps: { resolver: FunctionResolver; logger: Logger };
+  readonly dispatcher: ReturnType<typeof createHttpClient>;
+  readonly deliver: ReturnType<typeof deliverCallback>;
+  readonly deadLetter: (original: { headers?: Parameters<typeof encodeDeadLetter>[0]['headers']; data: Uint8Array }, meta: DeadLetterMeta) => Promise<void>;
+  readonly settings: (callId: string) => InvocationSettings;
+  readonly records: Awaited<ReturnType<typeof openRecords>>;
+  readonly logger: Logger;
+}
+
+/** Provisions one queue's stream and consumer and starts its supervisor. */
+async function startQueue(config: Config, served: QueueServed, d: QueueDeps): Promise<QueueSupervisor> {
+  const logger = d.logger.child({ queue: served.name });
+  const spec = queueSpecFor(config, served.name);
+  await ensureStream(d.jsm, spec, logger);
+  const consumerInfo = await ensureConsumer(d.jsm, spec, served.maxInflight, logger);
+  // The consumer's own ack_wait is the truth when an operator created it.
+  const ackWaitMs = millis(consumerInfo.config.ack_wait ?? 0) || config.worker.ackWaitMs;
+  const consumer = await d.js.consumers.get(spec.stream, spec.durable);
+  const invoke = invokeFunction({ resolver: d.deps.resolver, dispatcher: d.dispatcher, upstreamTimeoutMs: served.upstreamTimeoutMs });
+
+  const machine = invocationMachine.provide({
+    actors: {
+      invokeFunction: fromPromise(({ input, signal }) => invoke(input, signal)),
+      deliverCallback: fromPromise(({ input, signal }) => d.deliver(input, signal)),
+      handOffCallback: fromPromise(({ input }) => handOffCallback(d.js, served.name, input, input.error)),
+      deadLetter: fromPromise(({ input }) =>
+        d.deadLetter(encodeEnvelope(input.invocation), {
+          reason: input.reason,
+          queue: served.name,
+          attempts: input.attempts,
+          status: input.outcome?.status,
+          error: input.outcome?.transportError,
+          atMs: Date.now(),
+        }),
+      ),
     },
-    poison: (_queue, reasons) => logger.error({ reasons }, 'terminated an undecodable message'),
-    pullFailed: (_queue, error) => logger.warn({ err: error }, 'pull request failed; retrying'),
-  };
+  });
+  const supervisor = new QueueSupervisor({
+    queue: served.name,
+    maxInflight: served.maxInflight,
+    ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
+    pull: pullSource(d.queue, consumer, { expiresMs: 10_000 }, logger),
+    machine,
+    settingsFor: (invocation) => d.settings(invocation.callId),
+    handlePoison: async (message, reasons, raw) => {
+      await d.deadLetter(raw as { headers?: Parameters<typeof encodeDeadLetter>[0]['headers']; data: Uint8Array }, {
+        reason: 'poison',
+        queue: served.name,
+        attempts: message.deliveryCount,
+        error: reasons.join('; '),
+        atMs: Date.now(),
+      });
+      await message.ackAck();
+    },
+    events: supervisorEvents(logger, d.records, config.log.writeDebug),
+  });
+  supervisor.start();
+  logger.info({ maxInflight: served.maxInflight, upstreamTimeoutMs: served.upstreamTimeoutMs, ackWaitMs, consumer: spec.durable }, 'worker pulling');
+  return supervisor;
 }

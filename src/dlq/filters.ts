@@ -34,15 +34,15 @@ export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok
 
 /** RFC 3339 date-time with a mandatory offset ("2024-05-01T12:00:00Z", "…T12:00:00.5+02:00"). */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
-/** A stream name is a single subject token: no dots, wildcards or whitespace. */
-const QUEUE_NAME = /^[^\s.*>]+$/;
+/** Queue names as the config allows them (`queues`); each is a stream name and a subject token. */
+const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const SEQ = /^[1-9]\d*$/;
 
 /** Parses the filter options and the positional sequence numbers; `nowMs` anchors relative times. */
 export function parseFilter(opts: FilterOptions, positionals: readonly string[], nowMs: number): Parsed<DeadLetterFilter> {
   if (opts.function !== undefined && opts.function.trim() === '') return fail('--function must not be empty');
   if (opts.queue !== undefined && !QUEUE_NAME.test(opts.queue)) {
-    return fail(`--queue "${opts.queue}" is not a queue name (no dots, wildcards or spaces)`);
+    return fail(`--queue "${opts.queue}" is not a queue name (letters, digits, "_" and "-")`);
   }
   if (opts.reason !== undefined && !(DEAD_LETTER_REASONS as readonly string[]).includes(opts.reason)) {
     return fail(`--reason "${opts.reason}" is not one of ${DEAD_LETTER_REASONS.join(', ')}`);
@@ -106,7 +106,7 @@ export function hasCriteria(filter: DeadLetterFilter): boolean {
 
 /** Whether the only criterion is the queue, which a subject filter alone can select. */
 export function isQueueOnly(filter: DeadLetterFilter): boolean {
-  return filter.queue !== undefined && filter.seqs.length === 0 && hasCriteria({ ...filter, queue: undefined }) === false;
+  return filter.queue !== undefined && filter.seqs.length === 0 && !hasCriteria({ ...filter, queue: undefined });
 }
 
 /** The subject to read from the dead-letter stream. */

@@ -39,6 +39,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       return { ...failed(404, `function "${invocation.functionName}" not found`), transportError: undefined };
     }
     const timeoutSignal = withTimeout(signal, deps.upstreamTimeoutMs);
+    const annotations = fn.annotations;
     try {
       const response = await request(functionUrl(fn, invocation.path, invocation.query), {
         method: invocation.method as Dispatcher.HttpMethod,
@@ -59,14 +60,17 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
         startedAtMs,
         durationMs: performance.now() - started,
         retryAfter: firstHeader(response.headers, 'retry-after'),
+        internal: response.headers['x-openfaas-internal'] !== undefined,
+        annotations: fn.annotations,
       };
     } catch (err) {
       if (signal?.aborted) throw err;
       if (isTimeout(timeoutSignal)) {
-        return failed(504, `function "${invocation.functionName}" did not answer within upstream_timeout (${deps.upstreamTimeoutMs} ms)`);
+        const timedOut = `function "${invocation.functionName}" did not answer within upstream_timeout (${deps.upstreamTimeoutMs} ms)`;
+        return { ...failed(504, timedOut), annotations };
       }
       // OpenFaaS: a function that cannot be reached is reported as 503.
-      return failed(503, `could not reach function "${invocation.functionName}": ${describe(err)}`);
+      return { ...failed(503, `could not reach function "${invocation.functionName}": ${describe(err)}`), annotations };
     }
   };
 }

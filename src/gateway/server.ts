@@ -3,6 +3,9 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { FunctionResolver } from '../functions/index.js';
 import type { InvocationPublisher } from '../queue/publisher.js';
+import type { CancellationRequests } from '../status/cancellations.js';
+import type { RecordStore } from '../status/records.js';
+import type { QueueRouter } from './queue-router.js';
 import { installErrorHandlers } from './http-errors.js';
 import { asyncFunctionRoutes } from './routes/async-function.js';
 import { functionRoutes } from './routes/function.js';
@@ -14,12 +17,14 @@ export interface GatewayOptions {
   readonly upstreamTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly defaultNamespace: string;
-  readonly subject: string;
 }
 
 export interface GatewayDeps {
   readonly resolver: FunctionResolver;
   readonly publisher: InvocationPublisher;
+  readonly router: QueueRouter;
+  readonly records: RecordStore;
+  readonly cancellations: CancellationRequests;
   readonly dispatcher: Dispatcher;
   readonly isReady: () => boolean;
   readonly logger: Logger;
@@ -48,8 +53,11 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   await app.register(asyncFunctionRoutes, {
     resolver: deps.resolver,
     publisher: deps.publisher,
+    router: deps.router,
+    records: deps.records,
+    cancellations: deps.cancellations,
+    isReady: deps.isReady,
     defaultNamespace: opts.defaultNamespace,
-    subject: opts.subject,
     maxBodyBytes: opts.maxBodyBytes,
     now,
   });

@@ -18,6 +18,7 @@ export const EnvelopeHeader = {
   query: 'Asyncfn-Query',
   callbackUrl: 'Asyncfn-Callback-Url',
   enqueuedAt: 'Asyncfn-Enqueued-At',
+  expiresAt: 'Asyncfn-Expires-At',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
 } as const;
@@ -43,6 +44,8 @@ export interface Invocation {
   readonly callbackUrl?: string | undefined;
   /** Unix time in milliseconds when the gateway accepted the request. */
   readonly enqueuedAtMs: number;
+  /** Unix ms after which the invocation is dead-lettered unrun (max event age); absent = never. */
+  readonly expiresAtMs?: number | undefined;
   /** W3C trace context of the producer span, carried across the queue. */
   readonly traceparent?: string | undefined;
   readonly tracestate?: string | undefined;
@@ -61,6 +64,7 @@ export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
   h.set(EnvelopeHeader.namespace, invocation.namespace);
   h.set(EnvelopeHeader.method, invocation.method);
   h.set(EnvelopeHeader.enqueuedAt, String(invocation.enqueuedAtMs));
+  if (invocation.expiresAtMs !== undefined) h.set(EnvelopeHeader.expiresAt, String(invocation.expiresAtMs));
   setIfPresent(h, EnvelopeHeader.path, invocation.path);
   setIfPresent(h, EnvelopeHeader.query, invocation.query);
   setIfPresent(h, EnvelopeHeader.callbackUrl, invocation.callbackUrl);
@@ -102,6 +106,9 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
   const method = required(EnvelopeHeader.method);
   const enqueuedAtMs = Number(required(EnvelopeHeader.enqueuedAt));
   if (!Number.isSafeInteger(enqueuedAtMs) || enqueuedAtMs < 0) problems.push(`invalid ${EnvelopeHeader.enqueuedAt}`);
+  const expiresAt = get(EnvelopeHeader.expiresAt);
+  const expiresAtMs = expiresAt === undefined ? undefined : Number(expiresAt);
+  if (expiresAtMs !== undefined && !Number.isSafeInteger(expiresAtMs)) problems.push(`invalid ${EnvelopeHeader.expiresAt}`);
   const callbackUrl = get(EnvelopeHeader.callbackUrl);
   if (callbackUrl !== undefined && !URL.canParse(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);
   if (problems.length > 0) throw new PoisonMessageError(problems);
@@ -117,6 +124,7 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
     body: data,
     callbackUrl,
     enqueuedAtMs,
+    expiresAtMs,
     traceparent: get(EnvelopeHeader.traceparent),
     tracestate: get(EnvelopeHeader.tracestate),
   };

@@ -58,6 +58,6 @@ export function toDelivery(msg: JsMsg, logger: Logger): Delivery {
     return { message, decoded: { ok: true, invocation: decodeEnvelope(msg.headers, msg.data) } };
   } catch (err) {
     const reasons = err instanceof PoisonMessageError ? err.reasons : [String(err)];
-    return { message, decoded: { ok: false, reasons } };
+    return { message, decoded: { ok: false, reasons, raw: { headers: msg.headers, data: msg.data } } };
   }
 }

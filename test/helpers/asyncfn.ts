@@ -16,10 +16,11 @@ import type { LocalNatsServer } from '../../src/queue/local-server.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
-/** A config for tests: loopback, random gateway port, quiet logs. */
+/** A config for tests: loopback, random gateway port, quiet logs, one attempt unless a test is about retries. */
 export function configFor(natsUrl: string, overrides: DeepPartial<Config> = {}): Config {
   return testConfig({
     ...overrides,
+    retry: { maxAttempts: 1, ...overrides.retry },
     nats: { url: natsUrl },
     gateway: { port: 0, host: '127.0.0.1', ...overrides.gateway },
     log: { level: 'silent', ...overrides.log },

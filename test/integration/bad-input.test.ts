@@ -29,10 +29,10 @@ t.test('the gateway refuses bad input with a status and a one-line reason', asyn
   const gateway = await startTestGateway(t, config, resolver);
   const url = (path: string) => `${gateway.url}${path}`;
 
-  for (const method of ['GET', 'PUT', 'DELETE'] as const) {
+  for (const method of ['GET', 'PUT', 'PATCH'] as const) {
     const res = await request(url('/async-function/echo'), { method });
-    t.equal(res.headers.allow, 'POST', `${method}: Allow: POST`);
-    await expectRefusal(t, res, 405, /not allowed.*use POST/);
+    t.equal(res.headers.allow, 'POST, DELETE', `${method}: Allow: POST, DELETE`);
+    await expectRefusal(t, res, 405, /not allowed.*POST invokes, DELETE cancels/);
   }
 
   await expectRefusal(

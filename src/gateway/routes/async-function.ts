@@ -1,17 +1,24 @@
 import type { FastifyInstance } from 'fastify';
-import { FunctionNotFoundError } from '../../errors.js';
+import { AsyncFnError, FunctionNotFoundError } from '../../errors.js';
 import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { endToEndHeaders } from '../../http/headers.js';
+import { QueueUnavailableError } from '../../queue/errors.js';
 import type { InvocationPublisher } from '../../queue/publisher.js';
+import type { CancellationRequests } from '../../status/cancellations.js';
+import { FINAL_STATES, type RecordStore } from '../../status/records.js';
+import type { QueueRouter } from '../queue-router.js';
 import { sendError } from '../http-errors.js';
 import { callbackUrlFrom, callIdFrom, parseInvocationTarget } from '../invocation-target.js';
 
 export interface AsyncFunctionRouteDeps {
   readonly resolver: FunctionResolver;
   readonly publisher: InvocationPublisher;
+  readonly router: QueueRouter;
+  readonly records: RecordStore;
+  readonly cancellations: CancellationRequests;
   readonly defaultNamespace: string;
-  /** Subject every invocation is published to (named queues, #3, choose per function). */
-  readonly subject: string;
+  /** false while disconnected from NATS: refuse at once instead of waiting on a buffered write. */
+  readonly isReady: () => boolean;
   /** Largest accepted body, bytes (`max_body_size`). */
   readonly maxBodyBytes: number;
   /** Wall clock, unix ms. */
@@ -30,33 +37,87 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => done(null, body));
 
+  const requireQueue = (): void => {
+    if (!deps.isReady()) throw new QueueUnavailableError('not connected to NATS');
+  };
+
   app.post(`${PREFIX}*`, async (request, reply) => {
+    requireQueue();
     const target = parseInvocationTarget(request.raw.url ?? request.url, PREFIX);
     const ref = parseFunctionRef(target.name, deps.defaultNamespace);
     const callId = callIdFrom(request.headers['x-call-id']);
     const callbackUrl = callbackUrlFrom(request.headers['x-callback-url']);
-    if (!(await deps.resolver.resolve(ref))) throw new FunctionNotFoundError(target.name);
+    const fn = await deps.resolver.resolve(ref);
+    if (!fn) throw new FunctionNotFoundError(target.name);
+    const enqueuedAtMs = deps.now();
+    const route = await deps.router.route(fn, enqueuedAtMs);
 
-    await deps.publisher.publish(deps.subject, {
-      callId,
-      functionName: ref.name,
-      namespace: ref.namespace,
-      method: request.method,
-      path: target.path,
-      query: target.query,
-      headers: endToEndHeaders(request.headers),
-      body: (request.body as Buffer | undefined) ?? EMPTY,
-      callbackUrl,
-      enqueuedAtMs: deps.now(),
-    });
+    // The record comes first, so a worker's "running" can never be overwritten by a late "queued".
+    await unavailableOnFailure(() =>
+      deps.records.put({
+        callId,
+        function: ref.name,
+        namespace: ref.namespace,
+        queue: route.queue,
+        state: 'queued',
+        attempts: 0,
+        enqueuedAtMs,
+      }),
+    );
+    try {
+      await deps.publisher.publish(route.subject, {
+        callId,
+        functionName: ref.name,
+        namespace: ref.namespace,
+        method: request.method,
+        path: target.path,
+        query: target.query,
+        headers: endToEndHeaders(request.headers),
+        body: (request.body as Buffer | undefined) ?? EMPTY,
+        callbackUrl,
+        enqueuedAtMs,
+        expiresAtMs: route.expiresAtMs,
+      });
+    } catch (err) {
+      await deps.records.delete(callId).catch(() => undefined);
+      throw err;
+    }
     return reply.code(202).header('x-call-id', callId).send();
   });
 
-  // OpenFaaS: only POST queues an invocation.
+  // Cancels a queued or running invocation: queued ones are skipped on delivery, running ones aborted.
+  app.delete(`${PREFIX}*`, async (request, reply) => {
+    requireQueue();
+    const callId = parseInvocationTarget(request.raw.url ?? request.url, PREFIX).name;
+    const record = await unavailableOnFailure(() => deps.records.get(callId));
+    if (!record) return sendError(reply, 404, `no invocation with call id "${callId}"`, 'ASYNCFN_ERR_INVOCATION_NOT_FOUND');
+    if (FINAL_STATES.has(record.state)) {
+      return sendError(reply, 404, `invocation "${callId}" already finished (${record.state})`, 'ASYNCFN_ERR_INVOCATION_FINISHED');
+    }
+    await unavailableOnFailure(() => deps.cancellations.request(callId));
+    return reply.code(202).header('x-call-id', callId).send();
+  });
+
+  // OpenFaaS: only POST queues an invocation; DELETE cancels one.
   app.route({
-    method: ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    method: ['GET', 'HEAD', 'PUT', 'PATCH', 'OPTIONS'],
     url: `${PREFIX}*`,
     handler: (request, reply) =>
-      sendError(reply.header('allow', 'POST'), 405, `method ${request.method} not allowed on /async-function/: use POST`, 'ASYNCFN_ERR_METHOD_NOT_ALLOWED'),
+      sendError(
+        reply.header('allow', 'POST, DELETE'),
+        405,
+        `method ${request.method} not allowed on /async-function/: POST invokes, DELETE cancels`,
+        'ASYNCFN_ERR_METHOD_NOT_ALLOWED',
+      ),
   });
+}
+
+/** A JetStream KV failure while accepting or cancelling means the queue is unavailable: 503. */
+async function unavailableOnFailure<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof AsyncFnError) throw err;
+    throw new QueueUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
+  }
 }

@@ -1,0 +1,220 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type Consumer,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { Match, nanos, type MsgHdrs } from '@nats-io/nats-core';
+import { decideCallback, type CallbackRetryPolicy } from '../../actors/callback.policy.js';
+import type { CallbackRequest } from '../../actors/invocation.types.js';
+import { decodeEnvelope, encodeEnvelope } from '../queue/envelope.js';
+
+/**
+ * Durable callback delivery: a result whose callback failed is stored in its own stream and
+ * delivered from there with its own back-off, so a receiver that is down for an hour gets the
+ * result later, and the function never runs again for it.
+ */
+export const CALLBACK_STREAM = 'asyncfn-callbacks';
+export const CALLBACK_SUBJECT_PREFIX = 'asyncfn.callbacks.';
+export const CALLBACK_DURABLE = 'asyncfn-callback-workers';
+
+/** The function's result rides in these headers, beside the invocation's envelope headers. */
+const ResultHeader = {
+  status: 'Asyncfn-Result-Status',
+  contentType: 'Asyncfn-Result-Content-Type',
+  startedAt: 'Asyncfn-Result-Started-At',
+  durationMs: 'Asyncfn-Result-Duration-Ms',
+  attempt: 'Asyncfn-Result-Attempt',
+  maxAttempts: 'Asyncfn-Result-Max-Attempts',
+  queue: 'Asyncfn-Result-Queue',
+  error: 'Asyncfn-Result-Error',
+} as const;
+
+/** A pending callback: the invocation's envelope (without its request body or headers) and the result. */
+export function encodeCallback(queue: string, req: CallbackRequest, error: string): { subject: string; headers: MsgHdrs; data: Uint8Array } {
+  const { headers } = encodeEnvelope({ ...req.invocation, headers: [], body: req.outcome.body });
+  headers.set(ResultHeader.status, String(req.outcome.status));
+  if (req.outcome.contentType) headers.set(ResultHeader.contentType, req.outcome.contentType);
+  headers.set(ResultHeader.startedAt, String(req.outcome.startedAtMs));
+  headers.set(ResultHeader.durationMs, String(req.outcome.durationMs));
+  headers.set(ResultHeader.attempt, String(req.attempt));
+  headers.set(ResultHeader.maxAttempts, String(req.maxAttempts));
+  headers.set(ResultHeader.queue, queue);
+  headers.set(ResultHeader.error, error.replace(/[\r\n]+/g, ' ').slice(0, 500));
+  return { subject: CALLBACK_SUBJECT_PREFIX + queue, headers, data: req.outcome.body };
+}
+
+export function decodeCallback(headers: MsgHdrs | undefined, data: Uint8Array): { queue: string; request: CallbackRequest } {
+  const invocation = decodeEnvelope(headers, data);
+  const get = (name: string): string => headers?.values(name, Match.IgnoreCase)[0] ?? '';
+  return {
+    queue: get(ResultHeader.queue),
+    request: {
+      invocation: { ...invocation, body: new Uint8Array(0) },
+      outcome: {
+        status: Number(get(ResultHeader.status)),
+        contentType: get(ResultHeader.contentType) || undefined,
+        body: data,
+        startedAtMs: Number(get(ResultHeader.startedAt)),
+        durationMs: Number(get(ResultHeader.durationMs)),
+      },
+      attempt: Number(get(ResultHeader.attempt)) || 1,
+      maxAttempts: Number(get(ResultHeader.maxAttempts)) || 1,
+    },
+  };
+}
+
+/** Creates the callback stream and its durable consumer if missing. */
+export async function ensureCallbackStream(
+  jsm: JetStreamManager,
+  opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number },
+): Promise<void> {
+  try {
+    await jsm.streams.info(CALLBACK_STREAM);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+    await jsm.streams.add({
+      name: CALLBACK_STREAM,
+      subjects: [`${CALLBACK_SUBJECT_PREFIX}>`],
+      retention: RetentionPolicy.Workqueue,
+      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      num_replicas: opts.replicas,
+    });
+  }
+  try {
+    await jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+    await jsm.consumers.add(CALLBACK_STREAM, {
+      durable_name: CALLBACK_DURABLE,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(opts.ackWaitMs),
+      max_deliver: -1,
+    });
+  }
+}
+
+export async function handOffCallback(js: JetStreamClient, queue: string, req: CallbackRequest, error: string): Promise<void> {
+  const { subject, headers, data } = encodeCallback(queue, req, error);
+  await js.publish(subject, data, { headers, timeout: 5_000 });
+}
+
+export interface CallbackRetrierDeps {
+  readonly consumer: Consumer;
+  readonly policy: CallbackRetryPolicy;
+  /** Callbacks delivered at once by this worker. */
+  readonly concurrency: number;
+  /** One delivery attempt; rejects with the receiver's status (if any) on failure. */
+  readonly deliver: (req: CallbackRequest) => Promise<void>;
+  readonly statusOf: (error: unknown) => number | undefined;
+  /** Stores a callback that failed every attempt in the dead letters (PubAck awaited). */
+  readonly deadLetter: (msg: JsMsg, queue: string, attempts: number, error: string) => Promise<void>;
+  readonly onEvent: (event: CallbackEvent) => void;
+}
+
+export interface CallbackEvent {
+  readonly callId: string;
+  readonly attempt: number;
+  readonly result: 'delivered' | 'gone' | 'retry' | 'deadLettered' | 'failed';
+  readonly delayMs?: number;
+  readonly error?: string;
+}
+
+/**
+ * Pulls pending callbacks and delivers them, at most `concurrency` at once. Each delivery of the
+ * stored message is one more attempt; a failure naks with the back-off delay, so the wait lives in
+ * JetStream and survives any worker's death.
+ */
+export function startCallbackRetrier(deps: CallbackRetrierDeps, isConnected: () => boolean): { stop(): Promise<void> } {
+  let stopping = false;
+  let running = 0;
+  let wake: () => void = () => undefined;
+  const handling = new Set<Promise<void>>();
+
+  const handle = async (msg: JsMsg): Promise<void> => {
+    let callId = '';
+    // The worker's direct attempt was attempt 1; the n-th delivery from the stream is attempt n + 1.
+    const attempt = msg.info.deliveryCount + 1;
+    try {
+      const { queue, request } = decodeCallback(msg.headers, msg.data);
+      callId = request.invocation.callId;
+      let status: number | undefined;
+      let error = '';
+      try {
+        await deps.deliver({ ...request, attempt: request.attempt });
+        status = 200;
+      } catch (err) {
+        status = deps.statusOf(err);
+        error = err instanceof Error ? err.message : String(err);
+      }
+      const decision = decideCallback(status, attempt, deps.policy);
+      switch (decision.action) {
+        case 'delivered':
+        case 'gone':
+          await msg.ackAck();
+          deps.onEvent({ callId, attempt, result: decision.action });
+          break;
+        case 'retry':
+          msg.nak(decision.delayMs);
+          deps.onEvent({ callId, attempt, result: 'retry', delayMs: decision.delayMs, error });
+          break;
+        case 'deadLetter':
+          await deps.deadLetter(msg, queue, attempt, error);
+          await msg.ackAck();
+          deps.onEvent({ callId, attempt, result: 'deadLettered', error });
+          break;
+      }
+    } catch (err) {
+      // Undecodable or a failed settle: leave it unacked; JetStream redelivers after ack_wait.
+      deps.onEvent({ callId, attempt, result: 'failed', error: err instanceof Error ? err.message : String(err) });
+    }
+  };
+
+  const loop = async (): Promise<void> => {
+    while (!stopping) {
+      const free = deps.concurrency - running;
+      if (free <= 0 || !isConnected()) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 500);
+        });
+        continue;
+      }
+      try {
+        const messages = await deps.consumer.fetch({ max_messages: free, expires: 5_000 });
+        for await (const msg of messages) {
+          if (stopping) {
+            msg.nak();
+            continue;
+          }
+          running += 1;
+          const p = handle(msg).finally(() => {
+            running -= 1;
+            handling.delete(p);
+            wake();
+          });
+          handling.add(p);
+        }
+      } catch {
+        // Connection trouble: the next turn waits until connected again.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  };
+  const looping = loop();
+  return {
+    stop: async () => {
+      stopping = true;
+      wake();
+      await Promise.allSettled([...handling]);
+      await Promise.race([looping, new Promise((resolve) => setTimeout(resolve, 100))]);
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import { parseDurationMs } from '../config/index.js';
+import type { Config } from '../config/index.js';
+import { AsyncFnError } from '../errors.js';
+import type { ResolvedFunction } from '../functions/index.js';
+import { ensureStream } from '../queue/provision.js';
+import { isQueueName, QUEUE_ANNOTATION, queueSpecFor } from '../queue/queues.js';
+
+/** Per-function max event age (asyncfn's own annotation; `max_event_age` is the default). */
+export const MAX_EVENT_AGE_ANNOTATION = 'com.asyncfn.max_event_age';
+
+/** A function's annotation cannot be used; the operator must fix the function. */
+export class BadAnnotationError extends AsyncFnError {
+  readonly code = 'ASYNCFN_ERR_BAD_ANNOTATION';
+  constructor(fn: string, annotation: string, value: string) {
+    super(`function "${fn}" has an invalid ${annotation} annotation "${value}"`);
+    this.name = 'BadAnnotationError';
+  }
+}
+
+export interface Route {
+  readonly queue: string;
+  readonly subject: string;
+  /** Unix ms after which the invocation expires unrun; undefined = never. */
+  readonly expiresAtMs?: number | undefined;
+}
+
+/**
+ * Chooses the queue of each invocation from its function's `com.openfaas.queue` annotation and
+ * makes sure that queue's stream exists (once per queue per gateway).
+ */
+export function createQueueRouter(config: Config, jsm: JetStreamManager, logger: Logger) {
+  const provisioned = new Map<string, Promise<unknown>>();
+  const provision = (queue: string): Promise<unknown> => {
+    let ready = provisioned.get(queue);
+    if (!ready) {
+      ready = ensureStream(jsm, queueSpecFor(config, queue), logger);
+      // A failure is not cached: the next request tries again.
+      ready.catch(() => provisioned.delete(queue));
+      provisioned.set(queue, ready);
+    }
+    return ready;
+  };
+  return {
+    async route(fn: ResolvedFunction, enqueuedAtMs: number): Promise<Route> {
+      const queue = fn.annotations[QUEUE_ANNOTATION] ?? config.queue.stream;
+      if (!isQueueName(queue)) throw new BadAnnotationError(fn.name, QUEUE_ANNOTATION, queue);
+      const ageText = fn.annotations[MAX_EVENT_AGE_ANNOTATION];
+      const maxAgeMs = ageText === undefined ? config.deadLetters.maxEventAgeMs : parseDurationMs(ageText);
+      if (maxAgeMs === undefined) throw new BadAnnotationError(fn.name, MAX_EVENT_AGE_ANNOTATION, ageText ?? '');
+      await provision(queue);
+      return {
+        queue,
+        subject: queueSpecFor(config, queue).subject,
+        expiresAtMs: maxAgeMs > 0 ? enqueuedAtMs + maxAgeMs : undefined,
+      };
+    },
+  };
+}
+
+export type QueueRouter = ReturnType<typeof createQueueRouter>;

@@ -1,0 +1,51 @@
+import { headers as natsHeaders, Match } from '@nats-io/nats-core';
+import t from 'tap';
+import { replayHeaders, replaySubject } from '../../../src/dlq/replay.js';
+import { DeadLetterHeader, encodeDeadLetter } from '../../../src/queue/dead-letter.js';
+import { decodeEnvelope, encodeEnvelope, EnvelopeHeader, type Invocation } from '../../../src/queue/envelope.js';
+
+const invocation: Invocation = {
+  callId: 'call-1',
+  functionName: 'echo',
+  namespace: 'openfaas-fn',
+  method: 'POST',
+  path: '/p',
+  query: 'a=1',
+  headers: [['x-multi', 'one'], ['x-multi', 'two']],
+  body: new Uint8Array([1, 2, 3]),
+  callbackUrl: 'http://cb.test/',
+  enqueuedAtMs: 1_000,
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+};
+
+t.test('replay headers: the original envelope, no dead-letter headers, enqueued now', async (t) => {
+  const letter = encodeDeadLetter(encodeEnvelope(invocation), {
+    reason: 'expired',
+    queue: 'faas-request',
+    attempts: 0,
+    status: 504,
+    error: 'too old',
+    atMs: 2_000,
+  });
+  letter.headers.set('Nats-Msg-Size', '3');
+  const h = replayHeaders(letter.headers, 5_000);
+  for (const name of Object.values(DeadLetterHeader)) t.notOk(h.has(name, Match.IgnoreCase), `${name} removed`);
+  t.notOk(h.has('Nats-Msg-Size', Match.IgnoreCase), 'server headers removed');
+  t.same(h.values(EnvelopeHeader.enqueuedAt, Match.IgnoreCase), ['5000']);
+  t.same(decodeEnvelope(h, invocation.body), { ...invocation, enqueuedAtMs: 5_000, tracestate: undefined }, 'same invocation, enqueued now');
+});
+
+t.test('replay headers: a lower-case enqueue header is replaced, not duplicated', async (t) => {
+  const h = natsHeaders();
+  h.set('asyncfn-enqueued-at', '1');
+  h.set('asyncfn-dlq-reason', 'expired');
+  const out = replayHeaders(h, 9);
+  t.same(out.values(EnvelopeHeader.enqueuedAt, Match.IgnoreCase), ['9']);
+  t.same(out.keys(), [EnvelopeHeader.enqueuedAt]);
+  t.same(replayHeaders(undefined, 9).keys(), [EnvelopeHeader.enqueuedAt]);
+});
+
+t.test('replay subject: the queue, or faas-request when none is named', async (t) => {
+  t.equal(replaySubject('slow'), 'slow');
+  t.equal(replaySubject(''), 'faas-request');
+});
