@@ -74,6 +74,9 @@ export const invocationMachine = setup({
     handOffCallback: fromPromise<void, CallbackRequest & { readonly error: string }>(notProvided('handOffCallback')),
     deadLetter: fromPromise<void, DeadLetterRequest>(notProvided('deadLetter')),
     ackAck: fromPromise<void, MessageHandle>(({ input }) => input.ackAck()),
+    scheduleRetry: fromPromise<void, { message: MessageHandle; delayMs: number }>(({ input }) =>
+      input.message.nakConfirmed(input.delayMs),
+    ),
   },
   actions: {
     nak: ({ context }, params: { delayMs: number }) => context.message.nak(params.delayMs),
@@ -153,12 +156,15 @@ export const invocationMachine = setup({
         { target: 'reporting' },
       ],
     },
-    /** Nak with the back-off delay: the next attempt is a new delivery, maybe on another worker. */
+    /**
+     * Nak with the back-off delay and wait until the server has it: the next attempt is a new
+     * delivery, maybe on another worker, and survives this worker's death from here on.
+     */
     retrying: {
-      type: 'final',
-      entry: {
-        type: 'nak',
-        params: ({ context }) => ({
+      invoke: {
+        src: 'scheduleRetry',
+        input: ({ context }) => ({
+          message: context.message,
           delayMs: retryDelayMs(
             context.outcome!,
             context.attempt,
@@ -167,8 +173,13 @@ export const invocationMachine = setup({
             context.random,
           ),
         }),
+        onDone: 'retryScheduled',
+        // Not confirmed: JetStream redelivers after ack_wait anyway, only later than planned.
+        onError: { target: 'retryScheduled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
       },
     },
+    /** Settled for this attempt: the retry waits in JetStream. */
+    retryScheduled: { type: 'final' },
     /** Store the original request and why it failed in the dead-letter stream (PubAck awaited). */
     deadLettering: {
       invoke: {
@@ -252,7 +263,7 @@ function callbackRequest(context: InvocationContext): CallbackRequest {
 export type InvocationMachine = typeof invocationMachine;
 /** Final states, for logs and metrics. */
 export type InvocationSettlement =
-  | 'retrying'
+  | 'retryScheduled'
   | 'acked'
   | 'cancelled'
   | 'deadLettered'

@@ -12,8 +12,10 @@ export interface MessageHandle {
   readonly deliveryCount: number;
   /** Extends the ack deadline by another ack_wait (the ack-extender calls it). */
   working(): void;
-  /** Redeliver after `delayMs`; the retry waits in JetStream, not in this process. */
+  /** Redeliver after `delayMs`; the retry waits in JetStream, not in this process. Fire and forget. */
   nak(delayMs: number): void;
+  /** Nak, and resolve once the server has surely received it (a flush round trip). */
+  nakConfirmed(delayMs: number): Promise<void>;
   /** Stop redelivering this message for good. */
   term(): void;
   /** Acknowledge and wait for the server to confirm; rejects when it does not. */

@@ -7,7 +7,7 @@ import type { Logger } from '../telemetry/logger.js';
 /** The record state a settlement leaves, or undefined when the invocation is not settled yet. */
 export function recordStateOf(report: SettlementReport): InvocationState | undefined {
   switch (report.settlement) {
-    case 'retrying':
+    case 'retryScheduled':
       return 'retrying';
     case 'cancelled':
       return 'cancelled';
@@ -62,7 +62,9 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
         ...(writeDebug && outcome ? { responseBody: decoder.decode(outcome.body) } : {}),
       };
       for (const warning of report.policyWarnings) logger.warn({ callId: invocation.callId, function: invocation.functionName }, warning);
-      if (report.settleError || settlement === 'crashed') logger.warn(fields, 'invocation not settled; JetStream will deliver it again');
+      if (settlement === 'crashed' || (report.settleError && settlement !== 'retryScheduled')) {
+        logger.warn(fields, 'invocation not settled; JetStream will deliver it again');
+      } else if (report.settleError) logger.warn(fields, 'retry not confirmed; JetStream redelivers after ack_wait');
       else logger.info(fields, `invocation ${settlement}`);
 
       const state = recordStateOf(report);

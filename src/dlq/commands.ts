@@ -87,7 +87,7 @@ export async function replayCommand(
       skipped += 1;
       ctx.err(`skipped ${seq}: a poison message cannot be replayed (${found.letter.decodeError ?? 'not an envelope'})`);
     } else {
-      const subject = replaySubject(found.letter.queue);
+      const subject = replaySubject(found.letter.queue, found.letter.reason);
       try {
         await ctx.js.publish(subject, found.data, { headers: replayHeaders(found.headers, ctx.now()), timeout: ctx.publishTimeoutMs });
       } catch (err) {

@@ -1,14 +1,19 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import { EnvelopeHeader } from '../queue/envelope.js';
+import { CALLBACK_SUBJECT_PREFIX } from '../callback/durable.js';
+import type { DeadLetterReason } from '../queue/dead-letter.js';
 
 /** The queue (stream and subject) of OpenFaaS's single queue, for dead letters that name none. */
 export const DEFAULT_QUEUE = 'faas-request';
 
 const DLQ_HEADER_PREFIX = 'asyncfn-dlq-';
 
-/** The subject a dead letter's invocation is published to again: its queue's name. */
-export function replaySubject(queue: string): string {
-  return queue === '' ? DEFAULT_QUEUE : queue;
+/** The subject a dead letter is published to again: its queue's, or the callback stream's for a failed callback. */
+export function replaySubject(queue: string, reason?: DeadLetterReason): string {
+  const name = queue === '' ? DEFAULT_QUEUE : queue;
+  // A callback that failed every attempt holds the function's result: replaying it delivers the
+  // callback again; it never runs the function a second time.
+  return reason === 'callbackFailed' ? CALLBACK_SUBJECT_PREFIX + name : name;
 }
 
 /**
@@ -21,10 +26,12 @@ export function replaySubject(queue: string): string {
 export function replayHeaders(stored: MsgHdrs | undefined, nowMs: number): MsgHdrs {
   const h = natsHeaders();
   const enqueuedAt = EnvelopeHeader.enqueuedAt.toLowerCase();
+  // A replay is a new enqueue: the old max-event-age deadline would expire it at once.
+  const expiresAt = EnvelopeHeader.expiresAt.toLowerCase();
   if (stored) {
     for (const [key, values] of stored) {
       const lower = key.toLowerCase();
-      if (lower.startsWith(DLQ_HEADER_PREFIX) || lower.startsWith('nats-') || lower === enqueuedAt) continue;
+      if (lower.startsWith(DLQ_HEADER_PREFIX) || lower.startsWith('nats-') || lower === enqueuedAt || lower === expiresAt) continue;
       for (const value of values) h.append(key, value);
     }
   }

@@ -6,7 +6,7 @@ import type { MessageHandle } from '../../actors/invocation.types.js';
  * Adapts a JsMsg to the machine's narrow port. Fire-and-forget operations never throw: if the
  * connection is gone, JetStream redelivers after ack_wait anyway, so the failure is only logged.
  */
-export function messageHandle(msg: JsMsg, logger: Logger): MessageHandle {
+export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>): MessageHandle {
   const guarded = (what: string, op: () => void): void => {
     try {
       op();
@@ -18,6 +18,11 @@ export function messageHandle(msg: JsMsg, logger: Logger): MessageHandle {
     deliveryCount: msg.info.deliveryCount,
     working: () => guarded('extend', () => msg.working()),
     nak: (delayMs) => guarded('nak', () => msg.nak(delayMs > 0 ? delayMs : undefined)),
+    nakConfirmed: async (delayMs) => {
+      msg.nak(delayMs > 0 ? delayMs : undefined);
+      // NATS answers a PING only after every earlier write: once flushed, the nak is on the server.
+      await flush();
+    },
     term: () => guarded('term', () => msg.term()),
     ackAck: async () => {
       const confirmed = await msg.ackAck();

@@ -40,7 +40,7 @@ export function pullSource(
         for await (const msg of messages) {
           // Arrived after the supervisor stopped listening: give it straight back.
           if (unsubscribed) msg.nak();
-          else subscriber.next(toDelivery(msg, logger));
+          else subscriber.next(toDelivery(msg, logger, () => queue.nc.flush()));
         }
         subscriber.complete();
       })().catch((err: unknown) => subscriber.error(err));
@@ -52,8 +52,8 @@ export function pullSource(
     });
 }
 
-export function toDelivery(msg: JsMsg, logger: Logger): Delivery {
-  const message = messageHandle(msg, logger);
+export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void>): Delivery {
+  const message = messageHandle(msg, logger, flush);
   try {
     return { message, decoded: { ok: true, invocation: decodeEnvelope(msg.headers, msg.data) } };
   } catch (err) {

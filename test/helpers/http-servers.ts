@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 
 export interface RecordedRequest {
+  /** performance.now() when the request arrived. */
+  readonly atMs?: number;
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
@@ -34,6 +36,7 @@ export async function startFunctionServer(t: Test, handler: Handler = echoHandle
   let concurrent = 0;
   let maxConcurrent = 0;
   const server = createServer(async (raw, res) => {
+    const arrivedAt = performance.now();
     concurrent += 1;
     maxConcurrent = Math.max(maxConcurrent, concurrent);
     let finished = false;
@@ -46,7 +49,7 @@ export async function startFunctionServer(t: Test, handler: Handler = echoHandle
     res.once('close', done);
     const chunks: Buffer[] = [];
     for await (const chunk of raw) chunks.push(chunk as Buffer);
-    const req = { method: raw.method ?? '', url: raw.url ?? '', headers: raw.headers, body: Buffer.concat(chunks) };
+    const req = { atMs: arrivedAt, method: raw.method ?? '', url: raw.url ?? '', headers: raw.headers, body: Buffer.concat(chunks) };
     requests.push(req);
     events.emit('change');
     try {
@@ -106,14 +109,15 @@ export interface CallbackSink {
   waitForCallId(callId: string, timeoutMs?: number): Promise<RecordedRequest>;
 }
 
-export async function startCallbackSink(t: Test, status = 200): Promise<CallbackSink> {
+/** @param status the receiver's answer, fixed or by the 1-based number of the request. */
+export async function startCallbackSink(t: Test, status: number | ((n: number) => number) = 200): Promise<CallbackSink> {
   const events = new EventEmitter();
   const received: RecordedRequest[] = [];
   const server = createServer(async (raw, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of raw) chunks.push(chunk as Buffer);
     received.push({ method: raw.method ?? '', url: raw.url ?? '', headers: raw.headers, body: Buffer.concat(chunks) });
-    res.writeHead(status).end();
+    res.writeHead(typeof status === 'number' ? status : status(received.length)).end();
     events.emit('change');
   });
   const url = await listen(t, server);
@@ -170,4 +174,15 @@ export function waitForEvent(
     };
     emitter.on(event, onEvent);
   });
+}
+
+/** Answers each request by its 1-based number: `script(n)` gives the status (and optional headers). */
+export function scriptedHandler(script: (n: number) => { status: number; headers?: Record<string, string>; body?: string }): Handler {
+  let n = 0;
+  return (_req, res) => {
+    n += 1;
+    const { status, headers, body } = script(n);
+    res.writeHead(status, { 'content-type': 'text/plain', ...headers });
+    res.end(body ?? `answer ${n}`);
+  };
 }

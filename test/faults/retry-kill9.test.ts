@@ -1,0 +1,38 @@
+import t from 'tap';
+import { configFor, resolverFor, spawnAsyncfn, startTestGateway, writeFunctionsFile } from '../helpers/asyncfn.js';
+import { enqueueMany } from '../helpers/enqueue.js';
+import { scriptedHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
+import { startNatsServer } from '../helpers/nats-server.js';
+
+t.test('a worker killed with kill -9 during a back-off wait: the retry still happens, once', async (t) => {
+  const nats = await startNatsServer(t);
+  const fn = await startFunctionServer(t, scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 })));
+  const sink = await startCallbackSink(t);
+  const functionsFile = await writeFunctionsFile(t, { work: fn.url });
+  const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ work: fn.url }));
+  const env = {
+    NATS_URL: nats.url,
+    functions_file: functionsFile,
+    max_retry_attempts: '3',
+    initial_retry_wait: '2s',
+    max_retry_wait: '2s',
+    log_level: 'debug',
+  };
+
+  const first = await spawnAsyncfn(t, 'worker', env);
+  const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url);
+  // The machine settles as "retryScheduled" only once the server has the nak with its delay.
+  await first.waitForLog((l) => l.msg === 'invocation retryScheduled' && l.callId === callId, 'invocation retryScheduled');
+  await first.kill9();
+  t.equal(fn.requests.length, 1);
+
+  const second = await spawnAsyncfn(t, 'worker', env);
+  const callback = await sink.waitForCallId(callId!, 20_000);
+  t.equal(callback.headers['x-function-status'], '200');
+  t.equal(callback.headers['x-retry'], '1', 'the second attempt, counted by JetStream across workers');
+  t.equal(fn.requests.length, 2, 'the function ran twice: the failure and the one retry');
+  t.equal(sink.received.length, 1, 'one callback');
+  // The worker logs the settlement after the ack, which follows the callback.
+  const acked = await second.waitForLog((l) => l.msg === 'invocation acked' && l.callId === callId, 'invocation acked');
+  t.equal(acked.attempt, 2, 'the new worker ran attempt 2');
+});

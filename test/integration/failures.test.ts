@@ -1,0 +1,131 @@
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/nats-core';
+import t from 'tap';
+import { request } from 'undici';
+import { runDlqCommand } from '../../src/dlq/index.js';
+import { staticResolver } from '../../src/functions/index.js';
+import { configFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
+import { enqueueMany } from '../helpers/enqueue.js';
+import { eventually } from '../helpers/eventually.js';
+import { slowHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
+import { startNatsServer } from '../helpers/nats-server.js';
+
+async function deadLetters(natsUrl: string): Promise<Array<Record<string, unknown>>> {
+  const out: string[] = [];
+  await runDlqCommand(['list', '--json'], { natsUrl, out: (l) => out.push(l), err: () => undefined });
+  return out.map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+t.test('cancel a running and a queued invocation: neither completes, the running call is aborted, callbacks say 499', async (t) => {
+  const { fn, sink, gateway } = await startStack(t, { handler: slowHandler(60_000), config: { worker: { maxInflight: 1 } } });
+  const [running, queued] = await enqueueMany(gateway.url, 'work', 2, sink.url);
+  await fn.waitForConcurrent(1);
+
+  for (const callId of [queued!, running!]) {
+    const res = await request(`${gateway.url}/async-function/${callId}`, { method: 'DELETE' });
+    t.equal(res.statusCode, 202, `DELETE ${callId === running ? 'running' : 'queued'} → 202`);
+    await res.body.dump();
+  }
+  await t.resolves(fn.waitForIdle(5_000), "the running call's connection was aborted");
+  for (const callId of [running!, queued!]) {
+    const callback = await sink.waitForCallId(callId);
+    t.equal(callback.headers['x-function-status'], '499', 'the callback reports the cancellation');
+    t.equal(callback.body.toString(), 'invocation cancelled\n');
+  }
+  t.equal(fn.requests.length, 1, 'the queued one never ran');
+
+  const again = await request(`${gateway.url}/async-function/${running}`, { method: 'DELETE' });
+  t.equal(again.statusCode, 404, 'a finished invocation cannot be cancelled');
+  t.match(await again.body.text(), /already finished \(cancelled\)/);
+  const unknown = await request(`${gateway.url}/async-function/no-such-call`, { method: 'DELETE' });
+  t.equal(unknown.statusCode, 404);
+  t.match(await unknown.body.text(), /no invocation with call id "no-such-call"/);
+});
+
+t.test('callback receiver down, then back after several attempts: the callback arrives, the function ran once', async (t) => {
+  const nats = await startNatsServer(t);
+  const fn = await startFunctionServer(t);
+  const sink = await startCallbackSink(t, (n) => (n <= 3 ? 503 : 200));
+  const resolver = staticResolver({ work: { url: fn.url } }, 'openfaas-fn');
+  const config = configFor(nats.url, { callback: { initialWaitMs: 50, maxWaitMs: 200, maxAttempts: 10 } });
+  const gateway = await startTestGateway(t, config, resolver);
+  await startTestWorker(t, config, resolver);
+  const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url, () => 'payload');
+  await sink.waitFor(4);
+  t.same(sink.received.map((r) => r.headers['x-call-id']), [callId, callId, callId, callId], 'four deliveries of one callback');
+  t.equal(sink.received[3]?.body.toString(), 'payload');
+  t.equal(fn.requests.length, 1, 'the function ran exactly once');
+});
+
+t.test('a callback failing every attempt goes to the dead letters; 410 Gone stops at once', async (t) => {
+  const nats = await startNatsServer(t);
+  const fn = await startFunctionServer(t);
+  const down = await startCallbackSink(t, 500);
+  const gone = await startCallbackSink(t, 410);
+  const resolver = staticResolver({ work: { url: fn.url } }, 'openfaas-fn');
+  const config = configFor(nats.url, { callback: { initialWaitMs: 20, maxWaitMs: 50, maxAttempts: 3 } });
+  const gateway = await startTestGateway(t, config, resolver);
+  await startTestWorker(t, config, resolver);
+  const [failing] = await enqueueMany(gateway.url, 'work', 1, down.url);
+  const [goneId] = await enqueueMany(gateway.url, 'work', 1, gone.url);
+  await down.waitFor(3);
+  await gone.waitFor(2);
+  // The dead letter is written right after the last attempt, beyond what the sink can observe.
+  let letters: Array<Record<string, unknown>> = [];
+  await eventually(async () => (letters = await deadLetters(nats.url)).length > 0, 'the callback dead letter');
+  t.match(letters, [{ callId: failing, reason: 'callbackFailed', attempts: 3 }]);
+  t.equal(down.received.length, 3, 'three attempts, then the dead letter');
+  t.equal(gone.received.filter((r) => r.headers['x-call-id'] === goneId).length, 2, '410 on the first durable attempt stops retries');
+  t.equal(fn.requests.length, 2, 'each function ran once');
+});
+
+t.test('garbage published straight onto the stream lands in the dead letters; the worker keeps serving', async (t) => {
+  const { nats, fn, sink, gateway } = await startStack(t);
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const js = jetstream(nc);
+  await js.publish('faas-request', new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
+  const h = natsHeaders();
+  h.set('Asyncfn-Version', '7');
+  await js.publish('faas-request', new TextEncoder().encode('{}'), { headers: h });
+
+  const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url, () => 'still serving');
+  const callback = await sink.waitForCallId(callId!);
+  t.equal(callback.body.toString(), 'still serving');
+  t.equal(fn.requests.length, 1);
+  await eventually(
+    async () => (await deadLetters(nats.url)).filter((l) => l.reason === 'poison').length === 2,
+    'both poison messages to be dead letters',
+  );
+  t.pass('both poison messages are dead letters');
+});
+
+t.test('a queue full of slow jobs does not hold up the default queue', async (t) => {
+  const nats = await startNatsServer(t);
+  const slowFn = await startFunctionServer(t, slowHandler(2_000));
+  const fastFn = await startFunctionServer(t);
+  const sink = await startCallbackSink(t);
+  const resolver = staticResolver(
+    { slow: { url: slowFn.url, annotations: { 'com.openfaas.queue': 'slow-jobs' } }, fast: { url: fastFn.url } },
+    'openfaas-fn',
+  );
+  const config = configFor(nats.url, {
+    worker: { queues: [{ name: 'faas-request', maxInflight: 4, upstreamTimeoutMs: 10_000 }, { name: 'slow-jobs', maxInflight: 2, upstreamTimeoutMs: 10_000 }] },
+  });
+  const gateway = await startTestGateway(t, config, resolver);
+  await startTestWorker(t, config, resolver);
+
+  const started = performance.now();
+  await enqueueMany(gateway.url, 'slow', 10, sink.url);
+  await slowFn.waitForConcurrent(2);
+  const fastIds = await enqueueMany(gateway.url, 'fast', 20, sink.url);
+  for (const id of fastIds) await sink.waitForCallId(id);
+  const fastDoneMs = performance.now() - started;
+  const slowDone = sink.received.filter((r) => !fastIds.includes(String(r.headers['x-call-id']))).length;
+  t.equal(slowFn.maxConcurrent, 2, "the slow queue's own max_inflight");
+  t.ok(slowDone < 10, `all 20 fast invocations completed while the slow queue still had ${10 - slowDone} of 10 to do`);
+  await sink.waitFor(30, 30_000);
+  const slowDoneMs = performance.now() - started;
+  t.comment(`isolation: 20 default-queue jobs done after ${Math.round(fastDoneMs)} ms; 10 slow-queue jobs (2 s each, 2 at a time) after ${Math.round(slowDoneMs)} ms`);
+});
