@@ -207,6 +207,11 @@ export class QueueSupervisor {
     });
   }
 
+  #report(invocation: Invocation, state: string, attempt: number): string {
+    this.#opts.events.transition?.(this.#opts.queue, invocation, state, attempt);
+    return state;
+  }
+
   #admit({ message, decoded }: Delivery): void {
     if (!decoded.ok) {
       // A message that cannot be decoded can never succeed: dead-letter it instead of redelivering forever.
@@ -225,13 +230,28 @@ export class QueueSupervisor {
       this.#demand$.next();
       return;
     }
+    let lastState = '';
+    const transition = (snapshot: { value: unknown; context: { attempt: number } }): void => {
+      // The initial state resolves its eventless transition before the first inspection event.
+      if (lastState === '') lastState = this.#report(invocation, String(this.#opts.machine.config.initial), snapshot.context.attempt);
+      const state = String(snapshot.value);
+      if (state !== lastState) lastState = this.#report(invocation, state, snapshot.context.attempt);
+    };
     const actor = createActor(this.#opts.machine, {
       input: { message, invocation, ...this.#opts.settingsFor(invocation) },
+      // Microsteps include the eventless states (queued, deciding, reporting) that snapshots skip.
+      inspect: this.#opts.events.transition
+        ? (event) => {
+            if (event.type !== '@xstate.microstep' && event.type !== '@xstate.snapshot') return;
+            const snapshot = event.snapshot as { value?: unknown; context?: { attempt?: unknown } };
+            if (snapshot.value === undefined || typeof snapshot.context?.attempt !== 'number') return;
+            transition(snapshot as { value: unknown; context: { attempt: number } });
+          }
+        : undefined,
     });
     this.#actors.set(invocation.callId, actor);
     this.#extender.track(message);
     this.#running$.next(this.#running$.value + 1);
-    let lastState = '';
     const settle = (): void => {
       this.#actors.delete(invocation.callId);
       this.#extender.untrack(message);
@@ -252,16 +272,7 @@ export class QueueSupervisor {
       this.#running$.next(this.#running$.value - 1);
       this.#demand$.next();
     };
-    actor.subscribe({
-      next: (snapshot) => {
-        const state = String(snapshot.value);
-        if (state === lastState) return;
-        lastState = state;
-        this.#opts.events.transition?.(this.#opts.queue, invocation, state, snapshot.context.attempt);
-      },
-      complete: settle,
-      error: settle,
-    });
+    actor.subscribe({ complete: settle, error: settle });
     actor.start();
     this.#opts.events.started?.(this.#opts.queue, invocation, actor.getSnapshot().context.attempt);
   }
