@@ -15,6 +15,7 @@ function countingHandle(): MessageHandle & { readonly extended: number } {
       extended += 1;
     },
     nak: unexpected('nak'),
+    nakConfirmed: unexpected('nakConfirmed'),
     term: unexpected('term'),
     ackAck: unexpected('ackAck'),
     get extended() {

@@ -1,55 +1,43 @@
 import t from 'tap';
+import { testInvocation } from '../../helpers/invocations.js';
+import { deferred, type Deferred } from '../../helpers/deferred.js';
 import { createActor, fromPromise, waitFor } from 'xstate';
 import { invocationMachine } from '../../../actors/invocation.machine.js';
 import type {
   CallbackRequest,
+  DeadLetterRequest,
   FunctionOutcome,
   FunctionRequest,
   Invocation,
+  InvocationSettings,
   MessageHandle,
 } from '../../../actors/invocation.types.js';
 import { backoffDelayMs, NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
 
-const envelope: Invocation = {
-  callId: 'c1',
-  functionName: 'fn',
-  namespace: 'openfaas-fn',
-  method: 'POST',
-  path: '',
-  query: '',
-  headers: [],
-  body: new Uint8Array(),
-  enqueuedAtMs: 0,
-  callbackUrl: 'http://cb.test/',
-};
+const envelope: Invocation = testInvocation();
 
 const retryPolicy: RetryPolicy = {
   maxAttempts: 3,
   retryStatuses: new Set([502]),
   initialWaitMs: 100,
   maxWaitMs: 10_000,
+  mode: 'exponential',
 };
+
+/** Delivery time; distinct from every outcome's clock so a test sees which one was used. */
+const NOW_MS = 1_000_000;
+
+/** The settings of a delivery with nothing special about it; `random` is unused by 'exponential'. */
+function settings(policy: RetryPolicy): InvocationSettings {
+  return { policy, cancelRequested: false, nowMs: NOW_MS, random: () => 0.5, deadLetterNonRetryable: false };
+}
 
 function outcome(status: number, extra: Partial<FunctionOutcome> = {}): FunctionOutcome {
   return { status, body: new TextEncoder().encode(`status ${status}`), startedAtMs: 1, durationMs: 2, ...extra };
 }
 
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
-type HandleCall = 'working' | 'term' | 'ackAck' | `nak(${number})`;
+type HandleCall = 'working' | 'term' | 'ackAck' | `nak(${number})` | `nakConfirmed(${number})`;
 
 /** The narrow port, recording every call in order. */
 function recordingHandle(deliveryCount: number, ackAck: () => Promise<void> = () => Promise.resolve()) {
@@ -58,6 +46,7 @@ function recordingHandle(deliveryCount: number, ackAck: () => Promise<void> = ()
     deliveryCount,
     working: () => void calls.push('working'),
     nak: (delayMs) => void calls.push(`nak(${delayMs})`),
+    nakConfirmed: async (delayMs) => void calls.push(`nakConfirmed(${delayMs})`),
     term: () => void calls.push('term'),
     ackAck: () => {
       calls.push('ackAck');
@@ -76,12 +65,14 @@ interface Scenario {
   ackAck?: () => Promise<void>;
 }
 
-/** Starts one invocation machine whose three effect slots are recording fakes. */
+/** Starts one invocation machine whose effect slots are recording fakes. */
 function start(s: Scenario = {}) {
   const { handle, calls } = recordingHandle(s.deliveryCount ?? 1, s.ackAck);
   const invoked: FunctionRequest[] = [];
   const callbacks: CallbackRequest[] = [];
   const acked: MessageHandle[] = [];
+  const deadLetters: DeadLetterRequest[] = [];
+  const handOffs: Array<CallbackRequest & { readonly error: string }> = [];
   const machine = invocationMachine.provide({
     actors: {
       invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(({ input, signal }) => {
@@ -92,6 +83,12 @@ function start(s: Scenario = {}) {
         callbacks.push(input);
         await s.callback?.(input);
       }),
+      handOffCallback: fromPromise<void, CallbackRequest & { readonly error: string }>(async ({ input }) => {
+        handOffs.push(input);
+      }),
+      deadLetter: fromPromise<void, DeadLetterRequest>(async ({ input }) => {
+        deadLetters.push(input);
+      }),
       ackAck: fromPromise<void, MessageHandle>(({ input }) => {
         acked.push(input);
         return input.ackAck();
@@ -99,11 +96,11 @@ function start(s: Scenario = {}) {
     },
   });
   const actor = createActor(machine, {
-    input: { message: handle, invocation: s.invocation ?? envelope, policy: s.policy ?? NO_RETRIES },
+    input: { message: handle, invocation: s.invocation ?? envelope, ...settings(s.policy ?? NO_RETRIES) },
   });
   actor.start();
   const done = () => waitFor(actor, (snap) => snap.status === 'done', { timeout: 2000 });
-  return { actor, handle, calls, invoked, callbacks, acked, done };
+  return { actor, handle, calls, invoked, callbacks, acked, deadLetters, handOffs, done };
 }
 
 t.test('success with a callback URL: callback, then ackAck, then acked', async (t) => {
@@ -122,7 +119,9 @@ t.test('success with a callback URL: callback, then ackAck, then acked', async (
   t.same(run.calls, ['ackAck'], 'no nak, no term');
   t.equal(snap.context.outcome, result);
   t.equal(snap.context.callbackError, undefined);
-  t.equal(snap.context.ackError, undefined);
+  t.equal(snap.context.settleError, undefined);
+  t.same(run.deadLetters, [], 'no dead letter');
+  t.same(run.handOffs, [], 'no callback hand-off');
 });
 
 t.test('without a callback URL the machine goes straight to acking', async (t) => {
@@ -152,7 +151,7 @@ t.test('the default ackAck slot acks through the message handle', async (t) => {
       deliverCallback: fromPromise<void, CallbackRequest>(async () => {}),
     },
   });
-  const actor = createActor(machine, { input: { message: handle, invocation: envelope, policy: NO_RETRIES } });
+  const actor = createActor(machine, { input: { message: handle, invocation: envelope, ...settings(NO_RETRIES) } });
   actor.start();
   const snap = await waitFor(actor, (s) => s.status === 'done', { timeout: 2000 });
   t.equal(snap.value, 'acked');
@@ -175,9 +174,10 @@ t.test('attempt comes from the delivery count', async (t) => {
 t.test('a retryable status with attempts left: nak with the back-off delay, no callback, no ack', async (t) => {
   const run = start({ deliveryCount: 2, policy: retryPolicy, invoke: async () => outcome(502) });
   const snap = await run.done();
-  t.equal(snap.value, 'retrying');
-  t.equal(backoffDelayMs(2, retryPolicy), 200);
-  t.same(run.calls, [`nak(${backoffDelayMs(2, retryPolicy)})`], 'nak(200) and nothing else');
+  t.equal(snap.value, 'retryScheduled');
+  t.equal(backoffDelayMs(2, retryPolicy, () => 0.5), 200);
+  t.same(run.calls, [`nakConfirmed(${backoffDelayMs(2, retryPolicy, () => 0.5)})`], 'nakConfirmed(200) and nothing else');
+  t.equal(snap.context.settleError, undefined);
   t.equal(run.callbacks.length, 0);
   t.equal(run.acked.length, 0);
   t.equal(snap.context.outcome?.status, 502);
@@ -191,10 +191,12 @@ t.test('a non-retryable status is reported even when retries are allowed', async
   t.same(run.calls, ['ackAck']);
 });
 
-t.test('retries exhausted (attempt == maxAttempts): the outcome goes to the callback and is acked', async (t) => {
+t.test('retries exhausted (attempt == maxAttempts): dead-lettered, the outcome goes to the callback and is acked', async (t) => {
   const run = start({ deliveryCount: 3, policy: retryPolicy, invoke: async () => outcome(502) });
   const snap = await run.done();
-  t.equal(snap.value, 'acked');
+  t.equal(snap.value, 'deadLettered');
+  t.equal(snap.context.deadLetter, 'retriesExhausted');
+  t.equal(run.deadLetters.length, 1);
   t.equal(run.callbacks.length, 1);
   t.equal(run.callbacks[0]?.outcome.status, 502);
   t.equal(run.callbacks[0]?.attempt, 3);
@@ -208,21 +210,22 @@ t.test('a transport-error outcome is retried whatever its status', async (t) => 
     invoke: async () => outcome(504, { transportError: 'upstream timed out' }),
   });
   const snap = await run.done();
-  t.equal(snap.value, 'retrying');
-  t.same(run.calls, ['nak(100)']);
+  t.equal(snap.value, 'retryScheduled');
+  t.same(run.calls, ['nakConfirmed(100)']);
   t.equal(run.callbacks.length, 0);
 });
 
 t.test('invokeFunction rejecting (an adapter bug) becomes a 500 outcome with transportError', async (t) => {
-  t.test('with NO_RETRIES it is reported and acked', async (t) => {
+  t.test('with NO_RETRIES it is dead-lettered as retriesExhausted, reported and acked', async (t) => {
     const run = start({ invocation: { ...envelope, enqueuedAtMs: 1234 }, invoke: () => Promise.reject(new Error('boom')) });
     const snap = await run.done();
-    t.equal(snap.value, 'acked');
+    t.equal(snap.value, 'deadLettered', 'a transport error is a retryable kind; its one attempt is used up');
+    t.equal(run.deadLetters[0]?.reason, 'retriesExhausted');
     const reported = run.callbacks[0]?.outcome;
     t.equal(reported?.status, 500);
     t.equal(reported?.transportError, 'boom');
-    t.equal(new TextDecoder().decode(reported?.body), 'boom');
-    t.equal(reported?.startedAtMs, 1234);
+    t.equal(new TextDecoder().decode(reported?.body), 'boom\n');
+    t.equal(reported?.startedAtMs, NOW_MS, 'stamped with the delivery time');
     t.equal(reported?.durationMs, 0);
     t.same(run.calls, ['ackAck']);
   });
@@ -233,28 +236,31 @@ t.test('invokeFunction rejecting (an adapter bug) becomes a 500 outcome with tra
       invoke: () => Promise.reject(new Error('boom')),
     });
     const snap = await run.done();
-    t.equal(snap.value, 'retrying');
+    t.equal(snap.value, 'retryScheduled');
     t.equal(snap.context.outcome?.status, 500);
     t.equal(snap.context.outcome?.transportError, 'boom');
-    t.same(run.calls, ['nak(200)']);
+    t.same(run.calls, ['nakConfirmed(200)']);
     t.equal(run.callbacks.length, 0);
   });
 });
 
-t.test('a failed callback is recorded, the message still acked, the function not re-run', async (t) => {
+t.test('a failed callback is recorded and handed off, the message still acked, the function not re-run', async (t) => {
   const run = start({ callback: () => Promise.reject(new Error('callback refused: 503')) });
   const snap = await run.done();
   t.equal(snap.value, 'acked');
   t.equal(snap.context.callbackError, 'callback refused: 503');
+  t.equal(run.handOffs.length, 1, 'handed to durable delivery');
+  t.equal(run.handOffs[0]?.error, 'callback refused: 503');
+  t.equal(run.handOffs[0]?.outcome, run.callbacks[0]?.outcome, 'with the same outcome');
   t.equal(run.invoked.length, 1, 'invoked exactly once');
   t.same(run.calls, ['ackAck'], 'no nak');
 });
 
-t.test('an unconfirmed ack ends in ackFailed with ackError', async (t) => {
+t.test('an unconfirmed ack ends in ackFailed with settleError', async (t) => {
   const run = start({ ackAck: () => Promise.reject(new Error('the server did not confirm the ack')) });
   const snap = await run.done();
   t.equal(snap.value, 'ackFailed');
-  t.equal(snap.context.ackError, 'the server did not confirm the ack');
+  t.equal(snap.context.settleError, 'the server did not confirm the ack');
   t.same(run.calls, ['ackAck'], 'not nak-ed: JetStream redelivers after ack_wait');
 });
 

@@ -1,12 +1,16 @@
 import { defer, finalize, Subject, VirtualTimeScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import t, { type Test } from 'tap';
+import { testInvocation } from '../../helpers/invocations.js';
+import { deferred, type Deferred } from '../../helpers/deferred.js';
 import { fromPromise } from 'xstate';
 import { invocationMachine } from '../../../actors/invocation.machine.js';
 import type {
   CallbackRequest,
+  DeadLetterRequest,
   FunctionOutcome,
   FunctionRequest,
   Invocation,
+  InvocationSettings,
   MessageHandle,
 } from '../../../actors/invocation.types.js';
 import { QueueSupervisor, type Delivery, type DrainResult, type SettlementReport } from '../../../actors/queue.supervisor.js';
@@ -15,35 +19,13 @@ import { NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
 const QUEUE = 'q-test';
 
 function envelope(callId = 'c1'): Invocation {
-  return {
-    callId,
-    functionName: 'fn',
-    namespace: 'openfaas-fn',
-    method: 'POST',
-    path: '',
-    query: '',
-    headers: [],
-    body: new Uint8Array(),
-    enqueuedAtMs: 0,
-    callbackUrl: 'http://cb.test/',
-  };
+  return testInvocation({ callId });
 }
 
 function outcome(status = 200): FunctionOutcome {
   return { status, body: new Uint8Array(), startedAtMs: 0, durationMs: 1 };
 }
 
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-}
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
 
 /**
  * Events in arrival order; `next()` waits for the next one. The timer only bounds a wait that
@@ -98,6 +80,9 @@ class FakeHandle implements MessageHandle {
   }
   nak(delayMs: number): void {
     this.calls.push(`nak(${delayMs})`);
+  }
+  async nakConfirmed(delayMs: number): Promise<void> {
+    this.calls.push(`nakConfirmed(${delayMs})`);
   }
   term(): void {
     this.calls.push('term');
@@ -188,6 +173,24 @@ interface SupervisorOptions {
   scheduler?: SchedulerLike;
   policy?: RetryPolicy;
   callback?: (request: CallbackRequest) => Promise<void>;
+  handlePoison?: (message: MessageHandle, reasons: readonly string[], raw: unknown) => Promise<void>;
+  deadLetter?: (request: DeadLetterRequest) => Promise<void>;
+  random?: () => number;
+}
+
+/** One call of the supervisor's poison port. */
+interface PoisonCall {
+  readonly message: MessageHandle;
+  readonly reasons: readonly string[];
+  readonly raw: unknown;
+}
+
+/** One `transition` event. */
+interface Transition {
+  readonly queue: string;
+  readonly callId: string;
+  readonly state: string;
+  readonly attempt: number;
 }
 
 function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
@@ -205,10 +208,16 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
         callbacks.push(input);
         await opts.callback?.(input);
       }),
+      handOffCallback: fromPromise<void, CallbackRequest & { readonly error: string }>(async () => {}),
+      deadLetter: fromPromise<void, DeadLetterRequest>(async ({ input }) => {
+        await opts.deadLetter?.(input);
+      }),
     },
   });
   const source = new FakePullSource(maxInflight);
-  const policiesAskedFor: Invocation[] = [];
+  const settingsAskedFor: Invocation[] = [];
+  const poisonHandled = new Inbox<PoisonCall>('a handlePoison call');
+  const transitions: Transition[] = [];
   const settled = new Inbox<SettlementReport>('a settled report');
   const started = new Inbox<{ queue: string; invocation: Invocation; attempt: number }>('a started event');
   const poison = new Inbox<{ queue: string; reasons: readonly string[] }>('a poison event');
@@ -219,14 +228,25 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
     ackExtendIntervalMs: opts.ackExtendIntervalMs ?? 60_000,
     pull: source.pull,
     machine,
-    policyFor: (invocation) => {
-      policiesAskedFor.push(invocation);
-      return opts.policy ?? NO_RETRIES;
+    settingsFor: (invocation): InvocationSettings => {
+      settingsAskedFor.push(invocation);
+      return {
+        policy: opts.policy ?? NO_RETRIES,
+        cancelRequested: false,
+        nowMs: 1_000_000,
+        random: opts.random ?? (() => 0.5),
+        deadLetterNonRetryable: false,
+      };
+    },
+    handlePoison: (message, reasons, raw) => {
+      poisonHandled.push({ message, reasons, raw });
+      return opts.handlePoison ? opts.handlePoison(message, reasons, raw) : Promise.resolve();
     },
     pullRetryDelayMs: opts.pullRetryDelayMs,
     scheduler: opts.scheduler,
     events: {
       started: (queue, invocation, attempt) => started.push({ queue, invocation, attempt }),
+      transition: (queue, invocation, state, attempt) => transitions.push({ queue, callId: invocation.callId, state, attempt }),
       settled: (report) => settled.push(report),
       poison: (queue, reasons) => poison.push({ queue, reasons }),
       pullFailed: (queue, error) => pullFailed.push({ queue, error }),
@@ -254,7 +274,20 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
       return message;
     });
 
-  return { supervisor, source, calls, callbacks, settled, started, poison, pullFailed, deliverGood, policiesAskedFor };
+  return {
+    supervisor,
+    source,
+    calls,
+    callbacks,
+    settled,
+    started,
+    poison,
+    pullFailed,
+    deliverGood,
+    settingsAskedFor,
+    poisonHandled,
+    transitions,
+  };
 }
 
 t.test('the first pull asks for maxInflight', async (t) => {
@@ -343,12 +376,17 @@ t.test('with no request open, a single free slot is pulled at once', async (t) =
   t.same(s.source.violations, []);
 });
 
-t.test('a poison delivery is terminated, reported and takes no slot', async (t) => {
+t.test('a poison delivery is handed to the poison port, reported and takes no slot', async (t) => {
   const s = startSupervisor(t, { maxInflight: 4 });
   const r1 = await s.source.requested.next();
   const bad = new FakeHandle();
-  r1.deliver({ message: bad, decoded: { ok: false, reasons: ['missing header Asyncfn-Call-Id'] } });
-  t.same(bad.calls, ['term']);
+  const raw = { data: new Uint8Array([1]) };
+  r1.deliver({ message: bad, decoded: { ok: false, reasons: ['missing header Asyncfn-Call-Id'], raw } });
+  const handled = await s.poisonHandled.next();
+  t.equal(handled.message, bad);
+  t.same(handled.reasons, ['missing header Asyncfn-Call-Id']);
+  t.equal(handled.raw, raw, 'the undecodable message itself');
+  t.same(bad.calls, [], 'the supervisor itself neither terms nor acks it');
   t.same(await s.poison.next(), { queue: QUEUE, reasons: ['missing header Asyncfn-Call-Id'] });
   t.equal(s.supervisor.running, 0, 'not running');
 
@@ -382,33 +420,36 @@ t.test('a settled invocation is reported with its settlement and outcome', async
   t.equal(report.settlement, 'acked');
   t.equal(report.outcome, result);
   t.equal(report.callbackError, undefined);
-  t.equal(report.ackError, undefined);
+  t.equal(report.settleError, undefined);
+  t.equal(report.deadLetter, undefined);
+  t.same(report.policyWarnings, []);
   t.same(message.settlements, ['ackAck']);
   t.equal(s.callbacks[0]?.outcome, result, 'the callback got it too');
-  t.same(s.policiesAskedFor, [invocation], 'the policy is chosen per invocation');
+  t.same(s.settingsAskedFor, [invocation], 'the settings are chosen per invocation');
   t.equal(s.supervisor.running, 0);
 });
 
-t.test('a retried invocation settles as retrying and frees its slot', async (t) => {
-  const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000 };
+t.test('a retried invocation settles as retryScheduled and frees its slot', async (t) => {
+  const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000, mode: 'exponential' };
   const s = startSupervisor(t, { maxInflight: 1, policy });
   const r1 = await s.source.requested.next();
   const [message] = s.deliverGood(r1, 1);
   (await s.calls.next()).result.resolve(outcome(502));
   const report = await s.settled.next();
-  t.equal(report.settlement, 'retrying');
-  t.same(message!.settlements, ['nak(50)']);
+  t.equal(report.settlement, 'retryScheduled');
+  t.same(message!.settlements, ['nakConfirmed(50)']);
   t.equal((await s.source.requested.next()).max, 1);
 });
 
 t.test('a crashed machine is reported as crashed, leaves its message unsettled and frees its slot', async (t) => {
-  const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000 };
-  const s = startSupervisor(t, { maxInflight: 1, policy });
-  const r1 = await s.source.requested.next();
-  const message = new FakeHandle();
-  message.nak = () => {
-    throw new Error('nak failed');
+  // Full jitter draws a random delay; a throwing source of randomness makes the machine crash on retry.
+  const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000, mode: 'full' };
+  const random = (): number => {
+    throw new Error('no entropy');
   };
+  const s = startSupervisor(t, { maxInflight: 1, policy, random });
+  const r1 = await s.source.requested.next();
+  const message = new FakeHandle(2);
   r1.deliver({ message, decoded: { ok: true, invocation: envelope() } });
   (await s.calls.next()).result.resolve(outcome(502));
   const report = await s.settled.next();
@@ -524,4 +565,139 @@ t.test('drain leaves an invocation that is delivering its callback to finish, an
   t.equal(report.settlement, 'acked', 'the callback finished and the message was acked');
   t.same(message!.settlements, ['ackAck']);
   t.equal(s.calls.backlog, 0, 'the function ran once');
+});
+
+t.test('cancel(callId) aborts a running invocation, which reports 499 and settles as cancelled', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const r1 = await s.source.requested.next();
+  const message = new FakeHandle();
+  r1.deliver({ message, decoded: { ok: true, invocation: envelope('c-cancel') } });
+  const call = await s.calls.next();
+
+  t.equal(s.supervisor.cancel('c-cancel'), true, 'it was running here');
+  t.equal(call.signal.aborted, true, 'the function call was aborted');
+  const report = await s.settled.next();
+  t.equal(report.settlement, 'cancelled');
+  t.equal(report.outcome?.status, 499);
+  t.equal(s.callbacks[0]?.outcome.status, 499, 'the callback says so');
+  t.same(message.settlements, ['ackAck']);
+  t.equal(s.supervisor.running, 0);
+  t.equal(s.supervisor.cancel('c-cancel'), false, 'no longer running once settled');
+});
+
+t.test('cancel(callId) of an invocation not running here returns false and touches nothing', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const r1 = await s.source.requested.next();
+  const [message] = s.deliverGood(r1, 1);
+  const call = await s.calls.next();
+  t.equal(s.supervisor.cancel('unknown'), false);
+  t.equal(call.signal.aborted, false);
+  call.result.resolve(outcome());
+  t.equal((await s.settled.next()).settlement, 'acked');
+  t.same(message!.settlements, ['ackAck']);
+});
+
+t.test('a poison message still being dead-lettered takes no slot', async (t) => {
+  const handling = deferred<void>();
+  t.teardown(() => handling.resolve());
+  const s = startSupervisor(t, { maxInflight: 1, handlePoison: () => handling.promise });
+  const r1 = await s.source.requested.next();
+  t.equal(r1.max, 1);
+  const bad = new FakeHandle();
+  r1.deliver({ message: bad, decoded: { ok: false, reasons: ['bad version'], raw: 'raw' } });
+  await s.poisonHandled.next();
+  t.equal(s.supervisor.running, 0);
+  const r2 = await s.source.requested.next();
+  t.equal(r2.max, 1, 'the only slot is pulled again while handlePoison is pending');
+  s.deliverGood(r2, 1);
+  const call = await s.calls.next();
+  t.equal(call.request.invocation.callId, 'c1-0');
+  t.same(bad.calls, []);
+  t.same(s.source.violations, []);
+});
+
+t.test('handlePoison rejecting: pullFailed is reported and the message nak-ed after pullRetryDelayMs', async (t) => {
+  const error = new Error('dead-letter stream unavailable');
+  const s = startSupervisor(t, { maxInflight: 2, pullRetryDelayMs: 250, handlePoison: () => Promise.reject(error) });
+  const r1 = await s.source.requested.next();
+  const bad = new FakeHandle();
+  r1.deliver({ message: bad, decoded: { ok: false, reasons: ['bad version'], raw: 'raw' } });
+  t.same(await s.pullFailed.next(), { queue: QUEUE, error });
+  t.same(bad.calls, ['nak(250)'], 'left for redelivery, not termed');
+  t.equal(s.supervisor.running, 0);
+  t.equal(s.settled.backlog, 0, 'never reported as settled');
+});
+
+t.test('a second delivery of a call id running here is nak-ed with ackExtendIntervalMs and not started', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4, ackExtendIntervalMs: 30_000 });
+  const r1 = await s.source.requested.next();
+  const first = new FakeHandle(1);
+  const second = new FakeHandle(2);
+  r1.deliver({ message: first, decoded: { ok: true, invocation: envelope('c-dup') } });
+  const call = await s.calls.next();
+  r1.deliver({ message: second, decoded: { ok: true, invocation: envelope('c-dup') } });
+
+  t.same(second.calls, ['nak(30000)']);
+  t.equal(s.supervisor.running, 1, 'one machine');
+  t.equal(s.settingsAskedFor.length, 1, 'no settings asked for the duplicate');
+  await s.started.next();
+  await settleMicrotasks();
+  t.equal(s.started.backlog, 0, 'started once');
+  t.equal(s.calls.backlog, 0, 'the function was not called again');
+
+  call.result.resolve(outcome());
+  const report = await s.settled.next();
+  t.equal(report.settlement, 'acked');
+  t.same(first.settlements, ['ackAck'], 'the running one settles the message');
+  await settleMicrotasks();
+  t.equal(s.settled.backlog, 0, 'one settled report');
+  t.same(second.calls, ['nak(30000)'], 'nothing more on the duplicate');
+  t.same(s.source.violations, []);
+});
+
+t.test('every state change is reported as a transition, in order', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4 });
+  const r1 = await s.source.requested.next();
+  r1.deliver({ message: new FakeHandle(3), decoded: { ok: true, invocation: envelope('c-states') } });
+  const call = await s.calls.next();
+  call.result.resolve(outcome());
+  await s.settled.next();
+
+  const states = s.transitions.map((tr) => tr.state);
+  const expected = ['invoking', 'callback', 'acking', 'acked'];
+  const positions = expected.map((state) => states.indexOf(state));
+  t.notOk(positions.includes(-1), `all of ${expected.join(', ')} in ${states.join(', ')}`);
+  t.same([...positions].sort((a, b) => a - b), positions, 'in that order');
+  t.equal(states.at(-1), 'acked', 'the final state last');
+  t.same(states.filter((state, i) => state === states[i - 1]), [], 'no state reported twice in a row');
+  t.ok(s.transitions.every((tr) => tr.queue === QUEUE && tr.callId === 'c-states' && tr.attempt === 3));
+});
+
+t.test('the report carries the dead-letter reason and the policy warnings', async (t) => {
+  const letters: DeadLetterRequest[] = [];
+  const s = startSupervisor(t, { maxInflight: 1, deadLetter: async (request) => void letters.push(request) });
+  const r1 = await s.source.requested.next();
+  const [message] = s.deliverGood(r1, 1);
+  const call = await s.calls.next();
+  call.result.resolve({ ...outcome(502), transportError: 'connection refused', annotations: { 'com.openfaas.retry.backoff': 'linear' } });
+  const report = await s.settled.next();
+  t.equal(report.settlement, 'deadLettered');
+  t.equal(report.deadLetter, 'retriesExhausted');
+  t.equal(letters.length, 1);
+  t.equal(report.policyWarnings.length, 1);
+  t.match(report.policyWarnings[0], 'com.openfaas.retry.backoff');
+  t.equal(report.settleError, undefined);
+  t.same(message!.settlements, ['ackAck']);
+});
+
+t.test('a dead letter that cannot be stored is reported unsettled with settleError', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 1, deadLetter: () => Promise.reject(new Error('no PubAck')) });
+  const r1 = await s.source.requested.next();
+  const [message] = s.deliverGood(r1, 1);
+  (await s.calls.next()).result.resolve({ ...outcome(503), transportError: 'connection refused' });
+  const report = await s.settled.next();
+  t.equal(report.settlement, 'unsettled');
+  t.equal(report.settleError, 'no PubAck');
+  t.same(message!.settlements, [], 'left for JetStream to redeliver');
+  t.equal((await s.source.requested.next()).max, 1, 'its slot is free again');
 });
