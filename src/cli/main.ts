@@ -7,7 +7,7 @@ import { AsyncFnError } from '../errors.js';
 import { createResolver } from '../functions/index.js';
 import { createLogger } from '../telemetry/logger.js';
 import { startGateway } from './gateway.js';
-import { runUp } from './up.js';
+import { DEFAULT_DATA_DIR, readLocalNatsUrl, runUp } from './up.js';
 import { VERSION } from './version.js';
 import { startWorker } from './worker.js';
 
@@ -46,7 +46,9 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined);
   if (command === 'dlq') {
     const output = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };
-    return runDlqCommand(argv.slice(dlqAt + 1), { natsUrl: config.nats.url ?? '', ...output });
+    // Beside `asyncfn up`, operator commands find its local nats-server without NATS_URL.
+    const natsUrl = config.nats.url ?? (await readLocalNatsUrl(DEFAULT_DATA_DIR)) ?? '';
+    return runDlqCommand(argv.slice(dlqAt + 1), { natsUrl, ...output });
   }
   const logger = createLogger(config.log);
 

@@ -1,3 +1,4 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/index.js';
 import { createResolver, staticResolver, type FunctionResolver } from '../functions/index.js';
@@ -12,6 +13,16 @@ export interface UpOptions {
   readonly dataDir?: string;
 }
 
+/** `asyncfn up`'s data directory, relative to the working directory. */
+export const DEFAULT_DATA_DIR = '.asyncfn';
+const NATS_URL_FILE = 'nats.url';
+
+/** The URL of a local nats-server started by `asyncfn up` in `dataDir`, if one is running. */
+export async function readLocalNatsUrl(dataDir: string): Promise<string | undefined> {
+  const text = await readFile(join(resolve(dataDir), NATS_URL_FILE), 'utf8').catch(() => undefined);
+  return text?.trim() || undefined;
+}
+
 /**
  * Everything on one machine for development: a local nats-server with JetStream (unless NATS_URL
  * is set), the sample functions, the gateway and one worker, all stopped together.
@@ -24,9 +35,14 @@ export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}
   try {
     let natsUrl = config.nats.url;
     if (!natsUrl) {
-      const dir = join(resolve(opts.dataDir ?? '.asyncfn'), 'nats');
-      const nats: LocalNatsServer = await startLocalNats({ dir });
-      stops.push(() => nats.stop());
+      const dataDir = resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+      const nats: LocalNatsServer = await startLocalNats({ dir: join(dataDir, 'nats') });
+      const urlFile = join(dataDir, NATS_URL_FILE);
+      await writeFile(urlFile, `${nats.url}\n`);
+      stops.push(async () => {
+        await rm(urlFile, { force: true });
+        await nats.stop();
+      });
       natsUrl = nats.url;
       logger.info({ url: nats.url, storeDir: nats.storeDir }, 'started local nats-server with JetStream');
     }
