@@ -1,0 +1,144 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Metric names and labels follow the OpenFaaS gateway and queue-worker, so their dashboards keep
+ * working; asyncfn's own metrics start with `asyncfn_`. Labels are bounded: function names come
+ * from the registry, statuses are HTTP codes, paths are route patterns; never a call id.
+ */
+
+/** Seconds buckets from 5 ms to 2 h: HTTP calls and long batch jobs on one scale. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200];
+
+export function createRegistry(component: 'gateway' | 'worker'): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ component });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export function gatewayMetrics(registry: Registry) {
+  return {
+    /** OpenFaaS: every invocation through the gateway, sync (function status) or async (202). */
+    invocations: new Counter({
+      name: 'gateway_function_invocation_total',
+      help: 'Function invocations through the gateway',
+      labelNames: ['function_name', 'code'] as const,
+      registers: [registry],
+    }),
+    /** OpenFaaS: sync call duration; for async, the time to store the request (PubAck). */
+    seconds: new Histogram({
+      name: 'gateway_functions_seconds',
+      help: 'Gateway time per invocation (sync: the call; async: until PubAck)',
+      labelNames: ['function_name', 'code'] as const,
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    }),
+    started: new Counter({
+      name: 'gateway_function_invocation_started',
+      help: 'Invocations the gateway started handling',
+      labelNames: ['function_name'] as const,
+      registers: [registry],
+    }),
+    natsReconnects: new Counter({
+      name: 'gateway_nats_reconnect_total',
+      help: 'Reconnections of the gateway to NATS',
+      registers: [registry],
+    }),
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests served, by route pattern',
+      labelNames: ['method', 'path', 'status'] as const,
+      registers: [registry],
+    }),
+    httpSeconds: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration, by route pattern',
+      labelNames: ['method', 'path', 'status'] as const,
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    }),
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;
+
+export function workerMetrics(registry: Registry) {
+  return {
+    /** OpenFaaS Pro: messages waiting in the queue's stream (not yet delivered, or delivered and unacked). */
+    pending: new Gauge({
+      name: 'queue_worker_pending_messages',
+      help: 'Messages in the queue not yet settled (JetStream consumer num_pending + num_ack_pending)',
+      labelNames: ['queue_name', 'function_name'] as const,
+      registers: [registry],
+    }),
+    processed: new Counter({
+      name: 'queue_worker_messages_processed_total',
+      help: 'Messages this worker settled (acked, cancelled, dead-lettered or scheduled for retry)',
+      labelNames: ['queue_name'] as const,
+      registers: [registry],
+    }),
+    submitted: new Counter({
+      name: 'queue_worker_messages_submitted_total',
+      help: 'Messages delivered to this worker',
+      labelNames: ['queue_name'] as const,
+      registers: [registry],
+    }),
+    inflight: new Gauge({
+      name: 'queue_worker_function_invocation_inflight',
+      help: 'Invocations running on this worker',
+      labelNames: ['queue_name', 'function_name'] as const,
+      registers: [registry],
+    }),
+    natsReconnects: new Counter({
+      name: 'queue_worker_nats_reconnect_total',
+      help: 'Reconnections of the worker to NATS',
+      registers: [registry],
+    }),
+    invocations: new Counter({
+      name: 'asyncfn_invocations_total',
+      help: 'Settled invocation attempts by outcome (succeeded, failed, retrying, cancelled, deadLettered)',
+      labelNames: ['queue_name', 'function_name', 'outcome'] as const,
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'asyncfn_retries_total',
+      help: 'Attempts that failed and were scheduled again',
+      labelNames: ['queue_name', 'function_name'] as const,
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'asyncfn_dead_letters_total',
+      help: 'Invocations and callbacks stored in the dead-letter stream, by reason',
+      labelNames: ['queue_name', 'reason'] as const,
+      registers: [registry],
+    }),
+    callbacks: new Counter({
+      name: 'asyncfn_callbacks_total',
+      help: 'Callback deliveries by result (delivered, handedOff, retry, gone, deadLettered, failed)',
+      labelNames: ['queue_name', 'result'] as const,
+      registers: [registry],
+    }),
+    ackExtensions: new Counter({
+      name: 'asyncfn_ack_extensions_total',
+      help: 'Ack deadlines extended (working) for long-running invocations',
+      labelNames: ['queue_name'] as const,
+      registers: [registry],
+    }),
+    enqueueToStart: new Histogram({
+      name: 'asyncfn_enqueue_to_start_seconds',
+      help: "Time from the gateway's PubAck to the first attempt's start",
+      labelNames: ['queue_name'] as const,
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'asyncfn_invocation_duration_seconds',
+      help: 'Function call duration per attempt',
+      labelNames: ['queue_name', 'function_name', 'status'] as const,
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    }),
+  };
+}
+
+export type WorkerMetrics = ReturnType<typeof workerMetrics>;
