@@ -17,6 +17,8 @@ export class AckExtender {
   constructor(
     private readonly intervalMs: number,
     private readonly scheduler: SchedulerLike = asyncScheduler,
+    /** Told how many messages each sweep extended (for the ack-extension metric). */
+    private readonly onSweep: (extended: number) => void = () => undefined,
   ) {}
 
   track(handle: MessageHandle): void {
@@ -38,6 +40,7 @@ export class AckExtender {
   /** Calls `working()` on every tracked message; returns how many were extended. */
   sweep(): number {
     for (const handle of this.#handles) handle.working();
+    if (this.#handles.size > 0) this.onSweep(this.#handles.size);
     return this.#handles.size;
   }
 

@@ -64,6 +64,8 @@ export interface SupervisorEvents {
   transition?(queue: string, invocation: Invocation, state: string, attempt: number): void;
   settled(report: SettlementReport): void;
   poison(queue: string, reasons: readonly string[]): void;
+  /** One ack-extend sweep extended `count` in-flight messages. */
+  extended?(queue: string, count: number): void;
   pullFailed(queue: string, error: unknown): void;
 }
 
@@ -115,7 +117,9 @@ export class QueueSupervisor {
   constructor(opts: QueueSupervisorOptions) {
     this.#opts = opts;
     this.#scheduler = opts.scheduler ?? asyncScheduler;
-    this.#extender = new AckExtender(opts.ackExtendIntervalMs, this.#scheduler);
+    this.#extender = new AckExtender(opts.ackExtendIntervalMs, this.#scheduler, (count) =>
+      opts.events.extended?.(opts.queue, count),
+    );
     this.#batchThreshold = Math.max(1, Math.ceil(opts.maxInflight / 4));
   }
 

@@ -121,6 +121,8 @@ export interface CallbackRetrierDeps {
 
 export interface CallbackEvent {
   readonly callId: string;
+  /** The invocation's queue; "" when the message could not be decoded. */
+  readonly queue: string;
   readonly attempt: number;
   readonly result: 'delivered' | 'gone' | 'retry' | 'deadLettered' | 'failed';
   readonly delayMs?: number;
@@ -140,11 +142,13 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, isConnected: () 
 
   const handle = async (msg: JsMsg): Promise<void> => {
     let callId = '';
+    let queueName = '';
     // The worker's direct attempt was attempt 1; the n-th delivery from the stream is attempt n + 1.
     const attempt = msg.info.deliveryCount + 1;
     try {
       const { queue, request } = decodeCallback(msg.headers, msg.data);
       callId = request.invocation.callId;
+      queueName = queue;
       let status: number | undefined;
       let error = '';
       try {
@@ -159,21 +163,21 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, isConnected: () 
         case 'delivered':
         case 'gone':
           await msg.ackAck();
-          deps.onEvent({ callId, attempt, result: decision.action });
+          deps.onEvent({ callId, queue, attempt, result: decision.action });
           break;
         case 'retry':
           msg.nak(decision.delayMs);
-          deps.onEvent({ callId, attempt, result: 'retry', delayMs: decision.delayMs, error });
+          deps.onEvent({ callId, queue, attempt, result: 'retry', delayMs: decision.delayMs, error });
           break;
         case 'deadLetter':
           await deps.deadLetter(msg, queue, attempt, error);
           await msg.ackAck();
-          deps.onEvent({ callId, attempt, result: 'deadLettered', error });
+          deps.onEvent({ callId, queue, attempt, result: 'deadLettered', error });
           break;
       }
     } catch (err) {
       // Undecodable or a failed settle: leave it unacked; JetStream redelivers after ack_wait.
-      deps.onEvent({ callId, attempt, result: 'failed', error: err instanceof Error ? err.message : String(err) });
+      deps.onEvent({ callId, queue: queueName, attempt, result: 'failed', error: err instanceof Error ? err.message : String(err) });
     }
   };
 

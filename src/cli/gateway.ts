@@ -12,6 +12,7 @@ import { openRecords } from '../status/records.js';
 import { createQueueRouter } from '../gateway/queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
 import type { Logger } from '../telemetry/logger.js';
+import { createRegistry, gatewayMetrics } from '../telemetry/metrics.js';
 
 /** Room left in a NATS message for the envelope's and the caller's headers (node caps headers at 16 KiB). */
 export const HEADER_ROOM_BYTES = 24 * 1024;
@@ -29,7 +30,14 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const logger = deps.logger.child({ component: 'gateway' });
   if (!config.nats.url) throw new ConfigError(['NATS_URL (or faas_nats_address) is required for the gateway']);
-  const queue = await connectQueue({ url: config.nats.url, name: 'asyncfn-gateway', logger });
+  const registry = createRegistry('gateway');
+  const metrics = gatewayMetrics(registry);
+  const queue = await connectQueue({
+    url: config.nats.url,
+    name: 'asyncfn-gateway',
+    logger,
+    onReconnect: () => metrics.natsReconnects.inc(),
+  });
   try {
     const maxPayload = queue.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
     if (config.gateway.maxBodyBytes + HEADER_ROOM_BYTES > maxPayload) {
@@ -60,6 +68,8 @@ export async function startGateway(
         dispatcher,
         isReady: () => queue.isConnected(),
         logger,
+        registry,
+        metrics,
       },
     );
     const url = await app.listen({ port: config.gateway.port, host: config.gateway.host });

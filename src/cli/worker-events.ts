@@ -3,6 +3,13 @@ import type { Invocation } from '../../actors/invocation.types.js';
 import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supervisor.js';
 import type { InvocationRecord, InvocationState, RecordStore } from '../status/records.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { WorkerMetrics } from '../telemetry/metrics.js';
+
+/** The trace id of a W3C traceparent ("00-<trace id>-<span id>-<flags>"), for log lines. */
+function traceIdOf(traceparent: string | undefined): string | undefined {
+  const id = traceparent?.split('-')[1];
+  return id && /^[0-9a-f]{32}$/.test(id) ? id : undefined;
+}
 
 /** The record state a settlement leaves, or undefined when the invocation is not settled yet. */
 export function recordStateOf(report: SettlementReport): InvocationState | undefined {
@@ -29,17 +36,24 @@ function baseRecord(queue: string, invocation: Invocation): Pick<InvocationRecor
  * Logs every state an invocation passes through (debug) and its settlement (info, or warn when
  * something went wrong), each line with call id, function, queue and attempt; keeps its record.
  */
-export function supervisorEvents(logger: Logger, records: RecordStore, writeDebug: boolean): SupervisorEvents {
+export function supervisorEvents(logger: Logger, records: RecordStore, writeDebug: boolean, metrics: WorkerMetrics): SupervisorEvents {
   const decoder = new TextDecoder();
   const started = new Map<string, number>();
   const save = (record: InvocationRecord): void => {
     records.put(record).catch((err: unknown) => logger.warn({ err, callId: record.callId }, 'could not write the invocation record'));
   };
   return {
+    started: (queue, invocation) => {
+      metrics.submitted.inc({ queue_name: queue });
+      metrics.inflight.inc({ queue_name: queue, function_name: invocation.functionName });
+    },
+    extended: (queue, count) => metrics.ackExtensions.inc({ queue_name: queue }, count),
     transition: (queue, invocation, state, attempt) => {
-      logger.debug({ callId: invocation.callId, function: invocation.functionName, queue, attempt, state }, `invocation ${state}`);
+      const traceId = traceIdOf(invocation.traceparent);
+      logger.debug({ callId: invocation.callId, function: invocation.functionName, queue, attempt, traceId, state }, `invocation ${state}`);
       if (state === 'invoking') {
         const startedAtMs = Date.now();
+        if (attempt === 1) metrics.enqueueToStart.observe({ queue_name: queue }, Math.max(0, startedAtMs - invocation.enqueuedAtMs) / 1000);
         started.set(invocation.callId, startedAtMs);
         save({ ...baseRecord(queue, invocation), state: 'running', attempts: attempt, startedAtMs });
       }
@@ -52,6 +66,7 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
         namespace: invocation.namespace,
         queue: report.queue,
         attempt,
+        traceId: traceIdOf(invocation.traceparent),
         settlement,
         status: outcome?.status,
         durationMs: outcome ? Math.round(outcome.durationMs) : undefined,
@@ -68,6 +83,7 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
       else logger.info(fields, `invocation ${settlement}`);
 
       const state = recordStateOf(report);
+      countSettlement(metrics, report, state);
       const startedAtMs = started.get(invocation.callId);
       started.delete(invocation.callId);
       if (state === undefined) return;
@@ -81,7 +97,29 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
         error: outcome?.transportError ?? report.callbackError,
       });
     },
-    poison: (queue, reasons) => logger.error({ queue, reasons }, 'dead-lettering an undecodable message'),
+    poison: (queue, reasons) => {
+      metrics.deadLetters.inc({ queue_name: queue, reason: 'poison' });
+      logger.error({ queue, reasons }, 'dead-lettering an undecodable message');
+    },
     pullFailed: (queue, error) => logger.warn({ queue, err: error }, 'pull request failed; retrying'),
   };
+}
+
+/** The metrics of one settled delivery. */
+function countSettlement(metrics: WorkerMetrics, report: SettlementReport, state: InvocationState | undefined): void {
+  const { queue, invocation, outcome, settlement } = report;
+  const fn = invocation.functionName;
+  metrics.inflight.dec({ queue_name: queue, function_name: fn });
+  if (settlement === 'released' || settlement === 'crashed') return;
+  metrics.processed.inc({ queue_name: queue });
+  if (state) metrics.invocations.inc({ queue_name: queue, function_name: fn, outcome: state });
+  if (settlement === 'retryScheduled') metrics.retries.inc({ queue_name: queue, function_name: fn });
+  if (report.deadLetter) metrics.deadLetters.inc({ queue_name: queue, reason: report.deadLetter });
+  // Only real function calls: a cancelled or expired invocation reports a made-up outcome.
+  if (outcome && settlement !== 'cancelled' && report.deadLetter !== 'expired') {
+    metrics.duration.observe({ queue_name: queue, function_name: fn, status: String(outcome.status) }, outcome.durationMs / 1000);
+  }
+  if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled') {
+    metrics.callbacks.inc({ queue_name: queue, result: report.callbackError ? 'handedOff' : 'delivered' });
+  }
 }

@@ -21,11 +21,15 @@ import { pullSource } from '../queue/pull.js';
 import { queueSpecFor, queuesServed } from '../queue/queues.js';
 import { watchCancellations } from '../status/cancellations.js';
 import { openRecords } from '../status/records.js';
+import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
+import { createRegistry, workerMetrics, type WorkerMetrics } from '../telemetry/metrics.js';
 import { supervisorEvents } from './worker-events.js';
 import { VERSION } from './version.js';
 
 export interface RunningWorker {
+  /** Base URL of the worker's /healthz, /readyz and /metrics server. */
+  readonly url: string;
   /** Stops pulling, waits up to `graceMs` for in-flight invocations, releases the rest, disconnects. */
   close(graceMs?: number): Promise<void>;
 }
@@ -50,7 +54,14 @@ export function retryPolicyOf(config: Config): RetryPolicy {
 export async function startWorker(config: Config, deps: { resolver: FunctionResolver; logger: Logger }): Promise<RunningWorker> {
   const logger = deps.logger.child({ component: 'worker' });
   if (!config.nats.url) throw new ConfigError(['NATS_URL (or faas_nats_address) is required for the worker']);
-  const queue = await connectQueue({ url: config.nats.url, name: 'asyncfn-worker', logger });
+  const registry = createRegistry('worker');
+  const metrics = workerMetrics(registry);
+  const queue = await connectQueue({
+    url: config.nats.url,
+    name: 'asyncfn-worker',
+    logger,
+    onReconnect: () => metrics.natsReconnects.inc(),
+  });
   try {
     const jsm = await jetstreamManager(queue.nc);
     const js = jsm.jetstream();
@@ -76,8 +87,9 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
 
     const supervisors: QueueSupervisor[] = [];
     for (const q of served) {
-      supervisors.push(await startQueue(config, q, { queue, js, jsm, deps, dispatcher, deliver, deadLetter, settings, records, logger }));
+      supervisors.push(await startQueue(config, q, { queue, js, jsm, deps, dispatcher, deliver, deadLetter, settings, records, logger, metrics }));
     }
+    const pendingPoller = pollPending(config, jsm, metrics, logger);
     const cancelling = cancellations.requested$.subscribe((callId) => {
       if (supervisors.some((s) => s.cancel(callId))) logger.info({ callId }, 'cancelling a running invocation');
     });
@@ -92,14 +104,28 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
         statusOf: (err) => (err instanceof CallbackFailedError ? err.status : undefined),
         deadLetter: (msg, q, attempts, error) =>
           deadLetter({ headers: msg.headers, data: msg.data }, { reason: 'callbackFailed', queue: q, attempts, error, atMs: Date.now() }),
-        onEvent: (event) =>
-          event.result === 'delivered' ? callbackLogger.info(event, 'callback delivered') : callbackLogger.warn(event, `callback ${event.result}`),
+        onEvent: (event) => {
+          metrics.callbacks.inc({ queue_name: event.queue, result: event.result });
+          if (event.result === 'deadLettered') metrics.deadLetters.inc({ queue_name: event.queue, reason: 'callbackFailed' });
+          if (event.result === 'delivered') callbackLogger.info(event, 'callback delivered');
+          else callbackLogger.warn(event, `callback ${event.result}`);
+        },
       },
       () => queue.isConnected(),
     );
 
+    const health = await startHealthServer({
+      host: config.worker.host,
+      port: config.worker.port,
+      registry,
+      checks: { healthy: () => queue.isConnected(), ready: () => queue.isConnected() && supervisors.length === served.length },
+    });
+    logger.info({ url: health.url }, 'worker health and metrics server listening');
+
     return {
+      url: health.url,
       close: async (graceMs = config.worker.shutdownGraceMs) => {
+        clearInterval(pendingPoller);
         const results = await Promise.all(supervisors.map((s) => s.drain(graceMs)));
         const released = results.reduce((n, r) => n + r.released, 0);
         const unsettled = results.reduce((n, r) => n + r.unsettled, 0);
@@ -111,6 +137,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
         // Closing NATS first flushes the naks; then whatever HTTP is still open is cut.
         await queue.close();
         await dispatcher.destroy();
+        await health.close();
       },
     };
   } catch (err) {
@@ -130,6 +157,29 @@ interface QueueDeps {
   readonly settings: (callId: string) => InvocationSettings;
   readonly records: Awaited<ReturnType<typeof openRecords>>;
   readonly logger: Logger;
+  readonly metrics: WorkerMetrics;
+}
+
+/** How often the pending-messages gauge is refreshed from the consumers' info. */
+const PENDING_POLL_MS = 5_000;
+
+/** JetStream knows what waits in a queue; ask it, rather than count what passes this one worker. */
+function pollPending(config: Config, jsm: Awaited<ReturnType<typeof jetstreamManager>>, metrics: WorkerMetrics, logger: Logger): NodeJS.Timeout {
+  const poll = async (): Promise<void> => {
+    for (const q of queuesServed(config)) {
+      const spec = queueSpecFor(config, q.name);
+      try {
+        const info = await jsm.consumers.info(spec.stream, spec.durable);
+        metrics.pending.set({ queue_name: q.name, function_name: '' }, info.num_pending + info.num_ack_pending);
+      } catch (err) {
+        logger.debug({ err, queue: q.name }, 'could not read consumer info for the pending gauge');
+      }
+    }
+  };
+  void poll();
+  const timer = setInterval(() => void poll(), PENDING_POLL_MS);
+  timer.unref();
+  return timer;
 }
 
 /** Provisions one queue's stream and consumer and starts its supervisor. */
@@ -177,7 +227,7 @@ async function startQueue(config: Config, served: QueueServed, d: QueueDeps): Pr
       });
       await message.ackAck();
     },
-    events: supervisorEvents(logger, d.records, config.log.writeDebug),
+    events: supervisorEvents(logger, d.records, config.log.writeDebug, d.metrics),
   });
   supervisor.start();
   logger.info({ maxInflight: served.maxInflight, upstreamTimeoutMs: served.upstreamTimeoutMs, ackWaitMs, consumer: spec.durable }, 'worker pulling');

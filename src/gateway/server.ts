@@ -5,6 +5,9 @@ import type { FunctionResolver } from '../functions/index.js';
 import type { InvocationPublisher } from '../queue/publisher.js';
 import type { CancellationRequests } from '../status/cancellations.js';
 import type { RecordStore } from '../status/records.js';
+import type { GatewayMetrics } from '../telemetry/metrics.js';
+import type { Registry } from 'prom-client';
+import { installMetrics } from './metrics-hooks.js';
 import type { QueueRouter } from './queue-router.js';
 import { installErrorHandlers } from './http-errors.js';
 import { asyncFunctionRoutes } from './routes/async-function.js';
@@ -28,6 +31,8 @@ export interface GatewayDeps {
   readonly dispatcher: Dispatcher;
   readonly isReady: () => boolean;
   readonly logger: Logger;
+  readonly registry: Registry;
+  readonly metrics: GatewayMetrics;
   readonly now?: () => number;
 }
 
@@ -49,6 +54,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     forceCloseConnections: 'idle',
   });
   installErrorHandlers(app, deps.logger, opts.maxBodyBytes);
+  installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady });
   await app.register(asyncFunctionRoutes, {
     resolver: deps.resolver,

@@ -21,6 +21,8 @@ export interface ConnectOptions {
   logger: Logger;
   /** Delay between reconnect attempts in ms; default 500. */
   reconnectTimeWaitMs?: number;
+  /** Called on every reconnect (the `*_nats_reconnect_total` metrics). */
+  onReconnect?: () => void;
 }
 
 export async function connectQueue(opts: ConnectOptions): Promise<QueueConnection> {
@@ -45,6 +47,7 @@ export async function connectQueue(opts: ConnectOptions): Promise<QueueConnectio
           break;
         case 'reconnect':
           reconnects += 1;
+          opts.onReconnect?.();
           connected$.next(true);
           opts.logger.info({ server: s.server }, 'reconnected to NATS');
           break;

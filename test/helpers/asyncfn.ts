@@ -23,6 +23,7 @@ export function configFor(natsUrl: string, overrides: DeepPartial<Config> = {}):
     retry: { maxAttempts: 1, ...overrides.retry },
     nats: { url: natsUrl },
     gateway: { port: 0, host: '127.0.0.1', ...overrides.gateway },
+    worker: { port: 0, host: '127.0.0.1', ...overrides.worker },
     log: { level: 'silent', ...overrides.log },
   });
 }
@@ -46,6 +47,7 @@ export async function startTestWorker(t: Test, config: Config, resolver: Functio
   let closed = false;
   t.teardown(() => (closed ? undefined : worker.close(0)));
   return {
+    url: worker.url,
     close: async (graceMs) => {
       closed = true;
       await worker.close(graceMs);
@@ -87,7 +89,7 @@ const READY: Record<string, string> = { worker: 'worker pulling', gateway: 'gate
 export async function spawnAsyncfn(t: Test, command: 'worker' | 'gateway', env: Record<string, string>): Promise<AsyncfnProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
     cwd: REPO_ROOT,
-    env: { ...process.env, log_level: 'info', ...env },
+    env: { ...process.env, log_level: 'info', worker_port: '0', gateway_port: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const events = new EventEmitter();

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { FunctionResolver } from '../../functions/index.js';
 import { sendError } from '../http-errors.js';
 
@@ -10,11 +10,13 @@ export interface SystemRouteDeps {
 
 /** Health and discovery: `/healthz` and OpenFaaS's `GET /system/functions`. */
 export async function systemRoutes(app: FastifyInstance, deps: SystemRouteDeps): Promise<void> {
-  app.get('/healthz', async (_request, reply) =>
+  // The gateway holds no state: healthy and ready both mean "connected to NATS".
+  const probe = async (_request: unknown, reply: FastifyReply) =>
     deps.isReady()
       ? reply.type('text/plain; charset=utf-8').send('OK\n')
-      : sendError(reply, 503, 'not connected to NATS', 'ASYNCFN_ERR_QUEUE_UNAVAILABLE'),
-  );
+      : sendError(reply, 503, 'not connected to NATS', 'ASYNCFN_ERR_QUEUE_UNAVAILABLE');
+  app.get('/healthz', probe);
+  app.get('/readyz', probe);
 
   app.get('/system/functions', async (_request, reply) => {
     const functions = await deps.resolver.list();

@@ -1,0 +1,71 @@
+import t from 'tap';
+import { request } from 'undici';
+import { startStack, startTestWorker } from '../helpers/asyncfn.js';
+import { enqueueMany } from '../helpers/enqueue.js';
+import { eventually } from '../helpers/eventually.js';
+import { scriptedHandler } from '../helpers/http-servers.js';
+
+/** The value of one sample in Prometheus text format; 0 when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (wanted.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return 0;
+}
+
+const scrape = async (url: string): Promise<string> => (await request(`${url}/metrics`)).body.text();
+
+t.test('gateway and worker metrics follow a known workload, with OpenFaaS names and labels', async (t) => {
+  const { fn, sink, gateway, config, resolver } = await startStack(t, {
+    handler: scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 })),
+    config: { retry: { maxAttempts: 3, initialWaitMs: 20, maxWaitMs: 50 } },
+    worker: false,
+  });
+  const worker = await startTestWorker(t, config, resolver);
+  await enqueueMany(gateway.url, 'work', 5, sink.url);
+  await sink.waitFor(5);
+  const sync = await request(`${gateway.url}/function/work`);
+  await sync.body.dump();
+
+  const gw = await scrape(gateway.url);
+  t.equal(sample(gw, 'gateway_function_invocation_total', { function_name: 'work', code: '202' }), 5);
+  t.equal(sample(gw, 'gateway_function_invocation_total', { function_name: 'work', code: '200' }), 1, 'the sync call, by status');
+  t.equal(sample(gw, 'gateway_functions_seconds_count', { function_name: 'work', code: '202' }), 5);
+  t.equal(sample(gw, 'http_requests_total', { method: 'POST', path: '/async-function/*', status: '202' }), 5, 'paths are route patterns');
+
+  // The worker counts a settlement right after its callback; wait for the last one to be counted.
+  await eventually(async () => sample(await scrape(worker.url), 'asyncfn_invocations_total', { outcome: 'succeeded' }) === 5, '5 succeeded');
+  const wk = await scrape(worker.url);
+  t.equal(sample(wk, 'queue_worker_messages_submitted_total', { queue_name: 'faas-request' }), 6, '5 deliveries + 1 redelivery');
+  t.equal(sample(wk, 'queue_worker_messages_processed_total', { queue_name: 'faas-request' }), 6);
+  t.equal(sample(wk, 'asyncfn_retries_total', { queue_name: 'faas-request', function_name: 'work' }), 1);
+  t.equal(sample(wk, 'asyncfn_invocations_total', { outcome: 'retrying' }), 1);
+  t.equal(sample(wk, 'asyncfn_callbacks_total', { result: 'delivered' }), 5);
+  t.equal(sample(wk, 'asyncfn_invocation_duration_seconds_count', { function_name: 'work', status: '502' }), 1);
+  t.equal(sample(wk, 'asyncfn_invocation_duration_seconds_count', { function_name: 'work', status: '200' }), 5);
+  t.equal(sample(wk, 'asyncfn_enqueue_to_start_seconds_count', { queue_name: 'faas-request' }), 5, 'first attempts only');
+  t.equal(sample(wk, 'queue_worker_function_invocation_inflight', { function_name: 'work' }), 0);
+  t.equal(fn.requests.length, 7);
+  t.notMatch(wk, /call_id|[0-9a-f]{8}-[0-9a-f]{4}-/, 'no call ids in labels');
+});
+
+t.test('health and readiness follow the NATS connection', async (t) => {
+  const { nats, gateway, config, resolver } = await startStack(t, { worker: false });
+  const worker = await startTestWorker(t, config, resolver);
+  for (const url of [gateway.url, worker.url]) {
+    for (const probe of ['/healthz', '/readyz']) t.equal((await request(url + probe)).statusCode, 200, `${url}${probe} up`);
+  }
+  await nats.stop();
+  for (const url of [gateway.url, worker.url]) {
+    await eventually(async () => (await request(`${url}/readyz`)).statusCode === 503, `${url}/readyz down`);
+  }
+  await nats.restart();
+  for (const url of [gateway.url, worker.url]) {
+    await eventually(async () => (await request(`${url}/readyz`)).statusCode === 200, `${url}/readyz back`);
+  }
+  const reconnects = sample(await scrape(worker.url), 'queue_worker_nats_reconnect_total');
+  t.ok(reconnects >= 1, `worker reconnects counted (${reconnects})`);
+  t.ok(sample(await scrape(gateway.url), 'gateway_nats_reconnect_total') >= 1, 'gateway reconnects counted');
+});
