@@ -51,6 +51,21 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
     transition: (queue, invocation, state, attempt) => {
       const traceId = traceIdOf(invocation.traceparent);
       logger.debug({ callId: invocation.callId, function: invocation.functionName, queue, attempt, traceId, state }, `invocation ${state}`);
+      if (writeDebug && state === 'invoking') {
+        // OpenFaaS write_debug: the request as the function gets it; secrets are redacted by the logger.
+        logger.debug(
+          {
+            callId: invocation.callId,
+            function: invocation.functionName,
+            queue,
+            attempt,
+            traceId,
+            headers: Object.fromEntries(invocation.headers),
+            requestBody: decoder.decode(invocation.body),
+          },
+          'invocation request',
+        );
+      }
       if (state === 'invoking') {
         const startedAtMs = Date.now();
         if (attempt === 1) metrics.enqueueToStart.observe({ queue_name: queue }, Math.max(0, startedAtMs - invocation.enqueuedAtMs) / 1000);

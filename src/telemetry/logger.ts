@@ -7,7 +7,9 @@ export type { Logger };
 const REDACT = [
   'headers.authorization',
   'headers.cookie',
+  'headers["set-cookie"]',
   'headers["proxy-authorization"]',
+  'headers["x-api-key"]',
   'req.headers.authorization',
   'req.headers.cookie',
 ];
