@@ -3,6 +3,8 @@ import type { CallbackRequest } from '../../actors/invocation.types.js';
 import { durationSeconds, unixNanos } from '../http/headers.js';
 import { withTimeout } from '../http/client.js';
 import { AsyncFnError } from '../errors.js';
+import { TelemetryAttributes as A } from '../telemetry/attributes.js';
+import { contextOf, endSpan, errorFailure, injectHeaders, startClientSpan } from '../telemetry/spans.js';
 
 export interface DeliverCallbackDeps {
   readonly dispatcher: Dispatcher;
@@ -39,16 +41,27 @@ export function callbackHeaders(req: CallbackRequest, version: string): Record<s
   return headers;
 }
 
-/** POSTs the function's result to X-Callback-Url; rejects unless the receiver answers 2xx. */
+/**
+ * POSTs the function's result to X-Callback-Url; rejects unless the receiver answers 2xx. Each
+ * POST is a CLIENT span in the invocation's trace (parented on the envelope's traceparent, so the
+ * durable retrier's later attempts join it too), and the receiver gets its `traceparent`.
+ */
 export function deliverCallback(deps: DeliverCallbackDeps) {
   return async (req: CallbackRequest, signal?: AbortSignal): Promise<void> => {
     const url = req.invocation.callbackUrl;
     if (!url) return;
+    const parent = contextOf(req.invocation);
+    const span = startClientSpan(`callback ${req.invocation.functionName}`, parent, 'POST', url);
+    if (span.isRecording()) {
+      span.setAttributes({ [A.callId]: req.invocation.callId, [A.faasInvokedName]: req.invocation.functionName, [A.attempt]: req.attempt });
+    }
+    const headers = callbackHeaders(req, deps.version);
+    injectHeaders(span, parent, headers);
     let status: number;
     try {
       const response = await request(url, {
         method: 'POST',
-        headers: callbackHeaders(req, deps.version),
+        headers,
         body: req.outcome.body,
         signal: withTimeout(signal, deps.timeoutMs),
         dispatcher: deps.dispatcher,
@@ -56,8 +69,11 @@ export function deliverCallback(deps: DeliverCallbackDeps) {
       status = response.statusCode;
       await response.body.dump();
     } catch (err) {
+      endSpan(span, undefined, errorFailure(err));
       throw new CallbackFailedError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
     }
-    if (status < 200 || status >= 300) throw new CallbackFailedError(`receiver answered ${status}`, status);
+    const accepted = status >= 200 && status < 300;
+    endSpan(span, status, accepted ? undefined : { type: String(status) });
+    if (!accepted) throw new CallbackFailedError(`receiver answered ${status}`, status);
   };
 }

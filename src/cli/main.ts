@@ -6,6 +6,7 @@ import { runDlqCommand } from '../dlq/index.js';
 import { AsyncFnError } from '../errors.js';
 import { createResolver } from '../functions/index.js';
 import { createLogger } from '../telemetry/logger.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { startGateway } from './gateway.js';
 import { DEFAULT_DATA_DIR, readLocalNatsUrl, runUp } from './up.js';
 import { VERSION } from './version.js';
@@ -51,14 +52,22 @@ async function main(argv: string[]): Promise<number> {
     return runDlqCommand(argv.slice(dlqAt + 1), { natsUrl, ...output });
   }
   const logger = createLogger(config.log);
+  // OTEL_* variables; off unless an exporter or an OTLP endpoint is set. Started before anything
+  // that makes spans, stopped after everything, so the last spans are exported.
+  const tracing = await startTracing(process.env, command === 'up' ? 'asyncfn' : `asyncfn-${command}`, { serviceVersion: VERSION });
 
   let stop: () => Promise<void>;
-  if (command === 'up') {
-    stop = (await runUp(config, logger)).close;
-  } else {
-    const resolver = await createResolver(config.functions);
-    const running = command === 'gateway' ? await startGateway(config, { resolver, logger }) : await startWorker(config, { resolver, logger });
-    stop = () => running.close();
+  try {
+    if (command === 'up') {
+      stop = (await runUp(config, logger)).close;
+    } else {
+      const resolver = await createResolver(config.functions);
+      const running = command === 'gateway' ? await startGateway(config, { resolver, logger }) : await startWorker(config, { resolver, logger });
+      stop = () => running.close();
+    }
+  } catch (err) {
+    await tracing.shutdown().catch(() => undefined);
+    throw err;
   }
 
   // SIGTERM drains (Kubernetes sends it before killing the pod); a second signal exits at once.
@@ -72,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', onSignal);
   });
   await stop();
+  await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
   logger.info('stopped');
   return 0;
 }

@@ -4,12 +4,7 @@ import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supe
 import type { InvocationRecord, InvocationState, RecordStore } from '../status/records.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
-
-/** The trace id of a W3C traceparent ("00-<trace id>-<span id>-<flags>"), for log lines. */
-function traceIdOf(traceparent: string | undefined): string | undefined {
-  const id = traceparent?.split('-')[1];
-  return id && /^[0-9a-f]{32}$/.test(id) ? id : undefined;
-}
+import { traceIdOf } from '../telemetry/tracing.js';
 
 /** The record state a settlement leaves, or undefined when the invocation is not settled yet. */
 export function recordStateOf(report: SettlementReport): InvocationState | undefined {

@@ -191,7 +191,12 @@ async function startQueue(config: Config, served: QueueServed, d: QueueDeps): Pr
   // The consumer's own ack_wait is the truth when an operator created it.
   const ackWaitMs = millis(consumerInfo.config.ack_wait ?? 0) || config.worker.ackWaitMs;
   const consumer = await d.js.consumers.get(spec.stream, spec.durable);
-  const invoke = invokeFunction({ resolver: d.deps.resolver, dispatcher: d.dispatcher, upstreamTimeoutMs: served.upstreamTimeoutMs });
+  const invoke = invokeFunction({
+    resolver: d.deps.resolver,
+    dispatcher: d.dispatcher,
+    upstreamTimeoutMs: served.upstreamTimeoutMs,
+    queue: served.name,
+  });
 
   const machine = invocationMachine.provide({
     actors: {

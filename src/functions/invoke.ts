@@ -1,7 +1,10 @@
+import { trace, type Context, type Span } from '@opentelemetry/api';
 import { request, type Dispatcher } from 'undici';
-import type { FunctionOutcome, FunctionRequest } from '../../actors/invocation.types.js';
+import type { FunctionOutcome, FunctionRequest, Invocation } from '../../actors/invocation.types.js';
 import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
 import { isTimeout, withTimeout } from '../http/client.js';
+import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
+import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer } from '../telemetry/spans.js';
 import { functionUrl, type FunctionResolver } from './resolver.js';
 
 export interface InvokeFunctionDeps {
@@ -9,6 +12,8 @@ export interface InvokeFunctionDeps {
   readonly dispatcher: Dispatcher;
   /** Longest a function call may take, ms (OpenFaaS `upstream_timeout`). */
   readonly upstreamTimeoutMs: number;
+  /** The queue these calls are pulled from: names the span "process <queue>"; absent = "process". */
+  readonly queue?: string | undefined;
   /** Wall clock, unix ms; injectable for tests. */
   readonly now?: () => number;
 }
@@ -18,10 +23,16 @@ const encoder = new TextEncoder();
 /**
  * Calls the function for one attempt and turns whatever happens into a {@link FunctionOutcome}.
  * Only an abort by the caller (the machine left `invoking`) rejects.
+ *
+ * Each attempt is a CONSUMER span "process <queue>" whose parent is the PRODUCER span the gateway
+ * put in the envelope, so every attempt of an invocation lands in the caller's trace; the HTTP
+ * call is a CLIENT span below it, and the function gets its `traceparent`.
  */
 export function invokeFunction(deps: InvokeFunctionDeps) {
   const now = deps.now ?? Date.now;
-  return async ({ invocation }: FunctionRequest, signal?: AbortSignal): Promise<FunctionOutcome> => {
+  const spanName = deps.queue === undefined ? 'process' : `process ${deps.queue}`;
+
+  const callFunction = async (invocation: Invocation, attempt: Context, signal: AbortSignal | undefined): Promise<FunctionOutcome> => {
     const startedAtMs = now();
     const started = performance.now();
     const failed = (status: number, transportError: string): FunctionOutcome => ({
@@ -40,19 +51,25 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     }
     const timeoutSignal = withTimeout(signal, deps.upstreamTimeoutMs);
     const annotations = fn.annotations;
+    const url = functionUrl(fn, invocation.path, invocation.query);
+    const call = startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
+    if (call.isRecording()) call.setAttributes({ [A.callId]: invocation.callId, [A.faasInvokedName]: invocation.functionName });
+    const headers: Record<string, string | string[]> = {
+      ...toHeaderRecord(invocation.headers),
+      'x-call-id': invocation.callId,
+      'x-start-time': unixNanos(startedAtMs),
+    };
+    injectHeaders(call, attempt, headers);
     try {
-      const response = await request(functionUrl(fn, invocation.path, invocation.query), {
+      const response = await request(url, {
         method: invocation.method as Dispatcher.HttpMethod,
-        headers: {
-          ...toHeaderRecord(invocation.headers),
-          'x-call-id': invocation.callId,
-          'x-start-time': unixNanos(startedAtMs),
-        },
+        headers,
         body: invocation.body.length > 0 ? invocation.body : null,
         signal: timeoutSignal,
         dispatcher: deps.dispatcher,
       });
       const body = new Uint8Array(await response.body.arrayBuffer());
+      endSpan(call, response.statusCode, statusFailure(response.statusCode, 400));
       return {
         status: response.statusCode,
         contentType: firstHeader(response.headers, 'content-type'),
@@ -64,15 +81,51 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
         annotations: fn.annotations,
       };
     } catch (err) {
-      if (signal?.aborted) throw err;
+      if (signal?.aborted) {
+        endSpan(call, undefined, { type: 'aborted', message: 'the attempt was cancelled' });
+        throw err;
+      }
       if (isTimeout(timeoutSignal)) {
         const timedOut = `function "${invocation.functionName}" did not answer within upstream_timeout (${deps.upstreamTimeoutMs} ms)`;
+        endSpan(call, undefined, { type: 'timeout', message: timedOut });
         return { ...failed(504, timedOut), annotations };
       }
+      endSpan(call, undefined, errorFailure(err));
       // OpenFaaS: a function that cannot be reached is reported as 503.
       return { ...failed(503, `could not reach function "${invocation.functionName}": ${describe(err)}`), annotations };
     }
   };
+
+  return async ({ invocation, attempt }: FunctionRequest, signal?: AbortSignal): Promise<FunctionOutcome> => {
+    const parent = contextOf(invocation);
+    const span = tracer().startSpan(spanName, CONSUMER, parent);
+    if (span.isRecording()) setConsumerAttributes(span, invocation, attempt, deps.queue);
+    try {
+      const outcome = await callFunction(invocation, trace.setSpan(parent, span), signal);
+      const failure = outcome.transportError !== undefined
+        ? { type: outcome.status === 504 ? 'timeout' : String(outcome.status), message: outcome.transportError }
+        : statusFailure(outcome.status, 500);
+      endSpan(span, outcome.status, failure);
+      return outcome;
+    } catch (err) {
+      endSpan(span, undefined, errorFailure(err));
+      throw err;
+    }
+  };
+}
+
+function setConsumerAttributes(span: Span, invocation: Invocation, attempt: number, queue: string | undefined): void {
+  span.setAttributes({
+    [A.messagingSystem]: MESSAGING_SYSTEM,
+    [A.messagingOperationType]: 'process',
+    [A.messagingOperationName]: 'process',
+    [A.messagingMessageId]: invocation.callId,
+    [A.callId]: invocation.callId,
+    [A.faasInvokedName]: invocation.functionName,
+    [A.namespace]: invocation.namespace,
+    [A.attempt]: attempt,
+  });
+  if (queue !== undefined) span.setAttribute(A.queue, queue);
 }
 
 function describe(err: unknown): string {

@@ -1,5 +1,8 @@
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { MsgHdrsImpl } from '@nats-io/nats-core';
+import { context } from '@opentelemetry/api';
+import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
+import { endSpan, errorFailure, PRODUCER, traceCarrierOf, tracer } from '../telemetry/spans.js';
 import { encodeEnvelope, type Invocation } from './envelope.js';
 import { PayloadTooLargeError, QueueUnavailableError } from './errors.js';
 import type { QueueConnection } from './connection.js';
@@ -27,22 +30,49 @@ function encodedSize(invocationHeaders: ReturnType<typeof encodeEnvelope>['heade
 }
 
 export function createPublisher(queue: QueueConnection, js: JetStreamClient, opts: PublisherOptions): InvocationPublisher {
+  const publishOnce = async (subject: string, invocation: Invocation): Promise<PublishResult> => {
+    // Publishing while disconnected would sit in the client's reconnect buffer: the caller would get
+    // a 503 after the timeout yet the message might still be stored later. Refuse at once instead.
+    if (!queue.isConnected()) throw new QueueUnavailableError('not connected to NATS');
+    const { headers, data } = encodeEnvelope(invocation);
+    const maxPayload = queue.nc.info?.max_payload;
+    const size = encodedSize(headers) + data.length;
+    if (maxPayload !== undefined && size > maxPayload) throw new PayloadTooLargeError(size, maxPayload);
+    let ack: PubAck;
+    try {
+      ack = await js.publish(subject, data, { headers, timeout: opts.publishTimeoutMs });
+    } catch (err) {
+      throw new QueueUnavailableError(describe(err), { cause: err });
+    }
+    return { seq: ack.seq, duplicate: ack.duplicate };
+  };
+
   return {
+    // A PRODUCER span, child of the active context (the gateway's server span). Its context rides
+    // in the envelope, so every attempt's processing joins the same trace.
     async publish(subject, invocation) {
-      // Publishing while disconnected would sit in the client's reconnect buffer: the caller would get
-      // a 503 after the timeout yet the message might still be stored later. Refuse at once instead.
-      if (!queue.isConnected()) throw new QueueUnavailableError('not connected to NATS');
-      const { headers, data } = encodeEnvelope(invocation);
-      const maxPayload = queue.nc.info?.max_payload;
-      const size = encodedSize(headers) + data.length;
-      if (maxPayload !== undefined && size > maxPayload) throw new PayloadTooLargeError(size, maxPayload);
-      let ack: PubAck;
-      try {
-        ack = await js.publish(subject, data, { headers, timeout: opts.publishTimeoutMs });
-      } catch (err) {
-        throw new QueueUnavailableError(describe(err), { cause: err });
+      const parent = context.active();
+      const span = tracer().startSpan(`publish ${subject}`, PRODUCER, parent);
+      if (span.isRecording()) {
+        span.setAttributes({
+          [A.messagingSystem]: MESSAGING_SYSTEM,
+          [A.messagingDestinationName]: subject,
+          [A.messagingOperationType]: 'publish',
+          [A.messagingOperationName]: 'publish',
+          [A.messagingMessageId]: invocation.callId,
+          [A.callId]: invocation.callId,
+          [A.faasInvokedName]: invocation.functionName,
+        });
       }
-      return { seq: ack.seq, duplicate: ack.duplicate };
+      const carrier = traceCarrierOf(span, parent);
+      try {
+        const result = await publishOnce(subject, carrier ? { ...invocation, ...carrier } : invocation);
+        endSpan(span);
+        return result;
+      } catch (err) {
+        endSpan(span, undefined, errorFailure(err));
+        throw err;
+      }
     },
   };
 }

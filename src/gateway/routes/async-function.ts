@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import { context, type Span } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncFnError, FunctionNotFoundError } from '../../errors.js';
 import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { endToEndHeaders } from '../../http/headers.js';
@@ -9,6 +10,8 @@ import { FINAL_STATES, type RecordStore } from '../../status/records.js';
 import type { QueueRouter } from '../queue-router.js';
 import { sendError } from '../http-errors.js';
 import { callbackUrlFrom, callIdFrom, parseInvocationTarget } from '../invocation-target.js';
+import { TelemetryAttributes as A } from '../../telemetry/attributes.js';
+import { callerTraceCarrier, endSpan, startServerSpan, statusFailure } from '../../telemetry/spans.js';
 
 export interface AsyncFunctionRouteDeps {
   readonly resolver: FunctionResolver;
@@ -26,6 +29,8 @@ export interface AsyncFunctionRouteDeps {
 }
 
 const PREFIX = '/async-function/';
+/** `http.route` and span name of invocations. */
+const ROUTE = `${PREFIX}*`;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -41,16 +46,18 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     if (!deps.isReady()) throw new QueueUnavailableError('not connected to NATS');
   };
 
-  app.post(`${PREFIX}*`, async (request, reply) => {
+  const accept = async (request: FastifyRequest, reply: FastifyReply, span: Span): Promise<FastifyReply> => {
     requireQueue();
     const target = parseInvocationTarget(request.raw.url ?? request.url, PREFIX);
     const ref = parseFunctionRef(target.name, deps.defaultNamespace);
     const callId = callIdFrom(request.headers['x-call-id']);
     const callbackUrl = callbackUrlFrom(request.headers['x-callback-url']);
+    if (span.isRecording()) span.setAttributes({ [A.callId]: callId, [A.faasInvokedName]: ref.name, [A.namespace]: ref.namespace });
     const fn = await deps.resolver.resolve(ref);
     if (!fn) throw new FunctionNotFoundError(target.name);
     const enqueuedAtMs = deps.now();
     const route = await deps.router.route(fn, enqueuedAtMs);
+    if (span.isRecording()) span.setAttribute(A.queue, route.queue);
 
     // The record comes first, so a worker's "running" can never be overwritten by a late "queued".
     await unavailableOnFailure(() =>
@@ -64,6 +71,9 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
         enqueuedAtMs,
       }),
     );
+    // The caller's trace context rides along; a tracing publisher replaces it with its PRODUCER span
+    // (a child of the active server span).
+    const callerTrace = callerTraceCarrier(request.headers);
     try {
       await deps.publisher.publish(route.subject, {
         callId,
@@ -77,12 +87,26 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
         callbackUrl,
         enqueuedAtMs,
         expiresAtMs: route.expiresAtMs,
+        traceparent: callerTrace?.traceparent,
+        tracestate: callerTrace?.tracestate,
       });
     } catch (err) {
       await deps.records.delete(callId).catch(() => undefined);
       throw err;
     }
     return reply.code(202).header('x-call-id', callId).send();
+  };
+
+  app.post(ROUTE, async (request, reply) => {
+    // A SERVER span continuing the caller's traceparent, ended with the response's final status.
+    const { span, context: traced } = startServerSpan(request.method, ROUTE, request.url, request.headers);
+    reply.raw.once('close', () => endSpan(span, reply.statusCode, statusFailure(reply.statusCode, 500)));
+    try {
+      return await context.with(traced, accept, undefined, request, reply, span);
+    } catch (err) {
+      if (span.isRecording()) span.recordException(err instanceof Error ? err : String(err));
+      throw err;
+    }
   });
 
   // Cancels a queued or running invocation: queued ones are skipped on delivery, running ones aborted.

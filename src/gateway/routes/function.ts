@@ -6,6 +6,8 @@ import { isTimeout, withTimeout } from '../../http/client.js';
 import { durationSeconds, endToEndHeaders, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
 import { sendError } from '../http-errors.js';
 import { callIdFrom, parseInvocationTarget } from '../invocation-target.js';
+import { TelemetryAttributes as A } from '../../telemetry/attributes.js';
+import { endSpan, errorFailure, injectHeaders, startClientSpan, startServerSpan, statusFailure } from '../../telemetry/spans.js';
 
 export interface FunctionRouteDeps {
   readonly resolver: FunctionResolver;
@@ -17,6 +19,8 @@ export interface FunctionRouteDeps {
 }
 
 const PREFIX = '/function/';
+/** `http.route` and span name of synchronous calls. */
+const ROUTE = `${PREFIX}*`;
 
 /**
  * `/function/<name>[/<path>]`, any method: a synchronous reverse proxy. Bodies stream both ways;
@@ -27,46 +31,63 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
-  app.all(`${PREFIX}*`, async (request, reply) => {
+  app.all(ROUTE, async (request, reply) => {
+    // A SERVER span continuing the caller's trace, and a CLIENT span for the call it proxies.
+    const { span, context: traced } = startServerSpan(request.method, ROUTE, request.url, request.headers);
     const target = parseInvocationTarget(request.raw.url ?? request.url, PREFIX);
     const ref = parseFunctionRef(target.name, deps.defaultNamespace);
     const callId = callIdFrom(request.headers['x-call-id']);
-    const fn = await deps.resolver.resolve(ref);
-    if (!fn) throw new FunctionNotFoundError(target.name);
-
+    if (span.isRecording()) span.setAttributes({ [A.callId]: callId, [A.faasInvokedName]: ref.name, [A.namespace]: ref.namespace });
     const clientGone = new AbortController();
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) clientGone.abort();
+      endSpan(span, reply.statusCode, statusFailure(reply.statusCode, 500));
     });
+    const fn = await deps.resolver.resolve(ref);
+    if (!fn) throw new FunctionNotFoundError(target.name);
+
     const signal = withTimeout(clientGone.signal, deps.upstreamTimeoutMs);
     const hasBody = request.headers['content-length'] !== undefined
       ? request.headers['content-length'] !== '0'
       : request.headers['transfer-encoding'] !== undefined;
     const startedAtMs = deps.now();
     const started = performance.now();
+    const url = functionUrl(fn, target.path, target.query);
+    const call = startClientSpan(`invoke ${ref.name}`, traced, request.method, url);
+    if (call.isRecording()) call.setAttributes({ [A.callId]: callId, [A.faasInvokedName]: ref.name });
+    const headers: Record<string, string | string[]> = {
+      ...toHeaderRecord(endToEndHeaders(request.headers)),
+      'x-call-id': callId,
+      'x-start-time': unixNanos(startedAtMs),
+      'x-forwarded-host': request.headers.host ?? '',
+      'x-forwarded-for': request.ip,
+    };
+    injectHeaders(call, traced, headers);
     let upstream: Dispatcher.ResponseData;
     try {
-      upstream = await upstreamRequest(functionUrl(fn, target.path, target.query), {
+      upstream = await upstreamRequest(url, {
         method: request.method as Dispatcher.HttpMethod,
-        headers: {
-          ...toHeaderRecord(endToEndHeaders(request.headers)),
-          'x-call-id': callId,
-          'x-start-time': unixNanos(startedAtMs),
-          'x-forwarded-host': request.headers.host ?? '',
-          'x-forwarded-for': request.ip,
-        },
+        headers,
         body: hasBody ? request.raw : null,
         signal,
         dispatcher: deps.dispatcher,
       });
     } catch (err) {
-      if (clientGone.signal.aborted) return reply;
+      if (clientGone.signal.aborted) {
+        endSpan(call, undefined, { type: 'aborted', message: 'the caller went away' });
+        return reply;
+      }
       if (isTimeout(signal)) {
+        endSpan(call, undefined, { type: 'timeout', message: `no answer within ${deps.upstreamTimeoutMs} ms` });
         return sendError(reply, 504, `function "${target.name}" did not answer within upstream_timeout (${deps.upstreamTimeoutMs} ms)`, 'ASYNCFN_ERR_UPSTREAM_TIMEOUT');
       }
+      endSpan(call, undefined, errorFailure(err));
       const reason = err instanceof Error ? err.message : String(err);
       return sendError(reply, 502, `could not reach function "${target.name}": ${reason}`, 'ASYNCFN_ERR_UPSTREAM_UNREACHABLE');
     }
+    const status = upstream.statusCode;
+    // The call lasts until its body has been relayed (or the relay was cut).
+    upstream.body.once('close', () => endSpan(call, status, statusFailure(status, 400)));
 
     for (const [name, value] of Object.entries(upstream.headers)) {
       // The body is relayed byte for byte, so the upstream's content-length still holds.
