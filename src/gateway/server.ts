@@ -63,6 +63,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     records: deps.records,
     cancellations: deps.cancellations,
     isReady: deps.isReady,
+    logger: deps.logger,
     defaultNamespace: opts.defaultNamespace,
     maxBodyBytes: opts.maxBodyBytes,
     now,

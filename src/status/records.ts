@@ -1,4 +1,5 @@
 import { Kvm, type KV } from '@nats-io/kv';
+import { JetStreamApiError } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 
 /** KV bucket holding one record per call id. */
@@ -38,6 +39,11 @@ export interface KvBucketOptions {
 export interface RecordStore {
   get(callId: string): Promise<InvocationRecord | undefined>;
   put(record: InvocationRecord): Promise<void>;
+  /**
+   * Writes the record only if the call id has none (a worker may already have written "running",
+   * or a replayed invocation keeps its last record until the worker updates it).
+   */
+  createIfAbsent(record: InvocationRecord): Promise<void>;
   delete(callId: string): Promise<void>;
 }
 
@@ -59,6 +65,14 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
     },
     async put(record) {
       await kv.put(record.callId, JSON.stringify(record));
+    },
+    async createIfAbsent(record) {
+      try {
+        await kv.create(record.callId, JSON.stringify(record));
+      } catch (err) {
+        // 10071: wrong last sequence, i.e. the key exists. Anything else is a real failure.
+        if (!(err instanceof JetStreamApiError && err.code === 10071)) throw err;
+      }
     },
     async delete(callId) {
       await kv.delete(callId);

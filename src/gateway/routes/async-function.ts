@@ -1,4 +1,5 @@
 import { context, type Span } from '@opentelemetry/api';
+import type { Logger } from 'pino';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncFnError, FunctionNotFoundError } from '../../errors.js';
 import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
@@ -20,6 +21,7 @@ export interface AsyncFunctionRouteDeps {
   readonly records: RecordStore;
   readonly cancellations: CancellationRequests;
   readonly defaultNamespace: string;
+  readonly logger: Logger;
   /** false while disconnected from NATS: refuse at once instead of waiting on a buffered write. */
   readonly isReady: () => boolean;
   /** Largest accepted body, bytes (`max_body_size`). */
@@ -59,18 +61,14 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     const route = await deps.router.route(fn, enqueuedAtMs);
     if (span.isRecording()) span.setAttribute(A.queue, route.queue);
 
-    // The record comes first, so a worker's "running" can never be overwritten by a late "queued".
-    await unavailableOnFailure(() =>
-      deps.records.put({
-        callId,
-        function: ref.name,
-        namespace: ref.namespace,
-        queue: route.queue,
-        state: 'queued',
-        attempts: 0,
-        enqueuedAtMs,
-      }),
-    );
+    // The record and the invocation are written at once: one round trip instead of two. The record
+    // is created only if absent, so a fast worker's "running" is never overwritten by "queued".
+    const recorded = deps.records
+      .createIfAbsent({ callId, function: ref.name, namespace: ref.namespace, queue: route.queue, state: 'queued', attempts: 0, enqueuedAtMs })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
     // The caller's trace context rides along; a tracing publisher replaces it with its PRODUCER span
     // (a child of the active server span).
     const callerTrace = callerTraceCarrier(request.headers);
@@ -91,9 +89,13 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
         tracestate: callerTrace?.tracestate,
       });
     } catch (err) {
+      await recorded;
       await deps.records.delete(callId).catch(() => undefined);
       throw err;
     }
+    const recordError = await recorded;
+    // The invocation is stored: answering 503 now would make the caller send it twice.
+    if (recordError) deps.logger.warn({ err: recordError, callId }, 'accepted an invocation whose record could not be written');
     return reply.code(202).header('x-call-id', callId).send();
   };
 
