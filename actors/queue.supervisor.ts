@@ -59,8 +59,12 @@ export interface DrainResult {
 
 /** Where the supervisor reports what happened; the worker wiring logs it (and counts it, #4). */
 export interface SupervisorEvents {
-  started?(queue: string, invocation: Invocation, attempt: number): void;
-  /** Every state an invocation passes through, for logs and records. */
+  /** A delivery was admitted; `state` is where its machine settled first (`invoking` unless skipped). */
+  started?(queue: string, invocation: Invocation, attempt: number, state: string): void;
+  /**
+   * Every state an invocation passes through, eventless ones included. Costly (XState inspection
+   * of every microstep): provide it only when it is logged.
+   */
   transition?(queue: string, invocation: Invocation, state: string, attempt: number): void;
   settled(report: SettlementReport): void;
   poison(queue: string, reasons: readonly string[]): void;
@@ -278,6 +282,7 @@ export class QueueSupervisor {
     };
     actor.subscribe({ complete: settle, error: settle });
     actor.start();
-    this.#opts.events.started?.(this.#opts.queue, invocation, actor.getSnapshot().context.attempt);
+    const first = actor.getSnapshot();
+    this.#opts.events.started?.(this.#opts.queue, invocation, first.context.attempt, String(first.value));
   }
 }

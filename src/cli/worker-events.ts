@@ -38,36 +38,38 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
     records.put(record).catch((err: unknown) => logger.warn({ err, callId: record.callId }, 'could not write the invocation record'));
   };
   return {
-    started: (queue, invocation) => {
+    started: (queue, invocation, attempt, state) => {
       metrics.submitted.inc({ queue_name: queue });
       metrics.inflight.inc({ queue_name: queue, function_name: invocation.functionName });
+      if (state !== 'invoking') return;
+      const startedAtMs = Date.now();
+      started.set(invocation.callId, startedAtMs);
+      if (attempt === 1) metrics.enqueueToStart.observe({ queue_name: queue }, Math.max(0, startedAtMs - invocation.enqueuedAtMs) / 1000);
+      save({ ...baseRecord(queue, invocation), state: 'running', attempts: attempt, startedAtMs });
     },
     extended: (queue, count) => metrics.ackExtensions.inc({ queue_name: queue }, count),
-    transition: (queue, invocation, state, attempt) => {
-      const traceId = traceIdOf(invocation.traceparent);
-      logger.debug({ callId: invocation.callId, function: invocation.functionName, queue, attempt, traceId, state }, `invocation ${state}`);
-      if (writeDebug && state === 'invoking') {
-        // OpenFaaS write_debug: the request as the function gets it; secrets are redacted by the logger.
-        logger.debug(
-          {
-            callId: invocation.callId,
-            function: invocation.functionName,
-            queue,
-            attempt,
-            traceId,
-            headers: Object.fromEntries(invocation.headers),
-            requestBody: decoder.decode(invocation.body),
-          },
-          'invocation request',
-        );
-      }
-      if (state === 'invoking') {
-        const startedAtMs = Date.now();
-        if (attempt === 1) metrics.enqueueToStart.observe({ queue_name: queue }, Math.max(0, startedAtMs - invocation.enqueuedAtMs) / 1000);
-        started.set(invocation.callId, startedAtMs);
-        save({ ...baseRecord(queue, invocation), state: 'running', attempts: attempt, startedAtMs });
-      }
-    },
+    // Every state change costs an inspection of each microstep: only when debug lines are written.
+    transition: logger.isLevelEnabled('debug')
+      ? (queue, invocation, state, attempt) => {
+          const traceId = traceIdOf(invocation.traceparent);
+          logger.debug({ callId: invocation.callId, function: invocation.functionName, queue, attempt, traceId, state }, `invocation ${state}`);
+          if (writeDebug && state === 'invoking') {
+            // OpenFaaS write_debug: the request as the function gets it; secrets are redacted by the logger.
+            logger.debug(
+              {
+                callId: invocation.callId,
+                function: invocation.functionName,
+                queue,
+                attempt,
+                traceId,
+                headers: Object.fromEntries(invocation.headers),
+                requestBody: decoder.decode(invocation.body),
+              },
+              'invocation request',
+            );
+          }
+        }
+      : undefined,
     settled: (report) => {
       const { invocation, attempt, settlement, outcome } = report;
       const fields = {
