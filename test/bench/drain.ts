@@ -1,0 +1,143 @@
+/**
+ * Section 2, end to end: invocations queued first, then drained by a worker with max_inflight 100
+ * through the function call and the callback; beside it LIMIT-B, direct POSTs to the same function
+ * at the same concurrency. Then the same drain while the gateway ingests at full speed.
+ * The function and the callback sink are processes of their own; the worker runs in this one.
+ */
+import { Pool } from 'undici';
+import { startWorker } from '../../src/cli/worker.js';
+import type { LimitA } from './ingest.js';
+import { freePort, pollUntil, runAutocannon, spawnAsyncfn, type Fixture } from './processes.js';
+import { row, type Row } from './report.js';
+import {
+  BODY,
+  benchConfig,
+  benchResolver,
+  connectClient,
+  FUNCTION_NAME,
+  inScope,
+  preload,
+  progress,
+  silentLogger,
+  startFixtures,
+  startNats,
+  writeFunctionsFile,
+} from './stack.js';
+import { epochMs, perSecond } from './stats.js';
+
+export interface DrainPlan {
+  readonly invocations: number;
+  readonly maxInflight: number;
+  readonly connections: number;
+  readonly concurrentIngestSeconds: number;
+}
+
+const SECTION = 'drain';
+
+/** LIMIT-B: `count` POSTs of the 1 KiB body straight to the function, `connections` at a time. */
+async function measureLimitB(fn: Fixture, count: number, connections: number): Promise<number> {
+  const pool = new Pool(fn.url, { connections });
+  try {
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < count) {
+        next += 1;
+        const res = await pool.request({ path: '/', method: 'POST', body: BODY, headers: { 'content-type': 'application/octet-stream' } });
+        await res.body.dump();
+        if (res.statusCode !== 200) throw new Error(`the function answered ${res.statusCode}`);
+      }
+    };
+    const startedAt = epochMs();
+    await Promise.all(Array.from({ length: connections }, lane));
+    return perSecond(count, epochMs() - startedAt);
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Resolves once the sink has received `n` callbacks; bounded by `timeoutMs`. */
+function callbacksReached(sink: Fixture, n: number, timeoutMs: number): Promise<void> {
+  return pollUntil(async () => (await sink.stats()).count >= n, `${n} callbacks`, timeoutMs, 20);
+}
+
+export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Promise<Row[]> {
+  return inScope(async (scope) => {
+    const nats = await startNats(scope);
+    const { fn, sink } = await startFixtures(scope);
+    const config = benchConfig(nats.url, { worker: { maxInflight: plan.maxInflight } });
+    const resolver = benchResolver(fn.url);
+    const client = await connectClient(scope, config);
+    const n = plan.invocations;
+    const drainTimeoutMs = 30_000 + n * 5;
+
+    progress(SECTION, `LIMIT-B: ${n} direct POSTs to the function, ${plan.connections} at a time (after a warm-up)`);
+    await measureLimitB(fn, Math.ceil(n / 10), plan.connections);
+    const limitB = await measureLimitB(fn, n, plan.connections);
+    progress(SECTION, `LIMIT-B ${limitB.toFixed(0)} req/s; queueing ${n} invocations`);
+    await fn.reset();
+    await preload(client, n, sink.url);
+
+    progress(SECTION, `draining ${n} with max_inflight ${plan.maxInflight}`);
+    const worker = await startWorker(config, { resolver, logger: silentLogger });
+    scope.defer(() => worker.close(0));
+    await callbacksReached(sink, n, drainTimeoutMs);
+    const drained = await sink.stats();
+    const drainRate = perSecond(n - 1, drained.lastAtMs - drained.firstAtMs);
+    const calls = (await fn.stats()).count;
+    progress(SECTION, `${drainRate.toFixed(0)} invocations/s (${calls} function calls)`);
+    await worker.close(0);
+
+    progress(SECTION, `queueing ${n} again, then draining while the gateway ingests for ${plan.concurrentIngestSeconds} s`);
+    await sink.reset();
+    await preload(client, n, sink.url);
+    const gatewayPort = await freePort();
+    const gateway = spawnAsyncfn('gateway', {
+      NATS_URL: nats.url,
+      functions_file: await writeFunctionsFile(scope, fn.url),
+      gateway_port: String(gatewayPort),
+      gateway_host: '127.0.0.1',
+    });
+    scope.defer(() => gateway.stop());
+    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    await pollUntil(
+      async () => {
+        gateway.assertRunning();
+        return (await fetch(`${gatewayUrl}/readyz`).catch(() => undefined))?.status === 200;
+      },
+      'the gateway to be ready',
+      30_000,
+    );
+    const worker2 = await startWorker(config, { resolver, logger: silentLogger });
+    scope.defer(() => worker2.close(0));
+    await callbacksReached(sink, 1, drainTimeoutMs);
+    const before = { count: (await sink.stats()).count, atMs: epochMs() };
+    const ingest = await runAutocannon({
+      url: `${gatewayUrl}/async-function/${FUNCTION_NAME}`,
+      connections: plan.connections,
+      durationSeconds: plan.concurrentIngestSeconds,
+      body: BODY,
+      headers: { 'content-type': 'application/octet-stream', 'x-callback-url': sink.url },
+    });
+    const after = { count: (await sink.stats()).count, atMs: epochMs() };
+    const backlog = await client.jsm.consumers.info(client.spec.stream, client.spec.durable);
+    if (backlog.num_pending === 0) progress(SECTION, 'warning: the backlog ran out during the window; the drain rate is bounded by the ingest');
+    const concurrentDrain = perSecond(after.count - before.count, after.atMs - before.atMs);
+    const concurrentIngest = ingest.ok / ingest.durationSeconds;
+    progress(SECTION, `while ingesting ${concurrentIngest.toFixed(0)} 202/s: ${concurrentDrain.toFixed(0)} invocations/s`);
+
+    return [
+      row('drain.rate', '2 end to end', `drain invocations/s (${n} queued, max_inflight ${plan.maxInflight}) vs LIMIT-B direct POST/s`, drainRate, {
+        limit: limitB,
+        target: { ratioMin: 0.15, min: 6000 },
+      }),
+      row('drain.concurrent.rate', '2 end to end', 'drain invocations/s while ingest runs vs LIMIT-B', concurrentDrain, { limit: limitB }),
+      row(
+        'drain.concurrent.ingest',
+        '2 end to end',
+        `ingest 202/s while draining${limitA ? ' vs LIMIT-A' : ''}`,
+        concurrentIngest,
+        limitA ? { limit: limitA.perSecond } : {},
+      ),
+    ];
+  });
+}

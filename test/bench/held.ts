@@ -1,0 +1,77 @@
+/**
+ * Sections 4b and 5: thousands of invocations of a function that holds every request, all in
+ * flight in one worker process (`asyncfn worker` as a child) for several ack_waits.
+ * 4b: its RSS idle before any work and with everything in flight, and the bytes per invocation.
+ * 5: the CPU time it spends meanwhile (the ack-extend sweep, every ack_wait / 3, is all it does)
+ * and that nothing was redelivered.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { ackExtendIntervalMs } from '../../actors/ack-extender.js';
+import { rssSampler } from './memory.js';
+import { pollUntil, readCpuMs, readRssBytes, type Fixture } from './processes.js';
+import { row, type Row } from './report.js';
+import { benchConfig, connectClient, inScope, preload, progress, startNats, startWorkerChild } from './stack.js';
+import { epochMs, MIB } from './stats.js';
+
+export interface HeldPlan {
+  readonly invocations: number;
+  readonly ackWaitSeconds: number;
+  /** How long everything stays in flight while the worker's CPU time is measured. */
+  readonly windowSeconds: number;
+  /** Let the worker settle (JIT, first GCs) before an RSS reading. */
+  readonly settleMs: number;
+}
+
+const SECTION = 'held';
+
+export async function runHeld(plan: HeldPlan, fn: Fixture, sink: Fixture): Promise<Row[]> {
+  return inScope(async (scope) => {
+    const n = plan.invocations;
+    const nats = await startNats(scope);
+    const client = await connectClient(scope, benchConfig(nats.url));
+    await Promise.all([fn.reset(), sink.reset(), fn.hold(true)]);
+    scope.defer(() => fn.release());
+    const worker = await startWorkerChild(scope, client, fn.url, { max_inflight: String(n), ack_wait: `${plan.ackWaitSeconds}s` });
+    progress(SECTION, 'worker pulling');
+    await delay(plan.settleMs);
+    const idle = await readRssBytes(worker.pid);
+
+    progress(SECTION, `worker child at max_inflight ${n}, ack_wait ${plan.ackWaitSeconds} s: ${n} invocations of a function that holds them`);
+    await preload(client, n, sink.url);
+    progress(SECTION, `${n} queued`);
+    await pollUntil(async () => (await fn.stats()).held >= n, `${n} held requests`, 30_000 + n * 5, 100);
+    await delay(plan.settleMs);
+
+    progress(SECTION, `all ${n} in flight; RSS and CPU time over ${plan.windowSeconds} s`);
+    const sampler = rssSampler(worker.pid);
+    const cpuBefore = await readCpuMs(worker.pid);
+    const startedAt = epochMs();
+    await delay(plan.windowSeconds * 1000);
+    const cpuMs = (await readCpuMs(worker.pid)) - cpuBefore;
+    const windowMs = epochMs() - startedAt;
+    const held = await sampler.stop();
+    const info = await client.jsm.consumers.info(client.spec.stream, client.spec.durable);
+
+    await fn.release();
+    await pollUntil(async () => (await sink.stats()).count >= n, `${n} callbacks`, 30_000 + n * 5);
+    // A redelivered message would be called a second time once a slot is free.
+    await delay(200);
+    const calls = (await fn.stats()).count;
+    progress(SECTION, 'released; every callback received');
+    const sweeps = windowMs / ackExtendIntervalMs(plan.ackWaitSeconds * 1000);
+    progress(SECTION, `RSS idle ${(idle / MIB).toFixed(1)} MiB, held ${(held / MIB).toFixed(1)} MiB; CPU ${cpuMs} ms in ${windowMs.toFixed(0)} ms`);
+    progress(SECTION, `num_redelivered ${info.num_redelivered}; ${calls} function calls for ${n} invocations`);
+
+    const m = '4 memory';
+    const l = '5 long jobs';
+    return [
+      row('memory.idle', m, 'worker RSS MiB, idle after start', idle / MIB),
+      row('memory.held', m, `worker RSS MiB, ${n} sleeping invocations in flight (peak)`, held / MIB, n >= 10_000 ? { target: { max: 300 } } : {}),
+      row('memory.perInvocation', m, 'bytes per in-flight invocation above idle', (held - idle) / n),
+      row('longJobs.cpu', l, `worker CPU % of one core, ${n} in flight, ack_wait ${plan.ackWaitSeconds} s, ${plan.windowSeconds} s`, (cpuMs / windowMs) * 100),
+      row('longJobs.cpuPerExtension', l, 'worker CPU µs per in-flight invocation per ack-extend sweep', (cpuMs * 1000) / (n * sweeps)),
+      row('longJobs.redelivered', l, 'redeliveries (consumer num_redelivered)', info.num_redelivered, { target: { max: 0 } }),
+      row('longJobs.extraCalls', l, 'function calls − invocations', calls - n, { target: { max: 0 } }),
+    ];
+  });
+}

@@ -1,0 +1,30 @@
+/** Sizes and durations of each section, full and smoke. Every loop in the bench is bounded by these. */
+import type { DrainPlan } from './drain.js';
+import type { IngestPlan } from './ingest.js';
+import type { LatencyPlan } from './latency.js';
+import type { HeldPlan } from './held.js';
+import type { MemoryPlan } from './memory.js';
+
+export interface Plan {
+  readonly ingest: IngestPlan;
+  readonly drain: DrainPlan;
+  readonly latency: LatencyPlan;
+  readonly memory: MemoryPlan;
+  readonly held: HeldPlan;
+}
+
+const CONNECTIONS = 100;
+
+export function planFor(mode: 'full' | 'smoke'): Plan {
+  const smoke = mode === 'smoke';
+  return {
+    ingest: { seconds: smoke ? 1 : 10, limitSeconds: smoke ? 0.5 : 5, warmupSeconds: smoke ? 0 : 1, connections: CONNECTIONS },
+    drain: { invocations: smoke ? 1_000 : 20_000, maxInflight: 100, connections: CONNECTIONS, concurrentIngestSeconds: smoke ? 1 : 8 },
+    latency: { invocations: smoke ? 20 : 200 },
+    memory: { loadInvocations: smoke ? 500 : 20_000, loadMaxInflight: 100 },
+    // Smoke: a shorter ack_wait, so a 2 s window still spans two ack deadlines.
+    held: smoke
+      ? { invocations: 500, ackWaitSeconds: 1, windowSeconds: 2, settleMs: 300 }
+      : { invocations: 10_000, ackWaitSeconds: 3, windowSeconds: 10, settleMs: 1_000 },
+  };
+}

@@ -1,0 +1,223 @@
+/**
+ * The bench's child processes: fixture servers, asyncfn commands and autocannon, plus readers of a
+ * process's RSS and CPU time from /proc. Every child is killed when the bench exits, whatever happens.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { FixtureCommand, FixtureEvent, FixtureRole, FixtureStats } from './fixture-server.js';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Sends `signal`, then SIGKILL if the child has not exited after `graceMs`. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<void> {
+  if (child.pid === undefined || exited(child)) return;
+  const gone = once(child, 'exit');
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await gone;
+  clearTimeout(timer);
+}
+
+/** Rejects after `ms` with `what` in the message, unless `promise` settles first. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `probe` every `everyMs` until it returns true; bounded by `timeoutMs`. A probe that throws stops the wait. */
+export async function pollUntil(probe: () => Promise<boolean>, what: string, timeoutMs: number, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await delay(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** A fixture-server.ts process: a trivial function or a callback sink. */
+export interface Fixture {
+  readonly url: string;
+  readonly pid: number;
+  stats(): Promise<FixtureStats>;
+  reset(): Promise<void>;
+  trace(on: boolean): Promise<void>;
+  hold(on: boolean): Promise<void>;
+  /** Answers every held request (in batches). */
+  release(): Promise<void>;
+  /** With tracing on: called for every request, with its X-Call-Id and arrival time (epoch ms). */
+  onRequest(listener: (callId: string, atMs: number) => void): void;
+  stop(): Promise<void>;
+}
+
+export async function startFixture(role: FixtureRole): Promise<Fixture> {
+  const child = track(fork(join(import.meta.dirname, 'fixture-server.ts'), [role], { execArgv: ['--import', 'tsx'], stdio: 'inherit' }));
+  let nextId = 0;
+  const pending = new Map<number, (reply: unknown) => void>();
+  const listeners: Array<(callId: string, atMs: number) => void> = [];
+  let listening: (url: string) => void = () => undefined;
+  const url = new Promise<string>((resolveUrl) => (listening = resolveUrl));
+  child.on('message', (message: FixtureEvent | { id: number }) => {
+    if ('id' in message) {
+      pending.get(message.id)?.(message);
+      pending.delete(message.id);
+    } else if (message.event === 'listening') listening(message.url);
+    else for (const listener of listeners) listener(message.callId, message.atMs);
+  });
+  const request = <T>(command: FixtureCommand): Promise<T> => {
+    const id = nextId++;
+    const reply = new Promise<T>((resolveReply) => pending.set(id, resolveReply as (reply: unknown) => void));
+    child.send({ id, ...command });
+    return within(reply, 10_000, `the ${role} fixture to answer ${command.cmd}`);
+  };
+  const died = once(child, 'exit').then(([code]) => {
+    throw new Error(`the ${role} fixture exited with code ${String(code)} before listening`);
+  });
+  return {
+    url: await within(Promise.race([url, died]), 20_000, `the ${role} fixture to listen`),
+    pid: child.pid!,
+    stats: () => request<FixtureStats>({ cmd: 'stats' }),
+    reset: () => request({ cmd: 'reset' }),
+    trace: (on) => request({ cmd: 'trace', on }),
+    hold: (on) => request({ cmd: 'hold', on }),
+    release: () => request({ cmd: 'release' }),
+    onRequest: (listener) => void listeners.push(listener),
+    stop: () => stopChild(child, 'SIGTERM', 2_000),
+  };
+}
+
+/** A free TCP port on loopback (closed again before it is returned; fine for a bench on 127.0.0.1). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((done) => server.close(() => done()));
+  return port;
+}
+
+/** `asyncfn <command>` from the TypeScript sources, as its own process. */
+export interface AsyncfnChild {
+  readonly pid: number;
+  /** SIGTERM (drain), then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  /** Throws, with the tail of the child's output, if it has exited. */
+  assertRunning(): void;
+}
+
+export function spawnAsyncfn(command: 'worker' | 'gateway', env: Record<string, string>): AsyncfnChild {
+  const child = track(
+    spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, log_level: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  let output = '';
+  const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return {
+    pid: child.pid!,
+    stop: (graceMs = 5_000) => stopChild(child, 'SIGTERM', graceMs),
+    assertRunning: () => {
+      if (exited(child)) throw new Error(`asyncfn ${command} exited (${child.exitCode ?? child.signalCode}):\n${output}`);
+    },
+  };
+}
+
+/** What the bench reads from autocannon's JSON result. */
+export interface AutocannonResult {
+  readonly ok: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly durationSeconds: number;
+  readonly latency: { readonly p50: number; readonly p99: number };
+}
+
+export interface AutocannonOptions {
+  readonly url: string;
+  readonly connections: number;
+  readonly durationSeconds: number;
+  readonly body: string;
+  readonly headers: Record<string, string>;
+}
+
+/** Runs autocannon's CLI in its own process, so the load generator does not share the server's CPU thread. */
+export async function runAutocannon(opts: AutocannonOptions): Promise<AutocannonResult> {
+  const args = ['-j', '-n', '-m', 'POST', '-c', String(opts.connections), '-d', String(opts.durationSeconds), '-b', opts.body];
+  for (const [name, value] of Object.entries(opts.headers)) args.push('-H', `${name}=${value}`);
+  const child = track(spawn(join(REPO_ROOT, 'node_modules/.bin/autocannon'), [...args, opts.url], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  const [code] = await within(once(child, 'exit'), (opts.durationSeconds + 30) * 1000, 'autocannon to finish').catch(async (err: unknown) => {
+    await stopChild(child, 'SIGKILL');
+    throw err;
+  });
+  if (code !== 0) throw new Error(`autocannon exited with code ${String(code)}:\n${stderr}`);
+  const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    '2xx': number;
+    non2xx: number;
+    errors: number;
+    timeouts: number;
+    duration: number;
+    latency: { p50: number; p99: number };
+  };
+  return {
+    ok: result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    durationSeconds: result.duration,
+    latency: { p50: result.latency.p50, p99: result.latency.p99 },
+  };
+}
+
+/** Resident set size of a process in bytes, from /proc/<pid>/status (VmRSS). */
+export async function readRssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status)?.[1];
+  if (kib === undefined) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(kib) * 1024;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times; 100 on Linux (USER_HZ). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** User plus system CPU time of a process in ms, from /proc/<pid>/stat (utime + stime). */
+export async function readCpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1000) / CLOCK_TICKS_PER_SECOND;
+}

@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import type { Report } from '../bench/report.js';
+import { REPO_ROOT } from '../helpers/asyncfn.js';
+
+/** Every row the bench reports (issue 5); the numbers are not judged here, only that they exist. */
+const EXPECTED_ROWS = [
+  'ingest.rate',
+  'ingest.p50',
+  'ingest.p99',
+  'ingest.failed',
+  'drain.rate',
+  'drain.concurrent.rate',
+  'drain.concurrent.ingest',
+  'latency.accept.p50',
+  'latency.accept.p99',
+  'latency.start.p50',
+  'latency.start.p99',
+  'latency.callback.p50',
+  'latency.callback.p99',
+  'memory.load',
+  'memory.loader',
+  'memory.idle',
+  'memory.held',
+  'memory.perInvocation',
+  'longJobs.cpu',
+  'longJobs.cpuPerExtension',
+  'longJobs.redelivered',
+  'longJobs.extraCalls',
+];
+
+t.test('the bench in smoke mode prints the table and writes every row with finite numbers', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'asyncfn-bench-smoke-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const json = join(dir, 'bench.json');
+
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/bench/main.ts', '--smoke', '--json', json], {
+    cwd: REPO_ROOT,
+    timeout: 90_000,
+    maxBuffer: 10 * 1024 * 1024,
+  });
+  t.match(stdout, /^\| section +\| metric +\| value +\| limit +\| ratio +\| target +\| holds +\|$/m, 'the table is printed');
+  t.match(stdout, /BullMQ: skipped/, 'the BullMQ comparison says why it is skipped');
+
+  const report = JSON.parse(await readFile(json, 'utf8')) as Report;
+  t.equal(report.mode, 'smoke');
+  t.same(
+    report.rows.map((r) => r.id),
+    EXPECTED_ROWS,
+    'every row, in order',
+  );
+  for (const r of report.rows) {
+    t.ok(Number.isFinite(r.value), `${r.id}: value ${r.value} is finite`);
+    if (r.limit !== null) t.ok(Number.isFinite(r.limit) && r.limit > 0, `${r.id}: limit ${r.limit} is finite and positive`);
+    if (r.ratio !== null) t.ok(Number.isFinite(r.ratio), `${r.id}: ratio ${r.ratio} is finite`);
+    t.equal(r.holds === null, r.target === null, `${r.id}: judged exactly when it has a target`);
+  }
+  for (const id of ['ingest.rate', 'drain.rate']) {
+    t.not(report.rows.find((r) => r.id === id)?.ratio ?? null, null, `${id} has a ratio to its limit`);
+  }
+  t.ok(report.machine.cpus > 0, 'machine: cpus');
+  t.match(report.machine.node, /^v\d+/, 'machine: node version');
+  t.match(report.machine.natsServer, /v\d+\.\d+/, 'machine: nats-server version');
+  t.match(report.machine.commit, /^[0-9a-f]{7,}$/, 'machine: commit');
+});
