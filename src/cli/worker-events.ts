@@ -27,13 +27,16 @@ function baseRecord(queue: string, invocation: Invocation): Pick<InvocationRecor
   return { callId: invocation.callId, function: invocation.functionName, namespace: invocation.namespace, queue, enqueuedAtMs: invocation.enqueuedAtMs };
 }
 
+/** An invocation still running after this long gets a "running" record, ms. */
+const RUNNING_RECORD_DELAY_MS = 250;
+
 /**
  * Logs every state an invocation passes through (debug) and its settlement (info, or warn when
  * something went wrong), each line with call id, function, queue and attempt; keeps its record.
  */
 export function supervisorEvents(logger: Logger, records: RecordStore, writeDebug: boolean, metrics: WorkerMetrics): SupervisorEvents {
   const decoder = new TextDecoder();
-  const started = new Map<string, number>();
+  const started = new Map<string, { startedAtMs: number; timer: NodeJS.Timeout }>();
   const save = (record: InvocationRecord): void => {
     records.put(record).catch((err: unknown) => logger.warn({ err, callId: record.callId }, 'could not write the invocation record'));
   };
@@ -43,9 +46,14 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
       metrics.inflight.inc({ queue_name: queue, function_name: invocation.functionName });
       if (state !== 'invoking') return;
       const startedAtMs = Date.now();
-      started.set(invocation.callId, startedAtMs);
       if (attempt === 1) metrics.enqueueToStart.observe({ queue_name: queue }, Math.max(0, startedAtMs - invocation.enqueuedAtMs) / 1000);
-      save({ ...baseRecord(queue, invocation), state: 'running', attempts: attempt, startedAtMs });
+      // Most invocations finish within milliseconds: their record goes from queued straight to its
+      // final state. Only one still running after a moment is worth a write of its own.
+      const timer = setTimeout(
+        () => save({ ...baseRecord(queue, invocation), state: 'running', attempts: attempt, startedAtMs }),
+        RUNNING_RECORD_DELAY_MS,
+      );
+      started.set(invocation.callId, { startedAtMs, timer });
     },
     extended: (queue, count) => metrics.ackExtensions.inc({ queue_name: queue }, count),
     // Every state change costs an inspection of each microstep: only when debug lines are written.
@@ -96,8 +104,10 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
 
       const state = recordStateOf(report);
       countSettlement(metrics, report, state);
-      const startedAtMs = started.get(invocation.callId);
+      const run = started.get(invocation.callId);
+      if (run) clearTimeout(run.timer);
       started.delete(invocation.callId);
+      const startedAtMs = run?.startedAtMs;
       if (state === undefined) return;
       save({
         ...baseRecord(report.queue, invocation),
