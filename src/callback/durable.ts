@@ -2,7 +2,6 @@ import {
   AckPolicy,
   DeliverPolicy,
   JetStreamApiCodes,
-  JetStreamApiError,
   RetentionPolicy,
   StorageType,
   type Consumer,
@@ -14,6 +13,7 @@ import { Match, nanos, type MsgHdrs } from '@nats-io/nats-core';
 import { decideCallback, type CallbackRetryPolicy } from '../../actors/callback.policy.js';
 import type { CallbackRequest } from '../../actors/invocation.types.js';
 import { decodeEnvelope, encodeEnvelope } from '../queue/envelope.js';
+import { infoOrUndefined } from '../queue/provision.js';
 
 /**
  * Durable callback delivery: a result whose callback failed is stored in its own stream and
@@ -75,10 +75,7 @@ export async function ensureCallbackStream(
   jsm: JetStreamManager,
   opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number },
 ): Promise<void> {
-  try {
-    await jsm.streams.info(CALLBACK_STREAM);
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+  if (!(await infoOrUndefined(() => jsm.streams.info(CALLBACK_STREAM), JetStreamApiCodes.StreamNotFound))) {
     await jsm.streams.add({
       name: CALLBACK_STREAM,
       subjects: [`${CALLBACK_SUBJECT_PREFIX}>`],
@@ -87,10 +84,7 @@ export async function ensureCallbackStream(
       num_replicas: opts.replicas,
     });
   }
-  try {
-    await jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE);
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+  if (!(await infoOrUndefined(() => jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE), JetStreamApiCodes.ConsumerNotFound))) {
     await jsm.consumers.add(CALLBACK_STREAM, {
       durable_name: CALLBACK_DURABLE,
       ack_policy: AckPolicy.Explicit,

@@ -8,7 +8,7 @@ import { connectQueue } from '../queue/connection.js';
 import { ensureStream } from '../queue/provision.js';
 import { queueSpecFor } from '../queue/queues.js';
 import { openCancellationRequests } from '../status/cancellations.js';
-import { openRecords } from '../status/records.js';
+import { bucketOptions, openRecords } from '../status/records.js';
 import { createQueueRouter } from '../gateway/queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -47,7 +47,7 @@ export async function startGateway(
     }
     const jsm = await jetstreamManager(queue.nc);
     await ensureStream(jsm, queueSpecFor(config), logger);
-    const bucket = { replicas: config.queue.replicas, storage: config.queue.storage, ttlMs: config.records.ttlMs };
+    const bucket = bucketOptions(config);
     const records = await openRecords(queue.nc, bucket);
     const cancellations = await openCancellationRequests(queue.nc, bucket);
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });

@@ -20,7 +20,7 @@ import { ensureConsumer, ensureStream } from '../queue/provision.js';
 import { pullSource } from '../queue/pull.js';
 import { queueSpecFor, queuesServed } from '../queue/queues.js';
 import { watchCancellations } from '../status/cancellations.js';
-import { openRecords } from '../status/records.js';
+import { bucketOptions, openRecords } from '../status/records.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createRegistry, workerMetrics, type WorkerMetrics } from '../telemetry/metrics.js';
@@ -65,7 +65,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
   try {
     const jsm = await jetstreamManager(queue.nc);
     const js = jsm.jetstream();
-    const bucket = { replicas: config.queue.replicas, storage: config.queue.storage, ttlMs: config.records.ttlMs };
+    const bucket = bucketOptions(config);
     const records = await openRecords(queue.nc, bucket);
     const cancellations = await watchCancellations(queue.nc, bucket);
     await ensureDeadLetterStream(jsm, config.queue);

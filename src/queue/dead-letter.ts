@@ -1,7 +1,6 @@
 import {
   DiscardPolicy,
   JetStreamApiCodes,
-  JetStreamApiError,
   RetentionPolicy,
   StorageType,
   type JetStreamClient,
@@ -9,6 +8,7 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core';
 import { decodeEnvelope, type Invocation } from './envelope.js';
+import { infoOrUndefined } from './provision.js';
 
 /**
  * Dead letters: invocations that will not succeed by waiting, kept with their original request so
@@ -127,10 +127,7 @@ export async function ensureDeadLetterStream(
   jsm: JetStreamManager,
   opts: { replicas: number; storage: 'file' | 'memory' },
 ): Promise<void> {
-  try {
-    await jsm.streams.info(DEAD_LETTER_STREAM);
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+  if (!(await infoOrUndefined(() => jsm.streams.info(DEAD_LETTER_STREAM), JetStreamApiCodes.StreamNotFound))) {
     await jsm.streams.add({
       name: DEAD_LETTER_STREAM,
       subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}>`],

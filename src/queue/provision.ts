@@ -147,7 +147,8 @@ export function subjectMatches(pattern: string, subject: string): boolean {
   return p.length === s.length;
 }
 
-async function infoOrUndefined<T>(get: () => Promise<T>, notFoundCode: number): Promise<T | undefined> {
+/** The info, or undefined when JetStream answers "not found" with `notFoundCode`. */
+export async function infoOrUndefined<T>(get: () => Promise<T>, notFoundCode: number): Promise<T | undefined> {
   try {
     return await get();
   } catch (err) {

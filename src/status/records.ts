@@ -47,6 +47,11 @@ export interface RecordStore {
   delete(callId: string): Promise<void>;
 }
 
+/** Bucket options from the config: the queue's replicas and storage, `records_ttl`. */
+export function bucketOptions(config: { queue: { replicas: number; storage: 'file' | 'memory' }; records: { ttlMs: number } }): KvBucketOptions {
+  return { replicas: config.queue.replicas, storage: config.queue.storage, ttlMs: config.records.ttlMs };
+}
+
 export async function openKvBucket(nc: NatsConnection, bucket: string, opts: KvBucketOptions): Promise<KV> {
   return new Kvm(nc).create(bucket, {
     history: 1,

@@ -1,18 +1,12 @@
 import t from 'tap';
-import { configFor, resolverFor, spawnAsyncfn, startTestGateway, writeFunctionsFile } from '../helpers/asyncfn.js';
+import { spawnAsyncfn, startProcessStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { scriptedHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { scriptedHandler } from '../helpers/http-servers.js';
 
 t.test('a worker killed with kill -9 during a back-off wait: the retry still happens, once', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 })));
-  const sink = await startCallbackSink(t);
-  const functionsFile = await writeFunctionsFile(t, { work: fn.url });
-  const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ work: fn.url }));
+  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 })));
   const env = {
-    NATS_URL: nats.url,
-    functions_file: functionsFile,
+    ...workerEnv,
     max_retry_attempts: '3',
     initial_retry_wait: '2s',
     max_retry_wait: '2s',

@@ -1,16 +1,11 @@
 import t from 'tap';
-import { configFor, resolverFor, spawnAsyncfn, startTestGateway, writeFunctionsFile } from '../helpers/asyncfn.js';
+import { spawnAsyncfn, startProcessStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { startCallbackSink, startFunctionServer, slowHandler } from '../helpers/http-servers.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { slowHandler } from '../helpers/http-servers.js';
 
 t.test('SIGTERM under load: in-flight work finishes within the grace period, the rest runs after restart', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, slowHandler(300));
-  const sink = await startCallbackSink(t);
-  const functionsFile = await writeFunctionsFile(t, { work: fn.url });
-  const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ work: fn.url }));
-  const env = { NATS_URL: nats.url, functions_file: functionsFile, max_inflight: '5', shutdown_grace: '30s' };
+  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, slowHandler(300));
+  const env = { ...workerEnv, max_inflight: '5', shutdown_grace: '30s' };
 
   const first = await spawnAsyncfn(t, 'worker', env);
   const callIds = await enqueueMany(gateway.url, 'work', 40, sink.url);
@@ -28,13 +23,9 @@ t.test('SIGTERM under load: in-flight work finishes within the grace period, the
 });
 
 t.test('SIGTERM with jobs longer than the grace period: they are released at once, not after ack_wait', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, slowHandler(3_000));
-  const sink = await startCallbackSink(t);
-  const functionsFile = await writeFunctionsFile(t, { work: fn.url });
-  const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ work: fn.url }));
+  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, slowHandler(3_000));
   // ack_wait 10 min: a message that was not released would not come back within the test.
-  const env = { NATS_URL: nats.url, functions_file: functionsFile, max_inflight: '10', ack_wait: '10m', shutdown_grace: '500ms' };
+  const env = { ...workerEnv, max_inflight: '10', ack_wait: '10m', shutdown_grace: '500ms' };
 
   const first = await spawnAsyncfn(t, 'worker', env);
   const callIds = await enqueueMany(gateway.url, 'work', 10, sink.url);

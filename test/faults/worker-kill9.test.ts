@@ -1,24 +1,19 @@
 import t from 'tap';
-import { configFor, resolverFor, spawnAsyncfn, startTestGateway, writeFunctionsFile } from '../helpers/asyncfn.js';
+import { spawnAsyncfn, startProcessStack } from '../helpers/asyncfn.js';
 import { duplicates, enqueueMany } from '../helpers/enqueue.js';
-import { startCallbackSink, startFunctionServer, slowHandler } from '../helpers/http-servers.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { slowHandler } from '../helpers/http-servers.js';
 
 t.test('kill -9 of a worker with 50 invocations in flight loses nothing: a new worker completes all 50', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, slowHandler(1_000));
-  const sink = await startCallbackSink(t);
-  const functionsFile = await writeFunctionsFile(t, { work: fn.url });
-  const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ work: fn.url }));
-  const workerEnv = { NATS_URL: nats.url, functions_file: functionsFile, max_inflight: '50', ack_wait: '2s' };
+  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, slowHandler(1_000));
+  const env = { ...workerEnv, max_inflight: '50', ack_wait: '2s' };
 
-  const first = await spawnAsyncfn(t, 'worker', workerEnv);
+  const first = await spawnAsyncfn(t, 'worker', env);
   const callIds = await enqueueMany(gateway.url, 'work', 50, sink.url);
   await fn.waitForConcurrent(50);
   await first.kill9();
   t.equal(sink.received.length, 0, 'killed while all 50 were still running');
 
-  await spawnAsyncfn(t, 'worker', workerEnv);
+  await spawnAsyncfn(t, 'worker', env);
   await sink.waitFor(50);
   const delivered = new Set(sink.received.map((r) => String(r.headers['x-call-id'])));
   t.same([...delivered].sort(), [...callIds].sort(), 'every accepted invocation got its callback');

@@ -171,3 +171,23 @@ export async function startStack(t: Test, opts: StackOptions = {}): Promise<Stac
   if (opts.worker ?? true) await startTestWorker(t, config, resolver);
   return { nats, fn, sink, config, resolver, gateway };
 }
+
+/** A stack whose worker a test starts itself as a child process (to kill or stop it). */
+export interface ProcessStack {
+  readonly nats: LocalNatsServer;
+  readonly fn: FunctionServer;
+  readonly sink: CallbackSink;
+  readonly gateway: RunningGateway;
+  /** The environment a worker process needs to serve function "work"; add the settings under test. */
+  readonly workerEnv: Readonly<Record<string, string>>;
+}
+
+/** nats-server, function "work", a callback sink and an in-process gateway; no worker yet. */
+export async function startProcessStack(t: Test, handler?: Handler): Promise<ProcessStack> {
+  const nats = await startNatsServer(t);
+  const fn = await startFunctionServer(t, handler);
+  const sink = await startCallbackSink(t);
+  const functionsFile = await writeFunctionsFile(t, { work: fn.url });
+  const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ work: fn.url }));
+  return { nats, fn, sink, gateway, workerEnv: { NATS_URL: nats.url, functions_file: functionsFile } };
+}

@@ -1,21 +1,14 @@
 import t, { type Test } from 'tap';
-import { configFor, resolverFor, spawnAsyncfn, startTestGateway, writeFunctionsFile } from '../helpers/asyncfn.js';
-import { startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { spawnAsyncfn, startProcessStack } from '../helpers/asyncfn.js';
 import { request } from 'undici';
 
 const SECRET = 'Bearer s3cr3t-token';
 const COOKIE = 'session=hunter2';
 
 async function runOne(t: Test, writeDebug: boolean) {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t);
-  const sink = await startCallbackSink(t);
-  const functionsFile = await writeFunctionsFile(t, { work: fn.url });
-  const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ work: fn.url }));
+  const { fn, sink, gateway, workerEnv } = await startProcessStack(t);
   const worker = await spawnAsyncfn(t, 'worker', {
-    NATS_URL: nats.url,
-    functions_file: functionsFile,
+    ...workerEnv,
     log_level: 'debug',
     write_debug: String(writeDebug),
   });

@@ -1,18 +1,12 @@
 import t from 'tap';
-import { configFor, resolverFor, spawnAsyncfn, startTestGateway, writeFunctionsFile } from '../helpers/asyncfn.js';
+import { spawnAsyncfn, startProcessStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { scriptedHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { scriptedHandler } from '../helpers/http-servers.js';
 
 t.test('with log_level=debug every state an invocation passes through is logged with its call id and attempt', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, scriptedHandler((n) => ({ status: n === 1 ? 503 : 200 })));
-  const sink = await startCallbackSink(t);
-  const functionsFile = await writeFunctionsFile(t, { work: fn.url });
-  const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ work: fn.url }));
+  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, scriptedHandler((n) => ({ status: n === 1 ? 503 : 200 })));
   const worker = await spawnAsyncfn(t, 'worker', {
-    NATS_URL: nats.url,
-    functions_file: functionsFile,
+    ...workerEnv,
     log_level: 'debug',
     max_retry_attempts: '2',
     initial_retry_wait: '50ms',
