@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pollUntil, readRssBytes, stopChild, type Fixture } from './processes.js';
+import { loaderArgs, pollUntil, readRssBytes, stopChild, type Fixture } from './processes.js';
 import { row, type Row } from './report.js';
 import { benchConfig, connectClient, inScope, preload, progress, startNats, startWorkerChild } from './stack.js';
 import { MIB } from './stats.js';
@@ -38,7 +38,7 @@ export function rssSampler(pid: number, everyMs = 100): { stop(): Promise<number
 
 /** RSS of `node --import tsx` with an empty program, read after `settleMs`. */
 async function loaderRss(settleMs: number): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [...loaderArgs(), '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   try {
     await delay(settleMs);
     return await readRssBytes(child.pid!);
@@ -62,11 +62,11 @@ export async function runMemory(plan: MemoryPlan, fn: Fixture, sink: Fixture): P
     await pollUntil(async () => (await sink.stats()).count >= n, `${n} callbacks`, 30_000 + n * 5);
     const loaded = await sampler.stop();
     const baseline = loaderRssBytes;
-    progress(SECTION, `peak RSS under load ${(loaded / MIB).toFixed(1)} MiB (node --import tsx alone: ${(baseline / MIB).toFixed(1)} MiB)`);
+    progress(SECTION, `peak RSS under load ${(loaded / MIB).toFixed(1)} MiB (node alone: ${(baseline / MIB).toFixed(1)} MiB)`);
     const s = '4 memory';
     return [
       row('memory.load', s, `worker RSS MiB, max_inflight ${plan.loadMaxInflight} under load (peak)`, loaded / MIB, { target: { max: 100 } }),
-      row('memory.loader', s, 'RSS MiB of `node --import tsx` running nothing (included above)', baseline / MIB),
+      row('memory.loader', s, `RSS MiB of \`${['node', ...loaderArgs()].join(' ')}\` running nothing (included above)`, baseline / MIB),
     ];
   });
 }
