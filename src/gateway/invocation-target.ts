@@ -32,14 +32,18 @@ export function parseInvocationTarget(rawUrl: string, prefix: string): Invocatio
   return { name, path: slash === -1 ? '' : rest.slice(slash), query };
 }
 
-// Letters, digits and -._= keep a call id usable as a header value and a KV key (#7).
-const CALL_ID = /^[A-Za-z0-9._=-]{1,128}$/;
+// Letters, digits and -_= in dot-separated tokens: a call id is a header value and a JetStream KV
+// key, where an empty token (a leading, trailing or doubled dot) is invalid.
+const CALL_ID = /^[A-Za-z0-9_=-]+(?:\.[A-Za-z0-9_=-]+)*$/;
+const CALL_ID_MAX_LENGTH = 128;
 
 /** OpenFaaS: a caller's X-Call-Id is kept; otherwise a new UUID. */
 export function callIdFrom(header: string | string[] | undefined): string {
   if (header === undefined || header === '') return randomUUID();
   const value = Array.isArray(header) ? header[0]! : header;
-  if (!CALL_ID.test(value)) throw new BadRequestError('X-Call-Id must be 1-128 characters of A-Z a-z 0-9 . _ = -');
+  if (value.length > CALL_ID_MAX_LENGTH || !CALL_ID.test(value)) {
+    throw new BadRequestError('X-Call-Id must be 1-128 characters of A-Z a-z 0-9 _ = - in dot-separated parts');
+  }
   return value;
 }
 

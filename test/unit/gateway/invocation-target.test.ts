@@ -17,6 +17,9 @@ t.test("X-Call-Id: the caller's is kept, a missing one becomes a UUID, a bad one
   t.throws(() => callIdFrom('has space'), BadRequestError);
   t.throws(() => callIdFrom('a/b'), BadRequestError);
   t.throws(() => callIdFrom('x'.repeat(129)), BadRequestError);
+  t.equal(callIdFrom('x'.repeat(128)), 'x'.repeat(128));
+  t.equal(callIdFrom('batch.42.item-7'), 'batch.42.item-7', 'dots between parts are fine');
+  for (const bad of ['.a', 'a.', 'a..b', '.']) t.throws(() => callIdFrom(bad), BadRequestError, `"${bad}" would be an invalid KV key`);
 });
 
 t.test('X-Callback-Url must be one absolute http(s) URL', async (t) => {
