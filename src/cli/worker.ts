@@ -14,7 +14,7 @@ import type { FunctionResolver } from '../functions/index.js';
 import { invokeFunction } from '../functions/invoke.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, type QueueConnection } from '../queue/connection.js';
-import { encodeDeadLetter, ensureDeadLetterStream, publishDeadLetter, type DeadLetterMeta } from '../queue/dead-letter.js';
+import { encodeDeadLetter, ensureDeadLetterStream, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
 import { encodeEnvelope } from '../queue/envelope.js';
 import { ensureConsumer, ensureStream } from '../queue/provision.js';
 import { pullSource } from '../queue/pull.js';
@@ -75,7 +75,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     const connections = served.reduce((sum, q) => sum + q.maxInflight, CALLBACK_CONCURRENCY);
     const dispatcher = createHttpClient({ connectionsPerOrigin: connections });
     const deliver = deliverCallback({ dispatcher, timeoutMs: config.callback.timeoutMs, version: VERSION });
-    const deadLetter = (original: { headers?: Parameters<typeof encodeDeadLetter>[0]['headers']; data: Uint8Array }, meta: DeadLetterMeta) =>
+    const deadLetter = (original: RawMessage, meta: DeadLetterMeta) =>
       publishDeadLetter(js, encodeDeadLetter(original, meta)).then(() => undefined);
     const settings = (callId: string): InvocationSettings => ({
       policy: retryPolicyOf(config),
@@ -153,7 +153,7 @@ interface QueueDeps {
   readonly deps: { resolver: FunctionResolver; logger: Logger };
   readonly dispatcher: ReturnType<typeof createHttpClient>;
   readonly deliver: ReturnType<typeof deliverCallback>;
-  readonly deadLetter: (original: { headers?: Parameters<typeof encodeDeadLetter>[0]['headers']; data: Uint8Array }, meta: DeadLetterMeta) => Promise<void>;
+  readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;
   readonly settings: (callId: string) => InvocationSettings;
   readonly records: Awaited<ReturnType<typeof openRecords>>;
   readonly logger: Logger;
@@ -223,7 +223,8 @@ async function startQueue(config: Config, served: QueueServed, d: QueueDeps): Pr
     machine,
     settingsFor: (invocation) => d.settings(invocation.callId),
     handlePoison: async (message, reasons, raw) => {
-      await d.deadLetter(raw as { headers?: Parameters<typeof encodeDeadLetter>[0]['headers']; data: Uint8Array }, {
+      // The pull source hands over the undecodable message itself (src/queue/pull.ts).
+      await d.deadLetter(raw as RawMessage, {
         reason: 'poison',
         queue: served.name,
         attempts: message.deliveryCount,

@@ -70,8 +70,14 @@ export interface EncodedDeadLetter {
   readonly data: Uint8Array;
 }
 
+/** A message as it came off a stream, envelope or not. */
+export interface RawMessage {
+  readonly headers?: MsgHdrs | undefined;
+  readonly data: Uint8Array;
+}
+
 /** The original message (valid envelope or not) plus the dead-letter headers. */
-export function encodeDeadLetter(original: { headers?: MsgHdrs | undefined; data: Uint8Array }, meta: DeadLetterMeta): EncodedDeadLetter {
+export function encodeDeadLetter(original: RawMessage, meta: DeadLetterMeta): EncodedDeadLetter {
   const h = natsHeaders();
   if (original.headers) {
     for (const [key, values] of original.headers) {
