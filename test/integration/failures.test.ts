@@ -35,9 +35,14 @@ t.test('cancel a running and a queued invocation: neither completes, the running
   }
   t.equal(fn.requests.length, 1, 'the queued one never ran');
 
-  const again = await request(`${gateway.url}/async-function/${running}`, { method: 'DELETE' });
-  t.equal(again.statusCode, 404, 'a finished invocation cannot be cancelled');
-  t.match(await again.body.text(), /already finished \(cancelled\)/);
+  // The worker records the final state right after the ack, which follows the callback.
+  let reason = '';
+  await eventually(async () => {
+    const again = await request(`${gateway.url}/async-function/${running}`, { method: 'DELETE' });
+    reason = await again.body.text();
+    return again.statusCode === 404;
+  }, 'the cancelled invocation to be recorded as finished');
+  t.match(reason, /already finished \(cancelled\)/, 'a finished invocation cannot be cancelled');
   const unknown = await request(`${gateway.url}/async-function/no-such-call`, { method: 'DELETE' });
   t.equal(unknown.statusCode, 404);
   t.match(await unknown.body.text(), /no invocation with call id "no-such-call"/);
