@@ -38,7 +38,11 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
   const decoder = new TextDecoder();
   const started = new Map<string, { startedAtMs: number; timer: NodeJS.Timeout }>();
   const save = (record: InvocationRecord): void => {
-    records.put(record).catch((err: unknown) => logger.warn({ err, callId: record.callId }, 'could not write the invocation record'));
+    try {
+      records.putUnconfirmed(record);
+    } catch (err) {
+      logger.warn({ err, callId: record.callId }, 'could not write the invocation record');
+    }
   };
   return {
     started: (queue, invocation, attempt, state) => {

@@ -44,6 +44,12 @@ export interface RecordStore {
    * or a replayed invocation keeps its last record until the worker updates it).
    */
   createIfAbsent(record: InvocationRecord): Promise<void>;
+  /**
+   * Writes the record without waiting for JetStream's ack: one message on the bucket's subject,
+   * no request round trip. For the worker's state updates, which are informational (the
+   * invocation itself is durable) and many (one or two per invocation).
+   */
+  putUnconfirmed(record: InvocationRecord): void;
   delete(callId: string): Promise<void>;
 }
 
@@ -63,6 +69,7 @@ export async function openKvBucket(nc: NatsConnection, bucket: string, opts: KvB
 
 export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Promise<RecordStore> {
   const kv = await openKvBucket(nc, RECORDS_BUCKET, opts);
+  const encoder = new TextEncoder();
   return {
     async get(callId) {
       const entry = await kv.get(callId);
@@ -78,6 +85,10 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
         // 10071: wrong last sequence, i.e. the key exists. Anything else is a real failure.
         if (!(err instanceof JetStreamApiError && err.code === 10071)) throw err;
       }
+    },
+    putUnconfirmed(record) {
+      // The subject JetStream KV stores `put`s under: $KV.<bucket>.<key>.
+      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encoder.encode(JSON.stringify(record)));
     },
     async delete(callId) {
       await kv.delete(callId);
