@@ -22,3 +22,4 @@ export type {
   WorkerConfig,
 } from './schema.js';
 export { parseSizeBytes } from './size.js';
+export { QUEUE_NAME } from './schema.js';

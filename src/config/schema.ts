@@ -11,6 +11,8 @@ export const FUNCTION_MODES = ['file', 'template', 'gateway'] as const;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const LOG_FORMATS = ['json', 'console'] as const;
 export const BACKOFF_MODES = ['exponential', 'full', 'equal'] as const;
+/** A queue name is both a JetStream stream name and a subject token. */
+export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Where the NATS servers are. */
 export interface NatsConfig {
@@ -208,7 +210,7 @@ export const ConfigSchema = z
       ackWaitMs: z.number().min(1_000),
       upstreamTimeoutMs: ms,
       shutdownGraceMs: z.number().min(0),
-      queues: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), maxInflight: z.int().min(1), upstreamTimeoutMs: ms })).readonly(),
+      queues: z.array(z.strictObject({ name: z.string().regex(QUEUE_NAME), maxInflight: z.int().min(1), upstreamTimeoutMs: ms })).readonly(),
       port,
       host: name,
     }),

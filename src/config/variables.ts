@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
-import { BACKOFF_MODES, LOG_FORMATS, LOG_LEVELS, STORAGE_TYPES } from './schema.js';
+import { parseRetryStatuses } from '../../actors/retry.policy.js';
+import { BACKOFF_MODES, LOG_FORMATS, LOG_LEVELS, QUEUE_NAME, STORAGE_TYPES } from './schema.js';
 import { parseSizeBytes } from './size.js';
 
 /**
@@ -102,13 +103,10 @@ const gatewayAddress = z.string().transform((text, ctx) => {
 
 /** `http_retry_codes`: comma-separated HTTP statuses. */
 const statusList = z.string().transform((text, ctx) => {
-  const codes = text.split(',').map((part) => part.trim());
-  if (codes.some((code) => !/^[1-5]\d\d$/.test(code))) return reject(ctx, 'is not a comma-separated list of HTTP statuses (e.g. 429,502)');
-  return codes.map(Number);
+  const codes = parseRetryStatuses(text);
+  return codes ? [...codes] : reject(ctx, 'is not a comma-separated list of HTTP statuses (e.g. 429,502)');
 });
 
-/** A queue name is both a stream name and a subject token. */
-export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** `queues`: `name[:max_inflight[:upstream_timeout]]`, comma-separated. */
 const queueList = z.string().transform((text, ctx) => {

@@ -1,4 +1,5 @@
 import { parseDurationMs } from '../config/duration.js';
+import { QUEUE_NAME } from '../config/schema.js';
 import {
   DEAD_LETTER_REASONS,
   DEAD_LETTER_SUBJECT_PREFIX,
@@ -34,8 +35,6 @@ export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok
 
 /** RFC 3339 date-time with a mandatory offset ("2024-05-01T12:00:00Z", "…T12:00:00.5+02:00"). */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
-/** Queue names as the config allows them (`queues`); each is a stream name and a subject token. */
-const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const SEQ = /^[1-9]\d*$/;
 
 /** Parses the filter options and the positional sequence numbers; `nowMs` anchors relative times. */

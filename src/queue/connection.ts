@@ -8,8 +8,6 @@ export interface QueueConnection {
   /** true while connected; the gateway answers 503 instead of publishing when false. */
   readonly connected$: Observable<boolean>;
   isConnected(): boolean;
-  /** Number of reconnects since start (for the `*_nats_reconnect_total` metrics, #4). */
-  reconnects(): number;
   close(): Promise<void>;
 }
 
@@ -40,7 +38,6 @@ export async function connectQueue(opts: ConnectOptions): Promise<QueueConnectio
     noAsyncTraces: true,
   });
   const connected$ = new BehaviorSubject(true);
-  let reconnects = 0;
   void (async () => {
     for await (const s of nc.status()) {
       switch (s.type) {
@@ -49,7 +46,6 @@ export async function connectQueue(opts: ConnectOptions): Promise<QueueConnectio
           opts.logger.warn({ server: s.server }, 'disconnected from NATS');
           break;
         case 'reconnect':
-          reconnects += 1;
           opts.onReconnect?.();
           connected$.next(true);
           opts.logger.info({ server: s.server }, 'reconnected to NATS');
@@ -67,7 +63,6 @@ export async function connectQueue(opts: ConnectOptions): Promise<QueueConnectio
     nc,
     connected$: connected$.asObservable(),
     isConnected: () => connected$.value,
-    reconnects: () => reconnects,
     close: async () => {
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
     },

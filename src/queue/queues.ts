@@ -1,11 +1,9 @@
-import type { Config, QueueServed } from '../config/index.js';
+import { QUEUE_NAME, type Config, type QueueServed } from '../config/index.js';
 import type { QueueSpec } from './provision.js';
 
 /** The annotation that routes a function's invocations to a named queue (OpenFaaS Pro). */
 export const QUEUE_ANNOTATION = 'com.openfaas.queue';
 
-/** A queue name is both a stream name and a subject token. */
-const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function isQueueName(name: string): boolean {
   return QUEUE_NAME.test(name);

@@ -38,7 +38,6 @@ export interface KvBucketOptions {
 /** Invocation records in a JetStream KV bucket; last writer wins. */
 export interface RecordStore {
   get(callId: string): Promise<InvocationRecord | undefined>;
-  put(record: InvocationRecord): Promise<void>;
   /**
    * Writes the record only if the call id has none (a worker may already have written "running",
    * or a replayed invocation keeps its last record until the worker updates it).
@@ -74,9 +73,6 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
     async get(callId) {
       const entry = await kv.get(callId);
       return entry && entry.operation === 'PUT' && entry.length > 0 ? (entry.json() as InvocationRecord) : undefined;
-    },
-    async put(record) {
-      await kv.put(record.callId, JSON.stringify(record));
     },
     async createIfAbsent(record) {
       try {
