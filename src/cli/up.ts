@@ -54,7 +54,7 @@ export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}
       config.functions.mode === 'file'
         ? await createResolver(config.functions)
         : staticResolver(samples.functions, config.functions.defaultNamespace);
-    const upConfig: Config = Object.freeze({ ...config, nats: Object.freeze({ url: natsUrl }) });
+    const upConfig: Config = Object.freeze({ ...config, nats: Object.freeze({ ...config.nats, url: natsUrl }) });
 
     const worker = await startWorker(upConfig, { resolver, logger });
     stops.push(() => worker.close());

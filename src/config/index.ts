@@ -14,12 +14,16 @@ export type {
   FunctionsConfig,
   GatewayConfig,
   LogConfig,
+  NatsAuthConfig,
   NatsConfig,
+  NatsTlsConfig,
   QueueConfig,
   QueueServed,
   RecordsConfig,
   RetryConfig,
+  SecurityConfig,
   WorkerConfig,
 } from './schema.js';
 export { parseSizeBytes } from './size.js';
 export { QUEUE_NAME } from './schema.js';
+export { readMountedSecret, readMountedSecretLines, readSecretFile } from './secrets.js';

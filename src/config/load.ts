@@ -98,7 +98,17 @@ function toConfig(v: Variables): Config {
   const natsFromAddress =
     v.faas_nats_address === undefined ? undefined : `nats://${hostForUrl(v.faas_nats_address)}:${v.faas_nats_port}`;
   return {
-    nats: { url: v.NATS_URL ?? natsFromAddress },
+    nats: {
+      url: v.NATS_URL ?? natsFromAddress,
+      auth: {
+        credsFile: v.nats_creds_file,
+        nkeySeedFile: v.nats_nkey_seed_file,
+        tokenFile: v.nats_token_file,
+        user: v.nats_user,
+        passwordFile: v.nats_password_file,
+      },
+      tls: { caFile: v.nats_tls_ca_file, certFile: v.nats_tls_cert_file, keyFile: v.nats_tls_key_file },
+    },
     queue: {
       ...QUEUE_NAMES,
       replicas: v.stream_replication,
@@ -153,6 +163,15 @@ function toConfig(v: Variables): Config {
       maxWaitMs: v.callback_max_wait,
     },
     records: { ttlMs: v.records_ttl },
+    security: {
+      secretMountPath: v.secret_mount_path,
+      basicAuth: v.basic_auth,
+      invokeAuth: v.invoke_auth,
+      callbackAllow: v.callback_allow,
+      signCallbacks: v.callback_signing,
+      maxHeaderCount: v.max_header_count,
+      maxHeaderBytes: v.max_header_size,
+    },
   };
 }
 

@@ -11,6 +11,7 @@ export const FUNCTION_MODES = ['file', 'template', 'gateway'] as const;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const LOG_FORMATS = ['json', 'console'] as const;
 export const BACKOFF_MODES = ['exponential', 'full', 'equal'] as const;
+export const INVOKE_AUTH_MODES = ['none', 'basic', 'bearer'] as const;
 /** A queue name is both a JetStream stream name and a subject token. */
 export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -22,6 +23,37 @@ export interface NatsConfig {
    * Default: undefined, meaning "not configured": `asyncfn up` then starts a local nats-server.
    */
   readonly url?: string;
+  /**
+   * How asyncfn proves who it is to NATS. Every secret is a file path, never a value, so that
+   * no secret sits in the environment, the config file or a log line. All default undefined.
+   */
+  readonly auth: NatsAuthConfig;
+  /** TLS towards NATS: a CA to trust and an optional client certificate (mutual TLS). */
+  readonly tls: NatsTlsConfig;
+}
+
+/** NATS credentials; at most one of creds, nkey seed, token or user/password is used. */
+export interface NatsAuthConfig {
+  /** A decentralized-auth `.creds` file (JWT + seed) (`nats_creds_file`). */
+  readonly credsFile?: string;
+  /** A file holding an NKEY user seed, `SU...` (`nats_nkey_seed_file`). */
+  readonly nkeySeedFile?: string;
+  /** A file holding an authorization token (`nats_token_file`). */
+  readonly tokenFile?: string;
+  /** User name for user/password auth (`nats_user`); not a secret. */
+  readonly user?: string;
+  /** A file holding the password of `user` (`nats_password_file`). */
+  readonly passwordFile?: string;
+}
+
+/** Files for TLS towards NATS; setting any of them turns TLS on. */
+export interface NatsTlsConfig {
+  /** PEM CA bundle that signs the servers' certificates (`nats_tls_ca_file`). */
+  readonly caFile?: string;
+  /** PEM client certificate for mutual TLS (`nats_tls_cert_file`); needs keyFile. */
+  readonly certFile?: string;
+  /** PEM private key of certFile (`nats_tls_key_file`). */
+  readonly keyFile?: string;
 }
 
 /** The JetStream stream and consumer that hold queued requests; names match the OpenFaaS queue-worker. */
@@ -162,6 +194,38 @@ export interface CallbackConfig {
   readonly maxWaitMs: number;
 }
 
+/** Who may call the gateway, which callback targets are allowed, and how callbacks are signed. */
+export interface SecurityConfig {
+  /**
+   * Directory of secret files, as in OpenFaaS (`secret_mount_path`): basic-auth-user,
+   * basic-auth-password, invoke-tokens and callback-signing-secret. Default "/var/openfaas/secrets".
+   */
+  readonly secretMountPath: string;
+  /** Basic auth on /system/* and the status and cancel routes (`basic_auth`). Default false. */
+  readonly basicAuth: boolean;
+  /**
+   * Auth on the invocation routes /function/ and /async-function/ (`invoke_auth`): "none",
+   * "basic" (the basic-auth-user/password pair) or "bearer" (tokens, one per line, in invoke-tokens).
+   * Default "none", as OpenFaaS.
+   */
+  readonly invokeAuth: (typeof INVOKE_AUTH_MODES)[number];
+  /**
+   * Callback targets allowed although they resolve to loopback, private, link-local or other
+   * special addresses (`callback_allow`): host names ("hooks.internal", "*.svc.cluster.local"),
+   * IP addresses and CIDRs ("10.0.0.0/8"), comma-separated. Default [] (public addresses only).
+   */
+  readonly callbackAllow: readonly string[];
+  /**
+   * Sign callbacks per Standard Webhooks (`callback_signing`) with the `whsec_` secrets in
+   * callback-signing-secret, one per line (several during a key rotation). Default false.
+   */
+  readonly signCallbacks: boolean;
+  /** Most headers one request may carry (`max_header_count`). Default 100. */
+  readonly maxHeaderCount: number;
+  /** Largest total size of one request's headers, bytes (`max_header_size`). Default 16384 (16 KiB). */
+  readonly maxHeaderBytes: number;
+}
+
 /** Invocation records and cancellations kept in JetStream KV buckets. */
 export interface RecordsConfig {
   /** How long records and cancellation markers are kept, ms (`records_ttl`). Default 7 days. */
@@ -180,6 +244,7 @@ export interface Config {
   readonly deadLetters: DeadLetterConfig;
   readonly callback: CallbackConfig;
   readonly records: RecordsConfig;
+  readonly security: SecurityConfig;
 }
 
 /** Config with every field, at any depth, optional: the overrides testConfig takes. */
@@ -196,7 +261,17 @@ const ms = z.number().positive();
  */
 export const ConfigSchema = z
   .strictObject({
-    nats: z.strictObject({ url: name.optional() }),
+    nats: z.strictObject({
+      url: name.optional(),
+      auth: z.strictObject({
+        credsFile: name.optional(),
+        nkeySeedFile: name.optional(),
+        tokenFile: name.optional(),
+        user: name.optional(),
+        passwordFile: name.optional(),
+      }),
+      tls: z.strictObject({ caFile: name.optional(), certFile: name.optional(), keyFile: name.optional() }),
+    }),
     queue: z.strictObject({
       stream: name,
       subject: name,
@@ -246,6 +321,15 @@ export const ConfigSchema = z
       maxWaitMs: z.number().min(0),
     }),
     records: z.strictObject({ ttlMs: ms }),
+    security: z.strictObject({
+      secretMountPath: name,
+      basicAuth: z.boolean(),
+      invokeAuth: z.enum(INVOKE_AUTH_MODES),
+      callbackAllow: z.array(name).readonly(),
+      signCallbacks: z.boolean(),
+      maxHeaderCount: z.int().min(1),
+      maxHeaderBytes: z.int().min(1),
+    }),
   })
   .refine((c) => c.queue.maxAckPending >= c.worker.maxInflight, {
     path: ['queue', 'maxAckPending'],

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
 import { parseRetryStatuses } from '../../actors/retry.policy.js';
-import { BACKOFF_MODES, LOG_FORMATS, LOG_LEVELS, QUEUE_NAME, STORAGE_TYPES } from './schema.js';
+import { BACKOFF_MODES, INVOKE_AUTH_MODES, LOG_FORMATS, LOG_LEVELS, QUEUE_NAME, STORAGE_TYPES } from './schema.js';
 import { parseSizeBytes } from './size.js';
 
 /**
@@ -124,6 +124,30 @@ const queueList = z.string().transform((text, ctx) => {
   return queues;
 });
 
+/** `callback_allow`: host names (optionally `*.` + a suffix), IP addresses and CIDRs, comma-separated. */
+const allowList = z.string().transform((text, ctx) => {
+  const items = text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  const bad = items.filter((item) => !isAllowEntry(item));
+  if (bad.length > 0) {
+    const list = bad.map((item) => JSON.stringify(item)).join(', ');
+    return reject(ctx, `has ${list}, which is not a host name, *.suffix, IP address or CIDR`);
+  }
+  return items;
+});
+
+function isAllowEntry(item: string): boolean {
+  const [address = '', prefix, ...rest] = item.split('/');
+  if (prefix !== undefined) {
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    return rest.length === 0 && family !== 0 && /^\d{1,3}$/.test(prefix) && Number(prefix) <= max;
+  }
+  return isIP(address) !== 0 || HOSTNAME.test(address.replace(/^\*\./, ''));
+}
+
+/** A file path; kept as written, read (and checked) when the component starts. */
+const path = z.string().min(1);
+
 export const VariablesSchema = z
   .object({
     NATS_URL: natsUrls.optional(),
@@ -166,6 +190,21 @@ export const VariablesSchema = z
     callback_max_wait: duration().default(600_000),
     records_ttl: positiveDuration.default(7 * 24 * 3_600_000),
     queues: queueList.optional(),
+    nats_creds_file: path.optional(),
+    nats_nkey_seed_file: path.optional(),
+    nats_token_file: path.optional(),
+    nats_user: z.string().optional(),
+    nats_password_file: path.optional(),
+    nats_tls_ca_file: path.optional(),
+    nats_tls_cert_file: path.optional(),
+    nats_tls_key_file: path.optional(),
+    secret_mount_path: path.default('/var/openfaas/secrets'),
+    basic_auth: boolean.default(false),
+    invoke_auth: oneOf(INVOKE_AUTH_MODES).default('none'),
+    callback_allow: allowList.default([]),
+    callback_signing: boolean.default(false),
+    max_header_count: integer(1).default(100),
+    max_header_size: bytes.default(16_384),
   })
   .superRefine(
     (v, ctx) => {
@@ -174,6 +213,18 @@ export const VariablesSchema = z
       }
       if (v.callback_initial_wait > v.callback_max_wait) {
         ctx.addIssue({ code: 'custom', path: ['callback_initial_wait'], message: 'is longer than callback_max_wait' });
+      }
+      const natsAuths = [v.nats_creds_file, v.nats_nkey_seed_file, v.nats_token_file, v.nats_user].filter((x) => x !== undefined);
+      if (natsAuths.length > 1) {
+        const message = 'is set with another NATS credential; use one of nats_creds_file, nats_nkey_seed_file, nats_token_file or nats_user';
+        ctx.addIssue({ code: 'custom', path: [v.nats_creds_file !== undefined ? 'nats_creds_file' : 'nats_nkey_seed_file'], message });
+      }
+      if ((v.nats_user === undefined) !== (v.nats_password_file === undefined)) {
+        ctx.addIssue({ code: 'custom', path: [v.nats_user === undefined ? 'nats_password_file' : 'nats_user'], message: 'needs nats_user and nats_password_file together' });
+      }
+      if ((v.nats_tls_cert_file === undefined) !== (v.nats_tls_key_file === undefined)) {
+        const missing = v.nats_tls_cert_file === undefined ? 'nats_tls_cert_file' : 'nats_tls_key_file';
+        ctx.addIssue({ code: 'custom', path: [missing === 'nats_tls_cert_file' ? 'nats_tls_key_file' : 'nats_tls_cert_file'], message: `is set without ${missing}` });
       }
       if (v.max_ack_pending !== undefined && v.max_ack_pending < v.max_inflight) {
         const message = `is less than max_inflight (${v.max_inflight}): the worker could never fill its slots`;

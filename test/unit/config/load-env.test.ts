@@ -5,7 +5,7 @@ import { problemsOf } from '../../helpers/config-problems.js';
 
 t.test('defaults, with no variables set', async (t) => {
   t.same(loadConfig({}), {
-    nats: {},
+    nats: { auth: {}, tls: {} },
     queue: { stream: 'faas-request', subject: 'faas-request', durable: 'faas-workers', replicas: 1, storage: 'file', maxAckPending: 10_001 },
     worker: { maxInflight: 1, ackWaitMs: 60_000, upstreamTimeoutMs: 60_000, shutdownGraceMs: 30_000, queues: [], port: 8081, host: '0.0.0.0' },
     gateway: {
@@ -28,6 +28,15 @@ t.test('defaults, with no variables set', async (t) => {
     deadLetters: { nonRetryable: false, maxEventAgeMs: 0 },
     callback: { timeoutMs: 30_000, maxAttempts: 10, initialWaitMs: 10_000, maxWaitMs: 600_000 },
     records: { ttlMs: 7 * 24 * 3_600_000 },
+    security: {
+      secretMountPath: '/var/openfaas/secrets',
+      basicAuth: false,
+      invokeAuth: 'none',
+      callbackAllow: [],
+      signCallbacks: false,
+      maxHeaderCount: 100,
+      maxHeaderBytes: 16_384,
+    },
   } satisfies Config);
   t.equal(loadConfig({}).nats.url, undefined, 'NATS is "not configured"');
 });
@@ -88,8 +97,41 @@ t.test('every variable maps to its field', async (t) => {
     [{ log_level: 'WARN' }, (c) => c.log.level, 'warn'],
     [{ log_format: 'console' }, (c) => c.log.format, 'console'],
     [{ write_debug: 'true' }, (c) => c.log.writeDebug, true],
+    [{ nats_creds_file: '/s/user.creds' }, (c) => c.nats.auth.credsFile, '/s/user.creds'],
+    [{ nats_nkey_seed_file: '/s/seed' }, (c) => c.nats.auth.nkeySeedFile, '/s/seed'],
+    [{ nats_token_file: '/s/token' }, (c) => c.nats.auth.tokenFile, '/s/token'],
+    [{ nats_user: 'asyncfn', nats_password_file: '/s/pw' }, (c) => [c.nats.auth.user, c.nats.auth.passwordFile], ['asyncfn', '/s/pw']],
+    [
+      { nats_tls_ca_file: '/t/ca.pem', nats_tls_cert_file: '/t/c.pem', nats_tls_key_file: '/t/k.pem' },
+      (c) => c.nats.tls,
+      { caFile: '/t/ca.pem', certFile: '/t/c.pem', keyFile: '/t/k.pem' },
+    ],
+    [{ secret_mount_path: '/run/secrets' }, (c) => c.security.secretMountPath, '/run/secrets'],
+    [{ basic_auth: 'true' }, (c) => c.security.basicAuth, true],
+    [{ invoke_auth: 'Bearer' }, (c) => c.security.invokeAuth, 'bearer'],
+    [
+      { callback_allow: 'hooks.internal, *.svc.cluster.local,10.0.0.0/8,::1,fd00::/8' },
+      (c) => c.security.callbackAllow,
+      ['hooks.internal', '*.svc.cluster.local', '10.0.0.0/8', '::1', 'fd00::/8'],
+    ],
+    [{ callback_signing: 'yes' }, (c) => c.security.signCallbacks, true],
+    [{ max_header_count: '50', max_header_size: '8KiB' }, (c) => [c.security.maxHeaderCount, c.security.maxHeaderBytes], [50, 8_192]],
   ];
   for (const [env, field, expected] of cases) t.same(field(loadConfig(env)), expected, JSON.stringify(env));
+});
+
+t.test('NATS credentials and TLS files: one kind of credential, pairs complete', async (t) => {
+  t.same(problemsOf({ nats_token_file: '/t', nats_creds_file: '/c' }), [
+    'nats_creds_file: "/c" is set with another NATS credential; use one of nats_creds_file, nats_nkey_seed_file, nats_token_file or nats_user',
+  ]);
+  t.same(problemsOf({ nats_user: 'u' }), ['nats_user: "u" needs nats_user and nats_password_file together']);
+  t.same(problemsOf({ nats_tls_cert_file: '/c.pem' }), ['nats_tls_cert_file: "/c.pem" is set without nats_tls_key_file']);
+});
+
+t.test('callback_allow names what is not a host, IP or CIDR', async (t) => {
+  t.same(problemsOf({ callback_allow: 'ok.example, 10.0.0.0/33, bad host' }), [
+    'callback_allow: "ok.example, 10.0.0.0/33, bad host" has "10.0.0.0/33", "bad host", which is not a host name, *.suffix, IP address or CIDR',
+  ]);
 });
 
 t.test('NATS_URL takes precedence over faas_nats_address', async (t) => {
