@@ -9,6 +9,8 @@ import type {
   Invocation,
   InvocationInput,
   MessageHandle,
+  ResultStorage,
+  StoreResultRequest,
 } from './invocation.types.js';
 import { retryDelayMs, shouldRetry, withAnnotations, type RetryPolicy } from './retry.policy.js';
 
@@ -27,6 +29,8 @@ export interface InvocationContext extends InvocationInput {
   readonly outcome?: FunctionOutcome | undefined;
   readonly deadLetter?: DeadLetterReason | undefined;
   readonly cancelled: boolean;
+  /** Set when the caller asked to keep the result: whether it was. */
+  readonly resultStorage?: ResultStorage | undefined;
   /** Why the direct callback failed; it was then handed to durable delivery. */
   readonly callbackError?: string | undefined;
   /** Why the invocation could not be settled (ack, dead letter or callback hand-off failed). */
@@ -73,6 +77,7 @@ export const invocationMachine = setup({
     deliverCallback: fromPromise<void, CallbackRequest>(notProvided('deliverCallback')),
     handOffCallback: fromPromise<void, CallbackRequest & { readonly error: string }>(notProvided('handOffCallback')),
     deadLetter: fromPromise<void, DeadLetterRequest>(notProvided('deadLetter')),
+    storeResult: fromPromise<ResultStorage, StoreResultRequest>(notProvided('storeResult')),
     ackAck: fromPromise<void, MessageHandle>(({ input }) => input.ackAck()),
     scheduleRetry: fromPromise<void, { message: MessageHandle; delayMs: number }>(({ input }) =>
       input.message.nakConfirmed(input.delayMs),
@@ -88,6 +93,7 @@ export const invocationMachine = setup({
     goesToDeadLetters: ({ context }) =>
       context.outcome !== undefined && deadLetterReason(context.outcome, context.policy, context.deadLetterNonRetryable) !== undefined,
     hasCallback: ({ context }) => context.invocation.callbackUrl !== undefined,
+    wantsResult: ({ context }) => wantsResult(context),
     wasCancelled: ({ context }) => context.cancelled,
     wasDeadLettered: ({ context }) => context.deadLetter !== undefined,
   },
@@ -203,6 +209,21 @@ export const invocationMachine = setup({
       always: 'reporting',
     },
     reporting: {
+      always: [{ guard: 'wantsResult', target: 'storingResult' }, { guard: 'hasCallback', target: 'callback' }, { target: 'acking' }],
+    },
+    /**
+     * Keep the result for the status API before anything says the invocation is over. A failed
+     * write is reported, not retried: re-running the function to store its result would be worse.
+     */
+    storingResult: {
+      invoke: {
+        src: 'storeResult',
+        input: ({ context }) => ({ invocation: context.invocation, outcome: context.outcome! }),
+        onDone: { target: 'reported', actions: assign({ resultStorage: ({ event }) => event.output }) },
+        onError: { target: 'reported', actions: assign({ resultStorage: ({ event }) => ({ stored: false, reason: describe(event.error) }) }) },
+      },
+    },
+    reported: {
       always: [{ guard: 'hasCallback', target: 'callback' }, { target: 'acking' }],
     },
     /** POST the outcome to X-Callback-Url. A failed callback never re-runs the function. */
@@ -250,6 +271,13 @@ export const invocationMachine = setup({
     released: { type: 'final', entry: { type: 'nak', params: { delayMs: 0 } } },
   },
 });
+
+/** Annotation with which a function asks for all its results to be kept. */
+export const STORE_RESULT_ANNOTATION = 'com.asyncfn.store_result';
+
+function wantsResult(context: InvocationContext): boolean {
+  return context.invocation.storeResult === true || context.outcome?.annotations?.[STORE_RESULT_ANNOTATION] === 'true';
+}
 
 function callbackRequest(context: InvocationContext): CallbackRequest {
   return {

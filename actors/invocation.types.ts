@@ -54,6 +54,18 @@ export interface CallbackRequest {
   readonly maxAttempts: number;
 }
 
+/** The final outcome of an invocation whose caller asked to keep the result. */
+export interface StoreResultRequest {
+  readonly invocation: Invocation;
+  readonly outcome: FunctionOutcome;
+}
+
+/** Whether the result was kept; `reason` says why not (too large, write failed). */
+export interface ResultStorage {
+  readonly stored: boolean;
+  readonly reason?: string | undefined;
+}
+
 /** Why an invocation ends in the dead-letter stream (the names of src/queue/dead-letter.ts). */
 export type DeadLetterReason = 'retriesExhausted' | 'nonRetryable' | 'expired' | 'poison' | 'callbackFailed';
 

@@ -25,7 +25,7 @@ import {
 import { createActor, type Actor } from 'xstate';
 import { AckExtender } from './ack-extender.js';
 import type { InvocationMachine, InvocationSettlement } from './invocation.machine.js';
-import type { DeadLetterReason, FunctionOutcome, Invocation, InvocationSettings, MessageHandle } from './invocation.types.js';
+import type { DeadLetterReason, FunctionOutcome, Invocation, InvocationSettings, MessageHandle, ResultStorage } from './invocation.types.js';
 
 /** One message as the pull source hands it over: decoded, or the reasons it cannot be. */
 export interface Delivery {
@@ -46,6 +46,8 @@ export interface SettlementReport {
   readonly deadLetter?: DeadLetterReason | undefined;
   readonly callbackError?: string | undefined;
   readonly settleError?: string | undefined;
+  /** Set when the caller asked to keep the result. */
+  readonly resultStorage?: ResultStorage | undefined;
   readonly policyWarnings: readonly string[];
 }
 
@@ -275,6 +277,7 @@ export class QueueSupervisor {
         deadLetter: context.deadLetter,
         callbackError: context.callbackError,
         settleError: context.settleError,
+        resultStorage: context.resultStorage,
         policyWarnings: context.policyWarnings,
       });
       this.#running$.next(this.#running$.value - 1);

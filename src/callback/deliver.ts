@@ -1,10 +1,21 @@
+import type { KeyObject } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import type { CallbackRequest } from '../../actors/invocation.types.js';
 import { durationSeconds, unixNanos } from '../http/headers.js';
-import { withTimeout } from '../http/client.js';
+import { deadline } from '../http/client.js';
 import { AsyncFnError } from '../errors.js';
 import { TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { contextOf, endSpan, errorFailure, injectHeaders, startClientSpan } from '../telemetry/spans.js';
+import { signWebhook, webhookIdOf } from './signing.js';
+import { CallbackRefusedError } from './target-guard.js';
+
+/** Standard Webhooks signing of every callback; absent when `callback_signing` is off. */
+export interface CallbackSigning {
+  /** The keys from callback-signing-secret; each adds one signature (several during a rotation). */
+  readonly secrets: readonly KeyObject[];
+  /** The clock for `webhook-timestamp`, read at each attempt, unix ms. Default Date.now. */
+  readonly nowMs?: () => number;
+}
 
 export interface DeliverCallbackDeps {
   readonly dispatcher: Dispatcher;
@@ -12,6 +23,8 @@ export interface DeliverCallbackDeps {
   readonly timeoutMs: number;
   /** Sent as `User-Agent: asyncfn-queue-worker/<version>`. */
   readonly version: string;
+  /** Sign callbacks (Standard Webhooks); unsigned when absent. */
+  readonly signing?: CallbackSigning;
 }
 
 /** The callback receiver did not answer with a 2xx. */
@@ -24,8 +37,12 @@ export class CallbackFailedError extends AsyncFnError {
   }
 }
 
-/** The headers of a callback request, as the OpenFaaS queue-worker sends them (plus X-Retry*). */
-export function callbackHeaders(req: CallbackRequest, version: string): Record<string, string> {
+/**
+ * The headers of a callback request, as the OpenFaaS queue-worker sends them (plus X-Retry*), and
+ * with `signing` the Standard Webhooks `webhook-id` (from the call id), `webhook-timestamp` (now:
+ * each attempt is signed afresh) and `webhook-signature` over exactly `req.outcome.body`.
+ */
+export function callbackHeaders(req: CallbackRequest, version: string, signing?: CallbackSigning): Record<string, string> {
   const { invocation, outcome } = req;
   const headers: Record<string, string> = {
     'x-call-id': invocation.callId,
@@ -38,6 +55,18 @@ export function callbackHeaders(req: CallbackRequest, version: string): Record<s
     'user-agent': `asyncfn-queue-worker/${version}`,
   };
   if (outcome.contentType) headers['content-type'] = outcome.contentType;
+  if (signing) {
+    const nowMs = signing.nowMs ?? Date.now;
+    Object.assign(
+      headers,
+      signWebhook({
+        id: webhookIdOf(invocation.callId),
+        timestampSeconds: Math.floor(nowMs() / 1000),
+        body: outcome.body,
+        secrets: signing.secrets,
+      }),
+    );
+  }
   return headers;
 }
 
@@ -55,25 +84,33 @@ export function deliverCallback(deps: DeliverCallbackDeps) {
     if (span.isRecording()) {
       span.setAttributes({ [A.callId]: req.invocation.callId, [A.faasInvokedName]: req.invocation.functionName, [A.attempt]: req.attempt });
     }
-    const headers = callbackHeaders(req, deps.version);
+    // Signed here, at each attempt, over the very Uint8Array handed to undici as the body.
+    const headers = callbackHeaders(req, deps.version, deps.signing);
     injectHeaders(span, parent, headers);
     let status: number;
+    const limit = deadline(signal, deps.timeoutMs);
     try {
       const response = await request(url, {
         method: 'POST',
         headers,
         body: req.outcome.body,
-        signal: withTimeout(signal, deps.timeoutMs),
+        signal: limit.signal,
         dispatcher: deps.dispatcher,
       });
       status = response.statusCode;
       await response.body.dump();
     } catch (err) {
       endSpan(span, undefined, errorFailure(err));
+      // The dispatcher's connect guard refused every address: no retry can change that.
+      if (err instanceof CallbackRefusedError) throw err;
       throw new CallbackFailedError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
+    } finally {
+      limit.clear();
     }
     const accepted = status >= 200 && status < 300;
     endSpan(span, status, accepted ? undefined : { type: String(status) });
-    if (!accepted) throw new CallbackFailedError(`receiver answered ${status}`, status);
+    // undici's request() follows no redirect (no redirect interceptor is composed): a 3xx is a
+    // failed delivery, never a hop to wherever Location points, which the guard has not vetted.
+    if (!accepted) throw new CallbackFailedError(`receiver answered ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`, status);
   };
 }

@@ -108,6 +108,11 @@ export interface CallbackRetrierDeps {
   /** One delivery attempt; rejects with the receiver's status (if any) on failure. */
   readonly deliver: (req: CallbackRequest) => Promise<void>;
   readonly statusOf: (error: unknown) => number | undefined;
+  /**
+   * True for a failure no retry can fix (a callback target the SSRF guard refuses): the callback
+   * is dead-lettered at once instead of waiting out every attempt. Default: none is.
+   */
+  readonly isPermanent?: (error: unknown) => boolean;
   /** Stores a callback that failed every attempt in the dead letters (PubAck awaited). */
   readonly deadLetter: (msg: JsMsg, queue: string, attempts: number, error: string) => Promise<void>;
   readonly onEvent: (event: CallbackEvent) => void;
@@ -145,14 +150,16 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, isConnected: () 
       queueName = queue;
       let status: number | undefined;
       let error = '';
+      let permanent = false;
       try {
         await deps.deliver({ ...request, attempt: request.attempt });
         status = 200;
       } catch (err) {
         status = deps.statusOf(err);
         error = err instanceof Error ? err.message : String(err);
+        permanent = deps.isPermanent?.(err) ?? false;
       }
-      const decision = decideCallback(status, attempt, deps.policy);
+      const decision = permanent ? ({ action: 'deadLetter' } as const) : decideCallback(status, attempt, deps.policy);
       switch (decision.action) {
         case 'delivered':
         case 'gone':

@@ -2,20 +2,27 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { FunctionResolver } from '../functions/index.js';
-import { buildGateway } from '../gateway/server.js';
+import { loadGatewayAuth } from '../gateway/auth/index.js';
+import { buildGateway, checkCallbackWith } from '../gateway/server.js';
 import { createHttpClient } from '../http/client.js';
-import { connectQueue } from '../queue/connection.js';
+import { connectQueue, redactUrl } from '../queue/connection.js';
 import { ensureStream } from '../queue/provision.js';
 import { queueSpecFor } from '../queue/queues.js';
 import { openCancellationRequests } from '../status/cancellations.js';
 import { bucketOptions, openRecords } from '../status/records.js';
+import { openIdempotencyClaims } from '../status/idempotency.js';
+import { openResults } from '../status/results.js';
+import { ensureDelayedStream } from '../queue/delayed.js';
 import { createQueueRouter } from '../gateway/queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createRegistry, gatewayMetrics } from '../telemetry/metrics.js';
 
-/** Room left in a NATS message for the envelope's and the caller's headers (node caps headers at 16 KiB). */
-export const HEADER_ROOM_BYTES = 24 * 1024;
+/**
+ * Room left in a NATS message for the envelope's own headers and the `Asyncfn-H-` prefix of each
+ * caller header, beside the caller's headers themselves (at most max_header_size).
+ */
+export const ENVELOPE_HEADER_ROOM_BYTES = 8 * 1024;
 
 export interface RunningGateway {
   readonly url: string;
@@ -30,25 +37,33 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const logger = deps.logger.child({ component: 'gateway' });
   if (!config.nats.url) throw new ConfigError(['NATS_URL (or faas_nats_address) is required for the gateway']);
+  // Secrets are read once, before connecting: a missing one stops startup with the file's name.
+  const auth = await loadGatewayAuth(config.security);
   const registry = createRegistry('gateway');
   const metrics = gatewayMetrics(registry);
   const queue = await connectQueue({
     url: config.nats.url,
+    auth: config.nats.auth,
+    tls: config.nats.tls,
     name: 'asyncfn-gateway',
     logger,
     onReconnect: () => metrics.natsReconnects.inc(),
   });
   try {
     const maxPayload = queue.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
-    if (config.gateway.maxBodyBytes + HEADER_ROOM_BYTES > maxPayload) {
+    const headerRoomBytes = config.security.maxHeaderBytes + ENVELOPE_HEADER_ROOM_BYTES;
+    if (config.gateway.maxBodyBytes + headerRoomBytes > maxPayload) {
       throw new ConfigError([
-        `max_body_size ${config.gateway.maxBodyBytes} plus ${HEADER_ROOM_BYTES} bytes for headers exceeds the NATS server's max_payload ${maxPayload}: raise max_payload in the server config or lower max_body_size`,
+        `max_body_size ${config.gateway.maxBodyBytes} plus ${headerRoomBytes} bytes for headers exceeds the NATS server's max_payload ${maxPayload}: raise max_payload in the server config or lower max_body_size`,
       ]);
     }
     const jsm = await jetstreamManager(queue.nc);
     await ensureStream(jsm, queueSpecFor(config), logger);
+    await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
     const bucket = bucketOptions(config);
     const records = await openRecords(queue.nc, bucket);
+    const results = await openResults(queue.nc, bucket);
+    const idempotency = await openIdempotencyClaims(queue.nc, { ...bucket, ttlMs: config.records.idempotencyWindowMs });
     const cancellations = await openCancellationRequests(queue.nc, bucket);
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
     const app = await buildGateway(
@@ -58,22 +73,28 @@ export async function startGateway(
         upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
         maxBodyBytes: config.gateway.maxBodyBytes,
         defaultNamespace: config.functions.defaultNamespace,
+        maxDelayMs: config.records.maxDelayMs,
+        headerLimits: { maxHeaderCount: config.security.maxHeaderCount, maxHeaderBytes: config.security.maxHeaderBytes },
       },
       {
         resolver: deps.resolver,
         publisher: createPublisher(queue, jetstream(queue.nc), { publishTimeoutMs: config.gateway.publishTimeoutMs }),
         router: createQueueRouter(config, jsm, logger),
         records,
+        results,
+        idempotency,
         cancellations,
         dispatcher,
         isReady: () => queue.isConnected(),
         logger,
         registry,
         metrics,
+        auth,
+        checkCallback: checkCallbackWith(config.security.callbackAllow),
       },
     );
     const url = await app.listen({ port: config.gateway.port, host: config.gateway.host });
-    logger.info({ url, nats: config.nats.url }, 'gateway listening');
+    logger.info({ url, nats: redactUrl(config.nats.url) }, 'gateway listening');
     return {
       url,
       close: async () => {

@@ -8,6 +8,9 @@ import { createResolver } from '../functions/index.js';
 import { createLogger } from '../telemetry/logger.js';
 import { startTracing } from '../telemetry/tracing.js';
 import { startGateway } from './gateway.js';
+import { queueSpecFor } from '../queue/queues.js';
+import { runQueuesCommand } from './queues.js';
+import { runStatusCommand } from './status.js';
 import { DEFAULT_DATA_DIR, readLocalNatsUrl, runUp } from './up.js';
 import { VERSION } from './version.js';
 import { startWorker } from './worker.js';
@@ -21,16 +24,21 @@ Commands:
   gateway   the HTTP gateway (/function, /async-function, /system, /healthz)
   worker    the queue-worker
   dlq       dead letters: list, show, replay, purge (asyncfn dlq --help)
+  status    one invocation's record; --wait for it to finish (asyncfn status --help)
+  queues    per queue: pending, in flight, waiting retries, oldest message (asyncfn queues --help)
 
 Configuration comes from environment variables with OpenFaaS names (NATS_URL, max_inflight,
 ack_wait, upstream_timeout, ...) and an optional YAML file with the same keys (--config or
 ASYNCFN_CONFIG); see README.md.`;
 
+/** Commands that read or repair JetStream state and exit; they parse their own arguments. */
+const OPERATOR_COMMANDS: readonly string[] = ['dlq', 'status', 'queues'];
+
 async function main(argv: string[]): Promise<number> {
-  // Whatever follows `dlq` is its own arguments (src/dlq parses them).
-  const dlqAt = argv.indexOf('dlq');
+  // Whatever follows an operator command (dlq, status, queues) is its own arguments.
+  const operatorAt = argv.findIndex((arg) => OPERATOR_COMMANDS.includes(arg));
   const { positionals, values } = parseArgs({
-    args: dlqAt === -1 ? argv : argv.slice(0, dlqAt + 1),
+    args: operatorAt === -1 ? argv : argv.slice(0, operatorAt + 1),
     allowPositionals: true,
     options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
   });
@@ -39,17 +47,23 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0];
-  if (values.help || !command || !['up', 'gateway', 'worker', 'dlq'].includes(command)) {
+  if (values.help || !command || !['up', 'gateway', 'worker', ...OPERATOR_COMMANDS].includes(command)) {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
   const configPath = values.config ?? process.env.ASYNCFN_CONFIG;
   const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined);
-  if (command === 'dlq') {
+  if (OPERATOR_COMMANDS.includes(command)) {
     const output = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };
     // Beside `asyncfn up`, operator commands find its local nats-server without NATS_URL.
     const natsUrl = config.nats.url ?? (await readLocalNatsUrl(DEFAULT_DATA_DIR)) ?? '';
-    return runDlqCommand(argv.slice(dlqAt + 1), { natsUrl, ...output });
+    const deps = { natsUrl, natsAuth: config.nats.auth, natsTls: config.nats.tls, ...output };
+    if (command === 'status') return runStatusCommand(argv.slice(operatorAt + 1), deps);
+    if (command === 'queues') {
+      const defaultQueue = queueSpecFor(config);
+      return runQueuesCommand(argv.slice(operatorAt + 1), { ...deps, defaultQueue, durableFor: (q) => queueSpecFor(config, q).durable });
+    }
+    return runDlqCommand(argv.slice(operatorAt + 1), deps);
   }
   const logger = createLogger(config.log);
   // OTEL_* variables; off unless an exporter or an OTLP endpoint is set. Started before anything

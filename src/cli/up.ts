@@ -23,6 +23,14 @@ export async function readLocalNatsUrl(dataDir: string): Promise<string | undefi
   return text?.trim() || undefined;
 }
 
+/** Callback targets `asyncfn up` allows when callback_allow is empty: this machine, so `nc -l 8888` works. */
+export const UP_CALLBACK_ALLOW: readonly string[] = Object.freeze(['127.0.0.0/8', '::1', 'localhost']);
+
+/** Local development calls back to loopback receivers; an explicit callback_allow is kept as it is. */
+export function upCallbackAllow(configured: readonly string[]): readonly string[] {
+  return configured.length > 0 ? configured : UP_CALLBACK_ALLOW;
+}
+
 /**
  * Everything on one machine for development: a local nats-server with JetStream (unless NATS_URL
  * is set), the sample functions, the gateway and one worker, all stopped together.
@@ -54,7 +62,11 @@ export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}
       config.functions.mode === 'file'
         ? await createResolver(config.functions)
         : staticResolver(samples.functions, config.functions.defaultNamespace);
-    const upConfig: Config = Object.freeze({ ...config, nats: Object.freeze({ ...config.nats, url: natsUrl }) });
+    const upConfig: Config = Object.freeze({
+      ...config,
+      nats: Object.freeze({ ...config.nats, url: natsUrl }),
+      security: Object.freeze({ ...config.security, callbackAllow: upCallbackAllow(config.security.callbackAllow) }),
+    });
 
     const worker = await startWorker(upConfig, { resolver, logger });
     stops.push(() => worker.close());

@@ -2,6 +2,7 @@ import { isSuccess } from '../../actors/dead-letter.policy.js';
 import type { Invocation } from '../../actors/invocation.types.js';
 import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supervisor.js';
 import type { InvocationRecord, InvocationState, RecordStore } from '../status/records.js';
+import { inWriteBatch } from '../queue/write-batch.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { traceIdOf } from '../telemetry/tracing.js';
@@ -23,8 +24,18 @@ export function recordStateOf(report: SettlementReport): InvocationState | undef
   }
 }
 
-function baseRecord(queue: string, invocation: Invocation): Pick<InvocationRecord, 'callId' | 'function' | 'namespace' | 'queue' | 'enqueuedAtMs'> {
-  return { callId: invocation.callId, function: invocation.functionName, namespace: invocation.namespace, queue, enqueuedAtMs: invocation.enqueuedAtMs };
+function baseRecord(
+  queue: string,
+  invocation: Invocation,
+): Pick<InvocationRecord, 'callId' | 'function' | 'namespace' | 'queue' | 'enqueuedAtMs' | 'notBeforeMs'> {
+  return {
+    callId: invocation.callId,
+    function: invocation.functionName,
+    namespace: invocation.namespace,
+    queue,
+    enqueuedAtMs: invocation.enqueuedAtMs,
+    notBeforeMs: invocation.notBeforeMs,
+  };
 }
 
 /** An invocation still running after this long gets a "running" record, ms. */
@@ -38,11 +49,10 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
   const decoder = new TextDecoder();
   const started = new Map<string, { startedAtMs: number; timer: NodeJS.Timeout }>();
   const save = (record: InvocationRecord): void => {
-    try {
-      records.putUnconfirmed(record);
-    } catch (err) {
+    // Batched with the acks of the same loop turn: one socket write for many invocations.
+    inWriteBatch(async () => records.putUnconfirmed(record)).catch((err: unknown) => {
       logger.warn({ err, callId: record.callId }, 'could not write the invocation record');
-    }
+    });
   };
   return {
     started: (queue, invocation, attempt, state) => {
@@ -120,7 +130,12 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
         status: outcome?.status,
         startedAtMs,
         finishedAtMs: state === 'retrying' ? undefined : Date.now(),
+        durationMs: outcome ? Math.round(outcome.durationMs) : undefined,
         error: outcome?.transportError ?? report.callbackError,
+        result:
+          report.resultStorage && outcome
+            ? { ...report.resultStorage, status: outcome.status, contentType: outcome.contentType, bytes: outcome.body.length }
+            : undefined,
       });
     },
     poison: (queue, reasons) => {

@@ -1,26 +1,32 @@
+import { join } from 'node:path';
 import { jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { millis } from '@nats-io/nats-core';
 import { fromPromise } from 'xstate';
 import { ackExtendIntervalMs } from '../../actors/ack-extender.js';
-import type { InvocationSettings } from '../../actors/invocation.types.js';
+import type { InvocationSettings, ResultStorage } from '../../actors/invocation.types.js';
 import { invocationMachine } from '../../actors/invocation.machine.js';
 import { QueueSupervisor } from '../../actors/queue.supervisor.js';
 import type { RetryPolicy } from '../../actors/retry.policy.js';
-import { CallbackFailedError, deliverCallback } from '../callback/deliver.js';
+import { CallbackFailedError, deliverCallback, type CallbackSigning } from '../callback/deliver.js';
 import { CALLBACK_DURABLE, CALLBACK_STREAM, ensureCallbackStream, handOffCallback, startCallbackRetrier } from '../callback/durable.js';
+import { CallbackRefusedError, createTargetGuard } from '../callback/target-guard.js';
+import { parseSigningSecrets, SIGNING_SECRET_FILE } from '../callback/signing.js';
 import type { Config, QueueServed } from '../config/index.js';
+import { readMountedSecretLines } from '../config/secrets.js';
 import { ConfigError } from '../errors.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { invokeFunction } from '../functions/invoke.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, type QueueConnection } from '../queue/connection.js';
 import { encodeDeadLetter, ensureDeadLetterStream, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
+import { ensureDelayedStream, startDelayedScheduler } from '../queue/delayed.js';
 import { encodeEnvelope } from '../queue/envelope.js';
 import { ensureConsumer, ensureStream } from '../queue/provision.js';
 import { pullSource } from '../queue/pull.js';
 import { queueSpecFor, queuesServed } from '../queue/queues.js';
 import { watchCancellations } from '../status/cancellations.js';
 import { bucketOptions, openRecords } from '../status/records.js';
+import { openResults, type ResultStore } from '../status/results.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createRegistry, workerMetrics, type WorkerMetrics } from '../telemetry/metrics.js';
@@ -32,6 +38,18 @@ export interface RunningWorker {
   readonly url: string;
   /** Stops pulling, waits up to `graceMs` for in-flight invocations, releases the rest, disconnects. */
   close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * The callback signing keys, read once before anything connects, so a missing, empty or malformed
+ * callback-signing-secret stops startup (the message names the file and the line, never a secret).
+ * Both the first delivery and the durable retrier sign through the one `deliverCallback`.
+ */
+async function callbackSigningOf(config: Config): Promise<CallbackSigning | undefined> {
+  if (!config.security.signCallbacks) return undefined;
+  const { secretMountPath } = config.security;
+  const lines = await readMountedSecretLines(secretMountPath, SIGNING_SECRET_FILE, 'callback_signing');
+  return { secrets: parseSigningSecrets(lines, `callback_signing: ${join(secretMountPath, SIGNING_SECRET_FILE)}`) };
 }
 
 /** Callbacks the durable retrier delivers at once per worker. */
@@ -54,10 +72,14 @@ export function retryPolicyOf(config: Config): RetryPolicy {
 export async function startWorker(config: Config, deps: { resolver: FunctionResolver; logger: Logger }): Promise<RunningWorker> {
   const logger = deps.logger.child({ component: 'worker' });
   if (!config.nats.url) throw new ConfigError(['NATS_URL (or faas_nats_address) is required for the worker']);
+  const signing = await callbackSigningOf(config);
+  if (signing) logger.info({ signingSecrets: signing.secrets.length }, 'callbacks are signed (Standard Webhooks)');
   const registry = createRegistry('worker');
   const metrics = workerMetrics(registry);
   const queue = await connectQueue({
     url: config.nats.url,
+    auth: config.nats.auth,
+    tls: config.nats.tls,
     name: 'asyncfn-worker',
     logger,
     onReconnect: () => metrics.natsReconnects.inc(),
@@ -67,6 +89,8 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     const js = jsm.jetstream();
     const bucket = bucketOptions(config);
     const records = await openRecords(queue.nc, bucket);
+    const results = await openResults(queue.nc, bucket);
+    await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
     const cancellations = await watchCancellations(queue.nc, bucket);
     await ensureDeadLetterStream(jsm, config.queue);
     await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + 30_000 });
@@ -74,7 +98,14 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     const served = queuesServed(config);
     const connections = served.reduce((sum, q) => sum + q.maxInflight, CALLBACK_CONCURRENCY);
     const dispatcher = createHttpClient({ connectionsPerOrigin: connections });
-    const deliver = deliverCallback({ dispatcher, timeoutMs: config.callback.timeoutMs, version: VERSION });
+    // Callbacks go where callers say: a pool of their own whose every connection passes the SSRF
+    // guard (callback_allow). Function calls are not guarded: functions are the operator's own,
+    // typically cluster-internal, addresses.
+    const callbackDispatcher = createHttpClient({
+      connectionsPerOrigin: connections,
+      connectGuard: createTargetGuard(config.security.callbackAllow),
+    });
+    const deliver = deliverCallback({ dispatcher: callbackDispatcher, timeoutMs: config.callback.timeoutMs, version: VERSION, signing });
     const deadLetter = (original: RawMessage, meta: DeadLetterMeta) =>
       publishDeadLetter(js, encodeDeadLetter(original, meta)).then(() => undefined);
     const settings = (callId: string): InvocationSettings => ({
@@ -87,8 +118,13 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
 
     const supervisors: QueueSupervisor[] = [];
     for (const q of served) {
-      supervisors.push(await startQueue(config, q, { queue, js, jsm, deps, dispatcher, deliver, deadLetter, settings, records, logger, metrics }));
+      supervisors.push(
+        await startQueue(config, q, { queue, js, jsm, deps, dispatcher, deliver, deadLetter, settings, records, results, logger, metrics }),
+      );
     }
+    const schedulers = await Promise.all(
+      served.map((q) => startDelayedScheduler({ js, jsm, spec: queueSpecFor(config, q.name), logger: logger.child({ queue: q.name }) })),
+    );
     const pendingPoller = pollPending(config, jsm, metrics, logger);
     const cancelling = cancellations.requested$.subscribe((callId) => {
       if (supervisors.some((s) => s.cancel(callId))) logger.info({ callId }, 'cancelling a running invocation');
@@ -102,6 +138,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
         concurrency: CALLBACK_CONCURRENCY,
         deliver: (req) => deliver(req),
         statusOf: (err) => (err instanceof CallbackFailedError ? err.status : undefined),
+        isPermanent: (err) => err instanceof CallbackRefusedError,
         deadLetter: (msg, q, attempts, error) =>
           deadLetter({ headers: msg.headers, data: msg.data }, { reason: 'callbackFailed', queue: q, attempts, error, atMs: Date.now() }),
         onEvent: (event) => {
@@ -132,11 +169,13 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
         if (released > 0) logger.warn({ released }, 'released unfinished invocations back to the queue');
         if (unsettled > 0) logger.warn({ unsettled }, 'stopped during callbacks; JetStream redelivers those after ack_wait');
         cancelling.unsubscribe();
+        await Promise.all(schedulers.map((s) => s.close()));
         await retrier.stop();
         cancellations.stop();
         // Closing NATS first flushes the naks; then whatever HTTP is still open is cut.
         await queue.close();
         await dispatcher.destroy();
+        await callbackDispatcher.destroy();
         await health.close();
       },
     };
@@ -156,8 +195,16 @@ interface QueueDeps {
   readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;
   readonly settings: (callId: string) => InvocationSettings;
   readonly records: Awaited<ReturnType<typeof openRecords>>;
+  readonly results: ResultStore;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
+}
+
+/** Keeps a result unless it is larger than `result_max_size`; the record tells which. */
+async function storeResult(results: ResultStore, callId: string, body: Uint8Array, maxBytes: number): Promise<ResultStorage> {
+  if (body.length > maxBytes) return { stored: false, reason: `larger than result_max_size (${body.length} > ${maxBytes} bytes)` };
+  await results.put(callId, body);
+  return { stored: true };
 }
 
 /** How often the pending-messages gauge is refreshed from the consumers' info. */
@@ -203,6 +250,7 @@ async function startQueue(config: Config, served: QueueServed, d: QueueDeps): Pr
       invokeFunction: fromPromise(({ input, signal }) => invoke(input, signal)),
       deliverCallback: fromPromise(({ input, signal }) => d.deliver(input, signal)),
       handOffCallback: fromPromise(({ input }) => handOffCallback(d.js, served.name, input, input.error)),
+      storeResult: fromPromise(({ input }) => storeResult(d.results, input.invocation.callId, input.outcome.body, config.records.resultMaxBytes)),
       deadLetter: fromPromise(({ input }) =>
         d.deadLetter(encodeEnvelope(input.invocation), {
           reason: input.reason,

@@ -2,6 +2,7 @@ import { isIPv6 } from 'node:net';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { redactUrl } from '../queue/nats-url.js';
 import { type Config, ConfigSchema, type DeepPartial } from './schema.js';
 import { VARIABLE_NAMES, type Variables, VariablesSchema } from './variables.js';
 
@@ -85,7 +86,8 @@ function readConfigFile(text: string, problems: string[]): Record<string, string
 /** One line per problem, naming the variable and the value it had. */
 function describeIssue(issue: z.core.$ZodIssue, values: Record<string, string>): string {
   const name = String(issue.path[0] ?? '(config)');
-  const value = values[name];
+  // NATS_URL may carry a password or token (nats://user:pass@host).
+  const value = name === 'NATS_URL' && values[name] !== undefined ? redactUrl(values[name]) : values[name];
   return value === undefined ? `${name}: ${issue.message}` : `${name}: ${JSON.stringify(value)} ${issue.message}`;
 }
 
@@ -162,7 +164,12 @@ function toConfig(v: Variables): Config {
       initialWaitMs: v.callback_initial_wait,
       maxWaitMs: v.callback_max_wait,
     },
-    records: { ttlMs: v.records_ttl },
+    records: {
+      ttlMs: v.records_ttl,
+      resultMaxBytes: v.result_max_size,
+      idempotencyWindowMs: v.idempotency_window,
+      maxDelayMs: v.max_delay,
+    },
     security: {
       secretMountPath: v.secret_mount_path,
       basicAuth: v.basic_auth,

@@ -230,6 +230,18 @@ export interface SecurityConfig {
 export interface RecordsConfig {
   /** How long records and cancellation markers are kept, ms (`records_ttl`). Default 7 days. */
   readonly ttlMs: number;
+  /**
+   * Largest function result stored for `GET /async-function/<call-id>/result`, bytes
+   * (`result_max_size`); bigger results are not stored and the record says so. Default 262144 (256 KiB).
+   */
+  readonly resultMaxBytes: number;
+  /**
+   * How long an `Idempotency-Key` maps to its first call id, ms (`idempotency_window`); also the
+   * streams' JetStream duplicate window. Default 3600000 (1h).
+   */
+  readonly idempotencyWindowMs: number;
+  /** Longest delay a caller may ask for with X-Delay-Seconds or X-Not-Before, ms (`max_delay`). Default 30 days. */
+  readonly maxDelayMs: number;
 }
 
 /** All of asyncfn's configuration. Each module is handed only the slice it uses. */
@@ -320,7 +332,7 @@ export const ConfigSchema = z
       initialWaitMs: z.number().min(0),
       maxWaitMs: z.number().min(0),
     }),
-    records: z.strictObject({ ttlMs: ms }),
+    records: z.strictObject({ ttlMs: ms, resultMaxBytes: z.int().min(0), idempotencyWindowMs: ms, maxDelayMs: ms }),
     security: z.strictObject({
       secretMountPath: name,
       basicAuth: z.boolean(),

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
 import { parseRetryStatuses } from '../../actors/retry.policy.js';
+import { redactUrl, splitServerList } from '../queue/nats-url.js';
 import { BACKOFF_MODES, INVOKE_AUTH_MODES, LOG_FORMATS, LOG_LEVELS, QUEUE_NAME, STORAGE_TYPES } from './schema.js';
 import { parseSizeBytes } from './size.js';
 
@@ -77,10 +78,11 @@ function isUrl(text: string, protocols: readonly string[]): boolean {
 
 /** Cluster seeds are comma-separated, as nats.js and the nats CLI accept them. */
 const natsUrls = z.string().transform((text, ctx) => {
-  const urls = text.split(',').map((url) => url.trim());
+  // Split as the connection splits, so a comma inside a password stays in it (src/queue/nats-url.ts).
+  const urls = splitServerList(text).map((url) => url.trim());
   const bad = urls.filter((url) => !isUrl(url, ['nats:', 'tls:', 'ws:', 'wss:']));
   if (bad.length > 0) {
-    const list = bad.map((url) => JSON.stringify(url)).join(', ');
+    const list = bad.map((url) => JSON.stringify(redactUrl(url))).join(', ');
     return reject(ctx, `has ${list}, which is not a nats://, tls://, ws:// or wss:// URL`);
   }
   return urls.join(',');
@@ -189,6 +191,9 @@ export const VariablesSchema = z
     callback_initial_wait: duration().default(10_000),
     callback_max_wait: duration().default(600_000),
     records_ttl: positiveDuration.default(7 * 24 * 3_600_000),
+    result_max_size: bytes.default(262_144),
+    idempotency_window: positiveDuration.default(3_600_000),
+    max_delay: positiveDuration.default(30 * 24 * 3_600_000),
     queues: queueList.optional(),
     nats_creds_file: path.optional(),
     nats_nkey_seed_file: path.optional(),

@@ -1,5 +1,8 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsAuthConfig, NatsTlsConfig } from '../config/index.js';
+import { AsyncFnError } from '../errors.js';
+import { connectNats, redactUrl } from '../queue/connection.js';
 import { DLQ_USAGE, parseDlqArgs } from './args.js';
 import { describe, listCommand, purgeCommand, replayCommand, showCommand, type DlqContext } from './commands.js';
 
@@ -10,6 +13,9 @@ export { parseFilter, matchesFilter, parseTimeBound, type DeadLetterFilter } fro
 export interface DlqDeps {
   /** One or more comma-separated NATS server URLs; "" when none is configured (an error, after argument checks). */
   readonly natsUrl: string;
+  /** NATS credentials and TLS files (config.nats.auth and .tls); none by default. */
+  readonly natsAuth?: NatsAuthConfig;
+  readonly natsTls?: NatsTlsConfig;
   /** Results (stdout). */
   readonly out: (line: string) => void;
   /** Warnings, progress and errors (stderr). */
@@ -44,9 +50,10 @@ export async function runDlqCommand(args: string[], deps: DlqDeps): Promise<numb
   }
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: deps.natsUrl.split(',').map((s) => s.trim()), name: 'asyncfn-dlq', timeout: 5_000 });
+    nc = await connectNats({ url: deps.natsUrl, auth: deps.natsAuth, tls: deps.natsTls }, { name: 'asyncfn-dlq', timeout: 5_000 });
   } catch (err) {
-    deps.err(`asyncfn dlq: cannot connect to NATS at ${deps.natsUrl}: ${describe(err)}`);
+    // NatsConnectError and ConfigError name the problem and the URL with its credentials masked.
+    deps.err(`asyncfn dlq: ${err instanceof AsyncFnError ? err.message : `cannot connect to NATS at ${redactUrl(deps.natsUrl)}: ${describe(err)}`}`);
     return 1;
   }
   try {

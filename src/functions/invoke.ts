@@ -2,7 +2,7 @@ import { trace, type Context, type Span } from '@opentelemetry/api';
 import { request, type Dispatcher } from 'undici';
 import type { FunctionOutcome, FunctionRequest, Invocation } from '../../actors/invocation.types.js';
 import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
-import { isTimeout, withTimeout } from '../http/client.js';
+import { deadline } from '../http/client.js';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer } from '../telemetry/spans.js';
 import { functionUrl, type FunctionResolver } from './resolver.js';
@@ -49,7 +49,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       // Removed since it was enqueued: a definitive answer, not a transport failure.
       return { ...failed(404, `function "${invocation.functionName}" not found`), transportError: undefined };
     }
-    const timeoutSignal = withTimeout(signal, deps.upstreamTimeoutMs);
+    const limit = deadline(signal, deps.upstreamTimeoutMs);
     const annotations = fn.annotations;
     const url = functionUrl(fn, invocation.path, invocation.query);
     const call = startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
@@ -65,7 +65,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
         method: invocation.method as Dispatcher.HttpMethod,
         headers,
         body: invocation.body.length > 0 ? invocation.body : null,
-        signal: timeoutSignal,
+        signal: limit.signal,
         dispatcher: deps.dispatcher,
       });
       const body = new Uint8Array(await response.body.arrayBuffer());
@@ -85,7 +85,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
         endSpan(call, undefined, { type: 'aborted', message: 'the attempt was cancelled' });
         throw err;
       }
-      if (isTimeout(timeoutSignal)) {
+      if (limit.timedOut()) {
         const timedOut = `function "${invocation.functionName}" did not answer within upstream_timeout (${deps.upstreamTimeoutMs} ms)`;
         endSpan(call, undefined, { type: 'timeout', message: timedOut });
         return { ...failed(504, timedOut), annotations };
@@ -93,6 +93,8 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       endSpan(call, undefined, errorFailure(err));
       // OpenFaaS: a function that cannot be reached is reported as 503.
       return { ...failed(503, `could not reach function "${invocation.functionName}": ${describe(err)}`), annotations };
+    } finally {
+      limit.clear();
     }
   };
 

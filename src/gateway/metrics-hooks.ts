@@ -4,8 +4,11 @@ import { parseFunctionRef } from '../functions/index.js';
 import type { GatewayMetrics } from '../telemetry/metrics.js';
 import { parseInvocationTarget } from './invocation-target.js';
 
-/** Statuses answered before a function was resolved: their names are the caller's, not the registry's. */
-const UNRESOLVED = new Set([400, 404, 405, 413]);
+/**
+ * Statuses answered before a function was resolved: their names are the caller's, not the registry's
+ * (401 and 431 are answered by hooks before any route runs).
+ */
+const UNRESOLVED = new Set([400, 401, 404, 405, 413, 431]);
 
 /** The function an invocation route named, when it is a valid name. */
 function functionNameOf(url: string, prefix: string, defaultNamespace: string): string | undefined {

@@ -5,14 +5,30 @@ import type { FunctionResolver } from '../functions/index.js';
 import type { InvocationPublisher } from '../queue/publisher.js';
 import type { CancellationRequests } from '../status/cancellations.js';
 import type { RecordStore } from '../status/records.js';
+import type { IdempotencyClaims } from '../status/idempotency.js';
+import type { ResultStore } from '../status/results.js';
 import type { GatewayMetrics } from '../telemetry/metrics.js';
 import type { Registry } from 'prom-client';
 import { installMetrics } from './metrics-hooks.js';
+import { installAuth, NO_AUTH, type GatewayAuth } from './auth/index.js';
+import { DEFAULT_HEADER_LIMITS, headerLimitServerOptions, installHeaderCountLimit, type HeaderLimits } from './header-limits.js';
 import type { QueueRouter } from './queue-router.js';
 import { installErrorHandlers } from './http-errors.js';
 import { asyncFunctionRoutes } from './routes/async-function.js';
+import { invocationStatusRoutes } from './routes/invocation-status.js';
 import { functionRoutes } from './routes/function.js';
 import { systemRoutes } from './routes/system.js';
+import { createTargetGuard } from '../callback/target-guard.js';
+import type { AsyncFnError } from '../errors.js';
+
+/** How long the gateway waits for DNS when checking a callback host; slower names pass, delivery decides. */
+export const CALLBACK_CHECK_TIMEOUT_MS = 1_000;
+
+/** The submit-time callback check for a `callback_allow` list. */
+export function checkCallbackWith(callbackAllow: readonly string[]): (url: URL) => Promise<AsyncFnError | undefined> {
+  const guard = createTargetGuard(callbackAllow);
+  return (url) => guard.check(url, CALLBACK_CHECK_TIMEOUT_MS);
+}
 
 export interface GatewayOptions {
   readonly readTimeoutMs: number;
@@ -20,6 +36,10 @@ export interface GatewayOptions {
   readonly upstreamTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly defaultNamespace: string;
+  /** Longest delay X-Delay-Seconds / X-Not-Before may ask for, ms (`max_delay`). */
+  readonly maxDelayMs: number;
+  /** Header count and size limits (`max_header_count`, `max_header_size`); default 100 fields, 16 KiB. */
+  readonly headerLimits?: HeaderLimits;
 }
 
 export interface GatewayDeps {
@@ -28,12 +48,21 @@ export interface GatewayDeps {
   readonly router: QueueRouter;
   readonly records: RecordStore;
   readonly cancellations: CancellationRequests;
+  readonly idempotency: IdempotencyClaims;
+  readonly results: ResultStore;
   readonly dispatcher: Dispatcher;
   readonly isReady: () => boolean;
   readonly logger: Logger;
   readonly registry: Registry;
   readonly metrics: GatewayMetrics;
   readonly now?: () => number;
+  /** Credentials checked per route group (loaded by loadGatewayAuth); default: no auth. */
+  readonly auth?: GatewayAuth;
+  /**
+   * The submit-time check of X-Callback-Url (the SSRF guard with `callback_allow`); default: the
+   * guard with an empty allowlist, so only public addresses pass.
+   */
+  readonly checkCallback?: (url: URL) => Promise<AsyncFnError | undefined>;
 }
 
 /**
@@ -43,7 +72,9 @@ export interface GatewayDeps {
  */
 export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now;
+  const headerLimits = opts.headerLimits ?? DEFAULT_HEADER_LIMITS;
   const app = fastify({
+    ...headerLimitServerOptions(headerLimits),
     logger: false,
     bodyLimit: opts.maxBodyBytes,
     // read_timeout: the whole request must arrive within it.
@@ -54,19 +85,33 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     forceCloseConnections: 'idle',
   });
   installErrorHandlers(app, deps.logger, opts.maxBodyBytes);
+  // Before any route: these hooks refuse a request before its handler (or body parser) runs.
+  // Limits first, so an oversized request is refused without spending an HMAC on it.
+  installHeaderCountLimit(app, headerLimits);
+  installAuth(app, deps.auth ?? NO_AUTH);
   installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady });
+  await app.register(invocationStatusRoutes, {
+    records: deps.records,
+    results: deps.results,
+    resolver: deps.resolver,
+    defaultNamespace: opts.defaultNamespace,
+    isReady: deps.isReady,
+  });
   await app.register(asyncFunctionRoutes, {
     resolver: deps.resolver,
     publisher: deps.publisher,
     router: deps.router,
     records: deps.records,
     cancellations: deps.cancellations,
+    idempotency: deps.idempotency,
+    maxDelayMs: opts.maxDelayMs,
     isReady: deps.isReady,
     logger: deps.logger,
     defaultNamespace: opts.defaultNamespace,
     maxBodyBytes: opts.maxBodyBytes,
     now,
+    checkCallback: deps.checkCallback ?? checkCallbackWith([]),
   });
   await app.register(functionRoutes, {
     resolver: deps.resolver,

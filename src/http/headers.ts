@@ -20,17 +20,38 @@ const HOP_BY_HOP = new Set([
 export type HeaderPairs = Array<[string, string]>;
 export type IncomingHeaders = Record<string, string | string[] | undefined>;
 
-/** True for headers that must not be carried to the next hop. */
+/**
+ * True for headers that must not be carried to the next hop: the fixed set, every `Proxy-*`, and
+ * `Proxy` itself (never a real header; CGI-style code reads it as HTTP_PROXY: "httpoxy").
+ */
 export function isHopByHop(name: string): boolean {
-  return HOP_BY_HOP.has(name.toLowerCase());
+  const lower = name.toLowerCase();
+  return HOP_BY_HOP.has(lower) || lower === 'proxy' || lower.startsWith('proxy-');
 }
 
-/** Node's header record as [name, value] pairs, lower-cased, hop-by-hop removed, repeated values kept. */
+/** Header names the Connection header lists: hop-by-hop for this message (RFC 9110 §7.6.1). */
+export function connectionOptions(headers: IncomingHeaders): Set<string> {
+  const named = new Set<string>();
+  const value = headers['connection'];
+  for (const list of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+    for (const token of list.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '') named.add(name);
+    }
+  }
+  return named;
+}
+
+/**
+ * Node's header record as [name, value] pairs, lower-cased, hop-by-hop removed (including the
+ * headers the Connection header names), repeated values kept.
+ */
 export function endToEndHeaders(headers: IncomingHeaders): HeaderPairs {
   const out: HeaderPairs = [];
+  const named = connectionOptions(headers);
   for (const [rawName, value] of Object.entries(headers)) {
     const name = rawName.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    if (value === undefined || isHopByHop(name) || named.has(name)) continue;
     if (Array.isArray(value)) for (const v of value) out.push([name, v]);
     else out.push([name, value]);
   }

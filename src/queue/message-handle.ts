@@ -1,6 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { MessageHandle } from '../../actors/invocation.types.js';
+import { inWriteBatch } from './write-batch.js';
 
 /**
  * Adapts a JsMsg to the machine's narrow port. Fire-and-forget operations never throw: if the
@@ -25,7 +26,7 @@ export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<v
     },
     term: () => guarded('term', () => msg.term()),
     ackAck: async () => {
-      const confirmed = await msg.ackAck();
+      const confirmed = await inWriteBatch(() => msg.ackAck());
       if (!confirmed) throw new Error('the server did not confirm the ack');
     },
   };

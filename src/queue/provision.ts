@@ -57,7 +57,21 @@ export async function ensureStream(jsm: JetStreamManager, spec: QueueSpec, logge
   const { problems, warnings } = checkStream(existing, spec);
   for (const warning of warnings) logger.warn({ stream: spec.stream }, warning);
   if (problems.length > 0) throw new IncompatibleQueueError(`stream "${spec.stream}"`, problems);
-  return existing;
+  return widenDuplicateWindow(jsm, existing, spec, logger);
+}
+
+/**
+ * A stream made with a shorter duplicate window (an older asyncfn, or the 2-minute default) would
+ * forget an Idempotency-Key before its claim expires and store a repeat: widen it. Widening is the
+ * one change made to an existing stream; it only makes deduplication last longer.
+ */
+async function widenDuplicateWindow(jsm: JetStreamManager, info: StreamInfo, spec: QueueSpec, logger: Logger): Promise<StreamInfo> {
+  const wanted = spec.duplicateWindowMs;
+  const current = millis(info.config.duplicate_window ?? 0);
+  if (wanted === undefined || current >= wanted) return info;
+  const updated = await jsm.streams.update(spec.stream, { duplicate_window: nanos(wanted) });
+  logger.info({ stream: spec.stream, fromMs: current, toMs: wanted }, 'widened the duplicate window to idempotency_window');
+  return updated;
 }
 
 /** Creates the durable consumer if missing; otherwise checks it and uses it as it is. */

@@ -24,6 +24,8 @@ export function queueSpecFor(config: Config, name: string = config.queue.stream)
     storage: config.queue.storage,
     ackWaitMs: config.worker.ackWaitMs,
     maxAckPending: config.queue.maxAckPending,
+    // Idempotency-Key deduplication must last as long as the key's claim (idempotency_window).
+    duplicateWindowMs: config.records.idempotencyWindowMs,
   };
 }
 

@@ -1,12 +1,13 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { waitForFinal } from './wait.js';
 
 /** KV bucket holding one record per call id. */
 export const RECORDS_BUCKET = 'asyncfn_invocations';
 
 /** Where an invocation stands. */
-export type InvocationState = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'deadLettered';
+export type InvocationState = 'scheduled' | 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'deadLettered';
 
 /** States after which nothing more happens to an invocation. */
 export const FINAL_STATES: ReadonlySet<InvocationState> = new Set(['succeeded', 'failed', 'cancelled', 'deadLettered']);
@@ -23,9 +24,26 @@ export interface InvocationRecord {
   /** Last function status, when the function answered. */
   readonly status?: number | undefined;
   readonly enqueuedAtMs: number;
+  /** Unix ms before which a delayed invocation does not run (state "scheduled" until then). */
+  readonly notBeforeMs?: number | undefined;
   readonly startedAtMs?: number | undefined;
   readonly finishedAtMs?: number | undefined;
+  /** Duration of the last function call, ms. */
+  readonly durationMs?: number | undefined;
   readonly error?: string | undefined;
+  /** Set when the caller asked for the result: whether it is stored, and what it is. */
+  readonly result?: StoredResultInfo | undefined;
+}
+
+/** What the record says about a result kept for `GET /async-function/<call-id>/result`. */
+export interface StoredResultInfo {
+  /** false when it could not be kept: too large (`result_max_size`) or the write failed. */
+  readonly stored: boolean;
+  readonly status: number;
+  readonly contentType?: string | undefined;
+  readonly bytes: number;
+  /** Why it is not stored. */
+  readonly reason?: string | undefined;
 }
 
 export interface KvBucketOptions {
@@ -50,6 +68,8 @@ export interface RecordStore {
    */
   putUnconfirmed(record: InvocationRecord): void;
   delete(callId: string): Promise<void>;
+  /** The record once final, or as it is after `timeoutMs` (a KV watch, see wait.ts). */
+  waitForFinal(callId: string, timeoutMs: number, signal?: AbortSignal): Promise<InvocationRecord | undefined>;
 }
 
 /** Bucket options from the config: the queue's replicas and storage, `records_ttl`. */
@@ -89,5 +109,6 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
     async delete(callId) {
       await kv.delete(callId);
     },
+    waitForFinal: (callId, timeoutMs, signal) => waitForFinal(kv, callId, timeoutMs, signal),
   };
 }

@@ -69,10 +69,11 @@ export async function startFixtures(scope: Scope): Promise<{ fn: Fixture; sink: 
   return { fn, sink };
 }
 
-/** Defaults plus loopback addresses, silent logs and one attempt (the bench function never fails). */
+/** Defaults plus loopback addresses (callbacks to loopback allowed), silent logs and one attempt (the bench function never fails). */
 export function benchConfig(natsUrl: string, overrides: DeepPartial<Config> = {}): Config {
   return testConfig({
     ...overrides,
+    security: { callbackAllow: ['127.0.0.0/8', '::1'], ...overrides.security },
     nats: { url: natsUrl },
     retry: { maxAttempts: 1, ...overrides.retry },
     gateway: { port: 0, host: '127.0.0.1', ...overrides.gateway },

@@ -1,10 +1,16 @@
 import t from 'tap';
 import { spawnAsyncfn, startProcessStack } from '../helpers/asyncfn.js';
 import { duplicates, enqueueMany } from '../helpers/enqueue.js';
-import { slowHandler } from '../helpers/http-servers.js';
+import { deferred } from '../helpers/deferred.js';
 
 t.test('kill -9 of a worker with 50 invocations in flight loses nothing: a new worker completes all 50', async (t) => {
-  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, slowHandler(1_000));
+  // The function holds every call until the first worker is dead, so all 50 are surely in flight
+  // when it is killed however slowly they were enqueued; afterwards it answers at once.
+  const killed = deferred<void>();
+  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, async (_req, res) => {
+    await killed.promise;
+    if (!res.destroyed) res.writeHead(200).end('done');
+  });
   const env = { ...workerEnv, max_inflight: '50', ack_wait: '2s' };
 
   const first = await spawnAsyncfn(t, 'worker', env);
@@ -12,6 +18,7 @@ t.test('kill -9 of a worker with 50 invocations in flight loses nothing: a new w
   await fn.waitForConcurrent(50);
   await first.kill9();
   t.equal(sink.received.length, 0, 'killed while all 50 were still running');
+  killed.resolve();
 
   await spawnAsyncfn(t, 'worker', env);
   await sink.waitFor(50);

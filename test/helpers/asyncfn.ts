@@ -16,12 +16,20 @@ import type { LocalNatsServer } from '../../src/queue/local-server.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
-/** A config for tests: loopback, random gateway port, quiet logs, one attempt unless a test is about retries. */
+/**
+ * Callback targets tests allow: their callback sinks listen on loopback, which the SSRF guard
+ * refuses by default. As a list for configs, and as `callback_allow` for child processes.
+ */
+export const LOOPBACK_CALLBACK_ALLOW: readonly string[] = ['127.0.0.0/8', '::1'];
+export const LOOPBACK_CALLBACK_ALLOW_ENV = LOOPBACK_CALLBACK_ALLOW.join(',');
+
+/** A config for tests: loopback (callbacks included), random gateway port, quiet logs, one attempt unless a test is about retries. */
 export function configFor(natsUrl: string, overrides: DeepPartial<Config> = {}): Config {
   return testConfig({
     ...overrides,
+    security: { callbackAllow: LOOPBACK_CALLBACK_ALLOW, ...overrides.security },
     retry: { maxAttempts: 1, ...overrides.retry },
-    nats: { url: natsUrl },
+    nats: { ...overrides.nats, url: natsUrl },
     gateway: { port: 0, host: '127.0.0.1', ...overrides.gateway },
     worker: { port: 0, host: '127.0.0.1', ...overrides.worker },
     log: { level: 'silent', ...overrides.log },
@@ -89,7 +97,7 @@ const READY: Record<string, string> = { worker: 'worker pulling', gateway: 'gate
 export async function spawnAsyncfn(t: Test, command: 'worker' | 'gateway', env: Record<string, string>): Promise<AsyncfnProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
     cwd: REPO_ROOT,
-    env: { ...process.env, log_level: 'info', worker_port: '0', gateway_port: '0', ...env },
+    env: { ...process.env, log_level: 'info', worker_port: '0', gateway_port: '0', callback_allow: LOOPBACK_CALLBACK_ALLOW_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const events = new EventEmitter();
@@ -158,11 +166,13 @@ export interface StackOptions {
   readonly config?: DeepPartial<Config>;
   /** Start an in-process worker too; default true. */
   readonly worker?: boolean;
+  /** Extra nats-server config text, e.g. `authorization { ... }` or a `tls { ... }` block. */
+  readonly natsConfig?: string;
 }
 
 /** nats-server, a function, a callback sink, a gateway and (unless told otherwise) a worker. */
 export async function startStack(t: Test, opts: StackOptions = {}): Promise<Stack> {
-  const nats = await startNatsServer(t);
+  const nats = await startNatsServer(t, opts.natsConfig);
   const fn = await startFunctionServer(t, opts.handler);
   const sink = await startCallbackSink(t);
   const resolver = resolverFor({ [opts.name ?? 'work']: fn.url });
@@ -189,5 +199,11 @@ export async function startProcessStack(t: Test, handler?: Handler): Promise<Pro
   const sink = await startCallbackSink(t);
   const functionsFile = await writeFunctionsFile(t, { work: fn.url });
   const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ work: fn.url }));
-  return { nats, fn, sink, gateway, workerEnv: { NATS_URL: nats.url, functions_file: functionsFile } };
+  return {
+    nats,
+    fn,
+    sink,
+    gateway,
+    workerEnv: { NATS_URL: nats.url, functions_file: functionsFile, callback_allow: LOOPBACK_CALLBACK_ALLOW_ENV },
+  };
 }

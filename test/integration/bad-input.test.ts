@@ -29,11 +29,15 @@ t.test('the gateway refuses bad input with a status and a one-line reason', asyn
   const gateway = await startTestGateway(t, config, resolver);
   const url = (path: string) => `${gateway.url}${path}`;
 
-  for (const method of ['GET', 'PUT', 'PATCH'] as const) {
+  for (const method of ['PUT', 'PATCH'] as const) {
     const res = await request(url('/async-function/echo'), { method });
-    t.equal(res.headers.allow, 'POST, DELETE', `${method}: Allow: POST, DELETE`);
-    await expectRefusal(t, res, 405, /not allowed.*POST invokes, DELETE cancels/);
+    t.equal(res.headers.allow, 'GET, POST, DELETE', `${method}: Allow: GET, POST, DELETE`);
+    await expectRefusal(t, res, 405, /not allowed.*POST invokes, GET reads, DELETE cancels/);
   }
+  // GET reads an invocation; on a function's name (no such call id) it stays 405, as in OpenFaaS.
+  const get = await request(url('/async-function/echo'));
+  t.equal(get.headers.allow, 'GET, POST, DELETE');
+  await expectRefusal(t, get, 405, /not allowed on \/async-function\/echo: POST invokes it/);
 
   await expectRefusal(
     t,

@@ -3,13 +3,17 @@ import type { Logger } from 'pino';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncFnError, FunctionNotFoundError } from '../../errors.js';
 import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
-import { endToEndHeaders } from '../../http/headers.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
 import type { InvocationPublisher } from '../../queue/publisher.js';
 import type { CancellationRequests } from '../../status/cancellations.js';
 import { FINAL_STATES, type RecordStore } from '../../status/records.js';
+import { isRecordKey } from '../../status/wait.js';
+import type { IdempotencyClaims } from '../../status/idempotency.js';
+import { delayedSubject } from '../../queue/delayed.js';
+import { idempotencyKeyFrom, notBeforeFrom, storeResultFrom } from '../request-options.js';
 import type { QueueRouter } from '../queue-router.js';
 import { sendError } from '../http-errors.js';
+import { forwardedHeaders } from '../forwarded-headers.js';
 import { callbackUrlFrom, callIdFrom, parseInvocationTarget } from '../invocation-target.js';
 import { TelemetryAttributes as A } from '../../telemetry/attributes.js';
 import { callerTraceCarrier, endSpan, startServerSpan, statusFailure } from '../../telemetry/spans.js';
@@ -28,6 +32,12 @@ export interface AsyncFunctionRouteDeps {
   readonly maxBodyBytes: number;
   /** Wall clock, unix ms. */
   readonly now: () => number;
+  /** First-request election for Idempotency-Key. */
+  readonly idempotency: IdempotencyClaims;
+  /** Longest delay X-Delay-Seconds / X-Not-Before may ask for, ms (`max_delay`). */
+  readonly maxDelayMs: number;
+  /** The SSRF guard's submit-time check of X-Callback-Url: the refusal to answer 400 with, if any. */
+  readonly checkCallback: (url: URL) => Promise<AsyncFnError | undefined>;
 }
 
 const PREFIX = '/async-function/';
@@ -52,19 +62,45 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     requireQueue();
     const target = parseInvocationTarget(request.raw.url ?? request.url, PREFIX);
     const ref = parseFunctionRef(target.name, deps.defaultNamespace);
-    const callId = callIdFrom(request.headers['x-call-id']);
+    let callId = callIdFrom(request.headers['x-call-id']);
     const callbackUrl = callbackUrlFrom(request.headers['x-callback-url']);
-    if (span.isRecording()) span.setAttributes({ [A.callId]: callId, [A.faasInvokedName]: ref.name, [A.namespace]: ref.namespace });
-    const fn = await deps.resolver.resolve(ref);
-    if (!fn) throw new FunctionNotFoundError(target.name);
+    const idempotencyKey = idempotencyKeyFrom(request.headers['idempotency-key']);
+    const storeResult = storeResultFrom(request.headers['x-store-result']);
     const enqueuedAtMs = deps.now();
+    const notBeforeMs = notBeforeFrom(request.headers['x-delay-seconds'], request.headers['x-not-before'], enqueuedAtMs, deps.maxDelayMs);
+    if (span.isRecording()) span.setAttributes({ [A.callId]: callId, [A.faasInvokedName]: ref.name, [A.namespace]: ref.namespace });
+    // A callback target that can only be refused at delivery is refused now, while the caller listens.
+    const [fn, refused] = await Promise.all([
+      deps.resolver.resolve(ref),
+      callbackUrl === undefined ? undefined : deps.checkCallback(new URL(callbackUrl)),
+    ]);
+    if (refused) throw refused;
+    if (!fn) throw new FunctionNotFoundError(target.name);
     const route = await deps.router.route(fn, enqueuedAtMs);
     if (span.isRecording()) span.setAttribute(A.queue, route.queue);
+    // A repeat of a key answers with the first request's call id, and publishes under it too (see
+    // idempotency.ts): JetStream keeps one copy, whichever request's publish got through.
+    const claim =
+      idempotencyKey === undefined
+        ? undefined
+        : await unavailableOnFailure(() => deps.idempotency.claim(`${ref.namespace}/${ref.name}`, idempotencyKey, callId));
+    if (claim) callId = claim.callId;
+    // A delayed invocation waits in the delayed stream; its max event age counts from when it may run.
+    const delayMs = notBeforeMs === undefined ? 0 : notBeforeMs - enqueuedAtMs;
 
     // The record and the invocation are written at once: one round trip instead of two. The record
     // is created only if absent, so a fast worker's "running" is never overwritten by "queued".
     const recorded = deps.records
-      .createIfAbsent({ callId, function: ref.name, namespace: ref.namespace, queue: route.queue, state: 'queued', attempts: 0, enqueuedAtMs })
+      .createIfAbsent({
+        callId,
+        function: ref.name,
+        namespace: ref.namespace,
+        queue: route.queue,
+        state: notBeforeMs === undefined ? 'queued' : 'scheduled',
+        attempts: 0,
+        enqueuedAtMs,
+        notBeforeMs,
+      })
       .then(
         () => undefined,
         (err: unknown) => err,
@@ -73,29 +109,37 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     // (a child of the active server span).
     const callerTrace = callerTraceCarrier(request.headers);
     try {
-      await deps.publisher.publish(route.subject, {
+      await deps.publisher.publish(notBeforeMs === undefined ? route.subject : delayedSubject(route.subject), {
         callId,
         functionName: ref.name,
         namespace: ref.namespace,
         method: request.method,
         path: target.path,
         query: target.query,
-        headers: endToEndHeaders(request.headers),
+        headers: forwardedHeaders(request),
         body: (request.body as Buffer | undefined) ?? EMPTY,
         callbackUrl,
         enqueuedAtMs,
-        expiresAtMs: route.expiresAtMs,
+        expiresAtMs: route.expiresAtMs === undefined ? undefined : route.expiresAtMs + delayMs,
+        notBeforeMs,
+        storeResult,
+        msgId: claim?.msgId,
         traceparent: callerTrace?.traceparent,
         tracestate: callerTrace?.tracestate,
       });
     } catch (err) {
       await recorded;
-      await deps.records.delete(callId).catch(() => undefined);
+      // Only the first request's leftovers: a repeat's failure must not erase what the first stored.
+      if (!claim || claim.first) {
+        await deps.records.delete(callId).catch(() => undefined);
+        if (claim) await deps.idempotency.release(claim).catch(() => undefined);
+      }
       throw err;
     }
     const recordError = await recorded;
     // The invocation is stored: answering 503 now would make the caller send it twice.
     if (recordError) deps.logger.warn({ err: recordError, callId }, 'accepted an invocation whose record could not be written');
+    if (claim && !claim.first) reply.header('idempotent-replayed', 'true');
     return reply.code(202).header('x-call-id', callId).send();
   };
 
@@ -115,7 +159,8 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
   app.delete(`${PREFIX}*`, async (request, reply) => {
     requireQueue();
     const callId = parseInvocationTarget(request.raw.url ?? request.url, PREFIX).name;
-    const record = await unavailableOnFailure(() => deps.records.get(callId));
+    // No record can exist under a call id that is no KV key ("!", "a..b"): 404, not the KV's error as a 503.
+    const record = isRecordKey(callId) ? await unavailableOnFailure(() => deps.records.get(callId)) : undefined;
     if (!record) return sendError(reply, 404, `no invocation with call id "${callId}"`, 'ASYNCFN_ERR_INVOCATION_NOT_FOUND');
     if (FINAL_STATES.has(record.state)) {
       return sendError(reply, 404, `invocation "${callId}" already finished (${record.state})`, 'ASYNCFN_ERR_INVOCATION_FINISHED');
@@ -124,15 +169,15 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     return reply.code(202).header('x-call-id', callId).send();
   });
 
-  // OpenFaaS: only POST queues an invocation; DELETE cancels one.
+  // OpenFaaS: only POST queues an invocation; DELETE cancels one; GET reads one (invocation-status.ts).
   app.route({
-    method: ['GET', 'HEAD', 'PUT', 'PATCH', 'OPTIONS'],
+    method: ['PUT', 'PATCH', 'OPTIONS'],
     url: `${PREFIX}*`,
     handler: (request, reply) =>
       sendError(
-        reply.header('allow', 'POST, DELETE'),
+        reply.header('allow', 'GET, POST, DELETE'),
         405,
-        `method ${request.method} not allowed on /async-function/: POST invokes, DELETE cancels`,
+        `method ${request.method} not allowed on /async-function/: POST invokes, GET reads, DELETE cancels`,
         'ASYNCFN_ERR_METHOD_NOT_ALLOWED',
       ),
   });

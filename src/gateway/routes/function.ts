@@ -3,7 +3,8 @@ import { request as upstreamRequest, type Dispatcher } from 'undici';
 import { FunctionNotFoundError } from '../../errors.js';
 import { functionUrl, parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { isTimeout, withTimeout } from '../../http/client.js';
-import { durationSeconds, endToEndHeaders, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
+import { connectionOptions, durationSeconds, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
+import { forwardedHeaders } from '../forwarded-headers.js';
 import { sendError } from '../http-errors.js';
 import { callIdFrom, parseInvocationTarget } from '../invocation-target.js';
 import { TelemetryAttributes as A } from '../../telemetry/attributes.js';
@@ -56,7 +57,7 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
     const call = startClientSpan(`invoke ${ref.name}`, traced, request.method, url);
     if (call.isRecording()) call.setAttributes({ [A.callId]: callId, [A.faasInvokedName]: ref.name });
     const headers: Record<string, string | string[]> = {
-      ...toHeaderRecord(endToEndHeaders(request.headers)),
+      ...toHeaderRecord(forwardedHeaders(request)),
       'x-call-id': callId,
       'x-start-time': unixNanos(startedAtMs),
       'x-forwarded-host': request.headers.host ?? '',
@@ -89,9 +90,11 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
     // The call lasts until its body has been relayed (or the relay was cut).
     upstream.body.once('close', () => endSpan(call, status, statusFailure(status, 400)));
 
+    // Hop-by-hop headers (and those the function's Connection header names) stay on that hop.
+    const named = connectionOptions(upstream.headers);
     for (const [name, value] of Object.entries(upstream.headers)) {
       // The body is relayed byte for byte, so the upstream's content-length still holds.
-      if (value !== undefined && (!isHopByHop(name) || name === 'content-length')) reply.header(name, value);
+      if (value !== undefined && ((!isHopByHop(name) && !named.has(name)) || name === 'content-length')) reply.header(name, value);
     }
     return reply
       .code(upstream.statusCode)

@@ -27,7 +27,7 @@ t.test('defaults, with no variables set', async (t) => {
     retry: { maxAttempts: 10, retryStatuses: [408, 429, 500, 502, 503, 504], initialWaitMs: 10_000, maxWaitMs: 120_000, mode: 'exponential' },
     deadLetters: { nonRetryable: false, maxEventAgeMs: 0 },
     callback: { timeoutMs: 30_000, maxAttempts: 10, initialWaitMs: 10_000, maxWaitMs: 600_000 },
-    records: { ttlMs: 7 * 24 * 3_600_000 },
+    records: { ttlMs: 7 * 24 * 3_600_000, resultMaxBytes: 262_144, idempotencyWindowMs: 3_600_000, maxDelayMs: 30 * 24 * 3_600_000 },
     security: {
       secretMountPath: '/var/openfaas/secrets',
       basicAuth: false,
@@ -80,6 +80,9 @@ t.test('every variable maps to its field', async (t) => {
     [{ callback_timeout: '5s', callback_max_attempts: '4' }, (c) => [c.callback.timeoutMs, c.callback.maxAttempts], [5_000, 4]],
     [{ callback_initial_wait: '1s', callback_max_wait: '1m' }, (c) => [c.callback.initialWaitMs, c.callback.maxWaitMs], [1_000, 60_000]],
     [{ records_ttl: '24h' }, (c) => c.records.ttlMs, 86_400_000],
+    [{ result_max_size: '1MiB' }, (c) => c.records.resultMaxBytes, 1_048_576],
+    [{ idempotency_window: '24h' }, (c) => c.records.idempotencyWindowMs, 86_400_000],
+    [{ max_delay: '1h' }, (c) => c.records.maxDelayMs, 3_600_000],
     [
       { queues: 'faas-request, slow:2:2h, bulk:50', max_inflight: '10', upstream_timeout: '30s' },
       (c) => c.worker.queues,

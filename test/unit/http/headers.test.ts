@@ -1,5 +1,5 @@
 import t from 'tap';
-import { durationSeconds, endToEndHeaders, isHopByHop, toHeaderRecord, unixNanos } from '../../../src/http/headers.js';
+import { connectionOptions, durationSeconds, endToEndHeaders, isHopByHop, toHeaderRecord, unixNanos } from '../../../src/http/headers.js';
 
 t.test('hop-by-hop headers are dropped, end-to-end ones kept with every value', async (t) => {
   const pairs = endToEndHeaders({
@@ -28,4 +28,27 @@ t.test('times are written as OpenFaaS writes them', async (t) => {
   t.equal(unixNanos(1_700_000_000_123), '1700000000123000000');
   t.equal(durationSeconds(1234.5678), '1.234568');
   t.equal(durationSeconds(0), '0.000000');
+});
+
+t.test('headers named in Connection, every Proxy-* and Proxy itself are hop-by-hop too', async (t) => {
+  const incoming = {
+    connection: 'keep-alive, X-Named-One ,x-named-two',
+    'x-named-one': 'a',
+    'x-named-two': 'b',
+    'proxy-authorization': 'Basic x',
+    'proxy-whatever': 'c',
+    proxy: 'http://attacker.test',
+    'x-proxy': 'kept',
+    'x-kept': 'kept',
+  };
+  t.same([...connectionOptions(incoming)], ['keep-alive', 'x-named-one', 'x-named-two']);
+  t.same([...connectionOptions({ connection: ['close', 'X-A'] })], ['close', 'x-a'], 'repeated Connection headers');
+  t.same([...connectionOptions({})], []);
+  t.same(endToEndHeaders(incoming), [
+    ['x-proxy', 'kept'],
+    ['x-kept', 'kept'],
+  ]);
+  t.ok(isHopByHop('Proxy-Anything'));
+  t.ok(isHopByHop('proxy'));
+  t.notOk(isHopByHop('x-proxy'));
 });

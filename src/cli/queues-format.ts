@@ -1,0 +1,54 @@
+import type { QueueKind, QueueStats } from './queues-read.js';
+import { formatDurationMs } from './status-nats.js';
+
+export const QUEUES_TABLE_HEADER = ['QUEUE', 'KIND', 'PENDING', 'IN-FLIGHT', 'RETRY-WAIT', 'ACK-PENDING', 'REDELIVERED', 'CONSUMERS', 'OLDEST'] as const;
+
+const KIND_LABEL: Readonly<Record<QueueKind, string>> = { queue: 'queue', delayed: 'delayed', callbacks: 'callbacks', deadLetters: 'dead-letters' };
+
+/**
+ * The `asyncfn queues` table: a header line and one line per stream, columns padded to fit.
+ * "-": does not apply to this kind of stream; "?": could not be told (see QUEUES_USAGE).
+ */
+export function formatQueuesTable(rows: readonly QueueStats[], nowMs: number): string[] {
+  const cells = rows.map((r) => {
+    const count = (n: number | null): string => (n !== null ? String(n) : r.kind === 'queue' ? '?' : '-');
+    return [
+      r.name,
+      KIND_LABEL[r.kind],
+      String(r.pending),
+      count(r.inFlight),
+      count(r.waitingRetries),
+      count(r.ackPending),
+      count(r.redelivered),
+      String(r.consumers),
+      r.oldestAtMs === null ? '-' : formatDurationMs(nowMs - r.oldestAtMs),
+    ];
+  });
+  const all = [[...QUEUES_TABLE_HEADER], ...cells];
+  const widths = QUEUES_TABLE_HEADER.map((_, col) => Math.max(...all.map((r) => r[col]!.length)));
+  // The last column is not padded, so lines carry no trailing spaces.
+  return all.map((r) => r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  '));
+}
+
+/** `asyncfn queues --json`: every key present, null where a count does not apply or could not be told. */
+export function queuesJson(rows: readonly QueueStats[], nowMs: number): Record<string, unknown> {
+  return {
+    at: new Date(nowMs).toISOString(),
+    queues: rows.map((r) => ({
+      name: r.name,
+      kind: r.kind,
+      stream: r.stream,
+      consumer: r.consumer,
+      messages: r.messages,
+      pending: r.pending,
+      inFlight: r.inFlight,
+      waitingRetries: r.waitingRetries,
+      ackPending: r.ackPending,
+      redelivered: r.redelivered,
+      waitingPulls: r.waitingPulls,
+      consumers: r.consumers,
+      oldestAt: r.oldestAtMs === null ? null : new Date(r.oldestAtMs).toISOString(),
+      oldestAgeMs: r.oldestAtMs === null ? null : Math.max(0, nowMs - r.oldestAtMs),
+    })),
+  };
+}

@@ -1,0 +1,29 @@
+import type { FastifyRequest } from 'fastify';
+import { endToEndHeaders, type HeaderPairs } from '../http/headers.js';
+import { authorizationConsumed } from './auth/index.js';
+
+/**
+ * Header namespaces a caller may not set: `Asyncfn-*` is the envelope's and `Nats-*` JetStream's
+ * (Nats-Msg-Id, Nats-Expected-*). The envelope namespaces caller headers (Asyncfn-H-*), so they
+ * could not collide anyway; dropping them keeps a function or a future reader of the envelope
+ * from ever mistaking a caller's value for asyncfn's.
+ */
+const RESERVED_PREFIXES = ['asyncfn-', 'nats-'] as const;
+
+/** True for header names in asyncfn's or NATS's namespaces. */
+export function isReservedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return RESERVED_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
+/**
+ * The caller's headers that travel on to the function, sync or async, as OpenFaaS forwards them:
+ * without hop-by-hop headers (and any the Connection header names), without reserved namespaces,
+ * and without Authorization when asyncfn's own invoke auth consumed it.
+ */
+export function forwardedHeaders(request: FastifyRequest): HeaderPairs {
+  const dropAuthorization = authorizationConsumed(request);
+  return endToEndHeaders(request.headers).filter(
+    ([name]) => !isReservedHeader(name) && !(dropAuthorization && name === 'authorization'),
+  );
+}

@@ -1,0 +1,68 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { sendError } from './http-errors.js';
+
+/** Limits on a request's headers (`max_header_count`, `max_header_size`). */
+export interface HeaderLimits {
+  /** Most header fields one request may carry. Default 100. */
+  readonly maxHeaderCount: number;
+  /** Largest size of the request line plus headers, bytes. Default 16384 (16 KiB), node's own default. */
+  readonly maxHeaderBytes: number;
+}
+
+export const DEFAULT_HEADER_LIMITS: HeaderLimits = Object.freeze({ maxHeaderCount: 100, maxHeaderBytes: 16_384 });
+
+const HEADERS_TOO_LARGE = 'ASYNCFN_ERR_HEADERS_TOO_LARGE';
+
+/**
+ * Server options enforcing the size limit. Node's parser counts the bytes itself and fails the
+ * request before fastify sees it, so the 431 is written to the socket by the client-error handler,
+ * in the gateway's usual one-line format (fastify's default would answer JSON).
+ */
+export function headerLimitServerOptions(limits: HeaderLimits) {
+  return {
+    http: { maxHeaderSize: limits.maxHeaderBytes },
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket): void => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, reason, code] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, `request headers exceed the ${limits.maxHeaderBytes}-byte limit (max_header_size)`, HEADERS_TOO_LARGE]
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'the request did not arrive within read_timeout', undefined]
+            : [400, 'malformed HTTP request', undefined];
+      if (socket.writable) {
+        const body = `${reason}\n`;
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+            'Content-Type: text/plain; charset=utf-8\r\n' +
+            `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+            (code ? `X-Asyncfn-Error: ${code}\r\n` : '') +
+            `Connection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(err);
+    },
+  };
+}
+
+/**
+ * Refuses requests with more than `maxHeaderCount` header fields. Node does not refuse them: it
+ * silently drops every field past `server.maxHeadersCount` (default 2000). So that limit is set one
+ * above ours, and a request that reaches it has too many fields; this runs before auth and routes.
+ */
+export function installHeaderCountLimit(app: FastifyInstance, limits: HeaderLimits): void {
+  app.server.maxHeadersCount = limits.maxHeaderCount + 1;
+  app.addHook('onRequest', async (request, reply) => {
+    const count = request.raw.rawHeaders.length / 2;
+    if (count <= limits.maxHeaderCount) return;
+    // The connection may hold more of this request (its body): close it rather than read it.
+    reply.header('connection', 'close');
+    return sendError(
+      reply,
+      431,
+      `request has more than ${limits.maxHeaderCount} header fields (max_header_count)`,
+      HEADERS_TOO_LARGE,
+    );
+  });
+}

@@ -1,0 +1,109 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { parseDurationMs } from '../../config/duration.js';
+import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
+import { QueueUnavailableError } from '../../queue/errors.js';
+import type { RecordStore } from '../../status/records.js';
+import type { ResultStore } from '../../status/results.js';
+import { isRecordKey } from '../../status/wait.js';
+import { sendError } from '../http-errors.js';
+import { BadRequestError, parseInvocationTarget } from '../invocation-target.js';
+
+export interface InvocationStatusDeps {
+  readonly records: RecordStore;
+  readonly results: ResultStore;
+  readonly resolver: FunctionResolver;
+  readonly defaultNamespace: string;
+  readonly isReady: () => boolean;
+}
+
+const PREFIX = '/async-function/';
+/** The longest `?wait=` honoured; a longer one is cut to this (proxies rarely keep a request open longer). */
+export const MAX_WAIT_MS = 5 * 60_000;
+
+/**
+ * `GET /async-function/<call-id>[?wait=30s]`: the invocation record as JSON, after waiting (a KV
+ * watch) until it is final when `wait` is given. `GET /async-function/<call-id>/result`: the kept
+ * result with the function's status and content type.
+ *
+ * A GET on a function's name is what OpenFaaS answers 405 to, and so do we when no invocation has
+ * that call id; an unknown name that is no function either is a 404.
+ */
+export async function invocationStatusRoutes(app: FastifyInstance, deps: InvocationStatusDeps): Promise<void> {
+  const notFound = async (reply: FastifyReply, callId: string): Promise<FastifyReply> => {
+    const fn = await Promise.resolve()
+      .then(() => deps.resolver.resolve(parseFunctionRef(callId, deps.defaultNamespace)))
+      .catch(() => undefined);
+    if (fn) {
+      const reason = `method GET not allowed on /async-function/${callId}: POST invokes it; GET /async-function/<call-id> reads an invocation`;
+      return sendError(reply.header('allow', 'GET, POST, DELETE'), 405, reason, 'ASYNCFN_ERR_METHOD_NOT_ALLOWED');
+    }
+    return sendError(reply, 404, `no invocation with call id "${callId}"`, 'ASYNCFN_ERR_INVOCATION_NOT_FOUND');
+  };
+
+  app.get(`${PREFIX}*`, async (request, reply) => {
+    if (!deps.isReady()) throw new QueueUnavailableError('not connected to NATS');
+    const target = parseInvocationTarget(request.raw.url ?? request.url, PREFIX);
+    const callId = target.name;
+    const wantsResult = target.path === '/result';
+    if (target.path !== '' && !wantsResult) {
+      return sendError(reply, 404, `no route for GET ${PREFIX}${callId}${target.path}: try ${PREFIX}${callId}/result`, 'ASYNCFN_ERR_NO_ROUTE');
+    }
+    if (!isRecordKey(callId)) return notFound(reply, callId);
+
+    if (wantsResult) {
+      const record = await unavailableOnFailure(() => deps.records.get(callId));
+      if (!record) return notFound(reply, callId);
+      if (!record.result) {
+        const why = record.finishedAtMs === undefined ? `it has not finished (${record.state})` : 'keeping it was not asked (X-Store-Result: true)';
+        return sendError(reply, 404, `invocation "${callId}" has no result: ${why}`, 'ASYNCFN_ERR_NO_RESULT');
+      }
+      if (!record.result.stored) {
+        return sendError(reply, 404, `the result of "${callId}" was not kept: ${record.result.reason ?? 'unknown reason'}`, 'ASYNCFN_ERR_NO_RESULT');
+      }
+      const body = await unavailableOnFailure(() => deps.results.get(callId));
+      if (!body) return sendError(reply, 404, `the result of "${callId}" has expired`, 'ASYNCFN_ERR_NO_RESULT');
+      reply.code(record.result.status).header('x-call-id', callId);
+      if (record.result.contentType) reply.type(record.result.contentType);
+      return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    }
+
+    const waitMs = waitFrom((request.query as Record<string, unknown>).wait);
+    let record;
+    if (waitMs === undefined) {
+      record = await unavailableOnFailure(() => deps.records.get(callId));
+    } else {
+      // The client leaving ends the wait (and its KV watch).
+      const gone = new AbortController();
+      const onClose = (): void => gone.abort();
+      reply.raw.once('close', onClose);
+      try {
+        record = await unavailableOnFailure(() => deps.records.waitForFinal(callId, waitMs, gone.signal));
+      } catch (err) {
+        // Nobody is listening any more: no error to report, nothing to log.
+        if (gone.signal.aborted) return reply.code(499).send();
+        throw err;
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    }
+    if (!record) return notFound(reply, callId);
+    return reply.code(200).header('x-call-id', callId).header('cache-control', 'no-store').send(record);
+  });
+}
+
+/** `?wait=`: a duration (30s, 1m, 500ms, bare seconds), capped at MAX_WAIT_MS; absent = no wait. */
+export function waitFrom(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = typeof value === 'string' ? parseDurationMs(value) : undefined;
+  if (ms === undefined) throw new BadRequestError('wait must be a duration, e.g. ?wait=30s');
+  return Math.min(ms, MAX_WAIT_MS);
+}
+
+async function unavailableOnFailure<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof Error && err.name === 'AbortError') throw err;
+    throw new QueueUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}

@@ -1,0 +1,142 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { headers as natsHeaders, nanos, type MsgHdrs } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import { EnvelopeHeader } from './envelope.js';
+import { infoOrUndefined, type QueueSpec } from './provision.js';
+
+/**
+ * Delayed invocations (X-Delay-Seconds, X-Not-Before) wait in a stream of their own, so they hold
+ * no worker slot and do not count as backlog. A scheduler consumer per queue naks each one with
+ * the time it still has to wait (the wait lives in JetStream and survives any restart) and, once
+ * it is due, moves it onto the queue's subject: from then on it is an ordinary invocation, whose
+ * first delivery is its first attempt.
+ */
+export const DELAYED_STREAM = 'asyncfn-delayed';
+const DELAYED_PREFIX = 'asyncfn.delayed';
+
+/** Where the gateway publishes an invocation of `queueSubject` that must wait. */
+export function delayedSubject(queueSubject: string): string {
+  return `${DELAYED_PREFIX}.${queueSubject}`;
+}
+
+/** The scheduler's durable consumer for one queue. */
+export function schedulerDurable(spec: Pick<QueueSpec, 'stream'>): string {
+  return `asyncfn-scheduler-${spec.stream}`;
+}
+
+export interface DelayedStreamOptions {
+  readonly replicas: number;
+  readonly storage: 'file' | 'memory';
+  /** Duplicate window for Idempotency-Key deduplication, ms. */
+  readonly duplicateWindowMs: number;
+}
+
+export async function ensureDelayedStream(jsm: JetStreamManager, opts: DelayedStreamOptions, logger: Logger): Promise<void> {
+  const existing = await infoOrUndefined(() => jsm.streams.info(DELAYED_STREAM), JetStreamApiCodes.StreamNotFound);
+  if (existing) return;
+  await jsm.streams.add({
+    name: DELAYED_STREAM,
+    subjects: [`${DELAYED_PREFIX}.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    num_replicas: opts.replicas,
+    discard: DiscardPolicy.New,
+    duplicate_window: nanos(opts.duplicateWindowMs),
+  });
+  logger.info({ stream: DELAYED_STREAM, replicas: opts.replicas }, 'created stream');
+}
+
+async function ensureSchedulerConsumer(jsm: JetStreamManager, spec: QueueSpec): Promise<void> {
+  const durable = schedulerDurable(spec);
+  const existing = await infoOrUndefined(() => jsm.consumers.info(DELAYED_STREAM, durable), JetStreamApiCodes.ConsumerNotFound);
+  if (existing) return;
+  await jsm.consumers.add(DELAYED_STREAM, {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: delayedSubject(spec.subject),
+    ack_wait: nanos(30_000),
+    max_deliver: -1,
+    // Every waiting invocation is "pending ack" between its naks: no limit on how many may wait.
+    max_ack_pending: -1,
+  });
+}
+
+/** What the scheduler does with one delayed message: move it now, or wait `waitMs` more. */
+export type SchedulingDecision = { readonly due: true } | { readonly due: false; readonly waitMs: number };
+
+/** Pure: due when its time has come, or when the time is unreadable (the worker then judges the envelope). */
+export function schedulingDecision(notBeforeHeader: string | undefined, nowMs: number): SchedulingDecision {
+  const notBeforeMs = Number(notBeforeHeader);
+  if (notBeforeHeader === undefined || !Number.isSafeInteger(notBeforeMs) || notBeforeMs <= nowMs) return { due: true };
+  return { due: false, waitMs: notBeforeMs - nowMs };
+}
+
+/** The message's headers for the queue: everything but JetStream's own, plus a stable dedup id. */
+function dueHeaders(msg: JsMsg): MsgHdrs {
+  const h = natsHeaders();
+  for (const [key, values] of msg.headers ?? []) {
+    if (key.toLowerCase().startsWith('nats-')) continue;
+    for (const value of values) h.append(key, value);
+  }
+  // A scheduler that dies between the publish and the ack republishes: the stream drops the copy.
+  h.set(EnvelopeHeader.msgId, `asyncfn-due-${DELAYED_STREAM}-${msg.seq}`);
+  return h;
+}
+
+export interface DelayedScheduler {
+  close(): Promise<void>;
+}
+
+export interface SchedulerDeps {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly spec: QueueSpec;
+  readonly logger: Logger;
+  readonly now?: () => number;
+  /** How long to wait before trying again when the move to the queue failed, ms. */
+  readonly retryMs?: number;
+}
+
+/** Starts moving due invocations of one queue from the delayed stream onto the queue. */
+export async function startDelayedScheduler(deps: SchedulerDeps): Promise<DelayedScheduler> {
+  const { js, jsm, spec, logger } = deps;
+  const now = deps.now ?? Date.now;
+  await ensureSchedulerConsumer(jsm, spec);
+  const consumer = await js.consumers.get(DELAYED_STREAM, schedulerDurable(spec));
+  const messages = await consumer.consume({ max_messages: 256 });
+  const handle = async (msg: JsMsg): Promise<void> => {
+    const decision = schedulingDecision(msg.headers?.get(EnvelopeHeader.notBefore), now());
+    if (!decision.due) {
+      msg.nak(decision.waitMs);
+      return;
+    }
+    try {
+      await js.publish(spec.subject, msg.data, { headers: dueHeaders(msg) });
+      await msg.ackAck();
+    } catch (err) {
+      // Not moved, or moved but the ack was lost (the dedup id makes the next move a no-op).
+      logger.warn({ err, queue: spec.stream, callId: msg.headers?.get(EnvelopeHeader.callId) }, 'could not move a due invocation onto its queue; retrying');
+      msg.nak(deps.retryMs ?? 1_000);
+    }
+  };
+  const done = (async () => {
+    for await (const msg of messages) await handle(msg);
+  })().catch((err: unknown) => logger.error({ err, queue: spec.stream }, 'the delayed-invocation scheduler stopped'));
+  return {
+    async close() {
+      await messages.close();
+      await done;
+    },
+  };
+}

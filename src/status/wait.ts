@@ -1,0 +1,125 @@
+import type { KvEntry, KvWatchEntry, RoKV } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/nats-core';
+import { FINAL_STATES, type InvocationRecord } from './records.js';
+
+/**
+ * The part of the records bucket `waitForFinal` reads: a KV from
+ * `openKvBucket(nc, RECORDS_BUCKET, bucketOptions(config))` (or `new Kvm(nc).open(RECORDS_BUCKET)`).
+ */
+export type RecordsReader = Pick<RoKV, 'get' | 'watch'>;
+
+/** Longest timer Node keeps (about 24.8 days); a longer timeout waits without a timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * What a KV key may be (nats.js `validKeyRe`, no empty tokens). A call id outside this set has
+ * no record and, worse, `*` or `>` in it would make a watch match other call ids.
+ */
+const RECORD_KEY = /^[-/=\w]+(?:\.[-/=\w]+)*$/;
+
+/** true when `callId` can be a key of the records bucket. */
+export function isRecordKey(callId: string): boolean {
+  return RECORD_KEY.test(callId);
+}
+
+/** true when nothing more will happen to the invocation. */
+export function isFinal(record: InvocationRecord | undefined): boolean {
+  return record !== undefined && FINAL_STATES.has(record.state);
+}
+
+/** The record a KV entry holds: undefined for a missing, deleted or purged key. */
+export function recordOf(entry: KvEntry | null | undefined): InvocationRecord | undefined {
+  return entry && entry.operation === 'PUT' && entry.length > 0 ? entry.json<InvocationRecord>() : undefined;
+}
+
+/**
+ * Waits until the invocation `callId` reaches a final state (`FINAL_STATES`: succeeded, failed,
+ * cancelled, deadLettered), for at most `timeoutMs`.
+ *
+ * Resolves with the final record as soon as it is written (a KV watch on the key pushes each write;
+ * nothing polls), or, when `timeoutMs` passes first, with the record as it is then (queued,
+ * running, retrying), or undefined when the call id has no record. One `get` comes first, so a
+ * finished invocation costs one read and no watch. A call id that cannot be a KV key (see
+ * `isRecordKey`) resolves undefined at once: no record can exist under it.
+ *
+ * `timeoutMs`: ≥ 0, ms; 0 reads the record once; `Infinity` (or more than ~24.8 days) waits
+ * without a timer, until final or aborted.
+ *
+ * Aborting `signal` rejects with `signal.reason` (as Node's own APIs do), at once when it is
+ * already aborted. The watch is stopped on every path: final, timeout, abort, error.
+ *
+ * Rejects with a RangeError for a negative or NaN `timeoutMs`, and with the error when the bucket
+ * cannot be read or the watch ends on its own (the connection closed) before a final state.
+ */
+export async function waitForFinal(
+  kv: RecordsReader,
+  callId: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<InvocationRecord | undefined> {
+  if (!(timeoutMs >= 0)) throw new RangeError(`timeoutMs must be ≥ 0, got ${timeoutMs}`);
+  signal?.throwIfAborted();
+  if (!isRecordKey(callId)) return undefined;
+
+  const deadlineMs = Date.now() + timeoutMs;
+  const initial = recordOf(await kv.get(callId));
+  signal?.throwIfAborted();
+  if (isFinal(initial) || timeoutMs === 0) return initial;
+  return watchUntilFinal(kv, callId, initial, deadlineMs - Date.now(), signal);
+}
+
+function watchUntilFinal(
+  kv: RecordsReader,
+  callId: string,
+  initial: InvocationRecord | undefined,
+  remainingMs: number,
+  signal: AbortSignal | undefined,
+): Promise<InvocationRecord | undefined> {
+  return new Promise((resolve, reject) => {
+    let current = initial;
+    let watcher: QueuedIterator<KvWatchEntry> | undefined;
+    let done = false;
+
+    const finish = (settle: () => void): void => {
+      if (done) return;
+      done = true;
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      watcher?.stop();
+      settle();
+    };
+    const onAbort = (): void => finish(() => reject(signal!.reason));
+    // The watch may still be starting when time is up: the record read before it is the current one.
+    const timer = Number.isFinite(remainingMs) && remainingMs <= MAX_TIMER_MS
+      ? setTimeout(() => finish(() => resolve(current)), Math.max(0, remainingMs))
+      : undefined;
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    kv.watch({ key: callId }).then(
+      async (w) => {
+        if (done) {
+          w.stop();
+          return;
+        }
+        watcher = w;
+        try {
+          // The first entry is the key's current value (if any): a write between the get and the
+          // watch is not missed. Then one entry per write, as it happens.
+          for await (const entry of w) {
+            if (entry.key !== callId) continue;
+            current = recordOf(entry);
+            if (isFinal(current)) {
+              const final = current;
+              finish(() => resolve(final));
+              return;
+            }
+          }
+          finish(() => reject(new Error(`the watch on invocation record "${callId}" ended before a final state`)));
+        } catch (err) {
+          finish(() => reject(err));
+        }
+      },
+      (err: unknown) => finish(() => reject(err)),
+    );
+  });
+}

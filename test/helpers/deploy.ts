@@ -1,0 +1,28 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { VARIABLE_NAMES } from '../../src/config/variables.js';
+
+/** Helpers of test/deploy that need no Kubernetes tooling (test/helpers/kustomize.ts has that). */
+
+/** The repository: the nearest directory above with package.json (also when run compiled, from dist/test). */
+export const REPO_ROOT = ((): string => {
+  for (let dir = import.meta.dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'deploy'))) return dir;
+  }
+  throw new Error(`no repository above ${import.meta.dirname}`);
+})();
+
+/** The OTEL_* variables asyncfn's tracing reads (src/telemetry/tracing-config.ts). */
+export async function otelVariableNames(): Promise<string[]> {
+  const source = await readFile(join(REPO_ROOT, 'src/telemetry/tracing-config.ts'), 'utf8');
+  return [...new Set([...source.matchAll(/'(OTEL_[A-Z_]+)'/g)].map((m) => m[1]!))];
+}
+
+/**
+ * Whether asyncfn reads an environment variable of this name: the config loader's variables
+ * (OpenFaaS names, NATS_URL), ASYNCFN_CONFIG (src/cli/main.ts) and the tracing's OTEL_* names.
+ */
+export function acceptedVariable(name: string, otelNames: readonly string[]): boolean {
+  return VARIABLE_NAMES.includes(name) || otelNames.includes(name) || name === 'ASYNCFN_CONFIG';
+}

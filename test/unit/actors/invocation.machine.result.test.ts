@@ -1,0 +1,102 @@
+import t from 'tap';
+import { createActor, fromPromise, waitFor } from 'xstate';
+import { invocationMachine, STORE_RESULT_ANNOTATION } from '../../../actors/invocation.machine.js';
+import type {
+  CallbackRequest,
+  FunctionOutcome,
+  FunctionRequest,
+  Invocation,
+  MessageHandle,
+  ResultStorage,
+  StoreResultRequest,
+} from '../../../actors/invocation.types.js';
+import { NO_RETRIES } from '../../../actors/retry.policy.js';
+import { testInvocation } from '../../helpers/invocations.js';
+
+/** Kept results: the caller asks with X-Store-Result, or the function with its annotation. */
+
+function handle(order: string[]): MessageHandle {
+  return {
+    deliveryCount: 1,
+    working: () => undefined,
+    nak: () => undefined,
+    nakConfirmed: async () => undefined,
+    term: () => undefined,
+    ackAck: async () => void order.push('ack'),
+  };
+}
+
+interface Run {
+  invocation: Invocation;
+  outcome?: FunctionOutcome;
+  store?: (req: StoreResultRequest) => Promise<ResultStorage>;
+}
+
+async function run(r: Run) {
+  const order: string[] = [];
+  const stored: StoreResultRequest[] = [];
+  const outcome = r.outcome ?? { status: 201, contentType: 'text/plain', body: new TextEncoder().encode('made'), startedAtMs: 1, durationMs: 2 };
+  const machine = invocationMachine.provide({
+    actors: {
+      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(async () => outcome),
+      deliverCallback: fromPromise<void, CallbackRequest>(async () => void order.push('callback')),
+      storeResult: fromPromise<ResultStorage, StoreResultRequest>(async ({ input }) => {
+        order.push('store');
+        stored.push(input);
+        return r.store ? r.store(input) : { stored: true };
+      }),
+    },
+  });
+  const actor = createActor(machine, {
+    input: {
+      message: handle(order),
+      invocation: r.invocation,
+      policy: NO_RETRIES,
+      cancelRequested: false,
+      nowMs: 0,
+      random: () => 0.5,
+      deadLetterNonRetryable: false,
+    },
+  });
+  actor.start();
+  const snap = await waitFor(actor, (s) => s.status === 'done', { timeout: 2000 });
+  return { snap, order, stored, outcome };
+}
+
+t.test('asked with X-Store-Result: stored before the callback and the ack', async (t) => {
+  const { snap, order, stored, outcome } = await run({ invocation: { ...testInvocation(), storeResult: true } });
+  t.equal(snap.value, 'acked');
+  t.same(order, ['store', 'callback', 'ack']);
+  t.equal(stored[0]?.outcome, outcome);
+  t.same(snap.context.resultStorage, { stored: true });
+});
+
+t.test('asked by the function annotation', async (t) => {
+  const outcome = {
+    status: 200,
+    body: new Uint8Array(0),
+    startedAtMs: 1,
+    durationMs: 1,
+    annotations: { [STORE_RESULT_ANNOTATION]: 'true' },
+  };
+  const { order } = await run({ invocation: { ...testInvocation(), callbackUrl: undefined }, outcome });
+  t.same(order, ['store', 'ack']);
+});
+
+t.test('not asked: nothing stored', async (t) => {
+  const { order, snap } = await run({ invocation: testInvocation() });
+  t.same(order, ['callback', 'ack']);
+  t.equal(snap.context.resultStorage, undefined);
+});
+
+t.test('a failed write is reported and the invocation still settles (the function is not run again)', async (t) => {
+  const { snap, order } = await run({
+    invocation: { ...testInvocation(), storeResult: true },
+    store: async () => {
+      throw new Error('KV unavailable');
+    },
+  });
+  t.equal(snap.value, 'acked');
+  t.same(order, ['store', 'callback', 'ack']);
+  t.same(snap.context.resultStorage, { stored: false, reason: 'KV unavailable' });
+});
