@@ -1,7 +1,7 @@
 import { isSuccess } from '../../actors/dead-letter.policy.js';
 import type { Invocation } from '../../actors/invocation.types.js';
 import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supervisor.js';
-import type { InvocationRecord, InvocationState, RecordStore } from '../status/records.js';
+import { FINAL_STATES, type InvocationRecord, type InvocationState, type RecordStore } from '../status/records.js';
 import { inWriteBatch } from '../queue/write-batch.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
@@ -38,6 +38,9 @@ function baseRecord(
   };
 }
 
+/** Writes of a final record before giving up: about a minute of back-off, longer than a leader election. */
+const FINAL_RECORD_ATTEMPTS = 10;
+
 /** An invocation still running after this long gets a "running" record, ms. */
 const RUNNING_RECORD_DELAY_MS = 250;
 
@@ -49,10 +52,31 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
   const decoder = new TextDecoder();
   const started = new Map<string, { startedAtMs: number; timer: NodeJS.Timeout }>();
   const save = (record: InvocationRecord): void => {
+    if (FINAL_STATES.has(record.state)) {
+      void saveFinal(record);
+      return;
+    }
     // Batched with the acks of the same loop turn: one socket write for many invocations.
     inWriteBatch(async () => records.putUnconfirmed(record)).catch((err: unknown) => {
       logger.warn({ err, callId: record.callId }, 'could not write the invocation record');
     });
+  };
+  // A final state is what long-polls and `asyncfn status` wait for: confirmed, and retried while
+  // the bucket has no leader (a node of a cluster just died) rather than dropped unseen.
+  const saveFinal = async (record: InvocationRecord): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // In the same batch as earlier unconfirmed writes, so a late "running" never lands after it.
+        await inWriteBatch(() => records.put(record));
+        return;
+      } catch (err) {
+        if (attempt >= FINAL_RECORD_ATTEMPTS) {
+          logger.warn({ err, callId: record.callId, state: record.state }, 'could not write the final invocation record');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(8_000, 250 * 2 ** attempt)).unref());
+      }
+    }
   };
   return {
     started: (queue, invocation, attempt, state) => {

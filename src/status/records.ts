@@ -67,6 +67,8 @@ export interface RecordStore {
    * invocation itself is durable) and many (one or two per invocation).
    */
   putUnconfirmed(record: InvocationRecord): void;
+  /** Writes the record and resolves once JetStream stored it; for final states, which must not be lost. */
+  put(record: InvocationRecord): Promise<void>;
   delete(callId: string): Promise<void>;
   /** The record once final, or as it is after `timeoutMs` (a KV watch, see wait.ts). */
   waitForFinal(callId: string, timeoutMs: number, signal?: AbortSignal): Promise<InvocationRecord | undefined>;
@@ -105,6 +107,9 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
     putUnconfirmed(record) {
       // The subject JetStream KV stores `put`s under: $KV.<bucket>.<key>.
       nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encoder.encode(JSON.stringify(record)));
+    },
+    async put(record) {
+      await kv.put(record.callId, JSON.stringify(record));
     },
     async delete(callId) {
       await kv.delete(callId);
