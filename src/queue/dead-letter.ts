@@ -1,6 +1,7 @@
 import {
   DiscardPolicy,
   JetStreamApiCodes,
+  JetStreamApiError,
   RetentionPolicy,
   StorageType,
   type JetStreamClient,
@@ -146,10 +147,43 @@ export async function ensureDeadLetterStream(
   }
 }
 
-/** Publishes a dead letter and waits for JetStream's PubAck. */
+/** JetStream refuses messages whose headers exceed 64 KiB (API error 10097). */
+const HEADERS_TOO_LARGE = 10097;
+
+/**
+ * Publishes a dead letter and waits for JetStream's PubAck. A message whose own headers nearly
+ * fill JetStream's limits (only a foreign publisher writes those) would not fit with ours added,
+ * and would be redelivered forever: it is stored with its body and our headers only, the error
+ * saying how many bytes of original headers were dropped.
+ */
 export async function publishDeadLetter(js: JetStreamClient, letter: EncodedDeadLetter, timeoutMs = 5_000): Promise<number> {
-  const ack = await js.publish(letter.subject, letter.data, { headers: letter.headers, timeout: timeoutMs });
-  return ack.seq;
+  try {
+    const ack = await js.publish(letter.subject, letter.data, { headers: letter.headers, timeout: timeoutMs });
+    return ack.seq;
+  } catch (err) {
+    if (!tooLargeToStore(err)) throw err;
+    const ack = await js.publish(letter.subject, letter.data, { headers: withoutOriginalHeaders(letter.headers), timeout: timeoutMs });
+    return ack.seq;
+  }
+}
+
+function tooLargeToStore(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === HEADERS_TOO_LARGE;
+  // nats.js checks max_payload before sending.
+  return err instanceof Error && err.message.includes('max_payload size exceeded');
+}
+
+function withoutOriginalHeaders(headers: MsgHdrs): MsgHdrs {
+  const own = new Set<string>(Object.values(DeadLetterHeader).map((name) => name.toLowerCase()));
+  const h = natsHeaders();
+  let droppedBytes = 0;
+  for (const [key, values] of headers) {
+    if (own.has(key.toLowerCase())) for (const value of values) h.append(key, value);
+    else for (const value of values) droppedBytes += key.length + value.length + 4;
+  }
+  const error = h.get(DeadLetterHeader.error);
+  h.set(DeadLetterHeader.error, oneLine(`${error ? `${error}; ` : ''}original headers dropped (${droppedBytes} bytes): too large to store`));
+  return h;
 }
 
 function oneLine(text: string): string {

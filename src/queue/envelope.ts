@@ -19,12 +19,25 @@ export const EnvelopeHeader = {
   callbackUrl: 'Asyncfn-Callback-Url',
   enqueuedAt: 'Asyncfn-Enqueued-At',
   expiresAt: 'Asyncfn-Expires-At',
+  notBefore: 'Asyncfn-Not-Before',
+  storeResult: 'Asyncfn-Store-Result',
+  /** JetStream's deduplication id: set from the caller's Idempotency-Key, never read back. */
+  msgId: 'Nats-Msg-Id',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
 } as const;
 
 /** Namespacing keeps a caller's headers from colliding with `Nats-*` or our own headers. */
 export const CALLER_HEADER_PREFIX = 'Asyncfn-H-';
+
+/**
+ * NATS header values cannot hold CR or LF, and NATS trims them (JavaScript whitespace, U+00A0
+ * included) on both ends. A caller's value NATS would alter (an HTTP header value may end in
+ * U+00A0) is written as this prefix plus the value with its first and last character (when
+ * whitespace), CR, LF and "%" percent-encoded (UTF-8), as is a value that starts with the prefix;
+ * every other value is written as is.
+ */
+export const ESCAPED_VALUE_PREFIX = '=?pct?';
 
 /** One asynchronous invocation as the gateway accepted it. */
 export interface Invocation {
@@ -46,6 +59,12 @@ export interface Invocation {
   readonly enqueuedAtMs: number;
   /** Unix ms after which the invocation is dead-lettered unrun (max event age); absent = never. */
   readonly expiresAtMs?: number | undefined;
+  /** Unix ms before which the invocation must not run (X-Delay-Seconds, X-Not-Before); absent = now. */
+  readonly notBeforeMs?: number | undefined;
+  /** The caller asked for the result to be kept for `GET /async-function/<call-id>/result`. */
+  readonly storeResult?: boolean | undefined;
+  /** JetStream deduplication id derived from the caller's Idempotency-Key (written, not decoded). */
+  readonly msgId?: string | undefined;
   /** W3C trace context of the producer span, carried across the queue. */
   readonly traceparent?: string | undefined;
   readonly tracestate?: string | undefined;
@@ -65,12 +84,16 @@ export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
   h.set(EnvelopeHeader.method, invocation.method);
   h.set(EnvelopeHeader.enqueuedAt, String(invocation.enqueuedAtMs));
   if (invocation.expiresAtMs !== undefined) h.set(EnvelopeHeader.expiresAt, String(invocation.expiresAtMs));
+  if (invocation.notBeforeMs !== undefined) h.set(EnvelopeHeader.notBefore, String(invocation.notBeforeMs));
+  if (invocation.storeResult) h.set(EnvelopeHeader.storeResult, 'true');
+  if (invocation.msgId !== undefined) h.set(EnvelopeHeader.msgId, invocation.msgId);
   setIfPresent(h, EnvelopeHeader.path, invocation.path);
   setIfPresent(h, EnvelopeHeader.query, invocation.query);
   setIfPresent(h, EnvelopeHeader.callbackUrl, invocation.callbackUrl);
   setIfPresent(h, EnvelopeHeader.traceparent, invocation.traceparent);
   setIfPresent(h, EnvelopeHeader.tracestate, invocation.tracestate);
-  for (const [name, value] of invocation.headers) h.append(CALLER_HEADER_PREFIX + name, value);
+  // Lower-cased: NATS keys are case-sensitive, and one name in two cases would split its values.
+  for (const [name, value] of invocation.headers) h.append(CALLER_HEADER_PREFIX + name.toLowerCase(), escapeValue(value));
   return { headers: h, data: invocation.body };
 }
 
@@ -86,9 +109,22 @@ export class PoisonMessageError extends Error {
 /** Decodes a stream message; throws {@link PoisonMessageError} listing every problem. */
 export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): Invocation {
   const problems: string[] = [];
+  const unescape = (name: string, value: string): string => {
+    try {
+      return unescapeValue(value);
+    } catch {
+      problems.push(`invalid escaped value in ${name}`);
+      return value;
+    }
+  };
   const get = (name: string): string | undefined => {
     const values = headers?.values(name, Match.IgnoreCase) ?? [];
     return values.length > 0 ? values[0] : undefined;
+  };
+  /** The fields a caller's text travels in may be escaped (see ESCAPED_VALUE_PREFIX). */
+  const getText = (name: string): string | undefined => {
+    const value = get(name);
+    return value === undefined ? undefined : unescape(name, value);
   };
   const required = (name: string): string => {
     const value = get(name);
@@ -104,13 +140,22 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
   const functionName = required(EnvelopeHeader.functionName);
   const namespace = required(EnvelopeHeader.namespace);
   const method = required(EnvelopeHeader.method);
-  const enqueuedAtMs = Number(required(EnvelopeHeader.enqueuedAt));
+  const enqueuedAtMs = integer(required(EnvelopeHeader.enqueuedAt));
   if (!Number.isSafeInteger(enqueuedAtMs) || enqueuedAtMs < 0) problems.push(`invalid ${EnvelopeHeader.enqueuedAt}`);
   const expiresAt = get(EnvelopeHeader.expiresAt);
-  const expiresAtMs = expiresAt === undefined ? undefined : Number(expiresAt);
+  const expiresAtMs = expiresAt === undefined ? undefined : integer(expiresAt);
   if (expiresAtMs !== undefined && !Number.isSafeInteger(expiresAtMs)) problems.push(`invalid ${EnvelopeHeader.expiresAt}`);
+  const notBefore = get(EnvelopeHeader.notBefore);
+  const notBeforeMs = notBefore === undefined ? undefined : Number(notBefore);
+  if (notBeforeMs !== undefined && !Number.isSafeInteger(notBeforeMs)) problems.push(`invalid ${EnvelopeHeader.notBefore}`);
+  const storeResult = get(EnvelopeHeader.storeResult) === 'true';
   const callbackUrl = get(EnvelopeHeader.callbackUrl);
   if (callbackUrl !== undefined && !URL.canParse(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);
+  const path = getText(EnvelopeHeader.path) ?? '';
+  const query = getText(EnvelopeHeader.query) ?? '';
+  const traceparent = getText(EnvelopeHeader.traceparent);
+  const tracestate = getText(EnvelopeHeader.tracestate);
+  const caller = callerHeaders(headers, unescape);
   if (problems.length > 0) throw new PoisonMessageError(problems);
 
   return {
@@ -118,30 +163,63 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
     functionName,
     namespace,
     method,
-    path: get(EnvelopeHeader.path) ?? '',
-    query: get(EnvelopeHeader.query) ?? '',
-    headers: callerHeaders(headers),
+    path,
+    query,
+    headers: caller,
     body: data,
     callbackUrl,
     enqueuedAtMs,
     expiresAtMs,
-    traceparent: get(EnvelopeHeader.traceparent),
-    tracestate: get(EnvelopeHeader.tracestate),
+    ...(notBeforeMs === undefined ? {} : { notBeforeMs }),
+    ...(storeResult ? { storeResult } : {}),
+    traceparent,
+    tracestate,
   };
 }
 
-function callerHeaders(headers: MsgHdrs | undefined): Array<[string, string]> {
+function callerHeaders(headers: MsgHdrs | undefined, unescape: (name: string, value: string) => string): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   if (!headers) return out;
   const prefix = CALLER_HEADER_PREFIX.toLowerCase();
   for (const [key, values] of headers) {
     if (!key.toLowerCase().startsWith(prefix)) continue;
     const name = key.slice(prefix.length).toLowerCase();
-    for (const value of values) out.push([name, value]);
+    for (const value of values) out.push([name, unescape(key, value)]);
   }
   return out;
 }
 
 function setIfPresent(h: MsgHdrs, name: string, value: string | undefined): void {
-  if (value !== undefined && value !== '') h.set(name, value);
+  if (value !== undefined && value !== '') h.set(name, escapeValue(value));
+}
+
+/** Decimal digits only: Number() would read "" as 0 (expired at once) and accept "0x10" or "1e3". */
+function integer(text: string): number {
+  return /^-?\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
+}
+
+const utf8 = new TextEncoder();
+
+function percentEncoded(text: string): string {
+  let out = '';
+  for (const byte of utf8.encode(text)) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
+function escapeValue(value: string): string {
+  // Trimmed values without CR/LF reach the other side unchanged (a lone surrogate is replaced by
+  // U+FFFD either way, as UTF-8 cannot carry it).
+  if (value === value.trim() && !/[\r\n]/.test(value) && !value.startsWith(ESCAPED_VALUE_PREFIX)) return value;
+  // Only what NATS would alter is encoded (and "%", to keep decoding unambiguous): CR, LF, and the
+  // first and last character when whitespace, which is enough to stop the trim. A value of 16 KiB
+  // of U+00A0 must not become 96 KiB, over JetStream's 64 KiB limit for headers.
+  let out = value.replace(/[%\r\n]/g, percentEncoded);
+  if (/^\s/.test(out)) out = percentEncoded(out[0]!) + out.slice(1);
+  if (/\s$/.test(out)) out = out.slice(0, -1) + percentEncoded(out[out.length - 1]!);
+  return ESCAPED_VALUE_PREFIX + out;
+}
+
+/** Throws URIError on a malformed escape. */
+function unescapeValue(value: string): string {
+  return value.startsWith(ESCAPED_VALUE_PREFIX) ? decodeURIComponent(value.slice(ESCAPED_VALUE_PREFIX.length)) : value;
 }

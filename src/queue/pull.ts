@@ -1,4 +1,5 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { MsgHdrs } from '@nats-io/nats-core';
 import { filter, firstValueFrom, Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
@@ -54,10 +55,18 @@ export function pullSource(
 
 export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void>): Delivery {
   const message = messageHandle(msg, logger, flush);
+  let headers: MsgHdrs | undefined;
   try {
-    return { message, decoded: { ok: true, invocation: decodeEnvelope(msg.headers, msg.data) } };
+    headers = msg.headers;
+  } catch (err) {
+    // nats.js parses headers on first access and throws on a name it would not write itself (a
+    // space, non-ASCII), which other clients can publish: poison, kept without its unreadable headers.
+    return { message, decoded: { ok: false, reasons: [`unreadable headers: ${String(err)}`], raw: { headers: undefined, data: msg.data } } };
+  }
+  try {
+    return { message, decoded: { ok: true, invocation: decodeEnvelope(headers, msg.data) } };
   } catch (err) {
     const reasons = err instanceof PoisonMessageError ? err.reasons : [String(err)];
-    return { message, decoded: { ok: false, reasons, raw: { headers: msg.headers, data: msg.data } } };
+    return { message, decoded: { ok: false, reasons, raw: { headers, data: msg.data } } };
   }
 }

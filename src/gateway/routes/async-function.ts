@@ -183,8 +183,8 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
   });
 }
 
-/** A JetStream KV failure while accepting or cancelling means the queue is unavailable: 503. */
-async function unavailableOnFailure<T>(op: () => Promise<T>): Promise<T> {
+/** A JetStream KV failure while accepting, reading or cancelling means the queue is unavailable: 503. */
+export async function unavailableOnFailure<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (err) {

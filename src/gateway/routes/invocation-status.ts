@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseDurationMs } from '../../config/duration.js';
 import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
+import { unavailableOnFailure } from './async-function.js';
 import type { RecordStore } from '../../status/records.js';
 import type { ResultStore } from '../../status/results.js';
 import { isRecordKey } from '../../status/wait.js';
@@ -97,13 +98,4 @@ export function waitFrom(value: unknown): number | undefined {
   const ms = typeof value === 'string' ? parseDurationMs(value) : undefined;
   if (ms === undefined) throw new BadRequestError('wait must be a duration, e.g. ?wait=30s');
   return Math.min(ms, MAX_WAIT_MS);
-}
-
-async function unavailableOnFailure<T>(op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (err) {
-    if (err instanceof Error && err.name === 'AbortError') throw err;
-    throw new QueueUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
-  }
 }
