@@ -73,7 +73,11 @@ const garbage: fc.Arbitrary<Garbage> = fc.oneof(
   }),
   // A valid envelope with a wrong version.
   fc
-    .tuple(envelope, fc.oneof(fc.constantFrom('', '0', '2', '1.0', '01', 'v1', '1 1', 'one'), httpFieldValue(8).filter((v) => v.trim() !== '1')), bytes)
+    .tuple(
+      envelope,
+      fc.oneof(fc.constantFrom('', '0', '2', '1.0', '01', 'v1', '1 1', 'one'), httpFieldValue(8).filter((v) => v.trim() !== '1')),
+      bytes,
+    )
     .map(([inv, version, data]) => ({ kind: 'wrongVersion', headers: mutate(inv, EnvelopeHeader.version, version), data })),
   // A valid envelope missing a required header, or with it empty.
   fc
@@ -157,7 +161,8 @@ function described(g: Garbage): Garbage {
   const names = g.headers ? [...g.headers].map(([k, v]) => `${JSON.stringify(k.slice(0, 40))}×${v.length}`) : [];
   const size = g.headers ? (g.headers as MsgHdrsImpl).toString().length : 0;
   return Object.assign(g, {
-    [fc.toStringMethod]: () => `${g.kind}{headers=[${names.slice(0, 12).join(',')}${names.length > 12 ? ',…' : ''}] ${size}B, data ${g.data.length}B}`,
+    [fc.toStringMethod]: () =>
+      `${g.kind}{headers=[${names.slice(0, 12).join(',')}${names.length > 12 ? ',…' : ''}] ${size}B, data ${g.data.length}B}`,
   });
 }
 
@@ -265,7 +270,8 @@ t.test('garbage published on the work stream is dead-lettered as poison; the wor
             tally.add('refusedByJetStream');
             continue;
           }
-          throw new Error(`publishing ${String((item as unknown as Record<symbol, () => string>)[fc.toStringMethod]?.())} failed: ${String(err)}`, { cause: err });
+          const what = (item as unknown as Record<symbol, () => string>)[fc.toStringMethod]?.();
+          throw new Error(`publishing ${String(what)} failed: ${String(err)}`, { cause: err });
         }
         expectedPoison.push(bodyId(item.data));
         tally.add(item.kind);
@@ -302,5 +308,6 @@ t.test('garbage published on the work stream is dead-lettered as poison; the wor
   }, 'the work consumer to have nothing pending or unacknowledged', 15_000);
   t.pass('work consumer drained');
   tally.print(t, 'stream messages by class');
-  t.comment(`published=${published} deadLettered=${expectedPoison.length} completed=${completed} lost=${published - expectedPoison.length - completed}`);
+  const lost = published - expectedPoison.length - completed;
+  t.comment(`published=${published} deadLettered=${expectedPoison.length} completed=${completed} lost=${lost}`);
 });
