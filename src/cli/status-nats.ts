@@ -1,26 +1,14 @@
 import { JetStreamApiCodes, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { NatsAuthConfig, NatsTlsConfig } from '../config/index.js';
+import type { OperatorCommandDeps } from './operator-deps.js';
 import { AsyncFnError } from '../errors.js';
 import { connectNats, redactUrl } from '../queue/connection.js';
 import { infoOrUndefined } from '../queue/provision.js';
 import { RECORDS_BUCKET } from '../status/records.js';
 
 /** What the read-only operator commands (`asyncfn status`, `asyncfn queues`) need from their caller. */
-export interface InspectDeps {
-  /** One or more comma-separated NATS server URLs; "" when none is configured (an error, after argument checks). */
-  readonly natsUrl: string;
-  /** NATS credentials and TLS files (config.nats.auth and .tls); none by default. */
-  readonly natsAuth?: NatsAuthConfig;
-  readonly natsTls?: NatsTlsConfig;
-  /** Results (stdout). */
-  readonly out: (line: string) => void;
-  /** Diagnostics and errors (stderr). */
-  readonly err: (line: string) => void;
-  /** Unix ms; default Date.now. Anchors ages ("enqueued 5m ago", oldest message). */
-  readonly now?: () => number;
-}
+export type InspectDeps = OperatorCommandDeps;
 
 /**
  * Connects once for a short-lived command, or says why not on `err` (the URL with its credentials

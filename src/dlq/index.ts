@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { NatsAuthConfig, NatsTlsConfig } from '../config/index.js';
+import type { OperatorCommandDeps } from '../cli/operator-deps.js';
 import { AsyncFnError } from '../errors.js';
 import { connectNats, redactUrl } from '../queue/connection.js';
 import { DLQ_USAGE, parseDlqArgs } from './args.js';
@@ -10,18 +10,7 @@ export { DLQ_USAGE, parseDlqArgs, type DlqArgs } from './args.js';
 export { parseFilter, matchesFilter, parseTimeBound, type DeadLetterFilter } from './filters.js';
 
 /** What `asyncfn dlq` needs from its caller. */
-export interface DlqDeps {
-  /** One or more comma-separated NATS server URLs; "" when none is configured (an error, after argument checks). */
-  readonly natsUrl: string;
-  /** NATS credentials and TLS files (config.nats.auth and .tls); none by default. */
-  readonly natsAuth?: NatsAuthConfig;
-  readonly natsTls?: NatsTlsConfig;
-  /** Results (stdout). */
-  readonly out: (line: string) => void;
-  /** Warnings, progress and errors (stderr). */
-  readonly err: (line: string) => void;
-  /** Unix ms; default Date.now. Anchors `--since 1h` and the replay's `Asyncfn-Enqueued-At`. */
-  readonly now?: () => number;
+export interface DlqDeps extends OperatorCommandDeps {
   /** How long to wait for each replay's PubAck; ms, default 5000. */
   readonly publishTimeoutMs?: number;
 }
