@@ -42,9 +42,8 @@ export async function startGateway(
   const registry = createRegistry('gateway');
   const metrics = gatewayMetrics(registry);
   const queue = await connectQueue({
+    ...config.nats,
     url: config.nats.url,
-    auth: config.nats.auth,
-    tls: config.nats.tls,
     name: 'asyncfn-gateway',
     logger,
     onReconnect: () => metrics.natsReconnects.inc(),

@@ -77,9 +77,8 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
   const registry = createRegistry('worker');
   const metrics = workerMetrics(registry);
   const queue = await connectQueue({
+    ...config.nats,
     url: config.nats.url,
-    auth: config.nats.auth,
-    tls: config.nats.tls,
     name: 'asyncfn-worker',
     logger,
     onReconnect: () => metrics.natsReconnects.inc(),

@@ -142,12 +142,15 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
   const method = required(EnvelopeHeader.method);
   const enqueuedAtMs = integer(required(EnvelopeHeader.enqueuedAt));
   if (!Number.isSafeInteger(enqueuedAtMs) || enqueuedAtMs < 0) problems.push(`invalid ${EnvelopeHeader.enqueuedAt}`);
-  const expiresAt = get(EnvelopeHeader.expiresAt);
-  const expiresAtMs = expiresAt === undefined ? undefined : integer(expiresAt);
-  if (expiresAtMs !== undefined && !Number.isSafeInteger(expiresAtMs)) problems.push(`invalid ${EnvelopeHeader.expiresAt}`);
-  const notBefore = get(EnvelopeHeader.notBefore);
-  const notBeforeMs = notBefore === undefined ? undefined : Number(notBefore);
-  if (notBeforeMs !== undefined && !Number.isSafeInteger(notBeforeMs)) problems.push(`invalid ${EnvelopeHeader.notBefore}`);
+  /** An optional unix-ms header: absent is undefined, anything but a decimal integer a problem. */
+  const optionalTime = (name: string): number | undefined => {
+    const text = get(name);
+    const ms = text === undefined ? undefined : integer(text);
+    if (ms !== undefined && !Number.isSafeInteger(ms)) problems.push(`invalid ${name}`);
+    return ms;
+  };
+  const expiresAtMs = optionalTime(EnvelopeHeader.expiresAt);
+  const notBeforeMs = optionalTime(EnvelopeHeader.notBefore);
   const storeResult = get(EnvelopeHeader.storeResult) === 'true';
   const callbackUrl = get(EnvelopeHeader.callbackUrl);
   if (callbackUrl !== undefined && !URL.canParse(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);

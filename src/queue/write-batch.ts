@@ -27,8 +27,3 @@ export function inWriteBatch<T>(op: () => Promise<T>): Promise<T> {
   });
 }
 
-/** The same for fire-and-forget writes; `op` must not throw (it runs outside any caller). */
-export function deferToWriteBatch(op: () => void): void {
-  if (queued.length === 0) setImmediate(runQueued);
-  queued.push(op);
-}

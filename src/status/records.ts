@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { waitForFinal } from './wait.js';
+import { recordOf, waitForFinal } from './wait.js';
 
 /** KV bucket holding one record per call id. */
 export const RECORDS_BUCKET = 'asyncfn_invocations';
@@ -93,8 +93,7 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
   const encoder = new TextEncoder();
   return {
     async get(callId) {
-      const entry = await kv.get(callId);
-      return entry && entry.operation === 'PUT' && entry.length > 0 ? (entry.json() as InvocationRecord) : undefined;
+      return recordOf(await kv.get(callId));
     },
     async createIfAbsent(record) {
       try {
