@@ -1,0 +1,93 @@
+/**
+ * Section 2b, the BullMQ peer (issue 12): the same drain as asyncfn's — `n` jobs queued first,
+ * then one worker process at concurrency 100 that POSTs each 1 KiB body to the same function
+ * process and the answer to the same callback sink — on a redis-server of its own. Runs only when
+ * `redis-server` is on PATH (Debian: `apt-get install redis-server`); the report says when not.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Queue } from 'bullmq';
+import { freePort, pollUntil, readCpuMs, stopChild, within, type Fixture } from './processes.js';
+import { rssSampler } from './memory.js';
+import { BODY, progress, type Scope } from './stack.js';
+import { perSecond } from './stats.js';
+
+/** What one BullMQ drain measured. */
+export interface PeerDrain {
+  readonly perSecond: number;
+  /** Worker process CPU time per job, µs. */
+  readonly cpuMicrosPerJob: number;
+  /** Worker process peak RSS while draining, bytes. */
+  readonly peakRssBytes: number;
+}
+
+export function redisServerFound(): boolean {
+  try {
+    execFileSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A redis-server without persistence on a free loopback port, killed with the scope. */
+async function startRedis(scope: Scope): Promise<number> {
+  const port = await freePort();
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  scope.defer(() => stopChild(redis, 'SIGKILL'));
+  const lines = createInterface({ input: redis.stdout! });
+  await within(
+    new Promise<void>((ready, failed) => {
+      lines.on('line', (line) => {
+        if (/Ready to accept connections/.test(line)) ready();
+      });
+      redis.once('exit', (code) => failed(new Error(`redis-server exited with code ${String(code)}`)));
+    }),
+    10_000,
+    'redis-server to start',
+  );
+  redis.stdout!.resume();
+  return port;
+}
+
+/** Queues `n` jobs, then drains them with a BullMQ worker process at `concurrency`. */
+export async function drainWithBullmq(scope: Scope, fn: Fixture, sink: Fixture, n: number, concurrency: number): Promise<PeerDrain> {
+  const port = await startRedis(scope);
+  const name = 'bench';
+  const queue = new Queue(name, { connection: { host: '127.0.0.1', port } });
+  scope.defer(() => queue.close());
+  progress('bullmq', `queueing ${n} jobs`);
+  for (let i = 0; i < n; i += 1000) {
+    const jobs = Array.from({ length: Math.min(1000, n - i) }, () => ({
+      name: 'invoke',
+      data: { functionUrl: fn.url, callbackUrl: sink.url, body: BODY },
+    }));
+    await queue.addBulk(jobs);
+  }
+  await Promise.all([fn.reset(), sink.reset()]);
+
+  progress('bullmq', `draining ${n} with concurrency ${concurrency}`);
+  const worker = spawn(process.execPath, [join(import.meta.dirname, 'bullmq-worker.mjs'), String(port), name, String(concurrency)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  scope.defer(() => stopChild(worker, 'SIGTERM', 5_000));
+  const exited = once(worker, 'exit').then(([code]) => {
+    throw new Error(`the BullMQ worker exited with code ${String(code)}`);
+  });
+  const ready = once(createInterface({ input: worker.stdout! }), 'line');
+  // The worker starts taking jobs as soon as it is ready: CPU counts from its start, like asyncfn's.
+  await within(Promise.race([ready, exited]), 30_000, 'the BullMQ worker to start');
+  const cpuBefore = await readCpuMs(worker.pid!);
+  const sampler = rssSampler(worker.pid!);
+  await pollUntil(async () => (await sink.stats()).count >= n, `${n} BullMQ callbacks`, 30_000 + n * 5, 20);
+  const cpuAfter = await readCpuMs(worker.pid!);
+  const peakRssBytes = await sampler.stop();
+  const drained = await sink.stats();
+  const rate = perSecond(n - 1, drained.lastAtMs - drained.firstAtMs);
+  progress('bullmq', `${rate.toFixed(0)} jobs/s`);
+  return { perSecond: rate, cpuMicrosPerJob: ((cpuAfter - cpuBefore) * 1000) / n, peakRssBytes };
+}
