@@ -70,8 +70,6 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
 
   const accept = async (request: FastifyRequest, reply: FastifyReply, span: Span): Promise<FastifyReply> => {
     requireQueue();
-    // Every JetStream round trip below shares this deadline: the answer comes within publish_timeout.
-    const deadline = deadlineAfter(deps.publishTimeoutMs, performance.now());
     const target = parseInvocationTarget(request.raw.url ?? request.url, PREFIX);
     const ref = parseFunctionRef(target.name, deps.defaultNamespace);
     const callerCallId = callerCallIdFrom(request.headers['x-call-id']);
@@ -89,6 +87,9 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     ]);
     if (refused) throw refused;
     if (!fn) throw new FunctionNotFoundError(target.name);
+    // Every JetStream round trip from here on shares this deadline (the registry and the callback's
+    // DNS check above have their own): JetStream's part of the answer takes at most publish_timeout.
+    const deadline = deadlineAfter(deps.publishTimeoutMs, performance.now());
     const route = await confirmWithin('the queue', deadline, () => deps.router.route(fn, enqueuedAtMs));
     if (span.isRecording()) span.setAttribute(A.queue, route.queue);
     const recordOf = (id: string, parentCallId: string | undefined): InvocationRecord => ({
