@@ -54,6 +54,7 @@ export function callbackHeaders(req: CallbackRequest, version: string, signing?:
     'x-retry-max': String(Math.max(0, req.maxAttempts - 1)),
     'user-agent': `asyncfn-queue-worker/${version}`,
   };
+  if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
   if (outcome.contentType) headers['content-type'] = outcome.contentType;
   if (signing) {
     const nowMs = signing.nowMs ?? Date.now;

@@ -73,6 +73,7 @@ export async function startGateway(
         maxBodyBytes: config.gateway.maxBodyBytes,
         defaultNamespace: config.functions.defaultNamespace,
         maxDelayMs: config.records.maxDelayMs,
+        publishTimeoutMs: config.gateway.publishTimeoutMs,
         headerLimits: { maxHeaderCount: config.security.maxHeaderCount, maxHeaderBytes: config.security.maxHeaderBytes },
       },
       {

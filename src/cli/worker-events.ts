@@ -27,9 +27,10 @@ export function recordStateOf(report: SettlementReport): InvocationState | undef
 function baseRecord(
   queue: string,
   invocation: Invocation,
-): Pick<InvocationRecord, 'callId' | 'function' | 'namespace' | 'queue' | 'enqueuedAtMs' | 'notBeforeMs'> {
+): Pick<InvocationRecord, 'callId' | 'parentCallId' | 'function' | 'namespace' | 'queue' | 'enqueuedAtMs' | 'notBeforeMs'> {
   return {
     callId: invocation.callId,
+    ...(invocation.parentCallId === undefined ? {} : { parentCallId: invocation.parentCallId }),
     function: invocation.functionName,
     namespace: invocation.namespace,
     queue,

@@ -113,7 +113,11 @@ export interface GatewayConfig {
    * default max_payload is 1 MiB including headers, so this leaves 24 KiB for the headers.
    */
   readonly maxBodyBytes: number;
-  /** Milliseconds to wait for JetStream to acknowledge a publish (`publish_timeout`), > 0. Default 5000 (5s). */
+  /**
+   * Milliseconds the gateway waits for JetStream, all round trips of one request together (the
+   * idempotency claim, the record, the PubAck; a status read or a cancellation), before answering
+   * 503 with Retry-After (`publish_timeout`), > 0. Default 1000 (1s).
+   */
   readonly publishTimeoutMs: number;
 }
 

@@ -59,6 +59,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       'x-call-id': invocation.callId,
       'x-start-time': unixNanos(startedAtMs),
     };
+    if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
     injectHeaders(call, attempt, headers);
     try {
       const response = await request(url, {

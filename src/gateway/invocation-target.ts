@@ -39,7 +39,12 @@ const CALL_ID_MAX_LENGTH = 128;
 
 /** OpenFaaS: a caller's X-Call-Id is kept; otherwise a new UUID. */
 export function callIdFrom(header: string | string[] | undefined): string {
-  if (header === undefined || header === '') return randomUUID();
+  return callerCallIdFrom(header) ?? randomUUID();
+}
+
+/** The caller's X-Call-Id, validated; undefined when none was sent. */
+export function callerCallIdFrom(header: string | string[] | undefined): string | undefined {
+  if (header === undefined || header === '') return undefined;
   const value = Array.isArray(header) ? header[0]! : header;
   if (value.length > CALL_ID_MAX_LENGTH || !CALL_ID.test(value)) {
     throw new BadRequestError('X-Call-Id must be 1-128 characters of A-Z a-z 0-9 _ = - in dot-separated parts');

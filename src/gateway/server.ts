@@ -40,7 +40,15 @@ export interface GatewayOptions {
   readonly maxDelayMs: number;
   /** Header count and size limits (`max_header_count`, `max_header_size`); default 100 fields, 16 KiB. */
   readonly headerLimits?: HeaderLimits;
+  /**
+   * Longest wait for JetStream per request, ms (`publish_timeout`): the PubAck and every KV round
+   * trip of an async request together, a status read, a cancellation. Default 1000.
+   */
+  readonly publishTimeoutMs?: number;
 }
+
+/** `publish_timeout`'s default, ms. */
+export const DEFAULT_PUBLISH_TIMEOUT_MS = 1_000;
 
 export interface GatewayDeps {
   readonly resolver: FunctionResolver;
@@ -97,6 +105,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     resolver: deps.resolver,
     defaultNamespace: opts.defaultNamespace,
     isReady: deps.isReady,
+    publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
   });
   await app.register(asyncFunctionRoutes, {
     resolver: deps.resolver,
@@ -112,6 +121,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     maxBodyBytes: opts.maxBodyBytes,
     now,
     checkCallback: deps.checkCallback ?? checkCallbackWith([]),
+    publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
   });
   await app.register(functionRoutes, {
     resolver: deps.resolver,

@@ -11,6 +11,8 @@ export const ENVELOPE_VERSION = '1';
 export const EnvelopeHeader = {
   version: 'Asyncfn-Version',
   callId: 'Asyncfn-Call-Id',
+  /** Optional (added within version 1: older messages lack it, older workers ignore it). */
+  parentCallId: 'Asyncfn-Parent-Call-Id',
   functionName: 'Asyncfn-Function',
   namespace: 'Asyncfn-Namespace',
   method: 'Asyncfn-Method',
@@ -43,6 +45,11 @@ export const ESCAPED_VALUE_PREFIX = '=?pct?';
 export interface Invocation {
   /** Caller's X-Call-Id (OpenFaaS keeps it) or a generated UUID. */
   readonly callId: string;
+  /**
+   * The caller's X-Call-Id when it already named another invocation (a chained callback): this
+   * invocation got a fresh `callId`, and the function and the callback get this as X-Parent-Call-Id.
+   */
+  readonly parentCallId?: string | undefined;
   readonly functionName: string;
   readonly namespace: string;
   /** HTTP method the function is called with (OpenFaaS async invocations are POST). */
@@ -86,6 +93,7 @@ export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
   if (invocation.expiresAtMs !== undefined) h.set(EnvelopeHeader.expiresAt, String(invocation.expiresAtMs));
   if (invocation.notBeforeMs !== undefined) h.set(EnvelopeHeader.notBefore, String(invocation.notBeforeMs));
   if (invocation.storeResult) h.set(EnvelopeHeader.storeResult, 'true');
+  setIfPresent(h, EnvelopeHeader.parentCallId, invocation.parentCallId);
   if (invocation.msgId !== undefined) h.set(EnvelopeHeader.msgId, invocation.msgId);
   setIfPresent(h, EnvelopeHeader.path, invocation.path);
   setIfPresent(h, EnvelopeHeader.query, invocation.query);
@@ -137,6 +145,7 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
     problems.push(version === undefined ? `missing header ${EnvelopeHeader.version}` : `unsupported envelope version "${version}"`);
   }
   const callId = required(EnvelopeHeader.callId);
+  const parentCallId = getText(EnvelopeHeader.parentCallId);
   const functionName = required(EnvelopeHeader.functionName);
   const namespace = required(EnvelopeHeader.namespace);
   const method = required(EnvelopeHeader.method);
@@ -163,6 +172,7 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
 
   return {
     callId,
+    ...(parentCallId === undefined ? {} : { parentCallId }),
     functionName,
     namespace,
     method,

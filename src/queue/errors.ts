@@ -4,9 +4,16 @@ import { AsyncFnError } from '../errors.js';
 export class QueueUnavailableError extends AsyncFnError {
   readonly code = 'ASYNCFN_ERR_QUEUE_UNAVAILABLE';
   override readonly httpStatus = 503;
-  constructor(reason: string, opts?: ErrorOptions) {
+  /**
+   * true when the request reached NATS but no answer came in time: JetStream may still have stored
+   * it (a publish that timed out is not a publish that failed). false when it surely did not
+   * (refused before sending, no responders, an error answer from the server). Default false.
+   */
+  readonly outcomeUnknown: boolean;
+  constructor(reason: string, opts?: ErrorOptions & { outcomeUnknown?: boolean }) {
     super(`queue unavailable: ${reason}`, opts);
     this.name = 'QueueUnavailableError';
+    this.outcomeUnknown = opts?.outcomeUnknown ?? false;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 import { MsgHdrsImpl } from '@nats-io/nats-core';
 import { context } from '@opentelemetry/api';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
@@ -15,12 +15,17 @@ export interface PublishResult {
 }
 
 export interface InvocationPublisher {
-  /** Resolves only after JetStream's PubAck: the invocation is durable. */
-  publish(subject: string, invocation: Invocation): Promise<PublishResult>;
+  /**
+   * Resolves only after JetStream's PubAck: the invocation is durable. Rejects with a
+   * QueueUnavailableError (its `outcomeUnknown` set when the message may be stored anyway),
+   * PayloadTooLargeError, or what encoding throws. `timeoutMs`: the longest wait for the PubAck,
+   * ms; default the publisher's `publishTimeoutMs`.
+   */
+  publish(subject: string, invocation: Invocation, timeoutMs?: number): Promise<PublishResult>;
 }
 
 export interface PublisherOptions {
-  /** How long to wait for the PubAck before answering 503; ms. */
+  /** How long to wait for the PubAck before answering 503, ms (`publish_timeout`, default 1000). */
   publishTimeoutMs: number;
 }
 
@@ -30,7 +35,7 @@ function encodedSize(invocationHeaders: ReturnType<typeof encodeEnvelope>['heade
 }
 
 export function createPublisher(queue: QueueConnection, js: JetStreamClient, opts: PublisherOptions): InvocationPublisher {
-  const publishOnce = async (subject: string, invocation: Invocation): Promise<PublishResult> => {
+  const publishOnce = async (subject: string, invocation: Invocation, timeoutMs: number): Promise<PublishResult> => {
     // Publishing while disconnected would sit in the client's reconnect buffer: the caller would get
     // a 503 after the timeout yet the message might still be stored later. Refuse at once instead.
     if (!queue.isConnected()) throw new QueueUnavailableError('not connected to NATS');
@@ -40,9 +45,9 @@ export function createPublisher(queue: QueueConnection, js: JetStreamClient, opt
     if (maxPayload !== undefined && size > maxPayload) throw new PayloadTooLargeError(size, maxPayload);
     let ack: PubAck;
     try {
-      ack = await js.publish(subject, data, { headers, timeout: opts.publishTimeoutMs });
+      ack = await js.publish(subject, data, { headers, timeout: timeoutMs });
     } catch (err) {
-      throw new QueueUnavailableError(describe(err), { cause: err });
+      throw new QueueUnavailableError(describe(err), { cause: err, outcomeUnknown: publishOutcomeUnknown(err) });
     }
     return { seq: ack.seq, duplicate: ack.duplicate };
   };
@@ -50,7 +55,7 @@ export function createPublisher(queue: QueueConnection, js: JetStreamClient, opt
   return {
     // A PRODUCER span, child of the active context (the gateway's server span). Its context rides
     // in the envelope, so every attempt's processing joins the same trace.
-    async publish(subject, invocation) {
+    async publish(subject, invocation, timeoutMs = opts.publishTimeoutMs) {
       const parent = context.active();
       const span = tracer().startSpan(`publish ${subject}`, PRODUCER, parent);
       if (span.isRecording()) {
@@ -66,7 +71,7 @@ export function createPublisher(queue: QueueConnection, js: JetStreamClient, opt
       }
       const carrier = traceCarrierOf(span, parent);
       try {
-        const result = await publishOnce(subject, carrier ? { ...invocation, ...carrier } : invocation);
+        const result = await publishOnce(subject, carrier ? { ...invocation, ...carrier } : invocation, timeoutMs);
         endSpan(span);
         return result;
       } catch (err) {
@@ -80,8 +85,20 @@ export function createPublisher(queue: QueueConnection, js: JetStreamClient, opt
 function describe(err: unknown): string {
   if (err instanceof Error) {
     if (err.name === 'TimeoutError') return 'JetStream did not acknowledge the publish in time';
-    if (err.name === 'NoRespondersError') return 'no JetStream stream is listening on the subject';
+    // nats.js reports "no responders" on a publish as JetStreamNotEnabled ("jetstream is not enabled").
+    if (err.name === 'JetStreamNotEnabled' || err.name === 'NoResponders') return 'no JetStream stream is listening on the subject (yet)';
     return err.message;
   }
   return String(err);
+}
+
+/**
+ * Whether a failed `js.publish` may nevertheless have been stored. Sure it was not: nobody was
+ * subscribed to the subject (no responders, e.g. JetStream still starting after a restart), or
+ * JetStream answered with an error (stream full, wrong sequence: the message was refused). Anything
+ * else (a time-out, a connection lost with the request in flight) leaves it unknown.
+ */
+export function publishOutcomeUnknown(err: unknown): boolean {
+  if (!(err instanceof Error)) return true;
+  return !['JetStreamNotEnabled', 'NoResponders', 'JetStreamApiError'].includes(err.name) && !(err instanceof JetStreamApiError);
 }

@@ -15,6 +15,11 @@ export const FINAL_STATES: ReadonlySet<InvocationState> = new Set(['succeeded', 
 /** What asyncfn knows about one invocation (the status API of #7 serves it). */
 export interface InvocationRecord {
   readonly callId: string;
+  /**
+   * The invocation whose call id the caller sent as X-Call-Id when that id already named an
+   * invocation (a callback chained into /async-function/): this one got a fresh call id instead.
+   */
+  readonly parentCallId?: string | undefined;
   readonly function: string;
   readonly namespace: string;
   readonly queue: string;
@@ -58,9 +63,10 @@ export interface RecordStore {
   get(callId: string): Promise<InvocationRecord | undefined>;
   /**
    * Writes the record only if the call id has none (a worker may already have written "running",
-   * or a replayed invocation keeps its last record until the worker updates it).
+   * or a replayed invocation keeps its last record until the worker updates it). Resolves true
+   * when it wrote it, false when the call id already had a record (one atomic KV create).
    */
-  createIfAbsent(record: InvocationRecord): Promise<void>;
+  createIfAbsent(record: InvocationRecord): Promise<boolean>;
   /**
    * Writes the record without waiting for JetStream's ack: one message on the bucket's subject,
    * no request round trip. For the worker's state updates, which are informational (the
@@ -98,9 +104,11 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
     async createIfAbsent(record) {
       try {
         await kv.create(record.callId, JSON.stringify(record));
+        return true;
       } catch (err) {
         // 10071: wrong last sequence, i.e. the key exists. Anything else is a real failure.
         if (!(err instanceof JetStreamApiError && err.code === 10071)) throw err;
+        return false;
       }
     },
     putUnconfirmed(record) {

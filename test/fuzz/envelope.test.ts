@@ -111,7 +111,8 @@ const invocation: fc.Arbitrary<Invocation> = fc.record(
   expiresAtMs: fc.option(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
   traceparent: fc.option(httpFieldValue(60).filter((v) => v !== ''), { nil: undefined }),
   tracestate: fc.option(fc.oneof(httpFieldValue(120), edgeValue).filter((v) => v !== ''), { nil: undefined }),
-  // Decoded only when present (X-Delay-Seconds / X-Not-Before, X-Store-Result).
+  // Decoded only when present (X-Delay-Seconds / X-Not-Before, X-Store-Result, a chained call).
+  parentCallId: callId,
   notBeforeMs: fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
   storeResult: fc.constant(true),
   },

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { context, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -5,16 +6,17 @@ import { AsyncFnError, FunctionNotFoundError } from '../../errors.js';
 import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
 import type { InvocationPublisher } from '../../queue/publisher.js';
+import { asUnavailable, confirmWithin, deadlineAfter } from '../../queue/deadline.js';
 import type { CancellationRequests } from '../../status/cancellations.js';
-import { FINAL_STATES, type RecordStore } from '../../status/records.js';
+import { FINAL_STATES, type InvocationRecord, type RecordStore } from '../../status/records.js';
 import { isRecordKey } from '../../status/wait.js';
-import type { IdempotencyClaims } from '../../status/idempotency.js';
+import type { IdempotencyClaim, IdempotencyClaims } from '../../status/idempotency.js';
 import { delayedSubject } from '../../queue/delayed.js';
 import { idempotencyKeyFrom, notBeforeFrom, storeResultFrom } from '../request-options.js';
 import type { QueueRouter } from '../queue-router.js';
 import { sendError } from '../http-errors.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
-import { callbackUrlFrom, callIdFrom, parseInvocationTarget } from '../invocation-target.js';
+import { callbackUrlFrom, callerCallIdFrom, parseInvocationTarget } from '../invocation-target.js';
 import { TelemetryAttributes as A } from '../../telemetry/attributes.js';
 import { callerTraceCarrier, endSpan, startServerSpan, statusFailure } from '../../telemetry/spans.js';
 
@@ -38,7 +40,15 @@ export interface AsyncFunctionRouteDeps {
   readonly maxDelayMs: number;
   /** The SSRF guard's submit-time check of X-Callback-Url: the refusal to answer 400 with, if any. */
   readonly checkCallback: (url: URL) => Promise<AsyncFnError | undefined>;
+  /**
+   * Longest wait for JetStream per request, all round trips together, ms (`publish_timeout`,
+   * default 1000): past it the answer is 503 with Retry-After.
+   */
+  readonly publishTimeoutMs: number;
 }
+
+/** The gateway's own header naming the invocation a chained one was called from. */
+export const PARENT_CALL_ID_HEADER = 'x-parent-call-id';
 
 const PREFIX = '/async-function/';
 /** `http.route` and span name of invocations. */
@@ -62,7 +72,8 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     requireQueue();
     const target = parseInvocationTarget(request.raw.url ?? request.url, PREFIX);
     const ref = parseFunctionRef(target.name, deps.defaultNamespace);
-    let callId = callIdFrom(request.headers['x-call-id']);
+    const callerCallId = callerCallIdFrom(request.headers['x-call-id']);
+    let callId = callerCallId ?? randomUUID();
     const callbackUrl = callbackUrlFrom(request.headers['x-callback-url']);
     const idempotencyKey = idempotencyKeyFrom(request.headers['idempotency-key']);
     const storeResult = storeResultFrom(request.headers['x-store-result']);
@@ -76,71 +87,137 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     ]);
     if (refused) throw refused;
     if (!fn) throw new FunctionNotFoundError(target.name);
-    const route = await deps.router.route(fn, enqueuedAtMs);
+    // Every JetStream round trip from here on shares this deadline (the registry and the callback's
+    // DNS check above have their own): JetStream's part of the answer takes at most publish_timeout.
+    const deadline = deadlineAfter(deps.publishTimeoutMs, performance.now());
+    const route = await confirmWithin('the queue', deadline, () => deps.router.route(fn, enqueuedAtMs));
     if (span.isRecording()) span.setAttribute(A.queue, route.queue);
+    const recordOf = (id: string, parentCallId: string | undefined): InvocationRecord => ({
+      callId: id,
+      ...(parentCallId === undefined ? {} : { parentCallId }),
+      function: ref.name,
+      namespace: ref.namespace,
+      queue: route.queue,
+      state: notBeforeMs === undefined ? 'queued' : 'scheduled',
+      attempts: 0,
+      enqueuedAtMs,
+      notBeforeMs,
+    });
+
+    // A caller-chosen call id may already name another invocation: OpenFaaS chains functions by
+    // pointing X-Callback-Url at /async-function/<next>, and the worker's callback carries the
+    // first call's X-Call-Id. Only these requests pay a round trip before the publish: the atomic
+    // create of the record tells whether the id is taken, and if so this invocation gets a fresh id
+    // with the caller's as its parent (a 409 would break the chaining pattern).
+    let parentCallId: string | undefined;
+    let recordedEarly: string | undefined;
+    if (callerCallId !== undefined) {
+      const created = await confirmWithin('the invocation record', deadline, () => deps.records.createIfAbsent(recordOf(callerCallId, undefined)));
+      if (created) recordedEarly = callerCallId;
+      else {
+        parentCallId = callerCallId;
+        callId = randomUUID();
+      }
+    }
     // A repeat of a key answers with the first request's call id, and publishes under it too (see
-    // idempotency.ts): JetStream keeps one copy, whichever request's publish got through.
-    const claim =
-      idempotencyKey === undefined
-        ? undefined
-        : await unavailableOnFailure(() => deps.idempotency.claim(`${ref.namespace}/${ref.name}`, idempotencyKey, callId));
-    if (claim) callId = claim.callId;
+    // idempotency.ts): JetStream keeps one copy, whichever request's publish got through. A repeat
+    // is no chain, whatever its X-Call-Id says.
+    let claim: IdempotencyClaim | undefined;
+    try {
+      claim =
+        idempotencyKey === undefined
+          ? undefined
+          : await confirmWithin('the idempotency key', deadline, () => deps.idempotency.claim(`${ref.namespace}/${ref.name}`, idempotencyKey, callId));
+    } catch (err) {
+      if (recordedEarly !== undefined) dropRecord(recordedEarly);
+      throw err;
+    }
+    if (claim && !claim.first) {
+      if (recordedEarly !== undefined && recordedEarly !== claim.callId) dropRecord(recordedEarly);
+      callId = claim.callId;
+      parentCallId = undefined;
+    }
+    if (span.isRecording() && callId !== callerCallId) span.setAttribute(A.callId, callId);
     // A delayed invocation waits in the delayed stream; its max event age counts from when it may run.
     const delayMs = notBeforeMs === undefined ? 0 : notBeforeMs - enqueuedAtMs;
 
-    // The record and the invocation are written at once: one round trip instead of two. The record
-    // is created only if absent, so a fast worker's "running" is never overwritten by "queued".
-    const recorded = deps.records
-      .createIfAbsent({
-        callId,
-        function: ref.name,
-        namespace: ref.namespace,
-        queue: route.queue,
-        state: notBeforeMs === undefined ? 'queued' : 'scheduled',
-        attempts: 0,
-        enqueuedAtMs,
-        notBeforeMs,
-      })
-      .then(
-        () => undefined,
-        (err: unknown) => err,
-      );
+    // Otherwise the record and the invocation are written at once: one round trip instead of two.
+    // The record is created only if absent, so a fast worker's "running" is never overwritten by "queued".
+    const recorded: Promise<unknown> =
+      recordedEarly === callId
+        ? Promise.resolve(undefined)
+        : confirmWithin('the invocation record', deadline, () => deps.records.createIfAbsent(recordOf(callId, parentCallId))).then(
+            () => undefined,
+            (err: unknown) => err,
+          );
     // The caller's trace context rides along; a tracing publisher replaces it with its PRODUCER span
     // (a child of the active server span).
     const callerTrace = callerTraceCarrier(request.headers);
     try {
-      await deps.publisher.publish(notBeforeMs === undefined ? route.subject : delayedSubject(route.subject), {
-        callId,
-        functionName: ref.name,
-        namespace: ref.namespace,
-        method: request.method,
-        path: target.path,
-        query: target.query,
-        headers: forwardedHeaders(request),
-        body: (request.body as Buffer | undefined) ?? EMPTY,
-        callbackUrl,
-        enqueuedAtMs,
-        expiresAtMs: route.expiresAtMs === undefined ? undefined : route.expiresAtMs + delayMs,
-        notBeforeMs,
-        storeResult,
-        msgId: claim?.msgId,
-        traceparent: callerTrace?.traceparent,
-        tracestate: callerTrace?.tracestate,
-      });
+      const subject = notBeforeMs === undefined ? route.subject : delayedSubject(route.subject);
+      await confirmWithin('the publish', deadline, (timeoutMs) =>
+        deps.publisher.publish(
+          subject,
+          {
+            callId,
+            parentCallId,
+            functionName: ref.name,
+            namespace: ref.namespace,
+            method: request.method,
+            path: target.path,
+            query: target.query,
+            // X-Parent-Call-Id is the gateway's to set, never a caller's.
+            headers: forwardedHeaders(request).filter(([name]) => name !== PARENT_CALL_ID_HEADER),
+            body: (request.body as Buffer | undefined) ?? EMPTY,
+            callbackUrl,
+            enqueuedAtMs,
+            expiresAtMs: route.expiresAtMs === undefined ? undefined : route.expiresAtMs + delayMs,
+            notBeforeMs,
+            storeResult,
+            msgId: claim?.msgId,
+            traceparent: callerTrace?.traceparent,
+            tracestate: callerTrace?.tracestate,
+          },
+          timeoutMs,
+        ),
+      );
     } catch (err) {
-      await recorded;
-      // Only the first request's leftovers: a repeat's failure must not erase what the first stored.
-      if (!claim || claim.first) {
-        await deps.records.delete(callId).catch(() => undefined);
-        if (claim) await deps.idempotency.release(claim).catch(() => undefined);
-      }
+      // In the background: the 503 must not wait on a JetStream that is not answering.
+      void cleanUpRefused(callId, claim, recorded, err);
       throw err;
     }
     const recordError = await recorded;
     // The invocation is stored: answering 503 now would make the caller send it twice.
     if (recordError) deps.logger.warn({ err: recordError, callId }, 'accepted an invocation whose record could not be written');
     if (claim && !claim.first) reply.header('idempotent-replayed', 'true');
+    if (parentCallId !== undefined) reply.header(PARENT_CALL_ID_HEADER, parentCallId);
     return reply.code(202).header('x-call-id', callId).send();
+  };
+
+  const dropRecord = (callId: string): void => {
+    deps.records.delete(callId).catch((err: unknown) => deps.logger.debug({ err, callId }, 'could not delete the record of a refused invocation'));
+  };
+
+  /**
+   * What a refused request leaves behind, and only the first request's (a repeat's failure must not
+   * erase what the first stored).
+   *
+   * The record goes, even when the publish timed out and JetStream may have stored the message after
+   * all: the worker writes the record again when it runs it, and a record kept for a message never
+   * stored would say "queued" for ever and make the caller's resend with the same X-Call-Id look
+   * like a chained call. The idempotency claim is given back only when the message surely was not
+   * stored: after a time-out, a resend with the key must answer the call id that may be in the
+   * stream, whose Nats-Msg-Id then makes the resend's copy a duplicate; a released claim would
+   * answer a fresh call id whose message JetStream drops as that duplicate.
+   */
+  const cleanUpRefused = async (callId: string, claim: IdempotencyClaim | undefined, recorded: Promise<unknown>, err: unknown): Promise<void> => {
+    if (claim && !claim.first) return;
+    await recorded;
+    dropRecord(callId);
+    const maybeStored = err instanceof QueueUnavailableError && err.outcomeUnknown;
+    if (claim && !maybeStored) {
+      await deps.idempotency.release(claim).catch((e: unknown) => deps.logger.debug({ err: e, callId }, 'could not release an idempotency key'));
+    }
   };
 
   app.post(ROUTE, async (request, reply) => {
@@ -160,12 +237,13 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     requireQueue();
     const callId = parseInvocationTarget(request.raw.url ?? request.url, PREFIX).name;
     // No record can exist under a call id that is no KV key ("!", "a..b"): 404, not the KV's error as a 503.
-    const record = isRecordKey(callId) ? await unavailableOnFailure(() => deps.records.get(callId)) : undefined;
+    const deadline = deadlineAfter(deps.publishTimeoutMs, performance.now());
+    const record = isRecordKey(callId) ? await confirmWithin('the record read', deadline, () => deps.records.get(callId)) : undefined;
     if (!record) return sendError(reply, 404, `no invocation with call id "${callId}"`, 'ASYNCFN_ERR_INVOCATION_NOT_FOUND');
     if (FINAL_STATES.has(record.state)) {
       return sendError(reply, 404, `invocation "${callId}" already finished (${record.state})`, 'ASYNCFN_ERR_INVOCATION_FINISHED');
     }
-    await unavailableOnFailure(() => deps.cancellations.request(callId));
+    await confirmWithin('the cancellation', deadline, () => deps.cancellations.request(callId));
     return reply.code(202).header('x-call-id', callId).send();
   });
 
@@ -183,12 +261,14 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
   });
 }
 
-/** A JetStream KV failure while accepting, reading or cancelling means the queue is unavailable: 503. */
+/**
+ * A JetStream failure while waiting on it with no deadline (a long-poll's watch) means the queue
+ * is unavailable: 503. Everything else waits with `confirmWithin` and `publish_timeout`.
+ */
 export async function unavailableOnFailure<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (err) {
-    if (err instanceof AsyncFnError) throw err;
-    throw new QueueUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
+    throw asUnavailable(err);
   }
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseDurationMs } from '../../config/duration.js';
 import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
+import { confirmWithin, deadlineAfter } from '../../queue/deadline.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
 import { unavailableOnFailure } from './async-function.js';
 import type { RecordStore } from '../../status/records.js';
@@ -15,6 +16,8 @@ export interface InvocationStatusDeps {
   readonly resolver: FunctionResolver;
   readonly defaultNamespace: string;
   readonly isReady: () => boolean;
+  /** Longest wait for a record or result read, ms (`publish_timeout`); then 503 with Retry-After. */
+  readonly publishTimeoutMs: number;
 }
 
 const PREFIX = '/async-function/';
@@ -50,9 +53,10 @@ export async function invocationStatusRoutes(app: FastifyInstance, deps: Invocat
       return sendError(reply, 404, `no route for GET ${PREFIX}${callId}${target.path}: try ${PREFIX}${callId}/result`, 'ASYNCFN_ERR_NO_ROUTE');
     }
     if (!isRecordKey(callId)) return notFound(reply, callId);
+    const deadline = deadlineAfter(deps.publishTimeoutMs, performance.now());
 
     if (wantsResult) {
-      const record = await unavailableOnFailure(() => deps.records.get(callId));
+      const record = await confirmWithin('the record read', deadline, () => deps.records.get(callId));
       if (!record) return notFound(reply, callId);
       if (!record.result) {
         const why = record.finishedAtMs === undefined ? `it has not finished (${record.state})` : 'keeping it was not asked (X-Store-Result: true)';
@@ -61,7 +65,7 @@ export async function invocationStatusRoutes(app: FastifyInstance, deps: Invocat
       if (!record.result.stored) {
         return sendError(reply, 404, `the result of "${callId}" was not kept: ${record.result.reason ?? 'unknown reason'}`, 'ASYNCFN_ERR_NO_RESULT');
       }
-      const body = await unavailableOnFailure(() => deps.results.get(callId));
+      const body = await confirmWithin('the result read', deadline, () => deps.results.get(callId));
       if (!body) return sendError(reply, 404, `the result of "${callId}" has expired`, 'ASYNCFN_ERR_NO_RESULT');
       reply.code(record.result.status).header('x-call-id', callId);
       if (record.result.contentType) reply.type(record.result.contentType);
@@ -71,13 +75,14 @@ export async function invocationStatusRoutes(app: FastifyInstance, deps: Invocat
     const waitMs = waitFrom((request.query as Record<string, unknown>).wait);
     let record;
     if (waitMs === undefined) {
-      record = await unavailableOnFailure(() => deps.records.get(callId));
+      record = await confirmWithin('the record read', deadline, () => deps.records.get(callId));
     } else {
       // The client leaving ends the wait (and its KV watch).
       const gone = new AbortController();
       const onClose = (): void => gone.abort();
       reply.raw.once('close', onClose);
       try {
+        // No deadline but the wait itself: its first read is bounded by the NATS request timeout.
         record = await unavailableOnFailure(() => deps.records.waitForFinal(callId, waitMs, gone.signal));
       } catch (err) {
         // Nobody is listening any more: no error to report, nothing to log.

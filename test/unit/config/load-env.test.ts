@@ -15,7 +15,7 @@ t.test('defaults, with no variables set', async (t) => {
       writeTimeoutMs: 60_000,
       upstreamTimeoutMs: 60_000,
       maxBodyBytes: 1_024_000,
-      publishTimeoutMs: 5_000,
+      publishTimeoutMs: 1_000,
     },
     functions: {
       mode: 'template',

@@ -36,6 +36,18 @@ t.test('an invocation survives encode → decode unchanged', async (t) => {
   t.equal(data, invocation.body, 'the body is the payload itself: no wrapping, no copy');
 });
 
+t.test('a chained invocation carries its parent call id; messages without it still decode', async (t) => {
+  const chained: Invocation = { ...invocation, callId: 'call-2', parentCallId: 'call-1' };
+  const { headers, data } = encodeEnvelope(chained);
+  t.equal(headers.get(EnvelopeHeader.parentCallId), 'call-1');
+  t.equal(headers.get(EnvelopeHeader.version), ENVELOPE_VERSION, 'an optional header: the version stays');
+  t.same(decodeEnvelope(headers, data), chained);
+  const plain = encodeEnvelope(invocation);
+  t.notOk(plain.headers.has(EnvelopeHeader.parentCallId), 'absent unless chained');
+  const decoded = decodeEnvelope(plain.headers, plain.data);
+  t.notOk('parentCallId' in decoded, 'an older message (no such header) decodes as before');
+});
+
 t.test('optional fields are omitted, not written empty', async (t) => {
   const minimal: Invocation = { ...invocation, path: '', query: '', headers: [], callbackUrl: undefined, traceparent: undefined, tracestate: undefined };
   const { headers, data } = encodeEnvelope(minimal);

@@ -1,0 +1,62 @@
+import { AsyncFnError } from '../errors.js';
+import { QueueUnavailableError } from './errors.js';
+
+/**
+ * The moment by which JetStream must have confirmed everything a request waits on (`publish_timeout`):
+ * the idempotency claim, the record, the PubAck. One deadline per request, not one per round trip,
+ * so a request that needs three round trips still answers within `publish_timeout`.
+ */
+export interface Deadline {
+  /** The budget, ms (`publish_timeout`); named in the 503's reason. */
+  readonly budgetMs: number;
+  /** When it passes, on the monotonic clock of `now` (ms). */
+  readonly atMs: number;
+}
+
+/** A deadline `budgetMs` from `nowMs` (monotonic ms, e.g. `performance.now()`). */
+export function deadlineAfter(budgetMs: number, nowMs: number): Deadline {
+  return { budgetMs, atMs: nowMs + budgetMs };
+}
+
+/** Whole ms left before `deadline` at `nowMs`; 0 once it has passed. */
+export function remainingMs(deadline: Deadline, nowMs: number): number {
+  return Math.max(0, Math.floor(deadline.atMs - nowMs));
+}
+
+/**
+ * Runs one JetStream round trip (`op`, given the ms left, to pass on as its own request timeout)
+ * and settles by the deadline whatever JetStream does: a failure, or no answer in time, is a
+ * {@link QueueUnavailableError} (503 with Retry-After). A deadline already passed fails without
+ * starting `op`, so nothing is sent that the caller will be told was refused.
+ *
+ * On time-out `op` keeps running in the background until its own timeout: what it sent may still
+ * be stored, so the error says `outcomeUnknown`.
+ */
+export function confirmWithin<T>(
+  what: string,
+  deadline: Deadline,
+  op: (timeoutMs: number) => Promise<T>,
+  now: () => number = () => performance.now(),
+): Promise<T> {
+  const leftMs = remainingMs(deadline, now());
+  if (leftMs <= 0) return Promise.reject(timedOut(what, deadline, false));
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(timedOut(what, deadline, true)), leftMs);
+    Promise.resolve()
+      .then(() => op(leftMs))
+      .then(resolve, (err: unknown) => reject(asUnavailable(err)))
+      .finally(() => clearTimeout(timer));
+  });
+}
+
+/** A JetStream failure as a 503; coded errors (413, 400, an earlier 503) pass unchanged. */
+export function asUnavailable(err: unknown): AsyncFnError {
+  if (err instanceof AsyncFnError) return err;
+  return new QueueUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+function timedOut(what: string, deadline: Deadline, sent: boolean): QueueUnavailableError {
+  return new QueueUnavailableError(`JetStream did not confirm ${what} within publish_timeout (${deadline.budgetMs} ms)`, {
+    outcomeUnknown: sent,
+  });
+}

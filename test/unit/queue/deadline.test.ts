@@ -1,0 +1,82 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { TimeoutError } from '@nats-io/nats-core';
+import t from 'tap';
+import { PayloadTooLargeError, QueueUnavailableError } from '../../../src/queue/errors.js';
+import { asUnavailable, confirmWithin, deadlineAfter, remainingMs } from '../../../src/queue/deadline.js';
+import { publishOutcomeUnknown } from '../../../src/queue/publisher.js';
+
+t.test('remainingMs: whole ms left, never negative', async (t) => {
+  const d = deadlineAfter(1_000, 500);
+  t.same(d, { budgetMs: 1_000, atMs: 1_500 });
+  t.equal(remainingMs(d, 500), 1_000);
+  t.equal(remainingMs(d, 1_499.5), 0, 'less than a whole ms counts as none');
+  t.equal(remainingMs(d, 1_500), 0);
+  t.equal(remainingMs(d, 9_000), 0);
+});
+
+t.test('confirmWithin: passes the ms left to the round trip as its timeout, and its answer back', async (t) => {
+  let now = 100;
+  const d = deadlineAfter(1_000, 0);
+  const seen: number[] = [];
+  const value = await confirmWithin('the publish', d, async (timeoutMs) => {
+    seen.push(timeoutMs);
+    return 'ack';
+  }, () => now);
+  t.equal(value, 'ack');
+  t.same(seen, [900]);
+  now = 1_000;
+  let started = false;
+  const late = await confirmWithin('the publish', d, async () => {
+    started = true;
+  }, () => now).catch((e: unknown) => e);
+  t.type(late, QueueUnavailableError);
+  t.notOk(started, 'nothing is sent once the deadline has passed');
+  t.equal((late as QueueUnavailableError).outcomeUnknown, false, 'not sent: surely not stored');
+  t.match((late as Error).message, /the publish within publish_timeout \(1000 ms\)/);
+});
+
+t.test('confirmWithin: a round trip that does not answer in time is a 503 whose outcome is unknown', async (t) => {
+  const d = deadlineAfter(30, performance.now());
+  const started = performance.now();
+  const err = await confirmWithin('the idempotency key', d, () => new Promise<never>(() => undefined)).catch((e: unknown) => e);
+  t.type(err, QueueUnavailableError);
+  t.equal((err as QueueUnavailableError).httpStatus, 503);
+  t.equal((err as QueueUnavailableError).code, 'ASYNCFN_ERR_QUEUE_UNAVAILABLE');
+  t.equal((err as QueueUnavailableError).outcomeUnknown, true, 'it was sent and may still be stored');
+  t.match((err as Error).message, /the idempotency key/);
+  // A bound on behaviour (it did not wait for ever), not a measurement.
+  t.ok(performance.now() - started < 5_000, 'settled by the deadline');
+});
+
+t.test('confirmWithin: failures become 503s, coded errors pass unchanged', async (t) => {
+  const d = deadlineAfter(10_000, performance.now());
+  const plain = await confirmWithin('x', d, async () => {
+    throw new Error('jetstream is not enabled');
+  }).catch((e: unknown) => e);
+  t.type(plain, QueueUnavailableError);
+  t.match((plain as Error).message, /jetstream is not enabled/);
+  t.type((plain as Error).cause, Error);
+  const coded = new PayloadTooLargeError(2, 1);
+  t.equal(await confirmWithin('x', d, async () => Promise.reject(coded)).catch((e: unknown) => e), coded);
+  t.equal(asUnavailable(coded), coded);
+  t.type(asUnavailable('text'), QueueUnavailableError);
+});
+
+t.test('QueueUnavailableError: outcome known unless said otherwise', async (t) => {
+  t.equal(new QueueUnavailableError('down').outcomeUnknown, false);
+  t.equal(new QueueUnavailableError('slow', { outcomeUnknown: true }).outcomeUnknown, true);
+});
+
+t.test('publishOutcomeUnknown: only a time-out or a lost request may have been stored', async (t) => {
+  t.equal(publishOutcomeUnknown(new TimeoutError()), true, 'a time-out: JetStream may have stored it');
+  t.equal(publishOutcomeUnknown(new Error('connection closed')), true, 'unknown failures: may have been stored');
+  t.equal(publishOutcomeUnknown('odd'), true);
+  // What nats.js's js.publish throws on "no responders" (its class is not exported).
+  const notEnabled = Object.assign(new Error('jetstream is not enabled'), { name: 'JetStreamNotEnabled' });
+  t.equal(publishOutcomeUnknown(notEnabled), false, 'no responders: nobody got it');
+  t.equal(
+    publishOutcomeUnknown(new JetStreamApiError({ code: 503, err_code: 10077, description: 'maximum messages exceeded' })),
+    false,
+    'an error answer: refused',
+  );
+});
