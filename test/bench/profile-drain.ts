@@ -1,0 +1,31 @@
+/**
+ * `node --cpu-prof --cpu-prof-dir DIR --import tsx test/bench/profile-drain.ts [N]`: queues N
+ * invocations (default 10,000), then drains them with an in-process worker at max_inflight 100,
+ * so a CPU profile of this process shows where a worker spends its time per invocation. The
+ * function and the callback sink are processes of their own (not in the profile).
+ */
+import { startWorker } from '../../src/cli/worker.js';
+import { pollUntil } from './processes.js';
+import { benchConfig, benchResolver, connectClient, inScope, preload, progress, silentLogger, startFixtures, startNats } from './stack.js';
+import { perSecond } from './stats.js';
+
+const n = Number(process.argv[2] ?? 10_000);
+await inScope(async (scope) => {
+  const nats = await startNats(scope);
+  const { fn, sink } = await startFixtures(scope);
+  const config = benchConfig(nats.url, { worker: { maxInflight: 100 } });
+  const client = await connectClient(scope, config);
+  await preload(client, n, sink.url);
+  progress('profile', `queued ${n}; draining`);
+  const cpu = process.cpuUsage();
+  const worker = await startWorker(config, { resolver: benchResolver(fn.url), logger: silentLogger });
+  scope.defer(() => worker.close(0));
+  await pollUntil(async () => (await sink.stats()).count >= n, `${n} callbacks`, 30_000 + n * 5, 20);
+  const used = process.cpuUsage(cpu);
+  const drained = await sink.stats();
+  progress(
+    'profile',
+    `${perSecond(n - 1, drained.lastAtMs - drained.firstAtMs).toFixed(0)}/s, ${((used.user + used.system) / n).toFixed(0)} µs CPU per invocation (this process)`,
+  );
+});
+process.exit(0);
