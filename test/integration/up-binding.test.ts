@@ -1,41 +1,14 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import t, { type Test } from 'tap';
-import { REPO_ROOT, spawnAsyncfn, type AsyncfnProcess } from '../helpers/asyncfn.js';
+import t from 'tap';
+import { REPO_ROOT } from '../helpers/asyncfn.js';
 import { startCallbackSink } from '../helpers/http-servers.js';
 import { listeningSocketsOfTree, type ListeningSocket } from '../helpers/listening-sockets.js';
+import { startUp, upPorts } from '../helpers/up.js';
 
 // `asyncfn up` (what `npm start` runs) is a developer's local stack: it must not be reachable
 // from the LAN, and it allows loopback callbacks only while it is not. Each test runs the real
-// command as a process, in its own working directory (its nats-server's store lives there).
-
-/** Variables of the test runner's environment that would change what `up` does. */
-const UNSET = ['NATS_URL', 'faas_nats_address', 'nats_host', 'callback_allow', 'gateway_host', 'worker_host', 'functions_file', 'ASYNCFN_CONFIG'];
-
-async function startUp(t: Test, args: string[] = [], env: Record<string, string> = {}): Promise<AsyncfnProcess> {
-  const cwd = await mkdtemp(join(tmpdir(), 'asyncfn-up-'));
-  t.teardown(() => rm(cwd, { recursive: true, force: true }));
-  return spawnAsyncfn(t, 'up', env, { args, cwd, unset: UNSET });
-}
-
-function portOf(up: AsyncfnProcess, msg: string): number {
-  const line = up.logs.find((l) => l.msg === msg);
-  if (typeof line?.url !== 'string') throw new Error(`no "${msg}" log line with a url`);
-  return Number(new URL(line.url).port);
-}
-
-/** The ports of everything `up` starts, from its own log. */
-function portsOf(up: AsyncfnProcess): { gateway: number; worker: number; nats: number; samples: number } {
-  return {
-    gateway: portOf(up, 'gateway listening'),
-    worker: portOf(up, 'worker health and metrics server listening'),
-    nats: portOf(up, 'started local nats-server with JetStream'),
-    samples: portOf(up, 'sample functions running'),
-  };
-}
+// command as a process.
 
 function submit(gatewayPort: number, callbackUrl: string): Promise<Response> {
   return fetch(`http://127.0.0.1:${gatewayPort}/async-function/echo`, {
@@ -50,7 +23,7 @@ const where = (sockets: readonly ListeningSocket[], port: number): string[] =>
 
 t.test('by default every socket of asyncfn up listens on 127.0.0.1, and loopback callbacks work', async (t) => {
   const up = await startUp(t, [], { nats_stream: 'jobs', max_infligth: '4' });
-  const ports = portsOf(up);
+  const ports = upPorts(up);
   const sockets = await listeningSocketsOfTree(up.child.pid!);
   t.same(
     sockets.filter((s) => s.address !== '127.0.0.1'),
@@ -73,7 +46,7 @@ t.test('by default every socket of asyncfn up listens on 127.0.0.1, and loopback
 
 t.test('with --host 0.0.0.0 up listens there, and refuses loopback callbacks as production does', async (t) => {
   const up = await startUp(t, ['--host', '0.0.0.0']);
-  const ports = portsOf(up);
+  const ports = upPorts(up);
   const sockets = await listeningSocketsOfTree(up.child.pid!);
   t.same(where(sockets, ports.gateway), ['0.0.0.0'], 'the gateway listens where --host says');
   t.same(where(sockets, ports.worker), ['0.0.0.0'], 'so does the worker health server');
