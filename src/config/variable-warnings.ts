@@ -25,6 +25,9 @@ const SETTING_WORDS: ReadonlySet<string> = new Set([
 
 const LOWER_SNAKE = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
 
+/** npm (and pnpm, yarn) set npm_* for scripts: `npm start` gets `npm_package_bin_asyncfn`. */
+const OTHER_PROGRAMS = /^npm_/;
+
 /**
  * One line per environment variable that asyncfn does not read but that looks meant for it:
  * a known OpenFaaS name asyncfn has no equivalent for (with what to use instead), a known name
@@ -34,7 +37,7 @@ const LOWER_SNAKE = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
 export function unknownVariableWarnings(env: Readonly<Record<string, string | undefined>>): string[] {
   const warnings: string[] = [];
   for (const [name, value] of Object.entries(env)) {
-    if (value === undefined || value.trim() === '' || KNOWN_NAMES.includes(name)) continue;
+    if (value === undefined || value.trim() === '' || KNOWN_NAMES.includes(name) || OTHER_PROGRAMS.test(name)) continue;
     const warning = warningFor(name, value.trim());
     if (warning !== undefined) warnings.push(warning);
   }

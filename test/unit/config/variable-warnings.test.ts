@@ -14,6 +14,8 @@ t.test('nothing to say about known names, aliases, and the environment of other 
       http_proxy: 'http://proxy:3128',
       no_proxy: 'localhost',
       npm_config_cache: '/tmp',
+      npm_package_bin_asyncfn: 'dist/src/cli/main.js',
+      npm_package_scripts_start: 'tsc && node dist/src/cli/main.js up',
       NODE_OPTIONS: '--enable-source-maps',
       OTEL_SERVICE_NAME: 'x',
       nats_stream: 'faas-request',
