@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, unknownVariableWarnings, type LoadOptions } from '../config/index.js';
 import { runDlqCommand } from '../dlq/index.js';
 import { AsyncFnError } from '../errors.js';
 import { createResolver } from '../functions/index.js';
@@ -12,6 +12,7 @@ import { queueSpecFor } from '../queue/queues.js';
 import { runQueuesCommand } from './queues.js';
 import { runStatusCommand } from './status.js';
 import { DEFAULT_DATA_DIR, readLocalNatsUrl, runUp } from './up.js';
+import { UP_DEFAULTS, UP_HOST_VARIABLES } from './up-binding.js';
 import { VERSION } from './version.js';
 import { startWorker } from './worker.js';
 
@@ -20,7 +21,8 @@ const USAGE = `asyncfn ${VERSION}: durable async HTTP functions on NATS JetStrea
 Usage: asyncfn <command> [--config file.yaml]
 
 Commands:
-  up        everything locally: nats-server (unless NATS_URL is set), sample functions, gateway, worker
+  up        everything locally: nats-server (unless NATS_URL is set), sample functions, gateway, worker;
+            listening on 127.0.0.1 unless --host <addr> (or gateway_host / worker_host) says otherwise
   gateway   the HTTP gateway (/function, /async-function, /system, /healthz)
   worker    the queue-worker
   dlq       dead letters: list, show, replay, purge (asyncfn dlq --help)
@@ -40,7 +42,12 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: operatorAt === -1 ? argv : argv.slice(0, operatorAt + 1),
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      host: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
   });
   if (values.version) {
     console.log(VERSION);
@@ -51,10 +58,21 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
+  if (values.host !== undefined && command !== 'up') {
+    // Deployed components are configured by their environment, where Kubernetes and compose set it.
+    console.error(`asyncfn: --host is an option of asyncfn up; asyncfn ${command} listens where gateway_host / worker_host say`);
+    return 2;
+  }
   const configPath = values.config ?? process.env.ASYNCFN_CONFIG;
-  const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined);
+  const loadOptions: LoadOptions =
+    command === 'up'
+      ? { defaults: UP_DEFAULTS, flags: values.host === undefined ? [] : [{ flag: '--host', value: values.host, variables: UP_HOST_VARIABLES }] }
+      : {};
+  const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined, loadOptions);
+  const warnings = unknownVariableWarnings(process.env);
   if (OPERATOR_COMMANDS.includes(command)) {
     const output = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };
+    for (const warning of warnings) output.err(`asyncfn: warning: ${warning}`);
     // Beside `asyncfn up`, operator commands find its local nats-server without NATS_URL.
     const natsUrl = config.nats.url ?? (await readLocalNatsUrl(DEFAULT_DATA_DIR)) ?? '';
     const deps = { natsUrl, natsAuth: config.nats.auth, natsTls: config.nats.tls, ...output };
@@ -66,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
     return runDlqCommand(argv.slice(operatorAt + 1), deps);
   }
   const logger = createLogger(config.log);
+  for (const warning of warnings) logger.warn(warning);
   // OTEL_* variables; off unless an exporter or an OTLP endpoint is set. Started before anything
   // that makes spans, stopped after everything, so the last spans are exported.
   const tracing = await startTracing(process.env, command === 'up' ? 'asyncfn' : `asyncfn-${command}`, { serviceVersion: VERSION });

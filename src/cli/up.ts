@@ -6,6 +6,7 @@ import { startLocalNats, type LocalNatsServer } from '../queue/local-server.js';
 import { startSampleFunctions } from '../samples/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway } from './gateway.js';
+import { upCallbackPolicy } from './up-binding.js';
 import { startWorker } from './worker.js';
 
 export interface UpOptions {
@@ -23,17 +24,14 @@ export async function readLocalNatsUrl(dataDir: string): Promise<string | undefi
   return text?.trim() || undefined;
 }
 
-/** Callback targets `asyncfn up` allows when callback_allow is empty: this machine, so `nc -l 8888` works. */
-export const UP_CALLBACK_ALLOW: readonly string[] = Object.freeze(['127.0.0.0/8', '::1', 'localhost']);
-
-/** Local development calls back to loopback receivers; an explicit callback_allow is kept as it is. */
-export function upCallbackAllow(configured: readonly string[]): readonly string[] {
-  return configured.length > 0 ? configured : UP_CALLBACK_ALLOW;
-}
-
 /**
  * Everything on one machine for development: a local nats-server with JetStream (unless NATS_URL
  * is set), the sample functions, the gateway and one worker, all stopped together.
+ *
+ * `config` should be loaded with UP_DEFAULTS (src/cli/up-binding.ts), so that the gateway and the
+ * worker's health server listen on 127.0.0.1 unless gateway_host / worker_host / --host say
+ * otherwise; nats-server and the sample functions always listen on 127.0.0.1. Loopback callbacks
+ * are allowed only while the gateway listens on loopback (upCallbackPolicy).
  */
 export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}): Promise<{ close(): Promise<void> }> {
   const stops: Array<() => Promise<void>> = [];
@@ -62,10 +60,13 @@ export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}
       config.functions.mode === 'file'
         ? await createResolver(config.functions)
         : staticResolver(samples.functions, config.functions.defaultNamespace);
+    const callbacks = upCallbackPolicy(config.gateway.host, config.security.callbackAllow);
+    if (callbacks.note !== undefined) logger.warn({ gatewayHost: config.gateway.host }, callbacks.note);
+    else if (callbacks.loopbackAdded) logger.info({ callbackAllow: callbacks.callbackAllow }, 'callbacks to this machine are allowed: the gateway listens on loopback only');
     const upConfig: Config = Object.freeze({
       ...config,
       nats: Object.freeze({ ...config.nats, url: natsUrl }),
-      security: Object.freeze({ ...config.security, callbackAllow: upCallbackAllow(config.security.callbackAllow) }),
+      security: Object.freeze({ ...config.security, callbackAllow: callbacks.callbackAllow }),
     });
 
     const worker = await startWorker(upConfig, { resolver, logger });

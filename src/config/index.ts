@@ -27,3 +27,6 @@ export type {
 export { parseSizeBytes } from './size.js';
 export { QUEUE_NAME } from './schema.js';
 export { readMountedSecret, readMountedSecretLines, readSecretFile } from './secrets.js';
+export type { LoadOptions } from './load.js';
+export { OPENFAAS_ALIASES, OPENFAAS_UNSUPPORTED } from './openfaas-names.js';
+export { unknownVariableWarnings } from './variable-warnings.js';

@@ -3,7 +3,9 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../queue/nats-url.js';
+import { OPENFAAS_ALIASES, OPENFAAS_UNSUPPORTED } from './openfaas-names.js';
 import { type Config, ConfigSchema, type DeepPartial } from './schema.js';
+import { nearestKnownName } from './variable-warnings.js';
 import { VARIABLE_NAMES, type Variables, VariablesSchema } from './variables.js';
 
 /** As in the OpenFaaS queue-worker; not configurable yet, so they are not variables. */
@@ -12,21 +14,50 @@ const QUEUE_NAMES = { stream: 'faas-request', subject: 'faas-request', durable: 
 /** Default max_ack_pending is max_inflight plus this: room for retries waiting in JetStream. */
 const ACK_PENDING_HEADROOM = 10_000;
 
+/** What a command adds to the environment and the file (src/cli passes it; see loadConfig). */
+export interface LoadOptions {
+  /**
+   * Values, as text, a command uses for variables neither the environment nor the file sets,
+   * e.g. `asyncfn up` listens on 127.0.0.1 where a deployed gateway listens on 0.0.0.0.
+   */
+  readonly defaults?: Readonly<Record<string, string>>;
+  /** A command-line flag that sets variables and wins over everything else, e.g. `--host`. */
+  readonly flags?: ReadonlyArray<{ readonly flag: string; readonly value: string; readonly variables: readonly string[] }>;
+}
+
 /**
  * Builds the one validated, deeply frozen Config from OpenFaaS-style variables.
  *
  * `env` is the environment (the CLI passes process.env; nothing else in asyncfn reads it) and
  * `fileText` the optional YAML config file: a flat mapping of the same variable names. A variable
- * set in both takes the environment's value; empty values count as unset.
+ * set in both takes the environment's value; empty values count as unset. The OpenFaaS Pro
+ * queue-worker's names (openfaas-names.ts) are read as aliases of asyncfn's, in both places.
+ * `opts` adds a command's own defaults (below the file) and flags (above the environment).
  *
  * @throws ConfigError listing every problem at once, each naming the variable and its value,
- *   because OpenFaaS falling back silently on a bad value is what we do not copy.
+ *   because OpenFaaS falling back silently on a bad value is what we do not copy. An alias and
+ *   its asyncfn name set to different values in the same place are such a problem.
  */
-export function loadConfig(env: Record<string, string | undefined>, fileText?: string): Readonly<Config> {
+export function loadConfig(env: Record<string, string | undefined>, fileText?: string, opts: LoadOptions = {}): Readonly<Config> {
   const problems: string[] = [];
-  const values = { ...(fileText === undefined ? {} : readConfigFile(fileText, problems)), ...readEnv(env) };
+  const file = fileText === undefined ? { values: {}, setAs: {} } : readConfigFile(fileText, problems);
+  const fromEnv = readEnv(env, problems);
+  const flags: Source = { values: {}, setAs: {} };
+  for (const { flag, value, variables } of opts.flags ?? []) {
+    for (const name of variables) {
+      flags.values[name] = value;
+      flags.setAs[name] = flag;
+    }
+  }
+  const values = { ...opts.defaults, ...file.values, ...fromEnv.values, ...flags.values };
+  // The name or flag the operator used for a variable, from the place whose value won.
+  const setAs = { ...file.setAs, ...fromEnv.setAs, ...flags.setAs };
+  for (const name of Object.keys(setAs)) {
+    const winner = [flags, fromEnv, file].find((source) => Object.hasOwn(source.values, name));
+    if (winner?.setAs[name] === undefined) delete setAs[name];
+  }
   const parsed = VariablesSchema.safeParse(values);
-  if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => describeIssue(issue, values)));
+  if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => describeIssue(issue, values, setAs)));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return finish(toConfig(parsed.data));
 }
@@ -43,52 +74,85 @@ export function testConfig(overrides: DeepPartial<Config> = {}): Readonly<Config
   return finish(merge(base, overrides));
 }
 
-function readEnv(env: Record<string, string | undefined>): Record<string, string> {
+/** Variable values read from one place, and the alias or flag each was set as, when not its own name. */
+interface Source {
+  readonly values: Record<string, string>;
+  readonly setAs: Record<string, string>;
+}
+
+function readEnv(env: Record<string, string | undefined>, problems: string[]): Source {
   const values: Record<string, string> = {};
-  for (const name of VARIABLE_NAMES) {
+  for (const name of [...VARIABLE_NAMES, ...Object.keys(OPENFAAS_ALIASES)]) {
     const value = env[name]?.trim();
     if (value) values[name] = value;
   }
-  return values;
+  return resolveAliases(values, 'in the environment', problems);
+}
+
+/**
+ * Renames OpenFaaS Pro aliases to asyncfn's names. Within one place (environment or file), an
+ * alias and its name with different values is an error: which one was meant cannot be known.
+ */
+function resolveAliases(values: Record<string, string>, where: string, problems: string[]): Source {
+  const resolved = { ...values };
+  const setAs: Record<string, string> = {};
+  for (const [alias, name] of Object.entries(OPENFAAS_ALIASES)) {
+    const value = resolved[alias];
+    if (value === undefined) continue;
+    delete resolved[alias];
+    const own = resolved[name];
+    if (own !== undefined && own !== value) {
+      problems.push(
+        `${alias}: ${JSON.stringify(value)} and ${name}: ${JSON.stringify(own)} are both set ${where}; ` +
+          `${alias} is the OpenFaaS Pro name of ${name}, set only one of them`,
+      );
+      continue;
+    }
+    resolved[name] = value;
+    if (own === undefined) setAs[name] = alias;
+  }
+  return { values: resolved, setAs };
 }
 
 /**
  * Reads the config file. The YAML "failsafe" schema keeps every scalar as the text written, so
  * `max_inflight: 010` or `write_debug: yes` go through the same parsers as the environment does.
  */
-function readConfigFile(text: string, problems: string[]): Record<string, string> {
+function readConfigFile(text: string, problems: string[]): Source {
   const doc = parseDocument(text, { schema: 'failsafe' });
   if (doc.errors.length > 0) {
     // The first line of a yaml error names the problem and position; the rest is a code excerpt.
     for (const error of doc.errors) problems.push(`config file: invalid YAML: ${error.message.split('\n')[0]!.replace(/:$/, '')}`);
-    return {};
+    return { values: {}, setAs: {} };
   }
   const data: unknown = doc.toJS();
-  if (data === null || data === undefined) return {}; // empty, or only comments
+  if (data === null || data === undefined) return { values: {}, setAs: {} }; // empty, or only comments
   if (typeof data !== 'object' || Array.isArray(data)) {
     problems.push('config file: expected a mapping of variable names to values (e.g. "max_inflight: 10")');
-    return {};
+    return { values: {}, setAs: {} };
   }
   const values: Record<string, string> = {};
   for (const [name, value] of Object.entries(data)) {
-    if (!VARIABLE_NAMES.includes(name)) {
-      const near = VARIABLE_NAMES.find((known) => known.toLowerCase() === name.toLowerCase());
-      problems.push(`config file: unknown key ${JSON.stringify(name)}${near === undefined ? '' : ` (did you mean ${near}?)`}`);
+    if (!VARIABLE_NAMES.includes(name) && !Object.hasOwn(OPENFAAS_ALIASES, name)) {
+      const near = nearestKnownName(name);
+      const unsupported = Object.hasOwn(OPENFAAS_UNSUPPORTED, name) ? `: an OpenFaaS setting asyncfn does not read, ${OPENFAAS_UNSUPPORTED[name]!.hint}` : '';
+      problems.push(`config file: unknown key ${JSON.stringify(name)}${near === undefined ? '' : ` (did you mean ${near}?)`}${unsupported}`);
     } else if (typeof value !== 'string') {
       problems.push(`${name}: expected a single value in the config file, got a ${Array.isArray(value) ? 'list' : 'mapping'}`);
     } else if (value.trim() !== '') {
       values[name] = value.trim();
     }
   }
-  return values;
+  return resolveAliases(values, 'in the config file', problems);
 }
 
-/** One line per problem, naming the variable and the value it had. */
-function describeIssue(issue: z.core.$ZodIssue, values: Record<string, string>): string {
+/** One line per problem, naming the variable (as the operator spelt it) and the value it had. */
+function describeIssue(issue: z.core.$ZodIssue, values: Record<string, string>, setAs: Record<string, string>): string {
   const name = String(issue.path[0] ?? '(config)');
+  const label = setAs[name] === undefined ? name : `${setAs[name]} (${name})`;
   // NATS_URL may carry a password or token (nats://user:pass@host).
   const value = name === 'NATS_URL' && values[name] !== undefined ? redactUrl(values[name]) : values[name];
-  return value === undefined ? `${name}: ${issue.message}` : `${name}: ${JSON.stringify(value)} ${issue.message}`;
+  return value === undefined ? `${label}: ${issue.message}` : `${label}: ${JSON.stringify(value)} ${issue.message}`;
 }
 
 /** IPv6 literals need brackets inside a URL. */

@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chaos } from './functions/chaos.js';
+import { createChaos } from './functions/chaos.js';
 import { echo } from './functions/echo.js';
 import { figlet } from './functions/figlet.js';
 import { sleep } from './functions/sleep.js';
@@ -29,7 +29,10 @@ export interface SampleFunctions {
   close(): Promise<void>;
 }
 
-const SAMPLES: readonly SampleFunction[] = [echo, sleep, chaos, figlet];
+/** A fresh set per server: chaos keeps the canned response its `/set` chose. */
+function createSamples(): readonly SampleFunction[] {
+  return [echo, sleep, createChaos(), figlet];
+}
 
 /** Reads the whole body; undefined when it exceeds `maxBytes`. The rest is drained, not kept,
  * so the client can finish sending and read the 413 instead of seeing a reset connection. */
@@ -84,7 +87,8 @@ async function route(byName: ReadonlyMap<string, SampleFunction>, req: IncomingM
 /** Starts the sample functions (echo, sleep, chaos, figlet) on one server. */
 export async function startSampleFunctions(opts: SampleFunctionsOptions = {}): Promise<SampleFunctions> {
   const host = opts.host ?? '127.0.0.1';
-  const byName = new Map(SAMPLES.map((f) => [f.name, f]));
+  const samples = createSamples();
+  const byName = new Map(samples.map((f) => [f.name, f]));
   const server = createServer((req, res) => {
     route(byName, req, res).catch((err: unknown) => {
       // A client that left (abort, reset) needs no answer.
@@ -105,7 +109,7 @@ export async function startSampleFunctions(opts: SampleFunctionsOptions = {}): P
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   return {
     url,
-    functions: Object.fromEntries(SAMPLES.map((f) => [f.name, { url: `${url}/${f.name}` }])),
+    functions: Object.fromEntries(samples.map((f) => [f.name, { url: `${url}/${f.name}` }])),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Test } from 'tap';
 import { startGateway, type RunningGateway } from '../../src/cli/gateway.js';
 import { startWorker, type RunningWorker } from '../../src/cli/worker.js';
@@ -13,6 +14,7 @@ import { createLogger } from '../../src/telemetry/logger.js';
 import { startCallbackSink, startFunctionServer, waitForEvent, type CallbackSink, type FunctionServer, type Handler } from './http-servers.js';
 import { startNatsServer } from './nats-server.js';
 import type { LocalNatsServer } from '../../src/queue/local-server.js';
+import { processTree } from './listening-sockets.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -91,13 +93,31 @@ export interface AsyncfnProcess {
   terminate(): Promise<number | null>;
 }
 
-const READY: Record<string, string> = { worker: 'worker pulling', gateway: 'gateway listening' };
+// `up` starts its gateway last.
+const READY: Record<string, string> = { worker: 'worker pulling', gateway: 'gateway listening', up: 'gateway listening' };
+
+export interface SpawnOptions {
+  /** Arguments after the command, e.g. ['--host', '0.0.0.0']. */
+  readonly args?: readonly string[];
+  /** Working directory; default the repository (`up` keeps its data in `<cwd>/.asyncfn`). */
+  readonly cwd?: string;
+  /** Variables to remove from the inherited environment (and from the helper's own defaults). */
+  readonly unset?: readonly string[];
+}
 
 /** Spawns `asyncfn <command>` from the TypeScript sources with `env` added, and waits until it is ready. */
-export async function spawnAsyncfn(t: Test, command: 'worker' | 'gateway', env: Record<string, string>): Promise<AsyncfnProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, log_level: 'info', worker_port: '0', gateway_port: '0', callback_allow: LOOPBACK_CALLBACK_ALLOW_ENV, ...env },
+export async function spawnAsyncfn(
+  t: Test,
+  command: 'worker' | 'gateway' | 'up',
+  env: Record<string, string>,
+  opts: SpawnOptions = {},
+): Promise<AsyncfnProcess> {
+  const fullEnv: Record<string, string | undefined> = { ...process.env, log_level: 'info', worker_port: '0', gateway_port: '0', callback_allow: LOOPBACK_CALLBACK_ALLOW_ENV, ...env };
+  for (const name of opts.unset ?? []) delete fullEnv[name];
+  // Absolute paths, so that any working directory works.
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src/cli/main.ts'), command, ...(opts.args ?? [])], {
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const events = new EventEmitter();
@@ -115,9 +135,25 @@ export async function spawnAsyncfn(t: Test, command: 'worker' | 'gateway', env: 
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.once('exit', () => events.emit('log'));
   t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    // `up`'s nats-server has its own process group and would outlive a SIGKILLed parent: stop
+    // `up` gently, and kill what is left of its tree only if that fails.
+    const tree = command === 'up' && child.pid !== undefined ? await processTree(child.pid) : [];
+    if (command === 'up') {
+      child.kill('SIGTERM');
+      const giveUp = new AbortController();
+      const outcome = await Promise.race([exited.then(() => 'exited'), delay(15_000, 'timeout', { signal: giveUp.signal })]);
+      giveUp.abort();
+      if (outcome === 'exited') return;
+    }
+    child.kill('SIGKILL');
+    await exited;
+    for (const pid of tree.slice(1)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
   });
   const waitForLog = async (predicate: (line: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> => {

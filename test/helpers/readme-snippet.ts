@@ -27,3 +27,16 @@ export async function loadVerifySnippet(): Promise<{ code: string; verifyCallbac
   if (typeof module.verifyCallback !== 'function') throw new Error('the README snippet does not export verifyCallback');
   return { code, verifyCallback: module.verifyCallback };
 }
+
+/**
+ * The first fenced code block after `<!-- readme-example: <name> ... -->` in README.md, as written:
+ * tests run the README's own examples, so a wrong example fails a test instead of a reader.
+ */
+export async function readmeExample(name: string): Promise<string> {
+  const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+  const at = readme.search(new RegExp(`<!-- readme-example: ${name}[ >-]`));
+  if (at === -1) throw new Error(`README.md has no "<!-- readme-example: ${name}" marker`);
+  const block = /```[a-z]*\n([\s\S]*?)\n```/.exec(readme.slice(at));
+  if (!block) throw new Error(`README.md has no code block after the readme-example ${name} marker`);
+  return block[1]!;
+}

@@ -46,7 +46,7 @@ t.test('file values are checked like env values, naming the variable', async (t)
 
 t.test('unknown keys are problems that list the key', async (t) => {
   t.same(problemsOf({}, 'max_inflight: 2\nmax_infligth: 3\nnats_url: nats://x\n'), [
-    'config file: unknown key "max_infligth"',
+    'config file: unknown key "max_infligth" (did you mean max_inflight?)',
     'config file: unknown key "nats_url" (did you mean NATS_URL?)',
   ]);
 });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { request, type Dispatcher } from 'undici';
 import { CallbackRefusedError, createTargetGuard } from '../../../src/callback/target-guard.js';
-import { upCallbackAllow } from '../../../src/cli/up.js';
+import { upCallbackPolicy } from '../../../src/cli/up-binding.js';
 import { createHttpClient } from '../../../src/http/client.js';
 
 /** A loopback HTTP server on both IPv4 and IPv6 loopback (same port where possible) counting its requests. */
@@ -53,9 +53,9 @@ t.test('the allowlist opens the guarded pool; an unguarded pool (function calls)
 
 t.test('asyncfn up allows loopback unless callback_allow says otherwise', async (t) => {
   const server = await startServer(t);
-  const up = client(t, upCallbackAllow([]));
+  const up = client(t, upCallbackPolicy('127.0.0.1', []).callbackAllow);
   t.equal(await get(`http://127.0.0.1:${server.port}/`, up), 200, "the README's nc -l 8888 example keeps working");
   t.equal(await get(`http://localhost:${server.port}/`, up), 200);
-  t.same(upCallbackAllow(['hooks.internal']), ['hooks.internal'], 'an explicit list is kept as it is');
-  await t.rejects(get(`http://127.0.0.1:${server.port}/`, client(t, upCallbackAllow(['hooks.internal']))), CallbackRefusedError);
+  t.same(upCallbackPolicy('127.0.0.1', ['hooks.internal']).callbackAllow, ['hooks.internal'], 'an explicit list is kept as it is');
+  await t.rejects(get(`http://127.0.0.1:${server.port}/`, client(t, upCallbackPolicy('127.0.0.1', ['hooks.internal']).callbackAllow)), CallbackRefusedError);
 });
