@@ -57,7 +57,8 @@ export function decideCallback(done: CallbackAttempt, policy: CallbackRetryPolic
   }
   const exponent = Math.min(Math.max(0, attempt - 1), 30);
   const backoffMs = Math.min(policy.maxWaitMs, policy.initialWaitMs * 2 ** exponent);
-  return { action: 'retry', delayMs: limited ? Math.min(backoffMs, policy.maxAgeMs - ageMs) : backoffMs };
+  // Whole ms: JetStream reads a fractional nak delay as none, and the retry would come at once.
+  return { action: 'retry', delayMs: limited ? Math.min(backoffMs, Math.ceil(policy.maxAgeMs - ageMs)) : backoffMs };
 }
 
 /**

@@ -179,7 +179,7 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, isConnected: () 
       callId = request.invocation.callId;
       queueName = queue;
       // Age counts from when the stream stored the hand-off (or its replay), on the server's clock.
-      const ageMs = (): number => Math.max(0, nowMs() - msg.info.timestampNanos / 1e6);
+      const ageMs = (): number => Math.max(0, Math.round(nowMs() - msg.info.timestampNanos / 1e6));
       const deadLetter = async (attempts: number, error: string): Promise<void> => {
         await deps.deadLetter(msg, queue, attempts, error);
         await msg.ackAck();

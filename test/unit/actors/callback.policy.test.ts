@@ -44,6 +44,7 @@ t.test('callback_max_age: no retry is scheduled past it, and a failure at it is 
   t.same(decide(500, 1, 0, short), { action: 'retry', delayMs: 10_000 });
   t.same(decide(500, 3, 35_000, short), { action: 'retry', delayMs: 25_000 }, 'the back-off (40 s) is cut so the last attempt falls at max age');
   t.same(decide(500, 3, 59_999, short), { action: 'retry', delayMs: 1 });
+  t.same(decide(500, 3, 59_999.4, short), { action: 'retry', delayMs: 1 }, 'whole ms, never a fraction');
   t.same(decide(500, 4, 60_000, short), { action: 'deadLetter', reason: 'gave up after 1m (callback_max_age 1m)', permanent: false });
   t.same(decide(undefined, 2, 90_500, short), { action: 'deadLetter', reason: 'gave up after 1m31s (callback_max_age 1m)', permanent: false });
   t.same(decide(500, 5, 1_000 * HOUR, { maxAgeMs: 0 }), { action: 'retry', delayMs: 160_000 }, '0 means no limit');
