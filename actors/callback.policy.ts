@@ -4,24 +4,81 @@ export interface CallbackRetryPolicy {
   readonly maxAttempts: number;
   readonly initialWaitMs: number;
   readonly maxWaitMs: number;
+  /**
+   * Receiver statuses no retry can change (`callback_permanent_codes`, default 404 and 410): the
+   * callback is dead-lettered after the attempt that got one.
+   */
+  readonly permanentStatuses: ReadonlySet<number>;
+  /**
+   * Longest a callback is retried, ms (`callback_max_age`), counted from its hand-off to durable
+   * delivery (right after the worker's direct attempt); 0 = no limit. Default 24 h.
+   */
+  readonly maxAgeMs: number;
+}
+
+/** One finished delivery attempt of a callback. */
+export interface CallbackAttempt {
+  /** The receiver's answer; undefined when it could not be reached or did not answer in time. */
+  readonly status: number | undefined;
+  /** 1-based; the worker's direct attempt is 1. */
+  readonly attempt: number;
+  /** How long the callback has been in durable delivery, ms. */
+  readonly ageMs: number;
 }
 
 /** What to do after one delivery attempt of a callback. */
 export type CallbackDecision =
   | { readonly action: 'delivered' }
-  /** 410 Gone: the receiver wants no more; stop without a dead letter. */
-  | { readonly action: 'gone' }
   | { readonly action: 'retry'; readonly delayMs: number }
-  | { readonly action: 'deadLetter' };
+  /**
+   * Stop and keep the result in the dead letters. `reason` is one line for the dead letter's
+   * error; `permanent` when the receiver's answer alone says why (no last error to add).
+   */
+  | { readonly action: 'deadLetter'; readonly reason: string; readonly permanent: boolean };
 
 /**
- * `status` is the receiver's answer, undefined when it could not be reached or timed out.
- * `attempt` is 1-based and includes the worker's direct attempt.
+ * The callback retry policy, pure: a 2xx is delivered; a permanent status, the last attempt, or
+ * an age past `maxAgeMs` is a dead letter; anything else is retried after
+ * `min(maxWaitMs, initialWaitMs × 2^(attempt−1))`, cut so the last retry falls at `maxAgeMs`
+ * rather than a whole back-off past it.
  */
-export function decideCallback(status: number | undefined, attempt: number, policy: CallbackRetryPolicy): CallbackDecision {
+export function decideCallback(done: CallbackAttempt, policy: CallbackRetryPolicy): CallbackDecision {
+  const { status, attempt, ageMs } = done;
   if (status !== undefined && status >= 200 && status < 300) return { action: 'delivered' };
-  if (status === 410) return { action: 'gone' };
-  if (attempt >= policy.maxAttempts) return { action: 'deadLetter' };
+  if (status !== undefined && policy.permanentStatuses.has(status)) {
+    return { action: 'deadLetter', reason: `receiver answered ${status} (permanent)`, permanent: true };
+  }
+  if (attempt >= policy.maxAttempts) {
+    return { action: 'deadLetter', reason: `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}`, permanent: false };
+  }
+  const limited = policy.maxAgeMs > 0;
+  if (limited && ageMs >= policy.maxAgeMs) {
+    return { action: 'deadLetter', reason: `gave up after ${formatAge(ageMs)} (callback_max_age ${formatAge(policy.maxAgeMs)})`, permanent: false };
+  }
   const exponent = Math.min(Math.max(0, attempt - 1), 30);
-  return { action: 'retry', delayMs: Math.min(policy.maxWaitMs, policy.initialWaitMs * 2 ** exponent) };
+  const backoffMs = Math.min(policy.maxWaitMs, policy.initialWaitMs * 2 ** exponent);
+  // Whole ms: JetStream reads a fractional nak delay as none, and the retry would come at once.
+  return { action: 'retry', delayMs: limited ? Math.min(backoffMs, Math.ceil(policy.maxAgeMs - ageMs)) : backoffMs };
+}
+
+/**
+ * The receiver's status carried by a failed delivery's error (`CallbackFailedError.status`), read
+ * structurally so the machine needs no import from src/; undefined for a transport failure.
+ */
+export function receiverStatusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null || !('status' in error)) return undefined;
+  const { status } = error as { status: unknown };
+  return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599 ? status : undefined;
+}
+
+/** "850ms", "1.6s", "2m5s", "24h", "25h0m1s": short, and exact enough for a log line. */
+export function formatAge(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${Number((ms / 1000).toFixed(1))}s`;
+  const totalSeconds = Math.round(ms / 1000);
+  const h = Math.floor(totalSeconds / 3600);
+  const m = Math.floor((totalSeconds % 3600) / 60);
+  const s = totalSeconds % 60;
+  if (h > 0) return m === 0 && s === 0 ? `${h}h` : `${h}h${m}m${s}s`;
+  return s === 0 ? `${m}m` : `${m}m${s}s`;
 }

@@ -1,6 +1,8 @@
 import { assign, fromPromise, setup } from 'xstate';
+import { receiverStatusOf } from './callback.policy.js';
 import { deadLetterReason } from './dead-letter.policy.js';
 import type {
+  CallbackHandOff,
   CallbackRequest,
   DeadLetterReason,
   DeadLetterRequest,
@@ -33,6 +35,8 @@ export interface InvocationContext extends InvocationInput {
   readonly resultStorage?: ResultStorage | undefined;
   /** Why the direct callback failed; it was then handed to durable delivery. */
   readonly callbackError?: string | undefined;
+  /** The receiver's answer to the direct callback, when it answered (not 2xx); the retrier decides on it. */
+  readonly callbackStatus?: number | undefined;
   /** Why the invocation could not be settled (ack, dead letter or callback hand-off failed). */
   readonly settleError?: string | undefined;
 }
@@ -75,7 +79,7 @@ export const invocationMachine = setup({
   actors: {
     invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(notProvided('invokeFunction')),
     deliverCallback: fromPromise<void, CallbackRequest>(notProvided('deliverCallback')),
-    handOffCallback: fromPromise<void, CallbackRequest & { readonly error: string }>(notProvided('handOffCallback')),
+    handOffCallback: fromPromise<void, CallbackHandOff>(notProvided('handOffCallback')),
     deadLetter: fromPromise<void, DeadLetterRequest>(notProvided('deadLetter')),
     storeResult: fromPromise<ResultStorage, StoreResultRequest>(notProvided('storeResult')),
     ackAck: fromPromise<void, MessageHandle>(({ input }) => input.ackAck()),
@@ -226,20 +230,34 @@ export const invocationMachine = setup({
     reported: {
       always: [{ guard: 'hasCallback', target: 'callback' }, { target: 'acking' }],
     },
-    /** POST the outcome to X-Callback-Url. A failed callback never re-runs the function. */
+    /**
+     * POST the outcome to X-Callback-Url. A failed callback never re-runs the function. The
+     * provided actor bounds this direct attempt with a short budget (callback_first_attempt_timeout)
+     * and rejects when it runs out, so a receiver that never answers holds this slot only that long.
+     */
     callback: {
       invoke: {
         src: 'deliverCallback',
         input: ({ context }) => callbackRequest(context),
         onDone: 'acking',
-        onError: { target: 'handingOffCallback', actions: assign({ callbackError: ({ event }) => describe(event.error) }) },
+        onError: {
+          target: 'handingOffCallback',
+          actions: assign({ callbackError: ({ event }) => describe(event.error), callbackStatus: ({ event }) => receiverStatusOf(event.error) }),
+        },
       },
     },
-    /** The receiver failed: hand the result to durable callback delivery (its own stream and back-off). */
+    /**
+     * The receiver failed or did not answer within the budget: hand the result to durable callback
+     * delivery (its own stream, back-off and full callback_timeout), PubAck awaited before the ack.
+     */
     handingOffCallback: {
       invoke: {
         src: 'handOffCallback',
-        input: ({ context }) => ({ ...callbackRequest(context), error: context.callbackError ?? 'callback failed' }),
+        input: ({ context }): CallbackHandOff => ({
+          ...callbackRequest(context),
+          error: context.callbackError ?? 'callback failed',
+          status: context.callbackStatus,
+        }),
         onDone: 'acking',
         onError: { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
       },

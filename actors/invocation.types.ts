@@ -54,6 +54,14 @@ export interface CallbackRequest {
   readonly maxAttempts: number;
 }
 
+/** A callback whose direct attempt failed, as handed to durable delivery. */
+export interface CallbackHandOff extends CallbackRequest {
+  /** Why the direct attempt failed, one line. */
+  readonly error: string;
+  /** The receiver's answer to it, if it answered (a non-2xx status). */
+  readonly status?: number | undefined;
+}
+
 /** The final outcome of an invocation whose caller asked to keep the result. */
 export interface StoreResultRequest {
   readonly invocation: Invocation;

@@ -19,7 +19,10 @@ export interface CallbackSigning {
 
 export interface DeliverCallbackDeps {
   readonly dispatcher: Dispatcher;
-  /** Longest one callback POST may take, ms. */
+  /**
+   * Longest one callback POST may take, ms: `callback_timeout` for the durable retrier, the
+   * shorter `callback_first_attempt_timeout` for the worker's direct attempt.
+   */
   readonly timeoutMs: number;
   /** Sent as `User-Agent: asyncfn-queue-worker/<version>`. */
   readonly version: string;
@@ -104,6 +107,8 @@ export function deliverCallback(deps: DeliverCallbackDeps) {
       endSpan(span, undefined, errorFailure(err));
       // The dispatcher's connect guard refused every address: no retry can change that.
       if (err instanceof CallbackRefusedError) throw err;
+      // Its own words, so a log tells a silent receiver from one that refused the connection.
+      if (limit.timedOut()) throw new CallbackFailedError(`no answer within ${deps.timeoutMs} ms`, undefined, { cause: err });
       throw new CallbackFailedError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
     } finally {
       limit.clear();

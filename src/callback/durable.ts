@@ -10,8 +10,8 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { Match, nanos, type MsgHdrs } from '@nats-io/nats-core';
-import { decideCallback, type CallbackRetryPolicy } from '../../actors/callback.policy.js';
-import type { CallbackRequest } from '../../actors/invocation.types.js';
+import { decideCallback, type CallbackDecision, type CallbackRetryPolicy } from '../../actors/callback.policy.js';
+import type { CallbackHandOff, CallbackRequest } from '../../actors/invocation.types.js';
 import { decodeEnvelope, encodeEnvelope } from '../queue/envelope.js';
 import { infoOrUndefined } from '../queue/provision.js';
 
@@ -36,8 +36,20 @@ const ResultHeader = {
   error: 'Asyncfn-Result-Error',
 } as const;
 
+/**
+ * The receiver's status on the worker's direct attempt. The retrier decides on it before posting
+ * again (a 404 is not asked twice); a replay drops it (src/dlq/replay.ts), so a replayed callback
+ * is always posted.
+ */
+export const DIRECT_STATUS_HEADER = 'Asyncfn-Callback-Direct-Status';
+
 /** A pending callback: the invocation's envelope (without its request body or headers) and the result. */
-export function encodeCallback(queue: string, req: CallbackRequest, error: string): { subject: string; headers: MsgHdrs; data: Uint8Array } {
+export function encodeCallback(
+  queue: string,
+  req: CallbackRequest,
+  error: string,
+  directStatus?: number,
+): { subject: string; headers: MsgHdrs; data: Uint8Array } {
   const { headers } = encodeEnvelope({ ...req.invocation, headers: [], body: req.outcome.body });
   headers.set(ResultHeader.status, String(req.outcome.status));
   if (req.outcome.contentType) headers.set(ResultHeader.contentType, req.outcome.contentType);
@@ -47,14 +59,20 @@ export function encodeCallback(queue: string, req: CallbackRequest, error: strin
   headers.set(ResultHeader.maxAttempts, String(req.maxAttempts));
   headers.set(ResultHeader.queue, queue);
   headers.set(ResultHeader.error, error.replace(/[\r\n]+/g, ' ').slice(0, 500));
+  if (directStatus !== undefined) headers.set(DIRECT_STATUS_HEADER, String(directStatus));
   return { subject: CALLBACK_SUBJECT_PREFIX + queue, headers, data: req.outcome.body };
 }
 
-export function decodeCallback(headers: MsgHdrs | undefined, data: Uint8Array): { queue: string; request: CallbackRequest } {
+export function decodeCallback(
+  headers: MsgHdrs | undefined,
+  data: Uint8Array,
+): { queue: string; request: CallbackRequest; directStatus: number | undefined } {
   const invocation = decodeEnvelope(headers, data);
   const get = (name: string): string => headers?.values(name, Match.IgnoreCase)[0] ?? '';
+  const direct = Number(get(DIRECT_STATUS_HEADER));
   return {
     queue: get(ResultHeader.queue),
+    directStatus: Number.isInteger(direct) && direct >= 100 && direct <= 599 ? direct : undefined,
     request: {
       invocation: { ...invocation, body: new Uint8Array(0) },
       outcome: {
@@ -95,8 +113,12 @@ export async function ensureCallbackStream(
   }
 }
 
-export async function handOffCallback(js: JetStreamClient, queue: string, req: CallbackRequest, error: string): Promise<void> {
-  const { subject, headers, data } = encodeCallback(queue, req, error);
+/**
+ * Stores a callback whose direct attempt failed in the callback stream; resolves on PubAck. The
+ * `attempt` of `req` is the function's (X-Retry), kept as is for every later attempt.
+ */
+export async function handOffCallback(js: JetStreamClient, queue: string, req: CallbackHandOff): Promise<void> {
+  const { subject, headers, data } = encodeCallback(queue, req, req.error, req.status);
   await js.publish(subject, data, { headers, timeout: 5_000 });
 }
 
@@ -116,6 +138,8 @@ export interface CallbackRetrierDeps {
   /** Stores a callback that failed every attempt in the dead letters (PubAck awaited). */
   readonly deadLetter: (msg: JsMsg, queue: string, attempts: number, error: string) => Promise<void>;
   readonly onEvent: (event: CallbackEvent) => void;
+  /** The clock for a callback's age (`callback_max_age`), unix ms. Default Date.now. */
+  readonly nowMs?: () => number;
 }
 
 export interface CallbackEvent {
@@ -123,9 +147,14 @@ export interface CallbackEvent {
   /** The invocation's queue; "" when the message could not be decoded. */
   readonly queue: string;
   readonly attempt: number;
-  readonly result: 'delivered' | 'gone' | 'retry' | 'deadLettered' | 'failed';
+  readonly result: 'delivered' | 'retry' | 'deadLettered' | 'failed';
   readonly delayMs?: number;
   readonly error?: string;
+}
+
+/** The dead letter's error line: the policy's reason, then the last attempt's error when it adds something. */
+function deadLetterError(decision: Extract<CallbackDecision, { action: 'deadLetter' }>, lastError: string): string {
+  return decision.permanent || lastError === '' ? decision.reason : `${decision.reason}; last error: ${lastError}`;
 }
 
 /**
@@ -139,41 +168,60 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, isConnected: () 
   let wake: () => void = () => undefined;
   const handling = new Set<Promise<void>>();
 
+  const nowMs = deps.nowMs ?? Date.now;
   const handle = async (msg: JsMsg): Promise<void> => {
     let callId = '';
     let queueName = '';
     // The worker's direct attempt was attempt 1; the n-th delivery from the stream is attempt n + 1.
     const attempt = msg.info.deliveryCount + 1;
     try {
-      const { queue, request } = decodeCallback(msg.headers, msg.data);
+      const { queue, request, directStatus } = decodeCallback(msg.headers, msg.data);
       callId = request.invocation.callId;
       queueName = queue;
+      // Age counts from when the stream stored the hand-off (or its replay), on the server's clock.
+      const ageMs = (): number => Math.max(0, Math.round(nowMs() - msg.info.timestampNanos / 1e6));
+      const deadLetter = async (attempts: number, error: string): Promise<void> => {
+        await deps.deadLetter(msg, queue, attempts, error);
+        await msg.ackAck();
+        deps.onEvent({ callId, queue, attempt: attempts, result: 'deadLettered', error });
+      };
+      // The direct attempt got an answer that ends it (a permanent status, or it was the last
+      // attempt): no second POST. One that got no answer always gets a durable attempt with the
+      // full callback_timeout, however short its own budget was.
+      if (msg.info.deliveryCount === 1 && directStatus !== undefined) {
+        const direct = decideCallback({ status: directStatus, attempt: 1, ageMs: ageMs() }, deps.policy);
+        if (direct.action === 'deadLetter') {
+          await deadLetter(1, deadLetterError(direct, `callback failed: receiver answered ${directStatus}`));
+          return;
+        }
+      }
       let status: number | undefined;
       let error = '';
       let permanent = false;
       try {
-        await deps.deliver({ ...request, attempt: request.attempt });
+        await deps.deliver(request);
         status = 200;
       } catch (err) {
         status = deps.statusOf(err);
         error = err instanceof Error ? err.message : String(err);
         permanent = deps.isPermanent?.(err) ?? false;
       }
-      const decision = permanent ? ({ action: 'deadLetter' } as const) : decideCallback(status, attempt, deps.policy);
+      if (permanent) {
+        await deadLetter(attempt, error);
+        return;
+      }
+      const decision = decideCallback({ status, attempt, ageMs: ageMs() }, deps.policy);
       switch (decision.action) {
         case 'delivered':
-        case 'gone':
           await msg.ackAck();
-          deps.onEvent({ callId, queue, attempt, result: decision.action });
+          deps.onEvent({ callId, queue, attempt, result: 'delivered' });
           break;
         case 'retry':
           msg.nak(decision.delayMs);
           deps.onEvent({ callId, queue, attempt, result: 'retry', delayMs: decision.delayMs, error });
           break;
         case 'deadLetter':
-          await deps.deadLetter(msg, queue, attempt, error);
-          await msg.ackAck();
-          deps.onEvent({ callId, queue, attempt, result: 'deadLettered', error });
+          await deadLetter(attempt, deadLetterError(decision, error));
           break;
       }
     } catch (err) {

@@ -3,6 +3,7 @@ import type { Invocation } from '../../actors/invocation.types.js';
 import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supervisor.js';
 import { FINAL_STATES, type InvocationRecord, type InvocationState, type RecordStore } from '../status/records.js';
 import { inWriteBatch } from '../queue/write-batch.js';
+import { debugBodyFields, redactHeaders } from '../telemetry/debug-bodies.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { traceIdOf } from '../telemetry/tracing.js';
@@ -48,9 +49,10 @@ const RUNNING_RECORD_DELAY_MS = 250;
 /**
  * Logs every state an invocation passes through (debug) and its settlement (info, or warn when
  * something went wrong), each line with call id, function, queue and attempt; keeps its record.
+ * With `writeDebug` (OpenFaaS `write_debug`) the request as the function gets it and the
+ * function's response body are logged at info level, bounded, with secret headers redacted.
  */
 export function supervisorEvents(logger: Logger, records: RecordStore, writeDebug: boolean, metrics: WorkerMetrics): SupervisorEvents {
-  const decoder = new TextDecoder();
   const started = new Map<string, { startedAtMs: number; timer: NodeJS.Timeout }>();
   const save = (record: InvocationRecord): void => {
     if (FINAL_STATES.has(record.state)) {
@@ -84,6 +86,23 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
       metrics.submitted.inc({ queue_name: queue });
       metrics.inflight.inc({ queue_name: queue, function_name: invocation.functionName });
       if (state !== 'invoking') return;
+      if (writeDebug) {
+        logger.info(
+          {
+            callId: invocation.callId,
+            function: invocation.functionName,
+            queue,
+            attempt,
+            traceId: traceIdOf(invocation.traceparent),
+            method: invocation.method,
+            path: invocation.path,
+            query: invocation.query,
+            headers: redactHeaders(invocation.headers),
+            ...debugBodyFields('request', invocation.body),
+          },
+          'invocation request',
+        );
+      }
       const startedAtMs = Date.now();
       if (attempt === 1) metrics.enqueueToStart.observe({ queue_name: queue }, Math.max(0, startedAtMs - invocation.enqueuedAtMs) / 1000);
       // Most invocations finish within milliseconds: their record goes from queued straight to its
@@ -100,21 +119,6 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
       ? (queue, invocation, state, attempt) => {
           const traceId = traceIdOf(invocation.traceparent);
           logger.debug({ callId: invocation.callId, function: invocation.functionName, queue, attempt, traceId, state }, `invocation ${state}`);
-          if (writeDebug && state === 'invoking') {
-            // OpenFaaS write_debug: the request as the function gets it; secrets are redacted by the logger.
-            logger.debug(
-              {
-                callId: invocation.callId,
-                function: invocation.functionName,
-                queue,
-                attempt,
-                traceId,
-                headers: Object.fromEntries(invocation.headers),
-                requestBody: decoder.decode(invocation.body),
-              },
-              'invocation request',
-            );
-          }
         }
       : undefined,
     settled: (report) => {
@@ -133,7 +137,7 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
         deadLetter: report.deadLetter,
         callbackError: report.callbackError,
         settleError: report.settleError,
-        ...(writeDebug && outcome ? { responseBody: decoder.decode(outcome.body) } : {}),
+        ...(writeDebug && outcome ? { responseContentType: outcome.contentType, ...debugBodyFields('response', outcome.body) } : {}),
       };
       for (const warning of report.policyWarnings) logger.warn({ callId: invocation.callId, function: invocation.functionName }, warning);
       if (settlement === 'crashed' || (report.settleError && settlement !== 'retryScheduled')) {

@@ -3,6 +3,7 @@ import { jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { millis } from '@nats-io/nats-core';
 import { fromPromise } from 'xstate';
 import { ackExtendIntervalMs } from '../../actors/ack-extender.js';
+import type { CallbackRetryPolicy } from '../../actors/callback.policy.js';
 import type { InvocationSettings, ResultStorage } from '../../actors/invocation.types.js';
 import { invocationMachine } from '../../actors/invocation.machine.js';
 import { QueueSupervisor } from '../../actors/queue.supervisor.js';
@@ -65,6 +66,11 @@ export function retryPolicyOf(config: Config): RetryPolicy {
   };
 }
 
+export function callbackPolicyOf(config: Config): CallbackRetryPolicy {
+  const { maxAttempts, initialWaitMs, maxWaitMs, permanentStatuses, maxAgeMs } = config.callback;
+  return { maxAttempts, initialWaitMs, maxWaitMs, permanentStatuses: new Set(permanentStatuses), maxAgeMs };
+}
+
 /**
  * Connects to NATS, provisions every stream and bucket the worker needs, and runs one supervisor
  * per served queue plus the durable callback retrier.
@@ -105,6 +111,14 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
       connectGuard: createTargetGuard(config.security.callbackAllow),
     });
     const deliver = deliverCallback({ dispatcher: callbackDispatcher, timeoutMs: config.callback.timeoutMs, version: VERSION, signing });
+    // The direct attempt holds an invocation slot: it gets a short budget, and a receiver slower
+    // than that gets the result from the durable retrier, whose attempts have the full timeout.
+    const deliverFirst = deliverCallback({
+      dispatcher: callbackDispatcher,
+      timeoutMs: Math.min(config.callback.firstAttemptTimeoutMs, config.callback.timeoutMs),
+      version: VERSION,
+      signing,
+    });
     const deadLetter = (original: RawMessage, meta: DeadLetterMeta) =>
       publishDeadLetter(js, encodeDeadLetter(original, meta)).then(() => undefined);
     const settings = (callId: string): InvocationSettings => ({
@@ -118,7 +132,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     const supervisors: QueueSupervisor[] = [];
     for (const q of served) {
       supervisors.push(
-        await startQueue(config, q, { queue, js, jsm, deps, dispatcher, deliver, deadLetter, settings, records, results, logger, metrics }),
+        await startQueue(config, q, { queue, js, jsm, deps, dispatcher, deliver: deliverFirst, deadLetter, settings, records, results, logger, metrics }),
       );
     }
     const schedulers = await Promise.all(
@@ -133,7 +147,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     const retrier = startCallbackRetrier(
       {
         consumer: await js.consumers.get(CALLBACK_STREAM, CALLBACK_DURABLE),
-        policy: config.callback,
+        policy: callbackPolicyOf(config),
         concurrency: CALLBACK_CONCURRENCY,
         deliver: (req) => deliver(req),
         statusOf: (err) => (err instanceof CallbackFailedError ? err.status : undefined),
@@ -190,6 +204,7 @@ interface QueueDeps {
   readonly jsm: Awaited<ReturnType<typeof jetstreamManager>>;
   readonly deps: { resolver: FunctionResolver; logger: Logger };
   readonly dispatcher: ReturnType<typeof createHttpClient>;
+  /** The direct callback attempt, bounded by callback_first_attempt_timeout. */
   readonly deliver: ReturnType<typeof deliverCallback>;
   readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;
   readonly settings: (callId: string) => InvocationSettings;
@@ -248,7 +263,7 @@ async function startQueue(config: Config, served: QueueServed, d: QueueDeps): Pr
     actors: {
       invokeFunction: fromPromise(({ input, signal }) => invoke(input, signal)),
       deliverCallback: fromPromise(({ input, signal }) => d.deliver(input, signal)),
-      handOffCallback: fromPromise(({ input }) => handOffCallback(d.js, served.name, input, input.error)),
+      handOffCallback: fromPromise(({ input }) => handOffCallback(d.js, served.name, input)),
       storeResult: fromPromise(({ input }) => storeResult(d.results, input.invocation.callId, input.outcome.body, config.records.resultMaxBytes)),
       deadLetter: fromPromise(({ input }) =>
         d.deadLetter(encodeEnvelope(input.invocation), {

@@ -227,6 +227,9 @@ function toConfig(v: Variables): Config {
       maxAttempts: v.callback_max_attempts,
       initialWaitMs: v.callback_initial_wait,
       maxWaitMs: v.callback_max_wait,
+      firstAttemptTimeoutMs: v.callback_first_attempt_timeout,
+      permanentStatuses: v.callback_permanent_codes,
+      maxAgeMs: v.callback_max_age,
     },
     records: {
       ttlMs: v.records_ttl,

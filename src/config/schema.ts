@@ -196,6 +196,16 @@ export interface CallbackConfig {
   readonly initialWaitMs: number;
   /** Longest delay between attempts, ms (`callback_max_wait`). Default 600000 (10m). */
   readonly maxWaitMs: number;
+  /**
+   * Budget of the worker's direct callback attempt, ms (`callback_first_attempt_timeout`), capped
+   * at `timeoutMs`. A receiver that has not answered by then gets the result from durable delivery,
+   * so it holds an invocation slot no longer than this. Default 1000.
+   */
+  readonly firstAttemptTimeoutMs: number;
+  /** Receiver statuses that end the retries at once, as a dead letter (`callback_permanent_codes`). Default [404, 410]. */
+  readonly permanentStatuses: readonly number[];
+  /** Longest a callback is retried, ms from its hand-off to durable delivery (`callback_max_age`); 0 = no limit. Default 86400000 (24h). */
+  readonly maxAgeMs: number;
 }
 
 /** Who may call the gateway, which callback targets are allowed, and how callbacks are signed. */
@@ -335,6 +345,9 @@ export const ConfigSchema = z
       maxAttempts: z.int().min(1),
       initialWaitMs: z.number().min(0),
       maxWaitMs: z.number().min(0),
+      firstAttemptTimeoutMs: ms,
+      permanentStatuses: z.array(z.int().min(100).max(599)).readonly(),
+      maxAgeMs: z.number().min(0),
     }),
     records: z.strictObject({ ttlMs: ms, resultMaxBytes: z.int().min(0), idempotencyWindowMs: ms, maxDelayMs: ms }),
     security: z.strictObject({

@@ -110,6 +110,13 @@ const statusList = z.string().transform((text, ctx) => {
 });
 
 
+/** `callback_permanent_codes`: like `http_retry_codes`, or `none` (an empty variable means the default). */
+const optionalStatusList = z.string().transform((text, ctx) => {
+  if (text.toLowerCase() === 'none') return [];
+  const codes = parseRetryStatuses(text);
+  return codes ? [...codes] : reject(ctx, 'is not a comma-separated list of HTTP statuses (e.g. 404,410) or none');
+});
+
 /** `queues`: `name[:max_inflight[:upstream_timeout]]`, comma-separated. */
 const queueList = z.string().transform((text, ctx) => {
   const queues: Array<{ name: string; maxInflight?: number; upstreamTimeoutMs?: number }> = [];
@@ -190,6 +197,9 @@ export const VariablesSchema = z
     callback_max_attempts: integer(1).default(10),
     callback_initial_wait: duration().default(10_000),
     callback_max_wait: duration().default(600_000),
+    callback_first_attempt_timeout: positiveDuration.default(1_000),
+    callback_permanent_codes: optionalStatusList.default([404, 410]),
+    callback_max_age: duration().default(24 * 3_600_000),
     records_ttl: positiveDuration.default(7 * 24 * 3_600_000),
     result_max_size: bytes.default(262_144),
     idempotency_window: positiveDuration.default(3_600_000),

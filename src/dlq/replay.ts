@@ -1,6 +1,6 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import { EnvelopeHeader } from '../queue/envelope.js';
-import { CALLBACK_SUBJECT_PREFIX } from '../callback/durable.js';
+import { CALLBACK_SUBJECT_PREFIX, DIRECT_STATUS_HEADER } from '../callback/durable.js';
 import type { DeadLetterReason } from '../queue/dead-letter.js';
 
 /** The queue (stream and subject) of OpenFaaS's single queue, for dead letters that name none. */
@@ -20,6 +20,8 @@ export function replaySubject(queue: string, reason?: DeadLetterReason): string 
  * The headers of a replayed invocation: the original envelope's (so the call id, function,
  * request and trace context are the same), without the `Asyncfn-Dlq-*` headers, and with
  * `Asyncfn-Enqueued-At` set to now, or the worker's max event age would expire it at once again.
+ * A failed callback's direct-attempt status is dropped, so the replay is posted again (its
+ * callback_max_age counts afresh from the replay, which the stream stores with a new timestamp).
  * `Nats-*` headers are dropped too: they are the server's (e.g. `Nats-Msg-Size` when read
  * headers-only) and a stale `Nats-Msg-Id` could make JetStream discard the replay as a duplicate.
  */
@@ -28,10 +30,12 @@ export function replayHeaders(stored: MsgHdrs | undefined, nowMs: number): MsgHd
   const enqueuedAt = EnvelopeHeader.enqueuedAt.toLowerCase();
   // A replay is a new enqueue: the old max-event-age deadline would expire it at once.
   const expiresAt = EnvelopeHeader.expiresAt.toLowerCase();
+  // A replayed callback is posted again: its direct attempt's answer (a 404) must not end it unasked.
+  const directStatus = DIRECT_STATUS_HEADER.toLowerCase();
   if (stored) {
     for (const [key, values] of stored) {
       const lower = key.toLowerCase();
-      if (lower.startsWith(DLQ_HEADER_PREFIX) || lower.startsWith('nats-') || lower === enqueuedAt || lower === expiresAt) continue;
+      if (lower.startsWith(DLQ_HEADER_PREFIX) || lower.startsWith('nats-') || lower === enqueuedAt || lower === expiresAt || lower === directStatus) continue;
       for (const value of values) h.append(key, value);
     }
   }

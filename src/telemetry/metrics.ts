@@ -114,7 +114,7 @@ export function workerMetrics(registry: Registry) {
     }),
     callbacks: new Counter({
       name: 'asyncfn_callbacks_total',
-      help: 'Callback deliveries by result (delivered, handedOff, retry, gone, deadLettered, failed)',
+      help: 'Callback deliveries by result (delivered, handedOff, retry, deadLettered, failed)',
       labelNames: ['queue_name', 'result'] as const,
       registers: [registry],
     }),

@@ -3,6 +3,7 @@ import { testInvocation } from '../../helpers/invocations.js';
 import { createActor, fromPromise, waitFor } from 'xstate';
 import { CANCELLED_STATUS, EXPIRED_STATUS, invocationMachine } from '../../../actors/invocation.machine.js';
 import type {
+  CallbackHandOff,
   CallbackRequest,
   DeadLetterRequest,
   FunctionOutcome,
@@ -36,7 +37,7 @@ function outcome(status: number, extra: Partial<FunctionOutcome> = {}): Function
 
 const text = (body: Uint8Array | undefined) => new TextDecoder().decode(body);
 
-type HandOff = CallbackRequest & { readonly error: string };
+type HandOff = CallbackHandOff;
 
 interface Scenario {
   deliveryCount?: number;
@@ -267,6 +268,21 @@ t.test('a failed callback is handed off with its error, then acked; the function
   t.equal(handOff.maxAttempts, policy.maxAttempts);
   t.equal(snap.context.callbackError, 'callback refused: 503');
   t.equal(run.invoked.length, 1);
+});
+
+t.test("the hand-off carries the receiver's answer to the direct attempt, or none when it did not answer", async (t) => {
+  const answered = start({
+    deliveryCount: 2,
+    callback: () => Promise.reject(Object.assign(new Error('callback failed: receiver answered 404'), { status: 404 })),
+  });
+  t.equal((await answered.done()).value, 'acked');
+  t.match(answered.handOffs[0], { error: 'callback failed: receiver answered 404', status: 404, attempt: 2 }, 'the function attempt stays the X-Retry source');
+  // What the worker's budgeted direct attempt rejects with when the receiver is silent.
+  const silent = start({ callback: () => Promise.reject(new Error('callback failed: no answer within 1000 ms')) });
+  t.equal((await silent.done()).value, 'acked');
+  t.same(silent.effects, ['invokeFunction', 'deliverCallback', 'handOffCallback', 'ackAck'], 'handed off, then acked: the slot is free');
+  t.equal(silent.handOffs[0]?.status, undefined);
+  t.equal(silent.handOffs[0]?.error, 'callback failed: no answer within 1000 ms');
 });
 
 t.test('a callback hand-off that fails: unsettled, no ack, no nak', async (t) => {

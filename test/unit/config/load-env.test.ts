@@ -26,7 +26,15 @@ t.test('defaults, with no variables set', async (t) => {
     log: { level: 'info', format: 'json', writeDebug: false },
     retry: { maxAttempts: 10, retryStatuses: [408, 429, 500, 502, 503, 504], initialWaitMs: 10_000, maxWaitMs: 120_000, mode: 'exponential' },
     deadLetters: { nonRetryable: false, maxEventAgeMs: 0 },
-    callback: { timeoutMs: 30_000, maxAttempts: 10, initialWaitMs: 10_000, maxWaitMs: 600_000 },
+    callback: {
+      timeoutMs: 30_000,
+      maxAttempts: 10,
+      initialWaitMs: 10_000,
+      maxWaitMs: 600_000,
+      firstAttemptTimeoutMs: 1_000,
+      permanentStatuses: [404, 410],
+      maxAgeMs: 24 * 3_600_000,
+    },
     records: { ttlMs: 7 * 24 * 3_600_000, resultMaxBytes: 262_144, idempotencyWindowMs: 3_600_000, maxDelayMs: 30 * 24 * 3_600_000 },
     security: {
       secretMountPath: '/var/openfaas/secrets',
@@ -79,6 +87,11 @@ t.test('every variable maps to its field', async (t) => {
     [{ max_event_age: '1h' }, (c) => c.deadLetters.maxEventAgeMs, 3_600_000],
     [{ callback_timeout: '5s', callback_max_attempts: '4' }, (c) => [c.callback.timeoutMs, c.callback.maxAttempts], [5_000, 4]],
     [{ callback_initial_wait: '1s', callback_max_wait: '1m' }, (c) => [c.callback.initialWaitMs, c.callback.maxWaitMs], [1_000, 60_000]],
+    [{ callback_first_attempt_timeout: '250ms' }, (c) => c.callback.firstAttemptTimeoutMs, 250],
+    [{ callback_permanent_codes: '404, 410,422' }, (c) => c.callback.permanentStatuses, [404, 410, 422]],
+    [{ callback_permanent_codes: 'None' }, (c) => c.callback.permanentStatuses, []],
+    [{ callback_max_age: '2h' }, (c) => c.callback.maxAgeMs, 7_200_000],
+    [{ callback_max_age: '0' }, (c) => c.callback.maxAgeMs, 0],
     [{ records_ttl: '24h' }, (c) => c.records.ttlMs, 86_400_000],
     [{ result_max_size: '1MiB' }, (c) => c.records.resultMaxBytes, 1_048_576],
     [{ idempotency_window: '24h' }, (c) => c.records.idempotencyWindowMs, 86_400_000],
@@ -134,6 +147,16 @@ t.test('NATS credentials and TLS files: one kind of credential, pairs complete',
 t.test('callback_allow names what is not a host, IP or CIDR', async (t) => {
   t.same(problemsOf({ callback_allow: 'ok.example, 10.0.0.0/33, bad host' }), [
     'callback_allow: "ok.example, 10.0.0.0/33, bad host" has "10.0.0.0/33", "bad host", which is not a host name, *.suffix, IP address or CIDR',
+  ]);
+});
+
+t.test('callback policy variables name their problems', async (t) => {
+  t.same(problemsOf({ callback_permanent_codes: '404,gone' }), [
+    'callback_permanent_codes: "404,gone" is not a comma-separated list of HTTP statuses (e.g. 404,410) or none',
+  ]);
+  t.same(problemsOf({ callback_first_attempt_timeout: '0' }), ['callback_first_attempt_timeout: "0" is too short (expected more than 0s)']);
+  t.same(problemsOf({ callback_max_age: 'a day' }), [
+    'callback_max_age: "a day" is not a duration (expected e.g. 60s, 1m, 500ms or bare seconds)',
   ]);
 });
 

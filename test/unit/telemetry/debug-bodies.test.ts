@@ -1,0 +1,53 @@
+import t from 'tap';
+import { debugBody, debugBodyFields, redactHeaders, REDACTED } from '../../../src/telemetry/debug-bodies.js';
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+t.test('headers: credentials redacted whatever their case, the rest kept, repeats as arrays', async (t) => {
+  const headers = redactHeaders([
+    ['Authorization', 'Bearer s3cr3t'],
+    ['proxy-authorization', 'Basic abc'],
+    ['cookie', 'session=1'],
+    ['x-api-key', 'k'],
+    ['X-Hub-Signature-256', 'sha256=abc'],
+    ['x-webhook-secret', 'whsec_abc'],
+    ['x-auth-token', 't'],
+    ['content-type', 'text/plain'],
+    ['x-multi', 'one'],
+    ['x-multi', 'two'],
+  ]);
+  t.same(headers, {
+    authorization: REDACTED,
+    'proxy-authorization': REDACTED,
+    cookie: REDACTED,
+    'x-api-key': REDACTED,
+    'x-hub-signature-256': REDACTED,
+    'x-webhook-secret': REDACTED,
+    'x-auth-token': REDACTED,
+    'content-type': 'text/plain',
+    'x-multi': ['one', 'two'],
+  });
+});
+
+t.test('a short text body is logged as it is', async (t) => {
+  t.same(debugBody(bytes('the request body\nline 2\ttab')), { body: 'the request body\nline 2\ttab', bytes: 27 });
+  t.same(debugBody(new Uint8Array()), { body: '', bytes: 0 });
+  t.same(debugBody(bytes('héllo ✓')), { body: 'héllo ✓', bytes: 10 });
+});
+
+t.test('a long body is cut with a marker, never inside a character', async (t) => {
+  t.same(debugBody(bytes('x'.repeat(5000))), { body: `${'x'.repeat(4096)}…[truncated, 5000 bytes in all]`, bytes: 5000 });
+  // "é" is two bytes: a cut after 3 bytes would split the second one.
+  t.same(debugBody(bytes('éé'), 3), { body: 'é…[truncated, 4 bytes in all]', bytes: 4 });
+});
+
+t.test('binary or control characters are shown as base64, never raw', async (t) => {
+  t.same(debugBody(new Uint8Array([0, 1, 2, 255])), { body: 'AAEC/w==', encoding: 'base64', bytes: 4 });
+  t.same(debugBody(bytes('red \u001b[31m text')), { body: Buffer.from('red \u001b[31m text').toString('base64'), encoding: 'base64', bytes: 14 });
+  t.same(debugBody(new Uint8Array([0xff, 0xfe, 0xfd, 0xfc, 0xfb]), 3), { body: '//79…[truncated, 5 bytes in all]', encoding: 'base64', bytes: 5 });
+});
+
+t.test('log fields are named after the side', async (t) => {
+  t.same(debugBodyFields('request', bytes('hi')), { requestBody: 'hi', requestBytes: 2 });
+  t.same(debugBodyFields('response', new Uint8Array([0xff])), { responseBody: '/w==', responseBytes: 1, responseBodyEncoding: 'base64' });
+});
