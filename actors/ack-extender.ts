@@ -7,7 +7,6 @@ import type { MessageHandle } from './invocation.types.js';
  * 10,000 in flight; one sweep costs one tick.
  */
 export class AckExtender {
-  readonly #handles = new Set<MessageHandle>();
   #ticker: Subscription | undefined;
 
   /**
@@ -18,30 +17,24 @@ export class AckExtender {
     private readonly intervalMs: number,
     private readonly scheduler: SchedulerLike = asyncScheduler,
     /** Told how many messages each sweep extended (for the ack-extension metric). */
-    private readonly onSweep: (extended: number) => void = () => undefined,
+    private readonly onSweep: (extended: number) => void,
+    /** The messages in flight now: the supervisor's registry, read at each sweep (no copy kept here). */
+    private readonly inFlight: () => Iterable<MessageHandle>,
   ) {}
-
-  track(handle: MessageHandle): void {
-    this.#handles.add(handle);
-  }
-
-  untrack(handle: MessageHandle): void {
-    this.#handles.delete(handle);
-  }
-
-  get size(): number {
-    return this.#handles.size;
-  }
 
   start(): void {
     this.#ticker ??= interval(this.intervalMs, this.scheduler).subscribe(() => this.sweep());
   }
 
-  /** Calls `working()` on every tracked message; returns how many were extended. */
+  /** Calls `working()` on every message in flight; returns how many were extended. */
   sweep(): number {
-    for (const handle of this.#handles) handle.working();
-    if (this.#handles.size > 0) this.onSweep(this.#handles.size);
-    return this.#handles.size;
+    let extended = 0;
+    for (const handle of this.inFlight()) {
+      handle.working();
+      extended += 1;
+    }
+    if (extended > 0) this.onSweep(extended);
+    return extended;
   }
 
   stop(): void {

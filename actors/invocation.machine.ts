@@ -1,18 +1,16 @@
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, setup, type AnyActorRef } from 'xstate';
 import { receiverStatusOf } from './callback.policy.js';
-import { deadLetterReason } from './dead-letter.policy.js';
+import { deadLetterReason, isSuccess } from './dead-letter.policy.js';
+import { DEFAULT_EFFECTS, type InvocationEffects } from './invocation.effects.js';
 import type {
   CallbackHandOff,
   CallbackRequest,
   DeadLetterReason,
-  DeadLetterRequest,
   FunctionOutcome,
-  FunctionRequest,
-  Invocation,
   InvocationInput,
-  MessageHandle,
+  RecordedState,
+  RecordRequest,
   ResultStorage,
-  StoreResultRequest,
 } from './invocation.types.js';
 import { retryDelayMs, shouldRetry, withAnnotations, type RetryPolicy } from './retry.policy.js';
 
@@ -37,22 +35,43 @@ export interface InvocationContext extends InvocationInput {
   readonly callbackError?: string | undefined;
   /** The receiver's answer to the direct callback, when it answered (not 2xx); the retrier decides on it. */
   readonly callbackStatus?: number | undefined;
+  /** Why the final record could not be written (the invocation is settled all the same). */
+  readonly recordError?: string | undefined;
   /** Why the invocation could not be settled (ack, dead letter or callback hand-off failed). */
   readonly settleError?: string | undefined;
+  /**
+   * The one mutable corner: the abort handle of the function call in progress, so that `cancel`
+   * and `release` can cut it. Set by the action that starts the call, cleared when it ends.
+   */
+  readonly running: { abort: AbortController | undefined; recorded: boolean };
 }
 
 /**
  * `cancel`: the caller asked to cancel (DELETE /async-function/<call-id>).
  * `release`: the worker is stopping; give the message back to JetStream for another worker.
+ * `running`: the supervisor's sweep found the call still running after a moment: record it.
+ * The rest report the end of an effect the machine started.
  */
-export type InvocationEvent = { type: 'cancel' } | { type: 'release' };
-
-/** Effects are named slots; the worker provides them with `.provide()`, tests with fakes. */
-function notProvided(name: string): () => never {
-  return () => {
-    throw new Error(`invocation machine: actor "${name}" was not provided`);
-  };
-}
+export type InvocationEvent =
+  | { type: 'cancel' }
+  | { type: 'release' }
+  | { type: 'running' }
+  | { type: 'function.done'; output: FunctionOutcome }
+  | { type: 'function.failed'; error: unknown }
+  | { type: 'callback.done' }
+  | { type: 'callback.failed'; error: unknown }
+  | { type: 'handOff.done' }
+  | { type: 'handOff.failed'; error: unknown }
+  | { type: 'deadLetter.done' }
+  | { type: 'deadLetter.failed'; error: unknown }
+  | { type: 'result.done'; output: ResultStorage }
+  | { type: 'result.failed'; error: unknown }
+  | { type: 'record.done' }
+  | { type: 'record.failed'; error: unknown }
+  | { type: 'retry.done' }
+  | { type: 'retry.failed'; error: unknown }
+  | { type: 'ack.done' }
+  | { type: 'ack.failed'; error: unknown };
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -65,10 +84,96 @@ function syntheticOutcome(status: number, message: string, nowMs: number): Funct
   return { status, contentType: 'text/plain; charset=utf-8', body: text.encode(`${message}\n`), startedAtMs: nowMs, durationMs: 0 };
 }
 
+/** Runs an effect and reports its end to the machine as one of two events; a synchronous throw is a failure. */
+function report<T>(self: AnyActorRef, effect: () => Promise<T>, done: (output: T) => InvocationEvent, failed: (error: unknown) => InvocationEvent): void {
+  let promise: Promise<T>;
+  try {
+    promise = effect();
+  } catch (error) {
+    promise = Promise.reject(error);
+  }
+  promise.then(
+    (output) => self.send(done(output)),
+    (error: unknown) => self.send(failed(error)),
+  );
+}
+
+/**
+ * The machine's actions for a set of effects. Each starts one effect and turns its end into an
+ * event: no child actor per step (an invoked `fromPromise` costs more than the rest of the machine).
+ */
+function effectActions(effects: InvocationEffects) {
+  type Args = { context: InvocationContext; self: AnyActorRef };
+  return {
+    invokeFunction: ({ context, self }: Args) => {
+      const abort = new AbortController();
+      context.running.abort = abort;
+      report(
+        self,
+        () => effects.invokeFunction({ invocation: context.invocation, attempt: context.attempt }, abort.signal),
+        (output) => {
+          context.running.abort = undefined;
+          return { type: 'function.done', output };
+        },
+        (error) => {
+          context.running.abort = undefined;
+          return { type: 'function.failed', error };
+        },
+      );
+    },
+    abortFunction: ({ context }: Args) => {
+      context.running.abort?.abort(new Error('the invocation left invoking'));
+      context.running.abort = undefined;
+    },
+    deliverCallback: ({ context, self }: Args) =>
+      report(self, () => effects.deliverCallback(callbackRequest(context)), () => ({ type: 'callback.done' }), (error) => ({ type: 'callback.failed', error })),
+    handOffCallback: ({ context, self }: Args) => {
+      const request: CallbackHandOff = {
+        ...callbackRequest(context),
+        error: context.callbackError ?? 'callback failed',
+        status: context.callbackStatus,
+      };
+      report(self, () => effects.handOffCallback(request), () => ({ type: 'handOff.done' }), (error) => ({ type: 'handOff.failed', error }));
+    },
+    deadLetter: ({ context, self }: Args) =>
+      report(
+        self,
+        () => effects.deadLetter({ invocation: context.invocation, reason: context.deadLetter!, attempts: context.attempt, outcome: context.outcome }),
+        () => ({ type: 'deadLetter.done' }),
+        (error) => ({ type: 'deadLetter.failed', error }),
+      ),
+    storeResult: ({ context, self }: Args) =>
+      report(
+        self,
+        () => effects.storeResult({ invocation: context.invocation, outcome: context.outcome! }),
+        (output) => ({ type: 'result.done', output }),
+        (error) => ({ type: 'result.failed', error }),
+      ),
+    recordFinal: ({ context, self }: Args) =>
+      report(self, () => effects.record(recordRequest(context, finalState(context))), () => ({ type: 'record.done' }), (error) => ({ type: 'record.failed', error })),
+    /** Informational: not awaited, a failure changes nothing. */
+    recordRunning: ({ context }: Args) => {
+      if (context.running.recorded) return;
+      context.running.recorded = true;
+      void effects.record(recordRequest(context, 'running')).catch(() => undefined);
+    },
+    recordRetrying: ({ context }: Args) => void effects.record(recordRequest(context, 'retrying')).catch(() => undefined),
+    scheduleRetry: ({ context, self }: Args) => {
+      const outcome = context.outcome!;
+      const delayMs = retryDelayMs(outcome, context.attempt, context.policy, outcome.startedAtMs + outcome.durationMs, context.random);
+      report(self, () => effects.scheduleRetry(context.message, delayMs), () => ({ type: 'retry.done' }), (error) => ({ type: 'retry.failed', error }));
+    },
+    ackAck: ({ context, self }: Args) =>
+      report(self, () => effects.ackAck(context.message), () => ({ type: 'ack.done' }), (error) => ({ type: 'ack.failed', error })),
+    /** Fire and forget: given back at shutdown, another replica takes it at once. */
+    release: ({ context }: Args) => context.message.nak(0),
+  };
+}
+
 /**
  * One in-flight invocation, from the message's delivery to its settlement. The machine does no
- * I/O and reads no clock: the function call, callback, dead letter, callback hand-off and ack are
- * injected actors, the nak an injected action, time and randomness part of the input.
+ * I/O and reads no clock: it starts effects it was given (see invocation.effects.ts) from its
+ * actions and hears their results as events; time and randomness are part of the input.
  */
 export const invocationMachine = setup({
   types: {
@@ -76,20 +181,7 @@ export const invocationMachine = setup({
     context: {} as InvocationContext,
     events: {} as InvocationEvent,
   },
-  actors: {
-    invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(notProvided('invokeFunction')),
-    deliverCallback: fromPromise<void, CallbackRequest>(notProvided('deliverCallback')),
-    handOffCallback: fromPromise<void, CallbackHandOff>(notProvided('handOffCallback')),
-    deadLetter: fromPromise<void, DeadLetterRequest>(notProvided('deadLetter')),
-    storeResult: fromPromise<ResultStorage, StoreResultRequest>(notProvided('storeResult')),
-    ackAck: fromPromise<void, MessageHandle>(({ input }) => input.ackAck()),
-    scheduleRetry: fromPromise<void, { message: MessageHandle; delayMs: number }>(({ input }) =>
-      input.message.nakConfirmed(input.delayMs),
-    ),
-  },
-  actions: {
-    nak: ({ context }, params: { delayMs: number }) => context.message.nak(params.delayMs),
-  },
+  actions: effectActions(DEFAULT_EFFECTS),
   guards: {
     cancelRequested: ({ context }) => context.cancelRequested,
     expired: ({ context }) => context.invocation.expiresAtMs !== undefined && context.nowMs > context.invocation.expiresAtMs,
@@ -109,6 +201,7 @@ export const invocationMachine = setup({
     attempt: Math.max(1, input.message.deliveryCount),
     policyWarnings: [],
     cancelled: false,
+    running: { abort: undefined, recorded: false },
   }),
   states: {
     /** Delivered, nothing done yet: skip it if it was cancelled or is too old. */
@@ -127,13 +220,14 @@ export const invocationMachine = setup({
         { target: 'invoking' },
       ],
     },
-    /** The function runs; leaving this state aborts the HTTP call through the actor's signal. */
+    /** The function runs; `cancel` and `release` abort the HTTP call. */
     invoking: {
-      on: { cancel: 'cancelling', release: 'released' },
-      invoke: {
-        src: 'invokeFunction',
-        input: ({ context }) => ({ invocation: context.invocation, attempt: context.attempt }),
-        onDone: {
+      entry: 'invokeFunction',
+      on: {
+        cancel: { target: 'cancelling', actions: 'abortFunction' },
+        release: { target: 'released', actions: 'abortFunction' },
+        running: { actions: 'recordRunning' },
+        'function.done': {
           target: 'deciding',
           actions: assign(({ context, event }) => {
             const { policy, warnings } = withAnnotations(context.policy, event.output.annotations ?? {});
@@ -141,7 +235,7 @@ export const invocationMachine = setup({
           }),
         },
         // The adapter turns transport failures into outcomes; landing here is a bug, reported as a 500.
-        onError: {
+        'function.failed': {
           target: 'deciding',
           actions: assign({
             outcome: ({ context, event }) => ({
@@ -171,37 +265,21 @@ export const invocationMachine = setup({
      * delivery, maybe on another worker, and survives this worker's death from here on.
      */
     retrying: {
-      invoke: {
-        src: 'scheduleRetry',
-        input: ({ context }) => ({
-          message: context.message,
-          delayMs: retryDelayMs(
-            context.outcome!,
-            context.attempt,
-            context.policy,
-            context.outcome!.startedAtMs + context.outcome!.durationMs,
-            context.random,
-          ),
-        }),
-        onDone: 'retryScheduled',
+      entry: 'scheduleRetry',
+      on: {
+        'retry.done': 'retryScheduled',
         // Not confirmed: JetStream redelivers after ack_wait anyway, only later than planned.
-        onError: { target: 'retryScheduled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+        'retry.failed': { target: 'retryScheduled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
       },
     },
-    /** Settled for this attempt: the retry waits in JetStream. */
-    retryScheduled: { type: 'final' },
+    /** Settled for this attempt: the retry waits in JetStream; the record says "retrying". */
+    retryScheduled: { type: 'final', entry: 'recordRetrying' },
     /** Store the original request and why it failed in the dead-letter stream (PubAck awaited). */
     deadLettering: {
-      invoke: {
-        src: 'deadLetter',
-        input: ({ context }) => ({
-          invocation: context.invocation,
-          reason: context.deadLetter!,
-          attempts: context.attempt,
-          outcome: context.outcome,
-        }),
-        onDone: 'reporting',
-        onError: { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+      entry: 'deadLetter',
+      on: {
+        'deadLetter.done': 'reporting',
+        'deadLetter.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
       },
     },
     /** Cancelled before or while running: the callback says so. */
@@ -213,34 +291,32 @@ export const invocationMachine = setup({
       always: 'reporting',
     },
     reporting: {
-      always: [{ guard: 'wantsResult', target: 'storingResult' }, { guard: 'hasCallback', target: 'callback' }, { target: 'acking' }],
+      always: [{ guard: 'wantsResult', target: 'storingResult' }, { guard: 'hasCallback', target: 'callback' }, { target: 'recording' }],
     },
     /**
      * Keep the result for the status API before anything says the invocation is over. A failed
      * write is reported, not retried: re-running the function to store its result would be worse.
      */
     storingResult: {
-      invoke: {
-        src: 'storeResult',
-        input: ({ context }) => ({ invocation: context.invocation, outcome: context.outcome! }),
-        onDone: { target: 'reported', actions: assign({ resultStorage: ({ event }) => event.output }) },
-        onError: { target: 'reported', actions: assign({ resultStorage: ({ event }) => ({ stored: false, reason: describe(event.error) }) }) },
+      entry: 'storeResult',
+      on: {
+        'result.done': { target: 'reported', actions: assign({ resultStorage: ({ event }) => event.output }) },
+        'result.failed': { target: 'reported', actions: assign({ resultStorage: ({ event }) => ({ stored: false, reason: describe(event.error) }) }) },
       },
     },
     reported: {
-      always: [{ guard: 'hasCallback', target: 'callback' }, { target: 'acking' }],
+      always: [{ guard: 'hasCallback', target: 'callback' }, { target: 'recording' }],
     },
     /**
      * POST the outcome to X-Callback-Url. A failed callback never re-runs the function. The
-     * provided actor bounds this direct attempt with a short budget (callback_first_attempt_timeout)
+     * provided effect bounds this direct attempt with a short budget (callback_first_attempt_timeout)
      * and rejects when it runs out, so a receiver that never answers holds this slot only that long.
      */
     callback: {
-      invoke: {
-        src: 'deliverCallback',
-        input: ({ context }) => callbackRequest(context),
-        onDone: 'acking',
-        onError: {
+      entry: 'deliverCallback',
+      on: {
+        'callback.done': 'recording',
+        'callback.failed': {
           target: 'handingOffCallback',
           actions: assign({ callbackError: ({ event }) => describe(event.error), callbackStatus: ({ event }) => receiverStatusOf(event.error) }),
         },
@@ -251,28 +327,35 @@ export const invocationMachine = setup({
      * delivery (its own stream, back-off and full callback_timeout), PubAck awaited before the ack.
      */
     handingOffCallback: {
-      invoke: {
-        src: 'handOffCallback',
-        input: ({ context }): CallbackHandOff => ({
-          ...callbackRequest(context),
-          error: context.callbackError ?? 'callback failed',
-          status: context.callbackStatus,
-        }),
-        onDone: 'acking',
-        onError: { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+      entry: 'handOffCallback',
+      on: {
+        'handOff.done': 'recording',
+        'handOff.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+      },
+    },
+    /**
+     * The final record is stored before the ack, so that once JetStream forgets the message the
+     * status API already tells how it ended. A record that cannot be written (after the effect's
+     * own retries) is reported, and the invocation is acked all the same: leaving it unacked would
+     * run the function again.
+     */
+    recording: {
+      entry: 'recordFinal',
+      on: {
+        'record.done': 'acking',
+        'record.failed': { target: 'acking', actions: assign({ recordError: ({ event }) => describe(event.error) }) },
       },
     },
     /** Double ack: the invocation is settled only when the server confirms. */
     acking: {
-      invoke: {
-        src: 'ackAck',
-        input: ({ context }) => context.message,
-        onDone: [
+      entry: 'ackAck',
+      on: {
+        'ack.done': [
           { guard: 'wasCancelled', target: 'cancelled' },
           { guard: 'wasDeadLettered', target: 'deadLettered' },
           { target: 'acked' },
         ],
-        onError: { target: 'ackFailed', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+        'ack.failed': { target: 'ackFailed', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
       },
     },
     /** Settled: JetStream removed the message. */
@@ -286,9 +369,14 @@ export const invocationMachine = setup({
     /** A dead letter or callback hand-off could not be stored: left unacked, JetStream redelivers it. */
     unsettled: { type: 'final' },
     /** Given back at shutdown with no delay, so another replica starts it at once. */
-    released: { type: 'final', entry: { type: 'nak', params: { delayMs: 0 } } },
+    released: { type: 'final', entry: 'release' },
   },
 });
+
+/** The invocation machine with `effects` (the rest keep their defaults): once per queue in the worker, per test in unit tests. */
+export function withEffects(effects: Partial<InvocationEffects>): InvocationMachine {
+  return invocationMachine.provide({ actions: effectActions({ ...DEFAULT_EFFECTS, ...effects }) });
+}
 
 /** Annotation with which a function asks for all its results to be kept. */
 export const STORE_RESULT_ANNOTATION = 'com.asyncfn.store_result';
@@ -303,6 +391,25 @@ function callbackRequest(context: InvocationContext): CallbackRequest {
     outcome: context.outcome!,
     attempt: Math.max(1, context.attempt),
     maxAttempts: context.policy.maxAttempts,
+  };
+}
+
+/** How the invocation ended, as its record says it. */
+function finalState(context: InvocationContext): RecordedState {
+  if (context.cancelled) return 'cancelled';
+  if (context.deadLetter !== undefined) return 'deadLettered';
+  return context.outcome && isSuccess(context.outcome) ? 'succeeded' : 'failed';
+}
+
+function recordRequest(context: InvocationContext, state: RecordedState): RecordRequest {
+  return {
+    invocation: context.invocation,
+    state,
+    attempt: context.attempt,
+    outcome: context.outcome,
+    startedAtMs: state === 'running' ? context.nowMs : context.outcome?.startedAtMs,
+    error: context.outcome?.transportError ?? context.callbackError,
+    resultStorage: context.resultStorage,
   };
 }
 

@@ -84,6 +84,24 @@ export interface DeadLetterRequest {
   readonly outcome?: FunctionOutcome | undefined;
 }
 
+/** The states an invocation's record can be written with by the worker (the gateway writes `queued`/`scheduled`). */
+export type RecordedState = 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'deadLettered';
+
+/** What the machine asks to record; the worker turns it into the status API's record. */
+export interface RecordRequest {
+  readonly invocation: Invocation;
+  readonly state: RecordedState;
+  /** 1-based attempt the record describes (0 for an expired invocation that never ran). */
+  readonly attempt: number;
+  /** The last outcome, once the function answered (or asyncfn reported one for it). */
+  readonly outcome?: FunctionOutcome | undefined;
+  /** Unix ms when the attempt started: the delivery for `running`, the function call's start otherwise. */
+  readonly startedAtMs?: number | undefined;
+  /** Why it failed: a transport error, else why the direct callback failed. */
+  readonly error?: string | undefined;
+  readonly resultStorage?: ResultStorage | undefined;
+}
+
 /** Everything a machine needs besides its message; the supervisor assembles it per delivery. */
 export interface InvocationSettings {
   /** The queue's retry policy before the function's annotations are applied. */

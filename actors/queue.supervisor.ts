@@ -15,6 +15,7 @@ import {
   Subject,
   take,
   takeUntil,
+  interval,
   tap,
   timer,
   asyncScheduler,
@@ -46,6 +47,8 @@ export interface SettlementReport {
   readonly deadLetter?: DeadLetterReason | undefined;
   readonly callbackError?: string | undefined;
   readonly settleError?: string | undefined;
+  /** Why the final record could not be written (the invocation was settled all the same). */
+  readonly recordError?: string | undefined;
   /** Set when the caller asked to keep the result. */
   readonly resultStorage?: ResultStorage | undefined;
   readonly policyWarnings: readonly string[];
@@ -92,6 +95,12 @@ export interface QueueSupervisorOptions {
    */
   readonly handlePoison: (message: MessageHandle, reasons: readonly string[], raw: unknown) => Promise<void>;
   readonly events: SupervisorEvents;
+  /**
+   * An invocation still calling its function this long after its delivery is told `running`
+   * (its machine records it), ms; default 250. Most invocations finish sooner: their record goes
+   * from queued straight to its final state, one write fewer.
+   */
+  readonly runningAfterMs?: number;
   /** Pause after a failed pull before asking again, ms; default 1000. */
   readonly pullRetryDelayMs?: number;
   /** Scheduler for the supervisor's timers (pull retry, ack-extend sweep, drain grace); virtual in tests. */
@@ -106,6 +115,15 @@ export interface QueueSupervisorOptions {
  * messages asked for by open pull requests and not yet delivered. A message therefore never waits
  * in a client buffer while its ack deadline burns.
  */
+/** One in-flight invocation, as the supervisor's registry keeps it. */
+interface InFlight {
+  readonly actor: Actor<InvocationMachine>;
+  readonly message: MessageHandle;
+  /** Scheduler time of the delivery, ms. */
+  readonly admittedAtMs: number;
+  settled: boolean;
+}
+
 export class QueueSupervisor {
   readonly #opts: QueueSupervisorOptions;
   readonly #extender: AckExtender;
@@ -113,7 +131,12 @@ export class QueueSupervisor {
   readonly #running$ = new BehaviorSubject(0);
   readonly #demand$ = new Subject<void>();
   readonly #stopping$ = new Subject<void>();
-  readonly #actors = new Map<string, Actor<InvocationMachine>>();
+  /** The one registry of in-flight invocations: cancel, drain, the ack-extend sweep and `running` read it. */
+  readonly #inFlight = new Map<string, InFlight>();
+  /** In-flight invocations in delivery order, not yet told `running`; `#runningHead` is the first unread. */
+  readonly #notYetRunning: InFlight[] = [];
+  #runningHead = 0;
+  #runningTicker: Subscription | undefined;
   /** Asking for one slot at a time while a pull is open would flood the server with tiny requests. */
   readonly #batchThreshold: number;
   #requested = 0;
@@ -123,8 +146,11 @@ export class QueueSupervisor {
   constructor(opts: QueueSupervisorOptions) {
     this.#opts = opts;
     this.#scheduler = opts.scheduler ?? asyncScheduler;
-    this.#extender = new AckExtender(opts.ackExtendIntervalMs, this.#scheduler, (count) =>
-      opts.events.extended?.(opts.queue, count),
+    this.#extender = new AckExtender(
+      opts.ackExtendIntervalMs,
+      this.#scheduler,
+      (count) => opts.events.extended?.(opts.queue, count),
+      () => this.#messages(),
     );
     this.#batchThreshold = Math.max(1, Math.ceil(opts.maxInflight / 4));
   }
@@ -139,9 +165,16 @@ export class QueueSupervisor {
     return this.#running$.asObservable();
   }
 
+  /** Messages of the invocations in flight, for the ack-extend sweep. */
+  *#messages(): Iterable<MessageHandle> {
+    for (const entry of this.#inFlight.values()) yield entry.message;
+  }
+
   start(): void {
     if (this.#pulling) return;
     this.#extender.start();
+    const runningAfterMs = this.#opts.runningAfterMs ?? 250;
+    this.#runningTicker = interval(runningAfterMs, this.#scheduler).subscribe(() => this.#tellRunning(runningAfterMs));
     this.#pulling = this.#demand$
       .pipe(
         startWith(undefined),
@@ -167,13 +200,14 @@ export class QueueSupervisor {
     const idle = this.#running$.pipe(filter((n) => n === 0), take(1));
     await firstValueFrom(race(idle, timer(graceMs, this.#scheduler)));
     let released = 0;
-    for (const actor of this.#actors.values()) {
+    for (const { actor } of this.#inFlight.values()) {
       if (!actor.getSnapshot().matches('invoking')) continue;
       actor.send({ type: 'release' });
       released += 1;
     }
     this.#extender.stop();
-    return { released, unsettled: this.#actors.size };
+    this.#runningTicker?.unsubscribe();
+    return { released, unsettled: this.#inFlight.size };
   }
 
   /**
@@ -181,9 +215,29 @@ export class QueueSupervisor {
    * on delivery through `settingsFor`. Returns whether an invocation was running here.
    */
   cancel(callId: string): boolean {
-    const actor = this.#actors.get(callId);
-    actor?.send({ type: 'cancel' });
-    return actor !== undefined;
+    const entry = this.#inFlight.get(callId);
+    entry?.actor.send({ type: 'cancel' });
+    return entry !== undefined;
+  }
+
+  /**
+   * Tells every invocation delivered at least `afterMs` ago that is still in flight that it is
+   * `running`. Reads only the invocations delivered since the last sweep (in delivery order), so
+   * a sweep with 10,000 long jobs in flight costs nothing once they have all been told.
+   */
+  #tellRunning(afterMs: number): void {
+    const queue = this.#notYetRunning;
+    const cutoff = this.#scheduler.now() - afterMs;
+    while (this.#runningHead < queue.length && queue[this.#runningHead]!.admittedAtMs <= cutoff) {
+      const entry = queue[this.#runningHead]!;
+      this.#runningHead += 1;
+      if (!entry.settled) entry.actor.send({ type: 'running' });
+    }
+    // Drop what has been read once it is most of the array.
+    if (this.#runningHead > 1024 && this.#runningHead * 2 > queue.length) {
+      queue.splice(0, this.#runningHead);
+      this.#runningHead = 0;
+    }
   }
 
   #nextPullSize(): number {
@@ -234,7 +288,7 @@ export class QueueSupervisor {
       return;
     }
     const { invocation } = decoded;
-    if (this.#actors.has(invocation.callId)) {
+    if (this.#inFlight.has(invocation.callId)) {
       // The same call id is already running here (a redelivery overtook a slow ack): let the running one settle it.
       message.nak(this.#opts.ackExtendIntervalMs);
       this.#demand$.next();
@@ -259,12 +313,13 @@ export class QueueSupervisor {
           }
         : undefined,
     });
-    this.#actors.set(invocation.callId, actor);
-    this.#extender.track(message);
+    const entry: InFlight = { actor, message, admittedAtMs: this.#scheduler.now(), settled: false };
+    this.#inFlight.set(invocation.callId, entry);
+    this.#notYetRunning.push(entry);
     this.#running$.next(this.#running$.value + 1);
     const settle = (): void => {
-      this.#actors.delete(invocation.callId);
-      this.#extender.untrack(message);
+      entry.settled = true;
+      this.#inFlight.delete(invocation.callId);
       const snapshot = actor.getSnapshot();
       const { context } = snapshot;
       this.#opts.events.settled({
@@ -277,6 +332,7 @@ export class QueueSupervisor {
         deadLetter: context.deadLetter,
         callbackError: context.callbackError,
         settleError: context.settleError,
+        recordError: context.recordError,
         resultStorage: context.resultStorage,
         policyWarnings: context.policyWarnings,
       });

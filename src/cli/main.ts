@@ -13,8 +13,8 @@ import { runQueuesCommand } from './queues.js';
 import { runStatusCommand } from './status.js';
 import { DEFAULT_DATA_DIR, readLocalNatsUrl, runUp } from './up.js';
 import { UP_DEFAULTS, UP_HOST_VARIABLES } from './up-binding.js';
-import { VERSION } from './version.js';
-import { startWorker } from './worker.js';
+import { VERSION } from '../version.js';
+import { startWorker } from '../worker/index.js';
 
 const USAGE = `asyncfn ${VERSION}: durable async HTTP functions on NATS JetStream
 

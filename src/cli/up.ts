@@ -7,7 +7,7 @@ import { startSampleFunctions } from '../samples/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway } from './gateway.js';
 import { upCallbackPolicy } from './up-binding.js';
-import { startWorker } from './worker.js';
+import { startWorker } from '../worker/index.js';
 
 export interface UpOptions {
   /** Where the local nats-server keeps its JetStream store; default `.asyncfn` in the working directory. */

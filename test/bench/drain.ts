@@ -5,7 +5,7 @@
  * The function and the callback sink are processes of their own; the worker runs in this one.
  */
 import { Pool } from 'undici';
-import { startWorker } from '../../src/cli/worker.js';
+import { startWorker } from '../../src/worker/index.js';
 import { drainWithBullmq, redisServerFound } from './bullmq.js';
 import type { LimitA } from './ingest.js';
 import { rssSampler } from './memory.js';

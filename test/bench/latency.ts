@@ -5,7 +5,7 @@
  */
 import { request } from 'undici';
 import { startGateway } from '../../src/cli/gateway.js';
-import { startWorker } from '../../src/cli/worker.js';
+import { startWorker } from '../../src/worker/index.js';
 import { within } from './processes.js';
 import { row, type Row } from './report.js';
 import { BODY, benchConfig, benchResolver, FUNCTION_NAME, inScope, progress, silentLogger, startFixtures, startNats } from './stack.js';

@@ -4,7 +4,7 @@
  * so a CPU profile of this process shows where a worker spends its time per invocation. The
  * function and the callback sink are processes of their own (not in the profile).
  */
-import { startWorker } from '../../src/cli/worker.js';
+import { startWorker } from '../../src/worker/index.js';
 import { pollUntil } from './processes.js';
 import { benchConfig, benchResolver, connectClient, inScope, preload, progress, silentLogger, startFixtures, startNats } from './stack.js';
 import { perSecond } from './stats.js';

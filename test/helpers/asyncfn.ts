@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Test } from 'tap';
 import { startGateway, type RunningGateway } from '../../src/cli/gateway.js';
-import { startWorker, type RunningWorker } from '../../src/cli/worker.js';
+import { startWorker, type RunningWorker } from '../../src/worker/index.js';
 import { testConfig, type Config, type DeepPartial } from '../../src/config/index.js';
 import { staticResolver, type FunctionResolver } from '../../src/functions/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { parseDurationMs, loadConfig } from '../../src/config/index.js';
-import { VERSION } from '../../src/cli/version.js';
+import { VERSION } from '../../src/version.js';
 import { startCallbackSink } from '../helpers/http-servers.js';
 import { runCurl, shellWords } from '../helpers/readme-curl.js';
 import { readmeExample } from '../helpers/readme-snippet.js';

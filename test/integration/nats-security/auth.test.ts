@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { startGateway } from '../../../src/cli/gateway.js';
-import { startWorker } from '../../../src/cli/worker.js';
+import { startWorker } from '../../../src/worker/index.js';
 import { runDlqCommand } from '../../../src/dlq/index.js';
 import { NatsConnectError } from '../../../src/queue/connection.js';
 import { configFor, REPO_ROOT, resolverFor, startStack, startTestGateway, type Stack } from '../../helpers/asyncfn.js';

@@ -34,14 +34,21 @@ function virtualClock() {
   return { scheduler, advanceTo };
 }
 
-t.test('each tick calls working() once on every tracked handle, and only on those', async (t) => {
+/** An AckExtender over a set the test owns, as the supervisor's registry would be. */
+function extenderOver(intervalMs: number, scheduler: VirtualTimeScheduler, sweeps: number[] = []) {
+  const inFlight = new Set<MessageHandle>();
+  const extender = new AckExtender(intervalMs, scheduler, (n) => void sweeps.push(n), () => inFlight);
+  return { extender, inFlight, sweeps };
+}
+
+t.test('each tick calls working() once on every message in flight, and only on those', async (t) => {
   const { scheduler, advanceTo } = virtualClock();
-  const extender = new AckExtender(1000, scheduler);
+  const { extender, inFlight } = extenderOver(1000, scheduler);
   const a = countingHandle();
   const b = countingHandle();
-  const untracked = countingHandle();
-  extender.track(a);
-  extender.track(b);
+  const other = countingHandle();
+  inFlight.add(a);
+  inFlight.add(b);
   extender.start();
 
   advanceTo(999);
@@ -50,32 +57,19 @@ t.test('each tick calls working() once on every tracked handle, and only on thos
   t.same([a.extended, b.extended], [1, 1], 'first tick');
   advanceTo(3000);
   t.same([a.extended, b.extended], [3, 3], 'one call per tick');
-  t.equal(untracked.extended, 0, 'untracked handle never extended');
+  t.equal(other.extended, 0, 'a message not in flight is never extended');
 
-  extender.untrack(b);
+  inFlight.delete(b);
   advanceTo(4000);
-  t.same([a.extended, b.extended], [4, 3], 'an untracked handle is no longer extended');
-  extender.stop();
-});
-
-t.test('tracking the same handle twice extends it once per tick', async (t) => {
-  const { scheduler, advanceTo } = virtualClock();
-  const extender = new AckExtender(500, scheduler);
-  const a = countingHandle();
-  extender.track(a);
-  extender.track(a);
-  t.equal(extender.size, 1);
-  extender.start();
-  advanceTo(1000);
-  t.equal(a.extended, 2);
+  t.same([a.extended, b.extended], [4, 3], 'a settled message is no longer extended');
   extender.stop();
 });
 
 t.test('stop() ends ticking; start() twice runs a single ticker', async (t) => {
   const { scheduler, advanceTo } = virtualClock();
-  const extender = new AckExtender(1000, scheduler);
+  const { extender, inFlight } = extenderOver(1000, scheduler);
   const a = countingHandle();
-  extender.track(a);
+  inFlight.add(a);
   extender.start();
   advanceTo(2000);
   t.equal(a.extended, 2);
@@ -93,23 +87,23 @@ t.test('stop() ends ticking; start() twice runs a single ticker', async (t) => {
   extender.stop();
 });
 
-t.test('sweep() extends every tracked handle and returns the count', async (t) => {
-  const extender = new AckExtender(1000, new VirtualTimeScheduler());
-  t.equal(extender.sweep(), 0, 'nothing tracked');
+t.test('sweep() extends every message in flight, returns the count and reports non-empty sweeps', async (t) => {
+  const { extender, inFlight, sweeps } = extenderOver(1000, new VirtualTimeScheduler());
+  t.equal(extender.sweep(), 0, 'nothing in flight');
   const handles = [countingHandle(), countingHandle(), countingHandle()];
-  for (const h of handles) extender.track(h);
-  t.equal(extender.size, 3);
+  for (const h of handles) inFlight.add(h);
   t.equal(extender.sweep(), 3);
   t.same(
     handles.map((h) => h.extended),
     [1, 1, 1],
   );
-  extender.untrack(handles[0]!);
+  inFlight.delete(handles[0]!);
   t.equal(extender.sweep(), 2);
   t.same(
     handles.map((h) => h.extended),
     [1, 2, 2],
   );
+  t.same(sweeps, [3, 2], 'an empty sweep is not reported');
 });
 
 t.test('ackExtendIntervalMs is a third of ack_wait with a 100 ms floor', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createActor, fromPromise, waitFor } from 'xstate';
-import { invocationMachine, STORE_RESULT_ANNOTATION } from '../../../actors/invocation.machine.js';
+import { STORE_RESULT_ANNOTATION, withEffects } from '../../../actors/invocation.machine.js';
 import type {
   CallbackRequest,
   FunctionOutcome,
@@ -36,16 +36,14 @@ async function run(r: Run) {
   const order: string[] = [];
   const stored: StoreResultRequest[] = [];
   const outcome = r.outcome ?? { status: 201, contentType: 'text/plain', body: new TextEncoder().encode('made'), startedAtMs: 1, durationMs: 2 };
-  const machine = invocationMachine.provide({
-    actors: {
-      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(async () => outcome),
-      deliverCallback: fromPromise<void, CallbackRequest>(async () => void order.push('callback')),
-      storeResult: fromPromise<ResultStorage, StoreResultRequest>(async ({ input }) => {
+  const machine = withEffects({
+      invokeFunction: (async () => outcome),
+      deliverCallback: (async () => void order.push('callback')),
+      storeResult: (async (input) => {
         order.push('store');
         stored.push(input);
         return r.store ? r.store(input) : { stored: true };
       }),
-    },
   });
   const actor = createActor(machine, {
     input: {

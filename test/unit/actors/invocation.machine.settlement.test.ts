@@ -1,7 +1,7 @@
 import t from 'tap';
 import { testInvocation } from '../../helpers/invocations.js';
 import { createActor, fromPromise, waitFor } from 'xstate';
-import { CANCELLED_STATUS, EXPIRED_STATUS, invocationMachine } from '../../../actors/invocation.machine.js';
+import { CANCELLED_STATUS, EXPIRED_STATUS, withEffects } from '../../../actors/invocation.machine.js';
 import type {
   CallbackHandOff,
   CallbackRequest,
@@ -71,29 +71,27 @@ function start(s: Scenario = {}) {
   const callbacks: CallbackRequest[] = [];
   const handOffs: HandOff[] = [];
   const deadLetters: DeadLetterRequest[] = [];
-  const machine = invocationMachine.provide({
-    actors: {
-      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(({ input, signal }) => {
+  const machine = withEffects({
+      invokeFunction: ((input, signal) => {
         effects.push('invokeFunction');
         invoked.push(input);
         return s.invoke ? s.invoke(input, signal) : Promise.resolve(outcome(200));
       }),
-      deliverCallback: fromPromise<void, CallbackRequest>(async ({ input }) => {
+      deliverCallback: (async (input) => {
         effects.push('deliverCallback');
         callbacks.push(input);
         await s.callback?.();
       }),
-      handOffCallback: fromPromise<void, HandOff>(async ({ input }) => {
+      handOffCallback: (async (input) => {
         effects.push('handOffCallback');
         handOffs.push(input);
         await s.handOff?.();
       }),
-      deadLetter: fromPromise<void, DeadLetterRequest>(async ({ input }) => {
+      deadLetter: (async (input) => {
         effects.push(`deadLetter(${input.reason})`);
         deadLetters.push(input);
         await s.deadLetter?.();
       }),
-    },
   });
   const settings: InvocationSettings = {
     policy,

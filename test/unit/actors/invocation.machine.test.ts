@@ -2,7 +2,7 @@ import t from 'tap';
 import { testInvocation } from '../../helpers/invocations.js';
 import { deferred, type Deferred } from '../../helpers/deferred.js';
 import { createActor, fromPromise, waitFor } from 'xstate';
-import { invocationMachine } from '../../../actors/invocation.machine.js';
+import { withEffects } from '../../../actors/invocation.machine.js';
 import type {
   CallbackRequest,
   DeadLetterRequest,
@@ -73,27 +73,25 @@ function start(s: Scenario = {}) {
   const acked: MessageHandle[] = [];
   const deadLetters: DeadLetterRequest[] = [];
   const handOffs: Array<CallbackRequest & { readonly error: string }> = [];
-  const machine = invocationMachine.provide({
-    actors: {
-      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(({ input, signal }) => {
+  const machine = withEffects({
+      invokeFunction: ((input, signal) => {
         invoked.push(input);
         return s.invoke ? s.invoke(input, signal) : Promise.resolve(outcome(200));
       }),
-      deliverCallback: fromPromise<void, CallbackRequest>(async ({ input }) => {
+      deliverCallback: (async (input) => {
         callbacks.push(input);
         await s.callback?.(input);
       }),
-      handOffCallback: fromPromise<void, CallbackRequest & { readonly error: string }>(async ({ input }) => {
+      handOffCallback: (async (input) => {
         handOffs.push(input);
       }),
-      deadLetter: fromPromise<void, DeadLetterRequest>(async ({ input }) => {
+      deadLetter: (async (input) => {
         deadLetters.push(input);
       }),
-      ackAck: fromPromise<void, MessageHandle>(({ input }) => {
+      ackAck: ((input) => {
         acked.push(input);
         return input.ackAck();
       }),
-    },
   });
   const actor = createActor(machine, {
     input: { message: handle, invocation: s.invocation ?? envelope, ...settings(s.policy ?? NO_RETRIES) },
@@ -145,11 +143,9 @@ t.test('the callback goes before the ack', async (t) => {
 
 t.test('the default ackAck slot acks through the message handle', async (t) => {
   const { handle, calls } = recordingHandle(1);
-  const machine = invocationMachine.provide({
-    actors: {
-      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(async () => outcome(200)),
-      deliverCallback: fromPromise<void, CallbackRequest>(async () => {}),
-    },
+  const machine = withEffects({
+      invokeFunction: (async () => outcome(200)),
+      deliverCallback: (async () => {}),
   });
   const actor = createActor(machine, { input: { message: handle, invocation: envelope, ...settings(NO_RETRIES) } });
   actor.start();

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { testInvocation } from '../../helpers/invocations.js';
 import { deferred, type Deferred } from '../../helpers/deferred.js';
 import { fromPromise } from 'xstate';
-import { invocationMachine } from '../../../actors/invocation.machine.js';
+import { withEffects } from '../../../actors/invocation.machine.js';
 import type {
   CallbackRequest,
   DeadLetterRequest,
@@ -197,22 +197,20 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
   const maxInflight = opts.maxInflight ?? 4;
   const calls = new Inbox<Call>('an invokeFunction call');
   const callbacks: CallbackRequest[] = [];
-  const machine = invocationMachine.provide({
-    actors: {
-      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(({ input, signal }) => {
+  const machine = withEffects({
+      invokeFunction: ((input, signal) => {
         const result = deferred<FunctionOutcome>();
         calls.push({ request: input, signal, result });
         return result.promise;
       }),
-      deliverCallback: fromPromise<void, CallbackRequest>(async ({ input }) => {
+      deliverCallback: (async (input) => {
         callbacks.push(input);
         await opts.callback?.(input);
       }),
-      handOffCallback: fromPromise<void, CallbackRequest & { readonly error: string }>(async () => {}),
-      deadLetter: fromPromise<void, DeadLetterRequest>(async ({ input }) => {
+      handOffCallback: (async () => {}),
+      deadLetter: (async (input) => {
         await opts.deadLetter?.(input);
       }),
-    },
   });
   const source = new FakePullSource(maxInflight);
   const settingsAskedFor: Invocation[] = [];

@@ -31,8 +31,9 @@ import { openResults, type ResultStore } from '../status/results.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createRegistry, workerMetrics, type WorkerMetrics } from '../telemetry/metrics.js';
-import { supervisorEvents } from './worker-events.js';
-import { VERSION } from './version.js';
+import { pollPending } from './pending.js';
+import { startQueue } from './queue.js';
+import { VERSION } from '../version.js';
 
 export interface RunningWorker {
   /** Base URL of the worker's /healthz, /readyz and /metrics server. */
@@ -121,8 +122,9 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     });
     const deadLetter = (original: RawMessage, meta: DeadLetterMeta) =>
       publishDeadLetter(js, encodeDeadLetter(original, meta)).then(() => undefined);
+    const policy = retryPolicyOf(config);
     const settings = (callId: string): InvocationSettings => ({
-      policy: retryPolicyOf(config),
+      policy,
       cancelRequested: cancellations.has(callId),
       nowMs: Date.now(),
       random: Math.random,
@@ -132,7 +134,20 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     const supervisors: QueueSupervisor[] = [];
     for (const q of served) {
       supervisors.push(
-        await startQueue(config, q, { queue, js, jsm, deps, dispatcher, deliver: deliverFirst, deadLetter, settings, records, results, logger, metrics }),
+        await startQueue(config, q, {
+          queue,
+          js,
+          jsm,
+          resolver: deps.resolver,
+          dispatcher,
+          deliver: deliverFirst,
+          deadLetter,
+          settings,
+          records,
+          results,
+          logger,
+          metrics,
+        }),
       );
     }
     const schedulers = await Promise.all(
@@ -198,106 +213,3 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
   }
 }
 
-interface QueueDeps {
-  readonly queue: QueueConnection;
-  readonly js: JetStreamClient;
-  readonly jsm: Awaited<ReturnType<typeof jetstreamManager>>;
-  readonly deps: { resolver: FunctionResolver; logger: Logger };
-  readonly dispatcher: ReturnType<typeof createHttpClient>;
-  /** The direct callback attempt, bounded by callback_first_attempt_timeout. */
-  readonly deliver: ReturnType<typeof deliverCallback>;
-  readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;
-  readonly settings: (callId: string) => InvocationSettings;
-  readonly records: Awaited<ReturnType<typeof openRecords>>;
-  readonly results: ResultStore;
-  readonly logger: Logger;
-  readonly metrics: WorkerMetrics;
-}
-
-/** Keeps a result unless it is larger than `result_max_size`; the record tells which. */
-async function storeResult(results: ResultStore, callId: string, body: Uint8Array, maxBytes: number): Promise<ResultStorage> {
-  if (body.length > maxBytes) return { stored: false, reason: `larger than result_max_size (${body.length} > ${maxBytes} bytes)` };
-  await results.put(callId, body);
-  return { stored: true };
-}
-
-/** How often the pending-messages gauge is refreshed from the consumers' info. */
-const PENDING_POLL_MS = 5_000;
-
-/** JetStream knows what waits in a queue; ask it, rather than count what passes this one worker. */
-function pollPending(config: Config, jsm: Awaited<ReturnType<typeof jetstreamManager>>, metrics: WorkerMetrics, logger: Logger): NodeJS.Timeout {
-  const poll = async (): Promise<void> => {
-    for (const q of queuesServed(config)) {
-      const spec = queueSpecFor(config, q.name);
-      try {
-        const info = await jsm.consumers.info(spec.stream, spec.durable);
-        metrics.pending.set({ queue_name: q.name, function_name: '' }, info.num_pending + info.num_ack_pending);
-      } catch (err) {
-        logger.debug({ err, queue: q.name }, 'could not read consumer info for the pending gauge');
-      }
-    }
-  };
-  void poll();
-  const timer = setInterval(() => void poll(), PENDING_POLL_MS);
-  timer.unref();
-  return timer;
-}
-
-/** Provisions one queue's stream and consumer and starts its supervisor. */
-async function startQueue(config: Config, served: QueueServed, d: QueueDeps): Promise<QueueSupervisor> {
-  const logger = d.logger.child({ queue: served.name });
-  const spec = queueSpecFor(config, served.name);
-  await ensureStream(d.jsm, spec, logger);
-  const consumerInfo = await ensureConsumer(d.jsm, spec, served.maxInflight, logger);
-  // The consumer's own ack_wait is the truth when an operator created it.
-  const ackWaitMs = millis(consumerInfo.config.ack_wait ?? 0) || config.worker.ackWaitMs;
-  const consumer = await d.js.consumers.get(spec.stream, spec.durable);
-  const invoke = invokeFunction({
-    resolver: d.deps.resolver,
-    dispatcher: d.dispatcher,
-    upstreamTimeoutMs: served.upstreamTimeoutMs,
-    queue: served.name,
-  });
-
-  const machine = invocationMachine.provide({
-    actors: {
-      invokeFunction: fromPromise(({ input, signal }) => invoke(input, signal)),
-      deliverCallback: fromPromise(({ input, signal }) => d.deliver(input, signal)),
-      handOffCallback: fromPromise(({ input }) => handOffCallback(d.js, served.name, input)),
-      storeResult: fromPromise(({ input }) => storeResult(d.results, input.invocation.callId, input.outcome.body, config.records.resultMaxBytes)),
-      deadLetter: fromPromise(({ input }) =>
-        d.deadLetter(encodeEnvelope(input.invocation), {
-          reason: input.reason,
-          queue: served.name,
-          attempts: input.attempts,
-          status: input.outcome?.status,
-          error: input.outcome?.transportError,
-          atMs: Date.now(),
-        }),
-      ),
-    },
-  });
-  const supervisor = new QueueSupervisor({
-    queue: served.name,
-    maxInflight: served.maxInflight,
-    ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
-    pull: pullSource(d.queue, consumer, { expiresMs: 10_000 }, logger),
-    machine,
-    settingsFor: (invocation) => d.settings(invocation.callId),
-    handlePoison: async (message, reasons, raw) => {
-      // The pull source hands over the undecodable message itself (src/queue/pull.ts).
-      await d.deadLetter(raw as RawMessage, {
-        reason: 'poison',
-        queue: served.name,
-        attempts: message.deliveryCount,
-        error: reasons.join('; '),
-        atMs: Date.now(),
-      });
-      await message.ackAck();
-    },
-    events: supervisorEvents(logger, d.records, config.log.writeDebug, d.metrics),
-  });
-  supervisor.start();
-  logger.info({ maxInflight: served.maxInflight, upstreamTimeoutMs: served.upstreamTimeoutMs, ackWaitMs, consumer: spec.durable }, 'worker pulling');
-  return supervisor;
-}

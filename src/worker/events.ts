@@ -1,8 +1,6 @@
 import { isSuccess } from '../../actors/dead-letter.policy.js';
-import type { Invocation } from '../../actors/invocation.types.js';
 import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supervisor.js';
-import { FINAL_STATES, type InvocationRecord, type InvocationState, type RecordStore } from '../status/records.js';
-import { inWriteBatch } from '../queue/write-batch.js';
+import type { InvocationState } from '../status/records.js';
 import { debugBodyFields, redactHeaders } from '../telemetry/debug-bodies.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
@@ -25,62 +23,14 @@ export function recordStateOf(report: SettlementReport): InvocationState | undef
   }
 }
 
-function baseRecord(
-  queue: string,
-  invocation: Invocation,
-): Pick<InvocationRecord, 'callId' | 'parentCallId' | 'function' | 'namespace' | 'queue' | 'enqueuedAtMs' | 'notBeforeMs'> {
-  return {
-    callId: invocation.callId,
-    ...(invocation.parentCallId === undefined ? {} : { parentCallId: invocation.parentCallId }),
-    function: invocation.functionName,
-    namespace: invocation.namespace,
-    queue,
-    enqueuedAtMs: invocation.enqueuedAtMs,
-    notBeforeMs: invocation.notBeforeMs,
-  };
-}
-
-/** Writes of a final record before giving up: about a minute of back-off, longer than a leader election. */
-const FINAL_RECORD_ATTEMPTS = 10;
-
-/** An invocation still running after this long gets a "running" record, ms. */
-const RUNNING_RECORD_DELAY_MS = 250;
-
 /**
  * Logs every state an invocation passes through (debug) and its settlement (info, or warn when
- * something went wrong), each line with call id, function, queue and attempt; keeps its record.
+ * something went wrong), each line with call id, function, queue and attempt, and counts it.
+ * It observes and writes no state: the machine records the invocation (src/worker/records.ts).
  * With `writeDebug` (OpenFaaS `write_debug`) the request as the function gets it and the
  * function's response body are logged at info level, bounded, with secret headers redacted.
  */
-export function supervisorEvents(logger: Logger, records: RecordStore, writeDebug: boolean, metrics: WorkerMetrics): SupervisorEvents {
-  const started = new Map<string, { startedAtMs: number; timer: NodeJS.Timeout }>();
-  const save = (record: InvocationRecord): void => {
-    if (FINAL_STATES.has(record.state)) {
-      void saveFinal(record);
-      return;
-    }
-    // Batched with the acks of the same loop turn: one socket write for many invocations.
-    inWriteBatch(async () => records.putUnconfirmed(record)).catch((err: unknown) => {
-      logger.warn({ err, callId: record.callId }, 'could not write the invocation record');
-    });
-  };
-  // A final state is what long-polls and `asyncfn status` wait for: confirmed, and retried while
-  // the bucket has no leader (a node of a cluster just died) rather than dropped unseen.
-  const saveFinal = async (record: InvocationRecord): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        // In the same batch as earlier unconfirmed writes, so a late "running" never lands after it.
-        await inWriteBatch(() => records.put(record));
-        return;
-      } catch (err) {
-        if (attempt >= FINAL_RECORD_ATTEMPTS) {
-          logger.warn({ err, callId: record.callId, state: record.state }, 'could not write the final invocation record');
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(8_000, 250 * 2 ** attempt)).unref());
-      }
-    }
-  };
+export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: WorkerMetrics): SupervisorEvents {
   return {
     started: (queue, invocation, attempt, state) => {
       metrics.submitted.inc({ queue_name: queue });
@@ -103,15 +53,7 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
           'invocation request',
         );
       }
-      const startedAtMs = Date.now();
-      if (attempt === 1) metrics.enqueueToStart.observe({ queue_name: queue }, Math.max(0, startedAtMs - invocation.enqueuedAtMs) / 1000);
-      // Most invocations finish within milliseconds: their record goes from queued straight to its
-      // final state. Only one still running after a moment is worth a write of its own.
-      const timer = setTimeout(
-        () => save({ ...baseRecord(queue, invocation), state: 'running', attempts: attempt, startedAtMs }),
-        RUNNING_RECORD_DELAY_MS,
-      );
-      started.set(invocation.callId, { startedAtMs, timer });
+      if (attempt === 1) metrics.enqueueToStart.observe({ queue_name: queue }, Math.max(0, Date.now() - invocation.enqueuedAtMs) / 1000);
     },
     extended: (queue, count) => metrics.ackExtensions.inc({ queue_name: queue }, count),
     // Every state change costs an inspection of each microstep: only when debug lines are written.
@@ -147,25 +89,6 @@ export function supervisorEvents(logger: Logger, records: RecordStore, writeDebu
 
       const state = recordStateOf(report);
       countSettlement(metrics, report, state);
-      const run = started.get(invocation.callId);
-      if (run) clearTimeout(run.timer);
-      started.delete(invocation.callId);
-      const startedAtMs = run?.startedAtMs;
-      if (state === undefined) return;
-      save({
-        ...baseRecord(report.queue, invocation),
-        state,
-        attempts: attempt,
-        status: outcome?.status,
-        startedAtMs,
-        finishedAtMs: state === 'retrying' ? undefined : Date.now(),
-        durationMs: outcome ? Math.round(outcome.durationMs) : undefined,
-        error: outcome?.transportError ?? report.callbackError,
-        result:
-          report.resultStorage && outcome
-            ? { ...report.resultStorage, status: outcome.status, contentType: outcome.contentType, bytes: outcome.body.length }
-            : undefined,
-      });
     },
     poison: (queue, reasons) => {
       metrics.deadLetters.inc({ queue_name: queue, reason: 'poison' });

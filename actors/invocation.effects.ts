@@ -1,0 +1,58 @@
+import type {
+  CallbackHandOff,
+  CallbackRequest,
+  DeadLetterRequest,
+  FunctionOutcome,
+  FunctionRequest,
+  MessageHandle,
+  RecordRequest,
+  ResultStorage,
+  StoreResultRequest,
+} from './invocation.types.js';
+
+/**
+ * The effects an invocation machine starts: the worker provides them once per queue, unit tests
+ * provide fakes. Each is a plain function returning a promise; the machine starts it from an
+ * action and hears its result as an event, so an effect costs one promise, not a child actor.
+ *
+ * Only `invokeFunction` gets an abort signal: it is the one effect the machine leaves before it
+ * ends (cancellation, release at shutdown). Everything after the function call runs to its end.
+ */
+export interface InvocationEffects {
+  /** Calls the function for one attempt; rejects only when `signal` aborted it. */
+  invokeFunction(request: FunctionRequest, signal: AbortSignal): Promise<FunctionOutcome>;
+  /** The worker's direct callback attempt (bounded by callback_first_attempt_timeout); rejects unless the receiver answered 2xx. */
+  deliverCallback(request: CallbackRequest): Promise<void>;
+  /** Stores a failed callback in the durable callback stream (PubAck awaited). */
+  handOffCallback(request: CallbackHandOff): Promise<void>;
+  /** Stores the request and its last outcome in the dead-letter stream (PubAck awaited). */
+  deadLetter(request: DeadLetterRequest): Promise<void>;
+  /** Keeps the result for the status API. */
+  storeResult(request: StoreResultRequest): Promise<ResultStorage>;
+  /**
+   * Writes the invocation's record. Final states (`succeeded`, `failed`, `cancelled`,
+   * `deadLettered`) resolve once stored; `running` and `retrying` are informational and may be
+   * written without waiting (their promise is not awaited by the machine).
+   */
+  record(request: RecordRequest): Promise<void>;
+  /** Acknowledges the message and resolves once the server confirmed it. Default: `message.ackAck()`. */
+  ackAck(message: MessageHandle): Promise<void>;
+  /** Naks with the back-off delay and resolves once the server has it. Default: `message.nakConfirmed()`. */
+  scheduleRetry(message: MessageHandle, delayMs: number): Promise<void>;
+}
+
+function notProvided(name: string): () => Promise<never> {
+  return () => Promise.reject(new Error(`invocation machine: effect "${name}" was not provided`));
+}
+
+/** What every machine starts with: the message-handle defaults, and a clear failure for the rest. */
+export const DEFAULT_EFFECTS: InvocationEffects = Object.freeze({
+  invokeFunction: notProvided('invokeFunction'),
+  deliverCallback: notProvided('deliverCallback'),
+  handOffCallback: notProvided('handOffCallback'),
+  deadLetter: notProvided('deadLetter'),
+  storeResult: notProvided('storeResult'),
+  record: () => Promise.resolve(),
+  ackAck: (message: MessageHandle) => message.ackAck(),
+  scheduleRetry: (message: MessageHandle, delayMs: number) => message.nakConfirmed(delayMs),
+});

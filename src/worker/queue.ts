@@ -1,0 +1,111 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { millis } from '@nats-io/nats-core';
+import { ackExtendIntervalMs } from '../../actors/ack-extender.js';
+import type { InvocationEffects } from '../../actors/invocation.effects.js';
+import { withEffects } from '../../actors/invocation.machine.js';
+import type { InvocationSettings, ResultStorage } from '../../actors/invocation.types.js';
+import { QueueSupervisor } from '../../actors/queue.supervisor.js';
+import type { deliverCallback } from '../callback/deliver.js';
+import { handOffCallback } from '../callback/durable.js';
+import type { Config, QueueServed } from '../config/index.js';
+import type { FunctionResolver } from '../functions/index.js';
+import { invokeFunction } from '../functions/invoke.js';
+import type { Dispatcher } from 'undici';
+import type { QueueConnection } from '../queue/connection.js';
+import type { DeadLetterMeta, RawMessage } from '../queue/dead-letter.js';
+import { encodeEnvelope } from '../queue/envelope.js';
+import { ensureConsumer, ensureStream } from '../queue/provision.js';
+import { pullSource } from '../queue/pull.js';
+import { queueSpecFor } from '../queue/queues.js';
+import type { RecordStore } from '../status/records.js';
+import type { ResultStore } from '../status/results.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { WorkerMetrics } from '../telemetry/metrics.js';
+import { supervisorEvents } from './events.js';
+import { recordWriter } from './records.js';
+
+/** What every queue of a worker shares. */
+export interface QueueDeps {
+  readonly queue: QueueConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly resolver: FunctionResolver;
+  readonly dispatcher: Dispatcher;
+  /** The direct callback attempt, bounded by callback_first_attempt_timeout. */
+  readonly deliver: ReturnType<typeof deliverCallback>;
+  readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;
+  readonly settings: (callId: string) => InvocationSettings;
+  readonly records: RecordStore;
+  readonly results: ResultStore;
+  readonly logger: Logger;
+  readonly metrics: WorkerMetrics;
+}
+
+/** Keeps a result unless it is larger than `result_max_size`; the record tells which. */
+async function storeResult(results: ResultStore, callId: string, body: Uint8Array, maxBytes: number): Promise<ResultStorage> {
+  if (body.length > maxBytes) return { stored: false, reason: `larger than result_max_size (${body.length} > ${maxBytes} bytes)` };
+  await results.put(callId, body);
+  return { stored: true };
+}
+
+/** The invocation machine's effects for one queue, built once and shared by all its invocations. */
+export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, logger: Logger): InvocationEffects {
+  const invoke = invokeFunction({
+    resolver: d.resolver,
+    dispatcher: d.dispatcher,
+    upstreamTimeoutMs: served.upstreamTimeoutMs,
+    queue: served.name,
+  });
+  return {
+    invokeFunction: invoke,
+    deliverCallback: (request) => d.deliver(request),
+    handOffCallback: (request) => handOffCallback(d.js, served.name, request),
+    storeResult: (request) => storeResult(d.results, request.invocation.callId, request.outcome.body, config.records.resultMaxBytes),
+    deadLetter: (request) =>
+      d.deadLetter(encodeEnvelope(request.invocation), {
+        reason: request.reason,
+        queue: served.name,
+        attempts: request.attempts,
+        status: request.outcome?.status,
+        error: request.outcome?.transportError,
+        atMs: Date.now(),
+      }),
+    record: recordWriter({ records: d.records, queue: served.name, logger }),
+    ackAck: (message) => message.ackAck(),
+    scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
+  };
+}
+
+/** Provisions one queue's stream and consumer and starts its supervisor. */
+export async function startQueue(config: Config, served: QueueServed, d: QueueDeps): Promise<QueueSupervisor> {
+  const logger = d.logger.child({ queue: served.name });
+  const spec = queueSpecFor(config, served.name);
+  await ensureStream(d.jsm, spec, logger);
+  const consumerInfo = await ensureConsumer(d.jsm, spec, served.maxInflight, logger);
+  // The consumer's own ack_wait is the truth when an operator created it.
+  const ackWaitMs = millis(consumerInfo.config.ack_wait ?? 0) || config.worker.ackWaitMs;
+  const consumer = await d.js.consumers.get(spec.stream, spec.durable);
+  const supervisor = new QueueSupervisor({
+    queue: served.name,
+    maxInflight: served.maxInflight,
+    ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
+    pull: pullSource(d.queue, consumer, { expiresMs: 10_000 }, logger),
+    machine: withEffects(queueEffects(config, served, d, logger)),
+    settingsFor: (invocation) => d.settings(invocation.callId),
+    handlePoison: async (message, reasons, raw) => {
+      // The pull source hands over the undecodable message itself (src/queue/pull.ts).
+      await d.deadLetter(raw as RawMessage, {
+        reason: 'poison',
+        queue: served.name,
+        attempts: message.deliveryCount,
+        error: reasons.join('; '),
+        atMs: Date.now(),
+      });
+      await message.ackAck();
+    },
+    events: supervisorEvents(logger, config.log.writeDebug, d.metrics),
+  });
+  supervisor.start();
+  logger.info({ maxInflight: served.maxInflight, upstreamTimeoutMs: served.upstreamTimeoutMs, ackWaitMs, consumer: spec.durable }, 'worker pulling');
+  return supervisor;
+}

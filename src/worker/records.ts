@@ -1,0 +1,74 @@
+import type { RecordRequest } from '../../actors/invocation.types.js';
+import { inWriteBatch } from '../queue/write-batch.js';
+import type { InvocationRecord, RecordStore } from '../status/records.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/** Writes of a final record before giving up: about a minute of back-off, longer than a leader election. */
+const FINAL_RECORD_ATTEMPTS = 10;
+
+/** The status API's record for what the machine asks to record. */
+export function invocationRecordOf(queue: string, request: RecordRequest, nowMs: number): InvocationRecord {
+  const { invocation, state, outcome, resultStorage } = request;
+  const final = state !== 'running' && state !== 'retrying';
+  return {
+    callId: invocation.callId,
+    ...(invocation.parentCallId === undefined ? {} : { parentCallId: invocation.parentCallId }),
+    function: invocation.functionName,
+    namespace: invocation.namespace,
+    queue,
+    state,
+    attempts: request.attempt,
+    status: outcome?.status,
+    enqueuedAtMs: invocation.enqueuedAtMs,
+    notBeforeMs: invocation.notBeforeMs,
+    startedAtMs: request.startedAtMs,
+    finishedAtMs: final ? nowMs : undefined,
+    durationMs: outcome && state !== 'running' ? Math.round(outcome.durationMs) : undefined,
+    error: request.error,
+    result:
+      resultStorage && outcome ? { ...resultStorage, status: outcome.status, contentType: outcome.contentType, bytes: outcome.body.length } : undefined,
+  };
+}
+
+export interface RecordWriterOptions {
+  readonly records: RecordStore;
+  readonly queue: string;
+  readonly logger: Logger;
+  /** Pause before the n-th retry of a final write, ms; default 250 ms doubling up to 8 s. */
+  readonly retryDelayMs?: (attempt: number) => number;
+  /** Wall clock, unix ms. */
+  readonly now?: () => number;
+}
+
+/**
+ * The machine's `record` effect for one queue. `running` and `retrying` are informational: one
+ * unconfirmed write, batched with the acks of the same loop turn. A final state is what
+ * long-polls and `asyncfn status` wait for: confirmed, and retried while the bucket has no leader
+ * (a node of a cluster just died); it rejects only after every attempt failed.
+ */
+export function recordWriter(opts: RecordWriterOptions): (request: RecordRequest) => Promise<void> {
+  const now = opts.now ?? Date.now;
+  const retryDelayMs = opts.retryDelayMs ?? ((attempt: number) => Math.min(8_000, 250 * 2 ** attempt));
+  return async (request) => {
+    const record = invocationRecordOf(opts.queue, request, now());
+    if (request.state === 'running' || request.state === 'retrying') {
+      await inWriteBatch(async () => opts.records.putUnconfirmed(record)).catch((err: unknown) => {
+        opts.logger.warn({ err, callId: record.callId }, 'could not write the invocation record');
+      });
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // In the same batch as earlier unconfirmed writes, so a late "running" never lands after it.
+        await inWriteBatch(() => opts.records.put(record));
+        return;
+      } catch (err) {
+        if (attempt >= FINAL_RECORD_ATTEMPTS) {
+          opts.logger.warn({ err, callId: record.callId, state: record.state }, 'could not write the final invocation record');
+          throw err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)).unref());
+      }
+    }
+  };
+}
