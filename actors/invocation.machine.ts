@@ -171,6 +171,17 @@ function effectActions(effects: InvocationEffects) {
 }
 
 /**
+ * Where an invocation goes once its outcome is final: keep the result, call back, or go straight
+ * to recording. Written out on each transition that leads there rather than as an eventless state
+ * of its own: every microstep costs, and this is the path of every invocation.
+ */
+const REPORT = [
+  { guard: 'wantsResult', target: 'storingResult' },
+  { guard: 'hasCallback', target: 'callback' },
+  { target: 'recording' },
+] as const;
+
+/**
  * One in-flight invocation, from the message's delivery to its settlement. The machine does no
  * I/O and reads no clock: it starts effects it was given (see invocation.effects.ts) from its
  * actions and hears their results as events; time and randomness are part of the input.
@@ -246,7 +257,7 @@ export const invocationMachine = setup({
         },
       },
     },
-    /** The outcome is known: retry it, dead-letter it, or report it. */
+    /** The outcome is known: retry it, dead-letter it, or report it (keep the result, call back, record). */
     deciding: {
       always: [
         { guard: 'shouldRetry', target: 'retrying' },
@@ -257,7 +268,7 @@ export const invocationMachine = setup({
             deadLetter: ({ context }) => deadLetterReason(context.outcome!, context.policy, context.deadLetterNonRetryable),
           }),
         },
-        { target: 'reporting' },
+        ...REPORT,
       ],
     },
     /**
@@ -278,7 +289,7 @@ export const invocationMachine = setup({
     deadLettering: {
       entry: 'deadLetter',
       on: {
-        'deadLetter.done': 'reporting',
+        'deadLetter.done': REPORT,
         'deadLetter.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
       },
     },
@@ -288,10 +299,7 @@ export const invocationMachine = setup({
         cancelled: true,
         outcome: ({ context }) => syntheticOutcome(CANCELLED_STATUS, 'invocation cancelled', context.nowMs),
       }),
-      always: 'reporting',
-    },
-    reporting: {
-      always: [{ guard: 'wantsResult', target: 'storingResult' }, { guard: 'hasCallback', target: 'callback' }, { target: 'recording' }],
+      always: REPORT,
     },
     /**
      * Keep the result for the status API before anything says the invocation is over. A failed

@@ -303,7 +303,7 @@ export class QueueSupervisor {
     };
     const actor = createActor(this.#opts.machine, {
       input: { message, invocation, ...this.#opts.settingsFor(invocation) },
-      // Microsteps include the eventless states (queued, deciding, reporting) that snapshots skip.
+      // Microsteps include the eventless states (queued, deciding, cancelling) that snapshots skip.
       inspect: this.#opts.events.transition
         ? (event) => {
             if (event.type !== '@xstate.microstep' && event.type !== '@xstate.snapshot') return;

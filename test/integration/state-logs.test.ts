@@ -27,8 +27,8 @@ t.test('with log_level=debug every state an invocation passes through is logged 
     '2:queued',
     '2:invoking',
     '2:deciding',
-    '2:reporting',
     '2:callback',
+    '2:recording',
     '2:acking',
     '2:acked',
   ]);
