@@ -35,3 +35,16 @@ export class FunctionNotFoundError extends AsyncFnError {
     this.name = 'FunctionNotFoundError';
   }
 }
+
+/**
+ * A path suffix after `/function/<name>` or `/async-function/<name>` that could leave the
+ * function's base URL (a dot segment, an encoded slash, a backslash, …) or is malformed.
+ */
+export class PathRefusedError extends AsyncFnError {
+  readonly code = 'ASYNCFN_ERR_PATH_REFUSED';
+  override readonly httpStatus = 400;
+  constructor(readonly reason: string, opts?: ErrorOptions) {
+    super(`path refused: ${reason}`, opts);
+    this.name = 'PathRefusedError';
+  }
+}

@@ -13,6 +13,7 @@ export {
   functionKey,
   functionUrl,
   isDnsLabel,
+  isUnderBaseUrl,
   normalizeFunctionUrl,
   parseFunctionRef,
   type FunctionRef,
@@ -21,6 +22,7 @@ export {
   type ResolvedFunction,
   type UrlCheck,
 } from './resolver.js';
+export { confinePathSuffix, MAX_DECODE_ROUNDS, pathSuffixProblem } from './path-suffix.js';
 export { loadFunctionsFile, parseFunctionsFile, staticResolver, type StaticFunctionEntry } from './static-file.js';
 export { DEFAULT_URL_TEMPLATE, expandUrlTemplate, templateResolver } from './url-template.js';
 export { openfaasGatewayResolver, type OpenFaaSGatewayOptions } from './openfaas-gateway.js';

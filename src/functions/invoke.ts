@@ -5,6 +5,7 @@ import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
 import { deadline } from '../http/client.js';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer } from '../telemetry/spans.js';
+import { PathRefusedError } from '../errors.js';
 import { functionUrl, type FunctionResolver } from './resolver.js';
 
 export interface InvokeFunctionDeps {
@@ -49,9 +50,17 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       // Removed since it was enqueued: a definitive answer, not a transport failure.
       return { ...failed(404, `function "${invocation.functionName}" not found`), transportError: undefined };
     }
-    const limit = deadline(signal, deps.upstreamTimeoutMs);
     const annotations = fn.annotations;
-    const url = functionUrl(fn, invocation.path, invocation.query);
+    let url: string;
+    try {
+      url = functionUrl(fn, invocation.path, invocation.query);
+    } catch (err) {
+      if (!(err instanceof PathRefusedError)) throw err;
+      // The gateway refuses such a path; this message came from elsewhere. The function is not
+      // called: a 400 (a definitive answer, retried only if 400 is in http_retry_codes).
+      return { ...failed(400, `function "${invocation.functionName}" not called: ${err.message}`), transportError: undefined, annotations };
+    }
+    const limit = deadline(signal, deps.upstreamTimeoutMs);
     const call = startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
     if (call.isRecording()) call.setAttributes({ [A.callId]: invocation.callId, [A.faasInvokedName]: invocation.functionName });
     const headers: Record<string, string | string[]> = {

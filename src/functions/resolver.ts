@@ -5,7 +5,8 @@
  * Three registries implement it: a static file (static-file.ts), a URL template such as
  * Kubernetes DNS (url-template.ts), and an OpenFaaS gateway (openfaas-gateway.ts).
  */
-import { InvalidFunctionNameError } from '../errors.js';
+import { InvalidFunctionNameError, PathRefusedError } from '../errors.js';
+import { confinePathSuffix } from './path-suffix.js';
 
 /** A function as named in a route: `name` or `name.namespace`, split and validated. */
 export interface FunctionRef {
@@ -81,9 +82,14 @@ export function functionKey(ref: FunctionRef): string {
  * query string ("" or "a=1&b=2", without '?'). Base URL may have its own path (e.g.
  * http://h:9000/echo → http://h:9000/echo/a/b?a=1). Never produces a double slash at the join.
  *
- * Strings are joined rather than going through `new URL()` so the suffix and query reach the
- * function exactly as the caller sent them (WHATWG URL would re-encode some characters).
+ * Strings are joined rather than resolved with `new URL(suffix, base)`, which would climb out of
+ * the base path on `..`. undici still parses the result (WHATWG), which resolves dot segments and
+ * re-encodes a few characters: the suffix is confined first, so that parse can only re-encode.
  * A query the base URL already carries (e.g. an API key) is kept, and the caller's follows it.
+ *
+ * Throws PathRefusedError when the suffix could leave the base URL (see confinePathSuffix), and,
+ * as a second line of defence, when the joined URL, read the way the HTTP client reads it, is not
+ * on the base URL's origin under its path.
  */
 export function functionUrl(fn: ResolvedFunction, pathSuffix: string, query: string): string {
   // A fragment is never sent over HTTP; drop it so it cannot swallow the suffix.
@@ -95,13 +101,33 @@ export function functionUrl(fn: ResolvedFunction, pathSuffix: string, query: str
 
   let path = basePath;
   if (pathSuffix !== '') {
-    const suffix = pathSuffix.startsWith('/') ? pathSuffix : `/${pathSuffix}`;
+    const suffix = confinePathSuffix(pathSuffix.startsWith('/') ? pathSuffix : `/${pathSuffix}`);
     path = basePath.replace(/\/+$/, '') + suffix;
   }
   // OpenFaaS queue-worker (makeFunctionURL) tolerates a leading '?' on the stored query; so do we.
   const callerQuery = query.startsWith('?') ? query.slice(1) : query;
   const fullQuery = [baseQuery, callerQuery].filter((s) => s !== '').join('&');
-  return fullQuery === '' ? path : `${path}?${fullQuery}`;
+  const url = fullQuery === '' ? path : `${path}?${fullQuery}`;
+  if (pathSuffix !== '') assertUnderBase(basePath, url);
+  return url;
+}
+
+/**
+ * Whether `url`, parsed as undici parses it (WHATWG: dot segments resolved, `\\` read as `/`), is
+ * on `base`'s origin and at or under its path (trailing slashes of the base path ignored).
+ * False when either does not parse.
+ */
+export function isUnderBaseUrl(base: string, url: string): boolean {
+  if (!URL.canParse(base) || !URL.canParse(url)) return false;
+  const baseUrl = new URL(base);
+  const joined = new URL(url);
+  const root = baseUrl.pathname.replace(/\/+$/, '');
+  return joined.origin === baseUrl.origin && (joined.pathname === root || joined.pathname.startsWith(`${root}/`));
+}
+
+/** Belt and braces behind confinePathSuffix: the joined URL must still be under the base. */
+function assertUnderBase(basePath: string, url: string): void {
+  if (!isUnderBaseUrl(basePath, url)) throw new PathRefusedError("the path would leave the function's URL");
 }
 
 /** Result of {@link normalizeFunctionUrl}: the canonical URL, or a one-line problem. */

@@ -1,7 +1,6 @@
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { sendError } from './http-errors.js';
+import { codeForStatus, sendError, writeRawRefusal } from './http-errors.js';
 
 /** Limits on a request's headers (`max_header_count`, `max_header_size`). */
 export interface HeaderLimits {
@@ -23,27 +22,23 @@ const HEADERS_TOO_LARGE = 'ASYNCFN_ERR_HEADERS_TOO_LARGE';
 export function headerLimitServerOptions(limits: HeaderLimits) {
   return {
     http: { maxHeaderSize: limits.maxHeaderBytes },
-    clientErrorHandler: (err: Error & { code?: string }, socket: Socket): void => {
+    clientErrorHandler: (err: Error & { code?: string; reason?: string }, socket: Socket): void => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      const [status, reason, code] =
+      const [status, reason]: [number, string] =
         err.code === 'HPE_HEADER_OVERFLOW'
-          ? [431, `request headers exceed the ${limits.maxHeaderBytes}-byte limit (max_header_size)`, HEADERS_TOO_LARGE]
+          ? [431, `request headers exceed the ${limits.maxHeaderBytes}-byte limit (max_header_size)`]
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? [408, 'the request did not arrive within read_timeout', undefined]
-            : [400, 'malformed HTTP request', undefined];
-      if (socket.writable) {
-        const body = `${reason}\n`;
-        socket.write(
-          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-            'Content-Type: text/plain; charset=utf-8\r\n' +
-            `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-            (code ? `X-Asyncfn-Error: ${code}\r\n` : '') +
-            `Connection: close\r\n\r\n${body}`,
-        );
-      }
-      socket.destroy(err);
+            ? [408, 'the request did not arrive within read_timeout']
+            : [400, malformed(err)];
+      writeRawRefusal(socket, status, reason, codeForStatus(status), err);
     },
   };
+}
+
+/** "malformed HTTP request", with llhttp's own words for what was wrong when it gives them. */
+function malformed(err: { reason?: string }): string {
+  const why = typeof err.reason === 'string' ? err.reason.replace(/[^\x20-\x7e]/g, '').slice(0, 100) : '';
+  return why === '' ? 'malformed HTTP request' : `malformed HTTP request: ${why}`;
 }
 
 /**

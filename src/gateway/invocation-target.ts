@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AsyncFnError } from '../errors.js';
+import { confinePathSuffix } from '../functions/index.js';
 
 /** A request URL that does not name a function. */
 export class BadRequestError extends AsyncFnError {
@@ -11,6 +12,8 @@ export class BadRequestError extends AsyncFnError {
   }
 }
 
+const ABSOLUTE_FORM_ORIGIN = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
 /** The parts of `/<prefix>/<name>[/<path>][?<query>]`, as received (path and query stay encoded). */
 export interface InvocationTarget {
   readonly name: string;
@@ -20,8 +23,16 @@ export interface InvocationTarget {
   readonly query: string;
 }
 
-/** Splits a raw request URL after `prefix` ("/function/" or "/async-function/"). */
+/**
+ * Splits a raw request URL after `prefix` ("/function/" or "/async-function/"). The path suffix is
+ * confined under the function's URL here, before anything resolves or stores it: a `..` (in any
+ * encoding), an encoded slash, a backslash, … is a 400 PathRefusedError.
+ */
 export function parseInvocationTarget(rawUrl: string, prefix: string): InvocationTarget {
+  // Absolute form ("GET http://host/function/x HTTP/1.1"): fastify routes it by its path, so the
+  // name is read from the path too, not from a slice of "http://host".
+  const origin = ABSOLUTE_FORM_ORIGIN.exec(rawUrl);
+  if (origin) rawUrl = rawUrl.slice(origin[0].length);
   const q = rawUrl.indexOf('?');
   const pathname = q === -1 ? rawUrl : rawUrl.slice(0, q);
   const query = q === -1 ? '' : rawUrl.slice(q + 1);
@@ -29,7 +40,7 @@ export function parseInvocationTarget(rawUrl: string, prefix: string): Invocatio
   const slash = rest.indexOf('/');
   const name = slash === -1 ? rest : rest.slice(0, slash);
   if (name === '') throw new BadRequestError(`missing function name: expected ${prefix}<name>`);
-  return { name, path: slash === -1 ? '' : rest.slice(slash), query };
+  return { name, path: slash === -1 ? '' : confinePathSuffix(rest.slice(slash)), query };
 }
 
 // Letters, digits and -_= in dot-separated tokens: a call id is a header value and a JetStream KV

@@ -14,6 +14,7 @@ import { installAuth, NO_AUTH, type GatewayAuth } from './auth/index.js';
 import { DEFAULT_HEADER_LIMITS, headerLimitServerOptions, installHeaderCountLimit, type HeaderLimits } from './header-limits.js';
 import type { QueueRouter } from './queue-router.js';
 import { installErrorHandlers } from './http-errors.js';
+import { installProtocolRefusals, PROTOCOL_SERVER_OPTIONS } from './protocol-refusals.js';
 import { asyncFunctionRoutes } from './routes/async-function.js';
 import { invocationStatusRoutes } from './routes/invocation-status.js';
 import { functionRoutes } from './routes/function.js';
@@ -81,18 +82,22 @@ export interface GatewayDeps {
 export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now;
   const headerLimits = opts.headerLimits ?? DEFAULT_HEADER_LIMITS;
+  const limitOptions = headerLimitServerOptions(headerLimits);
+  const { requireHostHeader, ...protocolOptions } = PROTOCOL_SERVER_OPTIONS;
   const app = fastify({
-    ...headerLimitServerOptions(headerLimits),
+    ...limitOptions,
+    ...protocolOptions,
+    http: { ...limitOptions.http, requireHostHeader },
     logger: false,
     bodyLimit: opts.maxBodyBytes,
     // read_timeout: the whole request must arrive within it.
     requestTimeout: opts.readTimeoutMs,
     // write_timeout: a socket idle for longer is closed (a client not reading its response).
     connectionTimeout: opts.writeTimeoutMs,
-    return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
   installErrorHandlers(app, deps.logger, opts.maxBodyBytes);
+  installProtocolRefusals(app);
   // Before any route: these hooks refuse a request before its handler (or body parser) runs.
   // Limits first, so an oversized request is refused without spending an HMAC on it.
   installHeaderCountLimit(app, headerLimits);

@@ -20,7 +20,7 @@ export async function systemRoutes(app: FastifyInstance, deps: SystemRouteDeps):
 
   app.get('/system/functions', async (_request, reply) => {
     const functions = await deps.resolver.list();
-    if (!functions) return sendError(reply, 501, 'the function registry cannot list functions (URL template mode)');
+    if (!functions) return sendError(reply, 501, 'the function registry cannot list functions (URL template mode)', 'ASYNCFN_ERR_CANNOT_LIST');
     // OpenFaaS FunctionStatus fields that a registry of URLs can fill.
     return reply.send(functions.map((fn) => ({ name: fn.name, namespace: fn.namespace, annotations: fn.annotations })));
   });
