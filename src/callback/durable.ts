@@ -12,7 +12,10 @@ import {
 import { Match, nanos, type MsgHdrs } from '@nats-io/nats-core';
 import { decideCallback, type CallbackDecision, type CallbackRetryPolicy } from '../../actors/callback.policy.js';
 import type { CallbackHandOff, CallbackRequest } from '../../actors/invocation.types.js';
+import { DemandSupervisor } from '../../actors/demand.supervisor.js';
+import type { QueueConnection } from '../queue/connection.js';
 import { decodeEnvelope, encodeEnvelope } from '../queue/envelope.js';
+import { fetchSource } from '../queue/pull.js';
 import { infoOrUndefined } from '../queue/provision.js';
 
 /**
@@ -140,6 +143,10 @@ export interface CallbackRetrierDeps {
   readonly onEvent: (event: CallbackEvent) => void;
   /** The clock for a callback's age (`callback_max_age`), unix ms. Default Date.now. */
   readonly nowMs?: () => number;
+  /** A pull request failed (the retrier asks again after a second). Default: ignored. */
+  readonly onPullFailed?: (error: unknown) => void;
+  /** How long one pull request waits for callbacks, ms; default 5000. */
+  readonly expiresMs?: number;
 }
 
 export interface CallbackEvent {
@@ -157,17 +164,22 @@ function deadLetterError(decision: Extract<CallbackDecision, { action: 'deadLett
   return decision.permanent || lastError === '' ? decision.reason : `${decision.reason}; last error: ${lastError}`;
 }
 
-/**
- * Pulls pending callbacks and delivers them, at most `concurrency` at once. Each delivery of the
- * stored message is one more attempt; a failure naks with the back-off delay, so the wait lives in
- * JetStream and survives any worker's death.
- */
-export function startCallbackRetrier(deps: CallbackRetrierDeps, isConnected: () => boolean): { stop(): Promise<void> } {
-  let stopping = false;
-  let running = 0;
-  let wake: () => void = () => undefined;
-  const handling = new Set<Promise<void>>();
+/** A running callback retrier. */
+export interface CallbackRetrier {
+  /**
+   * Stops pulling and waits up to `graceMs` (default: until they end, each bounded by the
+   * callback timeout) for the deliveries under way; one cut short is redelivered after ack_wait.
+   */
+  stop(graceMs?: number): Promise<void>;
+}
 
+/**
+ * Pulls pending callbacks and delivers them, at most `concurrency` at once, on the demand
+ * supervisor: it never holds a stored callback it is not delivering. Each delivery of the stored
+ * message is one more attempt, decided by the pure `decideCallback` policy; a failure naks with
+ * the back-off delay, so the wait lives in JetStream and survives any worker's death.
+ */
+export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConnection): CallbackRetrier {
   const nowMs = deps.nowMs ?? Date.now;
   const handle = async (msg: JsMsg): Promise<void> => {
     let callId = '';
@@ -230,44 +242,20 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, isConnected: () 
     }
   };
 
-  const loop = async (): Promise<void> => {
-    while (!stopping) {
-      const free = deps.concurrency - running;
-      if (free <= 0 || !isConnected()) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 500);
-        });
-        continue;
-      }
-      try {
-        const messages = await deps.consumer.fetch({ max_messages: free, expires: 5_000 });
-        for await (const msg of messages) {
-          if (stopping) {
-            msg.nak();
-            continue;
-          }
-          running += 1;
-          const p = handle(msg).finally(() => {
-            running -= 1;
-            handling.delete(p);
-            wake();
-          });
-          handling.add(p);
-        }
-      } catch {
-        // Connection trouble: the next turn waits until connected again.
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
-  };
-  const looping = loop();
+  const supervisor = new DemandSupervisor<JsMsg>({
+    concurrency: deps.concurrency,
+    pull: fetchSource(queue, deps.consumer, { expiresMs: deps.expiresMs ?? 5_000 }),
+    handle,
+    events: {
+      pullFailed: (err) => deps.onPullFailed?.(err),
+      handleFailed: (msg, err) =>
+        deps.onEvent({ callId: '', queue: '', attempt: msg.info.deliveryCount + 1, result: 'failed', error: err instanceof Error ? err.message : String(err) }),
+    },
+  });
+  supervisor.start();
   return {
-    stop: async () => {
-      stopping = true;
-      wake();
-      await Promise.allSettled([...handling]);
-      await Promise.race([looping, new Promise((resolve) => setTimeout(resolve, 100))]);
+    stop: async (graceMs = Infinity) => {
+      await supervisor.drain(graceMs);
     },
   };
 }

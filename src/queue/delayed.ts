@@ -11,8 +11,12 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, nanos, type MsgHdrs } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
+import { DemandSupervisor } from '../../actors/demand.supervisor.js';
+import { decideDelayed, type SchedulingDecision } from '../../actors/delayed.policy.js';
+import type { QueueConnection } from './connection.js';
 import { EnvelopeHeader } from './envelope.js';
 import { infoOrUndefined, type QueueSpec } from './provision.js';
+import { fetchSource } from './pull.js';
 
 /**
  * Delayed invocations (X-Delay-Seconds, X-Not-Before) wait in a stream of their own, so they hold
@@ -72,14 +76,13 @@ async function ensureSchedulerConsumer(jsm: JetStreamManager, spec: QueueSpec): 
   });
 }
 
-/** What the scheduler does with one delayed message: move it now, or wait `waitMs` more. */
-export type SchedulingDecision = { readonly due: true } | { readonly due: false; readonly waitMs: number };
+export type { SchedulingDecision } from '../../actors/delayed.policy.js';
 
-/** Pure: due when its time has come, or when the time is unreadable (the worker then judges the envelope). */
+/** The scheduler's policy read from the message's Asyncfn-Not-Before header (unreadable = unknown = due). */
 export function schedulingDecision(notBeforeHeader: string | undefined, nowMs: number): SchedulingDecision {
   const notBeforeMs = Number(notBeforeHeader);
-  if (notBeforeHeader === undefined || !Number.isSafeInteger(notBeforeMs) || notBeforeMs <= nowMs) return { due: true };
-  return { due: false, waitMs: notBeforeMs - nowMs };
+  const known = notBeforeHeader !== undefined && notBeforeHeader !== '' && Number.isSafeInteger(notBeforeMs);
+  return decideDelayed(known ? notBeforeMs : undefined, nowMs);
 }
 
 /** The message's headers for the queue: everything but JetStream's own, plus a stable dedup id. */
@@ -95,32 +98,42 @@ function dueHeaders(msg: JsMsg): MsgHdrs {
 }
 
 export interface DelayedScheduler {
-  close(): Promise<void>;
+  /**
+   * Stops pulling and waits up to `graceMs` (default 10 s) for the moves under way; one cut short
+   * is redelivered after ack_wait and its dedup id makes the second move a no-op.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
+/** Delayed invocations one scheduler handles at once (per queue, per worker). */
+export const DELAYED_CONCURRENCY = 64;
+
 export interface SchedulerDeps {
+  readonly queue: QueueConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly spec: QueueSpec;
   readonly logger: Logger;
   readonly now?: () => number;
-  /** How long to wait before trying again when the move to the queue failed, ms. */
+  /** How long to wait before trying again when the move to the queue failed, ms; default 1000. */
   readonly retryMs?: number;
+  /** Messages handled at once, and so the most it holds unacked; default DELAYED_CONCURRENCY. */
+  readonly concurrency?: number;
+  /** How long one pull request waits for messages, ms; default 5000. */
+  readonly expiresMs?: number;
 }
 
-/** Starts moving due invocations of one queue from the delayed stream onto the queue. */
+/**
+ * Starts moving due invocations of one queue from the delayed stream onto the queue. It runs on
+ * the demand supervisor: it holds no more messages than it is handling (no client buffer), and
+ * each is decided by the pure `decideDelayed` policy.
+ */
 export async function startDelayedScheduler(deps: SchedulerDeps): Promise<DelayedScheduler> {
   const { js, jsm, spec, logger } = deps;
   const now = deps.now ?? Date.now;
   await ensureSchedulerConsumer(jsm, spec);
   const consumer = await js.consumers.get(DELAYED_STREAM, schedulerDurable(spec));
-  const messages = await consumer.consume({ max_messages: 256 });
-  const handle = async (msg: JsMsg): Promise<void> => {
-    const decision = schedulingDecision(msg.headers?.get(EnvelopeHeader.notBefore), now());
-    if (!decision.due) {
-      msg.nak(decision.waitMs);
-      return;
-    }
+  const move = async (msg: JsMsg): Promise<void> => {
     try {
       await js.publish(spec.subject, msg.data, { headers: dueHeaders(msg) });
       await msg.ackAck();
@@ -130,13 +143,25 @@ export async function startDelayedScheduler(deps: SchedulerDeps): Promise<Delaye
       msg.nak(deps.retryMs ?? 1_000);
     }
   };
-  const done = (async () => {
-    for await (const msg of messages) await handle(msg);
-  })().catch((err: unknown) => logger.error({ err, queue: spec.stream }, 'the delayed-invocation scheduler stopped'));
+  const supervisor = new DemandSupervisor<JsMsg>({
+    concurrency: deps.concurrency ?? DELAYED_CONCURRENCY,
+    pull: fetchSource(deps.queue, consumer, { expiresMs: deps.expiresMs ?? 5_000 }),
+    handle: (msg) => {
+      const decision = schedulingDecision(msg.headers?.get(EnvelopeHeader.notBefore), now());
+      if (decision.due) return move(msg);
+      // Not due: back to JetStream for the time it has left; it held its slot only for this nak.
+      msg.nak(decision.waitMs);
+      return undefined;
+    },
+    events: {
+      pullFailed: (err) => logger.warn({ err, queue: spec.stream }, 'the delayed-invocation scheduler could not pull; retrying'),
+      handleFailed: (msg, err) => logger.error({ err, queue: spec.stream, seq: msg.seq }, 'the delayed-invocation scheduler failed on a message; JetStream redelivers it'),
+    },
+  });
+  supervisor.start();
   return {
-    async close() {
-      await messages.close();
-      await done;
+    async close(graceMs = 10_000) {
+      await supervisor.drain(graceMs);
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
-import { filter, firstValueFrom, Observable } from 'rxjs';
+import { filter, firstValueFrom, map, Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
 import { decodeEnvelope, PoisonMessageError } from './envelope.js';
@@ -13,18 +13,15 @@ export interface PullOptions {
 }
 
 /**
- * The supervisor's pull source: each subscription is one JetStream pull request for at most
- * `max` messages, delivered as soon as they arrive and never buffered beyond that count.
- * A request ends when it is filled, expires, or the connection drops; the supervisor then asks again.
+ * A demand-driven source of raw JetStream messages: each subscription is one pull request
+ * (`consumer.fetch`) for at most `max` messages, delivered as soon as they arrive and never
+ * buffered beyond that count. A request ends when it is filled, expires, or the connection drops;
+ * the supervisor then asks again. Every consumer of the worker (invocations, durable callbacks,
+ * the delayed scheduler) pulls through this.
  */
-export function pullSource(
-  queue: QueueConnection,
-  consumer: Consumer,
-  opts: PullOptions,
-  logger: Logger,
-): (max: number) => Observable<Delivery> {
+export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: PullOptions): (max: number) => Observable<JsMsg> {
   return (max) =>
-    new Observable<Delivery>((subscriber) => {
+    new Observable<JsMsg>((subscriber) => {
       let messages: ConsumerMessages | undefined;
       let unsubscribed = false;
       const stop = (): void => void messages?.close().catch(() => undefined);
@@ -41,7 +38,7 @@ export function pullSource(
         for await (const msg of messages) {
           // Arrived after the supervisor stopped listening: give it straight back.
           if (unsubscribed) msg.nak();
-          else subscriber.next(toDelivery(msg, logger, () => queue.nc.flush()));
+          else subscriber.next(msg);
         }
         subscriber.complete();
       })().catch((err: unknown) => subscriber.error(err));
@@ -51,6 +48,20 @@ export function pullSource(
         stop();
       };
     });
+}
+
+/**
+ * The invocation supervisor's pull source: `fetchSource`, each message decoded into a Delivery.
+ */
+export function pullSource(
+  queue: QueueConnection,
+  consumer: Consumer,
+  opts: PullOptions,
+  logger: Logger,
+): (max: number) => Observable<Delivery> {
+  const fetch = fetchSource(queue, consumer, opts);
+  const flush = (): Promise<void> => queue.nc.flush();
+  return (max) => fetch(max).pipe(map((msg) => toDelivery(msg, logger, flush)));
 }
 
 export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void>): Delivery {

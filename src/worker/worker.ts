@@ -151,7 +151,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
       );
     }
     const schedulers = await Promise.all(
-      served.map((q) => startDelayedScheduler({ js, jsm, spec: queueSpecFor(config, q.name), logger: logger.child({ queue: q.name }) })),
+      served.map((q) => startDelayedScheduler({ queue, js, jsm, spec: queueSpecFor(config, q.name), logger: logger.child({ queue: q.name }) })),
     );
     const pendingPoller = pollPending(config, jsm, metrics, logger);
     const cancelling = cancellations.requested$.subscribe((callId) => {
@@ -175,8 +175,9 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
           if (event.result === 'delivered') callbackLogger.info(event, 'callback delivered');
           else callbackLogger.warn(event, `callback ${event.result}`);
         },
+        onPullFailed: (err) => callbackLogger.warn({ err }, 'could not pull pending callbacks; retrying'),
       },
-      () => queue.isConnected(),
+      queue,
     );
 
     const health = await startHealthServer({
