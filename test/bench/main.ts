@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --smoke] [-- --json file] [-- --only ingest,drain]`: measures asyncfn against
+ * `npm run bench [-- --smoke] [-- --json file] [-- --only ingest,drain,latency,memory,pieces]`: measures asyncfn against
  * limits measured in the same run (issue 5), prints a table on stdout and writes it as JSON.
  * Progress goes to stderr. Targets are printed, never asserted: the exit code is 0 unless a
  * section failed to run.
@@ -12,13 +12,14 @@ import { runIngest, type LimitA } from './ingest.js';
 import { runLatency } from './latency.js';
 import { runHeld } from './held.js';
 import { runMemory } from './memory.js';
+import { runPieces } from './pieces.js';
 import { planFor } from './plan.js';
 import { useCompiledAsyncfn } from './processes.js';
 import { formatReport, machineInfo, writeReport, type Report, type Row } from './report.js';
 import { inScope, progress, startFixtures } from './stack.js';
 
 /** "memory" runs sections 4 and 5: they share the fixtures, and 4b and 5 share one worker process. */
-const SECTIONS = ['ingest', 'drain', 'latency', 'memory'] as const;
+const SECTIONS = ['ingest', 'drain', 'latency', 'memory', 'pieces'] as const;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<number> {
@@ -50,6 +51,7 @@ async function main(): Promise<number> {
         const { fn, sink } = await startFixtures(scope);
         return [...(await runMemory(plan.memory, fn, sink)), ...(await runHeld(plan.held, fn, sink))];
       }),
+    pieces: () => runPieces(plan.pieces),
   };
   for (const name of SECTIONS.filter((s) => only.includes(s))) {
     const sectionStart = performance.now();

@@ -4,6 +4,7 @@ import type { IngestPlan } from './ingest.js';
 import type { LatencyPlan } from './latency.js';
 import type { HeldPlan } from './held.js';
 import type { MemoryPlan } from './memory.js';
+import type { PiecesPlan } from './pieces.js';
 
 export interface Plan {
   readonly ingest: IngestPlan;
@@ -11,6 +12,7 @@ export interface Plan {
   readonly latency: LatencyPlan;
   readonly memory: MemoryPlan;
   readonly held: HeldPlan;
+  readonly pieces: PiecesPlan;
 }
 
 const CONNECTIONS = 100;
@@ -26,5 +28,8 @@ export function planFor(mode: 'full' | 'smoke'): Plan {
     held: smoke
       ? { invocations: 500, ackWaitSeconds: 1, windowSeconds: 2, settleMs: 300 }
       : { invocations: 10_000, ackWaitSeconds: 3, windowSeconds: 10, settleMs: 1_000 },
+    pieces: smoke
+      ? { envelopeOps: 2_000, machineRuns: 1_000, machineConcurrency: 100, publishes: 1_000, acks: 500, window: 256, rounds: 1 }
+      : { envelopeOps: 50_000, machineRuns: 10_000, machineConcurrency: 100, publishes: 20_000, acks: 10_000, window: 256, rounds: 3 },
   };
 }

@@ -36,6 +36,18 @@ const EXPECTED_ROWS = [
   'longJobs.cpuPerExtension',
   'longJobs.redelivered',
   'longJobs.extraCalls',
+  'pieces.envelope.encode',
+  'pieces.envelope.decode',
+  'pieces.machine',
+  'pieces.machine.rate',
+  'pieces.publish.natsjs.rate',
+  'pieces.publish.natsjs.cpu',
+  'pieces.publish.confirmer.rate',
+  'pieces.publish.confirmer.cpu',
+  'pieces.ackAck.natsjs.rate',
+  'pieces.ackAck.natsjs.cpu',
+  'pieces.ackAck.confirmer.rate',
+  'pieces.ackAck.confirmer.cpu',
 ];
 
 t.test('the bench in smoke mode prints the table and writes every row with finite numbers', async (t) => {

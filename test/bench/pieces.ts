@@ -1,0 +1,238 @@
+/**
+ * Section 6, pieces: micro-benchmarks of the per-invocation building blocks, in this process.
+ * CPU is process CPU time (user + system, all threads) over the operations; the nats-server
+ * is a process of its own, so its work is not counted. No targets: issue 12 asks for the
+ * machine's µs per invocation to be reported; the confirmer rows show nats.js as their limit
+ * (ratio < 1 for CPU means the confirmer is cheaper).
+ */
+import { randomUUID } from 'node:crypto';
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import { MsgHdrsImpl } from '@nats-io/nats-core';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createConfirmer, type Confirmer } from '../../src/queue/confirmer.js';
+import { decodeEnvelope, encodeEnvelope, type Invocation } from '../../src/queue/envelope.js';
+import { HAPPY_FINAL_STATE, prepareMachineRun } from './machine-once.js';
+import { row, type Row } from './report.js';
+import { inScope, progress, startNats } from './stack.js';
+import { perSecond } from './stats.js';
+
+export interface PiecesPlan {
+  /** Encodes (and decodes) per measurement. */
+  readonly envelopeOps: number;
+  /** Machine runs per measurement, `machineConcurrency` at a time (the worker's max_inflight). */
+  readonly machineRuns: number;
+  readonly machineConcurrency: number;
+  /** Confirmed 1 KiB publishes per client per round, `window` in flight. */
+  readonly publishes: number;
+  /** Double acks per client per round, `window` in flight. */
+  readonly acks: number;
+  readonly window: number;
+  /** Rounds of each comparison, alternating the clients; the median round is reported. */
+  readonly rounds: number;
+}
+
+const S = '6 pieces';
+const KIB = new Uint8Array(1024).fill(120);
+
+/** An invocation as the gateway enqueues it: 1 KiB body, a few caller headers, a callback. */
+function sampleInvocation(): Invocation {
+  return {
+    callId: randomUUID(),
+    functionName: 'bench',
+    namespace: 'openfaas-fn',
+    method: 'POST',
+    path: '/orders',
+    query: 'priority=high',
+    headers: [
+      ['content-type', 'application/json'],
+      ['x-request-id', randomUUID()],
+      ['user-agent', 'bench/1.0'],
+      ['accept', 'application/json'],
+    ],
+    body: KIB,
+    callbackUrl: 'http://127.0.0.1:9/callback',
+    enqueuedAtMs: Date.now(),
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  };
+}
+
+interface Measured {
+  /** Process CPU µs per operation. */
+  readonly cpuMicros: number;
+  readonly perSecond: number;
+}
+
+async function measure(count: number, body: () => unknown): Promise<Measured> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await body();
+  const elapsedMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { cpuMicros: (cpu.user + cpu.system) / count, perSecond: perSecond(count, elapsedMs) };
+}
+
+/** Runs `op(0..count-1)` with at most `window` in flight. */
+async function windowed(count: number, window: number, op: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) await op(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(window, count) }, lane));
+}
+
+function median(values: readonly Measured[]): Measured {
+  const sorted = [...values].sort((a, b) => a.cpuMicros - b.cpuMicros);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+function envelopeRows(plan: PiecesPlan): Promise<Row[]> {
+  const invocation = sampleInvocation();
+  const encoded = encodeEnvelope(invocation);
+  const headerBytes = (encoded.headers as MsgHdrsImpl).encode();
+  let sink = 0;
+  const encode = (n: number): void => {
+    for (let i = 0; i < n; i++) sink += (encodeEnvelope(invocation).headers as MsgHdrsImpl).encode().length;
+  };
+  // A delivered message's headers arrive as bytes; the worker parses them, then decodes.
+  const decode = (n: number): void => {
+    for (let i = 0; i < n; i++) sink += decodeEnvelope(MsgHdrsImpl.decode(headerBytes), encoded.data).headers.length;
+  };
+  return (async () => {
+    encode(plan.envelopeOps / 10);
+    decode(plan.envelopeOps / 10);
+    const enc = await measure(plan.envelopeOps, () => encode(plan.envelopeOps));
+    const dec = await measure(plan.envelopeOps, () => decode(plan.envelopeOps));
+    if (sink === 0) throw new Error('nothing encoded');
+    return [
+      row('pieces.envelope.encode', S, `encodeEnvelope + header block, 1 KiB invocation with 4 caller headers: CPU µs/op (${headerBytes.length} header bytes)`, enc.cpuMicros),
+      row('pieces.envelope.decode', S, 'NATS header parse + decodeEnvelope of the same: CPU µs/op', dec.cpuMicros),
+    ];
+  })();
+}
+
+async function machineRows(plan: PiecesPlan): Promise<Row[]> {
+  const runOnce = prepareMachineRun(sampleInvocation());
+  const run = async (n: number): Promise<void> =>
+    windowed(n, plan.machineConcurrency, async () => {
+      const final = await runOnce();
+      if (final !== HAPPY_FINAL_STATE) throw new Error(`machine ended in ${final}, expected ${HAPPY_FINAL_STATE}`);
+    });
+  await run(Math.ceil(plan.machineRuns / 10));
+  const rounds: Measured[] = [];
+  for (let r = 0; r < plan.rounds; r++) rounds.push(await measure(plan.machineRuns, () => run(plan.machineRuns)));
+  const m = median(rounds);
+  return [
+    row('pieces.machine', S, `invocation machine alone, happy path with instant fakes (function 200, callback, ackAck), ${plan.machineConcurrency} at a time: CPU µs per invocation`, m.cpuMicros),
+    row('pieces.machine.rate', S, 'invocation machine alone: invocations/s', m.perSecond),
+  ];
+}
+
+interface Clients {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly confirmer: Confirmer;
+}
+
+async function publishRows(plan: PiecesPlan, c: Clients): Promise<Row[]> {
+  const jsm = await jetstreamManager(c.nc);
+  await jsm.streams.add({ name: 'pieces-publish', subjects: ['pieces.publish.>'] });
+  const viaNatsJs = (n: number): Promise<void> => windowed(n, plan.window, () => c.js.publish('pieces.publish.a', KIB, { timeout: 30_000 }));
+  const viaConfirmer = (n: number): Promise<void> => windowed(n, plan.window, () => c.confirmer.publish('pieces.publish.a', KIB, { timeoutMs: 30_000 }));
+  await viaNatsJs(Math.ceil(plan.publishes / 10));
+  await viaConfirmer(Math.ceil(plan.publishes / 10));
+  const natsJs: Measured[] = [];
+  const confirmer: Measured[] = [];
+  for (let r = 0; r < plan.rounds; r++) {
+    natsJs.push(await measure(plan.publishes, () => viaNatsJs(plan.publishes)));
+    confirmer.push(await measure(plan.publishes, () => viaConfirmer(plan.publishes)));
+  }
+  // Every confirmed publish must be in the stream: a confirmer that resolved too early would show here.
+  const stored = (await jsm.streams.info('pieces-publish')).state.messages;
+  const expected = 2 * Math.ceil(plan.publishes / 10) + 2 * plan.rounds * plan.publishes;
+  if (stored !== expected) throw new Error(`stream holds ${stored} messages, ${expected} were confirmed`);
+  const n = median(natsJs);
+  const k = median(confirmer);
+  const what = `1 KiB, ${plan.window} in flight, PubAck awaited`;
+  return [
+    row('pieces.publish.natsjs.rate', S, `js.publish (nats.js), ${what}: msgs/s`, n.perSecond),
+    row('pieces.publish.natsjs.cpu', S, 'js.publish (nats.js): process CPU µs per publish', n.cpuMicros),
+    row('pieces.publish.confirmer.rate', S, 'confirmer.publish, same: msgs/s vs nats.js', k.perSecond, { limit: n.perSecond }),
+    row('pieces.publish.confirmer.cpu', S, 'confirmer.publish: process CPU µs per publish vs nats.js', k.cpuMicros, { limit: n.cpuMicros }),
+  ];
+}
+
+/** Holds `count` delivered, unacked messages of a fresh durable consumer. */
+async function heldMessages(c: Clients, stream: string, count: number): Promise<{ held: JsMsg[]; durable: string }> {
+  const jsm = await jetstreamManager(c.nc);
+  const durable = `d-${randomUUID().slice(0, 8)}`;
+  await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: 300_000_000_000, max_ack_pending: -1 });
+  const consumer = await c.js.consumers.get(stream, durable);
+  const held: JsMsg[] = [];
+  while (held.length < count) {
+    const before = held.length;
+    const batch = await consumer.fetch({ max_messages: Math.min(1_000, count - held.length), expires: 5_000 });
+    for await (const m of batch) held.push(m);
+    if (held.length === before) throw new Error(`consumer ${durable} delivered only ${held.length} of ${count} messages`);
+  }
+  return { held, durable };
+}
+
+async function ackRows(plan: PiecesPlan, c: Clients): Promise<Row[]> {
+  const jsm = await jetstreamManager(c.nc);
+  const stream = 'pieces-acks';
+  await jsm.streams.add({ name: stream, subjects: ['pieces.acks.>'] });
+  await windowed(plan.acks, plan.window, () => c.confirmer.publish('pieces.acks.a', KIB.subarray(0, 16)));
+  /** Acks `n` held messages with `ackAck`, then checks the consumer has none left pending. */
+  const acking = async (n: number, ackAck: (m: JsMsg) => Promise<boolean>): Promise<Measured> => {
+    const { held, durable } = await heldMessages(c, stream, n);
+    const measured = await measure(n, () =>
+      windowed(n, plan.window, async (i) => {
+        if (!(await ackAck(held[i]!))) throw new Error('ackAck not confirmed');
+      }),
+    );
+    const left = (await jsm.consumers.info(stream, durable)).num_ack_pending;
+    if (left !== 0) throw new Error(`${left} messages still pending on ${durable} after confirmed acks`);
+    await jsm.consumers.delete(stream, durable);
+    return measured;
+  };
+  const viaNatsJs = (n: number): Promise<Measured> => acking(n, (m) => m.ackAck({ timeout: 30_000 }));
+  const viaConfirmer = (n: number): Promise<Measured> => acking(n, (m) => c.confirmer.ackAck(m, { timeoutMs: 30_000 }));
+  await viaNatsJs(Math.ceil(plan.acks / 10));
+  await viaConfirmer(Math.ceil(plan.acks / 10));
+  const natsJs: Measured[] = [];
+  const confirmer: Measured[] = [];
+  for (let r = 0; r < plan.rounds; r++) {
+    natsJs.push(await viaNatsJs(plan.acks));
+    confirmer.push(await viaConfirmer(plan.acks));
+  }
+  const n = median(natsJs);
+  const k = median(confirmer);
+  return [
+    row('pieces.ackAck.natsjs.rate', S, `msg.ackAck() (nats.js), ${plan.window} in flight, messages already delivered: acks/s`, n.perSecond),
+    row('pieces.ackAck.natsjs.cpu', S, 'msg.ackAck() (nats.js): process CPU µs per ack', n.cpuMicros),
+    row('pieces.ackAck.confirmer.rate', S, 'confirmer.ackAck, same: acks/s vs nats.js', k.perSecond, { limit: n.perSecond }),
+    row('pieces.ackAck.confirmer.cpu', S, 'confirmer.ackAck: process CPU µs per ack vs nats.js', k.cpuMicros, { limit: n.cpuMicros }),
+  ];
+}
+
+export async function runPieces(plan: PiecesPlan): Promise<Row[]> {
+  const rows: Row[] = [];
+  progress('pieces', 'envelope');
+  rows.push(...(await envelopeRows(plan)));
+  progress('pieces', 'machine');
+  rows.push(...(await machineRows(plan)));
+  await inScope(async (scope) => {
+    const nats = await startNats(scope);
+    // noAsyncTraces as src/queue/connection.ts sets it: nats.js measured as asyncfn runs it.
+    const nc = await connect({ servers: nats.url, name: 'asyncfn-bench-pieces', noAsyncTraces: true });
+    scope.defer(() => nc.close());
+    const confirmer = createConfirmer(nc);
+    scope.defer(() => confirmer.close());
+    const clients: Clients = { nc, js: jetstream(nc), confirmer };
+    progress('pieces', 'publish: nats.js vs confirmer');
+    rows.push(...(await publishRows(plan, clients)));
+    progress('pieces', 'ackAck: nats.js vs confirmer');
+    rows.push(...(await ackRows(plan, clients)));
+  });
+  return rows;
+}
