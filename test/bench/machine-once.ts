@@ -1,23 +1,14 @@
 /**
  * The invocation machine alone, for the `pieces` bench: one happy-path invocation (function 200,
- * callback delivered, ackAck) with instant fakes for every effect, run to its final state.
+ * callback delivered, final record, ackAck) with instant fakes for every effect, run to its final state.
  *
  * This is the one file to adapt when the machine is redesigned (issue 12): keep `prepareMachineRun`
  * returning a function that runs ONE invocation to its final state and resolves with that state's
  * name, with every effect an already-settled fake; the bench (pieces.ts) only calls it.
  */
-import { createActor, fromPromise } from 'xstate';
-import { invocationMachine } from '../../actors/invocation.machine.js';
-import type {
-  CallbackRequest,
-  DeadLetterRequest,
-  FunctionOutcome,
-  FunctionRequest,
-  InvocationInput,
-  MessageHandle,
-  ResultStorage,
-  StoreResultRequest,
-} from '../../actors/invocation.types.js';
+import { createActor } from 'xstate';
+import { withEffects } from '../../actors/invocation.machine.js';
+import type { FunctionOutcome, InvocationInput, MessageHandle } from '../../actors/invocation.types.js';
 import { NO_RETRIES } from '../../actors/retry.policy.js';
 import type { Invocation } from '../../src/queue/envelope.js';
 
@@ -49,14 +40,13 @@ function instantHandle(): MessageHandle {
  * invocation: a fresh actor per call, as the supervisor creates one per delivered message.
  */
 export function prepareMachineRun(invocation: Invocation): () => Promise<string> {
-  const machine = invocationMachine.provide({
-    actors: {
-      invokeFunction: fromPromise<FunctionOutcome, FunctionRequest>(() => Promise.resolve(OUTCOME)),
-      deliverCallback: fromPromise<void, CallbackRequest>(() => Promise.resolve()),
-      handOffCallback: fromPromise<void, CallbackRequest & { readonly error: string }>(() => Promise.resolve()),
-      deadLetter: fromPromise<void, DeadLetterRequest>(() => Promise.resolve()),
-      storeResult: fromPromise<ResultStorage, StoreResultRequest>(() => Promise.resolve({ stored: true })),
-    },
+  const machine = withEffects({
+    invokeFunction: () => Promise.resolve(OUTCOME),
+    deliverCallback: () => Promise.resolve(),
+    handOffCallback: () => Promise.resolve(),
+    deadLetter: () => Promise.resolve(),
+    storeResult: () => Promise.resolve({ stored: true }),
+    record: () => Promise.resolve(),
   });
   const base = { invocation, policy: NO_RETRIES, cancelRequested: false, random: () => 0.5, deadLetterNonRetryable: false };
   return () =>
