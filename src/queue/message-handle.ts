@@ -1,13 +1,14 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { MessageHandle } from '../../actors/invocation.types.js';
+import type { Confirmer } from './confirmer.js';
 import { inWriteBatch } from './write-batch.js';
 
 /**
  * Adapts a JsMsg to the machine's narrow port. Fire-and-forget operations never throw: if the
  * connection is gone, JetStream redelivers after ack_wait anyway, so the failure is only logged.
  */
-export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>): MessageHandle {
+export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer?: Confirmer): MessageHandle {
   const guarded = (what: string, op: () => void): void => {
     try {
       op();
@@ -25,9 +26,14 @@ export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<v
       await flush();
     },
     term: () => guarded('term', () => msg.term()),
-    ackAck: async () => {
-      const confirmed = await inWriteBatch(() => msg.ackAck());
-      if (!confirmed) throw new Error('the server did not confirm the ack');
-    },
+    ackAck: confirmer
+      ? async () => {
+          // One shared inbox and sweep for every ack (src/queue/confirmer.ts), not a request each.
+          if (!(await confirmer.ackAck(msg))) throw new Error('the message was already acked, naked or termed');
+        }
+      : async () => {
+          const confirmed = await inWriteBatch(() => msg.ackAck());
+          if (!confirmed) throw new Error('the server did not confirm the ack');
+        },
   };
 }

@@ -4,6 +4,7 @@ import { filter, firstValueFrom, map, Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
 import { decodeEnvelope, PoisonMessageError } from './envelope.js';
+import type { Confirmer } from './confirmer.js';
 import { messageHandle } from './message-handle.js';
 import type { QueueConnection } from './connection.js';
 
@@ -58,14 +59,16 @@ export function pullSource(
   consumer: Consumer,
   opts: PullOptions,
   logger: Logger,
+  /** Confirms the messages' double acks over one shared inbox; absent, nats.js's own `ackAck()`. */
+  confirmer?: Confirmer,
 ): (max: number) => Observable<Delivery> {
   const fetch = fetchSource(queue, consumer, opts);
   const flush = (): Promise<void> => queue.nc.flush();
-  return (max) => fetch(max).pipe(map((msg) => toDelivery(msg, logger, flush)));
+  return (max) => fetch(max).pipe(map((msg) => toDelivery(msg, logger, flush, confirmer)));
 }
 
-export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void>): Delivery {
-  const message = messageHandle(msg, logger, flush);
+export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer?: Confirmer): Delivery {
+  const message = messageHandle(msg, logger, flush, confirmer);
   let headers: MsgHdrs | undefined;
   try {
     headers = msg.headers;

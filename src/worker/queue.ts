@@ -13,11 +13,12 @@ import { invokeFunction } from '../functions/invoke.js';
 import type { Dispatcher } from 'undici';
 import type { QueueConnection } from '../queue/connection.js';
 import type { DeadLetterMeta, RawMessage } from '../queue/dead-letter.js';
+import type { Confirmer } from '../queue/confirmer.js';
 import { encodeEnvelope } from '../queue/envelope.js';
 import { ensureConsumer, ensureStream } from '../queue/provision.js';
 import { pullSource } from '../queue/pull.js';
 import { queueSpecFor } from '../queue/queues.js';
-import type { RecordStore } from '../status/records.js';
+import { RECORDS_BUCKET, type RecordStore } from '../status/records.js';
 import type { ResultStore } from '../status/results.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
@@ -36,10 +37,14 @@ export interface QueueDeps {
   readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;
   readonly settings: (callId: string) => InvocationSettings;
   readonly records: RecordStore;
+  /** The worker connection's confirmer: double acks and final records over one shared inbox. */
+  readonly confirmer: Confirmer;
   readonly results: ResultStore;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
 }
+
+const encoder = new TextEncoder();
 
 /** Keeps a result unless it is larger than `result_max_size`; the record tells which. */
 async function storeResult(results: ResultStore, callId: string, body: Uint8Array, maxBytes: number): Promise<ResultStorage> {
@@ -70,7 +75,12 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
         error: request.outcome?.transportError,
         atMs: Date.now(),
       }),
-    record: recordWriter({ records: d.records, queue: served.name, logger }),
+    record: recordWriter({
+      records: d.records,
+      queue: served.name,
+      logger,
+      putConfirmed: (record) => d.confirmer.kvPut(RECORDS_BUCKET, record.callId, encoder.encode(JSON.stringify(record))).then(() => undefined),
+    }),
     ackAck: (message) => message.ackAck(),
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
   };
@@ -89,7 +99,7 @@ export async function startQueue(config: Config, served: QueueServed, d: QueueDe
     queue: served.name,
     maxInflight: served.maxInflight,
     ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
-    pull: pullSource(d.queue, consumer, { expiresMs: 10_000 }, logger),
+    pull: pullSource(d.queue, consumer, { expiresMs: 10_000 }, logger, d.confirmer),
     machine: withEffects(queueEffects(config, served, d, logger)),
     settingsFor: (invocation) => d.settings(invocation.callId),
     handlePoison: async (message, reasons, raw) => {

@@ -1,5 +1,4 @@
 import type { RecordRequest } from '../../actors/invocation.types.js';
-import { inWriteBatch } from '../queue/write-batch.js';
 import type { InvocationRecord, RecordStore } from '../status/records.js';
 import type { Logger } from '../telemetry/logger.js';
 
@@ -32,6 +31,8 @@ export function invocationRecordOf(queue: string, request: RecordRequest, nowMs:
 
 export interface RecordWriterOptions {
   readonly records: RecordStore;
+  /** A confirmed write of a final record (e.g. through the worker's confirmer); default `records.put`. */
+  readonly putConfirmed?: (record: InvocationRecord) => Promise<void>;
   readonly queue: string;
   readonly logger: Logger;
   /** Pause before the n-th retry of a final write, ms; default 250 ms doubling up to 8 s. */
@@ -51,16 +52,20 @@ export function recordWriter(opts: RecordWriterOptions): (request: RecordRequest
   const retryDelayMs = opts.retryDelayMs ?? ((attempt: number) => Math.min(8_000, 250 * 2 ** attempt));
   return async (request) => {
     const record = invocationRecordOf(opts.queue, request, now());
+    // Every write goes out at once, in the order asked, on the one connection: a "running"
+    // written before the final record can never land after it.
     if (request.state === 'running' || request.state === 'retrying') {
-      await inWriteBatch(async () => opts.records.putUnconfirmed(record)).catch((err: unknown) => {
+      try {
+        opts.records.putUnconfirmed(record);
+      } catch (err) {
         opts.logger.warn({ err, callId: record.callId }, 'could not write the invocation record');
-      });
+      }
       return;
     }
+    const put = opts.putConfirmed ?? ((r: InvocationRecord) => opts.records.put(r));
     for (let attempt = 1; ; attempt++) {
       try {
-        // In the same batch as earlier unconfirmed writes, so a late "running" never lands after it.
-        await inWriteBatch(() => opts.records.put(record));
+        await put(record);
         return;
       } catch (err) {
         if (attempt >= FINAL_RECORD_ATTEMPTS) {

@@ -18,7 +18,8 @@ import { ConfigError } from '../errors.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { invokeFunction } from '../functions/invoke.js';
 import { createHttpClient } from '../http/client.js';
-import { connectQueue, type QueueConnection } from '../queue/connection.js';
+import { createConfirmer } from '../queue/confirmer.js';
+import { connectQueue } from '../queue/connection.js';
 import { encodeDeadLetter, ensureDeadLetterStream, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
 import { ensureDelayedStream, startDelayedScheduler } from '../queue/delayed.js';
 import { encodeEnvelope } from '../queue/envelope.js';
@@ -91,6 +92,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     onReconnect: () => metrics.natsReconnects.inc(),
   });
   try {
+    const confirmer = createConfirmer(queue.nc);
     const jsm = await jetstreamManager(queue.nc);
     const js = jsm.jetstream();
     const bucket = bucketOptions(config);
@@ -144,6 +146,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
           deadLetter,
           settings,
           records,
+          confirmer,
           results,
           logger,
           metrics,
@@ -202,6 +205,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
         await retrier.stop();
         cancellations.stop();
         // Closing NATS first flushes the naks; then whatever HTTP is still open is cut.
+        confirmer.close();
         await queue.close();
         await dispatcher.destroy();
         await callbackDispatcher.destroy();
