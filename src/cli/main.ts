@@ -2,19 +2,16 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig, unknownVariableWarnings, type LoadOptions } from '../config/index.js';
-import { runDlqCommand } from '../dlq/index.js';
 import { AsyncFnError } from '../errors.js';
-import { createResolver } from '../functions/index.js';
 import { createLogger } from '../telemetry/logger.js';
 import { startTracing } from '../telemetry/tracing.js';
-import { startGateway } from './gateway.js';
-import { queueSpecFor } from '../queue/queues.js';
-import { runQueuesCommand } from './queues.js';
-import { runStatusCommand } from './status.js';
-import { DEFAULT_DATA_DIR, readLocalNatsUrl, runUp } from './up.js';
 import { UP_DEFAULTS, UP_HOST_VARIABLES } from './up-binding.js';
+import { DEFAULT_DATA_DIR, readLocalNatsUrl } from './up-data-dir.js';
 import { VERSION } from '../version.js';
-import { startWorker } from '../worker/index.js';
+
+// Each command's modules are imported when it runs (`await import` below), so that a worker does not
+// load the gateway (fastify), the sample functions or the operator commands, and a gateway not the
+// worker: what a process never runs costs no memory (test/integration/loaded-modules.test.ts).
 
 const USAGE = `asyncfn ${VERSION}: durable async HTTP functions on NATS JetStream
 
@@ -76,12 +73,13 @@ async function main(argv: string[]): Promise<number> {
     // Beside `asyncfn up`, operator commands find its local nats-server without NATS_URL.
     const natsUrl = config.nats.url ?? (await readLocalNatsUrl(DEFAULT_DATA_DIR)) ?? '';
     const deps = { natsUrl, natsAuth: config.nats.auth, natsTls: config.nats.tls, ...output };
-    if (command === 'status') return runStatusCommand(argv.slice(operatorAt + 1), deps);
+    if (command === 'status') return (await import('./status.js')).runStatusCommand(argv.slice(operatorAt + 1), deps);
     if (command === 'queues') {
+      const [{ runQueuesCommand }, { queueSpecFor }] = await Promise.all([import('./queues.js'), import('../queue/queues.js')]);
       const defaultQueue = queueSpecFor(config);
       return runQueuesCommand(argv.slice(operatorAt + 1), { ...deps, defaultQueue, durableFor: (q) => queueSpecFor(config, q).durable });
     }
-    return runDlqCommand(argv.slice(operatorAt + 1), deps);
+    return (await import('../dlq/index.js')).runDlqCommand(argv.slice(operatorAt + 1), deps);
   }
   const logger = createLogger(config.log);
   for (const warning of warnings) logger.warn(warning);
@@ -92,10 +90,14 @@ async function main(argv: string[]): Promise<number> {
   let stop: () => Promise<void>;
   try {
     if (command === 'up') {
-      stop = (await runUp(config, logger)).close;
+      stop = (await (await import('./up.js')).runUp(config, logger)).close;
     } else {
+      const { createResolver } = await import('../functions/index.js');
       const resolver = await createResolver(config.functions);
-      const running = command === 'gateway' ? await startGateway(config, { resolver, logger }) : await startWorker(config, { resolver, logger });
+      const running =
+        command === 'gateway'
+          ? await (await import('./gateway.js')).startGateway(config, { resolver, logger })
+          : await (await import('../worker/index.js')).startWorker(config, { resolver, logger });
       stop = () => running.close();
     }
   } catch (err) {

@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/index.js';
 import { createResolver, staticResolver, type FunctionResolver } from '../functions/index.js';
@@ -7,21 +7,14 @@ import { startSampleFunctions } from '../samples/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway } from './gateway.js';
 import { upCallbackPolicy } from './up-binding.js';
+import { DEFAULT_DATA_DIR, NATS_URL_FILE } from './up-data-dir.js';
 import { startWorker } from '../worker/index.js';
+
+export { DEFAULT_DATA_DIR, readLocalNatsUrl } from './up-data-dir.js';
 
 export interface UpOptions {
   /** Where the local nats-server keeps its JetStream store; default `.asyncfn` in the working directory. */
   readonly dataDir?: string;
-}
-
-/** `asyncfn up`'s data directory, relative to the working directory. */
-export const DEFAULT_DATA_DIR = '.asyncfn';
-const NATS_URL_FILE = 'nats.url';
-
-/** The URL of a local nats-server started by `asyncfn up` in `dataDir`, if one is running. */
-export async function readLocalNatsUrl(dataDir: string): Promise<string | undefined> {
-  const text = await readFile(join(resolve(dataDir), NATS_URL_FILE), 'utf8').catch(() => undefined);
-  return text?.trim() || undefined;
 }
 
 /**

@@ -1,5 +1,7 @@
-import { parseKeyPairsIntoRecord } from '@opentelemetry/core';
 import { ConfigError } from '../errors.js';
+
+// No @opentelemetry/* import here: this module is read by every process, tracing or not, and the
+// SDK's packages (even @opentelemetry/core, ~10 MiB of RSS) are loaded only when tracing is on.
 
 /** `OTEL_TRACES_SAMPLER` values (the OpenTelemetry SDK configuration spec). */
 export const SAMPLERS = [
@@ -108,19 +110,45 @@ export function tracingSettingsFrom(env: Env, defaultServiceName: string): Traci
   };
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const resourceAttributes = parseKeyPairsIntoRecord(get('OTEL_RESOURCE_ATTRIBUTES'));
+  const resourceAttributes = parseKeyPairs(get('OTEL_RESOURCE_ATTRIBUTES'));
   // Precedence of the SDK spec: OTEL_SERVICE_NAME, then service.name in OTEL_RESOURCE_ATTRIBUTES.
   resourceAttributes['service.name'] = get('OTEL_SERVICE_NAME') ?? resourceAttributes['service.name'] ?? defaultServiceName;
   return {
     exporters,
     otlpUrl,
     otlpHeaders: {
-      ...parseKeyPairsIntoRecord(get('OTEL_EXPORTER_OTLP_HEADERS')),
-      ...parseKeyPairsIntoRecord(get('OTEL_EXPORTER_OTLP_TRACES_HEADERS')),
+      ...parseKeyPairs(get('OTEL_EXPORTER_OTLP_HEADERS')),
+      ...parseKeyPairs(get('OTEL_EXPORTER_OTLP_TRACES_HEADERS')),
     },
     resourceAttributes,
     sampler: sampler!,
     samplerRatio,
     batch: Object.fromEntries(Object.entries(batch).filter(([, v]) => v !== undefined)),
   };
+}
+
+/**
+ * `key1=value1,key2=value2` as the OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS
+ * variables write it, percent-decoded; `;properties` after a value are dropped, and entries
+ * without a key or a value, or that do not decode, are skipped. The same reading as
+ * `parseKeyPairsIntoRecord` of `@opentelemetry/core`, without loading it.
+ */
+export function parseKeyPairs(text: string | undefined): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const entry of text?.split(',') ?? []) {
+    const properties = entry.indexOf(';');
+    const pair = properties === -1 ? entry : entry.slice(0, properties);
+    const separator = pair.indexOf('=');
+    if (separator <= 0) continue;
+    const rawKey = pair.slice(0, separator).trim();
+    const rawValue = pair.slice(separator + 1).trim();
+    if (rawKey === '' || rawValue === '') continue;
+    try {
+      const value = decodeURIComponent(rawValue);
+      if (value !== '') result[decodeURIComponent(rawKey)] = value;
+    } catch {
+      // Malformed percent-encoding: skipped, as the SDK does.
+    }
+  }
+  return result;
 }

@@ -1,6 +1,9 @@
+import { isDeepStrictEqual } from 'node:util';
+import { parseKeyPairsIntoRecord } from '@opentelemetry/core';
+import fc from 'fast-check';
 import t from 'tap';
 import { ConfigError } from '../../../src/errors.js';
-import { tracingSettingsFrom } from '../../../src/telemetry/tracing-config.js';
+import { parseKeyPairs, tracingSettingsFrom } from '../../../src/telemetry/tracing-config.js';
 
 t.test('tracing is off unless an exporter or an OTLP endpoint is configured', async (t) => {
   t.equal(tracingSettingsFrom({}, 'svc'), undefined);
@@ -82,4 +85,13 @@ t.test('bad values stop startup, every problem listed', async (t) => {
   t.match(problems.join('\n'), /zipkin[\s\S]*collector:4318[\s\S]*grpc[\s\S]*sometimes[\s\S]*OTEL_BSP_SCHEDULE_DELAY/);
   t.throws(() => tracingSettingsFrom({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' }, 'svc'), ConfigError);
   t.ok(tracingSettingsFrom({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }, 'svc'), 'http/protobuf is accepted');
+});
+
+t.test('key=value lists read as the OpenTelemetry SDK reads them (without loading it)', async (t) => {
+  t.same(parseKeyPairs(undefined), {});
+  t.same(parseKeyPairs('a=1, b = two ,c=%20x%2C;prop=1,=nokey,novalue=,bad=%E0%A4%A,d'), { a: '1', b: 'two', c: ' x,' });
+  t.same(parseKeyPairs('k=1,k=2'), { k: '2' }, 'the last one wins');
+  // The same answers as @opentelemetry/core's parseKeyPairsIntoRecord, on strings made of the characters that matter.
+  const text = fc.stringMatching(/^[a-z=,;% 2C0E]{0,30}$/);
+  fc.assert(fc.property(text, (s) => isDeepStrictEqual(parseKeyPairs(s), parseKeyPairsIntoRecord(s))), { numRuns: 500 });
 });

@@ -1,0 +1,14 @@
+// `node --import <this file>` (or NODE_OPTIONS=--import=...): records the modules the process has
+// loaded into the file named by LOADED_MODULES_FILE, one URL or path a line. ES modules are logged
+// as they resolve (by loaded-modules-hooks.mjs, in the loader's thread); CommonJS modules, which
+// Node 20 loads without those hooks when a CommonJS package requires them, are appended from
+// require.cache on SIGUSR2, followed by a line `# end`.
+import { appendFileSync } from 'node:fs';
+import { createRequire, register } from 'node:module';
+
+const file = process.env.LOADED_MODULES_FILE;
+if (file) {
+  register('./loaded-modules-hooks.mjs', { parentURL: import.meta.url, data: { file } });
+  const require = createRequire(import.meta.url);
+  process.on('SIGUSR2', () => appendFileSync(file, `${Object.keys(require.cache).join('\n')}\n# end\n`));
+}

@@ -1,0 +1,79 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { spawnAsyncfn, writeFunctionsFile } from '../helpers/asyncfn.js';
+import { eventually } from '../helpers/eventually.js';
+import { startNatsServer } from '../helpers/nats-server.js';
+
+/**
+ * What a process never runs costs no memory: `asyncfn worker` loads neither the gateway nor the
+ * sample functions nor OpenTelemetry's SDK unless tracing is configured, and `asyncfn gateway`
+ * not the worker. The modules are recorded by a `--import` hook in the child (loaded-modules.mjs).
+ */
+
+const HOOK = import.meta.resolve('../helpers/loaded-modules.mjs');
+const OTEL_VARIABLES = ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SDK_DISABLED'];
+
+/** Runs `asyncfn <command>` until ready and returns every module it has loaded (teardown stops it). */
+async function modulesLoadedBy(t: Test, command: 'worker' | 'gateway', env: Record<string, string>): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'asyncfn-modules-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'modules.txt');
+  const nats = await startNatsServer(t);
+  const functionsFile = await writeFunctionsFile(t, { work: 'http://127.0.0.1:9' });
+  const child = await spawnAsyncfn(
+    t,
+    command,
+    {
+      NATS_URL: nats.url,
+      functions_file: functionsFile,
+      LOADED_MODULES_FILE: file,
+      // Added to what the test runner already passes to its children.
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOOK}`.trim(),
+      ...env,
+    },
+    { unset: OTEL_VARIABLES.filter((name) => !(name in env)) },
+  );
+  const read = async (): Promise<string> => readFile(file, 'utf8').catch(() => '');
+  child.child.kill('SIGUSR2');
+  await eventually(async () => (await read()).endsWith('# end\n'), `${command} to list its CommonJS modules`);
+  return [...new Set((await read()).split('\n').filter((line) => line !== '' && line !== '# end'))];
+}
+
+function loaded(modules: readonly string[], pattern: RegExp): string[] {
+  return modules.filter((m) => pattern.test(m));
+}
+
+const SDK = /\/node_modules\/@opentelemetry\/(sdk-|core\/|resources\/|exporter-)/;
+
+t.test('a worker without tracing loads no OpenTelemetry SDK, no gateway, no fastify, no samples, no pino-pretty', async (t) => {
+  const modules = await modulesLoadedBy(t, 'worker', {});
+  t.ok(loaded(modules, /\/src\/cli\/worker\.(ts|js)$/).length === 1, 'the hook saw the worker itself');
+  t.ok(loaded(modules, /\/node_modules\/@nats-io\/jetstream\//).length > 0, 'and its ES module dependencies');
+  t.ok(loaded(modules, /\/node_modules\/pino\//).length > 0, 'and CommonJS ones (pino)');
+  t.same(loaded(modules, SDK), [], 'no OpenTelemetry SDK package');
+  t.same(loaded(modules, /\/node_modules\/(fastify|@fastify\/[^/]+|find-my-way|avvio)\//), [], 'no fastify');
+  t.same(loaded(modules, /\/node_modules\/(figlet|pino-pretty)\//), [], 'no figlet, no pino-pretty');
+  t.same(loaded(modules, /\/src\/(gateway|samples|dlq)\//), [], 'no gateway, sample or dlq module');
+  t.same(loaded(modules, /\/src\/cli\/(gateway|up|status|queues)\.(ts|js)$/), [], 'no other command');
+});
+
+t.test('a worker with an OTLP endpoint loads the SDK', async (t) => {
+  // Nothing listens there; an idle worker makes no span to export.
+  const modules = await modulesLoadedBy(t, 'worker', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' });
+  t.ok(loaded(modules, /\/node_modules\/@opentelemetry\/sdk-trace-base\//).length > 0, 'sdk-trace-base');
+  t.ok(loaded(modules, /\/node_modules\/@opentelemetry\/sdk-node\//).length > 0, 'sdk-node');
+  t.ok(loaded(modules, /\/node_modules\/@opentelemetry\/exporter-trace-otlp-http\//).length > 0, 'the OTLP exporter');
+});
+
+t.test('a gateway loads no worker machinery, no samples and no OpenTelemetry SDK', async (t) => {
+  const modules = await modulesLoadedBy(t, 'gateway', {});
+  t.ok(loaded(modules, /\/node_modules\/fastify\//).length > 0, 'the hook saw fastify');
+  t.same(loaded(modules, SDK), [], 'no OpenTelemetry SDK package');
+  t.same(loaded(modules, /\/node_modules\/(xstate|figlet|pino-pretty)\//), [], 'no xstate, figlet or pino-pretty');
+  // actors/retry.policy.ts is read by the config (retry_http_codes); the machines are the worker's.
+  t.same(loaded(modules, /\/actors\/(invocation\.machine|queue\.supervisor|ack-extender)\.(ts|js)$/), [], 'no invocation machine or supervisor');
+  t.same(loaded(modules, /\/src\/(samples|dlq)\//), [], 'no sample or dlq module');
+  t.same(loaded(modules, /\/src\/cli\/(worker|worker-events|up|status|queues)\.(ts|js)$/), [], 'no other command');
+});
