@@ -12,6 +12,7 @@ import type {
   Invocation,
   InvocationSettings,
   MessageHandle,
+  RecordRequest,
 } from '../../../actors/invocation.types.js';
 import { QueueSupervisor, type Delivery, type DrainResult, type SettlementReport } from '../../../actors/queue.supervisor.js';
 import { NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
@@ -176,6 +177,7 @@ interface SupervisorOptions {
   handlePoison?: (message: MessageHandle, reasons: readonly string[], raw: unknown) => Promise<void>;
   deadLetter?: (request: DeadLetterRequest) => Promise<void>;
   random?: () => number;
+  runningAfterMs?: number;
 }
 
 /** One call of the supervisor's poison port. */
@@ -197,7 +199,11 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
   const maxInflight = opts.maxInflight ?? 4;
   const calls = new Inbox<Call>('an invokeFunction call');
   const callbacks: CallbackRequest[] = [];
+  const running = new Inbox<RecordRequest>('a running record');
   const machine = withEffects({
+      record: async (request) => {
+        if (request.state === 'running') running.push(request);
+      },
       invokeFunction: ((input, signal) => {
         const result = deferred<FunctionOutcome>();
         calls.push({ request: input, signal, result });
@@ -241,6 +247,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
       return opts.handlePoison ? opts.handlePoison(message, reasons, raw) : Promise.resolve();
     },
     pullRetryDelayMs: opts.pullRetryDelayMs,
+    runningAfterMs: opts.runningAfterMs,
     scheduler: opts.scheduler,
     events: {
       started: (queue, invocation, attempt) => started.push({ queue, invocation, attempt }),
@@ -277,6 +284,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
     source,
     calls,
     callbacks,
+    running,
     settled,
     started,
     poison,
@@ -466,6 +474,34 @@ t.test('in-flight messages are extended by the ack extender', async (t) => {
   await message!.extended.next();
   t.ok(message!.calls.filter((c) => c === 'working').length >= 2, 'working() called on every sweep');
   t.same(message!.settlements, [], 'nothing else while running');
+});
+
+t.test('an invocation still calling its function runningAfterMs after delivery is told `running`, once; a finished one is not', async (t) => {
+  const scheduler = new VirtualTimeScheduler();
+  const s = startSupervisor(t, { maxInflight: 4, scheduler, runningAfterMs: 250 });
+  const r1 = await s.source.requested.next();
+  s.deliverGood(r1, 2);
+  const quick = await s.calls.next();
+  const slow = await s.calls.next();
+  quick.result.resolve(outcome(200));
+  await s.settled.next();
+
+  scheduler.maxFrames = 249;
+  scheduler.flush();
+  await settleMicrotasks();
+  t.equal(s.running.backlog, 0, 'nothing before runningAfterMs');
+  scheduler.maxFrames = 250;
+  scheduler.flush();
+  const record = await s.running.next();
+  t.equal(record.invocation.callId, slow.request.invocation.callId, 'only the one still running');
+  t.equal(record.startedAtMs, 1_000_000, 'started at its delivery');
+
+  scheduler.maxFrames = 5_000;
+  scheduler.flush();
+  await settleMicrotasks();
+  t.equal(s.running.backlog, 0, 'told once, not at every sweep');
+  slow.result.resolve(outcome(200));
+  await s.settled.next();
 });
 
 t.test('a failed pull is reported and retried after pullRetryDelayMs', async (t) => {
