@@ -136,7 +136,8 @@ export async function startCallbackSink(t: Test, status: number | ((n: number) =
   };
 }
 
-async function listen(t: Test, server: ReturnType<typeof createServer>): Promise<string> {
+/** Listens on a free loopback port, closed (connections too) at teardown; the base URL. */
+export async function listen(t: Test, server: ReturnType<typeof createServer>): Promise<string> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(

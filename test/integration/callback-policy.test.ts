@@ -1,6 +1,5 @@
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
@@ -10,7 +9,7 @@ import { DEAD_LETTER_STREAM } from '../../src/queue/dead-letter.js';
 import { startStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { eventually } from '../helpers/eventually.js';
-import { startCallbackSink, waitForEvent, type RecordedRequest } from '../helpers/http-servers.js';
+import { listen, startCallbackSink, waitForEvent, type RecordedRequest } from '../helpers/http-servers.js';
 
 /**
  * The callback policy against real servers: a silent receiver does not hold the invocation slot
@@ -33,17 +32,9 @@ async function startSilentReceiver(t: Test) {
     else pending.push(res);
     events.emit('change');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
+  const base = await listen(t, server);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    url: `${base}/hook`,
     received,
     /** Answers sent to a client still listening. */
     get answered() {
