@@ -59,6 +59,12 @@ export interface ConfirmerOptions {
   readonly timeoutMs?: number;
   /** How often the sweep looks for writes past their deadline, ms; default 100. A write times out within this much after its deadline. */
   readonly sweepIntervalMs?: number;
+  /**
+   * Send the writes asked for during one event-loop turn together, from the check phase, so they
+   * leave in one socket write instead of one per I/O callback that asked; costs one loop turn of
+   * latency. Default false (each write leaves with nats.js's own microtask flush).
+   */
+  readonly batchWrites?: boolean;
 }
 
 /** Confirmed JetStream writes over one shared inbox; one per connection. */
@@ -119,6 +125,7 @@ interface AckableMsg {
 export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {}): Confirmer {
   const defaultTimeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const sweepIntervalMs = opts.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
+  const batchWrites = opts.batchWrites ?? false;
   const inbox = `${createInbox(inboxPrefixOf(nc))}.`;
   const pending = new Map<string, Pending>();
   let nextToken = 0;
@@ -195,12 +202,26 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
   void nc.closed().then((err) => close(err ?? undefined));
 
   /** Sends one request whose answer comes to `<inbox><token>`; resolves with what `settle` gives. */
+  // Writes asked for during one turn of the event loop (the answers of many sockets' events) are
+  // sent together from the check phase, so nats.js puts them in one socket write.
+  const queued: Array<() => void> = [];
+  const sendQueued = (): void => {
+    for (let i = 0; i < queued.length; i++) queued[i]!();
+    queued.length = 0;
+  };
+  const send = (write: () => void): void => {
+    if (!batchWrites) {
+      write();
+      return;
+    }
+    if (queued.length === 0) setImmediate(sendQueued);
+    queued.push(write);
+  };
+
   const request = <T>(kind: Kind, subject: string, data: Uint8Array, h: MsgHdrs | undefined, timeoutMs: number): Promise<T> => {
     if (closed) return Promise.reject(new ConfirmerClosedError(subject));
     const token = (nextToken++).toString(36);
     return new Promise<T>((resolve, reject) => {
-      // Throws synchronously (payload over max_payload, connection closed): nothing was sent.
-      nc.publish(subject, data, h === undefined ? { reply: inbox + token } : { reply: inbox + token, headers: h });
       const deadline = performance.now() + timeoutMs;
       pending.set(token, { kind, subject, deadline, timeoutMs, resolve: resolve as (v: never) => void, reject });
       if (deadline < earliest) earliest = deadline;
@@ -208,6 +229,17 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
         sweeper = setInterval(sweep, sweepIntervalMs);
         sweeper.unref();
       }
+      send(() => {
+        // Closed while it waited its turn: close() has rejected it already.
+        if (!pending.has(token)) return;
+        try {
+          nc.publish(subject, data, h === undefined ? { reply: inbox + token } : { reply: inbox + token, headers: h });
+        } catch (err) {
+          // payload over max_payload, connection closed: nothing was sent.
+          pending.delete(token);
+          reject(err as Error);
+        }
+      });
     });
   };
 

@@ -92,7 +92,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     onReconnect: () => metrics.natsReconnects.inc(),
   });
   try {
-    const confirmer = createConfirmer(queue.nc);
+    const confirmer = createConfirmer(queue.nc, { batchWrites: true });
     const jsm = await jetstreamManager(queue.nc);
     const js = jsm.jetstream();
     const bucket = bucketOptions(config);
