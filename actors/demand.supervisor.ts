@@ -190,13 +190,15 @@ export class DemandSupervisor<T> {
       return;
     }
     this.#running$.next(this.#running$.value + 1);
-    const release = (): void => {
-      this.#running$.next(this.#running$.value - 1);
-      this.#demand$.next();
-    };
-    handling.then(release, (error: unknown) => {
+    handling.then(this.#release, (error: unknown) => {
       this.#opts.events?.handleFailed?.(item, error);
-      release();
+      this.#release();
     });
   }
+
+  /** Frees one slot; one function for every item (this is the hot path). */
+  readonly #release = (): void => {
+    this.#running$.next(this.#running$.value - 1);
+    this.#demand$.next();
+  };
 }

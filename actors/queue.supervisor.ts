@@ -1,30 +1,7 @@
-import {
-  asapScheduler,
-  BehaviorSubject,
-  catchError,
-  debounceTime,
-  defer,
-  filter,
-  finalize,
-  firstValueFrom,
-  ignoreElements,
-  map,
-  mergeMap,
-  race,
-  startWith,
-  Subject,
-  take,
-  takeUntil,
-  interval,
-  tap,
-  timer,
-  asyncScheduler,
-  type Observable,
-  type SchedulerLike,
-  type Subscription,
-} from 'rxjs';
+import { asyncScheduler, interval, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
 import { AckExtender } from './ack-extender.js';
+import { DemandSupervisor } from './demand.supervisor.js';
 import type { InvocationMachine, InvocationSettlement } from './invocation.machine.js';
 import type { DeadLetterReason, FunctionOutcome, Invocation, InvocationSettings, MessageHandle, ResultStorage } from './invocation.types.js';
 
@@ -107,14 +84,6 @@ export interface QueueSupervisorOptions {
   readonly scheduler?: SchedulerLike;
 }
 
-/**
- * Supervises one queue: pulls only as many messages as it has free slots, runs one invocation
- * machine per message, and keeps their ack deadlines alive with a single sweep.
- *
- * Demand drives pulls: `free = maxInflight - running - requested`, where `requested` counts
- * messages asked for by open pull requests and not yet delivered. A message therefore never waits
- * in a client buffer while its ack deadline burns.
- */
 /** One in-flight invocation, as the supervisor's registry keeps it. */
 interface InFlight {
   readonly actor: Actor<InvocationMachine>;
@@ -124,24 +93,23 @@ interface InFlight {
   settled: boolean;
 }
 
+/**
+ * Supervises one queue: runs one invocation machine per message on a {@link DemandSupervisor}
+ * (which pulls only as many messages as there are free slots, so a message never waits in a
+ * client buffer while its ack deadline burns), and keeps their ack deadlines alive with a single
+ * sweep.
+ */
 export class QueueSupervisor {
   readonly #opts: QueueSupervisorOptions;
   readonly #extender: AckExtender;
   readonly #scheduler: SchedulerLike;
-  readonly #running$ = new BehaviorSubject(0);
-  readonly #demand$ = new Subject<void>();
-  readonly #stopping$ = new Subject<void>();
+  readonly #demand: DemandSupervisor<Delivery>;
   /** The one registry of in-flight invocations: cancel, drain, the ack-extend sweep and `running` read it. */
   readonly #inFlight = new Map<string, InFlight>();
   /** In-flight invocations in delivery order, not yet told `running`; `#runningHead` is the first unread. */
   readonly #notYetRunning: InFlight[] = [];
   #runningHead = 0;
   #runningTicker: Subscription | undefined;
-  /** Asking for one slot at a time while a pull is open would flood the server with tiny requests. */
-  readonly #batchThreshold: number;
-  #requested = 0;
-  #openPulls = 0;
-  #pulling: Subscription | undefined;
 
   constructor(opts: QueueSupervisorOptions) {
     this.#opts = opts;
@@ -152,17 +120,28 @@ export class QueueSupervisor {
       (count) => opts.events.extended?.(opts.queue, count),
       () => this.#messages(),
     );
-    this.#batchThreshold = Math.max(1, Math.ceil(opts.maxInflight / 4));
+    this.#demand = new DemandSupervisor<Delivery>({
+      concurrency: opts.maxInflight,
+      pull: opts.pull,
+      handle: (delivery) => this.#admit(delivery),
+      events: {
+        pullFailed: (error) => opts.events.pullFailed(opts.queue, error),
+        // #admit settles its own failures; a throw here is a bug, reported where failures are logged.
+        handleFailed: (_delivery, error) => opts.events.pullFailed(opts.queue, error),
+      },
+      pullRetryDelayMs: opts.pullRetryDelayMs,
+      scheduler: this.#scheduler,
+    });
   }
 
   /** Invocations running now (between delivery and settlement). */
   get running(): number {
-    return this.#running$.value;
+    return this.#demand.running;
   }
 
   /** Observable count of running invocations. */
   get running$(): Observable<number> {
-    return this.#running$.asObservable();
+    return this.#demand.running$;
   }
 
   /** Messages of the invocations in flight, for the ack-extend sweep. */
@@ -171,21 +150,11 @@ export class QueueSupervisor {
   }
 
   start(): void {
-    if (this.#pulling) return;
+    if (this.#runningTicker) return;
     this.#extender.start();
     const runningAfterMs = this.#opts.runningAfterMs ?? 250;
     this.#runningTicker = interval(runningAfterMs, this.#scheduler).subscribe(() => this.#tellRunning(runningAfterMs));
-    this.#pulling = this.#demand$
-      .pipe(
-        startWith(undefined),
-        // Slots freed in one burst (a batch settling together) become one pull, not many.
-        debounceTime(0, asapScheduler),
-        map(() => this.#nextPullSize()),
-        filter((n) => n > 0),
-        mergeMap((n) => this.#pullUpTo(n)),
-        takeUntil(this.#stopping$),
-      )
-      .subscribe((delivery) => this.#admit(delivery));
+    this.#demand.start();
   }
 
   /**
@@ -195,10 +164,7 @@ export class QueueSupervisor {
    * would run the function a second time.
    */
   async drain(graceMs: number): Promise<DrainResult> {
-    this.#stopping$.next();
-    this.#pulling?.unsubscribe();
-    const idle = this.#running$.pipe(filter((n) => n === 0), take(1));
-    await firstValueFrom(race(idle, timer(graceMs, this.#scheduler)));
+    await this.#demand.drain(graceMs);
     let released = 0;
     for (const { actor } of this.#inFlight.values()) {
       if (!actor.getSnapshot().matches('invoking')) continue;
@@ -209,7 +175,6 @@ export class QueueSupervisor {
     this.#runningTicker?.unsubscribe();
     return { released, unsettled: this.#inFlight.size };
   }
-
   /**
    * Cancels a running invocation of this queue (its HTTP call is aborted). Queued ones are skipped
    * on delivery through `settingsFor`. Returns whether an invocation was running here.
@@ -240,43 +205,17 @@ export class QueueSupervisor {
     }
   }
 
-  #nextPullSize(): number {
-    const free = this.#opts.maxInflight - this.#running$.value - this.#requested;
-    if (free <= 0) return 0;
-    if (this.#openPulls === 0) return free;
-    return free >= this.#batchThreshold ? free : 0;
-  }
-
-  #pullUpTo(max: number): Observable<Delivery> {
-    return defer(() => {
-      this.#requested += max;
-      this.#openPulls += 1;
-      let received = 0;
-      return this.#opts.pull(max).pipe(
-        take(max),
-        tap(() => {
-          received += 1;
-          this.#requested -= 1;
-        }),
-        catchError((error: unknown) => {
-          this.#opts.events.pullFailed(this.#opts.queue, error);
-          return timer(this.#opts.pullRetryDelayMs ?? 1000, this.#scheduler).pipe(ignoreElements());
-        }),
-        finalize(() => {
-          this.#requested -= max - received;
-          this.#openPulls -= 1;
-          this.#demand$.next();
-        }),
-      );
-    });
-  }
-
   #report(invocation: Invocation, state: string, attempt: number): string {
     this.#opts.events.transition?.(this.#opts.queue, invocation, state, attempt);
     return state;
   }
 
-  #admit({ message, decoded }: Delivery): void {
+  /**
+   * The demand supervisor's handler: starts one machine and returns a promise that holds the slot
+   * until the machine is done. Returns undefined (no slot taken) for what it settles at once: a
+   * poison message and a duplicate call id.
+   */
+  #admit({ message, decoded }: Delivery): Promise<void> | undefined {
     if (!decoded.ok) {
       // A message that cannot be decoded can never succeed: dead-letter it instead of redelivering forever.
       this.#opts.events.poison(this.#opts.queue, decoded.reasons);
@@ -284,15 +223,13 @@ export class QueueSupervisor {
         this.#opts.events.pullFailed(this.#opts.queue, error);
         message.nak(this.#opts.pullRetryDelayMs ?? 1000);
       });
-      this.#demand$.next();
-      return;
+      return undefined;
     }
     const { invocation } = decoded;
     if (this.#inFlight.has(invocation.callId)) {
       // The same call id is already running here (a redelivery overtook a slow ack): let the running one settle it.
       message.nak(this.#opts.ackExtendIntervalMs);
-      this.#demand$.next();
-      return;
+      return undefined;
     }
     let lastState = '';
     const transition = (snapshot: { value: unknown; context: { attempt: number } }): void => {
@@ -316,32 +253,34 @@ export class QueueSupervisor {
     const entry: InFlight = { actor, message, admittedAtMs: this.#scheduler.now(), settled: false };
     this.#inFlight.set(invocation.callId, entry);
     this.#notYetRunning.push(entry);
-    this.#running$.next(this.#running$.value + 1);
-    const settle = (): void => {
-      entry.settled = true;
-      this.#inFlight.delete(invocation.callId);
-      const snapshot = actor.getSnapshot();
-      const { context } = snapshot;
-      this.#opts.events.settled({
-        queue: this.#opts.queue,
-        invocation,
-        attempt: context.attempt,
-        // A crashed machine leaves its message unsettled: JetStream redelivers it after ack_wait.
-        settlement: snapshot.status === 'error' ? 'crashed' : (snapshot.value as InvocationSettlement),
-        outcome: context.outcome,
-        deadLetter: context.deadLetter,
-        callbackError: context.callbackError,
-        settleError: context.settleError,
-        recordError: context.recordError,
-        resultStorage: context.resultStorage,
-        policyWarnings: context.policyWarnings,
-      });
-      this.#running$.next(this.#running$.value - 1);
-      this.#demand$.next();
-    };
-    actor.subscribe({ complete: settle, error: settle });
+    const done = new Promise<void>((resolve) => {
+      const settle = (): void => {
+        entry.settled = true;
+        this.#inFlight.delete(invocation.callId);
+        // Resolved before the report: the slot is freed (a microtask later) before anything the report wakes reads `running`.
+        resolve();
+        const snapshot = actor.getSnapshot();
+        const { context } = snapshot;
+        this.#opts.events.settled({
+          queue: this.#opts.queue,
+          invocation,
+          attempt: context.attempt,
+          // A crashed machine leaves its message unsettled: JetStream redelivers it after ack_wait.
+          settlement: snapshot.status === 'error' ? 'crashed' : (snapshot.value as InvocationSettlement),
+          outcome: context.outcome,
+          deadLetter: context.deadLetter,
+          callbackError: context.callbackError,
+          settleError: context.settleError,
+          recordError: context.recordError,
+          resultStorage: context.resultStorage,
+          policyWarnings: context.policyWarnings,
+        });
+      };
+      actor.subscribe({ complete: settle, error: settle });
+    });
     actor.start();
     const first = actor.getSnapshot();
     this.#opts.events.started?.(this.#opts.queue, invocation, first.context.attempt, String(first.value));
+    return done;
   }
 }
