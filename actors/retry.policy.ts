@@ -49,6 +49,9 @@ export const RETRY_ANNOTATIONS = Object.freeze({
   backoff: 'com.openfaas.retry.backoff',
 } as const);
 
+const RETRY_ANNOTATION_NAMES: readonly string[] = Object.values(RETRY_ANNOTATIONS);
+const NO_WARNINGS: readonly string[] = Object.freeze([]);
+
 const BACKOFF_MODES: readonly BackoffMode[] = ['exponential', 'full', 'equal'];
 
 /**
@@ -178,7 +181,9 @@ function toSafeMs(ms: number): number {
 export function withAnnotations(
   base: RetryPolicy,
   annotations: Readonly<Record<string, string>>,
-): { policy: RetryPolicy; warnings: string[] } {
+): { policy: RetryPolicy; warnings: readonly string[] } {
+  // Most functions set none of them: the queue's policy as it is, nothing allocated.
+  if (!RETRY_ANNOTATION_NAMES.some((name) => annotations[name] !== undefined)) return { policy: base, warnings: NO_WARNINGS };
   const warnings: string[] = [];
   // Reads one annotation; on a bad value warns and keeps `fallback`, shown to the user as `shown`.
   const read = <T>(
