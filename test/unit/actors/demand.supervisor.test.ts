@@ -1,106 +1,15 @@
-import { defer, finalize, Subject, VirtualTimeScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import { Subject, VirtualTimeScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import t, { type Test } from 'tap';
 import { DemandSupervisor, type DemandDrainResult } from '../../../actors/demand.supervisor.js';
 import { deferred, type Deferred } from '../../helpers/deferred.js';
+import { FakePull } from '../../helpers/fake-pull.js';
+import { Inbox, settleMicrotasks } from '../../helpers/inbox.js';
 
 /**
  * The generic demand-driven supervisor against a fake pull port: demand bounds what is requested
  * plus what is running, freed slots are pulled again, drain stops pulling and waits, and a failed
  * pull is retried after its delay on virtual time.
  */
-
-/** Lets queued microtasks run (demand is debounced on the asap scheduler); waits for no timer. */
-const settleMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** Items in arrival order; `next()` waits for the next one, bounded so a missing event fails instead of hanging. */
-class Inbox<T> {
-  readonly #items: T[] = [];
-  readonly #waiters: Array<(item: T) => void> = [];
-  constructor(readonly what: string) {}
-
-  push(item: T): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(item);
-    else this.#items.push(item);
-  }
-
-  next(timeoutMs = 2000): Promise<T> {
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift() as T);
-    return new Promise<T>((resolve, reject) => {
-      const waiter = (item: T): void => {
-        clearTimeout(timer);
-        resolve(item);
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        reject(new Error(`timed out waiting for ${this.what}`));
-      }, timeoutMs);
-      this.#waiters.push(waiter);
-    });
-  }
-
-  get backlog(): number {
-    return this.#items.length;
-  }
-}
-
-/** One pull request as the fake source saw it. */
-interface PullRequest {
-  readonly max: number;
-  delivered: number;
-  open: boolean;
-  deliver(...items: string[]): void;
-  complete(): void;
-  error(err: unknown): void;
-}
-
-/**
- * The `pull(max)` port, one Subject per request. After every change it checks that running +
- * outstanding (asked for by open requests, not yet delivered) stays within the concurrency.
- */
-class FakePull {
-  readonly requests: PullRequest[] = [];
-  readonly requested = new Inbox<PullRequest>('a pull request');
-  readonly violations: string[] = [];
-  highWater = 0;
-  running: () => number = () => 0;
-
-  constructor(readonly concurrency: number) {}
-
-  outstanding(): number {
-    return this.requests.filter((r) => r.open).reduce((sum, r) => sum + r.max - r.delivered, 0);
-  }
-
-  check(when: string): void {
-    const total = this.running() + this.outstanding();
-    this.highWater = Math.max(this.highWater, total);
-    if (total > this.concurrency) this.violations.push(`${when}: ${total} > ${this.concurrency}`);
-  }
-
-  readonly pull = (max: number): Observable<string> =>
-    defer(() => {
-      const subject = new Subject<string>();
-      const request: PullRequest = {
-        max,
-        delivered: 0,
-        open: true,
-        deliver: (...items) => {
-          for (const item of items) {
-            if (!request.open) throw new Error('delivered on a closed pull request');
-            request.delivered += 1;
-            subject.next(item);
-            this.check(`after delivering ${item}`);
-          }
-        },
-        complete: () => subject.complete(),
-        error: (err) => subject.error(err),
-      };
-      this.requests.push(request);
-      this.check(`at pull(${max})`);
-      this.requested.push(request);
-      return subject.pipe(finalize(() => (request.open = false)));
-    });
-}
 
 interface Handling {
   readonly item: string;
@@ -117,7 +26,7 @@ interface Options {
 
 function startSupervisor(t: Test, opts: Options = {}) {
   const concurrency = opts.concurrency ?? 4;
-  const source = new FakePull(concurrency);
+  const source = new FakePull<string>(concurrency);
   const handling = new Inbox<Handling>('a handle call');
   const pullFailed = new Inbox<unknown>('a pullFailed event');
   const handleFailed = new Inbox<{ item: string; error: unknown }>('a handleFailed event');
@@ -137,17 +46,7 @@ function startSupervisor(t: Test, opts: Options = {}) {
       handleFailed: (item, error) => handleFailed.push({ item, error }),
     },
   });
-  source.running = () => supervisor.running;
-  const watching = supervisor.running$.subscribe(() => source.check('when running changed'));
-  t.teardown(async () => {
-    watching.unsubscribe();
-    const drained = supervisor.drain(0);
-    if (opts.scheduler instanceof VirtualTimeScheduler) {
-      opts.scheduler.maxFrames = opts.scheduler.frame;
-      opts.scheduler.flush();
-    }
-    await drained;
-  });
+  source.watch(t, supervisor, opts.scheduler);
   supervisor.start();
   const take = async (n: number): Promise<Handling[]> => {
     const taken: Handling[] = [];

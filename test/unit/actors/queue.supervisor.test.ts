@@ -1,7 +1,9 @@
-import { defer, finalize, Subject, VirtualTimeScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import { VirtualTimeScheduler, type SchedulerLike } from 'rxjs';
 import t, { type Test } from 'tap';
 import { testInvocation } from '../../helpers/invocations.js';
 import { deferred, type Deferred } from '../../helpers/deferred.js';
+import { FakePull, type PullRequest } from '../../helpers/fake-pull.js';
+import { Inbox, settleMicrotasks } from '../../helpers/inbox.js';
 import { fromPromise } from 'xstate';
 import { withEffects } from '../../../actors/invocation.machine.js';
 import type {
@@ -26,49 +28,6 @@ function envelope(callId = 'c1'): Invocation {
 function outcome(status = 200): FunctionOutcome {
   return { status, body: new Uint8Array(), startedAtMs: 0, durationMs: 1 };
 }
-
-
-/**
- * Events in arrival order; `next()` waits for the next one. The timer only bounds a wait that
- * would otherwise hang the file until tap's timeout.
- */
-class Inbox<T> {
-  readonly #items: T[] = [];
-  readonly #waiters: Array<(item: T) => void> = [];
-  constructor(readonly what: string) {}
-
-  push(item: T): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(item);
-    else this.#items.push(item);
-  }
-
-  next(timeoutMs = 2000): Promise<T> {
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift() as T);
-    return new Promise<T>((resolve, reject) => {
-      const waiter = (item: T): void => {
-        clearTimeout(timer);
-        resolve(item);
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        reject(new Error(`timed out waiting for ${this.what}`));
-      }, timeoutMs);
-      this.#waiters.push(waiter);
-    });
-  }
-
-  /** Events that arrived and were not taken by `next()`. */
-  get backlog(): number {
-    return this.#items.length;
-  }
-}
-
-/**
- * Lets every queued microtask run (the supervisor debounces pull demand on the asap scheduler).
- * Used only to show that something did NOT happen; it waits for no timer.
- */
-const settleMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** The MessageHandle port, recording calls; working() calls are also published as events. */
 class FakeHandle implements MessageHandle {
@@ -95,70 +54,6 @@ class FakeHandle implements MessageHandle {
   get settlements(): string[] {
     return this.calls.filter((c) => c !== 'working');
   }
-}
-
-/** One pull request as the fake source saw it. */
-interface PullRequest {
-  readonly max: number;
-  delivered: number;
-  open: boolean;
-  deliver(delivery: Delivery): void;
-  complete(): void;
-  error(err: unknown): void;
-}
-
-/**
- * The supervisor's pull port `(max) => Observable<Delivery>`, one Subject per request. It records
- * every requested `max` and checks after every change that running + outstanding never exceeds
- * maxInflight (outstanding = asked for by open requests, not yet delivered).
- */
-class FakePullSource {
-  readonly requests: PullRequest[] = [];
-  readonly requested = new Inbox<PullRequest>('a pull request');
-  readonly violations: string[] = [];
-  highWater = 0;
-  running: () => number = () => 0;
-
-  constructor(readonly maxInflight: number) {}
-
-  outstanding(): number {
-    return this.requests.filter((r) => r.open).reduce((sum, r) => sum + r.max - r.delivered, 0);
-  }
-
-  check(when: string): void {
-    const running = this.running();
-    const outstanding = this.outstanding();
-    this.highWater = Math.max(this.highWater, running + outstanding);
-    if (running + outstanding > this.maxInflight) {
-      this.violations.push(`${when}: running ${running} + outstanding ${outstanding} > ${this.maxInflight}`);
-    }
-  }
-
-  readonly pull = (max: number): Observable<Delivery> =>
-    defer(() => {
-      const subject = new Subject<Delivery>();
-      const request: PullRequest = {
-        max,
-        delivered: 0,
-        open: true,
-        deliver: (delivery) => {
-          if (!request.open) throw new Error('delivered on a closed pull request');
-          request.delivered += 1;
-          subject.next(delivery);
-          this.check(`after delivery on pull(${max})`);
-        },
-        complete: () => subject.complete(),
-        error: (err) => subject.error(err),
-      };
-      this.requests.push(request);
-      this.check(`at pull(${max})`);
-      this.requested.push(request);
-      return subject.pipe(
-        finalize(() => {
-          request.open = false;
-        }),
-      );
-    });
 }
 
 interface Call {
@@ -218,7 +113,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
         await opts.deadLetter?.(input);
       }),
   });
-  const source = new FakePullSource(maxInflight);
+  const source = new FakePull<Delivery>(maxInflight);
   const settingsAskedFor: Invocation[] = [];
   const poisonHandled = new Inbox<PoisonCall>('a handlePoison call');
   const transitions: Transition[] = [];
@@ -257,22 +152,11 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
       pullFailed: (queue, error) => pullFailed.push({ queue, error }),
     },
   });
-  source.running = () => supervisor.running;
-  const watching = supervisor.running$.subscribe(() => source.check('when running changed'));
-  t.teardown(async () => {
-    watching.unsubscribe();
-    const drained = supervisor.drain(0);
-    // On virtual time the zero grace period passes only when the clock is moved on.
-    if (opts.scheduler instanceof VirtualTimeScheduler) {
-      opts.scheduler.maxFrames = opts.scheduler.frame;
-      opts.scheduler.flush();
-    }
-    await drained;
-  });
+  source.watch(t, supervisor, opts.scheduler);
   supervisor.start();
 
   /** Delivers `n` decodable messages on `request`; returns their handles. */
-  const deliverGood = (request: PullRequest, n: number): FakeHandle[] =>
+  const deliverGood = (request: PullRequest<Delivery>, n: number): FakeHandle[] =>
     Array.from({ length: n }, (_, i) => {
       const message = new FakeHandle();
       request.deliver({ message, decoded: { ok: true, invocation: envelope(`c${request.delivered + 1}-${i}`) } });
@@ -516,7 +400,7 @@ t.test('a failed pull is reported and retried after pullRetryDelayMs', async (t)
 
   clock.maxFrames = retryDelayMs - 1;
   clock.flush();
-  await new Promise<void>((resolve) => setImmediate(resolve));
+  await settleMicrotasks();
   t.equal(s.source.requests.length, 1, 'no new pull before the retry delay has passed');
 
   clock.maxFrames = retryDelayMs;
