@@ -66,12 +66,12 @@ export type InvocationEvent =
   | { type: 'deadLetter.failed'; error: unknown }
   | { type: 'result.done'; output: ResultStorage }
   | { type: 'result.failed'; error: unknown }
-  | { type: 'record.done' }
-  | { type: 'record.failed'; error: unknown }
   | { type: 'retry.done' }
   | { type: 'retry.failed'; error: unknown }
-  | { type: 'ack.done' }
-  | { type: 'ack.failed'; error: unknown };
+  /** Recorded (or `recordError` says why not), then acked. */
+  | { type: 'settle.done'; recordError: string | undefined }
+  /** The ack was not confirmed. */
+  | { type: 'settle.failed'; error: unknown; recordError: string | undefined };
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -96,6 +96,14 @@ function report<T>(self: AnyActorRef, effect: () => Promise<T>, done: (output: T
     (output) => self.send(done(output)),
     (error: unknown) => self.send(failed(error)),
   );
+}
+
+/** The ack of a settlement failed; carries what the record write said before it. */
+class SettleFailure {
+  constructor(
+    readonly cause: unknown,
+    readonly recordError: string | undefined,
+  ) {}
 }
 
 /**
@@ -149,8 +157,32 @@ function effectActions(effects: InvocationEffects) {
         (output) => ({ type: 'result.done', output }),
         (error) => ({ type: 'result.failed', error }),
       ),
-    recordFinal: ({ context, self }: Args) =>
-      report(self, () => effects.record(recordRequest(context, finalState(context))), () => ({ type: 'record.done' }), (error) => ({ type: 'record.failed', error })),
+    /**
+     * The final record, then the double ack: one effect and one event for both, since every
+     * invocation takes this path (an event costs the machine more than the two awaits).
+     */
+    settle: ({ context, self }: Args) => {
+      const settle = async (): Promise<string | undefined> => {
+        let recordError: string | undefined;
+        try {
+          await effects.record(recordRequest(context, finalState(context)));
+        } catch (error) {
+          recordError = describe(error);
+        }
+        try {
+          await effects.ackAck(context.message);
+        } catch (error) {
+          throw new SettleFailure(error, recordError);
+        }
+        return recordError;
+      };
+      report(
+        self,
+        settle,
+        (recordError) => ({ type: 'settle.done', recordError }),
+        (failure) => ({ type: 'settle.failed', error: (failure as SettleFailure).cause, recordError: (failure as SettleFailure).recordError }),
+      );
+    },
     /** Informational: not awaited, a failure changes nothing. */
     recordRunning: ({ context }: Args) => {
       if (context.running.recorded) return;
@@ -163,8 +195,6 @@ function effectActions(effects: InvocationEffects) {
       const delayMs = retryDelayMs(outcome, context.attempt, context.policy, outcome.startedAtMs + outcome.durationMs, context.random);
       report(self, () => effects.scheduleRetry(context.message, delayMs), () => ({ type: 'retry.done' }), (error) => ({ type: 'retry.failed', error }));
     },
-    ackAck: ({ context, self }: Args) =>
-      report(self, () => effects.ackAck(context.message), () => ({ type: 'ack.done' }), (error) => ({ type: 'ack.failed', error })),
     /** Fire and forget: given back at shutdown, another replica takes it at once. */
     release: ({ context }: Args) => context.message.nak(0),
   };
@@ -172,13 +202,13 @@ function effectActions(effects: InvocationEffects) {
 
 /**
  * Where an invocation goes once its outcome is final: keep the result, call back, or go straight
- * to recording. Written out on each transition that leads there rather than as an eventless state
+ * to settling. Written out on each transition that leads there rather than as an eventless state
  * of its own: every microstep costs, and this is the path of every invocation.
  */
 const REPORT = [
   { guard: 'wantsResult', target: 'storingResult' },
   { guard: 'hasCallback', target: 'callback' },
-  { target: 'recording' },
+  { target: 'settling' },
 ] as const;
 
 /**
@@ -313,7 +343,7 @@ export const invocationMachine = setup({
       },
     },
     reported: {
-      always: [{ guard: 'hasCallback', target: 'callback' }, { target: 'recording' }],
+      always: [{ guard: 'hasCallback', target: 'callback' }, { target: 'settling' }],
     },
     /**
      * POST the outcome to X-Callback-Url. A failed callback never re-runs the function. The
@@ -323,7 +353,7 @@ export const invocationMachine = setup({
     callback: {
       entry: 'deliverCallback',
       on: {
-        'callback.done': 'recording',
+        'callback.done': 'settling',
         'callback.failed': {
           target: 'handingOffCallback',
           actions: assign({ callbackError: ({ event }) => describe(event.error), callbackStatus: ({ event }) => receiverStatusOf(event.error) }),
@@ -337,33 +367,28 @@ export const invocationMachine = setup({
     handingOffCallback: {
       entry: 'handOffCallback',
       on: {
-        'handOff.done': 'recording',
+        'handOff.done': 'settling',
         'handOff.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
       },
     },
     /**
-     * The final record is stored before the ack, so that once JetStream forgets the message the
-     * status API already tells how it ended. A record that cannot be written (after the effect's
-     * own retries) is reported, and the invocation is acked all the same: leaving it unacked would
-     * run the function again.
+     * The final record is stored, then the message acked (double ack: settled only when the server
+     * confirms), so that once JetStream forgets the message the status API already tells how it
+     * ended. A record that cannot be written (after the effect's own retries) is reported, and the
+     * invocation is acked all the same: leaving it unacked would run the function again.
      */
-    recording: {
-      entry: 'recordFinal',
+    settling: {
+      entry: 'settle',
       on: {
-        'record.done': 'acking',
-        'record.failed': { target: 'acking', actions: assign({ recordError: ({ event }) => describe(event.error) }) },
-      },
-    },
-    /** Double ack: the invocation is settled only when the server confirms. */
-    acking: {
-      entry: 'ackAck',
-      on: {
-        'ack.done': [
-          { guard: 'wasCancelled', target: 'cancelled' },
-          { guard: 'wasDeadLettered', target: 'deadLettered' },
-          { target: 'acked' },
+        'settle.done': [
+          { guard: 'wasCancelled', target: 'cancelled', actions: assign({ recordError: ({ event }) => event.recordError }) },
+          { guard: 'wasDeadLettered', target: 'deadLettered', actions: assign({ recordError: ({ event }) => event.recordError }) },
+          { target: 'acked', actions: assign({ recordError: ({ event }) => event.recordError }) },
         ],
-        'ack.failed': { target: 'ackFailed', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+        'settle.failed': {
+          target: 'ackFailed',
+          actions: assign({ settleError: ({ event }) => describe(event.error), recordError: ({ event }) => event.recordError }),
+        },
       },
     },
     /** Settled: JetStream removed the message. */

@@ -28,8 +28,7 @@ t.test('with log_level=debug every state an invocation passes through is logged 
     '2:invoking',
     '2:deciding',
     '2:callback',
-    '2:recording',
-    '2:acking',
+    '2:settling',
     '2:acked',
   ]);
   const line = worker.logs.find((l) => l.callId === callId && l.state === 'invoking')!;

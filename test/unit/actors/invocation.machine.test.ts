@@ -122,7 +122,7 @@ t.test('success with a callback URL: callback, then ackAck, then acked', async (
   t.same(run.handOffs, [], 'no callback hand-off');
 });
 
-t.test('without a callback URL the machine goes straight to acking', async (t) => {
+t.test('without a callback URL the machine goes straight to settling', async (t) => {
   const run = start({ invocation: { ...envelope, callbackUrl: undefined } });
   const snap = await run.done();
   t.equal(snap.value, 'acked');

@@ -582,7 +582,7 @@ t.test('every state change is reported as a transition, in order', async (t) => 
   await s.settled.next();
 
   const states = s.transitions.map((tr) => tr.state);
-  const expected = ['invoking', 'callback', 'acking', 'acked'];
+  const expected = ['invoking', 'callback', 'settling', 'acked'];
   const positions = expected.map((state) => states.indexOf(state));
   t.notOk(positions.includes(-1), `all of ${expected.join(', ')} in ${states.join(', ')}`);
   t.same([...positions].sort((a, b) => a - b), positions, 'in that order');
