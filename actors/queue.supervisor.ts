@@ -90,7 +90,6 @@ interface InFlight {
   readonly message: MessageHandle;
   /** Scheduler time of the delivery, ms. */
   readonly admittedAtMs: number;
-  settled: boolean;
 }
 
 /**
@@ -106,8 +105,12 @@ export class QueueSupervisor {
   readonly #demand: DemandSupervisor<Delivery>;
   /** The one registry of in-flight invocations: cancel, drain, the ack-extend sweep and `running` read it. */
   readonly #inFlight = new Map<string, InFlight>();
-  /** In-flight invocations in delivery order, not yet told `running`; `#runningHead` is the first unread. */
-  readonly #notYetRunning: InFlight[] = [];
+  /**
+   * Deliveries in order, not yet looked at by the `running` sweep; `#runningHead` is the first
+   * unread. Call ids only, not the entries: a settled invocation's actor (its request and result
+   * bodies) must not stay reachable from here until the sweep passes.
+   */
+  readonly #notYetRunning: Array<{ readonly callId: string; readonly admittedAtMs: number }> = [];
   #runningHead = 0;
   #runningTicker: Subscription | undefined;
 
@@ -194,9 +197,11 @@ export class QueueSupervisor {
     const queue = this.#notYetRunning;
     const cutoff = this.#scheduler.now() - afterMs;
     while (this.#runningHead < queue.length && queue[this.#runningHead]!.admittedAtMs <= cutoff) {
-      const entry = queue[this.#runningHead]!;
+      const { callId, admittedAtMs } = queue[this.#runningHead]!;
       this.#runningHead += 1;
-      if (!entry.settled) entry.actor.send({ type: 'running' });
+      const entry = this.#inFlight.get(callId);
+      // Gone: settled. Another admission time: a later delivery of the same call id.
+      if (entry !== undefined && entry.admittedAtMs === admittedAtMs) entry.actor.send({ type: 'running' });
     }
     // Drop what has been read once it is most of the array.
     if (this.#runningHead > 1024 && this.#runningHead * 2 > queue.length) {
@@ -250,12 +255,11 @@ export class QueueSupervisor {
           }
         : undefined,
     });
-    const entry: InFlight = { actor, message, admittedAtMs: this.#scheduler.now(), settled: false };
+    const entry: InFlight = { actor, message, admittedAtMs: this.#scheduler.now() };
     this.#inFlight.set(invocation.callId, entry);
-    this.#notYetRunning.push(entry);
+    this.#notYetRunning.push({ callId: invocation.callId, admittedAtMs: entry.admittedAtMs });
     const done = new Promise<void>((resolve) => {
       const settle = (): void => {
-        entry.settled = true;
         this.#inFlight.delete(invocation.callId);
         // Resolved before the report: the slot is freed (a microtask later) before anything the report wakes reads `running`.
         resolve();
