@@ -6,6 +6,7 @@ import { endSpan, errorFailure, PRODUCER, traceCarrierOf, tracer } from '../tele
 import { encodeEnvelope, type Invocation } from './envelope.js';
 import { PayloadTooLargeError, QueueUnavailableError } from './errors.js';
 import type { QueueConnection } from './connection.js';
+import { inWriteBatch } from './write-batch.js';
 import { ConfirmationError, ConfirmTimeoutError, NoStreamError, type Confirmer, type PubAck } from './confirmer.js';
 
 export interface PublishResult {
@@ -60,8 +61,13 @@ export function createPublisher(queue: QueueConnection, confirmer: Confirmer, op
     if (maxPayload !== undefined && size > maxPayload) throw new PayloadTooLargeError(size, maxPayload);
     let ack: PubAck;
     try {
-      beforeSend?.();
-      ack = await confirmer.publish(subject, data, { headers, timeoutMs });
+      // Every publish of one I/O phase (one per HTTP request read in it) goes out in one socket
+      // write instead of one each: nats.js flushes per microtask, and each request's handler runs
+      // in its own macrotask (the flushes were ~20 % of the gateway's CPU at c=100).
+      ack = await inWriteBatch(() => {
+        beforeSend?.();
+        return confirmer.publish(subject, data, { headers, timeoutMs });
+      });
     } catch (err) {
       throw new QueueUnavailableError(describe(err), { cause: err, outcomeUnknown: publishOutcomeUnknown(err) });
     }
