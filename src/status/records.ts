@@ -105,6 +105,9 @@ export async function openKvBucket(nc: NatsConnection, bucket: string, opts: KvB
 export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Promise<RecordStore> {
   const kv = await openKvBucket(nc, RECORDS_BUCKET, opts);
   const encoder = new TextEncoder();
+  // Built once: nats.js encodes headers when it publishes and never changes them.
+  const createOnly = natsHeaders();
+  createOnly.set('Nats-Expected-Last-Subject-Sequence', '0');
   return {
     async get(callId) {
       return recordOf(await kv.get(callId));
@@ -120,9 +123,7 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
       }
     },
     createUnconfirmed(record) {
-      const h = natsHeaders();
-      h.set('Nats-Expected-Last-Subject-Sequence', '0');
-      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encoder.encode(JSON.stringify(record)), { headers: h });
+      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encoder.encode(JSON.stringify(record)), { headers: createOnly });
     },
     putUnconfirmed(record) {
       // The subject JetStream KV stores `put`s under: $KV.<bucket>.<key>.
