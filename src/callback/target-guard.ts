@@ -215,6 +215,9 @@ export interface TargetGuard {
 }
 
 /** The guard for `callback_allow` (see AllowList); `resolve` is dns.lookup unless a test swaps it. */
+/** Allowed IP literals remembered by `check`; the set starts over when full. */
+const MAX_REMEMBERED_LITERALS = 1_024;
+
 export function createTargetGuard(allow: readonly string[], resolve: ResolveAll = resolveWithDns): TargetGuard {
   const allowList = compileAllowList(allow);
   const refusal = (host: string, address: string): CallbackRefusedError | undefined => {
@@ -243,11 +246,23 @@ export function createTargetGuard(allow: readonly string[], resolve: ResolveAll 
     );
   };
 
+  // An IP literal's verdict depends only on the literal and the allow list: remembered, so a busy
+  // gateway whose callers name the same few addresses pays no BlockList checks (each builds
+  // SocketAddress objects) per request. Refusals are not remembered: they are rare, and their
+  // error is built fresh each time.
+  const allowedLiterals = new Set<string>();
   const check = async (url: URL, timeoutMs: number): Promise<CallbackRefusedError | undefined> => {
     const host = normalizeHost(url.hostname);
-    if (allowList.allowsHost(host)) return undefined;
+    if (allowedLiterals.has(host) || allowList.allowsHost(host)) return undefined;
     const literal = ipLiteralOf(host);
-    if (literal !== undefined) return refusal(host, literal);
+    if (literal !== undefined) {
+      const refused = refusal(host, literal);
+      if (refused === undefined) {
+        if (allowedLiterals.size >= MAX_REMEMBERED_LITERALS) allowedLiterals.clear();
+        allowedLiterals.add(host);
+      }
+      return refused;
+    }
     let timer: NodeJS.Timeout | undefined;
     const slow = new Promise<undefined>((resolveSlow) => {
       timer = setTimeout(() => resolveSlow(undefined), timeoutMs);

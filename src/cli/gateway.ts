@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { FunctionResolver } from '../functions/index.js';
@@ -15,6 +15,7 @@ import { openResults } from '../status/results.js';
 import { ensureDelayedStream } from '../queue/delayed.js';
 import { createQueueRouter } from '../gateway/queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
+import { createConfirmer } from '../queue/confirmer.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createRegistry, gatewayMetrics } from '../telemetry/metrics.js';
 
@@ -65,6 +66,7 @@ export async function startGateway(
     const idempotency = await openIdempotencyClaims(queue.nc, { ...bucket, ttlMs: config.records.idempotencyWindowMs });
     const cancellations = await openCancellationRequests(queue.nc, bucket);
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
+    const confirmer = createConfirmer(queue.nc, { timeoutMs: config.gateway.publishTimeoutMs });
     const app = await buildGateway(
       {
         readTimeoutMs: config.gateway.readTimeoutMs,
@@ -78,7 +80,7 @@ export async function startGateway(
       },
       {
         resolver: deps.resolver,
-        publisher: createPublisher(queue, jetstream(queue.nc), { publishTimeoutMs: config.gateway.publishTimeoutMs }),
+        publisher: createPublisher(queue, confirmer, { publishTimeoutMs: config.gateway.publishTimeoutMs }),
         router: createQueueRouter(config, jsm, logger),
         records,
         results,
@@ -100,6 +102,7 @@ export async function startGateway(
       close: async () => {
         await app.close();
         await dispatcher.close();
+        confirmer.close();
         await queue.close();
       },
     };

@@ -83,6 +83,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger(config.log);
   for (const warning of warnings) logger.warn(warning);
+  // gateway_processes > 1: this process only forks and supervises the gateways (node:cluster).
+  if (command === 'gateway' && config.gateway.processes > 1 && (await import('node:cluster')).default.isPrimary) {
+    return runPrimary(config.gateway.processes, logger);
+  }
   // OTEL_* variables; off unless an exporter or an OTLP endpoint is set. Started before anything
   // that makes spans, stopped after everything, so the last spans are exported.
   const tracing = await startTracing(process.env, command === 'up' ? 'asyncfn' : `asyncfn-${command}`, { serviceVersion: VERSION });
@@ -114,9 +118,40 @@ async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    // A gateway process of gateway_processes > 1: its primary asks it to stop (signals from a
+    // terminal reach every process of the group on their own).
+    if (process.send !== undefined) {
+      process.on('message', (message) => {
+        if (message === 'asyncfn:stop') onSignal('SIGTERM');
+      });
+    }
   });
   await stop();
   await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
+  logger.info('stopped');
+  return 0;
+}
+
+/** The primary of `gateway_processes` > 1: forks the gateways, stops them on SIGTERM/SIGINT. */
+async function runPrimary(count: number, logger: ReturnType<typeof createLogger>): Promise<number> {
+  const { runGatewayProcesses } = await import('./gateway-processes.js');
+  let fatal: Error | undefined;
+  let wake: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (wake = resolve));
+  const processes = await runGatewayProcesses(count, logger, (err) => {
+    fatal = err;
+    wake();
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'shutting down the gateway processes');
+    process.once(signal, () => process.exit(130));
+    wake();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await stopped;
+  await processes.close();
+  if (fatal) throw fatal;
   logger.info('stopped');
   return 0;
 }

@@ -202,6 +202,7 @@ function toConfig(v: Variables): Config {
       upstreamTimeoutMs: v.upstream_timeout,
       maxBodyBytes: v.max_body_size,
       publishTimeoutMs: v.publish_timeout,
+      processes: v.gateway_processes,
     },
     functions: {
       mode: v.functions_file !== undefined ? 'file' : v.gateway_invoke ? 'gateway' : 'template',

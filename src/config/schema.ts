@@ -119,6 +119,12 @@ export interface GatewayConfig {
    * 503 with Retry-After (`publish_timeout`), > 0. Default 1000 (1s).
    */
   readonly publishTimeoutMs: number;
+  /**
+   * Gateway processes sharing the listening port (`gateway_processes`, node:cluster), 1–64.
+   * Default 1: one process, no cluster primary. More use more cores: each process has its own
+   * NATS connection and serves any route; a primary process forks and supervises them.
+   */
+  readonly processes: number;
 }
 
 /** How a function name becomes a URL. */
@@ -323,6 +329,7 @@ export const ConfigSchema = z
       upstreamTimeoutMs: ms,
       maxBodyBytes: z.int().min(1),
       publishTimeoutMs: ms,
+      processes: z.int().min(1).max(64),
     }),
     functions: z.strictObject({
       mode: z.enum(FUNCTION_MODES),

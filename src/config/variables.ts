@@ -177,6 +177,7 @@ export const VariablesSchema = z
     write_timeout: positiveDuration.default(60_000),
     max_body_size: bytes.default(1_024_000),
     publish_timeout: positiveDuration.default(1_000),
+    gateway_processes: integer(1, 64).default(1),
     functions_file: z.string().optional(),
     gateway_invoke: boolean.default(false),
     function_url_template: urlTemplate.default('http://{name}.{namespace}.svc.cluster.local:8080'),

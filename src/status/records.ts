@@ -1,6 +1,6 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { JetStreamApiError } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { recordOf, waitForFinal } from './wait.js';
 
 /** KV bucket holding one record per call id. */
@@ -68,6 +68,14 @@ export interface RecordStore {
    */
   createIfAbsent(record: InvocationRecord): Promise<boolean>;
   /**
+   * `createIfAbsent` without waiting for anything: one message on the bucket's subject with
+   * `Nats-Expected-Last-Subject-Sequence: 0`, no reply subject. JetStream stores it only when the
+   * key has never been written (a worker's "running" or a final record is never overwritten) and
+   * answers nobody. For the gateway's `queued` record, which rides in the same socket write as
+   * the invocation, ahead of it: the invocation's PubAck is what makes the 202 durable.
+   */
+  createUnconfirmed(record: InvocationRecord): void;
+  /**
    * Writes the record without waiting for JetStream's ack: one message on the bucket's subject,
    * no request round trip. For the worker's state updates, which are informational (the
    * invocation itself is durable) and many (one or two per invocation).
@@ -97,6 +105,9 @@ export async function openKvBucket(nc: NatsConnection, bucket: string, opts: KvB
 export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Promise<RecordStore> {
   const kv = await openKvBucket(nc, RECORDS_BUCKET, opts);
   const encoder = new TextEncoder();
+  // Built once: nats.js encodes headers when it publishes and never changes them.
+  const createOnly = natsHeaders();
+  createOnly.set('Nats-Expected-Last-Subject-Sequence', '0');
   return {
     async get(callId) {
       return recordOf(await kv.get(callId));
@@ -110,6 +121,9 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
         if (!(err instanceof JetStreamApiError && err.code === 10071)) throw err;
         return false;
       }
+    },
+    createUnconfirmed(record) {
+      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encoder.encode(JSON.stringify(record)), { headers: createOnly });
     },
     putUnconfirmed(record) {
       // The subject JetStream KV stores `put`s under: $KV.<bucket>.<key>.

@@ -1,15 +1,19 @@
 /**
- * Section 1, ingest: async 202s per second through the gateway (autocannon in its own process,
- * 1 KiB bodies, 100 connections), beside LIMIT-A: the same envelope published straight to a
- * stream of the same configuration over one Node connection, 100 in flight, each PubAck awaited.
+ * Section 1, ingest: async 202s per second through the gateway (`asyncfn gateway` as a child
+ * process; autocannon in its own process, 1 KiB bodies, 100 connections), beside LIMIT-A: the same
+ * envelope published straight to a stream of the same configuration over one Node connection, 100
+ * in flight, each PubAck awaited. Also the gateway's RSS, idle and under load, and the rate with
+ * `gateway_processes` > 1 (what more processes give on this machine's cores).
  */
+import { cpus } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
-import { startGateway } from '../../src/cli/gateway.js';
 import { ensureStream } from '../../src/queue/provision.js';
+import { rssSampler } from './memory.js';
 import { row, type Row } from './report.js';
-import { runAutocannon } from './processes.js';
-import { BODY, benchConfig, benchInvocation, benchResolver, connectClient, FUNCTION_NAME, inScope, progress, silentLogger, startNats, type BenchClient } from './stack.js';
-import { epochMs, percentile, perSecond } from './stats.js';
+import { freePort, pollUntil, readRssBytes, runAutocannon, spawnAsyncfn, type AsyncfnChild } from './processes.js';
+import { BODY, benchConfig, benchInvocation, connectClient, FUNCTION_NAME, inScope, progress, silentLogger, startNats, writeFunctionsFile, type BenchClient, type Scope } from './stack.js';
+import { epochMs, MIB, percentile, perSecond } from './stats.js';
 
 export interface IngestPlan {
   readonly seconds: number;
@@ -17,6 +21,8 @@ export interface IngestPlan {
   /** A short untimed run of each side first, so both are measured warm; 0 to skip. */
   readonly warmupSeconds: number;
   readonly connections: number;
+  /** `gateway_processes` of the extra run that shows what more processes give; 0 or 1 to skip. */
+  readonly processes: number;
 }
 
 export interface LimitA {
@@ -46,6 +52,35 @@ async function measureLimitA(client: BenchClient, subject: string, inFlight: num
   return { perSecond: perSecond(latencies.length, epochMs() - startedAt), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
 }
 
+/** `asyncfn gateway` as a child process with `processes` gateway processes; resolves once it answers. */
+async function startGatewayChild(scope: Scope, natsUrl: string, processes: number): Promise<{ child: AsyncfnChild; url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawnAsyncfn('gateway', {
+    NATS_URL: natsUrl,
+    // Never called: nothing consumes in this section.
+    functions_file: await writeFunctionsFile(scope, CALLBACK_URL),
+    gateway_port: String(port),
+    gateway_host: '127.0.0.1',
+    gateway_processes: String(processes),
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= child.stop(10_000));
+  scope.defer(stop);
+  const url = `http://127.0.0.1:${port}`;
+  await pollUntil(
+    async () => {
+      child.assertRunning();
+      return fetch(`${url}/healthz`).then(
+        async (res) => (await res.arrayBuffer(), res.ok),
+        () => false,
+      );
+    },
+    'the gateway to answer /healthz',
+    30_000,
+  );
+  return { child, url, stop };
+}
+
 export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA: LimitA }> {
   return inScope(async (scope) => {
     const nats = await startNats(scope);
@@ -54,12 +89,14 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     // LIMIT-A's own stream, configured like the queue's, so the ingest's messages do not change it.
     const limitSpec = { ...client.spec, stream: 'bench-limit-a', subject: 'bench-limit-a' };
     await ensureStream(client.jsm, limitSpec, silentLogger);
-    const gateway = await startGateway(config, { resolver: benchResolver(CALLBACK_URL), logger: silentLogger });
-    scope.defer(() => gateway.close());
+    const gateway = await startGatewayChild(scope, nats.url, 1);
+    // Idle: started, answered one probe, nothing else yet.
+    await delay(1_000);
+    const idleRss = await readRssBytes(gateway.child.pid);
 
-    const load = (seconds: number) =>
+    const load = (seconds: number, url = gateway.url) =>
       runAutocannon({
-        url: `${gateway.url}/async-function/${FUNCTION_NAME}`,
+        url: `${url}/async-function/${FUNCTION_NAME}`,
         connections: plan.connections,
         durationSeconds: seconds,
         body: BODY,
@@ -73,11 +110,31 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     progress(SECTION, `LIMIT-A: raw JetStream publish, ${plan.connections} in flight, ${plan.limitSeconds} s`);
     const limitA = await measureLimitA(client, limitSpec.subject, plan.connections, plan.limitSeconds);
     progress(SECTION, `LIMIT-A ${limitA.perSecond.toFixed(0)} msg/s; gateway under autocannon -c ${plan.connections} for ${plan.seconds} s`);
+    const sampler = rssSampler(gateway.child.pid);
     const result = await load(plan.seconds);
+    const loadRss = await sampler.stop();
     const failed = result.non2xx + result.errors + result.timeouts;
     if (failed > 0) progress(SECTION, `warning: ${failed} requests were not answered 2xx`);
     const rate = result.ok / result.durationSeconds;
-    progress(SECTION, `${rate.toFixed(0)} 202/s`);
+    progress(SECTION, `${rate.toFixed(0)} 202/s, gateway RSS ${(idleRss / MIB).toFixed(0)} MiB idle, ${(loadRss / MIB).toFixed(0)} MiB under load`);
+
+    const processRows: Row[] = [];
+    if (plan.processes > 1) {
+      await gateway.stop();
+      const many = await startGatewayChild(scope, nats.url, plan.processes);
+      if (plan.warmupSeconds > 0) await load(plan.warmupSeconds, many.url);
+      progress(SECTION, `gateway_processes=${plan.processes} on ${cpus().length} cores under autocannon -c ${plan.connections} for ${plan.seconds} s`);
+      const r = await load(plan.seconds, many.url);
+      const manyFailed = r.non2xx + r.errors + r.timeouts;
+      if (manyFailed > 0) progress(SECTION, `warning: ${manyFailed} requests were not answered 2xx with gateway_processes=${plan.processes}`);
+      processRows.push(
+        row('ingest.processes.rate', '1 ingest', `async 202/s with gateway_processes=${plan.processes} (${cpus().length} cores) vs LIMIT-A`, r.ok / r.durationSeconds, {
+          limit: limitA.perSecond,
+        }),
+        row('ingest.processes.p50', '1 ingest', `202 latency p50 ms with gateway_processes=${plan.processes}`, r.latency.p50),
+      );
+      await many.stop();
+    }
     const rows = [
       row('ingest.rate', '1 ingest', `async 202/s (1 KiB, c=${plan.connections}) vs LIMIT-A publish+PubAck/s`, rate, {
         limit: limitA.perSecond,
@@ -86,6 +143,9 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       row('ingest.p50', '1 ingest', '202 latency p50 ms (limit: LIMIT-A publish p50)', result.latency.p50, { limit: limitA.p50Ms, ratio: false }),
       row('ingest.p99', '1 ingest', '202 latency p99 ms (limit: LIMIT-A publish p99)', result.latency.p99, { limit: limitA.p99Ms, ratio: false }),
       row('ingest.failed', '1 ingest', 'requests not answered 2xx', failed, { target: { max: 0 } }),
+      row('ingest.rss.idle', '1 ingest', 'gateway RSS MiB, idle after start', idleRss / MIB),
+      row('ingest.rss.load', '1 ingest', `gateway RSS MiB under autocannon -c ${plan.connections} (peak)`, loadRss / MIB, { target: { max: 80 } }),
+      ...processRows,
     ];
     return { rows, limitA };
   });

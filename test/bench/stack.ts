@@ -14,6 +14,7 @@ import type { Invocation } from '../../src/queue/envelope.js';
 import { startLocalNats, type LocalNatsServer } from '../../src/queue/local-server.js';
 import { ensureStream, type QueueSpec } from '../../src/queue/provision.js';
 import { createPublisher, type InvocationPublisher } from '../../src/queue/publisher.js';
+import { createConfirmer } from '../../src/queue/confirmer.js';
 import { queueSpecFor } from '../../src/queue/queues.js';
 import { createLogger, type Logger } from '../../src/telemetry/logger.js';
 import { pollUntil, spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
@@ -128,7 +129,7 @@ export async function connectClient(scope: Scope, config: Config): Promise<Bench
   const spec = queueSpecFor(config);
   await ensureStream(jsm, spec, silentLogger);
   const js = jsm.jetstream();
-  return { natsUrl: config.nats.url!, queue, js, jsm, spec, publisher: createPublisher(queue, js, { publishTimeoutMs: 30_000 }) };
+  return { natsUrl: config.nats.url!, queue, js, jsm, spec, publisher: createPublisher(queue, createConfirmer(queue.nc, { timeoutMs: 30_000 }), { publishTimeoutMs: 30_000 }) };
 }
 
 /** Publishes `count` invocations straight onto the stream, `window` at a time. */

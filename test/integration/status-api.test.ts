@@ -110,6 +110,28 @@ t.test('GET /async-function/<call-id>: the record as JSON; unknown ids 404; a fu
   await badWait.body.dump();
 });
 
+t.test('1,000 concurrent submits, each followed at once by a GET: every 202 reads queued (or later)', async (t) => {
+  // The gateway's queued record rides unconfirmed ahead of the invocation (one confirmation per
+  // 202): the 202 still comes only after the record is readable.
+  const stack = await startStack(t);
+  const states = await Promise.all(
+    Array.from({ length: 1_000 }, async (_, i) => {
+      const res = await request(`${stack.gateway.url}/async-function/work`, { method: 'POST', body: `n${i}`, headers: { 'x-callback-url': stack.sink.url } });
+      await res.body.dump();
+      if (res.statusCode !== 202) return `POST ${res.statusCode}`;
+      const { status, record } = await getStatus(stack, String(res.headers['x-call-id']));
+      return status === 200 ? record.state : `GET ${status}`;
+    }),
+  );
+  const counts: Record<string, number> = {};
+  for (const state of states) counts[state] = (counts[state] ?? 0) + 1;
+  t.same(
+    Object.keys(counts).filter((s) => !['queued', 'running', 'succeeded'].includes(s)),
+    [],
+    `every GET found the record: ${JSON.stringify(counts)}`,
+  );
+});
+
 t.test('long-poll: answers as soon as the invocation finishes; times out with the current state', async (t) => {
   const stack = await startStack(t, { handler: slowHandler(1_000) });
   const callId = await submit(stack);

@@ -141,15 +141,10 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     // A delayed invocation waits in the delayed stream; its max event age counts from when it may run.
     const delayMs = notBeforeMs === undefined ? 0 : notBeforeMs - enqueuedAtMs;
 
-    // Otherwise the record and the invocation are written at once: one round trip instead of two.
-    // The record is created only if absent, so a fast worker's "running" is never overwritten by "queued".
-    const recorded: Promise<unknown> =
-      recordedEarly === callId
-        ? Promise.resolve(undefined)
-        : confirmWithin('the invocation record', deadline, () => deps.records.createIfAbsent(recordOf(callId, parentCallId))).then(
-            () => undefined,
-            (err: unknown) => err,
-          );
+    // Otherwise the record rides unconfirmed in the invocation's socket write, just ahead of it (see
+    // the README, "Status API"): one JetStream round trip and one confirmation per 202. It is a
+    // create, so a fast worker's "running" (or a replay's record) is never overwritten by "queued".
+    const recordNow = recordedEarly === callId ? undefined : () => deps.records.createUnconfirmed(recordOf(callId, parentCallId));
     // The caller's trace context rides along; a tracing publisher replaces it with its PRODUCER span
     // (a child of the active server span).
     const callerTrace = callerTraceCarrier(request.headers);
@@ -179,16 +174,14 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
             tracestate: callerTrace?.tracestate,
           },
           timeoutMs,
+          recordNow && { beforeSend: recordNow },
         ),
       );
     } catch (err) {
       // In the background: the 503 must not wait on a JetStream that is not answering.
-      void cleanUpRefused(callId, claim, recorded, err);
+      void cleanUpRefused(callId, claim, err);
       throw err;
     }
-    const recordError = await recorded;
-    // The invocation is stored: answering 503 now would make the caller send it twice.
-    if (recordError) deps.logger.warn({ err: recordError, callId }, 'accepted an invocation whose record could not be written');
     if (claim && !claim.first) reply.header('idempotent-replayed', 'true');
     if (parentCallId !== undefined) reply.header(PARENT_CALL_ID_HEADER, parentCallId);
     return reply.code(202).header('x-call-id', callId).send();
@@ -210,9 +203,8 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
    * stream, whose Nats-Msg-Id then makes the resend's copy a duplicate; a released claim would
    * answer a fresh call id whose message JetStream drops as that duplicate.
    */
-  const cleanUpRefused = async (callId: string, claim: IdempotencyClaim | undefined, recorded: Promise<unknown>, err: unknown): Promise<void> => {
+  const cleanUpRefused = async (callId: string, claim: IdempotencyClaim | undefined, err: unknown): Promise<void> => {
     if (claim && !claim.first) return;
-    await recorded;
     dropRecord(callId);
     const maybeStored = err instanceof QueueUnavailableError && err.outcomeUnknown;
     if (claim && !maybeStored) {

@@ -181,6 +181,22 @@ t.test('submit-time check: literals without DNS, names by every address, failure
   t.equal(await allowed.check(new URL('http://10.0.0.5/'), 1_000), undefined);
 });
 
+t.test('submit-time check: a remembered literal keeps its verdict, refusals stay refusals', async (t) => {
+  const guard = createTargetGuard(['10.0.0.0/8'], fakeResolve({}, []));
+  for (let i = 0; i < 3; i++) {
+    t.equal(await guard.check(new URL('http://10.1.2.3/hook'), 1_000), undefined, `allowed literal, check ${i + 1}`);
+    t.match(await guard.check(new URL('http://127.0.0.1/hook'), 1_000), { message: /127\.0\.0\.1 is a loopback address/ }, `refused literal, check ${i + 1}`);
+  }
+  // More allowed literals than are remembered: the set starts over, verdicts stay right.
+  const refusedWrongly: string[] = [];
+  for (let i = 0; i < 1_100; i++) {
+    const url = `http://10.0.${i >> 8}.${i & 0xff}/`;
+    if ((await guard.check(new URL(url), 1_000)) !== undefined) refusedWrongly.push(url);
+  }
+  t.same(refusedWrongly, [], '1,100 allowed literals, all allowed');
+  t.match(await guard.check(new URL('http://192.168.0.1/'), 1_000), { message: /a private address/ });
+});
+
 /** Calls a guard's lookup as net.connect would, with or without `all`. */
 function lookupOnce(
   guard: ReturnType<typeof createTargetGuard>,

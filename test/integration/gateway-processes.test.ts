@@ -1,0 +1,65 @@
+import t from 'tap';
+import { request } from 'undici';
+import { spawnAsyncfn, writeFunctionsFile } from '../helpers/asyncfn.js';
+import { startFunctionServer } from '../helpers/http-servers.js';
+import { startNatsServer } from '../helpers/nats-server.js';
+
+/** Issue 13: `gateway_processes` runs N gateway processes on one port (node:cluster). */
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function submitMany(url: string, count: number): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const res = await request(`${url}/async-function/work`, { method: 'POST', body: `n${i}` });
+      await res.body.dump();
+      return res.statusCode;
+    }),
+  );
+}
+
+t.test('gateway_processes=2: two processes share the port, a dead one is replaced, SIGTERM stops them all', async (t) => {
+  const nats = await startNatsServer(t);
+  const fn = await startFunctionServer(t);
+  const gateway = await spawnAsyncfn(t, 'gateway', {
+    NATS_URL: nats.url,
+    functions_file: await writeFunctionsFile(t, { work: fn.url }),
+    gateway_host: '127.0.0.1',
+    gateway_processes: '2',
+  });
+  const started = await gateway.waitForLog((l) => l.msg === 'gateway processes listening', 'gateway processes listening');
+  const pids = started.pids as number[];
+  t.equal(pids.length, 2, 'two gateway processes');
+  const listening = gateway.logs.filter((l) => l.msg === 'gateway listening');
+  t.equal(listening.length, 2, 'each logged that it listens');
+  t.equal(new Set(listening.map((l) => l.url)).size, 1, `on one port: ${String(listening[0]?.url)}`);
+  const url = String(listening[0]!.url);
+
+  t.same(new Set(await submitMany(url, 200)), new Set([202]), '200 submits, all 202');
+  const status = await request(`${url}/async-function/no-such-call`);
+  t.equal(status.statusCode, 404);
+  await status.body.dump();
+
+  process.kill(pids[0]!, 'SIGKILL');
+  await gateway.waitForLog((l) => l.msg === 'a gateway process exited; starting another', 'the replacement');
+  await gateway.waitForLog((l) => l.msg === 'gateway listening' && !listening.includes(l), 'the replacement listening');
+  t.same(new Set(await submitMany(url, 50)), new Set([202]), 'accepted after one process died');
+
+  const all = gateway.logs.filter((l) => l.msg === 'gateway listening').map((l) => l.pid as number);
+  t.equal(await gateway.terminate(), 0, 'SIGTERM: the primary exits 0 after its processes drained');
+  t.same(all.filter(alive), [], 'no gateway process is left');
+});
+
+t.test('gateway_processes=2 whose processes cannot start: the gateway exits 1, as with one process', async (t) => {
+  const nats = await startNatsServer(t);
+  // Read by each gateway process, not by the primary.
+  const spawned = spawnAsyncfn(t, 'gateway', { NATS_URL: nats.url, functions_file: '/nonexistent/functions.yaml', gateway_host: '127.0.0.1', gateway_processes: '2' });
+  await t.rejects(spawned, /exited \(1\)[\s\S]*exited before listening/);
+});
