@@ -1,4 +1,4 @@
-import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core';
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 
 /**
  * The message envelope: metadata in NATS headers, the request body as the raw payload (no JSON or
@@ -114,6 +114,10 @@ export class PoisonMessageError extends Error {
   }
 }
 
+const CALLER_PREFIX_LOWER = CALLER_HEADER_PREFIX.toLowerCase();
+/** Each envelope header's name in lower case, computed once. */
+const LOWER_NAME: ReadonlyMap<string, string> = new Map(Object.values(EnvelopeHeader).map((name) => [name, name.toLowerCase()]));
+
 /** Decodes a stream message; throws {@link PoisonMessageError} listing every problem. */
 export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): Invocation {
   const problems: string[] = [];
@@ -125,10 +129,20 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
       return value;
     }
   };
-  const get = (name: string): string | undefined => {
-    const values = headers?.values(name, Match.IgnoreCase) ?? [];
-    return values.length > 0 ? values[0] : undefined;
-  };
+  // One pass over the headers (nats.js's case-insensitive lookup scans them all per name): the
+  // first value of each envelope header by lower-case name, and the caller's headers in order.
+  const first = new Map<string, string>();
+  const caller: Array<[string, string]> = [];
+  if (headers) {
+    for (const [key, values] of headers) {
+      const lower = key.toLowerCase();
+      if (lower.startsWith(CALLER_PREFIX_LOWER)) {
+        const name = lower.slice(CALLER_PREFIX_LOWER.length);
+        for (const value of values) caller.push([name, unescape(key, value)]);
+      } else if (values.length > 0 && !first.has(lower)) first.set(lower, values[0]!);
+    }
+  }
+  const get = (name: string): string | undefined => first.get(LOWER_NAME.get(name) ?? name.toLowerCase());
   /** The fields a caller's text travels in may be escaped (see ESCAPED_VALUE_PREFIX). */
   const getText = (name: string): string | undefined => {
     const value = get(name);
@@ -167,7 +181,6 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
   const query = getText(EnvelopeHeader.query) ?? '';
   const traceparent = getText(EnvelopeHeader.traceparent);
   const tracestate = getText(EnvelopeHeader.tracestate);
-  const caller = callerHeaders(headers, unescape);
   if (problems.length > 0) throw new PoisonMessageError(problems);
 
   return {
@@ -188,18 +201,6 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
     traceparent,
     tracestate,
   };
-}
-
-function callerHeaders(headers: MsgHdrs | undefined, unescape: (name: string, value: string) => string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  if (!headers) return out;
-  const prefix = CALLER_HEADER_PREFIX.toLowerCase();
-  for (const [key, values] of headers) {
-    if (!key.toLowerCase().startsWith(prefix)) continue;
-    const name = key.slice(prefix.length).toLowerCase();
-    for (const value of values) out.push([name, unescape(key, value)]);
-  }
-  return out;
 }
 
 function setIfPresent(h: MsgHdrs, name: string, value: string | undefined): void {
