@@ -1,10 +1,8 @@
 import t from 'tap';
-import { createActor, fromPromise, waitFor } from 'xstate';
+import { createActor, waitFor } from 'xstate';
 import { STORE_RESULT_ANNOTATION, withEffects } from '../../../actors/invocation.machine.js';
 import type {
-  CallbackRequest,
   FunctionOutcome,
-  FunctionRequest,
   Invocation,
   MessageHandle,
   ResultStorage,
@@ -37,13 +35,13 @@ async function run(r: Run) {
   const stored: StoreResultRequest[] = [];
   const outcome = r.outcome ?? { status: 201, contentType: 'text/plain', body: new TextEncoder().encode('made'), startedAtMs: 1, durationMs: 2 };
   const machine = withEffects({
-      invokeFunction: (async () => outcome),
-      deliverCallback: (async () => void order.push('callback')),
-      storeResult: (async (input) => {
-        order.push('store');
-        stored.push(input);
-        return r.store ? r.store(input) : { stored: true };
-      }),
+    invokeFunction: async () => outcome,
+    deliverCallback: async () => void order.push('callback'),
+    storeResult: async (input) => {
+      order.push('store');
+      stored.push(input);
+      return r.store ? r.store(input) : { stored: true };
+    },
   });
   const actor = createActor(machine, {
     input: {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { testInvocation } from '../../helpers/invocations.js';
-import { createActor, fromPromise, waitFor } from 'xstate';
+import { createActor, waitFor } from 'xstate';
 import { CANCELLED_STATUS, EXPIRED_STATUS, withEffects } from '../../../actors/invocation.machine.js';
 import type {
   CallbackHandOff,
@@ -34,8 +34,6 @@ const policy: RetryPolicy = {
 function outcome(status: number, extra: Partial<FunctionOutcome> = {}): FunctionOutcome {
   return { status, body: new TextEncoder().encode(`status ${status}`), startedAtMs: NOW_MS, durationMs: 2, ...extra };
 }
-
-const text = (body: Uint8Array | undefined) => new TextDecoder().decode(body);
 
 type HandOff = CallbackHandOff;
 
@@ -72,26 +70,26 @@ function start(s: Scenario = {}) {
   const handOffs: HandOff[] = [];
   const deadLetters: DeadLetterRequest[] = [];
   const machine = withEffects({
-      invokeFunction: ((input, signal) => {
-        effects.push('invokeFunction');
-        invoked.push(input);
-        return s.invoke ? s.invoke(input, signal) : Promise.resolve(outcome(200));
-      }),
-      deliverCallback: (async (input) => {
-        effects.push('deliverCallback');
-        callbacks.push(input);
-        await s.callback?.();
-      }),
-      handOffCallback: (async (input) => {
-        effects.push('handOffCallback');
-        handOffs.push(input);
-        await s.handOff?.();
-      }),
-      deadLetter: (async (input) => {
-        effects.push(`deadLetter(${input.reason})`);
-        deadLetters.push(input);
-        await s.deadLetter?.();
-      }),
+    invokeFunction: (input, signal) => {
+      effects.push('invokeFunction');
+      invoked.push(input);
+      return s.invoke ? s.invoke(input, signal) : Promise.resolve(outcome(200));
+    },
+    deliverCallback: async (input) => {
+      effects.push('deliverCallback');
+      callbacks.push(input);
+      await s.callback?.();
+    },
+    handOffCallback: async (input) => {
+      effects.push('handOffCallback');
+      handOffs.push(input);
+      await s.handOff?.();
+    },
+    deadLetter: async (input) => {
+      effects.push(`deadLetter(${input.reason})`);
+      deadLetters.push(input);
+      await s.deadLetter?.();
+    },
   });
   const settings: InvocationSettings = {
     policy,

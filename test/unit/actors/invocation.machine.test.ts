@@ -1,7 +1,7 @@
 import t from 'tap';
 import { testInvocation } from '../../helpers/invocations.js';
-import { deferred, type Deferred } from '../../helpers/deferred.js';
-import { createActor, fromPromise, waitFor } from 'xstate';
+import { deferred } from '../../helpers/deferred.js';
+import { createActor, waitFor } from 'xstate';
 import { withEffects } from '../../../actors/invocation.machine.js';
 import type {
   CallbackRequest,
@@ -74,24 +74,24 @@ function start(s: Scenario = {}) {
   const deadLetters: DeadLetterRequest[] = [];
   const handOffs: Array<CallbackRequest & { readonly error: string }> = [];
   const machine = withEffects({
-      invokeFunction: ((input, signal) => {
-        invoked.push(input);
-        return s.invoke ? s.invoke(input, signal) : Promise.resolve(outcome(200));
-      }),
-      deliverCallback: (async (input) => {
-        callbacks.push(input);
-        await s.callback?.(input);
-      }),
-      handOffCallback: (async (input) => {
-        handOffs.push(input);
-      }),
-      deadLetter: (async (input) => {
-        deadLetters.push(input);
-      }),
-      ackAck: ((input) => {
-        acked.push(input);
-        return input.ackAck();
-      }),
+    invokeFunction: (input, signal) => {
+      invoked.push(input);
+      return s.invoke ? s.invoke(input, signal) : Promise.resolve(outcome(200));
+    },
+    deliverCallback: async (input) => {
+      callbacks.push(input);
+      await s.callback?.(input);
+    },
+    handOffCallback: async (input) => {
+      handOffs.push(input);
+    },
+    deadLetter: async (input) => {
+      deadLetters.push(input);
+    },
+    ackAck: (input) => {
+      acked.push(input);
+      return input.ackAck();
+    },
   });
   const actor = createActor(machine, {
     input: { message: handle, invocation: s.invocation ?? envelope, ...settings(s.policy ?? NO_RETRIES) },
@@ -144,8 +144,8 @@ t.test('the callback goes before the ack', async (t) => {
 t.test('the default ackAck slot acks through the message handle', async (t) => {
   const { handle, calls } = recordingHandle(1);
   const machine = withEffects({
-      invokeFunction: (async () => outcome(200)),
-      deliverCallback: (async () => {}),
+    invokeFunction: async () => outcome(200),
+    deliverCallback: async () => {},
   });
   const actor = createActor(machine, { input: { message: handle, invocation: envelope, ...settings(NO_RETRIES) } });
   actor.start();

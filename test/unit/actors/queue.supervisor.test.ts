@@ -4,7 +4,6 @@ import { testInvocation } from '../../helpers/invocations.js';
 import { deferred, type Deferred } from '../../helpers/deferred.js';
 import { FakePull, type PullRequest } from '../../helpers/fake-pull.js';
 import { Inbox, settleMicrotasks } from '../../helpers/inbox.js';
-import { fromPromise } from 'xstate';
 import { withEffects } from '../../../actors/invocation.machine.js';
 import type {
   CallbackRequest,
@@ -96,22 +95,22 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
   const callbacks: CallbackRequest[] = [];
   const running = new Inbox<RecordRequest>('a running record');
   const machine = withEffects({
-      record: async (request) => {
-        if (request.state === 'running') running.push(request);
-      },
-      invokeFunction: ((input, signal) => {
-        const result = deferred<FunctionOutcome>();
-        calls.push({ request: input, signal, result });
-        return result.promise;
-      }),
-      deliverCallback: (async (input) => {
-        callbacks.push(input);
-        await opts.callback?.(input);
-      }),
-      handOffCallback: (async () => {}),
-      deadLetter: (async (input) => {
-        await opts.deadLetter?.(input);
-      }),
+    record: async (request) => {
+      if (request.state === 'running') running.push(request);
+    },
+    invokeFunction: (input, signal) => {
+      const result = deferred<FunctionOutcome>();
+      calls.push({ request: input, signal, result });
+      return result.promise;
+    },
+    deliverCallback: async (input) => {
+      callbacks.push(input);
+      await opts.callback?.(input);
+    },
+    handOffCallback: async () => {},
+    deadLetter: async (input) => {
+      await opts.deadLetter?.(input);
+    },
   });
   const source = new FakePull<Delivery>(maxInflight);
   const settingsAskedFor: Invocation[] = [];
