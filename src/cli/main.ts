@@ -79,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
       const defaultQueue = queueSpecFor(config);
       return runQueuesCommand(argv.slice(operatorAt + 1), { ...deps, defaultQueue, durableFor: (q) => queueSpecFor(config, q).durable });
     }
-    return (await import('../dlq/index.js')).runDlqCommand(argv.slice(operatorAt + 1), deps);
+    return (await import('./dlq/index.js')).runDlqCommand(argv.slice(operatorAt + 1), deps);
   }
   const logger = createLogger(config.log);
   for (const warning of warnings) logger.warn(warning);
@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
       const resolver = await createResolver(config.functions);
       const running =
         command === 'gateway'
-          ? await (await import('./gateway.js')).startGateway(config, { resolver, logger })
+          ? await (await import('../gateway/start.js')).startGateway(config, { resolver, logger })
           : await (await import('../worker/index.js')).startWorker(config, { resolver, logger });
       stop = () => running.close();
     }

@@ -5,7 +5,7 @@ import { createResolver, staticResolver, type FunctionResolver } from '../functi
 import { startLocalNats, type LocalNatsServer } from '../queue/local-server.js';
 import { startSampleFunctions } from '../samples/index.js';
 import type { Logger } from '../telemetry/logger.js';
-import { startGateway } from './gateway.js';
+import { startGateway } from '../gateway/start.js';
 import { upCallbackPolicy } from './up-binding.js';
 import { DEFAULT_DATA_DIR, NATS_URL_FILE } from './up-data-dir.js';
 import { startWorker } from '../worker/index.js';

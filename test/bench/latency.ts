@@ -4,7 +4,7 @@
  * function start and the callback in the fixture processes (epoch ms, one machine, one clock).
  */
 import { request } from 'undici';
-import { startGateway } from '../../src/cli/gateway.js';
+import { startGateway } from '../../src/gateway/start.js';
 import { startWorker } from '../../src/worker/index.js';
 import { within } from './processes.js';
 import { row, type Row } from './report.js';

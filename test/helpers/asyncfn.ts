@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Test } from 'tap';
-import { startGateway, type RunningGateway } from '../../src/cli/gateway.js';
+import { startGateway, type RunningGateway } from '../../src/gateway/start.js';
 import { startWorker, type RunningWorker } from '../../src/worker/index.js';
 import { testConfig, type Config, type DeepPartial } from '../../src/config/index.js';
 import { staticResolver, type FunctionResolver } from '../../src/functions/index.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { startGateway } from '../../src/cli/gateway.js';
+import { startGateway } from '../../src/gateway/start.js';
 import type { Config, DeepPartial } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/telemetry/logger.js';

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { startGateway } from '../../src/cli/gateway.js';
+import { startGateway } from '../../src/gateway/start.js';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { configFor, resolverFor, startTestGateway } from '../helpers/asyncfn.js';

@@ -4,7 +4,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { CALLBACK_STREAM } from '../../src/callback/durable.js';
-import { runDlqCommand } from '../../src/dlq/index.js';
+import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { DEAD_LETTER_STREAM } from '../../src/queue/dead-letter.js';
 import { startStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';

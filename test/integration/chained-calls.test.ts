@@ -4,7 +4,7 @@ import { configFor, resolverFor, startTestGateway, startTestWorker } from '../he
 import { eventually } from '../helpers/eventually.js';
 import { startCallbackSink, startFunctionServer, type CallbackSink, type FunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
-import type { RunningGateway } from '../../src/cli/gateway.js';
+import type { RunningGateway } from '../../src/gateway/start.js';
 import type { InvocationRecord } from '../../src/status/records.js';
 
 /**

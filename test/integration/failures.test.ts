@@ -3,7 +3,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import t from 'tap';
 import { request } from 'undici';
-import { runDlqCommand } from '../../src/dlq/index.js';
+import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { staticResolver } from '../../src/functions/index.js';
 import { configFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';

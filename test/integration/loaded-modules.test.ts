@@ -55,8 +55,8 @@ t.test('a worker without tracing loads no OpenTelemetry SDK, no gateway, no fast
   t.same(loaded(modules, SDK), [], 'no OpenTelemetry SDK package');
   t.same(loaded(modules, /\/node_modules\/(fastify|@fastify\/[^/]+|find-my-way|avvio)\//), [], 'no fastify');
   t.same(loaded(modules, /\/node_modules\/(figlet|pino-pretty)\//), [], 'no figlet, no pino-pretty');
-  t.same(loaded(modules, /\/src\/(gateway|samples|dlq)\//), [], 'no gateway, sample or dlq module');
-  t.same(loaded(modules, /\/src\/cli\/(gateway|up|status|queues)\.(ts|js)$/), [], 'no other command');
+  t.same(loaded(modules, /\/src\/(gateway|samples|cli\/dlq)\//), [], 'no gateway, sample or dlq module');
+  t.same(loaded(modules, /\/src\/cli\/(gateway-processes|up|status|queues)\.(ts|js)$/), [], 'no other command');
 });
 
 t.test('a worker with an OTLP endpoint loads the SDK', async (t) => {
@@ -74,6 +74,6 @@ t.test('a gateway loads no worker machinery, no samples and no OpenTelemetry SDK
   t.same(loaded(modules, /\/node_modules\/(xstate|figlet|pino-pretty)\//), [], 'no xstate, figlet or pino-pretty');
   // actors/retry.policy.ts is read by the config (retry_http_codes); the machines are the worker's.
   t.same(loaded(modules, /\/actors\/(invocation\.machine|queue\.supervisor|ack-extender)\.(ts|js)$/), [], 'no invocation machine or supervisor');
-  t.same(loaded(modules, /\/src\/(samples|dlq)\//), [], 'no sample or dlq module');
+  t.same(loaded(modules, /\/src\/(samples|cli\/dlq)\//), [], 'no sample or dlq module');
   t.same(loaded(modules, /\/src\/(worker\/|cli\/(up|status|queues)\.(ts|js)$)/), [], 'no worker module, no other command');
 });

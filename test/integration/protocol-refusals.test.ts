@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { templateResolver } from '../../src/functions/index.js';
-import { startGateway } from '../../src/cli/gateway.js';
+import { startGateway } from '../../src/gateway/start.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { configFor, resolverFor, startStack, startTestGateway } from '../helpers/asyncfn.js';
 import { startNatsServer } from '../helpers/nats-server.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { backoffBounds, DEFAULT_RETRY_POLICY, type BackoffMode } from '../../actors/retry.policy.js';
-import { runDlqCommand } from '../../src/dlq/index.js';
+import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { resolverFor, startStack, startTestGateway, startTestWorker, configFor } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { scriptedHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';

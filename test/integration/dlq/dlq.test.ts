@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type Je
 import { headers as natsHeaders, Match } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
-import { runDlqCommand } from '../../../src/dlq/index.js';
+import { runDlqCommand } from '../../../src/cli/dlq/index.js';
 import {
   DEAD_LETTER_STREAM,
   DeadLetterHeader,

@@ -2,7 +2,7 @@ import { parseCreds } from '@nats-io/jwt';
 import { pino } from 'pino';
 import t from 'tap';
 import { request } from 'undici';
-import { startGateway } from '../../../src/cli/gateway.js';
+import { startGateway } from '../../../src/gateway/start.js';
 import { NatsConnectError } from '../../../src/queue/connection.js';
 import { configFor, resolverFor, startStack } from '../../helpers/asyncfn.js';
 import { operatorMode, startNatsServer, writeSecretFiles } from '../../helpers/nats-server.js';

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import t from 'tap';
 import { request } from 'undici';
-import { startGateway } from '../../../src/cli/gateway.js';
+import { startGateway } from '../../../src/gateway/start.js';
 import { connectQueue, NatsConnectError, type ConnectOptions } from '../../../src/queue/connection.js';
 import { configFor, resolverFor, startStack } from '../../helpers/asyncfn.js';
 import { startNatsServer, TLS_FIXTURES, tlsServerConfig } from '../../helpers/nats-server.js';

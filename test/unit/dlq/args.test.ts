@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DLQ_USAGE, parseDlqArgs } from '../../../src/dlq/args.js';
+import { DLQ_USAGE, parseDlqArgs } from '../../../src/cli/dlq/args.js';
 
 const NOW = 1_700_000_000_000;
 

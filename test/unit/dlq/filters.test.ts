@@ -8,7 +8,7 @@ import {
   parseSeq,
   parseTimeBound,
   type DeadLetterFilter,
-} from '../../../src/dlq/filters.js';
+} from '../../../src/cli/dlq/filters.js';
 import type { DeadLetter } from '../../../src/queue/dead-letter.js';
 import type { Invocation } from '../../../src/queue/envelope.js';
 

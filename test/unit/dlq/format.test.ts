@@ -12,7 +12,7 @@ import {
   progressReporter,
   showJson,
   truncate,
-} from '../../../src/dlq/format.js';
+} from '../../../src/cli/dlq/format.js';
 import type { DeadLetter } from '../../../src/queue/dead-letter.js';
 import type { Invocation } from '../../../src/queue/envelope.js';
 

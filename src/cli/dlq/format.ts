@@ -1,5 +1,5 @@
 import type { MsgHdrs } from '@nats-io/nats-core';
-import type { DeadLetter } from '../queue/dead-letter.js';
+import type { DeadLetter } from '../../queue/dead-letter.js';
 
 /** What `list` and `show` print about one dead letter (headers and body as stored). */
 export interface DeadLetterView {

@@ -1,7 +1,7 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
-import { EnvelopeHeader } from '../queue/envelope.js';
-import { CALLBACK_SUBJECT_PREFIX, DIRECT_STATUS_HEADER } from '../callback/durable.js';
-import type { DeadLetterReason } from '../queue/dead-letter.js';
+import { EnvelopeHeader } from '../../queue/envelope.js';
+import { CALLBACK_SUBJECT_PREFIX, DIRECT_STATUS_HEADER } from '../../callback/durable.js';
+import type { DeadLetterReason } from '../../queue/dead-letter.js';
 
 /** The queue (stream and subject) of OpenFaaS's single queue, for dead letters that name none. */
 export const DEFAULT_QUEUE = 'faas-request';

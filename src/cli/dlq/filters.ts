@@ -1,11 +1,11 @@
-import { parseDurationMs } from '../config/duration.js';
-import { QUEUE_NAME } from '../config/schema.js';
+import { parseDurationMs } from '../../config/duration.js';
+import { QUEUE_NAME } from '../../config/schema.js';
 import {
   DEAD_LETTER_REASONS,
   DEAD_LETTER_SUBJECT_PREFIX,
   type DeadLetter,
   type DeadLetterReason,
-} from '../queue/dead-letter.js';
+} from '../../queue/dead-letter.js';
 
 /** Which dead letters a command applies to: every criterion given must match. */
 export interface DeadLetterFilter {

@@ -1,5 +1,5 @@
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
-import { DEAD_LETTER_STREAM, type DeadLetter } from '../queue/dead-letter.js';
+import { DEAD_LETTER_STREAM, type DeadLetter } from '../../queue/dead-letter.js';
 import { filterSubject, hasCriteria, isQueueOnly, type DeadLetterFilter } from './filters.js';
 import { countLine, formatShow, formatTable, listJson, progressReporter, showJson } from './format.js';
 import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StreamBounds } from './read.js';
