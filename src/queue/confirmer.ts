@@ -29,6 +29,7 @@ import {
   NoStreamError,
   type JetStreamApiErrorBody,
 } from './confirmer-errors.js';
+import { deferWrite } from './write-batch.js';
 
 export * from './confirmer-errors.js';
 
@@ -202,21 +203,8 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
   void nc.closed().then((err) => close(err ?? undefined));
 
   /** Sends one request whose answer comes to `<inbox><token>`; resolves with what `settle` gives. */
-  // Writes asked for during one turn of the event loop (the answers of many sockets' events) are
-  // sent together from the check phase, so nats.js puts them in one socket write.
-  const queued: Array<() => void> = [];
-  const sendQueued = (): void => {
-    for (let i = 0; i < queued.length; i++) queued[i]!();
-    queued.length = 0;
-  };
-  const send = (write: () => void): void => {
-    if (!batchWrites) {
-      write();
-      return;
-    }
-    if (queued.length === 0) setImmediate(sendQueued);
-    queued.push(write);
-  };
+  // With batchWrites, the writes of one event-loop turn leave together (src/queue/write-batch.ts).
+  const send = (write: () => void): void => (batchWrites ? deferWrite(write) : write());
 
   const request = <T>(kind: Kind, subject: string, data: Uint8Array, h: MsgHdrs | undefined, timeoutMs: number): Promise<T> => {
     if (closed) return Promise.reject(new ConfirmerClosedError(subject));

@@ -4,20 +4,28 @@
  * (one HTTP response each) become one socket write each. Deferring them to the check phase runs
  * every operation queued during one I/O phase back to back, and nats.js then flushes them in a
  * single write: fewer syscalls and wake-ups for nats-server, at the cost of one loop turn.
+ * One queue for the whole process, so deferred writes leave in the order they were asked for.
  */
 let queued: Array<() => void> = [];
 
 function runQueued(): void {
-  const ops = queued;
+  // Taken first: a write that throws cannot leave the queue stuck, and writes deferred while
+  // these run form the next batch.
+  const writes = queued;
   queued = [];
-  for (const op of ops) op();
+  for (const write of writes) write();
 }
 
-/** Runs `op` after the current I/O phase, together with every other operation queued in it. */
+/** Runs `write` after the current I/O phase, together with every other write deferred in it. */
+export function deferWrite(write: () => void): void {
+  if (queued.length === 0) setImmediate(runQueued);
+  queued.push(write);
+}
+
+/** Runs `op` after the current I/O phase (see {@link deferWrite}) and settles as it does. */
 export function inWriteBatch<T>(op: () => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    if (queued.length === 0) setImmediate(runQueued);
-    queued.push(() => {
+    deferWrite(() => {
       try {
         op().then(resolve, reject);
       } catch (err) {
@@ -26,4 +34,3 @@ export function inWriteBatch<T>(op: () => Promise<T>): Promise<T> {
     });
   });
 }
-
