@@ -1,11 +1,12 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../telemetry/logger.js';
-
-/** What the primary sends a gateway process to make it drain and exit, as SIGTERM does. */
-export const STOP_MESSAGE = 'asyncfn:stop';
+import { STOP_MESSAGE } from './stop-message.js';
 
 export interface GatewayProcesses {
-  /** Asks every process to drain (STOP_MESSAGE) and resolves once all have exited. */
+  /**
+   * Asks every listening process to drain (STOP_MESSAGE), stops the ones still starting (SIGTERM:
+   * they have accepted nothing), and resolves once all have exited.
+   */
   close(): Promise<void>;
 }
 
@@ -21,38 +22,48 @@ export interface GatewayProcesses {
 export async function runGatewayProcesses(count: number, logger: Logger, onFatal: (err: Error) => void): Promise<GatewayProcesses> {
   let closing = false;
   const running = new Set<Worker>();
+  const listening = new WeakSet<Worker>();
 
-  /** Forks one process; resolves once it listens, rejects if it exits first. */
-  const fork = (): Promise<Worker> =>
-    new Promise((resolve, reject) => {
-      const worker = cluster.fork();
-      running.add(worker);
-      let listening = false;
+  /** Forks one process; `listening` resolves once it listens and rejects if it exits first. */
+  const fork = (): { worker: Worker; listening: Promise<Worker> } => {
+    const worker = cluster.fork();
+    running.add(worker);
+    const started = new Promise<Worker>((resolve, reject) => {
       worker.once('listening', () => {
-        listening = true;
+        listening.add(worker);
         resolve(worker);
       });
       worker.once('exit', (code, signal) => {
         running.delete(worker);
-        if (!listening) {
+        if (!listening.has(worker)) {
           reject(new Error(`a gateway process (pid ${worker.process.pid}) exited before listening (${signal ?? `code ${code}`})`));
           return;
         }
         if (closing) return;
-        logger.error({ pid: worker.process.pid, code, signal }, 'a gateway process exited; starting another');
-        fork().catch(onFatal);
+        const replacement = fork();
+        logger.error({ pid: worker.process.pid, code, signal, replacement: replacement.worker.process.pid }, 'a gateway process exited; starting another');
+        replacement.listening.catch((err: Error) => {
+          // A replacement stopped by close() before it listened is not a crash loop.
+          if (!closing) onFatal(err);
+        });
       });
     });
+    return { worker, listening: started };
+  };
 
   const close = async (): Promise<void> => {
     closing = true;
     const exits = [...running].map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
-    for (const w of running) if (w.isConnected()) w.send(STOP_MESSAGE);
+    for (const w of running) {
+      // A process still starting may not listen for messages yet; one that listens does.
+      if (!listening.has(w)) w.process.kill('SIGTERM');
+      else if (w.isConnected()) w.send(STOP_MESSAGE);
+    }
     await Promise.all(exits);
   };
 
   try {
-    const workers = await Promise.all(Array.from({ length: count }, fork));
+    const workers = await Promise.all(Array.from({ length: count }, () => fork().listening));
     logger.info({ processes: count, pids: workers.map((w) => w.process.pid) }, 'gateway processes listening');
   } catch (err) {
     await close();

@@ -7,6 +7,7 @@ import { createLogger } from '../telemetry/logger.js';
 import { startTracing } from '../telemetry/tracing.js';
 import { UP_DEFAULTS, UP_HOST_VARIABLES } from './up-binding.js';
 import { DEFAULT_DATA_DIR, readLocalNatsUrl } from './up-data-dir.js';
+import { stopMessage } from './stop-message.js';
 import { VERSION } from '../version.js';
 
 // Each command's modules are imported when it runs (`await import` below), so that a worker does not
@@ -87,6 +88,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'gateway' && config.gateway.processes > 1 && (await import('node:cluster')).default.isPrimary) {
     return runPrimary(config.gateway.processes, logger);
   }
+  // A gateway process of gateway_processes > 1: its primary asks it to stop with a message
+  // (signals from a terminal reach every process of the group on their own). Listened for from
+  // the start: a stop asked for while the process starts up takes effect once it is up.
+  const stopAsked = process.send === undefined ? undefined : stopMessage();
   // OTEL_* variables; off unless an exporter or an OTLP endpoint is set. Started before anything
   // that makes spans, stopped after everything, so the last spans are exported.
   const tracing = await startTracing(process.env, command === 'up' ? 'asyncfn' : `asyncfn-${command}`, { serviceVersion: VERSION });
@@ -118,13 +123,7 @@ async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
-    // A gateway process of gateway_processes > 1: its primary asks it to stop (signals from a
-    // terminal reach every process of the group on their own).
-    if (process.send !== undefined) {
-      process.on('message', (message) => {
-        if (message === 'asyncfn:stop') onSignal('SIGTERM');
-      });
-    }
+    void stopAsked?.then(() => onSignal('SIGTERM'));
   });
   await stop();
   await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));

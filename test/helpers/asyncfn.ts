@@ -89,8 +89,11 @@ export interface AsyncfnProcess {
   readonly logs: LogLine[];
   waitForLog(predicate: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
   kill9(): Promise<void>;
-  /** Sends SIGTERM and resolves with the exit code. */
-  terminate(): Promise<number | null>;
+  /**
+   * Sends SIGTERM and resolves with the exit code; rejects, naming the last log lines, if the
+   * process has not exited within `timeoutMs` (default 60 s).
+   */
+  terminate(timeoutMs?: number): Promise<number | null>;
 }
 
 // `up` starts its gateway last.
@@ -177,9 +180,14 @@ export async function spawnAsyncfn(
       child.kill('SIGKILL');
       await exited;
     },
-    terminate: async () => {
+    terminate: async (timeoutMs = 60_000) => {
       child.kill('SIGTERM');
-      return exited;
+      const giveUp = new AbortController();
+      const outcome = await Promise.race([exited.then((code) => ({ code })), delay(timeoutMs, undefined, { signal: giveUp.signal }).then(() => undefined)]);
+      giveUp.abort();
+      if (outcome) return outcome.code;
+      const last = logs.slice(-10).map((l) => JSON.stringify(l)).join('\n');
+      throw new Error(`${command} did not exit within ${timeoutMs} ms of SIGTERM; its last log lines:\n${last}\n${stderr}`);
     },
   };
 }

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { spawnAsyncfn, writeFunctionsFile } from '../helpers/asyncfn.js';
 import { startFunctionServer } from '../helpers/http-servers.js';
@@ -18,14 +18,15 @@ function alive(pid: number): boolean {
 async function submitMany(url: string, count: number): Promise<number[]> {
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const res = await request(`${url}/async-function/work`, { method: 'POST', body: `n${i}` });
+      const res = await request(`${url}/async-function/work`, { method: 'POST', body: `n${i}`, headersTimeout: 30_000, bodyTimeout: 30_000 });
       await res.body.dump();
       return res.statusCode;
     }),
   );
 }
 
-t.test('gateway_processes=2: two processes share the port, a dead one is replaced, SIGTERM stops them all', async (t) => {
+/** Starts a gateway with gateway_processes=2 and waits until both processes log that they listen. */
+async function startTwo(t: Test) {
   const nats = await startNatsServer(t);
   const fn = await startFunctionServer(t);
   const gateway = await spawnAsyncfn(t, 'gateway', {
@@ -36,9 +37,14 @@ t.test('gateway_processes=2: two processes share the port, a dead one is replace
   });
   const started = await gateway.waitForLog((l) => l.msg === 'gateway processes listening', 'gateway processes listening');
   const pids = started.pids as number[];
+  // Each process logs on its own stdout, so its line may come after the primary's.
+  const listening = await Promise.all(pids.map((pid) => gateway.waitForLog((l) => l.msg === 'gateway listening' && l.pid === pid, `gateway listening (pid ${pid})`)));
+  return { gateway, pids, listening };
+}
+
+t.test('gateway_processes=2: two processes share the port, a dead one is replaced, SIGTERM stops them all', async (t) => {
+  const { gateway, pids, listening } = await startTwo(t);
   t.equal(pids.length, 2, 'two gateway processes');
-  const listening = gateway.logs.filter((l) => l.msg === 'gateway listening');
-  t.equal(listening.length, 2, 'each logged that it listens');
   t.equal(new Set(listening.map((l) => l.url)).size, 1, `on one port: ${String(listening[0]?.url)}`);
   const url = String(listening[0]!.url);
 
@@ -48,13 +54,26 @@ t.test('gateway_processes=2: two processes share the port, a dead one is replace
   await status.body.dump();
 
   process.kill(pids[0]!, 'SIGKILL');
-  await gateway.waitForLog((l) => l.msg === 'a gateway process exited; starting another', 'the replacement');
-  await gateway.waitForLog((l) => l.msg === 'gateway listening' && !listening.includes(l), 'the replacement listening');
+  const { replacement: pid } = await gateway.waitForLog((l) => l.msg === 'a gateway process exited; starting another', 'the replacement');
+  const replacement = await gateway.waitForLog((l) => l.msg === 'gateway listening' && l.pid === pid, 'the replacement listening');
+  t.equal(replacement.url, url, 'the replacement listens on the same port');
   t.same(new Set(await submitMany(url, 50)), new Set([202]), 'accepted after one process died');
 
   const all = gateway.logs.filter((l) => l.msg === 'gateway listening').map((l) => l.pid as number);
   t.equal(await gateway.terminate(), 0, 'SIGTERM: the primary exits 0 after its processes drained');
   t.same(all.filter(alive), [], 'no gateway process is left');
+});
+
+t.test('SIGTERM while a replacement is still starting: the primary stops it too and exits 0', async (t) => {
+  const { gateway, pids } = await startTwo(t);
+  process.kill(pids[0]!, 'SIGKILL');
+  const exited = await gateway.waitForLog((l) => l.msg === 'a gateway process exited; starting another', 'the replacement');
+  const replacement = exited.replacement as number;
+  t.ok(alive(replacement), `the replacement (pid ${replacement}) is starting`);
+  // It needs far longer than this turn to load and listen.
+  t.equal(await gateway.terminate(), 0, 'exits 0: a replacement stopped before it listened is not a crash');
+  t.notOk(gateway.logs.some((l) => l.msg === 'gateway listening' && l.pid === replacement), 'the replacement never listened');
+  t.same([...pids, replacement].filter(alive), [], 'no gateway process is left');
 });
 
 t.test('gateway_processes=2 whose processes cannot start: the gateway exits 1, as with one process', async (t) => {
