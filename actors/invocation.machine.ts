@@ -1,4 +1,4 @@
-import { assign, setup, type AnyActorRef } from 'xstate';
+import { assign, setup } from 'xstate';
 import { receiverStatusOf } from './callback.policy.js';
 import { deadLetterReason, isSuccess } from './dead-letter.policy.js';
 import { DEFAULT_EFFECTS, type InvocationEffects } from './invocation.effects.js';
@@ -84,8 +84,13 @@ function syntheticOutcome(status: number, message: string, nowMs: number): Funct
   return { status, contentType: 'text/plain; charset=utf-8', body: text.encode(`${message}\n`), startedAtMs: nowMs, durationMs: 0 };
 }
 
+/** Where an action's effect reports its end: the machine's own instance (an actor, or a MachineRun). */
+interface Self {
+  send(event: InvocationEvent): void;
+}
+
 /** Runs an effect and reports its end to the machine as one of two events; a synchronous throw is a failure. */
-function report<T>(self: AnyActorRef, effect: () => Promise<T>, done: (output: T) => InvocationEvent, failed: (error: unknown) => InvocationEvent): void {
+function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => InvocationEvent, failed: (error: unknown) => InvocationEvent): void {
   let promise: Promise<T>;
   try {
     promise = effect();
@@ -111,7 +116,7 @@ class SettleFailure {
  * event: no child actor per step (an invoked `fromPromise` costs more than the rest of the machine).
  */
 function effectActions(effects: InvocationEffects) {
-  type Args = { context: InvocationContext; self: AnyActorRef };
+  type Args = { context: InvocationContext; self: Self };
   return {
     invokeFunction: ({ context, self }: Args) => {
       const abort = new AbortController();

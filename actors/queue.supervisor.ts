@@ -1,8 +1,8 @@
 import { asyncScheduler, interval, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
-import { createActor, type Actor } from 'xstate';
 import { AckExtender } from './ack-extender.js';
 import { DemandSupervisor } from './demand.supervisor.js';
 import type { InvocationMachine, InvocationSettlement } from './invocation.machine.js';
+import { MachineRunner, type MachineRun } from './machine.runner.js';
 import type { DeadLetterReason, FunctionOutcome, Invocation, InvocationSettings, MessageHandle, ResultStorage } from './invocation.types.js';
 
 /** One message as the pull source hands it over: decoded, or the reasons it cannot be. */
@@ -86,7 +86,7 @@ export interface QueueSupervisorOptions {
 
 /** One in-flight invocation, as the supervisor's registry keeps it. */
 interface InFlight {
-  readonly actor: Actor<InvocationMachine>;
+  readonly run: MachineRun<InvocationMachine>;
   readonly message: MessageHandle;
   /** Scheduler time of the delivery, ms. */
   readonly admittedAtMs: number;
@@ -103,6 +103,8 @@ export class QueueSupervisor {
   readonly #extender: AckExtender;
   readonly #scheduler: SchedulerLike;
   readonly #demand: DemandSupervisor<Delivery>;
+  /** Runs every invocation's machine (one XState machine each, no actor each: see machine.runner.ts). */
+  readonly #machines: MachineRunner<InvocationMachine>;
   /** The one registry of in-flight invocations: cancel, drain, the ack-extend sweep and `running` read it. */
   readonly #inFlight = new Map<string, InFlight>();
   /**
@@ -117,6 +119,7 @@ export class QueueSupervisor {
   constructor(opts: QueueSupervisorOptions) {
     this.#opts = opts;
     this.#scheduler = opts.scheduler ?? asyncScheduler;
+    this.#machines = new MachineRunner(opts.machine);
     this.#extender = new AckExtender(
       opts.ackExtendIntervalMs,
       this.#scheduler,
@@ -169,9 +172,9 @@ export class QueueSupervisor {
   async drain(graceMs: number): Promise<DrainResult> {
     await this.#demand.drain(graceMs);
     let released = 0;
-    for (const { actor } of this.#inFlight.values()) {
-      if (!actor.getSnapshot().matches('invoking')) continue;
-      actor.send({ type: 'release' });
+    for (const { run } of this.#inFlight.values()) {
+      if (!run.snapshot?.matches('invoking')) continue;
+      run.send({ type: 'release' });
       released += 1;
     }
     this.#extender.stop();
@@ -184,7 +187,7 @@ export class QueueSupervisor {
    */
   cancel(callId: string): boolean {
     const entry = this.#inFlight.get(callId);
-    entry?.actor.send({ type: 'cancel' });
+    entry?.run.send({ type: 'cancel' });
     return entry !== undefined;
   }
 
@@ -201,7 +204,7 @@ export class QueueSupervisor {
       this.#runningHead += 1;
       const entry = this.#inFlight.get(callId);
       // Gone: settled. Another admission time: a later delivery of the same call id.
-      if (entry !== undefined && entry.admittedAtMs === admittedAtMs) entry.actor.send({ type: 'running' });
+      if (entry !== undefined && entry.admittedAtMs === admittedAtMs) entry.run.send({ type: 'running' });
     }
     // Drop what has been read once it is most of the array.
     if (this.#runningHead > 1024 && this.#runningHead * 2 > queue.length) {
@@ -237,54 +240,51 @@ export class QueueSupervisor {
       return undefined;
     }
     let lastState = '';
-    const transition = (snapshot: { value: unknown; context: { attempt: number } }): void => {
-      // The initial state resolves its eventless transition before the first inspection event.
-      if (lastState === '') lastState = this.#report(invocation, String(this.#opts.machine.config.initial), snapshot.context.attempt);
-      const state = String(snapshot.value);
-      if (state !== lastState) lastState = this.#report(invocation, state, snapshot.context.attempt);
+    const transition = this.#opts.events.transition
+      ? (snapshot: { value: unknown; context: { attempt: number } }): void => {
+          // The initial state resolves its eventless transition before the first microstep.
+          if (lastState === '') lastState = this.#report(invocation, String(this.#opts.machine.config.initial), snapshot.context.attempt);
+          const state = String(snapshot.value);
+          if (state !== lastState) lastState = this.#report(invocation, state, snapshot.context.attempt);
+        }
+      : undefined;
+    const admittedAtMs = this.#scheduler.now();
+    let resolveDone: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (resolveDone = resolve));
+    const settle = (snapshot: MachineRun<InvocationMachine>['snapshot'], crashed: boolean): void => {
+      this.#inFlight.delete(invocation.callId);
+      // Resolved before the report: the slot is freed (a microtask later) before anything the report wakes reads `running`.
+      resolveDone();
+      const context = snapshot?.context;
+      this.#opts.events.settled({
+        queue: this.#opts.queue,
+        invocation,
+        attempt: context?.attempt ?? Math.max(1, message.deliveryCount),
+        // A crashed machine leaves its message unsettled: JetStream redelivers it after ack_wait.
+        settlement: crashed ? 'crashed' : (snapshot!.value as InvocationSettlement),
+        outcome: context?.outcome,
+        deadLetter: context?.deadLetter,
+        callbackError: context?.callbackError,
+        settleError: context?.settleError,
+        recordError: context?.recordError,
+        resultStorage: context?.resultStorage,
+        policyWarnings: context?.policyWarnings ?? [],
+      });
     };
-    const actor = createActor(this.#opts.machine, {
-      input: { message, invocation, ...this.#opts.settingsFor(invocation) },
-      // Microsteps include the eventless states (queued, deciding, cancelling) that snapshots skip.
-      inspect: this.#opts.events.transition
-        ? (event) => {
-            if (event.type !== '@xstate.microstep' && event.type !== '@xstate.snapshot') return;
-            const snapshot = event.snapshot as { value?: unknown; context?: { attempt?: unknown } };
-            if (snapshot.value === undefined || typeof snapshot.context?.attempt !== 'number') return;
-            transition(snapshot as { value: unknown; context: { attempt: number } });
-          }
-        : undefined,
-    });
-    const entry: InFlight = { actor, message, admittedAtMs: this.#scheduler.now() };
+    const entry = { message, admittedAtMs } as { run: MachineRun<InvocationMachine>; message: MessageHandle; admittedAtMs: number };
+    // Registered before the machine starts: its first actions may already read the registry.
     this.#inFlight.set(invocation.callId, entry);
-    this.#notYetRunning.push({ callId: invocation.callId, admittedAtMs: entry.admittedAtMs });
-    const done = new Promise<void>((resolve) => {
-      const settle = (): void => {
-        this.#inFlight.delete(invocation.callId);
-        // Resolved before the report: the slot is freed (a microtask later) before anything the report wakes reads `running`.
-        resolve();
-        const snapshot = actor.getSnapshot();
-        const { context } = snapshot;
-        this.#opts.events.settled({
-          queue: this.#opts.queue,
-          invocation,
-          attempt: context.attempt,
-          // A crashed machine leaves its message unsettled: JetStream redelivers it after ack_wait.
-          settlement: snapshot.status === 'error' ? 'crashed' : (snapshot.value as InvocationSettlement),
-          outcome: context.outcome,
-          deadLetter: context.deadLetter,
-          callbackError: context.callbackError,
-          settleError: context.settleError,
-          recordError: context.recordError,
-          resultStorage: context.resultStorage,
-          policyWarnings: context.policyWarnings,
-        });
-      };
-      actor.subscribe({ complete: settle, error: settle });
-    });
-    actor.start();
-    const first = actor.getSnapshot();
-    this.#opts.events.started?.(this.#opts.queue, invocation, first.context.attempt, String(first.value));
+    this.#notYetRunning.push({ callId: invocation.callId, admittedAtMs });
+    entry.run = this.#machines.start(
+      { message, invocation, ...this.#opts.settingsFor(invocation) },
+      {
+        done: (snapshot) => settle(snapshot, false),
+        error: (_error, snapshot) => settle(snapshot, true),
+        microstep: transition,
+      },
+    );
+    const first = entry.run.snapshot;
+    this.#opts.events.started?.(this.#opts.queue, invocation, first?.context.attempt ?? Math.max(1, message.deliveryCount), String(first?.value ?? 'crashed'));
     return done;
   }
 }

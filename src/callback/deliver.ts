@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { CallbackRequest } from '../../actors/invocation.types.js';
 import { durationSeconds, unixNanos } from '../http/headers.js';
-import { deadline } from '../http/client.js';
+import { exchange, ExchangeTimeoutError } from '../http/exchange.js';
 import { AsyncFnError } from '../errors.js';
 import { TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { contextOf, endSpan, errorFailure, injectHeaders, startClientSpan } from '../telemetry/spans.js';
@@ -92,30 +92,23 @@ export function deliverCallback(deps: DeliverCallbackDeps) {
     const headers = callbackHeaders(req, deps.version, deps.signing);
     injectHeaders(span, parent, headers);
     let status: number;
-    const limit = deadline(signal, deps.timeoutMs);
     try {
-      const response = await request(url, {
-        method: 'POST',
-        headers,
-        body: req.outcome.body,
-        signal: limit.signal,
-        dispatcher: deps.dispatcher,
-      });
-      status = response.statusCode;
-      await response.body.dump();
+      ({ status } = await exchange(
+        deps.dispatcher,
+        { url, method: 'POST', headers, body: req.outcome.body },
+        { timeoutMs: deps.timeoutMs, signal, discardBody: true },
+      ));
     } catch (err) {
       endSpan(span, undefined, errorFailure(err));
       // The dispatcher's connect guard refused every address: no retry can change that.
       if (err instanceof CallbackRefusedError) throw err;
       // Its own words, so a log tells a silent receiver from one that refused the connection.
-      if (limit.timedOut()) throw new CallbackFailedError(`no answer within ${deps.timeoutMs} ms`, undefined, { cause: err });
+      if (err instanceof ExchangeTimeoutError) throw new CallbackFailedError(`no answer within ${deps.timeoutMs} ms`, undefined, { cause: err });
       throw new CallbackFailedError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
-    } finally {
-      limit.clear();
     }
     const accepted = status >= 200 && status < 300;
     endSpan(span, status, accepted ? undefined : { type: String(status) });
-    // undici's request() follows no redirect (no redirect interceptor is composed): a 3xx is a
+    // undici's dispatch follows no redirect (no redirect interceptor is composed): a 3xx is a
     // failed delivery, never a hop to wherever Location points, which the guard has not vetted.
     if (!accepted) throw new CallbackFailedError(`receiver answered ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`, status);
   };

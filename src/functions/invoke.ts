@@ -1,8 +1,8 @@
 import { trace, type Context, type Span } from '@opentelemetry/api';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { FunctionOutcome, FunctionRequest, Invocation } from '../../actors/invocation.types.js';
 import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
-import { deadline } from '../http/client.js';
+import { exchange, ExchangeTimeoutError } from '../http/exchange.js';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer } from '../telemetry/spans.js';
 import { PathRefusedError } from '../errors.js';
@@ -60,7 +60,6 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       // called: a 400 (a definitive answer, retried only if 400 is in http_retry_codes).
       return { ...failed(400, `function "${invocation.functionName}" not called: ${err.message}`), transportError: undefined, annotations };
     }
-    const limit = deadline(signal, deps.upstreamTimeoutMs);
     const call = startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
     if (call.isRecording()) call.setAttributes({ [A.callId]: invocation.callId, [A.faasInvokedName]: invocation.functionName });
     const headers: Record<string, string | string[]> = {
@@ -71,19 +70,16 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
     injectHeaders(call, attempt, headers);
     try {
-      const response = await request(url, {
-        method: invocation.method as Dispatcher.HttpMethod,
-        headers,
-        body: invocation.body.length > 0 ? invocation.body : null,
-        signal: limit.signal,
-        dispatcher: deps.dispatcher,
-      });
-      const body = new Uint8Array(await response.body.arrayBuffer());
-      endSpan(call, response.statusCode, statusFailure(response.statusCode, 400));
+      const response = await exchange(
+        deps.dispatcher,
+        { url, method: invocation.method, headers, body: invocation.body.length > 0 ? invocation.body : null },
+        { timeoutMs: deps.upstreamTimeoutMs, signal },
+      );
+      endSpan(call, response.status, statusFailure(response.status, 400));
       return {
-        status: response.statusCode,
+        status: response.status,
         contentType: firstHeader(response.headers, 'content-type'),
-        body,
+        body: response.body,
         startedAtMs,
         durationMs: performance.now() - started,
         retryAfter: firstHeader(response.headers, 'retry-after'),
@@ -95,7 +91,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
         endSpan(call, undefined, { type: 'aborted', message: 'the attempt was cancelled' });
         throw err;
       }
-      if (limit.timedOut()) {
+      if (err instanceof ExchangeTimeoutError) {
         const timedOut = `function "${invocation.functionName}" did not answer within upstream_timeout (${deps.upstreamTimeoutMs} ms)`;
         endSpan(call, undefined, { type: 'timeout', message: timedOut });
         return { ...failed(504, timedOut), annotations };
@@ -103,8 +99,6 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       endSpan(call, undefined, errorFailure(err));
       // OpenFaaS: a function that cannot be reached is reported as 503.
       return { ...failed(503, `could not reach function "${invocation.functionName}": ${describe(err)}`), annotations };
-    } finally {
-      limit.clear();
     }
   };
 

@@ -24,8 +24,9 @@ export interface ConnectGuard {
 
 /**
  * The outbound HTTP pool for function calls and callbacks. undici's own header and body timeouts
- * are off: a function may legitimately run for hours, and the caller bounds each request with an
- * AbortSignal (upstream_timeout, or the machine leaving its state).
+ * are off: a function may legitimately run for hours, and the caller bounds each exchange as a
+ * whole (upstream_timeout, callback_timeout; see exchange.ts) or aborts it (the machine leaving
+ * its state).
  */
 export function createHttpClient(opts: HttpClientOptions): Dispatcher {
   return new Agent({
@@ -48,40 +49,6 @@ function guardedConnector(guard: ConnectGuard): buildConnector.connector {
       return;
     }
     connect(options, callback);
-  };
-}
-
-/** An abort signal with a time limit that is released as soon as the work it bounds is done. */
-export interface Deadline {
-  readonly signal: AbortSignal;
-  /** True when the time limit (not the parent) aborted the signal. */
-  timedOut(): boolean;
-  /** Cancels the timer and the parent listener; call it once the request is over. */
-  clear(): void;
-}
-
-/**
- * A signal that aborts on `parent` or after `timeoutMs`. Unlike AbortSignal.timeout, whose timer
- * stays armed until it fires (one pending timer per call for upstream_timeout, 60 s by default),
- * the timer is cleared with the request, and it costs one controller instead of AbortSignal.any's three.
- */
-export function deadline(parent: AbortSignal | undefined, timeoutMs: number): Deadline {
-  const controller = new AbortController();
-  let expired = false;
-  const onParentAbort = (): void => controller.abort(parent?.reason);
-  const timer = setTimeout(() => {
-    expired = true;
-    controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError'));
-  }, timeoutMs);
-  if (parent?.aborted) onParentAbort();
-  else parent?.addEventListener('abort', onParentAbort, { once: true });
-  return {
-    signal: controller.signal,
-    timedOut: () => expired,
-    clear: () => {
-      clearTimeout(timer);
-      parent?.removeEventListener('abort', onParentAbort);
-    },
   };
 }
 

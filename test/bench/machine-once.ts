@@ -6,8 +6,8 @@
  * returning a function that runs ONE invocation to its final state and resolves with that state's
  * name, with every effect an already-settled fake; the bench (pieces.ts) only calls it.
  */
-import { createActor } from 'xstate';
 import { withEffects } from '../../actors/invocation.machine.js';
+import { MachineRunner } from '../../actors/machine.runner.js';
 import type { FunctionOutcome, InvocationInput, MessageHandle } from '../../actors/invocation.types.js';
 import { NO_RETRIES } from '../../actors/retry.policy.js';
 import type { Invocation } from '../../src/queue/envelope.js';
@@ -37,7 +37,7 @@ function instantHandle(): MessageHandle {
 
 /**
  * Provides the machine once (as the worker does, once per queue) and returns a runner of one
- * invocation: a fresh actor per call, as the supervisor creates one per delivered message.
+ * invocation: a fresh machine instance per call, run as the supervisor runs it (MachineRunner).
  */
 export function prepareMachineRun(invocation: Invocation): () => Promise<string> {
   const machine = withEffects({
@@ -48,15 +48,11 @@ export function prepareMachineRun(invocation: Invocation): () => Promise<string>
     storeResult: () => Promise.resolve({ stored: true }),
     record: () => Promise.resolve(),
   });
+  const runner = new MachineRunner(machine);
   const base = { invocation, policy: NO_RETRIES, cancelRequested: false, random: () => 0.5, deadLetterNonRetryable: false };
   return () =>
     new Promise<string>((resolve, reject) => {
       const input: InvocationInput = { ...base, message: instantHandle(), nowMs: Date.now() };
-      const actor = createActor(machine, { input });
-      actor.subscribe({
-        complete: () => resolve(String(actor.getSnapshot().value)),
-        error: reject,
-      });
-      actor.start();
+      runner.start(input, { done: (snapshot) => resolve(String(snapshot.value)), error: reject });
     });
 }

@@ -12,6 +12,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createConfirmer, type Confirmer } from '../../src/queue/confirmer.js';
 import { decodeEnvelope, encodeEnvelope, type Invocation } from '../../src/queue/envelope.js';
 import { HAPPY_FINAL_STATE, prepareMachineRun } from './machine-once.js';
+import { Agent, request } from 'undici';
+import { exchange } from '../../src/http/exchange.js';
+import { startFixture } from './processes.js';
 import { row, type Row } from './report.js';
 import { inScope, progress, startNats } from './stack.js';
 import { perSecond } from './stats.js';
@@ -27,6 +30,8 @@ export interface PiecesPlan {
   /** Double acks per client per round, `window` in flight. */
   readonly acks: number;
   readonly window: number;
+  /** HTTP exchanges per client per round, `machineConcurrency` at a time. */
+  readonly exchanges: number;
   /** Rounds of each comparison, alternating the clients; the median round is reported. */
   readonly rounds: number;
 }
@@ -127,6 +132,47 @@ async function machineRows(plan: PiecesPlan): Promise<Row[]> {
   ];
 }
 
+/**
+ * One function call as the worker makes it: POST 1 KiB, read the 1 KiB answer, bounded by a
+ * timeout. exchange() (undici's dispatch) against undici's request() with an AbortController and a
+ * timer, as the worker called functions before (issue 12). The function is a process of its own.
+ */
+async function httpRows(plan: PiecesPlan, functionUrl: string): Promise<Row[]> {
+  const agent = new Agent({ connections: plan.machineConcurrency, headersTimeout: 0, bodyTimeout: 0 });
+  const headers = { 'content-type': 'application/octet-stream', 'x-call-id': randomUUID() };
+  const viaRequest = async (): Promise<void> => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 60_000);
+    try {
+      const response = await request(functionUrl, { method: 'POST', headers, body: KIB, signal: controller.signal, dispatcher: agent });
+      await response.body.arrayBuffer();
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const viaExchange = async (): Promise<void> => {
+    await exchange(agent, { url: functionUrl, method: 'POST', headers, body: KIB }, { timeoutMs: 60_000 });
+  };
+  try {
+    const rounds = { request: [] as Measured[], exchange: [] as Measured[] };
+    await windowed(plan.exchanges / 10, plan.machineConcurrency, viaRequest);
+    await windowed(plan.exchanges / 10, plan.machineConcurrency, viaExchange);
+    for (let r = 0; r < plan.rounds; r++) {
+      rounds.request.push(await measure(plan.exchanges, () => windowed(plan.exchanges, plan.machineConcurrency, viaRequest)));
+      rounds.exchange.push(await measure(plan.exchanges, () => windowed(plan.exchanges, plan.machineConcurrency, viaExchange)));
+    }
+    const [q, x] = [median(rounds.request), median(rounds.exchange)];
+    const what = `POST 1 KiB, 1 KiB answer, ${plan.machineConcurrency} at a time, 60 s timeout`;
+    return [
+      row('pieces.http.request.cpu', S, `undici request() + AbortController + timer (the worker's calls before issue 12), ${what}: process CPU µs per call`, q.cpuMicros),
+      row('pieces.http.exchange.cpu', S, "exchange() (undici dispatch, the worker's function calls and callbacks): process CPU µs per call vs request()", x.cpuMicros, { limit: q.cpuMicros }),
+      row('pieces.http.exchange.rate', S, 'exchange(): calls/s vs request()', x.perSecond, { limit: q.perSecond }),
+    ];
+  } finally {
+    await agent.close();
+  }
+}
+
 interface Clients {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
@@ -221,6 +267,12 @@ export async function runPieces(plan: PiecesPlan): Promise<Row[]> {
   rows.push(...(await envelopeRows(plan)));
   progress('pieces', 'machine');
   rows.push(...(await machineRows(plan)));
+  progress('pieces', 'http: exchange vs request');
+  await inScope(async (scope) => {
+    const fn = await startFixture('function');
+    scope.defer(() => fn.stop());
+    rows.push(...(await httpRows(plan, `${fn.url}/function/bench`)));
+  });
   await inScope(async (scope) => {
     const nats = await startNats(scope);
     // noAsyncTraces as src/queue/connection.ts sets it: nats.js measured as asyncfn runs it.

@@ -1,0 +1,119 @@
+import t, { type Test } from 'tap';
+import { once } from 'node:events';
+import { createServer, type ServerResponse } from 'node:http';
+import { Agent } from 'undici';
+import { exchange, ExchangeTimeoutError, originAndPath } from '../../../src/http/exchange.js';
+import { listen } from '../../helpers/http-servers.js';
+
+/** A real server whose requests the test answers (or holds) itself. */
+async function heldServer(t: Test) {
+  const held: Array<{ url: string; body: string; res: ServerResponse }> = [];
+  const arrived = new EventTarget();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      held.push({ url: req.url ?? '', body: Buffer.concat(chunks).toString(), res });
+      arrived.dispatchEvent(new Event('request'));
+    });
+  });
+  const url = await listen(t, server);
+  const nextRequest = async (n: number) => {
+    while (held.length < n) await once(arrived, 'request');
+    return held[n - 1]!;
+  };
+  return { url, nextRequest };
+}
+
+function agent(t: Test, connections = 10): Agent {
+  const a = new Agent({ connections, headersTimeout: 0, bodyTimeout: 0 });
+  t.teardown(() => a.destroy());
+  return a;
+}
+
+t.test('originAndPath splits plain URLs without a URL object, and the rest with one', async (t) => {
+  t.same(originAndPath('http://127.0.0.1:8080/function/echo?x=1'), { origin: 'http://127.0.0.1:8080', path: '/function/echo?x=1' });
+  t.same(originAndPath('https://hooks.example.com'), { origin: 'https://hooks.example.com', path: '/' });
+  t.same(originAndPath('http://h:1?q=2'), { origin: 'http://h:1', path: '/?q=2' });
+  t.same(originAndPath('http://[::1]:8080/a'), { origin: 'http://[::1]:8080', path: '/a' });
+  // A fragment is never sent; userinfo is not part of the origin.
+  t.same(originAndPath('http://h:1/a?b=1#frag'), { origin: 'http://h:1', path: '/a?b=1' });
+  t.same(originAndPath('http://user:pw@h:1/a'), { origin: 'http://h:1', path: '/a' });
+});
+
+t.test('one request, its whole response: status, lower-case headers (repeated ones as arrays), body', async (t) => {
+  const { url, nextRequest } = await heldServer(t);
+  const pending = exchange(agent(t), { url: `${url}/fn?a=1`, method: 'POST', headers: { 'x-call-id': 'c1' }, body: new TextEncoder().encode('hello') }, { timeoutMs: 10_000 });
+  const req = await nextRequest(1);
+  t.equal(req.url, '/fn?a=1');
+  t.equal(req.body, 'hello');
+  req.res.writeHead(201, [['Content-Type', 'text/plain'], ['X-Many', 'a'], ['X-Many', 'b']]);
+  req.res.write('part one, ');
+  req.res.end('part two');
+  const response = await pending;
+  t.equal(response.status, 201);
+  t.equal(response.headers['content-type'], 'text/plain');
+  t.same(response.headers['x-many'], ['a', 'b']);
+  t.equal(Buffer.from(response.body).toString(), 'part one, part two');
+});
+
+t.test('discardBody reads the answer to its end and keeps none of it', async (t) => {
+  const { url, nextRequest } = await heldServer(t);
+  const pending = exchange(agent(t), { url, method: 'POST', headers: {}, body: null }, { timeoutMs: 10_000, discardBody: true });
+  (await nextRequest(1)).res.end('ignored');
+  const response = await pending;
+  t.equal(response.status, 200);
+  t.equal(response.body.length, 0);
+});
+
+t.test('a server that never answers: rejects with ExchangeTimeoutError after timeoutMs', async (t) => {
+  const { url, nextRequest } = await heldServer(t);
+  const pending = exchange(agent(t), { url, method: 'GET', headers: {}, body: null }, { timeoutMs: 50 });
+  await nextRequest(1);
+  const err = await pending.catch((e: unknown) => e);
+  t.type(err, ExchangeTimeoutError);
+  t.equal((err as ExchangeTimeoutError).timeoutMs, 50);
+});
+
+t.test('a timeout while queued for a connection rejects at the deadline, not when a connection frees', async (t) => {
+  const { url, nextRequest } = await heldServer(t);
+  const one = agent(t, 1);
+  const first = exchange(one, { url: `${url}/first`, method: 'GET', headers: {}, body: null }, { timeoutMs: 10_000 });
+  const firstReq = await nextRequest(1);
+  const queued = exchange(one, { url: `${url}/queued`, method: 'GET', headers: {}, body: null }, { timeoutMs: 30 });
+  t.type(await queued.catch((e: unknown) => e), ExchangeTimeoutError, 'rejected while the only connection is busy');
+  firstReq.res.end('first');
+  t.equal((await first).status, 200);
+  // The queued request was dropped when its turn came, never sent.
+  const third = exchange(one, { url: `${url}/third`, method: 'GET', headers: {}, body: null }, { timeoutMs: 10_000 });
+  const thirdReq = await nextRequest(2);
+  t.equal(thirdReq.url, '/third', 'the next request the server sees is the third');
+  thirdReq.res.end();
+  await third;
+});
+
+t.test('an abort signal cuts the exchange and rejects with its reason', async (t) => {
+  const { url, nextRequest } = await heldServer(t);
+  const controller = new AbortController();
+  const pending = exchange(agent(t), { url, method: 'GET', headers: {}, body: null }, { timeoutMs: 10_000, signal: controller.signal });
+  const req = await nextRequest(1);
+  const reason = new Error('the invocation left invoking');
+  controller.abort(reason);
+  t.equal(await pending.catch((e: unknown) => e), reason);
+  await once(req.res, 'close');
+  t.pass('the server saw the connection close');
+});
+
+t.test('an already aborted signal rejects without sending anything', async (t) => {
+  const err = await exchange(agent(t), { url: 'http://127.0.0.1:9/never', method: 'GET', headers: {}, body: null }, { timeoutMs: 10_000, signal: AbortSignal.abort('gone') }).catch((e: unknown) => e);
+  t.equal(err, 'gone');
+});
+
+t.test('a refused connection rejects with the dispatcher error', async (t) => {
+  const server = createServer();
+  const url = await listen(t, server);
+  server.close();
+  await once(server, 'close');
+  const err = await exchange(agent(t), { url, method: 'GET', headers: {}, body: null }, { timeoutMs: 10_000 }).catch((e: unknown) => e);
+  t.match(err, { code: 'ECONNREFUSED' });
+});
