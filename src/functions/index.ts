@@ -4,7 +4,6 @@
  * FunctionResolver and never know which registry is behind it.
  */
 import { ConfigError } from '../errors.js';
-import { openfaasGatewayResolver } from './openfaas-gateway.js';
 import type { FunctionResolver, FunctionsConfig } from './resolver.js';
 import { loadFunctionsFile } from './static-file.js';
 import { templateResolver } from './url-template.js';
@@ -25,12 +24,12 @@ export {
 export { confinePathSuffix, MAX_DECODE_ROUNDS, pathSuffixProblem } from './path-suffix.js';
 export { loadFunctionsFile, parseFunctionsFile, staticResolver, type StaticFunctionEntry } from './static-file.js';
 export { DEFAULT_URL_TEMPLATE, expandUrlTemplate, templateResolver } from './url-template.js';
-export { openfaasGatewayResolver, type OpenFaaSGatewayOptions } from './openfaas-gateway.js';
 
 /**
  * Builds the resolver the config asks for: 'file' reads and validates `cfg.file` now (so a bad
  * file stops startup), 'template' checks the template, 'gateway' asks the OpenFaaS gateway at
- * `cfg.gatewayUrl` on demand. Throws ConfigError.
+ * `cfg.gatewayUrl` on demand (its module, which loads undici's request API, only then). Throws
+ * ConfigError.
  */
 export async function createResolver(cfg: FunctionsConfig): Promise<FunctionResolver> {
   switch (cfg.mode) {
@@ -42,6 +41,6 @@ export async function createResolver(cfg: FunctionsConfig): Promise<FunctionReso
     case 'template':
       return templateResolver(cfg.urlTemplate);
     case 'gateway':
-      return openfaasGatewayResolver({ gatewayUrl: cfg.gatewayUrl, defaultNamespace: cfg.defaultNamespace });
+      return (await import('./openfaas-gateway.js')).openfaasGatewayResolver({ gatewayUrl: cfg.gatewayUrl, defaultNamespace: cfg.defaultNamespace });
   }
 }

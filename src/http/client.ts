@@ -1,5 +1,6 @@
 import { isIP, type LookupFunction } from 'node:net';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
+import type { buildConnector as BuildConnector, Dispatcher } from 'undici';
+import { Agent, buildConnector } from './undici-parts.js';
 
 export interface HttpClientOptions {
   /** Connections kept per origin; match max_inflight so every slot can call at once. */
@@ -39,7 +40,7 @@ export function createHttpClient(opts: HttpClientOptions): Dispatcher {
 }
 
 /** undici's own connector with a guarded lookup, plus a check of IP-literal hosts. */
-function guardedConnector(guard: ConnectGuard): buildConnector.connector {
+function guardedConnector(guard: ConnectGuard): BuildConnector.connector {
   const connect = buildConnector({ lookup: guard.lookup });
   return (options, callback) => {
     // undici passes IPv6 literals without their brackets.

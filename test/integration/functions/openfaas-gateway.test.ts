@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { createResolver, openfaasGatewayResolver, type FunctionRef } from '../../../src/functions/index.js';
+import { createResolver, type FunctionRef } from '../../../src/functions/index.js';
+import { openfaasGatewayResolver } from '../../../src/functions/openfaas-gateway.js';
 
 /** All the fake server needs of a test: somewhere to register its cleanup. */
 type Test = Pick<typeof t, 'teardown'>;
