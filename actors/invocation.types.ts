@@ -1,7 +1,41 @@
-import type { Invocation } from '../src/queue/envelope.js';
 import type { RetryPolicy } from './retry.policy.js';
 
-export type { Invocation };
+/** One asynchronous invocation as the gateway accepted it. */
+export interface Invocation {
+  /** Caller's X-Call-Id (OpenFaaS keeps it) or a generated UUID. */
+  readonly callId: string;
+  /**
+   * The caller's X-Call-Id when it already named another invocation (a chained callback): this
+   * invocation got a fresh `callId`, and the function and the callback get this as X-Parent-Call-Id.
+   */
+  readonly parentCallId?: string | undefined;
+  readonly functionName: string;
+  readonly namespace: string;
+  /** HTTP method the function is called with (OpenFaaS async invocations are POST). */
+  readonly method: string;
+  /** Path suffix after the function name, "" or "/a/b", percent-encoded as received. */
+  readonly path: string;
+  /** Raw query string without "?", "" when absent. */
+  readonly query: string;
+  /** Caller's headers, names lower-cased, one pair per value (repeated headers repeat). */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Uint8Array;
+  readonly callbackUrl?: string | undefined;
+  /** Unix time in milliseconds when the gateway accepted the request. */
+  readonly enqueuedAtMs: number;
+  /** Unix ms after which the invocation is dead-lettered unrun (max event age); absent = never. */
+  readonly expiresAtMs?: number | undefined;
+  /** Unix ms before which the invocation must not run (X-Delay-Seconds, X-Not-Before); absent = now. */
+  readonly notBeforeMs?: number | undefined;
+  /** The caller asked for the result to be kept for `GET /async-function/<call-id>/result`. */
+  readonly storeResult?: boolean | undefined;
+  /** JetStream deduplication id derived from the caller's Idempotency-Key (written, not decoded). */
+  readonly msgId?: string | undefined;
+  /** W3C trace context of the producer span, carried across the queue. */
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
+}
+
 
 /**
  * The narrow port through which a machine settles its JetStream message. The queue adapter wraps
@@ -74,8 +108,18 @@ export interface ResultStorage {
   readonly reason?: string | undefined;
 }
 
-/** Why an invocation ends in the dead-letter stream (the names of src/queue/dead-letter.ts). */
-export type DeadLetterReason = 'retriesExhausted' | 'nonRetryable' | 'expired' | 'poison' | 'callbackFailed';
+/** Why an invocation ends in the dead-letter stream (its `Asyncfn-Dlq-Reason` header, src/queue/dead-letter.ts). */
+export type DeadLetterReason =
+  /** Every attempt failed with a retryable status. */
+  | 'retriesExhausted'
+  /** The function answered a status that is not retried (counts only when configured). */
+  | 'nonRetryable'
+  /** Older than its max event age when delivered: never run. */
+  | 'expired'
+  /** The message on the stream is not an asyncfn envelope. */
+  | 'poison'
+  /** The function ran, but its callback could not be delivered after every callback attempt. */
+  | 'callbackFailed';
 
 export interface DeadLetterRequest {
   readonly invocation: Invocation;

@@ -2,7 +2,7 @@ import { isIPv6 } from 'node:net';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { redactUrl } from '../queue/nats-url.js';
+import { redactUrl } from './nats-url.js';
 import { OPENFAAS_ALIASES, OPENFAAS_UNSUPPORTED } from './openfaas-names.js';
 import { type Config, ConfigSchema, type DeepPartial } from './schema.js';
 import { nearestKnownName } from './variable-warnings.js';

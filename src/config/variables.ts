@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
 import { parseRetryStatuses } from '../../actors/retry.policy.js';
-import { redactUrl, splitServerList } from '../queue/nats-url.js';
+import { redactUrl, splitServerList } from './nats-url.js';
 import { BACKOFF_MODES, INVOKE_AUTH_MODES, LOG_FORMATS, LOG_LEVELS, QUEUE_NAME, STORAGE_TYPES } from './schema.js';
 import { parseSizeBytes } from './size.js';
 

@@ -7,7 +7,7 @@ import { explainConnectError, natsSecurity, NatsConnectError, type NatsSecretVal
 import { probeTls } from './tls-probe.js';
 
 export { NatsConnectError, type NatsTarget } from './nats-security.js';
-export { redactUrl } from './nats-url.js';
+export { redactUrl } from '../config/nats-url.js';
 
 /** A NATS connection that reconnects forever and tells whether it is connected right now. */
 export interface QueueConnection {

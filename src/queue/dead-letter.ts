@@ -8,7 +8,10 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core';
+import type { DeadLetterReason } from '../../actors/invocation.types.js';
 import { decodeEnvelope, type Invocation } from './envelope.js';
+
+export type { DeadLetterReason };
 import { infoOrUndefined } from './provision.js';
 
 /**
@@ -19,18 +22,6 @@ import { infoOrUndefined } from './provision.js';
 export const DEAD_LETTER_STREAM = 'asyncfn-dead-letters';
 export const DEAD_LETTER_SUBJECT_PREFIX = 'asyncfn.dead-letters.';
 
-/** Why an invocation was dead-lettered. */
-export type DeadLetterReason =
-  /** Every attempt failed with a retryable status. */
-  | 'retriesExhausted'
-  /** The function answered a status that is not retried (counts only when configured). */
-  | 'nonRetryable'
-  /** Older than its max event age when delivered: never run. */
-  | 'expired'
-  /** The message on the stream is not an asyncfn envelope. */
-  | 'poison'
-  /** The function ran, but its callback could not be delivered after every callback attempt. */
-  | 'callbackFailed';
 
 export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
   'retriesExhausted',

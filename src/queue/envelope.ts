@@ -1,4 +1,8 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import type { Invocation } from '../../actors/invocation.types.js';
+
+/** The domain type lives with the machines (actors/); the envelope is its wire form. */
+export type { Invocation };
 
 /**
  * The message envelope: metadata in NATS headers, the request body as the raw payload (no JSON or
@@ -41,41 +45,6 @@ export const CALLER_HEADER_PREFIX = 'Asyncfn-H-';
  */
 export const ESCAPED_VALUE_PREFIX = '=?pct?';
 
-/** One asynchronous invocation as the gateway accepted it. */
-export interface Invocation {
-  /** Caller's X-Call-Id (OpenFaaS keeps it) or a generated UUID. */
-  readonly callId: string;
-  /**
-   * The caller's X-Call-Id when it already named another invocation (a chained callback): this
-   * invocation got a fresh `callId`, and the function and the callback get this as X-Parent-Call-Id.
-   */
-  readonly parentCallId?: string | undefined;
-  readonly functionName: string;
-  readonly namespace: string;
-  /** HTTP method the function is called with (OpenFaaS async invocations are POST). */
-  readonly method: string;
-  /** Path suffix after the function name, "" or "/a/b", percent-encoded as received. */
-  readonly path: string;
-  /** Raw query string without "?", "" when absent. */
-  readonly query: string;
-  /** Caller's headers, names lower-cased, one pair per value (repeated headers repeat). */
-  readonly headers: ReadonlyArray<readonly [string, string]>;
-  readonly body: Uint8Array;
-  readonly callbackUrl?: string | undefined;
-  /** Unix time in milliseconds when the gateway accepted the request. */
-  readonly enqueuedAtMs: number;
-  /** Unix ms after which the invocation is dead-lettered unrun (max event age); absent = never. */
-  readonly expiresAtMs?: number | undefined;
-  /** Unix ms before which the invocation must not run (X-Delay-Seconds, X-Not-Before); absent = now. */
-  readonly notBeforeMs?: number | undefined;
-  /** The caller asked for the result to be kept for `GET /async-function/<call-id>/result`. */
-  readonly storeResult?: boolean | undefined;
-  /** JetStream deduplication id derived from the caller's Idempotency-Key (written, not decoded). */
-  readonly msgId?: string | undefined;
-  /** W3C trace context of the producer span, carried across the queue. */
-  readonly traceparent?: string | undefined;
-  readonly tracestate?: string | undefined;
-}
 
 export interface EncodedEnvelope {
   readonly headers: MsgHdrs;

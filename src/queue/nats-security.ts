@@ -11,7 +11,7 @@ import {
 } from '@nats-io/nats-core';
 import type { NatsAuthConfig, NatsTlsConfig } from '../config/index.js';
 import { AsyncFnError, ConfigError } from '../errors.js';
-import { natsServers, redactUrl, requiresTls, urlCredential } from './nats-url.js';
+import { natsServers, redactUrl, requiresTls, urlCredential } from '../config/nats-url.js';
 
 /**
  * From NATS settings and the contents of their secret files to nats.js connection options, and

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/index.js';
 import { ConfigError } from '../../../src/errors.js';
-import { natsServers, redactUrl, requiresTls, urlCredential } from '../../../src/queue/nats-url.js';
+import { natsServers, redactUrl, requiresTls, urlCredential } from '../../../src/config/nats-url.js';
 
 t.test('redactUrl masks passwords and tokens and keeps everything else as written', async (t) => {
   const cases: Array<[string, string]> = [
