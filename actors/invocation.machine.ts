@@ -12,7 +12,7 @@ import type {
   RecordRequest,
   ResultStorage,
 } from './invocation.types.js';
-import { retryDelayMs, shouldRetry, withAnnotations, type RetryPolicy } from './retry.policy.js';
+import { retryDelayMs, shouldRetry, type RetryPolicy } from './retry.policy.js';
 
 /** Status reported to the callback for a cancelled invocation (nginx's "client closed request"). */
 export const CANCELLED_STATUS = 499;
@@ -22,7 +22,7 @@ export const EXPIRED_STATUS = 408;
 export interface InvocationContext extends InvocationInput {
   /** 1-based; comes from JetStream's delivery count, so it survives any worker's death. */
   readonly attempt: number;
-  /** The policy in force: the queue's, with the function's annotations applied once it is known. */
+  /** The policy in force: the queue's, or the called function's own (its annotations, read where it was resolved). */
   readonly policy: RetryPolicy;
   /** Annotations that could not be used, one line each (logged by the worker). */
   readonly policyWarnings: readonly string[];
@@ -276,8 +276,8 @@ export const invocationMachine = setup({
         'function.done': {
           target: 'deciding',
           actions: assign(({ context, event }) => {
-            const { policy, warnings } = withAnnotations(context.policy, event.output.annotations ?? {});
-            return { outcome: event.output, policy, policyWarnings: warnings };
+            const own = event.output.functionPolicy;
+            return own === undefined ? { outcome: event.output } : { outcome: event.output, policy: own.policy, policyWarnings: own.warnings };
           }),
         },
         // The adapter turns transport failures into outcomes; landing here is a bug, reported as a 500.
@@ -416,11 +416,8 @@ export function withEffects(effects: Partial<InvocationEffects>): InvocationMach
   return invocationMachine.provide({ actions: effectActions({ ...DEFAULT_EFFECTS, ...effects }) });
 }
 
-/** Annotation with which a function asks for all its results to be kept. */
-export const STORE_RESULT_ANNOTATION = 'com.asyncfn.store_result';
-
 function wantsResult(context: InvocationContext): boolean {
-  return context.invocation.storeResult === true || context.outcome?.annotations?.[STORE_RESULT_ANNOTATION] === 'true';
+  return context.invocation.storeResult === true || context.outcome?.functionPolicy?.storeResult === true;
 }
 
 function callbackRequest(context: InvocationContext): CallbackRequest {

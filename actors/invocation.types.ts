@@ -71,8 +71,18 @@ export interface FunctionOutcome {
   readonly retryAfter?: string | undefined;
   /** The response carried `X-OpenFaaS-Internal`: an OpenFaaS component failed, always retried. */
   readonly internal?: boolean | undefined;
-  /** The function's annotations when it was called; `com.openfaas.retry.*` override the policy. */
-  readonly annotations?: Readonly<Record<string, string>> | undefined;
+  /** What the called function's annotations ask for, read where it was resolved; absent = the queue's policy. */
+  readonly functionPolicy?: FunctionPolicy | undefined;
+}
+
+/** A function's own policy, from its annotations (src/functions/annotations.ts). */
+export interface FunctionPolicy {
+  /** The queue's retry policy with the function's `com.openfaas.retry.*` overrides applied. */
+  readonly policy: RetryPolicy;
+  /** Annotations that could not be used, one line each (logged by the worker). */
+  readonly warnings: readonly string[];
+  /** `com.asyncfn.store_result=true`: keep every result of this function. */
+  readonly storeResult: boolean;
 }
 
 export interface FunctionRequest {

@@ -3,7 +3,8 @@ import type { FunctionOutcome } from './invocation.types.js';
 /**
  * When to retry and how long to wait, with OpenFaaS Pro's semantics. Pure data and pure functions,
  * like BullMQ's `Backoffs`: the clock (`nowMs`) and the randomness (`random`) are parameters, so
- * the machine decides and the tests check without either.
+ * the machine decides and the tests check without either. A function's own overrides (its
+ * `com.openfaas.retry.*` annotations) are read where it is resolved: src/functions/annotations.ts.
  */
 
 /** `exponential`: the ceiling itself; `full`: uniform up to the ceiling; `equal`: uniform in its upper half. */
@@ -40,19 +41,6 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
   mode: 'exponential',
 });
 
-/** OpenFaaS Pro's per-function overrides, read by `withAnnotations`. */
-export const RETRY_ANNOTATIONS = Object.freeze({
-  attempts: 'com.openfaas.retry.attempts',
-  codes: 'com.openfaas.retry.codes',
-  minWait: 'com.openfaas.retry.min_wait',
-  maxWait: 'com.openfaas.retry.max_wait',
-  backoff: 'com.openfaas.retry.backoff',
-} as const);
-
-const RETRY_ANNOTATION_NAMES: readonly string[] = Object.values(RETRY_ANNOTATIONS);
-const NO_WARNINGS: readonly string[] = Object.freeze([]);
-
-const BACKOFF_MODES: readonly BackoffMode[] = ['exponential', 'full', 'equal'];
 
 /**
  * `attempt` is the attempt that just failed (1-based). Connection errors, timeouts and responses
@@ -152,92 +140,6 @@ export function parseRetryStatuses(text: string): Set<number> | undefined {
   return statuses;
 }
 
-const DURATION_UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
-
-/** "500ms", "5s", "2m", "1m30s", "1.5h" (Go-style) or bare seconds "30"; undefined otherwise. */
-function parseDurationMs(text: string): number | undefined {
-  const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return toSafeMs(Math.round(Number(trimmed) * 1000));
-  if (!/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(trimmed)) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
-    total += Number(amount) * DURATION_UNIT_MS[unit!]!;
-  }
-  return toSafeMs(Math.round(total));
-}
-
-function formatDuration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
 function toSafeMs(ms: number): number {
   return Math.min(Math.round(ms), Number.MAX_SAFE_INTEGER);
-}
-
-/**
- * Applies a function's `com.openfaas.retry.*` annotations over `base`. A bad value keeps the base
- * value and adds a one-line warning, so one function's typo never stops the worker.
- */
-export function withAnnotations(
-  base: RetryPolicy,
-  annotations: Readonly<Record<string, string>>,
-): { policy: RetryPolicy; warnings: readonly string[] } {
-  // Most functions set none of them: the queue's policy as it is, nothing allocated.
-  if (!RETRY_ANNOTATION_NAMES.some((name) => annotations[name] !== undefined)) return { policy: base, warnings: NO_WARNINGS };
-  const warnings: string[] = [];
-  // Reads one annotation; on a bad value warns and keeps `fallback`, shown to the user as `shown`.
-  const read = <T>(
-    name: string,
-    parse: (value: string) => T | undefined,
-    fallback: T,
-    shown: string,
-    expected: string,
-  ): T => {
-    const value = annotations[name];
-    if (value === undefined) return fallback;
-    const parsed = parse(value);
-    if (parsed !== undefined) return parsed;
-    warnings.push(`${name}=${JSON.stringify(value)} is not ${expected}; using ${shown}`);
-    return fallback;
-  };
-
-  const maxAttempts = read(
-    RETRY_ANNOTATIONS.attempts,
-    (v) => (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number.isSafeInteger(Number(v)) ? Number(v) : undefined),
-    base.maxAttempts, String(base.maxAttempts), 'an integer ≥ 1',
-  );
-  const retryStatuses = read(
-    RETRY_ANNOTATIONS.codes, parseRetryStatuses, base.retryStatuses,
-    [...base.retryStatuses].join(',') || '(none)', 'a comma-separated list of HTTP statuses 100-599',
-  );
-  const durationExpected = 'a duration like "500ms", "5s", "2m", "1m30s" or bare seconds';
-  let initialWaitMs = read(RETRY_ANNOTATIONS.minWait, parseDurationMs, base.initialWaitMs,
-    formatDuration(base.initialWaitMs), durationExpected);
-  let maxWaitMs = read(RETRY_ANNOTATIONS.maxWait, parseDurationMs, base.maxWaitMs,
-    formatDuration(base.maxWaitMs), durationExpected);
-  const mode = read(
-    RETRY_ANNOTATIONS.backoff,
-    (v) => BACKOFF_MODES.find((mode) => mode === v.trim().toLowerCase()),
-    base.mode, base.mode, `one of ${BACKOFF_MODES.join('|')}`,
-  );
-
-  const waitsChanged = initialWaitMs !== base.initialWaitMs || maxWaitMs !== base.maxWaitMs;
-  if (waitsChanged && initialWaitMs > maxWaitMs) {
-    warnings.push(
-      `${RETRY_ANNOTATIONS.minWait} (${formatDuration(initialWaitMs)}) is greater than ` +
-        `${RETRY_ANNOTATIONS.maxWait} (${formatDuration(maxWaitMs)}); using ` +
-        `${formatDuration(base.initialWaitMs)} and ${formatDuration(base.maxWaitMs)}`,
-    );
-    initialWaitMs = base.initialWaitMs;
-    maxWaitMs = base.maxWaitMs;
-  }
-
-  const policy: RetryPolicy = Object.freeze({
-    maxAttempts,
-    retryStatuses: new Set(retryStatuses),
-    initialWaitMs,
-    maxWaitMs,
-    mode,
-  });
-  return { policy, warnings };
 }

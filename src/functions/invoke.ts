@@ -1,6 +1,6 @@
 import { trace, type Context, type Span } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
-import type { FunctionOutcome, FunctionRequest, Invocation } from '../../actors/invocation.types.js';
+import type { FunctionOutcome, FunctionPolicy, FunctionRequest, Invocation } from '../../actors/invocation.types.js';
 import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
 import { exchange, ExchangeTimeoutError } from '../http/exchange.js';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
@@ -13,6 +13,11 @@ export interface InvokeFunctionDeps {
   readonly dispatcher: Dispatcher;
   /** Longest a function call may take, ms (OpenFaaS `upstream_timeout`). */
   readonly upstreamTimeoutMs: number;
+  /**
+   * A function's own policy from its annotations (functionPolicies() of annotations.ts, over the
+   * queue's retry policy); absent, outcomes carry none and the queue's policy applies.
+   */
+  readonly policyFor?: ((annotations: Readonly<Record<string, string>>) => FunctionPolicy) | undefined;
   /** The queue these calls are pulled from: names the span "process <queue>"; absent = "process". */
   readonly queue?: string | undefined;
   /** Wall clock, unix ms; injectable for tests. */
@@ -50,7 +55,8 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       // Removed since it was enqueued: a definitive answer, not a transport failure.
       return { ...failed(404, `function "${invocation.functionName}" not found`), transportError: undefined };
     }
-    const annotations = fn.annotations;
+    // Read before the call: the machine decides on the outcome with the function's own policy.
+    const functionPolicy = deps.policyFor?.(fn.annotations);
     let url: string;
     try {
       url = functionUrl(fn, invocation.path, invocation.query);
@@ -58,7 +64,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       if (!(err instanceof PathRefusedError)) throw err;
       // The gateway refuses such a path; this message came from elsewhere. The function is not
       // called: a 400 (a definitive answer, retried only if 400 is in http_retry_codes).
-      return { ...failed(400, `function "${invocation.functionName}" not called: ${err.message}`), transportError: undefined, annotations };
+      return { ...failed(400, `function "${invocation.functionName}" not called: ${err.message}`), transportError: undefined, functionPolicy };
     }
     const call = startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
     if (call.isRecording()) call.setAttributes({ [A.callId]: invocation.callId, [A.faasInvokedName]: invocation.functionName });
@@ -84,7 +90,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
         durationMs: performance.now() - started,
         retryAfter: firstHeader(response.headers, 'retry-after'),
         internal: response.headers['x-openfaas-internal'] !== undefined,
-        annotations: fn.annotations,
+        functionPolicy,
       };
     } catch (err) {
       if (signal?.aborted) {
@@ -94,11 +100,11 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       if (err instanceof ExchangeTimeoutError) {
         const timedOut = `function "${invocation.functionName}" did not answer within upstream_timeout (${deps.upstreamTimeoutMs} ms)`;
         endSpan(call, undefined, { type: 'timeout', message: timedOut });
-        return { ...failed(504, timedOut), annotations };
+        return { ...failed(504, timedOut), functionPolicy };
       }
       endSpan(call, undefined, errorFailure(err));
       // OpenFaaS: a function that cannot be reached is reported as 503.
-      return { ...failed(503, `could not reach function "${invocation.functionName}": ${describe(err)}`), annotations };
+      return { ...failed(503, `could not reach function "${invocation.functionName}": ${describe(err)}`), functionPolicy };
     }
   };
 

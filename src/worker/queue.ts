@@ -4,11 +4,13 @@ import { ackExtendIntervalMs } from '../../actors/ack-extender.js';
 import type { InvocationEffects } from '../../actors/invocation.effects.js';
 import { withEffects } from '../../actors/invocation.machine.js';
 import type { InvocationSettings, ResultStorage } from '../../actors/invocation.types.js';
+import type { RetryPolicy } from '../../actors/retry.policy.js';
 import { QueueSupervisor } from '../../actors/queue.supervisor.js';
 import type { deliverCallback } from '../callback/deliver.js';
 import { handOffCallback } from '../callback/durable.js';
 import type { Config, QueueServed } from '../config/index.js';
 import type { FunctionResolver } from '../functions/index.js';
+import { functionPolicies } from '../functions/annotations.js';
 import { invokeFunction } from '../functions/invoke.js';
 import type { Dispatcher } from 'undici';
 import type { QueueConnection } from '../queue/connection.js';
@@ -36,6 +38,8 @@ export interface QueueDeps {
   readonly deliver: ReturnType<typeof deliverCallback>;
   readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;
   readonly settings: (callId: string) => InvocationSettings;
+  /** The worker's retry policy, which a function's annotations may override. */
+  readonly retryPolicy: RetryPolicy;
   readonly records: RecordStore;
   /** The worker connection's confirmer: double acks and final records over one shared inbox. */
   readonly confirmer: Confirmer;
@@ -57,6 +61,7 @@ async function storeResult(results: ResultStore, callId: string, body: Uint8Arra
 export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, logger: Logger): InvocationEffects {
   const invoke = invokeFunction({
     resolver: d.resolver,
+    policyFor: functionPolicies(d.retryPolicy),
     dispatcher: d.dispatcher,
     upstreamTimeoutMs: served.upstreamTimeoutMs,
     queue: served.name,

@@ -137,6 +137,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
           deliver: deliverFirst,
           deadLetter,
           settings,
+          retryPolicy: policy,
           records,
           confirmer,
           results,

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createActor, waitFor } from 'xstate';
-import { STORE_RESULT_ANNOTATION, withEffects } from '../../../actors/invocation.machine.js';
+import { withEffects } from '../../../actors/invocation.machine.js';
 import type {
   FunctionOutcome,
   Invocation,
@@ -9,6 +9,7 @@ import type {
   StoreResultRequest,
 } from '../../../actors/invocation.types.js';
 import { NO_RETRIES } from '../../../actors/retry.policy.js';
+import { functionPolicyOf, STORE_RESULT_ANNOTATION } from '../../../src/functions/annotations.js';
 import { testInvocation } from '../../helpers/invocations.js';
 
 /** Kept results: the caller asks with X-Store-Result, or the function with its annotation. */
@@ -73,7 +74,7 @@ t.test('asked by the function annotation', async (t) => {
     body: new Uint8Array(0),
     startedAtMs: 1,
     durationMs: 1,
-    annotations: { [STORE_RESULT_ANNOTATION]: 'true' },
+    functionPolicy: functionPolicyOf(NO_RETRIES, { [STORE_RESULT_ANNOTATION]: 'true' }),
   };
   const { order } = await run({ invocation: { ...testInvocation(), callbackUrl: undefined }, outcome });
   t.same(order, ['store', 'ack']);

@@ -12,7 +12,8 @@ import type {
   InvocationSettings,
   MessageHandle,
 } from '../../../actors/invocation.types.js';
-import { RETRY_ANNOTATIONS, type RetryPolicy } from '../../../actors/retry.policy.js';
+import type { RetryPolicy } from '../../../actors/retry.policy.js';
+import { functionPolicyOf, RETRY_ANNOTATIONS } from '../../../src/functions/annotations.js';
 
 /**
  * Cancellation, expiry, dead letters, the callback hand-off, and the retry policy as the machine
@@ -330,7 +331,7 @@ t.test("the function's annotations override the queue's policy", async (t) => {
     const run = start({
       deliveryCount: 2,
       settings: { policy: single },
-      invoke: async () => outcome(502, { annotations: { [RETRY_ANNOTATIONS.attempts]: '3' } }),
+      invoke: async () => outcome(502, { functionPolicy: functionPolicyOf(single, { [RETRY_ANNOTATIONS.attempts]: '3' }) }),
     });
     const snap = await run.done();
     t.equal(snap.value, 'retryScheduled');
@@ -342,7 +343,7 @@ t.test("the function's annotations override the queue's policy", async (t) => {
     const run = start({
       deliveryCount: 3,
       settings: { policy: single },
-      invoke: async () => outcome(502, { annotations: { [RETRY_ANNOTATIONS.attempts]: '3' } }),
+      invoke: async () => outcome(502, { functionPolicy: functionPolicyOf(single, { [RETRY_ANNOTATIONS.attempts]: '3' }) }),
     });
     const snap = await run.done();
     t.equal(snap.value, 'deadLettered');
@@ -352,7 +353,7 @@ t.test("the function's annotations override the queue's policy", async (t) => {
     const run = start({
       deliveryCount: 2,
       settings: { policy: single },
-      invoke: async () => outcome(502, { annotations: { [RETRY_ANNOTATIONS.attempts]: 'three' } }),
+      invoke: async () => outcome(502, { functionPolicy: functionPolicyOf(single, { [RETRY_ANNOTATIONS.attempts]: 'three' }) }),
     });
     const snap = await run.done();
     t.equal(snap.value, 'deadLettered', 'maxAttempts stays 1');

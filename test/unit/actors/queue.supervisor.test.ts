@@ -16,6 +16,7 @@ import type {
   RecordRequest,
 } from '../../../actors/invocation.types.js';
 import { QueueSupervisor, type Delivery, type DrainResult, type SettlementReport } from '../../../actors/queue.supervisor.js';
+import { functionPolicyOf } from '../../../src/functions/annotations.js';
 import { NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
 
 const QUEUE = 'q-test';
@@ -596,7 +597,7 @@ t.test('the report carries the dead-letter reason and the policy warnings', asyn
   const r1 = await s.source.requested.next();
   const [message] = s.deliverGood(r1, 1);
   const call = await s.calls.next();
-  call.result.resolve({ ...outcome(502), transportError: 'connection refused', annotations: { 'com.openfaas.retry.backoff': 'linear' } });
+  call.result.resolve({ ...outcome(502), transportError: 'connection refused', functionPolicy: functionPolicyOf(NO_RETRIES, { 'com.openfaas.retry.backoff': 'linear' }) });
   const report = await s.settled.next();
   t.equal(report.settlement, 'deadLettered');
   t.equal(report.deadLetter, 'retriesExhausted');

@@ -9,7 +9,6 @@ import {
   parseRetryStatuses,
   retryDelayMs,
   shouldRetry,
-  withAnnotations,
   type BackoffMode,
   type RetryPolicy,
 } from '../../../actors/retry.policy.js';
@@ -217,106 +216,6 @@ t.test('retryDelayMs: without a usable Retry-After it is backoffDelayMs', async 
   t.equal(retryDelayMs(outcome(502, { retryAfter: 'later' }), 3, DEFAULT_RETRY_POLICY, NOW, fixed(0)), 40_000, 'junk');
   t.equal(retryDelayMs(outcome(502, { retryAfter: 'later' }), 3, full, NOW, fixed(0)), 10_000, 'junk, full: random 0');
   t.equal(retryDelayMs(outcome(502), 3, full, NOW, fixed(0.9999999)), 40_000, 'absent, full: random →1');
-});
-
-t.test('withAnnotations: no annotations keeps the base values', async (t) => {
-  const { policy, warnings } = withAnnotations(DEFAULT_RETRY_POLICY, { 'com.openfaas.scale.min': '2' });
-  t.same(warnings, []);
-  t.match(policy, { maxAttempts: 10, initialWaitMs: 10_000, maxWaitMs: 120_000, mode: 'exponential' });
-  t.same(sorted(policy.retryStatuses), [408, 429, 500, 502, 503, 504]);
-  t.ok(Object.isFrozen(policy));
-});
-
-t.test('withAnnotations: good values override the base', async (t) => {
-  const { policy, warnings } = withAnnotations(DEFAULT_RETRY_POLICY, {
-    'com.openfaas.retry.attempts': '3',
-    'com.openfaas.retry.codes': '429, 502',
-    'com.openfaas.retry.min_wait': '500ms',
-    'com.openfaas.retry.max_wait': '1m30s',
-    'com.openfaas.retry.backoff': 'full',
-  });
-  t.same(warnings, []);
-  t.match(policy, { maxAttempts: 3, initialWaitMs: 500, maxWaitMs: 90_000, mode: 'full' });
-  t.same(sorted(policy.retryStatuses), [429, 502]);
-  t.same(sorted(DEFAULT_RETRY_POLICY.retryStatuses), [408, 429, 500, 502, 503, 504], 'base untouched');
-
-  const durations: [string, number][] = [['5s', 5000], ['2m', 120_000], ['30', 30_000], ['1.5', 1500], ['1h', 3_600_000], ['0s', 0]];
-  for (const [text, ms] of durations) {
-    const r = withAnnotations({ ...DEFAULT_RETRY_POLICY, maxWaitMs: 7_200_000 }, { 'com.openfaas.retry.min_wait': text });
-    t.equal(r.policy.initialWaitMs, ms, `min_wait ${text}`);
-    t.same(r.warnings, []);
-  }
-  t.equal(withAnnotations(DEFAULT_RETRY_POLICY, { 'com.openfaas.retry.backoff': 'equal' }).policy.mode, 'equal');
-  t.equal(withAnnotations(DEFAULT_RETRY_POLICY, { 'com.openfaas.retry.attempts': '1' }).policy.maxAttempts, 1);
-});
-
-t.test('withAnnotations: every bad value falls back with a one-line warning', async (t) => {
-  const statuses = '408,429,500,502,503,504';
-  const rows: [string, string, string][] = [
-    ['com.openfaas.retry.attempts', '0', '10'],
-    ['com.openfaas.retry.attempts', '-1', '10'],
-    ['com.openfaas.retry.attempts', '2.5', '10'],
-    ['com.openfaas.retry.attempts', 'ten', '10'],
-    ['com.openfaas.retry.attempts', '', '10'],
-    ['com.openfaas.retry.codes', '429,abc', statuses],
-    ['com.openfaas.retry.codes', '99', statuses],
-    ['com.openfaas.retry.codes', '600', statuses],
-    ['com.openfaas.retry.codes', '429,', statuses],
-    ['com.openfaas.retry.codes', '', statuses],
-    ['com.openfaas.retry.min_wait', '5 seconds', '10s'],
-    ['com.openfaas.retry.min_wait', '-5s', '10s'],
-    ['com.openfaas.retry.min_wait', '5x', '10s'],
-    ['com.openfaas.retry.min_wait', 's', '10s'],
-    ['com.openfaas.retry.max_wait', 'forever', '120s'],
-    ['com.openfaas.retry.max_wait', '', '120s'],
-    ['com.openfaas.retry.backoff', 'linear', 'exponential'],
-    ['com.openfaas.retry.backoff', '', 'exponential'],
-  ];
-  for (const [name, value, used] of rows) {
-    const { policy, warnings } = withAnnotations(DEFAULT_RETRY_POLICY, { [name]: value });
-    t.equal(warnings.length, 1, `${name}=${JSON.stringify(value)}: one warning`);
-    const w = warnings[0] ?? '';
-    t.ok(w.startsWith(`${name}=${JSON.stringify(value)} `), `names the annotation and the value: ${w}`);
-    t.ok(w.endsWith(`; using ${used}`), `says what was used: ${w}`);
-    t.notOk(w.includes('\n'), 'one line');
-    t.match(policy, { maxAttempts: 10, initialWaitMs: 10_000, maxWaitMs: 120_000, mode: 'exponential' });
-    t.same(sorted(policy.retryStatuses), [408, 429, 500, 502, 503, 504]);
-  }
-  t.same(withAnnotations(DEFAULT_RETRY_POLICY, { 'com.openfaas.retry.attempts': '0' }).warnings, [
-    'com.openfaas.retry.attempts="0" is not an integer ≥ 1; using 10',
-  ]);
-});
-
-t.test('withAnnotations: bad values fall back one by one, good ones still apply', async (t) => {
-  const { policy, warnings } = withAnnotations(DEFAULT_RETRY_POLICY, {
-    'com.openfaas.retry.attempts': 'many',
-    'com.openfaas.retry.codes': '503',
-    'com.openfaas.retry.backoff': 'random',
-    'com.openfaas.retry.max_wait': '1m',
-  });
-  t.equal(warnings.length, 2);
-  t.match(warnings[0], /^com\.openfaas\.retry\.attempts="many"/);
-  t.match(warnings[1], /^com\.openfaas\.retry\.backoff="random"/);
-  t.match(policy, { maxAttempts: 10, maxWaitMs: 60_000, mode: 'exponential' });
-  t.same(sorted(policy.retryStatuses), [503]);
-});
-
-t.test('withAnnotations: min_wait > max_wait keeps both base waits', async (t) => {
-  const cases: Record<string, string>[] = [
-    { 'com.openfaas.retry.min_wait': '3m' }, // above the base max of 120s
-    { 'com.openfaas.retry.max_wait': '5s' }, // below the base min of 10s
-    { 'com.openfaas.retry.min_wait': '1m', 'com.openfaas.retry.max_wait': '30s' },
-  ];
-  for (const annotations of cases) {
-    const { policy, warnings } = withAnnotations(DEFAULT_RETRY_POLICY, annotations);
-    t.equal(policy.initialWaitMs, 10_000, JSON.stringify(annotations));
-    t.equal(policy.maxWaitMs, 120_000);
-    t.equal(warnings.length, 1);
-    t.match(warnings[0], /com\.openfaas\.retry\.min_wait .* greater than com\.openfaas\.retry\.max_wait .*; using 10s and 120s$/);
-  }
-  const equal = withAnnotations(DEFAULT_RETRY_POLICY, { 'com.openfaas.retry.min_wait': '30s', 'com.openfaas.retry.max_wait': '30s' });
-  t.same(equal.warnings, [], 'min == max is fine');
-  t.match(equal.policy, { initialWaitMs: 30_000, maxWaitMs: 30_000 });
 });
 
 t.test('parseRetryStatuses', async (t) => {
