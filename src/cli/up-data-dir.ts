@@ -8,6 +8,10 @@ import { join, resolve } from 'node:path';
 
 /** `asyncfn up`'s data directory, relative to the working directory. */
 export const DEFAULT_DATA_DIR = '.asyncfn';
+/** The local nats-server's directory (config and JetStream store) in the data directory. */
+export const NATS_DIR = 'nats';
+/** The lock file of the `asyncfn up` using the data directory (src/cli/up-lock.ts). */
+export const UP_LOCK_FILE = 'up.lock';
 /** The file in the data directory holding the local nats-server's URL while it runs. */
 export const NATS_URL_FILE = 'nats.url';
 

@@ -7,7 +7,8 @@ import { startSampleFunctions } from '../samples/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway } from '../gateway/start.js';
 import { upCallbackPolicy } from './up-binding.js';
-import { DEFAULT_DATA_DIR, NATS_URL_FILE } from './up-data-dir.js';
+import { DEFAULT_DATA_DIR, NATS_DIR, NATS_URL_FILE } from './up-data-dir.js';
+import { acquireUpLock } from './up-lock.js';
 import { startWorker } from '../worker/index.js';
 
 export { DEFAULT_DATA_DIR, readLocalNatsUrl } from './up-data-dir.js';
@@ -35,15 +36,20 @@ export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}
     let natsUrl = config.nats.url;
     if (!natsUrl) {
       const dataDir = resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
-      const nats: LocalNatsServer = await startLocalNats({ dir: join(dataDir, 'nats') });
+      // One `up` per data directory: a second one refuses (UpLockedError) instead of starting a
+      // second nats-server on the same store. Released last, after the server has stopped.
+      const lock = await acquireUpLock(dataDir, logger);
+      stops.push(() => lock.release());
+      const nats: LocalNatsServer = await startLocalNats({ dir: join(dataDir, NATS_DIR) });
       const urlFile = join(dataDir, NATS_URL_FILE);
-      await writeFile(urlFile, `${nats.url}\n`);
       stops.push(async () => {
         await rm(urlFile, { force: true });
         await nats.stop();
       });
+      await lock.recordNats({ pid: nats.pid, url: nats.url });
+      await writeFile(urlFile, `${nats.url}\n`);
       natsUrl = nats.url;
-      logger.info({ url: nats.url, storeDir: nats.storeDir }, 'started local nats-server with JetStream');
+      logger.info({ url: nats.url, storeDir: nats.storeDir, natsPid: nats.pid }, 'started local nats-server with JetStream');
     }
     const samples = await startSampleFunctions({ host: '127.0.0.1', port: 0 });
     stops.push(() => samples.close());

@@ -3,6 +3,10 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AsyncFnError } from '../errors.js';
+import { watchExit } from './exit-watchdog.js';
+
+/** The generated config in the server's directory; its path on the command line identifies the server (`nats-server -c <dir>/nats-server.conf`). */
+export const NATS_CONFIG_FILE = 'nats-server.conf';
 
 /** The `nats-server` binary is not on PATH. */
 export class NatsServerMissingError extends AsyncFnError {
@@ -73,7 +77,7 @@ interface Launched {
 }
 
 async function launch(dir: string, storeDir: string, port: number, extraConfig = ''): Promise<Launched> {
-  const conf = join(dir, 'nats-server.conf');
+  const conf = join(dir, NATS_CONFIG_FILE);
   await writeFile(
     conf,
     [
@@ -85,11 +89,18 @@ async function launch(dir: string, storeDir: string, port: number, extraConfig =
     ].join('\n'),
   );
   // Its own process group: Ctrl-C in a terminal must reach asyncfn only, which drains its worker
-  // while NATS is still up and then stops the server itself.
+  // while NATS is still up and then stops the server itself. The price: a kill of asyncfn's
+  // group (a supervisor's SIGKILL) does not reach it, so a watchdog stops it when asyncfn dies.
   const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  const killOnExit = (): void => void child.kill('SIGKILL');
+  const watchdog = child.pid === undefined ? undefined : watchExit(child.pid);
+  // SIGTERM: nats-server flushes its store and exits; a SIGKILL could cut a write short.
+  const killOnExit = (): void => void child.kill('SIGTERM');
   process.once('exit', killOnExit);
-  child.once('exit', () => process.off('exit', killOnExit));
+  child.once('exit', () => {
+    process.off('exit', killOnExit);
+    // In the callback that reaped it: its pid cannot have been reused yet.
+    watchdog?.disarm();
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

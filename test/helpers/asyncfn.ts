@@ -106,6 +106,8 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** Variables to remove from the inherited environment (and from the helper's own defaults). */
   readonly unset?: readonly string[];
+  /** A process group of its own, so that a test can kill the group (`process.kill(-pid)`) as a supervisor does. */
+  readonly detached?: boolean;
 }
 
 /** Spawns `asyncfn <command>` from the TypeScript sources with `env` added, and waits until it is ready. */
@@ -122,6 +124,7 @@ export async function spawnAsyncfn(
     cwd: opts.cwd ?? REPO_ROOT,
     env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
   });
   const events = new EventEmitter();
   const logs: LogLine[] = [];
@@ -139,7 +142,7 @@ export async function spawnAsyncfn(
   child.once('exit', () => events.emit('log'));
   t.teardown(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    // `up`'s nats-server has its own process group and would outlive a SIGKILLed parent: stop
+    // `up`'s nats-server has its own process group (a watchdog stops it when `up` dies): stop
     // `up` gently, and kill what is left of its tree only if that fails.
     const tree = command === 'up' && child.pid !== undefined ? await processTree(child.pid) : [];
     if (command === 'up') {

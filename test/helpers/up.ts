@@ -1,20 +1,50 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { spawnAsyncfn, type AsyncfnProcess } from './asyncfn.js';
+import { spawnAsyncfn, type AsyncfnProcess, type SpawnOptions } from './asyncfn.js';
 
 /** Variables of the test runner's environment that would change what `asyncfn up` does. */
-const UP_UNSET = ['NATS_URL', 'faas_nats_address', 'nats_host', 'callback_allow', 'gateway_host', 'worker_host', 'functions_file', 'ASYNCFN_CONFIG'];
+export const UP_UNSET = ['NATS_URL', 'faas_nats_address', 'nats_host', 'callback_allow', 'gateway_host', 'worker_host', 'functions_file', 'ASYNCFN_CONFIG'];
 
 /**
  * Runs `asyncfn up` (what `npm start` runs) as a real process in its own working directory (its
  * nats-server keeps its store there), on free ports, and waits until its gateway listens.
  */
 export async function startUp(t: Test, args: string[] = [], env: Record<string, string> = {}): Promise<AsyncfnProcess> {
+  return startUpIn(t, await upWorkDir(t), { args }, env);
+}
+
+/** An empty working directory for `asyncfn up`, removed at teardown. */
+export async function upWorkDir(t: Test): Promise<string> {
   const cwd = await mkdtemp(join(tmpdir(), 'asyncfn-up-'));
   t.teardown(() => rm(cwd, { recursive: true, force: true }));
-  return spawnAsyncfn(t, 'up', env, { args, cwd, unset: UP_UNSET });
+  return cwd;
+}
+
+/** Runs `asyncfn up` in `cwd` (again, for a test of what it finds there) and waits until its gateway listens. */
+export function startUpIn(t: Test, cwd: string, opts: Omit<SpawnOptions, 'cwd' | 'unset'> = {}, env: Record<string, string> = {}): Promise<AsyncfnProcess> {
+  return spawnAsyncfn(t, 'up', env, { ...opts, cwd, unset: UP_UNSET });
+}
+
+/** The config file `asyncfn up` started in `cwd` gives its nats-server (`nats-server -c <it>`). */
+export function upNatsConfig(cwd: string): string {
+  return join(cwd, '.asyncfn', 'nats', 'nats-server.conf');
+}
+
+/**
+ * The pids of the nats-server processes running on the store of `asyncfn up` in `cwd`, read from
+ * /proc (Linux): a nats-server whose command line names that directory's config file.
+ */
+export async function natsServersOn(cwd: string): Promise<number[]> {
+  const config = upNatsConfig(cwd);
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (argv[0]?.endsWith('nats-server') && argv.includes(config)) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 function portOf(up: AsyncfnProcess, msg: string): number {
