@@ -66,7 +66,11 @@ async function main(argv: string[]): Promise<number> {
     command === 'up'
       ? { defaults: UP_DEFAULTS, flags: values.host === undefined ? [] : [{ flag: '--host', value: values.host, variables: UP_HOST_VARIABLES }] }
       : {};
-  const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined, loadOptions);
+  const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined, {
+    ...loadOptions,
+    // Unset log_format: console lines in a terminal, JSON lines when piped or collected.
+    stdoutIsTty: process.stdout.isTTY === true,
+  });
   const warnings = unknownVariableWarnings(process.env);
   if (OPERATOR_COMMANDS.includes(command)) {
     const output = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };

@@ -23,6 +23,12 @@ export interface LoadOptions {
   readonly defaults?: Readonly<Record<string, string>>;
   /** A command-line flag that sets variables and wins over everything else, e.g. `--host`. */
   readonly flags?: ReadonlyArray<{ readonly flag: string; readonly value: string; readonly variables: readonly string[] }>;
+  /**
+   * Whether the process's stdout is a terminal (src/cli passes `process.stdout.isTTY`). Unless
+   * `log_format` is set, a terminal gets console lines and anything else (a pipe, a file, a
+   * container's log driver) JSON lines; only a terminal gets colours. Default false.
+   */
+  readonly stdoutIsTty?: boolean;
 }
 
 /**
@@ -59,7 +65,7 @@ export function loadConfig(env: Record<string, string | undefined>, fileText?: s
   const parsed = VariablesSchema.safeParse(values);
   if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => describeIssue(issue, values, setAs)));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return finish(toConfig(parsed.data));
+  return finish(toConfig(parsed.data, opts.stdoutIsTty ?? false));
 }
 
 /**
@@ -70,7 +76,7 @@ export function loadConfig(env: Record<string, string | undefined>, fileText?: s
  */
 export function testConfig(overrides: DeepPartial<Config> = {}): Readonly<Config> {
   const defaults = VariablesSchema.parse({});
-  const base = toConfig({ ...defaults, max_inflight: overrides.worker?.maxInflight ?? defaults.max_inflight });
+  const base = toConfig({ ...defaults, max_inflight: overrides.worker?.maxInflight ?? defaults.max_inflight }, false);
   return finish(merge(base, overrides));
 }
 
@@ -160,7 +166,7 @@ function hostForUrl(host: string): string {
   return isIPv6(host) ? `[${host}]` : host;
 }
 
-function toConfig(v: Variables): Config {
+function toConfig(v: Variables, stdoutIsTty: boolean): Config {
   const natsFromAddress =
     v.faas_nats_address === undefined ? undefined : `nats://${hostForUrl(v.faas_nats_address)}:${v.faas_nats_port}`;
   return {
@@ -214,7 +220,7 @@ function toConfig(v: Variables): Config {
         ? v.faas_gateway_address
         : `http://${hostForUrl(v.faas_gateway_address)}:${v.faas_gateway_port}`,
     },
-    log: { level: v.log_level, format: v.log_format, writeDebug: v.write_debug },
+    log: logConfig(v, stdoutIsTty),
     retry: {
       maxAttempts: v.max_retry_attempts,
       retryStatuses: v.http_retry_codes,
@@ -248,6 +254,12 @@ function toConfig(v: Variables): Config {
       maxHeaderBytes: v.max_header_size,
     },
   };
+}
+
+/** Unless `log_format` says otherwise: console lines for people at a terminal, JSON lines for collectors. */
+function logConfig(v: Variables, stdoutIsTty: boolean): Config['log'] {
+  const format = v.log_format ?? (stdoutIsTty ? 'console' : 'json');
+  return { level: v.log_level, format, colour: format === 'console' && stdoutIsTty, writeDebug: v.write_debug };
 }
 
 /** Last check and freeze. A failure on a loaded config is a mapping bug; on testConfig, a bad override. */

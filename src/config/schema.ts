@@ -154,8 +154,16 @@ export interface FunctionsConfig {
 export interface LogConfig {
   /** Lowest level written (`log_level`). Default "info". */
   readonly level: (typeof LOG_LEVELS)[number];
-  /** "json" lines for collectors, or "console" for people (`log_format`). Default "json". */
+  /**
+   * "json" lines for collectors, or "console" lines for people (`log_format`, OpenFaaS's
+   * `logs.format`). Default: "console" when stdout is a terminal, "json" otherwise.
+   */
   readonly format: (typeof LOG_FORMATS)[number];
+  /**
+   * ANSI colours in console lines: true only when stdout is a terminal, so a console log piped
+   * to a file or a pager holds no escape codes. Not a variable. Default false.
+   */
+  readonly colour: boolean;
   /** Log request and response bodies, as OpenFaaS `write_debug` does. Default false. */
   readonly writeDebug: boolean;
 }
@@ -338,7 +346,7 @@ export const ConfigSchema = z
       defaultNamespace: name,
       gatewayUrl: z.url({ protocol: /^https?$/ }),
     }),
-    log: z.strictObject({ level: z.enum(LOG_LEVELS), format: z.enum(LOG_FORMATS), writeDebug: z.boolean() }),
+    log: z.strictObject({ level: z.enum(LOG_LEVELS), format: z.enum(LOG_FORMATS), colour: z.boolean(), writeDebug: z.boolean() }),
     retry: z.strictObject({
       maxAttempts: z.int().min(1),
       retryStatuses: z.array(z.int().min(100).max(599)).readonly(),

@@ -185,7 +185,8 @@ export const VariablesSchema = z
     faas_gateway_address: gatewayAddress.default('gateway'),
     faas_gateway_port: port.default(8080),
     log_level: oneOf(LOG_LEVELS).default('info'),
-    log_format: oneOf(LOG_FORMATS).default('json'),
+    // No default here: unset, it follows whether stdout is a terminal (load.ts, LoadOptions.stdoutIsTty).
+    log_format: oneOf(LOG_FORMATS).optional(),
     write_debug: boolean.default(false),
     max_retry_attempts: integer(1).default(10),
     http_retry_codes: statusList.default([408, 429, 500, 502, 503, 504]),

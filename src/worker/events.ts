@@ -26,6 +26,8 @@ export function recordStateOf(report: SettlementReport): InvocationState | undef
 /**
  * Logs every state an invocation passes through (debug) and its settlement (info, or warn when
  * something went wrong), each line with call id, function, queue and attempt, and counts it.
+ * `logger` is the queue's own (bound to `queue` by src/worker/queue.ts, serialised once): the
+ * lines here do not add `queue` again, since pino writes a key bound and logged twice.
  * It observes and writes no state: the machine records the invocation (src/worker/records.ts).
  * With `writeDebug` (OpenFaaS `write_debug`) the request as the function gets it and the
  * function's response body are logged at info level, bounded, with secret headers redacted.
@@ -41,7 +43,6 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
           {
             callId: invocation.callId,
             function: invocation.functionName,
-            queue,
             attempt,
             traceId: traceIdOf(invocation.traceparent),
             method: invocation.method,
@@ -58,9 +59,9 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
     extended: (queue, count) => metrics.ackExtensions.inc({ queue_name: queue }, count),
     // Every state change costs an inspection of each microstep: only when debug lines are written.
     transition: logger.isLevelEnabled('debug')
-      ? (queue, invocation, state, attempt) => {
+      ? (_queue, invocation, state, attempt) => {
           const traceId = traceIdOf(invocation.traceparent);
-          logger.debug({ callId: invocation.callId, function: invocation.functionName, queue, attempt, traceId, state }, `invocation ${state}`);
+          logger.debug({ callId: invocation.callId, function: invocation.functionName, attempt, traceId, state }, `invocation ${state}`);
         }
       : undefined,
     settled: (report) => {
@@ -69,7 +70,6 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
         callId: invocation.callId,
         function: invocation.functionName,
         namespace: invocation.namespace,
-        queue: report.queue,
         attempt,
         traceId: traceIdOf(invocation.traceparent),
         settlement,
@@ -92,9 +92,9 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
     },
     poison: (queue, reasons) => {
       metrics.deadLetters.inc({ queue_name: queue, reason: 'poison' });
-      logger.error({ queue, reasons }, 'dead-lettering an undecodable message');
+      logger.error({ reasons }, 'dead-lettering an undecodable message');
     },
-    pullFailed: (queue, error) => logger.warn({ queue, err: error }, 'pull request failed; retrying'),
+    pullFailed: (_queue, error) => logger.warn({ err: error }, 'pull request failed; retrying'),
   };
 }
 

@@ -147,14 +147,16 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
       );
     }
     const schedulers = await Promise.all(
-      served.map((q) => startDelayedScheduler({ queue, js, jsm, spec: queueSpecFor(config, q.name), logger: logger.child({ queue: q.name }) })),
+      // Not a child bound to the queue: the scheduler names the queue on each line itself (a key bound and logged is written twice).
+      served.map((q) => startDelayedScheduler({ queue, js, jsm, spec: queueSpecFor(config, q.name), logger })),
     );
     const pendingPoller = pollPending(config, jsm, metrics, logger);
     const cancelling = cancellations.requested$.subscribe((callId) => {
       if (supervisors.some((s) => s.cancel(callId))) logger.info({ callId }, 'cancelling a running invocation');
     });
 
-    const callbackLogger = logger.child({ component: 'callbacks' });
+    // A child of the worker's logger would write `component` twice.
+    const callbackLogger = deps.logger.child({ component: 'callbacks' });
     const retrier = startCallbackRetrier(
       {
         consumer: await js.consumers.get(CALLBACK_STREAM, CALLBACK_DURABLE),

@@ -162,8 +162,9 @@ function runtimeSpecifiers(source: string): string[] {
   for (const m of source.matchAll(/^\s*(import|export)\s+(?!type\s)[^;]*?\sfrom\s+'([^']+)'/gms)) specifiers.push(m[2]!);
   for (const m of source.matchAll(/^\s*import\s+'([^']+)'/gm)) specifiers.push(m[1]!);
   for (const m of source.matchAll(/(?<!typeof\s)\bimport\(\s*'([^']+)'\s*\)/g)) specifiers.push(m[1]!);
-  // pino loads its transports by name (src/telemetry/logger.ts).
+  // pino loads its transports by name; a CommonJS package may be required on demand (src/telemetry/console-logs.ts).
   for (const m of source.matchAll(/\btransport:\s*\{\s*target:\s*'([^']+)'/g)) specifiers.push(m[1]!);
+  for (const m of source.matchAll(/\bcreateRequire\([^)]*\)\(\s*'([^']+)'\s*\)/g)) specifiers.push(m[1]!);
   return specifiers;
 }
 

@@ -87,6 +87,8 @@ export interface LogLine {
 export interface AsyncfnProcess {
   readonly child: ChildProcess;
   readonly logs: LogLine[];
+  /** Every line of stdout as written, log lines or not (JSON.parse would hide a repeated key). */
+  readonly stdout: string[];
   waitForLog(predicate: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
   kill9(): Promise<void>;
   /**
@@ -128,9 +130,11 @@ export async function spawnAsyncfn(
   });
   const events = new EventEmitter();
   const logs: LogLine[] = [];
+  const stdout: string[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   createInterface({ input: child.stdout! }).on('line', (text) => {
+    stdout.push(text);
     try {
       logs.push(JSON.parse(text) as LogLine);
       events.emit('log');
@@ -178,6 +182,7 @@ export async function spawnAsyncfn(
   return {
     child,
     logs,
+    stdout,
     waitForLog,
     kill9: async () => {
       child.kill('SIGKILL');

@@ -24,7 +24,7 @@ t.test('defaults, with no variables set', async (t) => {
       defaultNamespace: 'openfaas-fn',
       gatewayUrl: 'http://gateway:8080',
     },
-    log: { level: 'info', format: 'json', writeDebug: false },
+    log: { level: 'info', format: 'json', colour: false, writeDebug: false },
     retry: { maxAttempts: 10, retryStatuses: [408, 429, 500, 502, 503, 504], initialWaitMs: 10_000, maxWaitMs: 120_000, mode: 'exponential' },
     deadLetters: { nonRetryable: false, maxEventAgeMs: 0 },
     callback: {

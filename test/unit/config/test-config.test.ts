@@ -47,7 +47,7 @@ t.test('testConfig refuses overrides that make an invalid config', async (t) => 
   t.match(error.problems[0], /^worker\.maxInflight: /);
   t.throws(() => testConfig({ worker: { maxInflight: 5 }, queue: { maxAckPending: 2 } }), ConfigError);
   t.throws(() => testConfig({ functions: { gatewayUrl: 'not a url' } }), ConfigError);
-  t.throws(() => testConfig({ log: { colour: true } } as unknown as Partial<Config>), ConfigError, 'misspelt keys are caught');
+  t.throws(() => testConfig({ log: { fromat: 'console' } } as unknown as Partial<Config>), ConfigError, 'misspelt keys are caught');
 });
 
 t.test('testConfig does not share objects between calls', async (t) => {
