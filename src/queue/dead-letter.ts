@@ -8,7 +8,8 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core';
-import { decodeEnvelope, type Invocation } from './envelope.js';
+import { decodeMessage } from './decode.js';
+import type { Invocation, StoredMessage } from './envelope.js';
 import { infoOrUndefined } from './provision.js';
 
 /**
@@ -18,6 +19,8 @@ import { infoOrUndefined } from './provision.js';
  */
 export const DEAD_LETTER_STREAM = 'asyncfn-dead-letters';
 export const DEAD_LETTER_SUBJECT_PREFIX = 'asyncfn.dead-letters.';
+/** OpenFaaS's default function namespace, for a stored QueueRequest that names none. */
+const DEFAULT_NAMESPACE = 'openfaas-fn';
 
 /** Why an invocation was dead-lettered. */
 export type DeadLetterReason =
@@ -27,7 +30,7 @@ export type DeadLetterReason =
   | 'nonRetryable'
   /** Older than its max event age when delivered: never run. */
   | 'expired'
-  /** The message on the stream is not an asyncfn envelope. */
+  /** The message on the stream is neither an asyncfn envelope nor an OpenFaaS QueueRequest. */
   | 'poison'
   /** The function ran, but its callback could not be delivered after every callback attempt. */
   | 'callbackFailed';
@@ -72,10 +75,7 @@ export interface EncodedDeadLetter {
 }
 
 /** A message as it came off a stream, envelope or not. */
-export interface RawMessage {
-  readonly headers?: MsgHdrs | undefined;
-  readonly data: Uint8Array;
-}
+export type RawMessage = StoredMessage;
 
 /** The original message (valid envelope or not) plus the dead-letter headers. */
 export function encodeDeadLetter(original: RawMessage, meta: DeadLetterMeta): EncodedDeadLetter {
@@ -108,10 +108,18 @@ export interface DeadLetter extends DeadLetterMeta {
 
 export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefined; data: Uint8Array }): DeadLetter {
   const get = (name: string): string | undefined => msg.header?.values(name, Match.IgnoreCase)[0];
+  const atMs = Number(get(DeadLetterHeader.at) ?? 0);
   let invocation: Invocation | undefined;
   let decodeError: string | undefined;
   try {
-    invocation = decodeEnvelope(msg.header, msg.data);
+    // A QueueRequest's dead letter carries the call id, namespace and enqueue time it ran with
+    // (openfaas-request.ts, storedQueueRequest); these only stand in for what it lacks.
+    invocation = decodeMessage(msg.header, msg.data, () => ({
+      defaultNamespace: DEFAULT_NAMESPACE,
+      storedAtMs: atMs,
+      messageKey: `${DEAD_LETTER_STREAM}/${msg.seq}`,
+      maxEventAgeMs: 0,
+    }));
   } catch (err) {
     decodeError = err instanceof Error ? err.message : String(err);
   }
@@ -123,7 +131,7 @@ export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefine
     attempts: Number(get(DeadLetterHeader.attempts) ?? 0),
     status: status === undefined ? undefined : Number(status),
     error: get(DeadLetterHeader.error),
-    atMs: Number(get(DeadLetterHeader.at) ?? 0),
+    atMs,
     invocation,
     decodeError,
   };

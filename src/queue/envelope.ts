@@ -75,6 +75,18 @@ export interface Invocation {
   /** W3C trace context of the producer span, carried across the queue. */
   readonly traceparent?: string | undefined;
   readonly tracestate?: string | undefined;
+  /**
+   * The message as it was published when it was not asyncfn's envelope (an OpenFaaS QueueRequest,
+   * see openfaas-request.ts): a dead letter keeps it instead of an envelope, so it stays the
+   * message its publisher wrote. Never encoded into an envelope.
+   */
+  readonly original?: StoredMessage | undefined;
+}
+
+/** A message as it came off a stream: its headers (if any) and its body. */
+export interface StoredMessage {
+  readonly headers?: MsgHdrs | undefined;
+  readonly data: Uint8Array;
 }
 
 export interface EncodedEnvelope {
