@@ -34,6 +34,13 @@ export interface Invocation {
   /** W3C trace context of the producer span, carried across the queue. */
   readonly traceparent?: string | undefined;
   readonly tracestate?: string | undefined;
+  /**
+   * The message as it was published when it was not asyncfn's envelope (an OpenFaaS QueueRequest,
+   * see src/queue/openfaas-request.ts): a dead letter keeps it instead of an envelope, so it stays
+   * the message its publisher wrote. Never encoded into an envelope; opaque here (the queue
+   * adapter's StoredMessage).
+   */
+  readonly original?: { readonly headers?: unknown; readonly data: Uint8Array } | undefined;
 }
 
 
@@ -126,7 +133,7 @@ export type DeadLetterReason =
   | 'nonRetryable'
   /** Older than its max event age when delivered: never run. */
   | 'expired'
-  /** The message on the stream is not an asyncfn envelope. */
+  /** The message on the stream is neither an asyncfn envelope nor an OpenFaaS QueueRequest. */
   | 'poison'
   /** The function ran, but its callback could not be delivered after every callback attempt. */
   | 'callbackFailed';

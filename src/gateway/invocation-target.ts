@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AsyncFnError } from '../errors.js';
 import { confinePathSuffix } from '../functions/index.js';
+import { CALL_ID_RULE, isCallId } from '../queue/call-id.js';
 
 /** A request URL that does not name a function. */
 export class BadRequestError extends AsyncFnError {
@@ -43,11 +44,6 @@ export function parseInvocationTarget(rawUrl: string, prefix: string): Invocatio
   return { name, path: slash === -1 ? '' : confinePathSuffix(rest.slice(slash)), query };
 }
 
-// Letters, digits and -_= in dot-separated tokens: a call id is a header value and a JetStream KV
-// key, where an empty token (a leading, trailing or doubled dot) is invalid.
-const CALL_ID = /^[A-Za-z0-9_=-]+(?:\.[A-Za-z0-9_=-]+)*$/;
-const CALL_ID_MAX_LENGTH = 128;
-
 /** OpenFaaS: a caller's X-Call-Id is kept; otherwise a new UUID. */
 export function callIdFrom(header: string | string[] | undefined): string {
   return callerCallIdFrom(header) ?? randomUUID();
@@ -57,8 +53,8 @@ export function callIdFrom(header: string | string[] | undefined): string {
 export function callerCallIdFrom(header: string | string[] | undefined): string | undefined {
   if (header === undefined || header === '') return undefined;
   const value = Array.isArray(header) ? header[0]! : header;
-  if (value.length > CALL_ID_MAX_LENGTH || !CALL_ID.test(value)) {
-    throw new BadRequestError('X-Call-Id must be 1-128 characters of A-Z a-z 0-9 _ = - in dot-separated parts');
+  if (!isCallId(value)) {
+    throw new BadRequestError(`X-Call-Id must be ${CALL_ID_RULE}`);
   }
   return value;
 }

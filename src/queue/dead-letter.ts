@@ -9,7 +9,8 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core';
 import type { DeadLetterReason } from '../../actors/invocation.types.js';
-import { decodeEnvelope, type Invocation } from './envelope.js';
+import { decodeMessage } from './decode.js';
+import type { Invocation, StoredMessage } from './envelope.js';
 
 export type { DeadLetterReason };
 import { infoOrUndefined } from './provision.js';
@@ -21,6 +22,8 @@ import { infoOrUndefined } from './provision.js';
  */
 export const DEAD_LETTER_STREAM = 'asyncfn-dead-letters';
 export const DEAD_LETTER_SUBJECT_PREFIX = 'asyncfn.dead-letters.';
+/** OpenFaaS's default function namespace, for a stored QueueRequest that names none. */
+const DEFAULT_NAMESPACE = 'openfaas-fn';
 
 
 export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
@@ -63,10 +66,7 @@ export interface EncodedDeadLetter {
 }
 
 /** A message as it came off a stream, envelope or not. */
-export interface RawMessage {
-  readonly headers?: MsgHdrs | undefined;
-  readonly data: Uint8Array;
-}
+export type RawMessage = StoredMessage;
 
 /** The original message (valid envelope or not) plus the dead-letter headers. */
 export function encodeDeadLetter(original: RawMessage, meta: DeadLetterMeta): EncodedDeadLetter {
@@ -99,10 +99,18 @@ export interface DeadLetter extends DeadLetterMeta {
 
 export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefined; data: Uint8Array }): DeadLetter {
   const get = (name: string): string | undefined => msg.header?.values(name, Match.IgnoreCase)[0];
+  const atMs = Number(get(DeadLetterHeader.at) ?? 0);
   let invocation: Invocation | undefined;
   let decodeError: string | undefined;
   try {
-    invocation = decodeEnvelope(msg.header, msg.data);
+    // A QueueRequest's dead letter carries the call id, namespace and enqueue time it ran with
+    // (openfaas-request.ts, storedQueueRequest); these only stand in for what it lacks.
+    invocation = decodeMessage(msg.header, msg.data, () => ({
+      defaultNamespace: DEFAULT_NAMESPACE,
+      storedAtMs: atMs,
+      messageKey: `${DEAD_LETTER_STREAM}/${msg.seq}`,
+      maxEventAgeMs: 0,
+    }));
   } catch (err) {
     decodeError = err instanceof Error ? err.message : String(err);
   }
@@ -114,7 +122,7 @@ export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefine
     attempts: Number(get(DeadLetterHeader.attempts) ?? 0),
     status: status === undefined ? undefined : Number(status),
     error: get(DeadLetterHeader.error),
-    atMs: Number(get(DeadLetterHeader.at) ?? 0),
+    atMs,
     invocation,
     decodeError,
   };

@@ -45,6 +45,11 @@ export const CALLER_HEADER_PREFIX = 'Asyncfn-H-';
  */
 export const ESCAPED_VALUE_PREFIX = '=?pct?';
 
+/** A message as it came off a stream: its headers (if any) and its body. */
+export interface StoredMessage {
+  readonly headers?: MsgHdrs | undefined;
+  readonly data: Uint8Array;
+}
 
 export interface EncodedEnvelope {
   readonly headers: MsgHdrs;

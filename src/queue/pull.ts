@@ -3,7 +3,9 @@ import type { MsgHdrs } from '@nats-io/nats-core';
 import { filter, firstValueFrom, map, Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
-import { decodeEnvelope, PoisonMessageError } from './envelope.js';
+import { decodeMessage } from './decode.js';
+import { PoisonMessageError } from './envelope.js';
+import type { QueueRequestContext } from './openfaas-request.js';
 import type { Confirmer } from './confirmer.js';
 import { messageHandle } from './message-handle.js';
 import type { QueueConnection } from './connection.js';
@@ -12,6 +14,9 @@ export interface PullOptions {
   /** How long one pull request waits for messages, ms (JetStream minimum 1000). */
   expiresMs: number;
 }
+
+/** What decoding an OpenFaaS QueueRequest needs from the config (see openfaas-request.ts). */
+export type QueueRequestDefaults = Pick<QueueRequestContext, 'defaultNamespace' | 'maxEventAgeMs'>;
 
 /**
  * A demand-driven source of raw JetStream messages: each subscription is one pull request
@@ -57,17 +62,21 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
 export function pullSource(
   queue: QueueConnection,
   consumer: Consumer,
-  opts: PullOptions,
+  opts: PullOptions & { readonly queueRequests: QueueRequestDefaults },
   logger: Logger,
   /** Confirms the messages' double acks over one shared inbox; absent, nats.js's own `ackAck()`. */
   confirmer?: Confirmer,
 ): (max: number) => Observable<Delivery> {
   const fetch = fetchSource(queue, consumer, opts);
   const flush = (): Promise<void> => queue.nc.flush();
-  return (max) => fetch(max).pipe(map((msg) => toDelivery(msg, logger, flush, confirmer)));
+  return (max) => fetch(max).pipe(map((msg) => toDelivery(msg, logger, flush, opts.queueRequests, confirmer)));
 }
 
-export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer?: Confirmer): Delivery {
+/**
+ * One message as the supervisor gets it: asyncfn's envelope or an OpenFaaS QueueRequest decoded
+ * into an invocation (src/queue/decode.ts), or poison with its reasons and the message as it was.
+ */
+export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void>, defaults: QueueRequestDefaults, confirmer?: Confirmer): Delivery {
   const message = messageHandle(msg, logger, flush, confirmer);
   let headers: MsgHdrs | undefined;
   try {
@@ -78,9 +87,23 @@ export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void
     return { message, decoded: { ok: false, reasons: [`unreadable headers: ${String(err)}`], raw: { headers: undefined, data: msg.data } } };
   }
   try {
-    return { message, decoded: { ok: true, invocation: decodeEnvelope(headers, msg.data) } };
+    return { message, decoded: { ok: true, invocation: decodeMessage(headers, msg.data, () => queueRequestContext(msg, defaults)) } };
   } catch (err) {
     const reasons = err instanceof PoisonMessageError ? err.reasons : [String(err)];
     return { message, decoded: { ok: false, reasons, raw: { headers, data: msg.data } } };
   }
+}
+
+/**
+ * The stored message's identity and time: a QueueRequest without an X-Call-Id gets its call id
+ * from the stream and sequence (the same on every redelivery), its enqueue time from the store time.
+ */
+function queueRequestContext(msg: JsMsg, defaults: QueueRequestDefaults): QueueRequestContext {
+  const { stream, streamSequence } = msg.info;
+  const { timestampNanos } = msg;
+  return {
+    ...defaults,
+    storedAtMs: Number(timestampNanos / 1_000_000n),
+    messageKey: `${stream}/${streamSequence}/${timestampNanos}`,
+  };
 }

@@ -16,7 +16,8 @@ import type { Dispatcher } from 'undici';
 import type { QueueConnection } from '../queue/connection.js';
 import type { DeadLetterMeta, RawMessage } from '../queue/dead-letter.js';
 import type { Confirmer } from '../queue/confirmer.js';
-import { encodeEnvelope } from '../queue/envelope.js';
+import { encodeEnvelope, type Invocation } from '../queue/envelope.js';
+import { storedQueueRequest } from '../queue/openfaas-request.js';
 import { ensureConsumer, ensureStream } from '../queue/provision.js';
 import { pullSource } from '../queue/pull.js';
 import { queueSpecFor } from '../queue/queues.js';
@@ -57,6 +58,14 @@ async function storeResult(results: ResultStore, callId: string, body: Uint8Arra
   return { stored: true };
 }
 
+/**
+ * The message a dead letter keeps: the one that was published. asyncfn's own is encoded again
+ * (the same envelope); an OpenFaaS QueueRequest is kept as it came, plus the call id it ran under.
+ */
+function storedOriginal(invocation: Invocation): RawMessage {
+  return invocation.original ? storedQueueRequest(invocation, invocation.original) : encodeEnvelope(invocation);
+}
+
 /** The invocation machine's effects for one queue, built once and shared by all its invocations. */
 export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, logger: Logger): InvocationEffects {
   const invoke = invokeFunction({
@@ -72,7 +81,7 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     handOffCallback: (request) => handOffCallback(d.js, served.name, request),
     storeResult: (request) => storeResult(d.results, request.invocation.callId, request.outcome.body, config.records.resultMaxBytes),
     deadLetter: (request) =>
-      d.deadLetter(encodeEnvelope(request.invocation), {
+      d.deadLetter(storedOriginal(request.invocation), {
         reason: request.reason,
         queue: served.name,
         attempts: request.attempts,
@@ -104,7 +113,16 @@ export async function startQueue(config: Config, served: QueueServed, d: QueueDe
     queue: served.name,
     maxInflight: served.maxInflight,
     ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
-    pull: pullSource(d.queue, consumer, { expiresMs: 10_000 }, logger, d.confirmer),
+    pull: pullSource(
+      d.queue,
+      consumer,
+      {
+        expiresMs: 10_000,
+        queueRequests: { defaultNamespace: config.functions.defaultNamespace, maxEventAgeMs: config.deadLetters.maxEventAgeMs },
+      },
+      logger,
+      d.confirmer,
+    ),
     machine: withEffects(queueEffects(config, served, d, logger)),
     settingsFor: (invocation) => d.settings(invocation.callId),
     handlePoison: async (message, reasons, raw) => {
