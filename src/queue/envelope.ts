@@ -1,4 +1,5 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import { AsyncFnError } from '../errors.js';
 
 /**
  * The message envelope: metadata in NATS headers, the request body as the raw payload (no JSON or
@@ -106,11 +107,9 @@ export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
 }
 
 /** A message on the stream that is not a valid envelope; it can never succeed, so it must not be retried. */
-export class PoisonMessageError extends Error {
-  readonly code = 'ASYNCFN_ERR_POISON_MESSAGE';
+export class PoisonMessageError extends AsyncFnError<'ASYNCFN_ERR_POISON_MESSAGE'> {
   constructor(readonly reasons: readonly string[]) {
-    super(`undecodable message: ${reasons.join('; ')}`);
-    this.name = 'PoisonMessageError';
+    super('ASYNCFN_ERR_POISON_MESSAGE', [reasons.join('; ')]);
   }
 }
 

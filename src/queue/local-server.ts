@@ -5,15 +5,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { AsyncFnError } from '../errors.js';
 
 /** The `nats-server` binary is not on PATH. */
-export class NatsServerMissingError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_NATS_SERVER_MISSING';
+export class NatsServerMissingError extends AsyncFnError<'ASYNCFN_ERR_NATS_SERVER_MISSING'> {
   constructor(opts?: ErrorOptions) {
-    super(
-      'nats-server is not installed. Install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) ' +
-        'or `brew install nats-server` (macOS), or set NATS_URL to a NATS server with JetStream enabled.',
-      opts,
-    );
-    this.name = 'NatsServerMissingError';
+    super('ASYNCFN_ERR_NATS_SERVER_MISSING', [], opts);
   }
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { context, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AsyncFnError, FunctionNotFoundError } from '../../errors.js';
+import { AsyncFnError, FunctionNotFoundError, InvocationFinishedError, InvocationNotFoundError, MethodNotAllowedError } from '../../errors.js';
 import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
 import type { InvocationPublisher } from '../../queue/publisher.js';
@@ -231,10 +231,8 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     // No record can exist under a call id that is no KV key ("!", "a..b"): 404, not the KV's error as a 503.
     const deadline = deadlineAfter(deps.publishTimeoutMs, performance.now());
     const record = isRecordKey(callId) ? await confirmWithin('the record read', deadline, () => deps.records.get(callId)) : undefined;
-    if (!record) return sendError(reply, 404, `no invocation with call id "${callId}"`, 'ASYNCFN_ERR_INVOCATION_NOT_FOUND');
-    if (FINAL_STATES.has(record.state)) {
-      return sendError(reply, 404, `invocation "${callId}" already finished (${record.state})`, 'ASYNCFN_ERR_INVOCATION_FINISHED');
-    }
+    if (!record) return sendError(reply, new InvocationNotFoundError(callId));
+    if (FINAL_STATES.has(record.state)) return sendError(reply, new InvocationFinishedError(callId, record.state));
     await confirmWithin('the cancellation', deadline, () => deps.cancellations.request(callId));
     return reply.code(202).header('x-call-id', callId).send();
   });
@@ -246,9 +244,7 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     handler: (request, reply) =>
       sendError(
         reply.header('allow', 'GET, POST, DELETE'),
-        405,
-        `method ${request.method} not allowed on /async-function/: POST invokes, GET reads, DELETE cancels`,
-        'ASYNCFN_ERR_METHOD_NOT_ALLOWED',
+        new MethodNotAllowedError(`method ${request.method} not allowed on /async-function/: POST invokes, GET reads, DELETE cancels`),
       ),
   });
 }
