@@ -1,38 +1,177 @@
 /**
- * Every error asyncfn raises on purpose carries a stable code and the HTTP status the gateway
- * answers with. The gateway's single error handler maps these; anything else is a 500.
+ * Every error asyncfn raises on purpose, in one table (as fastify's `lib/errors.js` with
+ * `@fastify/error`): a stable code, the HTTP status the gateway answers with, and the message
+ * template. Error classes are derived from it ({@link AsyncFnError}, {@link createError}); the
+ * gateway's single error handler maps them to responses; anything else is a 500.
+ *
+ * A unit test checks this table against the README's error reference in both directions: the
+ * codes with `internal: true` are those listed under "Codes that never reach an HTTP client".
  */
-export abstract class AsyncFnError extends Error {
-  abstract readonly code: `ASYNCFN_ERR_${string}`;
-  readonly httpStatus: number = 500;
+
+/** One row of the table. */
+export interface ErrorSpec {
+  /** The status the gateway answers with; 500 for codes that never reach an HTTP client. */
+  readonly status: number;
+  /** The message: each `%s` is replaced by the next argument. `'%s'` where each site has its own words. */
+  readonly message: string;
+  /** Never reaches an HTTP client (startup, worker, CLI): documented in the README's second table. */
+  readonly internal?: true;
+  /**
+   * The code of a refusal node or fastify made on their own with this status (no asyncfn error
+   * behind it): see {@link codeForStatus}.
+   */
+  readonly byStatus?: true;
 }
 
-/** Startup configuration is invalid; the message lists every problem, one per line. */
-export class ConfigError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_CONFIG';
-  constructor(readonly problems: readonly string[], opts?: ErrorOptions) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`, opts);
-    this.name = 'ConfigError';
+export const ERRORS = {
+  // 400
+  ASYNCFN_ERR_BAD_REQUEST: { status: 400, message: '%s', byStatus: true },
+  ASYNCFN_ERR_CALLBACK_REFUSED: { status: 400, message: 'callback target refused: %s %s (not in callback_allow)' },
+  ASYNCFN_ERR_INVALID_FUNCTION_NAME: {
+    status: 400,
+    message: 'invalid function name "%s": expected a DNS-1123 label, optionally followed by .namespace',
+  },
+  ASYNCFN_ERR_PATH_REFUSED: { status: 400, message: 'path refused: %s' },
+  // 401
+  ASYNCFN_ERR_UNAUTHORIZED: { status: 401, message: '%s' },
+  // 404
+  ASYNCFN_ERR_FUNCTION_NOT_FOUND: { status: 404, message: 'function "%s" not found' },
+  ASYNCFN_ERR_NO_ROUTE: { status: 404, message: 'no route for %s', byStatus: true },
+  ASYNCFN_ERR_INVOCATION_NOT_FOUND: { status: 404, message: 'no invocation with call id "%s"' },
+  ASYNCFN_ERR_NO_RESULT: { status: 404, message: '%s' },
+  ASYNCFN_ERR_INVOCATION_FINISHED: { status: 404, message: 'invocation "%s" already finished (%s)' },
+  // 405, 408, 413, 415, 431
+  ASYNCFN_ERR_METHOD_NOT_ALLOWED: { status: 405, message: '%s', byStatus: true },
+  ASYNCFN_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive within read_timeout', byStatus: true },
+  ASYNCFN_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the %s-byte limit (max_body_size)', byStatus: true },
+  ASYNCFN_ERR_PAYLOAD_TOO_LARGE: {
+    status: 413,
+    message: "request of %s bytes (body and headers) exceeds the queue's %s-byte message limit",
+  },
+  ASYNCFN_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: '%s', byStatus: true },
+  ASYNCFN_ERR_HEADERS_TOO_LARGE: { status: 431, message: '%s', byStatus: true },
+  // 5xx
+  ASYNCFN_ERR_CANNOT_LIST: { status: 501, message: 'the function registry cannot list functions (URL template mode)' },
+  ASYNCFN_ERR_UPSTREAM_UNREACHABLE: { status: 502, message: 'could not reach function "%s": %s' },
+  ASYNCFN_ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'queue unavailable: %s' },
+  ASYNCFN_ERR_SHUTTING_DOWN: { status: 503, message: 'the gateway is shutting down' },
+  ASYNCFN_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'function "%s" did not answer within upstream_timeout (%s ms)' },
+  ASYNCFN_ERR_BAD_ANNOTATION: { status: 500, message: 'function "%s" has an invalid %s annotation "%s"' },
+  ASYNCFN_ERR_INTERNAL: { status: 500, message: 'internal error' },
+
+  // Never reach an HTTP client.
+  ASYNCFN_ERR_CONFIG: { status: 500, message: 'invalid configuration:\n  - %s', internal: true },
+  ASYNCFN_ERR_INCOMPATIBLE_QUEUE: { status: 500, message: '%s exists but cannot be used:\n  - %s', internal: true },
+  ASYNCFN_ERR_NATS_SERVER_MISSING: {
+    status: 500,
+    message:
+      'nats-server is not installed. Install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) ' +
+      'or `brew install nats-server` (macOS), or set NATS_URL to a NATS server with JetStream enabled.',
+    internal: true,
+  },
+  ASYNCFN_ERR_NATS_CONNECT: { status: 500, message: '%s', internal: true },
+  ASYNCFN_ERR_UP_LOCKED: { status: 500, message: '%s', internal: true },
+  ASYNCFN_ERR_CALLBACK_FAILED: { status: 500, message: 'callback failed: %s', internal: true },
+  ASYNCFN_ERR_POISON_MESSAGE: { status: 500, message: 'undecodable message: %s', internal: true },
+  // The confirmer's errors: 503 should one reach the gateway's handler (the publisher turns them
+  // into ASYNCFN_ERR_QUEUE_UNAVAILABLE first).
+  ASYNCFN_ERR_CONFIRM_TIMEOUT: {
+    status: 503,
+    message: 'no confirmation from JetStream within %s ms (subject %s); the write may still have taken effect',
+    internal: true,
+  },
+  ASYNCFN_ERR_NO_STREAM: { status: 503, message: 'no JetStream stream or consumer is listening on %s', internal: true },
+  ASYNCFN_ERR_JETSTREAM_REJECTED: { status: 503, message: 'JetStream refused the write to %s: %s (%s/%s)', internal: true },
+  ASYNCFN_ERR_CONFIRMER_CLOSED: {
+    status: 503,
+    message: 'the confirmer closed before JetStream confirmed the write to %s',
+    internal: true,
+  },
+} as const satisfies Record<`ASYNCFN_ERR_${string}`, ErrorSpec>;
+
+/** A code of the table. */
+export type ErrorCode = keyof typeof ERRORS;
+
+/** One argument per `%s` of a template, in order. */
+type TemplateArgs<T extends string> = T extends `${string}%s${infer Rest}` ? [string | number, ...TemplateArgs<Rest>] : [];
+
+/** The arguments the message template of `C` takes. */
+export type MessageArgs<C extends ErrorCode> = TemplateArgs<(typeof ERRORS)[C]['message']>;
+
+/** The message of `code` with its template's `%s` replaced by `args`, in order. */
+export function formatMessage<C extends ErrorCode>(code: C, args: MessageArgs<C>): string {
+  const values = args as readonly (string | number)[];
+  let i = 0;
+  return ERRORS[code].message.replace(/%s/g, () => String(values[i++]));
+}
+
+const BY_STATUS: ReadonlyMap<number, ErrorCode> = new Map(
+  (Object.entries(ERRORS) as [ErrorCode, ErrorSpec][]).filter(([, spec]) => spec.byStatus).map(([code, spec]) => [spec.status, code]),
+);
+
+/**
+ * The code of a refusal that node or fastify made on their own (no asyncfn error behind it), by
+ * status: the X-Asyncfn-Error every refusal carries. A status without a code of its own (414,
+ * 417, …) is ASYNCFN_ERR_BAD_REQUEST.
+ */
+export function codeForStatus(status: number): ErrorCode {
+  return BY_STATUS.get(status) ?? 'ASYNCFN_ERR_BAD_REQUEST';
+}
+
+/** The status the gateway answers `code` with. */
+export function httpStatusOf(code: ErrorCode): number {
+  return ERRORS[code].status;
+}
+
+/**
+ * The base of every coded error: its `code`, `httpStatus` and message come from {@link ERRORS}.
+ * Subclasses with fields of their own extend it, passing their code and template arguments.
+ */
+export abstract class AsyncFnError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+  readonly httpStatus: number;
+  constructor(code: C, args: MessageArgs<C>, opts?: ErrorOptions) {
+    super(formatMessage(code, args), opts);
+    this.code = code;
+    this.httpStatus = ERRORS[code].status;
+    this.name = new.target.name;
   }
 }
 
+/**
+ * An error class for `code` whose constructor takes the template's arguments, as `@fastify/error`'s
+ * `createError(code, message, statusCode)` (code and status read from the table). Name the result
+ * with a class declaration (`export class XError extends createError('…') {}`) so it keeps its name.
+ */
+export function createError<C extends ErrorCode>(code: C) {
+  return class extends AsyncFnError<C> {
+    constructor(...args: MessageArgs<C>) {
+      super(code, args);
+    }
+  };
+}
+
+/** Startup configuration is invalid; the message lists every problem, one per line. */
+export class ConfigError extends AsyncFnError<'ASYNCFN_ERR_CONFIG'> {
+  constructor(readonly problems: readonly string[], opts?: ErrorOptions) {
+    super('ASYNCFN_ERR_CONFIG', [problems.join('\n  - ')], opts);
+  }
+}
+
+/** A request the gateway cannot read: no function name, a malformed header, a bad option. */
+export class BadRequestError extends createError('ASYNCFN_ERR_BAD_REQUEST') {}
+
 /** A function name in a route is not a valid name (or name.namespace). */
-export class InvalidFunctionNameError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_INVALID_FUNCTION_NAME';
-  override readonly httpStatus = 400;
+export class InvalidFunctionNameError extends AsyncFnError<'ASYNCFN_ERR_INVALID_FUNCTION_NAME'> {
   constructor(readonly functionName: string, opts?: ErrorOptions) {
-    super(`invalid function name "${functionName}": expected a DNS-1123 label, optionally followed by .namespace`, opts);
-    this.name = 'InvalidFunctionNameError';
+    super('ASYNCFN_ERR_INVALID_FUNCTION_NAME', [functionName], opts);
   }
 }
 
 /** The function registry knows that no function of that name exists. */
-export class FunctionNotFoundError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_FUNCTION_NOT_FOUND';
-  override readonly httpStatus = 404;
+export class FunctionNotFoundError extends AsyncFnError<'ASYNCFN_ERR_FUNCTION_NOT_FOUND'> {
   constructor(readonly functionName: string, opts?: ErrorOptions) {
-    super(`function "${functionName}" not found`, opts);
-    this.name = 'FunctionNotFoundError';
+    super('ASYNCFN_ERR_FUNCTION_NOT_FOUND', [functionName], opts);
   }
 }
 
@@ -40,11 +179,37 @@ export class FunctionNotFoundError extends AsyncFnError {
  * A path suffix after `/function/<name>` or `/async-function/<name>` that could leave the
  * function's base URL (a dot segment, an encoded slash, a backslash, …) or is malformed.
  */
-export class PathRefusedError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_PATH_REFUSED';
-  override readonly httpStatus = 400;
+export class PathRefusedError extends AsyncFnError<'ASYNCFN_ERR_PATH_REFUSED'> {
   constructor(readonly reason: string, opts?: ErrorOptions) {
-    super(`path refused: ${reason}`, opts);
-    this.name = 'PathRefusedError';
+    super('ASYNCFN_ERR_PATH_REFUSED', [reason], opts);
   }
 }
+
+/** Missing or wrong credentials; the gateway adds `WWW-Authenticate`. */
+export class UnauthorizedError extends createError('ASYNCFN_ERR_UNAUTHORIZED') {}
+/** No route for a method and path (argument: "METHOD /path", or a hint after it). */
+export class NoRouteError extends createError('ASYNCFN_ERR_NO_ROUTE') {}
+/** `GET`/`DELETE /async-function/<call-id>`: no invocation has that call id. */
+export class InvocationNotFoundError extends createError('ASYNCFN_ERR_INVOCATION_NOT_FOUND') {}
+/** `DELETE /async-function/<call-id>`: it already finished (arguments: call id, state). */
+export class InvocationFinishedError extends createError('ASYNCFN_ERR_INVOCATION_FINISHED') {}
+/** `GET .../result`: no kept result; the message says why. */
+export class NoResultError extends createError('ASYNCFN_ERR_NO_RESULT') {}
+/** A method a route does not take; the message says which ones it does. */
+export class MethodNotAllowedError extends createError('ASYNCFN_ERR_METHOD_NOT_ALLOWED') {}
+/** The registry cannot list functions (URL template mode). */
+export class CannotListError extends createError('ASYNCFN_ERR_CANNOT_LIST') {}
+/** Sync call: the function could not be reached (arguments: function name, why). */
+export class UpstreamUnreachableError extends createError('ASYNCFN_ERR_UPSTREAM_UNREACHABLE') {}
+/** Sync call: no answer within `upstream_timeout` (arguments: function name, ms). */
+export class UpstreamTimeoutError extends createError('ASYNCFN_ERR_UPSTREAM_TIMEOUT') {}
+/** A request that arrived after SIGTERM: another replica can take it. */
+export class ShuttingDownError extends createError('ASYNCFN_ERR_SHUTTING_DOWN') {}
+/** Body over `max_body_size` (argument: the limit, bytes). */
+export class BodyTooLargeError extends createError('ASYNCFN_ERR_BODY_TOO_LARGE') {}
+/** Too many header fields or bytes of them; the message names the limit. */
+export class HeadersTooLargeError extends createError('ASYNCFN_ERR_HEADERS_TOO_LARGE') {}
+/** The request did not arrive within `read_timeout`. */
+export class RequestTimeoutError extends createError('ASYNCFN_ERR_REQUEST_TIMEOUT') {}
+/** A bug: the gateway answers 500 and logs the real error. */
+export class InternalError extends createError('ASYNCFN_ERR_INTERNAL') {}

@@ -31,12 +31,10 @@ export interface DeliverCallbackDeps {
 }
 
 /** The callback receiver did not answer with a 2xx. */
-export class CallbackFailedError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_CALLBACK_FAILED';
+export class CallbackFailedError extends AsyncFnError<'ASYNCFN_ERR_CALLBACK_FAILED'> {
   /** @param status the receiver's answer; undefined when it could not be reached or timed out. */
   constructor(reason: string, readonly status?: number, opts?: ErrorOptions) {
-    super(`callback failed: ${reason}`, opts);
-    this.name = 'CallbackFailedError';
+    super('ASYNCFN_ERR_CALLBACK_FAILED', [reason], opts);
   }
 }
 

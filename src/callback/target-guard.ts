@@ -134,13 +134,10 @@ export function classifyAddress(address: string): AddressClass {
 }
 
 /** A callback target resolves only to refused addresses (HTTP 400 at submit; a dead letter at delivery). */
-export class CallbackRefusedError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_CALLBACK_REFUSED';
-  override readonly httpStatus = 400;
+export class CallbackRefusedError extends AsyncFnError<'ASYNCFN_ERR_CALLBACK_REFUSED'> {
   constructor(readonly host: string, readonly address: string, readonly addressClass: Exclude<AddressClass, 'public'>) {
     const what = host === address ? `${address} is` : `${host} resolves to ${address},`;
-    super(`callback target refused: ${what} ${DESCRIPTIONS[addressClass]} (not in callback_allow)`);
-    this.name = 'CallbackRefusedError';
+    super('ASYNCFN_ERR_CALLBACK_REFUSED', [what, DESCRIPTIONS[addressClass]]);
   }
 }
 

@@ -38,11 +38,9 @@ export interface UpLockRecord {
 }
 
 /** Another `asyncfn up` uses this data directory (or a nats-server it cannot stop runs on its store). */
-export class UpLockedError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_UP_LOCKED';
+export class UpLockedError extends AsyncFnError<'ASYNCFN_ERR_UP_LOCKED'> {
   constructor(message: string, opts?: ErrorOptions) {
-    super(message, opts);
-    this.name = 'UpLockedError';
+    super('ASYNCFN_ERR_UP_LOCKED', [message], opts);
   }
 }
 

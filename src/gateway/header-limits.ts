@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { codeForStatus, sendError, writeRawRefusal } from './http-errors.js';
+import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type AsyncFnError } from '../errors.js';
+import { sendError, writeRawError } from './http-errors.js';
 
 /** Limits on a request's headers (`max_header_count`, `max_header_size`). */
 export interface HeaderLimits {
@@ -12,8 +13,6 @@ export interface HeaderLimits {
 
 export const DEFAULT_HEADER_LIMITS: HeaderLimits = Object.freeze({ maxHeaderCount: 100, maxHeaderBytes: 16_384 });
 
-const HEADERS_TOO_LARGE = 'ASYNCFN_ERR_HEADERS_TOO_LARGE';
-
 /**
  * Server options enforcing the size limit. Node's parser counts the bytes itself and fails the
  * request before fastify sees it, so the 431 is written to the socket by the client-error handler,
@@ -24,13 +23,13 @@ export function headerLimitServerOptions(limits: HeaderLimits) {
     http: { maxHeaderSize: limits.maxHeaderBytes },
     clientErrorHandler: (err: Error & { code?: string; reason?: string }, socket: Socket): void => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      const [status, reason]: [number, string] =
+      const refusal: AsyncFnError =
         err.code === 'HPE_HEADER_OVERFLOW'
-          ? [431, `request headers exceed the ${limits.maxHeaderBytes}-byte limit (max_header_size)`]
+          ? new HeadersTooLargeError(`request headers exceed the ${limits.maxHeaderBytes}-byte limit (max_header_size)`)
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? [408, 'the request did not arrive within read_timeout']
-            : [400, malformed(err)];
-      writeRawRefusal(socket, status, reason, codeForStatus(status), err);
+            ? new RequestTimeoutError()
+            : new BadRequestError(malformed(err));
+      writeRawError(socket, refusal, err);
     },
   };
 }
@@ -53,11 +52,6 @@ export function installHeaderCountLimit(app: FastifyInstance, limits: HeaderLimi
     if (count <= limits.maxHeaderCount) return;
     // The connection may hold more of this request (its body): close it rather than read it.
     reply.header('connection', 'close');
-    return sendError(
-      reply,
-      431,
-      `request has more than ${limits.maxHeaderCount} header fields (max_header_count)`,
-      HEADERS_TOO_LARGE,
-    );
+    return sendError(reply, new HeadersTooLargeError(`request has more than ${limits.maxHeaderCount} header fields (max_header_count)`));
   });
 }

@@ -1,17 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { AsyncFnError } from '../errors.js';
+import { BadRequestError } from '../errors.js';
 import { confinePathSuffix } from '../functions/index.js';
 import { CALL_ID_RULE, isCallId } from '../queue/call-id.js';
 
-/** A request URL that does not name a function. */
-export class BadRequestError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_BAD_REQUEST';
-  override readonly httpStatus = 400;
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'BadRequestError';
-  }
-}
+export { BadRequestError };
 
 const ABSOLUTE_FORM_ORIGIN = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
 

@@ -8,7 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { pathSuffixProblem } from '../functions/index.js';
-import { codeForStatus, oneLine, sendError, writeRawRefusal } from './http-errors.js';
+import { BadRequestError, MethodNotAllowedError, PathRefusedError, ShuttingDownError } from '../errors.js';
+import { codeForStatus, oneLine, sendError, sendRefusal, writeRawError } from './http-errors.js';
 
 /**
  * Server options these refusals need: node must not answer a missing Host itself (it would send
@@ -30,20 +31,20 @@ export function answerFrameworkError(error: FastifyError, request: FastifyReques
     const pathname = (request.raw.url ?? '').split('?')[0]!;
     const problem = pathSuffixProblem(pathname);
     if (problem !== undefined) {
-      sendError(reply, 400, `path refused: ${problem}`, 'ASYNCFN_ERR_PATH_REFUSED');
+      sendError(reply, new PathRefusedError(problem));
       return;
     }
-    sendError(reply, 400, 'the URL path is not valid percent-encoded UTF-8', 'ASYNCFN_ERR_BAD_REQUEST');
+    sendError(reply, new BadRequestError('the URL path is not valid percent-encoded UTF-8'));
     return;
   }
-  sendError(reply, status, error.message, codeForStatus(status));
+  sendRefusal(reply, status, error.message, codeForStatus(status));
 }
 
 /** Installs the refusals; call before any other hook so they run first. */
 export function installProtocolRefusals(app: FastifyInstance): void {
   // Node closes a CONNECT without a word when nobody listens for it.
   app.server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
-    writeRawRefusal(socket, 405, 'method CONNECT not allowed: the gateway is not a proxy', 'ASYNCFN_ERR_METHOD_NOT_ALLOWED'),
+    writeRawError(socket, new MethodNotAllowedError('method CONNECT not allowed: the gateway is not a proxy')),
   );
   // Node answers an Expect other than 100-continue with an empty 417 unless someone listens.
   app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
@@ -51,7 +52,7 @@ export function installProtocolRefusals(app: FastifyInstance): void {
     res.writeHead(417, {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),
-      'x-asyncfn-error': 'ASYNCFN_ERR_BAD_REQUEST',
+      'x-asyncfn-error': codeForStatus(417),
       connection: 'close',
     });
     res.end(body);
@@ -65,11 +66,11 @@ export function installProtocolRefusals(app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {
     if (closing) {
       // Another replica can take it: 503 with Retry-After, like a NATS outage.
-      return sendError(reply.header('connection', 'close'), 503, 'the gateway is shutting down', 'ASYNCFN_ERR_SHUTTING_DOWN');
+      return sendError(reply.header('connection', 'close'), new ShuttingDownError());
     }
     // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host.
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-      return sendError(reply.header('connection', 'close'), 400, 'an HTTP/1.1 request must carry a Host header', 'ASYNCFN_ERR_BAD_REQUEST');
+      return sendError(reply.header('connection', 'close'), new BadRequestError('an HTTP/1.1 request must carry a Host header'));
     }
   });
 }

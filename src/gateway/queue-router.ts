@@ -2,7 +2,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { parseDurationMs } from '../config/index.js';
 import type { Config } from '../config/index.js';
-import { AsyncFnError } from '../errors.js';
+import { createError } from '../errors.js';
 import type { ResolvedFunction } from '../functions/index.js';
 import { ensureStream } from '../queue/provision.js';
 import { isQueueName, QUEUE_ANNOTATION, queueSpecFor } from '../queue/queues.js';
@@ -11,13 +11,7 @@ import { isQueueName, QUEUE_ANNOTATION, queueSpecFor } from '../queue/queues.js'
 export const MAX_EVENT_AGE_ANNOTATION = 'com.asyncfn.max_event_age';
 
 /** A function's annotation cannot be used; the operator must fix the function. */
-export class BadAnnotationError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_BAD_ANNOTATION';
-  constructor(fn: string, annotation: string, value: string) {
-    super(`function "${fn}" has an invalid ${annotation} annotation "${value}"`);
-    this.name = 'BadAnnotationError';
-  }
-}
+export class BadAnnotationError extends createError('ASYNCFN_ERR_BAD_ANNOTATION') {}
 
 export interface Route {
   readonly queue: string;

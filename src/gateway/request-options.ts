@@ -1,4 +1,4 @@
-import { BadRequestError } from './invocation-target.js';
+import { BadRequestError } from '../errors.js';
 
 /**
  * The optional asyncfn request headers of `POST /async-function/<name>`: an idempotency key, a

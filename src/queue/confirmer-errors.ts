@@ -1,11 +1,17 @@
-import { AsyncFnError } from '../errors.js';
+import { AsyncFnError, type MessageArgs } from '../errors.js';
+
+/** The codes of the confirmer's errors; each answers 503 at the gateway (see src/errors.ts). */
+type ConfirmationCode =
+  | 'ASYNCFN_ERR_CONFIRM_TIMEOUT'
+  | 'ASYNCFN_ERR_NO_STREAM'
+  | 'ASYNCFN_ERR_JETSTREAM_REJECTED'
+  | 'ASYNCFN_ERR_CONFIRMER_CLOSED';
 
 /**
  * A write sent through the {@link Confirmer} (src/queue/confirmer.ts) that did not get its
  * confirmation. Every subclass answers 503 at the gateway: the write was not accepted.
  */
-export abstract class ConfirmationError extends AsyncFnError {
-  override readonly httpStatus = 503;
+export abstract class ConfirmationError<C extends ConfirmationCode = ConfirmationCode> extends AsyncFnError<C> {
   /**
    * true when the write reached NATS but no answer came: JetStream may have stored (or acked) it
    * anyway. false when it surely did not take effect (nobody listening, an error answer).
@@ -13,19 +19,17 @@ export abstract class ConfirmationError extends AsyncFnError {
   abstract readonly outcomeUnknown: boolean;
   /** The subject written to (a stream subject, `$KV.<bucket>.<key>`, or a `$JS.ACK...` reply subject). */
   readonly subject: string;
-  constructor(message: string, subject: string, opts?: ErrorOptions) {
-    super(message, opts);
+  constructor(code: C, args: MessageArgs<C>, subject: string, opts?: ErrorOptions) {
+    super(code, args, opts);
     this.subject = subject;
   }
 }
 
 /** No answer within the write's deadline (NATS or JetStream stalled, or the connection dropped). */
-export class ConfirmTimeoutError extends ConfirmationError {
-  readonly code = 'ASYNCFN_ERR_CONFIRM_TIMEOUT';
+export class ConfirmTimeoutError extends ConfirmationError<'ASYNCFN_ERR_CONFIRM_TIMEOUT'> {
   readonly outcomeUnknown = true;
   constructor(subject: string, readonly timeoutMs: number) {
-    super(`no confirmation from JetStream within ${timeoutMs} ms (subject ${subject}); the write may still have taken effect`, subject);
-    this.name = 'ConfirmTimeoutError';
+    super('ASYNCFN_ERR_CONFIRM_TIMEOUT', [timeoutMs, subject], subject);
   }
 }
 
@@ -33,12 +37,10 @@ export class ConfirmTimeoutError extends ConfirmationError {
  * NATS answered "503 no responders": no stream captures the subject (or JetStream is not enabled,
  * or, for an ack, the consumer is gone). Nothing was stored.
  */
-export class NoStreamError extends ConfirmationError {
-  readonly code = 'ASYNCFN_ERR_NO_STREAM';
+export class NoStreamError extends ConfirmationError<'ASYNCFN_ERR_NO_STREAM'> {
   readonly outcomeUnknown = false;
   constructor(subject: string) {
-    super(`no JetStream stream or consumer is listening on ${subject}`, subject);
-    this.name = 'NoStreamError';
+    super('ASYNCFN_ERR_NO_STREAM', [subject], subject);
   }
 }
 
@@ -52,8 +54,7 @@ export interface JetStreamApiErrorBody {
 }
 
 /** JetStream refused the write (wrong expected stream, sequence mismatch, stream full…); it did not store it. */
-export class JetStreamRejectedError extends ConfirmationError {
-  readonly code = 'ASYNCFN_ERR_JETSTREAM_REJECTED';
+export class JetStreamRejectedError extends ConfirmationError<'ASYNCFN_ERR_JETSTREAM_REJECTED'> {
   readonly outcomeUnknown = false;
   /** JetStream's status code (`error.code`). */
   readonly status: number;
@@ -62,8 +63,7 @@ export class JetStreamRejectedError extends ConfirmationError {
   readonly description: string;
   constructor(subject: string, body: JetStreamApiErrorBody) {
     const description = body.description ?? 'unknown error';
-    super(`JetStream refused the write to ${subject}: ${description} (${body.code}/${body.err_code ?? 0})`, subject);
-    this.name = 'JetStreamRejectedError';
+    super('ASYNCFN_ERR_JETSTREAM_REJECTED', [subject, description, body.code, body.err_code ?? 0], subject);
     this.status = body.code;
     this.errCode = body.err_code ?? 0;
     this.description = description;
@@ -71,11 +71,9 @@ export class JetStreamRejectedError extends ConfirmationError {
 }
 
 /** The confirmer (or its connection) closed before the answer came; the write may have taken effect. */
-export class ConfirmerClosedError extends ConfirmationError {
-  readonly code = 'ASYNCFN_ERR_CONFIRMER_CLOSED';
+export class ConfirmerClosedError extends ConfirmationError<'ASYNCFN_ERR_CONFIRMER_CLOSED'> {
   readonly outcomeUnknown = true;
   constructor(subject: string, opts?: ErrorOptions) {
-    super(`the confirmer closed before JetStream confirmed the write to ${subject}`, subject, opts);
-    this.name = 'ConfirmerClosedError';
+    super('ASYNCFN_ERR_CONFIRMER_CLOSED', [subject], subject, opts);
   }
 }

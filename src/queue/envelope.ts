@@ -1,5 +1,6 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import type { Invocation } from '../../actors/invocation.types.js';
+import { AsyncFnError } from '../errors.js';
 
 /** The domain type lives with the machines (actors/); the envelope is its wire form. */
 export type { Invocation };
@@ -80,11 +81,9 @@ export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
 }
 
 /** A message on the stream that is not a valid envelope; it can never succeed, so it must not be retried. */
-export class PoisonMessageError extends Error {
-  readonly code = 'ASYNCFN_ERR_POISON_MESSAGE';
+export class PoisonMessageError extends AsyncFnError<'ASYNCFN_ERR_POISON_MESSAGE'> {
   constructor(readonly reasons: readonly string[]) {
-    super(`undecodable message: ${reasons.join('; ')}`);
-    this.name = 'PoisonMessageError';
+    super('ASYNCFN_ERR_POISON_MESSAGE', [reasons.join('; ')]);
   }
 }
 

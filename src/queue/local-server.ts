@@ -9,15 +9,9 @@ import { watchExit } from './exit-watchdog.js';
 export const NATS_CONFIG_FILE = 'nats-server.conf';
 
 /** The `nats-server` binary is not on PATH. */
-export class NatsServerMissingError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_NATS_SERVER_MISSING';
+export class NatsServerMissingError extends AsyncFnError<'ASYNCFN_ERR_NATS_SERVER_MISSING'> {
   constructor(opts?: ErrorOptions) {
-    super(
-      'nats-server is not installed. Install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) ' +
-        'or `brew install nats-server` (macOS), or set NATS_URL to a NATS server with JetStream enabled.',
-      opts,
-    );
-    this.name = 'NatsServerMissingError';
+    super('ASYNCFN_ERR_NATS_SERVER_MISSING', [], opts);
   }
 }
 

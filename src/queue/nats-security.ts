@@ -131,16 +131,14 @@ function need(value: string | undefined, what: keyof NatsSecretValues): string {
 export type NatsConnectFailure = 'auth' | 'tls' | 'unreachable';
 
 /** Connecting to NATS failed; the message names the problem and the (redacted) URL, never a secret. */
-export class NatsConnectError extends AsyncFnError {
-  readonly code = 'ASYNCFN_ERR_NATS_CONNECT';
+export class NatsConnectError extends AsyncFnError<'ASYNCFN_ERR_NATS_CONNECT'> {
   constructor(
     message: string,
     /** Only 'unreachable' is worth waiting out; the others need a change of configuration. */
     readonly reason: NatsConnectFailure,
     opts?: ErrorOptions,
   ) {
-    super(message, opts);
-    this.name = 'NatsConnectError';
+    super('ASYNCFN_ERR_NATS_CONNECT', [message], opts);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { UnauthorizedError } from '../../errors.js';
 import { sendError } from '../http-errors.js';
 import type { GatewayAuth } from './credentials.js';
 import { challenge } from './verify.js';
@@ -55,6 +56,6 @@ export function installAuth(app: FastifyInstance, auth: GatewayAuth): void {
     const reason = verdict === 'missing'
       ? `authentication required: send ${authenticator.scheme} credentials (${setting})`
       : 'invalid credentials';
-    return sendError(reply.header('www-authenticate', challenge(authenticator, verdict)), 401, reason, 'ASYNCFN_ERR_UNAUTHORIZED');
+    return sendError(reply.header('www-authenticate', challenge(authenticator, verdict)), new UnauthorizedError(reason));
   });
 }

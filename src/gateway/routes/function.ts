@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { request as upstreamRequest, type Dispatcher } from 'undici';
-import { FunctionNotFoundError } from '../../errors.js';
+import { FunctionNotFoundError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js';
 import { functionUrl, parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { isTimeout, withTimeout } from '../../http/client.js';
 import { connectionOptions, durationSeconds, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
@@ -80,11 +80,11 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
       }
       if (isTimeout(signal)) {
         endSpan(call, undefined, { type: 'timeout', message: `no answer within ${deps.upstreamTimeoutMs} ms` });
-        return sendError(reply, 504, `function "${target.name}" did not answer within upstream_timeout (${deps.upstreamTimeoutMs} ms)`, 'ASYNCFN_ERR_UPSTREAM_TIMEOUT');
+        return sendError(reply, new UpstreamTimeoutError(target.name, deps.upstreamTimeoutMs));
       }
       endSpan(call, undefined, errorFailure(err));
       const reason = err instanceof Error ? err.message : String(err);
-      return sendError(reply, 502, `could not reach function "${target.name}": ${reason}`, 'ASYNCFN_ERR_UPSTREAM_UNREACHABLE');
+      return sendError(reply, new UpstreamUnreachableError(target.name, reason));
     }
     const status = upstream.statusCode;
     // The call lasts until its body has been relayed (or the relay was cut).

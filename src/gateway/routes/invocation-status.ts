@@ -7,8 +7,9 @@ import { unavailableOnFailure } from './async-function.js';
 import type { RecordStore } from '../../status/records.js';
 import type { ResultStore } from '../../status/results.js';
 import { isRecordKey } from '../../status/wait.js';
+import { BadRequestError, InvocationNotFoundError, MethodNotAllowedError, NoResultError, NoRouteError } from '../../errors.js';
 import { sendError } from '../http-errors.js';
-import { BadRequestError, parseInvocationTarget } from '../invocation-target.js';
+import { parseInvocationTarget } from '../invocation-target.js';
 
 export interface InvocationStatusDeps {
   readonly records: RecordStore;
@@ -39,9 +40,9 @@ export async function invocationStatusRoutes(app: FastifyInstance, deps: Invocat
       .catch(() => undefined);
     if (fn) {
       const reason = `method GET not allowed on /async-function/${callId}: POST invokes it; GET /async-function/<call-id> reads an invocation`;
-      return sendError(reply.header('allow', 'GET, POST, DELETE'), 405, reason, 'ASYNCFN_ERR_METHOD_NOT_ALLOWED');
+      return sendError(reply.header('allow', 'GET, POST, DELETE'), new MethodNotAllowedError(reason));
     }
-    return sendError(reply, 404, `no invocation with call id "${callId}"`, 'ASYNCFN_ERR_INVOCATION_NOT_FOUND');
+    return sendError(reply, new InvocationNotFoundError(callId));
   };
 
   app.get(`${PREFIX}*`, async (request, reply) => {
@@ -50,7 +51,7 @@ export async function invocationStatusRoutes(app: FastifyInstance, deps: Invocat
     const callId = target.name;
     const wantsResult = target.path === '/result';
     if (target.path !== '' && !wantsResult) {
-      return sendError(reply, 404, `no route for GET ${PREFIX}${callId}${target.path}: try ${PREFIX}${callId}/result`, 'ASYNCFN_ERR_NO_ROUTE');
+      return sendError(reply, new NoRouteError(`GET ${PREFIX}${callId}${target.path}: try ${PREFIX}${callId}/result`));
     }
     if (!isRecordKey(callId)) return notFound(reply, callId);
     const deadline = deadlineAfter(deps.publishTimeoutMs, performance.now());
@@ -60,13 +61,13 @@ export async function invocationStatusRoutes(app: FastifyInstance, deps: Invocat
       if (!record) return notFound(reply, callId);
       if (!record.result) {
         const why = record.finishedAtMs === undefined ? `it has not finished (${record.state})` : 'keeping it was not asked (X-Store-Result: true)';
-        return sendError(reply, 404, `invocation "${callId}" has no result: ${why}`, 'ASYNCFN_ERR_NO_RESULT');
+        return sendError(reply, new NoResultError(`invocation "${callId}" has no result: ${why}`));
       }
       if (!record.result.stored) {
-        return sendError(reply, 404, `the result of "${callId}" was not kept: ${record.result.reason ?? 'unknown reason'}`, 'ASYNCFN_ERR_NO_RESULT');
+        return sendError(reply, new NoResultError(`the result of "${callId}" was not kept: ${record.result.reason ?? 'unknown reason'}`));
       }
       const body = await confirmWithin('the result read', deadline, () => deps.results.get(callId));
-      if (!body) return sendError(reply, 404, `the result of "${callId}" has expired`, 'ASYNCFN_ERR_NO_RESULT');
+      if (!body) return sendError(reply, new NoResultError(`the result of "${callId}" has expired`));
       reply.code(record.result.status).header('x-call-id', callId);
       if (record.result.contentType) reply.type(record.result.contentType);
       return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { FunctionResolver } from '../../functions/index.js';
-import { sendError } from '../http-errors.js';
+import { CannotListError } from '../../errors.js';
+import { sendError, sendRefusal } from '../http-errors.js';
 
 export interface SystemRouteDeps {
   readonly resolver: FunctionResolver;
@@ -14,13 +15,13 @@ export async function systemRoutes(app: FastifyInstance, deps: SystemRouteDeps):
   const probe = async (_request: unknown, reply: FastifyReply) =>
     deps.isReady()
       ? reply.type('text/plain; charset=utf-8').send('OK\n')
-      : sendError(reply, 503, 'not connected to NATS', 'ASYNCFN_ERR_QUEUE_UNAVAILABLE');
+      : sendRefusal(reply, 503, 'not connected to NATS', 'ASYNCFN_ERR_QUEUE_UNAVAILABLE');
   app.get('/healthz', probe);
   app.get('/readyz', probe);
 
   app.get('/system/functions', async (_request, reply) => {
     const functions = await deps.resolver.list();
-    if (!functions) return sendError(reply, 501, 'the function registry cannot list functions (URL template mode)', 'ASYNCFN_ERR_CANNOT_LIST');
+    if (!functions) return sendError(reply, new CannotListError());
     // OpenFaaS FunctionStatus fields that a registry of URLs can fill.
     return reply.send(functions.map((fn) => ({ name: fn.name, namespace: fn.namespace, annotations: fn.annotations })));
   });

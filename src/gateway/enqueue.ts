@@ -1,0 +1,228 @@
+/**
+ * The enqueue use case behind `POST /async-function/<name>`, apart from HTTP: resolve the function,
+ * check the callback target, choose the queue, tell a chained call from a new one, claim the
+ * idempotency key, write the `queued` record and publish, rolling back what a refused request
+ * left. The route (routes/async-function.ts) only turns the request into an {@link EnqueueRequest}
+ * and the {@link EnqueueResult} into a response.
+ */
+import type { Span } from '@opentelemetry/api';
+import { AsyncFnError, FunctionNotFoundError } from '../errors.js';
+import type { FunctionRef, FunctionResolver } from '../functions/index.js';
+import { confirmWithin, deadlineAfter } from '../queue/deadline.js';
+import { delayedSubject } from '../queue/delayed.js';
+import { QueueUnavailableError } from '../queue/errors.js';
+import type { InvocationPublisher } from '../queue/publisher.js';
+import type { IdempotencyClaim, IdempotencyClaims } from '../status/idempotency.js';
+import type { InvocationRecord, RecordStore } from '../status/records.js';
+import { TelemetryAttributes as A } from '../telemetry/attributes.js';
+import type { QueueRouter } from './queue-router.js';
+
+/** What enqueueing needs from the rest of asyncfn; tests give fakes. */
+export interface EnqueuePorts {
+  readonly resolver: Pick<FunctionResolver, 'resolve'>;
+  /** The SSRF guard's submit-time check of X-Callback-Url: the refusal to answer with, if any. */
+  readonly checkCallback: (url: URL) => Promise<AsyncFnError | undefined>;
+  readonly router: Pick<QueueRouter, 'route'>;
+  readonly records: Pick<RecordStore, 'createIfAbsent' | 'createUnconfirmed' | 'delete'>;
+  /** First-request election for Idempotency-Key. */
+  readonly idempotency: IdempotencyClaims;
+  readonly publisher: InvocationPublisher;
+  /** A fresh call id (a UUID). */
+  readonly newCallId: () => string;
+  /** Where failures of the background clean-up go (debug level). */
+  readonly logger: { debug(obj: object, msg: string): void };
+  /**
+   * Longest wait for JetStream per request, all round trips together, ms (`publish_timeout`,
+   * default 1000): past it the request is refused with ASYNCFN_ERR_QUEUE_UNAVAILABLE (503).
+   */
+  readonly publishTimeoutMs: number;
+}
+
+/** One request to enqueue, as the route read it (headers parsed and validated). */
+export interface EnqueueRequest {
+  readonly ref: FunctionRef;
+  /** The function's name as the caller wrote it (for the not-found message). */
+  readonly rawName: string;
+  readonly method: string;
+  /** Path suffix after the function's name, "" or "/a/b", percent-encoded as received. */
+  readonly path: string;
+  /** Raw query string without "?". */
+  readonly query: string;
+  /** The headers forwarded to the function, lower-cased names, one pair per value. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Uint8Array;
+  /** The caller's X-Call-Id, validated; undefined when none was sent. */
+  readonly callerCallId: string | undefined;
+  /** X-Callback-Url, an absolute http(s) URL; undefined when absent. */
+  readonly callbackUrl: string | undefined;
+  readonly idempotencyKey: string | undefined;
+  readonly storeResult: boolean | undefined;
+  /** Unix ms the request was accepted at. */
+  readonly enqueuedAtMs: number;
+  /** Unix ms before which it must not run (X-Delay-Seconds, X-Not-Before); undefined = now. */
+  readonly notBeforeMs: number | undefined;
+  /** The caller's W3C trace context, carried along (a tracing publisher replaces it). */
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
+  /** The request's SERVER span (a non-recording one when tracing is off). */
+  readonly span: Span;
+}
+
+/**
+ * How enqueueing ended: `accepted` (stored durably, PubAck received; `parentCallId` when the
+ * caller's X-Call-Id named an earlier invocation, a chained call), `duplicate` (a repeat of an
+ * Idempotency-Key: the first request's call id), or `refused` with the coded error to answer.
+ */
+export type EnqueueResult =
+  | { readonly outcome: 'accepted'; readonly callId: string; readonly parentCallId: string | undefined }
+  | { readonly outcome: 'duplicate'; readonly callId: string }
+  | { readonly outcome: 'refused'; readonly error: AsyncFnError };
+
+/**
+ * Enqueues one invocation; resolves only after JetStream's PubAck (or a refusal). A coded error
+ * (400, 404, 413, 503, …) is a `refused` result; anything else is a bug and rejects.
+ */
+export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise<EnqueueResult> {
+  const { ref, callerCallId, span } = req;
+  let callId = callerCallId ?? ports.newCallId();
+  if (span.isRecording()) span.setAttributes({ [A.callId]: callId, [A.faasInvokedName]: ref.name, [A.namespace]: ref.namespace });
+  let parentCallId: string | undefined;
+  let claim: IdempotencyClaim | undefined;
+  let recordedEarly: string | undefined;
+  try {
+    // A callback target that can only be refused at delivery is refused now, while the caller listens.
+    const [fn, refused] = await Promise.all([
+      ports.resolver.resolve(ref),
+      req.callbackUrl === undefined ? undefined : ports.checkCallback(new URL(req.callbackUrl)),
+    ]);
+    if (refused) return { outcome: 'refused', error: refused };
+    if (!fn) return { outcome: 'refused', error: new FunctionNotFoundError(req.rawName) };
+    // Every JetStream round trip from here on shares this deadline (the registry and the callback's
+    // DNS check above have their own): JetStream's part of the answer takes at most publish_timeout.
+    const deadline = deadlineAfter(ports.publishTimeoutMs, performance.now());
+    const route = await confirmWithin('the queue', deadline, () => ports.router.route(fn, req.enqueuedAtMs));
+    if (span.isRecording()) span.setAttribute(A.queue, route.queue);
+
+    // A caller-chosen call id may already name another invocation: OpenFaaS chains functions by
+    // pointing X-Callback-Url at /async-function/<next>, and the worker's callback carries the
+    // first call's X-Call-Id. Only these requests pay a round trip before the publish: the atomic
+    // create of the record tells whether the id is taken, and if so this invocation gets a fresh id
+    // with the caller's as its parent (a 409 would break the chaining pattern).
+    if (callerCallId !== undefined) {
+      const created = await confirmWithin('the invocation record', deadline, () =>
+        ports.records.createIfAbsent(recordOf(req, route.queue, callerCallId, undefined)),
+      );
+      if (created) recordedEarly = callerCallId;
+      else {
+        parentCallId = callerCallId;
+        callId = ports.newCallId();
+      }
+    }
+    // A repeat of a key answers with the first request's call id, and publishes under it too (see
+    // idempotency.ts): JetStream keeps one copy, whichever request's publish got through. A repeat
+    // is no chain, whatever its X-Call-Id says.
+    const key = req.idempotencyKey;
+    if (key !== undefined) {
+      claim = await confirmWithin('the idempotency key', deadline, () => ports.idempotency.claim(`${ref.namespace}/${ref.name}`, key, callId));
+      if (!claim.first) {
+        if (recordedEarly !== undefined && recordedEarly !== claim.callId) dropRecord(ports, recordedEarly);
+        callId = claim.callId;
+        parentCallId = undefined;
+      }
+    }
+    if (span.isRecording() && callId !== callerCallId) span.setAttribute(A.callId, callId);
+    // A delayed invocation waits in the delayed stream; its max event age counts from when it may run.
+    const { notBeforeMs } = req;
+    const delayMs = notBeforeMs === undefined ? 0 : notBeforeMs - req.enqueuedAtMs;
+
+    // Otherwise the record rides unconfirmed in the invocation's socket write, just ahead of it (see
+    // the README, "Status API"): one JetStream round trip and one confirmation per 202. It is a
+    // create, so a fast worker's "running" (or a replay's record) is never overwritten by "queued".
+    const recordNow = recordedEarly === callId ? undefined : recordUnconfirmed(ports, req, route.queue, callId, parentCallId);
+    // From here on, what a refusal leaves behind is cleaned up by cleanUpRefused.
+    recordedEarly = undefined;
+    try {
+      const subject = notBeforeMs === undefined ? route.subject : delayedSubject(route.subject);
+      await confirmWithin('the publish', deadline, (timeoutMs) =>
+        ports.publisher.publish(
+          subject,
+          {
+            callId,
+            parentCallId,
+            functionName: ref.name,
+            namespace: ref.namespace,
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            body: req.body,
+            callbackUrl: req.callbackUrl,
+            enqueuedAtMs: req.enqueuedAtMs,
+            expiresAtMs: route.expiresAtMs === undefined ? undefined : route.expiresAtMs + delayMs,
+            notBeforeMs,
+            storeResult: req.storeResult,
+            msgId: claim?.msgId,
+            traceparent: req.traceparent,
+            tracestate: req.tracestate,
+          },
+          timeoutMs,
+          recordNow && { beforeSend: recordNow },
+        ),
+      );
+    } catch (err) {
+      // In the background: the 503 must not wait on a JetStream that is not answering.
+      void cleanUpRefused(ports, callId, claim, err);
+      throw err;
+    }
+    return claim && !claim.first ? { outcome: 'duplicate', callId } : { outcome: 'accepted', callId, parentCallId };
+  } catch (err) {
+    // Refused before the publish, after the early record: it names no stored invocation.
+    if (recordedEarly !== undefined) dropRecord(ports, recordedEarly);
+    if (err instanceof AsyncFnError) return { outcome: 'refused', error: err };
+    throw err;
+  }
+}
+
+/** The `queued` (or `scheduled`) record of an invocation. */
+function recordOf(req: EnqueueRequest, queue: string, callId: string, parentCallId: string | undefined): InvocationRecord {
+  return {
+    callId,
+    ...(parentCallId === undefined ? {} : { parentCallId }),
+    function: req.ref.name,
+    namespace: req.ref.namespace,
+    queue,
+    state: req.notBeforeMs === undefined ? 'queued' : 'scheduled',
+    attempts: 0,
+    enqueuedAtMs: req.enqueuedAtMs,
+    notBeforeMs: req.notBeforeMs,
+  };
+}
+
+function recordUnconfirmed(ports: EnqueuePorts, req: EnqueueRequest, queue: string, callId: string, parentCallId: string | undefined): () => void {
+  return () => ports.records.createUnconfirmed(recordOf(req, queue, callId, parentCallId));
+}
+
+function dropRecord(ports: EnqueuePorts, callId: string): void {
+  ports.records.delete(callId).catch((err: unknown) => ports.logger.debug({ err, callId }, 'could not delete the record of a refused invocation'));
+}
+
+/**
+ * What a refused request leaves behind, and only the first request's (a repeat's failure must not
+ * erase what the first stored).
+ *
+ * The record goes, even when the publish timed out and JetStream may have stored the message after
+ * all: the worker writes the record again when it runs it, and a record kept for a message never
+ * stored would say "queued" for ever and make the caller's resend with the same X-Call-Id look
+ * like a chained call. The idempotency claim is given back only when the message surely was not
+ * stored: after a time-out, a resend with the key must answer the call id that may be in the
+ * stream, whose Nats-Msg-Id then makes the resend's copy a duplicate; a released claim would
+ * answer a fresh call id whose message JetStream drops as that duplicate.
+ */
+async function cleanUpRefused(ports: EnqueuePorts, callId: string, claim: IdempotencyClaim | undefined, err: unknown): Promise<void> {
+  if (claim && !claim.first) return;
+  dropRecord(ports, callId);
+  const maybeStored = err instanceof QueueUnavailableError && err.outcomeUnknown;
+  if (claim && !maybeStored) {
+    await ports.idempotency.release(claim).catch((e: unknown) => ports.logger.debug({ err: e, callId }, 'could not release an idempotency key'));
+  }
+}
