@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TracingSettingsSchema } from './tracing.js';
 
 /**
  * The shape of asyncfn's configuration: one zod schema per slice, each field documented where it
@@ -337,6 +338,8 @@ export const ConfigSchema = z
     callback: CallbackConfigSchema,
     records: RecordsConfigSchema,
     security: SecurityConfigSchema,
+    /** The standard `OTEL_*` variables, read for the commands that trace (LoadOptions.tracing). Default undefined: tracing off. */
+    tracing: TracingSettingsSchema.optional(),
   })
   .readonly()
   .refine((c) => c.queue.maxAckPending >= c.worker.maxInflight, {
