@@ -7,13 +7,10 @@ import { OPENFAAS_ALIASES, OPENFAAS_UNSUPPORTED } from './openfaas-names.js';
 import { type Config, ConfigSchema, type DeepPartial } from './schema.js';
 import { tracingSettingsFrom, type TracingSettings } from './tracing.js';
 import { nearestKnownName } from './variable-warnings.js';
-import { VARIABLE_NAMES, type Variables, VariablesSchema } from './variables.js';
+import { ACK_PENDING_HEADROOM, VARIABLE_NAMES, type Variables, VariablesSchema } from './variables.js';
 
 /** As in the OpenFaaS queue-worker; not configurable yet, so they are not variables. */
 const QUEUE_NAMES = { stream: 'faas-request', subject: 'faas-request', durable: 'faas-workers' } as const;
-
-/** Default max_ack_pending is max_inflight plus this: room for retries waiting in JetStream. */
-const ACK_PENDING_HEADROOM = 10_000;
 
 /** What a command adds to the environment and the file (src/cli passes it; see loadConfig). */
 export interface LoadOptions {
