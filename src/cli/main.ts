@@ -70,6 +70,8 @@ async function main(argv: string[]): Promise<number> {
     ...loadOptions,
     // Unset log_format: console lines in a terminal, JSON lines when piped or collected.
     stdoutIsTty: process.stdout.isTTY === true,
+    // OTEL_* variables, for the commands that trace; operator commands do not read them.
+    tracing: OPERATOR_COMMANDS.includes(command) ? undefined : { defaultServiceName: command === 'up' ? 'asyncfn' : `asyncfn-${command}` },
   });
   const warnings = unknownVariableWarnings(process.env);
   if (OPERATOR_COMMANDS.includes(command)) {
@@ -96,9 +98,9 @@ async function main(argv: string[]): Promise<number> {
   // (signals from a terminal reach every process of the group on their own). Listened for from
   // the start: a stop asked for while the process starts up takes effect once it is up.
   const stopAsked = process.send === undefined ? undefined : stopMessage();
-  // OTEL_* variables; off unless an exporter or an OTLP endpoint is set. Started before anything
-  // that makes spans, stopped after everything, so the last spans are exported.
-  const tracing = await startTracing(process.env, command === 'up' ? 'asyncfn' : `asyncfn-${command}`, { serviceVersion: VERSION });
+  // Off unless OTEL_* set an exporter or an OTLP endpoint. Started before anything that makes
+  // spans, stopped after everything, so the last spans are exported.
+  const tracing = await startTracing(config.tracing, { serviceVersion: VERSION });
 
   let stop: () => Promise<void>;
   try {

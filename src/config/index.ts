@@ -26,6 +26,8 @@ export type {
 } from './schema.js';
 export { parseSizeBytes } from './size.js';
 export { QUEUE_NAME } from './schema.js';
+export { parseKeyPairs, SAMPLERS, TRACING_VARIABLE_NAMES, tracingSettingsFrom } from './tracing.js';
+export type { SamplerName, TraceExporterName, TracingSettings } from './tracing.js';
 export { readMountedSecret, readMountedSecretLines, readSecretFile } from './secrets.js';
 export type { LoadOptions } from './load.js';
 export { OPENFAAS_ALIASES, OPENFAAS_UNSUPPORTED } from './openfaas-names.js';

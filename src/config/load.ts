@@ -5,14 +5,12 @@ import { ConfigError } from '../errors.js';
 import { redactUrl } from './nats-url.js';
 import { OPENFAAS_ALIASES, OPENFAAS_UNSUPPORTED } from './openfaas-names.js';
 import { type Config, ConfigSchema, type DeepPartial } from './schema.js';
+import { tracingSettingsFrom, type TracingSettings } from './tracing.js';
 import { nearestKnownName } from './variable-warnings.js';
-import { VARIABLE_NAMES, type Variables, VariablesSchema } from './variables.js';
+import { ACK_PENDING_HEADROOM, VARIABLE_NAMES, type Variables, VariablesSchema } from './variables.js';
 
 /** As in the OpenFaaS queue-worker; not configurable yet, so they are not variables. */
 const QUEUE_NAMES = { stream: 'faas-request', subject: 'faas-request', durable: 'faas-workers' } as const;
-
-/** Default max_ack_pending is max_inflight plus this: room for retries waiting in JetStream. */
-const ACK_PENDING_HEADROOM = 10_000;
 
 /** What a command adds to the environment and the file (src/cli passes it; see loadConfig). */
 export interface LoadOptions {
@@ -29,6 +27,13 @@ export interface LoadOptions {
    * container's log driver) JSON lines; only a terminal gets colours. Default false.
    */
   readonly stdoutIsTty?: boolean;
+  /**
+   * Given by a command that traces (gateway, worker, up): the standard `OTEL_*` variables of
+   * `env` are read into `Config.tracing` (tracing.ts), with `defaultServiceName` as the
+   * `service.name` unless they set one. Without it they are not read and tracing is off, so an
+   * operator command (dlq, status, queues) never trips over them.
+   */
+  readonly tracing?: { readonly defaultServiceName: string };
 }
 
 /**
@@ -64,8 +69,10 @@ export function loadConfig(env: Record<string, string | undefined>, fileText?: s
   }
   const parsed = VariablesSchema.safeParse(values);
   if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => describeIssue(issue, values, setAs)));
+  const tracing = opts.tracing === undefined ? undefined : readTracing(env, opts.tracing.defaultServiceName, problems);
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return finish(toConfig(parsed.data, opts.stdoutIsTty ?? false));
+  const config = toConfig(parsed.data, opts.stdoutIsTty ?? false);
+  return finish(tracing === undefined ? config : { ...config, tracing });
 }
 
 /**
@@ -78,6 +85,17 @@ export function testConfig(overrides: DeepPartial<Config> = {}): Readonly<Config
   const defaults = VariablesSchema.parse({});
   const base = toConfig({ ...defaults, max_inflight: overrides.worker?.maxInflight ?? defaults.max_inflight }, false);
   return finish(merge(base, overrides));
+}
+
+/** The `OTEL_*` settings (undefined: tracing off); their problems join the others, worded as tracing.ts words them. */
+function readTracing(env: Record<string, string | undefined>, defaultServiceName: string, problems: string[]): TracingSettings | undefined {
+  try {
+    return tracingSettingsFrom(env, defaultServiceName);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+    return undefined;
+  }
 }
 
 /** Variable values read from one place, and the alias or flag each was set as, when not its own name. */

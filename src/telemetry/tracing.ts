@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { context, propagation, trace } from '@opentelemetry/api';
 import type { InMemorySpanExporter, ReadableSpan, Sampler, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { tracingSettingsFrom, type SamplerName } from './tracing-config.js';
+import type { SamplerName, TracingSettings } from '../config/index.js';
 
 export { traceIdOf } from './spans.js';
 
@@ -19,18 +19,13 @@ export interface Tracing {
 const NO_TRACING: Tracing = Object.freeze({ shutdown: async () => undefined });
 
 /**
- * Starts the OpenTelemetry SDK as the standard variables in `env` ask (see `tracingSettingsFrom`:
- * `OTEL_TRACES_EXPORTER`, `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `OTEL_SERVICE_NAME`,
- * `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`). When tracing is off no
- * SDK is loaded at all and the API's no-op tracer stays in place. Only traces: no metric or log
- * exporter is started. Throws ConfigError for bad values.
+ * Starts the OpenTelemetry SDK as the standard `OTEL_*` variables ask, read by loadConfig into
+ * `Config.tracing` (src/config/tracing.ts: `OTEL_TRACES_EXPORTER`, `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`,
+ * `_HEADERS`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`,
+ * `OTEL_BSP_*`). `settings` undefined means tracing is off: no SDK is loaded at all and the API's
+ * no-op tracer stays in place. Only traces: no metric or log exporter is started.
  */
-export async function startTracing(
-  env: Readonly<Record<string, string | undefined>>,
-  serviceName: string,
-  opts: { serviceVersion?: string } = {},
-): Promise<Tracing> {
-  const settings = tracingSettingsFrom(env, serviceName);
+export async function startTracing(settings: TracingSettings | undefined, opts: { serviceVersion?: string } = {}): Promise<Tracing> {
   if (!settings) return NO_TRACING;
   const [base, { OTLPTraceExporter }] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
@@ -79,7 +74,7 @@ async function startSdk(spanProcessors: SpanProcessor[], sampler: Sampler, attri
   const sdk = new NodeSDK({
     resource: resources.resourceFromAttributes(attributes),
     autoDetectResources: detectResources,
-    // Not envDetector: OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME come from `env`, already applied.
+    // Not envDetector: OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME come from Config.tracing, already applied.
     resourceDetectors: [resources.hostDetector, resources.processDetector],
     spanProcessors,
     sampler,

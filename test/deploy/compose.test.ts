@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
-import { tracingSettingsFrom } from '../../src/telemetry/tracing-config.js';
+import { tracingSettingsFrom } from '../../src/config/tracing.js';
 import { acceptedVariable, otelVariableNames, REPO_ROOT } from '../helpers/deploy.js';
 
 /**

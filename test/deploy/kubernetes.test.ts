@@ -9,7 +9,7 @@ import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/mon
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { queueSpecFor, queuesServed } from '../../src/queue/queues.js';
-import { tracingSettingsFrom } from '../../src/telemetry/tracing-config.js';
+import { tracingSettingsFrom } from '../../src/config/tracing.js';
 import { acceptedVariable, otelVariableNames } from '../helpers/deploy.js';
 import {
   describe,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { TRACING_VARIABLE_NAMES } from '../../src/config/tracing.js';
 import { VARIABLE_NAMES } from '../../src/config/variables.js';
 
 /** Helpers of test/deploy that need no Kubernetes tooling (test/helpers/kustomize.ts has that). */
@@ -13,10 +13,9 @@ export const REPO_ROOT = ((): string => {
   throw new Error(`no repository above ${import.meta.dirname}`);
 })();
 
-/** The OTEL_* variables asyncfn's tracing reads (src/telemetry/tracing-config.ts). */
+/** The OTEL_* variables asyncfn's tracing reads (src/config/tracing.ts). */
 export async function otelVariableNames(): Promise<string[]> {
-  const source = await readFile(join(REPO_ROOT, 'src/telemetry/tracing-config.ts'), 'utf8');
-  return [...new Set([...source.matchAll(/'(OTEL_[A-Z_]+)'/g)].map((m) => m[1]!))];
+  return [...TRACING_VARIABLE_NAMES];
 }
 
 /**

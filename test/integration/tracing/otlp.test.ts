@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { spawnAsyncfn, startStack, writeFunctionsFile } from '../../helpers/asyncfn.js';
 import { startFunctionServer, waitForEvent } from '../../helpers/http-servers.js';
 import { startNatsServer } from '../../helpers/nats-server.js';
+import { tracingFrom } from '../../helpers/tracing-config.js';
 import { tracer } from '../../../src/telemetry/spans.js';
 import { startTracing } from '../../../src/telemetry/tracing.js';
 
@@ -65,12 +66,14 @@ async function startReceiver(t: Test): Promise<Receiver> {
 t.test('spans of an invocation reach an OTLP/HTTP receiver configured by OTEL_* variables, in one trace', async (t) => {
   const receiver = await startReceiver(t);
   const tracing = await startTracing(
-    {
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_HEADERS: 'x-otlp-token=s3cret',
-      OTEL_BSP_SCHEDULE_DELAY: '50',
-    },
-    'asyncfn-otlp-test',
+    tracingFrom(
+      {
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_HEADERS: 'x-otlp-token=s3cret',
+        OTEL_BSP_SCHEDULE_DELAY: '50',
+      },
+      'asyncfn-otlp-test',
+    ),
     { serviceVersion: '1.2.3' },
   );
   t.teardown(() => tracing.shutdown());
@@ -105,8 +108,10 @@ t.test('spans of an invocation reach an OTLP/HTTP receiver configured by OTEL_* 
 t.test('shutdown exports the spans still waiting in the batch', async (t) => {
   const receiver = await startReceiver(t);
   const tracing = await startTracing(
-    { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/custom/traces`, OTEL_BSP_SCHEDULE_DELAY: '600000' },
-    'asyncfn-flush-test',
+    tracingFrom(
+      { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/custom/traces`, OTEL_BSP_SCHEDULE_DELAY: '600000' },
+      'asyncfn-flush-test',
+    ),
   );
   t.teardown(() => tracing.shutdown());
   tracer().startSpan('buffered').end();

@@ -24,7 +24,7 @@ const CALLER = `00-${CALLER_TRACE}-${CALLER_SPAN}-01`;
 // and each removes what it installed.
 
 t.test('with tracing off nothing is recorded, extracted or injected', async (t) => {
-  const tracing = await startTracing({}, 'svc');
+  const tracing = await startTracing(undefined);
   t.teardown(() => tracing.shutdown());
   const { span, context } = startServerSpan('POST', '/async-function/*', '/async-function/f?x=1', { traceparent: CALLER });
   t.notOk(span.isRecording());

@@ -2,6 +2,7 @@ import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import t from 'tap';
 import { contextFromHeaders, tracer } from '../../../src/telemetry/spans.js';
 import { startTracing } from '../../../src/telemetry/tracing.js';
+import { tracingFrom } from '../../helpers/tracing-config.js';
 
 // An endpoint nothing listens on: these tests make no span that would be exported.
 const OFFLINE = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' };
@@ -16,7 +17,7 @@ t.test('OTEL_TRACES_SAMPLER decides which spans record', async (t) => {
     [{ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' }, false, true],
   ];
   for (const [env, recordsRoot, recordsUnderSampledParent] of cases) {
-    const tracing = await startTracing({ ...OFFLINE, ...env }, 'svc');
+    const tracing = await startTracing(tracingFrom({ ...OFFLINE, ...env }, 'svc'));
     // Not sampled, so never exported: only the propagator is needed for the parent.
     const root = tracer().startSpan('root', {}, ROOT_CONTEXT);
     const child = tracer().startSpan('child', {}, contextFromHeaders(SAMPLED_CALLER));
@@ -28,6 +29,6 @@ t.test('OTEL_TRACES_SAMPLER decides which spans record', async (t) => {
   }
 });
 
-t.test('startTracing rejects bad OTEL_* values instead of running without traces', async (t) => {
-  await t.rejects(startTracing({ OTEL_TRACES_EXPORTER: 'jaeger' }, 'svc'), { code: 'ASYNCFN_ERR_CONFIG' });
+t.test('bad OTEL_* values stop startup (loadConfig) instead of running without traces', async (t) => {
+  t.throws(() => tracingFrom({ OTEL_TRACES_EXPORTER: 'jaeger' }, 'svc'), { code: 'ASYNCFN_ERR_CONFIG' });
 });

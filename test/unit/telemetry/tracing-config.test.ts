@@ -3,7 +3,7 @@ import { parseKeyPairsIntoRecord } from '@opentelemetry/core';
 import fc from 'fast-check';
 import t from 'tap';
 import { ConfigError } from '../../../src/errors.js';
-import { parseKeyPairs, tracingSettingsFrom } from '../../../src/telemetry/tracing-config.js';
+import { parseKeyPairs, tracingSettingsFrom } from '../../../src/config/tracing.js';
 
 t.test('tracing is off unless an exporter or an OTLP endpoint is configured', async (t) => {
   t.equal(tracingSettingsFrom({}, 'svc'), undefined);

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 
 // No @opentelemetry/* import here: this module is read by every process, tracing or not, and the
@@ -14,28 +15,61 @@ export const SAMPLERS = [
 ] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 
-export type TraceExporterName = 'otlp' | 'console';
+export const TRACE_EXPORTERS = ['otlp', 'console'] as const;
+export type TraceExporterName = (typeof TRACE_EXPORTERS)[number];
+
+/**
+ * The standard OpenTelemetry variables asyncfn reads (from the environment only, as every
+ * OpenTelemetry SDK does; not from the config file). Each is read in {@link tracingSettingsFrom}.
+ */
+export const TRACING_VARIABLE_NAMES = [
+  'OTEL_SDK_DISABLED',
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_BSP_SCHEDULE_DELAY',
+  'OTEL_BSP_EXPORT_TIMEOUT',
+  'OTEL_BSP_MAX_QUEUE_SIZE',
+  'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+] as const;
+type TracingVariable = (typeof TRACING_VARIABLE_NAMES)[number];
+
+const keyValues = z.record(z.string(), z.string()).readonly();
+const count = z.int().min(0).optional();
 
 /** Tracing as the standard `OTEL_*` variables configure it; see {@link tracingSettingsFrom}. */
-export interface TracingSettings {
-  readonly exporters: readonly TraceExporterName[];
-  /** Where OTLP/HTTP spans are POSTed, the full URL including `/v1/traces`. */
-  readonly otlpUrl: string;
-  /** `OTEL_EXPORTER_OTLP_HEADERS` merged with `OTEL_EXPORTER_OTLP_TRACES_HEADERS`. */
-  readonly otlpHeaders: Readonly<Record<string, string>>;
-  /** `OTEL_RESOURCE_ATTRIBUTES`, with `service.name` settled. */
-  readonly resourceAttributes: Readonly<Record<string, string>>;
-  readonly sampler: SamplerName;
-  /** `OTEL_TRACES_SAMPLER_ARG` for the ratio samplers, [0, 1]; default 1. */
-  readonly samplerRatio: number;
-  /** `OTEL_BSP_*`: the batch span processor's limits; absent = the SDK's defaults. */
-  readonly batch: {
-    readonly scheduledDelayMillis?: number;
-    readonly exportTimeoutMillis?: number;
-    readonly maxQueueSize?: number;
-    readonly maxExportBatchSize?: number;
-  };
-}
+export const TracingSettingsSchema = z
+  .strictObject({
+    /** `OTEL_TRACES_EXPORTER`, deduplicated. Default ["otlp"] once an OTLP endpoint is set. */
+    exporters: z.array(z.enum(TRACE_EXPORTERS)).readonly(),
+    /** Where OTLP/HTTP spans are POSTed, the full URL including `/v1/traces`. Default "http://localhost:4318/v1/traces". */
+    otlpUrl: z.string(),
+    /** `OTEL_EXPORTER_OTLP_HEADERS` merged with `OTEL_EXPORTER_OTLP_TRACES_HEADERS`. */
+    otlpHeaders: keyValues,
+    /** `OTEL_RESOURCE_ATTRIBUTES`, with `service.name` settled. */
+    resourceAttributes: keyValues,
+    /** `OTEL_TRACES_SAMPLER`, lower-cased. Default "parentbased_always_on". */
+    sampler: z.enum(SAMPLERS),
+    /**
+     * `OTEL_TRACES_SAMPLER_ARG` for the ratio samplers, [0, 1]; default 1. Only checked for those:
+     * with another sampler the argument is unused, whatever it says (even NaN).
+     */
+    samplerRatio: z.number().or(z.nan()),
+    /** `OTEL_BSP_*`: the batch span processor's limits, ms or spans; absent = the SDK's defaults. */
+    batch: z
+      .strictObject({ scheduledDelayMillis: count, exportTimeoutMillis: count, maxQueueSize: count, maxExportBatchSize: count })
+      .readonly(),
+  })
+  .readonly();
+export type TracingSettings = z.output<typeof TracingSettingsSchema>;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -49,7 +83,7 @@ const DEFAULT_OTLP_URL = 'http://localhost:4318/v1/traces';
  * {@link ConfigError} listing every bad value.
  */
 export function tracingSettingsFrom(env: Env, defaultServiceName: string): TracingSettings | undefined {
-  const get = (name: string): string | undefined => {
+  const get = (name: TracingVariable): string | undefined => {
     const value = env[name]?.trim();
     return value === '' ? undefined : value;
   };
@@ -92,7 +126,7 @@ export function tracingSettingsFrom(env: Env, defaultServiceName: string): Traci
     problems.push(`OTEL_TRACES_SAMPLER_ARG: "${ratioText}" is not a ratio between 0 and 1`);
   }
 
-  const count = (name: string, min: number): number | undefined => {
+  const count = (name: TracingVariable, min: number): number | undefined => {
     const text = get(name);
     if (text === undefined) return undefined;
     const value = Number(text);
