@@ -13,7 +13,7 @@ import { Match, nanos, type MsgHdrs } from '@nats-io/nats-core';
 import { decideCallback, type CallbackDecision, type CallbackRetryPolicy } from '../../actors/callback.policy.js';
 import type { CallbackHandOff, CallbackRequest } from '../../actors/invocation.types.js';
 import { DemandSupervisor } from '../../actors/demand.supervisor.js';
-import type { QueueConnection } from '../queue/connection.js';
+import type { QueueConnection } from '../nats/connection.js';
 import { decodeEnvelope, encodeEnvelope } from '../queue/envelope.js';
 import { fetchSource } from '../queue/pull.js';
 import { infoOrUndefined } from '../queue/provision.js';

@@ -3,7 +3,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { OperatorCommandDeps } from './operator-deps.js';
 import { AsyncFnError } from '../errors.js';
-import { connectNats, redactUrl } from '../queue/connection.js';
+import { connectNats, redactUrl } from '../nats/connection.js';
 import { infoOrUndefined } from '../queue/provision.js';
 import { RECORDS_BUCKET } from '../status/records.js';
 

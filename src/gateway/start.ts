@@ -5,7 +5,7 @@ import type { FunctionResolver } from '../functions/index.js';
 import { loadGatewayAuth } from './auth/index.js';
 import { buildGateway, checkCallbackWith } from './server.js';
 import { createHttpClient } from '../http/client.js';
-import { connectQueue, redactUrl } from '../queue/connection.js';
+import { connectQueue, redactUrl } from '../nats/connection.js';
 import { ensureStream } from '../queue/provision.js';
 import { queueSpecFor } from '../queue/queues.js';
 import { openCancellationRequests } from '../status/cancellations.js';

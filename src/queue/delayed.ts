@@ -13,7 +13,7 @@ import { headers as natsHeaders, nanos, type MsgHdrs } from '@nats-io/nats-core'
 import type { Logger } from 'pino';
 import { DemandSupervisor } from '../../actors/demand.supervisor.js';
 import { decideDelayed, type SchedulingDecision } from '../../actors/delayed.policy.js';
-import type { QueueConnection } from './connection.js';
+import type { QueueConnection } from '../nats/connection.js';
 import { EnvelopeHeader } from './envelope.js';
 import { infoOrUndefined, type QueueSpec } from './provision.js';
 import { fetchSource } from './pull.js';

@@ -13,7 +13,7 @@ import type { FunctionResolver } from '../functions/index.js';
 import { functionPolicies } from '../functions/annotations.js';
 import { invokeFunction } from '../functions/invoke.js';
 import type { Dispatcher } from 'undici';
-import type { QueueConnection } from '../queue/connection.js';
+import type { QueueConnection } from '../nats/connection.js';
 import type { DeadLetterMeta, RawMessage } from '../queue/dead-letter.js';
 import type { Confirmer } from '../queue/confirmer.js';
 import { encodeEnvelope, type Invocation } from '../queue/envelope.js';

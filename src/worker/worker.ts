@@ -14,7 +14,7 @@ import { ConfigError } from '../errors.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { createHttpClient } from '../http/client.js';
 import { createConfirmer } from '../queue/confirmer.js';
-import { connectQueue } from '../queue/connection.js';
+import { connectQueue } from '../nats/connection.js';
 import { encodeDeadLetter, ensureDeadLetterStream, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
 import { ensureDelayedStream, startDelayedScheduler } from '../queue/delayed.js';
 import { queueSpecFor, queuesServed } from '../queue/queues.js';

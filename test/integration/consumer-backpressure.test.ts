@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import type { CallbackHandOff } from '../../actors/invocation.types.js';
 import { CALLBACK_DURABLE, CALLBACK_STREAM, ensureCallbackStream, handOffCallback, startCallbackRetrier, type CallbackEvent } from '../../src/callback/durable.js';
-import { connectQueue, type QueueConnection } from '../../src/queue/connection.js';
+import { connectQueue, type QueueConnection } from '../../src/nats/connection.js';
 import { DELAYED_STREAM, delayedSubject, ensureDelayedStream, schedulerDurable, startDelayedScheduler } from '../../src/queue/delayed.js';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
 import { ensureStream } from '../../src/queue/provision.js';
