@@ -16,7 +16,7 @@ import { DemandSupervisor } from '../../actors/demand.supervisor.js';
 import type { QueueConnection } from '../nats/connection.js';
 import { decodeEnvelope, encodeEnvelope } from '../queue/envelope.js';
 import { fetchSource } from '../queue/pull.js';
-import { infoOrUndefined } from '../queue/provision.js';
+import { infoOrUndefined } from '../queue/topology.js';
 
 /**
  * Durable callback delivery: a result whose callback failed is stored in its own stream and

@@ -11,7 +11,7 @@ import { CALLBACK_DURABLE, CALLBACK_STREAM } from '../callback/durable.js';
 import { DEAD_LETTER_STREAM } from '../queue/dead-letter.js';
 import { DELAYED_STREAM } from '../queue/delayed.js';
 import { EnvelopeHeader } from '../queue/envelope.js';
-import { infoOrUndefined } from '../queue/provision.js';
+import { infoOrUndefined } from '../queue/topology.js';
 import { isRecordKey, recordOf, type RecordsReader } from '../status/wait.js';
 
 /** What a row of `asyncfn queues` describes. */

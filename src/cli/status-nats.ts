@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { OperatorCommandDeps } from './operator-deps.js';
 import { AsyncFnError } from '../errors.js';
 import { connectNats, redactUrl } from '../nats/connection.js';
-import { infoOrUndefined } from '../queue/provision.js';
+import { infoOrUndefined } from '../queue/topology.js';
 import { RECORDS_BUCKET } from '../status/records.js';
 
 /** What the read-only operator commands (`asyncfn status`, `asyncfn queues`) need from their caller. */

@@ -4,7 +4,7 @@ import { parseDurationMs } from '../config/index.js';
 import type { Config } from '../config/index.js';
 import { createError } from '../errors.js';
 import type { ResolvedFunction } from '../functions/index.js';
-import { ensureStream } from '../queue/provision.js';
+import { ensureStream } from '../queue/topology.js';
 import { isQueueName, QUEUE_ANNOTATION, queueSpecFor } from '../queue/queues.js';
 
 /** Per-function max event age (asyncfn's own annotation; `max_event_age` is the default). */

@@ -6,7 +6,7 @@ import { loadGatewayAuth } from './auth/index.js';
 import { buildGateway, checkCallbackWith } from './server.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, redactUrl } from '../nats/connection.js';
-import { ensureStream } from '../queue/provision.js';
+import { ensureStream } from '../queue/topology.js';
 import { queueSpecFor } from '../queue/queues.js';
 import { openCancellationRequests } from '../status/cancellations.js';
 import { bucketOptions, openRecords } from '../status/records.js';

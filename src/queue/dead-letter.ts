@@ -13,7 +13,7 @@ import { decodeMessage } from './decode.js';
 import type { Invocation, StoredMessage } from './envelope.js';
 
 export type { DeadLetterReason };
-import { infoOrUndefined } from './provision.js';
+import { infoOrUndefined } from './topology.js';
 
 /**
  * Dead letters: invocations that will not succeed by waiting, kept with their original request so

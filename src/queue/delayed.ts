@@ -15,7 +15,7 @@ import { DemandSupervisor } from '../../actors/demand.supervisor.js';
 import { decideDelayed, type SchedulingDecision } from '../../actors/delayed.policy.js';
 import type { QueueConnection } from '../nats/connection.js';
 import { EnvelopeHeader } from './envelope.js';
-import { infoOrUndefined, type QueueSpec } from './provision.js';
+import { infoOrUndefined, type QueueSpec } from './topology.js';
 import { fetchSource } from './pull.js';
 
 /**

@@ -1,5 +1,5 @@
 import { QUEUE_NAME, type Config, type QueueServed } from '../config/index.js';
-import type { QueueSpec } from './provision.js';
+import type { QueueSpec } from './topology.js';
 
 /** The annotation that routes a function's invocations to a named queue (OpenFaaS Pro). */
 export const QUEUE_ANNOTATION = 'com.openfaas.queue';

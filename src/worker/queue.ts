@@ -18,7 +18,7 @@ import type { DeadLetterMeta, RawMessage } from '../queue/dead-letter.js';
 import type { Confirmer } from '../queue/confirmer.js';
 import { encodeEnvelope, type Invocation } from '../queue/envelope.js';
 import { storedQueueRequest } from '../queue/openfaas-request.js';
-import { ensureConsumer, ensureStream } from '../queue/provision.js';
+import { ensureConsumer, ensureStream } from '../queue/topology.js';
 import { pullSource } from '../queue/pull.js';
 import { queueSpecFor } from '../queue/queues.js';
 import { RECORDS_BUCKET, type RecordStore } from '../status/records.js';

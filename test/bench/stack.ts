@@ -12,7 +12,7 @@ import { staticResolver, type FunctionResolver } from '../../src/functions/index
 import { connectQueue, type QueueConnection } from '../../src/nats/connection.js';
 import type { Invocation } from '../../src/queue/envelope.js';
 import { startLocalNats, type LocalNatsServer } from '../../src/nats/local-server.js';
-import { ensureStream, type QueueSpec } from '../../src/queue/provision.js';
+import { ensureStream, type QueueSpec } from '../../src/queue/topology.js';
 import { createPublisher, type InvocationPublisher } from '../../src/queue/publisher.js';
 import { createConfirmer } from '../../src/queue/confirmer.js';
 import { queueSpecFor } from '../../src/queue/queues.js';

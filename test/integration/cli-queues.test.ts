@@ -14,7 +14,7 @@ import { testConfig } from '../../src/config/index.js';
 import { encodeDeadLetter, ensureDeadLetterStream, publishDeadLetter } from '../../src/queue/dead-letter.js';
 import { DELAYED_STREAM, delayedSubject, ensureDelayedStream } from '../../src/queue/delayed.js';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
-import { ensureConsumer, ensureStream } from '../../src/queue/provision.js';
+import { ensureConsumer, ensureStream } from '../../src/queue/topology.js';
 import { queueSpecFor } from '../../src/queue/queues.js';
 import { openKvBucket, RECORDS_BUCKET, type InvocationRecord, type InvocationState } from '../../src/status/records.js';
 import { REPO_ROOT, startStack } from '../helpers/asyncfn.js';

@@ -7,7 +7,7 @@ import { CALLBACK_DURABLE, CALLBACK_STREAM, ensureCallbackStream, handOffCallbac
 import { connectQueue, type QueueConnection } from '../../src/nats/connection.js';
 import { DELAYED_STREAM, delayedSubject, ensureDelayedStream, schedulerDurable, startDelayedScheduler } from '../../src/queue/delayed.js';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
-import { ensureStream } from '../../src/queue/provision.js';
+import { ensureStream } from '../../src/queue/topology.js';
 import { queueSpecFor } from '../../src/queue/queues.js';
 import { configFor } from '../helpers/asyncfn.js';
 import { deferred } from '../helpers/deferred.js';

@@ -1,6 +1,6 @@
 import type { ConsumerInfo, StreamInfo } from '@nats-io/jetstream';
 import t from 'tap';
-import { checkConsumer, checkStream, subjectMatches, type QueueSpec } from '../../../src/queue/provision.js';
+import { checkConsumer, checkStream, subjectMatches, type QueueSpec } from '../../../src/queue/topology.js';
 
 const spec: QueueSpec = {
   stream: 'faas-request',
