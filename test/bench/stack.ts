@@ -12,10 +12,9 @@ import { staticResolver, type FunctionResolver } from '../../src/functions/index
 import { connectQueue, type QueueConnection } from '../../src/nats/connection.js';
 import type { Invocation } from '../../src/queue/envelope.js';
 import { startLocalNats, type LocalNatsServer } from '../../src/nats/local-server.js';
-import { ensureStream, type QueueSpec } from '../../src/queue/topology.js';
 import { createPublisher, type InvocationPublisher } from '../../src/queue/publisher.js';
 import { createConfirmer } from '../../src/queue/confirmer.js';
-import { queueSpecFor } from '../../src/queue/queues.js';
+import { ensureStream, type QueueSpec, queueSpecFor } from '../../src/queue/topology.js';
 import { createLogger, type Logger } from '../../src/telemetry/logger.js';
 import { pollUntil, spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
 
