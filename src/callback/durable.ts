@@ -1,31 +1,18 @@
-import {
-  AckPolicy,
-  DeliverPolicy,
-  JetStreamApiCodes,
-  RetentionPolicy,
-  StorageType,
-  type Consumer,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-} from '@nats-io/jetstream';
-import { Match, nanos, type MsgHdrs } from '@nats-io/nats-core';
+import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { Match, type MsgHdrs } from '@nats-io/nats-core';
 import { decideCallback, type CallbackDecision, type CallbackRetryPolicy } from '../../actors/callback.policy.js';
 import type { CallbackHandOff, CallbackRequest } from '../../actors/invocation.types.js';
 import { DemandSupervisor } from '../../actors/demand.supervisor.js';
-import type { QueueConnection } from '../queue/connection.js';
+import type { QueueConnection } from '../nats/connection.js';
 import { decodeEnvelope, encodeEnvelope } from '../queue/envelope.js';
 import { fetchSource } from '../queue/pull.js';
-import { infoOrUndefined } from '../queue/provision.js';
+import { CALLBACK_SUBJECT_PREFIX } from '../queue/topology.js';
 
-/**
- * Durable callback delivery: a result whose callback failed is stored in its own stream and
- * delivered from there with its own back-off, so a receiver that is down for an hour gets the
- * result later, and the function never runs again for it.
+/*
+ * Durable callback delivery: a result whose callback failed is stored in its own stream (made in
+ * src/queue/topology.ts) and delivered from there with its own back-off, so a receiver that is
+ * down for an hour gets the result later, and the function never runs again for it.
  */
-export const CALLBACK_STREAM = 'asyncfn-callbacks';
-export const CALLBACK_SUBJECT_PREFIX = 'asyncfn.callbacks.';
-export const CALLBACK_DURABLE = 'asyncfn-callback-workers';
 
 /** The function's result rides in these headers, beside the invocation's envelope headers. */
 const ResultHeader = {
@@ -89,31 +76,6 @@ export function decodeCallback(
       maxAttempts: Number(get(ResultHeader.maxAttempts)) || 1,
     },
   };
-}
-
-/** Creates the callback stream and its durable consumer if missing. */
-export async function ensureCallbackStream(
-  jsm: JetStreamManager,
-  opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number },
-): Promise<void> {
-  if (!(await infoOrUndefined(() => jsm.streams.info(CALLBACK_STREAM), JetStreamApiCodes.StreamNotFound))) {
-    await jsm.streams.add({
-      name: CALLBACK_STREAM,
-      subjects: [`${CALLBACK_SUBJECT_PREFIX}>`],
-      retention: RetentionPolicy.Workqueue,
-      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
-      num_replicas: opts.replicas,
-    });
-  }
-  if (!(await infoOrUndefined(() => jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE), JetStreamApiCodes.ConsumerNotFound))) {
-    await jsm.consumers.add(CALLBACK_STREAM, {
-      durable_name: CALLBACK_DURABLE,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(opts.ackWaitMs),
-      max_deliver: -1,
-    });
-  }
 }
 
 /**

@@ -82,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
     const deps = { natsUrl, natsAuth: config.nats.auth, natsTls: config.nats.tls, ...output };
     if (command === 'status') return (await import('./status.js')).runStatusCommand(argv.slice(operatorAt + 1), deps);
     if (command === 'queues') {
-      const [{ runQueuesCommand }, { queueSpecFor }] = await Promise.all([import('./queues.js'), import('../queue/queues.js')]);
+      const [{ runQueuesCommand }, { queueSpecFor }] = await Promise.all([import('./queues.js'), import('../queue/topology.js')]);
       const defaultQueue = queueSpecFor(config);
       return runQueuesCommand(argv.slice(operatorAt + 1), { ...deps, defaultQueue, durableFor: (q) => queueSpecFor(config, q).durable });
     }

@@ -7,11 +7,8 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Match } from '@nats-io/nats-core';
-import { CALLBACK_DURABLE, CALLBACK_STREAM } from '../callback/durable.js';
-import { DEAD_LETTER_STREAM } from '../queue/dead-letter.js';
-import { DELAYED_STREAM } from '../queue/delayed.js';
+import { CALLBACK_DURABLE, CALLBACK_STREAM, DEAD_LETTER_STREAM, DELAYED_STREAM, infoOrUndefined } from '../queue/topology.js';
 import { EnvelopeHeader } from '../queue/envelope.js';
-import { infoOrUndefined } from '../queue/provision.js';
 import { isRecordKey, recordOf, type RecordsReader } from '../status/wait.js';
 
 /** What a row of `asyncfn queues` describes. */

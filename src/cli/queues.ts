@@ -1,11 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { parseArgs } from 'node:util';
-import { CALLBACK_STREAM } from '../callback/durable.js';
-import { DEAD_LETTER_STREAM } from '../queue/dead-letter.js';
-import { DELAYED_STREAM } from '../queue/delayed.js';
+import { CALLBACK_STREAM, DEAD_LETTER_STREAM, DELAYED_STREAM, openRecordsIfPresent } from '../queue/topology.js';
 import { formatQueuesTable, queuesJson } from './queues-format.js';
 import { readQueues, SCAN_LIMITS, type DefaultQueueNames } from './queues-read.js';
-import { connectForCommand, describeError, openRecordsIfPresent, type InspectDeps } from './status-nats.js';
+import { connectForCommand, describeError, type InspectDeps } from './status-nats.js';
 
 export const QUEUES_USAGE = `Usage: asyncfn queues [--json]
 

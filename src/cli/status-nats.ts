@@ -1,11 +1,7 @@
-import { JetStreamApiCodes, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { OperatorCommandDeps } from './operator-deps.js';
 import { AsyncFnError } from '../errors.js';
-import { connectNats, redactUrl } from '../queue/connection.js';
-import { infoOrUndefined } from '../queue/provision.js';
-import { RECORDS_BUCKET } from '../status/records.js';
+import { connectNats, redactUrl } from '../nats/connection.js';
 
 /** What the read-only operator commands (`asyncfn status`, `asyncfn queues`) need from their caller. */
 export type InspectDeps = OperatorCommandDeps;
@@ -25,16 +21,6 @@ export async function connectForCommand(command: string, deps: InspectDeps): Pro
     deps.err(`asyncfn ${command}: ${err instanceof AsyncFnError ? err.message : `cannot connect to NATS at ${redactUrl(deps.natsUrl)}: ${describeError(err)}`}`);
     return undefined;
   }
-}
-
-/**
- * The invocation records bucket, read-only: undefined when it does not exist (no gateway or worker
- * has run against this server). Never creates it: an inspection must not provision anything.
- */
-export async function openRecordsIfPresent(nc: NatsConnection, jsm: JetStreamManager): Promise<KV | undefined> {
-  const info = await infoOrUndefined(() => jsm.streams.info(`KV_${RECORDS_BUCKET}`), JetStreamApiCodes.StreamNotFound);
-  if (!info) return undefined;
-  return new Kvm(nc).open(RECORDS_BUCKET, { allow_direct: info.config.allow_direct === true });
 }
 
 export function describeError(err: unknown): string {

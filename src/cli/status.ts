@@ -1,10 +1,10 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../config/index.js';
-import { RECORDS_BUCKET } from '../status/records.js';
+import { openRecordsIfPresent, RECORDS_BUCKET } from '../queue/topology.js';
 import { isFinal, isRecordKey, recordOf, waitForFinal } from '../status/wait.js';
 import { formatRecord, recordJson } from './status-format.js';
-import { connectForCommand, describeError, formatDurationMs, openRecordsIfPresent, type InspectDeps } from './status-nats.js';
+import { connectForCommand, describeError, formatDurationMs, type InspectDeps } from './status-nats.js';
 
 /** `asyncfn status` exit codes. */
 export const StatusExit = {

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AsyncFnError } from '../errors.js';
-import { NATS_CONFIG_FILE } from '../queue/local-server.js';
+import { NATS_CONFIG_FILE } from '../nats/local-server.js';
 import { hasProcfs, looksLikeAsyncfnUp, natsServersWithConfig, pidExists, processInfo, type ProcessInfo } from './process-info.js';
 import { NATS_DIR, UP_LOCK_FILE } from './up-data-dir.js';
 

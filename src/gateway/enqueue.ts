@@ -9,7 +9,7 @@ import type { Span } from '@opentelemetry/api';
 import { AsyncFnError, FunctionNotFoundError } from '../errors.js';
 import type { FunctionRef, FunctionResolver } from '../functions/index.js';
 import { confirmWithin, deadlineAfter } from '../queue/deadline.js';
-import { delayedSubject } from '../queue/delayed.js';
+import { delayedSubject } from '../queue/topology.js';
 import { QueueUnavailableError } from '../queue/errors.js';
 import type { InvocationPublisher } from '../queue/publisher.js';
 import type { IdempotencyClaim, IdempotencyClaims } from '../status/idempotency.js';

@@ -4,8 +4,8 @@ import { parseDurationMs } from '../config/index.js';
 import type { Config } from '../config/index.js';
 import { createError } from '../errors.js';
 import type { ResolvedFunction } from '../functions/index.js';
-import { ensureStream } from '../queue/provision.js';
-import { isQueueName, QUEUE_ANNOTATION, queueSpecFor } from '../queue/queues.js';
+import { isQueueName, QUEUE_ANNOTATION } from '../queue/queues.js';
+import { ensureStream, queueSpecFor } from '../queue/topology.js';
 
 /** Per-function max event age (asyncfn's own annotation; `max_event_age` is the default). */
 export const MAX_EVENT_AGE_ANNOTATION = 'com.asyncfn.max_event_age';
@@ -22,7 +22,8 @@ export interface Route {
 
 /**
  * Chooses the queue of each invocation from its function's `com.openfaas.queue` annotation and
- * makes sure that queue's stream exists (once per queue per gateway).
+ * makes sure that queue's stream exists (once per queue per gateway, on its first invocation:
+ * provisionGateway makes only the default queue's).
  */
 export function createQueueRouter(config: Config, jsm: JetStreamManager, logger: Logger) {
   const provisioned = new Map<string, Promise<unknown>>();

@@ -5,14 +5,12 @@ import type { FunctionResolver } from '../functions/index.js';
 import { loadGatewayAuth } from './auth/index.js';
 import { buildGateway, checkCallbackWith } from './server.js';
 import { createHttpClient } from '../http/client.js';
-import { connectQueue, redactUrl } from '../queue/connection.js';
-import { ensureStream } from '../queue/provision.js';
-import { queueSpecFor } from '../queue/queues.js';
-import { openCancellationRequests } from '../status/cancellations.js';
-import { bucketOptions, openRecords } from '../status/records.js';
-import { openIdempotencyClaims } from '../status/idempotency.js';
-import { openResults } from '../status/results.js';
-import { ensureDelayedStream } from '../queue/delayed.js';
+import { connectQueue, redactUrl } from '../nats/connection.js';
+import { provisionGateway } from '../queue/topology.js';
+import { cancellationRequests } from '../status/cancellations.js';
+import { recordStore } from '../status/records.js';
+import { idempotencyClaims } from '../status/idempotency.js';
+import { resultStore } from '../status/results.js';
 import { createQueueRouter } from './queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
 import { createConfirmer } from '../queue/confirmer.js';
@@ -31,7 +29,7 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-/** Connects to NATS, makes sure the stream exists, and serves the gateway's HTTP routes. */
+/** Connects to NATS, provisions what the gateway needs there (topology.ts), and serves the gateway's HTTP routes. */
 export async function startGateway(
   config: Config,
   deps: { resolver: FunctionResolver; logger: Logger },
@@ -58,13 +56,11 @@ export async function startGateway(
       ]);
     }
     const jsm = await jetstreamManager(queue.nc);
-    await ensureStream(jsm, queueSpecFor(config), logger);
-    await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
-    const bucket = bucketOptions(config);
-    const records = await openRecords(queue.nc, bucket);
-    const results = await openResults(queue.nc, bucket);
-    const idempotency = await openIdempotencyClaims(queue.nc, { ...bucket, ttlMs: config.records.idempotencyWindowMs });
-    const cancellations = await openCancellationRequests(queue.nc, bucket);
+    const buckets = await provisionGateway(queue.nc, jsm, config, logger);
+    const records = recordStore(queue.nc, buckets.records);
+    const results = resultStore(buckets.results);
+    const idempotency = idempotencyClaims(buckets.idempotency);
+    const cancellations = cancellationRequests(buckets.cancellations);
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
     const confirmer = createConfirmer(queue.nc, { timeoutMs: config.gateway.publishTimeoutMs });
     const app = await buildGateway(

@@ -1,30 +1,21 @@
-import {
-  DiscardPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamClient,
-  type JetStreamManager,
-} from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core';
 import type { DeadLetterReason } from '../../actors/invocation.types.js';
 import { decodeMessage } from './decode.js';
 import type { Invocation, StoredMessage } from './envelope.js';
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX } from './topology.js';
 
 export type { DeadLetterReason };
-import { infoOrUndefined } from './provision.js';
 
-/**
+/*
  * Dead letters: invocations that will not succeed by waiting, kept with their original request so
- * an operator can inspect and replay them. One stream for all queues; the subject names the queue
- * (`asyncfn.dead-letters.<queue>`), so listing one queue's dead letters is a subject filter.
+ * an operator can inspect and replay them. One stream for all queues (topology.ts); the subject
+ * names the queue (`asyncfn.dead-letters.<queue>`), so listing one queue's dead letters is a
+ * subject filter.
  */
-export const DEAD_LETTER_STREAM = 'asyncfn-dead-letters';
-export const DEAD_LETTER_SUBJECT_PREFIX = 'asyncfn.dead-letters.';
+
 /** OpenFaaS's default function namespace, for a stored QueueRequest that names none. */
 const DEFAULT_NAMESPACE = 'openfaas-fn';
-
 
 export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
   'retriesExhausted',
@@ -126,24 +117,6 @@ export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefine
     invocation,
     decodeError,
   };
-}
-
-/** Creates the dead-letter stream if missing. Dead letters are kept until purged. */
-export async function ensureDeadLetterStream(
-  jsm: JetStreamManager,
-  opts: { replicas: number; storage: 'file' | 'memory' },
-): Promise<void> {
-  if (!(await infoOrUndefined(() => jsm.streams.info(DEAD_LETTER_STREAM), JetStreamApiCodes.StreamNotFound))) {
-    await jsm.streams.add({
-      name: DEAD_LETTER_STREAM,
-      subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}>`],
-      retention: RetentionPolicy.Limits,
-      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
-      num_replicas: opts.replicas,
-      // Full means full: refuse (the worker keeps the message and retries) rather than drop old dead letters.
-      discard: DiscardPolicy.New,
-    });
-  }
 }
 
 /** JetStream refuses messages whose headers exceed 64 KiB (API error 10097). */

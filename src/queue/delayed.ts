@@ -1,21 +1,11 @@
-import {
-  AckPolicy,
-  DeliverPolicy,
-  DiscardPolicy,
-  JetStreamApiCodes,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-} from '@nats-io/jetstream';
-import { headers as natsHeaders, nanos, type MsgHdrs } from '@nats-io/nats-core';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { DemandSupervisor } from '../../actors/demand.supervisor.js';
 import { decideDelayed, type SchedulingDecision } from '../../actors/delayed.policy.js';
-import type { QueueConnection } from './connection.js';
+import type { QueueConnection } from '../nats/connection.js';
 import { EnvelopeHeader } from './envelope.js';
-import { infoOrUndefined, type QueueSpec } from './provision.js';
+import { DELAYED_STREAM, ensureSchedulerConsumer, schedulerDurable, type QueueSpec } from './topology.js';
 import { fetchSource } from './pull.js';
 
 /**
@@ -23,58 +13,8 @@ import { fetchSource } from './pull.js';
  * no worker slot and do not count as backlog. A scheduler consumer per queue naks each one with
  * the time it still has to wait (the wait lives in JetStream and survives any restart) and, once
  * it is due, moves it onto the queue's subject: from then on it is an ordinary invocation, whose
- * first delivery is its first attempt.
+ * first delivery is its first attempt. The stream and its consumers are made in topology.ts.
  */
-export const DELAYED_STREAM = 'asyncfn-delayed';
-const DELAYED_PREFIX = 'asyncfn.delayed';
-
-/** Where the gateway publishes an invocation of `queueSubject` that must wait. */
-export function delayedSubject(queueSubject: string): string {
-  return `${DELAYED_PREFIX}.${queueSubject}`;
-}
-
-/** The scheduler's durable consumer for one queue. */
-export function schedulerDurable(spec: Pick<QueueSpec, 'stream'>): string {
-  return `asyncfn-scheduler-${spec.stream}`;
-}
-
-export interface DelayedStreamOptions {
-  readonly replicas: number;
-  readonly storage: 'file' | 'memory';
-  /** Duplicate window for Idempotency-Key deduplication, ms. */
-  readonly duplicateWindowMs: number;
-}
-
-export async function ensureDelayedStream(jsm: JetStreamManager, opts: DelayedStreamOptions, logger: Logger): Promise<void> {
-  const existing = await infoOrUndefined(() => jsm.streams.info(DELAYED_STREAM), JetStreamApiCodes.StreamNotFound);
-  if (existing) return;
-  await jsm.streams.add({
-    name: DELAYED_STREAM,
-    subjects: [`${DELAYED_PREFIX}.>`],
-    retention: RetentionPolicy.Workqueue,
-    storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
-    num_replicas: opts.replicas,
-    discard: DiscardPolicy.New,
-    duplicate_window: nanos(opts.duplicateWindowMs),
-  });
-  logger.info({ stream: DELAYED_STREAM, replicas: opts.replicas }, 'created stream');
-}
-
-async function ensureSchedulerConsumer(jsm: JetStreamManager, spec: QueueSpec): Promise<void> {
-  const durable = schedulerDurable(spec);
-  const existing = await infoOrUndefined(() => jsm.consumers.info(DELAYED_STREAM, durable), JetStreamApiCodes.ConsumerNotFound);
-  if (existing) return;
-  await jsm.consumers.add(DELAYED_STREAM, {
-    durable_name: durable,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    filter_subject: delayedSubject(spec.subject),
-    ack_wait: nanos(30_000),
-    max_deliver: -1,
-    // Every waiting invocation is "pending ack" between its naks: no limit on how many may wait.
-    max_ack_pending: -1,
-  });
-}
 
 export type { SchedulingDecision } from '../../actors/delayed.policy.js';
 

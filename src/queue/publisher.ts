@@ -5,7 +5,7 @@ import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attribu
 import { endSpan, errorFailure, PRODUCER, traceCarrierOf, tracer } from '../telemetry/spans.js';
 import { encodeEnvelope, type Invocation } from './envelope.js';
 import { PayloadTooLargeError, QueueUnavailableError } from './errors.js';
-import type { QueueConnection } from './connection.js';
+import type { QueueConnection } from '../nats/connection.js';
 import { inWriteBatch } from './write-batch.js';
 import { ConfirmationError, ConfirmTimeoutError, NoStreamError, type Confirmer, type PubAck } from './confirmer.js';
 

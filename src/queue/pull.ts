@@ -8,7 +8,7 @@ import { PoisonMessageError } from './envelope.js';
 import type { QueueRequestContext } from './openfaas-request.js';
 import type { Confirmer } from './confirmer.js';
 import { messageHandle } from './message-handle.js';
-import type { QueueConnection } from './connection.js';
+import type { QueueConnection } from '../nats/connection.js';
 
 export interface PullOptions {
   /** How long one pull request waits for messages, ms (JetStream minimum 1000). */

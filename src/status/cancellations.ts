@@ -1,10 +1,7 @@
-import type { KvWatchEntry } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { Subject, type Observable } from 'rxjs';
-import { openKvBucket, type KvBucketOptions } from './records.js';
 
-/** KV bucket of cancellation markers, keyed by call id. */
-export const CANCELLATIONS_BUCKET = 'asyncfn_cancellations';
+/* Cancellation markers live in the cancellations bucket (CANCELLATIONS_BUCKET in src/queue/topology.ts), keyed by call id. */
 
 /** Asks for a cancellation; durable, so a worker that delivers the message later still skips it. */
 export interface CancellationRequests {
@@ -18,8 +15,8 @@ export interface CancellationWatch {
   stop(): void;
 }
 
-export async function openCancellationRequests(nc: NatsConnection, opts: KvBucketOptions): Promise<CancellationRequests> {
-  const kv = await openKvBucket(nc, CANCELLATIONS_BUCKET, opts);
+/** Cancellation requests on the cancellations bucket `kv`. */
+export function cancellationRequests(kv: KV): CancellationRequests {
   return {
     async request(callId) {
       await kv.put(callId, String(Date.now()));
@@ -32,8 +29,7 @@ export async function openCancellationRequests(nc: NatsConnection, opts: KvBucke
  * Resolves once the markers already in the bucket have been read, so no delivery is admitted
  * before the worker knows what was cancelled.
  */
-export async function watchCancellations(nc: NatsConnection, opts: KvBucketOptions): Promise<CancellationWatch> {
-  const kv = await openKvBucket(nc, CANCELLATIONS_BUCKET, opts);
+export async function watchCancellations(kv: KV): Promise<CancellationWatch> {
   const cancelled = new Set<string>();
   const requested$ = new Subject<string>();
   const existing = (await kv.status()).values;

@@ -1,11 +1,7 @@
 import { createHash } from 'node:crypto';
 import { JetStreamApiError } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { KV } from '@nats-io/kv';
 import { QueueUnavailableError } from '../queue/errors.js';
-import { openKvBucket, type KvBucketOptions } from './records.js';
-
-/** KV bucket mapping an idempotency key to the call id of the first request that used it. */
-export const IDEMPOTENCY_BUCKET = 'asyncfn_idempotency';
 
 /** The outcome of claiming a key: who was first, and the ids every request with the key shares. */
 export interface IdempotencyClaim {
@@ -44,8 +40,8 @@ const KEY_EXISTS = 10071;
 /** A key released between a repeat's failed create and its read is claimed again, this many times at most. */
 const CLAIM_ROUNDS = 3;
 
-export async function openIdempotencyClaims(nc: NatsConnection, opts: KvBucketOptions): Promise<IdempotencyClaims> {
-  const kv = await openKvBucket(nc, IDEMPOTENCY_BUCKET, opts);
+/** The claims on the idempotency bucket `kv` (IDEMPOTENCY_BUCKET in src/queue/topology.ts). */
+export function idempotencyClaims(kv: KV): IdempotencyClaims {
   return {
     async claim(scope, key, callId) {
       const { kvKey, msgId } = claimIds(scope, key);

@@ -1,10 +1,8 @@
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import { openKvBucket, RECORDS_BUCKET, type KvBucketOptions } from '../queue/topology.js';
 import { recordOf, waitForFinal } from './wait.js';
-
-/** KV bucket holding one record per call id. */
-export const RECORDS_BUCKET = 'asyncfn_invocations';
 
 /** Where an invocation stands. */
 export type InvocationState = 'scheduled' | 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'deadLettered';
@@ -51,13 +49,6 @@ export interface StoredResultInfo {
   readonly reason?: string | undefined;
 }
 
-export interface KvBucketOptions {
-  readonly replicas: number;
-  readonly storage: 'file' | 'memory';
-  /** Bucket-level TTL, ms (nats-server 2.9 ignores per-key TTLs). */
-  readonly ttlMs: number;
-}
-
 /** Invocation records in a JetStream KV bucket; last writer wins. */
 export interface RecordStore {
   get(callId: string): Promise<InvocationRecord | undefined>;
@@ -88,22 +79,11 @@ export interface RecordStore {
   waitForFinal(callId: string, timeoutMs: number, signal?: AbortSignal): Promise<InvocationRecord | undefined>;
 }
 
-/** Bucket options from the config: the queue's replicas and storage, `records_ttl`. */
-export function bucketOptions(config: { queue: { replicas: number; storage: 'file' | 'memory' }; records: { ttlMs: number } }): KvBucketOptions {
-  return { replicas: config.queue.replicas, storage: config.queue.storage, ttlMs: config.records.ttlMs };
-}
-
-export async function openKvBucket(nc: NatsConnection, bucket: string, opts: KvBucketOptions): Promise<KV> {
-  return new Kvm(nc).create(bucket, {
-    history: 1,
-    ttl: opts.ttlMs,
-    replicas: opts.replicas,
-    storage: opts.storage === 'memory' ? 'memory' : 'file',
-  });
-}
-
-export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Promise<RecordStore> {
-  const kv = await openKvBucket(nc, RECORDS_BUCKET, opts);
+/**
+ * The records store on the records bucket `kv` (RECORDS_BUCKET, as provisionGateway and
+ * provisionWorker open it); `nc` carries the unconfirmed writes.
+ */
+export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
   const encoder = new TextEncoder();
   // Built once: nats.js encodes headers when it publishes and never changes them.
   const createOnly = natsHeaders();
@@ -137,4 +117,9 @@ export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Pr
     },
     waitForFinal: (callId, timeoutMs, signal) => waitForFinal(kv, callId, timeoutMs, signal),
   };
+}
+
+/** Creates the records bucket if missing and opens a store on it, outside a process's provisioning. */
+export async function openRecords(nc: NatsConnection, opts: KvBucketOptions): Promise<RecordStore> {
+  return recordStore(nc, await openKvBucket(nc, RECORDS_BUCKET, opts));
 }

@@ -1,8 +1,4 @@
-import type { NatsConnection } from '@nats-io/nats-core';
-import { openKvBucket, type KvBucketOptions } from './records.js';
-
-/** KV bucket holding the function results callers asked to keep, keyed by call id. */
-export const RESULTS_BUCKET = 'asyncfn_results';
+import type { KV } from '@nats-io/kv';
 
 /**
  * Function results kept for `GET /async-function/<call-id>/result` (raw body bytes; status and
@@ -14,8 +10,8 @@ export interface ResultStore {
   get(callId: string): Promise<Uint8Array | undefined>;
 }
 
-export async function openResults(nc: NatsConnection, opts: KvBucketOptions): Promise<ResultStore> {
-  const kv = await openKvBucket(nc, RESULTS_BUCKET, opts);
+/** The result store on the results bucket `kv` (RESULTS_BUCKET in src/queue/topology.ts). */
+export function resultStore(kv: KV): ResultStore {
   return {
     async put(callId, body) {
       await kv.put(callId, body);

@@ -3,8 +3,8 @@ import type { QueuedIterator } from '@nats-io/nats-core';
 import { FINAL_STATES, type InvocationRecord } from './records.js';
 
 /**
- * The part of the records bucket `waitForFinal` reads: a KV from
- * `openKvBucket(nc, RECORDS_BUCKET, bucketOptions(config))` (or `new Kvm(nc).open(RECORDS_BUCKET)`).
+ * The part of the records bucket `waitForFinal` reads: the KV that provisionGateway or
+ * provisionWorker opens, or `openRecordsIfPresent` for a read-only look (src/queue/topology.ts).
  */
 export type RecordsReader = Pick<RoKV, 'get' | 'watch'>;
 

@@ -1,6 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/index.js';
-import { queueSpecFor, queuesServed } from '../queue/queues.js';
+import { queuesServed } from '../queue/queues.js';
+import { queueSpecFor } from '../queue/topology.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 

@@ -13,15 +13,14 @@ import type { FunctionResolver } from '../functions/index.js';
 import { functionPolicies } from '../functions/annotations.js';
 import { invokeFunction } from '../functions/invoke.js';
 import type { Dispatcher } from 'undici';
-import type { QueueConnection } from '../queue/connection.js';
+import type { QueueConnection } from '../nats/connection.js';
 import type { DeadLetterMeta, RawMessage } from '../queue/dead-letter.js';
 import type { Confirmer } from '../queue/confirmer.js';
 import { encodeEnvelope, type Invocation } from '../queue/envelope.js';
 import { storedQueueRequest } from '../queue/openfaas-request.js';
-import { ensureConsumer, ensureStream } from '../queue/provision.js';
 import { pullSource } from '../queue/pull.js';
-import { queueSpecFor } from '../queue/queues.js';
-import { RECORDS_BUCKET, type RecordStore } from '../status/records.js';
+import { RECORDS_BUCKET, type ProvisionedQueue } from '../queue/topology.js';
+import type { RecordStore } from '../status/records.js';
 import type { ResultStore } from '../status/results.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
@@ -100,12 +99,10 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
   };
 }
 
-/** Provisions one queue's stream and consumer and starts its supervisor. */
-export async function startQueue(config: Config, served: QueueServed, d: QueueDeps): Promise<QueueSupervisor> {
+/** Starts the supervisor of one queue whose stream and consumer provisionWorker made. */
+export async function startQueue(config: Config, provisioned: ProvisionedQueue, d: QueueDeps): Promise<QueueSupervisor> {
+  const { served, spec, consumer: consumerInfo } = provisioned;
   const logger = d.logger.child({ queue: served.name });
-  const spec = queueSpecFor(config, served.name);
-  await ensureStream(d.jsm, spec, logger);
-  const consumerInfo = await ensureConsumer(d.jsm, spec, served.maxInflight, logger);
   // The consumer's own ack_wait is the truth when an operator created it.
   const ackWaitMs = millis(consumerInfo.config.ack_wait ?? 0) || config.worker.ackWaitMs;
   const consumer = await d.js.consumers.get(spec.stream, spec.durable);

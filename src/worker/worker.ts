@@ -5,7 +5,7 @@ import type { InvocationSettings } from '../../actors/invocation.types.js';
 import { QueueSupervisor } from '../../actors/queue.supervisor.js';
 import type { RetryPolicy } from '../../actors/retry.policy.js';
 import { CallbackFailedError, deliverCallback, type CallbackSigning } from '../callback/deliver.js';
-import { CALLBACK_DURABLE, CALLBACK_STREAM, ensureCallbackStream, startCallbackRetrier } from '../callback/durable.js';
+import { startCallbackRetrier } from '../callback/durable.js';
 import { CallbackRefusedError, createTargetGuard } from '../callback/target-guard.js';
 import { parseSigningSecrets, SIGNING_SECRET_FILE } from '../callback/signing.js';
 import type { Config } from '../config/index.js';
@@ -14,13 +14,13 @@ import { ConfigError } from '../errors.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { createHttpClient } from '../http/client.js';
 import { createConfirmer } from '../queue/confirmer.js';
-import { connectQueue } from '../queue/connection.js';
-import { encodeDeadLetter, ensureDeadLetterStream, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
-import { ensureDelayedStream, startDelayedScheduler } from '../queue/delayed.js';
-import { queueSpecFor, queuesServed } from '../queue/queues.js';
+import { connectQueue } from '../nats/connection.js';
+import { encodeDeadLetter, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
+import { startDelayedScheduler } from '../queue/delayed.js';
+import { CALLBACK_DURABLE, CALLBACK_STREAM, provisionWorker } from '../queue/topology.js';
 import { watchCancellations } from '../status/cancellations.js';
-import { bucketOptions, openRecords } from '../status/records.js';
-import { openResults } from '../status/results.js';
+import { recordStore } from '../status/records.js';
+import { resultStore } from '../status/results.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createRegistry, workerMetrics } from '../telemetry/metrics.js';
@@ -66,8 +66,8 @@ export function callbackPolicyOf(config: Config): CallbackRetryPolicy {
 }
 
 /**
- * Connects to NATS, provisions every stream and bucket the worker needs, and runs one supervisor
- * per served queue plus the durable callback retrier.
+ * Connects to NATS, provisions every stream, consumer and bucket the worker needs (topology.ts),
+ * and runs one supervisor per served queue plus the durable callback retrier.
  */
 export async function startWorker(config: Config, deps: { resolver: FunctionResolver; logger: Logger }): Promise<RunningWorker> {
   const logger = deps.logger.child({ component: 'worker' });
@@ -87,16 +87,13 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     const confirmer = createConfirmer(queue.nc, { batchWrites: true });
     const jsm = await jetstreamManager(queue.nc);
     const js = jsm.jetstream();
-    const bucket = bucketOptions(config);
-    const records = await openRecords(queue.nc, bucket);
-    const results = await openResults(queue.nc, bucket);
-    await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
-    const cancellations = await watchCancellations(queue.nc, bucket);
-    await ensureDeadLetterStream(jsm, config.queue);
-    await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + 30_000 });
+    const topology = await provisionWorker(queue.nc, jsm, config, logger);
+    const records = recordStore(queue.nc, topology.records);
+    const results = resultStore(topology.results);
+    const cancellations = await watchCancellations(topology.cancellations);
 
-    const served = queuesServed(config);
-    const connections = served.reduce((sum, q) => sum + q.maxInflight, CALLBACK_CONCURRENCY);
+    const served = topology.queues;
+    const connections = served.reduce((sum, q) => sum + q.served.maxInflight, CALLBACK_CONCURRENCY);
     const dispatcher = createHttpClient({ connectionsPerOrigin: connections });
     // Callbacks go where callers say: a pool of their own whose every connection passes the SSRF
     // guard (callback_allow). Function calls are not guarded: functions are the operator's own,
@@ -148,7 +145,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     }
     const schedulers = await Promise.all(
       // Not a child bound to the queue: the scheduler names the queue on each line itself (a key bound and logged is written twice).
-      served.map((q) => startDelayedScheduler({ queue, js, jsm, spec: queueSpecFor(config, q.name), logger })),
+      served.map((q) => startDelayedScheduler({ queue, js, jsm, spec: q.spec, logger })),
     );
     const pendingPoller = pollPending(config, jsm, metrics, logger);
     const cancelling = cancellations.requested$.subscribe((callId) => {

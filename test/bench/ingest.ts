@@ -8,7 +8,7 @@
 import { cpus } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
-import { ensureStream } from '../../src/queue/provision.js';
+import { ensureStream } from '../../src/queue/topology.js';
 import { rssSampler } from './memory.js';
 import { row, type Row } from './report.js';
 import { freePort, pollUntil, readRssBytes, runAutocannon, spawnAsyncfn, type AsyncfnChild } from './processes.js';

@@ -275,7 +275,7 @@ export async function runPieces(plan: PiecesPlan): Promise<Row[]> {
   });
   await inScope(async (scope) => {
     const nats = await startNats(scope);
-    // noAsyncTraces as src/queue/connection.ts sets it: nats.js measured as asyncfn runs it.
+    // noAsyncTraces as src/nats/connection.ts sets it: nats.js measured as asyncfn runs it.
     const nc = await connect({ servers: nats.url, name: 'asyncfn-bench-pieces', noAsyncTraces: true });
     scope.defer(() => nc.close());
     const confirmer = createConfirmer(nc);

@@ -9,13 +9,12 @@ import { join } from 'node:path';
 import { jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { testConfig, type Config, type DeepPartial } from '../../src/config/index.js';
 import { staticResolver, type FunctionResolver } from '../../src/functions/index.js';
-import { connectQueue, type QueueConnection } from '../../src/queue/connection.js';
+import { connectQueue, type QueueConnection } from '../../src/nats/connection.js';
 import type { Invocation } from '../../src/queue/envelope.js';
-import { startLocalNats, type LocalNatsServer } from '../../src/queue/local-server.js';
-import { ensureStream, type QueueSpec } from '../../src/queue/provision.js';
+import { startLocalNats, type LocalNatsServer } from '../../src/nats/local-server.js';
 import { createPublisher, type InvocationPublisher } from '../../src/queue/publisher.js';
 import { createConfirmer } from '../../src/queue/confirmer.js';
-import { queueSpecFor } from '../../src/queue/queues.js';
+import { ensureStream, type QueueSpec, queueSpecFor } from '../../src/queue/topology.js';
 import { createLogger, type Logger } from '../../src/telemetry/logger.js';
 import { pollUntil, spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
 

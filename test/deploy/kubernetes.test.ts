@@ -8,7 +8,7 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisrup
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { queueSpecFor, queuesServed } from '../../src/queue/queues.js';
+import { queuesServed } from '../../src/queue/queues.js';
 import { tracingSettingsFrom } from '../../src/config/tracing.js';
 import { acceptedVariable, otelVariableNames } from '../helpers/deploy.js';
 import {
@@ -21,6 +21,7 @@ import {
   schemaProblems,
   unknownFieldProblems,
 } from '../helpers/kustomize.js';
+import { queueSpecFor } from '../../src/queue/topology.js';
 
 /**
  * deploy/kubernetes: every kustomization renders with `kubectl kustomize`, every object passes the

@@ -4,7 +4,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import t from 'tap';
 import { request } from 'undici';
-import { RECORDS_BUCKET } from '../../src/status/records.js';
+import { RECORDS_BUCKET } from '../../src/queue/topology.js';
 import { configFor, resolverFor, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { startCallbackSink, startFunctionServer, slowHandler, type CallbackSink } from '../helpers/http-servers.js';

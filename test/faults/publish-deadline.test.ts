@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { startStack } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
-import type { LocalNatsServer } from '../../src/queue/local-server.js';
+import type { LocalNatsServer } from '../../src/nats/local-server.js';
 
 /**
  * Issue 19: whenever JetStream cannot confirm within `publish_timeout`, the gateway answers 503

@@ -6,11 +6,12 @@ import { connect } from '@nats-io/transport-node';
 import fc from 'fast-check';
 import t from 'tap';
 import { request } from 'undici';
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, DeadLetterHeader } from '../../src/queue/dead-letter.js';
+import { DeadLetterHeader } from '../../src/queue/dead-letter.js';
 import { CALLER_HEADER_PREFIX, encodeEnvelope, EnvelopeHeader, type Invocation } from '../../src/queue/envelope.js';
 import { startStack } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { assertProperty, fuzzRun, httpFieldValue, httpToken, Tally } from '../helpers/fuzz.js';
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX } from '../../src/queue/topology.js';
 
 /**
  * Messages no gateway wrote, published straight onto the work stream by a plain nats.js client:

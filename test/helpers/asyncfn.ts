@@ -13,7 +13,7 @@ import { staticResolver, type FunctionResolver } from '../../src/functions/index
 import { createLogger } from '../../src/telemetry/logger.js';
 import { startCallbackSink, startFunctionServer, waitForEvent, type CallbackSink, type FunctionServer, type Handler } from './http-servers.js';
 import { startNatsServer } from './nats-server.js';
-import type { LocalNatsServer } from '../../src/queue/local-server.js';
+import type { LocalNatsServer } from '../../src/nats/local-server.js';
 import { processTree } from './listening-sockets.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');

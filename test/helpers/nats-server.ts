@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createAccount, createOperator, createUser, encodeAccount, encodeOperator, encodeUser, fmtCreds } from '@nats-io/jwt';
 import type { Test } from 'tap';
-import { startLocalNats, type LocalNatsServer } from '../../src/queue/local-server.js';
+import { startLocalNats, type LocalNatsServer } from '../../src/nats/local-server.js';
 
 /**
  * A real nats-server with JetStream on a free loopback port and a temporary store, removed at

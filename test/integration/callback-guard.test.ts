@@ -2,11 +2,12 @@ import { jetstream, type Consumer } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { DEAD_LETTER_STREAM, decodeDeadLetter, type DeadLetter } from '../../src/queue/dead-letter.js';
+import { decodeDeadLetter, type DeadLetter } from '../../src/queue/dead-letter.js';
 import { configFor, resolverFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { scriptedHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
+import { DEAD_LETTER_STREAM } from '../../src/queue/topology.js';
 
 /** POSTs one async invocation with X-Callback-Url; the status, the error code and the one-line reason. */
 async function submit(gatewayUrl: string, callbackUrl: string): Promise<{ status: number; code: unknown; reason: string }> {

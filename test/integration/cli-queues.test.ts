@@ -6,17 +6,27 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { CALLBACK_DURABLE, CALLBACK_STREAM, ensureCallbackStream } from '../../src/callback/durable.js';
 import { QUEUES_TABLE_HEADER } from '../../src/cli/queues-format.js';
 import { runQueuesCommand } from '../../src/cli/queues.js';
 import { SCAN_LIMITS } from '../../src/cli/queues-read.js';
 import { testConfig } from '../../src/config/index.js';
-import { encodeDeadLetter, ensureDeadLetterStream, publishDeadLetter } from '../../src/queue/dead-letter.js';
-import { DELAYED_STREAM, delayedSubject, ensureDelayedStream } from '../../src/queue/delayed.js';
+import { encodeDeadLetter, publishDeadLetter } from '../../src/queue/dead-letter.js';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
-import { ensureConsumer, ensureStream } from '../../src/queue/provision.js';
-import { queueSpecFor } from '../../src/queue/queues.js';
-import { openKvBucket, RECORDS_BUCKET, type InvocationRecord, type InvocationState } from '../../src/status/records.js';
+import {
+  CALLBACK_DURABLE,
+  CALLBACK_STREAM,
+  DELAYED_STREAM,
+  delayedSubject,
+  ensureCallbackStream,
+  ensureConsumer,
+  ensureDeadLetterStream,
+  ensureDelayedStream,
+  ensureStream,
+  openKvBucket,
+  queueSpecFor,
+  RECORDS_BUCKET,
+} from '../../src/queue/topology.js';
+import type { InvocationRecord, InvocationState } from '../../src/status/records.js';
 import { REPO_ROOT, startStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { deferred } from '../helpers/deferred.js';

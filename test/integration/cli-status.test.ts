@@ -6,10 +6,11 @@ import type { KV } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { runStatusCommand, StatusExit } from '../../src/cli/status.js';
-import { openKvBucket, RECORDS_BUCKET, type InvocationRecord } from '../../src/status/records.js';
+import type { InvocationRecord } from '../../src/status/records.js';
 import { REPO_ROOT } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { startNatsServer } from '../helpers/nats-server.js';
+import { openKvBucket, RECORDS_BUCKET } from '../../src/queue/topology.js';
 
 const NOW = Date.UTC(2025, 5, 1, 12, 0, 0);
 const T0 = NOW - 60_000;

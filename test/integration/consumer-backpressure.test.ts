@@ -3,12 +3,21 @@ import { jetstreamManager, type JetStreamClient, type JetStreamManager } from '@
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import type { CallbackHandOff } from '../../actors/invocation.types.js';
-import { CALLBACK_DURABLE, CALLBACK_STREAM, ensureCallbackStream, handOffCallback, startCallbackRetrier, type CallbackEvent } from '../../src/callback/durable.js';
-import { connectQueue, type QueueConnection } from '../../src/queue/connection.js';
-import { DELAYED_STREAM, delayedSubject, ensureDelayedStream, schedulerDurable, startDelayedScheduler } from '../../src/queue/delayed.js';
+import { handOffCallback, startCallbackRetrier, type CallbackEvent } from '../../src/callback/durable.js';
+import { connectQueue, type QueueConnection } from '../../src/nats/connection.js';
+import { startDelayedScheduler } from '../../src/queue/delayed.js';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
-import { ensureStream } from '../../src/queue/provision.js';
-import { queueSpecFor } from '../../src/queue/queues.js';
+import {
+  CALLBACK_DURABLE,
+  CALLBACK_STREAM,
+  DELAYED_STREAM,
+  delayedSubject,
+  ensureCallbackStream,
+  ensureDelayedStream,
+  ensureStream,
+  queueSpecFor,
+  schedulerDurable,
+} from '../../src/queue/topology.js';
 import { configFor } from '../helpers/asyncfn.js';
 import { deferred } from '../helpers/deferred.js';
 import { eventually } from '../helpers/eventually.js';

@@ -6,7 +6,7 @@ import { SpanKind } from '@opentelemetry/api';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
-import { DEAD_LETTER_STREAM, DeadLetterHeader, decodeDeadLetter } from '../../src/queue/dead-letter.js';
+import { DeadLetterHeader, decodeDeadLetter } from '../../src/queue/dead-letter.js';
 import { EnvelopeHeader } from '../../src/queue/envelope.js';
 import { installInMemoryTracing } from '../../src/telemetry/tracing.js';
 import { configFor, resolverFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
@@ -14,6 +14,7 @@ import { eventually } from '../helpers/eventually.js';
 import { gatewayQueueRequest } from '../helpers/go-queue-request.js';
 import { scriptedHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
+import { DEAD_LETTER_STREAM } from '../../src/queue/topology.js';
 
 /**
  * Messages published the way the OpenFaaS gateway (Pro, JetStream) publishes them: a JSON

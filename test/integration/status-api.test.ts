@@ -5,7 +5,8 @@ import { request } from 'undici';
 import { startStack, type Stack } from '../helpers/asyncfn.js';
 import { EventEmitter } from 'node:events';
 import { scriptedHandler, slowHandler, waitForEvent, type Handler } from '../helpers/http-servers.js';
-import { RECORDS_BUCKET, type InvocationRecord, type InvocationState } from '../../src/status/records.js';
+import type { InvocationRecord, InvocationState } from '../../src/status/records.js';
+import { RECORDS_BUCKET } from '../../src/queue/topology.js';
 
 /** Issue 7: records, the status API with long-poll, and kept results, against a real nats-server. */
 

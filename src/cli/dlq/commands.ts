@@ -1,9 +1,10 @@
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
-import { DEAD_LETTER_STREAM, type DeadLetter } from '../../queue/dead-letter.js';
+import type { DeadLetter } from '../../queue/dead-letter.js';
 import { filterSubject, hasCriteria, isQueueOnly, type DeadLetterFilter } from './filters.js';
 import { countLine, formatShow, formatTable, listJson, progressReporter, showJson } from './format.js';
 import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StreamBounds } from './read.js';
 import { replayHeaders, replaySubject } from './replay.js';
+import { DEAD_LETTER_STREAM } from '../../queue/topology.js';
 
 /** What the commands run with: JetStream, two output lines sinks and a clock. */
 export interface DlqContext extends DeadLetterStreamAccess {

@@ -1,11 +1,7 @@
 import { parseDurationMs } from '../../config/duration.js';
 import { QUEUE_NAME } from '../../config/schema.js';
-import {
-  DEAD_LETTER_REASONS,
-  DEAD_LETTER_SUBJECT_PREFIX,
-  type DeadLetter,
-  type DeadLetterReason,
-} from '../../queue/dead-letter.js';
+import { DEAD_LETTER_REASONS, type DeadLetter, type DeadLetterReason } from '../../queue/dead-letter.js';
+import { DEAD_LETTER_SUBJECT_PREFIX } from '../../queue/topology.js';
 
 /** Which dead letters a command applies to: every criterion given must match. */
 export interface DeadLetterFilter {

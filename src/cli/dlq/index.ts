@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { OperatorCommandDeps } from '../operator-deps.js';
 import { AsyncFnError } from '../../errors.js';
-import { connectNats, redactUrl } from '../../queue/connection.js';
+import { connectNats, redactUrl } from '../../nats/connection.js';
 import { DLQ_USAGE, parseDlqArgs } from './args.js';
 import { describe, listCommand, purgeCommand, replayCommand, showCommand, type DlqContext } from './commands.js';
 

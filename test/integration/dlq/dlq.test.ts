@@ -4,16 +4,10 @@ import { headers as natsHeaders, Match } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { runDlqCommand } from '../../../src/cli/dlq/index.js';
-import {
-  DEAD_LETTER_STREAM,
-  DeadLetterHeader,
-  encodeDeadLetter,
-  ensureDeadLetterStream,
-  publishDeadLetter,
-  type DeadLetterMeta,
-} from '../../../src/queue/dead-letter.js';
+import { DeadLetterHeader, encodeDeadLetter, publishDeadLetter, type DeadLetterMeta } from '../../../src/queue/dead-letter.js';
 import { decodeEnvelope, encodeEnvelope, EnvelopeHeader, type Invocation } from '../../../src/queue/envelope.js';
 import { startNatsServer } from '../../helpers/nats-server.js';
+import { DEAD_LETTER_STREAM, ensureDeadLetterStream } from '../../../src/queue/topology.js';
 
 const NOW = Date.now();
 const MINUTE = 60_000;

@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { startGateway } from '../../../src/gateway/start.js';
 import { startWorker } from '../../../src/worker/index.js';
 import { runDlqCommand } from '../../../src/cli/dlq/index.js';
-import { NatsConnectError } from '../../../src/queue/connection.js';
+import { NatsConnectError } from '../../../src/nats/connection.js';
 import { configFor, REPO_ROOT, resolverFor, startStack, startTestGateway, type Stack } from '../../helpers/asyncfn.js';
 import { startNatsServer, writeSecretFiles } from '../../helpers/nats-server.js';
 

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import { request } from 'undici';
 import { startGateway } from '../../../src/gateway/start.js';
-import { NatsConnectError } from '../../../src/queue/connection.js';
+import { NatsConnectError } from '../../../src/nats/connection.js';
 import { configFor, resolverFor, startStack } from '../../helpers/asyncfn.js';
 import { operatorMode, startNatsServer, writeSecretFiles } from '../../helpers/nats-server.js';
 

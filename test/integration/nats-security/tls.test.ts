@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import { request } from 'undici';
 import { startGateway } from '../../../src/gateway/start.js';
-import { connectQueue, NatsConnectError, type ConnectOptions } from '../../../src/queue/connection.js';
+import { connectQueue, NatsConnectError, type ConnectOptions } from '../../../src/nats/connection.js';
 import { configFor, resolverFor, startStack } from '../../helpers/asyncfn.js';
 import { startNatsServer, TLS_FIXTURES, tlsServerConfig } from '../../helpers/nats-server.js';
 

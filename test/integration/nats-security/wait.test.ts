@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import t from 'tap';
-import { connectQueue } from '../../../src/queue/connection.js';
+import { connectQueue } from '../../../src/nats/connection.js';
 import { startNatsServer, writeSecretFiles } from '../../helpers/nats-server.js';
 
 t.test('a server that is down is waited for, said once in the log with the URL masked; then the connection is made', async (t) => {

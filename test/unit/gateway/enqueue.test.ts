@@ -5,7 +5,7 @@ import type { ResolvedFunction } from '../../../src/functions/index.js';
 import { CallbackRefusedError } from '../../../src/callback/target-guard.js';
 import { enqueue, type EnqueuePorts, type EnqueueRequest, type EnqueueResult } from '../../../src/gateway/enqueue.js';
 import { BadAnnotationError } from '../../../src/gateway/queue-router.js';
-import { delayedSubject } from '../../../src/queue/delayed.js';
+import { delayedSubject } from '../../../src/queue/topology.js';
 import type { Invocation } from '../../../src/queue/envelope.js';
 import { QueueUnavailableError } from '../../../src/queue/errors.js';
 import type { PublishOptions } from '../../../src/queue/publisher.js';

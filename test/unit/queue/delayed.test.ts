@@ -1,6 +1,7 @@
 import t from 'tap';
-import { delayedSubject, schedulerDurable, schedulingDecision } from '../../../src/queue/delayed.js';
+import { schedulingDecision } from '../../../src/queue/delayed.js';
 import { claimIds } from '../../../src/status/idempotency.js';
+import { delayedSubject, schedulerDurable } from '../../../src/queue/topology.js';
 
 t.test('a delayed invocation waits exactly the time it has left, then is due', async (t) => {
   t.same(schedulingDecision(String(10_500), 10_000), { due: false, waitMs: 500 });

@@ -4,9 +4,10 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
-import { openKvBucket, openRecords, RECORDS_BUCKET, type InvocationRecord, type InvocationState, type RecordStore } from '../../../src/status/records.js';
+import { openRecords, type InvocationRecord, type InvocationState, type RecordStore } from '../../../src/status/records.js';
 import { isRecordKey, waitForFinal, type RecordsReader } from '../../../src/status/wait.js';
 import { startNatsServer } from '../../helpers/nats-server.js';
+import { openKvBucket, RECORDS_BUCKET } from '../../../src/queue/topology.js';
 
 const BUCKET = { replicas: 1, storage: 'memory', ttlMs: 3_600_000 } as const;
 /** Long enough that resolving at all proves the watch, not the timer, ended the wait. */

@@ -3,7 +3,7 @@ import { createAccount, createUser, encodeUser, fmtCreds } from '@nats-io/jwt';
 import { errors, nkeys } from '@nats-io/nats-core';
 import t, { type Test } from 'tap';
 import { ConfigError } from '../../../src/errors.js';
-import { explainConnectError, natsSecurity, NatsConnectError, type NatsSecretValues, type NatsTarget } from '../../../src/queue/nats-security.js';
+import { explainConnectError, natsSecurity, NatsConnectError, type NatsSecretValues, type NatsTarget } from '../../../src/nats/nats-security.js';
 import { TLS_FIXTURES } from '../../helpers/nats-server.js';
 
 const URL = 'nats://127.0.0.1:4222';

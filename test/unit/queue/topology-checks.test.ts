@@ -1,6 +1,7 @@
 import type { ConsumerInfo, StreamInfo } from '@nats-io/jetstream';
 import t from 'tap';
-import { checkConsumer, checkStream, subjectMatches, type QueueSpec } from '../../../src/queue/provision.js';
+import type { QueueSpec } from '../../../src/queue/topology.js';
+import { checkConsumer, checkStream, subjectMatches } from '../../../src/queue/topology-checks.js';
 
 const spec: QueueSpec = {
   stream: 'faas-request',

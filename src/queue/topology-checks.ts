@@ -1,0 +1,65 @@
+import { AckPolicy, DiscardPolicy, type ConsumerInfo, type StreamInfo } from '@nats-io/jetstream';
+import { millis } from '@nats-io/nats-core';
+import type { QueueSpec } from './topology.js';
+
+/**
+ * Whether a queue's stream or consumer that already exists (an operator's, or an older asyncfn's)
+ * can hold invocations safely. Pure: topology.ts reads the info and acts on the findings.
+ */
+export interface Findings {
+  /** Reasons it cannot be used: startup stops with an IncompatibleQueueError. */
+  problems: string[];
+  /** Reasons to worry that do not stop startup: logged. */
+  warnings: string[];
+}
+
+export function checkStream(info: StreamInfo, spec: QueueSpec): Findings {
+  const { config } = info;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  if (!(config.subjects ?? []).some((s) => subjectMatches(s, spec.subject))) {
+    problems.push(`its subjects ${JSON.stringify(config.subjects ?? [])} do not include "${spec.subject}"`);
+  }
+  const limited = config.max_msgs > 0 || config.max_bytes > 0 || config.max_age > 0;
+  if (config.discard === DiscardPolicy.Old && limited) {
+    warnings.push('discard policy "old" with limits set: JetStream may drop accepted invocations; use discard "new"');
+  }
+  if (config.num_replicas !== spec.replicas) {
+    warnings.push(`has ${config.num_replicas} replicas, stream_replication asks for ${spec.replicas}; using it as it is`);
+  }
+  return { problems, warnings };
+}
+
+export function checkConsumer(info: ConsumerInfo, spec: QueueSpec, maxInflight: number): Findings {
+  const { config } = info;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  if (config.ack_policy !== AckPolicy.Explicit) problems.push(`ack_policy is "${config.ack_policy}", must be "explicit"`);
+  if (config.deliver_subject) problems.push('it is a push consumer; asyncfn needs a pull consumer');
+  if (config.filter_subject && !subjectMatches(config.filter_subject, spec.subject)) {
+    problems.push(`filter_subject "${config.filter_subject}" does not match "${spec.subject}"`);
+  }
+  const maxAckPending = config.max_ack_pending ?? -1;
+  if (maxAckPending !== -1 && maxAckPending < maxInflight) {
+    problems.push(`max_ack_pending ${maxAckPending} is below max_inflight ${maxInflight}`);
+  }
+  if (config.max_deliver !== undefined && config.max_deliver > 0) {
+    warnings.push(`max_deliver is ${config.max_deliver}: JetStream stops redelivering after that, use -1`);
+  }
+  const ackWaitMs = millis(config.ack_wait ?? 0);
+  if (ackWaitMs !== spec.ackWaitMs) {
+    warnings.push(`ack_wait is ${ackWaitMs}ms, ack_wait asks for ${spec.ackWaitMs}ms; using the consumer's`);
+  }
+  return { problems, warnings };
+}
+
+/** NATS subject matching with `*` and `>` wildcards in the pattern. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}

@@ -1,0 +1,374 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerInfo,
+  type JetStreamManager,
+  type StreamInfo,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { millis, nanos, type NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import type { Config, QueueServed } from '../config/index.js';
+import { IncompatibleQueueError } from './errors.js';
+import { queuesServed } from './queues.js';
+import { checkConsumer, checkStream } from './topology-checks.js';
+
+/*
+ * What asyncfn creates on the NATS server: every stream, consumer and KV bucket, named here and
+ * created only here. A gateway calls provisionGateway and a worker provisionWorker, once each at
+ * startup; either may start first. What exists already is used as it is (a queue's stream and
+ * consumer are checked first, see topology-checks.ts).
+ *
+ *   queue (default)     stream + subject `faas-request`, durable pull consumer `faas-workers`     (OpenFaaS's names)
+ *   queue q (named)     stream + subject `q`, consumer `q-workers`; the gateway creates the stream on first use
+ *   delayed             stream `asyncfn-delayed` (`asyncfn.delayed.<queue subject>`), consumer `asyncfn-scheduler-<queue>` per queue (its scheduler creates it)
+ *   dead letters        stream `asyncfn-dead-letters` (`asyncfn.dead-letters.<queue>`)                  worker
+ *   callbacks           stream `asyncfn-callbacks` (`asyncfn.callbacks.<queue>`), consumer `asyncfn-callback-workers`   worker
+ *   KV buckets          asyncfn_invocations, asyncfn_results, asyncfn_cancellations (both), asyncfn_idempotency (gateway)
+ */
+
+/** What one queue needs from JetStream: a stream and a durable pull consumer on it. */
+export interface QueueSpec {
+  /** Stream name; OpenFaaS: `faas-request`. */
+  stream: string;
+  /** Subject the gateway publishes to; OpenFaaS: `faas-request`. */
+  subject: string;
+  /** Durable consumer name; OpenFaaS: `faas-workers`. */
+  durable: string;
+  /** Stream replicas (OpenFaaS `stream_replication`); 3 on a 3-node cluster. */
+  replicas: number;
+  storage: 'file' | 'memory';
+  /** Consumer ack_wait in ms; the worker extends it while a function runs. */
+  ackWaitMs: number;
+  /** Consumer max_ack_pending: in-flight plus retries waiting in JetStream. */
+  maxAckPending: number;
+  /** Duplicate window in ms for `Nats-Msg-Id` deduplication; default 2 minutes. */
+  duplicateWindowMs?: number;
+}
+
+/**
+ * JetStream names for a queue. The default queue keeps OpenFaaS's names (stream and subject
+ * `faas-request`, consumer `faas-workers`); a named queue `q` gets stream and subject `q` and
+ * consumer `q-workers`.
+ */
+export function queueSpecFor(config: Config, name: string = config.queue.stream): QueueSpec {
+  const isDefault = name === config.queue.stream;
+  return {
+    stream: name,
+    subject: isDefault ? config.queue.subject : name,
+    durable: isDefault ? config.queue.durable : `${name}-workers`,
+    replicas: config.queue.replicas,
+    storage: config.queue.storage,
+    ackWaitMs: config.worker.ackWaitMs,
+    maxAckPending: config.queue.maxAckPending,
+    // Idempotency-Key deduplication must last as long as the key's claim (idempotency_window).
+    duplicateWindowMs: config.records.idempotencyWindowMs,
+  };
+}
+
+/**
+ * Delayed invocations (X-Delay-Seconds, X-Not-Before) wait in a stream of their own until a
+ * scheduler consumer per queue moves each onto its queue when due (see delayed.ts).
+ */
+export const DELAYED_STREAM = 'asyncfn-delayed';
+const DELAYED_PREFIX = 'asyncfn.delayed';
+
+/** Where the gateway publishes an invocation of `queueSubject` that must wait. */
+export function delayedSubject(queueSubject: string): string {
+  return `${DELAYED_PREFIX}.${queueSubject}`;
+}
+
+/** The scheduler's durable consumer for one queue. */
+export function schedulerDurable(spec: Pick<QueueSpec, 'stream'>): string {
+  return `asyncfn-scheduler-${spec.stream}`;
+}
+
+/**
+ * Dead letters (see dead-letter.ts): one stream for all queues; the subject names the queue
+ * (`asyncfn.dead-letters.<queue>`), so listing one queue's dead letters is a subject filter.
+ */
+export const DEAD_LETTER_STREAM = 'asyncfn-dead-letters';
+export const DEAD_LETTER_SUBJECT_PREFIX = 'asyncfn.dead-letters.';
+
+/** Durable callbacks (see src/callback/durable.ts): results whose callback is being retried. */
+export const CALLBACK_STREAM = 'asyncfn-callbacks';
+export const CALLBACK_SUBJECT_PREFIX = 'asyncfn.callbacks.';
+export const CALLBACK_DURABLE = 'asyncfn-callback-workers';
+
+/** KV bucket holding one invocation record per call id (src/status/records.ts). */
+export const RECORDS_BUCKET = 'asyncfn_invocations';
+/** KV bucket holding the function results callers asked to keep, keyed by call id (src/status/results.ts). */
+export const RESULTS_BUCKET = 'asyncfn_results';
+/** KV bucket mapping an idempotency key to the call id of the first request that used it (src/status/idempotency.ts). */
+export const IDEMPOTENCY_BUCKET = 'asyncfn_idempotency';
+/** KV bucket of cancellation markers, keyed by call id (src/status/cancellations.ts). */
+export const CANCELLATIONS_BUCKET = 'asyncfn_cancellations';
+
+/** The buckets a gateway writes: records, results (read), idempotency claims, cancellation requests. */
+export interface GatewayTopology {
+  readonly records: KV;
+  readonly results: KV;
+  readonly idempotency: KV;
+  readonly cancellations: KV;
+}
+
+/**
+ * Everything a gateway needs on the server: the default queue's stream (named queues' streams are
+ * made on first use, see the gateway's queue router), the delayed stream, and its four buckets.
+ */
+export async function provisionGateway(nc: NatsConnection, jsm: JetStreamManager, config: Config, logger: Logger): Promise<GatewayTopology> {
+  await ensureStream(jsm, queueSpecFor(config), logger);
+  await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
+  const bucket = bucketOptions(config);
+  return {
+    records: await openKvBucket(nc, RECORDS_BUCKET, bucket),
+    results: await openKvBucket(nc, RESULTS_BUCKET, bucket),
+    // A claim lasts as long as the streams' duplicate window: idempotency_window, not records_ttl.
+    idempotency: await openKvBucket(nc, IDEMPOTENCY_BUCKET, { ...bucket, ttlMs: config.records.idempotencyWindowMs }),
+    cancellations: await openKvBucket(nc, CANCELLATIONS_BUCKET, bucket),
+  };
+}
+
+/** A queue a worker serves, with its stream and consumer in place. */
+export interface ProvisionedQueue {
+  readonly served: QueueServed;
+  readonly spec: QueueSpec;
+  /** The consumer as it is on the server (an operator's own may differ from `spec`). */
+  readonly consumer: ConsumerInfo;
+}
+
+/** The buckets a worker writes, and the queues it serves in the order of queuesServed. */
+export interface WorkerTopology {
+  readonly records: KV;
+  readonly results: KV;
+  readonly cancellations: KV;
+  readonly queues: readonly ProvisionedQueue[];
+}
+
+/** Extra time past callback_timeout before JetStream redelivers a pending callback to another worker, ms. */
+const CALLBACK_ACK_WAIT_MARGIN_MS = 30_000;
+
+/**
+ * Everything a worker needs on the server: its buckets, the delayed, dead-letter and callback
+ * streams, and the stream and durable consumer of every queue it serves. Each queue's delayed
+ * scheduler creates its own consumer when it starts (ensureSchedulerConsumer).
+ */
+export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager, config: Config, logger: Logger): Promise<WorkerTopology> {
+  const bucket = bucketOptions(config);
+  const records = await openKvBucket(nc, RECORDS_BUCKET, bucket);
+  const results = await openKvBucket(nc, RESULTS_BUCKET, bucket);
+  await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
+  const cancellations = await openKvBucket(nc, CANCELLATIONS_BUCKET, bucket);
+  await ensureDeadLetterStream(jsm, config.queue);
+  await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + CALLBACK_ACK_WAIT_MARGIN_MS });
+  const queues: ProvisionedQueue[] = [];
+  for (const served of queuesServed(config)) {
+    const queueLogger = logger.child({ queue: served.name });
+    const spec = queueSpecFor(config, served.name);
+    await ensureStream(jsm, spec, queueLogger);
+    queues.push({ served, spec, consumer: await ensureConsumer(jsm, spec, served.maxInflight, queueLogger) });
+  }
+  return { records, results, cancellations, queues };
+}
+
+/**
+ * Creates the stream if missing; otherwise checks that the operator's stream can hold invocations
+ * safely. Used by the gateway and the worker, so either may start first.
+ */
+export async function ensureStream(jsm: JetStreamManager, spec: QueueSpec, logger: Logger): Promise<StreamInfo> {
+  const existing = await infoOrUndefined(() => jsm.streams.info(spec.stream), JetStreamApiCodes.StreamNotFound);
+  if (!existing) {
+    const info = await jsm.streams.add({
+      name: spec.stream,
+      subjects: [spec.subject],
+      // Work-queue retention: an acked invocation is removed, so the stream is exactly the backlog.
+      retention: RetentionPolicy.Workqueue,
+      storage: spec.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      num_replicas: spec.replicas,
+      // A full stream must refuse new work (the gateway answers 503), never drop accepted work.
+      discard: DiscardPolicy.New,
+      duplicate_window: nanos(spec.duplicateWindowMs ?? 120_000),
+    });
+    logger.info({ stream: spec.stream, replicas: spec.replicas, storage: spec.storage }, 'created stream');
+    return info;
+  }
+  const { problems, warnings } = checkStream(existing, spec);
+  for (const warning of warnings) logger.warn({ stream: spec.stream }, warning);
+  if (problems.length > 0) throw new IncompatibleQueueError(`stream "${spec.stream}"`, problems);
+  return widenDuplicateWindow(jsm, existing, spec, logger);
+}
+
+/**
+ * A stream made with a shorter duplicate window (an older asyncfn, or the 2-minute default) would
+ * forget an Idempotency-Key before its claim expires and store a repeat: widen it. Widening is the
+ * one change made to an existing stream; it only makes deduplication last longer.
+ */
+async function widenDuplicateWindow(jsm: JetStreamManager, info: StreamInfo, spec: QueueSpec, logger: Logger): Promise<StreamInfo> {
+  const wanted = spec.duplicateWindowMs;
+  const current = millis(info.config.duplicate_window ?? 0);
+  if (wanted === undefined || current >= wanted) return info;
+  const updated = await jsm.streams.update(spec.stream, { duplicate_window: nanos(wanted) });
+  logger.info({ stream: spec.stream, fromMs: current, toMs: wanted }, 'widened the duplicate window to idempotency_window');
+  return updated;
+}
+
+/** Creates the durable consumer if missing; otherwise checks it and uses it as it is. */
+export async function ensureConsumer(
+  jsm: JetStreamManager,
+  spec: QueueSpec,
+  maxInflight: number,
+  logger: Logger,
+): Promise<ConsumerInfo> {
+  const existing = await infoOrUndefined(
+    () => jsm.consumers.info(spec.stream, spec.durable),
+    JetStreamApiCodes.ConsumerNotFound,
+  );
+  if (!existing) {
+    const info = await jsm.consumers.add(spec.stream, {
+      durable_name: spec.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(spec.ackWaitMs),
+      // Unlimited deliveries: retries are decided by asyncfn's policy, never by JetStream giving up.
+      max_deliver: -1,
+      max_ack_pending: spec.maxAckPending,
+      filter_subject: spec.subject,
+    });
+    logger.info({ stream: spec.stream, consumer: spec.durable, ackWaitMs: spec.ackWaitMs }, 'created consumer');
+    return info;
+  }
+  const { problems, warnings } = checkConsumer(existing, spec, maxInflight);
+  for (const warning of warnings) logger.warn({ stream: spec.stream, consumer: spec.durable }, warning);
+  if (problems.length > 0) throw new IncompatibleQueueError(`consumer "${spec.durable}" on stream "${spec.stream}"`, problems);
+  return existing;
+}
+
+export interface DelayedStreamOptions {
+  readonly replicas: number;
+  readonly storage: 'file' | 'memory';
+  /** Duplicate window for Idempotency-Key deduplication, ms. */
+  readonly duplicateWindowMs: number;
+}
+
+/** Creates the delayed-invocation stream if missing. */
+export async function ensureDelayedStream(jsm: JetStreamManager, opts: DelayedStreamOptions, logger: Logger): Promise<void> {
+  const existing = await infoOrUndefined(() => jsm.streams.info(DELAYED_STREAM), JetStreamApiCodes.StreamNotFound);
+  if (existing) return;
+  await jsm.streams.add({
+    name: DELAYED_STREAM,
+    subjects: [`${DELAYED_PREFIX}.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    num_replicas: opts.replicas,
+    discard: DiscardPolicy.New,
+    duplicate_window: nanos(opts.duplicateWindowMs),
+  });
+  logger.info({ stream: DELAYED_STREAM, replicas: opts.replicas }, 'created stream');
+}
+
+/** Creates one queue's scheduler consumer on the delayed stream if missing. */
+export async function ensureSchedulerConsumer(jsm: JetStreamManager, spec: QueueSpec): Promise<void> {
+  const durable = schedulerDurable(spec);
+  const existing = await infoOrUndefined(() => jsm.consumers.info(DELAYED_STREAM, durable), JetStreamApiCodes.ConsumerNotFound);
+  if (existing) return;
+  await jsm.consumers.add(DELAYED_STREAM, {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: delayedSubject(spec.subject),
+    ack_wait: nanos(30_000),
+    max_deliver: -1,
+    // Every waiting invocation is "pending ack" between its naks: no limit on how many may wait.
+    max_ack_pending: -1,
+  });
+}
+
+/** Creates the dead-letter stream if missing. Dead letters are kept until purged. */
+export async function ensureDeadLetterStream(
+  jsm: JetStreamManager,
+  opts: { replicas: number; storage: 'file' | 'memory' },
+): Promise<void> {
+  if (!(await infoOrUndefined(() => jsm.streams.info(DEAD_LETTER_STREAM), JetStreamApiCodes.StreamNotFound))) {
+    await jsm.streams.add({
+      name: DEAD_LETTER_STREAM,
+      subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}>`],
+      retention: RetentionPolicy.Limits,
+      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      num_replicas: opts.replicas,
+      // Full means full: refuse (the worker keeps the message and retries) rather than drop old dead letters.
+      discard: DiscardPolicy.New,
+    });
+  }
+}
+
+/** Creates the callback stream and its durable consumer if missing. */
+export async function ensureCallbackStream(
+  jsm: JetStreamManager,
+  opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number },
+): Promise<void> {
+  if (!(await infoOrUndefined(() => jsm.streams.info(CALLBACK_STREAM), JetStreamApiCodes.StreamNotFound))) {
+    await jsm.streams.add({
+      name: CALLBACK_STREAM,
+      subjects: [`${CALLBACK_SUBJECT_PREFIX}>`],
+      retention: RetentionPolicy.Workqueue,
+      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      num_replicas: opts.replicas,
+    });
+  }
+  if (!(await infoOrUndefined(() => jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE), JetStreamApiCodes.ConsumerNotFound))) {
+    await jsm.consumers.add(CALLBACK_STREAM, {
+      durable_name: CALLBACK_DURABLE,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(opts.ackWaitMs),
+      max_deliver: -1,
+    });
+  }
+}
+
+export interface KvBucketOptions {
+  readonly replicas: number;
+  readonly storage: 'file' | 'memory';
+  /** Bucket-level TTL, ms (nats-server 2.9 ignores per-key TTLs). */
+  readonly ttlMs: number;
+}
+
+/** Bucket options from the config: the queue's replicas and storage, `records_ttl`. */
+export function bucketOptions(config: { queue: { replicas: number; storage: 'file' | 'memory' }; records: { ttlMs: number } }): KvBucketOptions {
+  return { replicas: config.queue.replicas, storage: config.queue.storage, ttlMs: config.records.ttlMs };
+}
+
+/** Creates the KV bucket if missing (keeping one value per key) and opens it. */
+export async function openKvBucket(nc: NatsConnection, bucket: string, opts: KvBucketOptions): Promise<KV> {
+  return new Kvm(nc).create(bucket, {
+    history: 1,
+    ttl: opts.ttlMs,
+    replicas: opts.replicas,
+    storage: opts.storage === 'memory' ? 'memory' : 'file',
+  });
+}
+
+/**
+ * The invocation records bucket, read-only: undefined when it does not exist (no gateway or worker
+ * has run against this server). Never creates it: an inspection must not provision anything.
+ */
+export async function openRecordsIfPresent(nc: NatsConnection, jsm: JetStreamManager): Promise<KV | undefined> {
+  const info = await infoOrUndefined(() => jsm.streams.info(`KV_${RECORDS_BUCKET}`), JetStreamApiCodes.StreamNotFound);
+  if (!info) return undefined;
+  return new Kvm(nc).open(RECORDS_BUCKET, { allow_direct: info.config.allow_direct === true });
+}
+
+/** The info, or undefined when JetStream answers "not found" with `notFoundCode`. */
+export async function infoOrUndefined<T>(get: () => Promise<T>, notFoundCode: number): Promise<T | undefined> {
+  try {
+    return await get();
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === notFoundCode) return undefined;
+    throw err;
+  }
+}
