@@ -13,6 +13,7 @@ import {
   type QueueRequestContext,
 } from '../../../src/queue/openfaas-request.js';
 import { goMarshal } from '../../helpers/go-queue-request.js';
+import { testInvocation } from '../../helpers/invocations.js';
 
 const ctx: QueueRequestContext = {
   defaultNamespace: 'openfaas-fn',
@@ -218,21 +219,16 @@ t.test('malformed QueueRequests are poison, every problem listed', async (t) => 
 
 t.test('decodeMessage: an envelope stays an envelope (even with a JSON body); a QueueRequest is recognised per message', async (t) => {
   const json = new TextEncoder().encode('{"Function":"not-this"}');
-  const invocation: Invocation = {
+  const invocation: Invocation = testInvocation({
     callId: 'env-1',
     functionName: 'echo',
-    namespace: 'openfaas-fn',
-    method: 'POST',
-    path: '',
-    query: '',
-    headers: [],
     body: json,
     callbackUrl: undefined,
     enqueuedAtMs: 1,
     expiresAtMs: undefined,
     traceparent: undefined,
     tracestate: undefined,
-  };
+  });
   const envelope = encodeEnvelope(invocation);
   let asked = 0;
   const context = (): QueueRequestContext => {
