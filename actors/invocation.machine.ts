@@ -104,11 +104,13 @@ function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => In
 }
 
 /** The ack of a settlement failed; carries what the record write said before it. */
-class SettleFailure {
+class SettleFailure extends Error {
   constructor(
-    readonly cause: unknown,
+    cause: unknown,
     readonly recordError: string | undefined,
-  ) {}
+  ) {
+    super('acknowledging the settlement failed', { cause });
+  }
 }
 
 /**
@@ -275,7 +277,7 @@ export const invocationMachine = setup({
         running: { actions: 'recordRunning' },
         'function.done': {
           target: 'deciding',
-          actions: assign(({ context, event }) => {
+          actions: assign(({ event }) => {
             const own = event.output.functionPolicy;
             return own === undefined ? { outcome: event.output } : { outcome: event.output, policy: own.policy, policyWarnings: own.warnings };
           }),

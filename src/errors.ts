@@ -138,6 +138,11 @@ export abstract class AsyncFnError<C extends ErrorCode = ErrorCode> extends Erro
   }
 }
 
+/** Whether `err` is a coded asyncfn error, typed as one (`instanceof` on the generic class gives `AsyncFnError<any>`). */
+export function isAsyncFnError(err: unknown): err is AsyncFnError {
+  return err instanceof AsyncFnError;
+}
+
 /**
  * An error class for `code` whose constructor takes the template's arguments, as `@fastify/error`'s
  * `createError(code, message, statusCode)` (code and status read from the table). Name the result

@@ -27,7 +27,7 @@ export interface UpOptions {
  * otherwise; nats-server and the sample functions always listen on 127.0.0.1. Loopback callbacks
  * are allowed only while the gateway listens on loopback (upCallbackPolicy).
  */
-export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}): Promise<{ close(): Promise<void> }> {
+export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}): Promise<{ close: () => Promise<void> }> {
   const stops: Array<() => Promise<void>> = [];
   const close = async (): Promise<void> => {
     for (const stop of stops.reverse()) await stop();

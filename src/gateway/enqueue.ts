@@ -6,7 +6,7 @@
  * and the {@link EnqueueResult} into a response.
  */
 import type { Span } from '@opentelemetry/api';
-import { AsyncFnError, FunctionNotFoundError } from '../errors.js';
+import { FunctionNotFoundError, isAsyncFnError, type AsyncFnError } from '../errors.js';
 import type { FunctionRef, FunctionResolver } from '../functions/index.js';
 import { confirmWithin, deadlineAfter } from '../queue/deadline.js';
 import { delayedSubject } from '../queue/delayed.js';
@@ -178,7 +178,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
   } catch (err) {
     // Refused before the publish, after the early record: it names no stored invocation.
     if (recordedEarly !== undefined) dropRecord(ports, recordedEarly);
-    if (err instanceof AsyncFnError) return { outcome: 'refused', error: err };
+    if (isAsyncFnError(err)) return { outcome: 'refused', error: err };
     throw err;
   }
 }

@@ -1,4 +1,4 @@
-import { AsyncFnError } from '../errors.js';
+import { isAsyncFnError, type AsyncFnError } from '../errors.js';
 import { QueueUnavailableError } from './errors.js';
 
 /**
@@ -51,7 +51,7 @@ export function confirmWithin<T>(
 
 /** A JetStream failure as a 503; coded errors (413, 400, an earlier 503) pass unchanged. */
 export function asUnavailable(err: unknown): AsyncFnError {
-  if (err instanceof AsyncFnError) return err;
+  if (isAsyncFnError(err)) return err;
   return new QueueUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
 }
 

@@ -212,7 +212,7 @@ function headerPairs(header: unknown, problems: string[]): Array<[string, string
     }
     const lower = name.toLowerCase();
     const existing = record[lower];
-    record[lower] = existing === undefined ? [...(values as string[])] : [...(existing as string[]), ...(values as string[])];
+    record[lower] = existing === undefined ? [...values] : [...existing, ...values];
   }
   return endToEndHeaders(record).filter(([name]) => !DROPPED_HEADER.test(name));
 }
@@ -254,7 +254,7 @@ function goUrlString(struct: unknown, problems: string[]): string | undefined {
     return undefined;
   }
   const u = struct as Record<string, unknown>;
-  const text = (name: string): string => (typeof u[name] === 'string' ? (u[name] as string) : '');
+  const text = (name: string): string => (typeof u[name] === 'string' ? u[name] : '');
   if (text('Opaque') !== '') {
     problems.push('QueueRequest CallbackUrl is an opaque URL, not an http(s) URL');
     return undefined;

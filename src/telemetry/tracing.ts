@@ -134,7 +134,7 @@ export async function installInMemoryTracing(serviceName = 'asyncfn-test'): Prom
   return {
     exporter,
     spans,
-    shutdown: tracing.shutdown,
+    shutdown: () => tracing.shutdown(),
     waitForSpans: (condition, what, timeoutMs = 15_000) =>
       new Promise((resolve, reject) => {
         const check = (): boolean => {

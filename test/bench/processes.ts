@@ -197,7 +197,7 @@ export async function runAutocannon(opts: AutocannonOptions): Promise<Autocannon
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-  const [code] = await within(once(child, 'exit'), (opts.durationSeconds + 30) * 1000, 'autocannon to finish').catch(async (err: unknown) => {
+  const [code] = await within(once(child, 'exit') as Promise<[number | null]>, (opts.durationSeconds + 30) * 1000, 'autocannon to finish').catch(async (err: unknown) => {
     await stopChild(child, 'SIGKILL');
     throw err;
   });

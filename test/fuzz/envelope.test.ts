@@ -253,13 +253,13 @@ const anyHeaders: fc.Arbitrary<{ kind: string; headers: MsgHdrs | undefined }> =
         // The API refuses names and values NATS cannot carry; the other kinds cover those.
       }
     }
-    return { kind: 'api', headers: h as MsgHdrs };
+    return { kind: 'api', headers: h };
   }),
   headerPairs.map((pairs) => {
     // No prototype: "constructor" and "__proto__" are header names like any other.
     const record = Object.create(null) as Record<string, string[]>;
     for (const [name, value] of pairs) (record[name] ??= []).push(value);
-    return { kind: 'record', headers: MsgHdrsImpl.fromRecord(record) as MsgHdrs };
+    return { kind: 'record', headers: MsgHdrsImpl.fromRecord(record) };
   }),
   // Header blocks as they arrive from the server, any bytes; nats.js refuses some names when parsing.
   fc
@@ -272,7 +272,7 @@ const anyHeaders: fc.Arbitrary<{ kind: string; headers: MsgHdrs | undefined }> =
       const text = `${status}\r\n${lines.map(([n, v, sep]) => `${n}${sep}${v}`).join('\r\n')}\r\n`;
       const bytes = Buffer.concat([Buffer.from(text), tail]);
       try {
-        return { kind: 'wireBytes', headers: MsgHdrsImpl.decode(bytes) as MsgHdrs };
+        return { kind: 'wireBytes', headers: MsgHdrsImpl.decode(bytes) };
       } catch {
         return { kind: 'wireBytesRefusedByNatsJs', headers: undefined };
       }
@@ -282,7 +282,7 @@ const anyHeaders: fc.Arbitrary<{ kind: string; headers: MsgHdrs | undefined }> =
     const h = MsgHdrsImpl.decode((encodeEnvelope(inv).headers as MsgHdrsImpl).encode());
     const record = h.toRecord();
     record[name] = [value];
-    return { kind: 'mutatedEnvelope', headers: MsgHdrsImpl.fromRecord(record) as MsgHdrs };
+    return { kind: 'mutatedEnvelope', headers: MsgHdrsImpl.fromRecord(record) };
   }),
 );
 
@@ -290,7 +290,7 @@ const anyHeaders: fc.Arbitrary<{ kind: string; headers: MsgHdrs | undefined }> =
 function withField(name: string, value: string): MsgHdrs {
   const record = (encodeEnvelope(BASE).headers as MsgHdrsImpl).toRecord();
   record[name] = [value];
-  return MsgHdrsImpl.fromRecord(record) as MsgHdrs;
+  return MsgHdrsImpl.fromRecord(record);
 }
 
 t.test('decoding any header set and bytes throws nothing but PoisonMessageError', async (t) => {
@@ -322,7 +322,7 @@ t.test('decoding any header set and bytes throws nothing but PoisonMessageError'
     }),
     [
       // A version with surrounding spaces is not version 1 before the wire trims it.
-      [{ kind: 'record', headers: MsgHdrsImpl.fromRecord({ [EnvelopeHeader.version]: [` ${ENVELOPE_VERSION} `] }) as MsgHdrs }, new Uint8Array()],
+      [{ kind: 'record', headers: MsgHdrsImpl.fromRecord({ [EnvelopeHeader.version]: [` ${ENVELOPE_VERSION} `] }) }, new Uint8Array()],
       // Found by the stream-garbage fuzz: an empty Asyncfn-Expires-At read as 0 (expired at once).
       [{ kind: 'record', headers: withField(EnvelopeHeader.expiresAt, '') }, new Uint8Array()],
       [{ kind: 'record', headers: withField(EnvelopeHeader.enqueuedAt, '0x10') }, new Uint8Array()],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
-import { getGlobalDispatcher, request, type Dispatcher } from 'undici';
+import { getGlobalDispatcher, request } from 'undici';
 import { staticResolver } from '../../src/functions/index.js';
 import { configFor, startStack, startTestGateway, startTestWorker, type Stack } from '../helpers/asyncfn.js';
 import { startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
@@ -268,7 +268,7 @@ async function send(base: string, r: FuzzRequest): Promise<Answer | { readonly r
     const res = await getGlobalDispatcher().request({
       origin: base,
       path: r.path,
-      method: r.method as Dispatcher.HttpMethod,
+      method: r.method,
       headers: r.headers.flat(),
       body: r.body,
       reset: true,

@@ -6,7 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import fc from 'fast-check';
 import t from 'tap';
 import { request } from 'undici';
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, DeadLetterHeader } from '../../src/queue/dead-letter.js';
+import { DEAD_LETTER_STREAM, DeadLetterHeader } from '../../src/queue/dead-letter.js';
 import { CALLER_HEADER_PREFIX, encodeEnvelope, EnvelopeHeader, type Invocation } from '../../src/queue/envelope.js';
 import { startStack } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
@@ -56,7 +56,7 @@ function mutate(inv: Invocation, name: string, value: string | undefined): MsgHd
   const record = Object.create(null) as Record<string, string[]>;
   for (const [key, values] of encodeEnvelope(inv).headers) if (key !== name) record[key] = [...values];
   if (value !== undefined) record[name] = [value];
-  return MsgHdrsImpl.fromRecord(record) as MsgHdrs;
+  return MsgHdrsImpl.fromRecord(record);
 }
 
 /** Values that make an envelope field invalid, by field. Each one alone makes the message poison. */
@@ -101,7 +101,7 @@ const garbage: fc.Arbitrary<Garbage> = fc.oneof(
     .map(([inv, value, data]) => {
       const record = (encodeEnvelope(inv).headers as MsgHdrsImpl).toRecord();
       record[`${CALLER_HEADER_PREFIX}x-bad`] = [value];
-      return { kind: 'badEscape', headers: MsgHdrsImpl.fromRecord(record) as MsgHdrs, data };
+      return { kind: 'badEscape', headers: MsgHdrsImpl.fromRecord(record), data };
     }),
   // Header names no nats.js client would write (space, colon-free junk, UTF-8, control characters).
   fc
@@ -117,7 +117,7 @@ const garbage: fc.Arbitrary<Garbage> = fc.oneof(
         for (const [key, values] of encodeEnvelope(inv).headers) if (key !== EnvelopeHeader.version) record[key] = [...values];
       }
       record[name] = ['x'];
-      return { kind: 'invalidHeaderName', headers: MsgHdrsImpl.fromRecord(record) as MsgHdrs, data };
+      return { kind: 'invalidHeaderName', headers: MsgHdrsImpl.fromRecord(record), data };
     }),
   // CR/LF inside the version's value: the wire format splits it into extra header lines.
   fc
@@ -126,7 +126,7 @@ const garbage: fc.Arbitrary<Garbage> = fc.oneof(
   // A status line on a stored message, as the server's own status messages have.
   fc
     .tuple(fc.constantFrom(503, 408, 409, 100, 404), bytes)
-    .map(([code, data]) => ({ kind: 'statusLine', headers: natsHeaders(code, 'Fuzz Status') as MsgHdrs, data })),
+    .map(([code, data]) => ({ kind: 'statusLine', headers: natsHeaders(code, 'Fuzz Status'), data })),
   // Huge headers, still no version: one value of up to 80 KiB (JetStream refuses headers over
   // 64 KiB; just under that, the dead letter's own headers tip it over), or thousands of fields.
   fc

@@ -132,8 +132,8 @@ export async function spawnAsyncfn(
   const logs: LogLine[] = [];
   const stdout: string[] = [];
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-  createInterface({ input: child.stdout! }).on('line', (text) => {
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  createInterface({ input: child.stdout }).on('line', (text) => {
     stdout.push(text);
     try {
       logs.push(JSON.parse(text) as LogLine);

@@ -98,7 +98,7 @@ export async function startPrometheus(t: Test, targets: readonly ScrapeTarget[])
   const labelValues = async (label: string, match: readonly string[] = []): Promise<string[]> => {
     const params = new URLSearchParams();
     for (const m of match) params.append('match[]', m);
-    const body = await apiCall(`${url}/api/v1/label/${encodeURIComponent(label)}/values?${params}`);
+    const body = await apiCall(`${url}/api/v1/label/${encodeURIComponent(label)}/values?${params.toString()}`);
     if (body.status !== 'success') throw new PromQueryError(`label_values(${match.join(',')}, ${label})`, body.errorType ?? 'unknown', body.error ?? '');
     return body.data as string[];
   };

@@ -97,7 +97,7 @@ t.test('every asyncfn stream with pending, in-flight, waiting-retry, redelivered
     await publishInvocation(js, 'faas-request', id);
     await kv.put(id, JSON.stringify(rec(id, 'queued', 0)));
   }
-  const [acked, retry, running, released] = await fetchN(js, 'faas-request', 'faas-workers', 4);
+  const [acked, retry, _running, released] = await fetchN(js, 'faas-request', 'faas-workers', 4);
   await acked!.ackAck();
   retry!.nak(10 * MINUTE);
   await kv.put(ids[1]!, JSON.stringify(rec(ids[1]!, 'retrying', 1)));

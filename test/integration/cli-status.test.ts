@@ -147,7 +147,7 @@ t.test('a delayed invocation shows "not before"; a kept result and the function 
   const k = await env.status(kept);
   t.ok(k.out.includes('duration:     1.204s (last function call)'));
   t.ok(k.out.includes(`result:       stored: 200 application/json, 17 bytes (GET /async-function/${kept}/result)`));
-  const json = JSON.parse((await env.status(kept, '--json')).out.join('\n'));
+  const json: unknown = JSON.parse((await env.status(kept, '--json')).out.join('\n'));
   t.match(json, { durationMs: 1_204, attemptMs: 1_500, result: { stored: true, status: 200, bytes: 17 } });
 
   const big = randomUUID();

@@ -22,7 +22,7 @@ interface Setup {
   confirmer: Confirmer;
   pid: number;
   /** A fresh stream capturing `<subject>.>`. */
-  stream(): Promise<{ name: string; subject: string }>;
+  stream: () => Promise<{ name: string; subject: string }>;
 }
 
 async function setup(t: Test, opts: { timeoutMs?: number; sweepIntervalMs?: number } = {}): Promise<Setup> {

@@ -102,7 +102,7 @@ t.test('the delayed scheduler holds no more due messages than it has slots', asy
   const moves = latch();
   const heldJs = new Proxy(js, {
     get(target, prop) {
-      if (prop !== 'publish') return Reflect.get(target, prop, target);
+      if (prop !== 'publish') return Reflect.get(target, prop, target) as unknown;
       return async (...args: Parameters<JetStreamClient['publish']>) => {
         await moves.hold();
         try {

@@ -97,6 +97,6 @@ t.test("README: OpenFaaS's retries walkthrough with chaos /set", async (t) => {
   t.same(await runAll('chaos-fix'), [202], 'the fix is accepted');
   const callback = await sink.waitForCallId(callId);
   t.equal(callback.headers['x-function-status'], '200', 'the next retry succeeds');
-  t.ok(Number(callback.headers['x-retry']) >= 1, `x-retry counts the failed attempts (${callback.headers['x-retry']})`);
+  t.ok(Number(callback.headers['x-retry']) >= 1, `x-retry counts the failed attempts (${String(callback.headers['x-retry'])})`);
   t.equal(callback.body.toString(), '1ms second delay, then 200', "the fixed function's body");
 });

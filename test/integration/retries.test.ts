@@ -1,7 +1,7 @@
 import t from 'tap';
 import { backoffBounds, DEFAULT_RETRY_POLICY, type BackoffMode } from '../../actors/retry.policy.js';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
-import { resolverFor, startStack, startTestGateway, startTestWorker, configFor } from '../helpers/asyncfn.js';
+import { startStack, startTestGateway, startTestWorker, configFor } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { scriptedHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';

@@ -4,7 +4,7 @@ import { enqueueMany } from '../helpers/enqueue.js';
 import { scriptedHandler } from '../helpers/http-servers.js';
 
 t.test('with log_level=debug every state an invocation passes through is logged with its call id and attempt', async (t) => {
-  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, scriptedHandler((n) => ({ status: n === 1 ? 503 : 200 })));
+  const { sink, gateway, workerEnv } = await startProcessStack(t, scriptedHandler((n) => ({ status: n === 1 ? 503 : 200 })));
   const worker = await spawnAsyncfn(t, 'worker', {
     ...workerEnv,
     log_level: 'debug',

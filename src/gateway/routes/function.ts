@@ -67,7 +67,7 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
     let upstream: Dispatcher.ResponseData;
     try {
       upstream = await upstreamRequest(url, {
-        method: request.method as Dispatcher.HttpMethod,
+        method: request.method,
         headers,
         body: hasBody ? request.raw : null,
         signal,

@@ -110,6 +110,16 @@ async function streamMessages(env: Env, stream: string): Promise<number> {
   return (await env.jsm.streams.info(stream)).state.messages;
 }
 
+/** The fields of `asyncfn dlq show --json` these tests read. */
+interface ShownLetter {
+  seq: number;
+  callId: string;
+  status: number;
+  request: { headers: unknown; body: unknown; callbackUrl: string };
+  decodeError: string;
+  rawHeaders: string[][];
+}
+
 t.test('list: a table of every dead letter, then the count', async (t) => {
   const env = await setup(t);
   const [first, second] = await seedFive(env);
@@ -277,16 +287,16 @@ t.test('show: metadata and the original request; binary bodies as base64; poison
 
   const json = await env.dlq('show', '1', '--json');
   t.equal(json.code, 0);
-  const obj = JSON.parse(json.out.join('\n')) as Record<string, any>;
+  const obj = JSON.parse(json.out.join('\n')) as ShownLetter;
   t.equal(obj.seq, 1);
   t.equal(obj.callId, first!.callId);
   t.equal(obj.status, 502);
   t.same(obj.request.headers, [['content-type', 'text/plain'], ['x-custom', 'abc']]);
   t.same(obj.request.body, { encoding: 'utf8', bytes: 5, data: 'hello' });
   t.equal(obj.request.callbackUrl, 'http://callback.test/hook');
-  const poisonJson = JSON.parse((await env.dlq('show', '4', '--json')).out.join('\n')) as Record<string, any>;
+  const poisonJson = JSON.parse((await env.dlq('show', '4', '--json')).out.join('\n')) as ShownLetter;
   t.match(poisonJson.decodeError, /missing header/);
-  t.ok((poisonJson.rawHeaders as string[][]).some(([k, v]) => k === 'X-Junk' && v === '1'));
+  t.ok(poisonJson.rawHeaders.some(([k, v]) => k === 'X-Junk' && v === '1'));
   t.equal(poisonJson.request, undefined);
 
   const missing = await env.dlq('show', '99');

@@ -165,7 +165,7 @@ interface Phase {
 /** One async invocation of each function and every sync call first; then the rest. */
 const PHASES: readonly Phase[] = [
   { async: Object.fromEntries(Object.keys(ASYNC).map((name) => [name, 1])), sync: Object.fromEntries(Object.entries(SYNC).map(([n, f]) => [n, f.count])) },
-  { async: Object.fromEntries(Object.entries(ASYNC).map(([n, f]) => [n, f.count - 1]).filter(([, c]) => c !== 0)), sync: {} },
+  { async: Object.fromEntries(Object.entries(ASYNC).map(([n, f]): [string, number] => [n, f.count - 1]).filter(([, c]) => c !== 0)), sync: {} },
 ];
 
 /** What Prometheus must show once `phases` are done; at the end also an empty queue. */
