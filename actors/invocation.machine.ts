@@ -13,6 +13,7 @@ import type {
   ResultStorage,
 } from './invocation.types.js';
 import { retryDelayMs, shouldRetry, type RetryPolicy } from './retry.policy.js';
+import { describeError } from './describe-error.js';
 
 /** Status reported to the callback for a cancelled invocation (nginx's "client closed request"). */
 export const CANCELLED_STATUS = 499;
@@ -72,10 +73,6 @@ export type InvocationEvent =
   | { type: 'settle.done'; recordError: string | undefined }
   /** The ack was not confirmed. */
   | { type: 'settle.failed'; error: unknown; recordError: string | undefined };
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 const text = new TextEncoder();
 
@@ -174,7 +171,7 @@ function effectActions(effects: InvocationEffects) {
         try {
           await effects.record(recordRequest(context, finalState(context)));
         } catch (error) {
-          recordError = describe(error);
+          recordError = describeError(error);
         }
         try {
           await effects.ackAck(context.message);
@@ -287,8 +284,8 @@ export const invocationMachine = setup({
           target: 'deciding',
           actions: assign({
             outcome: ({ context, event }) => ({
-              ...syntheticOutcome(500, describe(event.error), context.nowMs),
-              transportError: describe(event.error),
+              ...syntheticOutcome(500, describeError(event.error), context.nowMs),
+              transportError: describeError(event.error),
             }),
           }),
         },
@@ -317,7 +314,7 @@ export const invocationMachine = setup({
       on: {
         'retry.done': 'retryScheduled',
         // Not confirmed: JetStream redelivers after ack_wait anyway, only later than planned.
-        'retry.failed': { target: 'retryScheduled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+        'retry.failed': { target: 'retryScheduled', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
       },
     },
     /** Settled for this attempt: the retry waits in JetStream; the record says "retrying". */
@@ -327,7 +324,7 @@ export const invocationMachine = setup({
       entry: 'deadLetter',
       on: {
         'deadLetter.done': REPORT,
-        'deadLetter.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+        'deadLetter.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
       },
     },
     /** Cancelled before or while running: the callback says so. */
@@ -346,7 +343,7 @@ export const invocationMachine = setup({
       entry: 'storeResult',
       on: {
         'result.done': { target: 'reported', actions: assign({ resultStorage: ({ event }) => event.output }) },
-        'result.failed': { target: 'reported', actions: assign({ resultStorage: ({ event }) => ({ stored: false, reason: describe(event.error) }) }) },
+        'result.failed': { target: 'reported', actions: assign({ resultStorage: ({ event }) => ({ stored: false, reason: describeError(event.error) }) }) },
       },
     },
     reported: {
@@ -363,7 +360,7 @@ export const invocationMachine = setup({
         'callback.done': 'settling',
         'callback.failed': {
           target: 'handingOffCallback',
-          actions: assign({ callbackError: ({ event }) => describe(event.error), callbackStatus: ({ event }) => receiverStatusOf(event.error) }),
+          actions: assign({ callbackError: ({ event }) => describeError(event.error), callbackStatus: ({ event }) => receiverStatusOf(event.error) }),
         },
       },
     },
@@ -375,7 +372,7 @@ export const invocationMachine = setup({
       entry: 'handOffCallback',
       on: {
         'handOff.done': 'settling',
-        'handOff.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+        'handOff.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
       },
     },
     /**
@@ -394,7 +391,7 @@ export const invocationMachine = setup({
         ],
         'settle.failed': {
           target: 'ackFailed',
-          actions: assign({ settleError: ({ event }) => describe(event.error), recordError: ({ event }) => event.recordError }),
+          actions: assign({ settleError: ({ event }) => describeError(event.error), recordError: ({ event }) => event.recordError }),
         },
       },
     },

@@ -138,6 +138,8 @@ export abstract class AsyncFnError<C extends ErrorCode = ErrorCode> extends Erro
   }
 }
 
+export { describeError } from '../actors/describe-error.js';
+
 /** Whether `err` is a coded asyncfn error, typed as one (`instanceof` on the generic class gives `AsyncFnError<any>`). */
 export function isAsyncFnError(err: unknown): err is AsyncFnError {
   return err instanceof AsyncFnError;

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { CallbackRequest } from '../../actors/invocation.types.js';
 import { durationSeconds, unixNanos } from '../http/headers.js';
 import { exchange, ExchangeTimeoutError } from '../http/exchange.js';
-import { AsyncFnError } from '../errors.js';
+import { AsyncFnError, describeError } from '../errors.js';
 import { TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { contextOf, endSpan, errorFailure, injectHeaders, startClientSpan } from '../telemetry/spans.js';
 import { signWebhook, webhookIdOf } from './signing.js';
@@ -102,7 +102,7 @@ export function deliverCallback(deps: DeliverCallbackDeps) {
       if (err instanceof CallbackRefusedError) throw err;
       // Its own words, so a log tells a silent receiver from one that refused the connection.
       if (err instanceof ExchangeTimeoutError) throw new CallbackFailedError(`no answer within ${deps.timeoutMs} ms`, undefined, { cause: err });
-      throw new CallbackFailedError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
+      throw new CallbackFailedError(describeError(err), undefined, { cause: err });
     }
     const accepted = status >= 200 && status < 300;
     endSpan(span, status, accepted ? undefined : { type: String(status) });

@@ -17,6 +17,7 @@ import type { QueueConnection } from '../queue/connection.js';
 import { decodeEnvelope, encodeEnvelope } from '../queue/envelope.js';
 import { fetchSource } from '../queue/pull.js';
 import { infoOrUndefined } from '../queue/provision.js';
+import { describeError } from '../errors.js';
 
 /**
  * Durable callback delivery: a result whose callback failed is stored in its own stream and
@@ -215,7 +216,7 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
         status = 200;
       } catch (err) {
         status = deps.statusOf(err);
-        error = err instanceof Error ? err.message : String(err);
+        error = describeError(err);
         permanent = deps.isPermanent?.(err) ?? false;
       }
       if (permanent) {
@@ -238,7 +239,7 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
       }
     } catch (err) {
       // Undecodable or a failed settle: leave it unacked; JetStream redelivers after ack_wait.
-      deps.onEvent({ callId, queue: queueName, attempt, result: 'failed', error: err instanceof Error ? err.message : String(err) });
+      deps.onEvent({ callId, queue: queueName, attempt, result: 'failed', error: describeError(err) });
     }
   };
 
@@ -249,7 +250,7 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
     events: {
       pullFailed: (err) => deps.onPullFailed?.(err),
       handleFailed: (msg, err) =>
-        deps.onEvent({ callId: '', queue: '', attempt: msg.info.deliveryCount + 1, result: 'failed', error: err instanceof Error ? err.message : String(err) }),
+        deps.onEvent({ callId: '', queue: '', attempt: msg.info.deliveryCount + 1, result: 'failed', error: describeError(err) }),
     },
   });
   supervisor.start();

@@ -2,7 +2,7 @@ import { JetStreamApiCodes, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { OperatorCommandDeps } from './operator-deps.js';
-import { AsyncFnError } from '../errors.js';
+import { AsyncFnError, describeError } from '../errors.js';
 import { connectNats, redactUrl } from '../queue/connection.js';
 import { infoOrUndefined } from '../queue/provision.js';
 import { RECORDS_BUCKET } from '../status/records.js';
@@ -22,7 +22,7 @@ export async function connectForCommand(command: string, deps: InspectDeps): Pro
   try {
     return await connectNats({ url: deps.natsUrl, auth: deps.natsAuth, tls: deps.natsTls }, { name: `asyncfn-${command}`, timeout: 5_000 });
   } catch (err) {
-    deps.err(`asyncfn ${command}: ${err instanceof AsyncFnError ? err.message : `cannot connect to NATS at ${redactUrl(deps.natsUrl)}: ${describeError(err)}`}`);
+    deps.err(`asyncfn ${command}: ${err instanceof AsyncFnError ? err.message : `cannot connect to NATS at ${redactUrl(deps.natsUrl)}: ${describeNatsError(err)}`}`);
     return undefined;
   }
 }
@@ -37,12 +37,10 @@ export async function openRecordsIfPresent(nc: NatsConnection, jsm: JetStreamMan
   return new Kvm(nc).open(RECORDS_BUCKET, { allow_direct: info.config.allow_direct === true });
 }
 
-export function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    if (err.name === 'TimeoutError') return 'NATS did not answer in time';
-    return err.message;
-  }
-  return String(err);
+/** A NATS failure as one line: a timeout in words, anything else as {@link describeError} gives it. */
+export function describeNatsError(err: unknown): string {
+  if (err instanceof Error && err.name === 'TimeoutError') return 'NATS did not answer in time';
+  return describeError(err);
 }
 
 /**

@@ -4,7 +4,8 @@ import { parseDurationMs } from '../config/index.js';
 import { RECORDS_BUCKET } from '../status/records.js';
 import { isFinal, isRecordKey, recordOf, waitForFinal } from '../status/wait.js';
 import { formatRecord, recordJson } from './status-format.js';
-import { connectForCommand, describeError, formatDurationMs, openRecordsIfPresent, type InspectDeps } from './status-nats.js';
+import { connectForCommand, describeNatsError, formatDurationMs, openRecordsIfPresent, type InspectDeps } from './status-nats.js';
+import { describeError } from '../errors.js';
 
 /** `asyncfn status` exit codes. */
 export const StatusExit = {
@@ -58,7 +59,7 @@ export function parseStatusArgs(args: readonly string[]): { ok: true; value: Sta
       strict: true,
     });
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = describeError(err);
     return { ok: false, error: message.split(/\.\s/)[0] ?? message };
   }
   const { values, positionals } = parsed;
@@ -115,7 +116,7 @@ export async function runStatusCommand(args: readonly string[], deps: InspectDep
     }
     return StatusExit.found;
   } catch (err) {
-    deps.err(`asyncfn status: could not read the invocation record: ${describeError(err)}`);
+    deps.err(`asyncfn status: could not read the invocation record: ${describeNatsError(err)}`);
     return StatusExit.failed;
   } finally {
     await nc.drain().catch(() => nc.close());

@@ -14,6 +14,7 @@ import type { Invocation, StoredMessage } from './envelope.js';
 
 export type { DeadLetterReason };
 import { infoOrUndefined } from './provision.js';
+import { describeError } from '../errors.js';
 
 /**
  * Dead letters: invocations that will not succeed by waiting, kept with their original request so
@@ -112,7 +113,7 @@ export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefine
       maxEventAgeMs: 0,
     }));
   } catch (err) {
-    decodeError = err instanceof Error ? err.message : String(err);
+    decodeError = describeError(err);
   }
   const status = get(DeadLetterHeader.status);
   return {

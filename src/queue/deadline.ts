@@ -1,4 +1,4 @@
-import { isAsyncFnError, type AsyncFnError } from '../errors.js';
+import { describeError, isAsyncFnError, type AsyncFnError } from '../errors.js';
 import { QueueUnavailableError } from './errors.js';
 
 /**
@@ -52,7 +52,7 @@ export function confirmWithin<T>(
 /** A JetStream failure as a 503; coded errors (413, 400, an earlier 503) pass unchanged. */
 export function asUnavailable(err: unknown): AsyncFnError {
   if (isAsyncFnError(err)) return err;
-  return new QueueUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
+  return new QueueUnavailableError(describeError(err), { cause: err });
 }
 
 function timedOut(what: string, deadline: Deadline, sent: boolean): QueueUnavailableError {

@@ -4,6 +4,7 @@ import { filterSubject, hasCriteria, isQueueOnly, type DeadLetterFilter } from '
 import { countLine, formatShow, formatTable, listJson, progressReporter, showJson } from './format.js';
 import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StreamBounds } from './read.js';
 import { replayHeaders, replaySubject } from './replay.js';
+import { describeError } from '../../errors.js';
 
 /** What the commands run with: JetStream, two output lines sinks and a clock. */
 export interface DlqContext extends DeadLetterStreamAccess {
@@ -191,7 +192,6 @@ export function describe(err: unknown): string {
   if (err instanceof Error) {
     if (err.name === 'TimeoutError') return 'JetStream did not acknowledge in time';
     if (err.name === 'NoRespondersError') return 'no stream is listening on that subject';
-    return err.message;
   }
-  return String(err);
+  return describeError(err);
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { request as upstreamRequest, type Dispatcher } from 'undici';
-import { FunctionNotFoundError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js';
+import { describeError, FunctionNotFoundError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js';
 import { functionUrl, parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { isTimeout, withTimeout } from '../../http/client.js';
 import { connectionOptions, durationSeconds, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
@@ -83,7 +83,7 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
         return sendError(reply, new UpstreamTimeoutError(target.name, deps.upstreamTimeoutMs));
       }
       endSpan(call, undefined, errorFailure(err));
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = describeError(err);
       return sendError(reply, new UpstreamUnreachableError(target.name, reason));
     }
     const status = upstream.statusCode;
