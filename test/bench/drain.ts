@@ -9,7 +9,8 @@ import { startWorker } from '../../src/worker/index.js';
 import { drainWithBullmq, redisServerFound } from './bullmq.js';
 import type { LimitA } from './ingest.js';
 import { rssSampler } from './memory.js';
-import { freePort, pollUntil, readCpuMs, runAutocannon, spawnAsyncfn, type Fixture } from './processes.js';
+import { freePort, readCpuMs, runAutocannon, spawnAsyncfn, type Fixture } from './processes.js';
+import { pollUntil } from '../helpers/eventually.js';
 import { row, type Row } from './report.js';
 import {
   BODY,

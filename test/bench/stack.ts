@@ -17,7 +17,8 @@ import { createPublisher, type InvocationPublisher } from '../../src/queue/publi
 import { createConfirmer } from '../../src/queue/confirmer.js';
 import { queueSpecFor } from '../../src/queue/queues.js';
 import { createLogger, type Logger } from '../../src/telemetry/logger.js';
-import { pollUntil, spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
+import { spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
+import { pollUntil } from '../helpers/eventually.js';
 
 /** The registered name of the bench's trivial function. */
 export const FUNCTION_NAME = 'bench';
