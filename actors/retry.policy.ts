@@ -23,25 +23,6 @@ export interface RetryPolicy {
   readonly mode: BackoffMode;
 }
 
-/** OpenFaaS CE behaviour: one attempt, the outcome goes to the callback whatever it is. */
-export const NO_RETRIES: RetryPolicy = Object.freeze({
-  maxAttempts: 1,
-  retryStatuses: new Set<number>(),
-  initialWaitMs: 0,
-  maxWaitMs: 0,
-  mode: 'exponential',
-});
-
-/** OpenFaaS Pro's queue-worker defaults. */
-export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
-  maxAttempts: 10,
-  retryStatuses: new Set([408, 429, 500, 502, 503, 504]),
-  initialWaitMs: 10_000,
-  maxWaitMs: 120_000,
-  mode: 'exponential',
-});
-
-
 /**
  * `attempt` is the attempt that just failed (1-based). Connection errors, timeouts and responses
  * marked `X-OpenFaaS-Internal` (the gateway's or watchdog's own failure) are retried whatever

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { backoffBounds, DEFAULT_RETRY_POLICY, type BackoffMode } from '../../actors/retry.policy.js';
+import { backoffBounds, type BackoffMode } from '../../actors/retry.policy.js';
+import { DEFAULT_RETRY_POLICY } from '../helpers/machine-fakes.js';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { startStack, startTestGateway, startTestWorker, configFor } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';

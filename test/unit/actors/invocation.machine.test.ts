@@ -3,57 +3,25 @@ import { testInvocation } from '../../helpers/invocations.js';
 import { deferred } from '../../helpers/deferred.js';
 import { createActor, waitFor } from 'xstate';
 import { withEffects } from '../../../actors/invocation.machine.js';
-import type {
-  CallbackRequest,
-  DeadLetterRequest,
-  FunctionOutcome,
-  FunctionRequest,
-  Invocation,
-  InvocationSettings,
-  MessageHandle,
-} from '../../../actors/invocation.types.js';
-import { backoffDelayMs, NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
+import type { CallbackRequest, DeadLetterRequest, FunctionOutcome, FunctionRequest, Invocation, InvocationSettings, MessageHandle } from '../../../actors/invocation.types.js';
+import { backoffDelayMs, type RetryPolicy } from '../../../actors/retry.policy.js';
+import { deliverySettings, fakeOutcome as outcome, NO_RETRIES, recordingHandle as recordingPort, retryOn502 } from '../../helpers/machine-fakes.js';
 
 const envelope: Invocation = testInvocation();
 
-const retryPolicy: RetryPolicy = {
-  maxAttempts: 3,
-  retryStatuses: new Set([502]),
-  initialWaitMs: 100,
-  maxWaitMs: 10_000,
-  mode: 'exponential',
-};
+const retryPolicy: RetryPolicy = retryOn502();
 
 /** Delivery time; distinct from every outcome's clock so a test sees which one was used. */
 const NOW_MS = 1_000_000;
 
-/** The settings of a delivery with nothing special about it; `random` is unused by 'exponential'. */
+/** The settings of a delivery with nothing special about it. */
 function settings(policy: RetryPolicy): InvocationSettings {
-  return { policy, cancelRequested: false, nowMs: NOW_MS, random: () => 0.5, deadLetterNonRetryable: false };
+  return deliverySettings(policy, NOW_MS);
 }
-
-function outcome(status: number, extra: Partial<FunctionOutcome> = {}): FunctionOutcome {
-  return { status, body: new TextEncoder().encode(`status ${status}`), startedAtMs: 1, durationMs: 2, ...extra };
-}
-
-
-type HandleCall = 'working' | 'term' | 'ackAck' | `nak(${number})` | `nakConfirmed(${number})`;
 
 /** The narrow port, recording every call in order. */
-function recordingHandle(deliveryCount: number, ackAck: () => Promise<void> = () => Promise.resolve()) {
-  const calls: HandleCall[] = [];
-  const handle: MessageHandle = {
-    deliveryCount,
-    working: () => void calls.push('working'),
-    nak: (delayMs) => void calls.push(`nak(${delayMs})`),
-    nakConfirmed: async (delayMs) => void calls.push(`nakConfirmed(${delayMs})`),
-    term: () => void calls.push('term'),
-    ackAck: () => {
-      calls.push('ackAck');
-      return ackAck();
-    },
-  };
-  return { handle, calls };
+function recordingHandle(deliveryCount: number, ackAck?: () => Promise<void>) {
+  return recordingPort(deliveryCount, ackAck ? { ackAck } : {});
 }
 
 interface Scenario {

@@ -1,18 +1,15 @@
 import t from 'tap';
 import { assign, createActor, setup } from 'xstate';
 import { withEffects, type InvocationEvent } from '../../../actors/invocation.machine.js';
-import type { FunctionOutcome, InvocationInput, MessageHandle } from '../../../actors/invocation.types.js';
+import type { FunctionOutcome, InvocationInput } from '../../../actors/invocation.types.js';
 import { MachineRunner } from '../../../actors/machine.runner.js';
-import { NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
+import type { RetryPolicy } from '../../../actors/retry.policy.js';
 import { testInvocation } from '../../helpers/invocations.js';
+import { deliverySettings, NO_RETRIES, quietHandle, retryOn502 } from '../../helpers/machine-fakes.js';
 
 /** The invocation machine run to its end by an actor and by the runner must pass the same states and end the same. */
 
-function handle(deliveryCount: number): MessageHandle {
-  return { deliveryCount, working: () => undefined, nak: () => undefined, nakConfirmed: () => Promise.resolve(), term: () => undefined, ackAck: () => Promise.resolve() };
-}
-
-const RETRY: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 100, maxWaitMs: 1000, mode: 'exponential' };
+const RETRY: RetryPolicy = retryOn502(1000);
 
 interface Case {
   readonly name: string;
@@ -48,12 +45,8 @@ function inputFor(c: Case): InvocationInput {
   const invocation = testInvocation(c.callback === 'none' ? { callbackUrl: undefined } : {});
   return {
     invocation,
-    message: handle(c.deliveryCount ?? 1),
-    policy: c.policy,
-    cancelRequested: c.cancelRequested ?? false,
-    nowMs: 5,
-    random: () => 0.5,
-    deadLetterNonRetryable: false,
+    message: quietHandle(c.deliveryCount ?? 1),
+    ...deliverySettings(c.policy, 5, { cancelRequested: c.cancelRequested ?? false }),
   };
 }
 

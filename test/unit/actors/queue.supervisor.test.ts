@@ -17,7 +17,8 @@ import type {
 } from '../../../actors/invocation.types.js';
 import { QueueSupervisor, type Delivery, type DrainResult, type SettlementReport } from '../../../actors/queue.supervisor.js';
 import { functionPolicyOf } from '../../../src/functions/annotations.js';
-import { NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
+import type { RetryPolicy } from '../../../actors/retry.policy.js';
+import { NO_RETRIES } from '../../helpers/machine-fakes.js';
 
 const QUEUE = 'q-test';
 

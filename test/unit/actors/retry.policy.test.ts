@@ -3,8 +3,6 @@ import type { FunctionOutcome } from '../../../actors/invocation.types.js';
 import {
   backoffBounds,
   backoffDelayMs,
-  DEFAULT_RETRY_POLICY,
-  NO_RETRIES,
   parseRetryAfterMs,
   parseRetryStatuses,
   retryDelayMs,
@@ -12,6 +10,7 @@ import {
   type BackoffMode,
   type RetryPolicy,
 } from '../../../actors/retry.policy.js';
+import { DEFAULT_RETRY_POLICY, NO_RETRIES } from '../../helpers/machine-fakes.js';
 
 const MODES: readonly BackoffMode[] = ['exponential', 'full', 'equal'];
 

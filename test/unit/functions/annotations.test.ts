@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DEFAULT_RETRY_POLICY, NO_RETRIES } from '../../../actors/retry.policy.js';
+import { DEFAULT_RETRY_POLICY, NO_RETRIES } from '../../helpers/machine-fakes.js';
 import { parseDurationMs } from '../../../src/config/duration.js';
 import { functionPolicies, functionPolicyOf, RETRY_ANNOTATIONS, STORE_RESULT_ANNOTATION } from '../../../src/functions/annotations.js';
 
