@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { DEAD_LETTER_STREAM, DeadLetterHeader, decodeDeadLetter } from '../../src/queue/dead-letter.js';
 import { EnvelopeHeader } from '../../src/queue/envelope.js';
-import { installInMemoryTracing } from '../../src/telemetry/tracing.js';
+import { installInMemoryTracing } from '../helpers/tracing.js';
 import { configFor, resolverFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { gatewayQueueRequest } from '../helpers/go-queue-request.js';

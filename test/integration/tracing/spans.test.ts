@@ -10,7 +10,8 @@ import { scriptedHandler, startCallbackSink, startFunctionServer } from '../../h
 import { startNatsServer } from '../../helpers/nats-server.js';
 import { decodeEnvelope } from '../../../src/queue/envelope.js';
 import { tracer } from '../../../src/telemetry/spans.js';
-import { installInMemoryTracing, traceIdOf, type InMemoryTracing } from '../../../src/telemetry/tracing.js';
+import { traceIdOf } from '../../../src/telemetry/tracing.js';
+import { installInMemoryTracing, type InMemoryTracing } from '../../helpers/tracing.js';
 
 // Gateway and worker run in this process, so every span lands in one in-memory exporter.
 

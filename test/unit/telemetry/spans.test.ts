@@ -14,7 +14,8 @@ import {
   traceCarrierOf,
   tracer,
 } from '../../../src/telemetry/spans.js';
-import { installInMemoryTracing, startTracing } from '../../../src/telemetry/tracing.js';
+import { startTracing } from '../../../src/telemetry/tracing.js';
+import { installInMemoryTracing } from '../../helpers/tracing.js';
 
 const CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const CALLER_SPAN = 'b7ad6b7169203331';
