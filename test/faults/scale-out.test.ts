@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import t from 'tap';
 import { configFor, resolverFor, spawnAsyncfn, startProcessStack, startTestWorker, writeFunctionsFile } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { waitForEvent, type CallbackSink, type Handler } from '../helpers/http-servers.js';
+import { type CallbackSink, type Handler } from '../helpers/http-servers.js';
+import { waitForEvent } from '../helpers/eventually.js';
 
 const WORKERS = ['w1', 'w2', 'w3'] as const;
 const MAX_INFLIGHT = 4;

@@ -81,4 +81,3 @@ export function quietHandle(deliveryCount = 1, on: { readonly ack?: () => void; 
 export function deliverySettings(policy: RetryPolicy, nowMs: number, extra: Partial<InvocationSettings> = {}): InvocationSettings {
   return { policy, cancelRequested: false, nowMs, random: () => 0.5, deadLetterNonRetryable: false, ...extra };
 }
-

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { InMemorySpanExporter, ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { startSdk, type Tracing } from '../../src/telemetry/tracing.js';
+import { waitForEvent } from './eventually.js';
 
 /** Tracing into memory, for tests: every span, sampled, exported as soon as it ends. */
 export interface InMemoryTracing extends Tracing {
@@ -35,23 +36,12 @@ export async function installInMemoryTracing(serviceName = 'asyncfn-test'): Prom
     spans,
     shutdown: () => tracing.shutdown(),
     waitForSpans: (condition, what, timeoutMs = 15_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          if (!condition(spans())) return false;
-          cleanup();
-          resolve(spans());
-          return true;
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for spans: ${what} (have: ${spans().map((s) => s.name).join(', ')})`));
-        }, timeoutMs);
-        const cleanup = (): void => {
-          clearTimeout(timer);
-          exported.off('export', check);
-        };
-        exported.on('export', check);
-        check();
-      }),
+      waitForEvent(exported, 'export', () => condition(spans()), `spans within ${timeoutMs} ms: ${what}`, timeoutMs).then(
+        () => spans(),
+        (err: Error) => {
+          const have = spans().map((s) => s.name);
+          throw new Error(`${err.message} (have: ${have.join(', ')})`);
+        },
+      ),
   };
 }

@@ -8,8 +8,8 @@ import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { DEAD_LETTER_STREAM } from '../../src/queue/dead-letter.js';
 import { startStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { eventually } from '../helpers/eventually.js';
-import { listen, startCallbackSink, waitForEvent, type RecordedRequest } from '../helpers/http-servers.js';
+import { eventually, waitForEvent } from '../helpers/eventually.js';
+import { listen, startCallbackSink, type RecordedRequest } from '../helpers/http-servers.js';
 
 /**
  * The callback policy against real servers: a silent receiver does not hold the invocation slot

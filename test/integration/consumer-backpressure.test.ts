@@ -11,8 +11,7 @@ import { ensureStream } from '../../src/queue/provision.js';
 import { queueSpecFor } from '../../src/queue/queues.js';
 import { configFor } from '../helpers/asyncfn.js';
 import { deferred } from '../helpers/deferred.js';
-import { eventually } from '../helpers/eventually.js';
-import { waitForEvent } from '../helpers/http-servers.js';
+import { eventually, waitForEvent } from '../helpers/eventually.js';
 import { testInvocation } from '../helpers/invocations.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 

@@ -7,7 +7,8 @@ import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { REPO_ROOT, spawnAsyncfn, startProcessStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { scriptedHandler, startCallbackSink, waitForEvent } from '../helpers/http-servers.js';
+import { scriptedHandler, startCallbackSink } from '../helpers/http-servers.js';
+import { waitForEvent } from '../helpers/eventually.js';
 import { repeatedKeys } from '../helpers/json-keys.js';
 
 /** Variables that would choose a log format for the child; the tests below choose it themselves. */

@@ -4,7 +4,8 @@ import { connect } from '@nats-io/transport-node';
 import { request } from 'undici';
 import { startStack, type Stack } from '../helpers/asyncfn.js';
 import { EventEmitter } from 'node:events';
-import { scriptedHandler, slowHandler, waitForEvent, type Handler } from '../helpers/http-servers.js';
+import { scriptedHandler, slowHandler, type Handler } from '../helpers/http-servers.js';
+import { waitForEvent } from '../helpers/eventually.js';
 import { RECORDS_BUCKET, type InvocationRecord, type InvocationState } from '../../src/status/records.js';
 
 /** Issue 7: records, the status API with long-poll, and kept results, against a real nats-server. */
