@@ -67,7 +67,7 @@ export function decideCallback(done: CallbackAttempt, policy: CallbackRetryPolic
  */
 export function receiverStatusOf(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null || !('status' in error)) return undefined;
-  const { status } = error as { status: unknown };
+  const { status } = error;
   return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599 ? status : undefined;
 }
 

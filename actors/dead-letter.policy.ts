@@ -11,11 +11,7 @@ export function isSuccess(outcome: FunctionOutcome): boolean {
  * Retryable failures that ran out of attempts always do; failures that were never retryable do
  * only when `nonRetryableCounts` (`dlq_non_retryable`).
  */
-export function deadLetterReason(
-  outcome: FunctionOutcome,
-  policy: RetryPolicy,
-  nonRetryableCounts: boolean,
-): DeadLetterReason | undefined {
+export function deadLetterReason(outcome: FunctionOutcome, policy: RetryPolicy, nonRetryableCounts: boolean): DeadLetterReason | undefined {
   if (isSuccess(outcome)) return undefined;
   // Attempt 0 asks only "is this outcome of a retryable kind", whatever attempts remain.
   const retryable = shouldRetry(outcome, 0, { ...policy, maxAttempts: Number.POSITIVE_INFINITY });

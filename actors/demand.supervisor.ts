@@ -138,7 +138,10 @@ export class DemandSupervisor<T> {
     this.#stopped = true;
     this.#stopping$.next();
     this.#pulling?.unsubscribe();
-    const idle = this.#running$.pipe(filter((n) => n === 0), take(1));
+    const idle = this.#running$.pipe(
+      filter((n) => n === 0),
+      take(1),
+    );
     // A non-finite delay would fire at once on Node's timers: wait for idle only.
     const grace = Number.isFinite(graceMs) ? timer(Math.max(0, graceMs), this.#scheduler) : NEVER;
     await firstValueFrom(race(idle, grace));

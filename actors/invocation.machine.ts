@@ -13,6 +13,7 @@ import type {
   ResultStorage,
 } from './invocation.types.js';
 import { retryDelayMs, shouldRetry, type RetryPolicy } from './retry.policy.js';
+import { describeError } from './describe-error.js';
 
 /** Status reported to the callback for a cancelled invocation (nginx's "client closed request"). */
 export const CANCELLED_STATUS = 499;
@@ -73,10 +74,6 @@ export type InvocationEvent =
   /** The ack was not confirmed. */
   | { type: 'settle.failed'; error: unknown; recordError: string | undefined };
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 const text = new TextEncoder();
 
 /** An outcome asyncfn reports itself, without calling the function. */
@@ -104,11 +101,13 @@ function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => In
 }
 
 /** The ack of a settlement failed; carries what the record write said before it. */
-class SettleFailure {
+class SettleFailure extends Error {
   constructor(
-    readonly cause: unknown,
+    cause: unknown,
     readonly recordError: string | undefined,
-  ) {}
+  ) {
+    super('acknowledging the settlement failed', { cause });
+  }
 }
 
 /**
@@ -139,14 +138,24 @@ function effectActions(effects: InvocationEffects) {
       context.running.abort = undefined;
     },
     deliverCallback: ({ context, self }: Args) =>
-      report(self, () => effects.deliverCallback(callbackRequest(context)), () => ({ type: 'callback.done' }), (error) => ({ type: 'callback.failed', error })),
+      report(
+        self,
+        () => effects.deliverCallback(callbackRequest(context)),
+        () => ({ type: 'callback.done' }),
+        (error) => ({ type: 'callback.failed', error }),
+      ),
     handOffCallback: ({ context, self }: Args) => {
       const request: CallbackHandOff = {
         ...callbackRequest(context),
         error: context.callbackError ?? 'callback failed',
         status: context.callbackStatus,
       };
-      report(self, () => effects.handOffCallback(request), () => ({ type: 'handOff.done' }), (error) => ({ type: 'handOff.failed', error }));
+      report(
+        self,
+        () => effects.handOffCallback(request),
+        () => ({ type: 'handOff.done' }),
+        (error) => ({ type: 'handOff.failed', error }),
+      );
     },
     deadLetter: ({ context, self }: Args) =>
       report(
@@ -172,7 +181,7 @@ function effectActions(effects: InvocationEffects) {
         try {
           await effects.record(recordRequest(context, finalState(context)));
         } catch (error) {
-          recordError = describe(error);
+          recordError = describeError(error);
         }
         try {
           await effects.ackAck(context.message);
@@ -198,7 +207,12 @@ function effectActions(effects: InvocationEffects) {
     scheduleRetry: ({ context, self }: Args) => {
       const outcome = context.outcome!;
       const delayMs = retryDelayMs(outcome, context.attempt, context.policy, outcome.startedAtMs + outcome.durationMs, context.random);
-      report(self, () => effects.scheduleRetry(context.message, delayMs), () => ({ type: 'retry.done' }), (error) => ({ type: 'retry.failed', error }));
+      report(
+        self,
+        () => effects.scheduleRetry(context.message, delayMs),
+        () => ({ type: 'retry.done' }),
+        (error) => ({ type: 'retry.failed', error }),
+      );
     },
     /** Fire and forget: given back at shutdown, another replica takes it at once. */
     release: ({ context }: Args) => context.message.nak(0),
@@ -210,11 +224,7 @@ function effectActions(effects: InvocationEffects) {
  * to settling. Written out on each transition that leads there rather than as an eventless state
  * of its own: every microstep costs, and this is the path of every invocation.
  */
-const REPORT = [
-  { guard: 'wantsResult', target: 'storingResult' },
-  { guard: 'hasCallback', target: 'callback' },
-  { target: 'settling' },
-] as const;
+const REPORT = [{ guard: 'wantsResult', target: 'storingResult' }, { guard: 'hasCallback', target: 'callback' }, { target: 'settling' }] as const;
 
 /**
  * One in-flight invocation, from the message's delivery to its settlement. The machine does no
@@ -232,8 +242,7 @@ export const invocationMachine = setup({
     cancelRequested: ({ context }) => context.cancelRequested,
     expired: ({ context }) => context.invocation.expiresAtMs !== undefined && context.nowMs > context.invocation.expiresAtMs,
     shouldRetry: ({ context }) => context.outcome !== undefined && shouldRetry(context.outcome, context.attempt, context.policy),
-    goesToDeadLetters: ({ context }) =>
-      context.outcome !== undefined && deadLetterReason(context.outcome, context.policy, context.deadLetterNonRetryable) !== undefined,
+    goesToDeadLetters: ({ context }) => context.outcome !== undefined && deadLetterReason(context.outcome, context.policy, context.deadLetterNonRetryable) !== undefined,
     hasCallback: ({ context }) => context.invocation.callbackUrl !== undefined,
     wantsResult: ({ context }) => wantsResult(context),
     wasCancelled: ({ context }) => context.cancelled,
@@ -275,7 +284,7 @@ export const invocationMachine = setup({
         running: { actions: 'recordRunning' },
         'function.done': {
           target: 'deciding',
-          actions: assign(({ context, event }) => {
+          actions: assign(({ event }) => {
             const own = event.output.functionPolicy;
             return own === undefined ? { outcome: event.output } : { outcome: event.output, policy: own.policy, policyWarnings: own.warnings };
           }),
@@ -285,8 +294,8 @@ export const invocationMachine = setup({
           target: 'deciding',
           actions: assign({
             outcome: ({ context, event }) => ({
-              ...syntheticOutcome(500, describe(event.error), context.nowMs),
-              transportError: describe(event.error),
+              ...syntheticOutcome(500, describeError(event.error), context.nowMs),
+              transportError: describeError(event.error),
             }),
           }),
         },
@@ -315,7 +324,7 @@ export const invocationMachine = setup({
       on: {
         'retry.done': 'retryScheduled',
         // Not confirmed: JetStream redelivers after ack_wait anyway, only later than planned.
-        'retry.failed': { target: 'retryScheduled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+        'retry.failed': { target: 'retryScheduled', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
       },
     },
     /** Settled for this attempt: the retry waits in JetStream; the record says "retrying". */
@@ -325,7 +334,7 @@ export const invocationMachine = setup({
       entry: 'deadLetter',
       on: {
         'deadLetter.done': REPORT,
-        'deadLetter.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+        'deadLetter.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
       },
     },
     /** Cancelled before or while running: the callback says so. */
@@ -344,7 +353,7 @@ export const invocationMachine = setup({
       entry: 'storeResult',
       on: {
         'result.done': { target: 'reported', actions: assign({ resultStorage: ({ event }) => event.output }) },
-        'result.failed': { target: 'reported', actions: assign({ resultStorage: ({ event }) => ({ stored: false, reason: describe(event.error) }) }) },
+        'result.failed': { target: 'reported', actions: assign({ resultStorage: ({ event }) => ({ stored: false, reason: describeError(event.error) }) }) },
       },
     },
     reported: {
@@ -361,7 +370,7 @@ export const invocationMachine = setup({
         'callback.done': 'settling',
         'callback.failed': {
           target: 'handingOffCallback',
-          actions: assign({ callbackError: ({ event }) => describe(event.error), callbackStatus: ({ event }) => receiverStatusOf(event.error) }),
+          actions: assign({ callbackError: ({ event }) => describeError(event.error), callbackStatus: ({ event }) => receiverStatusOf(event.error) }),
         },
       },
     },
@@ -373,7 +382,7 @@ export const invocationMachine = setup({
       entry: 'handOffCallback',
       on: {
         'handOff.done': 'settling',
-        'handOff.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describe(event.error) }) },
+        'handOff.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
       },
     },
     /**
@@ -392,7 +401,7 @@ export const invocationMachine = setup({
         ],
         'settle.failed': {
           target: 'ackFailed',
-          actions: assign({ settleError: ({ event }) => describe(event.error), recordError: ({ event }) => event.recordError }),
+          actions: assign({ settleError: ({ event }) => describeError(event.error), recordError: ({ event }) => event.recordError }),
         },
       },
     },
@@ -450,11 +459,4 @@ function recordRequest(context: InvocationContext, state: RecordedState): Record
 
 export type InvocationMachine = typeof invocationMachine;
 /** Final states, for logs and metrics. */
-export type InvocationSettlement =
-  | 'retryScheduled'
-  | 'acked'
-  | 'cancelled'
-  | 'deadLettered'
-  | 'ackFailed'
-  | 'unsettled'
-  | 'released';
+export type InvocationSettlement = 'retryScheduled' | 'acked' | 'cancelled' | 'deadLettered' | 'ackFailed' | 'unsettled' | 'released';

@@ -43,7 +43,6 @@ export interface Invocation {
   readonly original?: { readonly headers?: unknown; readonly data: Uint8Array } | undefined;
 }
 
-
 /**
  * The narrow port through which a machine settles its JetStream message. The queue adapter wraps
  * a JsMsg in it; unit tests record calls on a fake.

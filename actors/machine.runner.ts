@@ -1,6 +1,7 @@
-import type { ActorScope, ActorSystem, AnyStateMachine, EventFromLogic, ExecutableActionObject, InputFrom, SnapshotFrom } from 'xstate';
+import type { ActorScope, AnyStateMachine, EventFromLogic, ExecutableActionObject, InputFrom, SnapshotFrom } from 'xstate';
 
-type AnyActorSystem = ActorSystem<any>;
+/** The scope a machine's transitions see; its system is the xstate default (any system). */
+type Scope<M extends AnyStateMachine> = ActorScope<SnapshotFrom<M>, EventFromLogic<M>>;
 
 /** What a running machine tells its owner. */
 export interface RunObserver<M extends AnyStateMachine> {
@@ -33,7 +34,7 @@ export interface MachineSelf<M extends AnyStateMachine> {
  */
 export class MachineRunner<M extends AnyStateMachine> {
   readonly #machine: M;
-  readonly #scope: ActorScope<SnapshotFrom<M>, EventFromLogic<M>, AnyActorSystem>;
+  readonly #scope: Scope<M>;
   /** Actions resolved by the transition being computed, executed once it is done. */
   #actions: ExecutableActionObject[] = [];
   #deferred: Array<() => void> = [];
@@ -63,7 +64,7 @@ export class MachineRunner<M extends AnyStateMachine> {
       logger: () => undefined,
       defer: (fn) => this.#deferred.push(fn),
       emit: unsupported('emit'),
-      system: system as unknown as AnyActorSystem,
+      system: system as unknown as Scope<M>['system'],
       stopChild: () => undefined,
       actionExecutor: (action) => this.#actions.push(action),
     };
@@ -87,7 +88,7 @@ export class MachineRunner<M extends AnyStateMachine> {
       const next =
         snapshot === undefined
           ? (this.#machine.getInitialSnapshot(this.#scope as never, input) as SnapshotFrom<M>)
-          : (this.#machine.transition(snapshot as never, event as never, this.#scope as never) as SnapshotFrom<M>);
+          : (this.#machine.transition(snapshot, event, this.#scope as never) as SnapshotFrom<M>);
       run.snapshot = next;
       for (const action of this.#actions) action.exec?.(action.info, action.params);
       // Built-in actions defer their work (XState's actors run it after the snapshot update too).

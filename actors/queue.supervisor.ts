@@ -243,7 +243,7 @@ export class QueueSupervisor {
     const transition = this.#opts.events.transition
       ? (snapshot: { value: unknown; context: { attempt: number } }): void => {
           // The initial state resolves its eventless transition before the first microstep.
-          if (lastState === '') lastState = this.#report(invocation, String(this.#opts.machine.config.initial), snapshot.context.attempt);
+          if (lastState === '') lastState = this.#report(invocation, this.#opts.machine.config.initial as string, snapshot.context.attempt);
           const state = String(snapshot.value);
           if (state !== lastState) lastState = this.#report(invocation, state, snapshot.context.attempt);
         }

@@ -23,25 +23,6 @@ export interface RetryPolicy {
   readonly mode: BackoffMode;
 }
 
-/** OpenFaaS CE behaviour: one attempt, the outcome goes to the callback whatever it is. */
-export const NO_RETRIES: RetryPolicy = Object.freeze({
-  maxAttempts: 1,
-  retryStatuses: new Set<number>(),
-  initialWaitMs: 0,
-  maxWaitMs: 0,
-  mode: 'exponential',
-});
-
-/** OpenFaaS Pro's queue-worker defaults. */
-export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
-  maxAttempts: 10,
-  retryStatuses: new Set([408, 429, 500, 502, 503, 504]),
-  initialWaitMs: 10_000,
-  maxWaitMs: 120_000,
-  mode: 'exponential',
-});
-
-
 /**
  * `attempt` is the attempt that just failed (1-based). Connection errors, timeouts and responses
  * marked `X-OpenFaaS-Internal` (the gateway's or watchdog's own failure) are retried whatever
@@ -58,10 +39,7 @@ export function backoffBounds(attempt: number, policy: RetryPolicy): { minMs: nu
   // An exponent past 1023 overflows 2**n; min() with a finite maxWaitMs absorbs the Infinity.
   const exponent = Math.min(Math.max(0, Math.floor(attempt - 1) || 0), 1023);
   const ceiling = toSafeMs(Math.min(policy.maxWaitMs, policy.initialWaitMs * 2 ** exponent));
-  const lower =
-    policy.mode === 'exponential' ? ceiling
-    : policy.mode === 'full' ? floor
-    : Math.max(floor, Math.ceil(ceiling / 2));
+  const lower = policy.mode === 'exponential' ? ceiling : policy.mode === 'full' ? floor : Math.max(floor, Math.ceil(ceiling / 2));
   return { minMs: Math.min(toSafeMs(lower), ceiling), maxMs: ceiling };
 }
 
@@ -78,13 +56,7 @@ export function backoffDelayMs(attempt: number, policy: RetryPolicy, random: () 
  * Delay before the next attempt, honouring the function's Retry-After (OpenFaaS Pro does) but
  * never below `initialWaitMs` nor above `maxWaitMs`.
  */
-export function retryDelayMs(
-  outcome: FunctionOutcome,
-  attempt: number,
-  policy: RetryPolicy,
-  nowMs: number,
-  random: () => number,
-): number {
+export function retryDelayMs(outcome: FunctionOutcome, attempt: number, policy: RetryPolicy, nowMs: number, random: () => number): number {
   const retryAfterMs = parseRetryAfterMs(outcome.retryAfter, nowMs);
   if (retryAfterMs === undefined) return backoffDelayMs(attempt, policy, random);
   return Math.min(policy.maxWaitMs, Math.max(policy.initialWaitMs, retryAfterMs));
@@ -113,8 +85,8 @@ function parseHttpDateMs(text: string, nowMs: number): number | undefined {
   const month = MONTHS.indexOf(monthName);
   const ms = Date.UTC(year, month, Number(day), Number(h), Number(min), Number(s));
   const check = new Date(ms); // rejects "Feb 30", "25:00:00" and the like, which Date.UTC rolls over
-  const valid = month >= 0 && check.getUTCDate() === Number(day) && check.getUTCHours() === Number(h) &&
-    check.getUTCMinutes() === Number(min) && check.getUTCSeconds() === Number(s);
+  const valid =
+    month >= 0 && check.getUTCDate() === Number(day) && check.getUTCHours() === Number(h) && check.getUTCMinutes() === Number(min) && check.getUTCSeconds() === Number(s);
   return valid ? ms : undefined;
 }
 

@@ -138,6 +138,13 @@ export abstract class AsyncFnError<C extends ErrorCode = ErrorCode> extends Erro
   }
 }
 
+export { describeError } from '../actors/describe-error.js';
+
+/** Whether `err` is a coded asyncfn error, typed as one (`instanceof` on the generic class gives `AsyncFnError<any>`). */
+export function isAsyncFnError(err: unknown): err is AsyncFnError {
+  return err instanceof AsyncFnError;
+}
+
 /**
  * An error class for `code` whose constructor takes the template's arguments, as `@fastify/error`'s
  * `createError(code, message, statusCode)` (code and status read from the table). Name the result
@@ -153,7 +160,10 @@ export function createError<C extends ErrorCode>(code: C) {
 
 /** Startup configuration is invalid; the message lists every problem, one per line. */
 export class ConfigError extends AsyncFnError<'ASYNCFN_ERR_CONFIG'> {
-  constructor(readonly problems: readonly string[], opts?: ErrorOptions) {
+  constructor(
+    readonly problems: readonly string[],
+    opts?: ErrorOptions,
+  ) {
     super('ASYNCFN_ERR_CONFIG', [problems.join('\n  - ')], opts);
   }
 }
@@ -163,14 +173,20 @@ export class BadRequestError extends createError('ASYNCFN_ERR_BAD_REQUEST') {}
 
 /** A function name in a route is not a valid name (or name.namespace). */
 export class InvalidFunctionNameError extends AsyncFnError<'ASYNCFN_ERR_INVALID_FUNCTION_NAME'> {
-  constructor(readonly functionName: string, opts?: ErrorOptions) {
+  constructor(
+    readonly functionName: string,
+    opts?: ErrorOptions,
+  ) {
     super('ASYNCFN_ERR_INVALID_FUNCTION_NAME', [functionName], opts);
   }
 }
 
 /** The function registry knows that no function of that name exists. */
 export class FunctionNotFoundError extends AsyncFnError<'ASYNCFN_ERR_FUNCTION_NOT_FOUND'> {
-  constructor(readonly functionName: string, opts?: ErrorOptions) {
+  constructor(
+    readonly functionName: string,
+    opts?: ErrorOptions,
+  ) {
     super('ASYNCFN_ERR_FUNCTION_NOT_FOUND', [functionName], opts);
   }
 }
@@ -180,7 +196,10 @@ export class FunctionNotFoundError extends AsyncFnError<'ASYNCFN_ERR_FUNCTION_NO
  * function's base URL (a dot segment, an encoded slash, a backslash, …) or is malformed.
  */
 export class PathRefusedError extends AsyncFnError<'ASYNCFN_ERR_PATH_REFUSED'> {
-  constructor(readonly reason: string, opts?: ErrorOptions) {
+  constructor(
+    readonly reason: string,
+    opts?: ErrorOptions,
+  ) {
     super('ASYNCFN_ERR_PATH_REFUSED', [reason], opts);
   }
 }

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { CallbackRequest } from '../../actors/invocation.types.js';
 import { durationSeconds, unixNanos } from '../http/headers.js';
 import { exchange, ExchangeTimeoutError } from '../http/exchange.js';
-import { AsyncFnError } from '../errors.js';
+import { AsyncFnError, describeError } from '../errors.js';
 import { TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { contextOf, endSpan, errorFailure, injectHeaders, startClientSpan } from '../telemetry/spans.js';
 import { signWebhook, webhookIdOf } from './signing.js';
@@ -33,7 +33,11 @@ export interface DeliverCallbackDeps {
 /** The callback receiver did not answer with a 2xx. */
 export class CallbackFailedError extends AsyncFnError<'ASYNCFN_ERR_CALLBACK_FAILED'> {
   /** @param status the receiver's answer; undefined when it could not be reached or timed out. */
-  constructor(reason: string, readonly status?: number, opts?: ErrorOptions) {
+  constructor(
+    reason: string,
+    readonly status?: number,
+    opts?: ErrorOptions,
+  ) {
     super('ASYNCFN_ERR_CALLBACK_FAILED', [reason], opts);
   }
 }
@@ -91,18 +95,14 @@ export function deliverCallback(deps: DeliverCallbackDeps) {
     injectHeaders(span, parent, headers);
     let status: number;
     try {
-      ({ status } = await exchange(
-        deps.dispatcher,
-        { url, method: 'POST', headers, body: req.outcome.body },
-        { timeoutMs: deps.timeoutMs, signal, discardBody: true },
-      ));
+      ({ status } = await exchange(deps.dispatcher, { url, method: 'POST', headers, body: req.outcome.body }, { timeoutMs: deps.timeoutMs, signal, discardBody: true }));
     } catch (err) {
       endSpan(span, undefined, errorFailure(err));
       // The dispatcher's connect guard refused every address: no retry can change that.
       if (err instanceof CallbackRefusedError) throw err;
       // Its own words, so a log tells a silent receiver from one that refused the connection.
       if (err instanceof ExchangeTimeoutError) throw new CallbackFailedError(`no answer within ${deps.timeoutMs} ms`, undefined, { cause: err });
-      throw new CallbackFailedError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
+      throw new CallbackFailedError(describeError(err), undefined, { cause: err });
     }
     const accepted = status >= 200 && status < 300;
     endSpan(span, status, accepted ? undefined : { type: String(status) });

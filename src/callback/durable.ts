@@ -7,6 +7,7 @@ import type { QueueConnection } from '../nats/connection.js';
 import { decodeEnvelope, encodeEnvelope } from '../queue/envelope.js';
 import { fetchSource } from '../queue/pull.js';
 import { CALLBACK_SUBJECT_PREFIX } from '../queue/topology.js';
+import { describeError } from '../errors.js';
 
 /*
  * Durable callback delivery: a result whose callback failed is stored in its own stream (made in
@@ -34,12 +35,7 @@ const ResultHeader = {
 export const DIRECT_STATUS_HEADER = 'Asyncfn-Callback-Direct-Status';
 
 /** A pending callback: the invocation's envelope (without its request body or headers) and the result. */
-export function encodeCallback(
-  queue: string,
-  req: CallbackRequest,
-  error: string,
-  directStatus?: number,
-): { subject: string; headers: MsgHdrs; data: Uint8Array } {
+export function encodeCallback(queue: string, req: CallbackRequest, error: string, directStatus?: number): { subject: string; headers: MsgHdrs; data: Uint8Array } {
   const { headers } = encodeEnvelope({ ...req.invocation, headers: [], body: req.outcome.body });
   headers.set(ResultHeader.status, String(req.outcome.status));
   if (req.outcome.contentType) headers.set(ResultHeader.contentType, req.outcome.contentType);
@@ -53,10 +49,7 @@ export function encodeCallback(
   return { subject: CALLBACK_SUBJECT_PREFIX + queue, headers, data: req.outcome.body };
 }
 
-export function decodeCallback(
-  headers: MsgHdrs | undefined,
-  data: Uint8Array,
-): { queue: string; request: CallbackRequest; directStatus: number | undefined } {
+export function decodeCallback(headers: MsgHdrs | undefined, data: Uint8Array): { queue: string; request: CallbackRequest; directStatus: number | undefined } {
   const invocation = decodeEnvelope(headers, data);
   const get = (name: string): string => headers?.values(name, Match.IgnoreCase)[0] ?? '';
   const direct = Number(get(DIRECT_STATUS_HEADER));
@@ -177,7 +170,7 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
         status = 200;
       } catch (err) {
         status = deps.statusOf(err);
-        error = err instanceof Error ? err.message : String(err);
+        error = describeError(err);
         permanent = deps.isPermanent?.(err) ?? false;
       }
       if (permanent) {
@@ -200,7 +193,7 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
       }
     } catch (err) {
       // Undecodable or a failed settle: leave it unacked; JetStream redelivers after ack_wait.
-      deps.onEvent({ callId, queue: queueName, attempt, result: 'failed', error: err instanceof Error ? err.message : String(err) });
+      deps.onEvent({ callId, queue: queueName, attempt, result: 'failed', error: describeError(err) });
     }
   };
 
@@ -210,8 +203,7 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
     handle,
     events: {
       pullFailed: (err) => deps.onPullFailed?.(err),
-      handleFailed: (msg, err) =>
-        deps.onEvent({ callId: '', queue: '', attempt: msg.info.deliveryCount + 1, result: 'failed', error: err instanceof Error ? err.message : String(err) }),
+      handleFailed: (msg, err) => deps.onEvent({ callId: '', queue: '', attempt: msg.info.deliveryCount + 1, result: 'failed', error: describeError(err) }),
     },
   });
   supervisor.start();

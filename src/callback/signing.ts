@@ -95,8 +95,6 @@ export function signWebhook(msg: WebhookToSign): WebhookHeaders {
   if (msg.secrets.length === 0) throw new RangeError('signing needs at least one secret');
   const timestamp = String(msg.timestampSeconds);
   // The body is hashed as bytes, never decoded: a non-UTF-8 body is signed exactly as sent.
-  const signatures = msg.secrets.map(
-    (key) => `v1,${createHmac('sha256', key).update(`${msg.id}.${timestamp}.`).update(msg.body).digest('base64')}`,
-  );
+  const signatures = msg.secrets.map((key) => `v1,${createHmac('sha256', key).update(`${msg.id}.${timestamp}.`).update(msg.body).digest('base64')}`);
   return { 'webhook-id': msg.id, 'webhook-timestamp': timestamp, 'webhook-signature': signatures.join(' ') };
 }

@@ -12,17 +12,7 @@ import { AsyncFnError } from '../errors.js';
 
 /** What kind of address this is; everything but `public` is refused unless allowed. */
 export type AddressClass =
-  | 'public'
-  | 'unspecified'
-  | 'loopback'
-  | 'private'
-  | 'linkLocal'
-  | 'sharedNat'
-  | 'multicast'
-  | 'broadcast'
-  | 'documentation'
-  | 'benchmarking'
-  | 'reserved';
+  'public' | 'unspecified' | 'loopback' | 'private' | 'linkLocal' | 'sharedNat' | 'multicast' | 'broadcast' | 'documentation' | 'benchmarking' | 'reserved';
 
 /** How a refusal names each class: "10.0.0.5 is a private address". */
 const DESCRIPTIONS: Record<Exclude<AddressClass, 'public'>, string> = {
@@ -81,8 +71,7 @@ function blockListOf(cidrs: readonly string[], type: 'ipv4' | 'ipv6'): BlockList
   return list;
 }
 
-const compile = (ranges: typeof IPV4_RANGES, type: 'ipv4' | 'ipv6') =>
-  ranges.map(([cls, cidrs]) => [cls, blockListOf(cidrs, type)] as const);
+const compile = (ranges: typeof IPV4_RANGES, type: 'ipv4' | 'ipv6') => ranges.map(([cls, cidrs]) => [cls, blockListOf(cidrs, type)] as const);
 const IPV4_LISTS = compile(IPV4_RANGES, 'ipv4');
 const IPV6_LISTS = compile(IPV6_RANGES, 'ipv6');
 
@@ -95,8 +84,9 @@ export function ipLiteralOf(host: string): string | undefined {
 /** The eight 16-bit words of an IPv6 address (which may end in a dotted IPv4 quad). */
 function ipv6Words(address: string): number[] {
   // "::ffff:1.2.3.4" → "::ffff:102:304", so only hex words remain.
-  const text = address.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a: string, b: string, c: string, d: string) =>
-    `${((Number(a) << 8) | Number(b)).toString(16)}:${((Number(c) << 8) | Number(d)).toString(16)}`,
+  const text = address.replace(
+    /(\d+)\.(\d+)\.(\d+)\.(\d+)$/,
+    (_, a: string, b: string, c: string, d: string) => `${((Number(a) << 8) | Number(b)).toString(16)}:${((Number(c) << 8) | Number(d)).toString(16)}`,
   );
   const [head = '', tail] = text.split('::');
   const parse = (part: string): number[] => (part === '' ? [] : part.split(':').map((word) => parseInt(word, 16)));
@@ -135,7 +125,11 @@ export function classifyAddress(address: string): AddressClass {
 
 /** A callback target resolves only to refused addresses (HTTP 400 at submit; a dead letter at delivery). */
 export class CallbackRefusedError extends AsyncFnError<'ASYNCFN_ERR_CALLBACK_REFUSED'> {
-  constructor(readonly host: string, readonly address: string, readonly addressClass: Exclude<AddressClass, 'public'>) {
+  constructor(
+    readonly host: string,
+    readonly address: string,
+    readonly addressClass: Exclude<AddressClass, 'public'>,
+  ) {
     const what = host === address ? `${address} is` : `${host} resolves to ${address},`;
     super('ASYNCFN_ERR_CALLBACK_REFUSED', [what, DESCRIPTIONS[addressClass]]);
   }

@@ -63,9 +63,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const configPath = values.config ?? process.env.ASYNCFN_CONFIG;
   const loadOptions: LoadOptions =
-    command === 'up'
-      ? { defaults: UP_DEFAULTS, flags: values.host === undefined ? [] : [{ flag: '--host', value: values.host, variables: UP_HOST_VARIABLES }] }
-      : {};
+    command === 'up' ? { defaults: UP_DEFAULTS, flags: values.host === undefined ? [] : [{ flag: '--host', value: values.host, variables: UP_HOST_VARIABLES }] } : {};
   const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined, {
     ...loadOptions,
     // Unset log_format: console lines in a terminal, JSON lines when piped or collected.

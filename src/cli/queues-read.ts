@@ -1,11 +1,4 @@
-import {
-  JetStreamApiCodes,
-  RetentionPolicy,
-  type ConsumerInfo,
-  type JetStreamManager,
-  type MsgRequest,
-  type StreamInfo,
-} from '@nats-io/jetstream';
+import { JetStreamApiCodes, RetentionPolicy, type ConsumerInfo, type JetStreamManager, type MsgRequest, type StreamInfo } from '@nats-io/jetstream';
 import { Match } from '@nats-io/nats-core';
 import { CALLBACK_DURABLE, CALLBACK_STREAM, DEAD_LETTER_STREAM, DELAYED_STREAM, infoOrUndefined } from '../queue/topology.js';
 import { EnvelopeHeader } from '../queue/envelope.js';
@@ -136,7 +129,17 @@ async function consumerStats(
   const base = { kind, name: stream, stream, messages: state.messages, consumers: state.consumer_count };
   if (!consumer) {
     // No worker has started on this queue yet: nothing was delivered.
-    return { ...base, consumer: null, pending: state.messages, ackPending: 0, inFlight: 0, waitingRetries: 0, redelivered: 0, waitingPulls: 0, oldestAtMs: await oldestNotDone(jsm, info, undefined) };
+    return {
+      ...base,
+      consumer: null,
+      pending: state.messages,
+      ackPending: 0,
+      inFlight: 0,
+      waitingRetries: 0,
+      redelivered: 0,
+      waitingPulls: 0,
+      oldestAtMs: await oldestNotDone(jsm, info, undefined),
+    };
   }
   const ackPending = consumer.num_ack_pending;
   const waitingRetries = kind === 'queue' ? await countWaitingRetries(jsm, info, consumer, records) : null;
@@ -178,12 +181,7 @@ async function oldestNotDone(jsm: JetStreamManager, info: StreamInfo, consumer: 
  * null when that cannot be worked out: no records bucket, a stream that keeps acked messages, or
  * more unacked messages than SCAN_LIMITS.
  */
-async function countWaitingRetries(
-  jsm: JetStreamManager,
-  info: StreamInfo,
-  consumer: ConsumerInfo,
-  records: RecordsReader | undefined,
-): Promise<number | null> {
+async function countWaitingRetries(jsm: JetStreamManager, info: StreamInfo, consumer: ConsumerInfo, records: RecordsReader | undefined): Promise<number | null> {
   const ackPending = consumer.num_ack_pending;
   if (ackPending === 0) return 0;
   if (!records || info.config.retention !== RetentionPolicy.Workqueue) return null;

@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { CALLBACK_STREAM, DEAD_LETTER_STREAM, DELAYED_STREAM, openRecordsIfPresent } from '../queue/topology.js';
 import { formatQueuesTable, queuesJson } from './queues-format.js';
 import { readQueues, SCAN_LIMITS, type DefaultQueueNames } from './queues-read.js';
-import { connectForCommand, describeError, type InspectDeps } from './status-nats.js';
+import { connectForCommand, describeNatsError, type InspectDeps } from './status-nats.js';
+import { describeError } from '../errors.js';
 
 export const QUEUES_USAGE = `Usage: asyncfn queues [--json]
 
@@ -61,7 +62,7 @@ export async function runQueuesCommand(args: readonly string[], deps: QueuesDeps
       strict: true,
     }));
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = describeError(err);
     deps.err(`asyncfn queues: ${message.split(/\.\s/)[0] ?? message} (asyncfn queues --help)`);
     return 2;
   }
@@ -90,7 +91,7 @@ export async function runQueuesCommand(args: readonly string[], deps: QueuesDeps
     }
     return 0;
   } catch (err) {
-    deps.err(`asyncfn queues: ${describeError(err)}`);
+    deps.err(`asyncfn queues: ${describeNatsError(err)}`);
     return 1;
   } finally {
     await nc.drain().catch(() => nc.close());

@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { OperatorCommandDeps } from './operator-deps.js';
-import { AsyncFnError } from '../errors.js';
+import { AsyncFnError, describeError } from '../errors.js';
 import { connectNats, redactUrl } from '../nats/connection.js';
 
 /** What the read-only operator commands (`asyncfn status`, `asyncfn queues`) need from their caller. */
@@ -18,17 +18,15 @@ export async function connectForCommand(command: string, deps: InspectDeps): Pro
   try {
     return await connectNats({ url: deps.natsUrl, auth: deps.natsAuth, tls: deps.natsTls }, { name: `asyncfn-${command}`, timeout: 5_000 });
   } catch (err) {
-    deps.err(`asyncfn ${command}: ${err instanceof AsyncFnError ? err.message : `cannot connect to NATS at ${redactUrl(deps.natsUrl)}: ${describeError(err)}`}`);
+    deps.err(`asyncfn ${command}: ${err instanceof AsyncFnError ? err.message : `cannot connect to NATS at ${redactUrl(deps.natsUrl)}: ${describeNatsError(err)}`}`);
     return undefined;
   }
 }
 
-export function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    if (err.name === 'TimeoutError') return 'NATS did not answer in time';
-    return err.message;
-  }
-  return String(err);
+/** A NATS failure as one line: a timeout in words, anything else as {@link describeError} gives it. */
+export function describeNatsError(err: unknown): string {
+  if (err instanceof Error && err.name === 'TimeoutError') return 'NATS did not answer in time';
+  return describeError(err);
 }
 
 /**

@@ -4,7 +4,8 @@ import { parseDurationMs } from '../config/index.js';
 import { openRecordsIfPresent, RECORDS_BUCKET } from '../queue/topology.js';
 import { isFinal, isRecordKey, recordOf, waitForFinal } from '../status/wait.js';
 import { formatRecord, recordJson } from './status-format.js';
-import { connectForCommand, describeError, formatDurationMs, type InspectDeps } from './status-nats.js';
+import { connectForCommand, describeNatsError, formatDurationMs, type InspectDeps } from './status-nats.js';
+import { describeError } from '../errors.js';
 
 /** `asyncfn status` exit codes. */
 export const StatusExit = {
@@ -42,8 +43,7 @@ Exit codes:
 
 /** `asyncfn status …` after parsing. */
 export type StatusArgs =
-  | { readonly command: 'help' }
-  | { readonly command: 'status'; readonly callId: string; readonly waitMs: number | undefined; readonly json: boolean };
+  { readonly command: 'help' } | { readonly command: 'status'; readonly callId: string; readonly waitMs: number | undefined; readonly json: boolean };
 
 /** Parses the arguments after `status`. */
 export function parseStatusArgs(args: readonly string[]): { ok: true; value: StatusArgs } | { ok: false; error: string } {
@@ -58,7 +58,7 @@ export function parseStatusArgs(args: readonly string[]): { ok: true; value: Sta
       strict: true,
     });
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = describeError(err);
     return { ok: false, error: message.split(/\.\s/)[0] ?? message };
   }
   const { values, positionals } = parsed;
@@ -115,7 +115,7 @@ export async function runStatusCommand(args: readonly string[], deps: InspectDep
     }
     return StatusExit.found;
   } catch (err) {
-    deps.err(`asyncfn status: could not read the invocation record: ${describeError(err)}`);
+    deps.err(`asyncfn status: could not read the invocation record: ${describeNatsError(err)}`);
     return StatusExit.failed;
   } finally {
     await nc.drain().catch(() => nc.close());

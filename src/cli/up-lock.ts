@@ -65,8 +65,7 @@ const HOLDER_WRITE_MS = 5_000;
 /** The one-line refusal naming the running `asyncfn up` and its nats-server. */
 export function heldMessage(dataDir: string, holder: UpLockRecord | undefined): string {
   const who = holder === undefined ? 'another asyncfn up' : `asyncfn up (pid ${holder.pid})`;
-  const nats =
-    holder?.natsPid === undefined ? '' : ` with its nats-server (pid ${holder.natsPid}${holder.natsUrl === undefined ? '' : `, ${holder.natsUrl}`})`;
+  const nats = holder?.natsPid === undefined ? '' : ` with its nats-server (pid ${holder.natsPid}${holder.natsUrl === undefined ? '' : `, ${holder.natsUrl}`})`;
   return `${who} already runs in ${dataDir}${nats}; stop it first, or run asyncfn up in another directory`;
 }
 
@@ -114,7 +113,10 @@ export async function acquireUpLock(dataDir: string, log: UpLockLog): Promise<Up
  * process has it, undefined if abstract sockets are unavailable (then the lock file alone decides).
  */
 async function holdSocket(dataDir: string): Promise<Server | 'held' | undefined> {
-  const name = `\0asyncfn-up:${createHash('sha256').update(await realpath(dataDir)).digest('hex').slice(0, 40)}`;
+  const name = `\0asyncfn-up:${createHash('sha256')
+    .update(await realpath(dataDir))
+    .digest('hex')
+    .slice(0, 40)}`;
   const server = createServer((socket) => socket.destroy());
   return new Promise((resolve) => {
     server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' ? 'held' : undefined));
@@ -175,18 +177,24 @@ async function stopLeftovers(dataDir: string, stale: UpLockRecord | undefined, p
   if (!procfs) {
     // Without /proc a pid cannot be told from a reused one: name it rather than signal a stranger.
     if (stale?.natsPid !== undefined && pidExists(stale.natsPid)) {
-      throw new UpLockedError(`a process with the pid of the nats-server (pid ${stale.natsPid}) of an asyncfn up that is gone still runs; if it is that nats-server on ${store}, stop it, then start again`);
+      throw new UpLockedError(
+        `a process with the pid of the nats-server (pid ${stale.natsPid}) of an asyncfn up that is gone still runs; if it is that nats-server on ${store}, stop it, then start again`,
+      );
     }
     return;
   }
   for (const server of await natsServersWithConfig(join(store, NATS_CONFIG_FILE))) {
     const parent = await processInfo(server.ppid);
     if (parent !== undefined && looksLikeAsyncfnUp(parent.argv)) {
-      throw new UpLockedError(`an older asyncfn up (pid ${parent.pid}) runs its nats-server (pid ${server.pid}) on ${store}; stop it first, or run asyncfn up in another directory`);
+      throw new UpLockedError(
+        `an older asyncfn up (pid ${parent.pid}) runs its nats-server (pid ${server.pid}) on ${store}; stop it first, or run asyncfn up in another directory`,
+      );
     }
     log.warn({ natsPid: server.pid, store }, 'stopping a nats-server left running on this store by an asyncfn up that is gone');
     if (!(await stopAndWait(server))) {
-      throw new UpLockedError(`a nats-server (pid ${server.pid}) left by an asyncfn up that is gone still runs on ${store} ${ORPHAN_STOP_MS / 1000} s after SIGTERM; stop it (kill -9 ${server.pid}) and start again`);
+      throw new UpLockedError(
+        `a nats-server (pid ${server.pid}) left by an asyncfn up that is gone still runs on ${store} ${ORPHAN_STOP_MS / 1000} s after SIGTERM; stop it (kill -9 ${server.pid}) and start again`,
+      );
     }
   }
 }

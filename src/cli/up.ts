@@ -27,7 +27,7 @@ export interface UpOptions {
  * otherwise; nats-server and the sample functions always listen on 127.0.0.1. Loopback callbacks
  * are allowed only while the gateway listens on loopback (upCallbackPolicy).
  */
-export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}): Promise<{ close(): Promise<void> }> {
+export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}): Promise<{ close: () => Promise<void> }> {
   const stops: Array<() => Promise<void>> = [];
   const close = async (): Promise<void> => {
     for (const stop of stops.reverse()) await stop();
@@ -56,12 +56,11 @@ export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}
     logger.info({ functions: Object.keys(samples.functions), url: samples.url }, 'sample functions running');
 
     const resolver: FunctionResolver =
-      config.functions.mode === 'file'
-        ? await createResolver(config.functions)
-        : staticResolver(samples.functions, config.functions.defaultNamespace);
+      config.functions.mode === 'file' ? await createResolver(config.functions) : staticResolver(samples.functions, config.functions.defaultNamespace);
     const callbacks = upCallbackPolicy(config.gateway.host, config.security.callbackAllow);
     if (callbacks.note !== undefined) logger.warn({ gatewayHost: config.gateway.host }, callbacks.note);
-    else if (callbacks.loopbackAdded) logger.info({ callbackAllow: callbacks.callbackAllow }, 'callbacks to this machine are allowed: the gateway listens on loopback only');
+    else if (callbacks.loopbackAdded)
+      logger.info({ callbackAllow: callbacks.callbackAllow }, 'callbacks to this machine are allowed: the gateway listens on loopback only');
     const upConfig: Config = Object.freeze({
       ...config,
       nats: Object.freeze({ ...config.nats, url: natsUrl }),

@@ -185,8 +185,7 @@ function hostForUrl(host: string): string {
 }
 
 function toConfig(v: Variables, stdoutIsTty: boolean): Config {
-  const natsFromAddress =
-    v.faas_nats_address === undefined ? undefined : `nats://${hostForUrl(v.faas_nats_address)}:${v.faas_nats_port}`;
+  const natsFromAddress = v.faas_nats_address === undefined ? undefined : `nats://${hostForUrl(v.faas_nats_address)}:${v.faas_nats_port}`;
   return {
     nats: {
       url: v.NATS_URL ?? natsFromAddress,
@@ -234,9 +233,7 @@ function toConfig(v: Variables, stdoutIsTty: boolean): Config {
       urlTemplate: v.function_url_template,
       defaultNamespace: v.function_namespace,
       // variables.ts has already stripped the trailing slash of a full URL.
-      gatewayUrl: /^https?:\/\//i.test(v.faas_gateway_address)
-        ? v.faas_gateway_address
-        : `http://${hostForUrl(v.faas_gateway_address)}:${v.faas_gateway_port}`,
+      gatewayUrl: /^https?:\/\//i.test(v.faas_gateway_address) ? v.faas_gateway_address : `http://${hostForUrl(v.faas_gateway_address)}:${v.faas_gateway_port}`,
     },
     log: logConfig(v, stdoutIsTty),
     retry: {

@@ -74,9 +74,7 @@ export function requiresTls(url: string): boolean {
   return splitServerList(url).some((server) => splitServer(server).scheme.trim().toLowerCase() === 'tls://');
 }
 
-export type UrlCredential =
-  | { readonly kind: 'user'; readonly user: string; readonly password: string }
-  | { readonly kind: 'token'; readonly token: string };
+export type UrlCredential = { readonly kind: 'user'; readonly user: string; readonly password: string } | { readonly kind: 'token'; readonly token: string };
 
 /**
  * The credentials NATS_URL carries, percent-decoded, or undefined. Several servers may repeat

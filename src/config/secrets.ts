@@ -31,7 +31,10 @@ export function readMountedSecret(mountPath: string, name: string, setting: stri
 /** A secret file holding several values, one per line (blank lines and # comments ignored). */
 export async function readMountedSecretLines(mountPath: string, name: string, setting: string): Promise<string[]> {
   const text = await readMountedSecret(mountPath, name, setting);
-  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
   if (lines.length === 0) throw new ConfigError([`${setting}: secret file ${join(mountPath, name)} has no values`]);
   return lines;
 }

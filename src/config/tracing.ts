@@ -5,14 +5,7 @@ import { ConfigError } from '../errors.js';
 // SDK's packages (even @opentelemetry/core, ~10 MiB of RSS) are loaded only when tracing is on.
 
 /** `OTEL_TRACES_SAMPLER` values (the OpenTelemetry SDK configuration spec). */
-export const SAMPLERS = [
-  'always_on',
-  'always_off',
-  'traceidratio',
-  'parentbased_always_on',
-  'parentbased_always_off',
-  'parentbased_traceidratio',
-] as const;
+export const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 
 export const TRACE_EXPORTERS = ['otlp', 'console'] as const;
@@ -64,9 +57,7 @@ export const TracingSettingsSchema = z
      */
     samplerRatio: z.number().or(z.nan()),
     /** `OTEL_BSP_*`: the batch span processor's limits, ms or spans; absent = the SDK's defaults. */
-    batch: z
-      .strictObject({ scheduledDelayMillis: count, exportTimeoutMillis: count, maxQueueSize: count, maxExportBatchSize: count })
-      .readonly(),
+    batch: z.strictObject({ scheduledDelayMillis: count, exportTimeoutMillis: count, maxQueueSize: count, maxExportBatchSize: count }).readonly(),
   })
   .readonly();
 export type TracingSettings = z.output<typeof TracingSettingsSchema>;

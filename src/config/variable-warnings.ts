@@ -19,8 +19,25 @@ const KNOWN_NAMES: readonly string[] = [...VARIABLE_NAMES, ...Object.keys(OPENFA
  * words of this domain: `http_proxy`, `no_proxy` and the like must not be warned about.
  */
 const SETTING_WORDS: ReadonlySet<string> = new Set([
-  'ack', 'asyncfn', 'backoff', 'callback', 'callbacks', 'dlq', 'faas', 'gateway', 'idempotency', 'inflight',
-  'nats', 'queue', 'queues', 'retry', 'retries', 'stream', 'upstream', 'webhook', 'worker',
+  'ack',
+  'asyncfn',
+  'backoff',
+  'callback',
+  'callbacks',
+  'dlq',
+  'faas',
+  'gateway',
+  'idempotency',
+  'inflight',
+  'nats',
+  'queue',
+  'queues',
+  'retry',
+  'retries',
+  'stream',
+  'upstream',
+  'webhook',
+  'worker',
 ]);
 
 const LOWER_SNAKE = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;

@@ -56,9 +56,7 @@ const bytes = z
   .pipe(z.int().min(1, { error: 'is too small (expected at least 1 byte)' }));
 
 const BOOLEANS: Readonly<Record<string, boolean>> = { true: true, yes: true, '1': true, false: false, no: false, '0': false };
-const boolean = z
-  .string()
-  .transform((text, ctx) => BOOLEANS[text.toLowerCase()] ?? reject(ctx, 'is not a boolean (expected true, false, 1, 0, yes or no)'));
+const boolean = z.string().transform((text, ctx) => BOOLEANS[text.toLowerCase()] ?? reject(ctx, 'is not a boolean (expected true, false, 1, 0, yes or no)'));
 
 /** One of a few lower-case words; case is ignored because LOG_LEVEL=INFO is a common spelling. */
 function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
@@ -111,7 +109,6 @@ const statusList = z.string().transform((text, ctx) => {
   return codes ? [...codes] : reject(ctx, 'is not a comma-separated list of HTTP statuses (e.g. 429,502)');
 });
 
-
 /** `callback_permanent_codes`: like `http_retry_codes`, or `none` (an empty variable means the default). */
 const optionalStatusList = z.string().transform((text, ctx) => {
   if (text.toLowerCase() === 'none') return [];
@@ -137,7 +134,10 @@ const queueList = z.string().transform((text, ctx) => {
 
 /** `callback_allow`: host names (optionally `*.` + a suffix), IP addresses and CIDRs, comma-separated. */
 const allowList = z.string().transform((text, ctx) => {
-  const items = text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  const items = text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
   const bad = items.filter((item) => !isAllowEntry(item));
   if (bad.length > 0) {
     const list = bad.map((item) => JSON.stringify(item)).join(', ');
@@ -179,66 +179,137 @@ const path = z.string().min(1);
 
 export const VariablesSchema = z
   .object({
-    NATS_URL: natsUrls.optional().register(VARIABLE_DOCS, { meaning: 'NATS server URL(s), comma-separated; or `faas_nats_address` + `faas_nats_port`. Credentials and TLS: see [Connecting to a secured NATS](#connecting-to-a-secured-nats)' }),
-    faas_nats_address: host.optional().register(VARIABLE_DOCS, { meaning: 'NATS host name or IP address when `NATS_URL` is unset (OpenFaaS\'s name; Pro: `nats_host`)' }),
+    NATS_URL: natsUrls.optional().register(VARIABLE_DOCS, {
+      meaning:
+        'NATS server URL(s), comma-separated; or `faas_nats_address` + `faas_nats_port`. Credentials and TLS: see [Connecting to a secured NATS](#connecting-to-a-secured-nats)',
+    }),
+    faas_nats_address: host.optional().register(VARIABLE_DOCS, { meaning: "NATS host name or IP address when `NATS_URL` is unset (OpenFaaS's name; Pro: `nats_host`)" }),
     faas_nats_port: port.prefault('4222').register(VARIABLE_DOCS, { meaning: 'NATS port with `faas_nats_address` (Pro: `nats_port`)' }),
     stream_replication: integer(1, 5).prefault('1').register(VARIABLE_DOCS, { meaning: 'stream replicas (3 on a 3-node cluster)' }),
     stream_storage: oneOf(STORAGE_TYPES).prefault('file').register(VARIABLE_DOCS, { meaning: '`file` or `memory`' }),
-    max_ack_pending: integer(1).optional().register(VARIABLE_DOCS, { meaning: 'consumer limit on delivered-but-unacked messages (room for retries waiting in JetStream)', default: `\`max_inflight + ${ACK_PENDING_HEADROOM}\`` }),
+    max_ack_pending: integer(1)
+      .optional()
+      .register(VARIABLE_DOCS, {
+        meaning: 'consumer limit on delivered-but-unacked messages (room for retries waiting in JetStream)',
+        default: `\`max_inflight + ${ACK_PENDING_HEADROOM}\``,
+      }),
     max_inflight: integer(1).prefault('1').register(VARIABLE_DOCS, { meaning: 'invocations one worker runs at once' }),
-    ack_wait: duration(z.number().min(1_000, { error: 'is too short (expected at least 1s)' })).prefault('60s').register(VARIABLE_DOCS, { meaning: 'JetStream ack deadline; the worker extends it every `ack_wait/3` while a function runs, so jobs may run far longer' }),
+    ack_wait: duration(z.number().min(1_000, { error: 'is too short (expected at least 1s)' }))
+      .prefault('60s')
+      .register(VARIABLE_DOCS, { meaning: 'JetStream ack deadline; the worker extends it every `ack_wait/3` while a function runs, so jobs may run far longer' }),
     upstream_timeout: positiveDuration.prefault('60s').register(VARIABLE_DOCS, { meaning: 'longest function call (worker and sync gateway)' }),
     shutdown_grace: duration().prefault('30s').register(VARIABLE_DOCS, { meaning: 'how long a stopping worker lets running invocations finish' }),
     worker_port: listenPort.prefault('8081').register(VARIABLE_DOCS, { meaning: 'worker health and metrics listen port' }),
-    worker_host: host.prefault('0.0.0.0').register(VARIABLE_DOCS, { meaning: 'worker health and metrics listen address; `asyncfn up` defaults it to `127.0.0.1` (`--host` sets it)' }),
+    worker_host: host
+      .prefault('0.0.0.0')
+      .register(VARIABLE_DOCS, { meaning: 'worker health and metrics listen address; `asyncfn up` defaults it to `127.0.0.1` (`--host` sets it)' }),
     gateway_port: listenPort.prefault('8080').register(VARIABLE_DOCS, { meaning: 'gateway listen port' }),
     gateway_host: host.prefault('0.0.0.0').register(VARIABLE_DOCS, { meaning: 'gateway listen address; `asyncfn up` defaults it to `127.0.0.1` (`--host` sets it)' }),
     read_timeout: positiveDuration.prefault('60s').register(VARIABLE_DOCS, { meaning: 'the whole request must arrive within it' }),
-    write_timeout: positiveDuration.prefault('60s').register(VARIABLE_DOCS, { meaning: 'a gateway connection idle for longer is closed (keep it above `upstream_timeout` for slow sync calls)' }),
-    max_body_size: bytes.prefault('1000KiB').register(VARIABLE_DOCS, { meaning: 'largest async body. NATS\'s default `max_payload` is 1 MiB *including headers*, so the gateway refuses to start if this plus `max_header_size` + 8 KiB of headers (24 KiB by default) does not fit the server\'s `max_payload`' }),
-    publish_timeout: positiveDuration.prefault('1s').register(VARIABLE_DOCS, { meaning: 'the longest one request waits for JetStream (idempotency claim, record, PubAck together; a status read, a cancellation) before the gateway answers 503 with `Retry-After`' }),
-    gateway_processes: integer(1, 64).prefault('1').register(VARIABLE_DOCS, { meaning: '`asyncfn gateway` processes sharing the port (node:cluster, 1–64; `asyncfn up` runs one): a primary forks them, replaces one that dies and stops them all on SIGTERM; each has its own NATS connection. Worth it only with spare cores (see [Benchmarks](#benchmarks))' }),
+    write_timeout: positiveDuration
+      .prefault('60s')
+      .register(VARIABLE_DOCS, { meaning: 'a gateway connection idle for longer is closed (keep it above `upstream_timeout` for slow sync calls)' }),
+    max_body_size: bytes.prefault('1000KiB').register(VARIABLE_DOCS, {
+      meaning:
+        "largest async body. NATS's default `max_payload` is 1 MiB *including headers*, so the gateway refuses to start if this plus `max_header_size` + 8 KiB of headers (24 KiB by default) does not fit the server's `max_payload`",
+    }),
+    publish_timeout: positiveDuration.prefault('1s').register(VARIABLE_DOCS, {
+      meaning:
+        'the longest one request waits for JetStream (idempotency claim, record, PubAck together; a status read, a cancellation) before the gateway answers 503 with `Retry-After`',
+    }),
+    gateway_processes: integer(1, 64).prefault('1').register(VARIABLE_DOCS, {
+      meaning:
+        '`asyncfn gateway` processes sharing the port (node:cluster, 1–64; `asyncfn up` runs one): a primary forks them, replaces one that dies and stops them all on SIGTERM; each has its own NATS connection. Worth it only with spare cores (see [Benchmarks](#benchmarks))',
+    }),
     functions_file: z.string().optional().register(VARIABLE_DOCS, { meaning: 'a functions registry file (see [Where functions are](#where-functions-are))' }),
-    gateway_invoke: boolean.prefault('false').register(VARIABLE_DOCS, { meaning: 'call functions through an OpenFaaS gateway at `faas_gateway_address`:`faas_gateway_port`' }),
-    function_url_template: urlTemplate.prefault('http://{name}.{namespace}.svc.cluster.local:8080').register(VARIABLE_DOCS, { meaning: 'otherwise, each function\'s URL from its name (Kubernetes DNS)' }),
+    gateway_invoke: boolean
+      .prefault('false')
+      .register(VARIABLE_DOCS, { meaning: 'call functions through an OpenFaaS gateway at `faas_gateway_address`:`faas_gateway_port`' }),
+    function_url_template: urlTemplate
+      .prefault('http://{name}.{namespace}.svc.cluster.local:8080')
+      .register(VARIABLE_DOCS, { meaning: "otherwise, each function's URL from its name (Kubernetes DNS)" }),
     function_namespace: namespace.prefault('openfaas-fn').register(VARIABLE_DOCS, { meaning: 'namespace when a name has none' }),
-    faas_gateway_address: gatewayAddress.prefault('gateway').register(VARIABLE_DOCS, { meaning: 'the OpenFaaS gateway\'s host name, or its full base URL (Pro: `gateway_url`)' }),
-    faas_gateway_port: port.prefault('8080').register(VARIABLE_DOCS, { meaning: 'the OpenFaaS gateway\'s port, unless `faas_gateway_address` is a URL' }),
+    faas_gateway_address: gatewayAddress
+      .prefault('gateway')
+      .register(VARIABLE_DOCS, { meaning: "the OpenFaaS gateway's host name, or its full base URL (Pro: `gateway_url`)" }),
+    faas_gateway_port: port.prefault('8080').register(VARIABLE_DOCS, { meaning: "the OpenFaaS gateway's port, unless `faas_gateway_address` is a URL" }),
     log_level: oneOf(LOG_LEVELS).prefault('info').register(VARIABLE_DOCS, { meaning: '`trace`, `debug`, `info`, `warn`, `error`, `fatal` or `silent`' }),
-    log_format: oneOf(LOG_FORMATS).optional().register(VARIABLE_DOCS, { meaning: '`json` lines for collectors, or `console` lines for people (OpenFaaS\'s `logs.format`); colours only on a terminal, see [Observing it](#observing-it)', default: '`console` on a terminal, otherwise `json`' }),
-    write_debug: boolean.prefault('false').register(VARIABLE_DOCS, { meaning: 'log request and response bodies (bounded, secret headers redacted) at info level, see [Observing it](#observing-it)' }),
+    log_format: oneOf(LOG_FORMATS).optional().register(VARIABLE_DOCS, {
+      meaning: "`json` lines for collectors, or `console` lines for people (OpenFaaS's `logs.format`); colours only on a terminal, see [Observing it](#observing-it)",
+      default: '`console` on a terminal, otherwise `json`',
+    }),
+    write_debug: boolean
+      .prefault('false')
+      .register(VARIABLE_DOCS, { meaning: 'log request and response bodies (bounded, secret headers redacted) at info level, see [Observing it](#observing-it)' }),
     max_retry_attempts: integer(1).prefault('10').register(VARIABLE_DOCS, { meaning: 'total attempts, the first included' }),
     http_retry_codes: statusList.prefault('408,429,500,502,503,504').register(VARIABLE_DOCS, { meaning: 'function statuses that are retried' }),
     initial_retry_wait: duration().prefault('10s').register(VARIABLE_DOCS, { meaning: 'first (and shortest) back-off delay' }),
     max_retry_wait: duration().prefault('120s').register(VARIABLE_DOCS, { meaning: 'longest back-off delay' }),
     backoff: oneOf(BACKOFF_MODES).prefault('exponential').register(VARIABLE_DOCS, { meaning: '`exponential`, `full` or `equal` jitter' }),
     dlq_non_retryable: boolean.prefault('false').register(VARIABLE_DOCS, { meaning: 'also dead-letter non-retryable failures' }),
-    max_event_age: duration().prefault('0').register(VARIABLE_DOCS, { meaning: 'invocations older than this when delivered are dead-lettered unrun', defaultNote: 'none' }),
+    max_event_age: duration()
+      .prefault('0')
+      .register(VARIABLE_DOCS, { meaning: 'invocations older than this when delivered are dead-lettered unrun', defaultNote: 'none' }),
     callback_timeout: positiveDuration.prefault('30s').register(VARIABLE_DOCS, { meaning: 'one callback POST from the durable retrier' }),
-    callback_max_attempts: integer(1).prefault('10').register(VARIABLE_DOCS, { meaning: 'callback attempts, the worker\'s direct one included, before the result becomes a dead letter' }),
+    callback_max_attempts: integer(1)
+      .prefault('10')
+      .register(VARIABLE_DOCS, { meaning: "callback attempts, the worker's direct one included, before the result becomes a dead letter" }),
     callback_initial_wait: duration().prefault('10s').register(VARIABLE_DOCS, { meaning: 'first callback back-off delay' }),
     callback_max_wait: duration().prefault('10m').register(VARIABLE_DOCS, { meaning: 'longest callback back-off delay' }),
-    callback_first_attempt_timeout: positiveDuration.prefault('1s').register(VARIABLE_DOCS, { meaning: 'the worker\'s direct callback POST (at most `callback_timeout`); a receiver slower than this gets the result from the durable retrier, so it holds an invocation slot no longer' }),
-    callback_permanent_codes: optionalStatusList.prefault('404,410').register(VARIABLE_DOCS, { meaning: 'receiver statuses that end the retries at once, as a `callbackFailed` dead letter; `none` for none' }),
-    callback_max_age: duration().prefault('24h').register(VARIABLE_DOCS, { meaning: 'longest a callback is retried, from its hand-off to the callback stream; then a `callbackFailed` dead letter. `0` = no limit' }),
-    records_ttl: positiveDuration.prefault('168h').register(VARIABLE_DOCS, { meaning: 'how long invocation records, kept results and cancellation markers are kept', defaultNote: '7 days' }),
+    callback_first_attempt_timeout: positiveDuration.prefault('1s').register(VARIABLE_DOCS, {
+      meaning:
+        "the worker's direct callback POST (at most `callback_timeout`); a receiver slower than this gets the result from the durable retrier, so it holds an invocation slot no longer",
+    }),
+    callback_permanent_codes: optionalStatusList
+      .prefault('404,410')
+      .register(VARIABLE_DOCS, { meaning: 'receiver statuses that end the retries at once, as a `callbackFailed` dead letter; `none` for none' }),
+    callback_max_age: duration().prefault('24h').register(VARIABLE_DOCS, {
+      meaning: 'longest a callback is retried, from its hand-off to the callback stream; then a `callbackFailed` dead letter. `0` = no limit',
+    }),
+    records_ttl: positiveDuration
+      .prefault('168h')
+      .register(VARIABLE_DOCS, { meaning: 'how long invocation records, kept results and cancellation markers are kept', defaultNote: '7 days' }),
     result_max_size: bytes.prefault('256KiB').register(VARIABLE_DOCS, { meaning: 'largest result kept for `GET /async-function/<call-id>/result`' }),
-    idempotency_window: positiveDuration.prefault('1h').register(VARIABLE_DOCS, { meaning: 'how long an `Idempotency-Key` maps to its first call id; also the streams\' JetStream duplicate window (an existing stream\'s shorter window is widened at startup)' }),
+    idempotency_window: positiveDuration.prefault('1h').register(VARIABLE_DOCS, {
+      meaning:
+        "how long an `Idempotency-Key` maps to its first call id; also the streams' JetStream duplicate window (an existing stream's shorter window is widened at startup)",
+    }),
     max_delay: positiveDuration.prefault('720h').register(VARIABLE_DOCS, { meaning: 'longest `X-Delay-Seconds` / `X-Not-Before` accepted', defaultNote: '30 days' }),
-    queues: queueList.optional().register(VARIABLE_DOCS, { meaning: 'queues this worker serves: `name[:max_inflight[:upstream_timeout]],...`', default: 'the default queue' }),
-    nats_creds_file: path.optional().register(VARIABLE_DOCS, { meaning: 'a `.creds` file (user JWT and NKEY seed) for decentralized auth (operator mode, `nsc`)', table: 'nats' }),
-    nats_nkey_seed_file: path.optional().register(VARIABLE_DOCS, { meaning: 'a file holding a user NKEY seed (`SU...`); the server lists the public key (`authorization { users = [ { nkey: U... } ] }`)', table: 'nats' }),
+    queues: queueList
+      .optional()
+      .register(VARIABLE_DOCS, { meaning: 'queues this worker serves: `name[:max_inflight[:upstream_timeout]],...`', default: 'the default queue' }),
+    nats_creds_file: path
+      .optional()
+      .register(VARIABLE_DOCS, { meaning: 'a `.creds` file (user JWT and NKEY seed) for decentralized auth (operator mode, `nsc`)', table: 'nats' }),
+    nats_nkey_seed_file: path.optional().register(VARIABLE_DOCS, {
+      meaning: 'a file holding a user NKEY seed (`SU...`); the server lists the public key (`authorization { users = [ { nkey: U... } ] }`)',
+      table: 'nats',
+    }),
     nats_token_file: path.optional().register(VARIABLE_DOCS, { meaning: 'a file holding a token (`authorization { token: ... }`)', table: 'nats' }),
     nats_user: z.string().optional().register(VARIABLE_DOCS, { meaning: 'a user name, with `nats_password_file`', table: 'nats' }),
     nats_password_file: path.optional().register(VARIABLE_DOCS, { meaning: 'a file holding the password of `nats_user`', table: 'nats' }),
-    nats_tls_ca_file: path.optional().register(VARIABLE_DOCS, { meaning: 'PEM CA bundle that signed the servers\' certificates; setting any `nats_tls_*` file requires TLS', table: 'nats' }),
-    nats_tls_cert_file: path.optional().register(VARIABLE_DOCS, { meaning: 'PEM client certificate, for servers with `tls { verify: true }`; with `nats_tls_key_file`', table: 'nats' }),
+    nats_tls_ca_file: path
+      .optional()
+      .register(VARIABLE_DOCS, { meaning: "PEM CA bundle that signed the servers' certificates; setting any `nats_tls_*` file requires TLS", table: 'nats' }),
+    nats_tls_cert_file: path
+      .optional()
+      .register(VARIABLE_DOCS, { meaning: 'PEM client certificate, for servers with `tls { verify: true }`; with `nats_tls_key_file`', table: 'nats' }),
     nats_tls_key_file: path.optional().register(VARIABLE_DOCS, { meaning: 'PEM key of `nats_tls_cert_file`', table: 'nats' }),
     secret_mount_path: path.prefault('/var/openfaas/secrets').register(VARIABLE_DOCS, { meaning: 'directory of secret files, one file per secret, as in OpenFaaS' }),
-    basic_auth: boolean.prefault('false').register(VARIABLE_DOCS, { meaning: 'basic auth on `/system/*` and the status/cancel routes, see [Authentication](#authentication)' }),
-    invoke_auth: oneOf(INVOKE_AUTH_MODES).prefault('none').register(VARIABLE_DOCS, { meaning: '`none`, `basic` or `bearer`: auth on `/function/*` and `POST /async-function/*`' }),
-    callback_allow: allowList.prefault('').register(VARIABLE_DOCS, { meaning: 'callback targets allowed although they are loopback, private or otherwise special: host names, `*.suffix`, IPs and CIDRs, comma-separated, see [Callback targets](#callback-targets). `asyncfn up` allows `127.0.0.0/8,::1,localhost` when it is empty and its gateway listens on loopback', defaultNote: 'public addresses only' }),
-    callback_signing: boolean.prefault('false').register(VARIABLE_DOCS, { meaning: 'sign callbacks (Standard Webhooks) with the secrets in `callback-signing-secret`, see [Signed callbacks](#signed-callbacks)' }),
+    basic_auth: boolean
+      .prefault('false')
+      .register(VARIABLE_DOCS, { meaning: 'basic auth on `/system/*` and the status/cancel routes, see [Authentication](#authentication)' }),
+    invoke_auth: oneOf(INVOKE_AUTH_MODES)
+      .prefault('none')
+      .register(VARIABLE_DOCS, { meaning: '`none`, `basic` or `bearer`: auth on `/function/*` and `POST /async-function/*`' }),
+    callback_allow: allowList.prefault('').register(VARIABLE_DOCS, {
+      meaning:
+        'callback targets allowed although they are loopback, private or otherwise special: host names, `*.suffix`, IPs and CIDRs, comma-separated, see [Callback targets](#callback-targets). `asyncfn up` allows `127.0.0.0/8,::1,localhost` when it is empty and its gateway listens on loopback',
+      defaultNote: 'public addresses only',
+    }),
+    callback_signing: boolean.prefault('false').register(VARIABLE_DOCS, {
+      meaning: 'sign callbacks (Standard Webhooks) with the secrets in `callback-signing-secret`, see [Signed callbacks](#signed-callbacks)',
+    }),
     max_header_count: integer(1).prefault('100').register(VARIABLE_DOCS, { meaning: 'most header fields one request may carry; more → `431`' }),
     max_header_size: bytes.prefault('16KiB').register(VARIABLE_DOCS, { meaning: 'largest request line plus headers; more → `431`' }),
   })
@@ -256,7 +327,11 @@ export const VariablesSchema = z
         ctx.addIssue({ code: 'custom', path: [v.nats_creds_file !== undefined ? 'nats_creds_file' : 'nats_nkey_seed_file'], message });
       }
       if ((v.nats_user === undefined) !== (v.nats_password_file === undefined)) {
-        ctx.addIssue({ code: 'custom', path: [v.nats_user === undefined ? 'nats_password_file' : 'nats_user'], message: 'needs nats_user and nats_password_file together' });
+        ctx.addIssue({
+          code: 'custom',
+          path: [v.nats_user === undefined ? 'nats_password_file' : 'nats_user'],
+          message: 'needs nats_user and nats_password_file together',
+        });
       }
       if ((v.nats_tls_cert_file === undefined) !== (v.nats_tls_key_file === undefined)) {
         const missing = v.nats_tls_cert_file === undefined ? 'nats_tls_cert_file' : 'nats_tls_key_file';

@@ -72,13 +72,7 @@ export function functionPolicyOf(base: RetryPolicy, annotations: Readonly<Record
   );
   let initialWaitMs = read(RETRY_ANNOTATIONS.minWait, durationMs, base.initialWaitMs, formatDuration(base.initialWaitMs), DURATION_EXPECTED);
   let maxWaitMs = read(RETRY_ANNOTATIONS.maxWait, durationMs, base.maxWaitMs, formatDuration(base.maxWaitMs), DURATION_EXPECTED);
-  const mode = read(
-    RETRY_ANNOTATIONS.backoff,
-    (v) => BACKOFF_MODES.find((m) => m === v.trim().toLowerCase()),
-    base.mode,
-    base.mode,
-    `one of ${BACKOFF_MODES.join('|')}`,
-  );
+  const mode = read(RETRY_ANNOTATIONS.backoff, (v) => BACKOFF_MODES.find((m) => m === v.trim().toLowerCase()), base.mode, base.mode, `one of ${BACKOFF_MODES.join('|')}`);
 
   const waitsChanged = initialWaitMs !== base.initialWaitMs || maxWaitMs !== base.maxWaitMs;
   if (waitsChanged && initialWaitMs > maxWaitMs) {

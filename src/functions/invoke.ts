@@ -5,7 +5,7 @@ import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
 import { exchange, ExchangeTimeoutError } from '../http/exchange.js';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer } from '../telemetry/spans.js';
-import { PathRefusedError } from '../errors.js';
+import { describeError, PathRefusedError } from '../errors.js';
 import { functionUrl, type FunctionResolver } from './resolver.js';
 
 export interface InvokeFunctionDeps {
@@ -114,9 +114,10 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     if (span.isRecording()) setConsumerAttributes(span, invocation, attempt, deps.queue);
     try {
       const outcome = await callFunction(invocation, trace.setSpan(parent, span), signal);
-      const failure = outcome.transportError !== undefined
-        ? { type: outcome.status === 504 ? 'timeout' : String(outcome.status), message: outcome.transportError }
-        : statusFailure(outcome.status, 500);
+      const failure =
+        outcome.transportError !== undefined
+          ? { type: outcome.status === 504 ? 'timeout' : String(outcome.status), message: outcome.transportError }
+          : statusFailure(outcome.status, 500);
       endSpan(span, outcome.status, failure);
       return outcome;
     } catch (err) {
@@ -141,9 +142,6 @@ function setConsumerAttributes(span: Span, invocation: Invocation, attempt: numb
 }
 
 function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' ? `${err.message} (${code})` : err.message;
-  }
-  return String(err);
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? `${describeError(err)} (${code})` : describeError(err);
 }

@@ -169,11 +169,7 @@ export function openfaasGatewayResolver(opts: OpenFaaSGatewayOptions): FunctionR
         }
         const parsed = z.array(FunctionStatusSchema).safeParse(await res.body.json().catch(() => undefined));
         if (!parsed.success) return undefined;
-        return Object.freeze(
-          parsed.data.map((f) =>
-            toResolved(f.name, f.namespace || opts.defaultNamespace, stringAnnotations(f.annotations)),
-          ),
-        );
+        return Object.freeze(parsed.data.map((f) => toResolved(f.name, f.namespace || opts.defaultNamespace, stringAnnotations(f.annotations))));
       } catch {
         return undefined;
       }

@@ -16,15 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, InvalidFunctionNameError } from '../errors.js';
-import {
-  functionKey,
-  isDnsLabel,
-  normalizeFunctionUrl,
-  parseFunctionRef,
-  type FunctionRef,
-  type FunctionResolver,
-  type ResolvedFunction,
-} from './resolver.js';
+import { functionKey, isDnsLabel, normalizeFunctionUrl, parseFunctionRef, type FunctionRef, type FunctionResolver, type ResolvedFunction } from './resolver.js';
 
 /** One function as written in the file or passed to {@link staticResolver}. */
 export interface StaticFunctionEntry {
@@ -112,19 +104,14 @@ function buildRegistry(functions: Record<string, unknown>, defaultNamespace: str
       problems.push(`${where}: function "${k}" is defined more than once`);
       continue;
     }
-    registry.set(
-      k,
-      Object.freeze({ ...ref, url: checked.url, annotations: Object.freeze({ ...(annotations ?? {}) }) }),
-    );
+    registry.set(k, Object.freeze({ ...ref, url: checked.url, annotations: Object.freeze({ ...(annotations ?? {}) }) }));
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return registry;
 }
 
 function registryResolver(registry: Map<string, ResolvedFunction>): FunctionResolver {
-  const all = Object.freeze(
-    [...registry.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
-  );
+  const all = Object.freeze([...registry.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)));
   return {
     resolve: async (ref) => registry.get(functionKey(ref)),
     list: async () => all,
@@ -135,10 +122,7 @@ function registryResolver(registry: Map<string, ResolvedFunction>): FunctionReso
  * In-memory registry (used by the `up` command for sample functions, and by tests). Keys are
  * `name` or `name.namespace`. Throws ConfigError listing every bad entry.
  */
-export function staticResolver(
-  functions: Record<string, StaticFunctionEntry>,
-  defaultNamespace: string,
-): FunctionResolver {
+export function staticResolver(functions: Record<string, StaticFunctionEntry>, defaultNamespace: string): FunctionResolver {
   return registryResolver(buildRegistry(functions, defaultNamespace));
 }
 

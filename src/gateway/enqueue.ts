@@ -6,7 +6,7 @@
  * and the {@link EnqueueResult} into a response.
  */
 import type { Span } from '@opentelemetry/api';
-import { AsyncFnError, FunctionNotFoundError } from '../errors.js';
+import { FunctionNotFoundError, isAsyncFnError, type AsyncFnError } from '../errors.js';
 import type { FunctionRef, FunctionResolver } from '../functions/index.js';
 import { confirmWithin, deadlineAfter } from '../queue/deadline.js';
 import { delayedSubject } from '../queue/topology.js';
@@ -91,10 +91,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
   let recordedEarly: string | undefined;
   try {
     // A callback target that can only be refused at delivery is refused now, while the caller listens.
-    const [fn, refused] = await Promise.all([
-      ports.resolver.resolve(ref),
-      req.callbackUrl === undefined ? undefined : ports.checkCallback(new URL(req.callbackUrl)),
-    ]);
+    const [fn, refused] = await Promise.all([ports.resolver.resolve(ref), req.callbackUrl === undefined ? undefined : ports.checkCallback(new URL(req.callbackUrl))]);
     if (refused) return { outcome: 'refused', error: refused };
     if (!fn) return { outcome: 'refused', error: new FunctionNotFoundError(req.rawName) };
     // Every JetStream round trip from here on shares this deadline (the registry and the callback's
@@ -109,9 +106,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
     // create of the record tells whether the id is taken, and if so this invocation gets a fresh id
     // with the caller's as its parent (a 409 would break the chaining pattern).
     if (callerCallId !== undefined) {
-      const created = await confirmWithin('the invocation record', deadline, () =>
-        ports.records.createIfAbsent(recordOf(req, route.queue, callerCallId, undefined)),
-      );
+      const created = await confirmWithin('the invocation record', deadline, () => ports.records.createIfAbsent(recordOf(req, route.queue, callerCallId, undefined)));
       if (created) recordedEarly = callerCallId;
       else {
         parentCallId = callerCallId;
@@ -178,7 +173,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
   } catch (err) {
     // Refused before the publish, after the early record: it names no stored invocation.
     if (recordedEarly !== undefined) dropRecord(ports, recordedEarly);
-    if (err instanceof AsyncFnError) return { outcome: 'refused', error: err };
+    if (isAsyncFnError(err)) return { outcome: 'refused', error: err };
     throw err;
   }
 }

@@ -23,7 +23,5 @@ export function isReservedHeader(name: string): boolean {
  */
 export function forwardedHeaders(request: FastifyRequest): HeaderPairs {
   const dropAuthorization = authorizationConsumed(request);
-  return endToEndHeaders(request.headers).filter(
-    ([name]) => !isReservedHeader(name) && !(dropAuthorization && name === 'authorization'),
-  );
+  return endToEndHeaders(request.headers).filter(([name]) => !isReservedHeader(name) && !(dropAuthorization && name === 'authorization'));
 }

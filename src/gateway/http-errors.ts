@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { AsyncFnError, BodyTooLargeError, codeForStatus, InternalError, NoRouteError, type ErrorCode } from '../errors.js';
+import { BodyTooLargeError, codeForStatus, InternalError, isAsyncFnError, NoRouteError, type AsyncFnError, type ErrorCode } from '../errors.js';
 
 /** Seconds a client should wait before retrying a 503 (NATS reconnects every 500 ms). */
 export const RETRY_AFTER_SECONDS = 1;
@@ -60,7 +60,7 @@ export function writeRawError(socket: Duplex, error: AsyncFnError, cause?: Error
 /** One error handler for the gateway: coded asyncfn errors, fastify's own 4xx, anything else a 500. */
 export function installErrorHandlers(app: FastifyInstance, logger: Logger, maxBodyBytes: number): void {
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
-    if (error instanceof AsyncFnError) {
+    if (isAsyncFnError(error)) {
       if (error.httpStatus >= 500) logger.warn({ err: error, url: request.url }, error.message);
       return sendError(reply, error);
     }
@@ -73,7 +73,5 @@ export function installErrorHandlers(app: FastifyInstance, logger: Logger, maxBo
     logger.error({ err: error, url: request.url }, 'unhandled gateway error');
     return sendError(reply, new InternalError());
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new NoRouteError(`${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((request, reply) => sendError(reply, new NoRouteError(`${request.method} ${request.url.split('?')[0]}`)));
 }

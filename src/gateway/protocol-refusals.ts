@@ -48,7 +48,11 @@ export function installProtocolRefusals(app: FastifyInstance): void {
   );
   // Node answers an Expect other than 100-continue with an empty 417 unless someone listens.
   app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    const body = oneLine(`cannot meet Expect: ${String(req.headers.expect).replace(/[^\x20-\x7e]/g, '').slice(0, 60)}; only 100-continue is supported`);
+    const body = oneLine(
+      `cannot meet Expect: ${String(req.headers.expect)
+        .replace(/[^\x20-\x7e]/g, '')
+        .slice(0, 60)}; only 100-continue is supported`,
+    );
     res.writeHead(417, {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),

@@ -30,10 +30,7 @@ export interface RunningGateway {
 }
 
 /** Connects to NATS, provisions what the gateway needs there (topology.ts), and serves the gateway's HTTP routes. */
-export async function startGateway(
-  config: Config,
-  deps: { resolver: FunctionResolver; logger: Logger },
-): Promise<RunningGateway> {
+export async function startGateway(config: Config, deps: { resolver: FunctionResolver; logger: Logger }): Promise<RunningGateway> {
   const logger = deps.logger.child({ component: 'gateway' });
   if (!config.nats.url) throw new ConfigError(['NATS_URL (or faas_nats_address) is required for the gateway']);
   // Secrets are read once, before connecting: a missing one stops startup with the file's name.

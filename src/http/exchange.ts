@@ -94,7 +94,7 @@ export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, opts:
     };
 
     dispatcher.dispatch(
-      { origin, path, method: request.method as Dispatcher.HttpMethod, headers: request.headers, body: request.body },
+      { origin, path, method: request.method, headers: request.headers, body: request.body },
       {
         onRequestStart(started) {
           controller = started;

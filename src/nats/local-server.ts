@@ -72,16 +72,7 @@ interface Launched {
 
 async function launch(dir: string, storeDir: string, port: number, extraConfig = ''): Promise<Launched> {
   const conf = join(dir, NATS_CONFIG_FILE);
-  await writeFile(
-    conf,
-    [
-      'host: 127.0.0.1',
-      `port: ${port}`,
-      `ports_file_dir: "${dir}"`,
-      `jetstream { store_dir: "${storeDir}" }`,
-      extraConfig,
-    ].join('\n'),
-  );
+  await writeFile(conf, ['host: 127.0.0.1', `port: ${port}`, `ports_file_dir: "${dir}"`, `jetstream { store_dir: "${storeDir}" }`, extraConfig].join('\n'));
   // Its own process group: Ctrl-C in a terminal must reach asyncfn only, which drains its worker
   // while NATS is still up and then stops the server itself. The price: a kill of asyncfn's
   // group (a supervisor's SIGKILL) does not reach it, so a watchdog stops it when asyncfn dies.
@@ -100,9 +91,7 @@ async function launch(dir: string, storeDir: string, port: number, extraConfig =
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const exited = new Promise<never>((_, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new NatsServerMissingError({ cause: err }) : err),
-    );
+    child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new NatsServerMissingError({ cause: err }) : err));
     child.once('exit', (code) => reject(new Error(`nats-server exited with code ${code} before it was ready:\n${stderr}`)));
   });
   exited.catch(() => undefined);

@@ -71,7 +71,12 @@ export function natsSecurity(target: NatsTarget, secrets: NatsSecretValues): Nat
 
 function credentials(url: string, auth: NatsAuthConfig, secrets: NatsSecretValues): { authenticator?: Authenticator; identity?: string } {
   const fromUrl = urlCredential(url);
-  const configured = [auth.credsFile && 'nats_creds_file', auth.nkeySeedFile && 'nats_nkey_seed_file', auth.tokenFile && 'nats_token_file', auth.user && 'nats_user'].filter(Boolean);
+  const configured = [
+    auth.credsFile && 'nats_creds_file',
+    auth.nkeySeedFile && 'nats_nkey_seed_file',
+    auth.tokenFile && 'nats_token_file',
+    auth.user && 'nats_user',
+  ].filter(Boolean);
   if (fromUrl && configured.length > 0) {
     throw new ConfigError([`NATS_URL carries credentials and ${configured.join(', ')} is set too; use one of them`]);
   }
@@ -115,7 +120,11 @@ function tlsOptions(url: string, files: NatsTlsConfig, secrets: NatsSecretValues
   try {
     createSecureContext({ ca, cert, key });
   } catch (err) {
-    const named = [files.caFile && `nats_tls_ca_file ${files.caFile}`, files.certFile && `nats_tls_cert_file ${files.certFile}`, files.keyFile && `nats_tls_key_file ${files.keyFile}`].filter(Boolean);
+    const named = [
+      files.caFile && `nats_tls_ca_file ${files.caFile}`,
+      files.certFile && `nats_tls_cert_file ${files.certFile}`,
+      files.keyFile && `nats_tls_key_file ${files.keyFile}`,
+    ].filter(Boolean);
     throw new ConfigError([`${named.join(', ')}: not usable for TLS (${opensslReason(err)})`], { cause: err });
   }
   return { ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) };
@@ -156,7 +165,8 @@ const UNTRUSTED = new Set([
 ]);
 const NOT_VALID_NOW = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED']);
 /** TLS alerts by which a server refuses the client's certificate (or its absence). */
-const CLIENT_CERT_REFUSED = /ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|ACCESS_DENIED|DECRYPT_ERROR)$/;
+const CLIENT_CERT_REFUSED =
+  /ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|ACCESS_DENIED|DECRYPT_ERROR)$/;
 
 /** OpenSSL's reason ("sslv3 alert bad certificate") out of its long error string. */
 function opensslReason(err: unknown): string {

@@ -62,7 +62,7 @@ function handshake(socket: Socket, hostname: string, tls: TlsOptions): Promise<E
     });
     // Any answer (PONG, or -ERR for missing credentials) means TLS itself was accepted.
     secure.once('data', () => resolve(undefined));
-    secure.once('error', (err) => resolve(err));
+    secure.once('error', (err: Error) => resolve(err));
     secure.once('close', () => resolve(undefined));
   });
 }

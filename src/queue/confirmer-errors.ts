@@ -1,11 +1,7 @@
 import { AsyncFnError, type MessageArgs } from '../errors.js';
 
 /** The codes of the confirmer's errors; each answers 503 at the gateway (see src/errors.ts). */
-type ConfirmationCode =
-  | 'ASYNCFN_ERR_CONFIRM_TIMEOUT'
-  | 'ASYNCFN_ERR_NO_STREAM'
-  | 'ASYNCFN_ERR_JETSTREAM_REJECTED'
-  | 'ASYNCFN_ERR_CONFIRMER_CLOSED';
+type ConfirmationCode = 'ASYNCFN_ERR_CONFIRM_TIMEOUT' | 'ASYNCFN_ERR_NO_STREAM' | 'ASYNCFN_ERR_JETSTREAM_REJECTED' | 'ASYNCFN_ERR_CONFIRMER_CLOSED';
 
 /**
  * A write sent through the {@link Confirmer} (src/queue/confirmer.ts) that did not get its
@@ -28,7 +24,10 @@ export abstract class ConfirmationError<C extends ConfirmationCode = Confirmatio
 /** No answer within the write's deadline (NATS or JetStream stalled, or the connection dropped). */
 export class ConfirmTimeoutError extends ConfirmationError<'ASYNCFN_ERR_CONFIRM_TIMEOUT'> {
   readonly outcomeUnknown = true;
-  constructor(subject: string, readonly timeoutMs: number) {
+  constructor(
+    subject: string,
+    readonly timeoutMs: number,
+  ) {
     super('ASYNCFN_ERR_CONFIRM_TIMEOUT', [timeoutMs, subject], subject);
   }
 }

@@ -22,13 +22,7 @@
  */
 import type { JsMsg } from '@nats-io/jetstream';
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
-import {
-  ConfirmerClosedError,
-  ConfirmTimeoutError,
-  JetStreamRejectedError,
-  NoStreamError,
-  type JetStreamApiErrorBody,
-} from './confirmer-errors.js';
+import { ConfirmerClosedError, ConfirmTimeoutError, JetStreamRejectedError, NoStreamError, type JetStreamApiErrorBody } from './confirmer-errors.js';
 import { deferWrite } from './write-batch.js';
 
 export * from './confirmer-errors.js';
@@ -211,7 +205,7 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
     const token = (nextToken++).toString(36);
     return new Promise<T>((resolve, reject) => {
       const deadline = performance.now() + timeoutMs;
-      pending.set(token, { kind, subject, deadline, timeoutMs, resolve: resolve as (v: never) => void, reject });
+      pending.set(token, { kind, subject, deadline, timeoutMs, resolve, reject });
       if (deadline < earliest) earliest = deadline;
       if (sweeper === undefined) {
         sweeper = setInterval(sweep, sweepIntervalMs);
@@ -225,7 +219,7 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
         } catch (err) {
           // payload over max_payload, connection closed: nothing was sent.
           pending.delete(token);
-          reject(err as Error);
+          reject(err);
         }
       });
     });

@@ -6,6 +6,7 @@ import type { Invocation, StoredMessage } from './envelope.js';
 import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX } from './topology.js';
 
 export type { DeadLetterReason };
+import { describeError } from '../errors.js';
 
 /*
  * Dead letters: invocations that will not succeed by waiting, kept with their original request so
@@ -17,13 +18,7 @@ export type { DeadLetterReason };
 /** OpenFaaS's default function namespace, for a stored QueueRequest that names none. */
 const DEFAULT_NAMESPACE = 'openfaas-fn';
 
-export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
-  'retriesExhausted',
-  'nonRetryable',
-  'expired',
-  'poison',
-  'callbackFailed',
-];
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['retriesExhausted', 'nonRetryable', 'expired', 'poison', 'callbackFailed'];
 
 /** Headers added to the original message's headers. */
 export const DeadLetterHeader = {
@@ -103,7 +98,7 @@ export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefine
       maxEventAgeMs: 0,
     }));
   } catch (err) {
-    decodeError = err instanceof Error ? err.message : String(err);
+    decodeError = describeError(err);
   }
   const status = get(DeadLetterHeader.status);
   return {

@@ -1,4 +1,4 @@
-import { AsyncFnError } from '../errors.js';
+import { describeError, isAsyncFnError, type AsyncFnError } from '../errors.js';
 import { QueueUnavailableError } from './errors.js';
 
 /**
@@ -32,12 +32,7 @@ export function remainingMs(deadline: Deadline, nowMs: number): number {
  * On time-out `op` keeps running in the background until its own timeout: what it sent may still
  * be stored, so the error says `outcomeUnknown`.
  */
-export function confirmWithin<T>(
-  what: string,
-  deadline: Deadline,
-  op: (timeoutMs: number) => Promise<T>,
-  now: () => number = () => performance.now(),
-): Promise<T> {
+export function confirmWithin<T>(what: string, deadline: Deadline, op: (timeoutMs: number) => Promise<T>, now: () => number = () => performance.now()): Promise<T> {
   const leftMs = remainingMs(deadline, now());
   if (leftMs <= 0) return Promise.reject(timedOut(what, deadline, false));
   return new Promise<T>((resolve, reject) => {
@@ -51,8 +46,8 @@ export function confirmWithin<T>(
 
 /** A JetStream failure as a 503; coded errors (413, 400, an earlier 503) pass unchanged. */
 export function asUnavailable(err: unknown): AsyncFnError {
-  if (err instanceof AsyncFnError) return err;
-  return new QueueUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
+  if (isAsyncFnError(err)) return err;
+  return new QueueUnavailableError(describeError(err), { cause: err });
 }
 
 function timedOut(what: string, deadline: Deadline, sent: boolean): QueueUnavailableError {

@@ -95,7 +95,8 @@ export async function startDelayedScheduler(deps: SchedulerDeps): Promise<Delaye
     },
     events: {
       pullFailed: (err) => logger.warn({ err, queue: spec.stream }, 'the delayed-invocation scheduler could not pull; retrying'),
-      handleFailed: (msg, err) => logger.error({ err, queue: spec.stream, seq: msg.seq }, 'the delayed-invocation scheduler failed on a message; JetStream redelivers it'),
+      handleFailed: (msg, err) =>
+        logger.error({ err, queue: spec.stream, seq: msg.seq }, 'the delayed-invocation scheduler failed on a message; JetStream redelivers it'),
     },
   });
   supervisor.start();

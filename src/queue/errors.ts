@@ -16,14 +16,20 @@ export class QueueUnavailableError extends AsyncFnError<'ASYNCFN_ERR_QUEUE_UNAVA
 
 /** Body plus envelope headers exceed the NATS server's max_payload. */
 export class PayloadTooLargeError extends AsyncFnError<'ASYNCFN_ERR_PAYLOAD_TOO_LARGE'> {
-  constructor(readonly sizeBytes: number, readonly limitBytes: number) {
+  constructor(
+    readonly sizeBytes: number,
+    readonly limitBytes: number,
+  ) {
     super('ASYNCFN_ERR_PAYLOAD_TOO_LARGE', [sizeBytes, limitBytes]);
   }
 }
 
 /** A stream or consumer created by an operator cannot be used as asyncfn needs it. */
 export class IncompatibleQueueError extends AsyncFnError<'ASYNCFN_ERR_INCOMPATIBLE_QUEUE'> {
-  constructor(readonly what: string, readonly problems: readonly string[]) {
+  constructor(
+    readonly what: string,
+    readonly problems: readonly string[],
+  ) {
     super('ASYNCFN_ERR_INCOMPATIBLE_QUEUE', [what, problems.join('\n  - ')]);
   }
 }

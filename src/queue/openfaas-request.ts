@@ -174,7 +174,9 @@ function parseObject(data: Uint8Array, problems: string[]): Record<string, unkno
   try {
     value = JSON.parse(utf8.decode(data));
   } catch (err) {
-    problems.push(`not an OpenFaaS QueueRequest: ${err instanceof TypeError ? 'the body is not UTF-8' : `invalid JSON (${String((err as Error).message).slice(0, 120)})`}`);
+    problems.push(
+      `not an OpenFaaS QueueRequest: ${err instanceof TypeError ? 'the body is not UTF-8' : `invalid JSON (${String((err as Error).message).slice(0, 120)})`}`,
+    );
     return undefined;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -212,7 +214,7 @@ function headerPairs(header: unknown, problems: string[]): Array<[string, string
     }
     const lower = name.toLowerCase();
     const existing = record[lower];
-    record[lower] = existing === undefined ? [...(values as string[])] : [...(existing as string[]), ...(values as string[])];
+    record[lower] = existing === undefined ? [...values] : [...existing, ...values];
   }
   return endToEndHeaders(record).filter(([name]) => !DROPPED_HEADER.test(name));
 }
@@ -254,7 +256,7 @@ function goUrlString(struct: unknown, problems: string[]): string | undefined {
     return undefined;
   }
   const u = struct as Record<string, unknown>;
-  const text = (name: string): string => (typeof u[name] === 'string' ? (u[name] as string) : '');
+  const text = (name: string): string => (typeof u[name] === 'string' ? u[name] : '');
   if (text('Opaque') !== '') {
     problems.push('QueueRequest CallbackUrl is an opaque URL, not an http(s) URL');
     return undefined;

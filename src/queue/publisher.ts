@@ -8,6 +8,7 @@ import { PayloadTooLargeError, QueueUnavailableError } from './errors.js';
 import type { QueueConnection } from '../nats/connection.js';
 import { inWriteBatch } from './write-batch.js';
 import { ConfirmationError, ConfirmTimeoutError, NoStreamError, type Confirmer, type PubAck } from './confirmer.js';
+import { describeError } from '../errors.js';
 
 export interface PublishResult {
   /** Stream sequence of the stored invocation. */
@@ -111,9 +112,8 @@ function describe(err: unknown): string {
     if (err.name === 'TimeoutError') return 'JetStream did not acknowledge the publish in time';
     // nats.js reports "no responders" on a publish as JetStreamNotEnabled ("jetstream is not enabled").
     if (err.name === 'JetStreamNotEnabled' || err.name === 'NoResponders') return 'no JetStream stream is listening on the subject (yet)';
-    return err.message;
   }
-  return String(err);
+  return describeError(err);
 }
 
 /**

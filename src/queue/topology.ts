@@ -218,16 +218,8 @@ async function widenDuplicateWindow(jsm: JetStreamManager, info: StreamInfo, spe
 }
 
 /** Creates the durable consumer if missing; otherwise checks it and uses it as it is. */
-export async function ensureConsumer(
-  jsm: JetStreamManager,
-  spec: QueueSpec,
-  maxInflight: number,
-  logger: Logger,
-): Promise<ConsumerInfo> {
-  const existing = await infoOrUndefined(
-    () => jsm.consumers.info(spec.stream, spec.durable),
-    JetStreamApiCodes.ConsumerNotFound,
-  );
+export async function ensureConsumer(jsm: JetStreamManager, spec: QueueSpec, maxInflight: number, logger: Logger): Promise<ConsumerInfo> {
+  const existing = await infoOrUndefined(() => jsm.consumers.info(spec.stream, spec.durable), JetStreamApiCodes.ConsumerNotFound);
   if (!existing) {
     const info = await jsm.consumers.add(spec.stream, {
       durable_name: spec.durable,
@@ -289,10 +281,7 @@ export async function ensureSchedulerConsumer(jsm: JetStreamManager, spec: Queue
 }
 
 /** Creates the dead-letter stream if missing. Dead letters are kept until purged. */
-export async function ensureDeadLetterStream(
-  jsm: JetStreamManager,
-  opts: { replicas: number; storage: 'file' | 'memory' },
-): Promise<void> {
+export async function ensureDeadLetterStream(jsm: JetStreamManager, opts: { replicas: number; storage: 'file' | 'memory' }): Promise<void> {
   if (!(await infoOrUndefined(() => jsm.streams.info(DEAD_LETTER_STREAM), JetStreamApiCodes.StreamNotFound))) {
     await jsm.streams.add({
       name: DEAD_LETTER_STREAM,
@@ -307,10 +296,7 @@ export async function ensureDeadLetterStream(
 }
 
 /** Creates the callback stream and its durable consumer if missing. */
-export async function ensureCallbackStream(
-  jsm: JetStreamManager,
-  opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number },
-): Promise<void> {
+export async function ensureCallbackStream(jsm: JetStreamManager, opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number }): Promise<void> {
   if (!(await infoOrUndefined(() => jsm.streams.info(CALLBACK_STREAM), JetStreamApiCodes.StreamNotFound))) {
     await jsm.streams.add({
       name: CALLBACK_STREAM,

@@ -20,10 +20,7 @@ export function formatDuration(ms: number): string {
 }
 
 /** Reads a duration parameter: a one-line problem for the 400 response, or the value in ms. */
-export function durationParam(
-  field: string,
-  raw: string,
-): { ok: true; ms: number } | { ok: false; problem: string } {
+export function durationParam(field: string, raw: string): { ok: true; ms: number } | { ok: false; problem: string } {
   const parsed = parseDurationMs(raw.trim());
   if (parsed === undefined) {
     return { ok: false, problem: `invalid ${field} "${raw}": expected e.g. 2s, 500ms, 1m or a number of seconds` };

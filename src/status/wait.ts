@@ -51,12 +51,7 @@ export function recordOf(entry: KvEntry | null | undefined): InvocationRecord | 
  * Rejects with a RangeError for a negative or NaN `timeoutMs`, and with the error when the bucket
  * cannot be read or the watch ends on its own (the connection closed) before a final state.
  */
-export async function waitForFinal(
-  kv: RecordsReader,
-  callId: string,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<InvocationRecord | undefined> {
+export async function waitForFinal(kv: RecordsReader, callId: string, timeoutMs: number, signal?: AbortSignal): Promise<InvocationRecord | undefined> {
   if (!(timeoutMs >= 0)) throw new RangeError(`timeoutMs must be ≥ 0, got ${timeoutMs}`);
   signal?.throwIfAborted();
   if (!isRecordKey(callId)) return undefined;
@@ -90,9 +85,7 @@ function watchUntilFinal(
     };
     const onAbort = (): void => finish(() => reject(signal!.reason));
     // The watch may still be starting when time is up: the record read before it is the current one.
-    const timer = Number.isFinite(remainingMs) && remainingMs <= MAX_TIMER_MS
-      ? setTimeout(() => finish(() => resolve(current)), Math.max(0, remainingMs))
-      : undefined;
+    const timer = Number.isFinite(remainingMs) && remainingMs <= MAX_TIMER_MS ? setTimeout(() => finish(() => resolve(current)), Math.max(0, remainingMs)) : undefined;
     signal?.addEventListener('abort', onAbort, { once: true });
 
     kv.watch({ key: callId }).then(

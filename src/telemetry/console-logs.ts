@@ -21,7 +21,6 @@ const CONSTANT = ['pid', 'hostname', 'name'];
 // The control characters a terminal would obey (escape sequences, carriage return, bell…), as
 // pino-pretty strips them from messages it formats itself: a function name or a NATS error text
 // must not be able to move the cursor or recolour the terminal. Tab and newline are harmless.
-// eslint-disable-next-line no-control-regex
 const UNSAFE_CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
 
 export interface ConsoleLogOptions {
@@ -44,6 +43,8 @@ export function consoleFormatter(opts: ConsoleLogOptions): (jsonLine: string) =>
       if (typeof log.component === 'string') parts.push(colors.magenta(safe(log.component)));
       if (typeof log.callId === 'string') parts.push(colors.gray(safe(log.callId)));
       const message = log[messageKey];
+      // pino's message is a string; anything else prints as String() gives it, as pino-pretty's default does.
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string
       if (message !== undefined) parts.push(safe(String(message)));
       return parts.join(' ');
     },

@@ -14,8 +14,7 @@ export const REDACTED = '[redacted]';
  * Header names whose values are credentials: the usual ones, and any name that says secret,
  * token, password, signature, API key or credential (e.g. `X-Hub-Signature`, `X-Auth-Token`).
  */
-const SECRET_HEADER =
-  /^(authorization|proxy-authorization|cookie|set-cookie)$|secret|token|passw(or)?d|signature|api[-_]?key|credential|session/i;
+const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie)$|secret|token|passw(or)?d|signature|api[-_]?key|credential|session/i;
 
 /** The caller's headers as one object for a log line; repeated ones as arrays, secrets redacted. */
 export function redactHeaders(headers: ReadonlyArray<readonly [string, string]>): Record<string, string | string[]> {

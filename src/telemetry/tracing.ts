@@ -1,6 +1,5 @@
-import { EventEmitter } from 'node:events';
 import { context, propagation, trace } from '@opentelemetry/api';
-import type { InMemorySpanExporter, ReadableSpan, Sampler, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { SamplerName, TracingSettings } from '../config/index.js';
 
 export { traceIdOf } from './spans.js';
@@ -27,10 +26,7 @@ const NO_TRACING: Tracing = Object.freeze({ shutdown: async () => undefined });
  */
 export async function startTracing(settings: TracingSettings | undefined, opts: { serviceVersion?: string } = {}): Promise<Tracing> {
   if (!settings) return NO_TRACING;
-  const [base, { OTLPTraceExporter }] = await Promise.all([
-    import('@opentelemetry/sdk-trace-base'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
-  ]);
+  const [base, { OTLPTraceExporter }] = await Promise.all([import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/exporter-trace-otlp-http')]);
   const processors: SpanProcessor[] = settings.exporters.map((name) =>
     name === 'otlp'
       ? new base.BatchSpanProcessor(new OTLPTraceExporter({ url: settings.otlpUrl, headers: { ...settings.otlpHeaders } }), settings.batch)
@@ -64,13 +60,10 @@ function samplerFor(base: SdkTraceBase, name: SamplerName, ratio: number): Sampl
  * NodeSDK with the given span processors, W3C trace context (and baggage) propagation and the
  * AsyncLocalStorage context manager (NodeSDK's default). `metricReaders: []` and
  * `logRecordProcessors: []` keep it from starting OTLP metric and log exporters of its own.
+ * Exported for the tests' in-memory tracing (test/helpers/tracing.ts).
  */
-async function startSdk(spanProcessors: SpanProcessor[], sampler: Sampler, attributes: Record<string, string>, detectResources: boolean): Promise<Tracing> {
-  const [{ NodeSDK }, resources, core] = await Promise.all([
-    import('@opentelemetry/sdk-node'),
-    import('@opentelemetry/resources'),
-    import('@opentelemetry/core'),
-  ]);
+export async function startSdk(spanProcessors: SpanProcessor[], sampler: Sampler, attributes: Record<string, string>, detectResources: boolean): Promise<Tracing> {
+  const [{ NodeSDK }, resources, core] = await Promise.all([import('@opentelemetry/sdk-node'), import('@opentelemetry/resources'), import('@opentelemetry/core')]);
   const sdk = new NodeSDK({
     resource: resources.resourceFromAttributes(attributes),
     autoDetectResources: detectResources,
@@ -95,59 +88,5 @@ async function startSdk(spanProcessors: SpanProcessor[], sampler: Sampler, attri
         propagation.disable();
         context.disable();
       })),
-  };
-}
-
-/** Tracing into memory, for tests: every span, sampled, exported as soon as it ends. */
-export interface InMemoryTracing extends Tracing {
-  readonly exporter: InMemorySpanExporter;
-  /** Ended spans so far, in the order they ended (still there after shutdown). */
-  spans(): ReadableSpan[];
-  /** Resolves with the ended spans once `condition` holds for them; rejects after `timeoutMs`. */
-  waitForSpans(condition: (spans: readonly ReadableSpan[]) => boolean, what: string, timeoutMs?: number): Promise<ReadableSpan[]>;
-}
-
-/**
- * Installs tracing into an InMemorySpanExporter (SimpleSpanProcessor, always-on sampling, W3C
- * propagation, AsyncLocalStorage context), without any environment variable. Call `shutdown()`
- * in the test's teardown.
- */
-export async function installInMemoryTracing(serviceName = 'asyncfn-test'): Promise<InMemoryTracing> {
-  const base = await import('@opentelemetry/sdk-trace-base');
-  const exported = new EventEmitter();
-  // Kept here too: the exporter forgets its spans when shut down, and tests read them after.
-  const ended: ReadableSpan[] = [];
-  const exporter = new (class extends base.InMemorySpanExporter {
-    override export(spans: ReadableSpan[], done: Parameters<InMemorySpanExporter['export']>[1]): void {
-      super.export(spans, done);
-      ended.push(...spans);
-      exported.emit('export');
-    }
-  })();
-  const tracing = await startSdk([new base.SimpleSpanProcessor(exporter)], new base.AlwaysOnSampler(), { 'service.name': serviceName }, false);
-  const spans = (): ReadableSpan[] => [...ended];
-  return {
-    exporter,
-    spans,
-    shutdown: tracing.shutdown,
-    waitForSpans: (condition, what, timeoutMs = 15_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          if (!condition(spans())) return false;
-          cleanup();
-          resolve(spans());
-          return true;
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for spans: ${what} (have: ${spans().map((s) => s.name).join(', ')})`));
-        }, timeoutMs);
-        const cleanup = (): void => {
-          clearTimeout(timer);
-          exported.off('export', check);
-        };
-        exported.on('export', check);
-        check();
-      }),
   };
 }

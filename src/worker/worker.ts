@@ -111,8 +111,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
       version: VERSION,
       signing,
     });
-    const deadLetter = (original: RawMessage, meta: DeadLetterMeta) =>
-      publishDeadLetter(js, encodeDeadLetter(original, meta)).then(() => undefined);
+    const deadLetter = (original: RawMessage, meta: DeadLetterMeta) => publishDeadLetter(js, encodeDeadLetter(original, meta)).then(() => undefined);
     const policy = retryPolicyOf(config);
     const settings = (callId: string): InvocationSettings => ({
       policy,
@@ -209,4 +208,3 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     throw err;
   }
 }
-

@@ -9,7 +9,8 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
-import { freePort, pollUntil, readCpuMs, stopChild, within, type Fixture } from './processes.js';
+import { freePort, readCpuMs, stopChild, type Fixture } from './processes.js';
+import { pollUntil, within } from '../helpers/eventually.js';
 import { rssSampler } from './memory.js';
 import { BODY, progress, type Scope } from './stack.js';
 import { perSecond } from './stats.js';
@@ -39,7 +40,7 @@ async function startRedis(scope: Scope): Promise<number> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   scope.defer(() => stopChild(redis, 'SIGKILL'));
-  const lines = createInterface({ input: redis.stdout! });
+  const lines = createInterface({ input: redis.stdout });
   await within(
     new Promise<void>((ready, failed) => {
       lines.on('line', (line) => {
@@ -50,7 +51,7 @@ async function startRedis(scope: Scope): Promise<number> {
     10_000,
     'redis-server to start',
   );
-  redis.stdout!.resume();
+  redis.stdout.resume();
   return port;
 }
 
@@ -78,7 +79,7 @@ export async function drainWithBullmq(scope: Scope, fn: Fixture, sink: Fixture, 
   const exited = once(worker, 'exit').then(([code]) => {
     throw new Error(`the BullMQ worker exited with code ${String(code)}`);
   });
-  const ready = once(createInterface({ input: worker.stdout! }), 'line');
+  const ready = once(createInterface({ input: worker.stdout }), 'line');
   // The worker starts taking jobs as soon as it is ready: CPU counts from its start, like asyncfn's.
   await within(Promise.race([ready, exited]), 30_000, 'the BullMQ worker to start');
   const cpuBefore = await readCpuMs(worker.pid!);

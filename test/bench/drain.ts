@@ -9,7 +9,8 @@ import { startWorker } from '../../src/worker/index.js';
 import { drainWithBullmq, redisServerFound } from './bullmq.js';
 import type { LimitA } from './ingest.js';
 import { rssSampler } from './memory.js';
-import { freePort, pollUntil, readCpuMs, runAutocannon, spawnAsyncfn, type Fixture } from './processes.js';
+import { freePort, readCpuMs, runAutocannon, spawnAsyncfn, type Fixture } from './processes.js';
+import { pollUntil } from '../helpers/eventually.js';
 import { row, type Row } from './report.js';
 import {
   BODY,
@@ -87,12 +88,15 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
     const cpuBefore = await readCpuMs(drainWorker.pid);
     const sampler = rssSampler(drainWorker.pid);
     await callbacksReached(sink, n, drainTimeoutMs);
-    const cpuMicrosPerInvocation = ((await readCpuMs(drainWorker.pid)) - cpuBefore) * 1000 / n;
+    const cpuMicrosPerInvocation = (((await readCpuMs(drainWorker.pid)) - cpuBefore) * 1000) / n;
     const peakRss = await sampler.stop();
     const drained = await sink.stats();
     const drainRate = perSecond(n - 1, drained.lastAtMs - drained.firstAtMs);
     const calls = (await fn.stats()).count;
-    progress(SECTION, `${drainRate.toFixed(0)} invocations/s (${calls} function calls), ${cpuMicrosPerInvocation.toFixed(0)} µs CPU each, peak RSS ${(peakRss / MIB).toFixed(0)} MiB`);
+    progress(
+      SECTION,
+      `${drainRate.toFixed(0)} invocations/s (${calls} function calls), ${cpuMicrosPerInvocation.toFixed(0)} µs CPU each, peak RSS ${(peakRss / MIB).toFixed(0)} MiB`,
+    );
     await drainWorker.stop();
 
     const bullmq = redisServerFound() ? await drainWithBullmq(scope, fn, sink, n, plan.maxInflight) : undefined;

@@ -12,12 +12,7 @@ import { epochMs } from './stats.js';
 
 export type FixtureRole = 'function' | 'sink';
 
-export type FixtureCommand =
-  | { cmd: 'stats' }
-  | { cmd: 'reset' }
-  | { cmd: 'trace'; on: boolean }
-  | { cmd: 'hold'; on: boolean }
-  | { cmd: 'release' };
+export type FixtureCommand = { cmd: 'stats' } | { cmd: 'reset' } | { cmd: 'trace'; on: boolean } | { cmd: 'hold'; on: boolean } | { cmd: 'release' };
 
 /** What `stats` answers. Times are epoch ms; 0 before the first request. */
 export interface FixtureStats {
@@ -28,9 +23,7 @@ export interface FixtureStats {
   readonly lastAtMs: number;
 }
 
-export type FixtureEvent =
-  | { event: 'listening'; url: string }
-  | { event: 'request'; callId: string; atMs: number };
+export type FixtureEvent = { event: 'listening'; url: string } | { event: 'request'; callId: string; atMs: number };
 
 /** Held responses are answered this many at a time, one batch per tick, to bound the burst of callbacks. */
 const RELEASE_BATCH = 500;

@@ -8,7 +8,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ackExtendIntervalMs } from '../../actors/ack-extender.js';
 import { rssSampler } from './memory.js';
-import { pollUntil, readCpuMs, readRssBytes, type Fixture } from './processes.js';
+import { readCpuMs, readRssBytes, type Fixture } from './processes.js';
+import { pollUntil } from '../helpers/eventually.js';
 import { row, type Row } from './report.js';
 import { benchConfig, connectClient, inScope, preload, progress, startNats, startWorkerChild } from './stack.js';
 import { epochMs, MIB } from './stats.js';

@@ -11,8 +11,22 @@ import { encodeEnvelope } from '../../src/queue/envelope.js';
 import { ensureStream } from '../../src/queue/topology.js';
 import { rssSampler } from './memory.js';
 import { row, type Row } from './report.js';
-import { freePort, pollUntil, readRssBytes, runAutocannon, spawnAsyncfn, type AsyncfnChild } from './processes.js';
-import { BODY, benchConfig, benchInvocation, connectClient, FUNCTION_NAME, inScope, progress, silentLogger, startNats, writeFunctionsFile, type BenchClient, type Scope } from './stack.js';
+import { freePort, readRssBytes, runAutocannon, spawnAsyncfn, type AsyncfnChild } from './processes.js';
+import { pollUntil } from '../helpers/eventually.js';
+import {
+  BODY,
+  benchConfig,
+  benchInvocation,
+  connectClient,
+  FUNCTION_NAME,
+  inScope,
+  progress,
+  silentLogger,
+  startNats,
+  writeFunctionsFile,
+  type BenchClient,
+  type Scope,
+} from './stack.js';
 import { epochMs, MIB, percentile, perSecond } from './stats.js';
 
 export interface IngestPlan {

@@ -6,7 +6,7 @@
 import { request } from 'undici';
 import { startGateway } from '../../src/gateway/start.js';
 import { startWorker } from '../../src/worker/index.js';
-import { within } from './processes.js';
+import { within } from '../helpers/eventually.js';
 import { row, type Row } from './report.js';
 import { BODY, benchConfig, benchResolver, FUNCTION_NAME, inScope, progress, silentLogger, startFixtures, startNats } from './stack.js';
 import { epochMs, percentile } from './stats.js';

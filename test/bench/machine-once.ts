@@ -9,7 +9,7 @@
 import { withEffects } from '../../actors/invocation.machine.js';
 import { MachineRunner } from '../../actors/machine.runner.js';
 import type { FunctionOutcome, InvocationInput, MessageHandle } from '../../actors/invocation.types.js';
-import { NO_RETRIES } from '../../actors/retry.policy.js';
+import { NO_RETRIES } from '../helpers/machine-fakes.js';
 import type { Invocation } from '../../src/queue/envelope.js';
 
 /** The final state a happy-path run must end in; anything else means the harness is wrong. */

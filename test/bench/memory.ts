@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import { loaderArgs, pollUntil, readRssBytes, stopChild, type Fixture } from './processes.js';
+import { loaderArgs, readRssBytes, stopChild, type Fixture } from './processes.js';
+import { pollUntil } from '../helpers/eventually.js';
 import { row, type Row } from './report.js';
 import { benchConfig, connectClient, inScope, preload, progress, startNats, startWorkerChild } from './stack.js';
 import { MIB } from './stats.js';

@@ -109,7 +109,12 @@ function envelopeRows(plan: PiecesPlan): Promise<Row[]> {
     const dec = await measure(plan.envelopeOps, () => decode(plan.envelopeOps));
     if (sink === 0) throw new Error('nothing encoded');
     return [
-      row('pieces.envelope.encode', S, `encodeEnvelope + header block, 1 KiB invocation with 4 caller headers: CPU µs/op (${headerBytes.length} header bytes)`, enc.cpuMicros),
+      row(
+        'pieces.envelope.encode',
+        S,
+        `encodeEnvelope + header block, 1 KiB invocation with 4 caller headers: CPU µs/op (${headerBytes.length} header bytes)`,
+        enc.cpuMicros,
+      ),
       row('pieces.envelope.decode', S, 'NATS header parse + decodeEnvelope of the same: CPU µs/op', dec.cpuMicros),
     ];
   })();
@@ -127,7 +132,12 @@ async function machineRows(plan: PiecesPlan): Promise<Row[]> {
   for (let r = 0; r < plan.rounds; r++) rounds.push(await measure(plan.machineRuns, () => run(plan.machineRuns)));
   const m = median(rounds);
   return [
-    row('pieces.machine', S, `invocation machine alone, happy path with instant fakes (function 200, callback, ackAck), ${plan.machineConcurrency} at a time: CPU µs per invocation`, m.cpuMicros),
+    row(
+      'pieces.machine',
+      S,
+      `invocation machine alone, happy path with instant fakes (function 200, callback, ackAck), ${plan.machineConcurrency} at a time: CPU µs per invocation`,
+      m.cpuMicros,
+    ),
     row('pieces.machine.rate', S, 'invocation machine alone: invocations/s', m.perSecond),
   ];
 }
@@ -165,7 +175,9 @@ async function httpRows(plan: PiecesPlan, functionUrl: string): Promise<Row[]> {
     const what = `POST 1 KiB, 1 KiB answer, ${plan.machineConcurrency} at a time, 60 s timeout`;
     return [
       row('pieces.http.request.cpu', S, `undici request() + AbortController + timer (the worker's calls before issue 12), ${what}: process CPU µs per call`, q.cpuMicros),
-      row('pieces.http.exchange.cpu', S, "exchange() (undici dispatch, the worker's function calls and callbacks): process CPU µs per call vs request()", x.cpuMicros, { limit: q.cpuMicros }),
+      row('pieces.http.exchange.cpu', S, "exchange() (undici dispatch, the worker's function calls and callbacks): process CPU µs per call vs request()", x.cpuMicros, {
+        limit: q.cpuMicros,
+      }),
       row('pieces.http.exchange.rate', S, 'exchange(): calls/s vs request()', x.perSecond, { limit: q.perSecond }),
     ];
   } finally {

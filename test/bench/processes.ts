@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+import { within } from '../helpers/eventually.js';
 import type { FixtureCommand, FixtureEvent, FixtureRole, FixtureStats } from './fixture-server.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
@@ -35,29 +35,6 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await gone;
   clearTimeout(timer);
-}
-
-/** Rejects after `ms` with `what` in the message, unless `promise` settles first. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `probe` every `everyMs` until it returns true; bounded by `timeoutMs`. A probe that throws stops the wait. */
-export async function pollUntil(probe: () => Promise<boolean>, what: string, timeoutMs: number, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await delay(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 /** A fixture-server.ts process: a trivial function or a callback sink. */
@@ -197,7 +174,7 @@ export async function runAutocannon(opts: AutocannonOptions): Promise<Autocannon
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-  const [code] = await within(once(child, 'exit'), (opts.durationSeconds + 30) * 1000, 'autocannon to finish').catch(async (err: unknown) => {
+  const [code] = await within(once(child, 'exit') as Promise<[number | null]>, (opts.durationSeconds + 30) * 1000, 'autocannon to finish').catch(async (err: unknown) => {
     await stopChild(child, 'SIGKILL');
     throw err;
   });

@@ -8,7 +8,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { startWorker } from '../../src/worker/index.js';
-import { pollUntil } from './processes.js';
+import { pollUntil } from '../helpers/eventually.js';
 import { benchConfig, benchResolver, connectClient, inScope, preload, progress, silentLogger, startFixtures, startNats } from './stack.js';
 import { perSecond } from './stats.js';
 

@@ -27,13 +27,7 @@ export interface Target {
 }
 
 /** Builds a row, computing the ratio from the limit and judging the target. */
-export function row(
-  id: string,
-  section: string,
-  metric: string,
-  value: number,
-  opts: { limit?: number; target?: Target; ratio?: boolean } = {},
-): Row {
+export function row(id: string, section: string, metric: string, value: number, opts: { limit?: number; target?: Target; ratio?: boolean } = {}): Row {
   const limit = opts.limit ?? null;
   // A latency beside its limit is shown for reference; a ratio of latencies would read as "fraction of the limit".
   const ratio = limit === null || opts.ratio === false ? null : value / limit;

@@ -16,7 +16,8 @@ import { createPublisher, type InvocationPublisher } from '../../src/queue/publi
 import { createConfirmer } from '../../src/queue/confirmer.js';
 import { ensureStream, type QueueSpec, queueSpecFor } from '../../src/queue/topology.js';
 import { createLogger, type Logger } from '../../src/telemetry/logger.js';
-import { pollUntil, spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
+import { spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
+import { pollUntil } from '../helpers/eventually.js';
 
 /** The registered name of the bench's trivial function. */
 export const FUNCTION_NAME = 'bench';
@@ -128,7 +129,14 @@ export async function connectClient(scope: Scope, config: Config): Promise<Bench
   const spec = queueSpecFor(config);
   await ensureStream(jsm, spec, silentLogger);
   const js = jsm.jetstream();
-  return { natsUrl: config.nats.url!, queue, js, jsm, spec, publisher: createPublisher(queue, createConfirmer(queue.nc, { timeoutMs: 30_000 }), { publishTimeoutMs: 30_000 }) };
+  return {
+    natsUrl: config.nats.url!,
+    queue,
+    js,
+    jsm,
+    spec,
+    publisher: createPublisher(queue, createConfirmer(queue.nc, { timeoutMs: 30_000 }), { publishTimeoutMs: 30_000 }),
+  };
 }
 
 /** Publishes `count` invocations straight onto the stream, `window` at a time. */

@@ -103,7 +103,11 @@ t.test('gateway and worker: variables asyncfn reads, values that load, grace per
   for (const name of ['gateway', 'worker']) {
     const service = services[name]!;
     const env = service.environment ?? {};
-    t.same(Object.keys(env).filter((n) => !acceptedVariable(n, otelNames)), [], `${name}: variable names`);
+    t.same(
+      Object.keys(env).filter((n) => !acceptedVariable(n, otelNames)),
+      [],
+      `${name}: variable names`,
+    );
     const config = loadConfig(env);
     const nats = new URL(config.nats.url!);
     t.ok(services[nats.hostname], `${name}: NATS_URL names the service ${nats.hostname}`);
@@ -130,7 +134,10 @@ t.test('Prometheus scrapes the gateway and every worker; Grafana gets the reposi
   ]);
   t.ok(targets.includes(`gateway:${gatewayPort}`), `scrapes gateway:${gatewayPort}`);
   t.ok(targets.includes(`worker:${workerPort}`), `scrapes worker:${workerPort}`);
-  t.ok(services.prometheus!.volumes?.some((v) => v.startsWith('./prometheus.yml:')), 'mounts deploy/prometheus.yml');
+  t.ok(
+    services.prometheus!.volumes?.some((v) => v.startsWith('./prometheus.yml:')),
+    'mounts deploy/prometheus.yml',
+  );
 
   const grafana = services.grafana!.volumes ?? [];
   const provider = parse(await readFile(join(ROOT, 'grafana/provisioning/dashboards/asyncfn.yaml'), 'utf8')) as {
@@ -139,8 +146,14 @@ t.test('Prometheus scrapes the gateway and every worker; Grafana gets the reposi
   const datasource = parse(await readFile(join(ROOT, 'grafana/provisioning/datasources/prometheus.yaml'), 'utf8')) as {
     datasources: Array<{ url: string }>;
   };
-  t.ok(grafana.some((v) => v.startsWith('../grafana/provisioning:/etc/grafana/provisioning')), 'provisioning mounted');
-  t.ok(grafana.some((v) => v.startsWith(`../grafana/dashboards:${provider.providers[0]!.options.path}`)), 'dashboards where the provider loads them');
+  t.ok(
+    grafana.some((v) => v.startsWith('../grafana/provisioning:/etc/grafana/provisioning')),
+    'provisioning mounted',
+  );
+  t.ok(
+    grafana.some((v) => v.startsWith(`../grafana/dashboards:${provider.providers[0]!.options.path}`)),
+    'dashboards where the provider loads them',
+  );
   t.equal(new URL(datasource.datasources[0]!.url).hostname, 'prometheus', 'the datasource URL names the prometheus service');
 });
 

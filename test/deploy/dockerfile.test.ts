@@ -87,12 +87,27 @@ t.test('build stage: npm ci with dev dependencies, then npm run build', async (t
 
 t.test('runtime stage: production dependencies only, the compiled code, a non-root user', async (t) => {
   const runs = inStage(finalStage, 'RUN').map((i) => i.args);
-  t.ok(runs.some((r) => /\bnpm ci\b.*--omit=dev/.test(r)), 'npm ci --omit=dev');
-  t.notOk(instructions.some((i) => i.keyword === 'RUN' && /\bnpm (install|i)\b/.test(i.args)), 'never npm install (the lockfile decides)');
+  t.ok(
+    runs.some((r) => /\bnpm ci\b.*--omit=dev/.test(r)),
+    'npm ci --omit=dev',
+  );
+  t.notOk(
+    instructions.some((i) => i.keyword === 'RUN' && /\bnpm (install|i)\b/.test(i.args)),
+    'never npm install (the lockfile decides)',
+  );
   const copies = inStage(finalStage, 'COPY').map((i) => i.args);
-  t.ok(copies.some((c) => /--from=build\s+\/app\/dist\/src\b/.test(c)), 'dist/src from the build stage');
-  t.ok(copies.some((c) => /--from=build\s+\/app\/dist\/actors\b/.test(c)), 'dist/actors from the build stage (src imports actors/)');
-  t.notOk(copies.some((c) => /node_modules/.test(c)), "no node_modules copied from the build stage (it has dev dependencies)");
+  t.ok(
+    copies.some((c) => /--from=build\s+\/app\/dist\/src\b/.test(c)),
+    'dist/src from the build stage',
+  );
+  t.ok(
+    copies.some((c) => /--from=build\s+\/app\/dist\/actors\b/.test(c)),
+    'dist/actors from the build stage (src imports actors/)',
+  );
+  t.notOk(
+    copies.some((c) => /node_modules/.test(c)),
+    'no node_modules copied from the build stage (it has dev dependencies)',
+  );
 
   const users = inStage(finalStage, 'USER');
   t.equal(users.length, 1, 'one USER');
@@ -119,7 +134,9 @@ t.test('node is PID 1 and gets SIGTERM: exec-form ENTRYPOINT, the command as CMD
 
 t.test('EXPOSE the default gateway_port and worker_port', async (t) => {
   const defaults = loadConfig({});
-  const exposed = inStage(finalStage, 'EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((p) => Number(p.split('/')[0]));
+  const exposed = inStage(finalStage, 'EXPOSE')
+    .flatMap((i) => i.args.split(/\s+/))
+    .map((p) => Number(p.split('/')[0]));
   t.same(exposed.sort(), [defaults.gateway.port, defaults.worker.port].sort());
 });
 
@@ -136,10 +153,18 @@ function ignored(path: string, patterns: readonly string[]): boolean {
 }
 
 t.test('the build context holds what the COPYs need and nothing heavy or secret', async (t) => {
-  const patterns = dockerignore.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const patterns = dockerignore
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   const sources = instructions
     .filter((i) => (i.keyword === 'COPY' || i.keyword === 'ADD') && !/--from=/.test(i.args))
-    .flatMap((i) => i.args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1));
+    .flatMap((i) =>
+      i.args
+        .split(/\s+/)
+        .filter((a) => !a.startsWith('--'))
+        .slice(0, -1),
+    );
   t.ok(sources.length > 0);
   for (const source of sources) {
     await t.resolves(stat(join(ROOT, source)), `${source} exists`);
@@ -148,7 +173,10 @@ t.test('the build context holds what the COPYs need and nothing heavy or secret'
   for (const heavy of ['node_modules', '.git', 'dist', 'test', '.asyncfn', 'coverage', '.env']) {
     t.ok(ignored(heavy, patterns), `${heavy} is not sent to the builder`);
   }
-  t.notOk(instructions.some((i) => i.keyword === 'ADD'), 'COPY, not ADD');
+  t.notOk(
+    instructions.some((i) => i.keyword === 'ADD'),
+    'COPY, not ADD',
+  );
 });
 
 async function sourceFiles(dir: string): Promise<string[]> {

@@ -11,16 +11,7 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { queuesServed } from '../../src/queue/queues.js';
 import { tracingSettingsFrom } from '../../src/config/tracing.js';
 import { acceptedVariable, otelVariableNames } from '../helpers/deploy.js';
-import {
-  describe,
-  type K8sObject,
-  KUBECTL,
-  kubectlVersion,
-  KUSTOMIZATIONS,
-  renderKustomization,
-  schemaProblems,
-  unknownFieldProblems,
-} from '../helpers/kustomize.js';
+import { describe, type K8sObject, KUBECTL, kubectlVersion, KUSTOMIZATIONS, renderKustomization, schemaProblems, unknownFieldProblems } from '../helpers/kustomize.js';
 import { queueSpecFor } from '../../src/queue/topology.js';
 
 /**
@@ -36,9 +27,7 @@ const NAMESPACE = 'asyncfn';
 const otelNames = await otelVariableNames();
 t.comment(`kubectl: ${await kubectlVersion().catch((err: Error) => `not found (${KUBECTL}): ${err.message}`)}`);
 
-const rendered = Object.fromEntries(
-  await Promise.all(KUSTOMIZATIONS.map(async (dir) => [dir, await renderKustomization(dir)] as const)),
-) as Rendered;
+const rendered = Object.fromEntries(await Promise.all(KUSTOMIZATIONS.map(async (dir) => [dir, await renderKustomization(dir)] as const))) as Rendered;
 
 function ofKind<T>(objects: readonly K8sObject[], kind: string): T[] {
   return objects.filter((o) => o.kind === kind) as unknown as T[];
@@ -93,7 +82,11 @@ t.test('every kustomization renders, and every object passes the Kubernetes sche
     t.ok(objects.length > 0, `${dir}: ${objects.length} objects`);
     t.same(objects.flatMap(schemaProblems), [], `${dir}: schemas`);
     const names = objects.map(describe);
-    t.same(names.filter((name, i) => names.indexOf(name) !== i), [], `${dir}: no kind/name twice`);
+    t.same(
+      names.filter((name, i) => names.indexOf(name) !== i),
+      [],
+      `${dir}: no kind/name twice`,
+    );
     for (const object of objects) {
       if (object.kind !== 'Namespace') t.equal(object.metadata.namespace, NAMESPACE, `${dir}: ${describe(object)} is in ${NAMESPACE}`);
     }
@@ -102,7 +95,11 @@ t.test('every kustomization renders, and every object passes the Kubernetes sche
 
 t.test('no object has a field its schema does not know (a typo would be dropped silently)', async (t) => {
   // Overlays repeat the base's objects: check each distinct object once.
-  const distinct = new Map(Object.values(rendered).flat().map((object) => [JSON.stringify(object), object]));
+  const distinct = new Map(
+    Object.values(rendered)
+      .flat()
+      .map((object) => [JSON.stringify(object), object]),
+  );
   t.same(unknownFieldProblems([...distinct.values()]), []);
 });
 
@@ -120,7 +117,11 @@ t.test('every variable in the manifests is one asyncfn reads, and every value lo
     const objects = rendered[dir];
     for (const configMap of ofKind<IConfigMap>(objects, 'ConfigMap').filter((c) => c.metadata?.name?.startsWith('asyncfn-config'))) {
       const data = configMap.data ?? {};
-      t.same(Object.keys(data).filter((name) => !acceptedVariable(name, otelNames)), [], `${dir}: ConfigMap keys`);
+      t.same(
+        Object.keys(data).filter((name) => !acceptedVariable(name, otelNames)),
+        [],
+        `${dir}: ConfigMap keys`,
+      );
       t.doesNotThrow(() => loadConfig(data), `${dir}: the ConfigMap loads`);
       t.doesNotThrow(() => tracingSettingsFrom(data, 'asyncfn'), `${dir}: its OTEL_* settings parse`);
     }
@@ -142,8 +143,14 @@ t.test('gateways and workers: probes on the ports asyncfn serves, resources, a g
   for (const dir of KUSTOMIZATIONS) {
     const objects = rendered[dir];
     const deployments = ofKind<IDeployment>(objects, 'Deployment').filter((d) => asyncfnContainer(d));
-    t.ok(deployments.some((d) => commandOf(d) === 'gateway'), `${dir}: has a gateway`);
-    t.ok(deployments.some((d) => commandOf(d) === 'worker'), `${dir}: has a worker`);
+    t.ok(
+      deployments.some((d) => commandOf(d) === 'gateway'),
+      `${dir}: has a gateway`,
+    );
+    t.ok(
+      deployments.some((d) => commandOf(d) === 'worker'),
+      `${dir}: has a worker`,
+    );
     for (const deployment of deployments) {
       const name = `${dir}: ${deployment.metadata!.name}`;
       const pod = deployment.spec!.template.spec!;
@@ -246,7 +253,10 @@ t.test('dev: one nats-server with JetStream, streams with one replica', async (t
     const url = new URL(config.nats.url!.split(',')[0]!);
     const service = ofKind<IService>(objects, 'Service').find((s) => s.metadata!.name === url.hostname);
     t.ok(service, `${deployment.metadata!.name}: NATS_URL names the Service ${url.hostname}`);
-    t.ok(service?.spec!.ports?.some((p) => p.port === Number(url.port)), `port ${url.port}`);
+    t.ok(
+      service?.spec!.ports?.some((p) => p.port === Number(url.port)),
+      `port ${url.port}`,
+    );
     t.ok(matches(service?.spec!.selector, nats.spec!.template.metadata?.labels), 'which selects the nats pod');
   }
 });
@@ -255,10 +265,16 @@ t.test('production: external NATS, R3, two gateways, a worker per queue, PDBs, s
   for (const dir of ['overlays/production', 'overlays/production-keda'] as const) {
     const objects = rendered[dir];
     const deployments = ofKind<IDeployment>(objects, 'Deployment');
-    t.notOk(deployments.some((d) => d.metadata!.name === 'nats'), `${dir}: no NATS of its own`);
+    t.notOk(
+      deployments.some((d) => d.metadata!.name === 'nats'),
+      `${dir}: no NATS of its own`,
+    );
     const gateways = deployments.filter((d) => commandOf(d) === 'gateway');
     const workers = deployments.filter((d) => commandOf(d) === 'worker');
-    t.ok(gateways.every((d) => (d.spec!.replicas ?? 1) >= 2), `${dir}: gateways have ≥ 2 replicas`);
+    t.ok(
+      gateways.every((d) => (d.spec!.replicas ?? 1) >= 2),
+      `${dir}: gateways have ≥ 2 replicas`,
+    );
 
     const served = new Map<string, string>();
     const serviceNames = new Set<string>();
@@ -327,7 +343,11 @@ t.test('production: external NATS, R3, two gateways, a worker per queue, PDBs, s
 t.test('production-keda: production plus a ScaledObject per worker Deployment, on its own consumer', async (t) => {
   const objects = rendered['overlays/production-keda'];
   const production = new Set(rendered['overlays/production'].map(describe));
-  t.same([...production].filter((name) => !objects.some((o) => describe(o) === name)), [], 'everything of production');
+  t.same(
+    [...production].filter((name) => !objects.some((o) => describe(o) === name)),
+    [],
+    'everything of production',
+  );
   const scaled = ofKind<IScaledObject>(objects, 'ScaledObject');
   const workers = ofKind<IDeployment>(objects, 'Deployment').filter((d) => commandOf(d) === 'worker');
   t.same(scaled.map((s) => s.spec.scaleTargetRef.name).sort(), workers.map((w) => w.metadata!.name).sort(), 'one per worker Deployment');

@@ -139,7 +139,10 @@ t.test('3-node cluster, R3 stream: kill -9 of the stream leader under load loses
   t.ok(acceptedAfterFailover > 0, 'the gateways accept again once a new leader is elected');
   t.same(missing, [], 'lost: no accepted invocation went without its callback');
   t.equal(completed.size, accepted.size, 'every accepted call id completed');
-  t.notOk(completedIds.some((id) => !accepted.has(id) && !refused.has(id)), 'no callback for a call id never sent');
+  t.notOk(
+    completedIds.some((id) => !accepted.has(id) && !refused.has(id)),
+    'no callback for a call id never sent',
+  );
   await eventually(
     async () => ((await jsm.streams.info(STREAM)).cluster?.replicas ?? []).filter((r) => r.current).length === 2,
     'both followers of the stream to be current again',

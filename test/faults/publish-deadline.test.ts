@@ -82,13 +82,26 @@ t.test('JetStream paused: every request that waits on it is answered 503 + Retry
 
   // Resumed: 202s again (the first may still meet the backlog of the pause; each answer stays bounded).
   const resumed: Answer[] = [];
-  await eventually(async () => {
-    const answer = await post('after-resume');
-    resumed.push(answer);
-    return answer.status === 202;
-  }, 'a 202 after SIGCONT', 15_000, 100);
-  t.same(resumed.filter((a) => a.status !== 202 && a.status !== 503), [], 'only 503 or 202 after resuming');
-  t.same(resumed.filter((a) => a.elapsedMs >= ANSWER_BOUND_MS), [], 'each answered within the bound');
+  await eventually(
+    async () => {
+      const answer = await post('after-resume');
+      resumed.push(answer);
+      return answer.status === 202;
+    },
+    'a 202 after SIGCONT',
+    15_000,
+    100,
+  );
+  t.same(
+    resumed.filter((a) => a.status !== 202 && a.status !== 503),
+    [],
+    'only 503 or 202 after resuming',
+  );
+  t.same(
+    resumed.filter((a) => a.elapsedMs >= ANSWER_BOUND_MS),
+    [],
+    'each answered within the bound',
+  );
   for (const answer of resumed) if (answer.status === 202) accepted.push(answer.callId!);
   for (let i = 0; i < 5; i++) {
     const answer = await post(`after-${i}`);
@@ -119,15 +132,32 @@ t.test('right after a nats-server restart every answer, 503 or 202, comes within
   t.equal(first.status, 202, 'accepted before the restart');
   await nats.restart();
   const answers: Answer[] = [];
-  await eventually(async () => {
-    const answer = await send(`${gateway.url}/async-function/work`, { body: 'after', headers: { 'x-callback-url': sink.url } });
-    answers.push(answer);
-    return answer.status === 202;
-  }, 'a 202 after the restart', 20_000, 50);
+  await eventually(
+    async () => {
+      const answer = await send(`${gateway.url}/async-function/work`, { body: 'after', headers: { 'x-callback-url': sink.url } });
+      answers.push(answer);
+      return answer.status === 202;
+    },
+    'a 202 after the restart',
+    20_000,
+    50,
+  );
   const refused = answers.filter((a) => a.status === 503);
-  t.same(answers.filter((a) => a.status !== 202 && a.status !== 503), [], 'only 503 or 202');
-  t.same(answers.filter((a) => a.elapsedMs >= ANSWER_BOUND_MS), [], 'each answered within the bound');
-  t.same(refused.filter((a) => a.retryAfter !== '1'), [], 'every 503 with Retry-After');
+  t.same(
+    answers.filter((a) => a.status !== 202 && a.status !== 503),
+    [],
+    'only 503 or 202',
+  );
+  t.same(
+    answers.filter((a) => a.elapsedMs >= ANSWER_BOUND_MS),
+    [],
+    'each answered within the bound',
+  );
+  t.same(
+    refused.filter((a) => a.retryAfter !== '1'),
+    [],
+    'every 503 with Retry-After',
+  );
   const accepted = answers.find((a) => a.status === 202)!;
   await sink.waitForCallId(accepted.callId!);
   t.comment(`answers while JetStream came back: ${refused.length} × 503, then 202 (slowest ${Math.round(Math.max(...answers.map((a) => a.elapsedMs)))} ms)`);

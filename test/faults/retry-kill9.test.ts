@@ -4,7 +4,10 @@ import { enqueueMany } from '../helpers/enqueue.js';
 import { scriptedHandler } from '../helpers/http-servers.js';
 
 t.test('a worker killed with kill -9 during a back-off wait: the retry still happens, once', async (t) => {
-  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 })));
+  const { fn, sink, gateway, workerEnv } = await startProcessStack(
+    t,
+    scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 })),
+  );
   // The back-off outlasts the dead worker's last pull request (the worker pulls with a 10 s expiry).
   // Were the retry due while that request is still open, JetStream 2.9 could deliver it there, find
   // nobody listening and take the delivery back, delivery count included: the retry would then run

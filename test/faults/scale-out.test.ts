@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import t from 'tap';
 import { configFor, resolverFor, spawnAsyncfn, startProcessStack, startTestWorker, writeFunctionsFile } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { waitForEvent, type CallbackSink, type Handler } from '../helpers/http-servers.js';
+import { type CallbackSink, type Handler } from '../helpers/http-servers.js';
+import { waitForEvent } from '../helpers/eventually.js';
 
 const WORKERS = ['w1', 'w2', 'w3'] as const;
 const MAX_INFLIGHT = 4;
@@ -75,8 +76,7 @@ function countingFunction(ms: number) {
     },
     /** Starts a new phase: the highest concurrency is counted from now. */
     resetMax: () => (maxRunning = running),
-    waitUntil: (condition: () => boolean, what: string, timeoutMs = 20_000) =>
-      waitForEvent(events, 'change', condition, what, timeoutMs),
+    waitUntil: (condition: () => boolean, what: string, timeoutMs = 20_000) => waitForEvent(events, 'change', condition, what, timeoutMs),
   };
 }
 
@@ -151,10 +151,7 @@ t.test('three workers on one durable consumer share the load within max_inflight
   const callsAtPhase2 = server.requests.length;
   const enqueuing = enqueueParallel(gateway.url, PER_PHASE, sink.url, 'p2');
   const victim = fn.worker('w1');
-  await fn.waitUntil(
-    () => victim.finished - before.get('w1')!.finished >= 2 * MAX_INFLIGHT && victim.running === MAX_INFLIGHT,
-    'w1 to be busy with phase 2',
-  );
+  await fn.waitUntil(() => victim.finished - before.get('w1')!.finished >= 2 * MAX_INFLIGHT && victim.running === MAX_INFLIGHT, 'w1 to be busy with phase 2');
   const runningAtKill = victim.running;
   await victimProcess.kill9();
   // Calls of w1 still running when it died are either cut off or answered to nobody.
@@ -179,5 +176,9 @@ t.test('three workers on one durable consumer share the load within max_inflight
   t.equal(completed.size, PER_PHASE, `all ${PER_PHASE} call ids completed`);
   t.ok(fn.maxRunning <= 2 * MAX_INFLIGHT, 'the two survivors stayed within their max_inflight');
   const failed = sink.received.filter((cb) => cb.headers['x-function-status'] !== '200');
-  t.same(failed.map((cb) => cb.headers['x-call-id']), [], 'every callback reports the function\'s 200');
+  t.same(
+    failed.map((cb) => cb.headers['x-call-id']),
+    [],
+    "every callback reports the function's 200",
+  );
 });

@@ -15,7 +15,10 @@ t.test('SIGTERM under load: in-flight work finishes within the grace period, the
   t.equal(fn.concurrent, 0, 'no call was left running');
   const doneBeforeExit = sink.received.length;
   t.ok(doneBeforeExit >= 5, `the ${doneBeforeExit} invocations in flight at SIGTERM finished first`);
-  t.notOk(first.logs.some((l) => l.msg === 'released unfinished invocations back to the queue'), 'nothing had to be released');
+  t.notOk(
+    first.logs.some((l) => l.msg === 'released unfinished invocations back to the queue'),
+    'nothing had to be released',
+  );
 
   await spawnAsyncfn(t, 'worker', env);
   await sink.waitFor(40);

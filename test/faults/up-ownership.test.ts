@@ -142,8 +142,14 @@ t.test('a stale lock whose pid now names another process is cleared; a nats-serv
   await writeFile(join(cwd, '.asyncfn', 'up.lock'), JSON.stringify({ pid: process.pid, startTime: 1, natsPid: orphan.pid }));
 
   const up = await startUpIn(t, cwd, {}, ENV);
-  t.ok(up.logs.some((l) => l.msg === 'cleared the lock of an asyncfn up that is gone' && l.ownerPid === process.pid), 'a pid with another start time is not the owner: the lock is stale');
-  t.ok(up.logs.some((l) => l.level === 40 && l.msg === 'stopping a nats-server left running on this store by an asyncfn up that is gone' && l.natsPid === orphan.pid), 'the orphan is named in a warning');
+  t.ok(
+    up.logs.some((l) => l.msg === 'cleared the lock of an asyncfn up that is gone' && l.ownerPid === process.pid),
+    'a pid with another start time is not the owner: the lock is stale',
+  );
+  t.ok(
+    up.logs.some((l) => l.level === 40 && l.msg === 'stopping a nats-server left running on this store by an asyncfn up that is gone' && l.natsPid === orphan.pid),
+    'the orphan is named in a warning',
+  );
   await exited(orphan);
   t.equal(orphan.signalCode, null, 'the orphan exited on its own after SIGTERM (flushing its store), it was not killed');
   t.same(await natsServersOn(cwd), [natsPidOf(up)], 'one nats-server runs on the store: the new one');

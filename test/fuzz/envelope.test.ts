@@ -8,15 +8,7 @@ import t from 'tap';
 import { isDnsLabel } from '../../src/functions/index.js';
 import { callbackUrlFrom, callIdFrom } from '../../src/gateway/invocation-target.js';
 import { decodeDeadLetter } from '../../src/queue/dead-letter.js';
-import {
-  CALLER_HEADER_PREFIX,
-  decodeEnvelope,
-  encodeEnvelope,
-  EnvelopeHeader,
-  ENVELOPE_VERSION,
-  PoisonMessageError,
-  type Invocation,
-} from '../../src/queue/envelope.js';
+import { CALLER_HEADER_PREFIX, decodeEnvelope, encodeEnvelope, EnvelopeHeader, ENVELOPE_VERSION, PoisonMessageError, type Invocation } from '../../src/queue/envelope.js';
 import { assertProperty, fuzzRun, httpFieldValue, httpToken, Tally, TOKEN_CHARS } from '../helpers/fuzz.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
@@ -36,25 +28,23 @@ const callId = fc.oneof(
 const dnsLabel = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?$/);
 
 /** A character node can hand over in a request target: printable ASCII and latin1 (raw bytes ≥ 0x80). */
-const urlChar = fc.oneof(
-  { weight: 8, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
-  { weight: 2, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
-);
+const urlChar = fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) }, { weight: 2, arbitrary: fc.integer({ min: 0x80, max: 0xff }) });
 const segment = fc.oneof(
   fc.constantFrom('', '.', '..', '%00', '%2e%2e', '%2F', '%', '%zz', '~', 'é', '%E2%9C%93'),
   fc.array(urlChar, { maxLength: 30 }).map((codes) => String.fromCharCode(...codes).replace(/[?#]/g, '')),
 );
 /** "" or "/a/b" as received: percent-encoding untouched, dot segments and empty segments kept. */
-const pathSuffix = fc.oneof(fc.constant(''), fc.array(segment, { minLength: 1, maxLength: 6 }).map((s) => `/${s.join('/')}`));
+const pathSuffix = fc.oneof(
+  fc.constant(''),
+  fc.array(segment, { minLength: 1, maxLength: 6 }).map((s) => `/${s.join('/')}`),
+);
 const query = fc.oneof(
   fc.constant(''),
   fc.array(urlChar, { maxLength: 60 }).map((codes) => String.fromCharCode(...codes).replace(/#/g, '')),
   fc.constantFrom('a=1&a=2', '=', '&&', '%00', 'q=%E2%9C%93', 'x'.repeat(2000)),
 );
 
-const callbackUrl = fc
-  .webUrl({ withQueryParameters: true, withFragments: true, validSchemes: ['http', 'https'] })
-  .map((url) => callbackUrlFrom(url)!);
+const callbackUrl = fc.webUrl({ withQueryParameters: true, withFragments: true, validSchemes: ['http', 'https'] }).map((url) => callbackUrlFrom(url)!);
 
 /**
  * Values at the edges of what NATS carries: U+00A0 is obs-text to HTTP (node keeps it) but
@@ -79,13 +69,12 @@ const edgeValue = fc.constantFrom(
 
 /** Caller headers as node hands them over (lower-cased names; repeated names repeat, in order). */
 const callerHeaders = fc.array(
-  fc.tuple(
-    fc.oneof(
-      httpToken(),
-      fc.constantFrom('content-type', 'nats-msg-id', 'asyncfn-version', 'asyncfn-call-id', 'asyncfn-h-x', 'x-call-id', 'traceparent', 'x-multi'),
-    ),
-    fc.oneof({ weight: 5, arbitrary: httpFieldValue() }, { weight: 1, arbitrary: httpFieldValue(4000) }, { weight: 1, arbitrary: edgeValue }),
-  ).map(([name, value]) => [name.toLowerCase(), value] as [string, string]),
+  fc
+    .tuple(
+      fc.oneof(httpToken(), fc.constantFrom('content-type', 'nats-msg-id', 'asyncfn-version', 'asyncfn-call-id', 'asyncfn-h-x', 'x-call-id', 'traceparent', 'x-multi')),
+      fc.oneof({ weight: 5, arbitrary: httpFieldValue() }, { weight: 1, arbitrary: httpFieldValue(4000) }, { weight: 1, arbitrary: edgeValue }),
+    )
+    .map(([name, value]) => [name.toLowerCase(), value] as [string, string]),
   { maxLength: 12 },
 );
 
@@ -98,28 +87,45 @@ const body = fc.oneof(
 
 const invocation: fc.Arbitrary<Invocation> = fc.record(
   {
-  callId,
-  functionName: dnsLabel,
-  namespace: dnsLabel,
-  method: httpToken(12),
-  path: pathSuffix,
-  query,
-  headers: callerHeaders,
-  body,
-  callbackUrl: fc.option(callbackUrl, { nil: undefined }),
-  enqueuedAtMs: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
-  expiresAtMs: fc.option(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
-  traceparent: fc.option(httpFieldValue(60).filter((v) => v !== ''), { nil: undefined }),
-  tracestate: fc.option(fc.oneof(httpFieldValue(120), edgeValue).filter((v) => v !== ''), { nil: undefined }),
-  // Decoded only when present (X-Delay-Seconds / X-Not-Before, X-Store-Result, a chained call).
-  parentCallId: callId,
-  notBeforeMs: fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
-  storeResult: fc.constant(true),
+    callId,
+    functionName: dnsLabel,
+    namespace: dnsLabel,
+    method: httpToken(12),
+    path: pathSuffix,
+    query,
+    headers: callerHeaders,
+    body,
+    callbackUrl: fc.option(callbackUrl, { nil: undefined }),
+    enqueuedAtMs: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+    expiresAtMs: fc.option(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
+    traceparent: fc.option(
+      httpFieldValue(60).filter((v) => v !== ''),
+      { nil: undefined },
+    ),
+    tracestate: fc.option(
+      fc.oneof(httpFieldValue(120), edgeValue).filter((v) => v !== ''),
+      { nil: undefined },
+    ),
+    // Decoded only when present (X-Delay-Seconds / X-Not-Before, X-Store-Result, a chained call).
+    parentCallId: callId,
+    notBeforeMs: fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+    storeResult: fc.constant(true),
   },
   {
     requiredKeys: [
-      'callId', 'functionName', 'namespace', 'method', 'path', 'query', 'headers', 'body',
-      'callbackUrl', 'enqueuedAtMs', 'expiresAtMs', 'traceparent', 'tracestate',
+      'callId',
+      'functionName',
+      'namespace',
+      'method',
+      'path',
+      'query',
+      'headers',
+      'body',
+      'callbackUrl',
+      'enqueuedAtMs',
+      'expiresAtMs',
+      'traceparent',
+      'tracestate',
     ],
   },
 );
@@ -193,7 +199,18 @@ t.test('encode → NATS wire format → decode round-trips any invocation', asyn
       assert.deepEqual(Buffer.from(decoded.body), Buffer.from(inv.body));
     }),
     // Found by this property: NATS trimmed a value that starts or ends with U+00A0.
-    [[{ ...BASE, tracestate: '\u00a0' }], [{ ...BASE, headers: [['x-a', 'v\u00a0'], ['x-a', '\u00a0']] }]],
+    [
+      [{ ...BASE, tracestate: '\u00a0' }],
+      [
+        {
+          ...BASE,
+          headers: [
+            ['x-a', 'v\u00a0'],
+            ['x-a', '\u00a0'],
+          ],
+        },
+      ],
+    ],
   );
   t.pass(`${run.numRuns} invocations round-tripped`);
   tally.print(t, 'round trip cases');
@@ -208,11 +225,23 @@ t.test("callers' header names of any case decode lower-cased, each name's values
       const withCase = { ...inv, headers };
       const { headers: h, data } = encodeEnvelope(withCase);
       const decoded = decodeEnvelope(overTheWire(h), data);
-      assert.ok(decoded.headers.every(([name]) => name === name.toLowerCase()), 'names are lower-cased');
+      assert.ok(
+        decoded.headers.every(([name]) => name === name.toLowerCase()),
+        'names are lower-cased',
+      );
       assert.deepEqual(byName(decoded.headers), byName(headers));
     }),
     // Found by this property: one name in two cases split into two NATS keys, reordering its values.
-    [[BASE, [['X-a', ''], ['x-a', ''], ['X-a', '!']]]],
+    [
+      [
+        BASE,
+        [
+          ['X-a', ''],
+          ['x-a', ''],
+          ['X-a', '!'],
+        ],
+      ],
+    ],
   );
   t.pass(`${run.numRuns} header sets of mixed case decoded`);
 });
@@ -225,10 +254,7 @@ const envelopeNames = Object.values(EnvelopeHeader);
 const anyString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 20 }),
-  fc.constantFrom(
-    ...['', ' ', '1', ' 1 ', '01', '1.0', '2', '-1', '1e3', 'NaN', 'Infinity', '9007199254740993'],
-    ...['\r\n', 'a\r\nAsyncfn-Version: 1', '\ud800'],
-  ),
+  fc.constantFrom(...['', ' ', '1', ' 1 ', '01', '1.0', '2', '-1', '1e3', 'NaN', 'Infinity', '9007199254740993'], ...['\r\n', 'a\r\nAsyncfn-Version: 1', '\ud800']),
   fc.constantFrom('=?pct?', '=?pct?%', '=?pct?%zz', '=?pct?%E2%82', '=?pct?%C0%AF', '=?pct?%31', '=?pct?%0D%0A'),
   fc.integer().map(String),
 );
@@ -253,13 +279,13 @@ const anyHeaders: fc.Arbitrary<{ kind: string; headers: MsgHdrs | undefined }> =
         // The API refuses names and values NATS cannot carry; the other kinds cover those.
       }
     }
-    return { kind: 'api', headers: h as MsgHdrs };
+    return { kind: 'api', headers: h };
   }),
   headerPairs.map((pairs) => {
     // No prototype: "constructor" and "__proto__" are header names like any other.
     const record = Object.create(null) as Record<string, string[]>;
     for (const [name, value] of pairs) (record[name] ??= []).push(value);
-    return { kind: 'record', headers: MsgHdrsImpl.fromRecord(record) as MsgHdrs };
+    return { kind: 'record', headers: MsgHdrsImpl.fromRecord(record) };
   }),
   // Header blocks as they arrive from the server, any bytes; nats.js refuses some names when parsing.
   fc
@@ -272,7 +298,7 @@ const anyHeaders: fc.Arbitrary<{ kind: string; headers: MsgHdrs | undefined }> =
       const text = `${status}\r\n${lines.map(([n, v, sep]) => `${n}${sep}${v}`).join('\r\n')}\r\n`;
       const bytes = Buffer.concat([Buffer.from(text), tail]);
       try {
-        return { kind: 'wireBytes', headers: MsgHdrsImpl.decode(bytes) as MsgHdrs };
+        return { kind: 'wireBytes', headers: MsgHdrsImpl.decode(bytes) };
       } catch {
         return { kind: 'wireBytesRefusedByNatsJs', headers: undefined };
       }
@@ -282,7 +308,7 @@ const anyHeaders: fc.Arbitrary<{ kind: string; headers: MsgHdrs | undefined }> =
     const h = MsgHdrsImpl.decode((encodeEnvelope(inv).headers as MsgHdrsImpl).encode());
     const record = h.toRecord();
     record[name] = [value];
-    return { kind: 'mutatedEnvelope', headers: MsgHdrsImpl.fromRecord(record) as MsgHdrs };
+    return { kind: 'mutatedEnvelope', headers: MsgHdrsImpl.fromRecord(record) };
   }),
 );
 
@@ -290,7 +316,7 @@ const anyHeaders: fc.Arbitrary<{ kind: string; headers: MsgHdrs | undefined }> =
 function withField(name: string, value: string): MsgHdrs {
   const record = (encodeEnvelope(BASE).headers as MsgHdrsImpl).toRecord();
   record[name] = [value];
-  return MsgHdrsImpl.fromRecord(record) as MsgHdrs;
+  return MsgHdrsImpl.fromRecord(record);
 }
 
 t.test('decoding any header set and bytes throws nothing but PoisonMessageError', async (t) => {
@@ -322,7 +348,7 @@ t.test('decoding any header set and bytes throws nothing but PoisonMessageError'
     }),
     [
       // A version with surrounding spaces is not version 1 before the wire trims it.
-      [{ kind: 'record', headers: MsgHdrsImpl.fromRecord({ [EnvelopeHeader.version]: [` ${ENVELOPE_VERSION} `] }) as MsgHdrs }, new Uint8Array()],
+      [{ kind: 'record', headers: MsgHdrsImpl.fromRecord({ [EnvelopeHeader.version]: [` ${ENVELOPE_VERSION} `] }) }, new Uint8Array()],
       // Found by the stream-garbage fuzz: an empty Asyncfn-Expires-At read as 0 (expired at once).
       [{ kind: 'record', headers: withField(EnvelopeHeader.expiresAt, '') }, new Uint8Array()],
       [{ kind: 'record', headers: withField(EnvelopeHeader.enqueuedAt, '0x10') }, new Uint8Array()],

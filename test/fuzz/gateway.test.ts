@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
-import { getGlobalDispatcher, request, type Dispatcher } from 'undici';
+import { getGlobalDispatcher, request } from 'undici';
 import { staticResolver } from '../../src/functions/index.js';
 import { configFor, startStack, startTestGateway, startTestWorker, type Stack } from '../helpers/asyncfn.js';
 import { startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
@@ -17,10 +17,7 @@ import { assertProperty, fuzzRun, httpFieldValue, httpToken, Tally } from '../he
 
 // ---- arbitraries -----------------------------------------------------------------------------
 
-const METHODS = [
-  ...['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE'],
-  ...['PROPFIND', 'MKCOL', 'SEARCH', 'QUERY', 'LINK', 'M-SEARCH', 'PURGE'],
-];
+const METHODS = [...['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE'], ...['PROPFIND', 'MKCOL', 'SEARCH', 'QUERY', 'LINK', 'M-SEARCH', 'PURGE']];
 const method = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('POST', 'POST', 'GET', 'DELETE') },
   { weight: 3, arbitrary: fc.constantFrom(...METHODS) },
@@ -77,17 +74,11 @@ const path = fc
     fc.array(segment, { maxLength: 4 }),
     query,
     // Now and then a target longer than the header limit (16 KiB with the request line).
-    fc.oneof(
-      { weight: 20, arbitrary: fc.constant('') },
-      { weight: 1, arbitrary: fc.integer({ min: 8_000, max: 20_000 }).map((n) => `/${'l'.repeat(n)}`) },
-    ),
+    fc.oneof({ weight: 20, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.integer({ min: 8_000, max: 20_000 }).map((n) => `/${'l'.repeat(n)}`) }),
   )
   .map(([prefix, name, segments, q, long]) => `${prefix}${name}${segments.map((s) => `/${s}`).join('')}${long}${q}`);
 
-const CALL_IDS = [
-  ...['', ' ', 'a b', '.', 'a..b', '.a', 'a.', 'a'.repeat(128), 'a'.repeat(129), '%00', 'é'],
-  ...['ok-1', 'ok.2=', '__proto__', 'x/y', '*', '>', 'a,b'],
-];
+const CALL_IDS = [...['', ' ', 'a b', '.', 'a..b', '.a', 'a.', 'a'.repeat(128), 'a'.repeat(129), '%00', 'é'], ...['ok-1', 'ok.2=', '__proto__', 'x/y', '*', '>', 'a,b']];
 const CALLBACKS = [
   '',
   'not a url',
@@ -216,7 +207,10 @@ const validSync: fc.Arbitrary<FuzzRequest> = fc
     segments: fc.array(fc.constantFrom('a', 'a..b', '..a', '%20', '%E2%9C%93', '', 'x~y'), { maxLength: 3 }),
     q: fc.constantFrom('', '?a=1', '?a=1&a=2', '?%00'),
     extra: fc.array(
-      fc.tuple(fc.constantFrom('x-a', 'X-B', 'accept', 'x-call-id'), httpFieldValue(40).filter((v) => /^[\w.=-]+$/.test(v))),
+      fc.tuple(
+        fc.constantFrom('x-a', 'X-B', 'accept', 'x-call-id'),
+        httpFieldValue(40).filter((v) => /^[\w.=-]+$/.test(v)),
+      ),
       { maxLength: 4 },
     ),
     body: fc.option(fc.uint8Array({ maxLength: 2048 }), { nil: undefined }),
@@ -236,9 +230,7 @@ const mutatedRequest: fc.Arbitrary<FuzzRequest> = fc
       method.map((m) => (r: FuzzRequest): FuzzRequest => ({ ...r, method: m })),
       segment.map((seg) => (r: FuzzRequest): FuzzRequest => ({ ...r, path: r.path.replace(/(\?|$)/, `/${seg}$1`) })),
       query.map((q) => (r: FuzzRequest): FuzzRequest => ({ ...r, path: `${r.path.split('?')[0]}${q}` })),
-      fc
-        .constantFrom(...NAMES)
-        .map((n) => (r: FuzzRequest): FuzzRequest => ({ ...r, path: r.path.replace(/^(\/(?:async-)?function\/)[^/?]+/, `$1${n}`) })),
+      fc.constantFrom(...NAMES).map((n) => (r: FuzzRequest): FuzzRequest => ({ ...r, path: r.path.replace(/^(\/(?:async-)?function\/)[^/?]+/, `$1${n}`) })),
       fc.array(header, { minLength: 1, maxLength: 4 }).map((hs) => (r: FuzzRequest): FuzzRequest => ({ ...r, headers: [...r.headers, ...hs] })),
       headers.map((hs) => (r: FuzzRequest): FuzzRequest => ({ ...r, headers: hs })),
       body.map((b) => (r: FuzzRequest): FuzzRequest => ({ ...r, body: b })),
@@ -268,7 +260,7 @@ async function send(base: string, r: FuzzRequest): Promise<Answer | { readonly r
     const res = await getGlobalDispatcher().request({
       origin: base,
       path: r.path,
-      method: r.method as Dispatcher.HttpMethod,
+      method: r.method,
       headers: r.headers.flat(),
       body: r.body,
       reset: true,
@@ -311,7 +303,13 @@ function checkUp(r: FuzzRequest, a: Answer | { reset: string }, tally: Tally): v
   if ('reset' in a) return checkReset(r, a, tally);
   tally.add(`status${a.status}`);
   // FUZZ_VERBOSE=1 counts refusals by their reason too.
-  if (process.env.FUZZ_VERBOSE && a.status >= 400) tally.add(`${a.status} ${a.body.slice(0, 50).replace(/[,=\n]/g, ' ').trim()}`);
+  if (process.env.FUZZ_VERBOSE && a.status >= 400)
+    tally.add(
+      `${a.status} ${a.body
+        .slice(0, 50)
+        .replace(/[,=\n]/g, ' ')
+        .trim()}`,
+    );
   assert.ok(ALLOWED_UP.has(a.status), `status ${a.status} is not expected while NATS is up: ${a.body.slice(0, 300)}`);
   if (a.status >= 400) checkRefusal(r, a);
   if (a.status === 202) assert.ok(a.headers['x-call-id'], '202 carries X-Call-Id');
@@ -363,10 +361,7 @@ function sendRaw(url: string, bytes: Buffer): Promise<Buffer> {
   });
 }
 
-const rawByte = fc.oneof(
-  { weight: 6, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
-  { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xff }) },
-);
+const rawByte = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xff }) });
 const rawBytes = (max: number) => fc.array(rawByte, { maxLength: max }).map((b) => Buffer.from(b));
 /** UTF-8 (and invalid UTF-8) sent as is in the request target, which undici would refuse to send. */
 const rawTarget = fc.oneof(
@@ -383,10 +378,7 @@ const rawTarget = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .tuple(
-        fc.constantFrom('/async-function/work', '/function/work', '/async-function/', '/'),
-        fc.string({ unit: 'grapheme', minLength: 1, maxLength: 10 }),
-      )
+      .tuple(fc.constantFrom('/async-function/work', '/function/work', '/async-function/', '/'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 10 }))
       .map(([p, s]) => Buffer.from(`${p}/${s}`)),
   },
   { weight: 1, arbitrary: rawBytes(40).map((b) => Buffer.concat([Buffer.from('/async-function/'), b])) },
@@ -447,10 +439,7 @@ async function fuzzRequests(t: Test, stack: Stack): Promise<void> {
       checkUp(r, await send(stack.gateway.url, r), tally);
     }),
     // Found by this property: a call id that is no KV key made the cancel route answer 503.
-    [
-      [{ method: 'DELETE', path: '/async-function/!', headers: [], body: undefined }],
-      [{ method: 'DELETE', path: '/async-function/a..b', headers: [], body: undefined }],
-    ],
+    [[{ method: 'DELETE', path: '/async-function/!', headers: [], body: undefined }], [{ method: 'DELETE', path: '/async-function/a..b', headers: [], body: undefined }]],
   );
   // Every valid invocation is accepted.
   await assertProperty(
@@ -487,14 +476,23 @@ async function fuzzRawRequests(t: Test, stack: Stack): Promise<void> {
       tally.add(`status${status}`);
       if (process.env.FUZZ_VERBOSE && Number(status) >= 400) {
         const start = text.indexOf('\r\n\r\n') + 4;
-        tally.add(`${status} ${text.slice(start, start + 50).replace(/[,=\n]/g, ' ').trim()}`);
+        tally.add(
+          `${status} ${text
+            .slice(start, start + 50)
+            .replace(/[,=\n]/g, ' ')
+            .trim()}`,
+        );
       }
       assert.ok(ALLOWED_UP.has(Number(status)), `status ${status}: ${text.slice(0, 300)}`);
       if (Number(status) >= 400 && !bytes.toString('latin1').startsWith('HEAD ')) {
         // The first answer only: a blank line among the fields ends the request early, and the rest
         // arrives as a second, pipelined request with an answer of its own.
         const headEnd = text.indexOf('\r\n\r\n');
-        assert.match(text.slice(0, headEnd), /\r\nx-asyncfn-error: ASYNCFN_ERR_[A-Z_]+\r?(\n|$)/i, `a ${status} carries X-Asyncfn-Error: ${JSON.stringify(text.slice(0, 300))}`);
+        assert.match(
+          text.slice(0, headEnd),
+          /\r\nx-asyncfn-error: ASYNCFN_ERR_[A-Z_]+\r?(\n|$)/i,
+          `a ${status} carries X-Asyncfn-Error: ${JSON.stringify(text.slice(0, 300))}`,
+        );
         const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, headEnd))?.[1];
         assert.ok(length !== undefined, `a ${status} with a Content-Length: ${JSON.stringify(text.slice(0, 300))}`);
         const bodyText = text.slice(headEnd + 4, headEnd + 4 + Number(length));
@@ -572,10 +570,10 @@ const HOSTILE_PIECES = [
 /** Pieces that are harmless alone, and words of the paths an escape would aim at. */
 const PLAIN_PIECES = ['a', 'b', 'work', 'other', 'system', 'functions', '~', '-', '', '%20', '%25', '%2525', '%C3%A9'];
 const suffixSegment = fc
-  .array(
-    fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...HOSTILE_PIECES) }, { weight: 6, arbitrary: fc.constantFrom(...PLAIN_PIECES) }),
-    { minLength: 1, maxLength: 4 },
-  )
+  .array(fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...HOSTILE_PIECES) }, { weight: 6, arbitrary: fc.constantFrom(...PLAIN_PIECES) }), {
+    minLength: 1,
+    maxLength: 4,
+  })
   .map((pieces) => pieces.join(''));
 const suffix = fc.array(suffixSegment, { minLength: 1, maxLength: 5 }).map((segments) => segments.map((s) => `/${s}`).join(''));
 const suffixQuery = fc.constantFrom('', '?a=../..', '?x=%2e%2e&y=1');
@@ -624,14 +622,24 @@ t.test('path suffixes: refused with 400, or received under the function base pat
       const a = await send(gateway.url, { method, path: `/function/work${s}${q}`, headers: [], body: method === 'POST' ? new Uint8Array([0x48, 0x69]) : undefined });
       checkSuffixAnswer(a, `${s}${q}`, 'status' in a && a.status === 200 ? a.body : undefined, tally);
     }),
-    [['/..', '', 'GET'], ['/%2e%2e/other', '', 'GET'], ['/a%2f..%2f..%2fother', '?a=../..', 'DELETE'], ['/%252e%252e/%252e%252e/system', '', 'GET']],
+    [
+      ['/..', '', 'GET'],
+      ['/%2e%2e/other', '', 'GET'],
+      ['/a%2f..%2f..%2fother', '?a=../..', 'DELETE'],
+      ['/%252e%252e/%252e%252e/system', '', 'GET'],
+    ],
   );
 
   const asyncRun = { ...run, numRuns: Math.max(20, Math.round(run.numRuns / 4)) };
   await assertProperty(
     asyncRun,
     fc.asyncProperty(suffix, suffixQuery, async (s, q) => {
-      const a = await send(gateway.url, { method: 'POST', path: `/async-function/work${s}${q}`, headers: [['x-callback-url', sink.url]], body: new Uint8Array([0x48, 0x69]) });
+      const a = await send(gateway.url, {
+        method: 'POST',
+        path: `/async-function/work${s}${q}`,
+        headers: [['x-callback-url', sink.url]],
+        body: new Uint8Array([0x48, 0x69]),
+      });
       assert.ok(!('reset' in a), 'answered');
       let received: string | undefined;
       if (a.status === 202) {

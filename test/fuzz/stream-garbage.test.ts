@@ -11,7 +11,7 @@ import { CALLER_HEADER_PREFIX, encodeEnvelope, EnvelopeHeader, type Invocation }
 import { startStack } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { assertProperty, fuzzRun, httpFieldValue, httpToken, Tally } from '../helpers/fuzz.js';
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX } from '../../src/queue/topology.js';
+import { DEAD_LETTER_STREAM } from '../../src/queue/topology.js';
 
 /**
  * Messages no gateway wrote, published straight onto the work stream by a plain nats.js client:
@@ -43,7 +43,13 @@ const envelope: fc.Arbitrary<Invocation> = fc.record({
   method: fc.constantFrom('POST', 'GET', 'PUT'),
   path: fc.constantFrom('', '/a', '/../..', '/%00'),
   query: fc.constantFrom('', 'a=1'),
-  headers: fc.array(fc.tuple(httpToken(10).map((n) => n.toLowerCase()), httpFieldValue(20)), { maxLength: 4 }),
+  headers: fc.array(
+    fc.tuple(
+      httpToken(10).map((n) => n.toLowerCase()),
+      httpFieldValue(20),
+    ),
+    { maxLength: 4 },
+  ),
   body: fc.uint8Array({ maxLength: 64 }),
   callbackUrl: fc.constant(undefined),
   enqueuedAtMs: fc.constant(Date.now()),
@@ -57,7 +63,7 @@ function mutate(inv: Invocation, name: string, value: string | undefined): MsgHd
   const record = Object.create(null) as Record<string, string[]>;
   for (const [key, values] of encodeEnvelope(inv).headers) if (key !== name) record[key] = [...values];
   if (value !== undefined) record[name] = [value];
-  return MsgHdrsImpl.fromRecord(record) as MsgHdrs;
+  return MsgHdrsImpl.fromRecord(record);
 }
 
 /** Values that make an envelope field invalid, by field. Each one alone makes the message poison. */
@@ -76,7 +82,10 @@ const garbage: fc.Arbitrary<Garbage> = fc.oneof(
   fc
     .tuple(
       envelope,
-      fc.oneof(fc.constantFrom('', '0', '2', '1.0', '01', 'v1', '1 1', 'one'), httpFieldValue(8).filter((v) => v.trim() !== '1')),
+      fc.oneof(
+        fc.constantFrom('', '0', '2', '1.0', '01', 'v1', '1 1', 'one'),
+        httpFieldValue(8).filter((v) => v.trim() !== '1'),
+      ),
       bytes,
     )
     .map(([inv, version, data]) => ({ kind: 'wrongVersion', headers: mutate(inv, EnvelopeHeader.version, version), data })),
@@ -97,37 +106,28 @@ const garbage: fc.Arbitrary<Garbage> = fc.oneof(
     )
     .map(([inv, [name, value], data]) => ({ kind: 'badFieldValue', headers: mutate(inv, name, value), data })),
   // A caller header whose value claims to be escaped but is not valid percent-encoding.
-  fc
-    .tuple(envelope, fc.constantFrom('=?pct?%', '=?pct?%zz', '=?pct?%E2%82', '=?pct?%C0%AF'), bytes)
-    .map(([inv, value, data]) => {
-      const record = (encodeEnvelope(inv).headers as MsgHdrsImpl).toRecord();
-      record[`${CALLER_HEADER_PREFIX}x-bad`] = [value];
-      return { kind: 'badEscape', headers: MsgHdrsImpl.fromRecord(record) as MsgHdrs, data };
-    }),
+  fc.tuple(envelope, fc.constantFrom('=?pct?%', '=?pct?%zz', '=?pct?%E2%82', '=?pct?%C0%AF'), bytes).map(([inv, value, data]) => {
+    const record = (encodeEnvelope(inv).headers as MsgHdrsImpl).toRecord();
+    record[`${CALLER_HEADER_PREFIX}x-bad`] = [value];
+    return { kind: 'badEscape', headers: MsgHdrsImpl.fromRecord(record), data };
+  }),
   // Header names no nats.js client would write (space, colon-free junk, UTF-8, control characters).
   fc
-    .tuple(
-      envelope,
-      fc.constantFrom('Bad Key', 'é', 'X\u0001', 'Asyncfn-Call-Id ', '\u00ff\u00fe', 'Ключ'),
-      fc.boolean(),
-      bytes,
-    )
+    .tuple(envelope, fc.constantFrom('Bad Key', 'é', 'X\u0001', 'Asyncfn-Call-Id ', '\u00ff\u00fe', 'Ключ'), fc.boolean(), bytes)
     .map(([inv, name, withEnvelope, data]) => {
       const record = Object.create(null) as Record<string, string[]>;
       if (withEnvelope) {
         for (const [key, values] of encodeEnvelope(inv).headers) if (key !== EnvelopeHeader.version) record[key] = [...values];
       }
       record[name] = ['x'];
-      return { kind: 'invalidHeaderName', headers: MsgHdrsImpl.fromRecord(record) as MsgHdrs, data };
+      return { kind: 'invalidHeaderName', headers: MsgHdrsImpl.fromRecord(record), data };
     }),
   // CR/LF inside the version's value: the wire format splits it into extra header lines.
   fc
     .tuple(envelope, fc.constantFrom('v\r\nX-Injected: 1', '\r\n\r\n', 'v\nX-Bare-Lf: 1', 'v\r\n: no-name', '\r\nAsyncfn-Version: 2'), bytes)
     .map(([inv, value, data]) => ({ kind: 'crlfInjection', headers: mutate(inv, EnvelopeHeader.version, value), data })),
   // A status line on a stored message, as the server's own status messages have.
-  fc
-    .tuple(fc.constantFrom(503, 408, 409, 100, 404), bytes)
-    .map(([code, data]) => ({ kind: 'statusLine', headers: natsHeaders(code, 'Fuzz Status') as MsgHdrs, data })),
+  fc.tuple(fc.constantFrom(503, 408, 409, 100, 404), bytes).map(([code, data]) => ({ kind: 'statusLine', headers: natsHeaders(code, 'Fuzz Status'), data })),
   // Huge headers, still no version: one value of up to 80 KiB (JetStream refuses headers over
   // 64 KiB; just under that, the dead letter's own headers tip it over), or thousands of fields.
   fc
@@ -162,8 +162,7 @@ function described(g: Garbage): Garbage {
   const names = g.headers ? [...g.headers].map(([k, v]) => `${JSON.stringify(k.slice(0, 40))}×${v.length}`) : [];
   const size = g.headers ? (g.headers as MsgHdrsImpl).toString().length : 0;
   return Object.assign(g, {
-    [fc.toStringMethod]: () =>
-      `${g.kind}{headers=[${names.slice(0, 12).join(',')}${names.length > 12 ? ',…' : ''}] ${size}B, data ${g.data.length}B}`,
+    [fc.toStringMethod]: () => `${g.kind}{headers=[${names.slice(0, 12).join(',')}${names.length > 12 ? ',…' : ''}] ${size}B, data ${g.data.length}B}`,
   });
 }
 
@@ -303,10 +302,14 @@ t.test('garbage published on the work stream is dead-lettered as poison; the wor
   const stored = await jsm.streams.info(DEAD_LETTER_STREAM);
   t.equal(stored.state.messages, expectedPoison.length, 'the dead-letter stream holds them all');
   // Nothing is left pending or unacknowledged on the work queue (acks follow the dead-letter publish).
-  await eventually(async () => {
-    const info = await jsm.consumers.info('faas-request', 'faas-workers');
-    return info.num_pending === 0 && info.num_ack_pending === 0;
-  }, 'the work consumer to have nothing pending or unacknowledged', 15_000);
+  await eventually(
+    async () => {
+      const info = await jsm.consumers.info('faas-request', 'faas-workers');
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    },
+    'the work consumer to have nothing pending or unacknowledged',
+    15_000,
+  );
   t.pass('work consumer drained');
   tally.print(t, 'stream messages by class');
   const lost = published - expectedPoison.length - completed;

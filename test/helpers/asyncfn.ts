@@ -11,7 +11,8 @@ import { startWorker, type RunningWorker } from '../../src/worker/index.js';
 import { testConfig, type Config, type DeepPartial } from '../../src/config/index.js';
 import { staticResolver, type FunctionResolver } from '../../src/functions/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { startCallbackSink, startFunctionServer, waitForEvent, type CallbackSink, type FunctionServer, type Handler } from './http-servers.js';
+import { startCallbackSink, startFunctionServer, type CallbackSink, type FunctionServer, type Handler } from './http-servers.js';
+import { waitForEvent } from './eventually.js';
 import { startNatsServer } from './nats-server.js';
 import type { LocalNatsServer } from '../../src/nats/local-server.js';
 import { processTree } from './listening-sockets.js';
@@ -40,10 +41,7 @@ export function configFor(natsUrl: string, overrides: DeepPartial<Config> = {}):
 
 /** A registry with the given functions; each entry is a base URL. */
 export function resolverFor(functions: Record<string, string>): FunctionResolver {
-  return staticResolver(
-    Object.fromEntries(Object.entries(functions).map(([name, url]) => [name, { url }])),
-    'openfaas-fn',
-  );
+  return staticResolver(Object.fromEntries(Object.entries(functions).map(([name, url]) => [name, { url }])), 'openfaas-fn');
 }
 
 export async function startTestGateway(t: Test, config: Config, resolver: FunctionResolver): Promise<RunningGateway> {
@@ -113,13 +111,15 @@ export interface SpawnOptions {
 }
 
 /** Spawns `asyncfn <command>` from the TypeScript sources with `env` added, and waits until it is ready. */
-export async function spawnAsyncfn(
-  t: Test,
-  command: 'worker' | 'gateway' | 'up',
-  env: Record<string, string>,
-  opts: SpawnOptions = {},
-): Promise<AsyncfnProcess> {
-  const fullEnv: Record<string, string | undefined> = { ...process.env, log_level: 'info', worker_port: '0', gateway_port: '0', callback_allow: LOOPBACK_CALLBACK_ALLOW_ENV, ...env };
+export async function spawnAsyncfn(t: Test, command: 'worker' | 'gateway' | 'up', env: Record<string, string>, opts: SpawnOptions = {}): Promise<AsyncfnProcess> {
+  const fullEnv: Record<string, string | undefined> = {
+    ...process.env,
+    log_level: 'info',
+    worker_port: '0',
+    gateway_port: '0',
+    callback_allow: LOOPBACK_CALLBACK_ALLOW_ENV,
+    ...env,
+  };
   for (const name of opts.unset ?? []) delete fullEnv[name];
   // Absolute paths, so that any working directory works.
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src/cli/main.ts'), command, ...(opts.args ?? [])], {
@@ -132,8 +132,8 @@ export async function spawnAsyncfn(
   const logs: LogLine[] = [];
   const stdout: string[] = [];
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-  createInterface({ input: child.stdout! }).on('line', (text) => {
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  createInterface({ input: child.stdout }).on('line', (text) => {
     stdout.push(text);
     try {
       logs.push(JSON.parse(text) as LogLine);
@@ -167,13 +167,7 @@ export async function spawnAsyncfn(
     }
   });
   const waitForLog = async (predicate: (line: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> => {
-    await waitForEvent(
-      events,
-      'log',
-      () => logs.some(predicate) || child.exitCode !== null,
-      `${command} to log "${what}"`,
-      timeoutMs,
-    );
+    await waitForEvent(events, 'log', () => logs.some(predicate) || child.exitCode !== null, `${command} to log "${what}"`, timeoutMs);
     const line = logs.find(predicate);
     if (!line) throw new Error(`${command} exited (${child.exitCode}) before logging "${what}":\n${stderr}`);
     return line;
@@ -194,7 +188,10 @@ export async function spawnAsyncfn(
       const outcome = await Promise.race([exited.then((code) => ({ code })), delay(timeoutMs, undefined, { signal: giveUp.signal }).then(() => undefined)]);
       giveUp.abort();
       if (outcome) return outcome.code;
-      const last = logs.slice(-10).map((l) => JSON.stringify(l)).join('\n');
+      const last = logs
+        .slice(-10)
+        .map((l) => JSON.stringify(l))
+        .join('\n');
       throw new Error(`${command} did not exit within ${timeoutMs} ms of SIGTERM; its last log lines:\n${last}\n${stderr}`);
     },
   };

@@ -63,7 +63,10 @@ export function readmeTableRows(readme: string, table: Table): Map<string, strin
   const rows = new Map<string, string[]>();
   for (const line of section.split('\n')) {
     if (!line.startsWith('| `')) continue;
-    const cells = line.slice(1, -1).split(' | ').map((cell) => cell.trim());
+    const cells = line
+      .slice(1, -1)
+      .split(' | ')
+      .map((cell) => cell.trim());
     rows.set(cells[0]!.replaceAll('`', ''), cells.slice(1));
   }
   return rows;

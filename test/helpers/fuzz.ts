@@ -85,7 +85,5 @@ export function httpFieldValue(maxLength = 64): fc.Arbitrary<string> {
     { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
     { weight: 1, arbitrary: fc.constantFrom(0x20, 0x09) },
   );
-  return fc
-    .array(vchar, { maxLength })
-    .map((codes) => String.fromCharCode(...codes).replace(/^[ \t]+|[ \t]+$/g, ''));
+  return fc.array(vchar, { maxLength }).map((codes) => String.fromCharCode(...codes).replace(/^[ \t]+|[ \t]+$/g, ''));
 }

@@ -98,7 +98,6 @@ export function goMarshal(req: GoQueueRequest): Uint8Array {
   return new TextEncoder().encode(`{${parts.join(',')}}`);
 }
 
-
 /** textproto.CanonicalMIMEHeaderKey: "x-call-id" → "X-Call-Id". */
 export function goCanonicalKey(name: string): string {
   return name

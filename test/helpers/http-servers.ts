@@ -2,6 +2,7 @@ import { once, EventEmitter } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
+import { waitForEvent } from './eventually.js';
 
 export interface RecordedRequest {
   /** performance.now() when the request arrived. */
@@ -60,8 +61,7 @@ export async function startFunctionServer(t: Test, handler: Handler = echoHandle
     }
   });
   const url = await listen(t, server);
-  const waitUntil = (condition: () => boolean, what: string, timeoutMs: number) =>
-    waitForEvent(events, 'change', condition, `${what} within ${timeoutMs} ms`, timeoutMs);
+  const waitUntil = (condition: () => boolean, what: string, timeoutMs: number) => waitForEvent(events, 'change', condition, `${what} within ${timeoutMs} ms`, timeoutMs);
   return {
     url,
     requests,
@@ -148,33 +148,6 @@ export async function listen(t: Test, server: ReturnType<typeof createServer>): 
       }),
   );
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-/** Resolves when `condition` holds after an `event`; rejects with a clear message after `timeoutMs`. */
-export function waitForEvent(
-  emitter: EventEmitter,
-  event: string,
-  condition: () => boolean,
-  what: string,
-  timeoutMs: number,
-): Promise<void> {
-  if (condition()) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onEvent = (): void => {
-      if (!condition()) return;
-      cleanup();
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, timeoutMs);
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      emitter.off(event, onEvent);
-    };
-    emitter.on(event, onEvent);
-  });
 }
 
 /** Answers each request by its 1-based number: `script(n)` gives the status (and optional headers). */

@@ -128,11 +128,10 @@ export function unknownFieldProblems(objects: readonly K8sObject[]): string[] {
     skipLibCheck: true,
   };
   const host = ts.createCompilerHost(options);
-  const { getSourceFile, fileExists, readFile: read } = host;
-  host.getSourceFile = (name, language, ...rest) =>
-    name === file ? ts.createSourceFile(name, source, language) : getSourceFile.call(host, name, language, ...rest);
-  host.fileExists = (name) => name === file || fileExists.call(host, name);
-  host.readFile = (name) => (name === file ? source : read.call(host, name));
+  const [getSourceFile, fileExists, read] = [host.getSourceFile.bind(host), host.fileExists.bind(host), host.readFile.bind(host)];
+  host.getSourceFile = (name, language, ...rest) => (name === file ? ts.createSourceFile(name, source, language) : getSourceFile(name, language, ...rest));
+  host.fileExists = (name) => name === file || fileExists(name);
+  host.readFile = (name) => (name === file ? source : read(name));
   const program = ts.createProgram([file], options, host);
   return ts.getPreEmitDiagnostics(program).map((diagnostic) => {
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ');

@@ -35,7 +35,10 @@ export async function processTree(pid: number): Promise<number[]> {
 /** Every LISTEN TCP socket (IPv4 and IPv6) held by `pid` or any of its descendants. */
 export async function listeningSocketsOfTree(pid: number): Promise<ListeningSocket[]> {
   const listening = new Map<string, { address: string; port: number }>();
-  for (const [file, decode] of [['/proc/net/tcp', decodeIPv4], ['/proc/net/tcp6', decodeIPv6]] as const) {
+  for (const [file, decode] of [
+    ['/proc/net/tcp', decodeIPv4],
+    ['/proc/net/tcp6', decodeIPv6],
+  ] as const) {
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const fields = line.trim().split(/\s+/);

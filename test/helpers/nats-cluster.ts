@@ -163,7 +163,7 @@ class NodeProcess implements ClusterNode {
     process.once('exit', killOnExit);
     child.once('exit', () => process.off('exit', killOnExit));
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`nats-server ${this.name} exited with ${child.exitCode}:\n${stderr}`);

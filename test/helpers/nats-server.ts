@@ -76,7 +76,20 @@ export async function operatorMode(): Promise<OperatorMode> {
   const account = createAccount();
   const user = createUser();
   // Every limit explicit: a missing one decodes as 0 on the server, e.g. no connections at all.
-  const limits = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1, mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 };
+  const limits = {
+    subs: -1,
+    data: -1,
+    payload: -1,
+    imports: -1,
+    exports: -1,
+    wildcards: true,
+    conn: -1,
+    leaf: -1,
+    mem_storage: -1,
+    disk_storage: -1,
+    streams: -1,
+    consumer: -1,
+  };
   const operatorJwt = await encodeOperator('asyncfn-test', operator, { system_account: system.getPublicKey() });
   const systemJwt = await encodeAccount('SYS', system, {}, { signer: operator });
   const accountJwt = await encodeAccount('APP', account, { limits }, { signer: operator });

@@ -73,16 +73,9 @@ export async function startPrometheus(t: Test, targets: readonly ScrapeTarget[])
   await writeFile(configFile, prometheusConfig(targets));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  proc = spawn(
-    binary,
-    [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  proc = spawn(binary, [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   proc.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   await waitReady(proc, url, () => stderr);
@@ -98,7 +91,7 @@ export async function startPrometheus(t: Test, targets: readonly ScrapeTarget[])
   const labelValues = async (label: string, match: readonly string[] = []): Promise<string[]> => {
     const params = new URLSearchParams();
     for (const m of match) params.append('match[]', m);
-    const body = await apiCall(`${url}/api/v1/label/${encodeURIComponent(label)}/values?${params}`);
+    const body = await apiCall(`${url}/api/v1/label/${encodeURIComponent(label)}/values?${params.toString()}`);
     if (body.status !== 'success') throw new PromQueryError(`label_values(${match.join(',')}, ${label})`, body.errorType ?? 'unknown', body.error ?? '');
     return body.data as string[];
   };

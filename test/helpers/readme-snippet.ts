@@ -3,12 +3,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './asyncfn.js';
 
 /** The README's plain-Node receiver check (section "Signed callbacks"). */
-export type VerifyCallback = (
-  body: Uint8Array,
-  headers: Record<string, string | string[] | undefined>,
-  secret: string,
-  nowSeconds?: number,
-) => boolean;
+export type VerifyCallback = (body: Uint8Array, headers: Record<string, string | string[] | undefined>, secret: string, nowSeconds?: number) => boolean;
 
 const MARKER = '<!-- verify-callback snippet:';
 

@@ -140,7 +140,13 @@ t.test('invoke_auth=bearer accepts every token in invoke-tokens (rotation), noth
 
   expect401(t, await call(url('/function/work'), 'GET'), 'Bearer realm="asyncfn"', /send Bearer credentials \(invoke_auth=bearer\)/, 'no token');
   const wrong = `Bearer ${TOKENS[1]!.slice(0, -1)}1`;
-  expect401(t, await call(url('/function/work'), 'GET', wrong), 'Bearer realm="asyncfn", error="invalid_token"', /invalid credentials/, 'a wrong token of the same length');
+  expect401(
+    t,
+    await call(url('/function/work'), 'GET', wrong),
+    'Bearer realm="asyncfn", error="invalid_token"',
+    /invalid credentials/,
+    'a wrong token of the same length',
+  );
   expect401(t, await call(url('/async-function/work'), 'POST', ADMIN), 'Bearer realm="asyncfn", error="invalid_token"', /invalid credentials/, 'basic credentials');
 
   for (const [i, token] of TOKENS.entries()) {
@@ -151,7 +157,11 @@ t.test('invoke_auth=bearer accepts every token in invoke-tokens (rotation), noth
     await sink.waitForCallId(String(queued.headers['x-call-id']));
   }
   t.equal(fn.requests.length, 4);
-  t.same(fn.requests.map((r) => r.headers.authorization), [undefined, undefined, undefined, undefined], 'no token ever reaches the function');
+  t.same(
+    fn.requests.map((r) => r.headers.authorization),
+    [undefined, undefined, undefined, undefined],
+    'no token ever reaches the function',
+  );
 });
 
 t.test('a missing secret file stops the gateway before it connects, naming the file and the setting', async (t) => {
@@ -174,7 +184,10 @@ t.test('`asyncfn gateway` exits with the same message when a secret is missing',
     cwd: REPO_ROOT,
     env: { ...process.env, NATS_URL: 'nats://127.0.0.1:1', basic_auth: 'true', secret_mount_path: empty, gateway_port: '0', log_level: 'silent' },
   });
-  const err = (await run.then(() => undefined, (e: unknown) => e)) as { code?: number; stderr?: string } | undefined;
+  const err = (await run.then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { code?: number; stderr?: string } | undefined;
   t.ok(err, 'the command fails');
   t.equal(err?.code, 1, 'exit code 1');
   t.match(err?.stderr, `asyncfn: invalid configuration:\n  - basic_auth=true: secret file ${join(empty, 'basic-auth-user')} does not exist`);

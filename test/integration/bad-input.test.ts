@@ -8,12 +8,7 @@ import { startFunctionServer, slowHandler } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
 /** Every refusal is a status plus exactly one line of plain text saying why. */
-async function expectRefusal(
-  t: Test,
-  res: Awaited<ReturnType<typeof request>>,
-  status: number,
-  reason: RegExp,
-): Promise<void> {
+async function expectRefusal(t: Test, res: Awaited<ReturnType<typeof request>>, status: number, reason: RegExp): Promise<void> {
   const text = await res.body.text();
   t.equal(res.statusCode, status, `status ${status}`);
   t.match(res.headers['content-type'], /^text\/plain/);
@@ -57,12 +52,7 @@ t.test('the gateway refuses bad input with a status and a one-line reason', asyn
     400,
     /X-Callback-Url must use http or https, not ftp/,
   );
-  await expectRefusal(
-    t,
-    await request(url('/async-function/echo'), { method: 'POST', headers: { 'x-call-id': 'has space' } }),
-    400,
-    /X-Call-Id must be/,
-  );
+  await expectRefusal(t, await request(url('/async-function/echo'), { method: 'POST', headers: { 'x-call-id': 'has space' } }), 400, /X-Call-Id must be/);
   await expectRefusal(t, await request(url('/async-function/Not_Valid'), { method: 'POST' }), 400, /invalid function name "Not_Valid"/);
   await expectRefusal(t, await request(url('/async-function/'), { method: 'POST' }), 400, /missing function name/);
   await expectRefusal(t, await request(url('/async-function/missing'), { method: 'POST' }), 404, /function "missing" not found/);
@@ -76,7 +66,10 @@ t.test('the gateway will not start with a body limit the NATS server cannot carr
   const nats = await startNatsServer(t, 'max_payload: 65536');
   const config = configFor(nats.url);
   const started = startGateway(config, { resolver: resolverFor({}), logger: createLogger(config.log) });
-  const err = await started.then(() => undefined, (e: unknown) => e);
+  const err = await started.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.type(err, ConfigError);
   t.match((err as Error).message, /max_body_size 1024000 plus \d+ bytes for headers exceeds the NATS server's max_payload 65536/);
 });

@@ -73,11 +73,7 @@ t.test('a callback the worker refuses (the gateway allowed it) is dead-lettered 
   const port = new URL(sink.url).port;
   // The gateway allows loopback (the test default); this worker does not. Function calls to the
   // loopback function server are not guarded. A long callback back-off shows nothing waits for it.
-  await startTestWorker(
-    t,
-    configFor(nats.url, { security: { callbackAllow: [] }, callback: { maxAttempts: 10, initialWaitMs: 600_000, maxWaitMs: 600_000 } }),
-    resolver,
-  );
+  await startTestWorker(t, configFor(nats.url, { security: { callbackAllow: [] }, callback: { maxAttempts: 10, initialWaitMs: 600_000, maxWaitMs: 600_000 } }), resolver);
   const nextDeadLetter = await deadLetterReader(t, nats.url);
 
   const [literal] = await enqueueMany(gateway.url, 'work', 1, `${sink.url}/hook`);
@@ -107,7 +103,10 @@ t.test('a receiver answering 302 is a failed callback: the redirect is not follo
   const nats = await startNatsServer(t);
   const fn = await startFunctionServer(t);
   const internal = await startCallbackSink(t);
-  const redirecting = await startFunctionServer(t, scriptedHandler(() => ({ status: 302, headers: { location: `${internal.url}/secret` } })));
+  const redirecting = await startFunctionServer(
+    t,
+    scriptedHandler(() => ({ status: 302, headers: { location: `${internal.url}/secret` } })),
+  );
   const resolver = resolverFor({ work: fn.url });
   // Loopback is allowed (the test default), so only the redirect rule stops the hop to `internal`.
   const config = configFor(nats.url, { callback: { maxAttempts: 2, initialWaitMs: 20, maxWaitMs: 20 } });

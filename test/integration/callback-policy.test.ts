@@ -7,8 +7,8 @@ import { CALLBACK_STREAM, DEAD_LETTER_STREAM } from '../../src/queue/topology.js
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { startStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { eventually } from '../helpers/eventually.js';
-import { listen, startCallbackSink, waitForEvent, type RecordedRequest } from '../helpers/http-servers.js';
+import { eventually, waitForEvent } from '../helpers/eventually.js';
+import { listen, startCallbackSink, type RecordedRequest } from '../helpers/http-servers.js';
 
 /**
  * The callback policy against real servers: a silent receiver does not hold the invocation slot
@@ -39,8 +39,7 @@ async function startSilentReceiver(t: Test) {
     get answered() {
       return answered;
     },
-    waitFor: (n: number, timeoutMs = 30_000) =>
-      waitForEvent(events, 'change', () => received.length >= n, `${n} requests at the silent receiver`, timeoutMs),
+    waitFor: (n: number, timeoutMs = 30_000) => waitForEvent(events, 'change', () => received.length >= n, `${n} requests at the silent receiver`, timeoutMs),
     answer: () => {
       answering = true;
       // Requests whose client gave up have a destroyed socket; only a waiting client gets the 200.

@@ -69,7 +69,7 @@ t.test("a callback chained into /async-function/figlet keeps echo's record and g
   t.match(recordA, { callId: a.callId, function: 'echo', state: 'succeeded' }, "A's record still says echo");
   t.notOk('parentCallId' in recordA, 'A has no parent');
   const recordB = await finalRecord(gateway, b);
-  t.match(recordB, { callId: b, function: 'figlet', parentCallId: a.callId, state: 'succeeded' }, "the chained record says figlet, parent A");
+  t.match(recordB, { callId: b, function: 'figlet', parentCallId: a.callId, state: 'succeeded' }, 'the chained record says figlet, parent A');
   t.equal(echo.requests.length, 1, 'echo ran once');
   t.equal(figlet.requests.length, 1, 'figlet ran once');
 });
@@ -79,7 +79,7 @@ t.test('POST with an X-Call-Id that names an invocation: a new call id, X-Parent
   const x = `chain.${Math.random().toString(36).slice(2)}`;
   // A caller cannot forge the gateway's X-Parent-Call-Id.
   const first = await post(gateway, 'echo', 'one', { 'x-call-id': x, 'x-callback-url': sink.url, 'x-parent-call-id': 'forged' });
-  t.same([first.status, first.callId, first.parentCallId], [202, x, undefined], "a free X-Call-Id is kept (OpenFaaS)");
+  t.same([first.status, first.callId, first.parentCallId], [202, x, undefined], 'a free X-Call-Id is kept (OpenFaaS)');
   await sink.waitForCallId(x);
   t.equal(echo.requests[0]!.headers['x-parent-call-id'], undefined, "a caller's X-Parent-Call-Id does not reach the function");
   const before = await finalRecord(gateway, x);

@@ -107,7 +107,7 @@ t.test('every asyncfn stream with pending, in-flight, waiting-retry, redelivered
     await publishInvocation(js, 'faas-request', id);
     await kv.put(id, JSON.stringify(rec(id, 'queued', 0)));
   }
-  const [acked, retry, running, released] = await fetchN(js, 'faas-request', 'faas-workers', 4);
+  const [acked, retry, _running, released] = await fetchN(js, 'faas-request', 'faas-workers', 4);
   await acked!.ackAck();
   retry!.nak(10 * MINUTE);
   await kv.put(ids[1]!, JSON.stringify(rec(ids[1]!, 'retrying', 1)));
@@ -137,7 +137,10 @@ t.test('every asyncfn stream with pending, in-flight, waiting-retry, redelivered
   // Dead letters: 2.
   await ensureDeadLetterStream(jsm, { replicas: 1, storage: 'memory' });
   for (let i = 0; i < 2; i++) {
-    await publishDeadLetter(js, encodeDeadLetter(encodeEnvelope(testInvocation({ callId: randomUUID() })), { reason: 'retriesExhausted', queue: 'faas-request', attempts: 3, atMs: Date.now() }));
+    await publishDeadLetter(
+      js,
+      encodeDeadLetter(encodeEnvelope(testInvocation({ callId: randomUUID() })), { reason: 'retriesExhausted', queue: 'faas-request', attempts: 3, atMs: Date.now() }),
+    );
   }
   await env.nc.flush();
 
@@ -146,7 +149,11 @@ t.test('every asyncfn stream with pending, in-flight, waiting-retry, redelivered
   t.equal(json.code, 0, json.err.join('\n'));
   const report = JSON.parse(json.out.join('\n')) as { at: string; queues: Array<Record<string, unknown>> };
   t.equal(report.at, new Date(now).toISOString());
-  t.same(report.queues.map((q) => q.name), ['faas-request', 'slow', DELAYED_STREAM, CALLBACK_STREAM, 'asyncfn-dead-letters'], 'asyncfn streams only, queues first');
+  t.same(
+    report.queues.map((q) => q.name),
+    ['faas-request', 'slow', DELAYED_STREAM, CALLBACK_STREAM, 'asyncfn-dead-letters'],
+    'asyncfn streams only, queues first',
+  );
   t.same(report.queues[0], {
     name: 'faas-request',
     kind: 'queue',
@@ -163,7 +170,18 @@ t.test('every asyncfn stream with pending, in-flight, waiting-retry, redelivered
     oldestAt: new Date(oldestAtMs).toISOString(),
     oldestAgeMs: 2 * MINUTE + 5_000,
   });
-  t.match(report.queues[1], { name: 'slow', kind: 'queue', consumer: 'slow-workers', messages: 1, pending: 1, inFlight: 0, waitingRetries: 0, ackPending: 0, redelivered: 0, consumers: 1 });
+  t.match(report.queues[1], {
+    name: 'slow',
+    kind: 'queue',
+    consumer: 'slow-workers',
+    messages: 1,
+    pending: 1,
+    inFlight: 0,
+    waitingRetries: 0,
+    ackPending: 0,
+    redelivered: 0,
+    consumers: 1,
+  });
   t.match(report.queues[2], { name: DELAYED_STREAM, kind: 'delayed', consumer: null, messages: 1, pending: 1, inFlight: null, ackPending: null });
   t.match(report.queues[3], {
     name: CALLBACK_STREAM,
@@ -272,7 +290,9 @@ t.test('a server without asyncfn streams; a default stream without its consumer 
   await ensureStream(env.jsm, { ...queueSpecFor(config), storage: 'memory' }, silent);
   await publishInvocation(env.js, 'faas-request', randomUUID());
   const { out } = await runQueues(env.url, ['--json']);
-  t.match(JSON.parse(out.join('\n')), { queues: [{ name: 'faas-request', consumer: null, messages: 1, pending: 1, inFlight: 0, waitingRetries: 0, ackPending: 0, consumers: 0 }] });
+  t.match(JSON.parse(out.join('\n')), {
+    queues: [{ name: 'faas-request', consumer: null, messages: 1, pending: 1, inFlight: 0, waitingRetries: 0, ackPending: 0, consumers: 0 }],
+  });
 });
 
 t.test('bad arguments exit 2, an unreachable server 1; --help explains every column', async (t) => {

@@ -148,7 +148,7 @@ t.test('a delayed invocation shows "not before"; a kept result and the function 
   const k = await env.status(kept);
   t.ok(k.out.includes('duration:     1.204s (last function call)'));
   t.ok(k.out.includes(`result:       stored: 200 application/json, 17 bytes (GET /async-function/${kept}/result)`));
-  const json = JSON.parse((await env.status(kept, '--json')).out.join('\n'));
+  const json: unknown = JSON.parse((await env.status(kept, '--json')).out.join('\n'));
   t.match(json, { durationMs: 1_204, attemptMs: 1_500, result: { stored: true, status: 200, bytes: 17 } });
 
   const big = randomUUID();
@@ -168,7 +168,10 @@ t.test('an unknown call id exits 1; so does a server without a records bucket', 
   t.equal(none.code, StatusExit.notFound);
   t.match(none.err[0], /bucket asyncfn_invocations does not exist/);
   t.notOk(
-    await bare.jsm.streams.info(`KV_${RECORDS_BUCKET}`).then(() => true, () => false),
+    await bare.jsm.streams.info(`KV_${RECORDS_BUCKET}`).then(
+      () => true,
+      () => false,
+    ),
     'asking did not create the bucket',
   );
 });
@@ -217,7 +220,10 @@ t.test('bad arguments exit 2 before connecting; --help documents the exit codes'
   }
   const help = await runStatus('', ['--help']);
   t.equal(help.code, 0);
-  t.match(help.out.join('\n'), /Exit codes:\n {2}0 {2}found[\s\S]*\n {2}1 {2}no invocation[\s\S]*\n {2}2 {2}bad arguments\n {2}3 {2}--wait: not final[\s\S]*\n {2}4 {2}the records could not be read/);
+  t.match(
+    help.out.join('\n'),
+    /Exit codes:\n {2}0 {2}found[\s\S]*\n {2}1 {2}no invocation[\s\S]*\n {2}2 {2}bad arguments\n {2}3 {2}--wait: not final[\s\S]*\n {2}4 {2}the records could not be read/,
+  );
 });
 
 t.test('NATS not configured or not reachable: exit 4', async (t) => {

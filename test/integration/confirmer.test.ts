@@ -3,14 +3,7 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
-import {
-  ConfirmerClosedError,
-  ConfirmTimeoutError,
-  createConfirmer,
-  JetStreamRejectedError,
-  NoStreamError,
-  type Confirmer,
-} from '../../src/queue/confirmer.js';
+import { ConfirmerClosedError, ConfirmTimeoutError, createConfirmer, JetStreamRejectedError, NoStreamError, type Confirmer } from '../../src/queue/confirmer.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
 const text = new TextEncoder();
@@ -22,7 +15,7 @@ interface Setup {
   confirmer: Confirmer;
   pid: number;
   /** A fresh stream capturing `<subject>.>`. */
-  stream(): Promise<{ name: string; subject: string }>;
+  stream: () => Promise<{ name: string; subject: string }>;
 }
 
 async function setup(t: Test, opts: { timeoutMs?: number; sweepIntervalMs?: number } = {}): Promise<Setup> {
@@ -88,7 +81,7 @@ t.test('a subject no stream captures rejects with NoStreamError (503 no responde
   t.equal(confirmer.pending, 0);
 });
 
-t.test('an expected stream that does not match is JetStream\'s error answer, with its codes', async (t) => {
+t.test("an expected stream that does not match is JetStream's error answer, with its codes", async (t) => {
   const { confirmer, jsm, stream } = await setup(t);
   const s = await stream();
   const err = await confirmer.publish(`${s.subject}.x`, KIB, { expectStream: 'some-other-stream' }).catch((e: unknown) => e);
@@ -112,10 +105,7 @@ t.test('a paused server: the write rejects with ConfirmTimeoutError at its deadl
   process.kill(pid, 'SIGSTOP');
   try {
     const started = performance.now();
-    const results = await Promise.allSettled([
-      confirmer.publish(`${s.subject}.x`, KIB),
-      confirmer.publish(`${s.subject}.y`, KIB, { timeoutMs: 600 }),
-    ]);
+    const results = await Promise.allSettled([confirmer.publish(`${s.subject}.x`, KIB), confirmer.publish(`${s.subject}.y`, KIB, { timeoutMs: 600 })]);
     const elapsedMs = performance.now() - started;
     for (const r of results) t.equal(r.status, 'rejected');
     const [a, b] = results.map((r) => (r as PromiseRejectedResult).reason as ConfirmTimeoutError);
@@ -200,7 +190,10 @@ t.test('close rejects every pending write with ConfirmerClosedError, and later w
   t.equal(confirmer.pending, 10);
   confirmer.close();
   const results = await Promise.allSettled(inFlight);
-  t.ok(results.every((r) => r.status === 'rejected' && r.reason instanceof ConfirmerClosedError), 'all rejected');
+  t.ok(
+    results.every((r) => r.status === 'rejected' && r.reason instanceof ConfirmerClosedError),
+    'all rejected',
+  );
   t.equal(((results[0] as PromiseRejectedResult).reason as ConfirmerClosedError).code, 'ASYNCFN_ERR_CONFIRMER_CLOSED');
   t.equal(confirmer.pending, 0);
   await t.rejects(confirmer.publish(`${s.subject}.late`, KIB), ConfirmerClosedError);

@@ -20,8 +20,7 @@ import {
 } from '../../src/queue/topology.js';
 import { configFor } from '../helpers/asyncfn.js';
 import { deferred } from '../helpers/deferred.js';
-import { eventually } from '../helpers/eventually.js';
-import { waitForEvent } from '../helpers/http-servers.js';
+import { eventually, waitForEvent } from '../helpers/eventually.js';
 import { testInvocation } from '../helpers/invocations.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
@@ -111,7 +110,7 @@ t.test('the delayed scheduler holds no more due messages than it has slots', asy
   const moves = latch();
   const heldJs = new Proxy(js, {
     get(target, prop) {
-      if (prop !== 'publish') return Reflect.get(target, prop, target);
+      if (prop !== 'publish') return Reflect.get(target, prop, target) as unknown;
       return async (...args: Parameters<JetStreamClient['publish']>) => {
         await moves.hold();
         try {

@@ -58,7 +58,11 @@ t.test('callback receiver down, then back after several attempts: the callback a
   await startTestWorker(t, config, resolver);
   const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url, () => 'payload');
   await sink.waitFor(4);
-  t.same(sink.received.map((r) => r.headers['x-call-id']), [callId, callId, callId, callId], 'four deliveries of one callback');
+  t.same(
+    sink.received.map((r) => r.headers['x-call-id']),
+    [callId, callId, callId, callId],
+    'four deliveries of one callback',
+  );
   t.equal(sink.received[3]?.body.toString(), 'payload');
   t.equal(fn.requests.length, 1, 'the function ran exactly once');
 });
@@ -101,10 +105,7 @@ t.test('garbage published straight onto the stream lands in the dead letters; th
   const callback = await sink.waitForCallId(callId!);
   t.equal(callback.body.toString(), 'still serving');
   t.equal(fn.requests.length, 1);
-  await eventually(
-    async () => (await deadLetters(nats.url)).filter((l) => l.reason === 'poison').length === 2,
-    'both poison messages to be dead letters',
-  );
+  await eventually(async () => (await deadLetters(nats.url)).filter((l) => l.reason === 'poison').length === 2, 'both poison messages to be dead letters');
   t.pass('both poison messages are dead letters');
 });
 
@@ -113,12 +114,14 @@ t.test('a queue full of slow jobs does not hold up the default queue', async (t)
   const slowFn = await startFunctionServer(t, slowHandler(2_000));
   const fastFn = await startFunctionServer(t);
   const sink = await startCallbackSink(t);
-  const resolver = staticResolver(
-    { slow: { url: slowFn.url, annotations: { 'com.openfaas.queue': 'slow-jobs' } }, fast: { url: fastFn.url } },
-    'openfaas-fn',
-  );
+  const resolver = staticResolver({ slow: { url: slowFn.url, annotations: { 'com.openfaas.queue': 'slow-jobs' } }, fast: { url: fastFn.url } }, 'openfaas-fn');
   const config = configFor(nats.url, {
-    worker: { queues: [{ name: 'faas-request', maxInflight: 4, upstreamTimeoutMs: 10_000 }, { name: 'slow-jobs', maxInflight: 2, upstreamTimeoutMs: 10_000 }] },
+    worker: {
+      queues: [
+        { name: 'faas-request', maxInflight: 4, upstreamTimeoutMs: 10_000 },
+        { name: 'slow-jobs', maxInflight: 2, upstreamTimeoutMs: 10_000 },
+      ],
+    },
   });
   const gateway = await startTestGateway(t, config, resolver);
   await startTestWorker(t, config, resolver);

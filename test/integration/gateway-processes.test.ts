@@ -72,7 +72,10 @@ t.test('SIGTERM while a replacement is still starting: the primary stops it too 
   t.ok(alive(replacement), `the replacement (pid ${replacement}) is starting`);
   // It needs far longer than this turn to load and listen.
   t.equal(await gateway.terminate(), 0, 'exits 0: a replacement stopped before it listened is not a crash');
-  t.notOk(gateway.logs.some((l) => l.msg === 'gateway listening' && l.pid === replacement), 'the replacement never listened');
+  t.notOk(
+    gateway.logs.some((l) => l.msg === 'gateway listening' && l.pid === replacement),
+    'the replacement never listened',
+  );
   t.same([...pids, replacement].filter(alive), [], 'no gateway process is left');
 });
 

@@ -120,7 +120,7 @@ t.test('async: hop-by-hop and reserved headers are not stored, and cannot change
   t.equal(first.status, 202, first.body);
   t.equal(second.status, 202, second.body);
   const callIds = [first.header('x-call-id'), second.header('x-call-id')];
-  t.not(callIds[0], 'injected-call-id', "Asyncfn-Call-Id is not the call id");
+  t.not(callIds[0], 'injected-call-id', 'Asyncfn-Call-Id is not the call id');
   t.not(callIds[0], callIds[1], 'two calls, two ids: Nats-Msg-Id did not deduplicate');
 
   const nc = await connect({ servers: nats.url });
@@ -135,19 +135,39 @@ t.test('async: hop-by-hop and reserved headers are not stored, and cannot change
     const unexpected = names.filter((n) => !envelopeNames.has(n) && !n.startsWith('asyncfn-h-'));
     t.same(unexpected, [], `message ${seq}: only envelope headers and namespaced caller headers`);
     const callerNames = names.filter((n) => n.startsWith('asyncfn-h-')).map((n) => n.slice('asyncfn-h-'.length));
-    t.same(callerNames.filter((n) => n.startsWith('asyncfn-') || n.startsWith('nats-') || HOP_NAMES.includes(n)), [], `message ${seq}: no reserved or hop-by-hop caller header stored`);
+    t.same(
+      callerNames.filter((n) => n.startsWith('asyncfn-') || n.startsWith('nats-') || HOP_NAMES.includes(n)),
+      [],
+      `message ${seq}: no reserved or hop-by-hop caller header stored`,
+    );
     const invocation = decodeEnvelope(stored.header, stored.data);
     t.match(
       invocation,
-      { callId: callIds[seq - 1], functionName: 'work', namespace: 'openfaas-fn', method: 'POST', path: '', query: '', callbackUrl: `${sink.url}/hook`, expiresAtMs: undefined },
+      {
+        callId: callIds[seq - 1],
+        functionName: 'work',
+        namespace: 'openfaas-fn',
+        method: 'POST',
+        path: '',
+        query: '',
+        callbackUrl: `${sink.url}/hook`,
+        expiresAtMs: undefined,
+      },
       `message ${seq}: the envelope is the gateway's`,
     );
-    t.same(invocation.headers.filter(([n]) => n === 'x-keep'), [['x-keep', 'yes']]);
+    t.same(
+      invocation.headers.filter(([n]) => n === 'x-keep'),
+      [['x-keep', 'yes']],
+    );
   }
 
   await startTestWorker(t, config, resolver);
   const callbacks = await sink.waitFor(2);
-  t.same(callbacks.map((c) => c.url), ['/hook', '/hook'], 'callbacks go to X-Callback-Url, not Asyncfn-Callback-Url');
+  t.same(
+    callbacks.map((c) => c.url),
+    ['/hook', '/hook'],
+    'callbacks go to X-Callback-Url, not Asyncfn-Callback-Url',
+  );
   t.same(fn.requests.map((r) => [r.method, r.url, r.headers['x-call-id']]).sort(), callIds.map((id) => ['POST', '/', id]).sort());
   for (const req of fn.requests) {
     t.equal(req.headers['x-keep'], 'yes');
@@ -217,7 +237,7 @@ t.test('431 when a request has too many header fields or too many header bytes',
   // Host and Connection count: 2 + 98 = 100 fields is the default limit.
   t.equal((await get(defaults.url, '/healthz', fields(98))).status, 200, '100 fields pass');
   expect431(await get(defaults.url, '/healthz', fields(99)), /more than 100 header fields \(max_header_count\)/, '101 fields');
-  expect431(await get(defaults.url, '/function/work', fields(500)), /more than 100 header fields/, '502 fields (past node\'s own cap)');
+  expect431(await get(defaults.url, '/function/work', fields(500)), /more than 100 header fields/, "502 fields (past node's own cap)");
   t.equal((await get(defaults.url, '/healthz', [`X-Big: ${'a'.repeat(15_000)}`])).status, 200, '15 KB of headers pass');
   expect431(await get(defaults.url, '/healthz', [`X-Big: ${'a'.repeat(17_000)}`]), /request headers exceed the 16384-byte limit \(max_header_size\)/, '17 KB of headers');
 
@@ -276,13 +296,23 @@ t.test("a function's response header holding CR cannot reach the callback or the
 t.test('CR/LF cannot ride in the envelope, and undici refuses it in any outgoing header', async (t) => {
   // NATS header values cannot hold CR or LF: the envelope writes such a value escaped, on one line.
   const invocation = {
-    callId: 'c1', functionName: 'work', namespace: 'openfaas-fn', method: 'POST', path: '', query: '',
-    headers: [['x-a', 'a\r\nX-Injected: 1']] as Array<[string, string]>, body: new Uint8Array(0), enqueuedAtMs: 1,
+    callId: 'c1',
+    functionName: 'work',
+    namespace: 'openfaas-fn',
+    method: 'POST',
+    path: '',
+    query: '',
+    headers: [['x-a', 'a\r\nX-Injected: 1']] as Array<[string, string]>,
+    body: new Uint8Array(0),
+    enqueuedAtMs: 1,
   };
   const { headers } = encodeEnvelope(invocation);
   const wire = new TextDecoder().decode((headers as MsgHdrsImpl).encode());
   t.notMatch(wire, /\r\nX-Injected:/i, 'no injected line in the NATS header block');
-  t.notOk([...headers.keys()].some((k) => /injected/i.test(k)), 'no injected header in the envelope');
+  t.notOk(
+    [...headers.keys()].some((k) => /injected/i.test(k)),
+    'no injected header in the envelope',
+  );
   // A message published by something else with a bare LF in a header block: nats.js refuses to decode it.
   const block = new TextEncoder().encode('NATS/1.0\r\nAsyncfn-H-x-a: a\nX-Injected: 1\r\n\r\n');
   t.throws(() => MsgHdrsImpl.decode(block), /cannot contain \\r or \\n/, 'decoding such a header block throws');

@@ -7,7 +7,8 @@ import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { REPO_ROOT, spawnAsyncfn, startProcessStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { scriptedHandler, startCallbackSink, waitForEvent } from '../helpers/http-servers.js';
+import { scriptedHandler, startCallbackSink } from '../helpers/http-servers.js';
+import { waitForEvent } from '../helpers/eventually.js';
 import { repeatedKeys } from '../helpers/json-keys.js';
 
 /** Variables that would choose a log format for the child; the tests below choose it themselves. */
@@ -16,7 +17,10 @@ const LOG_FORMAT_VARIABLES = ['log_format', 'log_encoding'];
 t.test('piped, a worker writes JSON lines by default, and no line repeats a key', async (t) => {
   // Every kind of line a worker writes about work: debug state changes, the write_debug request,
   // a retry, a settlement, a callback handed to the durable retrier and delivered by it, a poison message.
-  const { nats, gateway, workerEnv } = await startProcessStack(t, scriptedHandler((n) => ({ status: n === 1 ? 503 : 200 })));
+  const { nats, gateway, workerEnv } = await startProcessStack(
+    t,
+    scriptedHandler((n) => ({ status: n === 1 ? 503 : 200 })),
+  );
   const sink = await startCallbackSink(t, (n) => (n === 1 ? 500 : 200));
   const worker = await spawnAsyncfn(
     t,
@@ -33,12 +37,24 @@ t.test('piped, a worker writes JSON lines by default, and no line repeats a key'
   const delivered = await worker.waitForLog((l) => l.msg === 'callback delivered' && l.callId === callId, 'callback delivered by the retrier');
 
   const lines = worker.stdout.filter((line) => line.trim() !== '');
-  t.same(lines.filter((line) => !isJsonObject(line)), [], 'every stdout line is a JSON object');
+  t.same(
+    lines.filter((line) => !isJsonObject(line)),
+    [],
+    'every stdout line is a JSON object',
+  );
   t.ok(lines.length >= 15, `${lines.length} lines checked`);
   const withRepeats = lines.map((line) => ({ line, repeated: repeatedKeys(line) })).filter((l) => l.repeated.length > 0);
   t.same(withRepeats, [], 'no line repeats a key');
-  t.match(worker.logs.find((l) => l.msg === 'dead-lettering an undecodable message'), { component: 'worker', queue: 'faas-request' }, 'the poison line still names its queue');
-  t.match(worker.logs.find((l) => l.msg === 'invocation retryScheduled'), { callId, queue: 'faas-request', attempt: 1 }, 'and the retry its queue');
+  t.match(
+    worker.logs.find((l) => l.msg === 'dead-lettering an undecodable message'),
+    { component: 'worker', queue: 'faas-request' },
+    'the poison line still names its queue',
+  );
+  t.match(
+    worker.logs.find((l) => l.msg === 'invocation retryScheduled'),
+    { callId, queue: 'faas-request', attempt: 1 },
+    'and the retry its queue',
+  );
   t.match(delivered, { component: 'callbacks', queue: 'faas-request' }, 'callback lines are the callbacks component');
 });
 
@@ -50,12 +66,23 @@ t.test('log_format=console: a worker writes a console line per event, with no co
   const acked = await worker.waitForLine((line) => line.includes(`${callId!} invocation acked`), 'invocation acked');
 
   // time, level, component, call id, message, then the other fields as compact JSON
-  t.match(acked, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: worker [0-9a-f-]{36} invocation acked \{"queue":"faas-request","function":"work",.*"attempt":1,.*"settlement":"acked"/);
+  t.match(
+    acked,
+    /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: worker [0-9a-f-]{36} invocation acked \{"queue":"faas-request","function":"work",.*"attempt":1,.*"settlement":"acked"/,
+  );
   t.notMatch(acked, /"(callId|component|pid|hostname|name)":/, 'fields shown in front, or the same on every line, are not repeated after the message');
   const pulling = worker.stdout.find((line) => line.includes('worker pulling'))!;
   t.match(pulling, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: worker worker pulling \{"queue":"faas-request",/, 'a line without a call id');
-  t.same(worker.stdout.filter((line) => line.includes('\u001b')), [], 'no escape codes: stdout is not a terminal');
-  t.same(worker.stdout.filter((line) => isJsonObject(line)), [], 'no JSON lines');
+  t.same(
+    worker.stdout.filter((line) => line.includes('\u001b')),
+    [],
+    'no escape codes: stdout is not a terminal',
+  );
+  t.same(
+    worker.stdout.filter((line) => isJsonObject(line)),
+    [],
+    'no JSON lines',
+  );
   t.equal(await worker.terminate(), 0, 'stops on SIGTERM');
   t.match(worker.stdout.at(-1), /^\[[\d:.]+\] INFO: stopped$/, 'its last line, written just before exit, is there');
 });

@@ -81,6 +81,9 @@ for (const logLevel of ['debug', 'info'] as const) {
     const { worker } = await runOne(t, false, logLevel);
     const raw = JSON.stringify(worker.logs);
     t.notOk(raw.includes('the request body'), 'no request body');
-    t.notOk(worker.logs.some((l) => 'responseBody' in l || 'requestBody' in l || l.msg === 'invocation request'), 'no body fields');
+    t.notOk(
+      worker.logs.some((l) => 'responseBody' in l || 'requestBody' in l || l.msg === 'invocation request'),
+      'no body fields',
+    );
   });
 }

@@ -8,19 +8,27 @@ import { scriptedHandler } from '../helpers/http-servers.js';
 // http_retry_codes. Before, the worker stopped with "NATS_URL (or faas_nats_address) is
 // required", and with NATS_URL a 418 was not retried, in silence.
 t.test('a worker configured with OpenFaaS Pro names connects and retries what retry_http_codes lists', async (t) => {
-  const { fn, sink, gateway, nats, workerEnv } = await startProcessStack(t, scriptedHandler((n) => ({ status: n === 1 ? 418 : 200 })));
+  const { fn, sink, gateway, nats, workerEnv } = await startProcessStack(
+    t,
+    scriptedHandler((n) => ({ status: n === 1 ? 418 : 200 })),
+  );
   const { NATS_URL: _natsUrl, ...rest } = workerEnv;
-  const worker = await spawnAsyncfn(t, 'worker', {
-    ...rest,
-    nats_host: '127.0.0.1',
-    nats_port: String(nats.port),
-    retry_http_codes: '418',
-    initial_retry_wait: '100ms',
-    max_retry_wait: '100ms',
-    max_retry_attempts: '3',
-    nats_durable: 'faas-workers',
-    print_request_body: 'true',
-  }, { unset: ['NATS_URL'] });
+  const worker = await spawnAsyncfn(
+    t,
+    'worker',
+    {
+      ...rest,
+      nats_host: '127.0.0.1',
+      nats_port: String(nats.port),
+      retry_http_codes: '418',
+      initial_retry_wait: '100ms',
+      max_retry_wait: '100ms',
+      max_retry_attempts: '3',
+      nats_durable: 'faas-workers',
+      print_request_body: 'true',
+    },
+    { unset: ['NATS_URL'] },
+  );
 
   const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url);
   const callback = await sink.waitForCallId(callId!);
@@ -31,5 +39,8 @@ t.test('a worker configured with OpenFaaS Pro names connects and retries what re
     worker.logs.some((l) => l.level === 40 && l.msg === 'print_request_body is an OpenFaaS setting asyncfn does not read: use write_debug=true'),
     'an OpenFaaS name asyncfn has no equivalent for is warned about',
   );
-  t.notOk(worker.logs.some((l) => l.msg.startsWith('nats_durable')), 'nats_durable=faas-workers is what asyncfn does anyway: no warning');
+  t.notOk(
+    worker.logs.some((l) => l.msg.startsWith('nats_durable')),
+    'nats_durable=faas-workers is what asyncfn does anyway: no warning',
+  );
 });

@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { DeadLetterHeader, decodeDeadLetter } from '../../src/queue/dead-letter.js';
 import { EnvelopeHeader } from '../../src/queue/envelope.js';
-import { installInMemoryTracing } from '../../src/telemetry/tracing.js';
+import { installInMemoryTracing } from '../helpers/tracing.js';
 import { configFor, resolverFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { gatewayQueueRequest } from '../helpers/go-queue-request.js';
@@ -97,7 +97,7 @@ t.test('a QueueRequest on faas-request runs and is called back with the OpenFaaS
   t.equal(call.headers['x-call-id'], callId);
   t.ok(call.body.equals(body), 'binary body intact');
 
-  t.equal(callback.url, '/hook?a=1&b=2', 'callback to the URL the caller gave (& survived Go\'s \\u0026)');
+  t.equal(callback.url, '/hook?a=1&b=2', "callback to the URL the caller gave (& survived Go's \\u0026)");
   t.ok(callback.body.equals(Buffer.concat([Buffer.from('got:'), body])), 'callback carries the result');
   t.equal(callback.headers['content-type'], 'application/x-result');
   t.equal(callback.headers['x-call-id'], callId);
@@ -122,7 +122,10 @@ t.test('a QueueRequest on faas-request runs and is called back with the OpenFaaS
 
 t.test('without X-Call-Id the worker derives one (kept across a retry); without a callback it still runs', async (t) => {
   const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, scriptedHandler((n) => (n === 1 ? { status: 502, body: 'flaky' } : { status: 200, body: 'ok' })));
+  const fn = await startFunctionServer(
+    t,
+    scriptedHandler((n) => (n === 1 ? { status: 502, body: 'flaky' } : { status: 200, body: 'ok' })),
+  );
   const sink = await startCallbackSink(t);
   const config = configFor(nats.url, { retry: { maxAttempts: 3, initialWaitMs: 20, maxWaitMs: 50 } });
   const resolver = resolverFor({ work: fn.url });

@@ -84,10 +84,7 @@ const MODES: readonly Mode[] = [
   {
     name: 'functions file',
     resolver: (host) =>
-      parseFunctionsFile(
-        `functions:\n  echo:\n    url: ${host}/echo\n  figlet:\n    url: ${host}/figlet\n  chaos:\n    url: ${host}/chaos\n`,
-        'openfaas-fn',
-      ),
+      parseFunctionsFile(`functions:\n  echo:\n    url: ${host}/echo\n  figlet:\n    url: ${host}/figlet\n  chaos:\n    url: ${host}/chaos\n`, 'openfaas-fn'),
     echoPath: (suffix) => `/echo${suffix}`,
   },
   {

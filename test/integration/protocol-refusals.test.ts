@@ -47,9 +47,30 @@ t.test('node and fastify refusals come in the gateway shape', async (t) => {
   );
   const http10 = await send(['GET /healthz HTTP/1.0']);
   t.equal(http10.status, 200, 'HTTP/1.0 needs no Host');
-  expectRefusal(t, await send([`GET /function/work/%zz HTTP/1.1`, `Host: ${host}`]), 400, 'ASYNCFN_ERR_PATH_REFUSED', /malformed percent-encoding "%zz"/, '%zz (fastify bad URL)');
-  expectRefusal(t, await send([`GET /nowhere/%zz HTTP/1.1`, `Host: ${host}`]), 400, 'ASYNCFN_ERR_PATH_REFUSED', /malformed percent-encoding/, '%zz outside the invocation routes');
-  expectRefusal(t, await send([`GET /function/work/%ff HTTP/1.1`, `Host: ${host}`]), 400, 'ASYNCFN_ERR_BAD_REQUEST', /not valid percent-encoded UTF-8/, '%ff (not UTF-8)');
+  expectRefusal(
+    t,
+    await send([`GET /function/work/%zz HTTP/1.1`, `Host: ${host}`]),
+    400,
+    'ASYNCFN_ERR_PATH_REFUSED',
+    /malformed percent-encoding "%zz"/,
+    '%zz (fastify bad URL)',
+  );
+  expectRefusal(
+    t,
+    await send([`GET /nowhere/%zz HTTP/1.1`, `Host: ${host}`]),
+    400,
+    'ASYNCFN_ERR_PATH_REFUSED',
+    /malformed percent-encoding/,
+    '%zz outside the invocation routes',
+  );
+  expectRefusal(
+    t,
+    await send([`GET /function/work/%ff HTTP/1.1`, `Host: ${host}`]),
+    400,
+    'ASYNCFN_ERR_BAD_REQUEST',
+    /not valid percent-encoded UTF-8/,
+    '%ff (not UTF-8)',
+  );
   expectRefusal(
     t,
     await send([`POST /async-function/work HTTP/1.1`, `Host: ${host}`, `Content-Length: ${stack.config.gateway.maxBodyBytes + 1}`]),
@@ -66,9 +87,30 @@ t.test('node and fastify refusals come in the gateway shape', async (t) => {
     /exceed the 16384-byte limit/,
     'headers over max_header_size (node)',
   );
-  expectRefusal(t, await send([`GET /\x01 HTTP/1.1`, `Host: ${host}`]), 400, 'ASYNCFN_ERR_BAD_REQUEST', /^malformed HTTP request/, 'a control character in the target (node)');
-  expectRefusal(t, await send([`GET / HTTP/1.1`, `Host: ${host}`, 'X-Bad: a\rb']), 400, 'ASYNCFN_ERR_BAD_REQUEST', /^malformed HTTP request/, 'a bare CR in a header (node)');
-  expectRefusal(t, await send([`GET /healthz HTTP/1.1`, `Host: ${host}`, 'Expect: 200-ok']), 417, 'ASYNCFN_ERR_BAD_REQUEST', /cannot meet Expect: 200-ok/, 'an unmet Expect');
+  expectRefusal(
+    t,
+    await send([`GET /\x01 HTTP/1.1`, `Host: ${host}`]),
+    400,
+    'ASYNCFN_ERR_BAD_REQUEST',
+    /^malformed HTTP request/,
+    'a control character in the target (node)',
+  );
+  expectRefusal(
+    t,
+    await send([`GET / HTTP/1.1`, `Host: ${host}`, 'X-Bad: a\rb']),
+    400,
+    'ASYNCFN_ERR_BAD_REQUEST',
+    /^malformed HTTP request/,
+    'a bare CR in a header (node)',
+  );
+  expectRefusal(
+    t,
+    await send([`GET /healthz HTTP/1.1`, `Host: ${host}`, 'Expect: 200-ok']),
+    417,
+    'ASYNCFN_ERR_BAD_REQUEST',
+    /cannot meet Expect: 200-ok/,
+    'an unmet Expect',
+  );
   expectRefusal(
     t,
     await send([`POST /nowhere HTTP/1.1`, `Host: ${host}`, 'Content-Type: application/json', 'Content-Length: 3'], '{x}'),

@@ -33,8 +33,7 @@ t.test('README: an async call with a callback, and the callback headers it docum
   // Default retry settings, as `npm start` has them: X-Retry-Max depends on max_retry_attempts.
   const up = await startUp(t);
   const sink = await startCallbackSink(t);
-  const rewrite = (url: string): string =>
-    url.replace('http://127.0.0.1:8080', `http://127.0.0.1:${upPorts(up).gateway}`).replace('http://127.0.0.1:8888', sink.url);
+  const rewrite = (url: string): string => url.replace('http://127.0.0.1:8080', `http://127.0.0.1:${upPorts(up).gateway}`).replace('http://127.0.0.1:8888', sink.url);
 
   const [invoke, ...more] = await commandsOf('async-callback');
   t.same(more, [], 'one command');
@@ -46,7 +45,13 @@ t.test('README: an async call with a callback, and the callback headers it docum
   const [callback] = await sink.waitFor(1);
   const documented = documentedHeaders(await readmeExample('callback-headers'));
   const received = callback!.headers;
-  t.same([...documented.keys()].sort(), Object.keys(received).filter((h) => h !== 'connection').sort(), 'the README lists exactly the headers sent');
+  t.same(
+    [...documented.keys()].sort(),
+    Object.keys(received)
+      .filter((h) => h !== 'connection')
+      .sort(),
+    'the README lists exactly the headers sent',
+  );
   for (const name of ['x-function-name', 'x-function-status', 'x-retry', 'x-retry-max', 'content-type']) {
     t.equal(received[name], documented.get(name), `${name}: ${documented.get(name)}`);
   }
@@ -57,7 +62,7 @@ t.test('README: an async call with a callback, and the callback headers it docum
   t.match(callback!.body.toString(), /\| \|_\| \|/, "figlet's art, as shown");
 });
 
-t.test("README: the sample examples fit within the default upstream_timeout", async (t) => {
+t.test('README: the sample examples fit within the default upstream_timeout', async (t) => {
   const upstreamTimeoutMs = loadConfig({}).worker.upstreamTimeoutMs;
   const commands = await commandsOf('samples');
   for (const words of commands) {
@@ -74,8 +79,7 @@ t.test("README: OpenFaaS's retries walkthrough with chaos /set", async (t) => {
   // Short back-off so that the retries the walkthrough describes happen within the test.
   const up = await startUp(t, [], { initial_retry_wait: '200ms', max_retry_wait: '1s' });
   const sink = await startCallbackSink(t);
-  const rewrite = (url: string): string =>
-    url.replace('http://127.0.0.1:8080', `http://127.0.0.1:${upPorts(up).gateway}`).replace('http://127.0.0.1:8888', sink.url);
+  const rewrite = (url: string): string => url.replace('http://127.0.0.1:8080', `http://127.0.0.1:${upPorts(up).gateway}`).replace('http://127.0.0.1:8888', sink.url);
   const runAll = async (name: string): Promise<number[]> => {
     const statuses: number[] = [];
     for (const words of await commandsOf(name)) statuses.push((await runCurl(words, rewrite)).status);
@@ -97,6 +101,6 @@ t.test("README: OpenFaaS's retries walkthrough with chaos /set", async (t) => {
   t.same(await runAll('chaos-fix'), [202], 'the fix is accepted');
   const callback = await sink.waitForCallId(callId);
   t.equal(callback.headers['x-function-status'], '200', 'the next retry succeeds');
-  t.ok(Number(callback.headers['x-retry']) >= 1, `x-retry counts the failed attempts (${callback.headers['x-retry']})`);
+  t.ok(Number(callback.headers['x-retry']) >= 1, `x-retry counts the failed attempts (${String(callback.headers['x-retry'])})`);
   t.equal(callback.body.toString(), '1ms second delay, then 200', "the fixed function's body");
 });

@@ -1,7 +1,8 @@
 import t from 'tap';
-import { backoffBounds, DEFAULT_RETRY_POLICY, type BackoffMode } from '../../actors/retry.policy.js';
+import { backoffBounds, type BackoffMode } from '../../actors/retry.policy.js';
+import { DEFAULT_RETRY_POLICY } from '../helpers/machine-fakes.js';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
-import { resolverFor, startStack, startTestGateway, startTestWorker, configFor } from '../helpers/asyncfn.js';
+import { startStack, startTestGateway, startTestWorker, configFor } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { scriptedHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
@@ -69,7 +70,10 @@ t.test('a status that is not retryable is not retried', async (t) => {
 
 t.test("annotations override the queue's policy; retries exhausted go to the dead letters", async (t) => {
   const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t, scriptedHandler(() => ({ status: 418 })));
+  const fn = await startFunctionServer(
+    t,
+    scriptedHandler(() => ({ status: 418 })),
+  );
   const sink = await startCallbackSink(t);
   const resolver = staticResolver(
     {

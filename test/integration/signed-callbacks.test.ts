@@ -64,7 +64,10 @@ t.test('callbacks carry Standard Webhooks signatures over the exact bytes receiv
     t.equal(verifyCallback(binaryCallback.body, binaryCallback.headers, secret), true, 'the README snippet verifies the binary callback');
   }
 
-  for (const [callback, callId] of [[jsonCallback, jsonId], [binaryCallback, binaryId]] as const) {
+  for (const [callback, callId] of [
+    [jsonCallback, jsonId],
+    [binaryCallback, binaryId],
+  ] as const) {
     t.equal(callback.headers['webhook-id'], callId, 'webhook-id is the call id');
     const timestamp = Number(callback.headers['webhook-timestamp']);
     t.ok(timestamp >= before && timestamp <= after, 'webhook-timestamp is the time of the delivery, unix seconds');
@@ -92,8 +95,16 @@ t.test('a durable callback retry is signed afresh: same webhook-id, a later time
   const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url, () => '{"attempts":"several"}');
   const attempts = await sink.waitFor(3);
   t.equal(fn.requests.length, 1, 'the function ran once');
-  t.same(attempts.map((a) => a.headers['webhook-id']), [callId, callId, callId], 'one webhook-id across attempts');
-  t.same(attempts.map((a) => a.headers['x-retry']), ['0', '0', '0'], 'each attempt delivers the same result');
+  t.same(
+    attempts.map((a) => a.headers['webhook-id']),
+    [callId, callId, callId],
+    'one webhook-id across attempts',
+  );
+  t.same(
+    attempts.map((a) => a.headers['x-retry']),
+    ['0', '0', '0'],
+    'each attempt delivers the same result',
+  );
   for (const attempt of attempts) {
     t.same(new Webhook(secret).verify(attempt.body, headersOf(attempt)), { attempts: 'several' }, 'each attempt verifies');
   }
@@ -173,7 +184,10 @@ t.test('signing secrets appear in no log line and no worker HTTP output, even wi
   for (const secret of secrets) {
     const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
     for (const form of [secret.slice('whsec_'.length), key.toString('hex'), key.toString('base64url')]) {
-      t.notOk(outputs.some((o) => o.includes(form)), 'no form of a secret is in the logs, headers or HTTP output');
+      t.notOk(
+        outputs.some((o) => o.includes(form)),
+        'no form of a secret is in the logs, headers or HTTP output',
+      );
     }
   }
 });

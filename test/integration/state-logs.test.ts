@@ -4,7 +4,10 @@ import { enqueueMany } from '../helpers/enqueue.js';
 import { scriptedHandler } from '../helpers/http-servers.js';
 
 t.test('with log_level=debug every state an invocation passes through is logged with its call id and attempt', async (t) => {
-  const { fn, sink, gateway, workerEnv } = await startProcessStack(t, scriptedHandler((n) => ({ status: n === 1 ? 503 : 200 })));
+  const { sink, gateway, workerEnv } = await startProcessStack(
+    t,
+    scriptedHandler((n) => ({ status: n === 1 ? 503 : 200 })),
+  );
   const worker = await spawnAsyncfn(t, 'worker', {
     ...workerEnv,
     log_level: 'debug',
@@ -14,9 +17,7 @@ t.test('with log_level=debug every state an invocation passes through is logged 
   const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url);
   await worker.waitForLog((l) => l.msg === 'invocation acked' && l.callId === callId, 'invocation acked');
 
-  const states = worker.logs
-    .filter((l) => l.callId === callId && typeof l.state === 'string')
-    .map((l) => `${String(l.attempt)}:${String(l.state)}`);
+  const states = worker.logs.filter((l) => l.callId === callId && typeof l.state === 'string').map((l) => `${String(l.attempt)}:${String(l.state)}`);
   t.comment(states.join(' '));
   t.same(states, [
     '1:queued',

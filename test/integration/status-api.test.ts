@@ -4,7 +4,8 @@ import { connect } from '@nats-io/transport-node';
 import { request } from 'undici';
 import { startStack, type Stack } from '../helpers/asyncfn.js';
 import { EventEmitter } from 'node:events';
-import { scriptedHandler, slowHandler, waitForEvent, type Handler } from '../helpers/http-servers.js';
+import { scriptedHandler, slowHandler, type Handler } from '../helpers/http-servers.js';
+import { waitForEvent } from '../helpers/eventually.js';
 import type { InvocationRecord, InvocationState } from '../../src/status/records.js';
 import { RECORDS_BUCKET } from '../../src/queue/topology.js';
 
@@ -62,11 +63,7 @@ async function statesOf(handler: Handler, action?: (stack: Stack, callId: string
 
 t.test('record transitions, in order', async (t) => {
   t.same(await statesOf(slowHandler(1_000)), ['queued', 'running', 'succeeded'], 'success (slow enough to be seen running)');
-  t.same(
-    await statesOf(scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 }))),
-    ['queued', 'retrying', 'succeeded'],
-    'retry, then success',
-  );
+  t.same(await statesOf(scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 }))), ['queued', 'retrying', 'succeeded'], 'retry, then success');
   t.same(await statesOf(scriptedHandler(() => ({ status: 500 }))), ['queued', 'failed'], 'non-retryable failure');
   t.same(await statesOf(scriptedHandler(() => ({ status: 502 }))), ['queued', 'retrying', 'retrying', 'deadLettered'], 'retries exhausted');
   t.same(

@@ -18,8 +18,7 @@ function submit(gatewayPort: number, callbackUrl: string): Promise<Response> {
   });
 }
 
-const where = (sockets: readonly ListeningSocket[], port: number): string[] =>
-  sockets.filter((s) => s.port === port).map((s) => s.address);
+const where = (sockets: readonly ListeningSocket[], port: number): string[] => sockets.filter((s) => s.port === port).map((s) => s.address);
 
 t.test('by default every socket of asyncfn up listens on 127.0.0.1, and loopback callbacks work', async (t) => {
   const up = await startUp(t, [], { nats_stream: 'jobs', max_infligth: '4' });
@@ -31,7 +30,10 @@ t.test('by default every socket of asyncfn up listens on 127.0.0.1, and loopback
     'no socket of the process tree (asyncfn, nats-server) listens elsewhere than 127.0.0.1',
   );
   for (const [what, port] of Object.entries(ports)) t.same(where(sockets, port), ['127.0.0.1'], `${what} listens on 127.0.0.1:${port}`);
-  t.ok(sockets.some((s) => s.pid !== up.child.pid && s.port === ports.nats), "nats-server's socket was found in its own process");
+  t.ok(
+    sockets.some((s) => s.pid !== up.child.pid && s.port === ports.nats),
+    "nats-server's socket was found in its own process",
+  );
 
   const sink = await startCallbackSink(t);
   const res = await submit(ports.gateway, `${sink.url}/hook`);
@@ -39,8 +41,14 @@ t.test('by default every socket of asyncfn up listens on 127.0.0.1, and loopback
   const [callback] = await sink.waitFor(1);
   t.equal(callback!.body.toString(), 'Hi', 'and the callback reaches the loopback receiver');
 
-  t.ok(up.logs.some((l) => l.level === 40 && /^nats_stream is an OpenFaaS setting asyncfn does not read/.test(l.msg)), 'an unsupported OpenFaaS name is warned about');
-  t.ok(up.logs.some((l) => l.level === 40 && l.msg.includes('max_infligth') && l.msg.includes('did you mean max_inflight?')), 'a misspelt one gets a suggestion');
+  t.ok(
+    up.logs.some((l) => l.level === 40 && /^nats_stream is an OpenFaaS setting asyncfn does not read/.test(l.msg)),
+    'an unsupported OpenFaaS name is warned about',
+  );
+  t.ok(
+    up.logs.some((l) => l.level === 40 && l.msg.includes('max_infligth') && l.msg.includes('did you mean max_inflight?')),
+    'a misspelt one gets a suggestion',
+  );
   t.equal(await up.terminate(), 0);
 });
 
@@ -52,7 +60,10 @@ t.test('with --host 0.0.0.0 up listens there, and refuses loopback callbacks as 
   t.same(where(sockets, ports.worker), ['0.0.0.0'], 'so does the worker health server');
   t.same(where(sockets, ports.nats), ['127.0.0.1'], 'nats-server stays on loopback');
   t.same(where(sockets, ports.samples), ['127.0.0.1'], 'the sample functions stay on loopback');
-  t.ok(up.logs.some((l) => l.level === 40 && /the gateway listens on 0\.0\.0\.0/.test(l.msg)), 'the log says why loopback callbacks are refused');
+  t.ok(
+    up.logs.some((l) => l.level === 40 && /the gateway listens on 0\.0\.0\.0/.test(l.msg)),
+    'the log says why loopback callbacks are refused',
+  );
 
   const res = await submit(ports.gateway, 'http://127.0.0.1:9/hook');
   t.equal(res.status, 400);

@@ -46,7 +46,10 @@ const edges = files.flatMap((from) => importsOf(from).map((to) => ({ from, to })
 
 t.test('the rules read something: every module is seen, and imports between rooms exist', async (t) => {
   t.ok(files.length > 50, `${files.length} modules`);
-  t.ok(edges.some((e) => roomOf(e.from) === 'src/worker' && roomOf(e.to) === 'actors'), 'the worker imports the machines');
+  t.ok(
+    edges.some((e) => roomOf(e.from) === 'src/worker' && roomOf(e.to) === 'actors'),
+    'the worker imports the machines',
+  );
 });
 
 t.test('actors/ imports nothing from src/', async (t) => {
@@ -102,8 +105,6 @@ t.test('no two rooms import each other, directly or around a loop', async (t) =>
   };
   for (const room of graph.keys()) if (!indices.has(room)) connect(room);
   const explain = (loop: string[]): string =>
-    loop
-      .flatMap((a) => edges.filter((e) => roomOf(e.from) === a && loop.includes(roomOf(e.to)) && roomOf(e.to) !== a).map((e) => `${e.from} → ${e.to}`))
-      .join('\n');
+    loop.flatMap((a) => edges.filter((e) => roomOf(e.from) === a && loop.includes(roomOf(e.to)) && roomOf(e.to) !== a).map((e) => `${e.from} → ${e.to}`)).join('\n');
   t.same(loops, [], loops.map(explain).join('\n\n'));
 });

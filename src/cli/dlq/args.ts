@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { parseFilter, parseSeq, type DeadLetterFilter, type Parsed } from './filters.js';
+import { describeError } from '../../errors.js';
 
 export const DLQ_COMMANDS = ['list', 'show', 'replay', 'purge'] as const;
 export type DlqCommandName = (typeof DLQ_COMMANDS)[number];
@@ -59,7 +60,7 @@ export function parseDlqArgs(args: readonly string[], nowMs: number): Parsed<Dlq
     parsed = parseRaw(args);
   } catch (err) {
     // node's messages go on with advice about "--"; the first sentence says what is wrong.
-    const message = err instanceof Error ? err.message : String(err);
+    const message = describeError(err);
     return fail(message.split(/\.\s/)[0] ?? message);
   }
   const { values, positionals } = parsed;

@@ -5,6 +5,7 @@ import { countLine, formatShow, formatTable, listJson, progressReporter, showJso
 import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StreamBounds } from './read.js';
 import { replayHeaders, replaySubject } from './replay.js';
 import { DEAD_LETTER_STREAM } from '../../queue/topology.js';
+import { describeError } from '../../errors.js';
 
 /** What the commands run with: JetStream, two output lines sinks and a clock. */
 export interface DlqContext extends DeadLetterStreamAccess {
@@ -61,11 +62,7 @@ export async function showCommand(ctx: DlqContext, seq: number, json: boolean): 
   return 0;
 }
 
-export async function replayCommand(
-  ctx: DlqContext,
-  filter: DeadLetterFilter,
-  opts: { yes: boolean; keep: boolean },
-): Promise<number> {
+export async function replayCommand(ctx: DlqContext, filter: DeadLetterFilter, opts: { yes: boolean; keep: boolean }): Promise<number> {
   const bounds = await boundsOrEmpty(ctx);
   const { seqs, poison, missing } = await matchingSeqs(ctx, filter, bounds);
   if (seqs.length > REPLAY_CONFIRM_ABOVE && !opts.yes) {
@@ -123,10 +120,7 @@ export async function purgeCommand(ctx: DlqContext, filter: DeadLetterFilter, op
     return 0;
   }
   if (isQueueOnly(filter) && opts.yes) {
-    const purged =
-      bounds.messages === 0
-        ? 0
-        : (await ctx.jsm.streams.purge(DEAD_LETTER_STREAM, { filter: filterSubject(filter), seq: bounds.lastSeq + 1 })).purged;
+    const purged = bounds.messages === 0 ? 0 : (await ctx.jsm.streams.purge(DEAD_LETTER_STREAM, { filter: filterSubject(filter), seq: bounds.lastSeq + 1 })).purged;
     ctx.out(`purged ${purged}`);
     return 0;
   }
@@ -146,11 +140,7 @@ export async function purgeCommand(ctx: DlqContext, filter: DeadLetterFilter, op
 }
 
 /** The sequences matching the filter (read headers-only), how many are poison, and how many explicit ones are missing. */
-async function matchingSeqs(
-  ctx: DlqContext,
-  filter: DeadLetterFilter,
-  bounds: StreamBounds,
-): Promise<{ seqs: number[]; poison: number; missing: number }> {
+async function matchingSeqs(ctx: DlqContext, filter: DeadLetterFilter, bounds: StreamBounds): Promise<{ seqs: number[]; poison: number; missing: number }> {
   const seqs: number[] = [];
   let poison = 0;
   let missing = 0;
@@ -192,7 +182,6 @@ export function describe(err: unknown): string {
   if (err instanceof Error) {
     if (err.name === 'TimeoutError') return 'JetStream did not acknowledge in time';
     if (err.name === 'NoRespondersError') return 'no stream is listening on that subject';
-    return err.message;
   }
-  return String(err);
+  return describeError(err);
 }

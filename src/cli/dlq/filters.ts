@@ -90,13 +90,7 @@ export function parseSeq(text: string): number | undefined {
 
 /** Whether any criterion other than explicit sequences is set. */
 export function hasCriteria(filter: DeadLetterFilter): boolean {
-  return (
-    filter.functionName !== undefined ||
-    filter.queue !== undefined ||
-    filter.reason !== undefined ||
-    filter.sinceMs !== undefined ||
-    filter.untilMs !== undefined
-  );
+  return filter.functionName !== undefined || filter.queue !== undefined || filter.reason !== undefined || filter.sinceMs !== undefined || filter.untilMs !== undefined;
 }
 
 /** Whether the only criterion is the queue, which a subject filter alone can select. */

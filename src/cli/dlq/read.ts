@@ -1,11 +1,4 @@
-import {
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type JetStreamClient,
-  type JetStreamManager,
-  type OrderedConsumerOptions,
-} from '@nats-io/jetstream';
+import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type OrderedConsumerOptions } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { decodeDeadLetter, type DeadLetter } from '../../queue/dead-letter.js';
 import { filterSubject, matchesFilter, type DeadLetterFilter } from './filters.js';
@@ -92,12 +85,7 @@ export async function* selectDeadLetters(
   }
 }
 
-async function* scanStream(
-  js: JetStreamClient,
-  filter: DeadLetterFilter,
-  lastSeq: number,
-  headersOnly: boolean,
-): AsyncGenerator<StoredDeadLetter> {
+async function* scanStream(js: JetStreamClient, filter: DeadLetterFilter, lastSeq: number, headersOnly: boolean): AsyncGenerator<StoredDeadLetter> {
   const startMs = filter.sinceMs === undefined ? undefined : filter.sinceMs - START_TIME_SLACK_MS;
   const start: Partial<OrderedConsumerOptions> =
     startMs !== undefined && startMs > 0 ? { opt_start_time: new Date(startMs).toISOString() } : { deliver_policy: DeliverPolicy.All };
@@ -135,8 +123,6 @@ function toStored(seq: number, subject: string, headers: MsgHdrs | undefined, da
   const decoded = decodeDeadLetter({ seq, header: headers, data });
   // A message stored without our headers still names its queue in the subject.
   const letter =
-    decoded.queue === '' && subject.startsWith(DEAD_LETTER_SUBJECT_PREFIX)
-      ? { ...decoded, queue: subject.slice(DEAD_LETTER_SUBJECT_PREFIX.length) }
-      : decoded;
+    decoded.queue === '' && subject.startsWith(DEAD_LETTER_SUBJECT_PREFIX) ? { ...decoded, queue: subject.slice(DEAD_LETTER_SUBJECT_PREFIX.length) } : decoded;
   return { letter, subject, headers, data, storedAtMs };
 }

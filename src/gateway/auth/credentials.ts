@@ -25,9 +25,7 @@ export const NO_AUTH: GatewayAuth = Object.freeze({});
  * Reads the secrets the auth settings need, once, when the gateway starts. A missing or empty
  * secret file stops startup with a ConfigError naming every missing file and the setting needing it.
  */
-export async function loadGatewayAuth(
-  security: Pick<SecurityConfig, 'secretMountPath' | 'basicAuth' | 'invokeAuth'>,
-): Promise<GatewayAuth> {
+export async function loadGatewayAuth(security: Pick<SecurityConfig, 'secretMountPath' | 'basicAuth' | 'invokeAuth'>): Promise<GatewayAuth> {
   const { secretMountPath: dir, basicAuth, invokeAuth } = security;
   const problems: string[] = [];
   const collect = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
@@ -42,9 +40,7 @@ export async function loadGatewayAuth(
 
   let basic: Authenticator | undefined;
   if (basicAuth || invokeAuth === 'basic') {
-    const setting = [basicAuth ? 'basic_auth=true' : undefined, invokeAuth === 'basic' ? 'invoke_auth=basic' : undefined]
-      .filter((s) => s !== undefined)
-      .join(' and ');
+    const setting = [basicAuth ? 'basic_auth=true' : undefined, invokeAuth === 'basic' ? 'invoke_auth=basic' : undefined].filter((s) => s !== undefined).join(' and ');
     const user = await collect(() => readMountedSecret(dir, SecretFile.basicAuthUser, setting));
     const password = await collect(() => readMountedSecret(dir, SecretFile.basicAuthPassword, setting));
     if (user !== undefined && password !== undefined) basic = basicAuthenticator(user, password);

@@ -53,9 +53,7 @@ export function installAuth(app: FastifyInstance, auth: GatewayAuth): void {
     }
     // OpenFaaS answers "invalid credentials" with 401; the challenge tells clients which scheme to use.
     const setting = group === 'admin' ? 'basic_auth' : `invoke_auth=${authenticator.scheme.toLowerCase()}`;
-    const reason = verdict === 'missing'
-      ? `authentication required: send ${authenticator.scheme} credentials (${setting})`
-      : 'invalid credentials';
+    const reason = verdict === 'missing' ? `authentication required: send ${authenticator.scheme} credentials (${setting})` : 'invalid credentials';
     return sendError(reply.header('www-authenticate', challenge(authenticator, verdict)), new UnauthorizedError(reason));
   });
 }

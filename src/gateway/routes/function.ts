@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { request as upstreamRequest, type Dispatcher } from 'undici';
-import { FunctionNotFoundError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js';
+import { describeError, FunctionNotFoundError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js';
 import { functionUrl, parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { isTimeout, withTimeout } from '../../http/client.js';
 import { connectionOptions, durationSeconds, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
@@ -48,9 +48,7 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
     if (!fn) throw new FunctionNotFoundError(target.name);
 
     const signal = withTimeout(clientGone.signal, deps.upstreamTimeoutMs);
-    const hasBody = request.headers['content-length'] !== undefined
-      ? request.headers['content-length'] !== '0'
-      : request.headers['transfer-encoding'] !== undefined;
+    const hasBody = request.headers['content-length'] !== undefined ? request.headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined;
     const startedAtMs = deps.now();
     const started = performance.now();
     const url = functionUrl(fn, target.path, target.query);
@@ -67,7 +65,7 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
     let upstream: Dispatcher.ResponseData;
     try {
       upstream = await upstreamRequest(url, {
-        method: request.method as Dispatcher.HttpMethod,
+        method: request.method,
         headers,
         body: hasBody ? request.raw : null,
         signal,
@@ -83,7 +81,7 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
         return sendError(reply, new UpstreamTimeoutError(target.name, deps.upstreamTimeoutMs));
       }
       endSpan(call, undefined, errorFailure(err));
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = describeError(err);
       return sendError(reply, new UpstreamUnreachableError(target.name, reason));
     }
     const status = upstream.statusCode;

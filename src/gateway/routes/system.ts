@@ -13,9 +13,7 @@ export interface SystemRouteDeps {
 export async function systemRoutes(app: FastifyInstance, deps: SystemRouteDeps): Promise<void> {
   // The gateway holds no state: healthy and ready both mean "connected to NATS".
   const probe = async (_request: unknown, reply: FastifyReply) =>
-    deps.isReady()
-      ? reply.type('text/plain; charset=utf-8').send('OK\n')
-      : sendRefusal(reply, 503, 'not connected to NATS', 'ASYNCFN_ERR_QUEUE_UNAVAILABLE');
+    deps.isReady() ? reply.type('text/plain; charset=utf-8').send('OK\n') : sendRefusal(reply, 503, 'not connected to NATS', 'ASYNCFN_ERR_QUEUE_UNAVAILABLE');
   app.get('/healthz', probe);
   app.get('/readyz', probe);
 

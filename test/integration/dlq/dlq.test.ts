@@ -75,7 +75,10 @@ async function seedFive(env: Env): Promise<Invocation[]> {
   const first = invocation({
     path: '/sub/path',
     query: 'x=1&y=2',
-    headers: [['content-type', 'text/plain'], ['x-custom', 'abc']],
+    headers: [
+      ['content-type', 'text/plain'],
+      ['x-custom', 'abc'],
+    ],
     callbackUrl: 'http://callback.test/hook',
   });
   const second = invocation({ functionName: 'resize', body: new Uint8Array([0, 1, 2, 255]) });
@@ -102,6 +105,16 @@ async function listSeqs(env: Env, ...filters: string[]): Promise<number[]> {
 
 async function streamMessages(env: Env, stream: string): Promise<number> {
   return (await env.jsm.streams.info(stream)).state.messages;
+}
+
+/** The fields of `asyncfn dlq show --json` these tests read. */
+interface ShownLetter {
+  seq: number;
+  callId: string;
+  status: number;
+  request: { headers: unknown; body: unknown; callbackUrl: string };
+  decodeError: string;
+  rawHeaders: string[][];
 }
 
 t.test('list: a table of every dead letter, then the count', async (t) => {
@@ -271,16 +284,19 @@ t.test('show: metadata and the original request; binary bodies as base64; poison
 
   const json = await env.dlq('show', '1', '--json');
   t.equal(json.code, 0);
-  const obj = JSON.parse(json.out.join('\n')) as Record<string, any>;
+  const obj = JSON.parse(json.out.join('\n')) as ShownLetter;
   t.equal(obj.seq, 1);
   t.equal(obj.callId, first!.callId);
   t.equal(obj.status, 502);
-  t.same(obj.request.headers, [['content-type', 'text/plain'], ['x-custom', 'abc']]);
+  t.same(obj.request.headers, [
+    ['content-type', 'text/plain'],
+    ['x-custom', 'abc'],
+  ]);
   t.same(obj.request.body, { encoding: 'utf8', bytes: 5, data: 'hello' });
   t.equal(obj.request.callbackUrl, 'http://callback.test/hook');
-  const poisonJson = JSON.parse((await env.dlq('show', '4', '--json')).out.join('\n')) as Record<string, any>;
+  const poisonJson = JSON.parse((await env.dlq('show', '4', '--json')).out.join('\n')) as ShownLetter;
   t.match(poisonJson.decodeError, /missing header/);
-  t.ok((poisonJson.rawHeaders as string[][]).some(([k, v]) => k === 'X-Junk' && v === '1'));
+  t.ok(poisonJson.rawHeaders.some(([k, v]) => k === 'X-Junk' && v === '1'));
   t.equal(poisonJson.request, undefined);
 
   const missing = await env.dlq('show', '99');
@@ -377,7 +393,11 @@ t.test('replay of more than 10 needs --yes', async (t) => {
     const m = await env.jsm.streams.getMessage('faas-request', { seq });
     callIds.push(decodeEnvelope(m!.header, m!.data).callId);
   }
-  t.same(callIds, invs.map((i) => i.callId), 'every call id, in order');
+  t.same(
+    callIds,
+    invs.map((i) => i.callId),
+    'every call id, in order',
+  );
 });
 
 t.test('replay of 300 reports progress every 10% and reads past one pull batch', async (t) => {
@@ -387,7 +407,10 @@ t.test('replay of 300 reports progress every 10% and reads past one pull batch',
 
   const { code, out, err } = await env.dlq('replay', '--yes');
   t.equal(code, 0);
-  t.same(err, Array.from({ length: 10 }, (_, i) => `replayed ${(i + 1) * 30}/300`));
+  t.same(
+    err,
+    Array.from({ length: 10 }, (_, i) => `replayed ${(i + 1) * 30}/300`),
+  );
   t.same(out, ['replayed 300, skipped 0']);
   t.equal(await streamMessages(env, 'faas-request'), 300);
   t.equal(await streamMessages(env, DEAD_LETTER_STREAM), 0);

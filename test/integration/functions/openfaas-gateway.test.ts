@@ -53,7 +53,12 @@ async function startFakeGateway(t: Test, functions: Record<string, Record<string
       return void res.end(`No such function: ${one[1]}`);
     }
     if (url.pathname === '/system/functions') {
-      return json(200, Object.keys(functions).filter((k) => k.endsWith(`.${namespace}`)).map(status));
+      return json(
+        200,
+        Object.keys(functions)
+          .filter((k) => k.endsWith(`.${namespace}`))
+          .map(status),
+      );
     }
     res.writeHead(404);
     res.end();
@@ -201,7 +206,10 @@ t.test('an unreachable or silent gateway resolves anyway', async (t) => {
   t.equal((await down.resolve(echo))?.url, `http://127.0.0.1:${port}/function/echo.openfaas-fn`);
   t.equal(await down.list(), undefined);
   t.equal(reasons.length, 2);
-  t.ok(reasons.every((r) => r.startsWith('gateway unreachable: ')), reasons.join('; '));
+  t.ok(
+    reasons.every((r) => r.startsWith('gateway unreachable: ')),
+    reasons.join('; '),
+  );
 });
 
 t.test('list() maps /system/functions, and is undefined when the gateway fails', async (t) => {

@@ -94,7 +94,9 @@ t.test('NKEY: a user seed the server lists is accepted and publishes; an unknown
 
   const strangerSeed = (await writeSecretFiles(t, { seed: decode(stranger.getSeed()) })).seed;
   const logs = capturingLogger();
-  const err = await failure(startWorker(configFor(stack.nats.url, { nats: { auth: { nkeySeedFile: strangerSeed } } }), { resolver: stack.resolver, logger: logs.logger }));
+  const err = await failure(
+    startWorker(configFor(stack.nats.url, { nats: { auth: { nkeySeedFile: strangerSeed } } }), { resolver: stack.resolver, logger: logs.logger }),
+  );
   t.equal((err as Error).message, `NATS authorization failed for NKEY ${stranger.getPublicKey()} (nats_nkey_seed_file ${strangerSeed}) at ${stack.nats.url}`);
   t.notOk(logs.text().includes(decode(stranger.getSeed())), 'the seed is not logged');
 });

@@ -29,7 +29,10 @@ t.test('.creds of a user the server does not know: refused, named by its public 
   const nats = await startNatsServer(t, mode.serverConfig);
   const secrets = await writeSecretFiles(t, { creds: mode.strangerCreds });
   const { key: seed, uc } = await parseCreds(new TextEncoder().encode(mode.strangerCreds));
-  const err = await startGateway(configFor(nats.url, { nats: { auth: { credsFile: secrets.creds } } }), { resolver: resolverFor({}), logger: pino({ level: 'silent' }) }).then(
+  const err = await startGateway(configFor(nats.url, { nats: { auth: { credsFile: secrets.creds } } }), {
+    resolver: resolverFor({}),
+    logger: pino({ level: 'silent' }),
+  }).then(
     () => undefined,
     (e: unknown) => e,
   );

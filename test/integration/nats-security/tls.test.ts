@@ -43,7 +43,10 @@ t.test('mutual TLS without a client certificate: the gateway does not start, and
   // certificate after the handshake, which nats.js only notices as a timeout.
   const err = await failure(startGateway(configFor(nats.url, { nats: { tls: { caFile: TLS_FIXTURES.ca } } }), { resolver: resolverFor({}), logger: silent }));
   t.equal(err.reason, 'tls');
-  t.match(err.message, new RegExp(`^TLS to NATS at ${nats.url} failed: the server requires a client certificate: set nats_tls_cert_file and nats_tls_key_file \\(.*alert.*\\)$`));
+  t.match(
+    err.message,
+    new RegExp(`^TLS to NATS at ${nats.url} failed: the server requires a client certificate: set nats_tls_cert_file and nats_tls_key_file \\(.*alert.*\\)$`),
+  );
 });
 
 t.test('mutual TLS with a certificate the server does not accept for clients: named by its file', async (t) => {

@@ -10,13 +10,16 @@ t.test('a server that is down is waited for, said once in the log with the URL m
   const lines: Array<Record<string, unknown>> = [];
   let onWarn: (line: Record<string, unknown>) => void = () => undefined;
   const warned = new Promise<Record<string, unknown>>((resolve) => (onWarn = resolve));
-  const logger = pino({ level: 'debug' }, {
-    write: (text: string) => {
-      const line = JSON.parse(text) as Record<string, unknown>;
-      lines.push(line);
-      if (line.msg === 'NATS is not reachable yet; waiting for it') onWarn(line);
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write: (text: string) => {
+        const line = JSON.parse(text) as Record<string, unknown>;
+        lines.push(line);
+        if (line.msg === 'NATS is not reachable yet; waiting for it') onWarn(line);
+      },
     },
-  });
+  );
 
   const connecting = connectQueue({ url, name: 'asyncfn-wait-test', logger, reconnectTimeWaitMs: 50 });
   const warning = await warned;

@@ -51,9 +51,7 @@ const DS_UID = '${DS_PROMETHEUS}';
 const BUILTINS: Readonly<Record<string, string>> = { __rate_interval: '1m', __interval: '15s', __range: '5m' };
 
 async function loadDashboards(): Promise<{ file: string; dashboard: Dashboard }[]> {
-  return Promise.all(
-    DASHBOARD_FILES.map(async (file) => ({ file, dashboard: JSON.parse(await readFile(join(GRAFANA, 'dashboards', file), 'utf8')) as Dashboard })),
-  );
+  return Promise.all(DASHBOARD_FILES.map(async (file) => ({ file, dashboard: JSON.parse(await readFile(join(GRAFANA, 'dashboards', file), 'utf8')) as Dashboard })));
 }
 
 function panelsOf(dashboard: Dashboard): Panel[] {
@@ -113,7 +111,11 @@ t.test('dashboards are well-formed, cover every metric of the contract, and are 
       }
     }
   }
-  for (const name of contractMetricNames()) t.ok(allExprs.some((e) => e.includes(name)), `${name} is on a dashboard`);
+  for (const name of contractMetricNames())
+    t.ok(
+      allExprs.some((e) => e.includes(name)),
+      `${name} is on a dashboard`,
+    );
 
   const datasources = parseYaml(await readFile(join(GRAFANA, 'provisioning/datasources/prometheus.yaml'), 'utf8')) as {
     datasources: { type: string; uid: string }[];
@@ -165,7 +167,14 @@ interface Phase {
 /** One async invocation of each function and every sync call first; then the rest. */
 const PHASES: readonly Phase[] = [
   { async: Object.fromEntries(Object.keys(ASYNC).map((name) => [name, 1])), sync: Object.fromEntries(Object.entries(SYNC).map(([n, f]) => [n, f.count])) },
-  { async: Object.fromEntries(Object.entries(ASYNC).map(([n, f]) => [n, f.count - 1]).filter(([, c]) => c !== 0)), sync: {} },
+  {
+    async: Object.fromEntries(
+      Object.entries(ASYNC)
+        .map(([n, f]): [string, number] => [n, f.count - 1])
+        .filter(([, c]) => c !== 0),
+    ),
+    sync: {},
+  },
 ];
 
 /** What Prometheus must show once `phases` are done; at the end also an empty queue. */
@@ -226,8 +235,14 @@ t.test('every dashboard query returns data from a real gateway and worker, and t
   const nats = await startNatsServer(t);
   const servers = {
     ok: await startFunctionServer(t),
-    flaky: await startFunctionServer(t, scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 }))),
-    broken: await startFunctionServer(t, scriptedHandler(() => ({ status: 500 }))),
+    flaky: await startFunctionServer(
+      t,
+      scriptedHandler((n) => ({ status: n === 1 ? 502 : 200 })),
+    ),
+    broken: await startFunctionServer(
+      t,
+      scriptedHandler(() => ({ status: 500 })),
+    ),
     slow: await startFunctionServer(t, slowHandler(SLOW_MS)),
   };
   const sink = await startCallbackSink(t, (n) => (n <= CALLBACK_FAILURES ? 500 : 200));
@@ -284,7 +299,11 @@ t.test('every dashboard query returns data from a real gateway and worker, and t
   const names = await prom.labelValues('__name__', ['{job=~"asyncfn-.*"}']);
   const ours = names.filter((n) => !/^(process_|nodejs_|scrape_|up$)/.test(n));
   t.comment(`metrics seen (${names.length} in all, default process/nodejs ones omitted):\n${ours.join('\n')}`);
-  for (const name of contractMetricNames()) t.ok(names.some((n) => n === name || n.startsWith(`${name}_`)), `Prometheus scraped ${name}`);
+  for (const name of contractMetricNames())
+    t.ok(
+      names.some((n) => n === name || n.startsWith(`${name}_`)),
+      `Prometheus scraped ${name}`,
+    );
 
   const now = Date.now() / 1000;
   for (const { file, dashboard } of await loadDashboards()) {
@@ -335,13 +354,13 @@ t.test('every dashboard query returns data from a real gateway and worker, and t
   await t.test('worker totals match the workload', async (t) => {
     t.equal(await valueOf(prom, 'sum(queue_worker_messages_submitted_total)'), attempts, 'deliveries: one per attempt');
     t.equal(await valueOf(prom, 'sum(queue_worker_messages_processed_total)'), attempts, 'settlements: one per attempt, retries included');
-    t.same(
-      await byLabel(prom, 'asyncfn_invocations_total', 'outcome'),
-      { succeeded, retrying: attempts - asyncTotal, deadLettered },
-      'attempts by outcome',
-    );
+    t.same(await byLabel(prom, 'asyncfn_invocations_total', 'outcome'), { succeeded, retrying: attempts - asyncTotal, deadLettered }, 'attempts by outcome');
     t.equal(await valueOf(prom, 'sum(asyncfn_invocations_total{outcome="succeeded"})'), succeeded, 'succeeded');
-    const retries = Object.fromEntries(Object.entries(ASYNC).filter(([, f]) => f.attempts > 1).map(([n, f]) => [n, f.count * (f.attempts - 1)]));
+    const retries = Object.fromEntries(
+      Object.entries(ASYNC)
+        .filter(([, f]) => f.attempts > 1)
+        .map(([n, f]) => [n, f.count * (f.attempts - 1)]),
+    );
     t.same(await byLabel(prom, 'asyncfn_retries_total', 'function_name'), retries, 'retries by function');
     t.same(await byLabel(prom, 'asyncfn_dead_letters_total', 'reason'), { retriesExhausted: deadLettered }, 'dead letters by reason');
     const statuses = { 200: succeeded, 502: ASYNC.flaky!.count, 500: ASYNC.broken!.count * ASYNC.broken!.attempts };

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { spawnAsyncfn, startStack, writeFunctionsFile } from '../../helpers/asyncfn.js';
-import { startFunctionServer, waitForEvent } from '../../helpers/http-servers.js';
+import { startFunctionServer } from '../../helpers/http-servers.js';
+import { waitForEvent } from '../../helpers/eventually.js';
 import { startNatsServer } from '../../helpers/nats-server.js';
 import { tracingFrom } from '../../helpers/tracing-config.js';
 import { tracer } from '../../../src/telemetry/spans.js';
@@ -56,8 +57,7 @@ async function startReceiver(t: Test): Promise<Receiver> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     exports,
     spans,
-    serviceNames: () =>
-      exports.flatMap((e) => e.body.resourceSpans.map((r) => r.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '')),
+    serviceNames: () => exports.flatMap((e) => e.body.resourceSpans.map((r) => r.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '')),
     waitForSpanNames: (names, timeoutMs = 15_000) =>
       waitForEvent(events, 'export', () => names.every((n) => spans().some((s) => s.name === n)), `spans ${names.join(', ')}`, timeoutMs),
   };
@@ -94,12 +94,18 @@ t.test('spans of an invocation reach an OTLP/HTTP receiver configured by OTEL_* 
 
   const spans = receiver.spans();
   t.same(spans.map((s) => s.name).sort(), [...expected, spans.find((s) => s.name.startsWith('process'))?.name ?? 'process'].sort());
-  t.same([...new Set(spans.map((s) => s.traceId))], [traceId], 'one trace, the caller\'s (hex trace ids in OTLP/JSON)');
+  t.same([...new Set(spans.map((s) => s.traceId))], [traceId], "one trace, the caller's (hex trace ids in OTLP/JSON)");
   const server = spans.find((s) => s.name === 'POST /async-function/*');
   t.equal(server?.parentSpanId, '00f067aa0ba902b7', "the server span's parent is the caller's span");
   t.same([...new Set(receiver.exports.map((e) => e.path))], ['/v1/traces'], 'the generic endpoint gets /v1/traces');
-  t.ok(receiver.exports.every((e) => e.headers['content-type'] === 'application/json'), 'sent as OTLP/JSON');
-  t.ok(receiver.exports.every((e) => e.headers['x-otlp-token'] === 's3cret'), 'OTEL_EXPORTER_OTLP_HEADERS sent');
+  t.ok(
+    receiver.exports.every((e) => e.headers['content-type'] === 'application/json'),
+    'sent as OTLP/JSON',
+  );
+  t.ok(
+    receiver.exports.every((e) => e.headers['x-otlp-token'] === 's3cret'),
+    'OTEL_EXPORTER_OTLP_HEADERS sent',
+  );
   t.same([...new Set(receiver.serviceNames())], ['asyncfn-otlp-test']);
   const version = receiver.exports[0]?.body.resourceSpans[0]?.resource.attributes.find((a) => a.key === 'service.version');
   t.equal(version?.value.stringValue, '1.2.3');
@@ -117,7 +123,10 @@ t.test('shutdown exports the spans still waiting in the batch', async (t) => {
   tracer().startSpan('buffered').end();
   t.equal(receiver.exports.length, 0, 'nothing sent before the (long) batch delay');
   await tracing.shutdown();
-  t.same(receiver.spans().map((s) => s.name), ['buffered']);
+  t.same(
+    receiver.spans().map((s) => s.name),
+    ['buffered'],
+  );
   t.equal(receiver.exports[0]?.path, '/custom/traces', 'the traces endpoint is used as is');
 });
 
@@ -139,7 +148,13 @@ t.test('asyncfn gateway started with OTEL_* variables exports its spans and flus
   await res.body.dump();
   t.equal(receiver.exports.length, 0, 'still batched');
   t.equal(await gateway.terminate(), 0);
-  t.same(receiver.spans().map((s) => s.name).sort(), ['POST /function/*', 'invoke work']);
+  t.same(
+    receiver
+      .spans()
+      .map((s) => s.name)
+      .sort(),
+    ['POST /function/*', 'invoke work'],
+  );
   t.same([...new Set(receiver.serviceNames())], ['asyncfn-gateway']);
   t.equal(traceOf(fn.requests[0]?.headers.traceparent), receiver.spans()[0]?.traceId, 'the function joined the exported trace');
 });

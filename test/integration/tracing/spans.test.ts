@@ -10,7 +10,8 @@ import { scriptedHandler, startCallbackSink, startFunctionServer } from '../../h
 import { startNatsServer } from '../../helpers/nats-server.js';
 import { decodeEnvelope } from '../../../src/queue/envelope.js';
 import { tracer } from '../../../src/telemetry/spans.js';
-import { installInMemoryTracing, traceIdOf, type InMemoryTracing } from '../../../src/telemetry/tracing.js';
+import { traceIdOf } from '../../../src/telemetry/tracing.js';
+import { installInMemoryTracing, type InMemoryTracing } from '../../helpers/tracing.js';
 
 // Gateway and worker run in this process, so every span lands in one in-memory exporter.
 
@@ -47,8 +48,11 @@ t.test('async: one trace from the caller through publish, processing, the functi
   const callback = await sink.waitForCallId(callId);
   const spans = await tracing.waitForSpans((s) => s.length >= 5 && s.some((span) => span.name === 'callback work'), 'five spans, the callback span among them');
   const inTrace = spans.filter((s) => s.spanContext().traceId === caller.traceId);
-  t.equal(inTrace.length, spans.length, 'every span belongs to the caller\'s trace');
-  t.same(spans.map((s) => s.name).sort(), ['POST /async-function/*', 'callback work', 'invoke work', `publish ${config.queue.subject}`, spans.find((s) => PROCESS.test(s.name))?.name].sort());
+  t.equal(inTrace.length, spans.length, "every span belongs to the caller's trace");
+  t.same(
+    spans.map((s) => s.name).sort(),
+    ['POST /async-function/*', 'callback work', 'invoke work', `publish ${config.queue.subject}`, spans.find((s) => PROCESS.test(s.name))?.name].sort(),
+  );
 
   const server = spans.find((s) => s.kind === SpanKind.SERVER);
   t.equal(server?.name, 'POST /async-function/*');
@@ -124,15 +128,28 @@ t.test('async: a retried attempt is a second process span in the same trace', as
   t.equal(callback.headers['x-retry'], '1');
   const spans = await tracing.waitForSpans((s) => s.length >= 7 && s.some((span) => span.name === 'callback work'), 'seven spans, the callback span among them');
   t.equal(spans.length, 7, spans.map((s) => s.name).join(', '));
-  t.ok(spans.every((s) => s.spanContext().traceId === caller.traceId), 'one trace');
+  t.ok(
+    spans.every((s) => s.spanContext().traceId === caller.traceId),
+    'one trace',
+  );
 
   const producer = spans.find((s) => s.kind === SpanKind.PRODUCER);
   const attempts = spans.filter((s) => s.kind === SpanKind.CONSUMER);
   t.equal(attempts.length, 2, 'one process span per attempt');
-  t.same(attempts.map((s) => s.attributes['asyncfn.attempt']), [1, 2]);
+  t.same(
+    attempts.map((s) => s.attributes['asyncfn.attempt']),
+    [1, 2],
+  );
   t.same(attempts.map(parentOf), [idOf(producer), idOf(producer)], 'both continue the producer span');
-  t.same(attempts.map((s) => s.attributes['http.response.status_code']), [502, 200]);
-  t.same(attempts.map((s) => s.status.code), [SpanStatusCode.ERROR, SpanStatusCode.UNSET], 'the 502 attempt failed');
+  t.same(
+    attempts.map((s) => s.attributes['http.response.status_code']),
+    [502, 200],
+  );
+  t.same(
+    attempts.map((s) => s.status.code),
+    [SpanStatusCode.ERROR, SpanStatusCode.UNSET],
+    'the 502 attempt failed',
+  );
 
   const calls = spans.filter((s) => s.name === 'invoke work');
   t.same(calls.map(parentOf), attempts.map(idOf), 'each function call is a child of its attempt');
@@ -165,10 +182,20 @@ t.test('durable callbacks: every delivery attempt, from the worker or the callba
   const spans = await tracing.waitForSpans((s) => s.filter((span) => span.name === 'callback work').length === 2, 'two callback spans');
   const producer = spans.find((s) => s.kind === SpanKind.PRODUCER);
   const deliveries = spans.filter((s) => s.name === 'callback work');
-  t.same(deliveries.map((s) => s.spanContext().traceId), [caller.traceId, caller.traceId], "both in the caller's trace");
+  t.same(
+    deliveries.map((s) => s.spanContext().traceId),
+    [caller.traceId, caller.traceId],
+    "both in the caller's trace",
+  );
   t.same(deliveries.map(parentOf), [idOf(producer), idOf(producer)], 'the stored callback kept the trace context');
-  t.same(deliveries.map((s) => s.attributes['http.response.status_code']), [503, 200]);
-  t.same(deliveries.map((s) => s.status.code), [SpanStatusCode.ERROR, SpanStatusCode.UNSET]);
+  t.same(
+    deliveries.map((s) => s.attributes['http.response.status_code']),
+    [503, 200],
+  );
+  t.same(
+    deliveries.map((s) => s.status.code),
+    [SpanStatusCode.ERROR, SpanStatusCode.UNSET],
+  );
   t.same(
     sink.received.map((r) => r.headers.traceparent),
     deliveries.map((d) => `00-${caller.traceId}-${idOf(d)}-01`),

@@ -37,7 +37,12 @@ function virtualClock() {
 /** An AckExtender over a set the test owns, as the supervisor's registry would be. */
 function extenderOver(intervalMs: number, scheduler: VirtualTimeScheduler, sweeps: number[] = []) {
   const inFlight = new Set<MessageHandle>();
-  const extender = new AckExtender(intervalMs, scheduler, (n) => void sweeps.push(n), () => inFlight);
+  const extender = new AckExtender(
+    intervalMs,
+    scheduler,
+    (n) => void sweeps.push(n),
+    () => inFlight,
+  );
   return { extender, inFlight, sweeps };
 }
 

@@ -94,7 +94,11 @@ t.test('requested + running never exceeds concurrency; freed slots are pulled ag
   // r4 (1) is still open: the three freed slots reach the batch threshold of 1 together.
   const more = [await s.source.requested.next()];
   while (s.supervisor.running + s.source.outstanding() < 4) more.push(await s.source.requested.next());
-  t.equal(more.reduce((n, r) => n + r.max, 0), 3, 'three slots freed, three items asked for');
+  t.equal(
+    more.reduce((n, r) => n + r.max, 0),
+    3,
+    'three slots freed, three items asked for',
+  );
   await settleMicrotasks();
   t.equal(s.source.requested.backlog, 0, 'nothing more was asked for');
   t.same(s.source.violations, [], 'requested + running stayed within concurrency');

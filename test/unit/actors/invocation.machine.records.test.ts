@@ -3,7 +3,8 @@ import { createActor, waitFor } from 'xstate';
 import { withEffects } from '../../../actors/invocation.machine.js';
 import type { InvocationEffects } from '../../../actors/invocation.effects.js';
 import type { FunctionOutcome, Invocation, MessageHandle, RecordRequest } from '../../../actors/invocation.types.js';
-import { NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
+import type { RetryPolicy } from '../../../actors/retry.policy.js';
+import { deliverySettings, fakeOutcome, NO_RETRIES, quietHandle } from '../../helpers/machine-fakes.js';
 import { deferred } from '../../helpers/deferred.js';
 import { testInvocation } from '../../helpers/invocations.js';
 
@@ -12,7 +13,7 @@ import { testInvocation } from '../../helpers/invocations.js';
 const NOW_MS = 5_000;
 
 function outcome(status: number): FunctionOutcome {
-  return { status, body: new TextEncoder().encode(`status ${status}`), startedAtMs: 4_000, durationMs: 7 };
+  return fakeOutcome(status, { startedAtMs: 4_000, durationMs: 7 });
 }
 
 interface Scenario {
@@ -26,14 +27,7 @@ interface Scenario {
 function start(s: Scenario = {}) {
   const order: string[] = [];
   const records: RecordRequest[] = [];
-  const message: MessageHandle = {
-    deliveryCount: s.deliveryCount ?? 1,
-    working: () => undefined,
-    nak: () => undefined,
-    nakConfirmed: async () => void order.push('nak'),
-    term: () => undefined,
-    ackAck: async () => void order.push('ack'),
-  };
+  const message = quietHandle(s.deliveryCount ?? 1, { nak: () => order.push('nak'), ack: () => order.push('ack') });
   const machine = withEffects({
     invokeFunction: async () => outcome(200),
     deliverCallback: async () => void order.push('callback'),
@@ -48,11 +42,7 @@ function start(s: Scenario = {}) {
     input: {
       message,
       invocation: s.invocation ?? testInvocation(),
-      policy: s.policy ?? NO_RETRIES,
-      cancelRequested: s.cancelRequested ?? false,
-      nowMs: NOW_MS,
-      random: () => 0.5,
-      deadLetterNonRetryable: false,
+      ...deliverySettings(s.policy ?? NO_RETRIES, NOW_MS, { cancelRequested: s.cancelRequested ?? false }),
     },
   });
   actor.start();

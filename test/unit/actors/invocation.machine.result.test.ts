@@ -1,29 +1,12 @@
 import t from 'tap';
 import { createActor, waitFor } from 'xstate';
 import { withEffects } from '../../../actors/invocation.machine.js';
-import type {
-  FunctionOutcome,
-  Invocation,
-  MessageHandle,
-  ResultStorage,
-  StoreResultRequest,
-} from '../../../actors/invocation.types.js';
-import { NO_RETRIES } from '../../../actors/retry.policy.js';
+import type { FunctionOutcome, Invocation, ResultStorage, StoreResultRequest } from '../../../actors/invocation.types.js';
 import { functionPolicyOf, STORE_RESULT_ANNOTATION } from '../../../src/functions/annotations.js';
 import { testInvocation } from '../../helpers/invocations.js';
+import { deliverySettings, NO_RETRIES, quietHandle } from '../../helpers/machine-fakes.js';
 
 /** Kept results: the caller asks with X-Store-Result, or the function with its annotation. */
-
-function handle(order: string[]): MessageHandle {
-  return {
-    deliveryCount: 1,
-    working: () => undefined,
-    nak: () => undefined,
-    nakConfirmed: async () => undefined,
-    term: () => undefined,
-    ackAck: async () => void order.push('ack'),
-  };
-}
 
 interface Run {
   invocation: Invocation;
@@ -46,13 +29,9 @@ async function run(r: Run) {
   });
   const actor = createActor(machine, {
     input: {
-      message: handle(order),
+      message: quietHandle(1, { ack: () => order.push('ack') }),
       invocation: r.invocation,
-      policy: NO_RETRIES,
-      cancelRequested: false,
-      nowMs: 0,
-      random: () => 0.5,
-      deadLetterNonRetryable: false,
+      ...deliverySettings(NO_RETRIES, 0),
     },
   });
   actor.start();

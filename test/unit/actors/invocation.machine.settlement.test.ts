@@ -10,9 +10,9 @@ import type {
   FunctionRequest,
   Invocation,
   InvocationSettings,
-  MessageHandle,
 } from '../../../actors/invocation.types.js';
 import type { RetryPolicy } from '../../../actors/retry.policy.js';
+import { deliverySettings, fakeOutcome, recordingHandle, retryOn502 } from '../../helpers/machine-fakes.js';
 import { functionPolicyOf, RETRY_ANNOTATIONS } from '../../../src/functions/annotations.js';
 
 /**
@@ -24,16 +24,10 @@ const NOW_MS = 5_000_000;
 
 const envelope: Invocation = testInvocation({ enqueuedAtMs: NOW_MS - 1000 });
 
-const policy: RetryPolicy = {
-  maxAttempts: 3,
-  retryStatuses: new Set([502]),
-  initialWaitMs: 100,
-  maxWaitMs: 10_000,
-  mode: 'exponential',
-};
+const policy: RetryPolicy = retryOn502();
 
 function outcome(status: number, extra: Partial<FunctionOutcome> = {}): FunctionOutcome {
-  return { status, body: new TextEncoder().encode(`status ${status}`), startedAtMs: NOW_MS, durationMs: 2, ...extra };
+  return fakeOutcome(status, { startedAtMs: NOW_MS, ...extra });
 }
 
 type HandOff = CallbackHandOff;
@@ -54,18 +48,7 @@ interface Scenario {
  * handle's included, in the order they happened.
  */
 function start(s: Scenario = {}) {
-  const effects: string[] = [];
-  const handle: MessageHandle = {
-    deliveryCount: s.deliveryCount ?? 1,
-    working: () => void effects.push('working'),
-    nak: (delayMs) => void effects.push(`nak(${delayMs})`),
-    nakConfirmed: async (delayMs) => {
-      effects.push(`nakConfirmed(${delayMs})`);
-      await s.nakConfirmed?.();
-    },
-    term: () => void effects.push('term'),
-    ackAck: async () => void effects.push('ackAck'),
-  };
+  const { handle, calls: effects } = recordingHandle(s.deliveryCount ?? 1, { nakConfirmed: s.nakConfirmed });
   const invoked: FunctionRequest[] = [];
   const callbacks: CallbackRequest[] = [];
   const handOffs: HandOff[] = [];
@@ -92,14 +75,7 @@ function start(s: Scenario = {}) {
       await s.deadLetter?.();
     },
   });
-  const settings: InvocationSettings = {
-    policy,
-    cancelRequested: false,
-    nowMs: NOW_MS,
-    random: () => 0.5,
-    deadLetterNonRetryable: false,
-    ...s.settings,
-  };
+  const settings: InvocationSettings = deliverySettings(policy, NOW_MS, s.settings);
   const actor = createActor(machine, { input: { message: handle, invocation: s.invocation ?? envelope, ...settings } });
   actor.start();
   const done = () => waitFor(actor, (snap) => snap.status === 'done', { timeout: 2000 });
@@ -312,11 +288,7 @@ t.test("the function's Retry-After sets the nak delay, clamped to [initialWaitMs
   t.same(await nak('0'), ['nakConfirmed(100)'], 'at least initialWaitMs');
   // An HTTP date counts from when the function answered, not from the delivery.
   const answeredAtMs = Date.UTC(2024, 0, 1, 0, 0, 1);
-  t.same(
-    await nak('Mon, 01 Jan 2024 00:00:04 GMT', { startedAtMs: answeredAtMs - 500, durationMs: 500 }),
-    ['nakConfirmed(3000)'],
-    'a date 3 s after the answer',
-  );
+  t.same(await nak('Mon, 01 Jan 2024 00:00:04 GMT', { startedAtMs: answeredAtMs - 500, durationMs: 500 }), ['nakConfirmed(3000)'], 'a date 3 s after the answer');
 });
 
 t.test("the function's annotations override the queue's policy", async (t) => {

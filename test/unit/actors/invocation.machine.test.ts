@@ -12,48 +12,24 @@ import type {
   InvocationSettings,
   MessageHandle,
 } from '../../../actors/invocation.types.js';
-import { backoffDelayMs, NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
+import { backoffDelayMs, type RetryPolicy } from '../../../actors/retry.policy.js';
+import { deliverySettings, fakeOutcome as outcome, NO_RETRIES, recordingHandle as recordingPort, retryOn502 } from '../../helpers/machine-fakes.js';
 
 const envelope: Invocation = testInvocation();
 
-const retryPolicy: RetryPolicy = {
-  maxAttempts: 3,
-  retryStatuses: new Set([502]),
-  initialWaitMs: 100,
-  maxWaitMs: 10_000,
-  mode: 'exponential',
-};
+const retryPolicy: RetryPolicy = retryOn502();
 
 /** Delivery time; distinct from every outcome's clock so a test sees which one was used. */
 const NOW_MS = 1_000_000;
 
-/** The settings of a delivery with nothing special about it; `random` is unused by 'exponential'. */
+/** The settings of a delivery with nothing special about it. */
 function settings(policy: RetryPolicy): InvocationSettings {
-  return { policy, cancelRequested: false, nowMs: NOW_MS, random: () => 0.5, deadLetterNonRetryable: false };
+  return deliverySettings(policy, NOW_MS);
 }
-
-function outcome(status: number, extra: Partial<FunctionOutcome> = {}): FunctionOutcome {
-  return { status, body: new TextEncoder().encode(`status ${status}`), startedAtMs: 1, durationMs: 2, ...extra };
-}
-
-
-type HandleCall = 'working' | 'term' | 'ackAck' | `nak(${number})` | `nakConfirmed(${number})`;
 
 /** The narrow port, recording every call in order. */
-function recordingHandle(deliveryCount: number, ackAck: () => Promise<void> = () => Promise.resolve()) {
-  const calls: HandleCall[] = [];
-  const handle: MessageHandle = {
-    deliveryCount,
-    working: () => void calls.push('working'),
-    nak: (delayMs) => void calls.push(`nak(${delayMs})`),
-    nakConfirmed: async (delayMs) => void calls.push(`nakConfirmed(${delayMs})`),
-    term: () => void calls.push('term'),
-    ackAck: () => {
-      calls.push('ackAck');
-      return ackAck();
-    },
-  };
-  return { handle, calls };
+function recordingHandle(deliveryCount: number, ackAck?: () => Promise<void>) {
+  return recordingPort(deliveryCount, ackAck ? { ackAck } : {});
 }
 
 interface Scenario {
@@ -171,7 +147,10 @@ t.test('a retryable status with attempts left: nak with the back-off delay, no c
   const run = start({ deliveryCount: 2, policy: retryPolicy, invoke: async () => outcome(502) });
   const snap = await run.done();
   t.equal(snap.value, 'retryScheduled');
-  t.equal(backoffDelayMs(2, retryPolicy, () => 0.5), 200);
+  t.equal(
+    backoffDelayMs(2, retryPolicy, () => 0.5),
+    200,
+  );
   t.same(run.calls, [`nakConfirmed(${backoffDelayMs(2, retryPolicy, () => 0.5)})`], 'nakConfirmed(200) and nothing else');
   t.equal(snap.context.settleError, undefined);
   t.equal(run.callbacks.length, 0);

@@ -1,18 +1,15 @@
 import t from 'tap';
 import { assign, createActor, setup } from 'xstate';
 import { withEffects, type InvocationEvent } from '../../../actors/invocation.machine.js';
-import type { FunctionOutcome, InvocationInput, MessageHandle } from '../../../actors/invocation.types.js';
+import type { FunctionOutcome, InvocationInput } from '../../../actors/invocation.types.js';
 import { MachineRunner } from '../../../actors/machine.runner.js';
-import { NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
+import type { RetryPolicy } from '../../../actors/retry.policy.js';
 import { testInvocation } from '../../helpers/invocations.js';
+import { deliverySettings, NO_RETRIES, quietHandle, retryOn502 } from '../../helpers/machine-fakes.js';
 
 /** The invocation machine run to its end by an actor and by the runner must pass the same states and end the same. */
 
-function handle(deliveryCount: number): MessageHandle {
-  return { deliveryCount, working: () => undefined, nak: () => undefined, nakConfirmed: () => Promise.resolve(), term: () => undefined, ackAck: () => Promise.resolve() };
-}
-
-const RETRY: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 100, maxWaitMs: 1000, mode: 'exponential' };
+const RETRY: RetryPolicy = retryOn502(1000);
 
 interface Case {
   readonly name: string;
@@ -48,12 +45,8 @@ function inputFor(c: Case): InvocationInput {
   const invocation = testInvocation(c.callback === 'none' ? { callbackUrl: undefined } : {});
   return {
     invocation,
-    message: handle(c.deliveryCount ?? 1),
-    policy: c.policy,
-    cancelRequested: c.cancelRequested ?? false,
-    nowMs: 5,
-    random: () => 0.5,
-    deadLetterNonRetryable: false,
+    message: quietHandle(c.deliveryCount ?? 1),
+    ...deliverySettings(c.policy, 5, { cancelRequested: c.cancelRequested ?? false }),
   };
 }
 
@@ -181,21 +174,34 @@ t.test('a delayed transition is refused with a clear error: effects start from a
 t.test('each instance hears only its own events: results of concurrent runs do not cross', async (t) => {
   const runner = new MachineRunner(machineFor(CASES[0]!));
   const ends = await Promise.all(
-    Array.from({ length: 20 }, (_, i) =>
-      new Promise<string>((resolve, reject) => {
-        const input = { ...inputFor(CASES[0]!), invocation: testInvocation({ callId: `call-${i}` }) };
-        runner.start(input, { done: (s) => resolve(s.context.invocation.callId), error: reject });
-      }),
+    Array.from(
+      { length: 20 },
+      (_, i) =>
+        new Promise<string>((resolve, reject) => {
+          const input = { ...inputFor(CASES[0]!), invocation: testInvocation({ callId: `call-${i}` }) };
+          runner.start(input, { done: (s) => resolve(s.context.invocation.callId), error: reject });
+        }),
     ),
   );
-  t.same(ends, Array.from({ length: 20 }, (_, i) => `call-${i}`));
+  t.same(
+    ends,
+    Array.from({ length: 20 }, (_, i) => `call-${i}`),
+  );
 });
 
 t.test('a cancel sent to one instance reaches that one only', async (t) => {
-  const hold = withEffects({ invokeFunction: (_r, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))), deliverCallback: () => Promise.resolve() });
+  const hold = withEffects({
+    invokeFunction: (_r, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    deliverCallback: () => Promise.resolve(),
+  });
   const runner = new MachineRunner(hold);
   const finals = new Map<string, string>();
-  const runs = ['x', 'y'].map((id) => runner.start({ ...inputFor(CASES[0]!), invocation: testInvocation({ callId: id }) }, { done: (s) => finals.set(id, String(s.value)), error: (e) => t.fail(String(e)) }));
+  const runs = ['x', 'y'].map((id) =>
+    runner.start(
+      { ...inputFor(CASES[0]!), invocation: testInvocation({ callId: id }) },
+      { done: (s) => finals.set(id, String(s.value)), error: (e) => t.fail(String(e)) },
+    ),
+  );
   runs[0]!.send({ type: 'cancel' } satisfies InvocationEvent);
   await new Promise<void>((resolve) => setImmediate(resolve));
   await new Promise<void>((resolve) => setImmediate(resolve));

@@ -17,7 +17,8 @@ import type {
 } from '../../../actors/invocation.types.js';
 import { QueueSupervisor, type Delivery, type DrainResult, type SettlementReport } from '../../../actors/queue.supervisor.js';
 import { functionPolicyOf } from '../../../src/functions/annotations.js';
-import { NO_RETRIES, type RetryPolicy } from '../../../actors/retry.policy.js';
+import type { RetryPolicy } from '../../../actors/retry.policy.js';
+import { NO_RETRIES } from '../../helpers/machine-fakes.js';
 
 const QUEUE = 'q-test';
 
@@ -222,7 +223,11 @@ t.test('running + outstanding never exceeds maxInflight; freed slots are pulled 
   await s.settled.next();
   const more = [await s.source.requested.next()];
   while (more.reduce((n, r) => n + r.max, 0) < 2) more.push(await s.source.requested.next());
-  t.equal(more.reduce((n, r) => n + r.max, 0), 2, 'two slots freed, two messages asked for');
+  t.equal(
+    more.reduce((n, r) => n + r.max, 0),
+    2,
+    'two slots freed, two messages asked for',
+  );
   await settleMicrotasks();
   t.equal(s.source.requested.backlog, 0, 'nothing more was asked for');
   t.equal(s.supervisor.running + s.source.outstanding(), 4, 'the pipeline is full again');
@@ -585,9 +590,17 @@ t.test('every state change is reported as a transition, in order', async (t) => 
   const expected = ['invoking', 'callback', 'settling', 'acked'];
   const positions = expected.map((state) => states.indexOf(state));
   t.notOk(positions.includes(-1), `all of ${expected.join(', ')} in ${states.join(', ')}`);
-  t.same([...positions].sort((a, b) => a - b), positions, 'in that order');
+  t.same(
+    [...positions].sort((a, b) => a - b),
+    positions,
+    'in that order',
+  );
   t.equal(states.at(-1), 'acked', 'the final state last');
-  t.same(states.filter((state, i) => state === states[i - 1]), [], 'no state reported twice in a row');
+  t.same(
+    states.filter((state, i) => state === states[i - 1]),
+    [],
+    'no state reported twice in a row',
+  );
   t.ok(s.transitions.every((tr) => tr.queue === QUEUE && tr.callId === 'c-states' && tr.attempt === 3));
 });
 
@@ -597,7 +610,11 @@ t.test('the report carries the dead-letter reason and the policy warnings', asyn
   const r1 = await s.source.requested.next();
   const [message] = s.deliverGood(r1, 1);
   const call = await s.calls.next();
-  call.result.resolve({ ...outcome(502), transportError: 'connection refused', functionPolicy: functionPolicyOf(NO_RETRIES, { 'com.openfaas.retry.backoff': 'linear' }) });
+  call.result.resolve({
+    ...outcome(502),
+    transportError: 'connection refused',
+    functionPolicy: functionPolicyOf(NO_RETRIES, { 'com.openfaas.retry.backoff': 'linear' }),
+  });
   const report = await s.settled.next();
   t.equal(report.settlement, 'deadLettered');
   t.equal(report.deadLetter, 'retriesExhausted');

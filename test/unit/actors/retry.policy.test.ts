@@ -3,8 +3,6 @@ import type { FunctionOutcome } from '../../../actors/invocation.types.js';
 import {
   backoffBounds,
   backoffDelayMs,
-  DEFAULT_RETRY_POLICY,
-  NO_RETRIES,
   parseRetryAfterMs,
   parseRetryStatuses,
   retryDelayMs,
@@ -12,6 +10,7 @@ import {
   type BackoffMode,
   type RetryPolicy,
 } from '../../../actors/retry.policy.js';
+import { DEFAULT_RETRY_POLICY, NO_RETRIES } from '../../helpers/machine-fakes.js';
 
 const MODES: readonly BackoffMode[] = ['exponential', 'full', 'equal'];
 
@@ -111,12 +110,7 @@ t.test('backoffDelayMs: scripted random stays inside the bounds and reaches both
 });
 
 t.test('backoffDelayMs: integer, inside backoffBounds and [min(initial, max), max] for every mode and attempt', async (t) => {
-  const policies: RetryPolicy[] = [
-    DEFAULT_RETRY_POLICY,
-    small,
-    { ...small, initialWaitMs: 3, maxWaitMs: 1001 },
-    { ...small, initialWaitMs: 5000, maxWaitMs: 1000 },
-  ];
+  const policies: RetryPolicy[] = [DEFAULT_RETRY_POLICY, small, { ...small, initialWaitMs: 3, maxWaitMs: 1001 }, { ...small, initialWaitMs: 5000, maxWaitMs: 1000 }];
   const randoms = [0, 0.5, 0.999, 0.9999999, 1, Number.NaN, -1];
   for (const base of policies) {
     for (const mode of MODES) {
@@ -188,7 +182,16 @@ t.test('parseRetryAfterMs: a past date is 0', async (t) => {
 
 t.test('parseRetryAfterMs: absent or junk is undefined', async (t) => {
   const junk = [
-    undefined, '', '   ', 'soon', '-5', '1.5', '5s', '+5', '0x10', '1e3',
+    undefined,
+    '',
+    '   ',
+    'soon',
+    '-5',
+    '1.5',
+    '5s',
+    '+5',
+    '0x10',
+    '1e3',
     'Wed, 31 Feb 2015 07:28:30 GMT', // no such day
     'Wed, 21 Oct 2015 25:00:00 GMT', // no such hour
     'Wed, 21 Foo 2015 07:28:30 GMT',

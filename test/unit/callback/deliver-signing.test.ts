@@ -12,7 +12,18 @@ const { verifyCallback } = await loadVerifySnippet();
 
 function callbackFor(url: string, body: Uint8Array, callId = 'call-42'): CallbackRequest {
   return {
-    invocation: { callId, functionName: 'work', namespace: 'openfaas-fn', method: 'POST', path: '', query: '', headers: [], body: new Uint8Array(), callbackUrl: url, enqueuedAtMs: 0 },
+    invocation: {
+      callId,
+      functionName: 'work',
+      namespace: 'openfaas-fn',
+      method: 'POST',
+      path: '',
+      query: '',
+      headers: [],
+      body: new Uint8Array(),
+      callbackUrl: url,
+      enqueuedAtMs: 0,
+    },
     outcome: { status: 200, contentType: 'application/octet-stream', body, startedAtMs: 1_700_000_000_000, durationMs: 5 },
     attempt: 1,
     maxAttempts: 1,
@@ -60,5 +71,8 @@ t.test('without signing no webhook-* header is sent', async (t) => {
   const dispatcher = createHttpClient({ connectionsPerOrigin: 1 });
   t.teardown(() => dispatcher.destroy());
   await deliverCallback({ dispatcher, timeoutMs: 5_000, version: '0.0.0' })(callbackFor(sink.url, Buffer.from('x')));
-  t.same(Object.keys(sink.received[0]!.headers).filter((h) => h.startsWith('webhook-')), []);
+  t.same(
+    Object.keys(sink.received[0]!.headers).filter((h) => h.startsWith('webhook-')),
+    [],
+  );
 });

@@ -96,7 +96,12 @@ t.test('parseSigningSecret accepts whsec_ + base64 of 24 to 64 bytes and names t
     ['whsec_', /is not valid base64/],
     [`whsec_${randomBytes(32).toString('base64url')}-_`, /is not valid base64/],
     [`whsec_${randomBytes(32).toString('base64').replace(/=+$/, '')}`, /is not valid base64/],
-    [`whsec_${randomBytes(30).toString('base64').replace(/^(.{8})/, '$1 ')}`, /is not valid base64/],
+    [
+      `whsec_${randomBytes(30)
+        .toString('base64')
+        .replace(/^(.{8})/, '$1 ')}`,
+      /is not valid base64/,
+    ],
     [`whsec_${randomBytes(23).toString('base64')}`, /decodes to 23 bytes/],
     [`whsec_${randomBytes(65).toString('base64')}`, /decodes to 65 bytes/],
   ];
@@ -110,7 +115,9 @@ t.test('parseSigningSecret accepts whsec_ + base64 of 24 to 64 bytes and names t
 
 t.test('parseSigningSecrets lists every bad line by number', async (t) => {
   const good = newSecret();
-  const err = t.throws(() => parseSigningSecrets([good, 'nope', `whsec_${randomBytes(8).toString('base64')}`], 'callback_signing: /s/callback-signing-secret')) as ConfigError;
+  const err = t.throws(() =>
+    parseSigningSecrets([good, 'nope', `whsec_${randomBytes(8).toString('base64')}`], 'callback_signing: /s/callback-signing-secret'),
+  ) as ConfigError;
   t.type(err, ConfigError);
   t.equal(err.problems.length, 2);
   t.match(err.problems[0], /^callback_signing: \/s\/callback-signing-secret: secret 2 of 3 does not start with "whsec_"/);
@@ -122,6 +129,8 @@ t.test('parseSigningSecrets lists every bad line by number', async (t) => {
 t.test('a key never shows its bytes when printed or serialised', async (t) => {
   const secret = newSecret();
   const key = parseSigningSecret(secret);
+  // String(key) on purpose: the default stringification must not show the bytes either.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   const printed = `${inspect({ signing: { secrets: [key] } }, { depth: 10 })} ${JSON.stringify({ secrets: [key] })} ${String(key)}`;
   const raw = Buffer.from(secret.slice(6), 'base64');
   for (const form of [secret.slice(6), raw.toString('hex'), raw.toString('base64url')]) t.notOk(printed.includes(form), 'not in the output');

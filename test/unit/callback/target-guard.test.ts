@@ -153,10 +153,7 @@ t.test('refusals name the address, what it is, and how to allow it', async (t) =
 
 t.test('submit-time check: literals without DNS, names by every address, failures and slowness pass', async (t) => {
   const asked: string[] = [];
-  const resolve = fakeResolve(
-    { localhost: ['127.0.0.1', '::1'], 'mixed.test': ['10.0.0.1', '93.184.215.14'], 'public.test': ['93.184.215.14'] },
-    asked,
-  );
+  const resolve = fakeResolve({ localhost: ['127.0.0.1', '::1'], 'mixed.test': ['10.0.0.1', '93.184.215.14'], 'public.test': ['93.184.215.14'] }, asked);
   const guard = createTargetGuard([], resolve);
   const check = (url: string) => guard.check(new URL(url), 1_000);
 

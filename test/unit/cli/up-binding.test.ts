@@ -33,7 +33,7 @@ const upOptions = (host?: string) => ({
   flags: host === undefined ? [] : [{ flag: '--host', value: host, variables: UP_HOST_VARIABLES }],
 });
 
-t.test("up listens on 127.0.0.1 unless gateway_host, worker_host or --host say otherwise", async (t) => {
+t.test('up listens on 127.0.0.1 unless gateway_host, worker_host or --host say otherwise', async (t) => {
   const hosts = (env: Record<string, string>, file?: string, host?: string) => {
     const c = loadConfig(env, file, upOptions(host));
     return [c.gateway.host, c.worker.host];
@@ -52,6 +52,9 @@ t.test('a bad --host is a config problem named after the flag', async (t) => {
   } catch (err) {
     problems = (err as { problems: readonly string[] }).problems;
   }
-  t.same([...problems].sort(), ['--host (gateway_host): "not a host" is not a host name or IP address', '--host (worker_host): "not a host" is not a host name or IP address']);
+  t.same([...problems].sort(), [
+    '--host (gateway_host): "not a host" is not a host name or IP address',
+    '--host (worker_host): "not a host" is not a host name or IP address',
+  ]);
   t.same(problemsOf({ gateway_host: 'a b' }), ['gateway_host: "a b" is not a host name or IP address'], 'without the flag, the variable');
 });

@@ -156,9 +156,7 @@ t.test('callback policy variables name their problems', async (t) => {
     'callback_permanent_codes: "404,gone" is not a comma-separated list of HTTP statuses (e.g. 404,410) or none',
   ]);
   t.same(problemsOf({ callback_first_attempt_timeout: '0' }), ['callback_first_attempt_timeout: "0" is too short (expected more than 0s)']);
-  t.same(problemsOf({ callback_max_age: 'a day' }), [
-    'callback_max_age: "a day" is not a duration (expected e.g. 60s, 1m, 500ms or bare seconds)',
-  ]);
+  t.same(problemsOf({ callback_max_age: 'a day' }), ['callback_max_age: "a day" is not a duration (expected e.g. 60s, 1m, 500ms or bare seconds)']);
 });
 
 t.test('NATS_URL takes precedence over faas_nats_address', async (t) => {
@@ -175,19 +173,32 @@ t.test('empty and blank variables count as unset; unrelated variables are ignore
 
 t.test('booleans accept true/false/1/0/yes/no in any case', async (t) => {
   const table: ReadonlyArray<[string, boolean]> = [
-    ['true', true], ['TRUE', true], ['1', true], ['yes', true], ['Yes', true],
-    ['false', false], ['False', false], ['0', false], ['no', false], ['NO', false],
+    ['true', true],
+    ['TRUE', true],
+    ['1', true],
+    ['yes', true],
+    ['Yes', true],
+    ['false', false],
+    ['False', false],
+    ['0', false],
+    ['no', false],
+    ['NO', false],
   ];
   for (const [text, expected] of table) t.equal(loadConfig({ write_debug: text }).log.writeDebug, expected, text);
   for (const text of ['maybe', 't', 'on', '2']) {
-    t.same(problemsOf({ write_debug: text }), [
-      `write_debug: "${text}" is not a boolean (expected true, false, 1, 0, yes or no)`,
-    ]);
+    t.same(problemsOf({ write_debug: text }), [`write_debug: "${text}" is not a boolean (expected true, false, 1, 0, yes or no)`]);
   }
 });
 
 t.test('durations: accepted syntaxes and problems', async (t) => {
-  const valid: ReadonlyArray<[string, number]> = [['60s', 60_000], ['1m', 60_000], ['1m30s', 90_000], ['1500ms', 1_500], ['90', 90_000], ['1.5', 1_500]];
+  const valid: ReadonlyArray<[string, number]> = [
+    ['60s', 60_000],
+    ['1m', 60_000],
+    ['1m30s', 90_000],
+    ['1500ms', 1_500],
+    ['90', 90_000],
+    ['1.5', 1_500],
+  ];
   for (const [text, ms] of valid) t.equal(loadConfig({ ack_wait: text }).worker.ackWaitMs, ms, text);
   const expected = 'is not a duration (expected e.g. 60s, 1m, 500ms or bare seconds)';
   for (const text of ['abc', '1x', '60 s']) t.same(problemsOf({ ack_wait: text }), [`ack_wait: "${text}" ${expected}`]);
@@ -238,9 +249,7 @@ t.test('URLs, hosts and names are checked', async (t) => {
 });
 
 t.test('max_ack_pending must be at least max_inflight', async (t) => {
-  t.same(problemsOf({ max_inflight: '10', max_ack_pending: '5' }), [
-    'max_ack_pending: "5" is less than max_inflight (10): the worker could never fill its slots',
-  ]);
+  t.same(problemsOf({ max_inflight: '10', max_ack_pending: '5' }), ['max_ack_pending: "5" is less than max_inflight (10): the worker could never fill its slots']);
   t.equal(loadConfig({ max_inflight: '10', max_ack_pending: '10' }).queue.maxAckPending, 10);
   // A bad max_inflight is reported once, on its own, not compared.
   t.same(problemsOf({ max_inflight: 'x', max_ack_pending: '5' }), ['max_inflight: "x" is not an integer (expected an integer ≥ 1)']);
@@ -262,7 +271,10 @@ t.test('every problem is reported at once, in a ConfigError', async (t) => {
   t.equal(error.code, 'ASYNCFN_ERR_CONFIG');
   t.equal(error.problems.length, Object.keys(env).length);
   for (const name of Object.keys(env)) {
-    t.ok(error.problems.some((problem) => problem.startsWith(`${name}: ${JSON.stringify(env[name as keyof typeof env])} `)), name);
+    t.ok(
+      error.problems.some((problem) => problem.startsWith(`${name}: ${JSON.stringify(env[name as keyof typeof env])} `)),
+      name,
+    );
     t.match(error.message, name);
   }
 });

@@ -37,9 +37,7 @@ t.test('an empty file, or one with only comments, sets nothing', async (t) => {
 });
 
 t.test('file values are checked like env values, naming the variable', async (t) => {
-  t.same(problemsOf({}, 'ack_wait: soon\n'), [
-    'ack_wait: "soon" is not a duration (expected e.g. 60s, 1m, 500ms or bare seconds)',
-  ]);
+  t.same(problemsOf({}, 'ack_wait: soon\n'), ['ack_wait: "soon" is not a duration (expected e.g. 60s, 1m, 500ms or bare seconds)']);
   t.same(problemsOf({}, 'ack_wait: [1s]\n'), ['ack_wait: expected a single value in the config file, got a list']);
   t.same(problemsOf({}, 'log_level:\n  name: info\n'), ['log_level: expected a single value in the config file, got a mapping']);
 });

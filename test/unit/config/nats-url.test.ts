@@ -31,7 +31,10 @@ t.test('redactUrl never shows a password or token, whatever it contains', async 
     { numRuns: 500 },
   );
   fc.assert(
-    fc.property(secret.filter((s) => !s.includes(':')), (token) => redactUrl(`nats://${token}@h:4222`) === 'nats://xxxxx@h:4222'),
+    fc.property(
+      secret.filter((s) => !s.includes(':')),
+      (token) => redactUrl(`nats://${token}@h:4222`) === 'nats://xxxxx@h:4222',
+    ),
     { numRuns: 500 },
   );
 });

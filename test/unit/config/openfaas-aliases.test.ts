@@ -52,14 +52,10 @@ t.test('across places the usual precedence holds: the environment over the file'
 });
 
 t.test('a bad value is reported under the name the operator used', async (t) => {
-  t.same(problemsOf({ retry_http_codes: 'teapot' }), [
-    'retry_http_codes (http_retry_codes): "teapot" is not a comma-separated list of HTTP statuses (e.g. 429,502)',
-  ]);
+  t.same(problemsOf({ retry_http_codes: 'teapot' }), ['retry_http_codes (http_retry_codes): "teapot" is not a comma-separated list of HTTP statuses (e.g. 429,502)']);
   t.same(problemsOf({ nats_port: '0' }), ['nats_port (faas_nats_port): "0" is out of range (expected an integer from 1 to 65535)']);
   // The file's alias lost to the environment's name: the problem is the environment's.
-  t.same(problemsOf({ http_retry_codes: 'x' }, 'retry_http_codes: "418"\n'), [
-    'http_retry_codes: "x" is not a comma-separated list of HTTP statuses (e.g. 429,502)',
-  ]);
+  t.same(problemsOf({ http_retry_codes: 'x' }, 'retry_http_codes: "418"\n'), ['http_retry_codes: "x" is not a comma-separated list of HTTP statuses (e.g. 429,502)']);
 });
 
 t.test('an unsupported OpenFaaS name in the config file says what to use instead', async (t) => {

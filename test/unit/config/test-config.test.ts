@@ -11,9 +11,13 @@ function allFrozen(value: unknown, path = 'config'): string[] {
 t.test('loadConfig returns a deeply frozen object', async (t) => {
   const config = loadConfig({ NATS_URL: 'nats://a:4222' });
   t.same(allFrozen(config), []);
-  t.throws(() => {
-    (config.worker as { maxInflight: number }).maxInflight = 99;
-  }, TypeError, 'ESM is strict mode: writing a frozen property throws');
+  t.throws(
+    () => {
+      (config.worker as { maxInflight: number }).maxInflight = 99;
+    },
+    TypeError,
+    'ESM is strict mode: writing a frozen property throws',
+  );
   t.throws(() => {
     (config as { log: unknown }).log = {};
   }, TypeError);

@@ -1,14 +1,5 @@
 import t from 'tap';
-import {
-  filterSubject,
-  hasCriteria,
-  isQueueOnly,
-  matchesFilter,
-  parseFilter,
-  parseSeq,
-  parseTimeBound,
-  type DeadLetterFilter,
-} from '../../../src/cli/dlq/filters.js';
+import { filterSubject, hasCriteria, isQueueOnly, matchesFilter, parseFilter, parseSeq, parseTimeBound, type DeadLetterFilter } from '../../../src/cli/dlq/filters.js';
 import type { DeadLetter } from '../../../src/queue/dead-letter.js';
 import type { Invocation } from '../../../src/queue/envelope.js';
 
@@ -57,11 +48,7 @@ t.test('parseSeq: positive safe integers only', async (t) => {
 });
 
 t.test('parseFilter: valid options become a filter', async (t) => {
-  const parsed = parseFilter(
-    { function: 'echo', queue: 'faas-request', reason: 'expired', since: '1h', until: '2025-01-15T11:30:00Z' },
-    ['5', '3', '5'],
-    NOW,
-  );
+  const parsed = parseFilter({ function: 'echo', queue: 'faas-request', reason: 'expired', since: '1h', until: '2025-01-15T11:30:00Z' }, ['5', '3', '5'], NOW);
   t.same(parsed, {
     ok: true,
     value: {

@@ -91,18 +91,27 @@ t.test('show: the request for an envelope, raw headers for poison', async (t) =>
   const raw = formatShow({ letter: poison, subject: 'asyncfn.dead-letters.q', headers: h, data: new Uint8Array(), storedAtMs: AT });
   t.ok(raw.includes('decode error:   missing header Asyncfn-Version'));
   t.same(raw.slice(-4), ['raw headers:', '  X-Junk: 1', '  X-Junk: 2', 'body: (empty)']);
-  t.same(headerPairs(h), [['X-Junk', '1'], ['X-Junk', '2']]);
+  t.same(headerPairs(h), [
+    ['X-Junk', '1'],
+    ['X-Junk', '2'],
+  ]);
 
   const json = showJson(view);
   t.match(json, { seq: 12, callId: 'call-1', request: { method: 'PUT', callbackUrl: 'http://cb.test/', body: { encoding: 'utf8', bytes: 8 } } });
-  t.same(showJson({ letter: poison, subject: 's', headers: h, data: new Uint8Array([0]), storedAtMs: AT }).rawHeaders, [['X-Junk', '1'], ['X-Junk', '2']]);
+  t.same(showJson({ letter: poison, subject: 's', headers: h, data: new Uint8Array([0]), storedAtMs: AT }).rawHeaders, [
+    ['X-Junk', '1'],
+    ['X-Junk', '2'],
+  ]);
 });
 
 t.test('progress: every tenth above 100, nothing at or below', async (t) => {
   const lines: string[] = [];
   const report = progressReporter('replayed', 3000, (l) => lines.push(l));
   for (let i = 1; i <= 3000; i++) report(i);
-  t.same(lines, Array.from({ length: 10 }, (_, i) => `replayed ${(i + 1) * 300}/3000`));
+  t.same(
+    lines,
+    Array.from({ length: 10 }, (_, i) => `replayed ${(i + 1) * 300}/3000`),
+  );
 
   const odd: string[] = [];
   const reportOdd = progressReporter('purged', 101, (l) => odd.push(l));

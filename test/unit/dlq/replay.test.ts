@@ -12,7 +12,10 @@ const invocation: Invocation = {
   method: 'POST',
   path: '/p',
   query: 'a=1',
-  headers: [['x-multi', 'one'], ['x-multi', 'two']],
+  headers: [
+    ['x-multi', 'one'],
+    ['x-multi', 'two'],
+  ],
   body: new Uint8Array([1, 2, 3]),
   callbackUrl: 'http://cb.test/',
   enqueuedAtMs: 1_000,
@@ -46,17 +49,20 @@ t.test('replay headers: a lower-case enqueue header is replaced, not duplicated'
   t.same(replayHeaders(undefined, 9).keys(), [EnvelopeHeader.enqueuedAt]);
 });
 
-t.test('a failed callback replayed: the direct attempt\'s status is dropped, the result kept', async (t) => {
+t.test("a failed callback replayed: the direct attempt's status is dropped, the result kept", async (t) => {
   const outcome = { status: 200, contentType: 'text/plain', body: new Uint8Array([7]), startedAtMs: 1_500, durationMs: 3 };
   const pending = encodeCallback('faas-request', { invocation, outcome, attempt: 2, maxAttempts: 3 }, 'callback failed: receiver answered 404', 404);
   t.equal(decodeCallback(pending.headers, pending.data).directStatus, 404, 'the hand-off carries it');
-  const letter = encodeDeadLetter({ headers: pending.headers, data: pending.data }, {
-    reason: 'callbackFailed',
-    queue: 'faas-request',
-    attempts: 1,
-    error: 'receiver answered 404 (permanent)',
-    atMs: 2_000,
-  });
+  const letter = encodeDeadLetter(
+    { headers: pending.headers, data: pending.data },
+    {
+      reason: 'callbackFailed',
+      queue: 'faas-request',
+      attempts: 1,
+      error: 'receiver answered 404 (permanent)',
+      atMs: 2_000,
+    },
+  );
   const replayed = decodeCallback(replayHeaders(letter.headers, 5_000), pending.data);
   t.equal(replayed.directStatus, undefined, 'a replay is posted again');
   t.match(replayed.request, { outcome: { status: 200, startedAtMs: 1_500, durationMs: 3 }, attempt: 2, maxAttempts: 3 });

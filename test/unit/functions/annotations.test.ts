@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DEFAULT_RETRY_POLICY, NO_RETRIES } from '../../../actors/retry.policy.js';
+import { DEFAULT_RETRY_POLICY, NO_RETRIES } from '../../helpers/machine-fakes.js';
 import { parseDurationMs } from '../../../src/config/duration.js';
 import { functionPolicies, functionPolicyOf, RETRY_ANNOTATIONS, STORE_RESULT_ANNOTATION } from '../../../src/functions/annotations.js';
 
@@ -28,7 +28,14 @@ t.test('functionPolicyOf: good values override the base', async (t) => {
   t.same(sorted(policy.retryStatuses), [429, 502]);
   t.same(sorted(DEFAULT_RETRY_POLICY.retryStatuses), [408, 429, 500, 502, 503, 504], 'base untouched');
 
-  const durations: [string, number][] = [['5s', 5000], ['2m', 120_000], ['30', 30_000], ['1.5', 1500], ['1h', 3_600_000], ['0s', 0]];
+  const durations: [string, number][] = [
+    ['5s', 5000],
+    ['2m', 120_000],
+    ['30', 30_000],
+    ['1.5', 1500],
+    ['1h', 3_600_000],
+    ['0s', 0],
+  ];
   for (const [text, ms] of durations) {
     const r = functionPolicyOf({ ...DEFAULT_RETRY_POLICY, maxWaitMs: 7_200_000 }, { 'com.openfaas.retry.min_wait': text });
     t.equal(r.policy.initialWaitMs, ms, `min_wait ${text}`);
@@ -70,9 +77,7 @@ t.test('functionPolicyOf: every bad value falls back with a one-line warning', a
     t.match(policy, { maxAttempts: 10, initialWaitMs: 10_000, maxWaitMs: 120_000, mode: 'exponential' });
     t.same(sorted(policy.retryStatuses), [408, 429, 500, 502, 503, 504]);
   }
-  t.same(functionPolicyOf(DEFAULT_RETRY_POLICY, { 'com.openfaas.retry.attempts': '0' }).warnings, [
-    'com.openfaas.retry.attempts="0" is not an integer ≥ 1; using 10',
-  ]);
+  t.same(functionPolicyOf(DEFAULT_RETRY_POLICY, { 'com.openfaas.retry.attempts': '0' }).warnings, ['com.openfaas.retry.attempts="0" is not an integer ≥ 1; using 10']);
 });
 
 t.test('functionPolicyOf: bad values fall back one by one, good ones still apply', async (t) => {

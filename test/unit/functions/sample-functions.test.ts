@@ -13,14 +13,8 @@ const request = (query: string, signal: AbortSignal): SampleRequest => ({
 });
 
 /** A call to chaos as the sample server makes it. */
-const call = (
-  fn: ReturnType<typeof createChaos>,
-  method: string,
-  pathSuffix = '',
-  body = '',
-  headers: Record<string, string> = {},
-  query = '',
-) => fn.handle({ method, pathSuffix, query, headers, body: Buffer.from(body), signal: new AbortController().signal });
+const call = (fn: ReturnType<typeof createChaos>, method: string, pathSuffix = '', body = '', headers: Record<string, string> = {}, query = '') =>
+  fn.handle({ method, pathSuffix, query, headers, body: Buffer.from(body), signal: new AbortController().signal });
 
 // The server aborts the signal when the client disconnects; the timers must stop then, or an
 // abandoned one-hour sleep would pin its memory (and the process) for an hour.

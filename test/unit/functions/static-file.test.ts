@@ -94,8 +94,15 @@ functions:
 `;
   const problems = problemsOf(() => parseFunctionsFile(bad, 'openfaas-fn', 'fns.yaml'));
   t.equal(problems.length, 11, problems.join('\n'));
-  t.ok(problems.every((p) => p.startsWith('fns.yaml: functions.')), 'each problem names the file and entry');
-  const has = (re: RegExp) => t.ok(problems.some((p) => re.test(p)), re.source);
+  t.ok(
+    problems.every((p) => p.startsWith('fns.yaml: functions.')),
+    'each problem names the file and entry',
+  );
+  const has = (re: RegExp) =>
+    t.ok(
+      problems.some((p) => re.test(p)),
+      re.source,
+    );
   has(/Bad_Name: invalid function name "Bad_Name"/);
   has(/ftp\.url: "ftp:\/\/h\/x" must use http or https, not ftp/);
   has(/nourl\.url: expected a string/);
@@ -110,24 +117,31 @@ functions:
 });
 
 t.test('a function defined twice (key namespace and default namespace) is a problem', async (t) => {
-  const problems = problemsOf(() =>
-    staticResolver({ echo: { url: 'http://h/a' }, 'echo.openfaas-fn': { url: 'http://h/b' } }, 'openfaas-fn'),
-  );
+  const problems = problemsOf(() => staticResolver({ echo: { url: 'http://h/a' }, 'echo.openfaas-fn': { url: 'http://h/b' } }, 'openfaas-fn'));
   t.match(problems, [/"echo\.openfaas-fn" is defined more than once/]);
 });
 
 t.test('files that are not a functions mapping', async (t) => {
-  t.match(problemsOf(() => parseFunctionsFile('', 'd')), [/expected a mapping with a "functions" key/]);
-  t.match(problemsOf(() => parseFunctionsFile('functions: [1]', 'd')), [/functions: expected a mapping/]);
-  t.match(problemsOf(() => parseFunctionsFile('functions: {}\nother: 1', 'd')), [/Unrecognized key: "other"/]);
-  t.match(problemsOf(() => parseFunctionsFile('functions: {\n  a: [', 'd', 'f.yaml')), [/^f\.yaml: /]);
+  t.match(
+    problemsOf(() => parseFunctionsFile('', 'd')),
+    [/expected a mapping with a "functions" key/],
+  );
+  t.match(
+    problemsOf(() => parseFunctionsFile('functions: [1]', 'd')),
+    [/functions: expected a mapping/],
+  );
+  t.match(
+    problemsOf(() => parseFunctionsFile('functions: {}\nother: 1', 'd')),
+    [/Unrecognized key: "other"/],
+  );
+  t.match(
+    problemsOf(() => parseFunctionsFile('functions: {\n  a: [', 'd', 'f.yaml')),
+    [/^f\.yaml: /],
+  );
 });
 
 t.test('staticResolver builds an in-memory registry', async (t) => {
-  const r = staticResolver(
-    { echo: { url: 'http://127.0.0.1:1/echo', annotations: { 'com.openfaas.queue': 'q' } } },
-    'openfaas-fn',
-  );
+  const r = staticResolver({ echo: { url: 'http://127.0.0.1:1/echo', annotations: { 'com.openfaas.queue': 'q' } } }, 'openfaas-fn');
   t.same((await r.resolve({ name: 'echo', namespace: 'openfaas-fn' }))?.annotations, { 'com.openfaas.queue': 'q' });
   t.equal(await r.resolve({ name: 'echo', namespace: 'other' }), undefined);
   t.throws(() => staticResolver({ echo: { url: 'file:///etc/passwd' } }, 'openfaas-fn'), ConfigError);

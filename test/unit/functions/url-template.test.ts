@@ -18,10 +18,7 @@ t.test('the default template is Kubernetes service DNS', async (t) => {
 
 t.test('a template always resolves, with every placeholder filled', async (t) => {
   const r = templateResolver('https://fns.example.com/{namespace}/{name}/v1?fn={name}');
-  t.equal(
-    (await r.resolve({ name: 'anything', namespace: 'team-a' }))?.url,
-    'https://fns.example.com/team-a/anything/v1?fn=anything',
-  );
+  t.equal((await r.resolve({ name: 'anything', namespace: 'team-a' }))?.url, 'https://fns.example.com/team-a/anything/v1?fn=anything');
 });
 
 t.test('bad templates are refused at startup', async (t) => {
@@ -39,8 +36,5 @@ t.test('createResolver in template mode', async (t) => {
     gatewayUrl: '',
   });
   t.equal((await r.resolve({ name: 'f', namespace: 'n' }))?.url, 'http://f.n:8080/');
-  await t.rejects(
-    createResolver({ mode: 'template', urlTemplate: 'http://x', defaultNamespace: 'd', gatewayUrl: '' }),
-    ConfigError,
-  );
+  await t.rejects(createResolver({ mode: 'template', urlTemplate: 'http://x', defaultNamespace: 'd', gatewayUrl: '' }), ConfigError);
 });

@@ -3,15 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ConfigError } from '../../../src/errors.js';
-import {
-  basicAuthenticator,
-  bearerAuthenticator,
-  challenge,
-  loadGatewayAuth,
-  parseBasic,
-  parseBearer,
-  routeGroup,
-} from '../../../src/gateway/auth/index.js';
+import { basicAuthenticator, bearerAuthenticator, challenge, loadGatewayAuth, parseBasic, parseBearer, routeGroup } from '../../../src/gateway/auth/index.js';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 

@@ -118,7 +118,11 @@ t.test('accepted: a fresh call id, the queued record in the publish, then the Pu
     msgId: undefined,
     traceparent: '00-a-b-01',
   });
-  t.same(calls.unconfirmed.map((r) => [r.callId, r.state, r.queue]), [['generated-1', 'queued', 'faas-request']], 'one unconfirmed record');
+  t.same(
+    calls.unconfirmed.map((r) => [r.callId, r.state, r.queue]),
+    [['generated-1', 'queued', 'faas-request']],
+    'one unconfirmed record',
+  );
   t.same(calls.createdIfAbsent, [], 'no round trip before the publish');
   t.same(calls.deleted, []);
 });
@@ -135,7 +139,10 @@ t.test("a caller's free X-Call-Id is kept, its record written (confirmed) before
   const { ports, calls } = fakePorts();
   const result = await enqueue(ports, request({ callerCallId: 'mine' }));
   t.same(result, { outcome: 'accepted', callId: 'mine', parentCallId: undefined });
-  t.same(calls.createdIfAbsent.map((r) => r.callId), ['mine']);
+  t.same(
+    calls.createdIfAbsent.map((r) => r.callId),
+    ['mine'],
+  );
   t.same(calls.unconfirmed, [], 'not written twice');
   t.equal(calls.published[0]!.invocation.callId, 'mine');
 });
@@ -209,7 +216,10 @@ t.test('a publish that surely failed: 503, the record dropped and the claim give
   const error = refusal(await enqueue(ports, request({ idempotencyKey: 'k1' })));
   t.match(error, { code: 'ASYNCFN_ERR_QUEUE_UNAVAILABLE', httpStatus: 503, outcomeUnknown: false });
   t.same(calls.deleted, ['generated-1']);
-  t.same(calls.released.map((c) => c.callId), ['generated-1']);
+  t.same(
+    calls.released.map((c) => c.callId),
+    ['generated-1'],
+  );
 });
 
 t.test('a publish that may have been stored (no answer in time): 503, the record dropped, the claim kept', async (t) => {
@@ -252,13 +262,15 @@ t.test('a record write that throws in the publish (beforeSend) refuses and clean
   t.match(refusal(await enqueue(ports, request({ idempotencyKey: 'k1' }))), { code: 'ASYNCFN_ERR_QUEUE_UNAVAILABLE', httpStatus: 503 });
   t.same(calls.published, []);
   t.same(calls.deleted, ['generated-1']);
-  t.same(calls.released.map((c) => c.callId), ['generated-1']);
+  t.same(
+    calls.released.map((c) => c.callId),
+    ['generated-1'],
+  );
 });
 
 t.test('every JetStream round trip shares one publish_timeout: a slow claim leaves the publish no time', async (t) => {
   const { ports, calls } = fakePorts({ publishTimeoutMs: 60 });
-  ports.idempotency.claim = (_scope, key, callId) =>
-    new Promise((resolve) => setTimeout(() => resolve({ first: true, callId, msgId: `msg-${key}`, kvKey: 'kv' }), 200));
+  ports.idempotency.claim = (_scope, key, callId) => new Promise((resolve) => setTimeout(() => resolve({ first: true, callId, msgId: `msg-${key}`, kvKey: 'kv' }), 200));
   const error = refusal(await enqueue(ports, request({ idempotencyKey: 'k1' })));
   t.match(error, { httpStatus: 503, message: /the idempotency key within publish_timeout \(60 ms\)/ });
   t.same(calls.published, []);

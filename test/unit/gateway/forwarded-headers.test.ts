@@ -38,7 +38,7 @@ t.test('without invoke auth, Authorization is forwarded; reserved and hop-by-hop
   const app = await appWith(NO_AUTH);
   const res = await app.inject({ method: 'GET', url: '/function/work', headers: CALLER });
   t.equal(res.statusCode, 200);
-  const forwarded = Object.fromEntries(res.json() as Array<[string, string]>);
+  const forwarded = Object.fromEntries(res.json<Array<[string, string]>>());
   t.equal(forwarded.authorization, 'Bearer fn-token');
   t.equal(forwarded['x-keep'], 'yes');
   t.equal(forwarded['x-asyncfn-like'], CALLER['x-asyncfn-like']);
@@ -51,7 +51,7 @@ t.test('invoke auth consumes Authorization: it is not forwarded', async (t) => {
   const app = await appWith({ invoke: bearerAuthenticator(['fn-token']) });
   const res = await app.inject({ method: 'POST', url: '/function/work', headers: CALLER });
   t.equal(res.statusCode, 200);
-  const forwarded = Object.fromEntries(res.json() as Array<[string, string]>);
+  const forwarded = Object.fromEntries(res.json<Array<[string, string]>>());
   t.equal(forwarded.authorization, undefined);
   t.equal(forwarded['x-keep'], 'yes');
 

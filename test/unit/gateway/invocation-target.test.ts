@@ -5,9 +5,17 @@ import { BadRequestError, callbackUrlFrom, callIdFrom, parseInvocationTarget } f
 t.test('the raw URL splits into name, path suffix and query, still encoded', async (t) => {
   t.same(parseInvocationTarget('/async-function/echo', '/async-function/'), { name: 'echo', path: '', query: '' });
   t.same(parseInvocationTarget('/function/echo/a/b%20c?x=%20&y', '/function/'), { name: 'echo', path: '/a/b%20c', query: 'x=%20&y' });
-  t.same(parseInvocationTarget('/function/echo/a..b?q=../..', '/function/'), { name: 'echo', path: '/a..b', query: 'q=../..' }, 'dots in the query are the function\'s business');
+  t.same(
+    parseInvocationTarget('/function/echo/a..b?q=../..', '/function/'),
+    { name: 'echo', path: '/a..b', query: 'q=../..' },
+    "dots in the query are the function's business",
+  );
   t.same(parseInvocationTarget('/function/echo.team-a/?q', '/function/'), { name: 'echo.team-a', path: '/', query: 'q' });
-  t.same(parseInvocationTarget('http://aaachaos/function/echo/a?q', '/function/'), { name: 'echo', path: '/a', query: 'q' }, 'absolute form: the name comes from the path');
+  t.same(
+    parseInvocationTarget('http://aaachaos/function/echo/a?q', '/function/'),
+    { name: 'echo', path: '/a', query: 'q' },
+    'absolute form: the name comes from the path',
+  );
   t.throws(() => parseInvocationTarget('/function/', '/function/'), BadRequestError);
   t.throws(() => parseInvocationTarget('/function/?x=1', '/function/'), BadRequestError);
 });
@@ -35,7 +43,14 @@ t.test('X-Callback-Url must be one absolute http(s) URL', async (t) => {
 });
 
 t.test('a path suffix that could leave the function is refused before anything resolves it', async (t) => {
-  for (const url of ['/function/echo/../figlet', '/async-function/echo/../chaos?status=418', '/function/echo/%2e%2e/%2e%2e/admin', '/function/echo/../../system/functions', '/function/echo/a%2fb', '/function/echo/%zz']) {
+  for (const url of [
+    '/function/echo/../figlet',
+    '/async-function/echo/../chaos?status=418',
+    '/function/echo/%2e%2e/%2e%2e/admin',
+    '/function/echo/../../system/functions',
+    '/function/echo/a%2fb',
+    '/function/echo/%zz',
+  ]) {
     const prefix = url.startsWith('/function/') ? '/function/' : '/async-function/';
     t.throws(() => parseInvocationTarget(url, prefix), PathRefusedError, url);
   }

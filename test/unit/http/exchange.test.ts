@@ -43,11 +43,19 @@ t.test('originAndPath splits plain URLs without a URL object, and the rest with 
 
 t.test('one request, its whole response: status, lower-case headers (repeated ones as arrays), body', async (t) => {
   const { url, nextRequest } = await heldServer(t);
-  const pending = exchange(agent(t), { url: `${url}/fn?a=1`, method: 'POST', headers: { 'x-call-id': 'c1' }, body: new TextEncoder().encode('hello') }, { timeoutMs: 10_000 });
+  const pending = exchange(
+    agent(t),
+    { url: `${url}/fn?a=1`, method: 'POST', headers: { 'x-call-id': 'c1' }, body: new TextEncoder().encode('hello') },
+    { timeoutMs: 10_000 },
+  );
   const req = await nextRequest(1);
   t.equal(req.url, '/fn?a=1');
   t.equal(req.body, 'hello');
-  req.res.writeHead(201, [['Content-Type', 'text/plain'], ['X-Many', 'a'], ['X-Many', 'b']]);
+  req.res.writeHead(201, [
+    ['Content-Type', 'text/plain'],
+    ['X-Many', 'a'],
+    ['X-Many', 'b'],
+  ]);
   req.res.write('part one, ');
   req.res.end('part two');
   const response = await pending;
@@ -105,7 +113,11 @@ t.test('an abort signal cuts the exchange and rejects with its reason', async (t
 });
 
 t.test('an already aborted signal rejects without sending anything', async (t) => {
-  const err = await exchange(agent(t), { url: 'http://127.0.0.1:9/never', method: 'GET', headers: {}, body: null }, { timeoutMs: 10_000, signal: AbortSignal.abort('gone') }).catch((e: unknown) => e);
+  const err = await exchange(
+    agent(t),
+    { url: 'http://127.0.0.1:9/never', method: 'GET', headers: {}, body: null },
+    { timeoutMs: 10_000, signal: AbortSignal.abort('gone') },
+  ).catch((e: unknown) => e);
   t.equal(err, 'gone');
 });
 

@@ -21,7 +21,15 @@ t.test('hop-by-hop headers are dropped, end-to-end ones kept with every value', 
 });
 
 t.test('pairs become a header record with repeated names as arrays', async (t) => {
-  t.same(toHeaderRecord([['a', '1'], ['b', '2'], ['a', '3'], ['a', '4']]), { a: ['1', '3', '4'], b: '2' });
+  t.same(
+    toHeaderRecord([
+      ['a', '1'],
+      ['b', '2'],
+      ['a', '3'],
+      ['a', '4'],
+    ]),
+    { a: ['1', '3', '4'], b: '2' },
+  );
 });
 
 t.test('times are written as OpenFaaS writes them', async (t) => {

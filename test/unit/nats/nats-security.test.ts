@@ -51,9 +51,16 @@ t.test('NKEY seed: signs the nonce with the user key', async (t) => {
   t.ok(nkeys.fromPublic(answer.nkey).verify(new TextEncoder().encode('nonce-1'), nkeys.decode(answer.sig)), 'the signature verifies');
   t.equal(security.identity, `NKEY ${user.getPublicKey()} (nats_nkey_seed_file /s/user.nk)`);
 
-  throwsConfig(t, () => build({ auth: { nkeySeedFile: '/s/bad.nk' } }, { nkeySeed: 'SUNOTASEED' }), /^invalid configuration:\n {2}- nats_nkey_seed_file: \/s\/bad.nk does not hold an NKEY seed$/, ['SUNOTASEED']);
+  throwsConfig(
+    t,
+    () => build({ auth: { nkeySeedFile: '/s/bad.nk' } }, { nkeySeed: 'SUNOTASEED' }),
+    /^invalid configuration:\n {2}- nats_nkey_seed_file: \/s\/bad.nk does not hold an NKEY seed$/,
+    ['SUNOTASEED'],
+  );
   const account = nkeys.createAccount();
-  throwsConfig(t, () => build({ auth: { nkeySeedFile: '/s/acc.nk' } }, { nkeySeed: TD.decode(account.getSeed()) }), /holds a seed for A\w+, not a user seed/, [TD.decode(account.getSeed())]);
+  throwsConfig(t, () => build({ auth: { nkeySeedFile: '/s/acc.nk' } }, { nkeySeed: TD.decode(account.getSeed()) }), /holds a seed for A\w+, not a user seed/, [
+    TD.decode(account.getSeed()),
+  ]);
 });
 
 t.test('.creds file: presents the JWT and signs with its seed', async (t) => {
@@ -68,7 +75,9 @@ t.test('.creds file: presents the JWT and signs with its seed', async (t) => {
   t.equal(answer.nkey, user.getPublicKey());
   t.equal(security.identity, `user ${user.getPublicKey()} (nats_creds_file /s/asyncfn.creds)`);
 
-  throwsConfig(t, () => build({ auth: { credsFile: '/s/x.creds' } }, { creds: 'not a creds file' }), /nats_creds_file: \/s\/x.creds is not a NATS credentials file/, ['not a creds file']);
+  throwsConfig(t, () => build({ auth: { credsFile: '/s/x.creds' } }, { creds: 'not a creds file' }), /nats_creds_file: \/s\/x.creds is not a NATS credentials file/, [
+    'not a creds file',
+  ]);
 });
 
 t.test('credentials in NATS_URL', async (t) => {
@@ -80,7 +89,12 @@ t.test('credentials in NATS_URL', async (t) => {
   const token = build({ url: 'nats://s3cret@127.0.0.1:4222' });
   t.same(token.authenticator!(undefined), { auth_token: 's3cret' });
   t.equal(token.identity, 'the token in NATS_URL');
-  throwsConfig(t, () => build({ url: 'nats://u:p@h:4222', auth: { tokenFile: '/s/t' } }, { token: 'zq9secret' }), /NATS_URL carries credentials and nats_token_file is set too/, ['zq9secret']);
+  throwsConfig(
+    t,
+    () => build({ url: 'nats://u:p@h:4222', auth: { tokenFile: '/s/t' } }, { token: 'zq9secret' }),
+    /NATS_URL carries credentials and nats_token_file is set too/,
+    ['zq9secret'],
+  );
 });
 
 t.test('TLS: CA and client certificate from their files', async (t) => {
@@ -143,7 +157,10 @@ t.test('explainConnectError tells TLS problems apart', async (t) => {
     explainConnectError(untrusted, noFiles).message,
     "TLS to NATS at nats://127.0.0.1:4222 failed: the server's certificate is not signed by a CA this machine trusts; set nats_tls_ca_file to the CA that signed it (unable to verify the first certificate)",
   );
-  t.match(explainConnectError(tlsError('SELF_SIGNED_CERT_IN_CHAIN', 'self-signed certificate in certificate chain'), withCa).message, /not signed by the CA in nats_tls_ca_file \/s\/ca.pem/);
+  t.match(
+    explainConnectError(tlsError('SELF_SIGNED_CERT_IN_CHAIN', 'self-signed certificate in certificate chain'), withCa).message,
+    /not signed by the CA in nats_tls_ca_file \/s\/ca.pem/,
+  );
   t.match(explainConnectError(tlsError('CERT_HAS_EXPIRED', 'certificate has expired'), withCa).message, /certificate is not valid now \(certificate has expired\)/);
   t.match(explainConnectError(tlsError('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames"), withCa).message, /is not for this host/);
 
@@ -158,7 +175,13 @@ t.test('explainConnectError tells TLS problems apart', async (t) => {
     'TLS to NATS at nats://127.0.0.1:4222 failed: the server requires a client certificate: set nats_tls_cert_file and nats_tls_key_file (sslv3 alert bad certificate)',
   );
   t.match(explainConnectError(alert, withCert).message, /the server refused the client certificate in nats_tls_cert_file \/s\/cert.pem \(sslv3 alert bad certificate\)/);
-  t.match(explainConnectError(tlsError('ERR_SSL_WRONG_VERSION_NUMBER', 'x:SSL routines:ssl3_get_record:wrong version number:y'), withCa).message, /TLS handshake failed \(wrong version number\)/);
-  t.match(explainConnectError(new errors.ConnectionError("server does not support 'tls'"), withCa).message, /the server does not offer TLS, but nats_tls_\* files are set/);
+  t.match(
+    explainConnectError(tlsError('ERR_SSL_WRONG_VERSION_NUMBER', 'x:SSL routines:ssl3_get_record:wrong version number:y'), withCa).message,
+    /TLS handshake failed \(wrong version number\)/,
+  );
+  t.match(
+    explainConnectError(new errors.ConnectionError("server does not support 'tls'"), withCa).message,
+    /the server does not offer TLS, but nats_tls_\* files are set/,
+  );
   t.match(explainConnectError(new errors.ConnectionError("server does not support 'tls'"), build({ url: 'tls://127.0.0.1:4222' })).message, /a tls:\/\/ URL asks for it/);
 });

@@ -18,17 +18,27 @@ t.test('confirmWithin: passes the ms left to the round trip as its timeout, and 
   let now = 100;
   const d = deadlineAfter(1_000, 0);
   const seen: number[] = [];
-  const value = await confirmWithin('the publish', d, async (timeoutMs) => {
-    seen.push(timeoutMs);
-    return 'ack';
-  }, () => now);
+  const value = await confirmWithin(
+    'the publish',
+    d,
+    async (timeoutMs) => {
+      seen.push(timeoutMs);
+      return 'ack';
+    },
+    () => now,
+  );
   t.equal(value, 'ack');
   t.same(seen, [900]);
   now = 1_000;
   let started = false;
-  const late = await confirmWithin('the publish', d, async () => {
-    started = true;
-  }, () => now).catch((e: unknown) => e);
+  const late = await confirmWithin(
+    'the publish',
+    d,
+    async () => {
+      started = true;
+    },
+    () => now,
+  ).catch((e: unknown) => e);
   t.type(late, QueueUnavailableError);
   t.notOk(started, 'nothing is sent once the deadline has passed');
   t.equal((late as QueueUnavailableError).outcomeUnknown, false, 'not sent: surely not stored');
@@ -74,9 +84,5 @@ t.test('publishOutcomeUnknown: only a time-out or a lost request may have been s
   // What nats.js's js.publish throws on "no responders" (its class is not exported).
   const notEnabled = Object.assign(new Error('jetstream is not enabled'), { name: 'JetStreamNotEnabled' });
   t.equal(publishOutcomeUnknown(notEnabled), false, 'no responders: nobody got it');
-  t.equal(
-    publishOutcomeUnknown(new JetStreamApiError({ code: 503, err_code: 10077, description: 'maximum messages exceeded' })),
-    false,
-    'an error answer: refused',
-  );
+  t.equal(publishOutcomeUnknown(new JetStreamApiError({ code: 503, err_code: 10077, description: 'maximum messages exceeded' })), false, 'an error answer: refused');
 });

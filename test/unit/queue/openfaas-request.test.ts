@@ -5,13 +5,7 @@ import { replayHeaders } from '../../../src/cli/dlq/replay.js';
 import { decodeDeadLetter, encodeDeadLetter } from '../../../src/queue/dead-letter.js';
 import { decodeMessage } from '../../../src/queue/decode.js';
 import { encodeEnvelope, EnvelopeHeader, PoisonMessageError, type Invocation } from '../../../src/queue/envelope.js';
-import {
-  decodeQueueRequest,
-  derivedCallId,
-  escapePath,
-  storedQueueRequest,
-  type QueueRequestContext,
-} from '../../../src/queue/openfaas-request.js';
+import { decodeQueueRequest, derivedCallId, escapePath, storedQueueRequest, type QueueRequestContext } from '../../../src/queue/openfaas-request.js';
 import { goMarshal } from '../../helpers/go-queue-request.js';
 import { testInvocation } from '../../helpers/invocations.js';
 
@@ -180,10 +174,22 @@ t.test('max_event_age counts from the store time, or from the enqueue time async
 
 t.test('malformed QueueRequests are poison, every problem listed', async (t) => {
   const enc = new TextEncoder();
-  t.match(poisonReasons(() => decodeQueueRequest(undefined, enc.encode('{"Function": "echo", '), ctx)), [/^not an OpenFaaS QueueRequest: invalid JSON/]);
-  t.match(poisonReasons(() => decodeQueueRequest(undefined, enc.encode('[1]'), ctx)), [/not a JSON object/]);
-  t.match(poisonReasons(() => decodeQueueRequest(undefined, new Uint8Array([0x7b, 0xff, 0x7d]), ctx)), [/not UTF-8/]);
-  t.same(poisonReasons(() => decodeQueueRequest(undefined, enc.encode('{"Method":"POST"}'), ctx)), ['QueueRequest Function is missing']);
+  t.match(
+    poisonReasons(() => decodeQueueRequest(undefined, enc.encode('{"Function": "echo", '), ctx)),
+    [/^not an OpenFaaS QueueRequest: invalid JSON/],
+  );
+  t.match(
+    poisonReasons(() => decodeQueueRequest(undefined, enc.encode('[1]'), ctx)),
+    [/not a JSON object/],
+  );
+  t.match(
+    poisonReasons(() => decodeQueueRequest(undefined, new Uint8Array([0x7b, 0xff, 0x7d]), ctx)),
+    [/not UTF-8/],
+  );
+  t.same(
+    poisonReasons(() => decodeQueueRequest(undefined, enc.encode('{"Method":"POST"}'), ctx)),
+    ['QueueRequest Function is missing'],
+  );
   t.same(
     poisonReasons(() => decodeQueueRequest(undefined, enc.encode('{"Method":"POST","Function":"Bad_Name","Body":"AAE"}'), ctx)),
     ['QueueRequest Function "Bad_Name" is not "name" or "name.namespace" (DNS-1123 labels)', 'QueueRequest Body is not padded standard base64'],

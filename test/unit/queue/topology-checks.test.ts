@@ -17,7 +17,9 @@ const spec: QueueSpec = {
 const stream = (config: Record<string, unknown>) =>
   ({ config: { subjects: ['faas-request'], discard: 'new', max_msgs: -1, max_bytes: -1, max_age: 0, num_replicas: 1, ...config } }) as unknown as StreamInfo;
 const consumer = (config: Record<string, unknown>) =>
-  ({ config: { ack_policy: 'explicit', ack_wait: 60_000_000_000, max_ack_pending: 10_001, max_deliver: -1, filter_subject: 'faas-request', ...config } }) as unknown as ConsumerInfo;
+  ({
+    config: { ack_policy: 'explicit', ack_wait: 60_000_000_000, max_ack_pending: 10_001, max_deliver: -1, filter_subject: 'faas-request', ...config },
+  }) as unknown as ConsumerInfo;
 
 t.test('subject wildcards', async (t) => {
   t.ok(subjectMatches('faas-request', 'faas-request'));
@@ -43,11 +45,7 @@ t.test('a stream that may drop accepted work, or has other replicas, is reported
 
 t.test('an incompatible consumer is refused with every reason', async (t) => {
   t.same(checkConsumer(consumer({}), spec, 10), { problems: [], warnings: [] });
-  const { problems } = checkConsumer(
-    consumer({ ack_policy: 'none', deliver_subject: 'push.here', filter_subject: 'other', max_ack_pending: 5 }),
-    spec,
-    10,
-  );
+  const { problems } = checkConsumer(consumer({ ack_policy: 'none', deliver_subject: 'push.here', filter_subject: 'other', max_ack_pending: 5 }), spec, 10);
   t.same(problems, [
     'ack_policy is "none", must be "explicit"',
     'it is a push consumer; asyncfn needs a pull consumer',

@@ -16,7 +16,10 @@ t.test('a console line: time, level, component, call id, message, then the other
   const { logger, lines } = consoleLogger(false);
   logger.child({ component: 'worker' }).child({ queue: 'faas-request' }).info({ callId: CALL_ID, function: 'work', attempt: 1, status: 200 }, 'invocation acked');
   t.equal(lines.length, 1);
-  t.match(lines[0], /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: worker 9b1d0c7e-5a3b-4c45-a9a0-7f2b2d7c1e11 invocation acked \{"queue":"faas-request","function":"work","attempt":1,"status":200\}\n$/);
+  t.match(
+    lines[0],
+    /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: worker 9b1d0c7e-5a3b-4c45-a9a0-7f2b2d7c1e11 invocation acked \{"queue":"faas-request","function":"work","attempt":1,"status":200\}\n$/,
+  );
 });
 
 t.test('time is the local time of the line', async (t) => {

@@ -14,7 +14,8 @@ import {
   traceCarrierOf,
   tracer,
 } from '../../../src/telemetry/spans.js';
-import { installInMemoryTracing, startTracing } from '../../../src/telemetry/tracing.js';
+import { startTracing } from '../../../src/telemetry/tracing.js';
+import { installInMemoryTracing } from '../../helpers/tracing.js';
 
 const CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const CALLER_SPAN = 'b7ad6b7169203331';
@@ -113,8 +114,14 @@ t.test('tracer() follows a provider installed after an earlier one was shut down
   const second = await installInMemoryTracing();
   t.teardown(() => second.shutdown());
   tracer().startSpan('two').end();
-  t.same(first.spans().map((s) => s.name), ['one']);
-  t.same(second.spans().map((s) => s.name), ['two']);
+  t.same(
+    first.spans().map((s) => s.name),
+    ['one'],
+  );
+  t.same(
+    second.spans().map((s) => s.name),
+    ['two'],
+  );
 });
 
 t.test('helpers', async (t) => {

@@ -24,10 +24,7 @@ t.test('an OTLP endpoint alone turns on the otlp exporter; the generic one gets 
 });
 
 t.test('the traces endpoint is used as is and wins over the generic one', async (t) => {
-  const s = tracingSettingsFrom(
-    { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://b/custom/path' },
-    'svc',
-  );
+  const s = tracingSettingsFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://b/custom/path' }, 'svc');
   t.equal(s?.otlpUrl, 'https://b/custom/path');
 });
 
@@ -93,5 +90,8 @@ t.test('key=value lists read as the OpenTelemetry SDK reads them (without loadin
   t.same(parseKeyPairs('k=1,k=2'), { k: '2' }, 'the last one wins');
   // The same answers as @opentelemetry/core's parseKeyPairsIntoRecord, on strings made of the characters that matter.
   const text = fc.stringMatching(/^[a-z=,;% 2C0E]{0,30}$/);
-  fc.assert(fc.property(text, (s) => isDeepStrictEqual(parseKeyPairs(s), parseKeyPairsIntoRecord(s))), { numRuns: 500 });
+  fc.assert(
+    fc.property(text, (s) => isDeepStrictEqual(parseKeyPairs(s), parseKeyPairsIntoRecord(s))),
+    { numRuns: 500 },
+  );
 });
