@@ -26,5 +26,5 @@ t.test('the README shows the defaults the schema parses when a variable is unset
 });
 
 t.test('the README configuration tables are what the schema generates', async (t) => {
-  t.equal(withConfigTables(readme), readme, 'README.md differs: run node --import tsx test/helpers/config-docs.ts');
+  t.equal(withConfigTables(readme), readme, 'README.md differs: run npm run docs:config');
 });
