@@ -1,8 +1,6 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { OperatorCommandDeps } from '../operator-deps.js';
-import { AsyncFnError } from '../../errors.js';
-import { connectNats, redactUrl } from '../../nats/connection.js';
+import { connectForCommand } from '../status-nats.js';
 import { DLQ_USAGE, parseDlqArgs } from './args.js';
 import { describe, listCommand, purgeCommand, replayCommand, showCommand, type DlqContext } from './commands.js';
 
@@ -33,18 +31,9 @@ export async function runDlqCommand(args: string[], deps: DlqDeps): Promise<numb
     return 0;
   }
 
-  if (deps.natsUrl.trim() === '') {
-    deps.err('asyncfn dlq: no NATS server configured: set NATS_URL (or faas_nats_address)');
-    return 1;
-  }
-  let nc: NatsConnection;
-  try {
-    nc = await connectNats({ url: deps.natsUrl, auth: deps.natsAuth, tls: deps.natsTls }, { name: 'asyncfn-dlq', timeout: 5_000 });
-  } catch (err) {
-    // NatsConnectError and ConfigError name the problem and the URL with its credentials masked.
-    deps.err(`asyncfn dlq: ${err instanceof AsyncFnError ? err.message : `cannot connect to NATS at ${redactUrl(deps.natsUrl)}: ${describe(err)}`}`);
-    return 1;
-  }
+  // The connection every operator command makes, with the same words when there is none.
+  const nc = await connectForCommand('dlq', deps);
+  if (nc === undefined) return 1;
   try {
     const ctx: DlqContext = {
       js: jetstream(nc),
