@@ -6,24 +6,14 @@ import { deliverCallback } from '../../../src/callback/deliver.js';
 import { parseSigningSecret } from '../../../src/callback/signing.js';
 import { createHttpClient } from '../../../src/http/client.js';
 import { startCallbackSink } from '../../helpers/http-servers.js';
+import { testInvocation } from '../../helpers/invocations.js';
 import { loadVerifySnippet } from '../../helpers/readme-snippet.js';
 
 const { verifyCallback } = await loadVerifySnippet();
 
 function callbackFor(url: string, body: Uint8Array, callId = 'call-42'): CallbackRequest {
   return {
-    invocation: {
-      callId,
-      functionName: 'work',
-      namespace: 'openfaas-fn',
-      method: 'POST',
-      path: '',
-      query: '',
-      headers: [],
-      body: new Uint8Array(),
-      callbackUrl: url,
-      enqueuedAtMs: 0,
-    },
+    invocation: testInvocation({ callId, functionName: 'work', callbackUrl: url }),
     outcome: { status: 200, contentType: 'application/octet-stream', body, startedAtMs: 1_700_000_000_000, durationMs: 5 },
     attempt: 1,
     maxAttempts: 1,

@@ -2,21 +2,12 @@ import t from 'tap';
 import { filterSubject, hasCriteria, isQueueOnly, matchesFilter, parseFilter, parseSeq, parseTimeBound, type DeadLetterFilter } from '../../../src/cli/dlq/filters.js';
 import type { DeadLetter } from '../../../src/queue/dead-letter.js';
 import type { Invocation } from '../../../src/queue/envelope.js';
+import { testInvocation } from '../../helpers/invocations.js';
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 const MINUTE = 60_000;
 
-const invocation: Invocation = {
-  callId: 'call-1',
-  functionName: 'echo',
-  namespace: 'openfaas-fn',
-  method: 'POST',
-  path: '',
-  query: '',
-  headers: [],
-  body: new Uint8Array(),
-  enqueuedAtMs: NOW - 60 * MINUTE,
-};
+const invocation: Invocation = testInvocation({ callId: 'call-1', functionName: 'echo', callbackUrl: undefined, enqueuedAtMs: NOW - 60 * MINUTE });
 const letter = (over: Partial<DeadLetter> = {}): DeadLetter => ({
   seq: 7,
   reason: 'retriesExhausted',
