@@ -1,6 +1,6 @@
 import { asyncScheduler, interval, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { AckExtender } from './ack-extender.js';
-import { DemandSupervisor } from './demand.supervisor.js';
+import { LaneSupervisor, type Lane } from './lane.supervisor.js';
 import type { InvocationMachine, InvocationSettlement } from './invocation.machine.js';
 import { MachineRunner, type MachineRun } from './machine.runner.js';
 import type { DeadLetterReason, FunctionOutcome, Invocation, InvocationSettings, MessageHandle, ResultStorage } from './invocation.types.js';
@@ -12,11 +12,18 @@ export interface Delivery {
     | { readonly ok: true; readonly invocation: Invocation }
     /** `raw` is the undecodable message itself, opaque here, handed to the poison port. */
     | { readonly ok: false; readonly reasons: readonly string[]; readonly raw: unknown };
+  /** Messages still waiting in the same consumer after this one (JetStream's `info.pending`), if known. */
+  readonly waiting?: number | undefined;
 }
+
+/** The id of a queue's own lane: its plain subject and consumer. Function lanes are added by the wiring. */
+export const QUEUE_LANE = '';
 
 /** How one invocation's delivery ended, for logs and metrics. */
 export interface SettlementReport {
   readonly queue: string;
+  /** The lane it was pulled from (QUEUE_LANE for the queue's own consumer). */
+  readonly lane: string;
   readonly invocation: Invocation;
   readonly attempt: number;
   readonly settlement: InvocationSettlement | 'crashed';
@@ -60,8 +67,10 @@ export interface QueueSupervisorOptions {
   /** Most invocations running at once on this worker (OpenFaaS `max_inflight`). */
   readonly maxInflight: number;
   readonly ackExtendIntervalMs: number;
-  /** Opens one pull request for at most `max` messages; completes when the request ends. */
+  /** The queue's own lane (its plain subject): opens one pull request for at most `max` messages. */
   readonly pull: (max: number) => Observable<Delivery>;
+  /** The most invocations of a lane group (a function) running and requested at once here; default no limit. */
+  readonly groupLimit?: (group: string) => number;
   /** The invocation machine with its effects provided. */
   readonly machine: InvocationMachine;
   /** Policy, cancellation, clock and jitter for one delivery. */
@@ -102,7 +111,7 @@ export class QueueSupervisor {
   readonly #opts: QueueSupervisorOptions;
   readonly #extender: AckExtender;
   readonly #scheduler: SchedulerLike;
-  readonly #demand: DemandSupervisor<Delivery>;
+  readonly #lanes: LaneSupervisor<Delivery>;
   /** Runs every invocation's machine (one XState machine each, no actor each: see machine.runner.ts). */
   readonly #machines: MachineRunner<InvocationMachine>;
   /** The one registry of in-flight invocations: cancel, drain, the ack-extend sweep and `running` read it. */
@@ -126,28 +135,59 @@ export class QueueSupervisor {
       (count) => opts.events.extended?.(opts.queue, count),
       () => this.#messages(),
     );
-    this.#demand = new DemandSupervisor<Delivery>({
+    this.#lanes = new LaneSupervisor<Delivery>({
       concurrency: opts.maxInflight,
-      pull: opts.pull,
-      handle: (delivery) => this.#admit(delivery),
+      handle: (delivery, lane) => this.#admit(delivery, lane),
+      waitingAfter: (delivery) => delivery.waiting,
+      groupLimit: opts.groupLimit,
       events: {
-        pullFailed: (error) => opts.events.pullFailed(opts.queue, error),
+        pullFailed: (_lane, error) => opts.events.pullFailed(opts.queue, error),
         // #admit settles its own failures; a throw here is a bug, reported where failures are logged.
         handleFailed: (_delivery, error) => opts.events.pullFailed(opts.queue, error),
       },
       pullRetryDelayMs: opts.pullRetryDelayMs,
       scheduler: this.#scheduler,
     });
+    this.#lanes.addLane({ id: QUEUE_LANE, pull: opts.pull });
+  }
+
+  /** Adds a function's (or a concurrency key's) lane; `backlog` when it is known to have messages waiting. */
+  addLane(lane: Lane<Delivery>, backlog = false): void {
+    this.#lanes.addLane(lane, backlog);
+  }
+
+  /** Stops pulling a lane (its running invocations finish first). */
+  removeLane(id: string): void {
+    if (id !== QUEUE_LANE) this.#lanes.removeLane(id);
+  }
+
+  hasLane(id: string): boolean {
+    return this.#lanes.has(id);
+  }
+
+  /** Tells whether a lane has messages waiting (from a discovery poll). */
+  hint(id: string, backlog: boolean): void {
+    this.#lanes.hint(id, backlog);
+  }
+
+  /** A lane's limit may have risen, or its tokens come back: schedule again. */
+  poke(): void {
+    this.#lanes.poke();
+  }
+
+  /** Running and requested invocations per lane. */
+  lanes(): ReturnType<LaneSupervisor<Delivery>['lanes']> {
+    return this.#lanes.lanes();
   }
 
   /** Invocations running now (between delivery and settlement). */
   get running(): number {
-    return this.#demand.running;
+    return this.#lanes.running;
   }
 
   /** Observable count of running invocations. */
   get running$(): Observable<number> {
-    return this.#demand.running$;
+    return this.#lanes.running$;
   }
 
   /** Messages of the invocations in flight, for the ack-extend sweep. */
@@ -160,7 +200,7 @@ export class QueueSupervisor {
     this.#extender.start();
     const runningAfterMs = this.#opts.runningAfterMs ?? 250;
     this.#runningTicker = interval(runningAfterMs, this.#scheduler).subscribe(() => this.#tellRunning(runningAfterMs));
-    this.#demand.start();
+    this.#lanes.start();
   }
 
   /**
@@ -170,7 +210,7 @@ export class QueueSupervisor {
    * would run the function a second time.
    */
   async drain(graceMs: number): Promise<DrainResult> {
-    await this.#demand.drain(graceMs);
+    await this.#lanes.drain(graceMs);
     let released = 0;
     for (const { run } of this.#inFlight.values()) {
       if (!run.snapshot?.matches('invoking')) continue;
@@ -223,7 +263,7 @@ export class QueueSupervisor {
    * until the machine is done. Returns undefined (no slot taken) for what it settles at once: a
    * poison message and a duplicate call id.
    */
-  #admit({ message, decoded }: Delivery): Promise<void> | undefined {
+  #admit({ message, decoded }: Delivery, lane: string): Promise<void> | undefined {
     if (!decoded.ok) {
       // A message that cannot be decoded can never succeed: dead-letter it instead of redelivering forever.
       this.#opts.events.poison(this.#opts.queue, decoded.reasons);
@@ -258,6 +298,7 @@ export class QueueSupervisor {
       const context = snapshot?.context;
       this.#opts.events.settled({
         queue: this.#opts.queue,
+        lane,
         invocation,
         attempt: context?.attempt ?? Math.max(1, message.deliveryCount),
         // A crashed machine leaves its message unsettled: JetStream redelivers it after ack_wait.

@@ -1,0 +1,428 @@
+import {
+  asapScheduler,
+  asyncScheduler,
+  BehaviorSubject,
+  catchError,
+  debounceTime,
+  EMPTY,
+  filter,
+  finalize,
+  firstValueFrom,
+  NEVER,
+  race,
+  Subject,
+  take,
+  tap,
+  timer,
+  Subscription,
+  type Observable,
+  type SchedulerLike,
+} from 'rxjs';
+
+/**
+ * One source of work among several sharing a worker's slots: a function's pull consumer, one
+ * concurrency key's, or a queue's own. Pure of NATS: a lane is a `pull(max)` port plus its limits.
+ */
+export interface Lane<T> {
+  /** Unique among the supervisor's lanes. */
+  readonly id: string;
+  /**
+   * Lanes of one group (a function's own lane and its keys' lanes) share the group's limit;
+   * absent = a group of its own.
+   */
+  readonly group?: string | undefined;
+  /** Opens one pull request for at most `max` items; completes when it ends (filled, expired, cut). */
+  pull(max: number): Observable<T>;
+  /**
+   * Rate-limited lanes take tokens before they pull: how many of `n` may be pulled now, and when to
+   * ask again if fewer. A lane with tokens is pulled only when it is known to have a backlog.
+   */
+  acquire?(n: number): Promise<{ readonly granted: number; readonly retryInMs: number }>;
+}
+
+export interface LaneSupervisorOptions<T> {
+  /** Items handled at once over all lanes; at most this many are requested and running together. */
+  readonly concurrency: number;
+  /** Handles one item of `lane`; the slot is held until the promise settles (`undefined`: no slot taken). */
+  readonly handle: (item: T, lane: string) => PromiseLike<void> | undefined;
+  /**
+   * Items still waiting in the lane after this one (JetStream's `info.pending` of the message): a
+   * lane whose last delivery said 0 has no known backlog. Absent, every lane that delivered is
+   * taken to have more.
+   */
+  readonly waitingAfter?: (item: T) => number | undefined;
+  /** The most items of a group running and requested together on this worker; Infinity = no limit of its own. */
+  readonly groupLimit?: (group: string) => number;
+  readonly events?: {
+    pullFailed?(lane: string, error: unknown): void;
+    handleFailed?(item: T, error: unknown): void;
+  };
+  /** Pause of a lane after a failed pull, ms; default 1000. */
+  readonly pullRetryDelayMs?: number;
+  /** Free slots needed before a lane with a pull open gets a second one; default `ceil(concurrency / 4)`. */
+  readonly batchThreshold?: number;
+  readonly scheduler?: SchedulerLike;
+}
+
+interface LaneState<T> {
+  readonly lane: Lane<T>;
+  readonly group: string;
+  running: number;
+  /** Items asked for by this lane's open pulls and not yet delivered. */
+  requested: number;
+  readonly pulls: Set<Subscription>;
+  /** Known to have items waiting: its last delivery said so, or a hint from the outside. */
+  backlog: boolean;
+  /** A pull failed or the lane ran out of tokens: not pulled before this scheduler time. */
+  pausedUntil: number;
+  /** Taking tokens for `requested` items (rate-limited lanes). */
+  acquiring: boolean;
+  /** Removed while items were running: dropped when the last settles. */
+  removing: boolean;
+}
+
+interface GroupState {
+  running: number;
+  requested: number;
+}
+
+/**
+ * Fair, demand-driven pulling over several lanes: the {@link DemandSupervisor}'s rule (pull only
+ * as many items as there are free slots, so nothing waits in a client buffer while its ack
+ * deadline burns) with the slots shared round-robin between lanes.
+ *
+ * Each scheduling round splits the free slots between the lanes known to have a backlog, up to
+ * each one's fair share (`concurrency / lanes with a backlog`) less what it runs already, then
+ * gives what is left to any of them (work-conserving), and only then opens long polls on lanes
+ * with no known backlog (so a quiet lane's first item is not delayed by a discovery poll while the
+ * worker has room). When a lane with a backlog needs slots that idle long polls hold, those polls
+ * are ended. A burst of one function therefore cannot starve another: as slots free up, each
+ * lane with work gets its share.
+ */
+export class LaneSupervisor<T> {
+  readonly #opts: LaneSupervisorOptions<T>;
+  readonly #scheduler: SchedulerLike;
+  readonly #batchThreshold: number;
+  readonly #lanes = new Map<string, LaneState<T>>();
+  readonly #groups = new Map<string, GroupState>();
+  readonly #running$ = new BehaviorSubject(0);
+  readonly #demand$ = new Subject<void>();
+  #requested = 0;
+  /** Where the next round starts, so no lane is always served first. */
+  #cursor = 0;
+  #scheduling: Subscription | undefined;
+  #stopped = false;
+  readonly #idlePulls = new Map<Subscription, LaneState<T>>();
+
+  constructor(opts: LaneSupervisorOptions<T>) {
+    if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
+      throw new RangeError(`concurrency must be a positive integer, got ${opts.concurrency}`);
+    }
+    this.#opts = opts;
+    this.#scheduler = opts.scheduler ?? asyncScheduler;
+    this.#batchThreshold = Math.max(1, opts.batchThreshold ?? Math.ceil(opts.concurrency / 4));
+  }
+
+  /** Items being handled now, over all lanes. */
+  get running(): number {
+    return this.#running$.value;
+  }
+
+  get running$(): Observable<number> {
+    return this.#running$.asObservable();
+  }
+
+  /** Items asked for by open pulls and not yet delivered, over all lanes. */
+  get requested(): number {
+    return this.#requested;
+  }
+
+  /** Each lane's running and requested items, for gauges and tests. */
+  lanes(): ReadonlyArray<{ readonly id: string; readonly running: number; readonly requested: number; readonly backlog: boolean }> {
+    return [...this.#lanes.values()].map((s) => ({ id: s.lane.id, running: s.running, requested: s.requested, backlog: s.backlog }));
+  }
+
+  has(id: string): boolean {
+    const state = this.#lanes.get(id);
+    return state !== undefined && !state.removing;
+  }
+
+  /** Adds a lane (pulled from the next round). Adding an id already there only refreshes its backlog hint. */
+  addLane(lane: Lane<T>, backlog = false): void {
+    const existing = this.#lanes.get(lane.id);
+    if (existing && !existing.removing) {
+      if (backlog) this.hint(lane.id, true);
+      return;
+    }
+    if (existing) this.#drop(existing);
+    const group = lane.group ?? lane.id;
+    this.#lanes.set(lane.id, {
+      lane,
+      group,
+      running: 0,
+      requested: 0,
+      pulls: new Set(),
+      backlog,
+      pausedUntil: 0,
+      acquiring: false,
+      removing: false,
+    });
+    if (!this.#groups.has(group)) this.#groups.set(group, { running: 0, requested: 0 });
+    this.#demand$.next();
+  }
+
+  /**
+   * Removes a lane: its pulls are ended now, the lane itself once its running items have settled
+   * (they keep their slots until then).
+   */
+  removeLane(id: string): void {
+    const state = this.#lanes.get(id);
+    if (!state) return;
+    state.removing = true;
+    for (const pull of [...state.pulls]) pull.unsubscribe();
+    if (state.running === 0) this.#drop(state);
+  }
+
+  /** What is known from outside (a discovery poll): whether the lane has items waiting. */
+  hint(id: string, backlog: boolean): void {
+    const state = this.#lanes.get(id);
+    if (!state || state.backlog === backlog) return;
+    state.backlog = backlog;
+    if (backlog) this.#demand$.next();
+  }
+
+  /** Runs a scheduling round soon (a lane's limit rose, tokens may be back). */
+  poke(): void {
+    this.#demand$.next();
+  }
+
+  start(): void {
+    if (this.#scheduling || this.#stopped) return;
+    // Slots freed in one burst (a batch settling together) become one round, not many.
+    this.#scheduling = this.#demand$.pipe(debounceTime(0, asapScheduler)).subscribe(() => this.#schedule());
+    this.#demand$.next();
+  }
+
+  /**
+   * Graceful stop: pull nothing more (open pulls are ended), then wait up to `graceMs` for the
+   * running items. Resolves with how many were still running.
+   */
+  async drain(graceMs: number): Promise<{ readonly running: number }> {
+    this.#stopped = true;
+    this.#scheduling?.unsubscribe();
+    for (const state of this.#lanes.values()) for (const pull of [...state.pulls]) pull.unsubscribe();
+    const idle = this.#running$.pipe(
+      filter((n) => n === 0),
+      take(1),
+    );
+    const grace = Number.isFinite(graceMs) ? timer(Math.max(0, graceMs), this.#scheduler) : NEVER;
+    await firstValueFrom(race(idle, grace));
+    return { running: this.#running$.value };
+  }
+
+  #groupRoom(state: LaneState<T>): number {
+    const limit = this.#opts.groupLimit?.(state.group) ?? Infinity;
+    if (limit === Infinity) return Infinity;
+    const group = this.#groups.get(state.group)!;
+    return limit - group.running - group.requested;
+  }
+
+  /** Whether the lane may get a pull of `n` now, given the pulls it already has. */
+  #pullable(state: LaneState<T>, now: number): boolean {
+    return !state.removing && !state.acquiring && state.pausedUntil <= now && this.#groupRoom(state) > 0;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const now = this.#scheduler.now();
+    const order = this.#roundOrder();
+    const busy = order.filter((s) => s.backlog && this.#pullable(s, now));
+    let free = this.#opts.concurrency - this.#running$.value - this.#requested;
+    if (busy.length > 0 && free < busy.length) free += this.#reclaimIdlePulls(busy.length - free);
+    if (free <= 0) return;
+    if (busy.length > 0) {
+      // Fair shares first, then what is left to anyone with work (nothing stays idle that could run).
+      const share = Math.max(1, Math.floor(this.#opts.concurrency / busy.length));
+      for (const state of busy) {
+        if (free <= 0) break;
+        free -= this.#open(state, Math.min(free, share - state.running - state.requested));
+      }
+      for (const state of busy) {
+        if (free <= 0) break;
+        free -= this.#open(state, free);
+      }
+      return;
+    }
+    // No known backlog anywhere: long polls, so a quiet lane's next item is taken at once.
+    const quiet = order.filter((s) => !s.backlog && s.lane.acquire === undefined && s.pulls.size === 0 && this.#pullable(s, now));
+    if (quiet.length === 0) {
+      // A lane with a pull already open gets a second one for a batch of freed slots (see DemandSupervisor).
+      for (const state of order) {
+        if (free < this.#batchThreshold) break;
+        if (state.lane.acquire === undefined && this.#pullable(state, now)) free -= this.#open(state, free);
+      }
+      return;
+    }
+    const share = Math.max(1, Math.floor(free / quiet.length));
+    for (const state of quiet) {
+      if (free <= 0) break;
+      free -= this.#open(state, Math.min(free, share), true);
+    }
+  }
+
+  /** The lanes, starting after the one served first last round. */
+  #roundOrder(): Array<LaneState<T>> {
+    const all = [...this.#lanes.values()];
+    if (all.length <= 1) return all;
+    const start = this.#cursor % all.length;
+    this.#cursor = start + 1;
+    return start === 0 ? all : all.slice(start).concat(all.slice(0, start));
+  }
+
+  /** Ends long polls of lanes with no known backlog that have delivered nothing; returns the slots freed. */
+  #reclaimIdlePulls(wanted: number): number {
+    let freed = 0;
+    for (const [pull, state] of [...this.#idlePulls]) {
+      if (freed >= wanted) break;
+      if (state.backlog) continue;
+      const before = state.requested;
+      pull.unsubscribe();
+      freed += before - state.requested;
+    }
+    return freed;
+  }
+
+  /**
+   * Opens a pull of up to `want` items on the lane (bounded by its group's room and, with a second
+   * pull, by the batch threshold); returns how many slots it reserved.
+   */
+  #open(state: LaneState<T>, want: number, idle = false): number {
+    if (state.pulls.size > 0 && want < this.#batchThreshold) return 0;
+    const n = Math.min(want, this.#groupRoom(state));
+    if (n <= 0 || !Number.isFinite(n)) return 0;
+    this.#reserve(state, n);
+    if (state.lane.acquire === undefined) {
+      const pull = this.#pull(state, n);
+      if (idle && pull) this.#idlePulls.set(pull, state);
+      return n;
+    }
+    // Tokens first: a rate-limited item stays in JetStream until it may run.
+    state.acquiring = true;
+    state.lane.acquire(n).then(
+      ({ granted, retryInMs }) => {
+        state.acquiring = false;
+        this.#unreserve(state, n);
+        const allowed = Math.max(0, Math.min(granted, n));
+        if (allowed < n) this.#pauseFor(state, retryInMs);
+        if (allowed > 0 && !this.#stopped && !state.removing) {
+          this.#reserve(state, allowed);
+          this.#pull(state, allowed);
+        }
+        this.#demand$.next();
+      },
+      (error: unknown) => {
+        state.acquiring = false;
+        this.#unreserve(state, n);
+        this.#opts.events?.pullFailed?.(state.lane.id, error);
+        this.#pauseFor(state, this.#opts.pullRetryDelayMs ?? 1000);
+      },
+    );
+    return n;
+  }
+
+  #reserve(state: LaneState<T>, n: number): void {
+    state.requested += n;
+    this.#groups.get(state.group)!.requested += n;
+    this.#requested += n;
+  }
+
+  #unreserve(state: LaneState<T>, n: number): void {
+    state.requested -= n;
+    this.#groups.get(state.group)!.requested -= n;
+    this.#requested -= n;
+  }
+
+  #pauseFor(state: LaneState<T>, ms: number): void {
+    state.pausedUntil = this.#scheduler.now() + ms;
+    this.#scheduler.schedule(() => this.#demand$.next(), ms);
+  }
+
+  #pull(state: LaneState<T>, max: number): Subscription | undefined {
+    let outstanding = max;
+    let failed = false;
+    // Registered before subscribing: a source may deliver, or end, synchronously.
+    const holder = new Subscription();
+    state.pulls.add(holder);
+    holder.add(
+      state.lane
+        .pull(max)
+        .pipe(
+          // A source that sends more than it was asked for must not get past the slot count.
+          take(max),
+          tap((item) => {
+            outstanding -= 1;
+            this.#unreserve(state, 1);
+            const waiting = this.#opts.waitingAfter?.(item);
+            state.backlog = waiting === undefined || waiting > 0;
+          }),
+          catchError((error: unknown) => {
+            failed = true;
+            this.#opts.events?.pullFailed?.(state.lane.id, error);
+            return EMPTY;
+          }),
+          finalize(() => {
+            this.#unreserve(state, outstanding);
+            outstanding = 0;
+            state.pulls.delete(holder);
+            this.#idlePulls.delete(holder);
+            if (failed) this.#pauseFor(state, this.#opts.pullRetryDelayMs ?? 1000);
+            this.#demand$.next();
+          }),
+        )
+        .subscribe((item) => {
+          // Delivered: this pull no longer holds a quiet lane's slots for nothing.
+          this.#idlePulls.delete(holder);
+          this.#admit(state, item);
+        }),
+    );
+    return state.pulls.has(holder) ? holder : undefined;
+  }
+
+  #admit(state: LaneState<T>, item: T): void {
+    let handling: PromiseLike<void> | undefined;
+    try {
+      handling = this.#opts.handle(item, state.lane.id);
+    } catch (error) {
+      this.#opts.events?.handleFailed?.(item, error);
+    }
+    if (handling === undefined) {
+      this.#demand$.next();
+      return;
+    }
+    state.running += 1;
+    this.#groups.get(state.group)!.running += 1;
+    this.#running$.next(this.#running$.value + 1);
+    const release = (): void => this.#release(state);
+    handling.then(release, (error: unknown) => {
+      this.#opts.events?.handleFailed?.(item, error);
+      release();
+    });
+  }
+
+  #release(state: LaneState<T>): void {
+    state.running -= 1;
+    this.#groups.get(state.group)!.running -= 1;
+    if (state.removing && state.running === 0) this.#drop(state);
+    this.#running$.next(this.#running$.value - 1);
+    this.#demand$.next();
+  }
+
+  #drop(state: LaneState<T>): void {
+    if (this.#lanes.get(state.lane.id) !== state) return;
+    this.#lanes.delete(state.lane.id);
+    const group = this.#groups.get(state.group);
+    if (group && group.running === 0 && group.requested === 0 && ![...this.#lanes.values()].some((s) => s.group === state.group)) {
+      this.#groups.delete(state.group);
+    }
+  }
+}
