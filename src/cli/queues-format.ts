@@ -10,9 +10,9 @@ const KIND_LABEL: Readonly<Record<QueueKind, string>> = { queue: 'queue', delaye
  * "-": does not apply to this kind of stream; "?": could not be told (see QUEUES_USAGE).
  */
 export function formatQueuesTable(rows: readonly QueueStats[], nowMs: number): string[] {
-  const cells = rows.map((r) => {
+  const cells = rows.flatMap((r) => {
     const count = (n: number | null): string => (n !== null ? String(n) : r.kind === 'queue' ? '?' : '-');
-    return [
+    const row = [
       r.name,
       KIND_LABEL[r.kind],
       String(r.pending),
@@ -23,6 +23,19 @@ export function formatQueuesTable(rows: readonly QueueStats[], nowMs: number): s
       String(r.consumers),
       r.oldestAtMs === null ? '-' : formatDurationMs(nowMs - r.oldestAtMs),
     ];
+    // A queue's lanes under it: one function (or concurrency key) each, with its limit.
+    const lanes = r.lanes.map((l) => [
+      `  ${l.lane}`,
+      l.limit === null ? 'lane' : `lane ≤${l.limit}`,
+      String(l.pending),
+      count(l.inFlight),
+      count(l.waitingRetries),
+      String(l.ackPending),
+      '',
+      '',
+      '',
+    ]);
+    return [row, ...lanes];
   });
   const all = [[...QUEUES_TABLE_HEADER], ...cells];
   const widths = QUEUES_TABLE_HEADER.map((_, col) => Math.max(...all.map((r) => r[col]!.length)));
@@ -49,6 +62,7 @@ export function queuesJson(rows: readonly QueueStats[], nowMs: number): Record<s
       consumers: r.consumers,
       oldestAt: r.oldestAtMs === null ? null : new Date(r.oldestAtMs).toISOString(),
       oldestAgeMs: r.oldestAtMs === null ? null : Math.max(0, nowMs - r.oldestAtMs),
+      lanes: r.lanes,
     })),
   };
 }

@@ -2,6 +2,7 @@ import { JetStreamApiCodes, RetentionPolicy, type ConsumerInfo, type JetStreamMa
 import { Match } from '@nats-io/nats-core';
 import { CALLBACK_DURABLE, CALLBACK_STREAM, DEAD_LETTER_STREAM, DELAYED_STREAM, infoOrUndefined } from '../queue/topology.js';
 import { EnvelopeHeader } from '../queue/envelope.js';
+import { laneId, parseLaneSubject } from '../queue/lanes.js';
 import { isRecordKey, recordOf, type RecordsReader } from '../status/wait.js';
 
 /** What a row of `asyncfn queues` describes. */
@@ -36,6 +37,23 @@ export interface QueueStats {
   readonly consumers: number;
   /** Unix ms when the oldest message not yet done was stored; null when there is none. */
   readonly oldestAtMs: number | null;
+  /**
+   * A queue's function lanes (fair scheduling, concurrency keys: src/queue/lanes.ts), each with its
+   * own consumer; the queue's counts above include them. Empty for other streams.
+   */
+  readonly lanes: readonly LaneStats[];
+}
+
+/** One lane of a queue: a function (`figlet.openfaas-fn`) or one of its concurrency keys (`figlet.openfaas-fn/tenant-1`). */
+export interface LaneStats {
+  readonly lane: string;
+  readonly consumer: string;
+  readonly pending: number;
+  readonly ackPending: number;
+  readonly inFlight: number | null;
+  readonly waitingRetries: number | null;
+  /** The lane's concurrency limit over all workers (its consumer's max_ack_pending); null = none. */
+  readonly limit: number | null;
 }
 
 /** The default queue's names (config.queue): stream `faas-request`, consumer `faas-workers`. */
@@ -78,15 +96,60 @@ export async function readQueues(deps: ReadQueuesDeps): Promise<QueueStats[]> {
     } else if (name === CALLBACK_STREAM) {
       extras.push(await consumerStats(jsm, 'callbacks', info, await consumerInfo(jsm, name, CALLBACK_DURABLE), undefined));
     } else if (name === deps.defaultQueue.stream) {
-      queues.unshift(await consumerStats(jsm, 'queue', info, await consumerInfo(jsm, name, deps.defaultQueue.durable), deps.records));
+      queues.unshift(await queueStats(jsm, info, deps.defaultQueue.durable, await consumerInfo(jsm, name, deps.defaultQueue.durable), deps.records));
     } else if (!name.startsWith('KV_') && !name.startsWith('OBJ_')) {
       // A named queue is a stream with its workers' consumer; other streams are not asyncfn's.
-      const consumer = await consumerInfo(jsm, name, deps.durableFor(name));
-      if (consumer) queues.push(await consumerStats(jsm, 'queue', info, consumer, deps.records));
+      const durable = deps.durableFor(name);
+      const consumer = await consumerInfo(jsm, name, durable);
+      if (consumer) queues.push(await queueStats(jsm, info, durable, consumer, deps.records));
     }
   }
   const order: readonly QueueKind[] = ['delayed', 'callbacks', 'deadLetters'];
   return [...queues, ...extras.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))];
+}
+
+/** A queue's own consumer's counts plus its lanes' (consumers named `<durable>_f_…` and `<durable>_k_…`). */
+async function queueStats(
+  jsm: JetStreamManager,
+  info: StreamInfo,
+  durable: string,
+  consumer: ConsumerInfo | undefined,
+  records: RecordsReader | undefined,
+): Promise<QueueStats> {
+  const own = await consumerStats(jsm, 'queue', info, consumer, records);
+  const laneConsumers: ConsumerInfo[] = [];
+  for await (const c of jsm.consumers.list(info.config.name)) {
+    if (c.name.startsWith(`${durable}_f_`) || c.name.startsWith(`${durable}_k_`)) laneConsumers.push(c);
+  }
+  if (laneConsumers.length === 0) return own;
+  laneConsumers.sort((a, b) => a.name.localeCompare(b.name));
+  const lanes: LaneStats[] = [];
+  for (const c of laneConsumers) {
+    const waitingRetries = await countWaitingRetries(jsm, info, c, records);
+    const ref = parseLaneSubject(info.config.subjects?.[0] ?? info.config.name, c.config.filter_subject ?? '');
+    lanes.push({
+      lane: ref ? laneId(ref) : c.name,
+      consumer: c.name,
+      pending: c.num_pending,
+      ackPending: c.num_ack_pending,
+      inFlight: waitingRetries === null ? null : Math.max(0, c.num_ack_pending - waitingRetries),
+      waitingRetries,
+      limit: c.config.max_ack_pending !== undefined && c.config.max_ack_pending > 0 ? c.config.max_ack_pending : null,
+    });
+  }
+  const sum = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a + b);
+  // With no queue consumer yet, `own.pending` counts every stored message, the lanes' included.
+  const ownPending = consumer ? own.pending : own.pending - lanes.reduce((n, l) => n + l.pending + l.ackPending, 0);
+  return {
+    ...own,
+    pending: lanes.reduce((n, l) => n + l.pending, Math.max(0, ownPending)),
+    ackPending: lanes.reduce<number | null>((n, l) => sum(n, l.ackPending), own.ackPending),
+    inFlight: lanes.reduce<number | null>((n, l) => sum(n, l.inFlight), own.inFlight),
+    waitingRetries: lanes.reduce<number | null>((n, l) => sum(n, l.waitingRetries), own.waitingRetries),
+    redelivered: laneConsumers.reduce<number | null>((n, c) => sum(n, c.num_redelivered), own.redelivered),
+    waitingPulls: laneConsumers.reduce<number | null>((n, c) => sum(n, c.num_waiting), own.waitingPulls),
+    lanes,
+  };
 }
 
 async function consumerInfo(jsm: JetStreamManager, stream: string, durable: string): Promise<ConsumerInfo | undefined> {
@@ -114,6 +177,7 @@ function storedStats(kind: 'delayed' | 'deadLetters', info: StreamInfo): QueueSt
     waitingPulls: null,
     consumers: state.consumer_count,
     oldestAtMs: state.messages > 0 ? timeOf(state.first_ts) : null,
+    lanes: [],
   };
 }
 
@@ -126,7 +190,7 @@ async function consumerStats(
 ): Promise<QueueStats> {
   const { state } = info;
   const stream = info.config.name;
-  const base = { kind, name: stream, stream, messages: state.messages, consumers: state.consumer_count };
+  const base = { kind, name: stream, stream, messages: state.messages, consumers: state.consumer_count, lanes: [] };
   if (!consumer) {
     // No worker has started on this queue yet: nothing was delivered.
     return {
@@ -191,9 +255,11 @@ async function countWaitingRetries(jsm: JetStreamManager, info: StreamInfo, cons
 
   const callIds: string[] = [];
   const lastDelivered = consumer.delivered.stream_seq;
+  // A lane's consumer (or the queue's, filtered on the plain subject) sees only its own subject.
+  const subject = consumer.config.filter_subject || '>';
   let seq = consumer.ack_floor.stream_seq + 1;
   while (seq <= lastDelivered && callIds.length < ackPending) {
-    const msg = await jsm.streams.getMessage(info.config.name, nextFrom(seq));
+    const msg = await jsm.streams.getMessage(info.config.name, nextFrom(seq, subject));
     if (!msg || msg.seq > lastDelivered) break;
     const callId = msg.header?.values(EnvelopeHeader.callId, Match.IgnoreCase)[0];
     if (callId && isRecordKey(callId)) callIds.push(callId);
@@ -212,8 +278,8 @@ async function countWaitingRetries(jsm: JetStreamManager, info: StreamInfo, cons
  * `next_by_subj` on STREAM.MSG.GET; nats.js types it only for direct gets, which queue streams
  * do not allow.
  */
-function nextFrom(seq: number): MsgRequest {
-  return { seq, next_by_subj: '>' } as MsgRequest;
+function nextFrom(seq: number, subject = '>'): MsgRequest {
+  return { seq, next_by_subj: subject } as MsgRequest;
 }
 
 function timeOf(iso: string): number | null {

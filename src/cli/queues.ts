@@ -29,6 +29,11 @@ Columns:
                a worker is not a consumer)
   OLDEST       age of the oldest message not done yet (pending, running or waiting to retry)
 
+Under a queue, one indented row per lane: a function's invocations (name.namespace) or one
+X-Concurrency-Key's (name.namespace/key), each pulled through its own consumer (fair
+scheduling); "lane ≤N" shows its concurrency limit over all workers. The queue's row counts
+its lanes too; CONSUMERS then counts the lanes' consumers.
+
 "-" where a column does not apply; "?" where it could not be told: JetStream counts waiting
 retries as ack-pending, so they are told apart by reading each unacked message's record; that
 is skipped above ${SCAN_LIMITS.messages} unacked messages (or ${SCAN_LIMITS.bytes / 1024 / 1024} MiB), when the stream keeps acked
@@ -38,7 +43,8 @@ Options:
   --json       {"at", "queues": [{name, kind (queue, delayed, callbacks, deadLetters), stream, consumer,
                messages, pending, inFlight, waitingRetries, ackPending, redelivered,
                waitingPulls (pull requests waiting: workers with free slots), consumers,
-               oldestAt, oldestAgeMs}]}, null for "-" and "?"
+               oldestAt, oldestAgeMs, lanes: [{lane, consumer, pending, ackPending, inFlight,
+               waitingRetries, limit}]}]}, null for "-" and "?"
   -h, --help   this text
 
 Exit codes: 0 done, 1 NATS could not be reached or read, 2 bad arguments.`;

@@ -226,6 +226,7 @@ function toConfig(v: Variables, stdoutIsTty: boolean): Config {
       maxBodyBytes: v.max_body_size,
       publishTimeoutMs: v.publish_timeout,
       processes: v.gateway_processes,
+      fairScheduling: v.fair_scheduling,
     },
     functions: {
       mode: v.functions_file !== undefined ? 'file' : v.gateway_invoke ? 'gateway' : 'template',

@@ -164,6 +164,13 @@ export const GatewayConfigSchema = z
      * NATS connection and serves any route; a primary process forks and supervises them.
      */
     processes: z.int().min(1).max(64),
+    /**
+     * Publish each invocation on its function's lane subject (`<queue subject>.f.<name>.<namespace>`)
+     * so workers pull functions round-robin (`fair_scheduling`). Off: the queue's plain subject,
+     * one FIFO for all its functions (OpenFaaS CE). Default true. An `X-Concurrency-Key` always
+     * gets its key's lane.
+     */
+    fairScheduling: z.boolean(),
   })
   .readonly();
 export type GatewayConfig = z.output<typeof GatewayConfigSchema>;

@@ -221,6 +221,10 @@ export const VariablesSchema = z
       meaning:
         '`asyncfn gateway` processes sharing the port (node:cluster, 1–64; `asyncfn up` runs one): a primary forks them, replaces one that dies and stops them all on SIGTERM; each has its own NATS connection. Worth it only with spare cores (see [Benchmarks](#benchmarks))',
     }),
+    fair_scheduling: boolean.prefault('true').register(VARIABLE_DOCS, {
+      meaning:
+        "publish each invocation on its function's lane so workers take a queue's functions round-robin and one function's burst cannot starve the others (see [Flow control](#flow-control-per-function)); `false` = one FIFO per queue, as OpenFaaS CE",
+    }),
     functions_file: z.string().optional().register(VARIABLE_DOCS, { meaning: 'a functions registry file (see [Where functions are](#where-functions-are))' }),
     gateway_invoke: boolean
       .prefault('false')

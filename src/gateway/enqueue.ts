@@ -56,6 +56,8 @@ export interface EnqueueRequest {
   /** X-Callback-Url, an absolute http(s) URL; undefined when absent. */
   readonly callbackUrl: string | undefined;
   readonly idempotencyKey: string | undefined;
+  /** X-Concurrency-Key: the invocations that share it get their own lane and limit. */
+  readonly concurrencyKey?: string | undefined;
   readonly storeResult: boolean | undefined;
   /** Unix ms the request was accepted at. */
   readonly enqueuedAtMs: number;
@@ -97,7 +99,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
     // Every JetStream round trip from here on shares this deadline (the registry and the callback's
     // DNS check above have their own): JetStream's part of the answer takes at most publish_timeout.
     const deadline = deadlineAfter(ports.publishTimeoutMs, performance.now());
-    const route = await confirmWithin('the queue', deadline, () => ports.router.route(fn, req.enqueuedAtMs));
+    const route = await confirmWithin('the queue', deadline, () => ports.router.route(fn, req.enqueuedAtMs, req.concurrencyKey));
     if (span.isRecording()) span.setAttribute(A.queue, route.queue);
 
     // A caller-chosen call id may already name another invocation: OpenFaaS chains functions by
@@ -137,7 +139,9 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
     // From here on, what a refusal leaves behind is cleaned up by cleanUpRefused.
     recordedEarly = undefined;
     try {
-      const subject = notBeforeMs === undefined ? route.subject : delayedSubject(route.subject);
+      // A delayed invocation waits on its queue's delayed subject and names its lane for the move (delayed.ts).
+      const subject = notBeforeMs === undefined ? route.subject : delayedSubject(route.queueSubject);
+      const dueSubject = notBeforeMs !== undefined && route.subject !== route.queueSubject ? route.subject : undefined;
       await confirmWithin('the publish', deadline, (timeoutMs) =>
         ports.publisher.publish(
           subject,
@@ -161,7 +165,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
             tracestate: req.tracestate,
           },
           timeoutMs,
-          recordNow && { beforeSend: recordNow },
+          recordNow || dueSubject ? { beforeSend: recordNow, dueSubject } : undefined,
         ),
       );
     } catch (err) {

@@ -1,11 +1,12 @@
-import type { JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { parseDurationMs } from '../config/index.js';
 import type { Config } from '../config/index.js';
 import { createError } from '../errors.js';
 import type { ResolvedFunction } from '../functions/index.js';
 import { isQueueName, QUEUE_ANNOTATION } from '../queue/queues.js';
-import { ensureStream, queueSpecFor } from '../queue/topology.js';
+import { keyToken, laneSubject } from '../queue/lanes.js';
+import { ensureStream, queueSpecFor, streamHasLanes } from '../queue/topology.js';
 
 /** Per-function max event age (asyncfn's own annotation; `max_event_age` is the default). */
 export const MAX_EVENT_AGE_ANNOTATION = 'com.asyncfn.max_event_age';
@@ -15,7 +16,10 @@ export class BadAnnotationError extends createError('ASYNCFN_ERR_BAD_ANNOTATION'
 
 export interface Route {
   readonly queue: string;
+  /** Where the invocation is published: its lane (see src/queue/lanes.ts) or the queue's plain subject. */
   readonly subject: string;
+  /** The queue's plain subject (a delayed invocation's scheduler is filtered on it). */
+  readonly queueSubject: string;
   /** Unix ms after which the invocation expires unrun; undefined = never. */
   readonly expiresAtMs?: number | undefined;
 }
@@ -26,8 +30,8 @@ export interface Route {
  * provisionGateway makes only the default queue's).
  */
 export function createQueueRouter(config: Config, jsm: JetStreamManager, logger: Logger) {
-  const provisioned = new Map<string, Promise<unknown>>();
-  const provision = (queue: string): Promise<unknown> => {
+  const provisioned = new Map<string, Promise<StreamInfo>>();
+  const provision = (queue: string): Promise<StreamInfo> => {
     let ready = provisioned.get(queue);
     if (!ready) {
       ready = ensureStream(jsm, queueSpecFor(config, queue), logger);
@@ -38,16 +42,23 @@ export function createQueueRouter(config: Config, jsm: JetStreamManager, logger:
     return ready;
   };
   return {
-    async route(fn: ResolvedFunction, enqueuedAtMs: number): Promise<Route> {
+    /** `concurrencyKey`: the caller's X-Concurrency-Key, which gets its own lane. */
+    async route(fn: ResolvedFunction, enqueuedAtMs: number, concurrencyKey?: string): Promise<Route> {
       const queue = fn.annotations[QUEUE_ANNOTATION] ?? config.queue.stream;
       if (!isQueueName(queue)) throw new BadAnnotationError(fn.name, QUEUE_ANNOTATION, queue);
       const ageText = fn.annotations[MAX_EVENT_AGE_ANNOTATION];
       const maxAgeMs = ageText === undefined ? config.deadLetters.maxEventAgeMs : parseDurationMs(ageText);
       if (maxAgeMs === undefined) throw new BadAnnotationError(fn.name, MAX_EVENT_AGE_ANNOTATION, ageText ?? '');
-      await provision(queue);
+      const stream = await provision(queue);
+      const queueSubject = queueSpecFor(config, queue).subject;
+      const lanes = streamHasLanes(stream, { subject: queueSubject });
+      let subject = queueSubject;
+      if (lanes && concurrencyKey !== undefined) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace, key: keyToken(concurrencyKey) });
+      else if (lanes && config.gateway.fairScheduling) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace });
       return {
         queue,
-        subject: queueSpecFor(config, queue).subject,
+        subject,
+        queueSubject,
         expiresAtMs: maxAgeMs > 0 ? enqueuedAtMs + maxAgeMs : undefined,
       };
     },

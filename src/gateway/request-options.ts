@@ -24,6 +24,17 @@ export function idempotencyKeyFrom(value: HeaderValue): string | undefined {
   return key;
 }
 
+/** Printable ASCII, 1–255 characters: a tenant, a customer, an account id. */
+const CONCURRENCY_KEY = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
+
+/** `X-Concurrency-Key` (the invocation's flow-control key: its own lane and limits), or undefined when absent. */
+export function concurrencyKeyFrom(value: HeaderValue): string | undefined {
+  const key = single('X-Concurrency-Key', value);
+  if (key === undefined) return undefined;
+  if (!CONCURRENCY_KEY.test(key)) throw new BadRequestError('X-Concurrency-Key must be 1-255 printable ASCII characters');
+  return key;
+}
+
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 /** IMF-fixdate, the HTTP-date form every server sends: "Sun, 06 Nov 1994 08:49:37 GMT". */
 const HTTP_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;

@@ -7,6 +7,7 @@ import type { QueueConnection } from '../nats/connection.js';
 import { EnvelopeHeader } from './envelope.js';
 import { DELAYED_STREAM, ensureSchedulerConsumer, schedulerDurable, type QueueSpec } from './topology.js';
 import { fetchSource } from './pull.js';
+import { parseLaneSubject } from './lanes.js';
 
 /**
  * Delayed invocations (X-Delay-Seconds, X-Not-Before) wait in a stream of their own, so they hold
@@ -35,6 +36,15 @@ function dueHeaders(msg: JsMsg): MsgHdrs {
   // A scheduler that dies between the publish and the ack republishes: the stream drops the copy.
   h.set(EnvelopeHeader.msgId, `asyncfn-due-${DELAYED_STREAM}-${msg.seq}`);
   return h;
+}
+
+/**
+ * Where a due invocation goes: the lane the gateway chose for it (its Asyncfn-Due-Subject), if that
+ * is one of this queue's lanes; otherwise the queue's plain subject (older messages, and a header
+ * naming anything else, which must not redirect an invocation out of its queue).
+ */
+export function dueSubject(header: string | undefined, queueSubject: string): string {
+  return header !== undefined && header !== '' && parseLaneSubject(queueSubject, header) !== undefined ? header : queueSubject;
 }
 
 export interface DelayedScheduler {
@@ -75,7 +85,7 @@ export async function startDelayedScheduler(deps: SchedulerDeps): Promise<Delaye
   const consumer = await js.consumers.get(DELAYED_STREAM, schedulerDurable(spec));
   const move = async (msg: JsMsg): Promise<void> => {
     try {
-      await js.publish(spec.subject, msg.data, { headers: dueHeaders(msg) });
+      await js.publish(dueSubject(msg.headers?.get(EnvelopeHeader.dueSubject), spec.subject), msg.data, { headers: dueHeaders(msg) });
       await msg.ackAck();
     } catch (err) {
       // Not moved, or moved but the ack was lost (the dedup id makes the next move a no-op).

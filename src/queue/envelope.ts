@@ -28,6 +28,8 @@ export const EnvelopeHeader = {
   expiresAt: 'Asyncfn-Expires-At',
   notBefore: 'Asyncfn-Not-Before',
   storeResult: 'Asyncfn-Store-Result',
+  /** Delayed invocations only: the lane subject the scheduler moves it to when due (not decoded). */
+  dueSubject: 'Asyncfn-Due-Subject',
   /** JetStream's deduplication id: set from the caller's Idempotency-Key, never read back. */
   msgId: 'Nats-Msg-Id',
   traceparent: 'traceparent',

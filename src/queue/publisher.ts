@@ -3,7 +3,7 @@ import { MsgHdrsImpl } from '@nats-io/nats-core';
 import { context } from '@opentelemetry/api';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { endSpan, errorFailure, PRODUCER, traceCarrierOf, tracer } from '../telemetry/spans.js';
-import { encodeEnvelope, type Invocation } from './envelope.js';
+import { encodeEnvelope, EnvelopeHeader, type Invocation } from './envelope.js';
 import { PayloadTooLargeError, QueueUnavailableError } from './errors.js';
 import type { QueueConnection } from '../nats/connection.js';
 import { inWriteBatch } from './write-batch.js';
@@ -33,7 +33,9 @@ export interface PublishOptions {
    * size), right before it is handed to the connection: writes made here go out in the same socket
    * write, ahead of the invocation (the gateway's unconfirmed `queued` record).
    */
-  readonly beforeSend?: () => void;
+  readonly beforeSend?: (() => void) | undefined;
+  /** A delayed invocation's lane subject, where the scheduler moves it when due (EnvelopeHeader.dueSubject). */
+  readonly dueSubject?: string | undefined;
 }
 
 export interface PublisherOptions {
@@ -52,11 +54,12 @@ function encodedSize(invocationHeaders: ReturnType<typeof encodeEnvelope>['heade
  * ~8 µs of CPU per confirmed publish against ~25–30 µs, BENCHMARKS.md "Pieces").
  */
 export function createPublisher(queue: QueueConnection, confirmer: Confirmer, opts: PublisherOptions): InvocationPublisher {
-  const publishOnce = async (subject: string, invocation: Invocation, timeoutMs: number, beforeSend?: () => void): Promise<PublishResult> => {
+  const publishOnce = async (subject: string, invocation: Invocation, timeoutMs: number, publishOpts: PublishOptions): Promise<PublishResult> => {
     // Publishing while disconnected would sit in the client's reconnect buffer: the caller would get
     // a 503 after the timeout yet the message might still be stored later. Refuse at once instead.
     if (!queue.isConnected()) throw new QueueUnavailableError('not connected to NATS');
     const { headers, data } = encodeEnvelope(invocation);
+    if (publishOpts.dueSubject !== undefined) headers.set(EnvelopeHeader.dueSubject, publishOpts.dueSubject);
     const maxPayload = queue.nc.info?.max_payload;
     const size = encodedSize(headers) + data.length;
     if (maxPayload !== undefined && size > maxPayload) throw new PayloadTooLargeError(size, maxPayload);
@@ -66,7 +69,7 @@ export function createPublisher(queue: QueueConnection, confirmer: Confirmer, op
       // write instead of one each: nats.js flushes per microtask, and each request's handler runs
       // in its own macrotask (the flushes were ~20 % of the gateway's CPU at c=100).
       ack = await inWriteBatch(() => {
-        beforeSend?.();
+        publishOpts.beforeSend?.();
         return confirmer.publish(subject, data, { headers, timeoutMs });
       });
     } catch (err) {
@@ -94,7 +97,7 @@ export function createPublisher(queue: QueueConnection, confirmer: Confirmer, op
       }
       const carrier = traceCarrierOf(span, parent);
       try {
-        const result = await publishOnce(subject, carrier ? { ...invocation, ...carrier } : invocation, timeoutMs, publishOpts.beforeSend);
+        const result = await publishOnce(subject, carrier ? { ...invocation, ...carrier } : invocation, timeoutMs, publishOpts);
         endSpan(span);
         return result;
       } catch (err) {

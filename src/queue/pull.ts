@@ -78,19 +78,21 @@ export function pullSource(
  */
 export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void>, defaults: QueueRequestDefaults, confirmer?: Confirmer): Delivery {
   const message = messageHandle(msg, logger, flush, confirmer);
+  // What still waits behind it in the same consumer: the lane supervisor's backlog signal.
+  const waiting = msg.info.pending;
   let headers: MsgHdrs | undefined;
   try {
     headers = msg.headers;
   } catch (err) {
     // nats.js parses headers on first access and throws on a name it would not write itself (a
     // space, non-ASCII), which other clients can publish: poison, kept without its unreadable headers.
-    return { message, decoded: { ok: false, reasons: [`unreadable headers: ${String(err)}`], raw: { headers: undefined, data: msg.data } } };
+    return { message, waiting, decoded: { ok: false, reasons: [`unreadable headers: ${String(err)}`], raw: { headers: undefined, data: msg.data } } };
   }
   try {
-    return { message, decoded: { ok: true, invocation: decodeMessage(headers, msg.data, () => queueRequestContext(msg, defaults)) } };
+    return { message, waiting, decoded: { ok: true, invocation: decodeMessage(headers, msg.data, () => queueRequestContext(msg, defaults)) } };
   } catch (err) {
     const reasons = err instanceof PoisonMessageError ? err.reasons : [String(err)];
-    return { message, decoded: { ok: false, reasons, raw: { headers, data: msg.data } } };
+    return { message, waiting, decoded: { ok: false, reasons, raw: { headers, data: msg.data } } };
   }
 }
 

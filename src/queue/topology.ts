@@ -12,11 +12,12 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { millis, nanos, type NatsConnection } from '@nats-io/nats-core';
+import { laneDurable, laneSubject, laneWildcard, type LaneRef } from './lanes.js';
 import type { Logger } from 'pino';
 import type { Config, QueueServed } from '../config/index.js';
 import { IncompatibleQueueError } from './errors.js';
 import { queuesServed } from './queues.js';
-import { checkConsumer, checkStream } from './topology-checks.js';
+import { checkConsumer, checkStream, subjectMatches } from './topology-checks.js';
 
 /*
  * What asyncfn creates on the NATS server: every stream, consumer and KV bucket, named here and
@@ -140,6 +141,8 @@ export interface ProvisionedQueue {
   readonly spec: QueueSpec;
   /** The consumer as it is on the server (an operator's own may differ from `spec`). */
   readonly consumer: ConsumerInfo;
+  /** The stream takes the lane subjects (src/queue/lanes.ts): the worker pulls the functions' lanes too. */
+  readonly lanes: boolean;
 }
 
 /** The buckets a worker writes, and the queues it serves in the order of queuesServed. */
@@ -170,8 +173,8 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
   for (const served of queuesServed(config)) {
     const queueLogger = logger.child({ queue: served.name });
     const spec = queueSpecFor(config, served.name);
-    await ensureStream(jsm, spec, queueLogger);
-    queues.push({ served, spec, consumer: await ensureConsumer(jsm, spec, served.maxInflight, queueLogger) });
+    const stream = await ensureStream(jsm, spec, queueLogger);
+    queues.push({ served, spec, consumer: await ensureConsumer(jsm, spec, served.maxInflight, queueLogger), lanes: streamHasLanes(stream, spec) });
   }
   return { records, results, cancellations, queues };
 }
@@ -185,7 +188,8 @@ export async function ensureStream(jsm: JetStreamManager, spec: QueueSpec, logge
   if (!existing) {
     const info = await jsm.streams.add({
       name: spec.stream,
-      subjects: [spec.subject],
+      // The plain subject (OpenFaaS gateways, fair_scheduling=off) and the functions' lanes (lanes.ts).
+      subjects: [spec.subject, laneWildcard(spec.subject)],
       // Work-queue retention: an acked invocation is removed, so the stream is exactly the backlog.
       retention: RetentionPolicy.Workqueue,
       storage: spec.storage === 'memory' ? StorageType.Memory : StorageType.File,
@@ -200,7 +204,69 @@ export async function ensureStream(jsm: JetStreamManager, spec: QueueSpec, logge
   const { problems, warnings } = checkStream(existing, spec);
   for (const warning of warnings) logger.warn({ stream: spec.stream }, warning);
   if (problems.length > 0) throw new IncompatibleQueueError(`stream "${spec.stream}"`, problems);
-  return widenDuplicateWindow(jsm, existing, spec, logger);
+  return addLaneSubjects(jsm, await widenDuplicateWindow(jsm, existing, spec, logger), spec, logger);
+}
+
+/** Whether the stream stores the queue's lane subjects (lanes.ts); without them every invocation uses the plain subject. */
+export function streamHasLanes(info: StreamInfo, spec: Pick<QueueSpec, 'subject'>): boolean {
+  const probe = laneSubject(spec.subject, { name: 'a', namespace: 'b' });
+  return (info.config.subjects ?? []).some((s) => subjectMatches(s, probe));
+}
+
+/**
+ * A stream made before lanes existed (an older asyncfn's, or OpenFaaS's: exactly the plain subject)
+ * gets the lane wildcard added, which changes nothing for the messages and consumers it has. An
+ * operator's stream with other subjects is left as it is: its queue works without lanes (one FIFO).
+ */
+async function addLaneSubjects(jsm: JetStreamManager, info: StreamInfo, spec: QueueSpec, logger: Logger): Promise<StreamInfo> {
+  const subjects = info.config.subjects ?? [];
+  if (streamHasLanes(info, spec)) return info;
+  if (subjects.length !== 1 || subjects[0] !== spec.subject) {
+    logger.warn({ stream: spec.stream, subjects }, `the stream does not take "${laneWildcard(spec.subject)}": its functions share one FIFO (no fair scheduling or per-key limits)`);
+    return info;
+  }
+  try {
+    const updated = await jsm.streams.update(spec.stream, { subjects: [spec.subject, laneWildcard(spec.subject)] });
+    logger.info({ stream: spec.stream }, `added the lane subjects "${laneWildcard(spec.subject)}" to the stream`);
+    return updated;
+  } catch (err) {
+    logger.warn({ err, stream: spec.stream }, 'could not add the lane subjects to the stream: its functions share one FIFO');
+    return info;
+  }
+}
+
+export interface LaneConsumerOptions {
+  /** The queue consumer's ack_wait, ms (the ack-extend sweep is timed from it). */
+  readonly ackWaitMs: number;
+  /** The lane's concurrency limit over all workers (a function's or a key's `max_inflight`), or the queue's max_ack_pending. */
+  readonly maxAckPending: number;
+  /** The server removes a lane consumer nobody has pulled for this long, ms. */
+  readonly inactiveMs: number;
+}
+
+/**
+ * Creates a lane's durable pull consumer, or updates its limit when the function's annotation
+ * changed. JetStream enforces `max_ack_pending` over every worker replica: that is the lane's
+ * concurrency limit. An idle lane's consumer is removed by the server after `inactiveMs`.
+ */
+export async function ensureLaneConsumer(jsm: JetStreamManager, spec: QueueSpec, lane: LaneRef, opts: LaneConsumerOptions): Promise<string> {
+  const durable = laneDurable(spec.durable, lane);
+  const existing = await infoOrUndefined(() => jsm.consumers.info(spec.stream, durable), JetStreamApiCodes.ConsumerNotFound);
+  if (!existing) {
+    await jsm.consumers.add(spec.stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(opts.ackWaitMs),
+      max_deliver: -1,
+      max_ack_pending: opts.maxAckPending,
+      filter_subject: laneSubject(spec.subject, lane),
+      inactive_threshold: nanos(opts.inactiveMs),
+    });
+  } else if (existing.config.max_ack_pending !== opts.maxAckPending) {
+    await jsm.consumers.update(spec.stream, durable, { max_ack_pending: opts.maxAckPending });
+  }
+  return durable;
 }
 
 /**

@@ -26,6 +26,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { supervisorEvents } from './events.js';
 import { recordWriter } from './records.js';
+import { laneLimitsOf, startLaneDiscovery } from './lanes.js';
 
 /** What every queue of a worker shares. */
 export interface QueueDeps {
@@ -99,27 +100,34 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
   };
 }
 
-/** Starts the supervisor of one queue whose stream and consumer provisionWorker made. */
-export async function startQueue(config: Config, provisioned: ProvisionedQueue, d: QueueDeps): Promise<QueueSupervisor> {
+/** One queue a worker serves: its supervisor, and the discovery of its function lanes. */
+export interface ServedQueue {
+  readonly supervisor: QueueSupervisor;
+  /** Cancels a running invocation of this queue; whether it ran here. */
+  cancel(callId: string): boolean;
+  /** Stops pulling (every lane) and waits up to `graceMs` for the running invocations (QueueSupervisor.drain). */
+  drain(graceMs: number): ReturnType<QueueSupervisor['drain']>;
+}
+
+/** Starts the supervisor of one queue whose stream and consumer provisionWorker made, and its lanes. */
+export async function startQueue(config: Config, provisioned: ProvisionedQueue, d: QueueDeps): Promise<ServedQueue> {
   const { served, spec, consumer: consumerInfo } = provisioned;
   const logger = d.logger.child({ queue: served.name });
   // The consumer's own ack_wait is the truth when an operator created it.
   const ackWaitMs = millis(consumerInfo.config.ack_wait ?? 0) || config.worker.ackWaitMs;
   const consumer = await d.js.consumers.get(spec.stream, spec.durable);
+  const pullOptions = {
+    expiresMs: 10_000,
+    queueRequests: { defaultNamespace: config.functions.defaultNamespace, maxEventAgeMs: config.deadLetters.maxEventAgeMs },
+  };
+  /** Each function's limit on this worker (its annotation), over its own lane and its keys' lanes. */
+  const groupLimits = new Map<string, number>();
   const supervisor = new QueueSupervisor({
     queue: served.name,
     maxInflight: served.maxInflight,
     ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
-    pull: pullSource(
-      d.queue,
-      consumer,
-      {
-        expiresMs: 10_000,
-        queueRequests: { defaultNamespace: config.functions.defaultNamespace, maxEventAgeMs: config.deadLetters.maxEventAgeMs },
-      },
-      logger,
-      d.confirmer,
-    ),
+    pull: pullSource(d.queue, consumer, pullOptions, logger, d.confirmer),
+    groupLimit: (group) => groupLimits.get(group) ?? Infinity,
     machine: withEffects(queueEffects(config, served, d, logger)),
     settingsFor: (invocation) => d.settings(invocation.callId),
     handlePoison: async (message, reasons, raw) => {
@@ -136,6 +144,32 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
     events: supervisorEvents(logger, config.log.writeDebug, d.metrics),
   });
   supervisor.start();
-  logger.info({ maxInflight: served.maxInflight, upstreamTimeoutMs: served.upstreamTimeoutMs, ackWaitMs, consumer: spec.durable }, 'worker pulling');
-  return supervisor;
+  const discovery = provisioned.lanes
+    ? startLaneDiscovery({
+        supervisor,
+        js: d.js,
+        jsm: d.jsm,
+        spec,
+        ackWaitMs,
+        resolver: d.resolver,
+        limitsOf: laneLimitsOf,
+        pullOf: async (durable) => pullSource(d.queue, await d.js.consumers.get(spec.stream, durable), pullOptions, logger, d.confirmer),
+        groupLimits,
+        metrics: d.metrics,
+        queueName: served.name,
+        logger,
+      })
+    : undefined;
+  logger.info(
+    { maxInflight: served.maxInflight, upstreamTimeoutMs: served.upstreamTimeoutMs, ackWaitMs, consumer: spec.durable, lanes: provisioned.lanes },
+    'worker pulling',
+  );
+  return {
+    supervisor,
+    cancel: (callId) => supervisor.cancel(callId),
+    drain: (graceMs) => {
+      discovery?.stop();
+      return supervisor.drain(graceMs);
+    },
+  };
 }

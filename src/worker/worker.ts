@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { CallbackRetryPolicy } from '../../actors/callback.policy.js';
 import type { InvocationSettings } from '../../actors/invocation.types.js';
-import { QueueSupervisor } from '../../actors/queue.supervisor.js';
 import type { RetryPolicy } from '../../actors/retry.policy.js';
 import { CallbackFailedError, deliverCallback, type CallbackSigning } from '../callback/deliver.js';
 import { startCallbackRetrier } from '../callback/durable.js';
@@ -25,7 +24,7 @@ import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createRegistry, workerMetrics } from '../telemetry/metrics.js';
 import { pollPending } from './pending.js';
-import { startQueue } from './queue.js';
+import { startQueue, type ServedQueue } from './queue.js';
 import { VERSION } from '../version.js';
 
 export interface RunningWorker {
@@ -121,7 +120,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
       deadLetterNonRetryable: config.deadLetters.nonRetryable,
     });
 
-    const supervisors: QueueSupervisor[] = [];
+    const supervisors: ServedQueue[] = [];
     for (const q of served) {
       supervisors.push(
         await startQueue(config, q, {

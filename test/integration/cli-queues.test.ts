@@ -169,6 +169,7 @@ t.test('every asyncfn stream with pending, in-flight, waiting-retry, redelivered
     consumers: 1,
     oldestAt: new Date(oldestAtMs).toISOString(),
     oldestAgeMs: 2 * MINUTE + 5_000,
+    lanes: [],
   });
   t.match(report.queues[1], {
     name: 'slow',
@@ -257,7 +258,9 @@ t.test('with a real worker: a retry waiting out its back-off is not in flight, a
   const { code, out, err } = await runQueues(nats.url, ['--json']);
   t.equal(code, 0, err.join('\n'));
   const [queue] = (JSON.parse(out.join('\n')) as { queues: Array<Record<string, unknown>> }).queues;
-  t.match(queue, { name: 'faas-request', kind: 'queue', messages: 4, pending: 2, ackPending: 2, inFlight: 1, waitingRetries: 1, redelivered: 0, consumers: 1 });
+  // The queue's own consumer and the function's lane (fair scheduling): the queue's counts include the lane's.
+  t.match(queue, { name: 'faas-request', kind: 'queue', messages: 4, pending: 2, ackPending: 2, inFlight: 1, waitingRetries: 1, redelivered: 0, consumers: 2 });
+  t.match(queue!.lanes, [{ lane: 'work.openfaas-fn', consumer: 'faas-workers_f_work_openfaas-fn', pending: 2, ackPending: 2, inFlight: 1, waitingRetries: 1, limit: 10001 }]);
   t.equal(fn.requests.filter((r) => r.body.toString() === 'fail').length, 1, 'the retry has not run again');
 });
 

@@ -11,7 +11,7 @@ import type { CancellationRequests } from '../../status/cancellations.js';
 import { FINAL_STATES, type RecordStore } from '../../status/records.js';
 import { isRecordKey } from '../../status/wait.js';
 import type { IdempotencyClaims } from '../../status/idempotency.js';
-import { idempotencyKeyFrom, notBeforeFrom, storeResultFrom } from '../request-options.js';
+import { concurrencyKeyFrom, idempotencyKeyFrom, notBeforeFrom, storeResultFrom } from '../request-options.js';
 import type { QueueRouter } from '../queue-router.js';
 import { sendError } from '../http-errors.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
@@ -88,6 +88,7 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     const callbackUrl = callbackUrlFrom(request.headers['x-callback-url']);
     const idempotencyKey = idempotencyKeyFrom(request.headers['idempotency-key']);
     const storeResult = storeResultFrom(request.headers['x-store-result']);
+    const concurrencyKey = concurrencyKeyFrom(request.headers['x-concurrency-key']);
     const enqueuedAtMs = deps.now();
     const notBeforeMs = notBeforeFrom(request.headers['x-delay-seconds'], request.headers['x-not-before'], enqueuedAtMs, deps.maxDelayMs);
     // The caller's trace context rides along; a tracing publisher replaces it with its PRODUCER span
@@ -105,6 +106,7 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
       callerCallId,
       callbackUrl,
       idempotencyKey,
+      concurrencyKey,
       storeResult,
       enqueuedAtMs,
       notBeforeMs,

@@ -16,7 +16,7 @@ t.test('defaults, with no variables set', async (t) => {
       upstreamTimeoutMs: 60_000,
       maxBodyBytes: 1_024_000,
       publishTimeoutMs: 1_000,
-      processes: 1,
+      processes: 1, fairScheduling: true,
     },
     functions: {
       mode: 'template',

@@ -1,0 +1,187 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import { catchError, throwError, type Observable } from 'rxjs';
+import type { Delivery, QueueSupervisor } from '../../actors/queue.supervisor.js';
+import type { FunctionResolver } from '../functions/index.js';
+import { laneId, laneWildcard, parseLaneSubject, type LaneRef } from '../queue/lanes.js';
+import { ensureLaneConsumer, type QueueSpec } from '../queue/topology.js';
+import type { WorkerMetrics } from '../telemetry/metrics.js';
+
+/**
+ * A queue's function lanes on one worker (see src/queue/lanes.ts): found by polling the stream's
+ * per-subject counts, each given its durable consumer (with the function's limit as
+ * `max_ack_pending`) and handed to the queue's supervisor, which pulls them round-robin. A lane
+ * with nothing waiting for `idleMs` is dropped here, and its consumer by the server later.
+ */
+
+/** Function annotations of OpenFaaS (Pro) and asyncfn that bound how many of a function run at once, over all workers. */
+export const MAX_INFLIGHT_ANNOTATIONS = ['com.asyncfn.max_inflight', 'com.openfaas.max_inflight'] as const;
+/** The limit of each value of X-Concurrency-Key for a function, over all workers. */
+export const KEY_MAX_INFLIGHT_ANNOTATION = 'com.asyncfn.key_max_inflight';
+
+export interface LaneLimits {
+  /** The function's own limit, if it has one. */
+  readonly function?: number | undefined;
+  /** Each concurrency key's limit, if the function sets one. */
+  readonly key?: number | undefined;
+}
+
+/** A positive integer annotation, or undefined (absent or invalid: a warning is the resolver's to give). */
+function positiveInteger(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text.trim());
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
+/** A function's concurrency limits from its annotations. */
+export function laneLimitsOf(annotations: Readonly<Record<string, string>>): LaneLimits {
+  const own = MAX_INFLIGHT_ANNOTATIONS.map((name) => positiveInteger(annotations[name])).find((n) => n !== undefined);
+  return { function: own, key: positiveInteger(annotations[KEY_MAX_INFLIGHT_ANNOTATION]) };
+}
+
+export interface LaneDeps {
+  readonly supervisor: QueueSupervisor;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly spec: QueueSpec;
+  /** The queue consumer's ack_wait, ms: lane consumers use the same. */
+  readonly ackWaitMs: number;
+  readonly resolver: Pick<FunctionResolver, 'resolve'>;
+  /** A function's limits from its annotations. */
+  readonly limitsOf: (annotations: Readonly<Record<string, string>>) => LaneLimits;
+  /** The pull source of one lane consumer (src/queue/pull.ts). */
+  readonly pullOf: (durable: string) => Promise<(max: number) => Observable<Delivery>>;
+  /** Where a function's local limit is kept for the supervisor's group limit. */
+  readonly groupLimits: Map<string, number>;
+  readonly metrics: WorkerMetrics;
+  readonly queueName: string;
+  readonly logger: Logger;
+  /** Poll interval while the queue runs invocations, ms; default 1000. */
+  readonly busyPollMs?: number;
+  /** Poll interval while it runs none (a new function's first invocation waits at most this), ms; default 100. */
+  readonly idlePollMs?: number;
+  /** A lane with nothing waiting for this long stops being pulled, ms; default 60 s. */
+  readonly idleMs?: number;
+  /** The server removes a lane consumer nobody pulled for this long, ms; default 10 minutes. */
+  readonly inactiveMs?: number;
+}
+
+export interface LaneDiscovery {
+  /** Stops polling (the supervisor's drain ends the lanes' pulls). */
+  stop(): void;
+  /** Polls now; resolves when done (tests, and the first poll at start). */
+  poll(): Promise<void>;
+}
+
+/** The group of a function's lanes: its own and its keys'. */
+export function laneGroup(lane: Pick<LaneRef, 'name' | 'namespace'>): string {
+  return `${lane.name}.${lane.namespace}`;
+}
+
+export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
+  const idleMs = d.idleMs ?? 60_000;
+  const known = new Map<string, { lastWaitingMs: number }>();
+  const adding = new Map<string, Promise<void>>();
+  /** Functions whose depth was last reported non-zero, to report 0 when they drain. */
+  const reported = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const addLane = async (ref: LaneRef): Promise<void> => {
+    const id = laneId(ref);
+    const fn = await d.resolver.resolve({ name: ref.name, namespace: ref.namespace });
+    const limits = fn ? d.limitsOf(fn.annotations) : {};
+    const group = laneGroup(ref);
+    if (limits.function !== undefined) d.groupLimits.set(group, limits.function);
+    else d.groupLimits.delete(group);
+    const laneLimit = ref.key === undefined ? limits.function : limits.key;
+    const durable = await ensureLaneConsumer(d.jsm, d.spec, ref, {
+      ackWaitMs: d.ackWaitMs,
+      maxAckPending: laneLimit ?? d.spec.maxAckPending,
+      inactiveMs: d.inactiveMs ?? 600_000,
+    });
+    const source = await d.pullOf(durable);
+    if (stopped) return;
+    known.set(id, { lastWaitingMs: Date.now() });
+    d.supervisor.addLane(
+      {
+        id,
+        group,
+        pull: (max) =>
+          source(max).pipe(
+            catchError((err: unknown) => {
+              // The consumer may be gone (removed by the server while idle): drop the lane; the
+              // next poll that sees messages on it makes it again.
+              known.delete(id);
+              d.supervisor.removeLane(id);
+              return throwError(() => err);
+            }),
+          ),
+      },
+      true,
+    );
+    d.logger.debug({ lane: id, durable, limit: laneLimit }, 'pulling a lane');
+  };
+
+  const poll = async (): Promise<void> => {
+    let subjects: Record<string, number>;
+    try {
+      const info = await d.jsm.streams.info(d.spec.stream, { subjects_filter: laneWildcard(d.spec.subject) });
+      subjects = info.state.subjects ?? {};
+    } catch (err) {
+      d.logger.debug({ err }, 'could not read the lanes of the queue');
+      return;
+    }
+    const now = Date.now();
+    const running = new Map(d.supervisor.lanes().map((l) => [l.id, l.running]));
+    const depth = new Map<string, number>();
+    const seen = new Set<string>();
+    for (const [subject, count] of Object.entries(subjects)) {
+      const ref = parseLaneSubject(d.spec.subject, subject);
+      if (ref === undefined || count <= 0) continue;
+      depth.set(ref.name, (depth.get(ref.name) ?? 0) + count);
+      const id = laneId(ref);
+      seen.add(id);
+      const lane = known.get(id);
+      if (lane) {
+        // The count includes what runs (unacked): only more than that is waiting.
+        const waiting = count > (running.get(id) ?? 0);
+        if (waiting) lane.lastWaitingMs = now;
+        d.supervisor.hint(id, waiting);
+      } else if (!adding.has(id)) {
+        const adding$ = addLane(ref)
+          .catch((err: unknown) => d.logger.warn({ err, lane: id }, 'could not make the consumer of a lane; trying again at the next poll'))
+          .finally(() => adding.delete(id));
+        adding.set(id, adding$);
+      }
+    }
+    for (const [id, lane] of known) {
+      if (seen.has(id)) continue;
+      d.supervisor.hint(id, false);
+      if (now - lane.lastWaitingMs > idleMs && (running.get(id) ?? 0) === 0) {
+        known.delete(id);
+        d.supervisor.removeLane(id);
+      }
+    }
+    for (const [name, count] of depth) d.metrics.pending.set({ queue_name: d.queueName, function_name: name }, count);
+    for (const name of reported) if (!depth.has(name)) d.metrics.pending.set({ queue_name: d.queueName, function_name: name }, 0);
+    reported.clear();
+    for (const name of depth.keys()) reported.add(name);
+    await Promise.all(adding.values());
+  };
+
+  const loop = (): void => {
+    if (stopped) return;
+    const delay = d.supervisor.running > 0 ? (d.busyPollMs ?? 1000) : (d.idlePollMs ?? 100);
+    timer = setTimeout(() => void poll().finally(loop), delay);
+    timer.unref();
+  };
+  void poll().finally(loop);
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+    poll,
+  };
+}
