@@ -27,6 +27,11 @@ export interface Invocation {
   readonly expiresAtMs?: number | undefined;
   /** Unix ms before which the invocation must not run (X-Delay-Seconds, X-Not-Before); absent = now. */
   readonly notBeforeMs?: number | undefined;
+  /**
+   * The caller's `X-Timeout`, ms (≥ 1): each attempt's function call may take at most this long.
+   * It only lowers the function's or the queue's limit (src/functions/timeout.ts); absent = theirs.
+   */
+  readonly timeoutMs?: number | undefined;
   /** The caller asked for the result to be kept for `GET /async-function/<call-id>/result`. */
   readonly storeResult?: boolean | undefined;
   /** JetStream deduplication id derived from the caller's Idempotency-Key (written, not decoded). */
@@ -89,6 +94,11 @@ export interface FunctionPolicy {
   readonly warnings: readonly string[];
   /** `com.asyncfn.store_result=true`: keep every result of this function. */
   readonly storeResult: boolean;
+  /**
+   * The function's own call timeout (`com.asyncfn.timeout` / `com.openfaas.timeout`), ms, never
+   * above the queue's `upstream_timeout`, and the annotation that set it; absent = upstream_timeout.
+   */
+  readonly timeout?: { readonly ms: number; readonly setBy: string } | undefined;
 }
 
 export interface FunctionRequest {

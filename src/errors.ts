@@ -55,7 +55,7 @@ export const ERRORS = {
   ASYNCFN_ERR_UPSTREAM_UNREACHABLE: { status: 502, message: 'could not reach function "%s": %s' },
   ASYNCFN_ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'queue unavailable: %s' },
   ASYNCFN_ERR_SHUTTING_DOWN: { status: 503, message: 'the gateway is shutting down' },
-  ASYNCFN_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'function "%s" did not answer within upstream_timeout (%s ms)' },
+  ASYNCFN_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'function "%s" did not answer within %s (%s ms)' },
   ASYNCFN_ERR_BAD_ANNOTATION: { status: 500, message: 'function "%s" has an invalid %s annotation "%s"' },
   ASYNCFN_ERR_INTERNAL: { status: 500, message: 'internal error' },
 

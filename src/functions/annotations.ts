@@ -1,12 +1,14 @@
 import type { FunctionPolicy } from '../../actors/invocation.types.js';
 import { parseRetryStatuses, type BackoffMode, type RetryPolicy } from '../../actors/retry.policy.js';
 import { parseDurationMs } from '../config/duration.js';
+import { annotatedTimeout } from './timeout.js';
 
 /**
  * A function's annotations, read where the function is resolved: the `com.openfaas.retry.*`
- * overrides of OpenFaaS Pro and `com.asyncfn.store_result` become a typed {@link FunctionPolicy}
- * before the function is called, with the config's one duration parser. The machine only applies
- * the result; actors/retry.policy.ts keeps the arithmetic.
+ * overrides of OpenFaaS Pro, `com.asyncfn.store_result` and the call timeout (`com.asyncfn.timeout`
+ * / `com.openfaas.timeout`, see timeout.ts) become a typed {@link FunctionPolicy} before the
+ * function is called, with the config's one duration parser. The machine only applies the result;
+ * actors/retry.policy.ts keeps the arithmetic.
  */
 
 /** OpenFaaS Pro's per-function retry overrides. */
@@ -22,7 +24,6 @@ export const RETRY_ANNOTATIONS = Object.freeze({
 export const STORE_RESULT_ANNOTATION = 'com.asyncfn.store_result';
 
 const RETRY_ANNOTATION_NAMES: readonly string[] = Object.values(RETRY_ANNOTATIONS);
-const NO_WARNINGS: readonly string[] = Object.freeze([]);
 const BACKOFF_MODES: readonly BackoffMode[] = ['exponential', 'full', 'equal'];
 const DURATION_EXPECTED = 'a duration like "500ms", "5s", "2m", "1m30s" or bare seconds';
 
@@ -36,16 +37,18 @@ function durationMs(text: string): number | undefined {
 }
 
 /**
- * The policy a function's annotations give over `base` (the queue's). A bad value keeps the base
- * value and adds a one-line warning, so one function's typo never stops the worker. Allocates
- * nothing for a function that sets none of them (most).
+ * The policy a function's annotations give over `base` (the queue's retry policy) and
+ * `upstreamTimeoutMs` (the queue's `upstream_timeout`, the cap of the function's timeout; default
+ * no cap). A bad value keeps the base value and adds a one-line warning, so one function's typo
+ * never stops the worker. Allocates nothing for a function that sets none of them (most).
  */
-export function functionPolicyOf(base: RetryPolicy, annotations: Readonly<Record<string, string>>): FunctionPolicy {
+export function functionPolicyOf(base: RetryPolicy, annotations: Readonly<Record<string, string>>, upstreamTimeoutMs: number = Number.POSITIVE_INFINITY): FunctionPolicy {
   const storeResult = annotations[STORE_RESULT_ANNOTATION] === 'true';
+  const { timeout, warnings: timeoutWarnings } = annotatedTimeout(annotations, upstreamTimeoutMs);
   if (!RETRY_ANNOTATION_NAMES.some((name) => annotations[name] !== undefined)) {
-    return { policy: base, warnings: NO_WARNINGS, storeResult };
+    return { policy: base, warnings: timeoutWarnings, storeResult, timeout };
   }
-  const warnings: string[] = [];
+  const warnings: string[] = [...timeoutWarnings];
   // Reads one annotation; on a bad value warns and keeps `fallback`, shown to the user as `shown`.
   const read = <T>(name: string, parse: (value: string) => T | undefined, fallback: T, shown: string, expected: string): T => {
     const value = annotations[name];
@@ -86,20 +89,20 @@ export function functionPolicyOf(base: RetryPolicy, annotations: Readonly<Record
   }
 
   const policy: RetryPolicy = Object.freeze({ maxAttempts, retryStatuses: new Set(retryStatuses), initialWaitMs, maxWaitMs, mode });
-  return { policy, warnings, storeResult };
+  return { policy, warnings, storeResult, timeout };
 }
 
 /**
- * {@link functionPolicyOf} over one base policy, remembered per annotations object: resolvers hand
- * out the same frozen annotations for a function until they look it up again, so each function's
- * annotations are parsed once, not at every call.
+ * {@link functionPolicyOf} over one base policy and one queue's `upstream_timeout` (ms), remembered
+ * per annotations object: resolvers hand out the same frozen annotations for a function until they
+ * look it up again, so each function's annotations are parsed once, not at every call.
  */
-export function functionPolicies(base: RetryPolicy): (annotations: Readonly<Record<string, string>>) => FunctionPolicy {
+export function functionPolicies(base: RetryPolicy, upstreamTimeoutMs: number): (annotations: Readonly<Record<string, string>>) => FunctionPolicy {
   const known = new WeakMap<object, FunctionPolicy>();
   return (annotations) => {
     let policy = known.get(annotations);
     if (policy === undefined) {
-      policy = functionPolicyOf(base, annotations);
+      policy = functionPolicyOf(base, annotations, upstreamTimeoutMs);
       known.set(annotations, policy);
     }
     return policy;

@@ -24,6 +24,7 @@ export {
 export { confinePathSuffix, MAX_DECODE_ROUNDS, pathSuffixProblem } from './path-suffix.js';
 export { loadFunctionsFile, parseFunctionsFile, staticResolver, type StaticFunctionEntry } from './static-file.js';
 export { DEFAULT_URL_TEMPLATE, expandUrlTemplate, templateResolver } from './url-template.js';
+export { annotatedTimeout, callTimeout, parseTimeoutMs, TIMEOUT_ANNOTATIONS, TIMEOUT_HEADER, type CallTimeout } from './timeout.js';
 
 /**
  * Builds the resolver the config asks for: 'file' reads and validates `cfg.file` now (so a bad

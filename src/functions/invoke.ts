@@ -7,11 +7,15 @@ import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attribu
 import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer } from '../telemetry/spans.js';
 import { describeError, PathRefusedError } from '../errors.js';
 import { functionUrl, type FunctionResolver } from './resolver.js';
+import { callTimeout } from './timeout.js';
 
 export interface InvokeFunctionDeps {
   readonly resolver: FunctionResolver;
   readonly dispatcher: Dispatcher;
-  /** Longest a function call may take, ms (OpenFaaS `upstream_timeout`). */
+  /**
+   * Longest a function call may take, ms (OpenFaaS `upstream_timeout`): the default, and the cap
+   * of a function's timeout annotation and of a caller's X-Timeout (src/functions/timeout.ts).
+   */
   readonly upstreamTimeoutMs: number;
   /**
    * A function's own policy from its annotations (functionPolicies() of annotations.ts, over the
@@ -75,11 +79,12 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     };
     if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
     injectHeaders(call, attempt, headers);
+    const timeout = callTimeout(deps.upstreamTimeoutMs, functionPolicy?.timeout, invocation.timeoutMs);
     try {
       const response = await exchange(
         deps.dispatcher,
         { url, method: invocation.method, headers, body: invocation.body.length > 0 ? invocation.body : null },
-        { timeoutMs: deps.upstreamTimeoutMs, signal },
+        { timeoutMs: timeout.ms, signal },
       );
       endSpan(call, response.status, statusFailure(response.status, 400));
       return {
@@ -98,7 +103,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
         throw err;
       }
       if (err instanceof ExchangeTimeoutError) {
-        const timedOut = `function "${invocation.functionName}" did not answer within upstream_timeout (${deps.upstreamTimeoutMs} ms)`;
+        const timedOut = `function "${invocation.functionName}" did not answer within ${timeout.setBy} (${timeout.ms} ms)`;
         endSpan(call, undefined, { type: 'timeout', message: timedOut });
         return { ...failed(504, timedOut), functionPolicy };
       }

@@ -59,6 +59,8 @@ export interface EnqueueRequest {
   /** X-Concurrency-Key: the invocations that share it get their own lane and limit. */
   readonly concurrencyKey?: string | undefined;
   readonly storeResult: boolean | undefined;
+  /** X-Timeout, ms: each attempt's limit, lowering the function's and the queue's; undefined = theirs. */
+  readonly timeoutMs?: number | undefined;
   /** Unix ms the request was accepted at. */
   readonly enqueuedAtMs: number;
   /** Unix ms before which it must not run (X-Delay-Seconds, X-Not-Before); undefined = now. */
@@ -160,6 +162,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
             expiresAtMs: route.expiresAtMs === undefined ? undefined : route.expiresAtMs + delayMs,
             notBeforeMs,
             storeResult: req.storeResult,
+            timeoutMs: req.timeoutMs,
             msgId: claim?.msgId,
             traceparent: req.traceparent,
             tracestate: req.tracestate,

@@ -1,9 +1,10 @@
 import { BadRequestError } from '../errors.js';
+import { parseTimeoutMs } from '../functions/index.js';
 
 /**
  * The optional asyncfn request headers of `POST /async-function/<name>`: an idempotency key, a
- * delay, and asking for the result to be stored. Pure parsing; each bad value is a 400 that says
- * what was expected.
+ * delay, asking for the result to be stored, and a time limit per call. Pure parsing; each bad
+ * value is a 400 that says what was expected.
  */
 
 type HeaderValue = string | string[] | undefined;
@@ -73,4 +74,17 @@ export function storeResultFrom(value: HeaderValue): boolean {
   if (text === undefined || text === 'false' || text === '0') return false;
   if (text === 'true' || text === '1') return true;
   throw new BadRequestError('X-Store-Result must be true or false');
+}
+
+/**
+ * `X-Timeout` (a duration: "30s", "2m", "500ms" or bare seconds), ms; undefined when absent. The
+ * worker applies it to each attempt, capped by the function's and the queue's limits
+ * (src/functions/timeout.ts): the gateway does not know which worker's queue will run it.
+ */
+export function timeoutFrom(value: HeaderValue): number | undefined {
+  const text = single('X-Timeout', value);
+  if (text === undefined) return undefined;
+  const ms = parseTimeoutMs(text);
+  if (ms === undefined) throw new BadRequestError('X-Timeout must be a duration ≥ 1ms like 30s, 2m, 500ms or bare seconds');
+  return ms;
 }

@@ -30,6 +30,8 @@ export const EnvelopeHeader = {
   storeResult: 'Asyncfn-Store-Result',
   /** Delayed invocations only: the lane subject the scheduler moves it to when due (not decoded). */
   dueSubject: 'Asyncfn-Due-Subject',
+  /** Optional (added within version 1): the caller's X-Timeout in ms; older workers ignore it. */
+  timeout: 'Asyncfn-Timeout',
   /** JetStream's deduplication id: set from the caller's Idempotency-Key, never read back. */
   msgId: 'Nats-Msg-Id',
   traceparent: 'traceparent',
@@ -70,6 +72,7 @@ export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
   if (invocation.expiresAtMs !== undefined) h.set(EnvelopeHeader.expiresAt, String(invocation.expiresAtMs));
   if (invocation.notBeforeMs !== undefined) h.set(EnvelopeHeader.notBefore, String(invocation.notBeforeMs));
   if (invocation.storeResult) h.set(EnvelopeHeader.storeResult, 'true');
+  if (invocation.timeoutMs !== undefined) h.set(EnvelopeHeader.timeout, String(invocation.timeoutMs));
   setIfPresent(h, EnvelopeHeader.parentCallId, invocation.parentCallId);
   if (invocation.msgId !== undefined) h.set(EnvelopeHeader.msgId, invocation.msgId);
   setIfPresent(h, EnvelopeHeader.path, invocation.path);
@@ -140,7 +143,7 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
   const method = required(EnvelopeHeader.method);
   const enqueuedAtMs = integer(required(EnvelopeHeader.enqueuedAt));
   if (!Number.isSafeInteger(enqueuedAtMs) || enqueuedAtMs < 0) problems.push(`invalid ${EnvelopeHeader.enqueuedAt}`);
-  /** An optional unix-ms header: absent is undefined, anything but a decimal integer a problem. */
+  /** An optional ms header (unix ms, or a duration): absent is undefined, anything but a decimal integer a problem. */
   const optionalTime = (name: string): number | undefined => {
     const text = get(name);
     const ms = text === undefined ? undefined : integer(text);
@@ -150,6 +153,8 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
   const expiresAtMs = optionalTime(EnvelopeHeader.expiresAt);
   const notBeforeMs = optionalTime(EnvelopeHeader.notBefore);
   const storeResult = get(EnvelopeHeader.storeResult) === 'true';
+  const timeoutMs = optionalTime(EnvelopeHeader.timeout);
+  if (timeoutMs !== undefined && timeoutMs < 1) problems.push(`invalid ${EnvelopeHeader.timeout}`);
   const callbackUrl = get(EnvelopeHeader.callbackUrl);
   if (callbackUrl !== undefined && !URL.canParse(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);
   const path = getText(EnvelopeHeader.path) ?? '';
@@ -173,6 +178,7 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
     expiresAtMs,
     ...(notBeforeMs === undefined ? {} : { notBeforeMs }),
     ...(storeResult ? { storeResult } : {}),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
     traceparent,
     tracestate,
   };

@@ -70,7 +70,7 @@ function storedOriginal(invocation: Invocation): RawMessage {
 export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, logger: Logger): InvocationEffects {
   const invoke = invokeFunction({
     resolver: d.resolver,
-    policyFor: functionPolicies(d.retryPolicy),
+    policyFor: functionPolicies(d.retryPolicy, served.upstreamTimeoutMs),
     dispatcher: d.dispatcher,
     upstreamTimeoutMs: served.upstreamTimeoutMs,
     queue: served.name,

@@ -106,10 +106,11 @@ const invocation: fc.Arbitrary<Invocation> = fc.record(
       fc.oneof(httpFieldValue(120), edgeValue).filter((v) => v !== ''),
       { nil: undefined },
     ),
-    // Decoded only when present (X-Delay-Seconds / X-Not-Before, X-Store-Result, a chained call).
+    // Decoded only when present (X-Delay-Seconds / X-Not-Before, X-Store-Result, X-Timeout, a chained call).
     parentCallId: callId,
     notBeforeMs: fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
     storeResult: fc.constant(true),
+    timeoutMs: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
   },
   {
     requiredKeys: [

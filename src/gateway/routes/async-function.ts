@@ -3,7 +3,7 @@ import { context, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InvocationFinishedError, InvocationNotFoundError, MethodNotAllowedError, type AsyncFnError } from '../../errors.js';
-import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
+import { parseFunctionRef, TIMEOUT_HEADER, type FunctionResolver } from '../../functions/index.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
 import type { InvocationPublisher } from '../../queue/publisher.js';
 import { asUnavailable, confirmWithin, deadlineAfter } from '../../queue/deadline.js';
@@ -11,7 +11,7 @@ import type { CancellationRequests } from '../../status/cancellations.js';
 import { FINAL_STATES, type RecordStore } from '../../status/records.js';
 import { isRecordKey } from '../../status/wait.js';
 import type { IdempotencyClaims } from '../../status/idempotency.js';
-import { concurrencyKeyFrom, idempotencyKeyFrom, notBeforeFrom, storeResultFrom } from '../request-options.js';
+import { concurrencyKeyFrom, idempotencyKeyFrom, notBeforeFrom, storeResultFrom, timeoutFrom } from '../request-options.js';
 import type { QueueRouter } from '../queue-router.js';
 import { sendError } from '../http-errors.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
@@ -89,6 +89,7 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     const idempotencyKey = idempotencyKeyFrom(request.headers['idempotency-key']);
     const storeResult = storeResultFrom(request.headers['x-store-result']);
     const concurrencyKey = concurrencyKeyFrom(request.headers['x-concurrency-key']);
+    const timeoutMs = timeoutFrom(request.headers[TIMEOUT_HEADER]);
     const enqueuedAtMs = deps.now();
     const notBeforeMs = notBeforeFrom(request.headers['x-delay-seconds'], request.headers['x-not-before'], enqueuedAtMs, deps.maxDelayMs);
     // The caller's trace context rides along; a tracing publisher replaces it with its PRODUCER span
@@ -100,14 +101,16 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
       method: request.method,
       path: target.path,
       query: target.query,
-      // X-Parent-Call-Id is the gateway's to set, never a caller's.
-      headers: forwardedHeaders(request).filter(([name]) => name !== PARENT_CALL_ID_HEADER),
+      // X-Parent-Call-Id is the gateway's to set, never a caller's. X-Timeout is asyncfn's to apply:
+      // a function that read it too would cut its work short by its own rules.
+      headers: forwardedHeaders(request).filter(([name]) => name !== PARENT_CALL_ID_HEADER && name !== TIMEOUT_HEADER),
       body: (request.body as Buffer | undefined) ?? EMPTY,
       callerCallId,
       callbackUrl,
       idempotencyKey,
       concurrencyKey,
       storeResult,
+      timeoutMs,
       enqueuedAtMs,
       notBeforeMs,
       traceparent: callerTrace?.traceparent,

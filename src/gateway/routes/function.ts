@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { request as upstreamRequest, type Dispatcher } from 'undici';
 import { describeError, FunctionNotFoundError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js';
-import { functionUrl, parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
+import { annotatedTimeout, callTimeout, functionUrl, parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { isTimeout, withTimeout } from '../../http/client.js';
 import { connectionOptions, durationSeconds, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
@@ -14,7 +14,10 @@ export interface FunctionRouteDeps {
   readonly resolver: FunctionResolver;
   readonly dispatcher: Dispatcher;
   readonly defaultNamespace: string;
-  /** Longest a synchronous call may take, ms (OpenFaaS `upstream_timeout`). */
+  /**
+   * Longest a synchronous call may take, ms (OpenFaaS `upstream_timeout`); a function's timeout
+   * annotation may shorten it (src/functions/timeout.ts).
+   */
   readonly upstreamTimeoutMs: number;
   readonly now: () => number;
 }
@@ -47,7 +50,11 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
     const fn = await deps.resolver.resolve(ref);
     if (!fn) throw new FunctionNotFoundError(target.name);
 
-    const signal = withTimeout(clientGone.signal, deps.upstreamTimeoutMs);
+    // The function's annotation applies as on the worker, capped by upstream_timeout; a bad one is
+    // warned about in the worker's log, here it just leaves upstream_timeout. X-Timeout is the
+    // async route's: here it is the caller's header, forwarded like any other.
+    const timeout = callTimeout(deps.upstreamTimeoutMs, annotatedTimeout(fn.annotations, deps.upstreamTimeoutMs).timeout, undefined);
+    const signal = withTimeout(clientGone.signal, timeout.ms);
     const hasBody = request.headers['content-length'] !== undefined ? request.headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined;
     const startedAtMs = deps.now();
     const started = performance.now();
@@ -77,8 +84,8 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
         return reply;
       }
       if (isTimeout(signal)) {
-        endSpan(call, undefined, { type: 'timeout', message: `no answer within ${deps.upstreamTimeoutMs} ms` });
-        return sendError(reply, new UpstreamTimeoutError(target.name, deps.upstreamTimeoutMs));
+        endSpan(call, undefined, { type: 'timeout', message: `no answer within ${timeout.ms} ms` });
+        return sendError(reply, new UpstreamTimeoutError(target.name, timeout.setBy, timeout.ms));
       }
       endSpan(call, undefined, errorFailure(err));
       const reason = describeError(err);

@@ -129,11 +129,23 @@ t.test('store_result: only "true" keeps every result', async (t) => {
 });
 
 t.test('functionPolicies reads each annotations object once', async (t) => {
-  const policyFor = functionPolicies(DEFAULT_RETRY_POLICY);
+  const policyFor = functionPolicies(DEFAULT_RETRY_POLICY, 60_000);
   const annotations = Object.freeze({ [RETRY_ANNOTATIONS.attempts]: '3' });
   const first = policyFor(annotations);
   t.equal(first.policy.maxAttempts, 3);
   t.equal(policyFor(annotations), first, 'the same object: not parsed again');
   t.not(policyFor({ [RETRY_ANNOTATIONS.attempts]: '3' }), first, 'another function (another object) is read on its own');
   t.equal(policyFor({}).policy, DEFAULT_RETRY_POLICY, 'no annotations: the queue policy itself');
+});
+
+t.test("the timeout annotation rides in the policy, capped by the queue's upstream_timeout, its warnings with the others", async (t) => {
+  t.same(functionPolicyOf(NO_RETRIES, { 'com.openfaas.timeout': '2s' }, 60_000).timeout, { ms: 2_000, setBy: 'com.openfaas.timeout' });
+  t.equal(functionPolicyOf(NO_RETRIES, {}, 60_000).timeout, undefined, 'none: upstream_timeout applies');
+  const capped = functionPolicyOf(NO_RETRIES, { 'com.openfaas.timeout': '2m', [RETRY_ANNOTATIONS.attempts]: 'many' }, 60_000);
+  t.equal(capped.timeout, undefined, 'above the cap: the cap applies');
+  t.equal(capped.warnings.length, 2);
+  t.match(capped.warnings[0], /^com\.openfaas\.timeout="2m" is above the queue's upstream_timeout \(60s\)/);
+  t.match(capped.warnings[1], /^com\.openfaas\.retry\.attempts="many"/);
+  const policyFor = functionPolicies(NO_RETRIES, 1_000);
+  t.match(policyFor({ 'com.asyncfn.timeout': '5s' }).warnings, [/above the queue's upstream_timeout \(1s\)/], 'functionPolicies caps by its queue');
 });

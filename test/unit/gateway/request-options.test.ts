@@ -1,5 +1,6 @@
 import t from 'tap';
-import { idempotencyKeyFrom, notBeforeFrom, storeResultFrom } from '../../../src/gateway/request-options.js';
+import { BadRequestError } from '../../../src/errors.js';
+import { idempotencyKeyFrom, notBeforeFrom, storeResultFrom, timeoutFrom } from '../../../src/gateway/request-options.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 const DAY = 86_400_000;
@@ -48,4 +49,16 @@ t.test('X-Store-Result', async (t) => {
   t.equal(storeResultFrom('1'), true);
   t.equal(storeResultFrom('false'), false);
   t.throws(() => storeResultFrom('yes please'), { message: 'X-Store-Result must be true or false' });
+});
+
+t.test('X-Timeout: a duration as the config writes it, once; anything else a 400', async (t) => {
+  t.equal(timeoutFrom(undefined), undefined);
+  t.equal(timeoutFrom('1s'), 1_000);
+  t.equal(timeoutFrom('2m'), 120_000);
+  t.equal(timeoutFrom('30'), 30_000, 'bare seconds');
+  t.equal(timeoutFrom('250ms'), 250);
+  for (const bad of ['', 'soon', '0', '-5s', '1d', '100us']) {
+    t.throws(() => timeoutFrom(bad), new BadRequestError('X-Timeout must be a duration ≥ 1ms like 30s, 2m, 500ms or bare seconds'), JSON.stringify(bad));
+  }
+  t.throws(() => timeoutFrom(['1s', '2s']), { message: 'X-Timeout must be given once' });
 });

@@ -48,6 +48,21 @@ t.test('a chained invocation carries its parent call id; messages without it sti
   t.notOk('parentCallId' in decoded, 'an older message (no such header) decodes as before');
 });
 
+t.test("the caller's X-Timeout travels in ms; messages without it still decode; a bad one is poison", async (t) => {
+  const limited: Invocation = { ...invocation, timeoutMs: 1_500 };
+  const { headers, data } = encodeEnvelope(limited);
+  t.equal(headers.get(EnvelopeHeader.timeout), '1500');
+  t.same(decodeEnvelope(headers, data), limited);
+  const plain = encodeEnvelope(invocation);
+  t.notOk(plain.headers.has(EnvelopeHeader.timeout), 'absent unless asked');
+  t.notOk('timeoutMs' in decodeEnvelope(plain.headers, plain.data), 'an older message (no such header) decodes as before');
+  for (const bad of ['0', '-1', '1.5', 'soon', '']) {
+    const h = encodeEnvelope(invocation).headers;
+    h.set(EnvelopeHeader.timeout, bad);
+    t.throws(() => decodeEnvelope(h, data), new PoisonMessageError([`invalid ${EnvelopeHeader.timeout}`]), JSON.stringify(bad));
+  }
+});
+
 t.test('optional fields are omitted, not written empty', async (t) => {
   const minimal: Invocation = { ...invocation, path: '', query: '', headers: [], callbackUrl: undefined, traceparent: undefined, tracestate: undefined };
   const { headers, data } = encodeEnvelope(minimal);
