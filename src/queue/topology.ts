@@ -15,6 +15,7 @@ import { millis, nanos, type NatsConnection } from '@nats-io/nats-core';
 import { laneDurable, laneSubject, laneWildcard, type LaneRef } from './lanes.js';
 import type { Logger } from 'pino';
 import type { Config, QueueServed } from '../config/index.js';
+import { MAX_RATE_PERIOD_MS } from '../flow/rate.js';
 import { IncompatibleQueueError } from './errors.js';
 import { queuesServed } from './queues.js';
 import { checkConsumer, checkStream, subjectMatches } from './topology-checks.js';
@@ -30,7 +31,8 @@ import { checkConsumer, checkStream, subjectMatches } from './topology-checks.js
  *   delayed             stream `asyncfn-delayed` (`asyncfn.delayed.<queue subject>`), consumer `asyncfn-scheduler-<queue>` per queue (its scheduler creates it)
  *   dead letters        stream `asyncfn-dead-letters` (`asyncfn.dead-letters.<queue>`)                  worker
  *   callbacks           stream `asyncfn-callbacks` (`asyncfn.callbacks.<queue>`), consumer `asyncfn-callback-workers`   worker
- *   KV buckets          asyncfn_invocations, asyncfn_results, asyncfn_cancellations (both), asyncfn_idempotency (gateway)
+ *   KV buckets          asyncfn_invocations, asyncfn_results, asyncfn_cancellations (both), asyncfn_idempotency (gateway),
+ *                       asyncfn_rate_limits (worker, when a function has a rate limit: openRateLimitsBucket)
  */
 
 /** What one queue needs from JetStream: a stream and a durable pull consumer on it. */
@@ -109,6 +111,8 @@ export const RESULTS_BUCKET = 'asyncfn_results';
 export const IDEMPOTENCY_BUCKET = 'asyncfn_idempotency';
 /** KV bucket of cancellation markers, keyed by call id (src/status/cancellations.ts). */
 export const CANCELLATIONS_BUCKET = 'asyncfn_cancellations';
+/** KV bucket of rate-limit state shared by worker replicas, one key per limiter (src/flow/shared-rate-limiter.ts). */
+export const RATE_LIMITS_BUCKET = 'asyncfn_rate_limits';
 
 /** The buckets a gateway writes: records, results (read), idempotency claims, cancellation requests. */
 export interface GatewayTopology {
@@ -403,6 +407,15 @@ export async function openKvBucket(nc: NatsConnection, bucket: string, opts: KvB
     replicas: opts.replicas,
     storage: opts.storage === 'memory' ? 'memory' : 'file',
   });
+}
+
+/**
+ * Creates the rate-limit bucket if missing and opens it. Its TTL is the longest rate period (24 h),
+ * not `records_ttl`: a limiter's state matters for at most one period after its last write, so an
+ * idle key disappears then and never earlier (src/flow/rate.ts, takeTokens).
+ */
+export async function openRateLimitsBucket(nc: NatsConnection, opts: { replicas: number; storage: 'file' | 'memory' }): Promise<KV> {
+  return openKvBucket(nc, RATE_LIMITS_BUCKET, { replicas: opts.replicas, storage: opts.storage, ttlMs: MAX_RATE_PERIOD_MS });
 }
 
 /**

@@ -11,6 +11,8 @@ import { MsgHdrsImpl } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createConfirmer, type Confirmer } from '../../src/queue/confirmer.js';
 import { decodeEnvelope, encodeEnvelope, type Invocation } from '../../src/queue/envelope.js';
+import { functionRateKey, sharedRateLimiter } from '../../src/flow/index.js';
+import { openRateLimitsBucket } from '../../src/queue/topology.js';
 import { HAPPY_FINAL_STATE, prepareMachineRun } from './machine-once.js';
 import { Agent, request } from 'undici';
 import { exchange } from '../../src/http/exchange.js';
@@ -32,6 +34,8 @@ export interface PiecesPlan {
   readonly window: number;
   /** HTTP exchanges per client per round, `machineConcurrency` at a time. */
   readonly exchanges: number;
+  /** Rate-limit acquires (and plain KV puts) per round, one at a time. */
+  readonly rateAcquires: number;
   /** Rounds of each comparison, alternating the clients; the median round is reported. */
   readonly rounds: number;
 }
@@ -273,6 +277,48 @@ async function ackRows(plan: PiecesPlan, c: Clients): Promise<Row[]> {
   ];
 }
 
+/**
+ * One uncontended rate-limit acquire (src/flow/shared-rate-limiter.ts), as a worker makes it before
+ * a pull: the limiter's remembered revision is current, so it is one KV update with the expected
+ * revision. Its limit is a plain `kv.put` of the same value (one round trip, no revision check).
+ */
+async function rateLimitRows(plan: PiecesPlan, nc: NatsConnection): Promise<Row[]> {
+  const kv = await openRateLimitsBucket(nc, { replicas: 1, storage: 'file' });
+  const limiter = sharedRateLimiter(kv);
+  const key = functionRateKey({ name: 'bench', namespace: 'openfaas-fn' });
+  // A rate no bench reaches: every acquire is granted, so every one writes.
+  const rate = { count: 1_000_000_000, periodMs: 1_000 };
+  const viaLimiter = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      if ((await limiter.acquire(key, 1, rate)).granted !== 1) throw new Error('the bench rate limit refused a token');
+    }
+  };
+  const viaPut = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await kv.put('bench.put', String(Date.now()));
+  };
+  await viaLimiter(Math.ceil(plan.rateAcquires / 10));
+  await viaPut(Math.ceil(plan.rateAcquires / 10));
+  const limited: Measured[] = [];
+  const puts: Measured[] = [];
+  for (let r = 0; r < plan.rounds; r++) {
+    limited.push(await measure(plan.rateAcquires, () => viaLimiter(plan.rateAcquires)));
+    puts.push(await measure(plan.rateAcquires, () => viaPut(plan.rateAcquires)));
+  }
+  const [l, p] = [median(limited), median(puts)];
+  return [
+    row(
+      'pieces.rateLimit.acquire.rate',
+      S,
+      'shared rate limiter, one uncontended acquire at a time (one KV update at the known revision): acquires/s vs kv.put',
+      l.perSecond,
+      {
+        limit: p.perSecond,
+      },
+    ),
+    row('pieces.rateLimit.acquire.cpu', S, 'shared rate limiter acquire: process CPU µs per acquire vs kv.put', l.cpuMicros, { limit: p.cpuMicros }),
+  ];
+}
+
 export async function runPieces(plan: PiecesPlan): Promise<Row[]> {
   const rows: Row[] = [];
   progress('pieces', 'envelope');
@@ -297,6 +343,8 @@ export async function runPieces(plan: PiecesPlan): Promise<Row[]> {
     rows.push(...(await publishRows(plan, clients)));
     progress('pieces', 'ackAck: nats.js vs confirmer');
     rows.push(...(await ackRows(plan, clients)));
+    progress('pieces', 'rate limit: acquire vs kv.put');
+    rows.push(...(await rateLimitRows(plan, nc)));
   });
   return rows;
 }

@@ -29,7 +29,17 @@ export function planFor(mode: 'full' | 'smoke'): Plan {
       ? { invocations: 500, ackWaitSeconds: 1, windowSeconds: 2, settleMs: 300 }
       : { invocations: 10_000, ackWaitSeconds: 3, windowSeconds: 10, settleMs: 1_000 },
     pieces: smoke
-      ? { envelopeOps: 2_000, machineRuns: 1_000, machineConcurrency: 100, exchanges: 1_000, publishes: 1_000, acks: 500, window: 256, rounds: 1 }
-      : { envelopeOps: 50_000, machineRuns: 10_000, machineConcurrency: 100, exchanges: 20_000, publishes: 20_000, acks: 10_000, window: 256, rounds: 3 },
+      ? { envelopeOps: 2_000, machineRuns: 1_000, machineConcurrency: 100, exchanges: 1_000, publishes: 1_000, acks: 500, window: 256, rateAcquires: 500, rounds: 1 }
+      : {
+          envelopeOps: 50_000,
+          machineRuns: 10_000,
+          machineConcurrency: 100,
+          exchanges: 20_000,
+          publishes: 20_000,
+          acks: 10_000,
+          window: 256,
+          rateAcquires: 5_000,
+          rounds: 3,
+        },
   };
 }

@@ -54,6 +54,8 @@ const EXPECTED_ROWS = [
   'pieces.ackAck.natsjs.cpu',
   'pieces.ackAck.confirmer.rate',
   'pieces.ackAck.confirmer.cpu',
+  'pieces.rateLimit.acquire.rate',
+  'pieces.rateLimit.acquire.cpu',
 ];
 
 t.test('the bench in smoke mode prints the table and writes every row with finite numbers', async (t) => {
