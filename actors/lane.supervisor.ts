@@ -343,8 +343,13 @@ export class LaneSupervisor<T> {
   }
 
   #pauseFor(state: LaneState<T>, ms: number): void {
-    state.pausedUntil = this.#scheduler.now() + ms;
-    this.#scheduler.schedule(() => this.#demand$.next(), ms);
+    const until = this.#scheduler.now() + ms;
+    state.pausedUntil = until;
+    // The timer ends the pause itself: a timer may fire a little before the clock says `until`.
+    this.#scheduler.schedule(() => {
+      if (state.pausedUntil === until) state.pausedUntil = 0;
+      this.#demand$.next();
+    }, ms);
   }
 
   #pull(state: LaneState<T>, max: number): Subscription | undefined {

@@ -226,7 +226,10 @@ async function addLaneSubjects(jsm: JetStreamManager, info: StreamInfo, spec: Qu
   const subjects = info.config.subjects ?? [];
   if (streamHasLanes(info, spec)) return info;
   if (subjects.length !== 1 || subjects[0] !== spec.subject) {
-    logger.warn({ stream: spec.stream, subjects }, `the stream does not take "${laneWildcard(spec.subject)}": its functions share one FIFO (no fair scheduling or per-key limits)`);
+    logger.warn(
+      { stream: spec.stream, subjects },
+      `the stream does not take "${laneWildcard(spec.subject)}": its functions share one FIFO (no fair scheduling or per-key limits)`,
+    );
     return info;
   }
   try {

@@ -1,7 +1,10 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { catchError, throwError, type Observable } from 'rxjs';
+import type { Lane } from '../../actors/lane.supervisor.js';
 import type { Delivery, QueueSupervisor } from '../../actors/queue.supervisor.js';
+import { callerRateKey, functionRateKey, type SharedRateLimiter } from '../flow/index.js';
+import { functionFlowOf, type FunctionFlow } from '../functions/flow-annotations.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { laneId, laneWildcard, parseLaneSubject, type LaneRef } from '../queue/lanes.js';
 import { ensureLaneConsumer, type QueueSpec } from '../queue/topology.js';
@@ -14,31 +17,6 @@ import type { WorkerMetrics } from '../telemetry/metrics.js';
  * with nothing waiting for `idleMs` is dropped here, and its consumer by the server later.
  */
 
-/** Function annotations of OpenFaaS (Pro) and asyncfn that bound how many of a function run at once, over all workers. */
-export const MAX_INFLIGHT_ANNOTATIONS = ['com.asyncfn.max_inflight', 'com.openfaas.max_inflight'] as const;
-/** The limit of each value of X-Concurrency-Key for a function, over all workers. */
-export const KEY_MAX_INFLIGHT_ANNOTATION = 'com.asyncfn.key_max_inflight';
-
-export interface LaneLimits {
-  /** The function's own limit, if it has one. */
-  readonly function?: number | undefined;
-  /** Each concurrency key's limit, if the function sets one. */
-  readonly key?: number | undefined;
-}
-
-/** A positive integer annotation, or undefined (absent or invalid: a warning is the resolver's to give). */
-function positiveInteger(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text.trim());
-  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
-}
-
-/** A function's concurrency limits from its annotations. */
-export function laneLimitsOf(annotations: Readonly<Record<string, string>>): LaneLimits {
-  const own = MAX_INFLIGHT_ANNOTATIONS.map((name) => positiveInteger(annotations[name])).find((n) => n !== undefined);
-  return { function: own, key: positiveInteger(annotations[KEY_MAX_INFLIGHT_ANNOTATION]) };
-}
-
 export interface LaneDeps {
   readonly supervisor: QueueSupervisor;
   readonly js: JetStreamClient;
@@ -47,8 +25,8 @@ export interface LaneDeps {
   /** The queue consumer's ack_wait, ms: lane consumers use the same. */
   readonly ackWaitMs: number;
   readonly resolver: Pick<FunctionResolver, 'resolve'>;
-  /** A function's limits from its annotations. */
-  readonly limitsOf: (annotations: Readonly<Record<string, string>>) => LaneLimits;
+  /** Rate limits shared by every worker (src/flow); absent, rate-limit annotations are not enforced. */
+  readonly rateLimiter?: SharedRateLimiter | undefined;
   /** The pull source of one lane consumer (src/queue/pull.ts). */
   readonly pullOf: (durable: string) => Promise<(max: number) => Observable<Delivery>>;
   /** Where a function's local limit is kept for the supervisor's group limit. */
@@ -73,6 +51,34 @@ export interface LaneDiscovery {
   poll(): Promise<void>;
 }
 
+/**
+ * How a rate-limited lane takes tokens before it pulls: from its key's limit (key lanes), then
+ * from the function's, asking the function for no more than the key granted. Tokens a pull does
+ * not use are not given back (the lane pulls only when it has a backlog, so few are lost). The
+ * wait is jittered so replicas refused together do not all come back in the same millisecond.
+ */
+function laneTokens(limiter: SharedRateLimiter, ref: LaneRef, flow: FunctionFlow): Lane<Delivery>['acquire'] {
+  const keyRate = ref.key === undefined ? undefined : flow.keyRate;
+  const fnRate = flow.rate;
+  if (keyRate === undefined && fnRate === undefined) return undefined;
+  const jitter = (ms: number): number => ms + Math.random() * Math.min(50, ms * 0.2);
+  return async (n) => {
+    let granted = n;
+    let retryInMs = 0;
+    if (keyRate !== undefined) {
+      const grant = await limiter.acquire(callerRateKey(ref, ref.key!), granted, keyRate);
+      granted = grant.granted;
+      retryInMs = grant.retryInMs;
+    }
+    if (fnRate !== undefined && granted > 0) {
+      const grant = await limiter.acquire(functionRateKey(ref), granted, fnRate);
+      granted = grant.granted;
+      retryInMs = Math.max(retryInMs, grant.retryInMs);
+    }
+    return { granted, retryInMs: jitter(retryInMs) };
+  };
+}
+
 /** The group of a function's lanes: its own and its keys'. */
 export function laneGroup(lane: Pick<LaneRef, 'name' | 'namespace'>): string {
   return `${lane.name}.${lane.namespace}`;
@@ -90,11 +96,12 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
   const addLane = async (ref: LaneRef): Promise<void> => {
     const id = laneId(ref);
     const fn = await d.resolver.resolve({ name: ref.name, namespace: ref.namespace });
-    const limits = fn ? d.limitsOf(fn.annotations) : {};
+    const flow = fn ? functionFlowOf(fn.annotations) : undefined;
+    for (const warning of flow?.warnings ?? []) d.logger.warn({ function: ref.name, namespace: ref.namespace }, warning);
     const group = laneGroup(ref);
-    if (limits.function !== undefined) d.groupLimits.set(group, limits.function);
+    if (flow?.maxInflight !== undefined) d.groupLimits.set(group, flow.maxInflight);
     else d.groupLimits.delete(group);
-    const laneLimit = ref.key === undefined ? limits.function : limits.key;
+    const laneLimit = ref.key === undefined ? flow?.maxInflight : flow?.keyMaxInflight;
     const durable = await ensureLaneConsumer(d.jsm, d.spec, ref, {
       ackWaitMs: d.ackWaitMs,
       maxAckPending: laneLimit ?? d.spec.maxAckPending,
@@ -107,6 +114,7 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
       {
         id,
         group,
+        acquire: flow && d.rateLimiter ? laneTokens(d.rateLimiter, ref, flow) : undefined,
         pull: (max) =>
           source(max).pipe(
             catchError((err: unknown) => {

@@ -26,7 +26,8 @@ import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { supervisorEvents } from './events.js';
 import { recordWriter } from './records.js';
-import { laneLimitsOf, startLaneDiscovery } from './lanes.js';
+import type { SharedRateLimiter } from '../flow/index.js';
+import { startLaneDiscovery } from './lanes.js';
 
 /** What every queue of a worker shares. */
 export interface QueueDeps {
@@ -47,6 +48,8 @@ export interface QueueDeps {
   readonly results: ResultStore;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
+  /** Rate limits shared by every worker (com.asyncfn.rate_limit, key_rate_limit). */
+  readonly rateLimiter?: SharedRateLimiter | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -152,7 +155,7 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
         spec,
         ackWaitMs,
         resolver: d.resolver,
-        limitsOf: laneLimitsOf,
+        rateLimiter: d.rateLimiter,
         pullOf: async (durable) => pullSource(d.queue, await d.js.consumers.get(spec.stream, durable), pullOptions, logger, d.confirmer),
         groupLimits,
         metrics: d.metrics,

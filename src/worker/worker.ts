@@ -16,7 +16,8 @@ import { createConfirmer } from '../queue/confirmer.js';
 import { connectQueue } from '../nats/connection.js';
 import { encodeDeadLetter, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
 import { startDelayedScheduler } from '../queue/delayed.js';
-import { CALLBACK_DURABLE, CALLBACK_STREAM, provisionWorker } from '../queue/topology.js';
+import { CALLBACK_DURABLE, CALLBACK_STREAM, openRateLimitsBucket, provisionWorker } from '../queue/topology.js';
+import { sharedRateLimiter } from '../flow/index.js';
 import { watchCancellations } from '../status/cancellations.js';
 import { recordStore } from '../status/records.js';
 import { resultStore } from '../status/results.js';
@@ -87,6 +88,8 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     const jsm = await jetstreamManager(queue.nc);
     const js = jsm.jetstream();
     const topology = await provisionWorker(queue.nc, jsm, config, logger);
+    // Shared by every worker replica; used only by functions with a rate-limit annotation.
+    const rateLimiter = sharedRateLimiter(await openRateLimitsBucket(queue.nc, config.queue));
     const records = recordStore(queue.nc, topology.records);
     const results = resultStore(topology.results);
     const cancellations = await watchCancellations(topology.cancellations);
@@ -130,6 +133,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
           resolver: deps.resolver,
           dispatcher,
           deliver: deliverFirst,
+          rateLimiter,
           deadLetter,
           settings,
           retryPolicy: policy,

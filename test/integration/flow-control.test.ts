@@ -1,0 +1,161 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
+import { tmpdir } from 'node:os';
+import { request } from 'undici';
+import t from 'tap';
+import { staticResolver, type StaticFunctionEntry } from '../../src/functions/static-file.js';
+import { configFor, LOOPBACK_CALLBACK_ALLOW_ENV, spawnAsyncfn, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
+import { waitForEvent } from '../helpers/eventually.js';
+import { startCallbackSink, startFunctionServer, type Handler } from '../helpers/http-servers.js';
+import { startNatsServer } from '../helpers/nats-server.js';
+
+/**
+ * Flow control per function (fair scheduling over lanes, concurrency limits per function and per
+ * X-Concurrency-Key, shared rate limits, per-function depth), end to end: real nats-server, real
+ * gateway and workers (a second replica as a process where the limit must hold across replicas),
+ * a real function server that counts what runs at once.
+ */
+
+/** A function server whose calls take `ms`, counting concurrency per function (path) and per key. */
+function countingFunctions(ms: number) {
+  const events = new EventEmitter();
+  const running = new Map<string, number>();
+  const maxRunning = new Map<string, number>();
+  const calls: Array<{ fn: string; key: string | undefined; atMs: number }> = [];
+  const bump = (label: string, by: number): void => {
+    const n = (running.get(label) ?? 0) + by;
+    running.set(label, n);
+    maxRunning.set(label, Math.max(maxRunning.get(label) ?? 0, n));
+  };
+  const handler: Handler = (req, res) =>
+    new Promise<void>((resolve) => {
+      const fn = req.url.split('/')[1] ?? '';
+      const key = req.headers['x-concurrency-key'] as string | undefined;
+      const labels = ['*', fn, ...(key === undefined ? [] : [`${fn}/${key}`])];
+      for (const label of labels) bump(label, 1);
+      calls.push({ fn, key, atMs: Date.now() });
+      events.emit('change');
+      setTimeout(() => {
+        for (const label of labels) bump(label, -1);
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+        events.emit('change');
+        resolve();
+      }, ms);
+    });
+  return {
+    handler,
+    calls,
+    maxRunning: (label: string) => maxRunning.get(label) ?? 0,
+    waitUntil: (condition: () => boolean, what: string, timeoutMs = 60_000) => waitForEvent(events, 'change', condition, what, timeoutMs),
+  };
+}
+
+/** POSTs `count` async invocations of `fn`, `parallel` at a time; every one must get its 202. */
+async function enqueue(gatewayUrl: string, fn: string, count: number, callbackUrl: string, headers: Record<string, string> = {}, parallel = 16): Promise<string[]> {
+  const ids: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, count) }, async () => {
+      while (next < count) {
+        next += 1;
+        const res = await request(`${gatewayUrl}/async-function/${fn}`, { method: 'POST', body: 'x', headers: { 'x-callback-url': callbackUrl, ...headers } });
+        await res.body.dump();
+        if (res.statusCode !== 202) throw new Error(`enqueue of ${fn} answered ${res.statusCode}`);
+        ids.push(String(res.headers['x-call-id']));
+      }
+    }),
+  );
+  return ids;
+}
+
+async function functionsFile(entries: Record<string, StaticFunctionEntry>): Promise<string> {
+  const file = join(tmpdir(), `asyncfn-flow-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
+  await writeFile(file, JSON.stringify({ functions: entries }));
+  return file;
+}
+
+async function setUp(ms: number, annotations: Record<string, Record<string, string>>, maxInflight = 10) {
+  const nats = await startNatsServer(t);
+  const fns = countingFunctions(ms);
+  const server = await startFunctionServer(t, fns.handler);
+  const sink = await startCallbackSink(t);
+  const entries: Record<string, StaticFunctionEntry> = Object.fromEntries(
+    Object.entries(annotations).map(([name, a]) => [name, { url: `${server.url}/${name}`, annotations: a }]),
+  );
+  const resolver = staticResolver(entries, 'openfaas-fn');
+  const config = configFor(nats.url, { worker: { maxInflight } });
+  return { nats, fns, sink, entries, resolver, config };
+}
+
+t.test('fairness: 50 invocations of b queued behind 5,000 of a finish before 10 % of a is done', async (t) => {
+  const { fns, sink, resolver, config } = await setUp(2, { a: {}, b: {} });
+  const gateway = await startTestGateway(t, config, resolver);
+  await enqueue(gateway.url, 'a', 5000, sink.url);
+  const bIds = await enqueue(gateway.url, 'b', 50, sink.url);
+  await startTestWorker(t, config, resolver);
+  for (const id of bIds) await sink.waitForCallId(id, 120_000);
+  const aDone = fns.calls.filter((c) => c.fn === 'a').length;
+  t.comment(`fairness: b's last callback after ${aDone} of a's 5,000 calls`);
+  t.ok(aDone < 500, `b's 50 finished when a had run ${aDone} (< 500) of 5,000`);
+});
+
+t.test('a function limit of 3 holds across two worker replicas; a key limit of 1 serialises one tenant while others run', async (t) => {
+  const { nats, fns, sink, entries, resolver, config } = await setUp(100, {
+    limited: { 'com.openfaas.max_inflight': '3' },
+    keyed: { 'com.asyncfn.key_max_inflight': '1' },
+  });
+  const gateway = await startTestGateway(t, config, resolver);
+  await enqueue(gateway.url, 'limited', 30, sink.url);
+  await enqueue(gateway.url, 'keyed', 6, sink.url, { 'x-concurrency-key': 'tenant-1' });
+  await enqueue(gateway.url, 'keyed', 6, sink.url, { 'x-concurrency-key': 'tenant-2' });
+  const file = await functionsFile(entries);
+  await Promise.all([
+    spawnAsyncfn(t, 'worker', { NATS_URL: nats.url, functions_file: file, max_inflight: '10', callback_allow: LOOPBACK_CALLBACK_ALLOW_ENV }),
+    startTestWorker(t, config, resolver),
+  ]);
+  await fns.waitUntil(() => fns.calls.length === 42 && fns.maxRunning('*') > 0, 'all 42 calls');
+  t.equal(fns.maxRunning('limited'), 3, 'limited ran 3 at once at most, over both replicas');
+  t.equal(fns.maxRunning('keyed/tenant-1'), 1, 'tenant-1 ran one at a time');
+  t.equal(fns.maxRunning('keyed/tenant-2'), 1, 'tenant-2 ran one at a time');
+  t.ok(fns.maxRunning('keyed') >= 2, `the two tenants ran side by side (${fns.maxRunning('keyed')} at once)`);
+});
+
+t.test('a rate limit of 20/s holds within 10 % over 30 s across two worker replicas', async (t) => {
+  const { nats, fns, sink, entries, resolver, config } = await setUp(5, { paced: { 'com.asyncfn.rate_limit': '20/s' } });
+  const gateway = await startTestGateway(t, config, resolver);
+  await enqueue(gateway.url, 'paced', 700, sink.url);
+  const file = await functionsFile(entries);
+  await Promise.all([
+    spawnAsyncfn(t, 'worker', { NATS_URL: nats.url, functions_file: file, max_inflight: '10', callback_allow: LOOPBACK_CALLBACK_ALLOW_ENV }),
+    startTestWorker(t, config, resolver),
+  ]);
+  await fns.waitUntil(() => fns.calls.length > 0, 'the first call', 30_000);
+  const startMs = fns.calls[0]!.atMs;
+  await fns.waitUntil(() => fns.calls.some((c) => c.atMs >= startMs + 30_000), 'calls past 30 s', 60_000);
+  const inWindow = fns.calls.filter((c) => c.atMs < startMs + 30_000).length;
+  t.comment(`rate limit 20/s over 30 s with 2 replicas: ${inWindow} calls (expected 600)`);
+  t.ok(inWindow >= 540 && inWindow <= 660, `${inWindow} calls in 30 s is within 10 % of 600`);
+});
+
+t.test('per-function pending depth in /metrics during a backlog', async (t) => {
+  const { fns, sink, resolver, config } = await setUp(60_000, { slow: {}, other: {} }, 1);
+  const gateway = await startTestGateway(t, config, resolver);
+  await enqueue(gateway.url, 'slow', 5, sink.url);
+  await enqueue(gateway.url, 'other', 3, sink.url);
+  const worker = await startTestWorker(t, config, resolver);
+  await fns.waitUntil(() => fns.calls.length === 1, 'one call running');
+  const metric = (fn: string, text: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith('queue_worker_pending_messages{') && l.includes(`function_name="${fn}"`));
+    return line === undefined ? undefined : Number(line.split(' ').at(-1));
+  };
+  let text = '';
+  for (let i = 0; i < 100; i++) {
+    text = await (await request(`${worker.url}/metrics`)).body.text();
+    if (metric('slow', text) !== undefined && metric('other', text) !== undefined) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // Stored and not yet done: the one running counts with those waiting.
+  t.equal(metric('slow', text)! + metric('other', text)!, 8, 'all 8 are counted, per function');
+  t.equal(metric(fns.calls[0]!.fn, text), fns.calls[0]!.fn === 'slow' ? 5 : 3, 'the running function counts its running call');
+});
