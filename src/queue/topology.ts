@@ -108,6 +108,8 @@ export const RESULTS_BUCKET = 'asyncfn_results';
 export const IDEMPOTENCY_BUCKET = 'asyncfn_idempotency';
 /** KV bucket of cancellation markers, keyed by call id (src/status/cancellations.ts). */
 export const CANCELLATIONS_BUCKET = 'asyncfn_cancellations';
+/** KV bucket counting the throttled deliveries of an invocation, keyed by call id (src/status/throttles.ts). */
+export const THROTTLES_BUCKET = 'asyncfn_throttles';
 
 /** The buckets a gateway writes: records, results (read), idempotency claims, cancellation requests. */
 export interface GatewayTopology {
@@ -147,6 +149,8 @@ export interface WorkerTopology {
   readonly records: KV;
   readonly results: KV;
   readonly cancellations: KV;
+  /** Throttled deliveries per call id (adaptive concurrency). */
+  readonly throttles: KV;
   readonly queues: readonly ProvisionedQueue[];
 }
 
@@ -164,6 +168,7 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
   const results = await openKvBucket(nc, RESULTS_BUCKET, bucket);
   await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
   const cancellations = await openKvBucket(nc, CANCELLATIONS_BUCKET, bucket);
+  const throttles = await openKvBucket(nc, THROTTLES_BUCKET, bucket);
   await ensureDeadLetterStream(jsm, config.queue);
   await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + CALLBACK_ACK_WAIT_MARGIN_MS });
   const queues: ProvisionedQueue[] = [];
@@ -173,7 +178,7 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
     await ensureStream(jsm, spec, queueLogger);
     queues.push({ served, spec, consumer: await ensureConsumer(jsm, spec, served.maxInflight, queueLogger) });
   }
-  return { records, results, cancellations, queues };
+  return { records, results, cancellations, throttles, queues };
 }
 
 /**

@@ -22,6 +22,7 @@ import { pullSource } from '../queue/pull.js';
 import { RECORDS_BUCKET, type ProvisionedQueue } from '../queue/topology.js';
 import type { RecordStore } from '../status/records.js';
 import type { ResultStore } from '../status/results.js';
+import type { ThrottleLedger } from '../status/throttles.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { supervisorEvents } from './events.js';
@@ -44,6 +45,8 @@ export interface QueueDeps {
   /** The worker connection's confirmer: double acks and final records over one shared inbox. */
   readonly confirmer: Confirmer;
   readonly results: ResultStore;
+  /** Throttled deliveries per invocation (adaptive concurrency). */
+  readonly throttles: ThrottleLedger;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
 }
@@ -96,6 +99,8 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     }),
     ackAck: (message) => message.ackAck(),
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
+    loadThrottles: (invocation) => d.throttles.load(invocation),
+    saveThrottles: (invocation, count) => d.throttles.save(invocation, count),
   };
 }
 
