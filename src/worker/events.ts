@@ -38,7 +38,8 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
     started: (queue, invocation, attempt, state) => {
       metrics.submitted.inc({ queue_name: queue });
       metrics.inflight.inc({ queue_name: queue, function_name: invocation.functionName });
-      if (state !== 'invoking') return;
+      // A redelivery with adaptive concurrency reads its throttle count first, then invokes.
+      if (state !== 'invoking' && state !== 'loadingThrottles') return;
       if (writeDebug) {
         logger.info(
           {
