@@ -4,6 +4,7 @@ import type {
   DeadLetterRequest,
   FunctionOutcome,
   FunctionRequest,
+  Invocation,
   MessageHandle,
   RecordRequest,
   ResultStorage,
@@ -39,6 +40,13 @@ export interface InvocationEffects {
   ackAck(message: MessageHandle): Promise<void>;
   /** Naks with the back-off delay and resolves once the server has it. Default: `message.nakConfirmed()`. */
   scheduleRetry(message: MessageHandle, delayMs: number): Promise<void>;
+  /**
+   * How many deliveries of this invocation were throttled so far (the throttle ledger). Read only
+   * on a redelivery with adaptive concurrency on, never on a first delivery. Default: 0.
+   */
+  loadThrottles(invocation: Invocation): Promise<number>;
+  /** Stores that `count` deliveries of this invocation were throttled; resolves once stored. Default: stores nothing. */
+  saveThrottles(invocation: Invocation, count: number): Promise<void>;
 }
 
 function notProvided(name: string): () => Promise<never> {
@@ -55,4 +63,6 @@ export const DEFAULT_EFFECTS: InvocationEffects = Object.freeze({
   record: () => Promise.resolve(),
   ackAck: (message: MessageHandle) => message.ackAck(),
   scheduleRetry: (message: MessageHandle, delayMs: number) => message.nakConfirmed(delayMs),
+  loadThrottles: () => Promise.resolve(0),
+  saveThrottles: () => Promise.resolve(),
 });

@@ -14,6 +14,7 @@ import type {
 } from './invocation.types.js';
 import { retryDelayMs, shouldRetry, type RetryPolicy } from './retry.policy.js';
 import { describeError } from './describe-error.js';
+import { DEFAULT_THROTTLE_MAX_DELIVERIES, isThrottle, throttleDelayMs } from './throttle.policy.js';
 
 /** Status reported to the callback for a cancelled invocation (nginx's "client closed request"). */
 export const CANCELLED_STATUS = 499;
@@ -21,8 +22,15 @@ export const CANCELLED_STATUS = 499;
 export const EXPIRED_STATUS = 408;
 
 export interface InvocationContext extends InvocationInput {
-  /** 1-based; comes from JetStream's delivery count, so it survives any worker's death. */
+  /**
+   * 1-based; comes from JetStream's delivery count, so it survives any worker's death, less the
+   * deliveries that were throttled (adaptive concurrency: a throttle is not an attempt).
+   */
   readonly attempt: number;
+  /** Deliveries of this invocation before this one that were throttled (from the throttle ledger); 0 on a first delivery. */
+  readonly throttledDeliveries: number;
+  /** Why the throttle ledger could not be read or written (the delivery went on without it). */
+  readonly ledgerError?: string | undefined;
   /** The policy in force: the queue's, or the called function's own (its annotations, read where it was resolved). */
   readonly policy: RetryPolicy;
   /** Annotations that could not be used, one line each (logged by the worker). */
@@ -69,6 +77,12 @@ export type InvocationEvent =
   | { type: 'result.failed'; error: unknown }
   | { type: 'retry.done' }
   | { type: 'retry.failed'; error: unknown }
+  | { type: 'throttles.loaded'; output: number }
+  | { type: 'throttles.failed'; error: unknown }
+  /** The throttle is in the ledger (or `ledgerError` says why not), then the nak confirmed. */
+  | { type: 'throttle.done'; ledgerError: string | undefined }
+  /** The nak of a throttle was not confirmed. */
+  | { type: 'throttle.failed'; error: unknown; ledgerError: string | undefined }
   /** Recorded (or `recordError` says why not), then acked. */
   | { type: 'settle.done'; recordError: string | undefined }
   /** The ack was not confirmed. */
@@ -100,7 +114,7 @@ function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => In
   );
 }
 
-/** The ack of a settlement failed; carries what the record write said before it. */
+/** The ack (or a throttle's nak) failed; carries what the write before it (record, ledger) said. */
 class SettleFailure extends Error {
   constructor(
     cause: unknown,
@@ -108,6 +122,11 @@ class SettleFailure extends Error {
   ) {
     super('acknowledging the settlement failed', { cause });
   }
+}
+
+/** A throttle beyond this many throttled deliveries counts as an attempt again. */
+function throttleCap(context: InvocationContext): number {
+  return context.throttleMaxDeliveries ?? DEFAULT_THROTTLE_MAX_DELIVERIES;
 }
 
 /**
@@ -216,6 +235,42 @@ function effectActions(effects: InvocationEffects) {
     },
     /** Fire and forget: given back at shutdown, another replica takes it at once. */
     release: ({ context }: Args) => context.message.nak(0),
+    loadThrottles: ({ context, self }: Args) =>
+      report(
+        self,
+        () => effects.loadThrottles(context.invocation),
+        (output) => ({ type: 'throttles.loaded', output }),
+        (error) => ({ type: 'throttles.failed', error }),
+      ),
+    /**
+     * The ledger first, then the nak: once the message can be redelivered, its next delivery must
+     * find this throttle counted. A ledger write that fails is reported and the nak sent all the
+     * same: the next delivery then counts this one as an attempt, which is today's behaviour.
+     */
+    scheduleThrottle: ({ context, self }: Args) => {
+      const outcome = context.outcome!;
+      const delayMs = throttleDelayMs(outcome, context.policy, outcome.startedAtMs + outcome.durationMs, context.random);
+      const throttle = async (): Promise<string | undefined> => {
+        let ledgerError: string | undefined;
+        try {
+          await effects.saveThrottles(context.invocation, context.throttledDeliveries + 1);
+        } catch (error) {
+          ledgerError = `throttle not recorded, the next delivery counts it as an attempt: ${describeError(error)}`;
+        }
+        try {
+          await effects.scheduleRetry(context.message, delayMs);
+        } catch (error) {
+          throw new SettleFailure(error, ledgerError);
+        }
+        return ledgerError;
+      };
+      report(
+        self,
+        throttle,
+        (ledgerError) => ({ type: 'throttle.done', ledgerError }),
+        (failure) => ({ type: 'throttle.failed', error: (failure as SettleFailure).cause, ledgerError: (failure as SettleFailure).recordError }),
+      );
+    },
   };
 }
 
@@ -241,6 +296,10 @@ export const invocationMachine = setup({
   guards: {
     cancelRequested: ({ context }) => context.cancelRequested,
     expired: ({ context }) => context.invocation.expiresAtMs !== undefined && context.nowMs > context.invocation.expiresAtMs,
+    // A first delivery has no throttles to read: its hot path makes no extra round trip.
+    loadsThrottles: ({ context }) => context.adaptiveConcurrency === true && context.message.deliveryCount > 1,
+    throttled: ({ context }) =>
+      context.adaptiveConcurrency === true && context.outcome !== undefined && isThrottle(context.outcome) && context.throttledDeliveries < throttleCap(context),
     shouldRetry: ({ context }) => context.outcome !== undefined && shouldRetry(context.outcome, context.attempt, context.policy),
     goesToDeadLetters: ({ context }) => context.outcome !== undefined && deadLetterReason(context.outcome, context.policy, context.deadLetterNonRetryable) !== undefined,
     hasCallback: ({ context }) => context.invocation.callbackUrl !== undefined,
@@ -254,6 +313,7 @@ export const invocationMachine = setup({
   context: ({ input }) => ({
     ...input,
     attempt: Math.max(1, input.message.deliveryCount),
+    throttledDeliveries: 0,
     policyWarnings: [],
     cancelled: false,
     running: { abort: undefined, recorded: false },
@@ -272,8 +332,33 @@ export const invocationMachine = setup({
             outcome: ({ context }) => syntheticOutcome(EXPIRED_STATUS, 'not run: older than its max event age', context.nowMs),
           }),
         },
+        { guard: 'loadsThrottles', target: 'loadingThrottles' },
         { target: 'invoking' },
       ],
+    },
+    /**
+     * A redelivery with adaptive concurrency on: read how many deliveries were throttled, since
+     * JetStream's delivery count includes them and they are not attempts. A ledger that cannot be
+     * read counts every delivery as an attempt (the retry policy errs towards ending sooner).
+     */
+    loadingThrottles: {
+      entry: 'loadThrottles',
+      on: {
+        cancel: 'cancelling',
+        release: 'released',
+        'throttles.loaded': {
+          target: 'invoking',
+          actions: assign(({ context, event }) => {
+            // Never more than the deliveries before this one: the attempt stays ≥ 1.
+            const throttled = Math.min(Math.max(0, Math.floor(event.output) || 0), Math.max(0, context.message.deliveryCount - 1));
+            return { throttledDeliveries: throttled, attempt: Math.max(1, context.message.deliveryCount - throttled) };
+          }),
+        },
+        'throttles.failed': {
+          target: 'invoking',
+          actions: assign({ ledgerError: ({ event }) => `throttle count not read, every delivery counts as an attempt: ${describeError(event.error)}` }),
+        },
+      },
     },
     /** The function runs; `cancel` and `release` abort the HTTP call. */
     invoking: {
@@ -304,6 +389,7 @@ export const invocationMachine = setup({
     /** The outcome is known: retry it, dead-letter it, or report it (keep the result, call back, record). */
     deciding: {
       always: [
+        { guard: 'throttled', target: 'throttling' },
         { guard: 'shouldRetry', target: 'retrying' },
         {
           guard: 'goesToDeadLetters',
@@ -329,6 +415,25 @@ export const invocationMachine = setup({
     },
     /** Settled for this attempt: the retry waits in JetStream; the record says "retrying". */
     retryScheduled: { type: 'final', entry: 'recordRetrying' },
+    /**
+     * The function is overloaded (adaptive concurrency): count the throttle in the ledger, then nak
+     * with its Retry-After or a short wait. Not an attempt, not a failure, never a dead letter,
+     * until throttle_max_deliveries throttles of this invocation; after those it is decided as
+     * any other outcome.
+     */
+    throttling: {
+      entry: 'scheduleThrottle',
+      on: {
+        'throttle.done': { target: 'throttled', actions: assign({ ledgerError: ({ event }) => event.ledgerError }) },
+        // Not confirmed: JetStream redelivers after ack_wait anyway, only later than planned.
+        'throttle.failed': {
+          target: 'throttled',
+          actions: assign({ settleError: ({ event }) => describeError(event.error), ledgerError: ({ event }) => event.ledgerError }),
+        },
+      },
+    },
+    /** Settled for this delivery: the message waits in JetStream; the attempt is not used up; the record says "retrying". */
+    throttled: { type: 'final', entry: 'recordRetrying' },
     /** Store the original request and why it failed in the dead-letter stream (PubAck awaited). */
     deadLettering: {
       entry: 'deadLetter',
@@ -459,4 +564,4 @@ function recordRequest(context: InvocationContext, state: RecordedState): Record
 
 export type InvocationMachine = typeof invocationMachine;
 /** Final states, for logs and metrics. */
-export type InvocationSettlement = 'retryScheduled' | 'acked' | 'cancelled' | 'deadLettered' | 'ackFailed' | 'unsettled' | 'released';
+export type InvocationSettlement = 'retryScheduled' | 'throttled' | 'acked' | 'cancelled' | 'deadLettered' | 'ackFailed' | 'unsettled' | 'released';

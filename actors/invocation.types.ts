@@ -184,6 +184,14 @@ export interface InvocationSettings {
   readonly random: () => number;
   /** Dead-letter invocations that end with a non-retryable failure (`dlq_non_retryable`). */
   readonly deadLetterNonRetryable: boolean;
+  /**
+   * Adaptive concurrency is on for this call (`adaptive_concurrency`): a throttle (429, or 503 with
+   * Retry-After) waits in JetStream without counting as an attempt, and a redelivery reads how
+   * many of its deliveries were throttled. Default false (absent): every delivery is an attempt.
+   */
+  readonly adaptiveConcurrency?: boolean | undefined;
+  /** Throttled deliveries of one invocation before throttles count as attempts again (`throttle_max_deliveries`); default 50. */
+  readonly throttleMaxDeliveries?: number | undefined;
 }
 
 export interface InvocationInput extends InvocationSettings {

@@ -36,6 +36,10 @@ export interface SettlementReport {
   /** Set when the caller asked to keep the result. */
   readonly resultStorage?: ResultStorage | undefined;
   readonly policyWarnings: readonly string[];
+  /** Deliveries of this invocation throttled before this one (adaptive concurrency); 0 when none or not known. */
+  readonly throttledDeliveries?: number | undefined;
+  /** Why the throttle ledger could not be read or written (the delivery went on without it). */
+  readonly ledgerError?: string | undefined;
 }
 
 /** What a drain left behind. */
@@ -310,6 +314,8 @@ export class QueueSupervisor {
         recordError: context?.recordError,
         resultStorage: context?.resultStorage,
         policyWarnings: context?.policyWarnings ?? [],
+        throttledDeliveries: context?.throttledDeliveries,
+        ledgerError: context?.ledgerError,
       });
     };
     const entry = { message, admittedAtMs } as { run: MachineRun<InvocationMachine>; message: MessageHandle; admittedAtMs: number };

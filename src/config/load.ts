@@ -216,6 +216,8 @@ function toConfig(v: Variables, stdoutIsTty: boolean): Config {
       })),
       port: v.worker_port,
       host: v.worker_host,
+      adaptiveConcurrency: v.adaptive_concurrency,
+      throttleMaxDeliveries: v.throttle_max_deliveries,
     },
     gateway: {
       port: v.gateway_port,

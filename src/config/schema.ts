@@ -130,6 +130,14 @@ export const WorkerConfigSchema = z
     port,
     /** Address the health and metrics server listens on (`worker_host`). Default "0.0.0.0". */
     host: name,
+    /**
+     * Adaptive concurrency (`adaptive_concurrency`): a throttle (429, or 503 with Retry-After) waits
+     * in JetStream without counting as an attempt, and the worker runs fewer calls of that function
+     * at once. Default true.
+     */
+    adaptiveConcurrency: z.boolean(),
+    /** Throttled deliveries of one invocation before throttles count as attempts again (`throttle_max_deliveries`), ≥ 1. Default 50. */
+    throttleMaxDeliveries: z.int().min(1),
   })
   .readonly();
 export type WorkerConfig = z.output<typeof WorkerConfigSchema>;

@@ -57,6 +57,9 @@ const bytes = z
 
 const BOOLEANS: Readonly<Record<string, boolean>> = { true: true, yes: true, '1': true, false: false, no: false, '0': false };
 const boolean = z.string().transform((text, ctx) => BOOLEANS[text.toLowerCase()] ?? reject(ctx, 'is not a boolean (expected true, false, 1, 0, yes or no)'));
+/** A feature switch: `on`/`off`, or any of the boolean words. */
+const SWITCHES: Readonly<Record<string, boolean>> = { ...BOOLEANS, on: true, off: false };
+const onOff = z.string().transform((text, ctx) => SWITCHES[text.toLowerCase()] ?? reject(ctx, 'is not on or off (expected on, off, true, false, 1, 0, yes or no)'));
 
 /** One of a few lower-case words; case is ignored because LOG_LEVEL=INFO is a common spelling. */
 function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
@@ -251,6 +254,13 @@ export const VariablesSchema = z
     max_retry_wait: duration().prefault('120s').register(VARIABLE_DOCS, { meaning: 'longest back-off delay' }),
     backoff: oneOf(BACKOFF_MODES).prefault('exponential').register(VARIABLE_DOCS, { meaning: '`exponential`, `full` or `equal` jitter' }),
     dlq_non_retryable: boolean.prefault('false').register(VARIABLE_DOCS, { meaning: 'also dead-letter non-retryable failures' }),
+    adaptive_concurrency: onOff.prefault('on').register(VARIABLE_DOCS, {
+      meaning:
+        '`on` or `off`: a function answering `429` (or `503` with `Retry-After`) is throttled, not failed: the message waits in JetStream without using an attempt, and the worker runs fewer of its calls at once, see "Adaptive concurrency" in [When things fail](#when-things-fail)',
+    }),
+    throttle_max_deliveries: integer(1).prefault('50').register(VARIABLE_DOCS, {
+      meaning: 'throttled deliveries of one invocation that do not count as attempts; later throttles do, so an always-throttled function still ends by the retry policy',
+    }),
     max_event_age: duration()
       .prefault('0')
       .register(VARIABLE_DOCS, { meaning: 'invocations older than this when delivered are dead-lettered unrun', defaultNote: 'none' }),

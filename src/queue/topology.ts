@@ -113,6 +113,8 @@ export const IDEMPOTENCY_BUCKET = 'asyncfn_idempotency';
 export const CANCELLATIONS_BUCKET = 'asyncfn_cancellations';
 /** KV bucket of rate-limit state shared by worker replicas, one key per limiter (src/flow/shared-rate-limiter.ts). */
 export const RATE_LIMITS_BUCKET = 'asyncfn_rate_limits';
+/** KV bucket counting the throttled deliveries of an invocation, keyed by call id (src/status/throttles.ts). */
+export const THROTTLES_BUCKET = 'asyncfn_throttles';
 
 /** The buckets a gateway writes: records, results (read), idempotency claims, cancellation requests. */
 export interface GatewayTopology {
@@ -154,6 +156,8 @@ export interface WorkerTopology {
   readonly records: KV;
   readonly results: KV;
   readonly cancellations: KV;
+  /** Throttled deliveries per call id (adaptive concurrency). */
+  readonly throttles: KV;
   readonly queues: readonly ProvisionedQueue[];
 }
 
@@ -171,6 +175,7 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
   const results = await openKvBucket(nc, RESULTS_BUCKET, bucket);
   await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
   const cancellations = await openKvBucket(nc, CANCELLATIONS_BUCKET, bucket);
+  const throttles = await openKvBucket(nc, THROTTLES_BUCKET, bucket);
   await ensureDeadLetterStream(jsm, config.queue);
   await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + CALLBACK_ACK_WAIT_MARGIN_MS });
   const queues: ProvisionedQueue[] = [];
@@ -180,7 +185,7 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
     const stream = await ensureStream(jsm, spec, queueLogger);
     queues.push({ served, spec, consumer: await ensureConsumer(jsm, spec, served.maxInflight, queueLogger), lanes: streamHasLanes(stream, spec) });
   }
-  return { records, results, cancellations, queues };
+  return { records, results, cancellations, throttles, queues };
 }
 
 /**

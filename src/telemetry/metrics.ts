@@ -141,4 +141,29 @@ export function workerMetrics(registry: Registry) {
   };
 }
 
-export type WorkerMetrics = ReturnType<typeof workerMetrics>;
+/**
+ * Flow control per function (adaptive concurrency). Registered apart from workerMetrics, which is
+ * the dashboards' contract (every metric there is on a Grafana panel with data): the limit gauge is
+ * set by the per-function lanes, and joins the contract with them.
+ */
+export function flowControlMetrics(registry: Registry) {
+  return {
+    throttled: new Counter({
+      name: 'queue_worker_throttled_total',
+      help: 'Deliveries the function throttled (429, or 503 with Retry-After) that waited in JetStream without using an attempt',
+      labelNames: ['queue_name', 'function_name'] as const,
+      registers: [registry],
+    }),
+    concurrencyLimit: new Gauge({
+      name: 'queue_worker_function_concurrency_limit',
+      help: 'Invocations of a function this worker may run at once (the adaptive limit, or the fixed one)',
+      labelNames: ['queue_name', 'function_name'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type FlowControlMetrics = ReturnType<typeof flowControlMetrics>;
+
+/** What the worker counts: the contract's metrics and flow control's. */
+export type WorkerMetrics = ReturnType<typeof workerMetrics> & FlowControlMetrics;

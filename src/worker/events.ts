@@ -10,6 +10,7 @@ import { traceIdOf } from '../telemetry/tracing.js';
 export function recordStateOf(report: SettlementReport): InvocationState | undefined {
   switch (report.settlement) {
     case 'retryScheduled':
+    case 'throttled':
       return 'retrying';
     case 'cancelled':
       return 'cancelled';
@@ -37,7 +38,8 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
     started: (queue, invocation, attempt, state) => {
       metrics.submitted.inc({ queue_name: queue });
       metrics.inflight.inc({ queue_name: queue, function_name: invocation.functionName });
-      if (state !== 'invoking') return;
+      // A redelivery with adaptive concurrency reads its throttle count first, then invokes.
+      if (state !== 'invoking' && state !== 'loadingThrottles') return;
       if (writeDebug) {
         logger.info(
           {
@@ -77,12 +79,16 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
         durationMs: outcome ? Math.round(outcome.durationMs) : undefined,
         error: outcome?.transportError,
         deadLetter: report.deadLetter,
+        // Only when there were some: most invocations are never throttled.
+        throttled: report.throttledDeliveries || undefined,
         callbackError: report.callbackError,
         settleError: report.settleError,
         ...(writeDebug && outcome ? { responseContentType: outcome.contentType, ...debugBodyFields('response', outcome.body) } : {}),
       };
       for (const warning of report.policyWarnings) logger.warn({ callId: invocation.callId, function: invocation.functionName }, warning);
-      if (settlement === 'crashed' || (report.settleError && settlement !== 'retryScheduled')) {
+      if (report.ledgerError) logger.warn({ callId: invocation.callId, function: invocation.functionName, err: report.ledgerError }, 'throttle ledger unavailable');
+      const waits = settlement === 'retryScheduled' || settlement === 'throttled';
+      if (settlement === 'crashed' || (report.settleError && !waits)) {
         logger.warn(fields, 'invocation not settled; JetStream will deliver it again');
       } else if (report.settleError) logger.warn(fields, 'retry not confirmed; JetStream redelivers after ack_wait');
       else logger.info(fields, `invocation ${settlement}`);
@@ -105,14 +111,16 @@ function countSettlement(metrics: WorkerMetrics, report: SettlementReport, state
   metrics.inflight.dec({ queue_name: queue, function_name: fn });
   if (settlement === 'released' || settlement === 'crashed') return;
   metrics.processed.inc({ queue_name: queue });
-  if (state) metrics.invocations.inc({ queue_name: queue, function_name: fn, outcome: state });
+  // A throttle is not an attempt: counted apart, not as a retrying attempt.
+  if (settlement === 'throttled') metrics.throttled.inc({ queue_name: queue, function_name: fn });
+  else if (state) metrics.invocations.inc({ queue_name: queue, function_name: fn, outcome: state });
   if (settlement === 'retryScheduled') metrics.retries.inc({ queue_name: queue, function_name: fn });
   if (report.deadLetter) metrics.deadLetters.inc({ queue_name: queue, reason: report.deadLetter });
   // Only real function calls: a cancelled or expired invocation reports a made-up outcome.
   if (outcome && settlement !== 'cancelled' && report.deadLetter !== 'expired') {
     metrics.duration.observe({ queue_name: queue, function_name: fn, status: String(outcome.status) }, outcome.durationMs / 1000);
   }
-  if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled') {
+  if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled' && settlement !== 'throttled') {
     metrics.callbacks.inc({ queue_name: queue, result: report.callbackError ? 'handedOff' : 'delivered' });
   }
 }

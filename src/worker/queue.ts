@@ -22,12 +22,14 @@ import { pullSource } from '../queue/pull.js';
 import { RECORDS_BUCKET, type ProvisionedQueue } from '../queue/topology.js';
 import type { RecordStore } from '../status/records.js';
 import type { ResultStore } from '../status/results.js';
+import type { ThrottleLedger } from '../status/throttles.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { supervisorEvents } from './events.js';
 import { recordWriter } from './records.js';
 import type { SharedRateLimiter } from '../flow/index.js';
 import { startLaneDiscovery } from './lanes.js';
+import { adaptiveLimits } from './adaptive.js';
 
 /** What every queue of a worker shares. */
 export interface QueueDeps {
@@ -46,6 +48,8 @@ export interface QueueDeps {
   /** The worker connection's confirmer: double acks and final records over one shared inbox. */
   readonly confirmer: Confirmer;
   readonly results: ResultStore;
+  /** Throttled deliveries per invocation (adaptive concurrency). */
+  readonly throttles: ThrottleLedger;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
   /** Rate limits shared by every worker (com.asyncfn.rate_limit, key_rate_limit). */
@@ -100,6 +104,8 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     }),
     ackAck: (message) => message.ackAck(),
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
+    loadThrottles: (invocation) => d.throttles.load(invocation),
+    saveThrottles: (invocation, count) => d.throttles.save(invocation, count),
   };
 }
 
@@ -123,14 +129,22 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
     expiresMs: 10_000,
     queueRequests: { defaultNamespace: config.functions.defaultNamespace, maxEventAgeMs: config.deadLetters.maxEventAgeMs },
   };
-  /** Each function's limit on this worker (its annotation), over its own lane and its keys' lanes. */
+  /** Each function's fixed limit on this worker (its annotation), over its own lane and its keys' lanes. */
   const groupLimits = new Map<string, number>();
+  const adaptive = adaptiveLimits({
+    enabled: config.worker.adaptiveConcurrency,
+    max: served.maxInflight,
+    fixed: groupLimits,
+    queueName: served.name,
+    metrics: d.metrics,
+  });
+  const events = supervisorEvents(logger, config.log.writeDebug, d.metrics);
   const supervisor = new QueueSupervisor({
     queue: served.name,
     maxInflight: served.maxInflight,
     ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
     pull: pullSource(d.queue, consumer, pullOptions, logger, d.confirmer),
-    groupLimit: (group) => groupLimits.get(group) ?? Infinity,
+    groupLimit: (group) => adaptive.limit(group),
     machine: withEffects(queueEffects(config, served, d, logger)),
     settingsFor: (invocation) => d.settings(invocation.callId),
     handlePoison: async (message, reasons, raw) => {
@@ -144,7 +158,13 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
       });
       await message.ackAck();
     },
-    events: supervisorEvents(logger, config.log.writeDebug, d.metrics),
+    events: {
+      ...events,
+      settled: (report) => {
+        events.settled(report);
+        if (adaptive.settled(report, supervisor.running)) supervisor.poke();
+      },
+    },
   });
   supervisor.start();
   const discovery = provisioned.lanes

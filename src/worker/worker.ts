@@ -16,14 +16,15 @@ import { createConfirmer } from '../queue/confirmer.js';
 import { connectQueue } from '../nats/connection.js';
 import { encodeDeadLetter, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
 import { startDelayedScheduler } from '../queue/delayed.js';
-import { CALLBACK_DURABLE, CALLBACK_STREAM, openRateLimitsBucket, provisionWorker } from '../queue/topology.js';
+import { CALLBACK_DURABLE, CALLBACK_STREAM, openRateLimitsBucket, provisionWorker, THROTTLES_BUCKET } from '../queue/topology.js';
 import { sharedRateLimiter } from '../flow/index.js';
 import { watchCancellations } from '../status/cancellations.js';
 import { recordStore } from '../status/records.js';
 import { resultStore } from '../status/results.js';
+import { throttleLedger } from '../status/throttles.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
-import { createRegistry, workerMetrics } from '../telemetry/metrics.js';
+import { createRegistry, flowControlMetrics, workerMetrics } from '../telemetry/metrics.js';
 import { pollPending } from './pending.js';
 import { startQueue, type ServedQueue } from './queue.js';
 import { VERSION } from '../version.js';
@@ -75,7 +76,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
   const signing = await callbackSigningOf(config);
   if (signing) logger.info({ signingSecrets: signing.secrets.length }, 'callbacks are signed (Standard Webhooks)');
   const registry = createRegistry('worker');
-  const metrics = workerMetrics(registry);
+  const metrics = { ...workerMetrics(registry), ...flowControlMetrics(registry) };
   const queue = await connectQueue({
     ...config.nats,
     url: config.nats.url,
@@ -92,6 +93,8 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     const rateLimiter = sharedRateLimiter(await openRateLimitsBucket(queue.nc, config.queue));
     const records = recordStore(queue.nc, topology.records);
     const results = resultStore(topology.results);
+    // Throttle counts are written through the confirmer, as final records are (batched, confirmed).
+    const throttles = throttleLedger(topology.throttles, (key, data) => confirmer.kvPut(THROTTLES_BUCKET, key, data));
     const cancellations = await watchCancellations(topology.cancellations);
 
     const served = topology.queues;
@@ -121,6 +124,8 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
       nowMs: Date.now(),
       random: Math.random,
       deadLetterNonRetryable: config.deadLetters.nonRetryable,
+      adaptiveConcurrency: config.worker.adaptiveConcurrency,
+      throttleMaxDeliveries: config.worker.throttleMaxDeliveries,
     });
 
     const supervisors: ServedQueue[] = [];
@@ -140,6 +145,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
           records,
           confirmer,
           results,
+          throttles,
           logger,
           metrics,
         }),

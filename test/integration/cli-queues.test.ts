@@ -260,7 +260,9 @@ t.test('with a real worker: a retry waiting out its back-off is not in flight, a
   const [queue] = (JSON.parse(out.join('\n')) as { queues: Array<Record<string, unknown>> }).queues;
   // The queue's own consumer and the function's lane (fair scheduling): the queue's counts include the lane's.
   t.match(queue, { name: 'faas-request', kind: 'queue', messages: 4, pending: 2, ackPending: 2, inFlight: 1, waitingRetries: 1, redelivered: 0, consumers: 2 });
-  t.match(queue!.lanes, [{ lane: 'work.openfaas-fn', consumer: 'faas-workers_f_work_openfaas-fn', pending: 2, ackPending: 2, inFlight: 1, waitingRetries: 1, limit: 10001 }]);
+  t.match(queue!.lanes, [
+    { lane: 'work.openfaas-fn', consumer: 'faas-workers_f_work_openfaas-fn', pending: 2, ackPending: 2, inFlight: 1, waitingRetries: 1, limit: 10001 },
+  ]);
   t.equal(fn.requests.filter((r) => r.body.toString() === 'fail').length, 1, 'the retry has not run again');
 });
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
 import { request } from 'undici';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { staticResolver, type StaticFunctionEntry } from '../../src/functions/static-file.js';
 import { configFor, LOOPBACK_CALLBACK_ALLOW_ENV, spawnAsyncfn, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { waitForEvent } from '../helpers/eventually.js';
@@ -158,4 +158,74 @@ t.test('per-function pending depth in /metrics during a backlog', async (t) => {
   // Stored and not yet done: the one running counts with those waiting.
   t.equal(metric('slow', text)! + metric('other', text)!, 8, 'all 8 are counted, per function');
   t.equal(metric(fns.calls[0]!.fn, text), fns.calls[0]!.fn === 'slow' ? 5 : 3, 'the running function counts its running call');
+});
+
+/** A function that answers 429 while more than `capacity` calls run, else 200 after `ms`. */
+function cappedFunction(capacity: number, ms: number) {
+  const events = new EventEmitter();
+  let running = 0;
+  let ok = 0;
+  let throttled = 0;
+  const handler: Handler = (_req, res) =>
+    new Promise<void>((resolve) => {
+      if (running >= capacity) {
+        throttled += 1;
+        res.writeHead(429).end('busy');
+        events.emit('change');
+        resolve();
+        return;
+      }
+      running += 1;
+      setTimeout(() => {
+        running -= 1;
+        ok += 1;
+        res.writeHead(200).end('ok');
+        events.emit('change');
+        resolve();
+      }, ms);
+    });
+  return {
+    handler,
+    get ok() {
+      return ok;
+    },
+    get throttled() {
+      return throttled;
+    },
+    waitUntil: (condition: () => boolean, what: string, timeoutMs = 120_000) => waitForEvent(events, 'change', condition, what, timeoutMs),
+  };
+}
+
+async function runCapped(t: Test, adaptive: boolean, batch: number): Promise<{ throttled: number; ok: number; deadLetters: number }> {
+  const nats = await startNatsServer(t);
+  const fn = cappedFunction(4, 20);
+  const server = await startFunctionServer(t, fn.handler);
+  const sink = await startCallbackSink(t);
+  const resolver = staticResolver({ capped: { url: server.url } }, 'openfaas-fn');
+  const config = configFor(nats.url, {
+    worker: { maxInflight: 16, adaptiveConcurrency: adaptive },
+    retry: { maxAttempts: 5, initialWaitMs: 200, maxWaitMs: 1_000 },
+  });
+  const gateway = await startTestGateway(t, config, resolver);
+  await enqueue(gateway.url, 'capped', batch, sink.url);
+  await startTestWorker(t, config, resolver);
+  await sink.waitFor(batch, 120_000);
+  const failed = sink.received.filter((r) => r.headers['x-function-status'] !== '200').length;
+  return { throttled: fn.throttled, ok: fn.ok, deadLetters: failed };
+}
+
+t.test('adaptive concurrency: a function that answers 429 above 4 calls gets fewer than 5 % 429s and no dead letter', async (t) => {
+  const on = await runCapped(t, true, 2000);
+  const share = on.throttled / (on.throttled + on.ok);
+  t.comment(`adaptive on: ${on.throttled} of ${on.throttled + on.ok} calls answered 429 (${(share * 100).toFixed(1)} %), ${on.deadLetters} failed callbacks`);
+  t.equal(on.ok, 2000, 'every invocation ran to a 200');
+  t.equal(on.deadLetters, 0, 'no invocation failed or was dead-lettered for a 429');
+  t.ok(share < 0.05, `fewer than 5 % of calls were throttled (${(share * 100).toFixed(1)} %)`);
+});
+
+t.test('adaptive concurrency off: the same function, for comparison', async (t) => {
+  const off = await runCapped(t, false, 1000);
+  const share = off.throttled / (off.throttled + off.ok);
+  t.comment(`adaptive off: ${off.throttled} of ${off.throttled + off.ok} calls answered 429 (${(share * 100).toFixed(1)} %), ${off.deadLetters} failed callbacks`);
+  t.ok(off.throttled > 0, 'without adaptation the function is overrun');
 });

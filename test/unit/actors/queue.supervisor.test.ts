@@ -19,6 +19,7 @@ import { QueueSupervisor, type Delivery, type DrainResult, type SettlementReport
 import { functionPolicyOf } from '../../../src/functions/annotations.js';
 import type { RetryPolicy } from '../../../actors/retry.policy.js';
 import { NO_RETRIES } from '../../helpers/machine-fakes.js';
+import { adaptiveSignal } from '../../../actors/throttle.policy.js';
 
 const QUEUE = 'q-test';
 
@@ -74,6 +75,8 @@ interface SupervisorOptions {
   deadLetter?: (request: DeadLetterRequest) => Promise<void>;
   random?: () => number;
   runningAfterMs?: number;
+  /** Adaptive concurrency on, and the throttled deliveries the ledger holds for every call id. */
+  adaptive?: { readonly ledger: number };
 }
 
 /** One call of the supervisor's poison port. */
@@ -113,6 +116,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
     deadLetter: async (input) => {
       await opts.deadLetter?.(input);
     },
+    loadThrottles: async () => opts.adaptive?.ledger ?? 0,
   });
   const source = new FakePull<Delivery>(maxInflight);
   const settingsAskedFor: Invocation[] = [];
@@ -136,6 +140,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
         nowMs: 1_000_000,
         random: opts.random ?? (() => 0.5),
         deadLetterNonRetryable: false,
+        adaptiveConcurrency: opts.adaptive !== undefined,
       };
     },
     handlePoison: (message, reasons, raw) => {
@@ -334,6 +339,32 @@ t.test('a retried invocation settles as retryScheduled and frees its slot', asyn
   t.equal(report.settlement, 'retryScheduled');
   t.same(message!.settlements, ['nakConfirmed(50)']);
   t.equal((await s.source.requested.next()).max, 1);
+});
+
+t.test('adaptive concurrency: a throttled redelivery settles as throttled; the report carries what a limiter needs', async (t) => {
+  const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000, mode: 'exponential' };
+  const s = startSupervisor(t, { maxInflight: 2, policy, adaptive: { ledger: 2 } });
+  const r1 = await s.source.requested.next();
+  const redelivered = new FakeHandle(3);
+  r1.deliver({ message: redelivered, decoded: { ok: true, invocation: envelope('c-throttled') } });
+  const call = await s.calls.next();
+  t.equal(call.request.attempt, 1, '3 deliveries, 2 throttled: attempt 1');
+  const throttle = { ...outcome(429), startedAtMs: 123 };
+  call.result.resolve(throttle);
+  const report = await s.settled.next();
+  t.equal(report.settlement, 'throttled');
+  t.equal(report.attempt, 1);
+  t.equal(report.throttledDeliveries, 2, 'the throttles before this delivery');
+  t.equal(report.outcome, throttle, "its start time is the outcome's startedAtMs");
+  t.equal(adaptiveSignal(report), 'throttle');
+  t.same(redelivered.settlements, ['nakConfirmed(50)'], 'min(1 s, initial_retry_wait 50 ms) × (0.5 + random 0.5)');
+  const [first] = s.deliverGood(await s.source.requested.next(), 1);
+  (await s.calls.next()).result.resolve(outcome(200));
+  const ok = await s.settled.next();
+  t.equal(ok.settlement, 'acked');
+  t.equal(ok.throttledDeliveries, 0);
+  t.equal(adaptiveSignal(ok), 'success');
+  t.same(first!.settlements, ['ackAck']);
 });
 
 t.test('a crashed machine is reported as crashed, leaves its message unsettled and frees its slot', async (t) => {

@@ -7,7 +7,17 @@ t.test('defaults, with no variables set', async (t) => {
   t.same(loadConfig({}), {
     nats: { auth: {}, tls: {} },
     queue: { stream: 'faas-request', subject: 'faas-request', durable: 'faas-workers', replicas: 1, storage: 'file', maxAckPending: 10_001 },
-    worker: { maxInflight: 1, ackWaitMs: 60_000, upstreamTimeoutMs: 60_000, shutdownGraceMs: 30_000, queues: [], port: 8081, host: '0.0.0.0' },
+    worker: {
+      maxInflight: 1,
+      ackWaitMs: 60_000,
+      upstreamTimeoutMs: 60_000,
+      shutdownGraceMs: 30_000,
+      queues: [],
+      port: 8081,
+      host: '0.0.0.0',
+      adaptiveConcurrency: true,
+      throttleMaxDeliveries: 50,
+    },
     gateway: {
       port: 8080,
       host: '0.0.0.0',
@@ -16,7 +26,8 @@ t.test('defaults, with no variables set', async (t) => {
       upstreamTimeoutMs: 60_000,
       maxBodyBytes: 1_024_000,
       publishTimeoutMs: 1_000,
-      processes: 1, fairScheduling: true,
+      processes: 1,
+      fairScheduling: true,
     },
     functions: {
       mode: 'template',
@@ -85,6 +96,10 @@ t.test('every variable maps to its field', async (t) => {
     [{ initial_retry_wait: '1s', max_retry_wait: '5s' }, (c) => [c.retry.initialWaitMs, c.retry.maxWaitMs], [1_000, 5_000]],
     [{ backoff: 'full' }, (c) => c.retry.mode, 'full'],
     [{ dlq_non_retryable: 'true' }, (c) => c.deadLetters.nonRetryable, true],
+    [{ adaptive_concurrency: 'off' }, (c) => c.worker.adaptiveConcurrency, false],
+    [{ adaptive_concurrency: 'ON' }, (c) => c.worker.adaptiveConcurrency, true],
+    [{ adaptive_concurrency: 'false' }, (c) => c.worker.adaptiveConcurrency, false],
+    [{ throttle_max_deliveries: '5' }, (c) => c.worker.throttleMaxDeliveries, 5],
     [{ max_event_age: '1h' }, (c) => c.deadLetters.maxEventAgeMs, 3_600_000],
     [{ callback_timeout: '5s', callback_max_attempts: '4' }, (c) => [c.callback.timeoutMs, c.callback.maxAttempts], [5_000, 4]],
     [{ callback_initial_wait: '1s', callback_max_wait: '1m' }, (c) => [c.callback.initialWaitMs, c.callback.maxWaitMs], [1_000, 60_000]],
@@ -188,6 +203,11 @@ t.test('booleans accept true/false/1/0/yes/no in any case', async (t) => {
   for (const text of ['maybe', 't', 'on', '2']) {
     t.same(problemsOf({ write_debug: text }), [`write_debug: "${text}" is not a boolean (expected true, false, 1, 0, yes or no)`]);
   }
+});
+
+t.test('adaptive_concurrency and throttle_max_deliveries: problems', async (t) => {
+  t.same(problemsOf({ adaptive_concurrency: 'maybe' }), ['adaptive_concurrency: "maybe" is not on or off (expected on, off, true, false, 1, 0, yes or no)']);
+  t.same(problemsOf({ throttle_max_deliveries: '0' }), ['throttle_max_deliveries: "0" is out of range (expected an integer ≥ 1)']);
 });
 
 t.test('durations: accepted syntaxes and problems', async (t) => {

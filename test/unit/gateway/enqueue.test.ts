@@ -59,7 +59,9 @@ function fakePorts(over: Partial<EnqueuePorts> = {}) {
   const ports: { -readonly [K in keyof EnqueuePorts]: EnqueuePorts[K] } = {
     resolver: { resolve: async (ref) => (ref.name === 'echo' ? ECHO : undefined) },
     checkCallback: async () => undefined,
-    router: { route: async (_fn, enqueuedAtMs) => ({ queue: 'faas-request', subject: 'faas-request', queueSubject: 'faas-request', expiresAtMs: enqueuedAtMs + 60_000 }) },
+    router: {
+      route: async (_fn, enqueuedAtMs) => ({ queue: 'faas-request', subject: 'faas-request', queueSubject: 'faas-request', expiresAtMs: enqueuedAtMs + 60_000 }),
+    },
     records: {
       createIfAbsent: async (record) => {
         calls.createdIfAbsent.push(record);
