@@ -238,11 +238,15 @@ export class LaneSupervisor<T> {
     const order = this.#roundOrder();
     const busy = order.filter((s) => s.backlog && this.#pullable(s, now));
     let free = this.#opts.concurrency - this.#running$.value - this.#requested;
-    if (busy.length > 0 && free < busy.length) free += this.#reclaimIdlePulls(busy.length - free);
+    const share = Math.max(1, Math.floor(this.#opts.concurrency / Math.max(1, busy.length)));
+    if (busy.length > 0 && this.#idlePulls.size > 0) {
+      // Slots that quiet lanes' long polls hold go to lanes with work, up to their fair shares.
+      const wanted = busy.reduce((sum, s) => sum + Math.max(0, Math.min(share - s.running - s.requested, this.#groupRoom(s))), 0);
+      if (free < wanted) free += this.#reclaimIdlePulls(wanted - free);
+    }
     if (free <= 0) return;
     if (busy.length > 0) {
       // Fair shares first, then what is left to anyone with work (nothing stays idle that could run).
-      const share = Math.max(1, Math.floor(this.#opts.concurrency / busy.length));
       for (const state of busy) {
         if (free <= 0) break;
         free -= this.#open(state, Math.min(free, share - state.running - state.requested));
@@ -263,10 +267,10 @@ export class LaneSupervisor<T> {
       }
       return;
     }
-    const share = Math.max(1, Math.floor(free / quiet.length));
+    const pollShare = Math.max(1, Math.floor(free / quiet.length));
     for (const state of quiet) {
       if (free <= 0) break;
-      free -= this.#open(state, Math.min(free, share), true);
+      free -= this.#open(state, Math.min(free, pollShare), true);
     }
   }
 

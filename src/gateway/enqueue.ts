@@ -168,7 +168,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
             tracestate: req.tracestate,
           },
           timeoutMs,
-          recordNow || dueSubject ? { beforeSend: recordNow, dueSubject } : undefined,
+          { beforeSend: recordNow, dueSubject, destination: notBeforeMs === undefined ? route.queueSubject : undefined },
         ),
       );
     } catch (err) {

@@ -36,6 +36,11 @@ export interface PublishOptions {
   readonly beforeSend?: (() => void) | undefined;
   /** A delayed invocation's lane subject, where the scheduler moves it when due (EnvelopeHeader.dueSubject). */
   readonly dueSubject?: string | undefined;
+  /**
+   * The destination as the span is named (`publish <destination>`): the queue's subject for an
+   * invocation published on one of its function lanes, so span names stay few. Default the subject.
+   */
+  readonly destination?: string | undefined;
 }
 
 export interface PublisherOptions {
@@ -83,7 +88,7 @@ export function createPublisher(queue: QueueConnection, confirmer: Confirmer, op
     // in the envelope, so every attempt's processing joins the same trace.
     async publish(subject, invocation, timeoutMs = opts.publishTimeoutMs, publishOpts = {}) {
       const parent = context.active();
-      const span = tracer().startSpan(`publish ${subject}`, PRODUCER, parent);
+      const span = tracer().startSpan(`publish ${publishOpts.destination ?? subject}`, PRODUCER, parent);
       if (span.isRecording()) {
         span.setAttributes({
           [A.messagingSystem]: MESSAGING_SYSTEM,

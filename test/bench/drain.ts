@@ -9,6 +9,7 @@ import { startWorker } from '../../src/worker/index.js';
 import { drainWithBullmq, redisServerFound } from './bullmq.js';
 import type { LimitA } from './ingest.js';
 import { rssSampler } from './memory.js';
+import { laneSubject } from '../../src/queue/lanes.js';
 import { freePort, readCpuMs, runAutocannon, spawnAsyncfn, type Fixture } from './processes.js';
 import { pollUntil } from '../helpers/eventually.js';
 import { row, type Row } from './report.js';
@@ -99,6 +100,19 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
     );
     await drainWorker.stop();
 
+    // The same drain with the invocations on their function's lane (fair_scheduling on: the lane
+    // supervisor, a lane consumer found by discovery) instead of the queue's plain subject.
+    progress(SECTION, `fair scheduling: queueing ${n} on the function's lane, draining again`);
+    await sink.reset();
+    await preload(client, n, sink.url, 512, laneSubject(client.spec.subject, { name: FUNCTION_NAME, namespace: 'openfaas-fn' }));
+    const laneWorker = await startWorkerChild(scope, client, fn.url, { max_inflight: String(plan.maxInflight) });
+    await callbacksReached(sink, n, drainTimeoutMs);
+    const laneDrained = await sink.stats();
+    const laneRate = perSecond(n - 1, laneDrained.lastAtMs - laneDrained.firstAtMs);
+    progress(SECTION, `${laneRate.toFixed(0)} invocations/s on the function's lane (plain subject: ${drainRate.toFixed(0)}/s)`);
+    await laneWorker.stop();
+    await sink.reset();
+
     const bullmq = redisServerFound() ? await drainWithBullmq(scope, fn, sink, n, plan.maxInflight) : undefined;
 
     progress(SECTION, `queueing ${n} again, then draining while the gateway ingests for ${plan.concurrentIngestSeconds} s`);
@@ -144,6 +158,9 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
       row('drain.rate', s, `drain invocations/s (${n} queued, max_inflight ${plan.maxInflight}) vs LIMIT-B direct POST/s`, drainRate, {
         limit: limitB,
         target: { ratioMin: 0.15 },
+      }),
+      row('drain.fairRate', s, "drain/s with fair scheduling on (invocations on their function's lane) vs off (the queue's plain subject)", laneRate, {
+        limit: drainRate,
       }),
       row('drain.cpuPerInvocation', s, 'worker CPU µs per invocation during the drain (process CPU time / invocations)', cpuMicrosPerInvocation, {
         target: { max: 250 },

@@ -140,12 +140,12 @@ export async function connectClient(scope: Scope, config: Config): Promise<Bench
 }
 
 /** Publishes `count` invocations straight onto the stream, `window` at a time. */
-export async function preload(client: BenchClient, count: number, callbackUrl: string, window = 512): Promise<void> {
+export async function preload(client: BenchClient, count: number, callbackUrl: string, window = 512, subject = client.spec.subject): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < count) {
       next += 1;
-      await client.publisher.publish(client.spec.subject, benchInvocation(callbackUrl));
+      await client.publisher.publish(subject, benchInvocation(callbackUrl));
     }
   };
   await Promise.all(Array.from({ length: Math.min(window, count) }, lane));

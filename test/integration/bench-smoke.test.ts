@@ -18,6 +18,7 @@ const EXPECTED_ROWS = [
   'ingest.rss.load',
   // gateway_processes=2 runs in full mode only: its three more processes would double the smoke's ingest section.
   'drain.rate',
+  'drain.fairRate',
   'drain.cpuPerInvocation',
   'drain.rss',
   // The BullMQ peer, when redis-server is on this machine.
