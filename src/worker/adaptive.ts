@@ -34,6 +34,7 @@ export function adaptiveLimits(opts: {
       // No slow start: a function starts at the queue's full max_inflight, as without adaptation.
       limiter = new AdaptiveLimit({ max: opts.max, slowStart: false });
       limits.set(group, limiter);
+      opts.metrics.concurrencyLimit.set({ queue_name: opts.queueName, function_name: group.slice(0, group.indexOf('.')) }, limiter.limit);
     }
     return limiter;
   };

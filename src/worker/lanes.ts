@@ -99,8 +99,10 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
     const flow = fn ? functionFlowOf(fn.annotations) : undefined;
     for (const warning of flow?.warnings ?? []) d.logger.warn({ function: ref.name, namespace: ref.namespace }, warning);
     const group = laneGroup(ref);
-    if (flow?.maxInflight !== undefined) d.groupLimits.set(group, flow.maxInflight);
-    else d.groupLimits.delete(group);
+    if (flow?.maxInflight !== undefined) {
+      d.groupLimits.set(group, flow.maxInflight);
+      d.metrics.concurrencyLimit.set({ queue_name: d.queueName, function_name: ref.name }, flow.maxInflight);
+    } else d.groupLimits.delete(group);
     const laneLimit = ref.key === undefined ? flow?.maxInflight : flow?.keyMaxInflight;
     const durable = await ensureLaneConsumer(d.jsm, d.spec, ref, {
       ackWaitMs: d.ackWaitMs,

@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
+import { parse as parseYaml } from 'yaml';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IService } from 'kubernetes-models/v1/Service';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
@@ -11,7 +14,17 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { queuesServed } from '../../src/queue/queues.js';
 import { tracingSettingsFrom } from '../../src/config/tracing.js';
 import { acceptedVariable, otelVariableNames } from '../helpers/deploy.js';
-import { describe, type K8sObject, KUBECTL, kubectlVersion, KUSTOMIZATIONS, renderKustomization, schemaProblems, unknownFieldProblems } from '../helpers/kustomize.js';
+import {
+  describe,
+  type K8sObject,
+  KUBECTL,
+  KUBERNETES_DIR,
+  kubectlVersion,
+  KUSTOMIZATIONS,
+  renderKustomization,
+  schemaProblems,
+  unknownFieldProblems,
+} from '../helpers/kustomize.js';
 import { queueSpecFor } from '../../src/queue/topology.js';
 
 /**
@@ -340,7 +353,7 @@ t.test('production: external NATS, R3, two gateways, a worker per queue, PDBs, s
   }
 });
 
-t.test('production-keda: production plus a ScaledObject per worker Deployment, on its own consumer', async (t) => {
+t.test("production-keda: production plus a ScaledObject per worker Deployment, on its queue's pending invocations", async (t) => {
   const objects = rendered['overlays/production-keda'];
   const production = new Set(rendered['overlays/production'].map(describe));
   t.same(
@@ -359,11 +372,26 @@ t.test('production-keda: production plus a ScaledObject per worker Deployment, o
     const [queue] = queuesServed(config);
     const spec = queueSpecFor(config, queue!.name);
     const [trigger] = object.spec.triggers;
-    t.equal(trigger?.type, 'nats-jetstream', `${name}: nats-jetstream trigger`);
-    t.equal(trigger?.metadata.stream, spec.stream, `${name}: stream ${spec.stream}`);
-    t.equal(trigger?.metadata.consumer, spec.durable, `${name}: consumer ${spec.durable}`);
-    t.equal(Number(trigger?.metadata.lagThreshold), queue!.maxInflight, `${name}: lagThreshold = max_inflight ${queue!.maxInflight}`);
+    // The backlog is spread over the queue's consumer and its lanes' (made on demand): the workers' own gauge sees all of it.
+    t.equal(trigger?.type, 'prometheus', `${name}: prometheus trigger`);
+    t.equal(
+      trigger?.metadata.query,
+      `sum(max by (function_name) (queue_worker_pending_messages{queue_name="${spec.stream}"}))`,
+      `${name}: the queue's pending invocations over all its functions`,
+    );
+    t.equal(Number(trigger?.metadata.threshold), queue!.maxInflight, `${name}: threshold = max_inflight ${queue!.maxInflight}`);
     t.ok((object.spec.minReplicaCount ?? 0) >= 1, `${name}: keeps a worker running`);
     t.ok((object.spec.minReplicaCount ?? 0) <= (object.spec.maxReplicaCount ?? 100), `${name}: min ≤ max`);
   }
+});
+
+t.test('examples/keda-function.yaml: a ScaledObject that scales one function on its pending invocations', async (t) => {
+  const text = await readFile(join(KUBERNETES_DIR, 'examples/keda-function.yaml'), 'utf8');
+  const object = parseYaml(text) as K8sObject & IScaledObject;
+  t.same(schemaProblems(object), [], 'valid against the KEDA schema');
+  t.same(unknownFieldProblems([object]), [], 'no unknown fields');
+  const [trigger] = object.spec.triggers;
+  t.equal(trigger?.type, 'prometheus');
+  t.equal(trigger?.metadata.query, `max(queue_worker_pending_messages{function_name="${object.spec.scaleTargetRef.name}"})`, "the function's own gauge");
+  t.equal(object.spec.minReplicaCount, 0, 'scales to zero when nothing waits');
 });
