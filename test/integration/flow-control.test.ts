@@ -196,7 +196,11 @@ function cappedFunction(capacity: number, ms: number) {
   };
 }
 
-async function runCapped(t: Test, adaptive: boolean, batch: number): Promise<{ throttled: number; ok: number; deadLetters: number }> {
+async function runCapped(
+  t: Test,
+  adaptive: boolean,
+  batch: number,
+): Promise<{ throttled: number; ok: number; deadLetters: number; convergedAfterMs: number | undefined }> {
   const nats = await startNatsServer(t);
   const fn = cappedFunction(4, 20);
   const server = await startFunctionServer(t, fn.handler);
@@ -208,10 +212,24 @@ async function runCapped(t: Test, adaptive: boolean, batch: number): Promise<{ t
   });
   const gateway = await startTestGateway(t, config, resolver);
   await enqueue(gateway.url, 'capped', batch, sink.url);
-  await startTestWorker(t, config, resolver);
+  const worker = await startTestWorker(t, config, resolver);
+  const startedAtMs = Date.now();
+  // The worker's limit for the function, sampled while the batch runs: when did it first reach ≤ 4?
+  let convergedAfterMs: number | undefined;
+  let sampling = true;
+  const sampler = (async () => {
+    for (let i = 0; sampling && i < 2_000; i++) {
+      const text = await (await request(`${worker.url}/metrics`)).body.text();
+      const line = text.split('\n').find((l) => l.startsWith('queue_worker_function_concurrency_limit{') && l.includes('function_name="capped"'));
+      if (convergedAfterMs === undefined && line !== undefined && Number(line.split(' ').at(-1)) <= 4) convergedAfterMs = Date.now() - startedAtMs;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
   await sink.waitFor(batch, 120_000);
+  sampling = false;
+  await sampler;
   const failed = sink.received.filter((r) => r.headers['x-function-status'] !== '200').length;
-  return { throttled: fn.throttled, ok: fn.ok, deadLetters: failed };
+  return { throttled: fn.throttled, ok: fn.ok, deadLetters: failed, convergedAfterMs };
 }
 
 t.test('adaptive concurrency: a function that answers 429 above 4 calls gets fewer than 5 % 429s and no dead letter', async (t) => {
@@ -221,6 +239,8 @@ t.test('adaptive concurrency: a function that answers 429 above 4 calls gets few
   t.equal(on.ok, 2000, 'every invocation ran to a 200');
   t.equal(on.deadLetters, 0, 'no invocation failed or was dead-lettered for a 429');
   t.ok(share < 0.05, `fewer than 5 % of calls were throttled (${(share * 100).toFixed(1)} %)`);
+  t.comment(`adaptive on: the limit reached ≤ 4 after ${on.convergedAfterMs} ms`);
+  t.ok(on.convergedAfterMs !== undefined && on.convergedAfterMs < 30_000, 'the limit converged to ≤ 4 within 30 s');
 });
 
 t.test('adaptive concurrency off: the same function, for comparison', async (t) => {
