@@ -244,7 +244,7 @@ t.test('adaptive concurrency: a function that answers 429 above 4 calls gets few
 });
 
 t.test('adaptive concurrency off: the same function, for comparison', async (t) => {
-  const off = await runCapped(t, false, 1000);
+  const off = await runCapped(t, false, 400);
   const share = off.throttled / (off.throttled + off.ok);
   t.comment(`adaptive off: ${off.throttled} of ${off.throttled + off.ok} calls answered 429 (${(share * 100).toFixed(1)} %), ${off.deadLetters} failed callbacks`);
   t.ok(off.throttled > 0, 'without adaptation the function is overrun');
