@@ -109,11 +109,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       body = stored.chunks;
     }
     try {
-      const response = await exchange(
-        deps.dispatcher,
-        { url, method: invocation.method, headers, body },
-        { timeoutMs: timeout.ms, signal },
-      );
+      const response = await exchange(deps.dispatcher, { url, method: invocation.method, headers, body }, { timeoutMs: timeout.ms, signal });
       endSpan(call, response.status, statusFailure(response.status, 400));
       return {
         status: response.status,

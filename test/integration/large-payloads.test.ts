@@ -158,8 +158,14 @@ t.test('a 200 MiB body round-trips to the function byte-exact, gateway and worke
   t.same(fn.received[0], { sha256: expected.sha256, bytes: size, contentLength: String(size) }, 'the function got every byte, with its Content-Length');
   t.equal(record.state, 'succeeded');
   t.ok(rss.gateway.samples > 10 && rss.worker.samples > 10, 'RSS was sampled throughout');
-  t.ok(rss.gateway.maxBytes - idle.gateway.maxBytes < RSS_GROWTH_LIMIT, `gateway RSS peaked at ${(rss.gateway.maxBytes / MiB).toFixed(1)} MiB (idle ${(idle.gateway.maxBytes / MiB).toFixed(1)})`);
-  t.ok(rss.worker.maxBytes - idle.worker.maxBytes < RSS_GROWTH_LIMIT, `worker RSS peaked at ${(rss.worker.maxBytes / MiB).toFixed(1)} MiB (idle ${(idle.worker.maxBytes / MiB).toFixed(1)})`);
+  t.ok(
+    rss.gateway.maxBytes - idle.gateway.maxBytes < RSS_GROWTH_LIMIT,
+    `gateway RSS peaked at ${(rss.gateway.maxBytes / MiB).toFixed(1)} MiB (idle ${(idle.gateway.maxBytes / MiB).toFixed(1)})`,
+  );
+  t.ok(
+    rss.worker.maxBytes - idle.worker.maxBytes < RSS_GROWTH_LIMIT,
+    `worker RSS peaked at ${(rss.worker.maxBytes / MiB).toFixed(1)} MiB (idle ${(idle.worker.maxBytes / MiB).toFixed(1)})`,
+  );
   // Deleted just after the ack, which the final record precedes.
   await eventually(async () => (await chunksStored(jsm)) === 0, 'the object to be deleted', 15_000);
 });
@@ -214,7 +220,7 @@ t.test('a client that disconnects mid-upload leaves no object and no message', a
   const socket = netConnect(Number(port), '127.0.0.1');
   await new Promise((resolve) => socket.once('connect', resolve));
   socket.write(`POST /async-function/work HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${16 * MiB}\r\n\r\n`);
-  for await (const chunk of generated(4 * MiB)) if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve));
+  for await (const chunk of generated(4 * MiB) as AsyncIterable<Buffer>) if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve));
   await eventually(async () => (await chunksStored(jsm)) > 0, 'the upload to start', 15_000);
   socket.destroy();
 

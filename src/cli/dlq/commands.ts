@@ -156,7 +156,7 @@ export async function purgeCommand(ctx: DlqContext, filter: DeadLetterFilter, op
 async function storedBodies(ctx: DlqContext, filter: DeadLetterFilter, bounds: StreamBounds): Promise<{ payloads: PayloadStore | undefined; refs: Map<number, string> }> {
   const payloads = bounds.messages === 0 ? undefined : await openPayloadStoreIfUsed(ctx.jsm);
   // Only a bucket that holds anything is worth a scan of the letters' headers.
-  return { payloads, refs: payloads ? (await matchingSeqs(ctx, filter, bounds)).refs : new Map() };
+  return { payloads, refs: payloads ? (await matchingSeqs(ctx, filter, bounds)).refs : new Map<number, string>() };
 }
 
 /** A dead letter keeps its invocation's stored body until it is purged: then the body goes too. */
