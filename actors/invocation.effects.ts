@@ -36,6 +36,12 @@ export interface InvocationEffects {
    * written without waiting (their promise is not awaited by the machine).
    */
   record(request: RecordRequest): Promise<void>;
+  /**
+   * Deletes the stored body of an invocation that ended (claim check: `invocation.bodyRef`), once
+   * its message is acked; not awaited, a failure is the effect's to report (the bucket's age limit
+   * removes what is left). Default: nothing.
+   */
+  releasePayload(invocation: Invocation): Promise<void>;
   /** Acknowledges the message and resolves once the server confirmed it. Default: `message.ackAck()`. */
   ackAck(message: MessageHandle): Promise<void>;
   /** Naks with the back-off delay and resolves once the server has it. Default: `message.nakConfirmed()`. */
@@ -61,6 +67,7 @@ export const DEFAULT_EFFECTS: InvocationEffects = Object.freeze({
   deadLetter: notProvided('deadLetter'),
   storeResult: notProvided('storeResult'),
   record: () => Promise.resolve(),
+  releasePayload: () => Promise.resolve(),
   ackAck: (message: MessageHandle) => message.ackAck(),
   scheduleRetry: (message: MessageHandle, delayMs: number) => message.nakConfirmed(delayMs),
   loadThrottles: () => Promise.resolve(0),

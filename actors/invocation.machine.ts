@@ -207,6 +207,11 @@ function effectActions(effects: InvocationEffects) {
         } catch (error) {
           throw new SettleFailure(error, recordError);
         }
+        // Only once acked: a redelivery (the ack failed) runs the function again and needs the body.
+        // A dead letter keeps its body until it is purged (or replayed and run).
+        if (context.invocation.bodyRef !== undefined && context.deadLetter === undefined) {
+          void effects.releasePayload(context.invocation).catch(() => undefined);
+        }
         return recordError;
       };
       report(

@@ -1,5 +1,15 @@
 import type { RetryPolicy } from './retry.policy.js';
 
+/** Where a payload too large for a message is stored: an object of the payload bucket. */
+export interface PayloadRef {
+  /** Object name in the bucket. */
+  readonly name: string;
+  /** Bytes. */
+  readonly size: number;
+  /** Lower-case hex SHA-256 of the bytes. */
+  readonly sha256: string;
+}
+
 /** One asynchronous invocation as the gateway accepted it. */
 export interface Invocation {
   /** Caller's X-Call-Id (OpenFaaS keeps it) or a generated UUID. */
@@ -19,7 +29,14 @@ export interface Invocation {
   readonly query: string;
   /** Caller's headers, names lower-cased, one pair per value (repeated headers repeat). */
   readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** The body when it travels in the message; empty when `bodyRef` names it. */
   readonly body: Uint8Array;
+  /**
+   * A body too large for a message (claim check): the object in the payload bucket that holds it
+   * (src/queue/payload-store.ts). The worker streams it to the function on each attempt and deletes
+   * it once the invocation is final; a dead letter keeps it until purged.
+   */
+  readonly bodyRef?: PayloadRef | undefined;
   readonly callbackUrl?: string | undefined;
   /** Unix time in milliseconds when the gateway accepted the request. */
   readonly enqueuedAtMs: number;

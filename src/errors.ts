@@ -44,6 +44,7 @@ export const ERRORS = {
   ASYNCFN_ERR_METHOD_NOT_ALLOWED: { status: 405, message: '%s', byStatus: true },
   ASYNCFN_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive within read_timeout', byStatus: true },
   ASYNCFN_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the %s-byte limit (max_body_size)', byStatus: true },
+  ASYNCFN_ERR_LARGE_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the %s-byte limit for large bodies (max_large_body_size)' },
   ASYNCFN_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,
     message: "request of %s bytes (body and headers) exceeds the queue's %s-byte message limit",
@@ -227,6 +228,9 @@ export class ShuttingDownError extends createError('ASYNCFN_ERR_SHUTTING_DOWN') 
 /** Body over `max_body_size` (argument: the limit, bytes). */
 export class BodyTooLargeError extends createError('ASYNCFN_ERR_BODY_TOO_LARGE') {}
 /** Too many header fields or bytes of them; the message names the limit. */
+/** A body above `max_large_body_size` (by its Content-Length, or as it streamed in). */
+export class LargeBodyTooLargeError extends createError('ASYNCFN_ERR_LARGE_BODY_TOO_LARGE') {}
+
 export class HeadersTooLargeError extends createError('ASYNCFN_ERR_HEADERS_TOO_LARGE') {}
 /** The request did not arrive within `read_timeout`. */
 export class RequestTimeoutError extends createError('ASYNCFN_ERR_REQUEST_TIMEOUT') {}

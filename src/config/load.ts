@@ -226,6 +226,7 @@ function toConfig(v: Variables, stdoutIsTty: boolean): Config {
       writeTimeoutMs: v.write_timeout,
       upstreamTimeoutMs: v.upstream_timeout,
       maxBodyBytes: v.max_body_size,
+      maxLargeBodyBytes: v.max_large_body_size,
       publishTimeoutMs: v.publish_timeout,
       processes: v.gateway_processes,
       fairScheduling: v.fair_scheduling,

@@ -161,6 +161,12 @@ export const GatewayConfigSchema = z
      */
     maxBodyBytes: z.int().min(1),
     /**
+     * Largest async request body in bytes (`max_large_body_size`). A body above `maxBodyBytes` and
+     * up to this is streamed into the payload bucket (Object Store, claim check) and the message
+     * carries its reference; at or below `maxBodyBytes` it disables that. Default 1073741824 (1 GiB).
+     */
+    maxLargeBodyBytes: z.int().min(0),
+    /**
      * Milliseconds the gateway waits for JetStream, all round trips of one request together (the
      * idempotency claim, the record, the PubAck; a status read or a cancellation), before answering
      * 503 with Retry-After (`publish_timeout`), > 0. Default 1000 (1s).

@@ -216,6 +216,10 @@ export const VariablesSchema = z
       meaning:
         "largest async body. NATS's default `max_payload` is 1 MiB *including headers*, so the gateway refuses to start if this plus `max_header_size` + 8 KiB of headers (24 KiB by default) does not fit the server's `max_payload`",
     }),
+    max_large_body_size: bytes.prefault('1GiB').register(VARIABLE_DOCS, {
+      meaning:
+        'largest async body. One above `max_body_size` is streamed into the `asyncfn_payloads` Object Store bucket and the message carries its reference (see [Large payloads](#large-payloads)); larger is refused with 413. At or below `max_body_size` there are no large bodies',
+    }),
     publish_timeout: positiveDuration.prefault('1s').register(VARIABLE_DOCS, {
       meaning:
         'the longest one request waits for JetStream (idempotency claim, record, PubAck together; a status read, a cancellation) before the gateway answers 503 with `Retry-After`',

@@ -26,7 +26,17 @@ export interface InvokeFunctionDeps {
   readonly queue?: string | undefined;
   /** Wall clock, unix ms; injectable for tests. */
   readonly now?: () => number;
+  /** Where bodies too large for a message are read from (claim check); absent, such an invocation gets a 410. */
+  readonly payloads?: PayloadReader | undefined;
 }
+
+/** Reads a stored body (src/queue/payload-store.ts): its size and its bytes as a stream; undefined when gone. */
+export interface PayloadReader {
+  get(name: string): Promise<{ readonly size: number; readonly chunks: AsyncIterable<Uint8Array> } | undefined>;
+}
+
+/** The status asyncfn reports when an invocation's stored body is gone (expired or purged): not retried by default. */
+export const BODY_GONE_STATUS = 410;
 
 const encoder = new TextEncoder();
 
@@ -80,12 +90,26 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
     injectHeaders(call, attempt, headers);
     const timeout = callTimeout(deps.upstreamTimeoutMs, functionPolicy?.timeout, invocation.timeoutMs);
+    let body: Uint8Array | AsyncIterable<Uint8Array> | null = invocation.body.length > 0 ? invocation.body : null;
+    if (invocation.bodyRef !== undefined) {
+      // Each attempt reads the object again, a chunk at a time as the function's socket takes it.
+      let stored;
+      try {
+        stored = await deps.payloads?.get(invocation.bodyRef.name);
+      } catch (err) {
+        endSpan(call, undefined, errorFailure(err));
+        return { ...failed(503, `could not read the body of "${invocation.callId}" from the payload bucket: ${describe(err)}`), functionPolicy };
+      }
+      if (!stored) {
+        const gone = `the body of "${invocation.callId}" (object ${invocation.bodyRef.name}) is no longer in the payload bucket`;
+        endSpan(call, undefined, { type: String(BODY_GONE_STATUS), message: gone });
+        return { ...failed(BODY_GONE_STATUS, gone), transportError: undefined, functionPolicy };
+      }
+      headers['content-length'] = String(stored.size);
+      body = stored.chunks;
+    }
     try {
-      const response = await exchange(
-        deps.dispatcher,
-        { url, method: invocation.method, headers, body: invocation.body.length > 0 ? invocation.body : null },
-        { timeoutMs: timeout.ms, signal },
-      );
+      const response = await exchange(deps.dispatcher, { url, method: invocation.method, headers, body }, { timeoutMs: timeout.ms, signal });
       endSpan(call, response.status, statusFailure(response.status, 400));
       return {
         status: response.status,

@@ -8,6 +8,7 @@
 import type { Span } from '@opentelemetry/api';
 import { FunctionNotFoundError, isAsyncFnError, type AsyncFnError } from '../errors.js';
 import type { FunctionRef, FunctionResolver } from '../functions/index.js';
+import type { PayloadRef } from '../queue/payload-store.js';
 import { confirmWithin, deadlineAfter } from '../queue/deadline.js';
 import { delayedSubject } from '../queue/topology.js';
 import { QueueUnavailableError } from '../queue/errors.js';
@@ -51,6 +52,8 @@ export interface EnqueueRequest {
   /** The headers forwarded to the function, lower-cased names, one pair per value. */
   readonly headers: ReadonlyArray<readonly [string, string]>;
   readonly body: Uint8Array;
+  /** A body already stored in the payload bucket (claim check); `body` is then empty. */
+  readonly bodyRef?: PayloadRef | undefined;
   /** The caller's X-Call-Id, validated; undefined when none was sent. */
   readonly callerCallId: string | undefined;
   /** X-Callback-Url, an absolute http(s) URL; undefined when absent. */
@@ -157,6 +160,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
             query: req.query,
             headers: req.headers,
             body: req.body,
+            bodyRef: req.bodyRef,
             callbackUrl: req.callbackUrl,
             enqueuedAtMs: req.enqueuedAtMs,
             expiresAtMs: route.expiresAtMs === undefined ? undefined : route.expiresAtMs + delayMs,

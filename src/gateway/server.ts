@@ -7,6 +7,7 @@ import type { CancellationRequests } from '../status/cancellations.js';
 import type { RecordStore } from '../status/records.js';
 import type { IdempotencyClaims } from '../status/idempotency.js';
 import type { ResultStore } from '../status/results.js';
+import type { PayloadStore } from '../queue/payload-store.js';
 import type { GatewayMetrics } from '../telemetry/metrics.js';
 import type { Registry } from 'prom-client';
 import { installMetrics } from './metrics-hooks.js';
@@ -36,6 +37,11 @@ export interface GatewayOptions {
   readonly writeTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
   readonly maxBodyBytes: number;
+  /**
+   * Largest async body, bytes (`max_large_body_size`): one above maxBodyBytes is streamed into
+   * `deps.payloads` (claim check). Default 0: no large bodies.
+   */
+  readonly maxLargeBodyBytes?: number;
   readonly defaultNamespace: string;
   /** Longest delay X-Delay-Seconds / X-Not-Before may ask for, ms (`max_delay`). */
   readonly maxDelayMs: number;
@@ -59,6 +65,8 @@ export interface GatewayDeps {
   readonly cancellations: CancellationRequests;
   readonly idempotency: IdempotencyClaims;
   readonly results: ResultStore;
+  /** The payload bucket of large bodies; absent, max_body_size is the async route's limit. */
+  readonly payloads?: PayloadStore;
   readonly dispatcher: Dispatcher;
   readonly isReady: () => boolean;
   readonly logger: Logger;
@@ -124,6 +132,8 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     logger: deps.logger,
     defaultNamespace: opts.defaultNamespace,
     maxBodyBytes: opts.maxBodyBytes,
+    maxLargeBodyBytes: opts.maxLargeBodyBytes ?? 0,
+    payloads: deps.payloads,
     now,
     checkCallback: deps.checkCallback ?? checkCallbackWith([]),
     publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,

@@ -11,6 +11,7 @@ import { cancellationRequests } from '../status/cancellations.js';
 import { recordStore } from '../status/records.js';
 import { idempotencyClaims } from '../status/idempotency.js';
 import { resultStore } from '../status/results.js';
+import { payloadStore } from '../queue/payload-store.js';
 import { createQueueRouter } from './queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
 import { createConfirmer } from '../queue/confirmer.js';
@@ -55,7 +56,8 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
     const jsm = await jetstreamManager(queue.nc);
     const buckets = await provisionGateway(queue.nc, jsm, config, logger);
     const records = recordStore(queue.nc, buckets.records);
-    const results = resultStore(buckets.results);
+    const payloads = payloadStore(jsm);
+    const results = resultStore(buckets.results, payloads);
     const idempotency = idempotencyClaims(buckets.idempotency);
     const cancellations = cancellationRequests(buckets.cancellations);
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
@@ -66,6 +68,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         writeTimeoutMs: config.gateway.writeTimeoutMs,
         upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
         maxBodyBytes: config.gateway.maxBodyBytes,
+        maxLargeBodyBytes: config.gateway.maxLargeBodyBytes,
         defaultNamespace: config.functions.defaultNamespace,
         maxDelayMs: config.records.maxDelayMs,
         publishTimeoutMs: config.gateway.publishTimeoutMs,
@@ -77,6 +80,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         router: createQueueRouter(config, jsm, logger),
         records,
         results,
+        payloads,
         idempotency,
         cancellations,
         dispatcher,

@@ -7,7 +7,11 @@ export interface ExchangeRequest {
   readonly url: string;
   readonly method: string;
   readonly headers: Record<string, string | string[]>;
-  readonly body: Uint8Array | null;
+  /**
+   * The body: bytes, or a stream of them read as the socket takes them (a large payload; give its
+   * `content-length` in `headers`, undici checks the count). A stream that throws aborts the request.
+   */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | null;
 }
 
 export interface ExchangeResponse {
@@ -94,7 +98,8 @@ export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, opts:
     };
 
     dispatcher.dispatch(
-      { origin, path, method: request.method, headers: request.headers, body: request.body },
+      // undici streams an async iterable body with backpressure; its types name only Readable.
+      { origin, path, method: request.method, headers: request.headers, body: request.body as Uint8Array | null },
       {
         onRequestStart(started) {
           controller = started;

@@ -1,5 +1,5 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
-import type { Invocation } from '../../actors/invocation.types.js';
+import type { Invocation, PayloadRef } from '../../actors/invocation.types.js';
 import { AsyncFnError } from '../errors.js';
 
 /** The domain type lives with the machines (actors/); the envelope is its wire form. */
@@ -32,6 +32,16 @@ export const EnvelopeHeader = {
   dueSubject: 'Asyncfn-Due-Subject',
   /** Optional (added within version 1): the caller's X-Timeout in ms; older workers ignore it. */
   timeout: 'Asyncfn-Timeout',
+  /**
+   * Optional (added within version 1): a body too large for the message is stored as this object
+   * of the payload bucket (the claim check; the payload is then empty). Older workers do not know
+   * it: a gateway only writes it when `max_large_body_size` admits such a body.
+   */
+  bodyRef: 'Asyncfn-Body-Ref',
+  /** With bodyRef: the object's size in bytes. */
+  bodySize: 'Asyncfn-Body-Size',
+  /** With bodyRef: the object's lower-case hex SHA-256. */
+  bodySha256: 'Asyncfn-Body-Sha256',
   /** JetStream's deduplication id: set from the caller's Idempotency-Key, never read back. */
   msgId: 'Nats-Msg-Id',
   traceparent: 'traceparent',
@@ -74,6 +84,11 @@ export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
   if (invocation.storeResult) h.set(EnvelopeHeader.storeResult, 'true');
   if (invocation.timeoutMs !== undefined) h.set(EnvelopeHeader.timeout, String(invocation.timeoutMs));
   setIfPresent(h, EnvelopeHeader.parentCallId, invocation.parentCallId);
+  if (invocation.bodyRef !== undefined) {
+    h.set(EnvelopeHeader.bodyRef, invocation.bodyRef.name);
+    h.set(EnvelopeHeader.bodySize, String(invocation.bodyRef.size));
+    h.set(EnvelopeHeader.bodySha256, invocation.bodyRef.sha256);
+  }
   if (invocation.msgId !== undefined) h.set(EnvelopeHeader.msgId, invocation.msgId);
   setIfPresent(h, EnvelopeHeader.path, invocation.path);
   setIfPresent(h, EnvelopeHeader.query, invocation.query);
@@ -159,6 +174,7 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
   if (callbackUrl !== undefined && !URL.canParse(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);
   const path = getText(EnvelopeHeader.path) ?? '';
   const query = getText(EnvelopeHeader.query) ?? '';
+  const bodyRef = bodyRefOf(get(EnvelopeHeader.bodyRef), get(EnvelopeHeader.bodySize), get(EnvelopeHeader.bodySha256), problems);
   const traceparent = getText(EnvelopeHeader.traceparent);
   const tracestate = getText(EnvelopeHeader.tracestate);
   if (problems.length > 0) throw new PoisonMessageError(problems);
@@ -173,6 +189,7 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
     query,
     headers: caller,
     body: data,
+    ...(bodyRef === undefined ? {} : { bodyRef }),
     callbackUrl,
     enqueuedAtMs,
     expiresAtMs,
@@ -182,6 +199,16 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
     traceparent,
     tracestate,
   };
+}
+
+/** The claim check of a stored body: absent, or all three headers well-formed (else a problem). */
+function bodyRefOf(name: string | undefined, size: string | undefined, sha256: string | undefined, problems: string[]): PayloadRef | undefined {
+  if (name === undefined && size === undefined && sha256 === undefined) return undefined;
+  const bytes = size === undefined ? Number.NaN : integer(size);
+  if (name === undefined || !/^[A-Za-z0-9_.-]{1,128}$/.test(name)) problems.push(`invalid ${EnvelopeHeader.bodyRef}`);
+  if (!Number.isSafeInteger(bytes) || bytes < 0) problems.push(`invalid ${EnvelopeHeader.bodySize}`);
+  if (sha256 === undefined || !/^[0-9a-f]{64}$/.test(sha256)) problems.push(`invalid ${EnvelopeHeader.bodySha256}`);
+  return { name: name ?? '', size: bytes, sha256: sha256 ?? '' };
 }
 
 function setIfPresent(h: MsgHdrs, name: string, value: string | undefined): void {

@@ -33,6 +33,7 @@ import { checkConsumer, checkStream, subjectMatches } from './topology-checks.js
  *   callbacks           stream `asyncfn-callbacks` (`asyncfn.callbacks.<queue>`), consumer `asyncfn-callback-workers`   worker
  *   KV buckets          asyncfn_invocations, asyncfn_results, asyncfn_cancellations (both), asyncfn_idempotency (gateway),
  *                       asyncfn_rate_limits (worker, when a function has a rate limit: openRateLimitsBucket)
+ *   object store        asyncfn_payloads (stream `OBJ_asyncfn_payloads`): large bodies and results (both)
  */
 
 /** What one queue needs from JetStream: a stream and a durable pull consumer on it. */
@@ -113,6 +114,13 @@ export const IDEMPOTENCY_BUCKET = 'asyncfn_idempotency';
 export const CANCELLATIONS_BUCKET = 'asyncfn_cancellations';
 /** KV bucket of rate-limit state shared by worker replicas, one key per limiter (src/flow/shared-rate-limiter.ts). */
 export const RATE_LIMITS_BUCKET = 'asyncfn_rate_limits';
+/**
+ * Object Store bucket (NATS ADR-20 layout, see payload-store.ts) of request bodies and kept results
+ * too large for one message: stream `OBJ_asyncfn_payloads`.
+ */
+export const PAYLOAD_BUCKET = 'asyncfn_payloads';
+/** The stream behind an Object Store bucket. */
+export const payloadStreamName = (bucket: string): string => `OBJ_${bucket}`;
 /** KV bucket counting the throttled deliveries of an invocation, keyed by call id (src/status/throttles.ts). */
 export const THROTTLES_BUCKET = 'asyncfn_throttles';
 
@@ -132,6 +140,7 @@ export async function provisionGateway(nc: NatsConnection, jsm: JetStreamManager
   await ensureStream(jsm, queueSpecFor(config), logger);
   await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
   const bucket = bucketOptions(config);
+  await ensurePayloadBucket(jsm, bucket);
   return {
     records: await openKvBucket(nc, RECORDS_BUCKET, bucket),
     results: await openKvBucket(nc, RESULTS_BUCKET, bucket),
@@ -176,6 +185,7 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
   await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
   const cancellations = await openKvBucket(nc, CANCELLATIONS_BUCKET, bucket);
   const throttles = await openKvBucket(nc, THROTTLES_BUCKET, bucket);
+  await ensurePayloadBucket(jsm, bucket);
   await ensureDeadLetterStream(jsm, config.queue);
   await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + CALLBACK_ACK_WAIT_MARGIN_MS });
   const queues: ProvisionedQueue[] = [];
@@ -393,6 +403,32 @@ export async function ensureCallbackStream(jsm: JetStreamManager, opts: { replic
       max_deliver: -1,
     });
   }
+}
+
+/**
+ * Creates the payload bucket's stream when missing (gateway and worker both may). Its max age is
+ * `records_ttl`: objects are deleted when their invocation is final (or its dead letter purged),
+ * and the age limit only removes orphans (a gateway killed between upload and publish).
+ */
+export async function ensurePayloadBucket(jsm: JetStreamManager, opts: KvBucketOptions, bucket: string = PAYLOAD_BUCKET): Promise<void> {
+  const stream = payloadStreamName(bucket);
+  if (await infoOrUndefined(() => jsm.streams.info(stream), JetStreamApiCodes.StreamNotFound)) return;
+  await jsm.streams
+    .add({
+      name: stream,
+      subjects: [`$O.${bucket}.C.>`, `$O.${bucket}.M.>`],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.New,
+      max_age: nanos(opts.ttlMs),
+      num_replicas: opts.replicas,
+      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      allow_rollup_hdrs: true,
+      allow_direct: true,
+    })
+    .catch(async (err: unknown) => {
+      // Another process created it meanwhile.
+      if (!(await infoOrUndefined(() => jsm.streams.info(stream), JetStreamApiCodes.StreamNotFound))) throw err;
+    });
 }
 
 export interface KvBucketOptions {

@@ -22,6 +22,7 @@ import { pullSource } from '../queue/pull.js';
 import { RECORDS_BUCKET, type ProvisionedQueue } from '../queue/topology.js';
 import type { RecordStore } from '../status/records.js';
 import type { ResultStore } from '../status/results.js';
+import type { PayloadStore } from '../queue/payload-store.js';
 import type { ThrottleLedger } from '../status/throttles.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
@@ -52,6 +53,8 @@ export interface QueueDeps {
   readonly throttles: ThrottleLedger;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
+  /** Large bodies (claim check), read per attempt and deleted once their invocation is final. */
+  readonly payloads?: PayloadStore | undefined;
   /** Rate limits shared by every worker (com.asyncfn.rate_limit, key_rate_limit). */
   readonly rateLimiter?: SharedRateLimiter | undefined;
 }
@@ -81,6 +84,7 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     dispatcher: d.dispatcher,
     upstreamTimeoutMs: served.upstreamTimeoutMs,
     queue: served.name,
+    payloads: d.payloads,
   });
   return {
     invokeFunction: invoke,
@@ -102,6 +106,15 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
       logger,
       putConfirmed: (record) => d.confirmer.kvPut(RECORDS_BUCKET, record.callId, encoder.encode(JSON.stringify(record))).then(() => undefined),
     }),
+    releasePayload: async (invocation) => {
+      if (!d.payloads || !invocation.bodyRef) return;
+      try {
+        await d.payloads.delete(invocation.bodyRef.name);
+      } catch (err) {
+        // The bucket's age limit (records_ttl) removes it in the end.
+        logger.warn({ err, callId: invocation.callId, object: invocation.bodyRef.name }, 'could not delete the stored body of a finished invocation');
+      }
+    },
     ackAck: (message) => message.ackAck(),
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
     loadThrottles: (invocation) => d.throttles.load(invocation),

@@ -21,6 +21,7 @@ import { sharedRateLimiter } from '../flow/index.js';
 import { watchCancellations } from '../status/cancellations.js';
 import { recordStore } from '../status/records.js';
 import { resultStore } from '../status/results.js';
+import { payloadStore } from '../queue/payload-store.js';
 import { throttleLedger } from '../status/throttles.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -92,7 +93,8 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     // Shared by every worker replica; used only by functions with a rate-limit annotation.
     const rateLimiter = sharedRateLimiter(await openRateLimitsBucket(queue.nc, config.queue));
     const records = recordStore(queue.nc, topology.records);
-    const results = resultStore(topology.results);
+    const payloads = payloadStore(jsm);
+    const results = resultStore(topology.results, payloads);
     // Throttle counts are written through the confirmer, as final records are (batched, confirmed).
     const throttles = throttleLedger(topology.throttles, (key, data) => confirmer.kvPut(THROTTLES_BUCKET, key, data));
     const cancellations = await watchCancellations(topology.cancellations);
@@ -145,6 +147,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
           records,
           confirmer,
           results,
+          payloads,
           throttles,
           logger,
           metrics,

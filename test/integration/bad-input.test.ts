@@ -20,7 +20,8 @@ t.test('the gateway refuses bad input with a status and a one-line reason', asyn
   const nats = await startNatsServer(t);
   const fn = await startFunctionServer(t, slowHandler(60_000));
   const resolver = resolverFor({ echo: fn.url, slow: fn.url, gone: 'http://127.0.0.1:9' });
-  const config = configFor(nats.url, { gateway: { upstreamTimeoutMs: 300 } });
+  // Large bodies off, so max_body_size is the async route's limit (large-payloads.test.ts covers max_large_body_size).
+  const config = configFor(nats.url, { gateway: { upstreamTimeoutMs: 300, maxLargeBodyBytes: 0 } });
   const gateway = await startTestGateway(t, config, resolver);
   const url = (path: string) => `${gateway.url}${path}`;
 

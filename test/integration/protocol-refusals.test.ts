@@ -23,7 +23,8 @@ function expectRefusal(t: Test, res: RawResponse, status: number, code: string, 
 }
 
 t.test('node and fastify refusals come in the gateway shape', async (t) => {
-  const stack = await startStack(t, { worker: false });
+  // Large bodies off, so a Content-Length over max_body_size is refused at once (large-payloads.test.ts covers max_large_body_size).
+  const stack = await startStack(t, { worker: false, config: { gateway: { maxLargeBodyBytes: 0 } } });
   const url = stack.gateway.url;
   const host = new URL(url).host;
   const send = (lines: string[], body = '') => rawRequest(url, lines.join('\r\n'), body);

@@ -4,7 +4,9 @@ import { filterSubject, hasCriteria, isQueueOnly, type DeadLetterFilter } from '
 import { countLine, formatShow, formatTable, listJson, progressReporter, showJson } from './format.js';
 import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StreamBounds } from './read.js';
 import { replayHeaders, replaySubject } from './replay.js';
-import { DEAD_LETTER_STREAM } from '../../queue/topology.js';
+import { DEAD_LETTER_STREAM, PAYLOAD_BUCKET } from '../../queue/topology.js';
+import { EnvelopeHeader } from '../../queue/envelope.js';
+import { openPayloadStoreIfUsed, type PayloadStore } from '../../queue/payload-store.js';
 import { describeError } from '../../errors.js';
 
 /** What the commands run with: JetStream, two output lines sinks and a clock. */
@@ -114,34 +116,71 @@ export async function purgeCommand(ctx: DlqContext, filter: DeadLetterFilter, op
       ctx.out(`all ${countLine(bounds.messages)} would be purged; pass --yes to purge them`);
       return 1;
     }
+    const bodies = await storedBodies(ctx, filter, bounds);
     // Bounded by the last sequence at start: dead letters arriving meanwhile are kept.
     const purged = bounds.messages === 0 ? 0 : (await ctx.jsm.streams.purge(DEAD_LETTER_STREAM, { seq: bounds.lastSeq + 1 })).purged;
     ctx.out(`purged ${purged}`);
+    await deleteBodies(ctx, bodies, [...bodies.refs.values()]);
     return 0;
   }
   if (isQueueOnly(filter) && opts.yes) {
+    const bodies = await storedBodies(ctx, filter, bounds);
     const purged = bounds.messages === 0 ? 0 : (await ctx.jsm.streams.purge(DEAD_LETTER_STREAM, { filter: filterSubject(filter), seq: bounds.lastSeq + 1 })).purged;
     ctx.out(`purged ${purged}`);
+    await deleteBodies(ctx, bodies, [...bodies.refs.values()]);
     return 0;
   }
-  const { seqs, missing } = await matchingSeqs(ctx, filter, bounds);
+  const payloads = await openPayloadStoreIfUsed(ctx.jsm);
+  const { seqs, missing, refs } = await matchingSeqs(ctx, filter, bounds);
   if (!explicit && !opts.yes) {
     ctx.out(`${countLine(seqs.length)} would be purged; pass --yes to purge them`);
     return 1;
   }
   const progress = progressReporter('purged', seqs.length, ctx.err);
   let purged = 0;
+  const names: string[] = [];
   for (const [i, seq] of seqs.entries()) {
-    if (await deleteIfPresent(ctx.jsm, seq)) purged += 1;
+    if (await deleteIfPresent(ctx.jsm, seq)) {
+      purged += 1;
+      const name = refs.get(seq);
+      if (name !== undefined) names.push(name);
+    }
     progress(i + 1);
   }
   ctx.out(`purged ${purged}`);
+  await deleteBodies(ctx, { payloads }, names);
   return missing > 0 ? 1 : 0;
 }
 
+/** The stored bodies (claim checks) of the dead letters a purge removes: by sequence, their object names. */
+async function storedBodies(ctx: DlqContext, filter: DeadLetterFilter, bounds: StreamBounds): Promise<{ payloads: PayloadStore | undefined; refs: Map<number, string> }> {
+  const payloads = bounds.messages === 0 ? undefined : await openPayloadStoreIfUsed(ctx.jsm);
+  // Only a bucket that holds anything is worth a scan of the letters' headers.
+  return { payloads, refs: payloads ? (await matchingSeqs(ctx, filter, bounds)).refs : new Map<number, string>() };
+}
+
+/** A dead letter keeps its invocation's stored body until it is purged: then the body goes too. */
+async function deleteBodies(ctx: DlqContext, bodies: { payloads: PayloadStore | undefined }, names: readonly string[]): Promise<void> {
+  if (!bodies.payloads || names.length === 0) return;
+  let deleted = 0;
+  for (const name of names) {
+    try {
+      if (await bodies.payloads.delete(name)) deleted += 1;
+    } catch (err) {
+      ctx.err(`could not delete stored body ${name}: ${describe(err)}`);
+    }
+  }
+  ctx.err(`deleted ${deleted} stored ${deleted === 1 ? 'body' : 'bodies'} (${PAYLOAD_BUCKET})`);
+}
+
 /** The sequences matching the filter (read headers-only), how many are poison, and how many explicit ones are missing. */
-async function matchingSeqs(ctx: DlqContext, filter: DeadLetterFilter, bounds: StreamBounds): Promise<{ seqs: number[]; poison: number; missing: number }> {
+async function matchingSeqs(
+  ctx: DlqContext,
+  filter: DeadLetterFilter,
+  bounds: StreamBounds,
+): Promise<{ seqs: number[]; poison: number; missing: number; refs: Map<number, string> }> {
   const seqs: number[] = [];
+  const refs = new Map<number, string>();
   let poison = 0;
   let missing = 0;
   const onMissing = (seq: number): void => {
@@ -151,8 +190,11 @@ async function matchingSeqs(ctx: DlqContext, filter: DeadLetterFilter, bounds: S
   for await (const found of selectDeadLetters(ctx, filter, bounds, { headersOnly: true, onMissing })) {
     seqs.push(found.letter.seq);
     if (!found.letter.invocation) poison += 1;
+    // Read from the header, so a poison letter's body is found too.
+    const ref = found.headers?.get(EnvelopeHeader.bodyRef);
+    if (ref) refs.set(found.letter.seq, ref);
   }
-  return { seqs, poison, missing };
+  return { seqs, poison, missing, refs };
 }
 
 async function boundsOrEmpty(ctx: DlqContext): Promise<StreamBounds> {

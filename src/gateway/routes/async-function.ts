@@ -17,6 +17,9 @@ import { sendError } from '../http-errors.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
 import { callbackUrlFrom, callerCallIdFrom, parseInvocationTarget } from '../invocation-target.js';
 import { enqueue, type EnqueuePorts, type EnqueueRequest } from '../enqueue.js';
+import { enqueueLarge } from '../enqueue-large.js';
+import { installAsyncBodyParser, LargeBody } from '../large-body.js';
+import type { PayloadStore } from '../../queue/payload-store.js';
 import { callerTraceCarrier, endSpan, startServerSpan, statusFailure } from '../../telemetry/spans.js';
 
 export interface AsyncFunctionRouteDeps {
@@ -29,8 +32,12 @@ export interface AsyncFunctionRouteDeps {
   readonly logger: Logger;
   /** false while disconnected from NATS: refuse at once instead of waiting on a buffered write. */
   readonly isReady: () => boolean;
-  /** Largest accepted body, bytes (`max_body_size`). */
+  /** Largest body carried in the message, bytes (`max_body_size`). */
   readonly maxBodyBytes: number;
+  /** Largest body at all, bytes (`max_large_body_size`): above maxBodyBytes it goes to `payloads`. */
+  readonly maxLargeBodyBytes: number;
+  /** The payload bucket for large bodies (claim check); absent, max_body_size is the limit. */
+  readonly payloads?: PayloadStore | undefined;
   /** Wall clock, unix ms. */
   readonly now: () => number;
   /** First-request election for Idempotency-Key. */
@@ -60,9 +67,7 @@ const EMPTY = new Uint8Array(0);
  * this route translates HTTP to and from it.
  */
 export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunctionRouteDeps): Promise<void> {
-  // Bodies stay raw bytes whatever their content type: the function, not the gateway, parses them.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => done(null, body));
+  installAsyncBodyParser(app, { maxBodyBytes: deps.maxBodyBytes, maxLargeBodyBytes: deps.payloads ? deps.maxLargeBodyBytes : 0 });
 
   const requireQueue = (): void => {
     if (!deps.isReady()) throw new QueueUnavailableError('not connected to NATS');
@@ -104,7 +109,7 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
       // X-Parent-Call-Id is the gateway's to set, never a caller's. X-Timeout is asyncfn's to apply:
       // a function that read it too would cut its work short by its own rules.
       headers: forwardedHeaders(request).filter(([name]) => name !== PARENT_CALL_ID_HEADER && name !== TIMEOUT_HEADER),
-      body: (request.body as Buffer | undefined) ?? EMPTY,
+      body: request.body instanceof Uint8Array ? request.body : EMPTY,
       callerCallId,
       callbackUrl,
       idempotencyKey,
@@ -125,7 +130,18 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     reply.raw.once('close', () => endSpan(span, reply.statusCode, statusFailure(reply.statusCode, 500)));
     try {
       requireQueue();
-      const result = await context.with(traced, enqueue, undefined, ports, enqueueRequestOf(request, span));
+      const { body } = request;
+      let result;
+      if (body instanceof LargeBody) {
+        const large = { ...ports, payloads: deps.payloads!, maxLargeBodyBytes: deps.maxLargeBodyBytes };
+        const gone = (): boolean => request.raw.destroyed || request.raw.readableAborted;
+        result = await context.with(traced, enqueueLarge, undefined, large, enqueueRequestOf(request, span), body, gone);
+        if (result === undefined) return reply.code(499).send();
+        // The rest of a refused body is not read: the connection cannot carry another request.
+        if (result.outcome === 'refused') reply.header('connection', 'close');
+      } else {
+        result = await context.with(traced, enqueue, undefined, ports, enqueueRequestOf(request, span));
+      }
       // A refusal goes through the error handler, as every thrown coded error does.
       if (result.outcome === 'refused') throw result.error;
       if (result.outcome === 'duplicate') reply.header('idempotent-replayed', 'true');

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseDurationMs } from '../../config/duration.js';
 import { parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
@@ -70,7 +71,12 @@ export async function invocationStatusRoutes(app: FastifyInstance, deps: Invocat
       if (!body) return sendError(reply, new NoResultError(`the result of "${callId}" has expired`));
       reply.code(record.result.status).header('x-call-id', callId);
       if (record.result.contentType) reply.type(record.result.contentType);
-      return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      if ('chunks' in body) {
+        // A large result streams from the payload bucket a chunk at a time, as the client reads it.
+        return reply.header('content-length', String(body.size)).send(Readable.from(body.chunks, { objectMode: false }));
+      }
+      const bytes = body.bytes;
+      return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     }
 
     const waitMs = waitFrom((request.query as Record<string, unknown>).wait);

@@ -25,6 +25,7 @@ t.test('defaults, with no variables set', async (t) => {
       writeTimeoutMs: 60_000,
       upstreamTimeoutMs: 60_000,
       maxBodyBytes: 1_024_000,
+      maxLargeBodyBytes: 1_073_741_824,
       publishTimeoutMs: 1_000,
       processes: 1,
       fairScheduling: true,
