@@ -29,7 +29,7 @@ const ResultHeader = {
 
 /**
  * The receiver's status on the worker's direct attempt. The retrier decides on it before posting
- * again (a 404 is not asked twice); a replay drops it (src/cli/dlq/replay.ts), so a replayed callback
+ * again (a 404 is not asked twice); a replay drops it (src/dead-letters/replay.ts), so a replayed callback
  * is always posted.
  */
 export const DIRECT_STATUS_HEADER = 'Asyncfn-Callback-Direct-Status';

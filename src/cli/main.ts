@@ -24,6 +24,7 @@ Commands:
   gateway   the HTTP gateway (/function, /async-function, /system, /healthz)
   worker    the queue-worker
   dlq       dead letters: list, show, replay, purge (asyncfn dlq --help)
+  cancel    cancel every invocation matching a filter, with --dry-run (asyncfn cancel --help)
   status    one invocation's record; --wait for it to finish (asyncfn status --help)
   queues    per queue: pending, in flight, waiting retries, oldest message (asyncfn queues --help)
 
@@ -32,7 +33,7 @@ ack_wait, upstream_timeout, ...) and an optional YAML file with the same keys (-
 ASYNCFN_CONFIG); see README.md.`;
 
 /** Commands that read or repair JetStream state and exit; they parse their own arguments. */
-const OPERATOR_COMMANDS: readonly string[] = ['dlq', 'status', 'queues'];
+const OPERATOR_COMMANDS: readonly string[] = ['dlq', 'status', 'queues', 'cancel'];
 
 async function main(argv: string[]): Promise<number> {
   // Whatever follows an operator command (dlq, status, queues) is its own arguments.
@@ -73,7 +74,12 @@ async function main(argv: string[]): Promise<number> {
   });
   const warnings = unknownVariableWarnings(process.env);
   if (OPERATOR_COMMANDS.includes(command)) {
-    const output = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };
+    const output = {
+      out: (line: string) => console.log(line),
+      err: (line: string) => console.error(line),
+      // Progress bars are redrawn in place only on a terminal; logs and pipes get plain lines.
+      tty: process.stderr.isTTY ? (chunk: string) => void process.stderr.write(chunk) : undefined,
+    };
     for (const warning of warnings) output.err(`asyncfn: warning: ${warning}`);
     // Beside `asyncfn up`, operator commands find its local nats-server without NATS_URL.
     const natsUrl = config.nats.url ?? (await readLocalNatsUrl(DEFAULT_DATA_DIR)) ?? '';
@@ -83,6 +89,10 @@ async function main(argv: string[]): Promise<number> {
       const [{ runQueuesCommand }, { queueSpecFor }] = await Promise.all([import('./queues.js'), import('../queue/topology.js')]);
       const defaultQueue = queueSpecFor(config);
       return runQueuesCommand(argv.slice(operatorAt + 1), { ...deps, defaultQueue, durableFor: (q) => queueSpecFor(config, q).durable });
+    }
+    if (command === 'cancel') {
+      const [{ runCancelCommand }, { bucketOptions }] = await Promise.all([import('./cancel.js'), import('../queue/topology.js')]);
+      return runCancelCommand(argv.slice(operatorAt + 1), { ...deps, bucketOptions: bucketOptions(config) });
     }
     return (await import('./dlq/index.js')).runDlqCommand(argv.slice(operatorAt + 1), deps);
   }

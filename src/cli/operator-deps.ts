@@ -11,6 +11,8 @@ export interface OperatorCommandDeps {
   readonly out: (line: string) => void;
   /** Warnings, progress and errors (stderr). */
   readonly err: (line: string) => void;
+  /** Raw writes to stderr when it is a terminal, for progress bars redrawn in place; absent otherwise. */
+  readonly tty?: ((chunk: string) => void) | undefined;
   /** Unix ms; default Date.now. Anchors relative times (`--since 1h`, "enqueued 5m ago", ages). */
   readonly now?: () => number;
 }

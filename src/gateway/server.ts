@@ -20,6 +20,8 @@ import { asyncFunctionRoutes } from './routes/async-function.js';
 import { invocationStatusRoutes } from './routes/invocation-status.js';
 import { functionRoutes } from './routes/function.js';
 import { systemRoutes } from './routes/system.js';
+import { bulkRoutes } from './routes/bulk.js';
+import type { BulkOperations } from './bulk.js';
 import { createTargetGuard } from '../callback/target-guard.js';
 import type { AsyncFnError } from '../errors.js';
 
@@ -80,6 +82,8 @@ export interface GatewayDeps {
    * guard with an empty allowlist, so only public addresses pass.
    */
   readonly checkCallback?: (url: URL) => Promise<AsyncFnError | undefined>;
+  /** Cancel and replay by filter (`POST /system/invocations/cancel`, `/system/dead-letters/replay`); absent: no such routes. */
+  readonly bulk?: BulkOperations;
 }
 
 /**
@@ -112,6 +116,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   installAuth(app, deps.auth ?? NO_AUTH);
   installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady });
+  if (deps.bulk) await app.register(bulkRoutes, { bulk: deps.bulk, isReady: deps.isReady, now });
   await app.register(invocationStatusRoutes, {
     records: deps.records,
     results: deps.results,

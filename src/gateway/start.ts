@@ -1,9 +1,10 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { loadGatewayAuth } from './auth/index.js';
 import { buildGateway, checkCallbackWith } from './server.js';
+import { bulkOperations } from './bulk.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, redactUrl } from '../nats/connection.js';
 import { provisionGateway } from '../queue/topology.js';
@@ -90,6 +91,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         metrics,
         auth,
         checkCallback: checkCallbackWith(config.security.callbackAllow),
+        bulk: bulkOperations({ js: jetstream(queue.nc), jsm, cancellations, publishTimeoutMs: config.gateway.publishTimeoutMs, now: Date.now }),
       },
     );
     const url = await app.listen({ port: config.gateway.port, host: config.gateway.host });

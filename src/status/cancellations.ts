@@ -45,7 +45,9 @@ export async function watchCancellations(kv: KV): Promise<CancellationWatch> {
       } else {
         cancelled.delete(entry.key);
       }
-      if (!entry.isUpdate && entry.delta === 0) markInitialized();
+      // nats.js flags the last of the existing entries as an update already (its count reaches the
+      // total before the entry is made), so `isUpdate` cannot tell it apart: nothing pending can.
+      if (entry.delta === 0) markInitialized();
     }
   })();
   await initialized;

@@ -21,6 +21,8 @@ export interface InvocationRecord {
   readonly function: string;
   readonly namespace: string;
   readonly queue: string;
+  /** The batch the invocation was submitted in (`POST /async-batch/<name>`), when it was. */
+  readonly batchId?: string | undefined;
   readonly state: InvocationState;
   /** Attempts started so far. */
   readonly attempts: number;

@@ -55,8 +55,8 @@ t.test('a worker without tracing loads no OpenTelemetry SDK, no gateway, no fast
   t.same(loaded(modules, SDK), [], 'no OpenTelemetry SDK package');
   t.same(loaded(modules, /\/node_modules\/(fastify|@fastify\/[^/]+|find-my-way|avvio)\//), [], 'no fastify');
   t.same(loaded(modules, /\/node_modules\/(figlet|pino-pretty)\//), [], 'no figlet, no pino-pretty');
-  t.same(loaded(modules, /\/src\/(gateway|samples|cli\/dlq)\//), [], 'no gateway, sample or dlq module');
-  t.same(loaded(modules, /\/src\/cli\/(gateway-processes|up|status|queues)\.(ts|js)$/), [], 'no other command');
+  t.same(loaded(modules, /\/src\/(gateway|samples|cli\/dlq|dead-letters)\//), [], 'no gateway, sample or dead-letter module');
+  t.same(loaded(modules, /\/src\/cli\/(gateway-processes|up|status|queues|cancel)\.(ts|js)$/), [], 'no other command');
   // undici's index loads fetch, WebSocket, the HTTP cache and the mocks: ~8 MiB a worker never uses.
   t.ok(loaded(modules, /\/node_modules\/undici\/lib\/dispatcher\/agent\.js$/).length === 1, "undici's Agent");
   t.same(loaded(modules, /\/node_modules\/undici\/(index\.js|lib\/web\/)/), [], "not undici's index, fetch or WebSocket");

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { parseFilter, parseSeq, type DeadLetterFilter, type Parsed } from './filters.js';
+import { parseFilter, parseSeq, type DeadLetterFilter, type Parsed } from '../../dead-letters/filters.js';
 import { describeError } from '../../errors.js';
 
 export const DLQ_COMMANDS = ['list', 'show', 'replay', 'purge'] as const;
@@ -10,7 +10,7 @@ export type DlqArgs =
   | { readonly command: 'help' }
   | { readonly command: 'list'; readonly filter: DeadLetterFilter; readonly json: boolean }
   | { readonly command: 'show'; readonly seq: number; readonly json: boolean }
-  | { readonly command: 'replay'; readonly filter: DeadLetterFilter; readonly yes: boolean; readonly keep: boolean }
+  | { readonly command: 'replay'; readonly filter: DeadLetterFilter; readonly yes: boolean; readonly keep: boolean; readonly dryRun: boolean }
   | { readonly command: 'purge'; readonly filter: DeadLetterFilter; readonly yes: boolean };
 
 export const DLQ_USAGE = `Usage: asyncfn dlq <command> [filters] [options]
@@ -18,10 +18,10 @@ export const DLQ_USAGE = `Usage: asyncfn dlq <command> [filters] [options]
 Commands:
   list [filters] [--json]             dead letters, one per line, then a count
   show <seq> [--json]                 one dead letter: metadata and the original request
-  replay [filters|seqs] [--yes] [--keep]
+  replay [filters|seqs] [--yes] [--keep] [--dry-run]
                                       publish the original invocations to their queues again,
                                       same call id, then delete the dead letters (--keep keeps them);
-                                      more than 10 need --yes
+                                      more than 10 need --yes; --dry-run only counts them
   purge [filters|seqs] [--yes]        delete dead letters; --yes unless sequences are given
 
 Filters (all must match):
@@ -41,6 +41,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   keep: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -48,7 +49,7 @@ const OPTIONS = {
 const COMMAND_FLAGS: Readonly<Record<DlqCommandName, readonly string[]>> = {
   list: ['json'],
   show: ['json'],
-  replay: ['yes', 'keep'],
+  replay: ['yes', 'keep', 'dry-run'],
   purge: ['yes'],
 };
 const FILTER_OPTIONS = ['function', 'queue', 'reason', 'since', 'until'];
@@ -87,7 +88,7 @@ export function parseDlqArgs(args: readonly string[], nowMs: number): Parsed<Dlq
     case 'list':
       return { ok: true, value: { command, filter: filter.value, json: values.json === true } };
     case 'replay':
-      return { ok: true, value: { command, filter: filter.value, yes: values.yes === true, keep: values.keep === true } };
+      return { ok: true, value: { command, filter: filter.value, yes: values.yes === true, keep: values.keep === true, dryRun: values['dry-run'] === true } };
     case 'purge':
       return { ok: true, value: { command, filter: filter.value, yes: values.yes === true } };
   }

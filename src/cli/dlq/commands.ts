@@ -1,11 +1,10 @@
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { DeadLetter } from '../../queue/dead-letter.js';
-import { filterSubject, hasCriteria, isQueueOnly, type DeadLetterFilter } from './filters.js';
-import { countLine, formatShow, formatTable, listJson, progressReporter, showJson } from './format.js';
-import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StreamBounds } from './read.js';
-import { replayHeaders, replaySubject } from './replay.js';
+import { filterSubject, hasCriteria, isQueueOnly, type DeadLetterFilter } from '../../dead-letters/filters.js';
+import { countLine, formatShow, formatTable, listJson, showJson } from './format.js';
+import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StreamBounds } from '../../dead-letters/read.js';
+import { deleteDeadLetter, matchDeadLetters, NO_DEAD_LETTERS, replayDeadLetters, type DeadLetterMatches } from '../../dead-letters/replay-many.js';
+import { progressBar } from '../progress.js';
 import { DEAD_LETTER_STREAM, PAYLOAD_BUCKET } from '../../queue/topology.js';
-import { EnvelopeHeader } from '../../queue/envelope.js';
 import { openPayloadStoreIfUsed, type PayloadStore } from '../../queue/payload-store.js';
 import { describeError } from '../../errors.js';
 
@@ -19,15 +18,12 @@ export interface DlqContext extends DeadLetterStreamAccess {
   readonly now: () => number;
   /** How long to wait for each replay's PubAck; ms. */
   readonly publishTimeoutMs: number;
+  /** Raw writes to stderr when it is a terminal: progress is a bar there, a few lines elsewhere. */
+  readonly tty?: ((chunk: string) => void) | undefined;
 }
 
 /** More matches than this need `--yes` to replay. */
 export const REPLAY_CONFIRM_ABOVE = 10;
-
-const NO_DEAD_LETTERS: StreamBounds = { lastSeq: 0, messages: 0 };
-/** Server error codes for deleting a message that is not there: JSSequenceNotFound, or JSStreamMsgDeleteFailed saying "not found". */
-const SEQUENCE_NOT_FOUND = 10043;
-const MSG_DELETE_FAILED = 10057;
 
 export async function listCommand(ctx: DlqContext, filter: DeadLetterFilter, json: boolean): Promise<number> {
   const bounds = await boundsOrEmpty(ctx);
@@ -64,48 +60,38 @@ export async function showCommand(ctx: DlqContext, seq: number, json: boolean): 
   return 0;
 }
 
-export async function replayCommand(ctx: DlqContext, filter: DeadLetterFilter, opts: { yes: boolean; keep: boolean }): Promise<number> {
+export async function replayCommand(ctx: DlqContext, filter: DeadLetterFilter, opts: { yes: boolean; keep: boolean; dryRun?: boolean }): Promise<number> {
   const bounds = await boundsOrEmpty(ctx);
   const { seqs, poison, missing } = await matchingSeqs(ctx, filter, bounds);
+  const skippable = poison > 0 ? ` (${poison} poison, which would be skipped)` : '';
+  if (opts.dryRun) {
+    // Counts only: nothing is published or deleted.
+    ctx.out(`${seqs.length} dead letters would be replayed${skippable}`);
+    return missing > 0 ? 1 : 0;
+  }
   if (seqs.length > REPLAY_CONFIRM_ABOVE && !opts.yes) {
-    const skipped = poison > 0 ? ` (${poison} poison, which would be skipped)` : '';
-    ctx.out(`${seqs.length} dead letters would be replayed${skipped}; pass --yes to replay them`);
+    ctx.out(`${seqs.length} dead letters would be replayed${skippable}; pass --yes to replay them`);
     return 1;
   }
-  const progress = progressReporter('replayed', seqs.length, ctx.err);
-  let replayed = 0;
-  let skipped = 0;
-  let gone = 0;
-  for (const [i, seq] of seqs.entries()) {
-    const found = await getDeadLetter(ctx.jsm, seq);
-    if (!found) {
-      // Deleted since we listed it (another replay or purge): nothing to do.
-      gone += 1;
-      skipped += 1;
-      ctx.err(`skipped ${seq}: no longer in the dead-letter stream`);
-    } else if (!found.letter.invocation) {
-      skipped += 1;
-      ctx.err(`skipped ${seq}: a poison message cannot be replayed (${found.letter.decodeError ?? 'not an envelope'})`);
-    } else {
-      const subject = replaySubject(found.letter.queue, found.letter.reason);
-      try {
-        await ctx.js.publish(subject, found.data, { headers: replayHeaders(found.headers, ctx.now()), timeout: ctx.publishTimeoutMs });
-      } catch (err) {
-        ctx.err(`replay of ${seq} to "${subject}" failed: ${describe(err)}`);
-        ctx.out(`replayed ${replayed}, skipped ${skipped}`);
-        return 1;
-      }
-      replayed += 1;
-      // Deleted only after the PubAck: a failure in between leaves a duplicate, never a loss.
-      if (!opts.keep && !(await deleteIfPresent(ctx.jsm, seq))) {
-        gone += 1;
-        ctx.err(`replayed ${seq}, but it had already been deleted from the dead-letter stream`);
-      }
-    }
-    progress(i + 1);
+  const progress = progressBar('replayed', seqs.length, ctx);
+  const outcome = await replayDeadLetters(
+    ctx,
+    seqs,
+    { keep: opts.keep, publishTimeoutMs: ctx.publishTimeoutMs, now: ctx.now },
+    {
+      skipped: (seq, why, detail) => ctx.err(why === 'gone' ? `skipped ${seq}: ${detail}` : `skipped ${seq}: a poison message cannot be replayed (${detail})`),
+      alreadyDeleted: (seq) => ctx.err(`replayed ${seq}, but it had already been deleted from the dead-letter stream`),
+      progress: (done) => progress.update(done),
+    },
+  );
+  progress.finish();
+  if (outcome.failure) {
+    ctx.err(`replay of ${outcome.failure.seq} to "${outcome.failure.subject}" failed: ${describe(outcome.failure.error)}`);
+    ctx.out(`replayed ${outcome.replayed}, skipped ${outcome.skipped}`);
+    return 1;
   }
-  ctx.out(`replayed ${replayed}, skipped ${skipped}`);
-  return missing > 0 || gone > 0 ? 1 : 0;
+  ctx.out(`replayed ${outcome.replayed}, skipped ${outcome.skipped}`);
+  return missing > 0 || outcome.gone > 0 ? 1 : 0;
 }
 
 export async function purgeCommand(ctx: DlqContext, filter: DeadLetterFilter, opts: { yes: boolean }): Promise<number> {
@@ -136,24 +122,29 @@ export async function purgeCommand(ctx: DlqContext, filter: DeadLetterFilter, op
     ctx.out(`${countLine(seqs.length)} would be purged; pass --yes to purge them`);
     return 1;
   }
-  const progress = progressReporter('purged', seqs.length, ctx.err);
+  const progress = progressBar('purged', seqs.length, ctx);
   let purged = 0;
   const names: string[] = [];
   for (const [i, seq] of seqs.entries()) {
-    if (await deleteIfPresent(ctx.jsm, seq)) {
+    if (await deleteDeadLetter(ctx.jsm, seq)) {
       purged += 1;
       const name = refs.get(seq);
       if (name !== undefined) names.push(name);
     }
-    progress(i + 1);
+    progress.update(i + 1);
   }
+  progress.finish();
   ctx.out(`purged ${purged}`);
   await deleteBodies(ctx, { payloads }, names);
   return missing > 0 ? 1 : 0;
 }
 
 /** The stored bodies (claim checks) of the dead letters a purge removes: by sequence, their object names. */
-async function storedBodies(ctx: DlqContext, filter: DeadLetterFilter, bounds: StreamBounds): Promise<{ payloads: PayloadStore | undefined; refs: Map<number, string> }> {
+async function storedBodies(
+  ctx: DlqContext,
+  filter: DeadLetterFilter,
+  bounds: StreamBounds,
+): Promise<{ payloads: PayloadStore | undefined; refs: ReadonlyMap<number, string> }> {
   const payloads = bounds.messages === 0 ? undefined : await openPayloadStoreIfUsed(ctx.jsm);
   // Only a bucket that holds anything is worth a scan of the letters' headers.
   return { payloads, refs: payloads ? (await matchingSeqs(ctx, filter, bounds)).refs : new Map<number, string>() };
@@ -174,27 +165,8 @@ async function deleteBodies(ctx: DlqContext, bodies: { payloads: PayloadStore | 
 }
 
 /** The sequences matching the filter (read headers-only), how many are poison, and how many explicit ones are missing. */
-async function matchingSeqs(
-  ctx: DlqContext,
-  filter: DeadLetterFilter,
-  bounds: StreamBounds,
-): Promise<{ seqs: number[]; poison: number; missing: number; refs: Map<number, string> }> {
-  const seqs: number[] = [];
-  const refs = new Map<number, string>();
-  let poison = 0;
-  let missing = 0;
-  const onMissing = (seq: number): void => {
-    missing += 1;
-    ctx.err(`dead letter ${seq} not found`);
-  };
-  for await (const found of selectDeadLetters(ctx, filter, bounds, { headersOnly: true, onMissing })) {
-    seqs.push(found.letter.seq);
-    if (!found.letter.invocation) poison += 1;
-    // Read from the header, so a poison letter's body is found too.
-    const ref = found.headers?.get(EnvelopeHeader.bodyRef);
-    if (ref) refs.set(found.letter.seq, ref);
-  }
-  return { seqs, poison, missing, refs };
+async function matchingSeqs(ctx: DlqContext, filter: DeadLetterFilter, bounds: StreamBounds): Promise<DeadLetterMatches> {
+  return matchDeadLetters(ctx, filter, bounds, (seq) => ctx.err(`dead letter ${seq} not found`));
 }
 
 async function boundsOrEmpty(ctx: DlqContext): Promise<StreamBounds> {
@@ -202,22 +174,6 @@ async function boundsOrEmpty(ctx: DlqContext): Promise<StreamBounds> {
   if (bounds) return bounds;
   ctx.err(`no stream "${DEAD_LETTER_STREAM}" yet: nothing has been dead-lettered`);
   return NO_DEAD_LETTERS;
-}
-
-/** Deletes one dead letter; false when it was already gone. */
-async function deleteIfPresent(jsm: JetStreamManager, seq: number): Promise<boolean> {
-  try {
-    // No erase: overwriting the stored bytes is slow and the message is unreachable either way.
-    return await jsm.streams.deleteMessage(DEAD_LETTER_STREAM, seq, false);
-  } catch (err) {
-    if (err instanceof JetStreamApiError && isNotFound(err)) return false;
-    throw err;
-  }
-}
-
-function isNotFound(err: JetStreamApiError): boolean {
-  if (err.code === SEQUENCE_NOT_FOUND || err.code === JetStreamApiCodes.NoMessageFound) return true;
-  return err.code === MSG_DELETE_FAILED && /not found/i.test(err.message);
 }
 
 export function describe(err: unknown): string {

@@ -1,6 +1,8 @@
 import type { MsgHdrs } from '@nats-io/nats-core';
 import type { DeadLetter } from '../../queue/dead-letter.js';
 
+export { progressReporter } from '../progress.js';
+
 /** What `list` and `show` print about one dead letter (headers and body as stored). */
 export interface DeadLetterView {
   readonly letter: DeadLetter;
@@ -161,22 +163,6 @@ export function formatShow(view: DeadLetterView): string[] {
   lines.push('  headers:');
   for (const [name, value] of inv.headers) lines.push(`    ${name}: ${value}`);
   return [...lines, ...formatBody(inv.body)];
-}
-
-/**
- * Reports progress on `err` at every tenth of `total`, and only when more than 100 are processed:
- * `replayed 300/3000`. Call with the number processed so far.
- */
-export function progressReporter(label: string, total: number, err: (line: string) => void): (done: number) => void {
-  if (total <= 100) return () => undefined;
-  let reportedTenths = 0;
-  return (done) => {
-    const tenths = Math.floor((done * 10) / total);
-    if (tenths > reportedTenths) {
-      reportedTenths = tenths;
-      err(`${label} ${done}/${total}`);
-    }
-  };
 }
 
 export function isoTime(ms: number): string {

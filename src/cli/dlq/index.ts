@@ -5,7 +5,7 @@ import { DLQ_USAGE, parseDlqArgs } from './args.js';
 import { describe, listCommand, purgeCommand, replayCommand, showCommand, type DlqContext } from './commands.js';
 
 export { DLQ_USAGE, parseDlqArgs, type DlqArgs } from './args.js';
-export { parseFilter, matchesFilter, parseTimeBound, type DeadLetterFilter } from './filters.js';
+export { parseFilter, matchesFilter, parseTimeBound, type DeadLetterFilter } from '../../dead-letters/filters.js';
 
 /** What `asyncfn dlq` needs from its caller. */
 export interface DlqDeps extends OperatorCommandDeps {
@@ -42,6 +42,7 @@ export async function runDlqCommand(args: string[], deps: DlqDeps): Promise<numb
       err: deps.err,
       now,
       publishTimeoutMs: deps.publishTimeoutMs ?? 5_000,
+      tty: deps.tty,
     };
     switch (cmd.command) {
       case 'list':
@@ -49,7 +50,7 @@ export async function runDlqCommand(args: string[], deps: DlqDeps): Promise<numb
       case 'show':
         return await showCommand(ctx, cmd.seq, cmd.json);
       case 'replay':
-        return await replayCommand(ctx, cmd.filter, { yes: cmd.yes, keep: cmd.keep });
+        return await replayCommand(ctx, cmd.filter, { yes: cmd.yes, keep: cmd.keep, dryRun: cmd.dryRun });
       case 'purge':
         return await purgeCommand(ctx, cmd.filter, { yes: cmd.yes });
     }

@@ -23,7 +23,9 @@ t.test('each command with its options', async (t) => {
   t.same(parseDlqArgs(['show', '12', '--json'], NOW), { ok: true, value: { command: 'show', seq: 12, json: true } });
   const replay = parseDlqArgs(['replay', '--yes', '--keep', '--reason', 'expired'], NOW);
   t.match(replay, { ok: true, value: { command: 'replay', yes: true, keep: true, filter: { reason: 'expired' } } });
-  t.match(parseDlqArgs(['replay', '-y'], NOW), { ok: true, value: { command: 'replay', yes: true, keep: false } });
+  t.match(parseDlqArgs(['replay', '-y'], NOW), { ok: true, value: { command: 'replay', yes: true, keep: false, dryRun: false } });
+  t.match(parseDlqArgs(['replay', '--dry-run', '--function', 'f'], NOW), { ok: true, value: { command: 'replay', dryRun: true, filter: { functionName: 'f' } } });
+  t.match(parseDlqArgs(['purge', '--dry-run'], NOW), { ok: false, error: '--dry-run does not apply to "purge"' });
   t.match(parseDlqArgs(['purge', '1', '2'], NOW), { ok: true, value: { command: 'purge', yes: false, filter: { seqs: [1, 2] } } });
   t.same(parseDlqArgs(['--help'], NOW), { ok: true, value: { command: 'help' } });
   t.same(parseDlqArgs(['list', '-h'], NOW), { ok: true, value: { command: 'help' } });

@@ -1,5 +1,14 @@
 import t from 'tap';
-import { filterSubject, hasCriteria, isQueueOnly, matchesFilter, parseFilter, parseSeq, parseTimeBound, type DeadLetterFilter } from '../../../src/cli/dlq/filters.js';
+import {
+  filterSubject,
+  hasCriteria,
+  isQueueOnly,
+  matchesFilter,
+  parseFilter,
+  parseSeq,
+  parseTimeBound,
+  type DeadLetterFilter,
+} from '../../../src/dead-letters/filters.js';
 import type { DeadLetter } from '../../../src/queue/dead-letter.js';
 import type { Invocation } from '../../../src/queue/envelope.js';
 import { testInvocation } from '../../helpers/invocations.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import t from 'tap';
-import { replayHeaders } from '../../../src/cli/dlq/replay.js';
+import { replayHeaders } from '../../../src/dead-letters/replay.js';
 import { decodeDeadLetter, encodeDeadLetter } from '../../../src/queue/dead-letter.js';
 import { decodeMessage } from '../../../src/queue/decode.js';
 import { encodeEnvelope, EnvelopeHeader, PoisonMessageError, type Invocation } from '../../../src/queue/envelope.js';

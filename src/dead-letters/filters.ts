@@ -1,7 +1,9 @@
-import { parseDurationMs } from '../../config/duration.js';
-import { QUEUE_NAME } from '../../config/schema.js';
-import { DEAD_LETTER_REASONS, type DeadLetter, type DeadLetterReason } from '../../queue/dead-letter.js';
-import { DEAD_LETTER_SUBJECT_PREFIX } from '../../queue/topology.js';
+import { QUEUE_NAME } from '../config/schema.js';
+import { DEAD_LETTER_REASONS, type DeadLetter, type DeadLetterReason } from '../queue/dead-letter.js';
+import { DEAD_LETTER_SUBJECT_PREFIX } from '../queue/topology.js';
+import { badTimeBound as badTime, parseTimeBound } from '../status/time-bound.js';
+
+export { parseTimeBound };
 
 /** Which dead letters a command applies to: every criterion given must match. */
 export interface DeadLetterFilter {
@@ -29,8 +31,6 @@ export interface FilterOptions {
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
-/** RFC 3339 date-time with a mandatory offset ("2024-05-01T12:00:00Z", "…T12:00:00.5+02:00"). */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 const SEQ = /^[1-9]\d*$/;
 
 /** Parses the filter options and the positional sequence numbers; `nowMs` anchors relative times. */
@@ -65,20 +65,6 @@ export function parseFilter(opts: FilterOptions, positionals: readonly string[],
       seqs: [...seqs].sort((a, b) => a - b),
     },
   };
-}
-
-/**
- * A point in time: a duration meaning "that long ago" (`1h`, `30m`, `1h30m`, Go syntax) or an
- * RFC 3339 date-time. Returns Unix ms, or undefined when the text is neither.
- */
-export function parseTimeBound(text: string, nowMs: number): number | undefined {
-  const trimmed = text.trim();
-  if (RFC3339.test(trimmed)) {
-    const ms = Date.parse(trimmed.replace(' ', 'T').toUpperCase());
-    return Number.isNaN(ms) ? undefined : ms;
-  }
-  const agoMs = parseDurationMs(trimmed);
-  return agoMs === undefined ? undefined : nowMs - agoMs;
 }
 
 /** A positive integer that is a safe stream sequence, else undefined. */
@@ -117,10 +103,6 @@ export function matchesFilter(letter: DeadLetter, filter: DeadLetterFilter): boo
     if (inv.functionName !== filter.functionName && `${inv.functionName}.${inv.namespace}` !== filter.functionName) return false;
   }
   return true;
-}
-
-function badTime(option: string, text: string): string {
-  return `${option} "${text}" is neither a duration (30m, 1h, 1h30m) nor an RFC 3339 time (2024-05-01T12:00:00Z)`;
 }
 
 function fail<T>(error: string): Parsed<T> {

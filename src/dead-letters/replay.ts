@@ -1,8 +1,8 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
-import { EnvelopeHeader } from '../../queue/envelope.js';
-import { DIRECT_STATUS_HEADER } from '../../callback/durable.js';
-import type { DeadLetterReason } from '../../queue/dead-letter.js';
-import { CALLBACK_SUBJECT_PREFIX } from '../../queue/topology.js';
+import { EnvelopeHeader } from '../queue/envelope.js';
+import { DIRECT_STATUS_HEADER } from '../callback/durable.js';
+import type { DeadLetterReason } from '../queue/dead-letter.js';
+import { CALLBACK_SUBJECT_PREFIX } from '../queue/topology.js';
 
 /** The queue (stream and subject) of OpenFaaS's single queue, for dead letters that name none. */
 export const DEFAULT_QUEUE = 'faas-request';

@@ -1,8 +1,8 @@
 import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type OrderedConsumerOptions } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
-import { decodeDeadLetter, type DeadLetter } from '../../queue/dead-letter.js';
+import { decodeDeadLetter, type DeadLetter } from '../queue/dead-letter.js';
 import { filterSubject, matchesFilter, type DeadLetterFilter } from './filters.js';
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX } from '../../queue/topology.js';
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX } from '../queue/topology.js';
 
 /** A dead letter with the stored message it was decoded from. */
 export interface StoredDeadLetter {

@@ -1,0 +1,126 @@
+import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
+import type { CancellationRequests } from './cancellations.js';
+import { matchesInvocation, type InvocationFilter } from './filters.js';
+import type { InvocationRecord } from './records.js';
+import { RECORDS_BUCKET } from '../queue/topology.js';
+
+/** Records fetched per pull while scanning the records bucket. */
+const SCAN_BATCH = 256;
+/**
+ * How long one pull may wait for records the consumer reported pending; ms. It only runs out when
+ * they were deleted (expired) while we read, and then the scan ends.
+ */
+const SCAN_EXPIRES_MS = 2_000;
+/** Cancellation markers written at once: a bounded window of KV puts in flight. */
+export const CANCEL_WINDOW = 64;
+
+const KV_OPERATION = 'KV-Operation';
+
+/** What a scan of the records found: the matching call ids and how they divide. */
+export interface InvocationMatches {
+  /** Call ids of the matching records, in the bucket's order. */
+  readonly callIds: readonly string[];
+  /** Matching records by state. */
+  readonly byState: Readonly<Record<string, number>>;
+  /** Matching records by `name.namespace`. */
+  readonly byFunction: Readonly<Record<string, number>>;
+  /** Records read (matching or not). */
+  readonly scanned: number;
+}
+
+/**
+ * Reads the last value of every key in the records bucket once and keeps the call ids of the
+ * records matching `filter`.
+ *
+ * How it scales: one ordered pull consumer over the bucket's stream with "last per subject",
+ * {@link SCAN_BATCH} records per pull, so the client never buffers more than one batch: the time
+ * is linear in the records the bucket holds (all of them, since records are keyed by call id and
+ * no subject filter can select by function or state; `records_ttl` bounds them), the memory
+ * linear in the matches (their call ids). Bounded: it stops at the count of records pending when
+ * it started, so invocations enqueued during the scan are not included.
+ */
+export async function scanInvocations(js: JetStreamClient, filter: InvocationFilter, onScanned?: (scanned: number) => void): Promise<InvocationMatches> {
+  const callIds: string[] = [];
+  const byState: Record<string, number> = {};
+  const byFunction: Record<string, number> = {};
+  let scanned = 0;
+  const prefix = `$KV.${RECORDS_BUCKET}.`;
+  const consumer = await js.consumers.get(`KV_${RECORDS_BUCKET}`, { filter_subjects: `${prefix}>`, deliver_policy: DeliverPolicy.LastPerSubject });
+  try {
+    let remaining = (await consumer.info(true)).num_pending;
+    while (remaining > 0) {
+      const batch = await consumer.fetch({ max_messages: Math.min(SCAN_BATCH, remaining), expires: SCAN_EXPIRES_MS });
+      let received = 0;
+      try {
+        for await (const m of batch) {
+          received += 1;
+          remaining = m.info.pending;
+          const op = m.headers?.get(KV_OPERATION);
+          if (op !== 'DEL' && op !== 'PURGE' && m.data.length > 0) {
+            scanned += 1;
+            const record = parseRecord(m.data);
+            if (record && matchesInvocation(record, filter)) {
+              callIds.push(record.callId);
+              byState[record.state] = (byState[record.state] ?? 0) + 1;
+              const fn = `${record.function}.${record.namespace}`;
+              byFunction[fn] = (byFunction[fn] ?? 0) + 1;
+            }
+          }
+          if (remaining === 0) break;
+        }
+      } finally {
+        batch.stop();
+      }
+      onScanned?.(scanned);
+      if (received === 0) break;
+    }
+  } finally {
+    await consumer.delete().catch(() => undefined);
+  }
+  return { callIds, byState, byFunction, scanned };
+}
+
+/** What writing the markers did. */
+export interface CancelOutcome {
+  readonly cancelled: number;
+  /** Markers that could not be written, with the first error. */
+  readonly failed: number;
+  readonly firstError?: unknown;
+}
+
+/**
+ * Writes a cancellation marker for each call id, at most {@link CANCEL_WINDOW} at a time, and
+ * reports progress after each one. A failed write is counted and the rest go on: each marker
+ * stands alone, and a repeated run writes the missing ones (a marker written twice is harmless).
+ */
+export async function cancelInvocations(cancellations: CancellationRequests, callIds: readonly string[], onProgress?: (done: number) => void): Promise<CancelOutcome> {
+  let next = 0;
+  let cancelled = 0;
+  let failed = 0;
+  let firstError: unknown;
+  const lane = async (): Promise<void> => {
+    while (next < callIds.length) {
+      const callId = callIds[next++]!;
+      try {
+        await cancellations.request(callId);
+        cancelled += 1;
+      } catch (err) {
+        failed += 1;
+        firstError ??= err;
+      }
+      onProgress?.(cancelled + failed);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CANCEL_WINDOW, callIds.length) }, lane));
+  return failed > 0 ? { cancelled, failed, firstError } : { cancelled, failed };
+}
+
+function parseRecord(data: Uint8Array): InvocationRecord | undefined {
+  try {
+    const value = JSON.parse(new TextDecoder().decode(data)) as InvocationRecord;
+    return typeof value === 'object' && value !== null && typeof value.callId === 'string' ? value : undefined;
+  } catch {
+    // A value some other writer left in the bucket: not a record, never matched.
+    return undefined;
+  }
+}
