@@ -18,6 +18,8 @@ export interface InvocationRecord {
    * invocation (a callback chained into /async-function/): this one got a fresh call id instead.
    */
   readonly parentCallId?: string | undefined;
+  /** The batch this invocation is an item of (`POST /async-batch/<name>`). */
+  readonly batchId?: string | undefined;
   readonly function: string;
   readonly namespace: string;
   readonly queue: string;

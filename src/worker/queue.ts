@@ -54,6 +54,8 @@ export interface QueueDeps {
   readonly metrics: WorkerMetrics;
   /** Rate limits shared by every worker (com.asyncfn.rate_limit, key_rate_limit). */
   readonly rateLimiter?: SharedRateLimiter | undefined;
+  /** Counts a batch item's final state (src/worker/batches.ts); default counts nothing. */
+  readonly countBatchItem?: InvocationEffects['countBatchItem'] | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -102,6 +104,7 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
       logger,
       putConfirmed: (record) => d.confirmer.kvPut(RECORDS_BUCKET, record.callId, encoder.encode(JSON.stringify(record))).then(() => undefined),
     }),
+    countBatchItem: d.countBatchItem ?? (() => Promise.resolve()),
     ackAck: (message) => message.ackAck(),
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
     loadThrottles: (invocation) => d.throttles.load(invocation),

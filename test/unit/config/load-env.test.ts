@@ -26,6 +26,8 @@ t.test('defaults, with no variables set', async (t) => {
       upstreamTimeoutMs: 60_000,
       maxBodyBytes: 1_024_000,
       publishTimeoutMs: 1_000,
+      maxBatchItems: 10_000,
+      maxBatchBytes: 64 * 1024 * 1024,
       processes: 1,
       fairScheduling: true,
     },
