@@ -87,6 +87,11 @@ export async function completeBatchIfDone(ports: BatchCompletionPorts, batchId: 
 }
 
 /** The ports of {@link completeBatchIfDone} on a JetStream client. */
-export function batchCompletionPorts(js: JetStreamClient, batches: BatchStore, counts: BatchCompletionPorts['counts'], now: () => number = Date.now): BatchCompletionPorts {
+export function batchCompletionPorts(
+  js: JetStreamClient,
+  batches: BatchStore,
+  counts: BatchCompletionPorts['counts'],
+  now: () => number = Date.now,
+): BatchCompletionPorts {
   return { batches, counts, handOff: (queue, request, msgId) => handOffCallback(js, queue, request, msgId), now };
 }

@@ -224,7 +224,8 @@ export const VariablesSchema = z
       meaning: 'most items one `POST /async-batch/<name>` may carry; the item past it is refused with `413` and the ones before it are kept (see [Batches](#batches))',
     }),
     max_batch_bytes: bytes.prefault('64MiB').register(VARIABLE_DOCS, {
-      meaning: 'largest `POST /async-batch/<name>` body, read as a stream (never held whole); past it `413`, the items before it kept. Each item\'s body is also held to `max_body_size`',
+      meaning:
+        "largest `POST /async-batch/<name>` body, read as a stream (never held whole); past it `413`, the items before it kept. Each item's body is also held to `max_body_size`",
     }),
     gateway_processes: integer(1, 64).prefault('1').register(VARIABLE_DOCS, {
       meaning:

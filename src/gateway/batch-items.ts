@@ -200,8 +200,8 @@ async function* splitJsonArray(chunks: AsyncIterable<Uint8Array>, limits: BatchR
       parts.push(chunk.subarray(start));
     }
   }
-  if ((where as Where) === 'before') return;
-  if ((where as Where) !== 'end') throw invalid(index, line, 'the JSON array is not closed');
+  if (where === 'before') return;
+  if (where !== 'end') throw invalid(index, line, 'the JSON array is not closed');
 }
 
 /** Item fields besides these are refused, so that a typo ("header") is not silently ignored. */
@@ -251,7 +251,7 @@ export function parseBatchItem(raw: RawBatchItem, maxBodyBytes: number): BatchIt
   if (body.length > maxBodyBytes) throw tooLarge(index, line, `the body exceeds max_body_size (${maxBodyBytes} bytes)`);
 
   if (item.query !== undefined && typeof item.query !== 'string') throw invalid(index, line, 'query must be a string');
-  const query = ((item.query as string | undefined) ?? '').replace(/^\?/, '');
+  const query = (item.query ?? '').replace(/^\?/, '');
   if (/[\s#]/.test(query)) throw invalid(index, line, 'query must be a raw query string (no spaces or "#")');
   if (item.path !== undefined && typeof item.path !== 'string') throw invalid(index, line, 'path must be a string');
   const path = checked(index, line, () => (item.path === undefined || item.path === '' ? '' : confinePathSuffix(item.path as string)));

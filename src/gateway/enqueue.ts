@@ -187,7 +187,15 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
 
 /** The `queued` (or `scheduled`) record of an invocation. */
 function recordOf(req: EnqueueRequest, queue: string, callId: string, parentCallId: string | undefined): InvocationRecord {
-  return queuedRecordOf({ callId, parentCallId, functionName: req.ref.name, namespace: req.ref.namespace, queue, enqueuedAtMs: req.enqueuedAtMs, notBeforeMs: req.notBeforeMs });
+  return queuedRecordOf({
+    callId,
+    parentCallId,
+    functionName: req.ref.name,
+    namespace: req.ref.namespace,
+    queue,
+    enqueuedAtMs: req.enqueuedAtMs,
+    notBeforeMs: req.notBeforeMs,
+  });
 }
 
 /** The record the gateway writes as it publishes an invocation (a single one, or a batch's item): `queued`, or `scheduled` when delayed. */

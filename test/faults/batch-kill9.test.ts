@@ -60,11 +60,7 @@ t.test('kill -9 of a worker mid-batch loses nothing: the batch callback arrives 
     cancelled: 0,
   });
   // Nothing is left to send: the callback stream is empty and settled, and still one callback came.
-  await pollUntil(
-    () => withJsm(nats.url, async (jsm) => (await jsm.streams.info(CALLBACK_STREAM)).state.messages === 0),
-    'the callback stream to be empty',
-    30_000,
-  );
+  await pollUntil(() => withJsm(nats.url, async (jsm) => (await jsm.streams.info(CALLBACK_STREAM)).state.messages === 0), 'the callback stream to be empty', 30_000);
   const status = (await (await fetch(`${gateway.url}/async-batch/${batchId}`)).json()) as { state: string; counts: Record<string, number> };
   t.equal(status.state, 'done');
   t.same(status.counts, { pending: 0, succeeded: 1_900, failed: 100, deadLettered: 0, cancelled: 0 });

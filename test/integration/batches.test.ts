@@ -1,6 +1,7 @@
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import t from 'tap';
+import { runBatchCommand } from '../../src/cli/batch.js';
 import { startStack } from '../helpers/asyncfn.js';
 import type { RecordedRequest } from '../helpers/http-servers.js';
 import type { ServerResponse } from 'node:http';
@@ -23,7 +24,7 @@ interface BatchStatusBody {
   accepted: number;
   done: boolean;
   progress: number;
-  counts: Record<string, number>;
+  counts: { pending: number; succeeded: number; failed: number; deadLettered: number; cancelled: number };
   failed: Array<{ callId: string; state: string; status?: number }>;
   nextCursor?: string;
 }
@@ -80,7 +81,11 @@ t.test('a 10,000-item NDJSON batch is accepted in one request; one batch callbac
     cursor = body.nextCursor;
     if (!cursor) break;
   }
-  t.same(paged, status.failed.map((f) => f.callId), 'pages list each failure once, in order');
+  t.same(
+    paged,
+    status.failed.map((f) => f.callId),
+    'pages list each failure once, in order',
+  );
 
   // A moment later still one callback: no second worker or status read sends another.
   await fetch(`${gateway.url}/async-batch/${accepted.batchId}`);
@@ -94,7 +99,11 @@ t.test('a JSON array batch: per-item headers, query, path and bodies reach the f
     { body: Buffer.from([0, 1, 2, 255]).toString('base64'), bodyEncoding: 'base64' },
     { body: { json: true } },
   ];
-  const response = await fetch(`${gateway.url}/async-batch/work`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(items, null, 2) });
+  const response = await fetch(`${gateway.url}/async-batch/work`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(items, null, 2),
+  });
   t.equal(response.status, 202);
   const { batchId, accepted } = (await response.json()) as { batchId: string; accepted: number };
   t.equal(accepted, 3);
@@ -105,7 +114,10 @@ t.test('a JSON array batch: per-item headers, query, path and bodies reach the f
   t.equal(first.headers['x-item'], 'a');
   t.equal(first.headers['content-type'], 'text/plain');
   const others = fn.requests.filter((r) => r.url === '/');
-  t.ok(others.some((r) => r.body.equals(Buffer.from([0, 1, 2, 255]))), 'base64 body decoded to its bytes');
+  t.ok(
+    others.some((r) => r.body.equals(Buffer.from([0, 1, 2, 255]))),
+    'base64 body decoded to its bytes',
+  );
   t.ok(others.some((r) => r.body.toString() === '{"json":true}' && r.headers['content-type'] === 'application/json'));
   const record = (await (await fetch(`${gateway.url}/async-function/${batchId}-0?wait=20s`)).json()) as { state: string; batchId?: string };
   t.equal(record.state, 'succeeded');
@@ -134,7 +146,7 @@ t.test('limits: more than max_batch_items is 413 with the items before the limit
   const over = await fetch(`${gateway.url}/async-batch/work`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: ndjson(5) });
   t.equal(over.status, 413);
   t.equal(over.headers.get('x-asyncfn-error'), 'ASYNCFN_ERR_BATCH_TOO_LARGE');
-  t.match(((await over.json()) as { accepted: number; error: { message: string } }), { accepted: 3, error: { message: /max_batch_items \(3\)/ } });
+  t.match(await over.json(), { accepted: 3, error: { message: /max_batch_items \(3\)/ } });
   t.equal(await storedItems(nats.url, 'faas-request'), 3);
 
   const empty = await fetch(`${gateway.url}/async-batch/work`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' });
@@ -172,3 +184,42 @@ async function storedItems(natsUrl: string, stream: string): Promise<number> {
     await nc.close();
   }
 }
+
+t.test('DELETE cancels the items not ended; the batch completes with them as cancelled; asyncfn batch status prints it', async (t) => {
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const { gateway, sink, fn, nats } = await startStack(t, {
+    handler: async (_req, res) => {
+      await released;
+      if (!res.destroyed) res.writeHead(200).end('ok');
+    },
+    config: { worker: { maxInflight: 2 } },
+  });
+  const submitted = await fetch(`${gateway.url}/async-batch/work`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson', 'x-callback-url': `${sink.url}/batch` },
+    body: ndjson(20),
+  });
+  const { batchId } = (await submitted.json()) as { batchId: string };
+  await fn.waitForConcurrent(2);
+  const cancel = await fetch(`${gateway.url}/async-batch/${batchId}`, { method: 'DELETE' });
+  t.equal(cancel.status, 202);
+  t.same(await cancel.json(), { batchId, cancelled: 20 }, 'none had ended');
+  release();
+  const status = (await (await fetch(`${gateway.url}/async-batch/${batchId}?wait=30s`)).json()) as BatchStatusBody;
+  t.equal(status.done, true);
+  t.equal(status.counts.cancelled + status.counts.succeeded, 20);
+  t.ok(status.counts.cancelled >= 18, `the queued ones were cancelled (${status.counts.cancelled})`);
+  const [callback] = await sink.waitFor(1);
+  t.equal((JSON.parse(callback!.body.toString()) as { cancelled: number }).cancelled, status.counts.cancelled);
+  t.ok(fn.requests.length <= 4, 'the cancelled items did not run');
+
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runBatchCommand(['status', batchId, '--wait=5s'], { natsUrl: nats.url, out: (l) => out.push(l), err: (l) => err.push(l) });
+  t.equal(code, 0, err.join('\n'));
+  t.match(out.join('\n'), /state\s+done/);
+  t.match(out.join('\n'), /\[#{30}\] 100\.0%/);
+  t.match(out.join('\n'), new RegExp(`20/20 ended: ${status.counts.succeeded} succeeded, 0 failed, 0 dead-lettered, ${status.counts.cancelled} cancelled, 0 pending`));
+  t.equal(await runBatchCommand(['status', 'nope'], { natsUrl: nats.url, out: () => undefined, err: () => undefined }), 1);
+});

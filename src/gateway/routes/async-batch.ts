@@ -154,7 +154,10 @@ export async function asyncBatchRoutes(app: FastifyInstance, deps: AsyncBatchRou
       await cancelItems(deps.cancellations, record);
       await deps.batches.put({ ...((await deps.batches.get(batchId)) ?? record), cancelRequestedAtMs: deps.now() });
     }
-    return reply.code(202).header('x-batch-id', batchId).send({ batchId, cancelled: record.state === 'done' ? 0 : counts.pending });
+    return reply
+      .code(202)
+      .header('x-batch-id', batchId)
+      .send({ batchId, cancelled: record.state === 'done' ? 0 : counts.pending });
   });
 
   app.route({

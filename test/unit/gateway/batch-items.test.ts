@@ -19,11 +19,15 @@ async function split(text: string, format: BatchFormat, size = 7, limits = LIMIT
 t.test('NDJSON: one item per line, blank lines skipped, CRLF and a last line without newline; line numbers count every line', async (t) => {
   for (const size of [1, 3, 64]) {
     const items = await split('{"body":"a"}\r\n\n{"body":"é"}\n{"body":"c"}', 'ndjson', size);
-    t.same(items, [
-      { index: 0, line: 1, text: '{"body":"a"}' },
-      { index: 1, line: 3, text: '{"body":"é"}' },
-      { index: 2, line: 4, text: '{"body":"c"}' },
-    ], `chunks of ${size}`);
+    t.same(
+      items,
+      [
+        { index: 0, line: 1, text: '{"body":"a"}' },
+        { index: 1, line: 3, text: '{"body":"é"}' },
+        { index: 2, line: 4, text: '{"body":"c"}' },
+      ],
+      `chunks of ${size}`,
+    );
   }
 });
 
@@ -31,11 +35,15 @@ t.test('JSON array: elements split whatever the chunking, strings with brackets,
   const text = '[\n {"body": "a,]}\\"["},\n {"body": {"x": [1, {"y": 2}]}}, {"body":"é"}\n]\n';
   for (const size of [1, 2, 5, 1000]) {
     const items = await split(text, 'json', size);
-    t.same(items.map((i) => [i.index, i.line, JSON.parse(i.text)]), [
-      [0, 2, { body: 'a,]}"[' }],
-      [1, 3, { body: { x: [1, { y: 2 }] } }],
-      [2, 3, { body: 'é' }],
-    ], `chunks of ${size}`);
+    t.same(
+      items.map((i): unknown[] => [i.index, i.line, JSON.parse(i.text) as unknown]),
+      [
+        [0, 2, { body: 'a,]}"[' }],
+        [1, 3, { body: { x: [1, { y: 2 }] } }],
+        [2, 3, { body: 'é' }],
+      ],
+      `chunks of ${size}`,
+    );
   }
   t.same(await split('[]', 'json'), []);
   t.same(await split('', 'json'), []);
@@ -78,7 +86,15 @@ t.test('parseBatchItem: bodies, headers, query, path and callback, checked', asy
   const raw = (text: string) => ({ index: 4, line: 9, text });
   const text = parseBatchItem(raw('{"body":"hé","headers":{"X-A":"1","X-B":["2","3"],"Connection":"x","Asyncfn-Call-Id":"no"},"query":"?a=1","path":"/p"}'), 100);
   t.same(Buffer.from(text.body).toString(), 'hé');
-  t.same(text.headers, [['x-a', '1'], ['x-b', '2'], ['x-b', '3']], 'hop-by-hop and reserved headers dropped');
+  t.same(
+    text.headers,
+    [
+      ['x-a', '1'],
+      ['x-b', '2'],
+      ['x-b', '3'],
+    ],
+    'hop-by-hop and reserved headers dropped',
+  );
   t.equal(text.query, 'a=1');
   t.equal(text.path, '/p');
   const json = parseBatchItem(raw('{"body":{"k":[1]}}'), 100);
