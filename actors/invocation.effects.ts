@@ -42,6 +42,13 @@ export interface InvocationEffects {
    * removes what is left). Default: nothing.
    */
   releasePayload(invocation: Invocation): Promise<void>;
+  /**
+   * Counts a batch item's final state towards its batch (and completes the batch when it was the
+   * last); called only for invocations with a `batchId`, after the final record and before the
+   * ack. A rejection leaves the message unacked: JetStream redelivers it, and the count is tried
+   * again. Default: counts nothing.
+   */
+  countBatchItem(request: RecordRequest): Promise<void>;
   /** Acknowledges the message and resolves once the server confirmed it. Default: `message.ackAck()`. */
   ackAck(message: MessageHandle): Promise<void>;
   /** Naks with the back-off delay and resolves once the server has it. Default: `message.nakConfirmed()`. */
@@ -68,6 +75,7 @@ export const DEFAULT_EFFECTS: InvocationEffects = Object.freeze({
   storeResult: notProvided('storeResult'),
   record: () => Promise.resolve(),
   releasePayload: () => Promise.resolve(),
+  countBatchItem: () => Promise.resolve(),
   ackAck: (message: MessageHandle) => message.ackAck(),
   scheduleRetry: (message: MessageHandle, delayMs: number) => message.nakConfirmed(delayMs),
   loadThrottles: () => Promise.resolve(0),

@@ -192,17 +192,21 @@ function effectActions(effects: InvocationEffects) {
       ),
     /**
      * The final record, then the double ack: one effect and one event for both, since every
-     * invocation takes this path (an event costs the machine more than the two awaits).
+     * invocation takes this path (an event costs the machine more than the two awaits). A batch
+     * item is counted between the two; a count that fails leaves the message unacked (settle.failed).
      */
     settle: ({ context, self }: Args) => {
       const settle = async (): Promise<string | undefined> => {
         let recordError: string | undefined;
+        const final = recordRequest(context, finalState(context));
         try {
-          await effects.record(recordRequest(context, finalState(context)));
+          await effects.record(final);
         } catch (error) {
           recordError = describeError(error);
         }
         try {
+          // A batch item is counted before its ack: once JetStream forgets it, its batch knows it ended.
+          if (context.invocation.batchId !== undefined) await effects.countBatchItem(final);
           await effects.ackAck(context.message);
         } catch (error) {
           throw new SettleFailure(error, recordError);

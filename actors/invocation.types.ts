@@ -21,6 +21,11 @@ export interface Invocation {
   readonly parentCallId?: string | undefined;
   readonly functionName: string;
   readonly namespace: string;
+  /**
+   * The batch this invocation is an item of (`POST /async-batch/<name>`): its final state is
+   * counted towards the batch before the message is acked. Absent for every other invocation.
+   */
+  readonly batchId?: string | undefined;
   /** HTTP method the function is called with (OpenFaaS async invocations are POST). */
   readonly method: string;
   /** Path suffix after the function name, "" or "/a/b", percent-encoded as received. */

@@ -32,6 +32,8 @@ export const ERRORS = {
     message: 'invalid function name "%s": expected a DNS-1123 label, optionally followed by .namespace',
   },
   ASYNCFN_ERR_PATH_REFUSED: { status: 400, message: 'path refused: %s' },
+  ASYNCFN_ERR_BATCH_ITEM_INVALID: { status: 400, message: 'batch item %s (line %s): %s' },
+  ASYNCFN_ERR_BATCH_EMPTY: { status: 400, message: 'the batch has no items' },
   // 401
   ASYNCFN_ERR_UNAUTHORIZED: { status: 401, message: '%s' },
   // 404
@@ -40,6 +42,7 @@ export const ERRORS = {
   ASYNCFN_ERR_INVOCATION_NOT_FOUND: { status: 404, message: 'no invocation with call id "%s"' },
   ASYNCFN_ERR_NO_RESULT: { status: 404, message: '%s' },
   ASYNCFN_ERR_INVOCATION_FINISHED: { status: 404, message: 'invocation "%s" already finished (%s)' },
+  ASYNCFN_ERR_BATCH_NOT_FOUND: { status: 404, message: 'no batch with id "%s"' },
   // 405, 408, 413, 415, 431
   ASYNCFN_ERR_METHOD_NOT_ALLOWED: { status: 405, message: '%s', byStatus: true },
   ASYNCFN_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive within read_timeout', byStatus: true },
@@ -49,6 +52,7 @@ export const ERRORS = {
     status: 413,
     message: "request of %s bytes (body and headers) exceeds the queue's %s-byte message limit",
   },
+  ASYNCFN_ERR_BATCH_TOO_LARGE: { status: 413, message: 'batch item %s (line %s): %s' },
   ASYNCFN_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: '%s', byStatus: true },
   ASYNCFN_ERR_HEADERS_TOO_LARGE: { status: 431, message: '%s', byStatus: true },
   // 5xx
@@ -236,3 +240,32 @@ export class HeadersTooLargeError extends createError('ASYNCFN_ERR_HEADERS_TOO_L
 export class RequestTimeoutError extends createError('ASYNCFN_ERR_REQUEST_TIMEOUT') {}
 /** A bug: the gateway answers 500 and logs the real error. */
 export class InternalError extends createError('ASYNCFN_ERR_INTERNAL') {}
+/** `GET`/`DELETE /async-batch/<batch-id>`: no batch has that id. */
+export class BatchNotFoundError extends createError('ASYNCFN_ERR_BATCH_NOT_FOUND') {}
+/** `POST /async-batch/<name>` with no item at all. */
+export class BatchEmptyError extends createError('ASYNCFN_ERR_BATCH_EMPTY') {}
+
+/**
+ * A batch item that cannot be read or checked (invalid JSON, a field of the wrong type, a bad
+ * header). `index` is the item's 0-based position, `line` the 1-based line it starts on.
+ */
+export class BatchItemInvalidError extends AsyncFnError<'ASYNCFN_ERR_BATCH_ITEM_INVALID'> {
+  constructor(
+    readonly index: number,
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super('ASYNCFN_ERR_BATCH_ITEM_INVALID', [index, line, reason]);
+  }
+}
+
+/** A batch over `max_batch_items` or `max_batch_bytes`, or one item over `max_body_size`; same fields as {@link BatchItemInvalidError}. */
+export class BatchTooLargeError extends AsyncFnError<'ASYNCFN_ERR_BATCH_TOO_LARGE'> {
+  constructor(
+    readonly index: number,
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super('ASYNCFN_ERR_BATCH_TOO_LARGE', [index, line, reason]);
+  }
+}

@@ -60,6 +60,7 @@ export function callbackHeaders(req: CallbackRequest, version: string, signing?:
     'user-agent': `asyncfn-queue-worker/${version}`,
   };
   if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
+  if (invocation.batchId !== undefined) headers['x-batch-id'] = invocation.batchId;
   if (outcome.contentType) headers['content-type'] = outcome.contentType;
   if (signing) {
     const nowMs = signing.nowMs ?? Date.now;

@@ -73,10 +73,14 @@ export function decodeCallback(headers: MsgHdrs | undefined, data: Uint8Array): 
 
 /**
  * Stores a callback whose direct attempt failed in the callback stream; resolves on PubAck. The
- * `attempt` of `req` is the function's (X-Retry), kept as is for every later attempt.
+ * `attempt` of `req` is the function's (X-Retry), kept as is for every later attempt. `msgId`:
+ * JetStream's deduplication id, when one callback may be handed off twice.
  */
-export async function handOffCallback(js: JetStreamClient, queue: string, req: CallbackHandOff): Promise<void> {
+export async function handOffCallback(js: JetStreamClient, queue: string, req: CallbackHandOff, msgId?: string): Promise<void> {
   const { subject, headers, data } = encodeCallback(queue, req, req.error, req.status);
+  // A batch's callback is handed off by whichever process sees the batch done first: its id makes
+  // a second hand-off within the stream's duplicate window a duplicate (src/callback/batch-done.ts).
+  if (msgId !== undefined) headers.set('Nats-Msg-Id', msgId);
   await js.publish(subject, data, { headers, timeout: 5_000 });
 }
 

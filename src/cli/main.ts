@@ -27,13 +27,14 @@ Commands:
   cancel    cancel every invocation matching a filter, with --dry-run (asyncfn cancel --help)
   status    one invocation's record; --wait for it to finish (asyncfn status --help)
   queues    per queue: pending, in flight, waiting retries, oldest message (asyncfn queues --help)
+  batch     a batch's counts and progress: batch status <batch-id> [--wait] (asyncfn batch --help)
 
 Configuration comes from environment variables with OpenFaaS names (NATS_URL, max_inflight,
 ack_wait, upstream_timeout, ...) and an optional YAML file with the same keys (--config or
 ASYNCFN_CONFIG); see README.md.`;
 
 /** Commands that read or repair JetStream state and exit; they parse their own arguments. */
-const OPERATOR_COMMANDS: readonly string[] = ['dlq', 'status', 'queues', 'cancel'];
+const OPERATOR_COMMANDS: readonly string[] = ['dlq', 'status', 'queues', 'cancel', 'batch'];
 
 async function main(argv: string[]): Promise<number> {
   // Whatever follows an operator command (dlq, status, queues) is its own arguments.
@@ -85,6 +86,10 @@ async function main(argv: string[]): Promise<number> {
     const natsUrl = config.nats.url ?? (await readLocalNatsUrl(DEFAULT_DATA_DIR)) ?? '';
     const deps = { natsUrl, natsAuth: config.nats.auth, natsTls: config.nats.tls, ...output };
     if (command === 'status') return (await import('./status.js')).runStatusCommand(argv.slice(operatorAt + 1), deps);
+    if (command === 'batch') {
+      const progress = (text: string): void => void process.stderr.write(text);
+      return (await import('./batch.js')).runBatchCommand(argv.slice(operatorAt + 1), { ...deps, isTty: process.stderr.isTTY === true, progress });
+    }
     if (command === 'queues') {
       const [{ runQueuesCommand }, { queueSpecFor }] = await Promise.all([import('./queues.js'), import('../queue/topology.js')]);
       const defaultQueue = queueSpecFor(config);

@@ -228,6 +228,8 @@ function toConfig(v: Variables, stdoutIsTty: boolean): Config {
       maxBodyBytes: v.max_body_size,
       maxLargeBodyBytes: v.max_large_body_size,
       publishTimeoutMs: v.publish_timeout,
+      maxBatchItems: v.max_batch_items,
+      maxBatchBytes: v.max_batch_bytes,
       processes: v.gateway_processes,
       fairScheduling: v.fair_scheduling,
     },

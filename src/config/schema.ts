@@ -172,6 +172,10 @@ export const GatewayConfigSchema = z
      * 503 with Retry-After (`publish_timeout`), > 0. Default 1000 (1s).
      */
     publishTimeoutMs: ms,
+    /** Most items in one `POST /async-batch/<name>` (`max_batch_items`), ≥ 1. Default 10000. */
+    maxBatchItems: z.int().min(1),
+    /** Largest `POST /async-batch/<name>` body, bytes (`max_batch_bytes`), ≥ 1. Default 67108864 (64 MiB). */
+    maxBatchBytes: z.int().min(1),
     /**
      * Gateway processes sharing the listening port (`gateway_processes`, node:cluster), 1–64.
      * Default 1: one process, no cluster primary. More use more cores: each process has its own

@@ -224,6 +224,13 @@ export const VariablesSchema = z
       meaning:
         'the longest one request waits for JetStream (idempotency claim, record, PubAck together; a status read, a cancellation) before the gateway answers 503 with `Retry-After`',
     }),
+    max_batch_items: integer(1).prefault('10000').register(VARIABLE_DOCS, {
+      meaning: 'most items one `POST /async-batch/<name>` may carry; the item past it is refused with `413` and the ones before it are kept (see [Batches](#batches))',
+    }),
+    max_batch_bytes: bytes.prefault('64MiB').register(VARIABLE_DOCS, {
+      meaning:
+        "largest `POST /async-batch/<name>` body, read as a stream (never held whole); past it `413`, the items before it kept. Each item's body is also held to `max_body_size`",
+    }),
     gateway_processes: integer(1, 64).prefault('1').register(VARIABLE_DOCS, {
       meaning:
         '`asyncfn gateway` processes sharing the port (node:cluster, 1–64; `asyncfn up` runs one): a primary forks them, replaces one that dies and stops them all on SIGTERM; each has its own NATS connection. Worth it only with spare cores (see [Benchmarks](#benchmarks))',

@@ -191,16 +191,39 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
 
 /** The `queued` (or `scheduled`) record of an invocation. */
 function recordOf(req: EnqueueRequest, queue: string, callId: string, parentCallId: string | undefined): InvocationRecord {
-  return {
+  return queuedRecordOf({
     callId,
-    ...(parentCallId === undefined ? {} : { parentCallId }),
-    function: req.ref.name,
+    parentCallId,
+    functionName: req.ref.name,
     namespace: req.ref.namespace,
     queue,
-    state: req.notBeforeMs === undefined ? 'queued' : 'scheduled',
-    attempts: 0,
     enqueuedAtMs: req.enqueuedAtMs,
     notBeforeMs: req.notBeforeMs,
+  });
+}
+
+/** The record the gateway writes as it publishes an invocation (a single one, or a batch's item): `queued`, or `scheduled` when delayed. */
+export function queuedRecordOf(fields: {
+  readonly callId: string;
+  readonly parentCallId?: string | undefined;
+  readonly batchId?: string | undefined;
+  readonly functionName: string;
+  readonly namespace: string;
+  readonly queue: string;
+  readonly enqueuedAtMs: number;
+  readonly notBeforeMs?: number | undefined;
+}): InvocationRecord {
+  return {
+    callId: fields.callId,
+    ...(fields.parentCallId === undefined ? {} : { parentCallId: fields.parentCallId }),
+    ...(fields.batchId === undefined ? {} : { batchId: fields.batchId }),
+    function: fields.functionName,
+    namespace: fields.namespace,
+    queue: fields.queue,
+    state: fields.notBeforeMs === undefined ? 'queued' : 'scheduled',
+    attempts: 0,
+    enqueuedAtMs: fields.enqueuedAtMs,
+    notBeforeMs: fields.notBeforeMs,
   };
 }
 

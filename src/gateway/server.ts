@@ -17,6 +17,11 @@ import type { QueueRouter } from './queue-router.js';
 import { installErrorHandlers } from './http-errors.js';
 import { installProtocolRefusals, PROTOCOL_SERVER_OPTIONS } from './protocol-refusals.js';
 import { asyncFunctionRoutes } from './routes/async-function.js';
+import { asyncBatchRoutes } from './routes/async-batch.js';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { BatchCompletionPorts } from '../callback/batch-done.js';
+import type { BatchStore } from '../status/batches.js';
+import type { BatchMetrics } from '../telemetry/metrics.js';
 import { invocationStatusRoutes } from './routes/invocation-status.js';
 import { functionRoutes } from './routes/function.js';
 import { systemRoutes } from './routes/system.js';
@@ -54,6 +59,18 @@ export interface GatewayOptions {
    * trip of an async request together, a status read, a cancellation. Default 1000.
    */
   readonly publishTimeoutMs?: number;
+  /** Most items of one batch (`max_batch_items`); default 10000. */
+  readonly maxBatchItems?: number;
+  /** Largest batch body, bytes (`max_batch_bytes`); default 64 MiB. */
+  readonly maxBatchBytes?: number;
+}
+
+/** What `POST/GET/DELETE /async-batch/` need besides the async route's ports; without them the batch routes are not served. */
+export interface GatewayBatchDeps {
+  readonly jsm: JetStreamManager;
+  readonly batches: BatchStore;
+  readonly completion: BatchCompletionPorts;
+  readonly metrics: BatchMetrics;
 }
 
 /** `publish_timeout`'s default, ms. */
@@ -84,6 +101,8 @@ export interface GatewayDeps {
   readonly checkCallback?: (url: URL) => Promise<AsyncFnError | undefined>;
   /** Cancel and replay by filter (`POST /system/invocations/cancel`, `/system/dead-letters/replay`); absent: no such routes. */
   readonly bulk?: BulkOperations;
+  /** The batch routes' stores (src/gateway/routes/async-batch.ts); absent: no batch routes. */
+  readonly batch?: GatewayBatchDeps;
 }
 
 /**
@@ -143,6 +162,26 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     checkCallback: deps.checkCallback ?? checkCallbackWith([]),
     publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
   });
+  if (deps.batch) {
+    await app.register(asyncBatchRoutes, {
+      ...deps.batch,
+      resolver: deps.resolver,
+      checkCallback: deps.checkCallback ?? checkCallbackWith([]),
+      router: deps.router,
+      records: deps.records,
+      idempotency: deps.idempotency,
+      publisher: deps.publisher,
+      cancellations: deps.cancellations,
+      logger: deps.logger,
+      defaultNamespace: opts.defaultNamespace,
+      isReady: deps.isReady,
+      maxBodyBytes: opts.maxBodyBytes,
+      maxBatchItems: opts.maxBatchItems ?? 10_000,
+      maxBatchBytes: opts.maxBatchBytes ?? 64 * 1024 * 1024,
+      publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
+      now,
+    });
+  }
   await app.register(functionRoutes, {
     resolver: deps.resolver,
     dispatcher: deps.dispatcher,

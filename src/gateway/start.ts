@@ -17,7 +17,10 @@ import { createQueueRouter } from './queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
 import { createConfirmer } from '../queue/confirmer.js';
 import type { Logger } from '../telemetry/logger.js';
-import { createRegistry, gatewayMetrics } from '../telemetry/metrics.js';
+import { batchMetrics, createRegistry, gatewayMetrics } from '../telemetry/metrics.js';
+import { batchCompletionPorts } from '../callback/batch-done.js';
+import { readBatchCounts } from '../queue/batch-events.js';
+import { batchStore } from '../status/batches.js';
 
 /**
  * Room left in a NATS message for the envelope's own headers and the `Asyncfn-H-` prefix of each
@@ -61,6 +64,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
     const results = resultStore(buckets.results, payloads);
     const idempotency = idempotencyClaims(buckets.idempotency);
     const cancellations = cancellationRequests(buckets.cancellations);
+    const batches = batchStore(buckets.batches);
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
     const confirmer = createConfirmer(queue.nc, { timeoutMs: config.gateway.publishTimeoutMs });
     const app = await buildGateway(
@@ -73,6 +77,8 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         defaultNamespace: config.functions.defaultNamespace,
         maxDelayMs: config.records.maxDelayMs,
         publishTimeoutMs: config.gateway.publishTimeoutMs,
+        maxBatchItems: config.gateway.maxBatchItems,
+        maxBatchBytes: config.gateway.maxBatchBytes,
         headerLimits: { maxHeaderCount: config.security.maxHeaderCount, maxHeaderBytes: config.security.maxHeaderBytes },
       },
       {
@@ -92,6 +98,12 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         auth,
         checkCallback: checkCallbackWith(config.security.callbackAllow),
         bulk: bulkOperations({ js: jetstream(queue.nc), jsm, cancellations, publishTimeoutMs: config.gateway.publishTimeoutMs, now: Date.now }),
+        batch: {
+          jsm,
+          batches,
+          completion: batchCompletionPorts(jsm.jetstream(), batches, (batchId) => readBatchCounts(jsm, batchId)),
+          metrics: batchMetrics(registry),
+        },
       },
     );
     const url = await app.listen({ port: config.gateway.port, host: config.gateway.host });

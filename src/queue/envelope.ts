@@ -30,6 +30,8 @@ export const EnvelopeHeader = {
   storeResult: 'Asyncfn-Store-Result',
   /** Delayed invocations only: the lane subject the scheduler moves it to when due (not decoded). */
   dueSubject: 'Asyncfn-Due-Subject',
+  /** Optional (added within version 1): the batch the invocation is an item of; older messages lack it. */
+  batchId: 'Asyncfn-Batch-Id',
   /** Optional (added within version 1): the caller's X-Timeout in ms; older workers ignore it. */
   timeout: 'Asyncfn-Timeout',
   /**
@@ -47,6 +49,9 @@ export const EnvelopeHeader = {
   traceparent: 'traceparent',
   tracestate: 'tracestate',
 } as const;
+
+/** What a batch id may be: one NATS subject token and part of a KV key (the gateway makes UUIDs). */
+export const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Namespacing keeps a caller's headers from colliding with `Nats-*` or our own headers. */
 export const CALLER_HEADER_PREFIX = 'Asyncfn-H-';
@@ -89,6 +94,7 @@ export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
     h.set(EnvelopeHeader.bodySize, String(invocation.bodyRef.size));
     h.set(EnvelopeHeader.bodySha256, invocation.bodyRef.sha256);
   }
+  if (invocation.batchId !== undefined) h.set(EnvelopeHeader.batchId, invocation.batchId);
   if (invocation.msgId !== undefined) h.set(EnvelopeHeader.msgId, invocation.msgId);
   setIfPresent(h, EnvelopeHeader.path, invocation.path);
   setIfPresent(h, EnvelopeHeader.query, invocation.query);
@@ -153,6 +159,8 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
   }
   const callId = required(EnvelopeHeader.callId);
   const parentCallId = getText(EnvelopeHeader.parentCallId);
+  const batchId = get(EnvelopeHeader.batchId);
+  if (batchId !== undefined && !BATCH_ID.test(batchId)) problems.push(`invalid ${EnvelopeHeader.batchId}`);
   const functionName = required(EnvelopeHeader.functionName);
   const namespace = required(EnvelopeHeader.namespace);
   const method = required(EnvelopeHeader.method);
@@ -184,6 +192,7 @@ export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): 
     ...(parentCallId === undefined ? {} : { parentCallId }),
     functionName,
     namespace,
+    ...(batchId === undefined ? {} : { batchId }),
     method,
     path,
     query,

@@ -19,6 +19,7 @@ import { MAX_RATE_PERIOD_MS } from '../flow/rate.js';
 import { IncompatibleQueueError } from './errors.js';
 import { queuesServed } from './queues.js';
 import { checkConsumer, checkStream, subjectMatches } from './topology-checks.js';
+import { BATCH_EVENT_PREFIX, BATCH_EVENTS_STREAM } from './batch-events.js';
 
 /*
  * What asyncfn creates on the NATS server: every stream, consumer and KV bucket, named here and
@@ -31,7 +32,8 @@ import { checkConsumer, checkStream, subjectMatches } from './topology-checks.js
  *   delayed             stream `asyncfn-delayed` (`asyncfn.delayed.<queue subject>`), consumer `asyncfn-scheduler-<queue>` per queue (its scheduler creates it)
  *   dead letters        stream `asyncfn-dead-letters` (`asyncfn.dead-letters.<queue>`)                  worker
  *   callbacks           stream `asyncfn-callbacks` (`asyncfn.callbacks.<queue>`), consumer `asyncfn-callback-workers`   worker
- *   KV buckets          asyncfn_invocations, asyncfn_results, asyncfn_cancellations (both), asyncfn_idempotency (gateway),
+ *   batch events        stream `asyncfn-batch-events` (`asyncfn.batch.<batch-id>.>`, see batch-events.ts)          both
+ *   KV buckets          asyncfn_invocations, asyncfn_results, asyncfn_cancellations, asyncfn_batches (both), asyncfn_idempotency (gateway),
  *                       asyncfn_rate_limits (worker, when a function has a rate limit: openRateLimitsBucket)
  *   object store        asyncfn_payloads (stream `OBJ_asyncfn_payloads`): large bodies and results (both)
  */
@@ -121,6 +123,8 @@ export const RATE_LIMITS_BUCKET = 'asyncfn_rate_limits';
 export const PAYLOAD_BUCKET = 'asyncfn_payloads';
 /** The stream behind an Object Store bucket. */
 export const payloadStreamName = (bucket: string): string => `OBJ_${bucket}`;
+/** KV bucket of batch records, keyed by batch id (src/status/batches.ts). */
+export const BATCHES_BUCKET = 'asyncfn_batches';
 /** KV bucket counting the throttled deliveries of an invocation, keyed by call id (src/status/throttles.ts). */
 export const THROTTLES_BUCKET = 'asyncfn_throttles';
 
@@ -130,6 +134,7 @@ export interface GatewayTopology {
   readonly results: KV;
   readonly idempotency: KV;
   readonly cancellations: KV;
+  readonly batches: KV;
 }
 
 /**
@@ -147,6 +152,7 @@ export async function provisionGateway(nc: NatsConnection, jsm: JetStreamManager
     // A claim lasts as long as the streams' duplicate window: idempotency_window, not records_ttl.
     idempotency: await openKvBucket(nc, IDEMPOTENCY_BUCKET, { ...bucket, ttlMs: config.records.idempotencyWindowMs }),
     cancellations: await openKvBucket(nc, CANCELLATIONS_BUCKET, bucket),
+    batches: await openBatches(nc, jsm, config),
   };
 }
 
@@ -167,6 +173,7 @@ export interface WorkerTopology {
   readonly cancellations: KV;
   /** Throttled deliveries per call id (adaptive concurrency). */
   readonly throttles: KV;
+  readonly batches: KV;
   readonly queues: readonly ProvisionedQueue[];
 }
 
@@ -186,6 +193,7 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
   const cancellations = await openKvBucket(nc, CANCELLATIONS_BUCKET, bucket);
   const throttles = await openKvBucket(nc, THROTTLES_BUCKET, bucket);
   await ensurePayloadBucket(jsm, bucket);
+  const batches = await openBatches(nc, jsm, config);
   await ensureDeadLetterStream(jsm, config.queue);
   await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + CALLBACK_ACK_WAIT_MARGIN_MS });
   const queues: ProvisionedQueue[] = [];
@@ -195,7 +203,7 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
     const stream = await ensureStream(jsm, spec, queueLogger);
     queues.push({ served, spec, consumer: await ensureConsumer(jsm, spec, served.maxInflight, queueLogger), lanes: streamHasLanes(stream, spec) });
   }
-  return { records, results, cancellations, throttles, queues };
+  return { records, results, cancellations, throttles, batches, queues };
 }
 
 /**
@@ -429,6 +437,28 @@ export async function ensurePayloadBucket(jsm: JetStreamManager, opts: KvBucketO
       // Another process created it meanwhile.
       if (!(await infoOrUndefined(() => jsm.streams.info(stream), JetStreamApiCodes.StreamNotFound))) throw err;
     });
+}
+
+/**
+ * The batch records bucket and the batch-events stream, if missing (gateway and worker both: either
+ * may start first). Events live as long as the records (`records_ttl`), and their duplicate window
+ * is `idempotency_window`: an item redelivered within it never counts twice.
+ */
+async function openBatches(nc: NatsConnection, jsm: JetStreamManager, config: Config): Promise<KV> {
+  if (!(await infoOrUndefined(() => jsm.streams.info(BATCH_EVENTS_STREAM), JetStreamApiCodes.StreamNotFound))) {
+    await jsm.streams.add({
+      name: BATCH_EVENTS_STREAM,
+      subjects: [`${BATCH_EVENT_PREFIX}>`],
+      retention: RetentionPolicy.Limits,
+      storage: config.queue.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      num_replicas: config.queue.replicas,
+      // Full means full: the worker keeps the item unacked and retries, never drops a count.
+      discard: DiscardPolicy.New,
+      max_age: nanos(config.records.ttlMs),
+      duplicate_window: nanos(Math.min(config.records.idempotencyWindowMs, config.records.ttlMs)),
+    });
+  }
+  return openKvBucket(nc, BATCHES_BUCKET, bucketOptions(config));
 }
 
 export interface KvBucketOptions {

@@ -18,11 +18,11 @@ export interface InvocationRecord {
    * invocation (a callback chained into /async-function/): this one got a fresh call id instead.
    */
   readonly parentCallId?: string | undefined;
+  /** The batch this invocation is an item of (`POST /async-batch/<name>`). */
+  readonly batchId?: string | undefined;
   readonly function: string;
   readonly namespace: string;
   readonly queue: string;
-  /** The batch the invocation was submitted in (`POST /async-batch/<name>`), when it was. */
-  readonly batchId?: string | undefined;
   readonly state: InvocationState;
   /** Attempts started so far. */
   readonly attempts: number;

@@ -167,3 +167,28 @@ export type FlowControlMetrics = ReturnType<typeof flowControlMetrics>;
 
 /** What the worker counts: the contract's metrics and flow control's. */
 export type WorkerMetrics = ReturnType<typeof workerMetrics> & FlowControlMetrics;
+
+/**
+ * Batches (`POST /async-batch/<name>`). Registered apart from the dashboards' contract, as flow
+ * control is: the gateway counts items, the worker (and, for a batch whose items all ended before
+ * it was fully accepted, the gateway) counts completed batches.
+ */
+export function batchMetrics(registry: Registry) {
+  return {
+    /** outcome: `accepted` (stored), `refused` (the item that stopped its batch), `failed` (not stored: JetStream did not confirm it). */
+    items: new Counter({
+      name: 'asyncfn_batch_items_total',
+      help: 'Batch items the gateway read, by outcome (accepted, refused, failed)',
+      labelNames: ['function_name', 'outcome'] as const,
+      registers: [registry],
+    }),
+    completed: new Counter({
+      name: 'asyncfn_batches_completed_total',
+      help: 'Batches this process saw done (every accepted item final) and completed (callback handed off, record done)',
+      labelNames: ['function_name'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type BatchMetrics = ReturnType<typeof batchMetrics>;

@@ -57,6 +57,8 @@ export interface QueueDeps {
   readonly payloads?: PayloadStore | undefined;
   /** Rate limits shared by every worker (com.asyncfn.rate_limit, key_rate_limit). */
   readonly rateLimiter?: SharedRateLimiter | undefined;
+  /** Counts a batch item's final state (src/worker/batches.ts); default counts nothing. */
+  readonly countBatchItem?: InvocationEffects['countBatchItem'] | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -115,6 +117,7 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
         logger.warn({ err, callId: invocation.callId, object: invocation.bodyRef.name }, 'could not delete the stored body of a finished invocation');
       }
     },
+    countBatchItem: d.countBatchItem ?? (() => Promise.resolve()),
     ackAck: (message) => message.ackAck(),
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
     loadThrottles: (invocation) => d.throttles.load(invocation),

@@ -12,6 +12,7 @@ export function invocationRecordOf(queue: string, request: RecordRequest, nowMs:
   return {
     callId: invocation.callId,
     ...(invocation.parentCallId === undefined ? {} : { parentCallId: invocation.parentCallId }),
+    ...(invocation.batchId === undefined ? {} : { batchId: invocation.batchId }),
     function: invocation.functionName,
     namespace: invocation.namespace,
     queue,

@@ -25,7 +25,11 @@ import { payloadStore } from '../queue/payload-store.js';
 import { throttleLedger } from '../status/throttles.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
-import { createRegistry, flowControlMetrics, workerMetrics } from '../telemetry/metrics.js';
+import { batchMetrics, createRegistry, flowControlMetrics, workerMetrics } from '../telemetry/metrics.js';
+import { batchCompletionPorts } from '../callback/batch-done.js';
+import { readBatchCounts } from '../queue/batch-events.js';
+import { batchStore } from '../status/batches.js';
+import { batchItemCounter } from './batches.js';
 import { pollPending } from './pending.js';
 import { startQueue, type ServedQueue } from './queue.js';
 import { VERSION } from '../version.js';
@@ -78,6 +82,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
   if (signing) logger.info({ signingSecrets: signing.secrets.length }, 'callbacks are signed (Standard Webhooks)');
   const registry = createRegistry('worker');
   const metrics = { ...workerMetrics(registry), ...flowControlMetrics(registry) };
+  const batchCounters = batchMetrics(registry);
   const queue = await connectQueue({
     ...config.nats,
     url: config.nats.url,
@@ -130,6 +135,13 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
       throttleMaxDeliveries: config.worker.throttleMaxDeliveries,
     });
 
+    const countBatchItem = batchItemCounter({
+      js,
+      completion: batchCompletionPorts(js, batchStore(topology.batches), (batchId) => readBatchCounts(jsm, batchId)),
+      metrics: batchCounters,
+      logger,
+    });
+
     const supervisors: ServedQueue[] = [];
     for (const q of served) {
       supervisors.push(
@@ -151,6 +163,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
           throttles,
           logger,
           metrics,
+          countBatchItem,
         }),
       );
     }

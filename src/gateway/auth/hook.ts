@@ -25,6 +25,7 @@ export function routeGroup(method: string, routeUrl: string | undefined): RouteG
   if (routeUrl === undefined || OPEN_ROUTES.has(routeUrl)) return 'open';
   if (routeUrl.startsWith('/function/')) return 'invoke';
   if (routeUrl.startsWith('/async-function/') && method === 'POST') return 'invoke';
+  if (routeUrl.startsWith('/async-batch/') && method === 'POST') return 'invoke';
   return 'admin';
 }
 

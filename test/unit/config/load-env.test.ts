@@ -27,6 +27,8 @@ t.test('defaults, with no variables set', async (t) => {
       maxBodyBytes: 1_024_000,
       maxLargeBodyBytes: 1_073_741_824,
       publishTimeoutMs: 1_000,
+      maxBatchItems: 10_000,
+      maxBatchBytes: 64 * 1024 * 1024,
       processes: 1,
       fairScheduling: true,
     },
