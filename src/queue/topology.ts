@@ -11,6 +11,7 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
 import { millis, nanos, type NatsConnection } from '@nats-io/nats-core';
 import { laneDurable, laneSubject, laneWildcard, type LaneRef } from './lanes.js';
 import type { Logger } from 'pino';
@@ -117,7 +118,7 @@ export const CANCELLATIONS_BUCKET = 'asyncfn_cancellations';
 /** KV bucket of rate-limit state shared by worker replicas, one key per limiter (src/flow/shared-rate-limiter.ts). */
 export const RATE_LIMITS_BUCKET = 'asyncfn_rate_limits';
 /**
- * Object Store bucket (NATS ADR-20 layout, see payload-store.ts) of request bodies and kept results
+ * Object Store bucket (`@nats-io/obj`, see payload-store.ts) of request bodies and kept results
  * too large for one message: stream `OBJ_asyncfn_payloads`.
  */
 export const PAYLOAD_BUCKET = 'asyncfn_payloads';
@@ -414,28 +415,20 @@ export async function ensureCallbackStream(jsm: JetStreamManager, opts: { replic
 }
 
 /**
- * Creates the payload bucket's stream when missing (gateway and worker both may). Its max age is
- * `records_ttl`: objects are deleted when their invocation is final (or its dead letter purged),
- * and the age limit only removes orphans (a gateway killed between upload and publish).
+ * Creates the payload bucket when missing (gateway and worker both may). Its TTL is `records_ttl`:
+ * objects are deleted when their invocation is final (or its dead letter purged), and the age
+ * limit only removes orphans (a gateway killed between upload and publish).
  */
 export async function ensurePayloadBucket(jsm: JetStreamManager, opts: KvBucketOptions, bucket: string = PAYLOAD_BUCKET): Promise<void> {
-  const stream = payloadStreamName(bucket);
-  if (await infoOrUndefined(() => jsm.streams.info(stream), JetStreamApiCodes.StreamNotFound)) return;
-  await jsm.streams
-    .add({
-      name: stream,
-      subjects: [`$O.${bucket}.C.>`, `$O.${bucket}.M.>`],
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.New,
-      max_age: nanos(opts.ttlMs),
-      num_replicas: opts.replicas,
+  await new Objm(jsm.jetstream())
+    .create(bucket, {
+      ttl: nanos(opts.ttlMs),
+      replicas: opts.replicas,
       storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
-      allow_rollup_hdrs: true,
-      allow_direct: true,
     })
     .catch(async (err: unknown) => {
-      // Another process created it meanwhile.
-      if (!(await infoOrUndefined(() => jsm.streams.info(stream), JetStreamApiCodes.StreamNotFound))) throw err;
+      // Another process created it meanwhile (with other options: the first one's stand).
+      if (!(await infoOrUndefined(() => jsm.streams.info(payloadStreamName(bucket)), JetStreamApiCodes.StreamNotFound))) throw err;
     });
 }
 
