@@ -26,7 +26,16 @@ export interface InvokeFunctionDeps {
   readonly queue?: string | undefined;
   /** Wall clock, unix ms; injectable for tests. */
   readonly now?: () => number;
+  /**
+   * The progress URL of one attempt of `callId`, whose call may last until `attemptEndsAtMs` (unix
+   * ms): sent to the function as X-Asyncfn-Progress-Url. Absent (no `gateway_public_url`): no URL,
+   * and a caller's header of that name is dropped too, so the function never mistakes it for ours.
+   */
+  readonly progressUrl?: ((callId: string, attemptEndsAtMs: number) => string | undefined) | undefined;
 }
+
+/** The header a function finds its progress URL in (src/status/progress-signing.ts signs it). */
+export const PROGRESS_URL_HEADER = 'x-asyncfn-progress-url';
 
 const encoder = new TextEncoder();
 
@@ -80,6 +89,10 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
     injectHeaders(call, attempt, headers);
     const timeout = callTimeout(deps.upstreamTimeoutMs, functionPolicy?.timeout, invocation.timeoutMs);
+    for (const name of Object.keys(headers)) if (name.toLowerCase() === PROGRESS_URL_HEADER) delete headers[name];
+    // One HMAC per attempt; the URL is good for as long as this attempt may run.
+    const progressUrl = deps.progressUrl?.(invocation.callId, startedAtMs + timeout.ms);
+    if (progressUrl !== undefined) headers[PROGRESS_URL_HEADER] = progressUrl;
     try {
       const response = await exchange(
         deps.dispatcher,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fastify, { type FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
@@ -72,6 +73,11 @@ export interface GatewayDeps {
    * guard with an empty allowlist, so only public addresses pass.
    */
   readonly checkCallback?: (url: URL) => Promise<AsyncFnError | undefined>;
+  /**
+   * The key progress URLs are signed with (src/status/progress-key.ts), the workers' key; default:
+   * a random one, so that no progress URL is accepted.
+   */
+  readonly progressKey?: Uint8Array;
 }
 
 /**
@@ -127,6 +133,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     now,
     checkCallback: deps.checkCallback ?? checkCallbackWith([]),
     publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
+    progressKey: deps.progressKey ?? randomBytes(32),
   });
   await app.register(functionRoutes, {
     resolver: deps.resolver,

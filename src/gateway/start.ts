@@ -6,7 +6,8 @@ import { loadGatewayAuth } from './auth/index.js';
 import { buildGateway, checkCallbackWith } from './server.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, redactUrl } from '../nats/connection.js';
-import { provisionGateway } from '../queue/topology.js';
+import { openKeysBucket, provisionGateway } from '../queue/topology.js';
+import { loadProgressKey } from '../status/progress-key.js';
 import { cancellationRequests } from '../status/cancellations.js';
 import { recordStore } from '../status/records.js';
 import { idempotencyClaims } from '../status/idempotency.js';
@@ -58,6 +59,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
     const results = resultStore(buckets.results);
     const idempotency = idempotencyClaims(buckets.idempotency);
     const cancellations = cancellationRequests(buckets.cancellations);
+    const progress = await loadProgressKey(config.security.secretMountPath, () => openKeysBucket(queue.nc, config.queue));
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
     const confirmer = createConfirmer(queue.nc, { timeoutMs: config.gateway.publishTimeoutMs });
     const app = await buildGateway(
@@ -86,6 +88,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         metrics,
         auth,
         checkCallback: checkCallbackWith(config.security.callbackAllow),
+        progressKey: progress.key,
       },
     );
     const url = await app.listen({ port: config.gateway.port, host: config.gateway.host });

@@ -54,6 +54,8 @@ export interface QueueDeps {
   readonly metrics: WorkerMetrics;
   /** Rate limits shared by every worker (com.asyncfn.rate_limit, key_rate_limit). */
   readonly rateLimiter?: SharedRateLimiter | undefined;
+  /** Signs each attempt's X-Asyncfn-Progress-Url; absent without `gateway_public_url`. */
+  readonly progressUrl?: ((callId: string, attemptEndsAtMs: number) => string | undefined) | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -81,6 +83,7 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     dispatcher: d.dispatcher,
     upstreamTimeoutMs: served.upstreamTimeoutMs,
     queue: served.name,
+    progressUrl: d.progressUrl,
   });
   return {
     invokeFunction: invoke,
