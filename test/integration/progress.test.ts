@@ -11,7 +11,8 @@ import { waitForEvent } from '../helpers/eventually.js';
 import { openKeysBucket } from '../../src/queue/topology.js';
 import { loadProgressKey } from '../../src/status/progress-key.js';
 import { progressUrl } from '../../src/status/progress-signing.js';
-import type { InvocationRecord } from '../../src/status/records.js';
+import { openRecords, type InvocationRecord } from '../../src/status/records.js';
+import { mergeProgress } from '../../src/status/progress.js';
 import { dirname } from 'node:path';
 
 /**
@@ -190,4 +191,26 @@ t.test('two processes starting at once agree on one generated key', async (t) =>
   t.equal(keys[0]!.key.length, 32);
   const stored = await (await new Kvm(ncs[0]).open('asyncfn_keys')).get('progress-signing');
   t.same(Buffer.from(stored!.value), Buffer.from(keys[0]!.key), 'the key in the bucket');
+});
+
+t.test('a progress write that loses the race to the worker is redone on the newer record, never over it', async (t) => {
+  const nats = await startNatsServer(t);
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const records = await openRecords(nc, { replicas: 1, storage: 'memory', ttlMs: 60_000 });
+  const base: InvocationRecord = { callId: 'race', function: 'f', namespace: 'ns', queue: 'q', state: 'running', attempts: 1, enqueuedAtMs: 1 };
+  await records.put(base);
+  const seen: Array<string | undefined> = [];
+  const result = await records.update('race', (record) => {
+    seen.push(record?.state);
+    // The worker writes its final record between this read and the write below, once.
+    if (seen.length === 1) void records.put({ ...base, state: 'succeeded' });
+    const merged = mergeProgress(record!, { percent: 50, atMs: 2 });
+    return merged.kind === 'updated' ? { write: merged.record, result: merged.kind } : { result: merged.kind };
+  });
+  t.same(seen, ['running', 'succeeded'], 'the conflict made it read again');
+  t.equal(result, 'final');
+  const stored = await records.get('race');
+  t.equal(stored?.state, 'succeeded');
+  t.equal(stored?.progress, undefined, 'the final record was not overwritten');
 });
