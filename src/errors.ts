@@ -36,6 +36,9 @@ export const ERRORS = {
   ASYNCFN_ERR_BATCH_EMPTY: { status: 400, message: 'the batch has no items' },
   // 401
   ASYNCFN_ERR_UNAUTHORIZED: { status: 401, message: '%s' },
+  // 403
+  ASYNCFN_ERR_PROGRESS_SIGNATURE: { status: 403, message: 'progress URL refused: %s' },
+  ASYNCFN_ERR_PROGRESS_EXPIRED: { status: 403, message: 'progress URL expired at %s: it lasts as long as the attempt it was given to' },
   // 404
   ASYNCFN_ERR_FUNCTION_NOT_FOUND: { status: 404, message: 'function "%s" not found' },
   ASYNCFN_ERR_NO_ROUTE: { status: 404, message: 'no route for %s', byStatus: true },
@@ -43,9 +46,10 @@ export const ERRORS = {
   ASYNCFN_ERR_NO_RESULT: { status: 404, message: '%s' },
   ASYNCFN_ERR_INVOCATION_FINISHED: { status: 404, message: 'invocation "%s" already finished (%s)' },
   ASYNCFN_ERR_BATCH_NOT_FOUND: { status: 404, message: 'no batch with id "%s"' },
-  // 405, 408, 413, 415, 431
+  // 405, 408, 409, 413, 415, 431
   ASYNCFN_ERR_METHOD_NOT_ALLOWED: { status: 405, message: '%s', byStatus: true },
   ASYNCFN_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive within read_timeout', byStatus: true },
+  ASYNCFN_ERR_PROGRESS_CLOSED: { status: 409, message: 'invocation "%s" already finished (%s): progress is no longer recorded' },
   ASYNCFN_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the %s-byte limit (max_body_size)', byStatus: true },
   ASYNCFN_ERR_LARGE_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the %s-byte limit for large bodies (max_large_body_size)' },
   ASYNCFN_ERR_PAYLOAD_TOO_LARGE: {
@@ -217,6 +221,12 @@ export class NoRouteError extends createError('ASYNCFN_ERR_NO_ROUTE') {}
 export class InvocationNotFoundError extends createError('ASYNCFN_ERR_INVOCATION_NOT_FOUND') {}
 /** `DELETE /async-function/<call-id>`: it already finished (arguments: call id, state). */
 export class InvocationFinishedError extends createError('ASYNCFN_ERR_INVOCATION_FINISHED') {}
+/** A progress report whose URL asyncfn did not sign for this call id (the message says what is wrong). */
+export class ProgressSignatureError extends createError('ASYNCFN_ERR_PROGRESS_SIGNATURE') {}
+/** A progress report on a URL past its expiry (argument: the expiry, ISO time). */
+export class ProgressExpiredError extends createError('ASYNCFN_ERR_PROGRESS_EXPIRED') {}
+/** A progress report for an invocation that is final (arguments: call id, state). */
+export class ProgressClosedError extends createError('ASYNCFN_ERR_PROGRESS_CLOSED') {}
 /** `GET .../result`: no kept result; the message says why. */
 export class NoResultError extends createError('ASYNCFN_ERR_NO_RESULT') {}
 /** A method a route does not take; the message says which ones it does. */

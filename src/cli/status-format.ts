@@ -1,4 +1,4 @@
-import type { InvocationRecord } from '../status/records.js';
+import type { InvocationProgress, InvocationRecord } from '../status/records.js';
 import { isFinal } from '../status/wait.js';
 import { formatDurationMs, isoTime } from './status-nats.js';
 
@@ -45,6 +45,7 @@ export function formatRecord(record: InvocationRecord, nowMs: number): string[] 
   if (d.totalMs !== undefined) lines.push(field('total', `${formatDurationMs(d.totalMs)} (enqueued → finished)`));
   if (d.ageMs !== undefined) lines.push(field('age', `${formatDurationMs(d.ageMs)} (enqueued → now)`));
   lines.push(field('error', record.error ?? '-'));
+  if (record.progress) lines.push(field('progress', progressLine(record.progress, nowMs)));
   if (record.result) lines.push(field('result', resultLine(record)));
   return lines;
 }
@@ -81,7 +82,15 @@ export function recordJson(record: InvocationRecord, nowMs: number): Record<stri
     ageMs: d.ageMs ?? null,
     error: record.error ?? null,
     result: record.result ?? null,
+    progress: record.progress ?? null,
   };
+}
+
+/** "40% resizing (2.1s ago)": the function's latest report. */
+function progressLine(progress: InvocationProgress, nowMs: number): string {
+  const percent = `${Math.round(progress.percent * 10) / 10}%`;
+  const ago = Number.isFinite(progress.atMs) ? ` (${formatDurationMs(Math.max(0, nowMs - progress.atMs))} ago)` : '';
+  return `${percent}${progress.message ? ` ${progress.message}` : ''}${ago}`;
 }
 
 function resultLine(record: InvocationRecord): string {

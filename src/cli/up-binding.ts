@@ -60,3 +60,17 @@ export function upCallbackPolicy(gatewayHost: string, configured: readonly strin
       'addresses are refused as in production; set callback_allow (e.g. 127.0.0.0/8) to allow some anyway',
   };
 }
+
+/**
+ * The `gateway_public_url` of `asyncfn up`: the configured one, else its own gateway as a function
+ * on this machine reaches it: `http://127.0.0.1:<port>` when the gateway listens on a wildcard
+ * address (0.0.0.0, ::) or loopback, else on the address it listens on. `port` is the port it got
+ * (gateway_port may be 0).
+ */
+export function upGatewayPublicUrl(configured: string | undefined, gatewayHost: string, port: number): string {
+  if (configured !== undefined) return configured;
+  const h = gatewayHost.trim().replace(/^\[(.*)\]$/, '$1');
+  const wildcard = h === '0.0.0.0' || h === '::' || h === '';
+  const host = wildcard || isLoopbackHost(h) ? '127.0.0.1' : isIPv6(h) ? `[${h}]` : h;
+  return `http://${host}:${port}`;
+}

@@ -6,7 +6,7 @@ import { startLocalNats, type LocalNatsServer } from '../nats/local-server.js';
 import { startSampleFunctions } from '../samples/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway } from '../gateway/start.js';
-import { upCallbackPolicy } from './up-binding.js';
+import { upCallbackPolicy, upGatewayPublicUrl } from './up-binding.js';
 import { DEFAULT_DATA_DIR, NATS_DIR, NATS_URL_FILE } from './up-data-dir.js';
 import { acquireUpLock } from './up-lock.js';
 import { startWorker } from '../worker/index.js';
@@ -67,10 +67,14 @@ export async function runUp(config: Config, logger: Logger, opts: UpOptions = {}
       security: Object.freeze({ ...config.security, callbackAllow: callbacks.callbackAllow }),
     });
 
-    const worker = await startWorker(upConfig, { resolver, logger });
+    // The worker starts first (the gateway's "listening" says everything is up), but its progress
+    // URLs point at the port the gateway gets afterwards (gateway_port may be 0): read when used.
+    let gatewayPublicUrl = config.worker.gatewayPublicUrl;
+    const worker = await startWorker(upConfig, { resolver, logger, gatewayPublicUrl: () => gatewayPublicUrl });
     stops.push(() => worker.close());
     const gateway = await startGateway(upConfig, { resolver, logger });
     stops.push(() => gateway.close());
+    gatewayPublicUrl = upGatewayPublicUrl(config.worker.gatewayPublicUrl, config.gateway.host, Number(new URL(gateway.url).port) || 80);
     return { close };
   } catch (err) {
     await close();

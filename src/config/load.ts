@@ -218,6 +218,7 @@ function toConfig(v: Variables, stdoutIsTty: boolean): Config {
       host: v.worker_host,
       adaptiveConcurrency: v.adaptive_concurrency,
       throttleMaxDeliveries: v.throttle_max_deliveries,
+      gatewayPublicUrl: v.gateway_public_url,
     },
     gateway: {
       port: v.gateway_port,

@@ -138,6 +138,12 @@ export const WorkerConfigSchema = z
     adaptiveConcurrency: z.boolean(),
     /** Throttled deliveries of one invocation before throttles count as attempts again (`throttle_max_deliveries`), ≥ 1. Default 50. */
     throttleMaxDeliveries: z.int().min(1),
+    /**
+     * The gateway's base URL as functions reach it (`gateway_public_url`), no trailing slash: each
+     * function call gets a signed `X-Asyncfn-Progress-Url` under it. Default undefined: no progress
+     * URL (`asyncfn up` sets it to its own gateway).
+     */
+    gatewayPublicUrl: z.url({ protocol: /^https?$/ }).optional(),
   })
   .readonly();
 export type WorkerConfig = z.output<typeof WorkerConfigSchema>;
@@ -319,7 +325,7 @@ export const SecurityConfigSchema = z
   .strictObject({
     /**
      * Directory of secret files, as in OpenFaaS (`secret_mount_path`): basic-auth-user,
-     * basic-auth-password, invoke-tokens and callback-signing-secret. Default "/var/openfaas/secrets".
+     * basic-auth-password, invoke-tokens, callback-signing-secret and progress-signing-key. Default "/var/openfaas/secrets".
      */
     secretMountPath: name,
     /** Basic auth on /system/* and the status and cancel routes (`basic_auth`). Default false. */

@@ -106,6 +106,15 @@ const gatewayAddress = z.string().transform((text, ctx) => {
   return isIP(text) !== 0 || HOSTNAME.test(text) ? text : reject(ctx, 'is not a host name, IP address or http(s) URL');
 });
 
+/** `gateway_public_url`: an http(s) base URL without query or fragment; a trailing slash is dropped. */
+const publicUrl = z.string().transform((text, ctx) => {
+  if (!isUrl(text, ['http:', 'https:'])) return reject(ctx, 'is not an http(s) URL');
+  const url = new URL(text);
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')
+    return reject(ctx, 'must be a base URL, without credentials, query or fragment');
+  return text.replace(/\/+$/, '');
+});
+
 /** `http_retry_codes`: comma-separated HTTP statuses. */
 const statusList = z.string().transform((text, ctx) => {
   const codes = parseRetryStatuses(text);
@@ -230,6 +239,11 @@ export const VariablesSchema = z
     max_batch_bytes: bytes.prefault('64MiB').register(VARIABLE_DOCS, {
       meaning:
         "largest `POST /async-batch/<name>` body, read as a stream (never held whole); past it `413`, the items before it kept. Each item's body is also held to `max_body_size`",
+    }),
+    gateway_public_url: publicUrl.optional().register(VARIABLE_DOCS, {
+      meaning:
+        "the gateway's URL as functions reach it. When set, the worker gives each function call an `X-Asyncfn-Progress-Url` on it (see [Progress from long jobs](#progress-from-long-jobs)); unset, it sends none",
+      default: 'unset; `asyncfn up`: `http://127.0.0.1:<gateway_port>`',
     }),
     gateway_processes: integer(1, 64).prefault('1').register(VARIABLE_DOCS, {
       meaning:

@@ -28,6 +28,12 @@ export interface InvokeFunctionDeps {
   readonly now?: () => number;
   /** Where bodies too large for a message are read from (claim check); absent, such an invocation gets a 410. */
   readonly payloads?: PayloadReader | undefined;
+  /**
+   * The progress URL of one attempt of `callId`, whose call may last until `attemptEndsAtMs` (unix
+   * ms): sent to the function as X-Asyncfn-Progress-Url. Absent (no `gateway_public_url`): no URL,
+   * and a caller's header of that name is dropped too, so the function never mistakes it for ours.
+   */
+  readonly progressUrl?: ((callId: string, attemptEndsAtMs: number) => string | undefined) | undefined;
 }
 
 /** Reads a stored body (src/queue/payload-store.ts): its size and its bytes as a stream; undefined when gone. */
@@ -37,6 +43,9 @@ export interface PayloadReader {
 
 /** The status asyncfn reports when an invocation's stored body is gone (expired or purged): not retried by default. */
 export const BODY_GONE_STATUS = 410;
+
+/** The header a function finds its progress URL in (src/status/progress-signing.ts signs it). */
+export const PROGRESS_URL_HEADER = 'x-asyncfn-progress-url';
 
 const encoder = new TextEncoder();
 
@@ -108,6 +117,10 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       headers['content-length'] = String(stored.size);
       body = stored.chunks;
     }
+    for (const name of Object.keys(headers)) if (name.toLowerCase() === PROGRESS_URL_HEADER) delete headers[name];
+    // One HMAC per attempt; the URL is good for as long as this attempt may run.
+    const progressUrl = deps.progressUrl?.(invocation.callId, startedAtMs + timeout.ms);
+    if (progressUrl !== undefined) headers[PROGRESS_URL_HEADER] = progressUrl;
     try {
       const response = await exchange(deps.dispatcher, { url, method: invocation.method, headers, body }, { timeoutMs: timeout.ms, signal });
       endSpan(call, response.status, statusFailure(response.status, 400));

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import { parseFunctionRef } from '../functions/index.js';
 import type { GatewayMetrics } from '../telemetry/metrics.js';
 import { parseInvocationTarget } from './invocation-target.js';
+import { progressTargetOf } from './progress-target.js';
 
 /**
  * Statuses answered before a function was resolved: their names are the caller's, not the registry's
@@ -35,6 +36,8 @@ export function installMetrics(app: FastifyInstance, registry: Registry, metrics
 
     const prefix = path.startsWith('/function/') ? '/function/' : path.startsWith('/async-function/') && request.method === 'POST' ? '/async-function/' : undefined;
     if (!prefix || UNRESOLVED.has(reply.statusCode)) return;
+    // A progress report names a call id, not a function: no invocation, and no label per call id.
+    if (prefix === '/async-function/' && progressTargetOf(request.raw.url)) return;
     const fn = functionNameOf(request.url, prefix, defaultNamespace);
     if (!fn) return;
     metrics.started.inc({ function_name: fn });

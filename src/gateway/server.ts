@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fastify, { type FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
@@ -103,6 +104,11 @@ export interface GatewayDeps {
   readonly bulk?: BulkOperations;
   /** The batch routes' stores (src/gateway/routes/async-batch.ts); absent: no batch routes. */
   readonly batch?: GatewayBatchDeps;
+  /**
+   * The key progress URLs are signed with (src/status/progress-key.ts), the workers' key; default:
+   * a random one, so that no progress URL is accepted.
+   */
+  readonly progressKey?: Uint8Array;
 }
 
 /**
@@ -161,6 +167,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     now,
     checkCallback: deps.checkCallback ?? checkCallbackWith([]),
     publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
+    progressKey: deps.progressKey ?? randomBytes(32),
   });
   if (deps.batch) {
     await app.register(asyncBatchRoutes, {

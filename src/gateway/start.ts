@@ -7,7 +7,8 @@ import { buildGateway, checkCallbackWith } from './server.js';
 import { bulkOperations } from './bulk.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, redactUrl } from '../nats/connection.js';
-import { provisionGateway } from '../queue/topology.js';
+import { openKeysBucket, provisionGateway } from '../queue/topology.js';
+import { loadProgressKey } from '../status/progress-key.js';
 import { cancellationRequests } from '../status/cancellations.js';
 import { recordStore } from '../status/records.js';
 import { idempotencyClaims } from '../status/idempotency.js';
@@ -65,6 +66,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
     const idempotency = idempotencyClaims(buckets.idempotency);
     const cancellations = cancellationRequests(buckets.cancellations);
     const batches = batchStore(buckets.batches);
+    const progress = await loadProgressKey(config.security.secretMountPath, () => openKeysBucket(queue.nc, config.queue));
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
     const confirmer = createConfirmer(queue.nc, { timeoutMs: config.gateway.publishTimeoutMs });
     const app = await buildGateway(
@@ -104,6 +106,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
           completion: batchCompletionPorts(jsm.jetstream(), batches, (batchId) => readBatchCounts(jsm, batchId)),
           metrics: batchMetrics(registry),
         },
+        progressKey: progress.key,
       },
     );
     const url = await app.listen({ port: config.gateway.port, host: config.gateway.host });

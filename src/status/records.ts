@@ -38,7 +38,33 @@ export interface InvocationRecord {
   readonly error?: string | undefined;
   /** Set when the caller asked for the result: whether it is stored, and what it is. */
   readonly result?: StoredResultInfo | undefined;
+  /**
+   * The latest progress the running function reported (a POST to its X-Asyncfn-Progress-Url,
+   * written by the gateway). The worker's next record (the next attempt's `running`, a final
+   * state) replaces the record without it.
+   */
+  readonly progress?: InvocationProgress | undefined;
 }
+
+/** A running function's own report of how far it is (src/status/progress.ts). */
+export interface InvocationProgress {
+  /** 0–100. */
+  readonly percent: number;
+  /** At most 200 characters. */
+  readonly message?: string | undefined;
+  /** When the gateway received the report, unix ms. */
+  readonly atMs: number;
+}
+
+/** What a read-modify-write ({@link RecordStore.update}) decided: the record to write, if any, and what to resolve with. */
+export interface RecordChange<T> {
+  /** The record to write in place of the one read; absent = write nothing. */
+  readonly write?: InvocationRecord | undefined;
+  readonly result: T;
+}
+
+/** Read-modify-write attempts before {@link RecordStore.update} gives up: each lost race means the worker just wrote. */
+export const RECORD_UPDATE_ATTEMPTS = 5;
 
 /** What the record says about a result kept for `GET /async-function/<call-id>/result`. */
 export interface StoredResultInfo {
@@ -77,6 +103,13 @@ export interface RecordStore {
   /** Writes the record and resolves once JetStream stored it; for final states, which must not be lost. */
   put(record: InvocationRecord): Promise<void>;
   delete(callId: string): Promise<void>;
+  /**
+   * Read-modify-write that never overwrites a newer record: `change` gets the record as stored
+   * (undefined when there is none) and says what to write; the write expects the revision it read
+   * (a KV update), and when another writer got in between, `change` runs again on the newer record,
+   * up to RECORD_UPDATE_ATTEMPTS times (then it rejects). Resolves with the last `result`.
+   */
+  update<T>(callId: string, change: (record: InvocationRecord | undefined) => RecordChange<T>): Promise<T>;
   /** The record once final, or as it is after `timeoutMs` (a KV watch, see wait.ts). */
   waitForFinal(callId: string, timeoutMs: number, signal?: AbortSignal): Promise<InvocationRecord | undefined>;
 }
@@ -116,6 +149,22 @@ export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
     },
     async delete(callId) {
       await kv.delete(callId);
+    },
+    async update(callId, change) {
+      for (let attempt = 1; ; attempt++) {
+        const entry = await kv.get(callId);
+        const decided = change(recordOf(entry));
+        if (decided.write === undefined) return decided.result;
+        try {
+          // Revision 0 (no entry) makes the update a create.
+          await kv.update(callId, JSON.stringify(decided.write), entry?.revision ?? 0);
+          return decided.result;
+        } catch (err) {
+          // 10071: wrong last sequence, i.e. somebody wrote the key since it was read.
+          const conflict = err instanceof JetStreamApiError && err.code === 10071;
+          if (!conflict || attempt >= RECORD_UPDATE_ATTEMPTS) throw err;
+        }
+      }
     },
     waitForFinal: (callId, timeoutMs, signal) => waitForFinal(kv, callId, timeoutMs, signal),
   };

@@ -59,6 +59,8 @@ export interface QueueDeps {
   readonly rateLimiter?: SharedRateLimiter | undefined;
   /** Counts a batch item's final state (src/worker/batches.ts); default counts nothing. */
   readonly countBatchItem?: InvocationEffects['countBatchItem'] | undefined;
+  /** Signs each attempt's X-Asyncfn-Progress-Url; absent without `gateway_public_url`. */
+  readonly progressUrl?: ((callId: string, attemptEndsAtMs: number) => string | undefined) | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -87,6 +89,7 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     upstreamTimeoutMs: served.upstreamTimeoutMs,
     queue: served.name,
     payloads: d.payloads,
+    progressUrl: d.progressUrl,
   });
   return {
     invokeFunction: invoke,

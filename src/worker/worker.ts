@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { CallbackRetryPolicy } from '../../actors/callback.policy.js';
 import type { InvocationSettings } from '../../actors/invocation.types.js';
 import type { RetryPolicy } from '../../actors/retry.policy.js';
@@ -16,10 +17,12 @@ import { createConfirmer } from '../queue/confirmer.js';
 import { connectQueue } from '../nats/connection.js';
 import { encodeDeadLetter, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
 import { startDelayedScheduler } from '../queue/delayed.js';
-import { CALLBACK_DURABLE, CALLBACK_STREAM, openRateLimitsBucket, provisionWorker, THROTTLES_BUCKET } from '../queue/topology.js';
+import { CALLBACK_DURABLE, CALLBACK_STREAM, KEYS_BUCKET, openKeysBucket, openRateLimitsBucket, provisionWorker, THROTTLES_BUCKET } from '../queue/topology.js';
 import { sharedRateLimiter } from '../flow/index.js';
 import { watchCancellations } from '../status/cancellations.js';
 import { recordStore } from '../status/records.js';
+import { loadProgressKey, PROGRESS_KEY_FILE } from '../status/progress-key.js';
+import { progressUrlSigner, type ProgressUrlSigner } from '../status/progress-signing.js';
 import { resultStore } from '../status/results.js';
 import { payloadStore } from '../queue/payload-store.js';
 import { throttleLedger } from '../status/throttles.js';
@@ -53,6 +56,24 @@ async function callbackSigningOf(config: Config): Promise<CallbackSigning | unde
   return { secrets: parseSigningSecrets(lines, `callback_signing: ${join(secretMountPath, SIGNING_SECRET_FILE)}`) };
 }
 
+/**
+ * The signer of progress URLs under `gateway_public_url` (or the URL `publicUrl` gives when
+ * called), with the key the gateways verify with (progress-key.ts); undefined when neither is
+ * set: functions get no progress URL.
+ */
+async function progressSignerOf(
+  config: Config,
+  publicUrl: (() => string | undefined) | undefined,
+  nc: NatsConnection,
+  logger: Logger,
+): Promise<ProgressUrlSigner | undefined> {
+  const configured = config.worker.gatewayPublicUrl;
+  if (configured === undefined && publicUrl === undefined) return undefined;
+  const { key, source } = await loadProgressKey(config.security.secretMountPath, () => openKeysBucket(nc, config.queue));
+  logger.info({ gatewayPublicUrl: configured, keyFrom: source === 'secret' ? PROGRESS_KEY_FILE : KEYS_BUCKET }, 'functions get a progress URL (X-Asyncfn-Progress-Url)');
+  return progressUrlSigner(publicUrl ?? (() => configured), key);
+}
+
 /** Callbacks the durable retrier delivers at once per worker. */
 const CALLBACK_CONCURRENCY = 16;
 
@@ -71,11 +92,21 @@ export function callbackPolicyOf(config: Config): CallbackRetryPolicy {
   return { maxAttempts, initialWaitMs, maxWaitMs, permanentStatuses: new Set(permanentStatuses), maxAgeMs };
 }
 
+export interface StartWorkerDeps {
+  readonly resolver: FunctionResolver;
+  readonly logger: Logger;
+  /**
+   * The gateway's public URL when it is known only after the worker started (`asyncfn up` with
+   * gateway_port 0), read at each function call; takes the place of `gateway_public_url`.
+   */
+  readonly gatewayPublicUrl?: () => string | undefined;
+}
+
 /**
  * Connects to NATS, provisions every stream, consumer and bucket the worker needs (topology.ts),
  * and runs one supervisor per served queue plus the durable callback retrier.
  */
-export async function startWorker(config: Config, deps: { resolver: FunctionResolver; logger: Logger }): Promise<RunningWorker> {
+export async function startWorker(config: Config, deps: StartWorkerDeps): Promise<RunningWorker> {
   const logger = deps.logger.child({ component: 'worker' });
   if (!config.nats.url) throw new ConfigError(['NATS_URL (or faas_nats_address) is required for the worker']);
   const signing = await callbackSigningOf(config);
@@ -103,6 +134,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
     // Throttle counts are written through the confirmer, as final records are (batched, confirmed).
     const throttles = throttleLedger(topology.throttles, (key, data) => confirmer.kvPut(THROTTLES_BUCKET, key, data));
     const cancellations = await watchCancellations(topology.cancellations);
+    const progressUrl = await progressSignerOf(config, deps.gatewayPublicUrl, queue.nc, logger);
 
     const served = topology.queues;
     const connections = served.reduce((sum, q) => sum + q.served.maxInflight, CALLBACK_CONCURRENCY);
@@ -164,6 +196,7 @@ export async function startWorker(config: Config, deps: { resolver: FunctionReso
           logger,
           metrics,
           countBatchItem,
+          progressUrl,
         }),
       );
     }

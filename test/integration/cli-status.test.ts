@@ -131,6 +131,7 @@ t.test('--json: the record with ISO times, durations and every key present', asy
     ageMs: null,
     error: null,
     result: null,
+    progress: null,
   });
 });
 

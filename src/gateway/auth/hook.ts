@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../../errors.js';
 import { sendError } from '../http-errors.js';
+import { progressTargetOf } from '../progress-target.js';
 import type { GatewayAuth } from './credentials.js';
 import { challenge } from './verify.js';
 
@@ -21,10 +22,14 @@ const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
  * requests (404) are open. Every other route is "admin" unless it invokes a function: a route added
  * later is protected by default (for instance a status route `GET /async-function/<call-id>`).
  */
-export function routeGroup(method: string, routeUrl: string | undefined): RouteGroup {
+export function routeGroup(method: string, routeUrl: string | undefined, rawUrl?: string): RouteGroup {
   if (routeUrl === undefined || OPEN_ROUTES.has(routeUrl)) return 'open';
   if (routeUrl.startsWith('/function/')) return 'invoke';
-  if (routeUrl.startsWith('/async-function/') && method === 'POST') return 'invoke';
+  if (routeUrl.startsWith('/async-function/') && method === 'POST') {
+    // A progress report carries its own credential, the URL's signature, which the route checks:
+    // the function that got the URL has no gateway credentials. It is never an invocation.
+    return progressTargetOf(rawUrl) ? 'open' : 'invoke';
+  }
   if (routeUrl.startsWith('/async-batch/') && method === 'POST') return 'invoke';
   return 'admin';
 }
@@ -44,7 +49,7 @@ export function authorizationConsumed(request: FastifyRequest): boolean {
 export function installAuth(app: FastifyInstance, auth: GatewayAuth): void {
   if (!auth.admin && !auth.invoke) return;
   app.addHook('onRequest', async (request, reply) => {
-    const group = routeGroup(request.method, request.routeOptions.url);
+    const group = routeGroup(request.method, request.routeOptions.url, request.raw.url);
     const authenticator = group === 'admin' ? auth.admin : group === 'invoke' ? auth.invoke : undefined;
     if (!authenticator) return;
     const verdict = authenticator.verify(request.headers.authorization);

@@ -20,6 +20,8 @@ import { enqueue, type EnqueuePorts, type EnqueueRequest } from '../enqueue.js';
 import { enqueueLarge } from '../enqueue-large.js';
 import { installAsyncBodyParser, LargeBody } from '../large-body.js';
 import type { PayloadStore } from '../../queue/payload-store.js';
+import { progressTargetOf } from '../progress-target.js';
+import { progressReportHandler } from './progress.js';
 import { callerTraceCarrier, endSpan, startServerSpan, statusFailure } from '../../telemetry/spans.js';
 
 export interface AsyncFunctionRouteDeps {
@@ -51,6 +53,8 @@ export interface AsyncFunctionRouteDeps {
    * default 1000): past it the answer is 503 with Retry-After.
    */
   readonly publishTimeoutMs: number;
+  /** The key progress URLs are signed with (`POST /async-function/<call-id>/progress`, progress.ts). */
+  readonly progressKey: Uint8Array;
 }
 
 /** The gateway's own header naming the invocation a chained one was called from. */
@@ -124,7 +128,18 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     };
   };
 
+  const reportProgress = progressReportHandler({
+    records: deps.records,
+    key: deps.progressKey,
+    isReady: deps.isReady,
+    publishTimeoutMs: deps.publishTimeoutMs,
+    now: deps.now,
+  });
+
   app.post(ROUTE, async (request, reply) => {
+    // A function reporting progress, not an invocation (progress-target.ts says why they share the route).
+    const progress = progressTargetOf(request.raw.url);
+    if (progress) return reportProgress(request, reply, progress);
     // A SERVER span continuing the caller's traceparent, ended with the response's final status.
     const { span, context: traced } = startServerSpan(request.method, ROUTE, request.url, request.headers);
     reply.raw.once('close', () => endSpan(span, reply.statusCode, statusFailure(reply.statusCode, 500)));

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { loadConfig } from '../../../src/config/index.js';
-import { isLoopbackHost, UP_CALLBACK_ALLOW, UP_DEFAULTS, UP_HOST_VARIABLES, upCallbackPolicy } from '../../../src/cli/up-binding.js';
+import { isLoopbackHost, UP_CALLBACK_ALLOW, UP_DEFAULTS, UP_HOST_VARIABLES, upCallbackPolicy, upGatewayPublicUrl } from '../../../src/cli/up-binding.js';
 import { problemsOf } from '../../helpers/config-problems.js';
 
 t.test('loopback hosts are 127.0.0.0/8, ::1 and localhost; nothing else', async (t) => {
@@ -57,4 +57,14 @@ t.test('a bad --host is a config problem named after the flag', async (t) => {
     '--host (worker_host): "not a host" is not a host name or IP address',
   ]);
   t.same(problemsOf({ gateway_host: 'a b' }), ['gateway_host: "a b" is not a host name or IP address'], 'without the flag, the variable');
+});
+
+t.test('up gives functions its own gateway as gateway_public_url, unless one is configured', async (t) => {
+  t.equal(upGatewayPublicUrl(undefined, '127.0.0.1', 8080), 'http://127.0.0.1:8080');
+  t.equal(upGatewayPublicUrl(undefined, '0.0.0.0', 41234), 'http://127.0.0.1:41234', 'a wildcard address: reached on loopback');
+  t.equal(upGatewayPublicUrl(undefined, '::', 8080), 'http://127.0.0.1:8080');
+  t.equal(upGatewayPublicUrl(undefined, 'localhost', 8080), 'http://127.0.0.1:8080');
+  t.equal(upGatewayPublicUrl(undefined, '192.168.1.10', 8080), 'http://192.168.1.10:8080', 'a specific address: that one');
+  t.equal(upGatewayPublicUrl(undefined, 'fd00::1', 8080), 'http://[fd00::1]:8080');
+  t.equal(upGatewayPublicUrl('https://gw.example', '0.0.0.0', 8080), 'https://gw.example', 'configured wins');
 });

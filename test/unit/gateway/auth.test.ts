@@ -77,6 +77,14 @@ t.test('routes fall into groups by the matched route pattern; anything new is ad
   for (const [method, url, group] of cases) t.equal(routeGroup(method, url), group, `${method} ${url ?? '(no route)'}`);
 });
 
+t.test('a progress report (POST /async-function/<id>/progress with sig) is open: its signature is checked by the route', async (t) => {
+  t.equal(routeGroup('POST', '/async-function/*', '/async-function/c1/progress?exp=1&sig=abc'), 'open');
+  t.equal(routeGroup('POST', '/async-function/*', '/async-function/fn/progress'), 'invoke', 'no sig: an invocation on the path /progress');
+  t.equal(routeGroup('POST', '/async-function/*', '/async-function/fn/progress/x?sig=abc'), 'invoke', 'a longer path: an invocation');
+  t.equal(routeGroup('GET', '/async-function/*', '/async-function/c1/progress?sig=abc'), 'admin', 'only POST reports');
+  t.equal(routeGroup('POST', '/function/*', '/function/c1/progress?sig=abc'), 'invoke', 'never on the sync route');
+});
+
 t.test('auth off reads no secret file', async (t) => {
   const auth = await loadGatewayAuth({ secretMountPath: '/nonexistent', basicAuth: false, invokeAuth: 'none' });
   t.equal(auth.admin, undefined);
