@@ -37,6 +37,22 @@ export interface IngestPlan {
   readonly connections: number;
   /** `gateway_processes` of the extra run that shows what more processes give; 0 or 1 to skip. */
   readonly processes: number;
+  /** Items of the one `POST /async-batch/<name>` timed beside the single requests. */
+  readonly batchItems: number;
+}
+
+/**
+ * Submits one NDJSON batch of `items` invocations (the same 1 KiB body and callback as the single
+ * requests) and times it from the first byte sent to the 202, which comes after every item's PubAck.
+ */
+async function submitBatch(gatewayUrl: string, items: number): Promise<{ itemsPerSecond: number; accepted: number }> {
+  const line = `${JSON.stringify({ body: BODY, callbackUrl: CALLBACK_URL })}\n`;
+  const body = Buffer.from(line.repeat(items));
+  const started = epochMs();
+  const res = await fetch(`${gatewayUrl}/async-batch/${FUNCTION_NAME}`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+  const answer = (await res.json()) as { accepted?: number };
+  if (res.status !== 202) throw new Error(`the batch was answered ${res.status}: ${JSON.stringify(answer)}`);
+  return { itemsPerSecond: perSecond(items, epochMs() - started), accepted: answer.accepted ?? 0 };
 }
 
 export interface LimitA {
@@ -132,6 +148,10 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     const rate = result.ok / result.durationSeconds;
     progress(SECTION, `${rate.toFixed(0)} 202/s, gateway RSS ${(idleRss / MIB).toFixed(0)} MiB idle, ${(loadRss / MIB).toFixed(0)} MiB under load`);
 
+    progress(SECTION, `one batch of ${plan.batchItems} items (POST /async-batch, NDJSON)`);
+    const batch = await submitBatch(gateway.url, plan.batchItems);
+    progress(SECTION, `batch: ${batch.accepted} items accepted, ${batch.itemsPerSecond.toFixed(0)} items/s (single requests: ${rate.toFixed(0)} 202/s)`);
+
     const processRows: Row[] = [];
     if (plan.processes > 1) {
       await gateway.stop();
@@ -157,6 +177,9 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       row('ingest.p50', '1 ingest', '202 latency p50 ms (limit: LIMIT-A publish p50)', result.latency.p50, { limit: limitA.p50Ms, ratio: false }),
       row('ingest.p99', '1 ingest', '202 latency p99 ms (limit: LIMIT-A publish p99)', result.latency.p99, { limit: limitA.p99Ms, ratio: false }),
       row('ingest.failed', '1 ingest', 'requests not answered 2xx', failed, { target: { max: 0 } }),
+      row('ingest.batch.rate', '1 ingest', `batch items/s (one POST /async-batch of ${plan.batchItems}, 1 KiB each) vs single-request 202/s`, batch.itemsPerSecond, {
+        limit: rate,
+      }),
       row('ingest.rss.idle', '1 ingest', 'gateway RSS MiB, idle after start', idleRss / MIB),
       row('ingest.rss.load', '1 ingest', `gateway RSS MiB under autocannon -c ${plan.connections} (peak)`, loadRss / MIB, { target: { max: 80 } }),
       ...processRows,

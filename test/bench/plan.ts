@@ -20,7 +20,14 @@ const CONNECTIONS = 100;
 export function planFor(mode: 'full' | 'smoke'): Plan {
   const smoke = mode === 'smoke';
   return {
-    ingest: { seconds: smoke ? 1 : 10, limitSeconds: smoke ? 0.5 : 5, warmupSeconds: smoke ? 0 : 1, connections: CONNECTIONS, processes: smoke ? 0 : 2 },
+    ingest: {
+      seconds: smoke ? 1 : 10,
+      limitSeconds: smoke ? 0.5 : 5,
+      warmupSeconds: smoke ? 0 : 1,
+      connections: CONNECTIONS,
+      processes: smoke ? 0 : 2,
+      batchItems: smoke ? 1_000 : 10_000,
+    },
     drain: { invocations: smoke ? 1_000 : 20_000, maxInflight: 100, connections: CONNECTIONS, concurrentIngestSeconds: smoke ? 1 : 8 },
     latency: { invocations: smoke ? 20 : 200 },
     memory: { loadInvocations: smoke ? 500 : 20_000, loadMaxInflight: 100 },

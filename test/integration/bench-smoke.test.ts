@@ -14,6 +14,7 @@ const EXPECTED_ROWS = [
   'ingest.p50',
   'ingest.p99',
   'ingest.failed',
+  'ingest.batch.rate',
   'ingest.rss.idle',
   'ingest.rss.load',
   // gateway_processes=2 runs in full mode only: its three more processes would double the smoke's ingest section.
