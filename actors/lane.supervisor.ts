@@ -307,7 +307,8 @@ export class LaneSupervisor<T> {
     this.#reserve(state, n);
     if (state.lane.acquire === undefined) {
       const pull = this.#pull(state, n);
-      if (idle && pull) this.#idlePulls.set(pull, state);
+      // A pull on a lane with nothing known to wait is a long poll: a lane with work may take its slots.
+      if ((idle || !state.backlog) && pull) this.#idlePulls.set(pull, state);
       return n;
     }
     // Tokens first: a rate-limited item stays in JetStream until it may run.
@@ -389,9 +390,11 @@ export class LaneSupervisor<T> {
           }),
         )
         .subscribe((item) => {
-          // Delivered: this pull no longer holds a quiet lane's slots for nothing.
-          this.#idlePulls.delete(holder);
           this.#admit(state, item);
+          // What this pull still asks for waits for messages not yet published when nothing is
+          // left behind the one delivered: a lane with work may take those slots back.
+          if (state.backlog) this.#idlePulls.delete(holder);
+          else if (state.pulls.has(holder)) this.#idlePulls.set(holder, state);
         }),
     );
     return state.pulls.has(holder) ? holder : undefined;

@@ -226,3 +226,18 @@ t.test('an expired pull on a lane with nothing waiting is opened again as a long
   t.same(a.pulls, [4, 4]);
   await h.supervisor.drain(Infinity);
 });
+
+t.test('a lane whose backlog ran out gives the slots its open pull still holds to a lane with work', async (t) => {
+  const h = harness(4);
+  const a = h.lane('a');
+  h.supervisor.start();
+  a.add(2);
+  await h.until('a ran its two', () => h.done.length === 2);
+  t.ok(a.openRequests > 0, 'a still holds a pull for messages not yet published');
+  const b = h.lane('b');
+  b.add(12);
+  h.supervisor.hint('b', true);
+  await h.until('b done', () => h.done.filter((i) => i.lane === 'b').length === 12);
+  t.equal(h.groupHighWater.get('b'), 4, 'b ran 4 at once: every slot, those a held included');
+  await h.supervisor.drain(Infinity);
+});
