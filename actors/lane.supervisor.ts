@@ -87,9 +87,10 @@ interface GroupState {
 }
 
 /**
- * Fair, demand-driven pulling over several lanes: the {@link DemandSupervisor}'s rule (pull only
- * as many items as there are free slots, so nothing waits in a client buffer while its ack
- * deadline burns) with the slots shared round-robin between lanes.
+ * Fair, demand-driven pulling over several lanes: asyncfn's one consumer rule (pull only as many
+ * items as there are free slots, so nothing waits in a client buffer while its ack deadline
+ * burns) with the slots shared round-robin between lanes. With one lane it is the
+ * {@link DemandSupervisor} (which is this with a single lane).
  *
  * Each scheduling round splits the free slots between the lanes known to have a backlog, up to
  * each one's fair share (`concurrency / lanes with a backlog`) less what it runs already, then
@@ -260,7 +261,8 @@ export class LaneSupervisor<T> {
     // No known backlog anywhere: long polls, so a quiet lane's next item is taken at once.
     const quiet = order.filter((s) => !s.backlog && s.lane.acquire === undefined && s.pulls.size === 0 && this.#pullable(s, now));
     if (quiet.length === 0) {
-      // A lane with a pull already open gets a second one for a batch of freed slots (see DemandSupervisor).
+      // A lane with a pull already open gets a second one only for a batch of freed slots, so that
+      // settling one item at a time does not open one pull request per item.
       for (const state of order) {
         if (free < this.#batchThreshold) break;
         if (state.lane.acquire === undefined && this.#pullable(state, now)) free -= this.#open(state, free);

@@ -106,10 +106,10 @@ interface InFlight {
 }
 
 /**
- * Supervises one queue: runs one invocation machine per message on a {@link DemandSupervisor}
+ * Supervises one queue: runs one invocation machine per message on a {@link LaneSupervisor}
  * (which pulls only as many messages as there are free slots, so a message never waits in a
- * client buffer while its ack deadline burns), and keeps their ack deadlines alive with a single
- * sweep.
+ * client buffer while its ack deadline burns, and shares them between the queue's own consumer
+ * and its functions' lanes), and keeps their ack deadlines alive with a single sweep.
  */
 export class QueueSupervisor {
   readonly #opts: QueueSupervisorOptions;
