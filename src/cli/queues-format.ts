@@ -39,8 +39,13 @@ export function formatQueuesTable(rows: readonly QueueStats[], nowMs: number): s
   });
   const all = [[...QUEUES_TABLE_HEADER], ...cells];
   const widths = QUEUES_TABLE_HEADER.map((_, col) => Math.max(...all.map((r) => r[col]!.length)));
-  // The last column is not padded, so lines carry no trailing spaces.
-  return all.map((r) => r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  '));
+  // Lines carry no trailing spaces (a lane's row ends in empty cells).
+  return all.map((r) =>
+    r
+      .map((cell, col) => cell.padEnd(widths[col]!))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** `asyncfn queues --json`: every key present, null where a count does not apply or could not be told. */

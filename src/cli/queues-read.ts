@@ -52,7 +52,7 @@ export interface LaneStats {
   readonly ackPending: number;
   readonly inFlight: number | null;
   readonly waitingRetries: number | null;
-  /** The lane's concurrency limit over all workers (its consumer's max_ack_pending); null = none. */
+  /** The lane's own concurrency limit over all workers (its consumer's max_ack_pending); null = none beyond the queue's. */
   readonly limit: number | null;
 }
 
@@ -123,6 +123,12 @@ async function queueStats(
   }
   if (laneConsumers.length === 0) return own;
   laneConsumers.sort((a, b) => a.name.localeCompare(b.name));
+  // A lane without a limit of its own gets the queue's max_ack_pending: that is no limit to show.
+  const queueLimit = consumer?.config.max_ack_pending;
+  const laneLimit = (c: ConsumerInfo): number | null => {
+    const limit = c.config.max_ack_pending;
+    return limit !== undefined && limit > 0 && limit !== queueLimit ? limit : null;
+  };
   const lanes: LaneStats[] = [];
   for (const c of laneConsumers) {
     const waitingRetries = await countWaitingRetries(jsm, info, c, records);
@@ -134,7 +140,7 @@ async function queueStats(
       ackPending: c.num_ack_pending,
       inFlight: waitingRetries === null ? null : Math.max(0, c.num_ack_pending - waitingRetries),
       waitingRetries,
-      limit: c.config.max_ack_pending !== undefined && c.config.max_ack_pending > 0 ? c.config.max_ack_pending : null,
+      limit: laneLimit(c),
     });
   }
   const sum = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a + b);

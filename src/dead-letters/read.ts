@@ -2,6 +2,7 @@ import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamClie
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { decodeDeadLetter, type DeadLetter } from '../queue/dead-letter.js';
 import { filterSubject, matchesFilter, type DeadLetterFilter } from './filters.js';
+import { scanStream } from '../queue/scan.js';
 import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX } from '../queue/topology.js';
 
 /** A dead letter with the stored message it was decoded from. */
@@ -28,13 +29,6 @@ export interface DeadLetterStreamAccess {
   readonly jsm: JetStreamManager;
 }
 
-/** Messages fetched per pull while scanning. */
-const SCAN_BATCH = 256;
-/**
- * How long a pull may wait for messages the consumer reported pending; ms. It only runs out when
- * they were deleted while we read, and then the scan ends.
- */
-const SCAN_EXPIRES_MS = 2_000;
 /**
  * `--since` starts the consumer this much earlier than asked (by store time), because `atMs` comes
  * from the worker's clock and is set just before the dead letter is stored; the exact comparison
@@ -80,42 +74,18 @@ export async function* selectDeadLetters(
     return;
   }
   if (bounds.messages === 0) return;
-  for await (const found of scanStream(access.js, filter, bounds.lastSeq, opts.headersOnly)) {
+  for await (const found of scanDeadLetters(access.js, filter, bounds.lastSeq, opts.headersOnly)) {
     if (matchesFilter(found.letter, filter)) yield found;
   }
 }
 
-async function* scanStream(js: JetStreamClient, filter: DeadLetterFilter, lastSeq: number, headersOnly: boolean): AsyncGenerator<StoredDeadLetter> {
+async function* scanDeadLetters(js: JetStreamClient, filter: DeadLetterFilter, lastSeq: number, headersOnly: boolean): AsyncGenerator<StoredDeadLetter> {
   const startMs = filter.sinceMs === undefined ? undefined : filter.sinceMs - START_TIME_SLACK_MS;
   const start: Partial<OrderedConsumerOptions> =
     startMs !== undefined && startMs > 0 ? { opt_start_time: new Date(startMs).toISOString() } : { deliver_policy: DeliverPolicy.All };
-  const consumer = await js.consumers.get(DEAD_LETTER_STREAM, {
-    filter_subjects: filterSubject(filter),
-    headers_only: headersOnly,
-    ...start,
-  });
-  try {
-    // The server counts what the new consumer has to deliver; each message says how many remain.
-    let remaining = (await consumer.info(true)).num_pending;
-    while (remaining > 0) {
-      const batch = await consumer.fetch({ max_messages: Math.min(SCAN_BATCH, remaining), expires: SCAN_EXPIRES_MS });
-      let received = 0;
-      try {
-        for await (const m of batch) {
-          received += 1;
-          if (m.seq > lastSeq) return;
-          const storedAtMs = Number(m.timestampNanos / 1_000_000n);
-          yield toStored(m.seq, m.subject, m.headers, m.data, storedAtMs);
-          remaining = m.seq === lastSeq ? 0 : m.info.pending;
-          if (remaining === 0) break;
-        }
-      } finally {
-        batch.stop();
-      }
-      if (received === 0) return;
-    }
-  } finally {
-    await consumer.delete().catch(() => undefined);
+  const consumer = { filter_subjects: filterSubject(filter), headers_only: headersOnly, ...start };
+  for await (const m of scanStream(js, { stream: DEAD_LETTER_STREAM, consumer, lastSeq })) {
+    yield toStored(m.seq, m.subject, m.headers, m.data, Number(m.timestampNanos / 1_000_000n));
   }
 }
 

@@ -4,5 +4,5 @@
  * and the limiter over the JetStream KV bucket (shared-rate-limiter.ts).
  */
 export { defaultBurst, formatRate, intervalMs, MAX_RATE_PERIOD_MS, parseRate, takeTokens, type ParsedRate, type Rate, type Take } from './rate.js';
-export { callerRateKey, functionRateKey, keyToken, type RateLimitedFunction, type RateLimitKey } from './rate-keys.js';
+export { callerRateKey, functionRateKey, kvKeyToken, type RateLimitedFunction, type RateLimitKey } from './rate-keys.js';
 export { sharedRateLimiter, type RateGrant, type SharedRateLimiter, type SharedRateLimiterOptions } from './shared-rate-limiter.js';

@@ -28,7 +28,7 @@ const MAX_PART = 64;
 const PLAIN = /^[-\w]+$/;
 
 /** One KV key token for any string (see the module comment). */
-export function keyToken(part: string): string {
+export function kvKeyToken(part: string): string {
   if (part.length <= MAX_PART && PLAIN.test(part)) return part;
   const encoded = Buffer.from(part, 'utf8').toString('base64url');
   if (encoded.length > 0 && encoded.length <= MAX_PART) return `=${encoded}`;
@@ -37,10 +37,10 @@ export function keyToken(part: string): string {
 
 /** The key of a function's own limit (`com.asyncfn.rate_limit`). */
 export function functionRateKey(fn: RateLimitedFunction): RateLimitKey {
-  return `fn.${keyToken(fn.namespace)}.${keyToken(fn.name)}` as RateLimitKey;
+  return `fn.${kvKeyToken(fn.namespace)}.${kvKeyToken(fn.name)}` as RateLimitKey;
 }
 
 /** The key of one caller key's limit on a function (`com.asyncfn.key_rate_limit` and `X-Concurrency-Key`). */
 export function callerRateKey(fn: RateLimitedFunction, callerKey: string): RateLimitKey {
-  return `key.${keyToken(fn.namespace)}.${keyToken(fn.name)}.${keyToken(callerKey)}` as RateLimitKey;
+  return `key.${kvKeyToken(fn.namespace)}.${kvKeyToken(fn.name)}.${kvKeyToken(callerKey)}` as RateLimitKey;
 }

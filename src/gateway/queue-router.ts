@@ -5,7 +5,7 @@ import type { Config } from '../config/index.js';
 import { createError } from '../errors.js';
 import type { ResolvedFunction } from '../functions/index.js';
 import { isQueueName, QUEUE_ANNOTATION } from '../queue/queues.js';
-import { keyToken, laneSubject } from '../queue/lanes.js';
+import { laneKeyToken, laneSubject } from '../queue/lanes.js';
 import { ensureStream, queueSpecFor, streamHasLanes } from '../queue/topology.js';
 
 /** Per-function max event age (asyncfn's own annotation; `max_event_age` is the default). */
@@ -53,7 +53,7 @@ export function createQueueRouter(config: Config, jsm: JetStreamManager, logger:
       const queueSubject = queueSpecFor(config, queue).subject;
       const lanes = streamHasLanes(stream, { subject: queueSubject });
       let subject = queueSubject;
-      if (lanes && concurrencyKey !== undefined) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace, key: keyToken(concurrencyKey) });
+      if (lanes && concurrencyKey !== undefined) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace, key: laneKeyToken(concurrencyKey) });
       else if (lanes && config.gateway.fairScheduling) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace });
       return {
         queue,

@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 export interface LaneRef {
   readonly name: string;
   readonly namespace: string;
-  /** The concurrency key's subject token (see keyToken); absent for the function's own lane. */
+  /** The concurrency key's subject token (see laneKeyToken); absent for the function's own lane. */
   readonly key?: string | undefined;
 }
 
@@ -56,7 +56,7 @@ export function parseLaneSubject(queueSubject: string, subject: string): LaneRef
  * spaces or unicode; 128 bits, so two keys never share a lane in practice). A readable key never
  * starts with `h` followed by 32 hex digits by accident: those are hashed too.
  */
-export function keyToken(key: string): string {
+export function laneKeyToken(key: string): string {
   if (READABLE_KEY.test(key) && !/^h[0-9a-f]{32}$/.test(key)) return key;
   return `h${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 }

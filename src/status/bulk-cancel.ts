@@ -2,15 +2,9 @@ import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { CancellationRequests } from './cancellations.js';
 import { matchesInvocation, type InvocationFilter } from './filters.js';
 import type { InvocationRecord } from './records.js';
+import { SCAN_BATCH, scanStream } from '../queue/scan.js';
 import { RECORDS_BUCKET } from '../queue/topology.js';
 
-/** Records fetched per pull while scanning the records bucket. */
-const SCAN_BATCH = 256;
-/**
- * How long one pull may wait for records the consumer reported pending; ms. It only runs out when
- * they were deleted (expired) while we read, and then the scan ends.
- */
-const SCAN_EXPIRES_MS = 2_000;
 /** Cancellation markers written at once: a bounded window of KV puts in flight. */
 export const CANCEL_WINDOW = 64;
 
@@ -45,38 +39,22 @@ export async function scanInvocations(js: JetStreamClient, filter: InvocationFil
   const byFunction: Record<string, number> = {};
   let scanned = 0;
   const prefix = `$KV.${RECORDS_BUCKET}.`;
-  const consumer = await js.consumers.get(`KV_${RECORDS_BUCKET}`, { filter_subjects: `${prefix}>`, deliver_policy: DeliverPolicy.LastPerSubject });
-  try {
-    let remaining = (await consumer.info(true)).num_pending;
-    while (remaining > 0) {
-      const batch = await consumer.fetch({ max_messages: Math.min(SCAN_BATCH, remaining), expires: SCAN_EXPIRES_MS });
-      let received = 0;
-      try {
-        for await (const m of batch) {
-          received += 1;
-          remaining = m.info.pending;
-          const op = m.headers?.get(KV_OPERATION);
-          if (op !== 'DEL' && op !== 'PURGE' && m.data.length > 0) {
-            scanned += 1;
-            const record = parseRecord(m.data);
-            if (record && matchesInvocation(record, filter)) {
-              callIds.push(record.callId);
-              byState[record.state] = (byState[record.state] ?? 0) + 1;
-              const fn = `${record.function}.${record.namespace}`;
-              byFunction[fn] = (byFunction[fn] ?? 0) + 1;
-            }
-          }
-          if (remaining === 0) break;
-        }
-      } finally {
-        batch.stop();
+  const scan = scanStream(js, { stream: `KV_${RECORDS_BUCKET}`, consumer: { filter_subjects: `${prefix}>`, deliver_policy: DeliverPolicy.LastPerSubject } });
+  for await (const m of scan) {
+    const op = m.headers?.get(KV_OPERATION);
+    if (op !== 'DEL' && op !== 'PURGE' && m.data.length > 0) {
+      scanned += 1;
+      const record = parseRecord(m.data);
+      if (record && matchesInvocation(record, filter)) {
+        callIds.push(record.callId);
+        byState[record.state] = (byState[record.state] ?? 0) + 1;
+        const fn = `${record.function}.${record.namespace}`;
+        byFunction[fn] = (byFunction[fn] ?? 0) + 1;
       }
-      onScanned?.(scanned);
-      if (received === 0) break;
+      if (scanned % SCAN_BATCH === 0) onScanned?.(scanned);
     }
-  } finally {
-    await consumer.delete().catch(() => undefined);
   }
+  onScanned?.(scanned);
   return { callIds, byState, byFunction, scanned };
 }
 

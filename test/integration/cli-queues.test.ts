@@ -261,8 +261,13 @@ t.test('with a real worker: a retry waiting out its back-off is not in flight, a
   // The queue's own consumer and the function's lane (fair scheduling): the queue's counts include the lane's.
   t.match(queue, { name: 'faas-request', kind: 'queue', messages: 4, pending: 2, ackPending: 2, inFlight: 1, waitingRetries: 1, redelivered: 0, consumers: 2 });
   t.match(queue!.lanes, [
-    { lane: 'work.openfaas-fn', consumer: 'faas-workers_f_work_openfaas-fn', pending: 2, ackPending: 2, inFlight: 1, waitingRetries: 1, limit: 10001 },
+    { lane: 'work.openfaas-fn', consumer: 'faas-workers_f_work_openfaas-fn', pending: 2, ackPending: 2, inFlight: 1, waitingRetries: 1, limit: null },
   ]);
+  // The table: the lane under its queue, "lane" alone (no limit of its own), no trailing spaces.
+  const table = await runQueues(nats.url, []);
+  t.equal(table.code, 0, table.err.join('\n'));
+  const laneLine = table.out.find((line) => line.startsWith('  work.openfaas-fn'));
+  t.match(laneLine, /^ {2}work\.openfaas-fn +lane +2 +1 +1 +2$/);
   t.equal(fn.requests.filter((r) => r.body.toString() === 'fail').length, 1, 'the retry has not run again');
 });
 

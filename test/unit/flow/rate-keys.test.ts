@@ -1,6 +1,6 @@
 import { validateKey } from '@nats-io/kv/internal';
 import t from 'tap';
-import { callerRateKey, functionRateKey, keyToken } from '../../../src/flow/rate-keys.js';
+import { callerRateKey, functionRateKey, kvKeyToken } from '../../../src/flow/rate-keys.js';
 
 /** Keys of the rate-limit bucket: valid NATS KV keys, readable where they can be, never colliding. */
 
@@ -23,18 +23,18 @@ t.test('any caller key becomes one valid token', async (t) => {
     t.notOk(tokens.has(token), 'distinct');
     tokens.add(token);
   }
-  t.equal(keyToken('a'.repeat(64)), 'a'.repeat(64), '64 plain characters are kept');
-  t.match(keyToken('a.'.repeat(20)), /^=[-\w]{54}$/, 'not plain, short: base64url');
-  t.match(keyToken('a'.repeat(65)), /^\//, 'plain but long, base64url over 64: a SHA-256');
-  t.match(keyToken('x'.repeat(10_000)), /^\/[-\w]{43}$/, 'much longer: a SHA-256');
-  t.match(keyToken(''), /^\//, 'the empty key hashes');
+  t.equal(kvKeyToken('a'.repeat(64)), 'a'.repeat(64), '64 plain characters are kept');
+  t.match(kvKeyToken('a.'.repeat(20)), /^=[-\w]{54}$/, 'not plain, short: base64url');
+  t.match(kvKeyToken('a'.repeat(65)), /^\//, 'plain but long, base64url over 64: a SHA-256');
+  t.match(kvKeyToken('x'.repeat(10_000)), /^\/[-\w]{43}$/, 'much longer: a SHA-256');
+  t.match(kvKeyToken(''), /^\//, 'the empty key hashes');
 });
 
 t.test('the three forms cannot collide: a kept part never starts with = or /', async (t) => {
   // "=YQ" is the base64url form of "a"; the caller key "=YQ" itself is encoded, not kept.
-  t.equal(keyToken('a'), 'a');
-  t.not(keyToken('=YQ'), keyToken('a'));
-  t.not(keyToken('=YQ'), '=YQ');
+  t.equal(kvKeyToken('a'), 'a');
+  t.not(kvKeyToken('=YQ'), kvKeyToken('a'));
+  t.not(kvKeyToken('=YQ'), '=YQ');
 });
 
 t.test('function and caller keys differ in their token count', async (t) => {
