@@ -1,4 +1,4 @@
-import type { QueueKind, QueueStats } from './queues-read.js';
+import type { QueueKind, QueueStats } from '../status/queue-stats.js';
 import { formatDurationMs } from './status-nats.js';
 
 export const QUEUES_TABLE_HEADER = ['QUEUE', 'KIND', 'PENDING', 'IN-FLIGHT', 'RETRY-WAIT', 'ACK-PENDING', 'REDELIVERED', 'CONSUMERS', 'OLDEST'] as const;
@@ -46,28 +46,4 @@ export function formatQueuesTable(rows: readonly QueueStats[], nowMs: number): s
       .join('  ')
       .trimEnd(),
   );
-}
-
-/** `asyncfn queues --json`: every key present, null where a count does not apply or could not be told. */
-export function queuesJson(rows: readonly QueueStats[], nowMs: number): Record<string, unknown> {
-  return {
-    at: new Date(nowMs).toISOString(),
-    queues: rows.map((r) => ({
-      name: r.name,
-      kind: r.kind,
-      stream: r.stream,
-      consumer: r.consumer,
-      messages: r.messages,
-      pending: r.pending,
-      inFlight: r.inFlight,
-      waitingRetries: r.waitingRetries,
-      ackPending: r.ackPending,
-      redelivered: r.redelivered,
-      waitingPulls: r.waitingPulls,
-      consumers: r.consumers,
-      oldestAt: r.oldestAtMs === null ? null : new Date(r.oldestAtMs).toISOString(),
-      oldestAgeMs: r.oldestAtMs === null ? null : Math.max(0, nowMs - r.oldestAtMs),
-      lanes: r.lanes,
-    })),
-  };
 }

@@ -1,8 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { parseArgs } from 'node:util';
 import { CALLBACK_STREAM, DEAD_LETTER_STREAM, DELAYED_STREAM, openRecordsIfPresent } from '../queue/topology.js';
-import { formatQueuesTable, queuesJson } from './queues-format.js';
-import { readQueues, SCAN_LIMITS, type DefaultQueueNames } from './queues-read.js';
+import { formatQueuesTable } from './queues-format.js';
+import { readQueues, SCAN_LIMITS, type DefaultQueueNames } from '../status/queue-stats.js';
+import { queuesJson } from '../status/queue-stats-json.js';
 import { connectForCommand, describeNatsError, type InspectDeps } from './status-nats.js';
 import { describeError } from '../errors.js';
 

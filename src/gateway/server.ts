@@ -8,6 +8,7 @@ import type { CancellationRequests } from '../status/cancellations.js';
 import type { RecordStore } from '../status/records.js';
 import type { IdempotencyClaims } from '../status/idempotency.js';
 import type { ResultStore } from '../status/results.js';
+import type { QueueStats } from '../status/queue-stats.js';
 import type { PayloadStore } from '../queue/payload-store.js';
 import type { GatewayMetrics } from '../telemetry/metrics.js';
 import type { Registry } from 'prom-client';
@@ -102,6 +103,8 @@ export interface GatewayDeps {
   readonly checkCallback?: (url: URL) => Promise<AsyncFnError | undefined>;
   /** Cancel and replay by filter (`POST /system/invocations/cancel`, `/system/dead-letters/replay`); absent: no such routes. */
   readonly bulk?: BulkOperations;
+  /** Reads every queue's counts (src/status/queue-stats.ts) for `GET /system/queues`; absent: no such route. */
+  readonly readQueues?: () => Promise<readonly QueueStats[]>;
   /** The batch routes' stores (src/gateway/routes/async-batch.ts); absent: no batch routes. */
   readonly batch?: GatewayBatchDeps;
   /**
@@ -140,7 +143,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   installHeaderCountLimit(app, headerLimits);
   installAuth(app, deps.auth ?? NO_AUTH);
   installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
-  await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady });
+  await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady, readQueues: deps.readQueues, now });
   if (deps.bulk) await app.register(bulkRoutes, { bulk: deps.bulk, isReady: deps.isReady, now });
   await app.register(invocationStatusRoutes, {
     records: deps.records,

@@ -7,7 +7,8 @@ import { buildGateway, checkCallbackWith } from './server.js';
 import { bulkOperations } from './bulk.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, redactUrl } from '../nats/connection.js';
-import { openKeysBucket, provisionGateway } from '../queue/topology.js';
+import { openKeysBucket, provisionGateway, queueSpecFor } from '../queue/topology.js';
+import { readQueues } from '../status/queue-stats.js';
 import { loadProgressKey } from '../status/progress-key.js';
 import { cancellationRequests } from '../status/cancellations.js';
 import { recordStore } from '../status/records.js';
@@ -107,6 +108,8 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
           metrics: batchMetrics(registry),
         },
         progressKey: progress.key,
+        // The same reader as `asyncfn queues`, with the same queue names (queueSpecFor).
+        readQueues: () => readQueues({ jsm, records: buckets.records, defaultQueue: queueSpecFor(config), durableFor: (queue) => queueSpecFor(config, queue).durable }),
       },
     );
     const url = await app.listen({ port: config.gateway.port, host: config.gateway.host });

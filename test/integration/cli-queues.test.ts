@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { QUEUES_TABLE_HEADER } from '../../src/cli/queues-format.js';
 import { runQueuesCommand } from '../../src/cli/queues.js';
-import { SCAN_LIMITS } from '../../src/cli/queues-read.js';
+import { SCAN_LIMITS } from '../../src/status/queue-stats.js';
 import { testConfig } from '../../src/config/index.js';
 import { encodeDeadLetter, publishDeadLetter } from '../../src/queue/dead-letter.js';
 import { encodeEnvelope } from '../../src/queue/envelope.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { formatQueuesTable } from '../../../src/cli/queues-format.js';
-import type { LaneStats, QueueStats } from '../../../src/cli/queues-read.js';
+import type { LaneStats, QueueStats } from '../../../src/status/queue-stats.js';
 
 const lane = (name: string, limit: number | null): LaneStats => ({
   lane: name,

@@ -3,14 +3,14 @@ import { Match } from '@nats-io/nats-core';
 import { CALLBACK_DURABLE, CALLBACK_STREAM, DEAD_LETTER_STREAM, DELAYED_STREAM, infoOrUndefined } from '../queue/topology.js';
 import { EnvelopeHeader } from '../queue/envelope.js';
 import { laneId, parseLaneSubject } from '../queue/lanes.js';
-import { isRecordKey, recordOf, type RecordsReader } from '../status/wait.js';
+import { isRecordKey, recordOf, type RecordsReader } from './wait.js';
 
-/** What a row of `asyncfn queues` describes. */
+/** What a row of `asyncfn queues` (and an entry of `GET /system/queues`) describes. */
 export type QueueKind = 'queue' | 'delayed' | 'callbacks' | 'deadLetters';
 
 /**
- * One stream asyncfn manages, as JetStream reports it (see QUEUES_USAGE for what each count
- * means). null: does not apply to this kind of stream, or could not be told.
+ * One stream asyncfn manages, as JetStream reports it (`asyncfn queues --help` explains each
+ * count). null: does not apply to this kind of stream, or could not be told.
  */
 export interface QueueStats {
   readonly kind: QueueKind;
