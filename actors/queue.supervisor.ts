@@ -103,6 +103,25 @@ interface InFlight {
   readonly message: MessageHandle;
   /** Scheduler time of the delivery, ms. */
   readonly admittedAtMs: number;
+  /** The lane it was pulled from (QUEUE_LANE for the queue's own consumer). */
+  readonly lane: string;
+  readonly invocation: Invocation;
+}
+
+/** One in-flight invocation as {@link QueueSupervisor.inFlight} shows it: plain data, read when asked. */
+export interface InFlightInvocation {
+  readonly callId: string;
+  readonly functionName: string;
+  readonly namespace: string;
+  readonly queue: string;
+  /** The lane it was pulled from (QUEUE_LANE, "", for the queue's own consumer). */
+  readonly lane: string;
+  /** Its machine's state now (`invoking`, `retrying`, `callback`, `loadingThrottles`, …). */
+  readonly state: string;
+  /** The attempt this delivery runs (1 on the first). */
+  readonly attempt: number;
+  /** When it was delivered here, scheduler time (Unix ms with the default scheduler). */
+  readonly startedAtMs: number;
 }
 
 /**
@@ -192,6 +211,28 @@ export class QueueSupervisor {
   /** Observable count of running invocations. */
   get running$(): Observable<number> {
     return this.#lanes.running$;
+  }
+
+  /**
+   * The invocations in flight now, read from the one registry when asked (an operator's view):
+   * nothing is kept or computed for it while invocations run.
+   */
+  *inFlight(): Iterable<InFlightInvocation> {
+    const queue = this.#opts.queue;
+    for (const [callId, { run, message, admittedAtMs, lane, invocation }] of this.#inFlight) {
+      const snapshot = run?.snapshot;
+      yield {
+        callId,
+        functionName: invocation.functionName,
+        namespace: invocation.namespace,
+        queue,
+        lane,
+        // A machine that has not started yet (its first actions read the registry) is still queued.
+        state: snapshot === undefined ? 'queued' : String(snapshot.value),
+        attempt: snapshot?.context.attempt ?? Math.max(1, message.deliveryCount),
+        startedAtMs: admittedAtMs,
+      };
+    }
   }
 
   /** Messages of the invocations in flight, for the ack-extend sweep. */
@@ -318,7 +359,7 @@ export class QueueSupervisor {
         ledgerError: context?.ledgerError,
       });
     };
-    const entry = { message, admittedAtMs } as { run: MachineRun<InvocationMachine>; message: MessageHandle; admittedAtMs: number };
+    const entry = { message, admittedAtMs, lane, invocation } as { -readonly [K in keyof InFlight]: InFlight[K] };
     // Registered before the machine starts: its first actions may already read the registry.
     this.#inFlight.set(invocation.callId, entry);
     this.#notYetRunning.push({ callId: invocation.callId, admittedAtMs });

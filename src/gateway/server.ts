@@ -29,6 +29,8 @@ import { functionRoutes } from './routes/function.js';
 import { systemRoutes } from './routes/system.js';
 import { bulkRoutes } from './routes/bulk.js';
 import type { BulkOperations } from './bulk.js';
+import { inFlightRoutes } from './routes/inflight.js';
+import type { InFlightGatherer } from './inflight.js';
 import { createTargetGuard } from '../callback/target-guard.js';
 import type { AsyncFnError } from '../errors.js';
 
@@ -105,6 +107,8 @@ export interface GatewayDeps {
   readonly bulk?: BulkOperations;
   /** Reads every queue's counts (src/status/queue-stats.ts) for `GET /system/queues`; absent: no such route. */
   readonly readQueues?: () => Promise<readonly QueueStats[]>;
+  /** Gathers every worker's in-flight view (`GET /system/inflight`); absent: no such route. */
+  readonly inFlight?: InFlightGatherer;
   /** The batch routes' stores (src/gateway/routes/async-batch.ts); absent: no batch routes. */
   readonly batch?: GatewayBatchDeps;
   /**
@@ -145,6 +149,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady, readQueues: deps.readQueues, now });
   if (deps.bulk) await app.register(bulkRoutes, { bulk: deps.bulk, isReady: deps.isReady, now });
+  if (deps.inFlight) await app.register(inFlightRoutes, { gather: deps.inFlight, isReady: deps.isReady });
   await app.register(invocationStatusRoutes, {
     records: deps.records,
     results: deps.results,

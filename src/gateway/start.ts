@@ -5,6 +5,7 @@ import type { FunctionResolver } from '../functions/index.js';
 import { loadGatewayAuth } from './auth/index.js';
 import { buildGateway, checkCallbackWith } from './server.js';
 import { bulkOperations } from './bulk.js';
+import { inFlightGatherer } from './inflight.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, redactUrl } from '../nats/connection.js';
 import { openKeysBucket, provisionGateway, queueSpecFor } from '../queue/topology.js';
@@ -100,6 +101,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         metrics,
         auth,
         checkCallback: checkCallbackWith(config.security.callbackAllow),
+        inFlight: inFlightGatherer(queue.nc),
         bulk: bulkOperations({ js: jetstream(queue.nc), jsm, cancellations, publishTimeoutMs: config.gateway.publishTimeoutMs, now: Date.now }),
         batch: {
           jsm,

@@ -131,6 +131,12 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
 /** One queue a worker serves: its supervisor, and the discovery of its function lanes. */
 export interface ServedQueue {
   readonly supervisor: QueueSupervisor;
+  /** The queue's name. */
+  readonly queue: string;
+  /** Its max_inflight on this worker. */
+  readonly maxInflight: number;
+  /** The invocations in flight on it now (QueueSupervisor.inFlight). */
+  inFlight(): ReturnType<QueueSupervisor['inFlight']>;
   /** Cancels a running invocation of this queue; whether it ran here. */
   cancel(callId: string): boolean;
   /** Stops pulling (every lane) and waits up to `graceMs` for the running invocations (QueueSupervisor.drain). */
@@ -208,6 +214,9 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
   );
   return {
     supervisor,
+    queue: served.name,
+    maxInflight: served.maxInflight,
+    inFlight: () => supervisor.inFlight(),
     cancel: (callId) => supervisor.cancel(callId),
     drain: (graceMs) => {
       discovery?.stop();

@@ -35,6 +35,7 @@ import { batchStore } from '../status/batches.js';
 import { batchItemCounter } from './batches.js';
 import { pollPending } from './pending.js';
 import { startQueue, type ServedQueue } from './queue.js';
+import { serveInFlight, workerIdentity } from './inflight.js';
 import { VERSION } from '../version.js';
 
 export interface RunningWorker {
@@ -205,6 +206,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
       served.map((q) => startDelayedScheduler({ queue, js, jsm, spec: q.spec, logger })),
     );
     const pendingPoller = pollPending(config, jsm, metrics, logger);
+    const inFlightResponder = serveInFlight({ nc: queue.nc, worker: workerIdentity(), sources: supervisors, logger });
     const cancelling = cancellations.requested$.subscribe((callId) => {
       if (supervisors.some((s) => s.cancel(callId))) logger.info({ callId }, 'cancelling a running invocation');
     });
@@ -250,6 +252,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
         if (released > 0) logger.warn({ released }, 'released unfinished invocations back to the queue');
         if (unsettled > 0) logger.warn({ unsettled }, 'stopped during callbacks; JetStream redelivers those after ack_wait');
         cancelling.unsubscribe();
+        inFlightResponder.unsubscribe();
         await Promise.all(schedulers.map((s) => s.close()));
         await retrier.stop();
         cancellations.stop();

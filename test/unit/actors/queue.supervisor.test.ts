@@ -539,6 +539,43 @@ t.test('cancel(callId) aborts a running invocation, which reports 499 and settle
   t.equal(s.supervisor.cancel('c-cancel'), false, 'no longer running once settled');
 });
 
+t.test('inFlight() lists what runs now from the one registry: state, attempt, lane, delivery time; a settled one is gone', async (t) => {
+  const holding = deferred<void>();
+  t.teardown(() => holding.resolve());
+  const s = startSupervisor(t, { maxInflight: 4, callback: (req) => (req.invocation.callId === 'c-b' ? holding.promise : Promise.resolve()) });
+  const r1 = await s.source.requested.next();
+  const before = Date.now();
+  r1.deliver({ message: new FakeHandle(), decoded: { ok: true, invocation: testInvocation({ callId: 'c-a', functionName: 'alpha' }) } });
+  r1.deliver({ message: new FakeHandle(), decoded: { ok: true, invocation: testInvocation({ callId: 'c-b', functionName: 'beta', namespace: 'ns' }) } });
+  const [a, b] = [await s.calls.next(), await s.calls.next()];
+  const after = Date.now();
+  const listed = [...s.supervisor.inFlight()];
+  t.same(
+    listed.map(({ startedAtMs: _, ...rest }) => rest),
+    [
+      { callId: 'c-a', functionName: 'alpha', namespace: 'openfaas-fn', queue: QUEUE, lane: '', state: 'invoking', attempt: 1 },
+      { callId: 'c-b', functionName: 'beta', namespace: 'ns', queue: QUEUE, lane: '', state: 'invoking', attempt: 1 },
+    ],
+  );
+  t.ok(
+    listed.every((i) => i.startedAtMs >= before && i.startedAtMs <= after),
+    'delivery time on the scheduler clock',
+  );
+
+  a.result.resolve(outcome());
+  await s.settled.next();
+  b.result.resolve(outcome());
+  await settleMicrotasks();
+  t.same(
+    [...s.supervisor.inFlight()].map((i) => [i.callId, i.state]),
+    [['c-b', 'callback']],
+    'the settled one is gone; the other shows the state its machine is in',
+  );
+  holding.resolve();
+  await s.settled.next();
+  t.same([...s.supervisor.inFlight()], []);
+});
+
 t.test('cancel(callId) of an invocation not running here returns false and touches nothing', async (t) => {
   const s = startSupervisor(t, { maxInflight: 4 });
   const r1 = await s.source.requested.next();
