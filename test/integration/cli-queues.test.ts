@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
@@ -27,6 +26,7 @@ import {
   RECORDS_BUCKET,
 } from '../../src/queue/topology.js';
 import type { InvocationRecord, InvocationState } from '../../src/status/records.js';
+import { recordReaches } from '../helpers/records.js';
 import { REPO_ROOT, startStack } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { deferred } from '../helpers/deferred.js';
@@ -332,15 +332,3 @@ t.test('`asyncfn queues` as a process prints the table', async (t) => {
   t.same(header, [...QUEUES_TABLE_HEADER]);
   t.match(row, ['faas-request', 'queue', '1', '0', '0', '0', '0', '1', /^\d+ms$|^\d+(\.\d+)?s$/]);
 });
-
-/** Resolves once the record of `callId` is in `state`: a watch on its key, no polling. */
-async function recordReaches(kv: KV, callId: string, state: InvocationState): Promise<void> {
-  const watcher = await kv.watch({ key: callId });
-  try {
-    for await (const entry of watcher as AsyncIterable<KvWatchEntry>) {
-      if (entry.operation === 'PUT' && entry.json<InvocationRecord>().state === state) return;
-    }
-  } finally {
-    watcher.stop();
-  }
-}

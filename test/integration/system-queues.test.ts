@@ -1,12 +1,11 @@
 import { dirname } from 'node:path';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { runQueuesCommand } from '../../src/cli/queues.js';
 import type { Config } from '../../src/config/index.js';
 import { openKvBucket, queueSpecFor, RECORDS_BUCKET } from '../../src/queue/topology.js';
-import type { InvocationRecord, InvocationState } from '../../src/status/records.js';
+import { recordReaches } from '../helpers/records.js';
 import type { QueuesJson } from '../../src/status/queue-stats-json.js';
 import { startStack } from '../helpers/asyncfn.js';
 import { deferred } from '../helpers/deferred.js';
@@ -133,15 +132,3 @@ t.test('GET /system/queues answers 503 with Retry-After when NATS is down', asyn
   t.equal(down.headers['retry-after'], '1');
   t.match(down.headers['content-type'], /^text\/plain/);
 });
-
-/** Resolves once the record of `callId` is in `state`: a watch on its key, no polling. */
-async function recordReaches(kv: KV, callId: string, state: InvocationState): Promise<void> {
-  const watcher = await kv.watch({ key: callId });
-  try {
-    for await (const entry of watcher as AsyncIterable<KvWatchEntry>) {
-      if (entry.operation === 'PUT' && entry.json<InvocationRecord>().state === state) return;
-    }
-  } finally {
-    watcher.stop();
-  }
-}
