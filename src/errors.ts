@@ -46,6 +46,7 @@ export const ERRORS = {
   ASYNCFN_ERR_NO_RESULT: { status: 404, message: '%s' },
   ASYNCFN_ERR_INVOCATION_FINISHED: { status: 404, message: 'invocation "%s" already finished (%s)' },
   ASYNCFN_ERR_BATCH_NOT_FOUND: { status: 404, message: 'no batch with id "%s"' },
+  ASYNCFN_ERR_DEAD_LETTER_NOT_FOUND: { status: 404, message: 'no dead letter with sequence %s' },
   // 405, 408, 409, 413, 415, 431
   ASYNCFN_ERR_METHOD_NOT_ALLOWED: { status: 405, message: '%s', byStatus: true },
   ASYNCFN_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive within read_timeout', byStatus: true },
@@ -252,6 +253,8 @@ export class RequestTimeoutError extends createError('ASYNCFN_ERR_REQUEST_TIMEOU
 export class InternalError extends createError('ASYNCFN_ERR_INTERNAL') {}
 /** `GET`/`DELETE /async-batch/<batch-id>`: no batch has that id. */
 export class BatchNotFoundError extends createError('ASYNCFN_ERR_BATCH_NOT_FOUND') {}
+/** `GET /system/dead-letters/<seq>`: no dead letter has that sequence (never stored, replayed or purged). */
+export class DeadLetterNotFoundError extends createError('ASYNCFN_ERR_DEAD_LETTER_NOT_FOUND') {}
 /** `POST /async-batch/<name>` with no item at all. */
 export class BatchEmptyError extends createError('ASYNCFN_ERR_BATCH_EMPTY') {}
 

@@ -58,31 +58,44 @@ export async function getDeadLetter(jsm: JetStreamManager, seq: number): Promise
  * The dead letters matching the filter, in sequence order, up to `bounds.lastSeq`. Explicit
  * sequences are fetched one by one (`onMissing` hears of those that do not exist); otherwise an
  * ordered consumer reads the stream (or one queue's subject) without acknowledging anything.
+ * `afterSeq` (a page's cursor) starts after that sequence.
  */
 export async function* selectDeadLetters(
   access: DeadLetterStreamAccess,
   filter: DeadLetterFilter,
   bounds: StreamBounds,
-  opts: { headersOnly: boolean; onMissing?: (seq: number) => void },
+  opts: { headersOnly: boolean; onMissing?: (seq: number) => void; afterSeq?: number | undefined },
 ): AsyncGenerator<StoredDeadLetter> {
   if (filter.seqs.length > 0) {
     for (const seq of filter.seqs) {
+      if (opts.afterSeq !== undefined && seq <= opts.afterSeq) continue;
       const found = seq <= bounds.lastSeq ? await getDeadLetter(access.jsm, seq) : undefined;
       if (!found) opts.onMissing?.(seq);
       else if (matchesFilter(found.letter, filter)) yield found;
     }
     return;
   }
-  if (bounds.messages === 0) return;
-  for await (const found of scanDeadLetters(access.js, filter, bounds.lastSeq, opts.headersOnly)) {
+  if (bounds.messages === 0 || (opts.afterSeq !== undefined && opts.afterSeq >= bounds.lastSeq)) return;
+  for await (const found of scanDeadLetters(access.js, filter, bounds.lastSeq, opts.headersOnly, opts.afterSeq)) {
     if (matchesFilter(found.letter, filter)) yield found;
   }
 }
 
-async function* scanDeadLetters(js: JetStreamClient, filter: DeadLetterFilter, lastSeq: number, headersOnly: boolean): AsyncGenerator<StoredDeadLetter> {
+async function* scanDeadLetters(
+  js: JetStreamClient,
+  filter: DeadLetterFilter,
+  lastSeq: number,
+  headersOnly: boolean,
+  afterSeq: number | undefined,
+): AsyncGenerator<StoredDeadLetter> {
   const startMs = filter.sinceMs === undefined ? undefined : filter.sinceMs - START_TIME_SLACK_MS;
+  // A cursor wins over the start time: `--since` is compared exactly with `atMs` afterwards anyway.
   const start: Partial<OrderedConsumerOptions> =
-    startMs !== undefined && startMs > 0 ? { opt_start_time: new Date(startMs).toISOString() } : { deliver_policy: DeliverPolicy.All };
+    afterSeq !== undefined && afterSeq > 0
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSeq + 1 }
+      : startMs !== undefined && startMs > 0
+        ? { opt_start_time: new Date(startMs).toISOString() }
+        : { deliver_policy: DeliverPolicy.All };
   const consumer = { filter_subjects: filterSubject(filter), headers_only: headersOnly, ...start };
   for await (const m of scanStream(js, { stream: DEAD_LETTER_STREAM, consumer, lastSeq })) {
     yield toStored(m.seq, m.subject, m.headers, m.data, Number(m.timestampNanos / 1_000_000n));

@@ -30,6 +30,8 @@ import { systemRoutes } from './routes/system.js';
 import { bulkRoutes } from './routes/bulk.js';
 import type { BulkOperations } from './bulk.js';
 import { inFlightRoutes } from './routes/inflight.js';
+import { deadLetterRoutes } from './routes/dead-letters.js';
+import type { DeadLetterBrowser } from './dead-letters.js';
 import type { InFlightGatherer } from './inflight.js';
 import { createTargetGuard } from '../callback/target-guard.js';
 import type { AsyncFnError } from '../errors.js';
@@ -109,6 +111,8 @@ export interface GatewayDeps {
   readonly readQueues?: () => Promise<readonly QueueStats[]>;
   /** Gathers every worker's in-flight view (`GET /system/inflight`); absent: no such route. */
   readonly inFlight?: InFlightGatherer;
+  /** Lists, shows and purges dead letters (`GET`/`DELETE /system/dead-letters`); absent: no such routes. */
+  readonly deadLetters?: DeadLetterBrowser;
   /** The batch routes' stores (src/gateway/routes/async-batch.ts); absent: no batch routes. */
   readonly batch?: GatewayBatchDeps;
   /**
@@ -150,6 +154,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady, readQueues: deps.readQueues, now });
   if (deps.bulk) await app.register(bulkRoutes, { bulk: deps.bulk, isReady: deps.isReady, now });
   if (deps.inFlight) await app.register(inFlightRoutes, { gather: deps.inFlight, isReady: deps.isReady });
+  if (deps.deadLetters) await app.register(deadLetterRoutes, { deadLetters: deps.deadLetters, isReady: deps.isReady, now });
   await app.register(invocationStatusRoutes, {
     records: deps.records,
     results: deps.results,

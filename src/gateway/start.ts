@@ -6,6 +6,7 @@ import { loadGatewayAuth } from './auth/index.js';
 import { buildGateway, checkCallbackWith } from './server.js';
 import { bulkOperations } from './bulk.js';
 import { inFlightGatherer } from './inflight.js';
+import { deadLetterBrowser } from './dead-letters.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, redactUrl } from '../nats/connection.js';
 import { openKeysBucket, provisionGateway, queueSpecFor } from '../queue/topology.js';
@@ -102,6 +103,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         auth,
         checkCallback: checkCallbackWith(config.security.callbackAllow),
         inFlight: inFlightGatherer(queue.nc),
+        deadLetters: deadLetterBrowser({ js: jetstream(queue.nc), jsm }),
         bulk: bulkOperations({ js: jetstream(queue.nc), jsm, cancellations, publishTimeoutMs: config.gateway.publishTimeoutMs, now: Date.now }),
         batch: {
           jsm,

@@ -62,7 +62,8 @@ export function debugBody(body: Uint8Array, maxBytes = DEBUG_BODY_MAX_BYTES): De
   return { body: Buffer.from(shown.buffer, shown.byteOffset, shown.length).toString('base64') + cut, encoding: 'base64', bytes: body.length };
 }
 
-function printableText(bytes: Uint8Array): string | undefined {
+/** The bytes as text when they are strict UTF-8 without control characters (tab, CR, LF aside), else undefined. */
+export function printableText(bytes: Uint8Array): string | undefined {
   try {
     const text = strictUtf8.decode(bytes);
     return CONTROL.test(text) ? undefined : text;

@@ -1,11 +1,11 @@
 import type { DeadLetter } from '../../queue/dead-letter.js';
-import { filterSubject, hasCriteria, isQueueOnly, type DeadLetterFilter } from '../../dead-letters/filters.js';
+import type { DeadLetterFilter } from '../../dead-letters/filters.js';
+import { countDeadLetters, purgeDeadLetters, purgeScope } from '../../dead-letters/purge.js';
 import { countLine, formatShow, formatTable, listJson, showJson } from './format.js';
 import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StreamBounds } from '../../dead-letters/read.js';
-import { deleteDeadLetter, matchDeadLetters, NO_DEAD_LETTERS, replayDeadLetters, type DeadLetterMatches } from '../../dead-letters/replay-many.js';
+import { matchDeadLetters, NO_DEAD_LETTERS, replayDeadLetters, type DeadLetterMatches } from '../../dead-letters/replay-many.js';
 import { progressBar } from '../progress.js';
 import { DEAD_LETTER_STREAM, PAYLOAD_BUCKET } from '../../queue/topology.js';
-import { openPayloadStoreIfUsed, type PayloadStore } from '../../queue/payload-store.js';
 import { describeError } from '../../errors.js';
 
 /** What the commands run with: JetStream, two output lines sinks and a clock. */
@@ -97,71 +97,28 @@ export async function replayCommand(ctx: DlqContext, filter: DeadLetterFilter, o
 export async function purgeCommand(ctx: DlqContext, filter: DeadLetterFilter, opts: { yes: boolean }): Promise<number> {
   const bounds = await boundsOrEmpty(ctx);
   const explicit = filter.seqs.length > 0;
-  if (!explicit && !hasCriteria(filter)) {
-    if (!opts.yes) {
-      ctx.out(`all ${countLine(bounds.messages)} would be purged; pass --yes to purge them`);
-      return 1;
-    }
-    const bodies = await storedBodies(ctx, filter, bounds);
-    // Bounded by the last sequence at start: dead letters arriving meanwhile are kept.
-    const purged = bounds.messages === 0 ? 0 : (await ctx.jsm.streams.purge(DEAD_LETTER_STREAM, { seq: bounds.lastSeq + 1 })).purged;
-    ctx.out(`purged ${purged}`);
-    await deleteBodies(ctx, bodies, [...bodies.refs.values()]);
-    return 0;
-  }
-  if (isQueueOnly(filter) && opts.yes) {
-    const bodies = await storedBodies(ctx, filter, bounds);
-    const purged = bounds.messages === 0 ? 0 : (await ctx.jsm.streams.purge(DEAD_LETTER_STREAM, { filter: filterSubject(filter), seq: bounds.lastSeq + 1 })).purged;
-    ctx.out(`purged ${purged}`);
-    await deleteBodies(ctx, bodies, [...bodies.refs.values()]);
-    return 0;
-  }
-  const payloads = await openPayloadStoreIfUsed(ctx.jsm);
-  const { seqs, missing, refs } = await matchingSeqs(ctx, filter, bounds);
+  const onMissing = (seq: number): void => ctx.err(`dead letter ${seq} not found`);
   if (!explicit && !opts.yes) {
-    ctx.out(`${countLine(seqs.length)} would be purged; pass --yes to purge them`);
+    const count = await countDeadLetters(ctx, filter, bounds, onMissing);
+    ctx.out(
+      purgeScope(filter) === 'stream'
+        ? `all ${countLine(count)} would be purged; pass --yes to purge them`
+        : `${countLine(count)} would be purged; pass --yes to purge them`,
+    );
     return 1;
   }
-  const progress = progressBar('purged', seqs.length, ctx);
-  let purged = 0;
-  const names: string[] = [];
-  for (const [i, seq] of seqs.entries()) {
-    if (await deleteDeadLetter(ctx.jsm, seq)) {
-      purged += 1;
-      const name = refs.get(seq);
-      if (name !== undefined) names.push(name);
-    }
-    progress.update(i + 1);
-  }
-  progress.finish();
-  ctx.out(`purged ${purged}`);
-  await deleteBodies(ctx, { payloads }, names);
-  return missing > 0 ? 1 : 0;
-}
-
-/** The stored bodies (claim checks) of the dead letters a purge removes: by sequence, their object names. */
-async function storedBodies(
-  ctx: DlqContext,
-  filter: DeadLetterFilter,
-  bounds: StreamBounds,
-): Promise<{ payloads: PayloadStore | undefined; refs: ReadonlyMap<number, string> }> {
-  const payloads = bounds.messages === 0 ? undefined : await openPayloadStoreIfUsed(ctx.jsm);
-  // Only a bucket that holds anything is worth a scan of the letters' headers.
-  return { payloads, refs: payloads ? (await matchingSeqs(ctx, filter, bounds)).refs : new Map<number, string>() };
-}
-
-/** A dead letter keeps its invocation's stored body until it is purged: then the body goes too. */
-async function deleteBodies(ctx: DlqContext, bodies: { payloads: PayloadStore | undefined }, names: readonly string[]): Promise<void> {
-  if (!bodies.payloads || names.length === 0) return;
-  let deleted = 0;
-  for (const name of names) {
-    try {
-      if (await bodies.payloads.delete(name)) deleted += 1;
-    } catch (err) {
-      ctx.err(`could not delete stored body ${name}: ${describe(err)}`);
-    }
-  }
-  ctx.err(`deleted ${deleted} stored ${deleted === 1 ? 'body' : 'bodies'} (${PAYLOAD_BUCKET})`);
+  let progress: ReturnType<typeof progressBar> | undefined;
+  const outcome = await purgeDeadLetters(ctx, filter, bounds, {
+    missing: onMissing,
+    started: (total) => (progress = progressBar('purged', total, ctx)),
+    progress: (done) => progress?.update(done),
+    bodyNotDeleted: (name, err) => ctx.err(`could not delete stored body ${name}: ${describe(err)}`),
+  });
+  progress?.finish();
+  ctx.out(`purged ${outcome.purged}`);
+  const deleted = outcome.bodiesDeleted;
+  if (deleted !== undefined) ctx.err(`deleted ${deleted} stored ${deleted === 1 ? 'body' : 'bodies'} (${PAYLOAD_BUCKET})`);
+  return outcome.missing > 0 ? 1 : 0;
 }
 
 /** The sequences matching the filter (read headers-only), how many are poison, and how many explicit ones are missing. */

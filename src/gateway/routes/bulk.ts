@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { parseFilter } from '../../dead-letters/filters.js';
+import { parseFilter, type DeadLetterFilter } from '../../dead-letters/filters.js';
 import { BadRequestError } from '../../errors.js';
 import { asUnavailable } from '../../queue/deadline.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
@@ -54,12 +54,21 @@ export async function bulkRoutes(app: FastifyInstance, deps: BulkRouteDeps): Pro
   app.post('/system/dead-letters/replay', async (request, reply) => {
     requireQueue();
     const { fields, dryRun, all } = requestFields(request, DEAD_LETTER_FIELDS);
-    const { seqs, ...options } = fields;
-    const parsed = parseFilter(options, seqs === undefined ? [] : seqs.split(',').map((s) => s.trim()), deps.now());
-    if (!parsed.ok) throw new BadRequestError(parsed.error.replace(/--(\w+)/g, '"$1"'));
-    if (!hasDeadLetterCriteria(parsed.value) && parsed.value.seqs.length === 0 && !all) throw new BadRequestError(noCriteria(DEAD_LETTER_FIELDS));
-    return reply.send(await unavailableOnFailure(() => deps.bulk.replayDeadLetters(parsed.value, { dryRun })));
+    const filter = deadLetterFilterOf(fields, deps.now());
+    if (!hasDeadLetterCriteria(filter) && filter.seqs.length === 0 && !all) throw new BadRequestError(noCriteria(DEAD_LETTER_FIELDS));
+    return reply.send(await unavailableOnFailure(() => deps.bulk.replayDeadLetters(filter, { dryRun })));
   });
+}
+
+/**
+ * A dead-letter filter from request fields (`seqs`: comma-separated); a bad one is a 400 with the
+ * words of `asyncfn dlq`, the options named as the request names them (`"since"`, not `--since`).
+ */
+export function deadLetterFilterOf(fields: Readonly<Record<string, string>>, nowMs: number): DeadLetterFilter {
+  const { seqs, ...options } = fields;
+  const parsed = parseFilter(options, seqs === undefined ? [] : seqs.split(',').map((s) => s.trim()), nowMs);
+  if (!parsed.ok) throw new BadRequestError(parsed.error.replace(/--(\w+)/g, '"$1"'));
+  return parsed.value;
 }
 
 function requestFields(request: FastifyRequest, allowed: readonly string[]): RequestFilterFields {
@@ -68,12 +77,12 @@ function requestFields(request: FastifyRequest, allowed: readonly string[]): Req
   return parsed.value;
 }
 
-function noCriteria(fields: readonly string[]): string {
+export function noCriteria(fields: readonly string[]): string {
   return `no filter: give at least one of ${fields.join(', ')}, or "all": true`;
 }
 
 /** A coded error stays as it is (a 503 saying how far it got); any other failure of JetStream is a 503. */
-async function unavailableOnFailure<T>(op: () => Promise<T>): Promise<T> {
+export async function unavailableOnFailure<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (err) {
