@@ -16,7 +16,7 @@ const DURABLE = 'faas-workers';
 const RATE = 20;
 /** The stream leader's node is killed once this many requests have been sent (2 s in). */
 const KILL_AT = 40;
-/** The load goes on this long after the killed node is back, to show the cluster whole again. */
+/** The load goes on at least this long after the killed node is back, to show the cluster whole again. */
 const AFTER_RESTART_MS = 2_000;
 /** At most 20 s of load, whatever happens: nats-server 2.9 elects a new stream leader 4–9 s after losing one. */
 const MAX_REQUESTS = 20 * RATE;
@@ -92,7 +92,10 @@ t.test('3-node cluster, R3 stream: kill -9 of the stream leader under load loses
       // Awaited once the load is over; until then a failure must not count as unhandled.
       faulting.catch(() => undefined);
     }
-    if (fault.restartedMs > 0 && sinceStart() > fault.restartedMs + AFTER_RESTART_MS) break;
+    // Stops once the cluster is whole again and the gateways have accepted since the kill (a new
+    // leader can take a moment longer to reach the gateways than AFTER_RESTART_MS); at most MAX_REQUESTS.
+    const acceptingAgain = [...accepted.values()].some((ms) => ms > fault.killedMs);
+    if (fault.restartedMs > 0 && sinceStart() > fault.restartedMs + AFTER_RESTART_MS && acceptingAgain) break;
     sent.push(send(i));
     // Pacing the load generator: one request every 1000 / RATE ms, whatever the answers take.
     await delay(Math.max(0, ((i + 1) * 1000) / RATE - sinceStart()));
