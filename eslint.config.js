@@ -38,6 +38,26 @@ export default tseslint.config(
     },
   },
   {
+    // The web console's front end (src/gateway/console/web/tsconfig.json: lib DOM, Preact JSX) runs in a browser.
+    files: ['src/gateway/console/web/**/*.{ts,tsx}'],
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        fetch: 'readonly',
+        URLSearchParams: 'readonly',
+        addEventListener: 'readonly',
+        removeEventListener: 'readonly',
+        dispatchEvent: 'readonly',
+        PopStateEvent: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+      },
+    },
+  },
+  {
     // Plain ESM scripts outside tsconfig (node loader hooks, the BullMQ bench worker).
     files: ['**/*.{js,mjs}'],
     extends: [tseslint.configs.disableTypeChecked],

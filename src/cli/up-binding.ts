@@ -12,10 +12,10 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 /**
  * Variable defaults of `asyncfn up` (below the config file and the environment): the gateway and
- * the worker's health server on 127.0.0.1. `asyncfn gateway` and `asyncfn worker` keep 0.0.0.0,
+ * the worker's health server on 127.0.0.1, and the web console on. `asyncfn gateway` and `asyncfn worker` keep 0.0.0.0,
  * right in a container.
  */
-export const UP_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({ gateway_host: '127.0.0.1', worker_host: '127.0.0.1' });
+export const UP_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({ gateway_host: '127.0.0.1', worker_host: '127.0.0.1', console: 'true' });
 
 /** The variables `asyncfn up --host <addr>` sets: every listener up starts itself. */
 export const UP_HOST_VARIABLES: readonly string[] = Object.freeze(['gateway_host', 'worker_host']);

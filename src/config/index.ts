@@ -8,6 +8,7 @@ export { parseDurationMs } from './duration.js';
 export { loadConfig, testConfig } from './load.js';
 export type {
   CallbackConfig,
+  ConsoleConfig,
   Config,
   DeadLetterConfig,
   DeepPartial,

@@ -7,6 +7,7 @@ import { OPENFAAS_ALIASES, OPENFAAS_UNSUPPORTED } from './openfaas-names.js';
 import { type Config, ConfigSchema, type DeepPartial } from './schema.js';
 import { tracingSettingsFrom, type TracingSettings } from './tracing.js';
 import { nearestKnownName } from './variable-warnings.js';
+import { DEFAULT_CONSOLE_DIR } from './console-dir.js';
 import { ACK_PENDING_HEADROOM, VARIABLE_NAMES, type Variables, VariablesSchema } from './variables.js';
 
 /** As in the OpenFaaS queue-worker; not configurable yet, so they are not variables. */
@@ -233,6 +234,7 @@ function toConfig(v: Variables, stdoutIsTty: boolean): Config {
       maxBatchBytes: v.max_batch_bytes,
       processes: v.gateway_processes,
       fairScheduling: v.fair_scheduling,
+      console: { enabled: v.console, dir: v.console_dir ?? DEFAULT_CONSOLE_DIR, traceUrlTemplate: v.console_trace_url },
     },
     functions: {
       mode: v.functions_file !== undefined ? 'file' : v.gateway_invoke ? 'gateway' : 'template',

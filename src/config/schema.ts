@@ -148,6 +148,19 @@ export const WorkerConfigSchema = z
   .readonly();
 export type WorkerConfig = z.output<typeof WorkerConfigSchema>;
 
+/** The web console the gateway serves at `/ui` (src/gateway/routes/console.ts). */
+export const ConsoleConfigSchema = z
+  .strictObject({
+    /** Serve it (`console`). Default false; `asyncfn up` turns it on. */
+    enabled: z.boolean(),
+    /** Directory of the built console (`console_dir`). Default: `dist/console` in asyncfn's package. */
+    dir: name,
+    /** Link template from an invocation to its traces, with `{call_id}` (`console_trace_url`); "" = no link. Default "". */
+    traceUrlTemplate: z.string(),
+  })
+  .readonly();
+export type ConsoleConfig = z.output<typeof ConsoleConfigSchema>;
+
 /** The HTTP gateway that accepts /async-function/ requests. */
 export const GatewayConfigSchema = z
   .strictObject({
@@ -195,6 +208,8 @@ export const GatewayConfigSchema = z
      * gets its key's lane.
      */
     fairScheduling: z.boolean(),
+    /** The web console at `/ui`. */
+    console: ConsoleConfigSchema,
   })
   .readonly();
 export type GatewayConfig = z.output<typeof GatewayConfigSchema>;

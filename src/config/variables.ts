@@ -115,6 +115,13 @@ const publicUrl = z.string().transform((text, ctx) => {
   return text.replace(/\/+$/, '');
 });
 
+/** `console_trace_url`: empty, or an http(s) URL once its `{call_id}` is filled in. */
+const traceUrlTemplate = z.string().superRefine((text, ctx) => {
+  if (text === '') return;
+  if (!text.includes('{call_id}')) reject(ctx, 'does not contain {call_id}');
+  else if (!isUrl(text.replaceAll('{call_id}', 'c'), ['http:', 'https:'])) reject(ctx, 'is not an http(s) URL once {call_id} is filled in');
+});
+
 /** `http_retry_codes`: comma-separated HTTP statuses. */
 const statusList = z.string().transform((text, ctx) => {
   const codes = parseRetryStatuses(text);
@@ -252,6 +259,19 @@ export const VariablesSchema = z
     fair_scheduling: boolean.prefault('true').register(VARIABLE_DOCS, {
       meaning:
         "publish each invocation on its function's lane so workers take a queue's functions round-robin and one function's burst cannot starve the others (see [Flow control](#flow-control-per-function)); `false` = one FIFO per queue, as OpenFaaS CE",
+    }),
+    console: boolean.prefault('false').register(VARIABLE_DOCS, {
+      meaning: 'serve the [Web console](#web-console) at `/ui` (behind `basic_auth`, as `/system/*`)',
+      default: '`false`; `asyncfn up`: `true`',
+    }),
+    console_dir: path.optional().register(VARIABLE_DOCS, {
+      meaning: 'the built console (`npm run build` writes it); a missing one stops the gateway at startup when `console` is on',
+      default: "`dist/console` in asyncfn's package",
+    }),
+    console_trace_url: traceUrlTemplate.prefault('').register(VARIABLE_DOCS, {
+      meaning:
+        "the console's link from an invocation to its traces: a URL with `{call_id}`, e.g. Jaeger's search by the gateway span's `asyncfn.call_id` tag (the record keeps no trace id), `http://localhost:16686/search?service=asyncfn-gateway&tags=%7B%22asyncfn.call_id%22%3A%22{call_id}%22%7D` (`service=asyncfn` under `asyncfn up`)",
+      defaultNote: 'no link',
     }),
     functions_file: z.string().optional().register(VARIABLE_DOCS, { meaning: 'a functions registry file (see [Where functions are](#where-functions-are))' }),
     gateway_invoke: boolean

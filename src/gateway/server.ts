@@ -31,6 +31,7 @@ import { bulkRoutes } from './routes/bulk.js';
 import type { BulkOperations } from './bulk.js';
 import { inFlightRoutes } from './routes/inflight.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
+import { consoleRoutes, type ConsoleRouteDeps } from './routes/console.js';
 import type { DeadLetterBrowser } from './dead-letters.js';
 import type { InFlightGatherer } from './inflight.js';
 import { createTargetGuard } from '../callback/target-guard.js';
@@ -120,6 +121,8 @@ export interface GatewayDeps {
    * a random one, so that no progress URL is accepted.
    */
   readonly progressKey?: Uint8Array;
+  /** The web console's built files and settings (`console`, src/gateway/routes/console.ts); absent: no `/ui` routes. */
+  readonly console?: ConsoleRouteDeps;
 }
 
 /**
@@ -155,6 +158,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   if (deps.bulk) await app.register(bulkRoutes, { bulk: deps.bulk, isReady: deps.isReady, now });
   if (deps.inFlight) await app.register(inFlightRoutes, { gather: deps.inFlight, isReady: deps.isReady });
   if (deps.deadLetters) await app.register(deadLetterRoutes, { deadLetters: deps.deadLetters, isReady: deps.isReady, now });
+  if (deps.console) await app.register(consoleRoutes, deps.console);
   await app.register(invocationStatusRoutes, {
     records: deps.records,
     results: deps.results,

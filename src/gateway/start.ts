@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { loadGatewayAuth } from './auth/index.js';
+import { loadConsoleAssets } from './console/assets.js';
 import { buildGateway, checkCallbackWith } from './server.js';
 import { bulkOperations } from './bulk.js';
 import { inFlightGatherer } from './inflight.js';
@@ -44,6 +45,9 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
   if (!config.nats.url) throw new ConfigError(['NATS_URL (or faas_nats_address) is required for the gateway']);
   // Secrets are read once, before connecting: a missing one stops startup with the file's name.
   const auth = await loadGatewayAuth(config.security);
+  // Read once at startup; a missing build stops startup here, before connecting, naming `npm run build`.
+  const consoleSettings = config.gateway.console;
+  const consoleAssets = consoleSettings.enabled ? await loadConsoleAssets(consoleSettings.dir) : undefined;
   const registry = createRegistry('gateway');
   const metrics = gatewayMetrics(registry);
   const queue = await connectQueue({
@@ -112,6 +116,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
           metrics: batchMetrics(registry),
         },
         progressKey: progress.key,
+        console: consoleAssets ? { assets: consoleAssets, traceUrlTemplate: consoleSettings.traceUrlTemplate } : undefined,
         // The same reader as `asyncfn queues`, with the same queue names (queueSpecFor).
         readQueues: () => readQueues({ jsm, records: buckets.records, defaultQueue: queueSpecFor(config), durableFor: (queue) => queueSpecFor(config, queue).durable }),
       },

@@ -12,6 +12,8 @@ export interface QueueJson {
   readonly waitingRetries: number | null;
   readonly ackPending: number | null;
   readonly redelivered: number | null;
+  /** Deliveries so far (QueueStats.delivered): diff two reads for a throughput. */
+  readonly delivered: number | null;
   readonly waitingPulls: number | null;
   readonly consumers: number;
   /** ISO time the oldest message not done yet was stored; null when there is none. */
@@ -46,6 +48,7 @@ export function queuesJson(rows: readonly QueueStats[], nowMs: number): QueuesJs
       waitingRetries: r.waitingRetries,
       ackPending: r.ackPending,
       redelivered: r.redelivered,
+      delivered: r.delivered,
       waitingPulls: r.waitingPulls,
       consumers: r.consumers,
       oldestAt: r.oldestAtMs === null ? null : new Date(r.oldestAtMs).toISOString(),

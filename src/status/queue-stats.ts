@@ -31,6 +31,12 @@ export interface QueueStats {
   readonly waitingRetries: number | null;
   /** Delivered more than once and not acked yet (num_redelivered). */
   readonly redelivered: number | null;
+  /**
+   * Deliveries to workers since the consumer was created, retries included (its lanes' summed;
+   * delivered.consumer_seq): two reads' difference over their interval is the queue's throughput.
+   * null for streams no worker consumes (dead letters, delayed).
+   */
+  readonly delivered: number | null;
   /** Pull requests waiting for messages: workers with free slots (num_waiting). */
   readonly waitingPulls: number | null;
   /** JetStream consumers on the stream (state.consumer_count). */
@@ -153,6 +159,7 @@ async function queueStats(
     inFlight: lanes.reduce<number | null>((n, l) => sum(n, l.inFlight), own.inFlight),
     waitingRetries: lanes.reduce<number | null>((n, l) => sum(n, l.waitingRetries), own.waitingRetries),
     redelivered: laneConsumers.reduce<number | null>((n, c) => sum(n, c.num_redelivered), own.redelivered),
+    delivered: laneConsumers.reduce<number | null>((n, c) => sum(n, c.delivered.consumer_seq), own.delivered),
     waitingPulls: laneConsumers.reduce<number | null>((n, c) => sum(n, c.num_waiting), own.waitingPulls),
     lanes,
   };
@@ -180,6 +187,7 @@ function storedStats(kind: 'delayed' | 'deadLetters', info: StreamInfo): QueueSt
     inFlight: null,
     waitingRetries: null,
     redelivered: null,
+    delivered: null,
     waitingPulls: null,
     consumers: state.consumer_count,
     oldestAtMs: state.messages > 0 ? timeOf(state.first_ts) : null,
@@ -207,6 +215,7 @@ async function consumerStats(
       inFlight: 0,
       waitingRetries: 0,
       redelivered: 0,
+      delivered: 0,
       waitingPulls: 0,
       oldestAtMs: await oldestNotDone(jsm, info, undefined),
     };
@@ -221,6 +230,7 @@ async function consumerStats(
     inFlight: waitingRetries === null ? null : Math.max(0, ackPending - waitingRetries),
     waitingRetries,
     redelivered: consumer.num_redelivered,
+    delivered: consumer.delivered.consumer_seq,
     waitingPulls: consumer.num_waiting,
     oldestAtMs: await oldestNotDone(jsm, info, consumer),
   };

@@ -165,6 +165,7 @@ t.test('every asyncfn stream with pending, in-flight, waiting-retry, redelivered
     waitingRetries: 1,
     ackPending: 3,
     redelivered: 1,
+    delivered: 5,
     waitingPulls: 0,
     consumers: 1,
     oldestAt: new Date(oldestAtMs).toISOString(),

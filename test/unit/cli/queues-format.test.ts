@@ -23,6 +23,7 @@ const queue: QueueStats = {
   inFlight: 2,
   waitingRetries: 0,
   redelivered: 0,
+  delivered: 2,
   waitingPulls: 0,
   consumers: 3,
   oldestAtMs: 0,

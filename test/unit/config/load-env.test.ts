@@ -2,6 +2,7 @@ import t from 'tap';
 import { type Config, loadConfig } from '../../../src/config/index.js';
 import { ConfigError } from '../../../src/errors.js';
 import { problemsOf } from '../../helpers/config-problems.js';
+import { DEFAULT_CONSOLE_DIR } from '../../../src/config/console-dir.js';
 
 t.test('defaults, with no variables set', async (t) => {
   t.same(loadConfig({}), {
@@ -31,6 +32,7 @@ t.test('defaults, with no variables set', async (t) => {
       maxBatchBytes: 64 * 1024 * 1024,
       processes: 1,
       fairScheduling: true,
+      console: { enabled: false, dir: DEFAULT_CONSOLE_DIR, traceUrlTemplate: '' },
     },
     functions: {
       mode: 'template',
@@ -310,4 +312,12 @@ t.test('retry, callback and queue settings are checked', async (t) => {
   t.match(problemsOf({ queues: 'ok,bad.name' })[0], /^queues: .* has "bad\.name", expected name\[:max_inflight\[:upstream_timeout\]\]/);
   t.match(problemsOf({ queues: 'a:0' })[0], /has "a:0"/);
   t.match(problemsOf({ queues: 'a,a' })[0], /names queue "a" twice/);
+});
+
+t.test('console: off by default; console_dir and console_trace_url as given; a trace URL needs {call_id}', async (t) => {
+  const on = loadConfig({ console: 'true', console_dir: '/srv/console', console_trace_url: 'http://jaeger:16686/search?tags={call_id}' });
+  t.same(on.gateway.console, { enabled: true, dir: '/srv/console', traceUrlTemplate: 'http://jaeger:16686/search?tags={call_id}' });
+  t.match(DEFAULT_CONSOLE_DIR, /dist[/\\]console$/);
+  const err = t.throws(() => loadConfig({ console_trace_url: 'http://jaeger:16686/trace' })) as ConfigError;
+  t.match(err.problems.join('\n'), /console_trace_url: .*does not contain \{call_id\}/);
 });
