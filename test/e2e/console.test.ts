@@ -5,7 +5,8 @@ import { chromium, type Browser, type Locator, type Page } from 'playwright-core
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { build } from 'vite';
-import { REPO_ROOT, startStack, type Stack } from '../helpers/asyncfn.js';
+import { REPO_ROOT, spawnAsyncfn, startStack, type Stack } from '../helpers/asyncfn.js';
+import { UP_UNSET, upPorts, upWorkDir } from '../helpers/up.js';
 import { deferred, type Deferred } from '../helpers/deferred.js';
 import type { Handler } from '../helpers/http-servers.js';
 import { CONSOLE_CSP } from '../../src/gateway/routes/console.js';
@@ -329,4 +330,15 @@ t.test('basic_auth: /ui, its files and its APIs answer 401 without credentials; 
     t.equal(anonymous.headers['www-authenticate'], 'Basic realm="asyncfn"', `${path}: the browser is asked for credentials`);
   }
   t.equal((await get('/ui/', `Basic ${Buffer.from('admin:wrong').toString('base64')}`)).status, 401, 'a wrong password: 401');
+});
+
+t.test('`asyncfn up` serves the console by default', async (t) => {
+  // Only console_dir is given (the build above): `up` itself turns the console on.
+  const up = await spawnAsyncfn(t, 'up', { console_dir: consoleDir }, { cwd: await upWorkDir(t), unset: UP_UNSET });
+  const base = `http://127.0.0.1:${upPorts(up).gateway}`;
+  const page = await openPage(t);
+  await page.goto(`${base}/ui/`);
+  await page.locator('tr[data-queue="faas-request"]').waitFor({ timeout: WAIT_MS });
+  t.pass('the queues page shows the default queue');
+  noErrors(t, page);
 });

@@ -22,9 +22,13 @@ export async function upWorkDir(t: Test): Promise<string> {
   return cwd;
 }
 
-/** Runs `asyncfn up` in `cwd` (again, for a test of what it finds there) and waits until its gateway listens. */
+/**
+ * Runs `asyncfn up` in `cwd` (again, for a test of what it finds there) and waits until its gateway
+ * listens. Without its web console unless `env` turns it on: tests run from the sources, where no
+ * console is built (`npm run build`); test/e2e/console.test.ts runs `up` with one.
+ */
 export function startUpIn(t: Test, cwd: string, opts: Omit<SpawnOptions, 'cwd' | 'unset'> = {}, env: Record<string, string> = {}): Promise<AsyncfnProcess> {
-  return spawnAsyncfn(t, 'up', env, { ...opts, cwd, unset: UP_UNSET });
+  return spawnAsyncfn(t, 'up', { console: 'false', ...env }, { ...opts, cwd, unset: UP_UNSET });
 }
 
 /** The config file `asyncfn up` started in `cwd` gives its nats-server (`nats-server -c <it>`). */
