@@ -102,6 +102,10 @@ const id = (prefix: string): string => `${prefix}-${Math.random().toString(36).s
 t.test('queues show a known workload; in flight lists a held invocation invoking; Cancel aborts it (callback 499); done ones leave', async (t) => {
   const fn = heldFunction(t);
   const stack = await startConsoleStack(t, fn.handler);
+  // A second window keeps the queues page open through the whole run: its sparkline shows the activity.
+  const monitor = await openPage(t);
+  await monitor.goto(`${stack.gateway.url}/ui/queues`);
+  await monitor.locator('tr[data-queue="faas-request"]').waitFor({ timeout: WAIT_MS });
   // max_inflight 1: the first is held on the worker, the other two wait in the queue.
   const [held, second, third] = [id('held'), id('second'), id('third')];
   await submit(stack, held);
@@ -122,6 +126,9 @@ t.test('queues show a known workload; in flight lists a held invocation invoking
   await hasText(row.locator('.rate'), /^\s*\d+\.\d\s*$/);
   t.equal(await page.locator('svg.sparkline').count(), 2, 'a sparkline for each consumed stream (the queue, the callbacks)');
   await page.screenshot({ path: join(SHOTS, 'queues.png') });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: join(SHOTS, 'queues-dark.png') });
+  await page.emulateMedia({ colorScheme: 'light' });
 
   await page.getByRole('link', { name: 'In flight' }).click();
   await page.waitForURL('**/ui/inflight');
@@ -166,6 +173,15 @@ t.test('queues show a known workload; in flight lists a held invocation invoking
   t.equal(await page.getByRole('link', { name: 'Open in the trace viewer' }).getAttribute('href'), `http://127.0.0.1:16686/search?tags=${held}`);
   await page.screenshot({ path: join(SHOTS, 'invocation.png') });
 
+  // The monitor saw the three deliveries (and the callbacks) go by: its rates were not all zero.
+  await monitor.locator('tr[data-queue="faas-request"] .rate').waitFor({ timeout: WAIT_MS });
+  const points = await monitor.locator('tr[data-queue="faas-request"] polyline').getAttribute('points');
+  t.ok(
+    points?.split(' ').some((p) => !p.endsWith(',24')),
+    'the sparkline rose above zero',
+  );
+  await monitor.screenshot({ path: join(SHOTS, 'queues-live.png') });
+
   // At phone width the page fits; its table scrolls inside its own box.
   const phone = await openPage(t, 390, 844);
   await phone.goto(`${stack.gateway.url}/ui/queues`);
@@ -174,6 +190,7 @@ t.test('queues show a known workload; in flight lists a held invocation invoking
   await phone.screenshot({ path: join(SHOTS, 'queues-phone.png') });
   noErrors(t, page);
   noErrors(t, phone);
+  noErrors(t, monitor);
 });
 
 t.test('dead letters: listed with their reason, detail, Replay runs it again with the same call id, Purge with confirmation', async (t) => {

@@ -50,7 +50,7 @@ t.test('sparkline points: left to right, the largest at the top, zero at the bot
   t.equal(sparklinePoints([], 100, 20), '');
   t.equal(sparklinePoints([0, 5, 10], 100, 20), '0,20 50,10 100,0');
   t.equal(sparklinePoints([0, 0], 100, 20), '0,20 100,20', 'all zero: a flat line at the bottom');
-  t.equal(sparklinePoints([3], 100, 20), '0,0');
+  t.equal(sparklinePoints([3], 100, 20), '0,0 100,0', 'one value: a level line across');
 });
 
 t.test('trace links, timelines and chunks', async (t) => {

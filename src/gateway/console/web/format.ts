@@ -68,10 +68,12 @@ export function ratesOf(samples: readonly CounterSample[]): number[] {
 export function sparklinePoints(values: readonly number[], width: number, height: number): string {
   if (values.length === 0) return '';
   const max = Math.max(...values, 0);
-  const step = values.length === 1 ? 0 : width / (values.length - 1);
+  // One value is a level line across the box (a polyline of one point draws nothing).
+  const drawn = values.length === 1 ? [values[0]!, values[0]!] : values;
+  const step = width / (drawn.length - 1);
   const y = (v: number): number => (max === 0 ? height : height - (Math.max(0, v) / max) * height);
   const round = (n: number): number => Math.round(n * 10) / 10;
-  return values.map((v, i) => `${round(i * step)},${round(y(v))}`).join(' ');
+  return drawn.map((v, i) => `${round(i * step)},${round(y(v))}`).join(' ');
 }
 
 /** A trace link from `console_trace_url` for one call id; undefined when no template is configured. */

@@ -188,13 +188,15 @@ export function DeadLettersPage() {
                     <td class="num">{d.lastStatus ?? '–'}</td>
                     <td class="num">{d.attempts}</td>
                     <td>{formatTime(d.atMs)}</td>
-                    <td class="actions">
-                      <button type="button" onClick={() => setSelected(d.seq)} aria-label={`Details of dead letter ${d.seq}`}>
-                        Details
-                      </button>
-                      <button type="button" onClick={() => void replayOne(d)} aria-label={`Replay dead letter ${d.seq}`}>
-                        Replay
-                      </button>
+                    <td>
+                      <span class="row-actions">
+                        <button type="button" onClick={() => setSelected(d.seq)} aria-label={`Details of dead letter ${d.seq}`}>
+                          Details
+                        </button>
+                        <button type="button" onClick={() => void replayOne(d)} aria-label={`Replay dead letter ${d.seq}`}>
+                          Replay
+                        </button>
+                      </span>
                     </td>
                   </tr>
                 ))}
