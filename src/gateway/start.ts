@@ -123,6 +123,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
     );
     const url = await app.listen({ port: config.gateway.port, host: config.gateway.host });
     logger.info({ url, nats: redactUrl(config.nats.url) }, 'gateway listening');
+    if (consoleAssets) logger.info({ url: `${url}/ui` }, 'web console at /ui');
     return {
       url,
       close: async () => {

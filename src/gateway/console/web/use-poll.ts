@@ -13,13 +13,16 @@ export interface Polled<T> {
 /**
  * Calls `load` now and every POLL_INTERVAL_MS after the previous call ended, only while the page
  * is visible (`document.visibilityState`): a console left in a background tab asks nothing of
- * the gateway. A new `key` (the page's parameters) starts over.
+ * the gateway. Stops once `final` says the data cannot change any more (a finished invocation).
+ * A new `key` (the page's parameters) starts over.
  */
-export function usePoll<T>(load: () => Promise<T>, key: string): Polled<T> {
+export function usePoll<T>(load: () => Promise<T>, key: string, final?: (data: T) => boolean): Polled<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<Error | undefined>(undefined);
   const loadRef = useRef(load);
   loadRef.current = load;
+  const finalRef = useRef(final);
+  finalRef.current = final;
   const tickRef = useRef<() => void>(() => undefined);
 
   useEffect(() => {
@@ -38,6 +41,7 @@ export function usePoll<T>(load: () => Promise<T>, key: string): Polled<T> {
         if (!stopped) {
           setData(value);
           setError(undefined);
+          if (finalRef.current?.(value)) stopped = true;
         }
       } catch (err) {
         if (!stopped) setError(err instanceof Error ? err : new Error(String(err)));

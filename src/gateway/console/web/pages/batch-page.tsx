@@ -18,7 +18,11 @@ export function BatchPage(props: { batchId: string }) {
 }
 
 function BatchDetail(props: { batchId: string }) {
-  const { data, error } = usePoll(() => api.batch(props.batchId), `batch:${props.batchId}`);
+  const { data, error } = usePoll(
+    () => api.batch(props.batchId),
+    `batch:${props.batchId}`,
+    (b) => b.done,
+  );
   if (!data) return <ErrorNote error={error} />;
   const percent = Math.round(data.progress * 100);
   return (

@@ -8,6 +8,9 @@ import { paths } from '../routes';
 import type { InvocationRecord } from '../types';
 import { usePoll } from '../use-poll';
 
+/** Record states after which nothing more happens to an invocation: its page stops re-reading it. */
+const FINAL_STATES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled', 'deadLettered']);
+
 /** One invocation by call id: its record's timeline, attempts and status, its kept result and trace link. */
 export function InvocationPage(props: { callId: string }) {
   const { callId } = props;
@@ -22,7 +25,11 @@ export function InvocationPage(props: { callId: string }) {
 
 function InvocationDetail(props: { callId: string }) {
   const { callId } = props;
-  const { data, error } = usePoll(() => api.invocation(callId), `invocation:${callId}`);
+  const { data, error } = usePoll(
+    () => api.invocation(callId),
+    `invocation:${callId}`,
+    (r) => FINAL_STATES.has(r.state),
+  );
   const [traceTemplate, setTraceTemplate] = useState('');
   useEffect(() => {
     api.settings().then(
