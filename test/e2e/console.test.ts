@@ -142,9 +142,11 @@ t.test('queues show a known workload; in flight lists a held invocation invoking
   const dialog = page.getByRole('dialog', { name: 'Cancel this invocation?' });
   await dialog.waitFor({ timeout: WAIT_MS });
   await page.screenshot({ path: join(SHOTS, 'inflight-cancel-dialog.png') });
-  await dialog.getByRole('button', { name: 'Keep' }).click();
+  // Keyboard: the dialog takes the focus on its harmless button, and Escape closes it.
+  t.equal(await page.evaluate('document.activeElement?.textContent?.trim()'), 'Keep', 'the focus is on Keep, not on the destructive button');
+  await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'hidden', timeout: WAIT_MS });
-  t.equal(stack.sink.received.length, 0, 'Keep cancelled nothing');
+  t.equal(stack.sink.received.length, 0, 'Escape cancelled nothing');
   await heldRow.getByRole('button', { name: `Cancel ${held}` }).click();
   await dialog.getByRole('button', { name: 'Cancel invocation' }).click();
   const callback = await stack.sink.waitForCallId(held, WAIT_MS);
