@@ -15,6 +15,7 @@ import type { InvocationRecord } from '../../src/status/records.js';
 import { configFor, resolverFor, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { deferred } from '../helpers/deferred.js';
 import { eventually } from '../helpers/eventually.js';
+import { readAnswer, type JsonAnswer } from '../helpers/json-answer.js';
 import { startCallbackSink, startFunctionServer, type Handler } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
@@ -63,20 +64,13 @@ async function enqueueParallel(
   return ids;
 }
 
-async function post(url: string, body: unknown, authorization?: string): Promise<{ status: number; json: unknown; text: string; headers: Record<string, unknown> }> {
+async function post(url: string, body: unknown, authorization?: string): Promise<JsonAnswer> {
   const res = await request(url, {
     method: 'POST',
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(authorization ? { authorization } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const text = await res.body.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.statusCode, json, text, headers: res.headers };
+  return readAnswer(res);
 }
 
 t.test(

@@ -10,6 +10,7 @@ import { connectNats } from '../../src/nats/connection.js';
 import { DEAD_LETTER_STREAM, PAYLOAD_BUCKET, payloadStreamName } from '../../src/queue/topology.js';
 import { configFor, resolverFor, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
+import { readAnswer, type JsonAnswer } from '../helpers/json-answer.js';
 import { startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
@@ -19,24 +20,9 @@ const ADMIN = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
 /** Bodies above this go to the payload bucket (claim check), so a small body can be a "large" one. */
 const MAX_BODY_BYTES = 8192;
 
-interface Answer {
-  status: number;
-  text: string;
-  json: unknown;
-  headers: Record<string, unknown>;
-}
-
 /** `authorization`: the admin's credentials unless told otherwise; null sends none. */
-async function call(method: 'GET' | 'DELETE', url: string, authorization: string | null = ADMIN): Promise<Answer> {
-  const res = await request(url, { method, headers: authorization ? { authorization } : {} });
-  const text = await res.body.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.statusCode, text, json, headers: res.headers };
+async function call(method: 'GET' | 'DELETE', url: string, authorization: string | null = ADMIN): Promise<JsonAnswer> {
+  return readAnswer(await request(url, { method, headers: authorization ? { authorization } : {} }));
 }
 
 interface Item {
