@@ -2,6 +2,7 @@ import { errors, type NatsConnection } from '@nats-io/nats-core';
 import { describeError } from '../errors.js';
 import { QueueUnavailableError } from '../queue/errors.js';
 import { INFLIGHT_SUBJECT, parseWorkerInFlight, type InFlightRequest, type WorkerInFlight } from '../status/inflight.js';
+import type { InvocationProgress } from '../status/records.js';
 
 /** `GET /system/inflight`: every worker's in-flight invocations, gathered by one request. */
 export interface InFlightView {
@@ -51,5 +52,38 @@ export function inFlightGatherer(nc: NatsConnection, opts: GatherOptions = {}): 
     }
     workers.sort((a, b) => (a.worker < b.worker ? -1 : a.worker > b.worker ? 1 : 0));
     return { at, workers, total: workers.reduce((sum, w) => sum + w.total, 0) };
+  };
+}
+
+/** Most records one `progress=true` request reads: the invocations listed after them come without progress. */
+export const INFLIGHT_PROGRESS_READS = 200;
+
+/** Reads the progress an invocation's function last reported (its record's `progress`), if any. */
+export type ProgressReader = (callId: string) => Promise<InvocationProgress | undefined>;
+
+/**
+ * The view with each listed invocation's latest reported progress (`GET /system/inflight?progress=true`):
+ * one record read per listed invocation, the first `maxReads` of them, all at once. Only the asker
+ * pays, when asking: the workers keep no progress. A read that fails or finds none leaves the
+ * invocation without `progress`; the list itself never fails for it.
+ */
+export async function withProgress(view: InFlightView, read: ProgressReader, maxReads = INFLIGHT_PROGRESS_READS): Promise<InFlightView> {
+  const callIds = view.workers.flatMap((w) => w.invocations.map((i) => i.callId)).slice(0, maxReads);
+  if (callIds.length === 0) return view;
+  const settled = await Promise.allSettled(callIds.map((id) => read(id)));
+  const progress = new Map<string, InvocationProgress>();
+  settled.forEach((s, i) => {
+    if (s.status === 'fulfilled' && s.value !== undefined) progress.set(callIds[i]!, s.value);
+  });
+  if (progress.size === 0) return view;
+  return {
+    ...view,
+    workers: view.workers.map((w) => ({
+      ...w,
+      invocations: w.invocations.map((i) => {
+        const p = progress.get(i.callId);
+        return p === undefined ? i : { ...i, progress: p };
+      }),
+    })),
   };
 }

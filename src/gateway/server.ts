@@ -35,6 +35,7 @@ import { consoleRoutes, type ConsoleRouteDeps } from './routes/console.js';
 import type { DeadLetterBrowser } from './dead-letters.js';
 import type { InFlightGatherer } from './inflight.js';
 import { createTargetGuard } from '../callback/target-guard.js';
+import { confirmWithin, deadlineAfter } from '../queue/deadline.js';
 import type { AsyncFnError } from '../errors.js';
 
 /** How long the gateway waits for DNS when checking a callback host; slower names pass, delivery decides. */
@@ -156,7 +157,12 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady, readQueues: deps.readQueues, now });
   if (deps.bulk) await app.register(bulkRoutes, { bulk: deps.bulk, isReady: deps.isReady, now });
-  if (deps.inFlight) await app.register(inFlightRoutes, { gather: deps.inFlight, isReady: deps.isReady });
+  if (deps.inFlight) {
+    const publishTimeoutMs = opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
+    const readProgress = async (callId: string) =>
+      (await confirmWithin('the record read', deadlineAfter(publishTimeoutMs, performance.now()), () => deps.records.get(callId)))?.progress;
+    await app.register(inFlightRoutes, { gather: deps.inFlight, isReady: deps.isReady, readProgress });
+  }
   if (deps.deadLetters) await app.register(deadLetterRoutes, { deadLetters: deps.deadLetters, isReady: deps.isReady, now });
   if (deps.console) await app.register(consoleRoutes, deps.console);
   await app.register(invocationStatusRoutes, {

@@ -1,4 +1,5 @@
 import type { InFlightInvocation } from '../../actors/queue.supervisor.js';
+import type { InvocationProgress } from './records.js';
 
 /*
  * The in-flight view (issue 18): which invocations run now, on which worker, in which state of
@@ -39,6 +40,11 @@ export interface InFlightEntry {
   readonly startedAtMs: number;
   /** Time since delivery on the worker's clock when it answered, ms (no clock skew between machines). */
   readonly elapsedMs: number;
+  /**
+   * The latest progress its function reported, from its record: added by the gateway when asked
+   * (`progress=true`, src/gateway/inflight.ts); workers never send it.
+   */
+  readonly progress?: InvocationProgress;
 }
 
 /** One queue a worker serves. */

@@ -3,10 +3,11 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { spawnAsyncfn, startProcessStack, startStack } from '../helpers/asyncfn.js';
+import { configFor, resolverFor, spawnAsyncfn, startProcessStack, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { deferred } from '../helpers/deferred.js';
 import { eventually } from '../helpers/eventually.js';
-import type { Handler } from '../helpers/http-servers.js';
+import { startCallbackSink, startFunctionServer, type Handler } from '../helpers/http-servers.js';
+import { startNatsServer } from '../helpers/nats-server.js';
 import type { InFlightView } from '../../src/gateway/inflight.js';
 
 /** Issue 18 (first piece): `GET /system/inflight` gathers every worker's in-flight invocations over NATS request/reply. */
@@ -78,6 +79,44 @@ t.test('a held invocation is listed invoking, attempt 1, with its function; filt
   await eventually(async () => (await inFlight(stack.gateway.url)).view().total === 0, 'the settled invocation to leave the view');
   const after = (await inFlight(stack.gateway.url)).view();
   t.same(after.workers[0]?.invocations, [], 'nothing in flight');
+});
+
+t.test('progress=true: a held invocation carries the progress its function reported; without it, none', async (t) => {
+  const reported = deferred<number>();
+  const release = deferred<void>();
+  t.teardown(() => release.resolve());
+  const nats = await startNatsServer(t);
+  // A long job: reports how far it is on the URL it was given, then works until released.
+  const fn = await startFunctionServer(t, async (req, res) => {
+    const answer = await request(String(req.headers['x-asyncfn-progress-url']), { method: 'POST', body: JSON.stringify({ percent: 40, message: 'step 2 of 5' }) });
+    await answer.body.dump();
+    reported.resolve(answer.statusCode);
+    await release.promise;
+    res.writeHead(200).end('done');
+  });
+  const sink = await startCallbackSink(t);
+  const resolver = resolverFor({ work: fn.url });
+  const gateway = await startTestGateway(t, configFor(nats.url), resolver);
+  await startTestWorker(t, configFor(nats.url, { worker: { gatewayPublicUrl: gateway.url } }), resolver);
+  const callId = `progress-${Math.random().toString(36).slice(2)}`;
+  await submit(t, gateway.url, callId, sink.url);
+  t.equal(await reported.promise, 204, 'the report was accepted');
+
+  let listed: InFlightView | undefined;
+  await eventually(async () => {
+    listed = (await inFlight(gateway.url, '?progress=true')).view();
+    return listed.workers[0]?.invocations[0]?.progress !== undefined;
+  }, 'the reported progress in the in-flight view');
+  t.match(listed!.workers[0]!.invocations[0], { callId, state: 'invoking', progress: { percent: 40, message: 'step 2 of 5' } });
+  const plain = (await inFlight(gateway.url)).view();
+  t.equal(plain.workers[0]?.invocations[0]?.callId, callId);
+  t.notOk('progress' in plain.workers[0]!.invocations[0]!, 'not asked: no record is read, no progress listed');
+  const bad = await inFlight(gateway.url, '?progress=yes');
+  t.equal(bad.status, 400);
+  t.match(bad.body, /progress must be true or false/);
+
+  release.resolve();
+  await sink.waitForCallId(callId);
 });
 
 t.test('two worker processes: both answer one request, each with the invocation it holds', async (t) => {

@@ -54,7 +54,7 @@ const enc = encodeURIComponent;
 export const api = {
   settings: () => request<ConsoleSettings>('GET', '/ui/config.json'),
   queues: () => request<QueuesJson>('GET', '/system/queues'),
-  inFlight: (fn?: string) => request<InFlightJson>('GET', `/system/inflight${queryOf({ function: fn })}`),
+  inFlight: (fn?: string) => request<InFlightJson>('GET', `/system/inflight${queryOf({ function: fn, progress: 'true' })}`),
   invocation: (callId: string) => request<InvocationRecord>('GET', `/async-function/${enc(callId)}`),
   /** DELETE /async-function/<call-id>: 202 once the cancellation is recorded. */
   cancel: (callId: string) => request<void>('DELETE', `/async-function/${enc(callId)}`),

@@ -45,6 +45,8 @@ export interface InFlightEntry {
   readonly attempt: number;
   readonly startedAtMs: number;
   readonly elapsedMs: number;
+  /** What its function last reported (asked with `progress=true`). */
+  readonly progress?: InvocationProgress;
 }
 
 export interface WorkerInFlight {
@@ -54,6 +56,13 @@ export interface WorkerInFlight {
   readonly byState: Readonly<Record<string, number>>;
   readonly invocations: readonly InFlightEntry[];
   readonly truncated: boolean;
+}
+
+/** A running function's own report of how far it is (`POST` to its progress URL). */
+export interface InvocationProgress {
+  readonly percent: number;
+  readonly message?: string;
+  readonly atMs: number;
 }
 
 export interface InFlightJson {
@@ -78,7 +87,7 @@ export interface InvocationRecord {
   readonly durationMs?: number;
   readonly error?: string;
   readonly result?: { readonly stored: boolean; readonly status: number; readonly contentType?: string; readonly bytes: number; readonly reason?: string };
-  readonly progress?: { readonly percent: number; readonly message?: string; readonly atMs: number };
+  readonly progress?: InvocationProgress;
 }
 
 export interface DeadLetterSummary {

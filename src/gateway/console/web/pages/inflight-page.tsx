@@ -72,6 +72,7 @@ export function InFlightPage() {
                 <th scope="col" class="num">
                   Elapsed
                 </th>
+                <th scope="col">Progress</th>
                 <th scope="col">
                   <span class="visually-hidden">Actions</span>
                 </th>
@@ -80,7 +81,7 @@ export function InFlightPage() {
             <tbody>
               {rows.length === 0 && (
                 <tr>
-                  <td colSpan={8} class="empty">
+                  <td colSpan={9} class="empty">
                     Nothing running.
                   </td>
                 </tr>
@@ -100,6 +101,18 @@ export function InFlightPage() {
                   </td>
                   <td class="num">{r.attempt}</td>
                   <td class="num">{formatDuration(r.elapsedMs)}</td>
+                  <td data-col="progress">
+                    {r.progress ? (
+                      <>
+                        <progress max={100} value={r.progress.percent}>
+                          {r.progress.percent}%
+                        </progress>{' '}
+                        {r.progress.percent}% {r.progress.message}
+                      </>
+                    ) : (
+                      '–'
+                    )}
+                  </td>
                   <td>
                     <button type="button" class="danger" onClick={() => setToCancel(r)} aria-label={`Cancel ${r.callId}`}>
                       Cancel
