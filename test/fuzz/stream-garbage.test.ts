@@ -172,6 +172,13 @@ const batch = fc.array(fc.oneof({ weight: 3, arbitrary: garbage.map(described) }
   maxLength: 8,
 });
 
+/**
+ * Longest wait for one run's callbacks and dead letters. A run takes well under a second alone; CI
+ * runs this file beside the headless-Chromium console test on two cores, where a run with a 1 MiB
+ * message once took more than 10 s. A stalled worker still fails the run.
+ */
+const STEP_BOUND_MS = 30_000;
+
 /** A body's identity for matching dead letters to what was published: length and SHA-256. */
 const bodyId = (data: Uint8Array): string => `${data.length}:${createHash('sha256').update(data).digest('hex')}`;
 const short = (h: string): string => h.slice(0, 24);
@@ -222,7 +229,7 @@ t.test('garbage published on the work stream is dead-lettered as poison; the wor
   t.teardown(() => dlqMessages.close().then(() => undefined));
   const waitForDeadLetters = (n: number): Promise<void> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out: ${deadLetterBodies.length} of ${n} dead letters after 10 s`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`timed out: ${deadLetterBodies.length} of ${n} dead letters after ${STEP_BOUND_MS / 1000} s`)), STEP_BOUND_MS);
       const check = (): void => {
         if (deadLetterBodies.length < n) return;
         clearTimeout(timer);
@@ -278,7 +285,7 @@ t.test('garbage published on the work stream is dead-lettered as poison; the wor
       }
       // Interleaved valid invocations complete: the function ran with the caller's body and header.
       for (const { callId, body, header } of callIds) {
-        const callback = await stack.sink.waitForCallId(callId, 10_000);
+        const callback = await stack.sink.waitForCallId(callId, STEP_BOUND_MS);
         assert.equal(callback.headers['x-function-status'], '200');
         assert.deepEqual(callback.body, Buffer.from(body), 'the callback carries the function echo of the body');
         const call = stack.fn.requests.find((r) => r.headers['x-call-id'] === callId);

@@ -141,7 +141,7 @@ t.test('startPrometheus without prometheus on PATH says how to install it', asyn
 
 /** The workload: async invocations per function, and how many attempts each takes. */
 const RETRY = { maxAttempts: 3, initialWaitMs: 50, maxWaitMs: 100 };
-const SLOW_MS = 1_200;
+const SLOW_MS = 2_000;
 const ASYNC: Record<string, { count: number; attempts: number }> = {
   ok: { count: 17, attempts: 1 },
   flaky: { count: 1, attempts: 2 }, // 502, then 200
@@ -249,8 +249,10 @@ t.test('every dashboard query returns data from a real gateway and worker, and t
   const resolver = resolverFor(Object.fromEntries(Object.entries(servers).map(([name, s]) => [name, s.url])));
   const config = configFor(nats.url, {
     retry: RETRY,
-    // ack_wait 1.5 s: the slow function's 1.2 s call spans two or three extension sweeps.
-    worker: { maxInflight: 4, ackWaitMs: 1_500, port: 0, host: '127.0.0.1' },
+    // ack_wait 4 s: the slow function's 2 s call spans at least one extension sweep (every
+    // ack_wait / 3). Not shorter: a test process starved of CPU for longer than ack_wait (a busy CI
+    // box) gets redeliveries, each counted as an attempt, and the totals below no longer match.
+    worker: { maxInflight: 4, ackWaitMs: 4_000, port: 0, host: '127.0.0.1' },
     callback: { initialWaitMs: 50, maxWaitMs: 100 },
   });
   const gateway = await startTestGateway(t, config, resolver);
