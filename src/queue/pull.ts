@@ -4,7 +4,7 @@ import { filter, firstValueFrom, map, Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
 import { decodeMessage } from './decode.js';
-import { PoisonMessageError } from './envelope.js';
+import { PoisonMessageError, type Invocation } from './envelope.js';
 import type { QueueRequestContext } from './openfaas-request.js';
 import type { Confirmer } from './confirmer.js';
 import { messageHandle } from './message-handle.js';
@@ -13,6 +13,12 @@ import type { QueueConnection } from '../nats/connection.js';
 export interface PullOptions {
   /** How long one pull request waits for messages, ms (JetStream minimum 1000). */
   expiresMs: number;
+  /**
+   * What becomes of a message that arrives after the supervisor stopped listening to its pull (an
+   * idle long poll reclaimed for a busier lane, a lane removed, a drain): it was never worked on,
+   * and goes back to JetStream. Default: `nak()` at once.
+   */
+  giveBack?: (msg: JsMsg) => void;
 }
 
 /** What decoding an OpenFaaS QueueRequest needs from the config (see openfaas-request.ts). */
@@ -26,6 +32,7 @@ export type QueueRequestDefaults = Pick<QueueRequestContext, 'defaultNamespace' 
  * the delayed scheduler) pulls through this.
  */
 export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: PullOptions): (max: number) => Observable<JsMsg> {
+  const giveBack = opts.giveBack ?? ((msg: JsMsg) => msg.nak());
   return (max) =>
     new Observable<JsMsg>((subscriber) => {
       let messages: ConsumerMessages | undefined;
@@ -43,7 +50,7 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
         }
         for await (const msg of messages) {
           // Arrived after the supervisor stopped listening: give it straight back.
-          if (unsubscribed) msg.nak();
+          if (unsubscribed) giveBack(msg);
           else subscriber.next(msg);
         }
         subscriber.complete();
@@ -62,12 +69,35 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
 export function pullSource(
   queue: QueueConnection,
   consumer: Consumer,
-  opts: PullOptions & { readonly queueRequests: QueueRequestDefaults },
+  opts: PullOptions & {
+    readonly queueRequests: QueueRequestDefaults;
+    /**
+     * Counts a delivery given back unworked as no attempt (the throttle ledger: attempt =
+     * delivery count − deliveries that were no attempt); resolves once stored. Absent, such a
+     * delivery counts as an attempt.
+     */
+    readonly notAnAttempt?: (invocation: Invocation) => Promise<void>;
+  },
   logger: Logger,
   /** Confirms the messages' double acks over one shared inbox; absent, nats.js's own `ackAck()`. */
   confirmer?: Confirmer,
 ): (max: number) => Observable<Delivery> {
-  const fetch = fetchSource(queue, consumer, opts);
+  const { notAnAttempt } = opts;
+  const giveBack = notAnAttempt
+    ? (msg: JsMsg): void => {
+        const invocation = decodedInvocation(msg, opts.queueRequests);
+        if (!invocation) return msg.nak();
+        // Counted first, then given back: the next delivery, on any replica, reads the count.
+        notAnAttempt(invocation).then(
+          () => msg.nak(),
+          (err: unknown) => {
+            logger.warn({ err, callId: invocation.callId }, 'a delivery given back unworked could not be recorded: it counts as an attempt');
+            msg.nak();
+          },
+        );
+      }
+    : undefined;
+  const fetch = fetchSource(queue, consumer, { ...opts, giveBack });
   const flush = (): Promise<void> => queue.nc.flush();
   return (max) => fetch(max).pipe(map((msg) => toDelivery(msg, logger, flush, opts.queueRequests, confirmer)));
 }
@@ -93,6 +123,15 @@ export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void
   } catch (err) {
     const reasons = err instanceof PoisonMessageError ? err.reasons : [String(err)];
     return { message, waiting, decoded: { ok: false, reasons, raw: { headers, data: msg.data } } };
+  }
+}
+
+/** The invocation a message holds, or undefined when it is poison (its next delivery dead-letters it). */
+function decodedInvocation(msg: JsMsg, defaults: QueueRequestDefaults): Invocation | undefined {
+  try {
+    return decodeMessage(msg.headers, msg.data, () => queueRequestContext(msg, defaults));
+  } catch {
+    return undefined;
   }
 }
 

@@ -153,6 +153,16 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
   const pullOptions = {
     expiresMs: 10_000,
     queueRequests: { defaultNamespace: config.functions.defaultNamespace, maxEventAgeMs: config.deadLetters.maxEventAgeMs },
+    // A delivery given back unworked (it reached a pull the lane supervisor had just ended) is no
+    // attempt: counted in the throttle ledger, which the machine subtracts on redelivery (it reads
+    // the ledger with adaptive concurrency on, the default).
+    ...(config.worker.adaptiveConcurrency
+      ? {
+          notAnAttempt: async (invocation: Invocation): Promise<void> => {
+            await d.throttles.save(invocation, (await d.throttles.load(invocation)) + 1);
+          },
+        }
+      : {}),
   };
   /** Each function's fixed limit on this worker (its annotation), over its own lane and its keys' lanes. */
   const groupLimits = new Map<string, number>();

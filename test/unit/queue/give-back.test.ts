@@ -1,0 +1,150 @@
+import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { pino } from 'pino';
+import { BehaviorSubject } from 'rxjs';
+import t from 'tap';
+import type { Delivery } from '../../../actors/queue.supervisor.js';
+import type { QueueConnection } from '../../../src/nats/connection.js';
+import { encodeEnvelope, type Invocation } from '../../../src/queue/envelope.js';
+import { fetchSource, pullSource } from '../../../src/queue/pull.js';
+import { deferred } from '../../helpers/deferred.js';
+import { testInvocation } from '../../helpers/invocations.js';
+
+/*
+ * A message nats.js had already queued for a pull when the supervisor ended it (an idle long poll
+ * reclaimed for a busier lane) still comes out of the pull's iterator after close(): JetStream
+ * has counted that delivery. It is given back unworked, and an invocation's is first counted as no
+ * attempt (the throttle ledger), so a retried invocation does not lose an attempt to the race
+ * (the dashboards test on a busy CI box: a function failing every time was dead-lettered after 2
+ * calls of 3).
+ */
+
+const silent = pino({ enabled: false });
+const queue: QueueConnection = { nc: undefined as never, connected$: new BehaviorSubject(true), isConnected: () => true, close: async () => undefined };
+
+/** A message as nats.js hands it over, recording its nak. */
+function fakeMessage(invocation: Invocation, events: string[]): JsMsg {
+  const { headers, data } = encodeEnvelope(invocation);
+  return {
+    headers,
+    data,
+    info: { pending: 0, deliveryCount: 1, stream: 'faas-request', streamSequence: 1 },
+    timestampNanos: BigInt(Date.now()) * 1_000_000n,
+    nak: () => events.push('nak'),
+  } as unknown as JsMsg;
+}
+
+/**
+ * A consumer whose one pull yields what the test pushes, also after close() (as nats.js yields
+ * what it had queued before the close), and ends when the test says so.
+ */
+function fakeConsumer(events: string[]) {
+  const queued: JsMsg[] = [];
+  let wake = deferred<void>();
+  let ended = false;
+  const fetched = deferred<void>();
+  const messages = {
+    close: async () => {
+      events.push('close');
+    },
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        while (queued.length > 0) yield queued.shift()!;
+        if (ended) return;
+        await wake.promise;
+        wake = deferred<void>();
+      }
+    },
+  } as unknown as ConsumerMessages;
+  const consumer = {
+    fetch: async () => {
+      // Resolved once the pull source is iterating (a macrotask after fetch() returned).
+      setImmediate(() => fetched.resolve());
+      return messages;
+    },
+  } as unknown as Consumer;
+  return {
+    consumer,
+    fetched: fetched.promise,
+    push: (msg: JsMsg) => {
+      queued.push(msg);
+      wake.resolve();
+    },
+    end: () => {
+      ended = true;
+      wake.resolve();
+    },
+  };
+}
+
+t.test('pullSource: a message yielded after the supervisor ended the pull is counted as no attempt, then nak-ed; the supervisor never sees it', async (t) => {
+  const events: string[] = [];
+  const { consumer, fetched, push, end } = fakeConsumer(events);
+  const counted = deferred<Invocation>();
+  const release = deferred<void>();
+  const source = pullSource(
+    queue,
+    consumer,
+    {
+      expiresMs: 1_000,
+      queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
+      notAnAttempt: async (invocation) => {
+        events.push('counted');
+        counted.resolve(invocation);
+        await release.promise;
+      },
+    },
+    silent,
+  );
+  const seen: Delivery[] = [];
+  const pull = source(1).subscribe({ next: (d) => seen.push(d) });
+  await fetched;
+  pull.unsubscribe();
+  const invocation = testInvocation({ callId: 'late-1', enqueuedAtMs: 1_700_000_000_000 });
+  push(fakeMessage(invocation, events));
+  const got = await counted.promise;
+  t.same([got.callId, got.enqueuedAtMs], [invocation.callId, invocation.enqueuedAtMs], 'counted under its call id and enqueue time (the ledger key)');
+  t.same(events, ['close', 'counted'], 'not given back before the count is stored: the next delivery must read it');
+  release.resolve();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(events, ['close', 'counted', 'nak'], 'then nak-ed, so JetStream delivers it again at once');
+  t.same(seen, [], 'the supervisor got nothing');
+  end();
+});
+
+t.test('pullSource: a count that cannot be stored still gives the message back', async (t) => {
+  const events: string[] = [];
+  const { consumer, fetched, push, end } = fakeConsumer(events);
+  const source = pullSource(
+    queue,
+    consumer,
+    {
+      expiresMs: 1_000,
+      queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
+      notAnAttempt: async () => {
+        throw new Error('KV down');
+      },
+    },
+    silent,
+  );
+  const pull = source(1).subscribe({});
+  await fetched;
+  pull.unsubscribe();
+  push(fakeMessage(testInvocation({ callId: 'late-2' }), events));
+  for (let i = 0; i < 10 && !events.includes('nak'); i++) await new Promise((resolve) => setImmediate(resolve));
+  t.same(events, ['close', 'nak']);
+  end();
+});
+
+t.test('fetchSource without a giveBack: such a message is nak-ed at once (callbacks, the delayed scheduler)', async (t) => {
+  const events: string[] = [];
+  const { consumer, fetched, push, end } = fakeConsumer(events);
+  const seen: JsMsg[] = [];
+  const pull = fetchSource(queue, consumer, { expiresMs: 1_000 })(1).subscribe({ next: (m) => seen.push(m) });
+  await fetched;
+  pull.unsubscribe();
+  push(fakeMessage(testInvocation({ callId: 'late-3' }), events));
+  for (let i = 0; i < 10 && !events.includes('nak'); i++) await new Promise((resolve) => setImmediate(resolve));
+  t.same(events, ['close', 'nak']);
+  t.same(seen, []);
+  end();
+});
