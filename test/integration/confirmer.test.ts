@@ -5,6 +5,17 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { ConfirmerClosedError, ConfirmTimeoutError, createConfirmer, JetStreamRejectedError, NoStreamError, type Confirmer } from '../../src/queue/confirmer.js';
 import { startNatsServer } from '../helpers/nats-server.js';
+import { eventually } from '../helpers/eventually.js';
+import { readFile } from 'node:fs/promises';
+
+/**
+ * SIGSTOPs `pid` and waits until the kernel reports it stopped (State T), so that nothing the test
+ * sends next can be answered by a server still finishing its time slice on a loaded box.
+ */
+async function pause(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  await eventually(async () => /^State:\s+T/m.test(await readFile(`/proc/${pid}/status`, 'utf8')), `nats-server ${pid} to be stopped`, 5_000, 5);
+}
 
 const text = new TextEncoder();
 const KIB = new Uint8Array(1024).fill(120);
@@ -102,7 +113,7 @@ t.test('a paused server: the write rejects with ConfirmTimeoutError at its deadl
   const s = await stream();
   await confirmer.publish(`${s.subject}.warm`, KIB);
   t.teardown(() => void process.kill(pid, 'SIGCONT'));
-  process.kill(pid, 'SIGSTOP');
+  await pause(pid);
   try {
     const started = performance.now();
     const results = await Promise.allSettled([confirmer.publish(`${s.subject}.x`, KIB), confirmer.publish(`${s.subject}.y`, KIB, { timeoutMs: 600 })]);
@@ -203,7 +214,7 @@ t.test('the connection closing rejects pending writes', async (t) => {
   const { nc, confirmer, stream, pid } = await setup(t, { timeoutMs: 60_000 });
   const s = await stream();
   t.teardown(() => void process.kill(pid, 'SIGCONT'));
-  process.kill(pid, 'SIGSTOP');
+  await pause(pid);
   const write = confirmer.publish(`${s.subject}.x`, KIB).catch((e: unknown) => e);
   try {
     // A paused server never answers; closing the connection must not leave the write hanging.
