@@ -47,11 +47,11 @@ function malformed(err: { reason?: string }): string {
  */
 export function installHeaderCountLimit(app: FastifyInstance, limits: HeaderLimits): void {
   app.server.maxHeadersCount = limits.maxHeaderCount + 1;
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const count = request.raw.rawHeaders.length / 2;
-    if (count <= limits.maxHeaderCount) return;
+    if (count <= limits.maxHeaderCount) return done();
     // The connection may hold more of this request (its body): close it rather than read it.
     reply.header('connection', 'close');
-    return sendError(reply, new HeadersTooLargeError(`request has more than ${limits.maxHeaderCount} header fields (max_header_count)`));
+    sendError(reply, new HeadersTooLargeError(`request has more than ${limits.maxHeaderCount} header fields (max_header_count)`));
   });
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { parseFunctionRef } from '../functions/index.js';
 import type { GatewayMetrics } from '../telemetry/metrics.js';
@@ -27,7 +27,7 @@ function functionNameOf(url: string, prefix: string, defaultNamespace: string): 
 export function installMetrics(app: FastifyInstance, registry: Registry, metrics: GatewayMetrics, defaultNamespace: string): void {
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 
-  app.addHook('onResponse', async (request, reply) => {
+  const count = (request: FastifyRequest, reply: FastifyReply): void => {
     const path = request.routeOptions.url ?? 'unmatched';
     const status = String(reply.statusCode);
     const seconds = reply.elapsedTime / 1000;
@@ -43,5 +43,10 @@ export function installMetrics(app: FastifyInstance, registry: Registry, metrics
     metrics.started.inc({ function_name: fn });
     metrics.invocations.inc({ function_name: fn, code: status });
     metrics.seconds.observe({ function_name: fn, code: status }, seconds);
+  };
+  // A callback hook: an async one costs a promise on every response.
+  app.addHook('onResponse', (request, reply, done) => {
+    count(request, reply);
+    done();
   });
 }

@@ -67,14 +67,18 @@ export function installProtocolRefusals(app: FastifyInstance): void {
     closing = true;
     done();
   });
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks, here and for the other per-request checks: an async hook costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     if (closing) {
       // Another replica can take it: 503 with Retry-After, like a NATS outage.
-      return sendError(reply.header('connection', 'close'), new ShuttingDownError());
+      sendError(reply.header('connection', 'close'), new ShuttingDownError());
+      return;
     }
     // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host.
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-      return sendError(reply.header('connection', 'close'), new BadRequestError('an HTTP/1.1 request must carry a Host header'));
+      sendError(reply.header('connection', 'close'), new BadRequestError('an HTTP/1.1 request must carry a Host header'));
+      return;
     }
+    done();
   });
 }

@@ -1,4 +1,4 @@
-import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { parseDurationMs } from '../config/index.js';
 import type { Config } from '../config/index.js';
@@ -30,11 +30,19 @@ export interface Route {
  * provisionGateway makes only the default queue's).
  */
 export function createQueueRouter(config: Config, jsm: JetStreamManager, logger: Logger) {
-  const provisioned = new Map<string, Promise<StreamInfo>>();
-  const provision = (queue: string): Promise<StreamInfo> => {
+  /** What every invocation of a provisioned queue is routed by, worked out once per queue. */
+  interface QueueTarget {
+    /** The queue's plain subject (a delayed invocation's scheduler is filtered on it). */
+    readonly subject: string;
+    /** Whether its stream captures the function lanes (see src/queue/lanes.ts). */
+    readonly lanes: boolean;
+  }
+  const provisioned = new Map<string, Promise<QueueTarget>>();
+  const provision = (queue: string): Promise<QueueTarget> => {
     let ready = provisioned.get(queue);
     if (!ready) {
-      ready = ensureStream(jsm, queueSpecFor(config, queue), logger);
+      const spec = queueSpecFor(config, queue);
+      ready = ensureStream(jsm, spec, logger).then((stream) => ({ subject: spec.subject, lanes: streamHasLanes(stream, spec) }));
       // A failure is not cached: the next request tries again.
       ready.catch(() => provisioned.delete(queue));
       provisioned.set(queue, ready);
@@ -49,9 +57,7 @@ export function createQueueRouter(config: Config, jsm: JetStreamManager, logger:
       const ageText = fn.annotations[MAX_EVENT_AGE_ANNOTATION];
       const maxAgeMs = ageText === undefined ? config.deadLetters.maxEventAgeMs : parseDurationMs(ageText);
       if (maxAgeMs === undefined) throw new BadAnnotationError(fn.name, MAX_EVENT_AGE_ANNOTATION, ageText ?? '');
-      const stream = await provision(queue);
-      const queueSubject = queueSpecFor(config, queue).subject;
-      const lanes = streamHasLanes(stream, { subject: queueSubject });
+      const { subject: queueSubject, lanes } = await provision(queue);
       let subject = queueSubject;
       if (lanes && concurrencyKey !== undefined) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace, key: laneKeyToken(concurrencyKey) });
       else if (lanes && config.gateway.fairScheduling) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace });

@@ -1,8 +1,8 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { MsgHdrsImpl } from '@nats-io/nats-core';
+import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/nats-core';
 import { context } from '@opentelemetry/api';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
-import { endSpan, errorFailure, PRODUCER, traceCarrierOf, tracer } from '../telemetry/spans.js';
+import { endSpan, errorFailure, PRODUCER, traceCarrierOf, tracer, tracingActive } from '../telemetry/spans.js';
 import { encodeEnvelope, EnvelopeHeader, type Invocation } from './envelope.js';
 import { PayloadTooLargeError, QueueUnavailableError } from './errors.js';
 import type { QueueConnection } from '../nats/connection.js';
@@ -48,9 +48,24 @@ export interface PublisherOptions {
   publishTimeoutMs: number;
 }
 
-/** Bytes NATS counts against max_payload for the protocol framing of headers ("NATS/1.0\r\n" ... "\r\n"). */
-function encodedSize(invocationHeaders: ReturnType<typeof encodeEnvelope>['headers']): number {
-  return invocationHeaders instanceof MsgHdrsImpl ? invocationHeaders.encode().length : 0;
+/**
+ * A header block encoded once. The size check needs its bytes, and nats.js sends a message's
+ * headers by calling `encode()` on them and nothing else (protocol.ts `publish`), so the send
+ * reuses them instead of encoding the block a second time. Nothing can be added to it: the
+ * confirmer's `msgId` and `expect*` options must not be combined with it (they would throw).
+ */
+class EncodedHeaders {
+  constructor(private readonly block: Uint8Array) {}
+
+  encode(): Uint8Array {
+    return this.block;
+  }
+}
+
+function encodedOnce(headers: MsgHdrs): { headers: MsgHdrs; bytes: number } {
+  if (!(headers instanceof MsgHdrsImpl)) return { headers, bytes: 0 };
+  const block = headers.encode();
+  return { headers: new EncodedHeaders(block) as unknown as MsgHdrs, bytes: block.length };
 }
 
 /**
@@ -63,10 +78,12 @@ export function createPublisher(queue: QueueConnection, confirmer: Confirmer, op
     // Publishing while disconnected would sit in the client's reconnect buffer: the caller would get
     // a 503 after the timeout yet the message might still be stored later. Refuse at once instead.
     if (!queue.isConnected()) throw new QueueUnavailableError('not connected to NATS');
-    const { headers, data } = encodeEnvelope(invocation);
-    if (publishOpts.dueSubject !== undefined) headers.set(EnvelopeHeader.dueSubject, publishOpts.dueSubject);
+    const envelope = encodeEnvelope(invocation);
+    if (publishOpts.dueSubject !== undefined) envelope.headers.set(EnvelopeHeader.dueSubject, publishOpts.dueSubject);
+    const { data } = envelope;
+    const { headers, bytes } = encodedOnce(envelope.headers);
     const maxPayload = queue.nc.info?.max_payload;
-    const size = encodedSize(headers) + data.length;
+    const size = bytes + data.length;
     if (maxPayload !== undefined && size > maxPayload) throw new PayloadTooLargeError(size, maxPayload);
     let ack: PubAck;
     try {
@@ -87,6 +104,8 @@ export function createPublisher(queue: QueueConnection, confirmer: Confirmer, op
     // A PRODUCER span, child of the active context (the gateway's server span). Its context rides
     // in the envelope, so every attempt's processing joins the same trace.
     async publish(subject, invocation, timeoutMs = opts.publishTimeoutMs, publishOpts = {}) {
+      // Untraced, the invocation goes as it is (with the caller's own trace context, if any).
+      if (!tracingActive()) return publishOnce(subject, invocation, timeoutMs, publishOpts);
       const parent = context.active();
       const span = tracer().startSpan(`publish ${publishOpts.destination ?? subject}`, PRODUCER, parent);
       if (span.isRecording()) {

@@ -1,5 +1,7 @@
 import {
+  INVALID_SPAN_CONTEXT,
   propagation,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -24,6 +26,22 @@ export const TRACER_NAME = 'asyncfn';
 
 let cachedProvider: TracerProvider | undefined;
 let cachedTracer: Tracer | undefined;
+
+/** What the global provider delegates to while no SDK is registered (the API's no-op provider). */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * True while a tracer provider is registered (tracing configured and started). The hot paths ask
+ * first and skip every span, context and listener otherwise: each would be a no-op, but building
+ * them costs allocations on every request.
+ */
+export function tracingActive(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
+}
+
+/** The span of work that is not traced: recording nothing, with an invalid context (nothing propagates). */
+export const UNTRACED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /** asyncfn's tracer from the global provider; re-fetched only when the provider is replaced. */
 export function tracer(): Tracer {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { context, type Span } from '@opentelemetry/api';
+import { context, type Context, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InvocationFinishedError, InvocationNotFoundError, MethodNotAllowedError, type AsyncFnError } from '../../errors.js';
@@ -22,7 +22,7 @@ import { installAsyncBodyParser, LargeBody } from '../large-body.js';
 import type { PayloadStore } from '../../queue/payload-store.js';
 import { progressTargetOf } from '../progress-target.js';
 import { progressReportHandler } from './progress.js';
-import { callerTraceCarrier, endSpan, startServerSpan, statusFailure } from '../../telemetry/spans.js';
+import { callerTraceCarrier, endSpan, startServerSpan, statusFailure, tracingActive, UNTRACED } from '../../telemetry/spans.js';
 
 export interface AsyncFunctionRouteDeps {
   readonly resolver: FunctionResolver;
@@ -141,8 +141,14 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     const progress = progressTargetOf(request.raw.url);
     if (progress) return reportProgress(request, reply, progress);
     // A SERVER span continuing the caller's traceparent, ended with the response's final status.
-    const { span, context: traced } = startServerSpan(request.method, ROUTE, request.url, request.headers);
-    reply.raw.once('close', () => endSpan(span, reply.statusCode, statusFailure(reply.statusCode, 500)));
+    // While tracing is off there is none: no span, context or listener per request.
+    let span = UNTRACED;
+    let traced: Context | undefined;
+    if (tracingActive()) {
+      ({ span, context: traced } = startServerSpan(request.method, ROUTE, request.url, request.headers));
+      const ended = span;
+      reply.raw.once('close', () => endSpan(ended, reply.statusCode, statusFailure(reply.statusCode, 500)));
+    }
     try {
       requireQueue();
       const { body } = request;
@@ -150,12 +156,14 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
       if (body instanceof LargeBody) {
         const large = { ...ports, payloads: deps.payloads!, maxLargeBodyBytes: deps.maxLargeBodyBytes };
         const gone = (): boolean => request.raw.destroyed || request.raw.readableAborted;
-        result = await context.with(traced, enqueueLarge, undefined, large, enqueueRequestOf(request, span), body, gone);
+        const req = enqueueRequestOf(request, span);
+        result = await (traced === undefined ? enqueueLarge(large, req, body, gone) : context.with(traced, enqueueLarge, undefined, large, req, body, gone));
         if (result === undefined) return reply.code(499).send();
         // The rest of a refused body is not read: the connection cannot carry another request.
         if (result.outcome === 'refused') reply.header('connection', 'close');
       } else {
-        result = await context.with(traced, enqueue, undefined, ports, enqueueRequestOf(request, span));
+        const req = enqueueRequestOf(request, span);
+        result = await (traced === undefined ? enqueue(ports, req) : context.with(traced, enqueue, undefined, ports, req));
       }
       // A refusal goes through the error handler, as every thrown coded error does.
       if (result.outcome === 'refused') throw result.error;

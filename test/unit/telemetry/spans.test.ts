@@ -13,6 +13,8 @@ import {
   statusFailure,
   traceCarrierOf,
   tracer,
+  tracingActive,
+  UNTRACED,
 } from '../../../src/telemetry/spans.js';
 import { startTracing } from '../../../src/telemetry/tracing.js';
 import { installInMemoryTracing } from '../../helpers/tracing.js';
@@ -23,6 +25,19 @@ const CALLER = `00-${CALLER_TRACE}-${CALLER_SPAN}-01`;
 
 // Tests in this file share the process's global OpenTelemetry state: they run one after another
 // and each removes what it installed.
+
+t.test('tracingActive: false until a provider is registered, true while it is, false again after shutdown', async (t) => {
+  t.notOk(tracingActive(), 'no SDK started: the hot paths skip their spans');
+  const tracing = await installInMemoryTracing();
+  let shut = false;
+  t.teardown(() => (shut ? undefined : tracing.shutdown()));
+  t.ok(tracingActive(), 'an SDK is registered');
+  await tracing.shutdown();
+  shut = true;
+  t.notOk(tracingActive(), 'shut down: the global provider is the no-op one again');
+  t.notOk(UNTRACED.isRecording());
+  t.notOk(trace.isSpanContextValid(UNTRACED.spanContext()), 'the untraced span propagates nothing');
+});
 
 t.test('with tracing off nothing is recorded, extracted or injected', async (t) => {
   const tracing = await startTracing(undefined);
