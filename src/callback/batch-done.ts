@@ -2,7 +2,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import type { CallbackHandOff } from '../../actors/invocation.types.js';
 import { finalCount, type BatchFinalCounts } from '../queue/batch-events.js';
 import type { BatchRecord, BatchStore } from '../status/batches.js';
-import { handOffCallback } from './durable.js';
+import { handOffCallback } from './stored.js';
 
 /** What completing a batch needs; the worker, the gateway and tests give their own. */
 export interface BatchCompletionPorts {

@@ -1,6 +1,6 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import { EnvelopeHeader } from '../queue/envelope.js';
-import { DIRECT_STATUS_HEADER } from '../callback/durable.js';
+import { DIRECT_STATUS_HEADER } from '../callback/stored.js';
 import type { DeadLetterReason } from '../queue/dead-letter.js';
 import { CALLBACK_SUBJECT_PREFIX } from '../queue/topology.js';
 

@@ -1,6 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect, errors, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { BehaviorSubject, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { readSecretFile } from '../config/index.js';
 import { explainConnectError, natsSecurity, NatsConnectError, type NatsSecretValues, type NatsSecurity, type NatsTarget } from './nats-security.js';
@@ -13,8 +12,13 @@ export { redactUrl } from '../config/nats-url.js';
 export interface QueueConnection {
   readonly nc: NatsConnection;
   /** true while connected; the gateway answers 503 instead of publishing when false. */
-  readonly connected$: Observable<boolean>;
   isConnected(): boolean;
+  /**
+   * Calls `listener` with each change of {@link isConnected} (false on a disconnect or the final
+   * close, true on a reconnect); returns what stops it. A plain listener, so that this module and
+   * the gateway need no RxJS (the worker's pull source makes its own stream of it, src/queue/pull.ts).
+   */
+  onConnectedChange(listener: (connected: boolean) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -120,17 +124,23 @@ export async function connectQueue(opts: ConnectOptions): Promise<QueueConnectio
 }
 
 function watch(nc: NatsConnection, opts: ConnectOptions): QueueConnection {
-  const connected$ = new BehaviorSubject(true);
+  let connected = true;
+  const listeners = new Set<(connected: boolean) => void>();
+  const change = (up: boolean): void => {
+    if (up === connected) return;
+    connected = up;
+    for (const listener of [...listeners]) listener(up);
+  };
   void (async () => {
     for await (const s of nc.status()) {
       switch (s.type) {
         case 'disconnect':
-          connected$.next(false);
+          change(false);
           opts.logger.warn({ server: s.server }, 'disconnected from NATS');
           break;
         case 'reconnect':
           opts.onReconnect?.();
-          connected$.next(true);
+          change(true);
           opts.logger.info({ server: s.server }, 'reconnected to NATS');
           break;
         case 'error':
@@ -142,14 +152,17 @@ function watch(nc: NatsConnection, opts: ConnectOptions): QueueConnection {
     }
   })();
   void nc.closed().then((err) => {
-    connected$.next(false);
+    change(false);
     // nats.js gives up only on repeated authorization errors (credentials revoked or changed).
     if (err) opts.logger.error({ err }, 'NATS connection closed for good; restart to reconnect');
   });
   return {
     nc,
-    connected$: connected$.asObservable(),
-    isConnected: () => connected$.value,
+    isConnected: () => connected,
+    onConnectedChange: (listener) => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
     close: async () => {
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
     },

@@ -24,6 +24,14 @@ export interface PullOptions {
 /** What decoding an OpenFaaS QueueRequest needs from the config (see openfaas-request.ts). */
 export type QueueRequestDefaults = Pick<QueueRequestContext, 'defaultNamespace' | 'maxEventAgeMs'>;
 
+/** Whether the connection is up, now (on subscribe) and at each change. */
+function connectedOf(queue: QueueConnection): Observable<boolean> {
+  return new Observable<boolean>((subscriber) => {
+    subscriber.next(queue.isConnected());
+    return queue.onConnectedChange((up) => subscriber.next(up));
+  });
+}
+
 /**
  * A demand-driven source of raw JetStream messages: each subscription is one pull request
  * (`consumer.fetch`) for at most `max` messages, delivered as soon as they arrive and never
@@ -38,10 +46,12 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
       let messages: ConsumerMessages | undefined;
       let unsubscribed = false;
       const stop = (): void => void messages?.close().catch(() => undefined);
-      const disconnected = queue.connected$.pipe(filter((up) => !up)).subscribe(stop);
+      const disconnected = connectedOf(queue)
+        .pipe(filter((up) => !up))
+        .subscribe(stop);
       (async () => {
         // A pull request sent while disconnected would be lost with the old server connection.
-        await firstValueFrom(queue.connected$.pipe(filter(Boolean)));
+        await firstValueFrom(connectedOf(queue).pipe(filter(Boolean)));
         if (unsubscribed) return;
         messages = await consumer.fetch({ max_messages: max, expires: opts.expiresMs });
         if (unsubscribed) {

@@ -1,5 +1,4 @@
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import { Subject, type Observable } from 'rxjs';
 
 /* Cancellation markers live in the cancellations bucket (CANCELLATIONS_BUCKET in src/queue/topology.ts), keyed by call id. */
 
@@ -11,7 +10,8 @@ export interface CancellationRequests {
 /** A worker's view of cancellations: everything asked so far, and each new one as it comes. */
 export interface CancellationWatch {
   has(callId: string): boolean;
-  readonly requested$: Observable<string>;
+  /** Calls `listener` with the call id of each cancellation asked for from now on; returns what stops it. */
+  onRequested(listener: (callId: string) => void): () => void;
   stop(): void;
 }
 
@@ -31,7 +31,7 @@ export function cancellationRequests(kv: KV): CancellationRequests {
  */
 export async function watchCancellations(kv: KV): Promise<CancellationWatch> {
   const cancelled = new Set<string>();
-  const requested$ = new Subject<string>();
+  const listeners = new Set<(callId: string) => void>();
   const existing = (await kv.status()).values;
   const watcher = await kv.watch();
   let markInitialized: () => void = () => undefined;
@@ -41,7 +41,7 @@ export async function watchCancellations(kv: KV): Promise<CancellationWatch> {
     for await (const entry of watcher as AsyncIterable<KvWatchEntry>) {
       if (entry.operation === 'PUT') {
         cancelled.add(entry.key);
-        requested$.next(entry.key);
+        for (const listener of [...listeners]) listener(entry.key);
       } else {
         cancelled.delete(entry.key);
       }
@@ -53,10 +53,13 @@ export async function watchCancellations(kv: KV): Promise<CancellationWatch> {
   await initialized;
   return {
     has: (callId) => cancelled.has(callId),
-    requested$: requested$.asObservable(),
+    onRequested: (listener) => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
     stop: () => {
       watcher.stop();
-      requested$.complete();
+      listeners.clear();
     },
   };
 }

@@ -7,7 +7,7 @@ import type { InvocationSettings, ResultStorage } from '../../actors/invocation.
 import type { RetryPolicy } from '../../actors/retry.policy.js';
 import { QueueSupervisor } from '../../actors/queue.supervisor.js';
 import type { deliverCallback } from '../callback/deliver.js';
-import { handOffCallback } from '../callback/durable.js';
+import { handOffCallback } from '../callback/stored.js';
 import type { Config, QueueServed } from '../config/index.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { functionPolicies } from '../functions/annotations.js';

@@ -207,7 +207,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
     );
     const pendingPoller = pollPending(config, jsm, metrics, logger);
     const inFlightResponder = serveInFlight({ nc: queue.nc, worker: workerIdentity(), sources: supervisors, logger });
-    const cancelling = cancellations.requested$.subscribe((callId) => {
+    const stopCancelling = cancellations.onRequested((callId) => {
       if (supervisors.some((s) => s.cancel(callId))) logger.info({ callId }, 'cancelling a running invocation');
     });
 
@@ -251,7 +251,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
         const unsettled = results.reduce((n, r) => n + r.unsettled, 0);
         if (released > 0) logger.warn({ released }, 'released unfinished invocations back to the queue');
         if (unsettled > 0) logger.warn({ unsettled }, 'stopped during callbacks; JetStream redelivers those after ack_wait');
-        cancelling.unsubscribe();
+        stopCancelling();
         inFlightResponder.unsubscribe();
         await Promise.all(schedulers.map((s) => s.close()));
         await retrier.stop();

@@ -3,7 +3,8 @@ import { jetstreamManager, type JetStreamClient, type JetStreamManager } from '@
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import type { CallbackHandOff } from '../../actors/invocation.types.js';
-import { handOffCallback, startCallbackRetrier, type CallbackEvent } from '../../src/callback/durable.js';
+import { startCallbackRetrier, type CallbackEvent } from '../../src/callback/durable.js';
+import { handOffCallback } from '../../src/callback/stored.js';
 import { connectQueue, type QueueConnection } from '../../src/nats/connection.js';
 import { startDelayedScheduler } from '../../src/queue/delayed.js';
 import { encodeEnvelope } from '../../src/queue/envelope.js';

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { BehaviorSubject } from 'rxjs';
 import t from 'tap';
 import type { Delivery } from '../../actors/queue.supervisor.js';
 import { testConfig } from '../../src/config/index.js';
@@ -35,7 +34,7 @@ t.test('a pull ended before a message arrives takes nothing: the next pull gets 
   await ensureStream(jsm, spec, silent);
   await ensureConsumer(jsm, spec, 1, silent);
   const consumer = await js.consumers.get(spec.stream, spec.durable);
-  const queue: QueueConnection = { nc, connected$: new BehaviorSubject(true), isConnected: () => true, close: async () => undefined };
+  const queue: QueueConnection = { nc, isConnected: () => true, onConnectedChange: () => () => undefined, close: async () => undefined };
 
   const notAttempts: Invocation[] = [];
   const source = pullSource(

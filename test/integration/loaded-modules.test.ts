@@ -70,7 +70,7 @@ t.test('a worker with an OTLP endpoint loads the SDK', async (t) => {
   t.ok(loaded(modules, /\/node_modules\/@opentelemetry\/exporter-trace-otlp-http\//).length > 0, 'the OTLP exporter');
 });
 
-t.test('a gateway loads no worker machinery, no samples and no OpenTelemetry SDK', async (t) => {
+t.test('a gateway loads no worker machinery, no samples, no OpenTelemetry SDK, no RxJS and no schema compiler', async (t) => {
   const modules = await modulesLoadedBy(t, 'gateway', {});
   t.ok(loaded(modules, /\/node_modules\/fastify\//).length > 0, 'the hook saw fastify');
   t.same(loaded(modules, SDK), [], 'no OpenTelemetry SDK package');
@@ -79,4 +79,8 @@ t.test('a gateway loads no worker machinery, no samples and no OpenTelemetry SDK
   t.same(loaded(modules, /\/actors\/(invocation\.machine|queue\.supervisor|ack-extender)\.(ts|js)$/), [], 'no invocation machine or supervisor');
   t.same(loaded(modules, /\/src\/(samples|cli\/dlq)\//), [], 'no sample or dlq module');
   t.same(loaded(modules, /\/src\/(worker\/|cli\/(up|status|queues)\.(ts|js)$)/), [], 'no worker module, no other command');
+  // What the worker's pulls need (RxJS, ~10 MiB of RSS) and what routes with schemas would (ajv, ~8 MiB).
+  t.same(loaded(modules, /\/node_modules\/(rxjs|ajv|ajv-formats|@fastify\/ajv-compiler)\//), [], 'no RxJS, no schema compiler');
+  // The sync route calls through undici's Agent and request API alone (src/http/undici-parts.ts).
+  t.same(loaded(modules, /\/node_modules\/undici\/(index\.js|lib\/web\/)/), [], "not undici's index, fetch or WebSocket");
 });

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { request as upstreamRequest, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { describeError, FunctionNotFoundError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js';
 import { annotatedTimeout, callTimeout, functionUrl, parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
 import { isTimeout, withTimeout } from '../../http/client.js';
+import { requestVia } from '../../http/undici-parts.js';
 import { connectionOptions, durationSeconds, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
 import { sendError } from '../http-errors.js';
@@ -71,12 +72,11 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
     injectHeaders(call, traced, headers);
     let upstream: Dispatcher.ResponseData;
     try {
-      upstream = await upstreamRequest(url, {
+      upstream = await requestVia(deps.dispatcher, url, {
         method: request.method,
         headers,
         body: hasBody ? request.raw : null,
         signal,
-        dispatcher: deps.dispatcher,
       });
     } catch (err) {
       if (clientGone.signal.aborted) {

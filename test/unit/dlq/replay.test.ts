@@ -1,6 +1,6 @@
 import { headers as natsHeaders, Match } from '@nats-io/nats-core';
 import t from 'tap';
-import { decodeCallback, encodeCallback } from '../../../src/callback/durable.js';
+import { decodeCallback, encodeCallback } from '../../../src/callback/stored.js';
 import { replayHeaders, replaySubject } from '../../../src/dead-letters/replay.js';
 import { DeadLetterHeader, encodeDeadLetter } from '../../../src/queue/dead-letter.js';
 import { decodeEnvelope, encodeEnvelope, EnvelopeHeader, type Invocation } from '../../../src/queue/envelope.js';

@@ -1,6 +1,5 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { pino } from 'pino';
-import { BehaviorSubject } from 'rxjs';
 import t from 'tap';
 import type { Delivery } from '../../../actors/queue.supervisor.js';
 import type { QueueConnection } from '../../../src/nats/connection.js';
@@ -19,7 +18,7 @@ import { testInvocation } from '../../helpers/invocations.js';
  */
 
 const silent = pino({ enabled: false });
-const queue: QueueConnection = { nc: undefined as never, connected$: new BehaviorSubject(true), isConnected: () => true, close: async () => undefined };
+const queue: QueueConnection = { nc: undefined as never, isConnected: () => true, onConnectedChange: () => () => undefined, close: async () => undefined };
 
 /** A message as nats.js hands it over, recording its nak. */
 function fakeMessage(invocation: Invocation, events: string[]): JsMsg {
