@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { endToEndHeaders, type HeaderPairs } from '../http/headers.js';
+import { endToEndHeaders, type HeaderPairs, type IncomingHeaders } from '../http/headers.js';
 import { authorizationConsumed } from './auth/index.js';
 
 /**
@@ -22,6 +22,10 @@ export function isReservedHeader(name: string): boolean {
  * and without Authorization when asyncfn's own invoke auth consumed it.
  */
 export function forwardedHeaders(request: FastifyRequest): HeaderPairs {
-  const dropAuthorization = authorizationConsumed(request);
-  return endToEndHeaders(request.headers).filter(([name]) => !isReservedHeader(name) && !(dropAuthorization && name === 'authorization'));
+  return forwardedHeadersOf(request.headers, authorizationConsumed(request));
+}
+
+/** {@link forwardedHeaders} of a request's headers; `dropAuthorization` when invoke auth consumed it. */
+export function forwardedHeadersOf(headers: IncomingHeaders, dropAuthorization: boolean): HeaderPairs {
+  return endToEndHeaders(headers).filter(([name]) => !isReservedHeader(name) && !(dropAuthorization && name === 'authorization'));
 }

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -32,6 +32,22 @@ export function sendRefusal(reply: FastifyReply, status: number, reason: string,
 }
 
 export { codeForStatus };
+
+/**
+ * {@link sendError} for a response written without fastify (fast-enqueue.ts): the same status,
+ * headers and body, on a connection that stays open.
+ */
+export function writeError(res: ServerResponse, error: AsyncFnError): void {
+  const body = oneLine(error.message);
+  const headers: Record<string, string | number> = {
+    'x-asyncfn-error': error.code,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  };
+  if (error.httpStatus === 503) headers['retry-after'] = String(RETRY_AFTER_SECONDS);
+  res.writeHead(error.httpStatus, headers);
+  res.end(body);
+}
 
 /**
  * A refusal written straight to a socket, in the same shape as {@link sendError}, for requests

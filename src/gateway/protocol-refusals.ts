@@ -40,8 +40,14 @@ export function answerFrameworkError(error: FastifyError, request: FastifyReques
   sendRefusal(reply, status, error.message, codeForStatus(status));
 }
 
+/** What the refusals know that the gateway's plain request path (fast-enqueue.ts) asks too. */
+export interface ProtocolState {
+  /** True once the server began closing: every request is refused with 503. */
+  isClosing(): boolean;
+}
+
 /** Installs the refusals; call before any other hook so they run first. */
-export function installProtocolRefusals(app: FastifyInstance): void {
+export function installProtocolRefusals(app: FastifyInstance): ProtocolState {
   // Node closes a CONNECT without a word when nobody listens for it.
   app.server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
     writeRawError(socket, new MethodNotAllowedError('method CONNECT not allowed: the gateway is not a proxy')),
@@ -81,4 +87,5 @@ export function installProtocolRefusals(app: FastifyInstance): void {
     }
     done();
   });
+  return { isClosing: () => closing };
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import fastify, { type FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
@@ -18,7 +19,8 @@ import { DEFAULT_HEADER_LIMITS, headerLimitServerOptions, installHeaderCountLimi
 import type { QueueRouter } from './queue-router.js';
 import { installErrorHandlers } from './http-errors.js';
 import { installProtocolRefusals, PROTOCOL_SERVER_OPTIONS } from './protocol-refusals.js';
-import { asyncFunctionRoutes } from './routes/async-function.js';
+import { asyncFunctionRoutes, enqueuePortsOf, type AsyncFunctionRouteDeps } from './routes/async-function.js';
+import { createFastEnqueue, type RequestTaker } from './fast-enqueue.js';
 import { asyncBatchRoutes } from './routes/async-batch.js';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { BatchCompletionPorts } from '../callback/batch-done.js';
@@ -81,6 +83,25 @@ export interface GatewayBatchDeps {
   readonly metrics: BatchMetrics;
 }
 
+/** The settings fastify hands its server factory (its own options, defaults applied) that an HTTP/1 server takes. */
+interface ServerSettings {
+  readonly http?: ServerOptions;
+  readonly keepAliveTimeout: number;
+  readonly requestTimeout: number;
+  readonly connectionTimeout: number;
+  readonly maxRequestsPerSocket?: number;
+}
+
+/** The HTTP/1 server fastify makes for itself (fastify/lib/server.js), with our own request listener in front. */
+function plainServer(settings: ServerSettings, listener: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer(settings.http ?? {}, listener);
+  server.keepAliveTimeout = settings.keepAliveTimeout;
+  server.requestTimeout = settings.requestTimeout;
+  server.setTimeout(settings.connectionTimeout);
+  if (settings.maxRequestsPerSocket !== undefined && settings.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = settings.maxRequestsPerSocket;
+  return server;
+}
+
 function noSchemaCompiler(): never {
   throw new Error('asyncfn gateway routes declare no schemas: the schema compilers are not loaded');
 }
@@ -140,7 +161,10 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   const headerLimits = opts.headerLimits ?? DEFAULT_HEADER_LIMITS;
   const limitOptions = headerLimitServerOptions(headerLimits);
   const { requireHostHeader, ...protocolOptions } = PROTOCOL_SERVER_OPTIONS;
+  // The common async request is answered without fastify (fast-enqueue.ts); set once the routes are.
+  let takeRequest: RequestTaker | undefined;
   const app = fastify({
+    serverFactory: (handler, options) => plainServer(options as unknown as ServerSettings, (req, res) => takeRequest?.(req, res) || handler(req, res)),
     ...limitOptions,
     ...protocolOptions,
     http: { ...limitOptions.http, requireHostHeader },
@@ -157,12 +181,12 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
   });
   installErrorHandlers(app, deps.logger, opts.maxBodyBytes);
-  installProtocolRefusals(app);
+  const protocol = installProtocolRefusals(app);
   // Before any route: these hooks refuse a request before its handler (or body parser) runs.
   // Limits first, so an oversized request is refused without spending an HMAC on it.
   installHeaderCountLimit(app, headerLimits);
   installAuth(app, deps.auth ?? NO_AUTH);
-  installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
+  const countResponse = installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady, readQueues: deps.readQueues, now });
   if (deps.bulk) await app.register(bulkRoutes, { bulk: deps.bulk, isReady: deps.isReady, now });
   if (deps.inFlight) {
@@ -181,7 +205,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     isReady: deps.isReady,
     publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
   });
-  await app.register(asyncFunctionRoutes, {
+  const asyncDeps: AsyncFunctionRouteDeps = {
     resolver: deps.resolver,
     publisher: deps.publisher,
     router: deps.router,
@@ -199,6 +223,18 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     checkCallback: deps.checkCallback ?? checkCallbackWith([]),
     publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
     progressKey: deps.progressKey ?? randomBytes(32),
+  };
+  await app.register(asyncFunctionRoutes, asyncDeps);
+  takeRequest = createFastEnqueue({
+    ports: enqueuePortsOf(asyncDeps),
+    read: { defaultNamespace: opts.defaultNamespace, maxDelayMs: opts.maxDelayMs, now },
+    maxBodyBytes: opts.maxBodyBytes,
+    maxHeaderCount: headerLimits.maxHeaderCount,
+    invokeAuth: (deps.auth ?? NO_AUTH).invoke !== undefined,
+    isReady: deps.isReady,
+    protocol,
+    count: countResponse,
+    logger: deps.logger,
   });
   if (deps.batch) {
     await app.register(asyncBatchRoutes, {

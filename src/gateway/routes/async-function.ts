@@ -3,7 +3,7 @@ import { context, type Context, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InvocationFinishedError, InvocationNotFoundError, MethodNotAllowedError, type AsyncFnError } from '../../errors.js';
-import { parseFunctionRef, TIMEOUT_HEADER, type FunctionResolver } from '../../functions/index.js';
+import type { FunctionResolver } from '../../functions/index.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
 import type { InvocationPublisher } from '../../queue/publisher.js';
 import { asUnavailable, confirmWithin, deadlineAfter } from '../../queue/deadline.js';
@@ -11,18 +11,18 @@ import type { CancellationRequests } from '../../status/cancellations.js';
 import { FINAL_STATES, type RecordStore } from '../../status/records.js';
 import { isRecordKey } from '../../status/wait.js';
 import type { IdempotencyClaims } from '../../status/idempotency.js';
-import { concurrencyKeyFrom, idempotencyKeyFrom, notBeforeFrom, storeResultFrom, timeoutFrom } from '../request-options.js';
 import type { QueueRouter } from '../queue-router.js';
 import { sendError } from '../http-errors.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
-import { callbackUrlFrom, callerCallIdFrom, parseInvocationTarget } from '../invocation-target.js';
+import { parseInvocationTarget } from '../invocation-target.js';
 import { enqueue, type EnqueuePorts, type EnqueueRequest } from '../enqueue.js';
+import { acceptedHeaders, ASYNC_PREFIX, enqueueRequestOf } from '../enqueue-http.js';
 import { enqueueLarge } from '../enqueue-large.js';
 import { installAsyncBodyParser, LargeBody } from '../large-body.js';
 import type { PayloadStore } from '../../queue/payload-store.js';
 import { progressTargetOf } from '../progress-target.js';
 import { progressReportHandler } from './progress.js';
-import { callerTraceCarrier, endSpan, startServerSpan, statusFailure, tracingActive, UNTRACED } from '../../telemetry/spans.js';
+import { endSpan, startServerSpan, statusFailure, tracingActive, UNTRACED } from '../../telemetry/spans.js';
 
 export interface AsyncFunctionRouteDeps {
   readonly resolver: FunctionResolver;
@@ -57,10 +57,7 @@ export interface AsyncFunctionRouteDeps {
   readonly progressKey: Uint8Array;
 }
 
-/** The gateway's own header naming the invocation a chained one was called from. */
-export const PARENT_CALL_ID_HEADER = 'x-parent-call-id';
-
-const PREFIX = '/async-function/';
+const PREFIX = ASYNC_PREFIX;
 /** `http.route` and span name of invocations. */
 const ROUTE = `${PREFIX}*`;
 const EMPTY = new Uint8Array(0);
@@ -77,56 +74,17 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     if (!deps.isReady()) throw new QueueUnavailableError('not connected to NATS');
   };
 
-  const ports: EnqueuePorts = {
-    resolver: deps.resolver,
-    checkCallback: deps.checkCallback,
-    router: deps.router,
-    records: deps.records,
-    idempotency: deps.idempotency,
-    publisher: deps.publisher,
-    newCallId: randomUUID,
-    logger: deps.logger,
-    publishTimeoutMs: deps.publishTimeoutMs,
-  };
+  const ports = enqueuePortsOf(deps);
 
   /** The request as the enqueue use case takes it: headers parsed and validated (400 otherwise). */
-  const enqueueRequestOf = (request: FastifyRequest, span: Span): EnqueueRequest => {
-    const target = parseInvocationTarget(request.raw.url ?? request.url, PREFIX);
-    const ref = parseFunctionRef(target.name, deps.defaultNamespace);
-    const callerCallId = callerCallIdFrom(request.headers['x-call-id']);
-    const callbackUrl = callbackUrlFrom(request.headers['x-callback-url']);
-    const idempotencyKey = idempotencyKeyFrom(request.headers['idempotency-key']);
-    const storeResult = storeResultFrom(request.headers['x-store-result']);
-    const concurrencyKey = concurrencyKeyFrom(request.headers['x-concurrency-key']);
-    const timeoutMs = timeoutFrom(request.headers[TIMEOUT_HEADER]);
-    const enqueuedAtMs = deps.now();
-    const notBeforeMs = notBeforeFrom(request.headers['x-delay-seconds'], request.headers['x-not-before'], enqueuedAtMs, deps.maxDelayMs);
-    // The caller's trace context rides along; a tracing publisher replaces it with its PRODUCER span
-    // (a child of the active server span).
-    const callerTrace = callerTraceCarrier(request.headers);
-    return {
-      ref,
-      rawName: target.name,
-      method: request.method,
-      path: target.path,
-      query: target.query,
-      // X-Parent-Call-Id is the gateway's to set, never a caller's. X-Timeout is asyncfn's to apply:
-      // a function that read it too would cut its work short by its own rules.
-      headers: forwardedHeaders(request).filter(([name]) => name !== PARENT_CALL_ID_HEADER && name !== TIMEOUT_HEADER),
-      body: request.body instanceof Uint8Array ? request.body : EMPTY,
-      callerCallId,
-      callbackUrl,
-      idempotencyKey,
-      concurrencyKey,
-      storeResult,
-      timeoutMs,
-      enqueuedAtMs,
-      notBeforeMs,
-      traceparent: callerTrace?.traceparent,
-      tracestate: callerTrace?.tracestate,
+  const readOptions = { defaultNamespace: deps.defaultNamespace, maxDelayMs: deps.maxDelayMs, now: deps.now };
+  const enqueueRequestFrom = (request: FastifyRequest, span: Span): EnqueueRequest =>
+    enqueueRequestOf(
+      { method: request.method, url: request.raw.url ?? request.url, headers: request.headers, forwarded: forwardedHeaders(request) },
+      request.body instanceof Uint8Array ? request.body : EMPTY,
       span,
-    };
-  };
+      readOptions,
+    );
 
   const reportProgress = progressReportHandler({
     records: deps.records,
@@ -156,20 +114,18 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
       if (body instanceof LargeBody) {
         const large = { ...ports, payloads: deps.payloads!, maxLargeBodyBytes: deps.maxLargeBodyBytes };
         const gone = (): boolean => request.raw.destroyed || request.raw.readableAborted;
-        const req = enqueueRequestOf(request, span);
+        const req = enqueueRequestFrom(request, span);
         result = await (traced === undefined ? enqueueLarge(large, req, body, gone) : context.with(traced, enqueueLarge, undefined, large, req, body, gone));
         if (result === undefined) return reply.code(499).send();
         // The rest of a refused body is not read: the connection cannot carry another request.
         if (result.outcome === 'refused') reply.header('connection', 'close');
       } else {
-        const req = enqueueRequestOf(request, span);
+        const req = enqueueRequestFrom(request, span);
         result = await (traced === undefined ? enqueue(ports, req) : context.with(traced, enqueue, undefined, ports, req));
       }
       // A refusal goes through the error handler, as every thrown coded error does.
       if (result.outcome === 'refused') throw result.error;
-      if (result.outcome === 'duplicate') reply.header('idempotent-replayed', 'true');
-      else if (result.parentCallId !== undefined) reply.header(PARENT_CALL_ID_HEADER, result.parentCallId);
-      return reply.code(202).header('x-call-id', result.callId).send();
+      return reply.code(202).headers(acceptedHeaders(result)).send();
     } catch (err) {
       if (span.isRecording()) span.recordException(err instanceof Error ? err : String(err));
       throw err;
@@ -199,6 +155,21 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
         new MethodNotAllowedError(`method ${request.method} not allowed on /async-function/: POST invokes, GET reads, DELETE cancels`),
       ),
   });
+}
+
+/** What the enqueue use case gets from the route's dependencies (the fastify route's and fast-enqueue.ts's). */
+export function enqueuePortsOf(deps: AsyncFunctionRouteDeps): EnqueuePorts {
+  return {
+    resolver: deps.resolver,
+    checkCallback: deps.checkCallback,
+    router: deps.router,
+    records: deps.records,
+    idempotency: deps.idempotency,
+    publisher: deps.publisher,
+    newCallId: randomUUID,
+    logger: deps.logger,
+    publishTimeoutMs: deps.publishTimeoutMs,
+  };
 }
 
 /**

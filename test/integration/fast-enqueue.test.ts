@@ -1,0 +1,82 @@
+import t from 'tap';
+import { request } from 'undici';
+import { configFor, resolverFor, startTestGateway } from '../helpers/asyncfn.js';
+import { rawRequest, type RawResponse } from '../helpers/raw-http.js';
+import { startNatsServer } from '../helpers/nats-server.js';
+
+/**
+ * The common async request is answered on node:http (src/gateway/fast-enqueue.ts); the same
+ * request with a chunked body goes through fastify's route. Both must answer alike: same status,
+ * same header fields, same refusal text, same record.
+ */
+
+/** The fields that must match between the two answers (the call id and the date differ by nature). */
+function shape(res: RawResponse) {
+  const fields = res.fields.filter(([name]) => name !== 'date' && name !== 'x-call-id' && name !== 'x-parent-call-id').map(([name, value]) => `${name}: ${value}`);
+  return {
+    status: res.status,
+    fields: fields.sort(),
+    body: res.body,
+    callId: res.header('x-call-id') !== undefined,
+    parent: res.header('x-parent-call-id') !== undefined,
+  };
+}
+
+function withLength(path: string, headers: string[], body: string): [string, string] {
+  return [[`POST ${path} HTTP/1.1`, 'Host: gw', ...headers, `Content-Length: ${Buffer.byteLength(body)}`].join('\r\n'), body];
+}
+
+function chunked(path: string, headers: string[], body: string): [string, string] {
+  const chunk = body === '' ? '0\r\n\r\n' : `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+  return [[`POST ${path} HTTP/1.1`, 'Host: gw', ...headers, 'Transfer-Encoding: chunked'].join('\r\n'), chunk];
+}
+
+t.test('the plain path and the fastify route answer every case alike', async (t) => {
+  const nats = await startNatsServer(t);
+  const gateway = await startTestGateway(t, configFor(nats.url, { gateway: { maxLargeBodyBytes: 0 } }), resolverFor({ echo: 'http://127.0.0.1:9' }));
+  const cases: Array<[string, string, string[]]> = [
+    ['accepted', '/async-function/echo/sub?a=1', ['Content-Type: text/plain', 'X-Callback-Url: http://127.0.0.1:9/cb']],
+    ['unknown function', '/async-function/nope', []],
+    ['bad function name', '/async-function/Bad_Name', []],
+    ['bad X-Call-Id', '/async-function/echo', ['X-Call-Id: bad id!']],
+    ['bad X-Callback-Url', '/async-function/echo', ['X-Callback-Url: not a url']],
+    ['a refused callback target', '/async-function/echo', ['X-Callback-Url: http://169.254.169.254/latest']],
+    ['a delay too long', '/async-function/echo', ['X-Delay-Seconds: 99999999']],
+    ['missing name', '/async-function/', []],
+  ];
+  for (const [what, path, headers] of cases) {
+    const plain = await rawRequest(gateway.url, ...withLength(path, headers, 'hello'));
+    const routed = await rawRequest(gateway.url, ...chunked(path, headers, 'hello'));
+    t.same(shape(plain), shape(routed), what);
+  }
+
+  // An idempotency key's repeat, and a chained call (a caller X-Call-Id already taken): each answered
+  // once by each path, with the same headers.
+  const key = ['Idempotency-Key: same-key'];
+  const first = await rawRequest(gateway.url, ...withLength('/async-function/echo', key, 'a'));
+  const repeatPlain = await rawRequest(gateway.url, ...withLength('/async-function/echo', key, 'a'));
+  const repeatRouted = await rawRequest(gateway.url, ...chunked('/async-function/echo', key, 'a'));
+  t.equal(repeatPlain.header('idempotent-replayed'), 'true');
+  t.equal(repeatPlain.header('x-call-id'), first.header('x-call-id'), 'the repeat answers the first call id');
+  t.same(shape(repeatPlain), shape(repeatRouted), 'a repeated key');
+  const chained = [`X-Call-Id: ${first.header('x-call-id')!}`];
+  const chainPlain = await rawRequest(gateway.url, ...withLength('/async-function/echo', chained, 'b'));
+  const chainRouted = await rawRequest(gateway.url, ...chunked('/async-function/echo', chained, 'b'));
+  t.equal(chainPlain.header('x-parent-call-id'), first.header('x-call-id'), 'a chained call names its parent');
+  t.same(shape(chainPlain), shape(chainRouted), 'a chained call');
+
+  // Both count under the same route pattern.
+  const metrics = await (await request(`${gateway.url}/metrics`)).body.text();
+  t.match(metrics, /http_requests_total\{method="POST",path="\/async-function\/\*",status="202"[^}]*\} (\d+)/);
+  t.match(metrics, /gateway_function_invocation_total\{function_name="echo",code="202"[^}]*\} (\d+)/);
+});
+
+t.test('a 202 from the plain path is readable at once as queued', async (t) => {
+  const nats = await startNatsServer(t);
+  const gateway = await startTestGateway(t, configFor(nats.url), resolverFor({ echo: 'http://127.0.0.1:9' }));
+  const accepted = await rawRequest(gateway.url, ...withLength('/async-function/echo', [], 'x'));
+  t.equal(accepted.status, 202);
+  const status = await request(`${gateway.url}/async-function/${accepted.header('x-call-id')!}`);
+  t.equal(status.statusCode, 200);
+  t.match(await status.body.json(), { state: 'queued', function: 'echo' });
+});
