@@ -36,12 +36,24 @@ function countingFunctions(ms: number) {
       for (const label of labels) bump(label, 1);
       calls.push({ fn, key, atMs: Date.now() });
       events.emit('change');
-      setTimeout(() => {
+      let running = true;
+      const end = (): void => {
+        if (!running) return;
+        running = false;
         for (const label of labels) bump(label, -1);
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
         events.emit('change');
         resolve();
+      };
+      const timer = setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+        end();
       }, ms);
+      // A call cut short (the worker gone, the server closed at teardown) ends too: a pending
+      // 60 s timer would otherwise keep this test process alive for a minute after its last test.
+      res.once('close', () => {
+        clearTimeout(timer);
+        end();
+      });
     });
   return {
     handler,
