@@ -215,7 +215,10 @@ export const VariablesSchema = z
     max_inflight: integer(1).prefault('1').register(VARIABLE_DOCS, { meaning: 'invocations one worker runs at once' }),
     ack_wait: duration(z.number().min(1_000, { error: 'is too short (expected at least 1s)' }))
       .prefault('60s')
-      .register(VARIABLE_DOCS, { meaning: 'JetStream ack deadline; the worker extends it every `ack_wait/3` while a function runs, so jobs may run far longer' }),
+      .register(VARIABLE_DOCS, {
+        meaning:
+          "JetStream ack deadline; the worker extends it every `ack_wait/3` while a function runs, so jobs may run far longer. Also the delayed scheduler's, up to 30s",
+      }),
     upstream_timeout: positiveDuration.prefault('60s').register(VARIABLE_DOCS, { meaning: 'longest function call (worker and sync gateway)' }),
     shutdown_grace: duration().prefault('30s').register(VARIABLE_DOCS, { meaning: 'how long a stopping worker lets running invocations finish' }),
     worker_port: listenPort.prefault('8081').register(VARIABLE_DOCS, { meaning: 'worker health and metrics listen port' }),

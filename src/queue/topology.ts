@@ -363,6 +363,16 @@ export async function ensureDelayedStream(jsm: JetStreamManager, opts: DelayedSt
   logger.info({ stream: DELAYED_STREAM, replicas: opts.replicas }, 'created stream');
 }
 
+/**
+ * The longest ack_wait of a scheduler consumer, ms: 30 s. A scheduler holds a waiting invocation
+ * only from its pull to its nak or move (milliseconds), so its ack_wait matters only when a
+ * scheduler (or its nats-server) dies holding one: then it is how soon the invocation is seen
+ * again. The queue's ack_wait (`ack_wait`, "how soon JetStream redelivers the messages of a worker
+ * that died") is used when it is shorter; a move that outlasts it is repeated and its dedup id
+ * makes the repeat a no-op.
+ */
+export const SCHEDULER_MAX_ACK_WAIT_MS = 30_000;
+
 /** Creates one queue's scheduler consumer on the delayed stream if missing. */
 export async function ensureSchedulerConsumer(jsm: JetStreamManager, spec: QueueSpec): Promise<void> {
   const durable = schedulerDurable(spec);
@@ -373,7 +383,7 @@ export async function ensureSchedulerConsumer(jsm: JetStreamManager, spec: Queue
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     filter_subject: delayedSubject(spec.subject),
-    ack_wait: nanos(30_000),
+    ack_wait: nanos(Math.min(spec.ackWaitMs, SCHEDULER_MAX_ACK_WAIT_MS)),
     max_deliver: -1,
     // Every waiting invocation is "pending ack" between its naks: no limit on how many may wait.
     max_ack_pending: -1,

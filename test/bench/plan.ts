@@ -26,14 +26,14 @@ export function planFor(mode: 'full' | 'smoke'): Plan {
       warmupSeconds: smoke ? 0 : 1,
       connections: CONNECTIONS,
       processes: smoke ? 0 : 2,
-      batchItems: smoke ? 1_000 : 10_000,
+      batchItems: smoke ? 300 : 10_000,
     },
-    drain: { invocations: smoke ? 1_000 : 20_000, maxInflight: 100, connections: CONNECTIONS, concurrentIngestSeconds: smoke ? 1 : 8 },
+    drain: { invocations: smoke ? 300 : 20_000, maxInflight: 100, connections: CONNECTIONS, concurrentIngestSeconds: smoke ? 1 : 8 },
     latency: { invocations: smoke ? 20 : 200 },
-    memory: { loadInvocations: smoke ? 500 : 20_000, loadMaxInflight: 100 },
+    memory: { loadInvocations: smoke ? 200 : 20_000, loadMaxInflight: 100 },
     // Smoke: a shorter ack_wait, so a 2 s window still spans two ack deadlines.
     held: smoke
-      ? { invocations: 500, ackWaitSeconds: 1, windowSeconds: 2, settleMs: 300 }
+      ? { invocations: 200, ackWaitSeconds: 1, windowSeconds: 2, settleMs: 300 }
       : { invocations: 10_000, ackWaitSeconds: 3, windowSeconds: 10, settleMs: 1_000 },
     pieces: smoke
       ? { envelopeOps: 2_000, machineRuns: 1_000, machineConcurrency: 100, exchanges: 1_000, publishes: 1_000, acks: 500, window: 256, rateAcquires: 500, rounds: 1 }

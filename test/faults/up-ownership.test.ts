@@ -13,7 +13,7 @@ import { natsServersOn, startUpIn, upNatsConfig, upPorts, upWorkDir } from '../h
 // however it is killed, its nats-server stops; a second `up` in the same directory refuses rather
 // than start a second nats-server on the same JetStream store. Real processes, killed for real.
 
-/** A short ack_wait: a message the killed `up` held unacked comes back soon to the next one. */
+/** A short ack_wait (the queue's and the delayed scheduler's): a message the killed `up` held unacked comes back soon to the next one. */
 const ENV = { ack_wait: '2s' };
 
 function natsPidOf(up: AsyncfnProcess): number {
@@ -58,7 +58,8 @@ async function killAndRestart(t: Test, kill: (up: AsyncfnProcess) => Promise<voi
   t.same(await natsServersOn(cwd), [natsPidOf(second)], 'exactly one nats-server runs on the store: the new one');
   const record = await fetch(`http://127.0.0.1:${upPorts(second).gateway}/async-function/${callId}`);
   t.equal(record.status, 200, "the earlier invocation's record is still there");
-  // Up to the delayed consumer's ack_wait (30 s) if the killed up held the message unacked.
+  // Up to the scheduler consumer's ack_wait (ENV's 2 s; at most 30 s) if the killed up, or its
+  // nats-server killed before it saved the nak, left the message unacked.
   const callback = await sink.waitForCallId(callId, 90_000);
   t.equal(callback.body.toString(), 'kept across the kill', 'and the delayed invocation, kept in the store, runs and calls back');
   t.equal(await second.terminate(), 0);

@@ -15,6 +15,7 @@ import {
   delayedSubject,
   ensureCallbackStream,
   ensureDelayedStream,
+  ensureSchedulerConsumer,
   ensureStream,
   queueSpecFor,
   schedulerDurable,
@@ -163,6 +164,18 @@ t.test('the delayed scheduler naks a message that is not due with the time it ha
   t.equal((await jsm.streams.info(spec.stream)).state.messages, 0, 'none moved early');
   t.equal((await jsm.streams.info(DELAYED_STREAM)).state.messages, WAITING, 'all still waiting');
   await scheduler.close();
+});
+
+t.test("a scheduler consumer's ack_wait is its queue's ack_wait, at most 30 s", async (t) => {
+  const { jsm, url } = await connect(t);
+  await ensureDelayedStream(jsm, { replicas: 1, storage: 'file', duplicateWindowMs: 60_000 }, silent);
+  // A short ack_wait (what the fault tests use): a scheduler killed holding a message gives it back as soon.
+  const short = queueSpecFor(configFor(url, { worker: { ackWaitMs: 2_000 } }), 'short');
+  // The default 60 s: capped, the scheduler holds a message for milliseconds only.
+  const long = queueSpecFor(configFor(url), 'long');
+  for (const spec of [short, long]) await ensureSchedulerConsumer(jsm, spec);
+  t.equal((await jsm.consumers.info(DELAYED_STREAM, schedulerDurable(short))).config.ack_wait, 2_000 * 1e6, "ack_wait 2s: the scheduler's is 2 s");
+  t.equal((await jsm.consumers.info(DELAYED_STREAM, schedulerDurable(long))).config.ack_wait, 30_000 * 1e6, "ack_wait 60s: the scheduler's is 30 s");
 });
 
 t.test('the callback retrier holds no more stored callbacks than it has slots', async (t) => {

@@ -127,7 +127,7 @@ t.test('a conflict storm between two replicas never grants more than the limit',
   t.ok(refused > 0, `the replicas raced: ${refused} writes refused at a stale revision`);
 });
 
-t.test('20/s holds within 10 % over 10 s across 2 limiters, and each gets a fair part (30 s end to end: flow-control.test.ts)', async (t) => {
+t.test('20/s holds within 10 % over 10 s across 2 limiters, and each gets a fair part (20 s end to end: flow-control.test.ts)', async (t) => {
   const nats = await startNatsServer(t);
   const replicas = [await replica(t, nats.url), await replica(t, nats.url)];
   const key: RateLimitKey = functionRateKey({ name: 'rated', namespace: 'openfaas-fn' });
