@@ -2,11 +2,11 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { catchError, throwError, type Observable } from 'rxjs';
 import type { Lane } from '../../actors/lane.supervisor.js';
-import type { Delivery, QueueSupervisor } from '../../actors/queue.supervisor.js';
+import { QUEUE_LANE, type Delivery, type QueueSupervisor } from '../../actors/queue.supervisor.js';
 import { callerRateKey, functionRateKey, type SharedRateLimiter } from '../flow/index.js';
 import { functionFlowOf, type FunctionFlow } from '../functions/flow-annotations.js';
 import type { FunctionResolver } from '../functions/index.js';
-import { laneId, laneWildcard, parseLaneSubject, type LaneRef } from '../queue/lanes.js';
+import { laneId, parseLaneSubject, type LaneRef } from '../queue/lanes.js';
 import { ensureLaneConsumer, type QueueSpec } from '../queue/topology.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 
@@ -136,7 +136,9 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
   const poll = async (): Promise<void> => {
     let subjects: Record<string, number>;
     try {
-      const info = await d.jsm.streams.info(d.spec.stream, { subjects_filter: laneWildcard(d.spec.subject) });
+      // Every subject of the queue's stream: its lanes, and its plain subject too, where replays and
+      // OpenFaaS-style publishers put invocations (the queue's own consumer reads it).
+      const info = await d.jsm.streams.info(d.spec.stream, { subjects_filter: '>' });
       subjects = info.state.subjects ?? {};
     } catch (err) {
       d.logger.debug({ err }, 'could not read the lanes of the queue');
@@ -146,7 +148,14 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
     const running = new Map(d.supervisor.lanes().map((l) => [l.id, l.running]));
     const depth = new Map<string, number>();
     const seen = new Set<string>();
+    let plainWaiting = false;
     for (const [subject, count] of Object.entries(subjects)) {
+      if (subject === d.spec.subject) {
+        // Waiting there while every slot holds a quiet lane's long poll: the supervisor takes a
+        // slot back for it now, instead of when that poll expires.
+        plainWaiting = count > (running.get(QUEUE_LANE) ?? 0);
+        continue;
+      }
       const ref = parseLaneSubject(d.spec.subject, subject);
       if (ref === undefined || count <= 0) continue;
       depth.set(ref.name, (depth.get(ref.name) ?? 0) + count);
@@ -165,6 +174,7 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
         adding.set(id, adding$);
       }
     }
+    d.supervisor.hint(QUEUE_LANE, plainWaiting);
     for (const [id, lane] of known) {
       if (seen.has(id)) continue;
       d.supervisor.hint(id, false);

@@ -158,6 +158,25 @@ t.test(`a rate limit of ${RATE_PER_S}/s holds within 10 % over ${RATE_WINDOW_MS 
   t.ok(inWindow >= expected * 0.9 && inWindow <= expected * 1.1, `${inWindow} calls in ${RATE_WINDOW_MS / 1000} s is within 10 % of ${expected}`);
 });
 
+t.test("an invocation on the queue's plain subject (a replay, an OpenFaaS-style publisher) is taken while the only slot waits on a quiet lane", async (t) => {
+  const { fns, sink, resolver, config } = await setUp(0, { a: {} }, 1);
+  const laned = await startTestGateway(t, config, resolver);
+  // Without fair scheduling the gateway publishes on the queue's plain subject, as a replay and the OpenFaaS gateway do.
+  const plain = await startTestGateway(t, { ...config, gateway: { ...config.gateway, fairScheduling: false } }, resolver);
+  await startTestWorker(t, config, resolver);
+  // Each round leaves the one slot to a long poll (10 s) on one of two quiet lanes, the function's or
+  // the plain subject's, in turn: a plain-subject invocation must not wait for that poll to expire.
+  for (let round = 1; round <= 3; round++) {
+    await enqueue(laned.url, 'a', 1, sink.url);
+    await sink.waitFor(2 * round - 1);
+    await fns.waitUntil(() => fns.calls.length === 2 * round - 1, 'the lane invocation ran');
+    await enqueue(plain.url, 'a', 1, sink.url);
+    // Well inside the 10 s a quiet lane's long poll lasts; the lane discovery sees the subject within 0.1 s.
+    await sink.waitFor(2 * round, 5_000);
+  }
+  t.equal(fns.calls.length, 6);
+});
+
 t.test('per-function pending depth in /metrics during a backlog', async (t) => {
   const { fns, sink, resolver, config } = await setUp(60_000, { slow: {}, other: {} }, 1);
   const gateway = await startTestGateway(t, config, resolver);
