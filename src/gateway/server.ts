@@ -152,9 +152,10 @@ export interface GatewayDeps {
 }
 
 /**
- * Builds the gateway's HTTP server (not yet listening). Fastify was chosen over node:http by
- * measurement: with a JetStream publish in every request the two serve the same rate (TOOLCHAIN.md,
- * ~6.6k req/s each on 2 cores), and fastify brings encapsulated body parsers, limits and inject().
+ * Builds the gateway's HTTP server (not yet listening): fastify for every route, with the common
+ * async request taken first, on node:http, by fast-enqueue.ts (fastify's per-request cost was
+ * about as much as the rest of that request's work; BENCHMARKS.md). Fastify brings encapsulated
+ * body parsers, limits and inject() to everything else.
  */
 export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now;
