@@ -1,5 +1,4 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/nats-core';
 import { context } from '@opentelemetry/api';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { endSpan, errorFailure, PRODUCER, traceCarrierOf, tracer, tracingActive } from '../telemetry/spans.js';
@@ -7,6 +6,7 @@ import { encodeEnvelope, EnvelopeHeader, type Invocation } from './envelope.js';
 import { PayloadTooLargeError, QueueUnavailableError } from './errors.js';
 import type { QueueConnection } from '../nats/connection.js';
 import { inWriteBatch } from './write-batch.js';
+import { encodeOnce } from './encoded-headers.js';
 import { ConfirmationError, ConfirmTimeoutError, NoStreamError, type Confirmer, type PubAck } from './confirmer.js';
 import { describeError } from '../errors.js';
 
@@ -49,26 +49,6 @@ export interface PublisherOptions {
 }
 
 /**
- * A header block encoded once. The size check needs its bytes, and nats.js sends a message's
- * headers by calling `encode()` on them and nothing else (protocol.ts `publish`), so the send
- * reuses them instead of encoding the block a second time. Nothing can be added to it: the
- * confirmer's `msgId` and `expect*` options must not be combined with it (they would throw).
- */
-class EncodedHeaders {
-  constructor(private readonly block: Uint8Array) {}
-
-  encode(): Uint8Array {
-    return this.block;
-  }
-}
-
-function encodedOnce(headers: MsgHdrs): { headers: MsgHdrs; bytes: number } {
-  if (!(headers instanceof MsgHdrsImpl)) return { headers, bytes: 0 };
-  const block = headers.encode();
-  return { headers: new EncodedHeaders(block) as unknown as MsgHdrs, bytes: block.length };
-}
-
-/**
  * Publishes through the connection's {@link Confirmer}: one shared inbox and one sweep timer
  * instead of nats.js's per-request machinery (a RequestOne, a timer and two Errors per publish;
  * ~8 µs of CPU per confirmed publish against ~25–30 µs, BENCHMARKS.md "Pieces").
@@ -81,7 +61,8 @@ export function createPublisher(queue: QueueConnection, confirmer: Confirmer, op
     const envelope = encodeEnvelope(invocation);
     if (publishOpts.dueSubject !== undefined) envelope.headers.set(EnvelopeHeader.dueSubject, publishOpts.dueSubject);
     const { data } = envelope;
-    const { headers, bytes } = encodedOnce(envelope.headers);
+    // Encoded once, for the size check and the send.
+    const { headers, bytes } = encodeOnce(envelope.headers);
     const maxPayload = queue.nc.info?.max_payload;
     const size = bytes + data.length;
     if (maxPayload !== undefined && size > maxPayload) throw new PayloadTooLargeError(size, maxPayload);

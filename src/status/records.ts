@@ -2,6 +2,7 @@ import type { KV } from '@nats-io/kv';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { openKvBucket, RECORDS_BUCKET, type KvBucketOptions } from '../queue/topology.js';
+import { encodeOnce } from '../queue/encoded-headers.js';
 import { recordOf, waitForFinal } from './wait.js';
 
 /** Where an invocation stands. */
@@ -120,9 +121,10 @@ export interface RecordStore {
  */
 export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
   const encoder = new TextEncoder();
-  // Built once: nats.js encodes headers when it publishes and never changes them.
+  // Built and encoded once: every unconfirmed create sends the same block.
   const createOnly = natsHeaders();
   createOnly.set('Nats-Expected-Last-Subject-Sequence', '0');
+  const createOnlyBlock = encodeOnce(createOnly).headers;
   return {
     async get(callId) {
       return recordOf(await kv.get(callId));
@@ -138,7 +140,7 @@ export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
       }
     },
     createUnconfirmed(record) {
-      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encoder.encode(JSON.stringify(record)), { headers: createOnly });
+      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encoder.encode(JSON.stringify(record)), { headers: createOnlyBlock });
     },
     putUnconfirmed(record) {
       // The subject JetStream KV stores `put`s under: $KV.<bucket>.<key>.
