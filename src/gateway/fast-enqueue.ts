@@ -10,12 +10,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { InternalError, isAsyncFnError, type AsyncFnError } from '../errors.js';
 import { tracingActive, UNTRACED } from '../telemetry/spans.js';
 import { enqueue, type EnqueuePorts } from './enqueue.js';
 import { acceptedHeaders, ASYNC_PREFIX, enqueueRequestOf, type EnqueueReadOptions } from './enqueue-http.js';
 import { forwardedHeadersOf } from './forwarded-headers.js';
-import { writeError } from './http-errors.js';
+import { answerableError, writeError } from './http-errors.js';
 import type { ResponseCounter } from './metrics-hooks.js';
 import { progressTargetOf } from './progress-target.js';
 import type { ProtocolState } from './protocol-refusals.js';
@@ -81,16 +80,9 @@ export function createFastEnqueue(deps: FastEnqueueDeps): RequestTaker {
     deps.count({ method: 'POST', url }, ROUTE, status, (performance.now() - startedAt) / 1000);
   };
 
-  /** Answers as the gateway's error handler does (http-errors.ts): coded errors as they are, anything else a logged 500. */
+  /** Answers as the gateway's error handler does (http-errors.ts); returns the status. */
   const refuse = (res: ServerResponse, err: unknown, url: string): number => {
-    let error: AsyncFnError;
-    if (isAsyncFnError(err)) {
-      error = err;
-      if (error.httpStatus >= 500) deps.logger.warn({ err: error, url }, error.message);
-    } else {
-      deps.logger.error({ err, url }, 'unhandled gateway error');
-      error = new InternalError();
-    }
+    const error = answerableError(err, deps.logger, url);
     writeError(res, error);
     return error.httpStatus;
   };

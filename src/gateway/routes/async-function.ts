@@ -57,9 +57,8 @@ export interface AsyncFunctionRouteDeps {
   readonly progressKey: Uint8Array;
 }
 
-const PREFIX = ASYNC_PREFIX;
 /** `http.route` and span name of invocations. */
-const ROUTE = `${PREFIX}*`;
+const ROUTE = `${ASYNC_PREFIX}*`;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -133,9 +132,9 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
   });
 
   // Cancels a queued or running invocation: queued ones are skipped on delivery, running ones aborted.
-  app.delete(`${PREFIX}*`, async (request, reply) => {
+  app.delete(`${ASYNC_PREFIX}*`, async (request, reply) => {
     requireQueue();
-    const callId = parseInvocationTarget(request.raw.url ?? request.url, PREFIX).name;
+    const callId = parseInvocationTarget(request.raw.url ?? request.url, ASYNC_PREFIX).name;
     // No record can exist under a call id that is no KV key ("!", "a..b"): 404, not the KV's error as a 503.
     const deadline = deadlineAfter(deps.publishTimeoutMs, performance.now());
     const record = isRecordKey(callId) ? await confirmWithin('the record read', deadline, () => deps.records.get(callId)) : undefined;
@@ -148,7 +147,7 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
   // OpenFaaS: only POST queues an invocation; DELETE cancels one; GET reads one (invocation-status.ts).
   app.route({
     method: ['PUT', 'PATCH', 'OPTIONS'],
-    url: `${PREFIX}*`,
+    url: `${ASYNC_PREFIX}*`,
     handler: (request, reply) =>
       sendError(
         reply.header('allow', 'GET, POST, DELETE'),
