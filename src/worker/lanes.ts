@@ -145,7 +145,13 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
       return;
     }
     const now = Date.now();
-    const running = new Map(d.supervisor.lanes().map((l) => [l.id, l.running]));
+    const lanes = d.supervisor.lanes();
+    const running = new Map(lanes.map((l) => [l.id, l.running]));
+    // A lane with a pull open learns its backlog from what that pull delivers (each message says
+    // how many wait behind it). Only a lane without one needs the hint that makes the supervisor
+    // give it a slot; forced on a lane that has one, a message waiting out its retry back-off
+    // (counted in the subject, not yet deliverable) made it end other lanes' pulls for nothing.
+    const pulling = new Set(lanes.filter((l) => l.requested > 0).map((l) => l.id));
     const depth = new Map<string, number>();
     const seen = new Set<string>();
     let plainWaiting = false;
@@ -166,7 +172,7 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
         // The count includes what runs (unacked): only more than that is waiting.
         const waiting = count > (running.get(id) ?? 0);
         if (waiting) lane.lastWaitingMs = now;
-        d.supervisor.hint(id, waiting);
+        if (!waiting || !pulling.has(id)) d.supervisor.hint(id, waiting);
       } else if (!adding.has(id)) {
         const adding$ = addLane(ref)
           .catch((err: unknown) => d.logger.warn({ err, lane: id }, 'could not make the consumer of a lane; trying again at the next poll'))
@@ -174,7 +180,7 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
         adding.set(id, adding$);
       }
     }
-    d.supervisor.hint(QUEUE_LANE, plainWaiting);
+    if (!plainWaiting || !pulling.has(QUEUE_LANE)) d.supervisor.hint(QUEUE_LANE, plainWaiting);
     for (const [id, lane] of known) {
       if (seen.has(id)) continue;
       d.supervisor.hint(id, false);
