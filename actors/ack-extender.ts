@@ -1,4 +1,4 @@
-import { asyncScheduler, interval, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, interval, type SchedulerLike, type Subscription } from './rx.js';
 import type { MessageHandle } from './invocation.types.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Observable, SchedulerLike } from 'rxjs';
+import type { Observable, SchedulerLike } from './rx.js';
 import { LaneSupervisor } from './lane.supervisor.js';
 
 /** Where a demand supervisor reports what it cannot handle itself; the wiring logs and counts it. */

@@ -17,7 +17,7 @@ import {
   Subscription,
   type Observable,
   type SchedulerLike,
-} from 'rxjs';
+} from './rx.js';
 
 /**
  * One source of work among several sharing a worker's slots: a function's pull consumer, one

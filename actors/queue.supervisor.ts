@@ -1,4 +1,4 @@
-import { asyncScheduler, interval, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, interval, type Observable, type SchedulerLike, type Subscription } from './rx.js';
 import { AckExtender } from './ack-extender.js';
 import { LaneSupervisor, type Lane } from './lane.supervisor.js';
 import type { InvocationMachine, InvocationSettlement } from './invocation.machine.js';

@@ -1,6 +1,6 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
-import { filter, firstValueFrom, map, Observable } from 'rxjs';
+import { filter, firstValueFrom, map, Observable } from '../../actors/rx.js';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
 import { decodeMessage } from './decode.js';

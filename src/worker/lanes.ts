@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import { catchError, throwError, type Observable } from 'rxjs';
+import { catchError, throwError, type Observable } from '../../actors/rx.js';
 import type { Lane } from '../../actors/lane.supervisor.js';
 import { QUEUE_LANE, type Delivery, type QueueSupervisor } from '../../actors/queue.supervisor.js';
 import { callerRateKey, functionRateKey, type SharedRateLimiter } from '../flow/index.js';
