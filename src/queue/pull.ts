@@ -54,10 +54,8 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
         await firstValueFrom(connectedOf(queue).pipe(filter(Boolean)));
         if (unsubscribed) return;
         messages = await consumer.fetch({ max_messages: max, expires: opts.expiresMs });
-        if (unsubscribed) {
-          await messages.close();
-          return;
-        }
+        // Ended while the request was being sent: it may already be taking messages.
+        if (unsubscribed) endDraining(messages);
         for await (const msg of messages) {
           // Arrived after the supervisor stopped listening: give it straight back.
           if (unsubscribed) giveBack(msg);
@@ -68,9 +66,31 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
       return () => {
         unsubscribed = true;
         disconnected.unsubscribe();
-        stop();
+        if (messages && queue.isConnected()) endDraining(messages);
+        else stop();
       };
     });
+}
+
+/** The part of nats.js's pull (`PullConsumerMessagesImpl`, @nats-io/jetstream 3.3) that can end it without a loss. */
+interface DrainablePull {
+  readonly sub?: { drain?: () => Promise<void> };
+}
+
+/**
+ * Ends a pull request without losing what the server is sending it. JetStream has no way to
+ * withdraw a pull request: it ends when the client unsubscribes its inbox. `close()` does that and
+ * drops every message still on its way, whose delivery JetStream has counted all the same: an
+ * attempt spent on nothing, the message back only after ack_wait. Draining the inbox instead
+ * (UNSUB, then a round trip to the server) still hands over what arrives before the server has
+ * seen the UNSUB; the iterator gives it back (`giveBack`); then the pull is closed. nats.js keeps
+ * that subscription to itself, hence the cast: if a release renames it, this falls back to
+ * `close()`, and test/integration/give-back.test.ts fails.
+ */
+function endDraining(messages: ConsumerMessages): void {
+  const sub = (messages as unknown as DrainablePull).sub;
+  const drained = typeof sub?.drain === 'function' ? sub.drain().catch(() => undefined) : Promise.resolve();
+  void drained.then(() => messages.close()).catch(() => undefined);
 }
 
 /**

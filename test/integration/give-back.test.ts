@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -9,6 +10,7 @@ import type { QueueConnection } from '../../src/nats/connection.js';
 import { encodeEnvelope, type Invocation } from '../../src/queue/envelope.js';
 import { fetchSource, pullSource } from '../../src/queue/pull.js';
 import { ensureConsumer, ensureStream, queueSpecFor } from '../../src/queue/topology.js';
+import { REPO_ROOT } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { testInvocation } from '../helpers/invocations.js';
 import { startNatsServer } from '../helpers/nats-server.js';
@@ -16,10 +18,26 @@ import { startNatsServer } from '../helpers/nats-server.js';
 /*
  * A pull the supervisor stopped listening to (an idle long poll reclaimed for a busier lane):
  * once nats.js has unsubscribed its inbox, nats-server delivers nothing more to it, so a message
- * published after that goes to the next pull as its first delivery and no attempt is lost. (A
- * message already on its way is given back and counted as no attempt:
- * test/unit/queue/give-back.test.ts.)
+ * published after that goes to the next pull as its first delivery and no attempt is lost. A
+ * message already on its way when the pull ends is still handed over (the inbox is drained, not
+ * dropped), given back and counted as no attempt.
  */
+
+/**
+ * Publishes one message from another process and returns once it has its PubAck and the server
+ * has had a moment to send the message on to a waiting pull. `spawnSync` blocks this process the
+ * whole time, so that message waits unread in this process's socket.
+ */
+const PUBLISH_FROM_ANOTHER_PROCESS = `
+import { connect, headers } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+const nc = await connect({ servers: process.env.PUB_NATS_URL });
+const h = headers();
+for (const [name, values] of JSON.parse(process.env.PUB_HEADERS)) for (const value of values) h.append(name, value);
+await jetstream(nc).publish(process.env.PUB_SUBJECT, Buffer.from(process.env.PUB_DATA, 'base64'), { headers: h });
+await new Promise((resolve) => setTimeout(resolve, 200));
+await nc.close();
+`;
 
 const silent = pino({ enabled: false });
 const config = testConfig();
@@ -66,5 +84,65 @@ t.test('a pull ended before a message arrives takes nothing: the next pull gets 
   t.same(seen, [], 'the ended pull handed nothing to the supervisor');
   t.same(notAttempts, [], 'nothing was given back');
   t.equal(again[0]!.info.deliveryCount, 1, 'its first delivery: no attempt spent');
+  again[0]!.ack();
+});
+
+t.test('a message on its way to a pull when it ends is given back and counted as no attempt, not lost until ack_wait', async (t) => {
+  const nats = await startNatsServer(t);
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const spec = { ...queueSpecFor(config), storage: 'memory' as const };
+  await ensureStream(jsm, spec, silent);
+  await ensureConsumer(jsm, spec, 1, silent);
+  const consumer = await js.consumers.get(spec.stream, spec.durable);
+  const queue: QueueConnection = { nc, isConnected: () => true, onConnectedChange: () => () => undefined, close: async () => undefined };
+
+  const notAttempts: Invocation[] = [];
+  const source = pullSource(
+    queue,
+    consumer,
+    {
+      expiresMs: 30_000,
+      queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
+      notAnAttempt: async (invocation) => {
+        notAttempts.push(invocation);
+      },
+    },
+    silent,
+  );
+  const seen: Delivery[] = [];
+  const pull = source(1).subscribe({ next: (d) => seen.push(d) });
+  await eventually(async () => (await jsm.consumers.info(spec.stream, spec.durable)).num_waiting === 1, 'the pull request at the server');
+
+  const invocation = testInvocation({ callId: randomUUID(), enqueuedAtMs: Date.now() });
+  const { headers, data } = encodeEnvelope(invocation);
+  const { NODE_OPTIONS: _ignored, ...env } = process.env;
+  const published = spawnSync(process.execPath, ['--input-type=module', '-e', PUBLISH_FROM_ANOTHER_PROCESS], {
+    cwd: REPO_ROOT,
+    env: {
+      ...env,
+      PUB_NATS_URL: nats.url,
+      PUB_SUBJECT: 'faas-request',
+      PUB_HEADERS: JSON.stringify([...headers]),
+      PUB_DATA: Buffer.from(data).toString('base64'),
+    },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  t.equal(published.status, 0, `published from another process ${published.stderr}`);
+  // Ended before this process has read the message the server sent it.
+  pull.unsubscribe();
+
+  await eventually(async () => notAttempts.length === 1, 'the delivery given back as no attempt', 10_000);
+  t.equal(notAttempts[0]!.callId, invocation.callId, 'counted under its call id');
+  const again: JsMsg[] = [];
+  const next = fetchSource(queue, consumer, { expiresMs: 10_000 })(1).subscribe({ next: (m) => again.push(m) });
+  t.teardown(() => next.unsubscribe());
+  // At once: the consumer's ack_wait is 60 s.
+  await eventually(async () => again.length === 1, 'the message delivered to the next pull', 10_000);
+  t.same(seen, [], 'the ended pull handed nothing to the supervisor');
+  t.equal(again[0]!.info.deliveryCount, 2, 'its second delivery, the first counted as no attempt in the ledger');
   again[0]!.ack();
 });
