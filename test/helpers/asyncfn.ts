@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Test } from 'tap';
@@ -16,8 +16,9 @@ import { waitForEvent } from './eventually.js';
 import { startNatsServer } from './nats-server.js';
 import type { LocalNatsServer } from '../../src/nats/local-server.js';
 import { processTree } from './listening-sockets.js';
+import { asyncfnNodeArgs, REPO_ROOT } from './repo-root.js';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+export { REPO_ROOT } from './repo-root.js';
 
 /**
  * Callback targets tests allow: their callback sinks listen on loopback, which the SSRF guard
@@ -121,8 +122,7 @@ export async function spawnAsyncfn(t: Test, command: 'worker' | 'gateway' | 'up'
     ...env,
   };
   for (const name of opts.unset ?? []) delete fullEnv[name];
-  // Absolute paths, so that any working directory works.
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src/cli/main.ts'), command, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...asyncfnNodeArgs(), command, ...(opts.args ?? [])], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,17 +1,9 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { TRACING_VARIABLE_NAMES } from '../../src/config/tracing.js';
 import { VARIABLE_NAMES } from '../../src/config/variables.js';
 
 /** Helpers of test/deploy that need no Kubernetes tooling (test/helpers/kustomize.ts has that). */
 
-/** The repository: the nearest directory above with package.json (also when run compiled, from dist/test). */
-export const REPO_ROOT = ((): string => {
-  for (let dir = import.meta.dirname; dir !== dirname(dir); dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'deploy'))) return dir;
-  }
-  throw new Error(`no repository above ${import.meta.dirname}`);
-})();
+export { REPO_ROOT } from './repo-root.js';
 
 /** The OTEL_* variables asyncfn's tracing reads (src/config/tracing.ts). */
 export async function otelVariableNames(): Promise<string[]> {

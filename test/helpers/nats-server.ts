@@ -1,9 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createAccount, createOperator, createUser, encodeAccount, encodeOperator, encodeUser, fmtCreds } from '@nats-io/jwt';
 import type { Test } from 'tap';
 import { startLocalNats, type LocalNatsServer } from '../../src/nats/local-server.js';
+import { REPO_ROOT } from './repo-root.js';
 
 /**
  * A real nats-server with JetStream on a free loopback port and a temporary store, removed at
@@ -20,7 +21,7 @@ export async function startNatsServer(t: Test, extraConfig?: string): Promise<Lo
   return server;
 }
 
-const TLS_DIR = resolve(import.meta.dirname, '../fixtures/nats-tls');
+const TLS_DIR = join(REPO_ROOT, 'test/fixtures/nats-tls');
 
 /** Test-only PEM files (test/fixtures/nats-tls/README.md): a CA, a server cert for 127.0.0.1/localhost, a client cert. */
 export const TLS_FIXTURES = {

@@ -10,6 +10,7 @@ import type { Config, DeepPartial } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { configFor, REPO_ROOT, resolverFor, startStack, type Stack } from '../helpers/asyncfn.js';
+import { asyncfnNodeArgs } from '../helpers/repo-root.js';
 
 const USER = 'admin';
 const PASSWORD = 'correct-horse-battery';
@@ -180,7 +181,7 @@ t.test('a missing secret file stops the gateway before it connects, naming the f
 
 t.test('`asyncfn gateway` exits with the same message when a secret is missing', async (t) => {
   const empty = await secretsDir(t, {});
-  const run = promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'gateway'], {
+  const run = promisify(execFile)(process.execPath, [...asyncfnNodeArgs(), 'gateway'], {
     cwd: REPO_ROOT,
     env: { ...process.env, NATS_URL: 'nats://127.0.0.1:1', basic_auth: 'true', secret_mount_path: empty, gateway_port: '0', log_level: 'silent' },
   });

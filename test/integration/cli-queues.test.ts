@@ -32,6 +32,7 @@ import { enqueueMany } from '../helpers/enqueue.js';
 import { deferred } from '../helpers/deferred.js';
 import { testInvocation } from '../helpers/invocations.js';
 import { startNatsServer } from '../helpers/nats-server.js';
+import { asyncfnNodeArgs } from '../helpers/repo-root.js';
 
 const config = testConfig();
 const DEFAULT_QUEUE = { stream: config.queue.stream, durable: config.queue.durable };
@@ -325,7 +326,7 @@ t.test('`asyncfn queues` as a process prints the table', async (t) => {
   const env = await setup(t);
   await provisionQueue(env.jsm);
   await publishInvocation(env.js, 'faas-request', randomUUID());
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'queues'], {
+  const { stdout } = await promisify(execFile)(process.execPath, [...asyncfnNodeArgs(), 'queues'], {
     cwd: REPO_ROOT,
     env: { ...process.env, NATS_URL: env.url },
   });

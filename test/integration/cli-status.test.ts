@@ -11,6 +11,7 @@ import { REPO_ROOT } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 import { openKvBucket, RECORDS_BUCKET } from '../../src/queue/topology.js';
+import { asyncfnNodeArgs } from '../helpers/repo-root.js';
 
 const NOW = Date.UTC(2025, 5, 1, 12, 0, 0);
 const T0 = NOW - 60_000;
@@ -240,7 +241,7 @@ t.test('`asyncfn status` as a process: arguments, output and exit code pass thro
   const env = await setup(t);
   const id = randomUUID();
   await put(env.kv, running(id));
-  const result = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'status', id, '--wait=100ms', '--json'], {
+  const result = await promisify(execFile)(process.execPath, [...asyncfnNodeArgs(), 'status', id, '--wait=100ms', '--json'], {
     cwd: REPO_ROOT,
     env: { ...process.env, NATS_URL: env.url },
   }).then(

@@ -5,6 +5,8 @@ import t, { type Test } from 'tap';
 import { spawnAsyncfn, writeFunctionsFile } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { startNatsServer } from '../helpers/nats-server.js';
+import { pathToFileURL } from 'node:url';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 
 /**
  * What a process never runs costs no memory: `asyncfn worker` loads neither the gateway nor the
@@ -12,7 +14,7 @@ import { startNatsServer } from '../helpers/nats-server.js';
  * not the worker. The modules are recorded by a `--import` hook in the child (loaded-modules.mjs).
  */
 
-const HOOK = import.meta.resolve('../helpers/loaded-modules.mjs');
+const HOOK = pathToFileURL(join(REPO_ROOT, 'test/helpers/loaded-modules.mjs')).href;
 const OTEL_VARIABLES = ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SDK_DISABLED'];
 
 /** Runs `asyncfn <command>` until ready and returns every module it has loaded (teardown stops it). */

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -10,6 +9,7 @@ import { enqueueMany } from '../helpers/enqueue.js';
 import { scriptedHandler, startCallbackSink } from '../helpers/http-servers.js';
 import { waitForEvent } from '../helpers/eventually.js';
 import { repeatedKeys } from '../helpers/json-keys.js';
+import { asyncfnNodeArgs } from '../helpers/repo-root.js';
 
 /** Variables that would choose a log format for the child; the tests below choose it themselves. */
 const LOG_FORMAT_VARIABLES = ['log_format', 'log_encoding'];
@@ -100,7 +100,7 @@ function isJsonObject(line: string): boolean {
 async function spawnConsoleWorker(t: Test, env: Record<string, string>) {
   const fullEnv: Record<string, string | undefined> = { ...process.env, log_level: 'info', worker_port: '0', ...env };
   for (const name of ['log_encoding']) delete fullEnv[name];
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src/cli/main.ts'), 'worker'], {
+  const child = spawn(process.execPath, [...asyncfnNodeArgs(), 'worker'], {
     cwd: REPO_ROOT,
     env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

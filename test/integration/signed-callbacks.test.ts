@@ -15,6 +15,7 @@ import { enqueueMany } from '../helpers/enqueue.js';
 import { startCallbackSink, startFunctionServer, type RecordedRequest } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 import { loadVerifySnippet } from '../helpers/readme-snippet.js';
+import { asyncfnNodeArgs } from '../helpers/repo-root.js';
 
 const { verifyCallback } = await loadVerifySnippet();
 
@@ -141,7 +142,7 @@ t.test('worker startup stops with a clear ConfigError when the signing secret is
 t.test('`asyncfn worker` exits 1 and says why when callback_signing is on without its secret file', async (t) => {
   const nats = await startNatsServer(t);
   const dir = await secretDir(t);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
+  const child = spawn(process.execPath, [...asyncfnNodeArgs(), 'worker'], {
     cwd: REPO_ROOT,
     env: { ...process.env, NATS_URL: nats.url, callback_signing: 'true', secret_mount_path: dir, worker_port: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,7 @@ import { REPO_ROOT } from '../helpers/asyncfn.js';
 import { startCallbackSink } from '../helpers/http-servers.js';
 import { listeningSocketsOfTree, type ListeningSocket } from '../helpers/listening-sockets.js';
 import { startUp, upPorts } from '../helpers/up.js';
+import { asyncfnNodeArgs } from '../helpers/repo-root.js';
 
 // `asyncfn up` (what `npm start` runs) is a developer's local stack: it must not be reachable
 // from the LAN, and it allows loopback callbacks only while it is not. Each test runs the real
@@ -72,7 +73,7 @@ t.test('with --host 0.0.0.0 up listens there, and refuses loopback callbacks as 
 });
 
 t.test('--host belongs to up; gateway and worker refuse it', async (t) => {
-  const run = promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'gateway', '--host', '127.0.0.1'], { cwd: REPO_ROOT });
+  const run = promisify(execFile)(process.execPath, [...asyncfnNodeArgs(), 'gateway', '--host', '127.0.0.1'], { cwd: REPO_ROOT });
   const failed = await run.then(
     () => undefined,
     (err: { code?: number; stderr?: string }) => err,

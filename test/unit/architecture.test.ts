@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import t from 'tap';
 import ts from 'typescript';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 
 /**
  * The house rules, read from the imports (static `import`/`export ... from` and dynamic
@@ -12,7 +13,7 @@ import ts from 'typescript';
  * A folder is a room: `actors`, or `src/<name>` (its subfolders belong to it).
  */
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const ROOT = REPO_ROOT;
 
 function modulesUnder(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })

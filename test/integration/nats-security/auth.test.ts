@@ -9,6 +9,7 @@ import { runDlqCommand } from '../../../src/cli/dlq/index.js';
 import { NatsConnectError } from '../../../src/nats/connection.js';
 import { configFor, REPO_ROOT, resolverFor, startStack, startTestGateway, type Stack } from '../../helpers/asyncfn.js';
 import { startNatsServer, writeSecretFiles } from '../../helpers/nats-server.js';
+import { asyncfnNodeArgs } from '../../helpers/repo-root.js';
 
 const PASSWORD = 'c0rrect-h0rse-battery';
 const WRONG = 'tr0ub4dor-and-3';
@@ -133,7 +134,7 @@ t.test('asyncfn dlq connects with the credentials; a wrong password gets one cle
 t.test('the asyncfn command exits 1 with the reason on stderr, and no password anywhere in its output', async (t) => {
   const nats = await startNatsServer(t, USER_AUTH);
   const secrets = await writeSecretFiles(t, { bad: WRONG });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'gateway'], {
+  const child = spawn(process.execPath, [...asyncfnNodeArgs(), 'gateway'], {
     cwd: REPO_ROOT,
     env: { ...process.env, NATS_URL: nats.url, nats_user: 'asyncfn', nats_password_file: secrets.bad, gateway_port: '0', log_level: 'debug' },
     stdio: ['ignore', 'pipe', 'pipe'],
