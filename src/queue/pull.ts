@@ -45,6 +45,8 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
     new Observable<JsMsg>((subscriber) => {
       let messages: ConsumerMessages | undefined;
       let unsubscribed = false;
+      /** Messages this request has received: once it has `max`, the server has ended it. */
+      let received = 0;
       const stop = (): void => void messages?.close().catch(() => undefined);
       const disconnected = connectedOf(queue)
         .pipe(filter((up) => !up))
@@ -57,6 +59,7 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
         // Ended while the request was being sent: it may already be taking messages.
         if (unsubscribed) endDraining(messages);
         for await (const msg of messages) {
+          received += 1;
           // Arrived after the supervisor stopped listening: give it straight back.
           if (unsubscribed) giveBack(msg);
           else subscriber.next(msg);
@@ -66,7 +69,8 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
       return () => {
         unsubscribed = true;
         disconnected.unsubscribe();
-        if (messages && queue.isConnected()) endDraining(messages);
+        // Filled, the request is over on the server: nothing more can be on its way.
+        if (messages && received < max && queue.isConnected()) endDraining(messages);
         else stop();
       };
     });
@@ -74,7 +78,7 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
 
 /** The part of nats.js's pull (`PullConsumerMessagesImpl`, @nats-io/jetstream 3.3) that can end it without a loss. */
 interface DrainablePull {
-  readonly sub?: { drain?: () => Promise<void> };
+  readonly sub?: { drain?: () => Promise<void>; isClosed?: () => boolean };
 }
 
 /**
@@ -89,7 +93,8 @@ interface DrainablePull {
  */
 function endDraining(messages: ConsumerMessages): void {
   const sub = (messages as unknown as DrainablePull).sub;
-  const drained = typeof sub?.drain === 'function' ? sub.drain().catch(() => undefined) : Promise.resolve();
+  // Closed already: nats.js ended the request itself (expired, or an error status from the server).
+  const drained = typeof sub?.drain === 'function' && sub.isClosed?.() === false ? sub.drain().catch(() => undefined) : Promise.resolve();
   void drained.then(() => messages.close()).catch(() => undefined);
 }
 
