@@ -10,18 +10,19 @@ import type {
   ResultStorage,
   StoreResultRequest,
 } from './invocation.types.js';
+import type { AbortLike } from './abort-handle.js';
 
 /**
  * The effects an invocation machine starts: the worker provides them once per queue, unit tests
  * provide fakes. Each is a plain function returning a promise; the machine starts it from an
  * action and hears its result as an event, so an effect costs one promise, not a child actor.
  *
- * Only `invokeFunction` gets an abort signal: it is the one effect the machine leaves before it
+ * Only `invokeFunction` gets an abort signal (an AbortLike: the machine's light AbortHandle): it is the one effect the machine leaves before it
  * ends (cancellation, release at shutdown). Everything after the function call runs to its end.
  */
 export interface InvocationEffects {
   /** Calls the function for one attempt; rejects only when `signal` aborted it. */
-  invokeFunction(request: FunctionRequest, signal: AbortSignal): Promise<FunctionOutcome>;
+  invokeFunction(request: FunctionRequest, signal: AbortLike): Promise<FunctionOutcome>;
   /** The worker's direct callback attempt (bounded by callback_first_attempt_timeout); rejects unless the receiver answered 2xx. */
   deliverCallback(request: CallbackRequest): Promise<void>;
   /** Stores a failed callback in the durable callback stream (PubAck awaited). */

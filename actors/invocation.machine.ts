@@ -1,4 +1,5 @@
 import { assign, setup } from 'xstate';
+import { AbortHandle } from './abort-handle.js';
 import { receiverStatusOf } from './callback.policy.js';
 import { deadLetterReason, isSuccess } from './dead-letter.policy.js';
 import { DEFAULT_EFFECTS, type InvocationEffects } from './invocation.effects.js';
@@ -52,7 +53,7 @@ export interface InvocationContext extends InvocationInput {
    * The one mutable corner: the abort handle of the function call in progress, so that `cancel`
    * and `release` can cut it. Set by the action that starts the call, cleared when it ends.
    */
-  readonly running: { abort: AbortController | undefined; recorded: boolean };
+  readonly running: { abort: AbortHandle | undefined; recorded: boolean };
 }
 
 /**
@@ -137,11 +138,11 @@ function effectActions(effects: InvocationEffects) {
   type Args = { context: InvocationContext; self: Self };
   return {
     invokeFunction: ({ context, self }: Args) => {
-      const abort = new AbortController();
+      const abort = new AbortHandle();
       context.running.abort = abort;
       report(
         self,
-        () => effects.invokeFunction({ invocation: context.invocation, attempt: context.attempt }, abort.signal),
+        () => effects.invokeFunction({ invocation: context.invocation, attempt: context.attempt }, abort),
         (output) => {
           context.running.abort = undefined;
           return { type: 'function.done', output };

@@ -8,6 +8,7 @@ import { TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { contextOf, endSpan, errorFailure, injectHeaders, startClientSpan } from '../telemetry/spans.js';
 import { signWebhook, webhookIdOf } from './signing.js';
 import { CallbackRefusedError } from './target-guard.js';
+import type { AbortLike } from '../../actors/abort-handle.js';
 
 /** Standard Webhooks signing of every callback; absent when `callback_signing` is off. */
 export interface CallbackSigning {
@@ -83,7 +84,7 @@ export function callbackHeaders(req: CallbackRequest, version: string, signing?:
  * durable retrier's later attempts join it too), and the receiver gets its `traceparent`.
  */
 export function deliverCallback(deps: DeliverCallbackDeps) {
-  return async (req: CallbackRequest, signal?: AbortSignal): Promise<void> => {
+  return async (req: CallbackRequest, signal?: AbortLike): Promise<void> => {
     const url = req.invocation.callbackUrl;
     if (!url) return;
     const parent = contextOf(req.invocation);

@@ -8,6 +8,7 @@ import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientS
 import { describeError, PathRefusedError } from '../errors.js';
 import { functionUrl, type FunctionResolver } from './resolver.js';
 import { callTimeout } from './timeout.js';
+import type { AbortLike } from '../../actors/abort-handle.js';
 
 export interface InvokeFunctionDeps {
   readonly resolver: FunctionResolver;
@@ -61,7 +62,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
   const now = deps.now ?? Date.now;
   const spanName = deps.queue === undefined ? 'process' : `process ${deps.queue}`;
 
-  const callFunction = async (invocation: Invocation, attempt: Context, signal: AbortSignal | undefined): Promise<FunctionOutcome> => {
+  const callFunction = async (invocation: Invocation, attempt: Context, signal: AbortLike | undefined): Promise<FunctionOutcome> => {
     const startedAtMs = now();
     const started = performance.now();
     const failed = (status: number, transportError: string): FunctionOutcome => ({
@@ -150,7 +151,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     }
   };
 
-  return async ({ invocation, attempt }: FunctionRequest, signal?: AbortSignal): Promise<FunctionOutcome> => {
+  return async ({ invocation, attempt }: FunctionRequest, signal?: AbortLike): Promise<FunctionOutcome> => {
     const parent = contextOf(invocation);
     const span = tracer().startSpan(spanName, CONSUMER, parent);
     if (span.isRecording()) setConsumerAttributes(span, invocation, attempt, deps.queue);

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { AbortLike } from '../../actors/abort-handle.js';
 
 /** One HTTP request of the worker: a function call or a callback. */
 export interface ExchangeRequest {
@@ -25,8 +26,8 @@ export interface ExchangeResponse {
 export interface ExchangeOptions {
   /** The whole exchange, connection wait included, may take this long, ms; > 0. */
   readonly timeoutMs: number;
-  /** Aborts the exchange; it then rejects with the signal's reason. */
-  readonly signal?: AbortSignal | undefined;
+  /** Aborts the exchange; it then rejects with the signal's reason. An AbortSignal, or the worker's lighter AbortHandle. */
+  readonly signal?: AbortLike | undefined;
   /** Read the response body to its end without keeping it (a callback's answer). */
   readonly discardBody?: boolean;
 }

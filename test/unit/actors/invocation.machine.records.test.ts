@@ -7,6 +7,7 @@ import type { RetryPolicy } from '../../../actors/retry.policy.js';
 import { deliverySettings, fakeOutcome, NO_RETRIES, quietHandle } from '../../helpers/machine-fakes.js';
 import { deferred } from '../../helpers/deferred.js';
 import { testInvocation } from '../../helpers/invocations.js';
+import type { AbortLike } from '../../../actors/abort-handle.js';
 
 /** The machine owns settlement: it records the invocation before the ack, and `running` when told. */
 
@@ -151,7 +152,7 @@ t.test('`running` while invoking records running once, with the delivery time; n
 });
 
 t.test('`cancel` while invoking aborts the function call and records cancelled', async (t) => {
-  let signal: AbortSignal | undefined;
+  let signal: AbortLike | undefined;
   const run = start({
     effects: {
       invokeFunction: (_request, s) => {
@@ -168,7 +169,7 @@ t.test('`cancel` while invoking aborts the function call and records cancelled',
 });
 
 t.test('`release` while invoking aborts the call and gives the message back without a record', async (t) => {
-  let signal: AbortSignal | undefined;
+  let signal: AbortLike | undefined;
   const naks: number[] = [];
   const run = start({
     effects: {

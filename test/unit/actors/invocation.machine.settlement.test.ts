@@ -14,6 +14,7 @@ import type {
 import type { RetryPolicy } from '../../../actors/retry.policy.js';
 import { deliverySettings, fakeOutcome, recordingHandle, retryOn502 } from '../../helpers/machine-fakes.js';
 import { functionPolicyOf, RETRY_ANNOTATIONS } from '../../../src/functions/annotations.js';
+import type { AbortLike } from '../../../actors/abort-handle.js';
 
 /**
  * Cancellation, expiry, dead letters, the callback hand-off, and the retry policy as the machine
@@ -36,7 +37,7 @@ interface Scenario {
   deliveryCount?: number;
   invocation?: Invocation;
   settings?: Partial<InvocationSettings>;
-  invoke?: (request: FunctionRequest, signal: AbortSignal) => Promise<FunctionOutcome>;
+  invoke?: (request: FunctionRequest, signal: AbortLike) => Promise<FunctionOutcome>;
   callback?: () => Promise<void>;
   handOff?: () => Promise<void>;
   deadLetter?: () => Promise<void>;
@@ -82,11 +83,11 @@ function start(s: Scenario = {}) {
   return { actor, effects, invoked, callbacks, handOffs, deadLetters, done };
 }
 
-/** A function call that runs until its AbortSignal fires; `started` resolves with that signal. */
+/** A function call that runs until its abort fires; `started` resolves with that signal. */
 function hangingInvoke() {
-  let signalled!: (signal: AbortSignal) => void;
-  const started = new Promise<AbortSignal>((resolve) => (signalled = resolve));
-  const invoke = (_request: FunctionRequest, signal: AbortSignal) => {
+  let signalled!: (signal: AbortLike) => void;
+  const started = new Promise<AbortLike>((resolve) => (signalled = resolve));
+  const invoke = (_request: FunctionRequest, signal: AbortLike) => {
     signalled(signal);
     return new Promise<FunctionOutcome>((_resolve, reject) => {
       signal.addEventListener('abort', () => reject(signal.reason));
@@ -125,7 +126,7 @@ t.test('cancel while invoking: the call is aborted, the callback gets 499, acked
   run.actor.send({ type: 'cancel' });
   const snap = await run.done();
   t.equal(snap.value, 'cancelled');
-  t.equal(signal.aborted, true, 'the AbortSignal given to invokeFunction fired');
+  t.equal(signal.aborted, true, 'the abort given to invokeFunction fired');
   t.equal(run.callbacks[0]?.outcome.status, CANCELLED_STATUS);
   t.equal(snap.context.outcome?.status, CANCELLED_STATUS);
   t.same(run.effects, ['invokeFunction', 'deliverCallback', 'ackAck'], 'called once, no nak');

@@ -14,6 +14,7 @@ import type {
 } from '../../../actors/invocation.types.js';
 import { backoffDelayMs, type RetryPolicy } from '../../../actors/retry.policy.js';
 import { deliverySettings, fakeOutcome as outcome, NO_RETRIES, recordingHandle as recordingPort, retryOn502 } from '../../helpers/machine-fakes.js';
+import type { AbortLike } from '../../../actors/abort-handle.js';
 
 const envelope: Invocation = testInvocation();
 
@@ -36,7 +37,7 @@ interface Scenario {
   deliveryCount?: number;
   policy?: RetryPolicy;
   invocation?: Invocation;
-  invoke?: (request: FunctionRequest, signal: AbortSignal) => Promise<FunctionOutcome>;
+  invoke?: (request: FunctionRequest, signal: AbortLike) => Promise<FunctionOutcome>;
   callback?: (request: CallbackRequest) => Promise<void>;
   ackAck?: () => Promise<void>;
 }
@@ -240,7 +241,7 @@ t.test('an unconfirmed ack ends in ackFailed with settleError', async (t) => {
 });
 
 t.test('release while invoking: released, nak(0), and the function call is aborted', async (t) => {
-  const called = deferred<AbortSignal>();
+  const called = deferred<AbortLike>();
   const run = start({
     policy: retryPolicy,
     invoke: (_request, signal) => {
@@ -256,7 +257,7 @@ t.test('release while invoking: released, nak(0), and the function call is abort
   run.actor.send({ type: 'release' });
   const snap = await run.done();
   t.equal(snap.value, 'released');
-  t.equal(signal.aborted, true, 'the AbortSignal given to invokeFunction fired');
+  t.equal(signal.aborted, true, 'the abort given to invokeFunction fired');
   t.same(run.calls, ['nak(0)'], 'given back with no delay, not acked');
   t.equal(run.callbacks.length, 0);
   t.equal(snap.context.outcome, undefined);

@@ -20,6 +20,7 @@ import { functionPolicyOf } from '../../../src/functions/annotations.js';
 import type { RetryPolicy } from '../../../actors/retry.policy.js';
 import { NO_RETRIES } from '../../helpers/machine-fakes.js';
 import { adaptiveSignal } from '../../../actors/throttle.policy.js';
+import type { AbortLike } from '../../../actors/abort-handle.js';
 
 const QUEUE = 'q-test';
 
@@ -60,7 +61,7 @@ class FakeHandle implements MessageHandle {
 
 interface Call {
   readonly request: FunctionRequest;
-  readonly signal: AbortSignal;
+  readonly signal: AbortLike;
   readonly result: Deferred<FunctionOutcome>;
 }
 
