@@ -28,7 +28,8 @@ export class AbortHandle implements AbortLike {
     return this.#reason;
   }
 
-  addEventListener(_type: 'abort', listener: () => void): void {
+  /** `once` or not, the listener is called at most once: the handle aborts once. */
+  addEventListener(_type: 'abort', listener: () => void, _options?: { once?: boolean }): void {
     if (this.#listener !== undefined && this.#listener !== listener) throw new Error('AbortHandle: one listener at a time');
     this.#listener = listener;
   }
