@@ -15,9 +15,14 @@ class EncodedHeaders {
   }
 }
 
+/** A header block encoded already, as headers nats.js sends. */
+export function preEncoded(block: Uint8Array): MsgHdrs {
+  return new EncodedHeaders(block) as unknown as MsgHdrs;
+}
+
 /** `headers` with their block encoded now, and its size in bytes (what NATS counts against max_payload). */
 export function encodeOnce(headers: MsgHdrs): { headers: MsgHdrs; bytes: number } {
   if (!(headers instanceof MsgHdrsImpl)) return { headers, bytes: 0 };
   const block = headers.encode();
-  return { headers: new EncodedHeaders(block) as unknown as MsgHdrs, bytes: block.length };
+  return { headers: preEncoded(block), bytes: block.length };
 }

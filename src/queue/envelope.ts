@@ -1,4 +1,5 @@
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import { headers as natsHeaders, type MsgHdrs, type MsgHdrsImpl } from '@nats-io/nats-core';
+import { HeaderBlock, type HeaderSink } from './header-block.js';
 import type { Invocation, PayloadRef } from '../../actors/invocation.types.js';
 import { AsyncFnError } from '../errors.js';
 
@@ -78,6 +79,29 @@ export interface EncodedEnvelope {
 
 export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
   const h = natsHeaders();
+  writeEnvelope(invocation, h);
+  return { headers: h, data: invocation.body };
+}
+
+/**
+ * The envelope's header block, encoded, with `extra` set last: the bytes
+ * `encodeEnvelope(invocation).headers` (then `.set(...extra)`) would encode, without building
+ * nats.js's `MsgHdrs` (header-block.ts). The gateway publishes every invocation with it.
+ */
+export function encodeEnvelopeBlock(invocation: Invocation, extra?: readonly [name: string, value: string]): Uint8Array {
+  const block = new HeaderBlock();
+  writeEnvelope(invocation, block);
+  if (extra !== undefined) block.set(extra[0], extra[1]);
+  const encoded = block.encode();
+  if (encoded !== undefined) return encoded;
+  // A name or value NATS refuses: nats.js says which, as it did before.
+  const { headers } = encodeEnvelope(invocation);
+  if (extra !== undefined) headers.set(extra[0], extra[1]);
+  return (headers as MsgHdrsImpl).encode();
+}
+
+/** Every header of the envelope, in its order: the envelope's own set once each, then the caller's appended. */
+function writeEnvelope(invocation: Invocation, h: HeaderSink): void {
   h.set(EnvelopeHeader.version, ENVELOPE_VERSION);
   h.set(EnvelopeHeader.callId, invocation.callId);
   h.set(EnvelopeHeader.functionName, invocation.functionName);
@@ -103,7 +127,6 @@ export function encodeEnvelope(invocation: Invocation): EncodedEnvelope {
   setIfPresent(h, EnvelopeHeader.tracestate, invocation.tracestate);
   // Lower-cased: NATS keys are case-sensitive, and one name in two cases would split its values.
   for (const [name, value] of invocation.headers) h.append(CALLER_HEADER_PREFIX + name.toLowerCase(), escapeValue(value));
-  return { headers: h, data: invocation.body };
 }
 
 /** A message on the stream that is not a valid envelope; it can never succeed, so it must not be retried. */
@@ -220,7 +243,7 @@ function bodyRefOf(name: string | undefined, size: string | undefined, sha256: s
   return { name: name ?? '', size: bytes, sha256: sha256 ?? '' };
 }
 
-function setIfPresent(h: MsgHdrs, name: string, value: string | undefined): void {
+function setIfPresent(h: HeaderSink, name: string, value: string | undefined): void {
   if (value !== undefined && value !== '') h.set(name, escapeValue(value));
 }
 

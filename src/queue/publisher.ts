@@ -2,11 +2,11 @@ import { JetStreamApiError } from '@nats-io/jetstream';
 import { context } from '@opentelemetry/api';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { endSpan, errorFailure, PRODUCER, traceCarrierOf, tracer, tracingActive } from '../telemetry/spans.js';
-import { encodeEnvelope, EnvelopeHeader, type Invocation } from './envelope.js';
+import { encodeEnvelopeBlock, EnvelopeHeader, type Invocation } from './envelope.js';
 import { PayloadTooLargeError, QueueUnavailableError } from './errors.js';
 import type { QueueConnection } from '../nats/connection.js';
 import { inWriteBatch } from './write-batch.js';
-import { encodeOnce } from './encoded-headers.js';
+import { preEncoded } from './encoded-headers.js';
 import { ConfirmationError, ConfirmTimeoutError, NoStreamError, type Confirmer, type PubAck } from './confirmer.js';
 import { describeError } from '../errors.js';
 
@@ -58,13 +58,12 @@ export function createPublisher(queue: QueueConnection, confirmer: Confirmer, op
     // Publishing while disconnected would sit in the client's reconnect buffer: the caller would get
     // a 503 after the timeout yet the message might still be stored later. Refuse at once instead.
     if (!queue.isConnected()) throw new QueueUnavailableError('not connected to NATS');
-    const envelope = encodeEnvelope(invocation);
-    if (publishOpts.dueSubject !== undefined) envelope.headers.set(EnvelopeHeader.dueSubject, publishOpts.dueSubject);
-    const { data } = envelope;
-    // Encoded once, for the size check and the send.
-    const { headers, bytes } = encodeOnce(envelope.headers);
+    // The header block written straight to bytes (no nats.js MsgHdrs), once, for the size check and the send.
+    const block = encodeEnvelopeBlock(invocation, publishOpts.dueSubject === undefined ? undefined : [EnvelopeHeader.dueSubject, publishOpts.dueSubject]);
+    const headers = preEncoded(block);
+    const data = invocation.body;
     const maxPayload = queue.nc.info?.max_payload;
-    const size = bytes + data.length;
+    const size = block.length + data.length;
     if (maxPayload !== undefined && size > maxPayload) throw new PayloadTooLargeError(size, maxPayload);
     let ack: PubAck;
     try {

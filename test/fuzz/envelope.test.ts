@@ -8,7 +8,16 @@ import t from 'tap';
 import { isDnsLabel } from '../../src/functions/index.js';
 import { callbackUrlFrom, callIdFrom } from '../../src/gateway/invocation-target.js';
 import { decodeDeadLetter } from '../../src/queue/dead-letter.js';
-import { CALLER_HEADER_PREFIX, decodeEnvelope, encodeEnvelope, EnvelopeHeader, ENVELOPE_VERSION, PoisonMessageError, type Invocation } from '../../src/queue/envelope.js';
+import {
+  CALLER_HEADER_PREFIX,
+  decodeEnvelope,
+  encodeEnvelope,
+  encodeEnvelopeBlock,
+  EnvelopeHeader,
+  ENVELOPE_VERSION,
+  PoisonMessageError,
+  type Invocation,
+} from '../../src/queue/envelope.js';
 import { assertProperty, fuzzRun, httpFieldValue, httpToken, Tally, TOKEN_CHARS } from '../helpers/fuzz.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
@@ -178,6 +187,20 @@ t.test('the generators follow the gateway rules', async (t) => {
     fc.property(invocation, (inv) => {
       // Guards against a generator drifting from the rules it claims to model.
       return callIdFrom(inv.callId) === inv.callId && isDnsLabel(inv.functionName) && isDnsLabel(inv.namespace);
+    }),
+  );
+});
+
+t.test("the gateway's header block (written as text) is byte for byte what nats.js encodes for the same envelope", async (t) => {
+  const run = fuzzRun(t, 'envelope header block', 1000);
+  const dueSubject = fc.option(fc.constantFrom('faas-request.bench', 'faas-request.fn.ns', ' padded '), { nil: undefined });
+  await assertProperty(
+    run,
+    fc.property(invocation, dueSubject, (inv, due) => {
+      const { headers } = encodeEnvelope(inv);
+      if (due !== undefined) headers.set(EnvelopeHeader.dueSubject, due);
+      const block = encodeEnvelopeBlock(inv, due === undefined ? undefined : [EnvelopeHeader.dueSubject, due]);
+      assert.deepEqual(Buffer.from(block), Buffer.from((headers as MsgHdrsImpl).encode()));
     }),
   );
 });
