@@ -23,7 +23,8 @@ export interface EnqueuePorts {
   readonly resolver: Pick<FunctionResolver, 'resolve'>;
   /** The SSRF guard's submit-time check of X-Callback-Url: the refusal to answer with, if any. */
   readonly checkCallback: (url: URL) => Promise<AsyncFnError | undefined>;
-  readonly router: Pick<QueueRouter, 'route'>;
+  /** `routeNow`, when given, routes to a provisioned queue without a round trip's promise and timer. */
+  readonly router: Pick<QueueRouter, 'route'> & Partial<Pick<QueueRouter, 'routeNow'>>;
   readonly records: Pick<RecordStore, 'createIfAbsent' | 'createUnconfirmed' | 'delete'>;
   /** First-request election for Idempotency-Key. */
   readonly idempotency: IdempotencyClaims;
@@ -104,7 +105,9 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
     // Every JetStream round trip from here on shares this deadline (the registry and the callback's
     // DNS check above have their own): JetStream's part of the answer takes at most publish_timeout.
     const deadline = deadlineAfter(ports.publishTimeoutMs, performance.now());
-    const route = await confirmWithin('the queue', deadline, () => ports.router.route(fn, req.enqueuedAtMs, req.concurrencyKey));
+    const route =
+      ports.router.routeNow?.(fn, req.enqueuedAtMs, req.concurrencyKey) ??
+      (await confirmWithin('the queue', deadline, () => ports.router.route(fn, req.enqueuedAtMs, req.concurrencyKey)));
     if (span.isRecording()) span.setAttribute(A.queue, route.queue);
 
     // A caller-chosen call id may already name another invocation: OpenFaaS chains functions by

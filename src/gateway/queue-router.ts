@@ -38,35 +38,54 @@ export function createQueueRouter(config: Config, jsm: JetStreamManager, logger:
     readonly lanes: boolean;
   }
   const provisioned = new Map<string, Promise<QueueTarget>>();
+  /** The queues whose streams are known to exist: routed without waiting on anything. */
+  const known = new Map<string, QueueTarget>();
   const provision = (queue: string): Promise<QueueTarget> => {
     let ready = provisioned.get(queue);
     if (!ready) {
       const spec = queueSpecFor(config, queue);
-      ready = ensureStream(jsm, spec, logger).then((stream) => ({ subject: spec.subject, lanes: streamHasLanes(stream, spec) }));
+      ready = ensureStream(jsm, spec, logger).then((stream) => {
+        const target = { subject: spec.subject, lanes: streamHasLanes(stream, spec) };
+        known.set(queue, target);
+        return target;
+      });
       // A failure is not cached: the next request tries again.
       ready.catch(() => provisioned.delete(queue));
       provisioned.set(queue, ready);
     }
     return ready;
   };
+  /** The function's queue and max event age, from its annotations (or the config). */
+  const queueOf = (fn: ResolvedFunction): { queue: string; maxAgeMs: number } => {
+    const queue = fn.annotations[QUEUE_ANNOTATION] ?? config.queue.stream;
+    if (!isQueueName(queue)) throw new BadAnnotationError(fn.name, QUEUE_ANNOTATION, queue);
+    const ageText = fn.annotations[MAX_EVENT_AGE_ANNOTATION];
+    const maxAgeMs = ageText === undefined ? config.deadLetters.maxEventAgeMs : parseDurationMs(ageText);
+    if (maxAgeMs === undefined) throw new BadAnnotationError(fn.name, MAX_EVENT_AGE_ANNOTATION, ageText ?? '');
+    return { queue, maxAgeMs };
+  };
+  const routeTo = (fn: ResolvedFunction, queue: string, maxAgeMs: number, target: QueueTarget, enqueuedAtMs: number, concurrencyKey: string | undefined): Route => {
+    const { subject: queueSubject, lanes } = target;
+    let subject = queueSubject;
+    if (lanes && concurrencyKey !== undefined) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace, key: laneKeyToken(concurrencyKey) });
+    else if (lanes && config.gateway.fairScheduling) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace });
+    return { queue, subject, queueSubject, expiresAtMs: maxAgeMs > 0 ? enqueuedAtMs + maxAgeMs : undefined };
+  };
   return {
     /** `concurrencyKey`: the caller's X-Concurrency-Key, which gets its own lane. */
     async route(fn: ResolvedFunction, enqueuedAtMs: number, concurrencyKey?: string): Promise<Route> {
-      const queue = fn.annotations[QUEUE_ANNOTATION] ?? config.queue.stream;
-      if (!isQueueName(queue)) throw new BadAnnotationError(fn.name, QUEUE_ANNOTATION, queue);
-      const ageText = fn.annotations[MAX_EVENT_AGE_ANNOTATION];
-      const maxAgeMs = ageText === undefined ? config.deadLetters.maxEventAgeMs : parseDurationMs(ageText);
-      if (maxAgeMs === undefined) throw new BadAnnotationError(fn.name, MAX_EVENT_AGE_ANNOTATION, ageText ?? '');
-      const { subject: queueSubject, lanes } = await provision(queue);
-      let subject = queueSubject;
-      if (lanes && concurrencyKey !== undefined) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace, key: laneKeyToken(concurrencyKey) });
-      else if (lanes && config.gateway.fairScheduling) subject = laneSubject(queueSubject, { name: fn.name, namespace: fn.namespace });
-      return {
-        queue,
-        subject,
-        queueSubject,
-        expiresAtMs: maxAgeMs > 0 ? enqueuedAtMs + maxAgeMs : undefined,
-      };
+      const { queue, maxAgeMs } = queueOf(fn);
+      return routeTo(fn, queue, maxAgeMs, await provision(queue), enqueuedAtMs, concurrencyKey);
+    },
+    /**
+     * The route at once when the function's queue is provisioned already (every request after the
+     * first): no promise and no deadline timer for a step that waits on nothing. Undefined
+     * otherwise: `route` then provisions it. Throws as `route` rejects on a bad annotation.
+     */
+    routeNow(fn: ResolvedFunction, enqueuedAtMs: number, concurrencyKey?: string): Route | undefined {
+      const { queue, maxAgeMs } = queueOf(fn);
+      const target = known.get(queue);
+      return target && routeTo(fn, queue, maxAgeMs, target, enqueuedAtMs, concurrencyKey);
     },
   };
 }

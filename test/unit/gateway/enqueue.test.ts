@@ -277,3 +277,36 @@ t.test('every JetStream round trip shares one publish_timeout: a slow claim leav
   t.match(error, { httpStatus: 503, message: /the idempotency key within publish_timeout \(60 ms\)/ });
   t.same(calls.published, []);
 });
+
+t.test('a queue already provisioned is routed at once (routeNow); otherwise through route, within the deadline', async (t) => {
+  const { ports, calls } = fakePorts();
+  const asked: string[] = [];
+  const now = { queue: 'faas-request', subject: 'faas-request.echo', queueSubject: 'faas-request', expiresAtMs: undefined };
+  ports.router = {
+    route: async () => {
+      asked.push('route');
+      return { ...now, subject: 'faas-request' };
+    },
+    routeNow: () => {
+      asked.push('routeNow');
+      return now;
+    },
+  };
+  t.equal((await enqueue(ports, request())).outcome, 'accepted');
+  t.same(asked, ['routeNow'], 'route is not called');
+  t.equal(calls.published[0]?.subject, 'faas-request.echo');
+
+  ports.router = { ...ports.router, routeNow: () => (asked.push('routeNow'), undefined) };
+  t.equal((await enqueue(ports, request())).outcome, 'accepted');
+  t.same(asked, ['routeNow', 'routeNow', 'route'], 'not provisioned yet: route');
+  t.equal(calls.published[1]?.subject, 'faas-request');
+
+  ports.router = {
+    route: async () => now,
+    routeNow: () => {
+      throw new BadAnnotationError('echo', 'com.openfaas.queue', 'Bad!');
+    },
+  };
+  t.match(refusal(await enqueue(ports, request())), { code: 'ASYNCFN_ERR_BAD_ANNOTATION', httpStatus: 500 }, 'a bad annotation is refused as before');
+  t.equal(calls.published.length, 2);
+});
