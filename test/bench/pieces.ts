@@ -10,7 +10,7 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMs
 import { MsgHdrsImpl } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createConfirmer, type Confirmer } from '../../src/queue/confirmer.js';
-import { decodeEnvelope, encodeEnvelope, type Invocation } from '../../src/queue/envelope.js';
+import { decodeEnvelope, encodeEnvelope, encodeEnvelopeBlock, type Invocation } from '../../src/queue/envelope.js';
 import { functionRateKey, sharedRateLimiter } from '../../src/flow/index.js';
 import { openRateLimitsBucket } from '../../src/queue/topology.js';
 import { HAPPY_FINAL_STATE, prepareMachineRun } from './machine-once.js';
@@ -102,14 +102,20 @@ function envelopeRows(plan: PiecesPlan): Promise<Row[]> {
   const encode = (n: number): void => {
     for (let i = 0; i < n; i++) sink += (encodeEnvelope(invocation).headers as MsgHdrsImpl).encode().length;
   };
+  // What the gateway's publisher does instead: the same block written as text (header-block.ts).
+  const encodeBlock = (n: number): void => {
+    for (let i = 0; i < n; i++) sink += encodeEnvelopeBlock(invocation).length;
+  };
   // A delivered message's headers arrive as bytes; the worker parses them, then decodes.
   const decode = (n: number): void => {
     for (let i = 0; i < n; i++) sink += decodeEnvelope(MsgHdrsImpl.decode(headerBytes), encoded.data).headers.length;
   };
   return (async () => {
     encode(plan.envelopeOps / 10);
+    encodeBlock(plan.envelopeOps / 10);
     decode(plan.envelopeOps / 10);
     const enc = await measure(plan.envelopeOps, () => encode(plan.envelopeOps));
+    const block = await measure(plan.envelopeOps, () => encodeBlock(plan.envelopeOps));
     const dec = await measure(plan.envelopeOps, () => decode(plan.envelopeOps));
     if (sink === 0) throw new Error('nothing encoded');
     return [
@@ -118,6 +124,13 @@ function envelopeRows(plan: PiecesPlan): Promise<Row[]> {
         S,
         `encodeEnvelope + header block, 1 KiB invocation with 4 caller headers: CPU µs/op (${headerBytes.length} header bytes)`,
         enc.cpuMicros,
+      ),
+      row(
+        'pieces.envelope.block',
+        S,
+        "encodeEnvelopeBlock (the gateway's publish: the same bytes written as text, no nats.js MsgHdrs): CPU µs/op vs encodeEnvelope",
+        block.cpuMicros,
+        { limit: enc.cpuMicros },
       ),
       row('pieces.envelope.decode', S, 'NATS header parse + decodeEnvelope of the same: CPU µs/op', dec.cpuMicros),
     ];

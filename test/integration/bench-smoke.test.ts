@@ -42,6 +42,7 @@ const EXPECTED_ROWS = [
   'longJobs.redelivered',
   'longJobs.extraCalls',
   'pieces.envelope.encode',
+  'pieces.envelope.block',
   'pieces.envelope.decode',
   'pieces.machine',
   'pieces.machine.rate',
