@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Delivery } from '../../actors/queue.supervisor.js';
 import { testConfig } from '../../src/config/index.js';
 import type { QueueConnection } from '../../src/nats/connection.js';
@@ -42,7 +42,11 @@ await nc.close();
 const silent = pino({ enabled: false });
 const config = testConfig();
 
-t.test('a pull ended before a message arrives takes nothing: the next pull gets it as its first delivery', async (t) => {
+/**
+ * A nats-server with the default queue's stream and consumer, and one pull of 1 message open on it
+ * (the server has it); deliveries given back as no attempt are recorded in `notAttempts`.
+ */
+async function openPull(t: Test) {
   const nats = await startNatsServer(t);
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
@@ -53,7 +57,6 @@ t.test('a pull ended before a message arrives takes nothing: the next pull gets 
   await ensureConsumer(jsm, spec, 1, silent);
   const consumer = await js.consumers.get(spec.stream, spec.durable);
   const queue: QueueConnection = { nc, isConnected: () => true, onConnectedChange: () => () => undefined, close: async () => undefined };
-
   const notAttempts: Invocation[] = [];
   const source = pullSource(
     queue,
@@ -70,6 +73,11 @@ t.test('a pull ended before a message arrives takes nothing: the next pull gets 
   const seen: Delivery[] = [];
   const pull = source(1).subscribe({ next: (d) => seen.push(d) });
   await eventually(async () => (await jsm.consumers.info(spec.stream, spec.durable)).num_waiting === 1, 'the pull request at the server');
+  return { nats, js, consumer, queue, notAttempts, seen, pull };
+}
+
+t.test('a pull ended before a message arrives takes nothing: the next pull gets it as its first delivery', async (t) => {
+  const { js, consumer, queue, notAttempts, seen, pull } = await openPull(t);
   pull.unsubscribe();
 
   const invocation = testInvocation({ callId: randomUUID(), enqueuedAtMs: Date.now() });
@@ -88,33 +96,7 @@ t.test('a pull ended before a message arrives takes nothing: the next pull gets 
 });
 
 t.test('a message on its way to a pull when it ends is given back and counted as no attempt, not lost until ack_wait', async (t) => {
-  const nats = await startNatsServer(t);
-  const nc = await connect({ servers: nats.url });
-  t.teardown(() => nc.close());
-  const jsm = await jetstreamManager(nc);
-  const js = jetstream(nc);
-  const spec = { ...queueSpecFor(config), storage: 'memory' as const };
-  await ensureStream(jsm, spec, silent);
-  await ensureConsumer(jsm, spec, 1, silent);
-  const consumer = await js.consumers.get(spec.stream, spec.durable);
-  const queue: QueueConnection = { nc, isConnected: () => true, onConnectedChange: () => () => undefined, close: async () => undefined };
-
-  const notAttempts: Invocation[] = [];
-  const source = pullSource(
-    queue,
-    consumer,
-    {
-      expiresMs: 30_000,
-      queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
-      notAnAttempt: async (invocation) => {
-        notAttempts.push(invocation);
-      },
-    },
-    silent,
-  );
-  const seen: Delivery[] = [];
-  const pull = source(1).subscribe({ next: (d) => seen.push(d) });
-  await eventually(async () => (await jsm.consumers.info(spec.stream, spec.durable)).num_waiting === 1, 'the pull request at the server');
+  const { nats, consumer, queue, notAttempts, seen, pull } = await openPull(t);
 
   const invocation = testInvocation({ callId: randomUUID(), enqueuedAtMs: Date.now() });
   const { headers, data } = encodeEnvelope(invocation);
