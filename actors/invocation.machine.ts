@@ -292,6 +292,43 @@ function effectActions(effects: InvocationEffects) {
 const REPORT = [{ guard: 'wantsResult', target: 'storingResult' }, { guard: 'hasCallback', target: 'callback' }, { target: 'settling' }] as const;
 
 /**
+ * Where the function's answer (`function.done`, or `function.failed`: a 500) sends an invocation:
+ * throttled, retried, dead-lettered, or reported. The guards read the outcome from the event
+ * (see `outcomeFor`), since a transition's guards run before its actions take the outcome in.
+ */
+const DECIDE = [
+  { guard: 'throttled', target: 'throttling', actions: 'takeOutcome' },
+  { guard: 'shouldRetry', target: 'retrying', actions: 'takeOutcome' },
+  { guard: 'goesToDeadLetters', target: 'deadLettering', actions: ['takeOutcome', 'markDeadLetter'] },
+  ...REPORT.map((t) => ({ ...t, actions: 'takeOutcome' as const })),
+] as const;
+
+/**
+ * What a failed call is decided as: a transport error with status 500 (the outcome the machine
+ * then keeps names the error). The decision reads only the status and `transportError`.
+ */
+const FAILED_CALL: FunctionOutcome = {
+  status: 500,
+  contentType: 'text/plain; charset=utf-8',
+  body: new Uint8Array(0),
+  startedAtMs: 0,
+  durationMs: 0,
+  transportError: 'the call failed',
+};
+
+/** The outcome to decide on: the one `event` brings, else the one the machine holds. */
+function outcomeFor(context: InvocationContext, event: InvocationEvent): FunctionOutcome | undefined {
+  if (event.type === 'function.done') return event.output;
+  if (event.type === 'function.failed') return FAILED_CALL;
+  return context.outcome;
+}
+
+/** The retry policy to decide with: the function's own when its answer brings one. */
+function policyFor(context: InvocationContext, event: InvocationEvent): RetryPolicy {
+  return event.type === 'function.done' ? (event.output.functionPolicy?.policy ?? context.policy) : context.policy;
+}
+
+/**
  * One in-flight invocation, from the message's delivery to its settlement. The machine does no
  * I/O and reads no clock: it starts effects it was given (see invocation.effects.ts) from its
  * actions and hears their results as events; time and randomness are part of the input.
@@ -302,18 +339,41 @@ export const invocationMachine = setup({
     context: {} as InvocationContext,
     events: {} as InvocationEvent,
   },
-  actions: effectActions(DEFAULT_EFFECTS),
+  actions: {
+    ...effectActions(DEFAULT_EFFECTS),
+    /** Keeps the function's answer (and the function's own policy, if it brings one), or a failed call as a 500. */
+    takeOutcome: assign(({ context, event }) => {
+      if (event.type === 'function.failed') {
+        const error = describeError(event.error);
+        return { outcome: { ...syntheticOutcome(500, error, context.nowMs), transportError: error } };
+      }
+      if (event.type !== 'function.done') return {};
+      const own = event.output.functionPolicy;
+      return own === undefined ? { outcome: event.output } : { outcome: event.output, policy: own.policy, policyWarnings: own.warnings };
+    }),
+    markDeadLetter: assign({
+      deadLetter: ({ context }) => deadLetterReason(context.outcome!, context.policy, context.deadLetterNonRetryable),
+    }),
+  },
   guards: {
     cancelRequested: ({ context }) => context.cancelRequested,
     expired: ({ context }) => context.invocation.expiresAtMs !== undefined && context.nowMs > context.invocation.expiresAtMs,
     // A first delivery has no throttles to read: its hot path makes no extra round trip.
     loadsThrottles: ({ context }) => context.adaptiveConcurrency === true && context.message.deliveryCount > 1,
-    throttled: ({ context }) =>
-      context.adaptiveConcurrency === true && context.outcome !== undefined && isThrottle(context.outcome) && context.throttledDeliveries < throttleCap(context),
-    shouldRetry: ({ context }) => context.outcome !== undefined && shouldRetry(context.outcome, context.attempt, context.policy),
-    goesToDeadLetters: ({ context }) => context.outcome !== undefined && deadLetterReason(context.outcome, context.policy, context.deadLetterNonRetryable) !== undefined,
+    throttled: ({ context, event }) => {
+      const outcome = outcomeFor(context, event);
+      return context.adaptiveConcurrency === true && outcome !== undefined && isThrottle(outcome) && context.throttledDeliveries < throttleCap(context);
+    },
+    shouldRetry: ({ context, event }) => {
+      const outcome = outcomeFor(context, event);
+      return outcome !== undefined && shouldRetry(outcome, context.attempt, policyFor(context, event));
+    },
+    goesToDeadLetters: ({ context, event }) => {
+      const outcome = outcomeFor(context, event);
+      return outcome !== undefined && deadLetterReason(outcome, policyFor(context, event), context.deadLetterNonRetryable) !== undefined;
+    },
     hasCallback: ({ context }) => context.invocation.callbackUrl !== undefined,
-    wantsResult: ({ context }) => wantsResult(context),
+    wantsResult: ({ context, event }) => context.invocation.storeResult === true || outcomeFor(context, event)?.functionPolicy?.storeResult === true,
     wasCancelled: ({ context }) => context.cancelled,
     wasDeadLettered: ({ context }) => context.deadLetter !== undefined,
   },
@@ -377,39 +437,11 @@ export const invocationMachine = setup({
         cancel: { target: 'cancelling', actions: 'abortFunction' },
         release: { target: 'released', actions: 'abortFunction' },
         running: { actions: 'recordRunning' },
-        'function.done': {
-          target: 'deciding',
-          actions: assign(({ event }) => {
-            const own = event.output.functionPolicy;
-            return own === undefined ? { outcome: event.output } : { outcome: event.output, policy: own.policy, policyWarnings: own.warnings };
-          }),
-        },
+        // The outcome is decided on the event that brings it (no state of its own: a microstep per invocation less).
+        'function.done': DECIDE,
         // The adapter turns transport failures into outcomes; landing here is a bug, reported as a 500.
-        'function.failed': {
-          target: 'deciding',
-          actions: assign({
-            outcome: ({ context, event }) => ({
-              ...syntheticOutcome(500, describeError(event.error), context.nowMs),
-              transportError: describeError(event.error),
-            }),
-          }),
-        },
+        'function.failed': DECIDE,
       },
-    },
-    /** The outcome is known: retry it, dead-letter it, or report it (keep the result, call back, record). */
-    deciding: {
-      always: [
-        { guard: 'throttled', target: 'throttling' },
-        { guard: 'shouldRetry', target: 'retrying' },
-        {
-          guard: 'goesToDeadLetters',
-          target: 'deadLettering',
-          actions: assign({
-            deadLetter: ({ context }) => deadLetterReason(context.outcome!, context.policy, context.deadLetterNonRetryable),
-          }),
-        },
-        ...REPORT,
-      ],
     },
     /**
      * Nak with the back-off delay and wait until the server has it: the next attempt is a new
@@ -538,10 +570,6 @@ export const invocationMachine = setup({
 /** The invocation machine with `effects` (the rest keep their defaults): once per queue in the worker, per test in unit tests. */
 export function withEffects(effects: Partial<InvocationEffects>): InvocationMachine {
   return invocationMachine.provide({ actions: effectActions({ ...DEFAULT_EFFECTS, ...effects }) });
-}
-
-function wantsResult(context: InvocationContext): boolean {
-  return context.invocation.storeResult === true || context.outcome?.functionPolicy?.storeResult === true;
 }
 
 function callbackRequest(context: InvocationContext): CallbackRequest {

@@ -22,14 +22,12 @@ t.test('with log_level=debug every state an invocation passes through is logged 
   t.same(states, [
     '1:queued',
     '1:invoking',
-    '1:deciding',
     '1:retrying',
     '1:retryScheduled',
     '2:queued',
     // A redelivery with adaptive concurrency on (the default) reads its throttled deliveries first.
     '2:loadingThrottles',
     '2:invoking',
-    '2:deciding',
     '2:callback',
     '2:settling',
     '2:acked',
