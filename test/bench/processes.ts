@@ -6,11 +6,10 @@ import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { within } from '../helpers/eventually.js';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 import type { FixtureCommand, FixtureEvent, FixtureRole, FixtureStats } from './fixture-server.js';
-
-export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
 const children = new Set<ChildProcess>();
 process.once('exit', () => {

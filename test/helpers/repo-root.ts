@@ -14,7 +14,7 @@ export const REPO_ROOT = ((): string => {
 })();
 
 /** Whether the tests run compiled (from dist/test): then so do the asyncfn processes they start. */
-export const RUNNING_COMPILED = import.meta.url.endsWith('.js');
+const RUNNING_COMPILED = import.meta.url.endsWith('.js');
 
 /**
  * The node arguments that run the `asyncfn` command line, before its own arguments: the compiled
