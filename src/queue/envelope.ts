@@ -140,8 +140,11 @@ const CALLER_PREFIX_LOWER = CALLER_HEADER_PREFIX.toLowerCase();
 /** Each envelope header's name in lower case, computed once. */
 const LOWER_NAME: ReadonlyMap<string, string> = new Map(Object.values(EnvelopeHeader).map((name) => [name, name.toLowerCase()]));
 
+/** A message's headers as name and values: nats.js's `MsgHdrs`, or a block read by `readHeaderBlock` (header-block.ts). */
+export type HeaderEntries = Iterable<[string, string[]]>;
+
 /** Decodes a stream message; throws {@link PoisonMessageError} listing every problem. */
-export function decodeEnvelope(headers: MsgHdrs | undefined, data: Uint8Array): Invocation {
+export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Array): Invocation {
   const problems: string[] = [];
   const unescape = (name: string, value: string): string => {
     try {

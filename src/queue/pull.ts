@@ -4,7 +4,8 @@ import { filter, firstValueFrom, map, Observable } from '../../actors/rx.js';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
 import { decodeMessage } from './decode.js';
-import { PoisonMessageError, type Invocation } from './envelope.js';
+import { decodeEnvelope, EnvelopeHeader, PoisonMessageError, type Invocation } from './envelope.js';
+import { readHeaderBlock } from './header-block.js';
 import type { QueueRequestContext } from './openfaas-request.js';
 import type { Confirmer } from './confirmer.js';
 import { messageHandle } from './message-handle.js';
@@ -98,6 +99,27 @@ function endDraining(messages: ConsumerMessages): void {
   void drained.then(() => messages.close()).catch(() => undefined);
 }
 
+/** The part of nats.js's delivered message (`JsMsgImpl.msg`, a `MsgImpl`, @nats-io/nats-core 3.3) that holds its bytes. */
+interface RawDelivery {
+  readonly msg?: { readonly _rdata?: unknown; readonly _msg?: { readonly hdr?: unknown } };
+}
+
+/**
+ * A delivered message's header block as received (header block then payload in one buffer, the
+ * block's length in the protocol line), or undefined without one. nats.js keeps both private and
+ * parses the block into its `MsgHdrs` on first access to `headers`, which costs the worker more
+ * than the rest of decoding an envelope (`npm run bench`, pieces). If a release renames them this
+ * returns undefined, the worker reads `msg.headers` as before, and
+ * test/integration/delivered-headers.test.ts fails.
+ */
+export function deliveredHeaderBlock(msg: JsMsg): Uint8Array | undefined {
+  const inner = (msg as unknown as RawDelivery).msg;
+  const length = inner?._msg?.hdr;
+  const raw = inner?._rdata;
+  if (typeof length !== 'number' || length <= 0 || !(raw instanceof Uint8Array) || length > raw.length) return undefined;
+  return raw.subarray(0, length);
+}
+
 /**
  * The invocation supervisor's pull source: `fetchSource`, each message decoded into a Delivery.
  */
@@ -145,6 +167,16 @@ export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void
   const message = messageHandle(msg, logger, flush, confirmer);
   // What still waits behind it in the same consumer: the lane supervisor's backlog signal.
   const waiting = msg.info.pending;
+  // asyncfn's own envelope, read from the raw header block without nats.js's header object.
+  const block = deliveredHeaderBlock(msg);
+  const read = block === undefined ? undefined : readHeaderBlock(block);
+  if (read?.has(EnvelopeHeader.version) === true) {
+    try {
+      return { message, waiting, decoded: { ok: true, invocation: decodeEnvelope(read, msg.data) } };
+    } catch {
+      // Poison: decoded again below with nats.js's headers, which its dead letter keeps.
+    }
+  }
   let headers: MsgHdrs | undefined;
   try {
     headers = msg.headers;

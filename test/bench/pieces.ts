@@ -11,6 +11,7 @@ import { MsgHdrsImpl } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createConfirmer, type Confirmer } from '../../src/queue/confirmer.js';
 import { decodeEnvelope, encodeEnvelope, encodeEnvelopeBlock, type Invocation } from '../../src/queue/envelope.js';
+import { readHeaderBlock } from '../../src/queue/header-block.js';
 import { functionRateKey, sharedRateLimiter } from '../../src/flow/index.js';
 import { openRateLimitsBucket } from '../../src/queue/topology.js';
 import { HAPPY_FINAL_STATE, prepareMachineRun } from './machine-once.js';
@@ -110,13 +111,19 @@ function envelopeRows(plan: PiecesPlan): Promise<Row[]> {
   const decode = (n: number): void => {
     for (let i = 0; i < n; i++) sink += decodeEnvelope(MsgHdrsImpl.decode(headerBytes), encoded.data).headers.length;
   };
+  // What the worker does instead: the block read as text (readHeaderBlock), then decoded.
+  const decodeRead = (n: number): void => {
+    for (let i = 0; i < n; i++) sink += decodeEnvelope(readHeaderBlock(headerBytes), encoded.data).headers.length;
+  };
   return (async () => {
     encode(plan.envelopeOps / 10);
     encodeBlock(plan.envelopeOps / 10);
     decode(plan.envelopeOps / 10);
+    decodeRead(plan.envelopeOps / 10);
     const enc = await measure(plan.envelopeOps, () => encode(plan.envelopeOps));
     const block = await measure(plan.envelopeOps, () => encodeBlock(plan.envelopeOps));
     const dec = await measure(plan.envelopeOps, () => decode(plan.envelopeOps));
+    const read = await measure(plan.envelopeOps, () => decodeRead(plan.envelopeOps));
     if (sink === 0) throw new Error('nothing encoded');
     return [
       row(
@@ -133,6 +140,13 @@ function envelopeRows(plan: PiecesPlan): Promise<Row[]> {
         { limit: enc.cpuMicros },
       ),
       row('pieces.envelope.decode', S, 'NATS header parse + decodeEnvelope of the same: CPU µs/op', dec.cpuMicros),
+      row(
+        'pieces.envelope.read',
+        S,
+        "readHeaderBlock + decodeEnvelope (the worker's reading: the block read as text, no nats.js MsgHdrs): CPU µs/op vs nats.js's parse",
+        read.cpuMicros,
+        { limit: dec.cpuMicros },
+      ),
     ];
   })();
 }

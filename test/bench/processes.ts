@@ -123,10 +123,18 @@ export function loaderArgs(): string[] {
   return compiled ? [] : ['--import', 'tsx'];
 }
 
+/**
+ * Extra node arguments for asyncfn children only (not the bench, fixtures or peers), split on
+ * spaces: `ASYNCFN_BENCH_NODE_ARGS='--max-semi-space-size=4' npm run bench` tries a V8 flag.
+ */
+function childNodeArgs(): string[] {
+  return (process.env.ASYNCFN_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+}
+
 export function spawnAsyncfn(command: 'worker' | 'gateway', env: Record<string, string>): AsyncfnChild {
   const entry = compiled ? 'dist/src/cli/main.js' : 'src/cli/main.ts';
   const child = track(
-    spawn(process.execPath, [...loaderArgs(), entry, command], {
+    spawn(process.execPath, [...loaderArgs(), ...childNodeArgs(), entry, command], {
       cwd: REPO_ROOT,
       // The bench's callback sink listens on loopback, which the callback SSRF guard refuses by default.
       env: { ...process.env, log_level: 'warn', callback_allow: '127.0.0.0/8,::1', ...env },

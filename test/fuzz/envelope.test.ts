@@ -18,6 +18,7 @@ import {
   PoisonMessageError,
   type Invocation,
 } from '../../src/queue/envelope.js';
+import { readHeaderBlock } from '../../src/queue/header-block.js';
 import { assertProperty, fuzzRun, httpFieldValue, httpToken, Tally, TOKEN_CHARS } from '../helpers/fuzz.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
@@ -205,6 +206,33 @@ t.test("the gateway's header block (written as text) is byte for byte what nats.
   );
 });
 
+t.test('a delivered header block is read as nats.js reads it (same names and values, refused when it refuses)', async (t) => {
+  const run = fuzzRun(t, 'header block reading', 1000);
+  const char = fc.oneof(
+    { weight: 10, arbitrary: fc.constantFrom(...'aZ09-_:. \t\r\n\u00a0é') },
+    { weight: 4, arbitrary: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) },
+  );
+  const line = fc.oneof(
+    fc.tuple(fc.string({ unit: char, maxLength: 12 }), fc.string({ unit: char, maxLength: 30 })).map(([n, v]) => `${n}:${v}`),
+    fc.string({ unit: char, maxLength: 20 }),
+  );
+  const block = fc.tuple(fc.constantFrom('NATS/1.0', 'NATS/1.0 503', 'NATS/1.0 100 Idle Heartbeat'), fc.array(line, { maxLength: 12 }), fc.boolean());
+  await assertProperty(
+    run,
+    fc.property(block, ([status, lines, terminated]) => {
+      const bytes = new TextEncoder().encode([status, ...lines].join('\r\n') + (terminated ? '\r\n\r\n' : ''));
+      let expected: Array<[string, string[]]> | 'refused';
+      try {
+        expected = [...MsgHdrsImpl.decode(bytes)];
+      } catch {
+        expected = 'refused';
+      }
+      const ours = readHeaderBlock(bytes);
+      assert.deepEqual(ours === undefined ? 'refused' : [...ours], expected);
+    }),
+  );
+});
+
 t.test('encode → NATS wire format → decode round-trips any invocation', async (t) => {
   const run = fuzzRun(t, 'envelope round trip', 1000);
   const tally = new Tally();
@@ -221,6 +249,10 @@ t.test('encode → NATS wire format → decode round-trips any invocation', asyn
       const decoded = decodeEnvelope(overTheWire(headers), data);
       assert.deepEqual(actualDecode(decoded), expectedDecode(inv));
       assert.deepEqual(Buffer.from(decoded.body), Buffer.from(inv.body));
+      // The worker's reading of the same block (src/queue/pull.ts) decodes to the same invocation.
+      const read = readHeaderBlock((headers as MsgHdrsImpl).encode());
+      assert.ok(read, 'the worker reads the block');
+      assert.deepEqual(decodeEnvelope(read, data), decoded);
     }),
     // Found by this property: NATS trimmed a value that starts or ends with U+00A0.
     [

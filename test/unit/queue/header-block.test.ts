@@ -1,7 +1,7 @@
-import { headers as natsHeaders, type MsgHdrsImpl } from '@nats-io/nats-core';
+import { headers as natsHeaders, MsgHdrsImpl } from '@nats-io/nats-core';
 import t from 'tap';
 import { encodeEnvelope, encodeEnvelopeBlock, EnvelopeHeader } from '../../../src/queue/envelope.js';
-import { HeaderBlock, type HeaderSink } from '../../../src/queue/header-block.js';
+import { HeaderBlock, readHeaderBlock, type HeaderSink } from '../../../src/queue/header-block.js';
 import { testInvocation } from '../../helpers/invocations.js';
 
 /** The same calls made on a HeaderBlock and on nats.js's MsgHdrs: both blocks, as text. */
@@ -61,4 +61,48 @@ t.test('encodeEnvelopeBlock: the envelope nats.js would encode, the extra header
   headers.set(EnvelopeHeader.dueSubject, 'faas-request.fn');
   t.same(Buffer.from(encodeEnvelopeBlock(invocation, [EnvelopeHeader.dueSubject, 'faas-request.fn'])), Buffer.from((headers as MsgHdrsImpl).encode()));
   t.throws(() => encodeEnvelopeBlock({ ...invocation, method: 'PO\nST' }), /cannot contain \\r or \\n/);
+});
+
+/** nats.js's reading of a block as name → values, or "refused" when its parser throws. */
+function natsReading(block: string): Array<[string, string[]]> | 'refused' {
+  try {
+    return [...MsgHdrsImpl.decode(new TextEncoder().encode(block))];
+  } catch {
+    return 'refused';
+  }
+}
+
+t.test('a delivered block is read as nats.js reads it, without its header object', async (t) => {
+  const cases: Array<[what: string, block: string, expected: Array<[string, string[]]> | 'refused']> = [
+    [
+      'repeated names keep their values in order, at the first place',
+      'NATS/1.0\r\nA: 1\r\nb:2 \r\nA:  3\r\n\r\n',
+      [
+        ['A', ['1', '3']],
+        ['b', ['2']],
+      ],
+    ],
+    [
+      'names are exact: a different case is another name',
+      'NATS/1.0\r\nX-A: 1\r\nx-a: 2\r\n\r\n',
+      [
+        ['X-A', ['1']],
+        ['x-a', ['2']],
+      ],
+    ],
+    ['a value is trimmed, U+00A0 included', 'NATS/1.0\r\nx: \u00a0v w\u00a0\r\n\r\n', [['x', ['v w']]]],
+    ['the value is everything after the first colon', 'NATS/1.0\r\nurl: http://h:1/p\r\n\r\n', [['url', ['http://h:1/p']]]],
+    ['a line without a colon is skipped', 'NATS/1.0\r\nnocolon\r\nk: v\r\n\r\n', [['k', ['v']]]],
+    ['an empty name is a name', 'NATS/1.0\r\n: x\r\n\r\n', [['', ['x']]]],
+    ['the status line is not a header', 'NATS/1.0 503 No Responders\r\n\r\n', []],
+    ['a block of one line has no headers', 'NATS/1.0', []],
+    ['a name with a space is refused', 'NATS/1.0\r\na b: 1\r\n\r\n', 'refused'],
+    ['a name outside ASCII is refused', 'NATS/1.0\r\nä: 1\r\n\r\n', 'refused'],
+    ['a lone CR inside a value is refused', 'NATS/1.0\r\nk: 1\r2\r\n\r\n', 'refused'],
+  ];
+  for (const [what, block, expected] of cases) {
+    t.same(natsReading(block), expected, `nats.js: ${what}`);
+    const ours = readHeaderBlock(new TextEncoder().encode(block));
+    t.same(ours === undefined ? 'refused' : [...ours], expected, what);
+  }
 });
