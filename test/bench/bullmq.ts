@@ -22,6 +22,8 @@ export interface PeerDrain {
   readonly cpuMicrosPerJob: number;
   /** Worker process peak RSS while draining, bytes. */
   readonly peakRssBytes: number;
+  /** The broker's (redis-server's) CPU time per job, µs. */
+  readonly brokerCpuMicrosPerJob: number;
 }
 
 export function redisServerFound(): boolean {
@@ -34,7 +36,7 @@ export function redisServerFound(): boolean {
 }
 
 /** A redis-server without persistence on a free loopback port, killed with the scope. */
-async function startRedis(scope: Scope): Promise<number> {
+async function startRedis(scope: Scope): Promise<{ port: number; pid: number }> {
   const port = await freePort();
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -52,12 +54,12 @@ async function startRedis(scope: Scope): Promise<number> {
     'redis-server to start',
   );
   redis.stdout.resume();
-  return port;
+  return { port, pid: redis.pid! };
 }
 
 /** Queues `n` jobs, then drains them with a BullMQ worker process at `concurrency`. */
 export async function drainWithBullmq(scope: Scope, fn: Fixture, sink: Fixture, n: number, concurrency: number): Promise<PeerDrain> {
-  const port = await startRedis(scope);
+  const { port, pid: redisPid } = await startRedis(scope);
   const name = 'bench';
   const queue = new Queue(name, { connection: { host: '127.0.0.1', port } });
   scope.defer(() => queue.close());
@@ -82,13 +84,13 @@ export async function drainWithBullmq(scope: Scope, fn: Fixture, sink: Fixture, 
   const ready = once(createInterface({ input: worker.stdout }), 'line');
   // The worker starts taking jobs as soon as it is ready: CPU counts from its start, like asyncfn's.
   await within(Promise.race([ready, exited]), 30_000, 'the BullMQ worker to start');
-  const cpuBefore = await readCpuMs(worker.pid!);
+  const [cpuBefore, brokerCpuBefore] = await Promise.all([readCpuMs(worker.pid!), readCpuMs(redisPid)]);
   const sampler = rssSampler(worker.pid!);
   await pollUntil(async () => (await sink.stats()).count >= n, `${n} BullMQ callbacks`, 30_000 + n * 5, 20);
-  const cpuAfter = await readCpuMs(worker.pid!);
+  const [cpuAfter, brokerCpuAfter] = await Promise.all([readCpuMs(worker.pid!), readCpuMs(redisPid)]);
   const peakRssBytes = await sampler.stop();
   const drained = await sink.stats();
   const rate = perSecond(n - 1, drained.lastAtMs - drained.firstAtMs);
   progress('bullmq', `${rate.toFixed(0)} jobs/s`);
-  return { perSecond: rate, cpuMicrosPerJob: ((cpuAfter - cpuBefore) * 1000) / n, peakRssBytes };
+  return { perSecond: rate, cpuMicrosPerJob: ((cpuAfter - cpuBefore) * 1000) / n, peakRssBytes, brokerCpuMicrosPerJob: ((brokerCpuAfter - brokerCpuBefore) * 1000) / n };
 }
