@@ -7,33 +7,61 @@ import { inWriteBatch } from './write-batch.js';
 /**
  * Adapts a JsMsg to the machine's narrow port. Fire-and-forget operations never throw: if the
  * connection is gone, JetStream redelivers after ack_wait anyway, so the failure is only logged.
+ * One object per delivery with its methods on the prototype, not a closure each.
  */
-export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer?: Confirmer): MessageHandle {
-  const guarded = (what: string, op: () => void): void => {
-    try {
-      op();
-    } catch (err) {
-      logger.warn({ err, seq: msg.seq }, `could not ${what} message; JetStream will redeliver it after ack_wait`);
+class JsMessageHandle implements MessageHandle {
+  readonly deliveryCount: number;
+  readonly #msg: JsMsg;
+  readonly #logger: Logger;
+  readonly #flush: () => Promise<void>;
+  readonly #confirmer: Confirmer | undefined;
+
+  constructor(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer: Confirmer | undefined) {
+    this.#msg = msg;
+    this.#logger = logger;
+    this.#flush = flush;
+    this.#confirmer = confirmer;
+    this.deliveryCount = msg.info.deliveryCount;
+  }
+
+  working(): void {
+    this.#guarded('extend', (msg) => msg.working());
+  }
+
+  nak(delayMs: number): void {
+    this.#guarded('nak', (msg) => msg.nak(delayMs > 0 ? delayMs : undefined));
+  }
+
+  async nakConfirmed(delayMs: number): Promise<void> {
+    this.#msg.nak(delayMs > 0 ? delayMs : undefined);
+    // NATS answers a PING only after every earlier write: once flushed, the nak is on the server.
+    await this.#flush();
+  }
+
+  term(): void {
+    this.#guarded('term', (msg) => msg.term());
+  }
+
+  async ackAck(): Promise<void> {
+    const msg = this.#msg;
+    if (this.#confirmer) {
+      // One shared inbox and sweep for every ack (src/queue/confirmer.ts), not a request each.
+      if (!(await this.#confirmer.ackAck(msg))) throw new Error('the message was already acked, naked or termed');
+      return;
     }
-  };
-  return {
-    deliveryCount: msg.info.deliveryCount,
-    working: () => guarded('extend', () => msg.working()),
-    nak: (delayMs) => guarded('nak', () => msg.nak(delayMs > 0 ? delayMs : undefined)),
-    nakConfirmed: async (delayMs) => {
-      msg.nak(delayMs > 0 ? delayMs : undefined);
-      // NATS answers a PING only after every earlier write: once flushed, the nak is on the server.
-      await flush();
-    },
-    term: () => guarded('term', () => msg.term()),
-    ackAck: confirmer
-      ? async () => {
-          // One shared inbox and sweep for every ack (src/queue/confirmer.ts), not a request each.
-          if (!(await confirmer.ackAck(msg))) throw new Error('the message was already acked, naked or termed');
-        }
-      : async () => {
-          const confirmed = await inWriteBatch(() => msg.ackAck());
-          if (!confirmed) throw new Error('the server did not confirm the ack');
-        },
-  };
+    const confirmed = await inWriteBatch(() => msg.ackAck());
+    if (!confirmed) throw new Error('the server did not confirm the ack');
+  }
+
+  #guarded(what: string, op: (msg: JsMsg) => void): void {
+    try {
+      op(this.#msg);
+    } catch (err) {
+      this.#logger.warn({ err, seq: this.#msg.seq }, `could not ${what} message; JetStream will redeliver it after ack_wait`);
+    }
+  }
+}
+
+export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer?: Confirmer): MessageHandle {
+  return new JsMessageHandle(msg, logger, flush, confirmer);
 }

@@ -11,7 +11,7 @@ import { encodeEnvelope } from '../../src/queue/envelope.js';
 import { ensureStream } from '../../src/queue/topology.js';
 import { rssSampler } from './memory.js';
 import { row, type Row } from './report.js';
-import { freePort, readRssBytes, runAutocannon, spawnAsyncfn, type AsyncfnChild } from './processes.js';
+import { freePort, readCpuMs, readMachineBusyMs, readRssBytes, runAutocannon, spawnAsyncfn, type AsyncfnChild } from './processes.js';
 import { pollUntil } from '../helpers/eventually.js';
 import {
   BODY,
@@ -59,6 +59,8 @@ export interface LimitA {
   readonly perSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Cores busy on the machine while it ran (this process and nats-server). */
+  readonly busyCores: number;
 }
 
 const SECTION = 'ingest';
@@ -78,8 +80,16 @@ async function measureLimitA(client: BenchClient, subject: string, inFlight: num
       latencies.push(epochMs() - sentAt);
     }
   };
+  const busyBefore = await readMachineBusyMs();
   await Promise.all(Array.from({ length: inFlight }, lane));
-  return { perSecond: perSecond(latencies.length, epochMs() - startedAt), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  const busyCores = (await readMachineBusyMs()) - busyBefore;
+  const elapsedMs = epochMs() - startedAt;
+  return {
+    perSecond: perSecond(latencies.length, elapsedMs),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    busyCores: busyCores / elapsedMs,
+  };
 }
 
 /** `asyncfn gateway` as a child process with `processes` gateway processes; resolves once it answers. */
@@ -141,8 +151,14 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     const limitA = await measureLimitA(client, limitSpec.subject, plan.connections, plan.limitSeconds);
     progress(SECTION, `LIMIT-A ${limitA.perSecond.toFixed(0)} msg/s; gateway under autocannon -c ${plan.connections} for ${plan.seconds} s`);
     const sampler = rssSampler(gateway.child.pid);
+    const cpu = async () => Promise.all([readCpuMs(gateway.child.pid), readCpuMs(nats.pid), readMachineBusyMs(), epochMs()]);
+    const cpuBefore = await cpu();
     const result = await load(plan.seconds);
+    const cpuAfter = await cpu();
     const loadRss = await sampler.stop();
+    // Per 202 answered; the machine's busy cores over the whole autocannon run (autocannon included).
+    const [gatewayCpuMicros, natsCpuMicros] = [0, 1].map((i) => ((cpuAfter[i]! - cpuBefore[i]!) * 1000) / Math.max(1, result.ok));
+    const busyCores = (cpuAfter[2] - cpuBefore[2]) / (cpuAfter[3] - cpuBefore[3]);
     const failed = result.non2xx + result.errors + result.timeouts;
     if (failed > 0) progress(SECTION, `warning: ${failed} requests were not answered 2xx`);
     const rate = result.ok / result.durationSeconds;
@@ -180,6 +196,10 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       row('ingest.batch.rate', '1 ingest', `batch items/s (one POST /async-batch of ${plan.batchItems}, 1 KiB each) vs single-request 202/s`, batch.itemsPerSecond, {
         limit: rate,
       }),
+      row('ingest.limitA.busyCores', '1 ingest', 'cores busy during LIMIT-A (the bench publishing and nats-server)', limitA.busyCores),
+      row('ingest.gatewayCpu', '1 ingest', 'gateway CPU µs per 202 under autocannon', gatewayCpuMicros!),
+      row('ingest.natsCpu', '1 ingest', "nats-server's CPU µs per 202 under autocannon", natsCpuMicros!),
+      row('ingest.busyCores', '1 ingest', `cores busy on this machine during the run (of ${cpus().length}; autocannon, the gateway and nats-server share them)`, busyCores),
       row('ingest.rss.idle', '1 ingest', 'gateway RSS MiB, idle after start', idleRss / MIB),
       row('ingest.rss.load', '1 ingest', `gateway RSS MiB under autocannon -c ${plan.connections} (peak)`, loadRss / MIB, { target: { max: 80 } }),
       ...processRows,

@@ -224,3 +224,12 @@ export async function readCpuMs(pid: number): Promise<number> {
   const stime = Number(fields[12]);
   return ((utime + stime) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
+
+/** CPU time the whole machine spent busy (every core: not idle, not waiting for I/O), ms, from /proc/stat. */
+export async function readMachineBusyMs(): Promise<number> {
+  const stat = await readFile('/proc/stat', 'utf8');
+  const ticks = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already counted in user).
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = ticks;
+  return ((user + nice + system + irq + softirq + steal) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
