@@ -11,7 +11,6 @@
 /** A header name nats.js accepts: printable ASCII (33–126) except ":". */
 const VALID_NAME = /^[!-9;-~]+$/;
 const CR_OR_LF = /[\r\n]/;
-const text = new TextEncoder();
 
 /** Where an envelope's headers are written: nats.js's `MsgHdrs` or a {@link HeaderBlock}. */
 export interface HeaderSink {
@@ -42,7 +41,8 @@ export class HeaderBlock implements HeaderSink {
    */
   encode(): Uint8Array | undefined {
     this.#flush();
-    return this.#valid ? text.encode(`${this.#text}\r\n\r\n`) : undefined;
+    // Buffer.from, not TextEncoder: a slice of node's buffer pool (~0.3 µs) instead of a new ArrayBuffer (~1.3 µs).
+    return this.#valid ? Buffer.from(`${this.#text}\r\n\r\n`, 'utf8') : undefined;
   }
 
   #line(name: string, value: string): void {

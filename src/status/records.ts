@@ -11,6 +11,15 @@ export type InvocationState = 'scheduled' | 'queued' | 'running' | 'retrying' | 
 /** States after which nothing more happens to an invocation. */
 export const FINAL_STATES: ReadonlySet<InvocationState> = new Set(['succeeded', 'failed', 'cancelled', 'deadLettered']);
 
+/**
+ * A record as the bucket stores it: JSON in UTF-8. Buffer.from, not TextEncoder: a slice of node's
+ * buffer pool (~0.3 µs for a record) instead of a new ArrayBuffer each (~1.3 µs); written once per
+ * 202 by the gateway and once or twice per invocation by the worker.
+ */
+export function encodeRecord(record: InvocationRecord): Uint8Array {
+  return Buffer.from(JSON.stringify(record), 'utf8');
+}
+
 /** What asyncfn knows about one invocation (the status API of #7 serves it). */
 export interface InvocationRecord {
   readonly callId: string;
@@ -120,7 +129,6 @@ export interface RecordStore {
  * provisionWorker open it); `nc` carries the unconfirmed writes.
  */
 export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
-  const encoder = new TextEncoder();
   // Built and encoded once: every unconfirmed create sends the same block.
   const createOnly = natsHeaders();
   createOnly.set('Nats-Expected-Last-Subject-Sequence', '0');
@@ -140,11 +148,11 @@ export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
       }
     },
     createUnconfirmed(record) {
-      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encoder.encode(JSON.stringify(record)), { headers: createOnlyBlock });
+      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encodeRecord(record), { headers: createOnlyBlock });
     },
     putUnconfirmed(record) {
       // The subject JetStream KV stores `put`s under: $KV.<bucket>.<key>.
-      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encoder.encode(JSON.stringify(record)));
+      nc.publish(`$KV.${RECORDS_BUCKET}.${record.callId}`, encodeRecord(record));
     },
     async put(record) {
       await kv.put(record.callId, JSON.stringify(record));

@@ -20,7 +20,7 @@ import { encodeEnvelope, type Invocation } from '../queue/envelope.js';
 import { storedQueueRequest } from '../queue/openfaas-request.js';
 import { pullSource } from '../queue/pull.js';
 import { RECORDS_BUCKET, type ProvisionedQueue } from '../queue/topology.js';
-import type { RecordStore } from '../status/records.js';
+import { encodeRecord, type RecordStore } from '../status/records.js';
 import type { ResultStore } from '../status/results.js';
 import type { PayloadStore } from '../queue/payload-store.js';
 import type { ThrottleLedger } from '../status/throttles.js';
@@ -62,8 +62,6 @@ export interface QueueDeps {
   /** Signs each attempt's X-Asyncfn-Progress-Url; absent without `gateway_public_url`. */
   readonly progressUrl?: ((callId: string, attemptEndsAtMs: number) => string | undefined) | undefined;
 }
-
-const encoder = new TextEncoder();
 
 /** Keeps a result unless it is larger than `result_max_size`; the record tells which. */
 async function storeResult(results: ResultStore, callId: string, body: Uint8Array, maxBytes: number): Promise<ResultStorage> {
@@ -109,7 +107,7 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
       records: d.records,
       queue: served.name,
       logger,
-      putConfirmed: (record) => d.confirmer.kvPut(RECORDS_BUCKET, record.callId, encoder.encode(JSON.stringify(record))).then(() => undefined),
+      putConfirmed: (record) => d.confirmer.kvPut(RECORDS_BUCKET, record.callId, encodeRecord(record)).then(() => undefined),
     }),
     releasePayload: async (invocation) => {
       if (!d.payloads || !invocation.bodyRef) return;
