@@ -4,7 +4,7 @@ import type { FunctionOutcome, FunctionPolicy, FunctionRequest, Invocation } fro
 import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
 import { exchange, ExchangeTimeoutError } from '../http/exchange.js';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
-import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer } from '../telemetry/spans.js';
+import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer, tracingActive, UNTRACED } from '../telemetry/spans.js';
 import { describeError, PathRefusedError } from '../errors.js';
 import { functionUrl, type FunctionResolver } from './resolver.js';
 import { callTimeout } from './timeout.js';
@@ -62,7 +62,8 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
   const now = deps.now ?? Date.now;
   const spanName = deps.queue === undefined ? 'process' : `process ${deps.queue}`;
 
-  const callFunction = async (invocation: Invocation, attempt: Context, signal: AbortLike | undefined): Promise<FunctionOutcome> => {
+  /** `attempt` is the attempt's span context; undefined while tracing is off (no span, context or Map is made then). */
+  const callFunction = async (invocation: Invocation, attempt: Context | undefined, signal: AbortLike | undefined): Promise<FunctionOutcome> => {
     const startedAtMs = now();
     const started = performance.now();
     const failed = (status: number, transportError: string): FunctionOutcome => ({
@@ -90,7 +91,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       // called: a 400 (a definitive answer, retried only if 400 is in http_retry_codes).
       return { ...failed(400, `function "${invocation.functionName}" not called: ${err.message}`), transportError: undefined, functionPolicy };
     }
-    const call = startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
+    const call = attempt === undefined ? UNTRACED : startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
     if (call.isRecording()) call.setAttributes({ [A.callId]: invocation.callId, [A.faasInvokedName]: invocation.functionName });
     const headers: Record<string, string | string[]> = {
       ...toHeaderRecord(invocation.headers),
@@ -98,7 +99,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       'x-start-time': unixNanos(startedAtMs),
     };
     if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
-    injectHeaders(call, attempt, headers);
+    if (attempt !== undefined) injectHeaders(call, attempt, headers);
     const timeout = callTimeout(deps.upstreamTimeoutMs, functionPolicy?.timeout, invocation.timeoutMs);
     let body: Uint8Array | AsyncIterable<Uint8Array> | null = invocation.body.length > 0 ? invocation.body : null;
     if (invocation.bodyRef !== undefined) {
@@ -151,7 +152,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     }
   };
 
-  return async ({ invocation, attempt }: FunctionRequest, signal?: AbortLike): Promise<FunctionOutcome> => {
+  const traced = async ({ invocation, attempt }: FunctionRequest, signal?: AbortLike): Promise<FunctionOutcome> => {
     const parent = contextOf(invocation);
     const span = tracer().startSpan(spanName, CONSUMER, parent);
     if (span.isRecording()) setConsumerAttributes(span, invocation, attempt, deps.queue);
@@ -168,6 +169,11 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       throw err;
     }
   };
+
+  // Tracing off: the call alone, without the attempt's span, its context (a Map each) or an async
+  // frame around it; each would be a no-op, and is held for as long as the function runs.
+  return (request: FunctionRequest, signal?: AbortLike): Promise<FunctionOutcome> =>
+    tracingActive() ? traced(request, signal) : callFunction(request.invocation, undefined, signal);
 }
 
 function setConsumerAttributes(span: Span, invocation: Invocation, attempt: number, queue: string | undefined): void {
