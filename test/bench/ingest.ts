@@ -199,7 +199,12 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       row('ingest.limitA.busyCores', '1 ingest', 'cores busy during LIMIT-A (the bench publishing and nats-server)', limitA.busyCores),
       row('ingest.gatewayCpu', '1 ingest', 'gateway CPU µs per 202 under autocannon', gatewayCpuMicros!),
       row('ingest.natsCpu', '1 ingest', "nats-server's CPU µs per 202 under autocannon", natsCpuMicros!),
-      row('ingest.busyCores', '1 ingest', `cores busy on this machine during the run (of ${cpus().length}; autocannon, the gateway and nats-server share them)`, busyCores),
+      row(
+        'ingest.busyCores',
+        '1 ingest',
+        `cores busy on this machine during the run (of ${cpus().length}; autocannon, the gateway and nats-server share them)`,
+        busyCores,
+      ),
       row('ingest.rss.idle', '1 ingest', 'gateway RSS MiB, idle after start', idleRss / MIB),
       row('ingest.rss.load', '1 ingest', `gateway RSS MiB under autocannon -c ${plan.connections} (peak)`, loadRss / MIB, { target: { max: 80 } }),
       ...processRows,
