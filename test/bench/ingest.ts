@@ -151,7 +151,10 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     const limitA = await measureLimitA(client, limitSpec.subject, plan.connections, plan.limitSeconds);
     progress(SECTION, `LIMIT-A ${limitA.perSecond.toFixed(0)} msg/s; gateway under autocannon -c ${plan.connections} for ${plan.seconds} s`);
     const sampler = rssSampler(gateway.child.pid);
-    const cpu = async () => Promise.all([readCpuMs(gateway.child.pid), readCpuMs(nats.pid), readMachineBusyMs(), epochMs()]);
+    const cpu = async (): Promise<[number, number, number, number]> => {
+      const [gatewayMs, natsMs, busyMs] = await Promise.all([readCpuMs(gateway.child.pid), readCpuMs(nats.pid), readMachineBusyMs()]);
+      return [gatewayMs, natsMs, busyMs, epochMs()];
+    };
     const cpuBefore = await cpu();
     const result = await load(plan.seconds);
     const cpuAfter = await cpu();
