@@ -15,6 +15,10 @@ const EXPECTED_ROWS = [
   'ingest.p99',
   'ingest.failed',
   'ingest.batch.rate',
+  'ingest.limitA.busyCores',
+  'ingest.gatewayCpu',
+  'ingest.natsCpu',
+  'ingest.busyCores',
   'ingest.rss.idle',
   'ingest.rss.load',
   // gateway_processes=2 runs in full mode only: its three more processes would double the smoke's ingest section.
