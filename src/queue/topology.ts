@@ -215,9 +215,8 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
  * safely. Used by the gateway and the worker, so either may start first.
  */
 export async function ensureStream(jsm: JetStreamManager, spec: QueueSpec, logger: Logger): Promise<StreamInfo> {
-  const existing = await infoOrUndefined(() => jsm.streams.info(spec.stream), JetStreamApiCodes.StreamNotFound);
-  if (!existing) {
-    const info = await jsm.streams.add({
+  const { info: existing, created } = await addStreamIfMissing(jsm, spec.stream, () =>
+    jsm.streams.add({
       name: spec.stream,
       // The plain subject (OpenFaaS gateways, fair_scheduling=off) and the functions' lanes (lanes.ts).
       subjects: [spec.subject, laneWildcard(spec.subject)],
@@ -228,9 +227,11 @@ export async function ensureStream(jsm: JetStreamManager, spec: QueueSpec, logge
       // A full stream must refuse new work (the gateway answers 503), never drop accepted work.
       discard: DiscardPolicy.New,
       duplicate_window: nanos(spec.duplicateWindowMs ?? 120_000),
-    });
+    }),
+  );
+  if (created) {
     logger.info({ stream: spec.stream, replicas: spec.replicas, storage: spec.storage }, 'created stream');
-    return info;
+    return existing;
   }
   const { problems, warnings } = checkStream(existing, spec);
   for (const warning of warnings) logger.warn({ stream: spec.stream }, warning);
@@ -349,18 +350,18 @@ export interface DelayedStreamOptions {
 
 /** Creates the delayed-invocation stream if missing. */
 export async function ensureDelayedStream(jsm: JetStreamManager, opts: DelayedStreamOptions, logger: Logger): Promise<void> {
-  const existing = await infoOrUndefined(() => jsm.streams.info(DELAYED_STREAM), JetStreamApiCodes.StreamNotFound);
-  if (existing) return;
-  await jsm.streams.add({
-    name: DELAYED_STREAM,
-    subjects: [`${DELAYED_PREFIX}.>`],
-    retention: RetentionPolicy.Workqueue,
-    storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
-    num_replicas: opts.replicas,
-    discard: DiscardPolicy.New,
-    duplicate_window: nanos(opts.duplicateWindowMs),
-  });
-  logger.info({ stream: DELAYED_STREAM, replicas: opts.replicas }, 'created stream');
+  const { created } = await addStreamIfMissing(jsm, DELAYED_STREAM, () =>
+    jsm.streams.add({
+      name: DELAYED_STREAM,
+      subjects: [`${DELAYED_PREFIX}.>`],
+      retention: RetentionPolicy.Workqueue,
+      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      num_replicas: opts.replicas,
+      discard: DiscardPolicy.New,
+      duplicate_window: nanos(opts.duplicateWindowMs),
+    }),
+  );
+  if (created) logger.info({ stream: DELAYED_STREAM, replicas: opts.replicas }, 'created stream');
 }
 
 /**
@@ -392,8 +393,8 @@ export async function ensureSchedulerConsumer(jsm: JetStreamManager, spec: Queue
 
 /** Creates the dead-letter stream if missing. Dead letters are kept until purged. */
 export async function ensureDeadLetterStream(jsm: JetStreamManager, opts: { replicas: number; storage: 'file' | 'memory' }): Promise<void> {
-  if (!(await infoOrUndefined(() => jsm.streams.info(DEAD_LETTER_STREAM), JetStreamApiCodes.StreamNotFound))) {
-    await jsm.streams.add({
+  await addStreamIfMissing(jsm, DEAD_LETTER_STREAM, () =>
+    jsm.streams.add({
       name: DEAD_LETTER_STREAM,
       subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}>`],
       retention: RetentionPolicy.Limits,
@@ -401,21 +402,21 @@ export async function ensureDeadLetterStream(jsm: JetStreamManager, opts: { repl
       num_replicas: opts.replicas,
       // Full means full: refuse (the worker keeps the message and retries) rather than drop old dead letters.
       discard: DiscardPolicy.New,
-    });
-  }
+    }),
+  );
 }
 
 /** Creates the callback stream and its durable consumer if missing. */
 export async function ensureCallbackStream(jsm: JetStreamManager, opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number }): Promise<void> {
-  if (!(await infoOrUndefined(() => jsm.streams.info(CALLBACK_STREAM), JetStreamApiCodes.StreamNotFound))) {
-    await jsm.streams.add({
+  await addStreamIfMissing(jsm, CALLBACK_STREAM, () =>
+    jsm.streams.add({
       name: CALLBACK_STREAM,
       subjects: [`${CALLBACK_SUBJECT_PREFIX}>`],
       retention: RetentionPolicy.Workqueue,
       storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
       num_replicas: opts.replicas,
-    });
-  }
+    }),
+  );
   if (!(await infoOrUndefined(() => jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE), JetStreamApiCodes.ConsumerNotFound))) {
     await jsm.consumers.add(CALLBACK_STREAM, {
       durable_name: CALLBACK_DURABLE,
@@ -451,8 +452,8 @@ export async function ensurePayloadBucket(jsm: JetStreamManager, opts: KvBucketO
  * is `idempotency_window`: an item redelivered within it never counts twice.
  */
 async function openBatches(nc: NatsConnection, jsm: JetStreamManager, config: Config): Promise<KV> {
-  if (!(await infoOrUndefined(() => jsm.streams.info(BATCH_EVENTS_STREAM), JetStreamApiCodes.StreamNotFound))) {
-    await jsm.streams.add({
+  await addStreamIfMissing(jsm, BATCH_EVENTS_STREAM, () =>
+    jsm.streams.add({
       name: BATCH_EVENTS_STREAM,
       subjects: [`${BATCH_EVENT_PREFIX}>`],
       retention: RetentionPolicy.Limits,
@@ -462,8 +463,8 @@ async function openBatches(nc: NatsConnection, jsm: JetStreamManager, config: Co
       discard: DiscardPolicy.New,
       max_age: nanos(config.records.ttlMs),
       duplicate_window: nanos(Math.min(config.records.idempotencyWindowMs, config.records.ttlMs)),
-    });
-  }
+    }),
+  );
   return openKvBucket(nc, BATCHES_BUCKET, bucketOptions(config));
 }
 
@@ -481,7 +482,7 @@ export function bucketOptions(config: { queue: { replicas: number; storage: 'fil
 
 /** Creates the KV bucket if missing (keeping one value per key) and opens it. */
 export async function openKvBucket(nc: NatsConnection, bucket: string, opts: KvBucketOptions): Promise<KV> {
-  return new Kvm(nc).create(bucket, {
+  return createBucket(nc, bucket, {
     history: 1,
     ttl: opts.ttlMs,
     replicas: opts.replicas,
@@ -503,7 +504,7 @@ export async function openRateLimitsBucket(nc: NatsConnection, opts: { replicas:
  * the next process to start while running ones keep the old one, and they would disagree.
  */
 export async function openKeysBucket(nc: NatsConnection, opts: { replicas: number; storage: 'file' | 'memory' }): Promise<KV> {
-  return new Kvm(nc).create(KEYS_BUCKET, { history: 1, replicas: opts.replicas, storage: opts.storage === 'memory' ? 'memory' : 'file' });
+  return createBucket(nc, KEYS_BUCKET, { history: 1, replicas: opts.replicas, storage: opts.storage === 'memory' ? 'memory' : 'file' });
 }
 
 /**
@@ -514,6 +515,47 @@ export async function openRecordsIfPresent(nc: NatsConnection, jsm: JetStreamMan
   const info = await infoOrUndefined(() => jsm.streams.info(`KV_${RECORDS_BUCKET}`), JetStreamApiCodes.StreamNotFound);
   if (!info) return undefined;
   return new Kvm(nc).open(RECORDS_BUCKET, { allow_direct: info.config.allow_direct === true });
+}
+
+/**
+ * nats-server's answers to a stream create that lost a race with another process creating the
+ * same stream (a gateway and a worker starting at once against a fresh server): "stream name
+ * already in use" while the other's create completes, or "subjects overlap with an existing
+ * stream" (seen on nats-server 2.9 about once in 60 racing KV creates).
+ */
+const LOST_CREATE_RACE: ReadonlySet<number> = new Set([10058, 10065]);
+
+function lostCreateRace(err: unknown): boolean {
+  return err instanceof JetStreamApiError && LOST_CREATE_RACE.has(err.code);
+}
+
+/**
+ * `add()`s stream `name` when it does not exist. Returns the stream's info and whether this call
+ * made it. A create that lost the race to another process takes the stream that process made;
+ * any other refusal is thrown.
+ */
+async function addStreamIfMissing(jsm: JetStreamManager, name: string, add: () => Promise<StreamInfo>): Promise<{ info: StreamInfo; created: boolean }> {
+  const existing = await infoOrUndefined(() => jsm.streams.info(name), JetStreamApiCodes.StreamNotFound);
+  if (existing) return { info: existing, created: false };
+  try {
+    return { info: await add(), created: true };
+  } catch (err) {
+    if (!lostCreateRace(err)) throw err;
+    const made = await infoOrUndefined(() => jsm.streams.info(name), JetStreamApiCodes.StreamNotFound);
+    if (!made) throw err;
+    return { info: made, created: false };
+  }
+}
+
+/** Creates KV bucket `bucket` if missing and opens it; a create that lost the race to another process opens that one's. */
+async function createBucket(nc: NatsConnection, bucket: string, opts: Parameters<Kvm['create']>[1]): Promise<KV> {
+  try {
+    return await new Kvm(nc).create(bucket, opts);
+  } catch (err) {
+    if (!lostCreateRace(err)) throw err;
+    // The bucket's stream exists now: create() finds it and only opens it.
+    return new Kvm(nc).create(bucket, opts);
+  }
 }
 
 /** The info, or undefined when JetStream answers "not found" with `notFoundCode`. */
