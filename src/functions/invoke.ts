@@ -93,11 +93,10 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     }
     const call = attempt === undefined ? UNTRACED : startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
     if (call.isRecording()) call.setAttributes({ [A.callId]: invocation.callId, [A.faasInvokedName]: invocation.functionName });
-    const headers: Record<string, string | string[]> = {
-      ...toHeaderRecord(invocation.headers),
-      'x-call-id': invocation.callId,
-      'x-start-time': unixNanos(startedAtMs),
-    };
+    // The caller's headers, then asyncfn's over them (one object, not a copy of another).
+    const headers = toHeaderRecord(invocation.headers);
+    headers['x-call-id'] = invocation.callId;
+    headers['x-start-time'] = unixNanos(startedAtMs);
     if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
     if (attempt !== undefined) injectHeaders(call, attempt, headers);
     const timeout = callTimeout(deps.upstreamTimeoutMs, functionPolicy?.timeout, invocation.timeoutMs);
