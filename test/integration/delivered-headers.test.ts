@@ -1,15 +1,11 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, MsgHdrsImpl } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import t from 'tap';
-import { testConfig } from '../../src/config/index.js';
 import { encodeEnvelopeBlock } from '../../src/queue/envelope.js';
 import { preEncoded } from '../../src/queue/encoded-headers.js';
 import { deliveredHeaderBlock, toDelivery } from '../../src/queue/pull.js';
-import { ensureConsumer, ensureStream, queueSpecFor } from '../../src/queue/topology.js';
 import { testInvocation } from '../helpers/invocations.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { startQueueStream } from '../helpers/queue-stream.js';
 
 /*
  * The worker reads a delivered envelope's header block itself, from where nats.js keeps the
@@ -17,19 +13,10 @@ import { startNatsServer } from '../helpers/nats-server.js';
  * release that moves those bytes fails here instead of quietly taking the slower path.
  */
 
-const config = testConfig();
 const silent = pino({ enabled: false });
 
 t.test('a delivered message gives its header block as published, and the worker decodes the envelope from it', async (t) => {
-  const nats = await startNatsServer(t);
-  const nc = await connect({ servers: nats.url });
-  t.teardown(() => nc.close());
-  const jsm = await jetstreamManager(nc);
-  const js = jetstream(nc);
-  const spec = { ...queueSpecFor(config), storage: 'memory' as const };
-  await ensureStream(jsm, spec, silent);
-  await ensureConsumer(jsm, spec, 10, silent);
-  const consumer = await js.consumers.get(spec.stream, spec.durable);
+  const { js, spec, consumer } = await startQueueStream(t, 10);
 
   const invocation = testInvocation({
     headers: [

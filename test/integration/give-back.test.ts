@@ -1,19 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import type { JsMsg } from '@nats-io/jetstream';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import type { Delivery } from '../../actors/queue.supervisor.js';
-import { testConfig } from '../../src/config/index.js';
 import type { QueueConnection } from '../../src/nats/connection.js';
 import { encodeEnvelope, type Invocation } from '../../src/queue/envelope.js';
 import { fetchSource, pullSource } from '../../src/queue/pull.js';
-import { ensureConsumer, ensureStream, queueSpecFor } from '../../src/queue/topology.js';
 import { REPO_ROOT } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { testInvocation } from '../helpers/invocations.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { startQueueStream } from '../helpers/queue-stream.js';
 
 /*
  * A pull the supervisor stopped listening to (an idle long poll reclaimed for a busier lane):
@@ -40,22 +37,13 @@ await nc.close();
 `;
 
 const silent = pino({ enabled: false });
-const config = testConfig();
 
 /**
  * A nats-server with the default queue's stream and consumer, and one pull of 1 message open on it
  * (the server has it); deliveries given back as no attempt are recorded in `notAttempts`.
  */
 async function openPull(t: Test) {
-  const nats = await startNatsServer(t);
-  const nc = await connect({ servers: nats.url });
-  t.teardown(() => nc.close());
-  const jsm = await jetstreamManager(nc);
-  const js = jetstream(nc);
-  const spec = { ...queueSpecFor(config), storage: 'memory' as const };
-  await ensureStream(jsm, spec, silent);
-  await ensureConsumer(jsm, spec, 1, silent);
-  const consumer = await js.consumers.get(spec.stream, spec.durable);
+  const { natsUrl, nc, js, jsm, spec, consumer } = await startQueueStream(t, 1);
   const queue: QueueConnection = { nc, isConnected: () => true, onConnectedChange: () => () => undefined, close: async () => undefined };
   const notAttempts: Invocation[] = [];
   const source = pullSource(
@@ -73,7 +61,7 @@ async function openPull(t: Test) {
   const seen: Delivery[] = [];
   const pull = source(1).subscribe({ next: (d) => seen.push(d) });
   await eventually(async () => (await jsm.consumers.info(spec.stream, spec.durable)).num_waiting === 1, 'the pull request at the server');
-  return { nats, js, consumer, queue, notAttempts, seen, pull };
+  return { natsUrl, js, consumer, queue, notAttempts, seen, pull };
 }
 
 t.test('a pull ended before a message arrives takes nothing: the next pull gets it as its first delivery', async (t) => {
@@ -96,7 +84,7 @@ t.test('a pull ended before a message arrives takes nothing: the next pull gets 
 });
 
 t.test('a message on its way to a pull when it ends is given back and counted as no attempt, not lost until ack_wait', async (t) => {
-  const { nats, consumer, queue, notAttempts, seen, pull } = await openPull(t);
+  const { natsUrl, consumer, queue, notAttempts, seen, pull } = await openPull(t);
 
   const invocation = testInvocation({ callId: randomUUID(), enqueuedAtMs: Date.now() });
   const { headers, data } = encodeEnvelope(invocation);
@@ -105,7 +93,7 @@ t.test('a message on its way to a pull when it ends is given back and counted as
     cwd: REPO_ROOT,
     env: {
       ...env,
-      PUB_NATS_URL: nats.url,
+      PUB_NATS_URL: natsUrl,
       PUB_SUBJECT: 'faas-request',
       PUB_HEADERS: JSON.stringify([...headers]),
       PUB_DATA: Buffer.from(data).toString('base64'),
