@@ -8,6 +8,7 @@ import {
   StorageType,
   type ConsumerInfo,
   type JetStreamManager,
+  type StreamConfig,
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -215,20 +216,18 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
  * safely. Used by the gateway and the worker, so either may start first.
  */
 export async function ensureStream(jsm: JetStreamManager, spec: QueueSpec, logger: Logger): Promise<StreamInfo> {
-  const { info: existing, created } = await addStreamIfMissing(jsm, spec.stream, () =>
-    jsm.streams.add({
-      name: spec.stream,
-      // The plain subject (OpenFaaS gateways, fair_scheduling=off) and the functions' lanes (lanes.ts).
-      subjects: [spec.subject, laneWildcard(spec.subject)],
-      // Work-queue retention: an acked invocation is removed, so the stream is exactly the backlog.
-      retention: RetentionPolicy.Workqueue,
-      storage: spec.storage === 'memory' ? StorageType.Memory : StorageType.File,
-      num_replicas: spec.replicas,
-      // A full stream must refuse new work (the gateway answers 503), never drop accepted work.
-      discard: DiscardPolicy.New,
-      duplicate_window: nanos(spec.duplicateWindowMs ?? 120_000),
-    }),
-  );
+  const { info: existing, created } = await addStreamIfMissing(jsm, {
+    name: spec.stream,
+    // The plain subject (OpenFaaS gateways, fair_scheduling=off) and the functions' lanes (lanes.ts).
+    subjects: [spec.subject, laneWildcard(spec.subject)],
+    // Work-queue retention: an acked invocation is removed, so the stream is exactly the backlog.
+    retention: RetentionPolicy.Workqueue,
+    storage: spec.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    num_replicas: spec.replicas,
+    // A full stream must refuse new work (the gateway answers 503), never drop accepted work.
+    discard: DiscardPolicy.New,
+    duplicate_window: nanos(spec.duplicateWindowMs ?? 120_000),
+  });
   if (created) {
     logger.info({ stream: spec.stream, replicas: spec.replicas, storage: spec.storage }, 'created stream');
     return existing;
@@ -350,17 +349,15 @@ export interface DelayedStreamOptions {
 
 /** Creates the delayed-invocation stream if missing. */
 export async function ensureDelayedStream(jsm: JetStreamManager, opts: DelayedStreamOptions, logger: Logger): Promise<void> {
-  const { created } = await addStreamIfMissing(jsm, DELAYED_STREAM, () =>
-    jsm.streams.add({
-      name: DELAYED_STREAM,
-      subjects: [`${DELAYED_PREFIX}.>`],
-      retention: RetentionPolicy.Workqueue,
-      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
-      num_replicas: opts.replicas,
-      discard: DiscardPolicy.New,
-      duplicate_window: nanos(opts.duplicateWindowMs),
-    }),
-  );
+  const { created } = await addStreamIfMissing(jsm, {
+    name: DELAYED_STREAM,
+    subjects: [`${DELAYED_PREFIX}.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    num_replicas: opts.replicas,
+    discard: DiscardPolicy.New,
+    duplicate_window: nanos(opts.duplicateWindowMs),
+  });
   if (created) logger.info({ stream: DELAYED_STREAM, replicas: opts.replicas }, 'created stream');
 }
 
@@ -393,30 +390,26 @@ export async function ensureSchedulerConsumer(jsm: JetStreamManager, spec: Queue
 
 /** Creates the dead-letter stream if missing. Dead letters are kept until purged. */
 export async function ensureDeadLetterStream(jsm: JetStreamManager, opts: { replicas: number; storage: 'file' | 'memory' }): Promise<void> {
-  await addStreamIfMissing(jsm, DEAD_LETTER_STREAM, () =>
-    jsm.streams.add({
-      name: DEAD_LETTER_STREAM,
-      subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}>`],
-      retention: RetentionPolicy.Limits,
-      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
-      num_replicas: opts.replicas,
-      // Full means full: refuse (the worker keeps the message and retries) rather than drop old dead letters.
-      discard: DiscardPolicy.New,
-    }),
-  );
+  await addStreamIfMissing(jsm, {
+    name: DEAD_LETTER_STREAM,
+    subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}>`],
+    retention: RetentionPolicy.Limits,
+    storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    num_replicas: opts.replicas,
+    // Full means full: refuse (the worker keeps the message and retries) rather than drop old dead letters.
+    discard: DiscardPolicy.New,
+  });
 }
 
 /** Creates the callback stream and its durable consumer if missing. */
 export async function ensureCallbackStream(jsm: JetStreamManager, opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number }): Promise<void> {
-  await addStreamIfMissing(jsm, CALLBACK_STREAM, () =>
-    jsm.streams.add({
-      name: CALLBACK_STREAM,
-      subjects: [`${CALLBACK_SUBJECT_PREFIX}>`],
-      retention: RetentionPolicy.Workqueue,
-      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
-      num_replicas: opts.replicas,
-    }),
-  );
+  await addStreamIfMissing(jsm, {
+    name: CALLBACK_STREAM,
+    subjects: [`${CALLBACK_SUBJECT_PREFIX}>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    num_replicas: opts.replicas,
+  });
   if (!(await infoOrUndefined(() => jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE), JetStreamApiCodes.ConsumerNotFound))) {
     await jsm.consumers.add(CALLBACK_STREAM, {
       durable_name: CALLBACK_DURABLE,
@@ -452,19 +445,17 @@ export async function ensurePayloadBucket(jsm: JetStreamManager, opts: KvBucketO
  * is `idempotency_window`: an item redelivered within it never counts twice.
  */
 async function openBatches(nc: NatsConnection, jsm: JetStreamManager, config: Config): Promise<KV> {
-  await addStreamIfMissing(jsm, BATCH_EVENTS_STREAM, () =>
-    jsm.streams.add({
-      name: BATCH_EVENTS_STREAM,
-      subjects: [`${BATCH_EVENT_PREFIX}>`],
-      retention: RetentionPolicy.Limits,
-      storage: config.queue.storage === 'memory' ? StorageType.Memory : StorageType.File,
-      num_replicas: config.queue.replicas,
-      // Full means full: the worker keeps the item unacked and retries, never drops a count.
-      discard: DiscardPolicy.New,
-      max_age: nanos(config.records.ttlMs),
-      duplicate_window: nanos(Math.min(config.records.idempotencyWindowMs, config.records.ttlMs)),
-    }),
-  );
+  await addStreamIfMissing(jsm, {
+    name: BATCH_EVENTS_STREAM,
+    subjects: [`${BATCH_EVENT_PREFIX}>`],
+    retention: RetentionPolicy.Limits,
+    storage: config.queue.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    num_replicas: config.queue.replicas,
+    // Full means full: the worker keeps the item unacked and retries, never drops a count.
+    discard: DiscardPolicy.New,
+    max_age: nanos(config.records.ttlMs),
+    duplicate_window: nanos(Math.min(config.records.idempotencyWindowMs, config.records.ttlMs)),
+  });
   return openKvBucket(nc, BATCHES_BUCKET, bucketOptions(config));
 }
 
@@ -530,15 +521,16 @@ function lostCreateRace(err: unknown): boolean {
 }
 
 /**
- * `add()`s stream `name` when it does not exist. Returns the stream's info and whether this call
- * made it. A create that lost the race to another process takes the stream that process made;
- * any other refusal is thrown.
+ * Adds the stream `stream` describes when none of its name exists. Returns the stream's info and
+ * whether this call made it. A create that lost the race to another process takes the stream that
+ * process made; any other refusal is thrown.
  */
-async function addStreamIfMissing(jsm: JetStreamManager, name: string, add: () => Promise<StreamInfo>): Promise<{ info: StreamInfo; created: boolean }> {
+async function addStreamIfMissing(jsm: JetStreamManager, stream: Partial<StreamConfig> & { name: string }): Promise<{ info: StreamInfo; created: boolean }> {
+  const { name } = stream;
   const existing = await infoOrUndefined(() => jsm.streams.info(name), JetStreamApiCodes.StreamNotFound);
   if (existing) return { info: existing, created: false };
   try {
-    return { info: await add(), created: true };
+    return { info: await jsm.streams.add(stream), created: true };
   } catch (err) {
     if (!lostCreateRace(err)) throw err;
     const made = await infoOrUndefined(() => jsm.streams.info(name), JetStreamApiCodes.StreamNotFound);
