@@ -2,6 +2,8 @@
  * A bench fixture run as its own process (forked by processes.ts), so the worker under test and
  * the servers it calls do not share an event loop. Role "function": a trivial function answering
  * 200 "ok", which can hold requests until released. Role "sink": a callback receiver answering 200.
+ * Role "accept": the ingest's HTTP floor, answering each request 202 with an X-Call-Id and doing
+ * nothing else (what a gateway costs before it does any work of its own).
  * The parent drives it over the IPC channel: requests `{ id, cmd, ... }` get `{ id, ...result }`;
  * with tracing on, each request is also reported as `{ event, callId, atMs }`.
  */
@@ -10,7 +12,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { epochMs } from './stats.js';
 
-export type FixtureRole = 'function' | 'sink';
+export type FixtureRole = 'function' | 'sink' | 'accept';
 
 export type FixtureCommand = { cmd: 'stats' } | { cmd: 'reset' } | { cmd: 'trace'; on: boolean } | { cmd: 'hold'; on: boolean } | { cmd: 'release' };
 
@@ -38,7 +40,15 @@ let trace = false;
 let holding = false;
 const held: ServerResponse[] = [];
 
+/** The accept role's X-Call-Id: a UUID's length, as the gateway answers. */
+const CALL_ID = '00000000-0000-4000-8000-000000000000';
+
 function answer(res: ServerResponse, close = false): void {
+  if (role === 'accept') {
+    res.writeHead(202, { 'x-call-id': CALL_ID, 'content-length': '0' });
+    res.end();
+    return;
+  }
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2', ...(close ? { connection: 'close' } : {}) });
   res.end('ok');
 }

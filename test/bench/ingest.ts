@@ -11,7 +11,17 @@ import { encodeEnvelope } from '../../src/queue/envelope.js';
 import { ensureStream } from '../../src/queue/topology.js';
 import { rssSampler } from './memory.js';
 import { row, type Row } from './report.js';
-import { freePort, readCpuMs, readMachineBusyMs, readRssBytes, runAutocannon, spawnAsyncfn, type AsyncfnChild } from './processes.js';
+import {
+  freePort,
+  readCpuMs,
+  readMachineBusyMs,
+  readRssBytes,
+  runAutocannon,
+  spawnAsyncfn,
+  startFixture,
+  type AsyncfnChild,
+  type AutocannonResult,
+} from './processes.js';
 import { pollUntil } from '../helpers/eventually.js';
 import {
   BODY,
@@ -121,6 +131,27 @@ async function startGatewayChild(scope: Scope, natsUrl: string, processes: numbe
   return { child, url, stop };
 }
 
+/** The HTTP floor's rate and its server's CPU per request. */
+interface HttpFloor {
+  readonly perSecond: number;
+  readonly cpuMicros: number;
+}
+
+/**
+ * Runs `load` against a bare node:http server that answers every request 202 (the bench fixture's
+ * "accept" role, its own process): what HTTP itself costs the server, with no work behind it.
+ */
+async function measureHttpFloor(scope: Scope, load: (url: string, seconds: number) => Promise<AutocannonResult>, plan: IngestPlan): Promise<HttpFloor> {
+  const server = await startFixture('accept');
+  scope.defer(() => server.stop());
+  if (plan.warmupSeconds > 0) await load(server.url, plan.warmupSeconds);
+  const before = await readCpuMs(server.pid);
+  const result = await load(server.url, plan.seconds);
+  const cpuMicros = (((await readCpuMs(server.pid)) - before) * 1000) / Math.max(1, result.ok);
+  await server.stop();
+  return { perSecond: result.ok / result.durationSeconds, cpuMicros };
+}
+
 export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA: LimitA }> {
   return inScope(async (scope) => {
     const nats = await startNats(scope);
@@ -160,7 +191,9 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     const cpuAfter = await cpu();
     const loadRss = await sampler.stop();
     // Per 202 answered; the machine's busy cores over the whole autocannon run (autocannon included).
-    const [gatewayCpuMicros, natsCpuMicros] = [0, 1].map((i) => ((cpuAfter[i]! - cpuBefore[i]!) * 1000) / Math.max(1, result.ok));
+    const [gatewayCpuMicros, natsCpuMicros, busyMicros] = [0, 1, 2].map((i) => ((cpuAfter[i]! - cpuBefore[i]!) * 1000) / Math.max(1, result.ok));
+    // Everything else the machine ran meanwhile, per 202: autocannon, mostly.
+    const otherCpuMicros = busyMicros! - gatewayCpuMicros! - natsCpuMicros!;
     const busyCores = (cpuAfter[2] - cpuBefore[2]) / (cpuAfter[3] - cpuBefore[3]);
     const failed = result.non2xx + result.errors + result.timeouts;
     if (failed > 0) progress(SECTION, `warning: ${failed} requests were not answered 2xx`);
@@ -170,6 +203,10 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     progress(SECTION, `one batch of ${plan.batchItems} items (POST /async-batch, NDJSON)`);
     const batch = await submitBatch(gateway.url, plan.batchItems);
     progress(SECTION, `batch: ${batch.accepted} items accepted, ${batch.itemsPerSecond.toFixed(0)} items/s (single requests: ${rate.toFixed(0)} 202/s)`);
+
+    // The HTTP floor: what answering these requests costs with no work behind them.
+    const floor = await measureHttpFloor(scope, (url, seconds) => load(seconds, url), plan);
+    progress(SECTION, `HTTP floor: ${floor.perSecond.toFixed(0)} 202/s, ${floor.cpuMicros.toFixed(1)} µs CPU each (a bare node:http server)`);
 
     const processRows: Row[] = [];
     if (plan.processes > 1) {
@@ -202,6 +239,11 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       row('ingest.limitA.busyCores', '1 ingest', 'cores busy during LIMIT-A (the bench publishing and nats-server)', limitA.busyCores),
       row('ingest.gatewayCpu', '1 ingest', 'gateway CPU µs per 202 under autocannon', gatewayCpuMicros!),
       row('ingest.natsCpu', '1 ingest', "nats-server's CPU µs per 202 under autocannon", natsCpuMicros!),
+      row('ingest.otherCpu', '1 ingest', 'the rest of the machine (autocannon, mostly): CPU µs per 202 during the run', otherCpuMicros),
+      row('ingest.floor.cpu', '1 ingest', 'HTTP floor: CPU µs per request of a bare node:http server answering 202 under the same autocannon', floor.cpuMicros),
+      row('ingest.floor.rate', '1 ingest', "HTTP floor: the bare server's 202/s under the same autocannon (limit: the gateway's)", floor.perSecond, {
+        limit: rate,
+      }),
       row(
         'ingest.busyCores',
         '1 ingest',
