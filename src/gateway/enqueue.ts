@@ -1,8 +1,8 @@
 /**
  * The enqueue use case behind `POST /async-function/<name>`, apart from HTTP: resolve the function,
  * check the callback target, choose the queue, tell a chained call from a new one, claim the
- * idempotency key, write the `queued` record and publish, rolling back what a refused request
- * left. The route (routes/async-function.ts) only turns the request into an {@link EnqueueRequest}
+ * idempotency key, admit the invocation to its turn's group of `queued` records (or write its
+ * own record) and publish, rolling back what a refused request left. The route (routes/async-function.ts) only turns the request into an {@link EnqueueRequest}
  * and the {@link EnqueueResult} into a response.
  */
 import type { Span } from '@opentelemetry/api';
@@ -15,6 +15,7 @@ import { QueueUnavailableError } from '../queue/errors.js';
 import type { InvocationPublisher } from '../queue/publisher.js';
 import type { IdempotencyClaim, IdempotencyClaims } from '../status/idempotency.js';
 import type { InvocationRecord, RecordStore } from '../status/records.js';
+import type { QueuedGroups } from '../status/queued-groups.js';
 import { TelemetryAttributes as A } from '../telemetry/attributes.js';
 import type { QueueRouter } from './queue-router.js';
 
@@ -26,6 +27,11 @@ export interface EnqueuePorts {
   /** `routeNow`, when given, routes to a provisioned queue without a round trip's promise and timer. */
   readonly router: Pick<QueueRouter, 'route'> & Partial<Pick<QueueRouter, 'routeNow'>>;
   readonly records: Pick<RecordStore, 'createIfAbsent' | 'createUnconfirmed' | 'delete'>;
+  /**
+   * The default path's call ids and `queued` records: one group record per event-loop turn
+   * (src/status/queued-groups.ts). Absent, each invocation gets a fresh id and its own record.
+   */
+  readonly queuedGroups?: QueuedGroups | undefined;
   /** First-request election for Idempotency-Key. */
   readonly idempotency: IdempotencyClaims;
   readonly publisher: InvocationPublisher;
@@ -92,8 +98,14 @@ export type EnqueueResult =
  */
 export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise<EnqueueResult> {
   const { ref, callerCallId, span } = req;
-  let callId = callerCallId ?? ports.newCallId();
-  if (span.isRecording()) span.setAttributes({ [A.callId]: callId, [A.faasInvokedName]: ref.name, [A.namespace]: ref.namespace });
+  // The default path's call id comes with its group, once the request can no longer be refused
+  // before its publish; a caller's id, an Idempotency-Key and a delay keep a record of their own.
+  const groups = callerCallId === undefined && req.idempotencyKey === undefined && req.notBeforeMs === undefined ? ports.queuedGroups : undefined;
+  let callId = callerCallId ?? (groups === undefined ? ports.newCallId() : '');
+  if (span.isRecording()) {
+    span.setAttributes({ [A.faasInvokedName]: ref.name, [A.namespace]: ref.namespace });
+    if (callId !== '') span.setAttribute(A.callId, callId);
+  }
   let parentCallId: string | undefined;
   let claim: IdempotencyClaim | undefined;
   let recordedEarly: string | undefined;
@@ -109,6 +121,10 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
       ports.router.routeNow?.(fn, req.enqueuedAtMs, req.concurrencyKey) ??
       (await confirmWithin('the queue', deadline, () => ports.router.route(fn, req.enqueuedAtMs, req.concurrencyKey)));
     if (span.isRecording()) span.setAttribute(A.queue, route.queue);
+    // Admitted now, so its group's write is deferred ahead of the publish below (queued-groups.ts).
+    if (groups !== undefined) {
+      callId = groups.admit({ functionName: ref.name, namespace: ref.namespace, queue: route.queue, enqueuedAtMs: req.enqueuedAtMs });
+    }
 
     // A caller-chosen call id may already name another invocation: OpenFaaS chains functions by
     // pointing X-Callback-Url at /async-function/<next>, and the worker's callback carries the
@@ -141,9 +157,11 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
     const delayMs = notBeforeMs === undefined ? 0 : notBeforeMs - req.enqueuedAtMs;
 
     // Otherwise the record rides unconfirmed in the invocation's socket write, just ahead of it (see
-    // the README, "Status API"): one JetStream round trip and one confirmation per 202. It is a
-    // create, so a fast worker's "running" (or a replay's record) is never overwritten by "queued".
-    const recordNow = recordedEarly === callId ? undefined : recordUnconfirmed(ports, req, route.queue, callId, parentCallId);
+    // the README, "One durable write per 202"; a grouped invocation's group does the same, once per
+    // turn). It is a create, so a fast worker's "running" (or a replay's record) is never
+    // overwritten by "queued".
+    // A grouped invocation's record is its group's.
+    const recordNow = recordedEarly === callId || groups !== undefined ? undefined : recordUnconfirmed(ports, req, route.queue, callId, parentCallId);
     // From here on, what a refusal leaves behind is cleaned up by cleanUpRefused.
     recordedEarly = undefined;
     try {

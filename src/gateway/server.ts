@@ -7,6 +7,7 @@ import type { FunctionResolver } from '../functions/index.js';
 import type { InvocationPublisher } from '../queue/publisher.js';
 import type { CancellationRequests } from '../status/cancellations.js';
 import type { RecordStore } from '../status/records.js';
+import type { QueuedGroups } from '../status/queued-groups.js';
 import type { IdempotencyClaims } from '../status/idempotency.js';
 import type { ResultStore } from '../status/results.js';
 import type { QueueStats } from '../status/queue-stats.js';
@@ -114,6 +115,8 @@ export interface GatewayDeps {
   readonly publisher: InvocationPublisher;
   readonly router: QueueRouter;
   readonly records: RecordStore;
+  /** The default path's grouped `queued` records (src/status/queued-groups.ts); absent, one record per invocation. */
+  readonly queuedGroups?: QueuedGroups | undefined;
   readonly cancellations: CancellationRequests;
   readonly idempotency: IdempotencyClaims;
   readonly results: ResultStore;
@@ -211,6 +214,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     publisher: deps.publisher,
     router: deps.router,
     records: deps.records,
+    queuedGroups: deps.queuedGroups,
     cancellations: deps.cancellations,
     idempotency: deps.idempotency,
     maxDelayMs: opts.maxDelayMs,

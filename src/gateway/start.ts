@@ -10,11 +10,13 @@ import { inFlightGatherer } from './inflight.js';
 import { deadLetterBrowser } from './dead-letters.js';
 import { createHttpClient } from '../http/client.js';
 import { connectQueue, redactUrl } from '../nats/connection.js';
-import { openKeysBucket, provisionGateway, queueSpecFor } from '../queue/topology.js';
+import { openKeysBucket, provisionGateway, queueSpecFor, RECORDS_BUCKET } from '../queue/topology.js';
+import { deferWrite } from '../queue/write-batch.js';
 import { readQueues } from '../status/queue-stats.js';
 import { loadProgressKey } from '../status/progress-key.js';
 import { cancellationRequests } from '../status/cancellations.js';
 import { recordStore } from '../status/records.js';
+import { queuedGroups } from '../status/queued-groups.js';
 import { idempotencyClaims } from '../status/idempotency.js';
 import { resultStore } from '../status/results.js';
 import { payloadStore } from '../queue/payload-store.js';
@@ -76,6 +78,14 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
     const progress = await loadProgressKey(config.security.secretMountPath, () => openKeysBucket(queue.nc, config.queue));
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
     const confirmer = createConfirmer(queue.nc, { timeoutMs: config.gateway.publishTimeoutMs });
+    // One create-only write per event-loop turn for the `queued` records of the default path.
+    const groups = queuedGroups({
+      create: (key, data) => confirmer.kvPut(RECORDS_BUCKET, key, data, { previousSeq: 0 }),
+      fallback: (queued) => {
+        for (const record of queued) records.createUnconfirmed(record);
+      },
+      defer: deferWrite,
+    });
     const app = await buildGateway(
       {
         readTimeoutMs: config.gateway.readTimeoutMs,
@@ -95,6 +105,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         publisher: createPublisher(queue, confirmer, { publishTimeoutMs: config.gateway.publishTimeoutMs }),
         router: createQueueRouter(config, jsm, logger),
         records,
+        queuedGroups: groups,
         results,
         payloads,
         idempotency,

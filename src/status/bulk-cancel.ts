@@ -2,6 +2,7 @@ import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { CancellationRequests } from './cancellations.js';
 import { matchesInvocation, type InvocationFilter } from './filters.js';
 import type { InvocationRecord } from './records.js';
+import { GROUP_KEY_PREFIX, groupKeyOf, groupRecords } from './queued-groups.js';
 import { SCAN_BATCH, scanStream } from '../queue/scan.js';
 import { RECORDS_BUCKET } from '../queue/topology.js';
 
@@ -24,14 +25,15 @@ export interface InvocationMatches {
 
 /**
  * Reads the last value of every key in the records bucket once and keeps the call ids of the
- * records matching `filter`.
+ * records matching `filter`, the queued members of groups with no record of their own included.
  *
  * How it scales: one ordered pull consumer over the bucket's stream with "last per subject",
  * {@link SCAN_BATCH} records per pull, so the client never buffers more than one batch: the time
  * is linear in the records the bucket holds (all of them, since records are keyed by call id and
  * no subject filter can select by function or state; `records_ttl` bounds them), the memory
  * linear in the matches (their call ids). Bounded: it stops at the count of records pending when
- * it started, so invocations enqueued during the scan are not included.
+ * it started, so invocations enqueued during the scan are not included. `scanned` counts a group
+ * once, as one value read.
  */
 export async function scanInvocations(js: JetStreamClient, filter: InvocationFilter, onScanned?: (scanned: number) => void): Promise<InvocationMatches> {
   const callIds: string[] = [];
@@ -40,20 +42,36 @@ export async function scanInvocations(js: JetStreamClient, filter: InvocationFil
   let scanned = 0;
   const prefix = `$KV.${RECORDS_BUCKET}.`;
   const scan = scanStream(js, { stream: `KV_${RECORDS_BUCKET}`, consumer: { filter_subjects: `${prefix}>`, deliver_policy: DeliverPolicy.LastPerSubject } });
+  const match = (record: InvocationRecord): void => {
+    if (!matchesInvocation(record, filter)) return;
+    callIds.push(record.callId);
+    byState[record.state] = (byState[record.state] ?? 0) + 1;
+    const fn = `${record.function}.${record.namespace}`;
+    byFunction[fn] = (byFunction[fn] ?? 0) + 1;
+  };
+  // Queued members of groups (queued-groups.ts) until their own record, if any, turns up: a
+  // group is written before any record of its members, except a refused one's deletion.
+  const queued = new Map<string, InvocationRecord>();
+  const deleted = new Set<string>();
   for await (const m of scan) {
+    const key = m.subject.slice(prefix.length);
     const op = m.headers?.get(KV_OPERATION);
-    if (op !== 'DEL' && op !== 'PURGE' && m.data.length > 0) {
-      scanned += 1;
-      const record = parseRecord(m.data);
-      if (record && matchesInvocation(record, filter)) {
-        callIds.push(record.callId);
-        byState[record.state] = (byState[record.state] ?? 0) + 1;
-        const fn = `${record.function}.${record.namespace}`;
-        byFunction[fn] = (byFunction[fn] ?? 0) + 1;
-      }
-      if (scanned % SCAN_BATCH === 0) onScanned?.(scanned);
+    if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) {
+      queued.delete(key);
+      if (groupKeyOf(key) !== undefined) deleted.add(key);
+      continue;
     }
+    scanned += 1;
+    if (key.startsWith(GROUP_KEY_PREFIX)) {
+      for (const record of groupRecords(key, m.data)) if (!deleted.has(record.callId)) queued.set(record.callId, record);
+    } else {
+      queued.delete(key);
+      const record = parseRecord(m.data);
+      if (record) match(record);
+    }
+    if (scanned % SCAN_BATCH === 0) onScanned?.(scanned);
   }
+  for (const record of queued.values()) match(record);
   onScanned?.(scanned);
   return { callIds, byState, byFunction, scanned };
 }

@@ -3,7 +3,7 @@ import { JetStreamApiError } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { openKvBucket, RECORDS_BUCKET, type KvBucketOptions } from '../queue/topology.js';
 import { encodeOnce } from '../queue/encoded-headers.js';
-import { recordOf, waitForFinal } from './wait.js';
+import { queuedInGroup, readRecord, recordOf, waitForFinal } from './wait.js';
 
 /** Where an invocation stands. */
 export type InvocationState = 'scheduled' | 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'deadLettered';
@@ -134,10 +134,10 @@ export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
   createOnly.set('Nats-Expected-Last-Subject-Sequence', '0');
   const createOnlyBlock = encodeOnce(createOnly).headers;
   return {
-    async get(callId) {
-      return recordOf(await kv.get(callId));
-    },
+    get: (callId) => readRecord(kv, callId),
     async createIfAbsent(record) {
+      // A queued invocation of a group has no record of its own yet: its call id is taken all the same.
+      if ((await queuedInGroup(kv, record.callId)) !== undefined) return false;
       try {
         await kv.create(record.callId, JSON.stringify(record));
         return true;
@@ -163,7 +163,8 @@ export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
     async update(callId, change) {
       for (let attempt = 1; ; attempt++) {
         const entry = await kv.get(callId);
-        const decided = change(recordOf(entry));
+        // Never written: a queued member of a group reads as its group says (the write creates its record).
+        const decided = change(entry ? recordOf(entry) : await queuedInGroup(kv, callId));
         if (decided.write === undefined) return decided.result;
         try {
           // Revision 0 (no entry) makes the update a create.

@@ -1,6 +1,7 @@
 import type { KvEntry, KvWatchEntry, RoKV } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import { FINAL_STATES, type InvocationRecord } from './records.js';
+import { groupKeyOf, memberRecord } from './queued-groups.js';
 
 /**
  * The part of the records bucket `waitForFinal` reads: the KV that provisionGateway or
@@ -12,10 +13,11 @@ export type RecordsReader = Pick<RoKV, 'get' | 'watch'>;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * What a KV key may be (nats.js `validKeyRe`, no empty tokens). A call id outside this set has
- * no record and, worse, `*` or `>` in it would make a watch match other call ids.
+ * What a record's key may be: a KV key (nats.js `validKeyRe`, no empty tokens) without `/`, which
+ * no call id holds and every group key does (queued-groups.ts). A call id outside this set has no
+ * record and, worse, `*` or `>` in it would make a watch match other call ids.
  */
-const RECORD_KEY = /^[-/=\w]+(?:\.[-/=\w]+)*$/;
+const RECORD_KEY = /^[-=\w]+(?:\.[-=\w]+)*$/;
 
 /** true when `callId` can be a key of the records bucket. */
 export function isRecordKey(callId: string): boolean {
@@ -33,12 +35,31 @@ export function recordOf(entry: KvEntry | null | undefined): InvocationRecord | 
 }
 
 /**
+ * The record of `callId` as the status API tells it: its own record (undefined when deleted), or,
+ * when it has never had one, the `queued` record its group lists (queued-groups.ts). A key that is
+ * no call id (a group's, with `/`) reads as no record: a group is never served as one.
+ */
+export async function readRecord(kv: Pick<RoKV, 'get'>, callId: string): Promise<InvocationRecord | undefined> {
+  if (!isRecordKey(callId)) return undefined;
+  const entry = await kv.get(callId);
+  return entry ? recordOf(entry) : queuedInGroup(kv, callId);
+}
+
+/** The `queued` record the group of `callId` lists for it, if any; for a call id with no record of its own. */
+export async function queuedInGroup(kv: Pick<RoKV, 'get'>, callId: string): Promise<InvocationRecord | undefined> {
+  const groupKey = groupKeyOf(callId);
+  if (groupKey === undefined) return undefined;
+  const group = await kv.get(groupKey);
+  return group?.operation === 'PUT' ? memberRecord(callId, group.value) : undefined;
+}
+
+/**
  * Waits until the invocation `callId` reaches a final state (`FINAL_STATES`: succeeded, failed,
  * cancelled, deadLettered), for at most `timeoutMs`.
  *
  * Resolves with the final record as soon as it is written (a KV watch on the key pushes each write;
  * nothing polls), or, when `timeoutMs` passes first, with the record as it is then (queued,
- * running, retrying), or undefined when the call id has no record. One `get` comes first, so a
+ * running, retrying), or undefined when the call id has no record. One read comes first (`readRecord`: a queued invocation's group, when it has no record of its own), so a
  * finished invocation costs one read and no watch. A call id that cannot be a KV key (see
  * `isRecordKey`) resolves undefined at once: no record can exist under it.
  *
@@ -57,7 +78,7 @@ export async function waitForFinal(kv: RecordsReader, callId: string, timeoutMs:
   if (!isRecordKey(callId)) return undefined;
 
   const deadlineMs = Date.now() + timeoutMs;
-  const initial = recordOf(await kv.get(callId));
+  const initial = await readRecord(kv, callId);
   signal?.throwIfAborted();
   if (isFinal(initial) || timeoutMs === 0) return initial;
   return watchUntilFinal(kv, callId, initial, deadlineMs - Date.now(), signal);

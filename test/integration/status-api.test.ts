@@ -109,8 +109,8 @@ t.test('GET /async-function/<call-id>: the record as JSON; unknown ids 404; a fu
 });
 
 t.test('1,000 concurrent submits, each followed at once by a GET: every 202 reads queued (or later)', async (t) => {
-  // The gateway's queued record rides unconfirmed ahead of the invocation (one confirmation per
-  // 202): the 202 still comes only after the record is readable.
+  // The gateway's queued records (one group per turn, queued-groups.ts) ride ahead of the
+  // invocations (one confirmation per 202): the 202 still comes only after the record is readable.
   const stack = await startStack(t);
   const states = await Promise.all(
     Array.from({ length: 1_000 }, async (_, i) => {

@@ -9,6 +9,7 @@ import type { InvocationPublisher } from '../../queue/publisher.js';
 import { asUnavailable, confirmWithin, deadlineAfter } from '../../queue/deadline.js';
 import type { CancellationRequests } from '../../status/cancellations.js';
 import { FINAL_STATES, type RecordStore } from '../../status/records.js';
+import type { QueuedGroups } from '../../status/queued-groups.js';
 import { isRecordKey } from '../../status/wait.js';
 import type { IdempotencyClaims } from '../../status/idempotency.js';
 import type { QueueRouter } from '../queue-router.js';
@@ -29,6 +30,8 @@ export interface AsyncFunctionRouteDeps {
   readonly publisher: InvocationPublisher;
   readonly router: QueueRouter;
   readonly records: RecordStore;
+  /** The default path's grouped `queued` records (src/status/queued-groups.ts); absent, one record per invocation. */
+  readonly queuedGroups?: QueuedGroups | undefined;
   readonly cancellations: CancellationRequests;
   readonly defaultNamespace: string;
   readonly logger: Logger;
@@ -163,6 +166,7 @@ export function enqueuePortsOf(deps: AsyncFunctionRouteDeps): EnqueuePorts {
     checkCallback: deps.checkCallback,
     router: deps.router,
     records: deps.records,
+    queuedGroups: deps.queuedGroups,
     idempotency: deps.idempotency,
     publisher: deps.publisher,
     newCallId: randomUUID,

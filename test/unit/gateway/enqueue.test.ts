@@ -11,6 +11,7 @@ import { QueueUnavailableError } from '../../../src/queue/errors.js';
 import type { PublishOptions } from '../../../src/queue/publisher.js';
 import type { IdempotencyClaim } from '../../../src/status/idempotency.js';
 import type { InvocationRecord } from '../../../src/status/records.js';
+import type { QueuedGroups, QueuedMember } from '../../../src/status/queued-groups.js';
 
 const ECHO: ResolvedFunction = { name: 'echo', namespace: 'openfaas-fn', url: 'http://127.0.0.1:1/', annotations: {} };
 const NOW = 1_700_000_000_000;
@@ -309,4 +310,66 @@ t.test('a queue already provisioned is routed at once (routeNow); otherwise thro
   };
   t.match(refusal(await enqueue(ports, request())), { code: 'ASYNCFN_ERR_BAD_ANNOTATION', httpStatus: 500 }, 'a bad annotation is refused as before');
   t.equal(calls.published.length, 2);
+});
+
+/** Queued groups that record what they admitted (src/status/queued-groups.ts). */
+function fakeGroups() {
+  const admitted: Array<{ callId: string; member: QueuedMember }> = [];
+  const groups: QueuedGroups = {
+    admit: (member) => {
+      const callId = `grouped-${admitted.length + 1}`;
+      admitted.push({ callId, member });
+      return callId;
+    },
+  };
+  return { groups, admitted };
+}
+
+t.test('the default path: its call id and queued record come from its group, no record of its own', async (t) => {
+  const { groups, admitted } = fakeGroups();
+  const { ports, calls } = fakePorts({ queuedGroups: groups });
+  const result = await enqueue(ports, request());
+  t.same(result, { outcome: 'accepted', callId: 'grouped-1', parentCallId: undefined });
+  t.same(admitted, [{ callId: 'grouped-1', member: { functionName: 'echo', namespace: 'openfaas-fn', queue: 'faas-request', enqueuedAtMs: NOW } }]);
+  t.equal(calls.published[0]?.invocation.callId, 'grouped-1');
+  t.same(calls.unconfirmed, [], 'no second write for the 202');
+});
+
+t.test("a caller's call id, an Idempotency-Key and a delay keep a record of their own", async (t) => {
+  for (const [what, over] of [
+    ['X-Call-Id', { callerCallId: 'mine' }],
+    ['Idempotency-Key', { idempotencyKey: 'k1' }],
+    ['delay', { notBeforeMs: NOW + 5_000 }],
+  ] as const) {
+    const { groups, admitted } = fakeGroups();
+    const { ports, calls } = fakePorts({ queuedGroups: groups });
+    const result = await enqueue(ports, request(over));
+    t.equal(result.outcome, 'accepted', what);
+    t.same(admitted, [], `${what}: not grouped`);
+    t.equal(calls.unconfirmed.length + calls.createdIfAbsent.length, 1, `${what}: its own record`);
+  }
+});
+
+t.test('a grouped invocation refused at its publish has its record deleted: the group no longer answers for it', async (t) => {
+  const { groups } = fakeGroups();
+  const { ports, calls } = fakePorts({
+    queuedGroups: groups,
+    publisher: {
+      publish: async () => {
+        throw new QueueUnavailableError('JetStream did not acknowledge the publish in time', { outcomeUnknown: true });
+      },
+    },
+  });
+  const result = await enqueue(ports, request());
+  t.equal(refusal(result).httpStatus, 503);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(calls.deleted, ['grouped-1']);
+});
+
+t.test('refused before its publish (no such function): no call id is admitted', async (t) => {
+  const { groups, admitted } = fakeGroups();
+  const { ports } = fakePorts({ queuedGroups: groups });
+  const result = await enqueue(ports, request({ ref: { name: 'nope', namespace: 'openfaas-fn' }, rawName: 'nope' }));
+  t.equal(refusal(result).httpStatus, 404);
+  t.same(admitted, []);
 });
