@@ -270,7 +270,8 @@ function dropRecord(ports: EnqueuePorts, callId: string): void {
  */
 async function cleanUpRefused(ports: EnqueuePorts, callId: string, claim: IdempotencyClaim | undefined, err: unknown): Promise<void> {
   if (claim && !claim.first) return;
-  dropRecord(ports, callId);
+  // A grouped invocation refused before its group was written just leaves the group.
+  if (ports.queuedGroups?.withdraw(callId) !== true) dropRecord(ports, callId);
   const maybeStored = err instanceof QueueUnavailableError && err.outcomeUnknown;
   if (claim && !maybeStored) {
     await ports.idempotency.release(claim).catch((e: unknown) => ports.logger.debug({ err: e, callId }, 'could not release an idempotency key'));

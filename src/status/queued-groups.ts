@@ -95,6 +95,11 @@ export interface GroupWriterPorts {
 export interface QueuedGroups {
   /** A fresh call id for `member`, listed in the group written ahead of its message. */
   admit(member: QueuedMember): string;
+  /**
+   * Takes a refused member out of its group if the group is not written yet (true); false once it
+   * is, when the member's record must be deleted instead, which hides it from the group.
+   */
+  withdraw(callId: string): boolean;
 }
 
 /**
@@ -107,6 +112,8 @@ export function queuedGroups(ports: GroupWriterPorts): QueuedGroups {
 
   const write = (prefix: string, members: Map<string, QueuedMember>): void => {
     if (open?.prefix === prefix) open = undefined;
+    // Every member was refused before its group's turn came.
+    if (members.size === 0) return;
     const key = GROUP_KEY_PREFIX + prefix;
     const data = encodeGroup(members);
     ports.create(key, data).catch(() => ports.fallback(groupRecords(key, data)));
@@ -122,6 +129,9 @@ export function queuedGroups(ports: GroupWriterPorts): QueuedGroups {
       const callId = `${open.prefix}-${randomUUID().slice(GROUP_PART + 1)}`;
       open.members.set(callId, member);
       return callId;
+    },
+    withdraw(callId) {
+      return open?.members.delete(callId) === true;
     },
   };
 }

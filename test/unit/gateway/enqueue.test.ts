@@ -315,14 +315,21 @@ t.test('a queue already provisioned is routed at once (routeNow); otherwise thro
 /** Queued groups that record what they admitted (src/status/queued-groups.ts). */
 function fakeGroups() {
   const admitted: Array<{ callId: string; member: QueuedMember }> = [];
+  const withdrawn: string[] = [];
+  let written = false;
   const groups: QueuedGroups = {
     admit: (member) => {
       const callId = `grouped-${admitted.length + 1}`;
       admitted.push({ callId, member });
       return callId;
     },
+    withdraw: (callId) => {
+      if (written) return false;
+      withdrawn.push(callId);
+      return true;
+    },
   };
-  return { groups, admitted };
+  return { groups, admitted, withdrawn, markWritten: () => void (written = true) };
 }
 
 t.test('the default path: its call id and queued record come from its group, no record of its own', async (t) => {
@@ -350,8 +357,23 @@ t.test("a caller's call id, an Idempotency-Key and a delay keep a record of thei
   }
 });
 
-t.test('a grouped invocation refused at its publish has its record deleted: the group no longer answers for it', async (t) => {
-  const { groups } = fakeGroups();
+t.test('a grouped invocation refused at its publish leaves its group, or has its record deleted once the group is written', async (t) => {
+  const unwritten = fakeGroups();
+  const early = fakePorts({
+    queuedGroups: unwritten.groups,
+    publisher: {
+      publish: async () => {
+        throw new QueueUnavailableError('not connected to NATS');
+      },
+    },
+  });
+  t.equal(refusal(await enqueue(early.ports, request())).httpStatus, 503);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(unwritten.withdrawn, ['grouped-1'], 'refused before its group was written: withdrawn');
+  t.same(early.calls.deleted, [], 'no write for it');
+
+  const { groups, markWritten } = fakeGroups();
+  markWritten();
   const { ports, calls } = fakePorts({
     queuedGroups: groups,
     publisher: {

@@ -157,3 +157,21 @@ t.test('readRecord: own record first, then the group; a deleted record hides the
   t.equal(await readRecord(kv, groupKeyOf(queued)!), undefined, 'the group itself is no record');
   t.same(reads, [], 'and is not even read');
 });
+
+t.test('a member refused before its group is written is withdrawn; after, it is not', async (t) => {
+  const { groups, created } = recorded();
+  const kept = groups.admit(member());
+  const refused = groups.admit(member());
+  t.ok(groups.withdraw(refused), 'withdrawn');
+  await turn();
+  t.same(
+    groupRecords(created[0]!.key, created[0]!.data).map((r) => r.callId),
+    [kept],
+  );
+  t.notOk(groups.withdraw(kept), 'its group is written: the caller deletes its record instead');
+
+  const alone = groups.admit(member());
+  t.ok(groups.withdraw(alone));
+  await turn();
+  t.equal(created.length, 1, 'a group whose every member was withdrawn is not written');
+});
