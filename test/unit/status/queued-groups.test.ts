@@ -175,3 +175,17 @@ t.test('a member refused before its group is written is withdrawn; after, it is 
   await turn();
   t.equal(created.length, 1, 'a group whose every member was withdrawn is not written');
 });
+
+t.test('a group is JSON whatever its names hold, members of different functions interleaved', async (t) => {
+  const prefix = '0b6a7c1e-2f3d-4e5f';
+  const members = new Map<string, QueuedMember>([
+    [`${prefix}-8a9b-0c1d2e3f4a5b`, member()],
+    [`${prefix}-9a9b-0c1d2e3f4a5b`, member({ functionName: 'other', queue: 'q"\\\u2028x' })],
+    [`${prefix}-aa9b-0c1d2e3f4a5b`, member({ enqueuedAtMs: 5 })],
+  ]);
+  const records = groupRecords(`g/${prefix}`, encodeGroup(members));
+  t.same(
+    records.map((r) => [r.callId, r.function, r.queue, r.enqueuedAtMs]),
+    [...members].map(([id, m]) => [id, m.functionName, m.queue, m.enqueuedAtMs]),
+  );
+});
