@@ -17,7 +17,7 @@
  * A caller's X-Call-Id, an Idempotency-Key, a delay and a batch's items keep their own record.
  */
 import { randomUUID } from 'node:crypto';
-import type { InvocationRecord } from './records.js';
+import type { InvocationRecord } from './record.js';
 
 /** Members of one group at most: one turn's accepted requests, or the first 256 of them. */
 export const GROUP_CAPACITY = 256;

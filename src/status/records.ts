@@ -4,12 +4,9 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
 import { openKvBucket, RECORDS_BUCKET, type KvBucketOptions } from '../queue/topology.js';
 import { encodeOnce } from '../queue/encoded-headers.js';
 import { queuedInGroup, readRecord, recordOf, waitForFinal } from './wait.js';
+import type { InvocationRecord } from './record.js';
 
-/** Where an invocation stands. */
-export type InvocationState = 'scheduled' | 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'deadLettered';
-
-/** States after which nothing more happens to an invocation. */
-export const FINAL_STATES: ReadonlySet<InvocationState> = new Set(['succeeded', 'failed', 'cancelled', 'deadLettered']);
+export { FINAL_STATES, type InvocationProgress, type InvocationRecord, type InvocationState, type StoredResultInfo } from './record.js';
 
 /**
  * A record as the bucket stores it: JSON in UTF-8. Buffer.from, not TextEncoder: a slice of node's
@@ -18,52 +15,6 @@ export const FINAL_STATES: ReadonlySet<InvocationState> = new Set(['succeeded', 
  */
 export function encodeRecord(record: InvocationRecord): Uint8Array {
   return Buffer.from(JSON.stringify(record), 'utf8');
-}
-
-/** What asyncfn knows about one invocation (the status API of #7 serves it). */
-export interface InvocationRecord {
-  readonly callId: string;
-  /**
-   * The invocation whose call id the caller sent as X-Call-Id when that id already named an
-   * invocation (a callback chained into /async-function/): this one got a fresh call id instead.
-   */
-  readonly parentCallId?: string | undefined;
-  /** The batch this invocation is an item of (`POST /async-batch/<name>`). */
-  readonly batchId?: string | undefined;
-  readonly function: string;
-  readonly namespace: string;
-  readonly queue: string;
-  readonly state: InvocationState;
-  /** Attempts started so far. */
-  readonly attempts: number;
-  /** Last function status, when the function answered. */
-  readonly status?: number | undefined;
-  readonly enqueuedAtMs: number;
-  /** Unix ms before which a delayed invocation does not run (state "scheduled" until then). */
-  readonly notBeforeMs?: number | undefined;
-  readonly startedAtMs?: number | undefined;
-  readonly finishedAtMs?: number | undefined;
-  /** Duration of the last function call, ms. */
-  readonly durationMs?: number | undefined;
-  readonly error?: string | undefined;
-  /** Set when the caller asked for the result: whether it is stored, and what it is. */
-  readonly result?: StoredResultInfo | undefined;
-  /**
-   * The latest progress the running function reported (a POST to its X-Asyncfn-Progress-Url,
-   * written by the gateway). The worker's next record (the next attempt's `running`, a final
-   * state) replaces the record without it.
-   */
-  readonly progress?: InvocationProgress | undefined;
-}
-
-/** A running function's own report of how far it is (src/status/progress.ts). */
-export interface InvocationProgress {
-  /** 0–100. */
-  readonly percent: number;
-  /** At most 200 characters. */
-  readonly message?: string | undefined;
-  /** When the gateway received the report, unix ms. */
-  readonly atMs: number;
 }
 
 /** What a read-modify-write ({@link RecordStore.update}) decided: the record to write, if any, and what to resolve with. */
@@ -75,17 +26,6 @@ export interface RecordChange<T> {
 
 /** Read-modify-write attempts before {@link RecordStore.update} gives up: each lost race means the worker just wrote. */
 export const RECORD_UPDATE_ATTEMPTS = 5;
-
-/** What the record says about a result kept for `GET /async-function/<call-id>/result`. */
-export interface StoredResultInfo {
-  /** false when it could not be kept: too large (`result_max_size`) or the write failed. */
-  readonly stored: boolean;
-  readonly status: number;
-  readonly contentType?: string | undefined;
-  readonly bytes: number;
-  /** Why it is not stored. */
-  readonly reason?: string | undefined;
-}
 
 /** Invocation records in a JetStream KV bucket; last writer wins. */
 export interface RecordStore {

@@ -1,6 +1,6 @@
 import type { KvEntry, KvWatchEntry, RoKV } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
-import { FINAL_STATES, type InvocationRecord } from './records.js';
+import { FINAL_STATES, type InvocationRecord } from './record.js';
 import { groupKeyOf, memberRecord } from './queued-groups.js';
 
 /**
