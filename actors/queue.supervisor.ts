@@ -106,7 +106,16 @@ interface InFlight {
   /** The lane it was pulled from (QUEUE_LANE for the queue's own consumer). */
   readonly lane: string;
   readonly invocation: Invocation;
+  /** Resolves once its machine is done (the slot's promise). */
+  readonly done: Promise<void>;
 }
+
+/**
+ * States in which a machine has given its delivery back to JetStream (a retry's or a throttle's
+ * nak) and only waits for the server's confirmation: the next delivery of its invocation may
+ * arrive before that, and is then the next attempt, not a duplicate.
+ */
+const GIVEN_BACK = new Set(['retrying', 'throttling']);
 
 /** One in-flight invocation as {@link QueueSupervisor.inFlight} shows it: plain data, read when asked. */
 export interface InFlightInvocation {
@@ -308,7 +317,8 @@ export class QueueSupervisor {
    * until the machine is done. Returns undefined (no slot taken) for what it settles at once: a
    * poison message and a duplicate call id.
    */
-  #admit({ message, decoded }: Delivery, lane: string): Promise<void> | undefined {
+  #admit(delivery: Delivery, lane: string): Promise<void> | undefined {
+    const { message, decoded } = delivery;
     if (!decoded.ok) {
       // A message that cannot be decoded can never succeed: dead-letter it instead of redelivering forever.
       this.#opts.events.poison(this.#opts.queue, decoded.reasons);
@@ -319,7 +329,12 @@ export class QueueSupervisor {
       return undefined;
     }
     const { invocation } = decoded;
-    if (this.#inFlight.has(invocation.callId)) {
+    const running = this.#inFlight.get(invocation.callId);
+    if (running) {
+      // A retry's redelivery overtook the confirmation of its nak (a short back-off): it is the next
+      // attempt, run once the machine before it is done. A nak here would spend a delivery, and so
+      // an attempt, on nothing.
+      if (GIVEN_BACK.has(String(running.run.snapshot?.value))) return running.done.then(() => this.#admit(delivery, lane));
       // The same call id is already running here (a redelivery overtook a slow ack): let the running one settle it.
       message.nak(this.#opts.ackExtendIntervalMs);
       return undefined;
@@ -359,7 +374,7 @@ export class QueueSupervisor {
         ledgerError: context?.ledgerError,
       });
     };
-    const entry = { message, admittedAtMs, lane, invocation } as { -readonly [K in keyof InFlight]: InFlight[K] };
+    const entry = { message, admittedAtMs, lane, invocation, done } as { -readonly [K in keyof InFlight]: InFlight[K] };
     // Registered before the machine starts: its first actions may already read the registry.
     this.#inFlight.set(invocation.callId, entry);
     this.#notYetRunning.push({ callId: invocation.callId, admittedAtMs });

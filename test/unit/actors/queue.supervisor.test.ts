@@ -647,6 +647,42 @@ t.test('a second delivery of a call id running here is nak-ed with ackExtendInte
   t.same(s.source.violations, []);
 });
 
+/** A handle whose retry nak is confirmed only when the test says so. */
+class SlowNakHandle extends FakeHandle {
+  readonly confirmed = deferred<void>();
+  override async nakConfirmed(delayMs: number): Promise<void> {
+    this.calls.push(`nakConfirmed(${delayMs})`);
+    await this.confirmed.promise;
+  }
+}
+
+t.test("a retry's redelivery that overtakes the confirmation of its nak is the next attempt, run once the first is done", async (t) => {
+  const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000, mode: 'exponential' };
+  const s = startSupervisor(t, { maxInflight: 4, ackExtendIntervalMs: 30_000, policy });
+  const r1 = await s.source.requested.next();
+  const first = new SlowNakHandle(1);
+  r1.deliver({ message: first, decoded: { ok: true, invocation: envelope('c-retry') } });
+  (await s.calls.next()).result.resolve(outcome(502));
+  await settleMicrotasks();
+  t.same(first.calls, ['nakConfirmed(50)'], 'the retry is nak-ed; its confirmation has not come back yet');
+
+  // JetStream redelivers after the back-off, before the first machine heard that its nak is on the server.
+  const second = new FakeHandle(2);
+  r1.deliver({ message: second, decoded: { ok: true, invocation: envelope('c-retry') } });
+  await settleMicrotasks();
+  t.same(second.calls, [], 'not nak-ed as a duplicate: that would spend an attempt on nothing');
+  t.equal(s.calls.backlog, 0, 'not started while the first machine is still retrying');
+
+  first.confirmed.resolve();
+  t.equal((await s.settled.next()).settlement, 'retryScheduled');
+  const call = await s.calls.next();
+  t.equal(call.request.attempt, 2, 'the second attempt runs');
+  call.result.resolve(outcome());
+  t.equal((await s.settled.next()).settlement, 'acked');
+  t.same(second.settlements, ['ackAck']);
+  t.same(s.source.violations, []);
+});
+
 t.test('every state change is reported as a transition, in order', async (t) => {
   const s = startSupervisor(t, { maxInflight: 4 });
   const r1 = await s.source.requested.next();
