@@ -2,8 +2,9 @@
  * The enqueue use case behind `POST /async-function/<name>`, apart from HTTP: resolve the function,
  * check the callback target, choose the queue, tell a chained call from a new one, claim the
  * idempotency key, admit the invocation to its turn's group of `queued` records (or write its
- * own record) and publish, rolling back what a refused request left. The route (routes/async-function.ts) only turns the request into an {@link EnqueueRequest}
- * and the {@link EnqueueResult} into a response.
+ * own record) and publish, rolling back what a refused request left. The route
+ * (routes/async-function.ts) only turns the request into an {@link EnqueueRequest} and the
+ * {@link EnqueueResult} into a response.
  */
 import type { Span } from '@opentelemetry/api';
 import { FunctionNotFoundError, isAsyncFnError, type AsyncFnError } from '../errors.js';
@@ -157,10 +158,9 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
     const delayMs = notBeforeMs === undefined ? 0 : notBeforeMs - req.enqueuedAtMs;
 
     // Otherwise the record rides unconfirmed in the invocation's socket write, just ahead of it (see
-    // the README, "One durable write per 202"; a grouped invocation's group does the same, once per
-    // turn). It is a create, so a fast worker's "running" (or a replay's record) is never
-    // overwritten by "queued".
-    // A grouped invocation's record is its group's.
+    // the README, "One durable write per 202"); a grouped invocation's record is its group's, which
+    // does the same once per turn. It is a create, so a fast worker's "running" (or a replay's
+    // record) is never overwritten by "queued".
     const recordNow = recordedEarly === callId || groups !== undefined ? undefined : recordUnconfirmed(ports, req, route.queue, callId, parentCallId);
     // From here on, what a refusal leaves behind is cleaned up by cleanUpRefused.
     recordedEarly = undefined;

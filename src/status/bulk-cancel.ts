@@ -2,7 +2,7 @@ import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { CancellationRequests } from './cancellations.js';
 import { matchesInvocation, type InvocationFilter } from './filters.js';
 import type { InvocationRecord } from './records.js';
-import { GROUP_KEY_PREFIX, groupKeyOf, groupRecords } from './queued-groups.js';
+import { GROUP_KEY_PREFIX, groupRecords } from './queued-groups.js';
 import { SCAN_BATCH, scanStream } from '../queue/scan.js';
 import { RECORDS_BUCKET } from '../queue/topology.js';
 
@@ -49,21 +49,19 @@ export async function scanInvocations(js: JetStreamClient, filter: InvocationFil
     const fn = `${record.function}.${record.namespace}`;
     byFunction[fn] = (byFunction[fn] ?? 0) + 1;
   };
-  // Queued members of groups (queued-groups.ts) until their own record, if any, turns up: a
-  // group is written before any record of its members, except a refused one's deletion.
+  // Queued members of groups (queued-groups.ts) until their own record (or its deletion) turns
+  // up: a group is written before any record of its members, on the same connection.
   const queued = new Map<string, InvocationRecord>();
-  const deleted = new Set<string>();
   for await (const m of scan) {
     const key = m.subject.slice(prefix.length);
     const op = m.headers?.get(KV_OPERATION);
     if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) {
       queued.delete(key);
-      if (groupKeyOf(key) !== undefined) deleted.add(key);
       continue;
     }
     scanned += 1;
     if (key.startsWith(GROUP_KEY_PREFIX)) {
-      for (const record of groupRecords(key, m.data)) if (!deleted.has(record.callId)) queued.set(record.callId, record);
+      for (const record of groupRecords(key, m.data)) queued.set(record.callId, record);
     } else {
       queued.delete(key);
       const record = parseRecord(m.data);

@@ -11,7 +11,7 @@
  *
  * A member's own record, once the worker writes one (or a refusal deletes it), is the truth; the
  * group is only read when the call id has no record at all. One write per turn instead of one per
- * request: at c=100 a turn accepts several requests (README, "Status API").
+ * request: at c=100 a turn accepts several requests (README, "One durable write per `202`").
  *
  * What is grouped: the default path, a gateway-made call id with no idempotency key and no delay.
  * A caller's X-Call-Id, an Idempotency-Key, a delay and a batch's items keep their own record.
@@ -72,29 +72,40 @@ export function encodeGroup(members: ReadonlyMap<string, QueuedMember>): Uint8Ar
   return Buffer.from(`${json}}}`, 'utf8');
 }
 
-/** Every member of a stored group as its `queued` record; empty for a value that is no group. */
-export function groupRecords(groupKey: string, data: Uint8Array): InvocationRecord[] {
+/** The members a stored group lists, by member part; undefined for a value that is no group. */
+function membersOf(data: Uint8Array): StoredGroup['members'] | undefined {
   let stored: Partial<StoredGroup>;
   try {
     stored = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as Partial<StoredGroup>;
   } catch {
-    return [];
+    return undefined;
   }
-  if (stored.group !== 1 || typeof stored.members !== 'object' || stored.members === null) return [];
+  return stored.group === 1 && typeof stored.members === 'object' && stored.members !== null ? stored.members : undefined;
+}
+
+/** The `queued` record of one member, from its call id and what its group lists for it. */
+function queuedRecord(callId: string, fields: unknown): InvocationRecord | undefined {
+  if (!Array.isArray(fields) || fields.length !== 4) return undefined;
+  const [fn, namespace, queue, enqueuedAtMs] = fields as [string, string, string, number];
+  return { callId, function: fn, namespace, queue, state: 'queued', attempts: 0, enqueuedAtMs };
+}
+
+/** Every member of a stored group as its `queued` record; empty for a value that is no group. */
+export function groupRecords(groupKey: string, data: Uint8Array): InvocationRecord[] {
   const prefix = groupKey.slice(GROUP_KEY_PREFIX.length);
   const records: InvocationRecord[] = [];
-  for (const [member, fields] of Object.entries(stored.members)) {
-    if (!Array.isArray(fields) || fields.length !== 4) continue;
-    const [fn, namespace, queue, enqueuedAtMs] = fields;
-    records.push({ callId: `${prefix}-${member}`, function: fn, namespace, queue, state: 'queued', attempts: 0, enqueuedAtMs });
+  for (const [member, fields] of Object.entries(membersOf(data) ?? {})) {
+    const record = queuedRecord(`${prefix}-${member}`, fields);
+    if (record) records.push(record);
   }
   return records;
 }
 
 /** The `queued` record of `callId` if the stored group lists it. */
 export function memberRecord(callId: string, data: Uint8Array): InvocationRecord | undefined {
-  const key = groupKeyOf(callId);
-  return key === undefined ? undefined : groupRecords(key, data).find((r) => r.callId === callId);
+  const members = groupKeyOf(callId) === undefined ? undefined : membersOf(data);
+  const member = callId.slice(GROUP_PART + 1);
+  return members && Object.hasOwn(members, member) ? queuedRecord(callId, members[member]) : undefined;
 }
 
 /** Where a group goes: its create-only write, confirmed; and what to do when it was refused. */
