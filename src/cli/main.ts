@@ -8,6 +8,7 @@ import { startTracing } from '../telemetry/tracing.js';
 import { UP_DEFAULTS, UP_HOST_VARIABLES } from './up-binding.js';
 import { DEFAULT_DATA_DIR, readLocalNatsUrl } from './up-data-dir.js';
 import { stopMessage } from './stop-message.js';
+import { applyHeapPolicy } from './heap-policy.js';
 import { VERSION } from '../version.js';
 
 // Each command's modules are imported when it runs (`await import` below), so that a worker does not
@@ -103,6 +104,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger(config.log);
   for (const warning of warnings) logger.warn(warning);
+  const heapFlag = applyHeapPolicy(config.runtime);
+  logger.debug({ v8Flag: heapFlag ?? 'from the node command line' }, 'heap growth between full collections (heap_growing_percent)');
   // gateway_processes > 1: this process only forks and supervises the gateways (node:cluster).
   if (command === 'gateway' && config.gateway.processes > 1 && (await import('node:cluster')).default.isPrimary) {
     return runPrimary(config.gateway.processes, logger);

@@ -22,6 +22,7 @@ export type {
   QueueServed,
   RecordsConfig,
   RetryConfig,
+  RuntimeConfig,
   SecurityConfig,
   WorkerConfig,
 } from './schema.js';

@@ -240,6 +240,19 @@ export const FunctionsConfigSchema = z
   .readonly();
 export type FunctionsConfig = z.output<typeof FunctionsConfigSchema>;
 
+/** The JavaScript runtime of the long-running commands (gateway, worker, up). */
+export const RuntimeConfigSchema = z
+  .strictObject({
+    /**
+     * How far V8's old generation may grow past what survived its last full collection, percent
+     * (`heap_growing_percent`, V8's `--heap-growing-percent`), 0–1000; 0 leaves the factor to V8
+     * (up to 4× when collecting is cheap). Default 50.
+     */
+    heapGrowingPercent: z.int().min(0).max(1000),
+  })
+  .readonly();
+export type RuntimeConfig = z.output<typeof RuntimeConfigSchema>;
+
 /** Logging. */
 export const LogConfigSchema = z
   .strictObject({
@@ -379,6 +392,7 @@ export const ConfigSchema = z
     gateway: GatewayConfigSchema,
     functions: FunctionsConfigSchema,
     log: LogConfigSchema,
+    runtime: RuntimeConfigSchema,
     retry: RetryConfigSchema,
     deadLetters: DeadLetterConfigSchema,
     callback: CallbackConfigSchema,

@@ -41,6 +41,7 @@ t.test('defaults, with no variables set', async (t) => {
       gatewayUrl: 'http://gateway:8080',
     },
     log: { level: 'info', format: 'json', colour: false, writeDebug: false },
+    runtime: { heapGrowingPercent: 50 },
     retry: { maxAttempts: 10, retryStatuses: [408, 429, 500, 502, 503, 504], initialWaitMs: 10_000, maxWaitMs: 120_000, mode: 'exponential' },
     deadLetters: { nonRetryable: false, maxEventAgeMs: 0 },
     callback: {
@@ -133,6 +134,8 @@ t.test('every variable maps to its field', async (t) => {
     [{ log_level: 'debug' }, (c) => c.log.level, 'debug'],
     [{ log_level: 'WARN' }, (c) => c.log.level, 'warn'],
     [{ log_format: 'console' }, (c) => c.log.format, 'console'],
+    [{ heap_growing_percent: '0' }, (c) => c.runtime.heapGrowingPercent, 0],
+    [{ heap_growing_percent: '200' }, (c) => c.runtime.heapGrowingPercent, 200],
     [{ write_debug: 'true' }, (c) => c.log.writeDebug, true],
     [{ nats_creds_file: '/s/user.creds' }, (c) => c.nats.auth.credsFile, '/s/user.creds'],
     [{ nats_nkey_seed_file: '/s/seed' }, (c) => c.nats.auth.nkeySeedFile, '/s/seed'],
@@ -238,6 +241,7 @@ t.test('integers reject fractions, junk and out-of-range values', async (t) => {
   t.same(problemsOf({ max_inflight: '1.5' }), ['max_inflight: "1.5" is not an integer (expected an integer ≥ 1)']);
   t.same(problemsOf({ max_inflight: '0' }), ['max_inflight: "0" is out of range (expected an integer ≥ 1)']);
   t.same(problemsOf({ stream_replication: '6' }), ['stream_replication: "6" is out of range (expected an integer from 1 to 5)']);
+  t.same(problemsOf({ heap_growing_percent: '1001' }), ['heap_growing_percent: "1001" is out of range (expected an integer from 0 to 1000)']);
   for (const name of ['faas_nats_port', 'faas_gateway_port']) {
     t.same(problemsOf({ [name]: '65536' }), [`${name}: "65536" is out of range (expected an integer from 1 to 65535)`]);
     t.same(problemsOf({ [name]: '0' }), [`${name}: "0" is out of range (expected an integer from 1 to 65535)`]);
