@@ -46,6 +46,7 @@ const EXPECTED_ROWS = [
   'memory.load',
   'memory.loader',
   'memory.idle',
+  'memory.idle.settled',
   'memory.held',
   'memory.perInvocation',
   'longJobs.cpu',
