@@ -14,7 +14,7 @@ import { runHeld } from './held.js';
 import { runMemory } from './memory.js';
 import { runPieces } from './pieces.js';
 import { planFor } from './plan.js';
-import { useCompiledAsyncfn } from './processes.js';
+import { asyncfnNodeFlags, useCompiledAsyncfn } from './processes.js';
 import { formatReport, machineInfo, writeReport, type Report, type Row } from './report.js';
 import { inScope, progress, startFixtures } from './stack.js';
 
@@ -35,7 +35,8 @@ async function main(): Promise<number> {
   let failed = false;
   let limitA: LimitA | undefined;
 
-  // The full run measures asyncfn as it runs in production: compiled, without the TypeScript loader.
+  // The full run measures asyncfn as it runs in production: compiled, without the TypeScript loader,
+  // with its image's node flags (asyncfnNodeFlags).
   if (mode === 'full') useCompiledAsyncfn();
 
   const sections: Record<Section, () => Promise<Row[]>> = {
@@ -70,6 +71,7 @@ async function main(): Promise<number> {
     startedAt,
     durationSeconds: (performance.now() - started) / 1000,
     machine: machineInfo(),
+    asyncfnNodeFlags: asyncfnNodeFlags(),
     rows,
     // The BullMQ peer runs inside the drain section (same fixtures, same run) when it can.
     skipped: redisServerFound() ? [] : [{ section: '2 BullMQ', reason: 'redis-server is not on this machine (Debian: apt-get install redis-server)' }],

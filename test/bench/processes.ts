@@ -4,6 +4,7 @@
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -124,17 +125,29 @@ export function loaderArgs(): string[] {
 }
 
 /**
- * Extra node arguments for asyncfn children only (not the bench, fixtures or peers), split on
- * spaces: `ASYNCFN_BENCH_NODE_ARGS='--max-semi-space-size=4' npm run bench` tries a V8 flag.
+ * The node flags of asyncfn's image (deploy/Dockerfile's `ENV NODE_OPTIONS=`): asyncfn children
+ * run with them, so the bench measures asyncfn as it runs in production.
  */
-function childNodeArgs(): string[] {
-  return (process.env.ASYNCFN_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+function imageNodeOptions(): string {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'deploy/Dockerfile'), 'utf8');
+  const match = /^ENV NODE_OPTIONS=(.*)$/m.exec(dockerfile);
+  if (match === null) throw new Error('deploy/Dockerfile sets no NODE_OPTIONS; the bench runs asyncfn with the flags of its image');
+  return match[1]!.trim();
+}
+
+/**
+ * Node arguments for asyncfn children only (not the bench, fixtures or peers, which run as their
+ * users run them): the image's, or `ASYNCFN_BENCH_NODE_ARGS` split on spaces to try others
+ * (`ASYNCFN_BENCH_NODE_ARGS='--max-semi-space-size=4' npm run bench`; empty: node's defaults).
+ */
+export function asyncfnNodeFlags(): string[] {
+  return (process.env.ASYNCFN_BENCH_NODE_ARGS ?? imageNodeOptions()).split(' ').filter((arg) => arg !== '');
 }
 
 export function spawnAsyncfn(command: 'worker' | 'gateway', env: Record<string, string>): AsyncfnChild {
   const entry = compiled ? 'dist/src/cli/main.js' : 'src/cli/main.ts';
   const child = track(
-    spawn(process.execPath, [...loaderArgs(), ...childNodeArgs(), entry, command], {
+    spawn(process.execPath, [...loaderArgs(), ...asyncfnNodeFlags(), entry, command], {
       cwd: REPO_ROOT,
       // The bench's callback sink listens on loopback, which the callback SSRF guard refuses by default.
       env: { ...process.env, log_level: 'warn', callback_allow: '127.0.0.0/8,::1', ...env },

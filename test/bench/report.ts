@@ -89,6 +89,8 @@ export interface Report {
   readonly startedAt: string;
   readonly durationSeconds: number;
   readonly machine: MachineInfo;
+  /** The node flags asyncfn's processes ran with (the image's NODE_OPTIONS unless overridden). */
+  readonly asyncfnNodeFlags: readonly string[];
   readonly rows: readonly Row[];
   /** Sections not run, with the reason (one line each). */
   readonly skipped: readonly { section: string; reason: string }[];
@@ -127,6 +129,7 @@ export function formatReport(report: Report): string {
     '',
     ...report.skipped.map((s) => `${s.section}: skipped (${s.reason})`),
     `machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryMiB} MiB; node ${m.node}; ${m.natsServer}; commit ${m.commit}${m.dirtyFiles.length > 0 ? ` + uncommitted changes in ${m.dirtyFiles.join(', ')}` : ''}`,
+    `asyncfn processes: node ${report.asyncfnNodeFlags.join(' ') || '(no flags)'} (${process.env.ASYNCFN_BENCH_NODE_ARGS === undefined ? "deploy/Dockerfile's NODE_OPTIONS" : 'ASYNCFN_BENCH_NODE_ARGS'})`,
     `mode: ${report.mode}; took ${report.durationSeconds.toFixed(0)} s`,
   ].join('\n');
 }
