@@ -145,7 +145,10 @@ t.test('long-poll: answers as soon as the invocation finishes; times out with th
   const timedOut = await getStatus(stack, slow, '?wait=300ms');
   t.equal(timedOut.status, 200, 'a timed-out wait still answers 200 with the record');
   t.ok(['queued', 'running'].includes(timedOut.record.state), `not final yet: ${timedOut.record.state}`);
-  t.ok(timedOut.ms >= 300, `waited the full 300 ms (${timedOut.ms.toFixed(0)} ms)`);
+  // The gateway's deadline is whole milliseconds of Date.now(), and node starts a timer from the
+  // event loop's cached time, which is older than the handler by however long its turn has run:
+  // on a loaded box the wait can end a few ms short of 300 ms on this client's clock (299.6 once).
+  t.ok(timedOut.ms >= 295, `waited the 300 ms, to the timer's precision (${timedOut.ms.toFixed(1)} ms)`);
 });
 
 t.test('kept results: served with the function status and content type; refused when not asked or too large', async (t) => {
