@@ -64,6 +64,11 @@ export interface SupervisorEvents {
   /** One ack-extend sweep extended `count` in-flight messages. */
   extended?(queue: string, count: number): void;
   pullFailed(queue: string, error: unknown): void;
+  /**
+   * A delivery of a call id that runs here was given back (JetStream's ack_wait ran out on it);
+   * `error` says why it could not be counted as no attempt, and so counts as one.
+   */
+  duplicate?(queue: string, invocation: Invocation, error: unknown): void;
 }
 
 export interface QueueSupervisorOptions {
@@ -85,6 +90,13 @@ export interface QueueSupervisorOptions {
    */
   readonly handlePoison: (message: MessageHandle, reasons: readonly string[], raw: unknown) => Promise<void>;
   readonly events: SupervisorEvents;
+  /**
+   * Counts a delivery given back unworked as no attempt (the throttle ledger, which the machine
+   * subtracts from JetStream's delivery count on the next delivery); resolves once stored. Used for
+   * a duplicate delivery: JetStream redelivered a message whose machine still runs here (ack_wait
+   * ran out while the process was starved of CPU). Absent, such a delivery counts as an attempt.
+   */
+  readonly notAnAttempt?: (invocation: Invocation) => Promise<void>;
   /**
    * An invocation still calling its function this long after its delivery is told `running`
    * (its machine records it), ms; default 250. Most invocations finish sooner: their record goes
@@ -335,8 +347,17 @@ export class QueueSupervisor {
       // attempt, run once the machine before it is done. A nak here would spend a delivery, and so
       // an attempt, on nothing.
       if (GIVEN_BACK.has(String(running.run.snapshot?.value))) return running.done.then(() => this.#admit(delivery, lane));
-      // The same call id is already running here (a redelivery overtook a slow ack): let the running one settle it.
-      message.nak(this.#opts.ackExtendIntervalMs);
+      // The same call id is already running here (ack_wait ran out, or a redelivery overtook a slow
+      // ack): let the running one settle it. JetStream has counted this delivery; it is no attempt.
+      const giveBack = (): void => message.nak(this.#opts.ackExtendIntervalMs);
+      if (this.#opts.notAnAttempt === undefined) {
+        this.#opts.events.duplicate?.(this.#opts.queue, invocation, undefined);
+        giveBack();
+      } else
+        this.#opts.notAnAttempt(invocation).then(
+          () => (this.#opts.events.duplicate?.(this.#opts.queue, invocation, undefined), giveBack()),
+          (error: unknown) => (this.#opts.events.duplicate?.(this.#opts.queue, invocation, error), giveBack()),
+        );
       return undefined;
     }
     let lastState = '';

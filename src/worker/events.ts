@@ -101,6 +101,11 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
       logger.error({ reasons }, 'dead-lettering an undecodable message');
     },
     pullFailed: (_queue, error) => logger.warn({ err: error }, 'pull request failed; retrying'),
+    duplicate: (_queue, invocation, error) => {
+      const fields = { callId: invocation.callId, function: invocation.functionName };
+      if (error === undefined) logger.warn(fields, 'a second delivery of an invocation running here (its ack_wait ran out): given back, not an attempt');
+      else logger.warn({ ...fields, err: error }, 'a second delivery of an invocation running here could not be counted as no attempt: it counts as one');
+    },
   };
 }
 

@@ -148,19 +148,19 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
   // The consumer's own ack_wait is the truth when an operator created it.
   const ackWaitMs = millis(consumerInfo.config.ack_wait ?? 0) || config.worker.ackWaitMs;
   const consumer = await d.js.consumers.get(spec.stream, spec.durable);
+  // A delivery given back unworked (it reached a pull the lane supervisor had just ended, or it is a
+  // second delivery of an invocation running here) is no attempt: counted in the throttle ledger,
+  // which the machine subtracts on redelivery (it reads the ledger with adaptive concurrency on,
+  // the default).
+  const notAnAttempt = config.worker.adaptiveConcurrency
+    ? async (invocation: Invocation): Promise<void> => {
+        await d.throttles.save(invocation, (await d.throttles.load(invocation)) + 1);
+      }
+    : undefined;
   const pullOptions = {
     expiresMs: 10_000,
     queueRequests: { defaultNamespace: config.functions.defaultNamespace, maxEventAgeMs: config.deadLetters.maxEventAgeMs },
-    // A delivery given back unworked (it reached a pull the lane supervisor had just ended) is no
-    // attempt: counted in the throttle ledger, which the machine subtracts on redelivery (it reads
-    // the ledger with adaptive concurrency on, the default).
-    ...(config.worker.adaptiveConcurrency
-      ? {
-          notAnAttempt: async (invocation: Invocation): Promise<void> => {
-            await d.throttles.save(invocation, (await d.throttles.load(invocation)) + 1);
-          },
-        }
-      : {}),
+    ...(notAnAttempt ? { notAnAttempt } : {}),
   };
   /** Each function's fixed limit on this worker (its annotation), over its own lane and its keys' lanes. */
   const groupLimits = new Map<string, number>();
@@ -177,6 +177,7 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
     maxInflight: served.maxInflight,
     ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
     pull: pullSource(d.queue, consumer, pullOptions, logger, d.confirmer),
+    notAnAttempt,
     groupLimit: (group) => adaptive.limit(group),
     machine: withEffects(queueEffects(config, served, d, logger)),
     settingsFor: (invocation) => d.settings(invocation.callId),

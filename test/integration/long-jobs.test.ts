@@ -1,9 +1,13 @@
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import t from 'tap';
+import { THROTTLES_BUCKET } from '../../src/queue/topology.js';
 import { startStack, startTestWorker } from '../helpers/asyncfn.js';
+import { deferred } from '../helpers/deferred.js';
 import { enqueueMany } from '../helpers/enqueue.js';
-import { slowHandler } from '../helpers/http-servers.js';
+import { eventually } from '../helpers/eventually.js';
+import { slowHandler, type Handler } from '../helpers/http-servers.js';
 
 t.test('a job running 5x ack_wait is invoked exactly once: the ack deadline is extended while it runs', async (t) => {
   const { nats, fn, sink, config, gateway } = await startStack(t, {
@@ -38,4 +42,47 @@ t.test('max_inflight is reached under load and never exceeded', async (t) => {
   await sink.waitFor(40);
   t.equal(fn.maxConcurrent, 5, 'the function saw exactly max_inflight concurrent calls at most');
   t.equal(fn.requests.length, 40);
+});
+
+t.test('a worker starved of CPU past ack_wait: the redelivery of a running invocation is no attempt; it still gets every attempt', async (t) => {
+  const firstCall = deferred<void>();
+  const release = deferred<void>();
+  let calls = 0;
+  // 500 every time (retried, then dead-lettered); the first call is held until the test says.
+  const handler: Handler = async (_req, res) => {
+    calls += 1;
+    if (calls === 1) {
+      firstCall.resolve();
+      await release.promise;
+    }
+    res.writeHead(500).end('broken');
+  };
+  const { nats, fn, sink, gateway } = await startStack(t, {
+    handler,
+    config: { worker: { ackWaitMs: 1_000, maxInflight: 2 }, retry: { maxAttempts: 3, initialWaitMs: 50, maxWaitMs: 100 } },
+  });
+  const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url);
+  await firstCall.promise;
+
+  // The process does nothing for 2.5 × ack_wait (a long GC pause, a starved container): no ack
+  // extension goes out, and JetStream delivers the message again to the worker's open pull.
+  const until = performance.now() + 2_500;
+  while (performance.now() < until) {
+    // busy: the event loop is blocked on purpose
+  }
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const ledger = await new Kvm(nc).open(THROTTLES_BUCKET);
+  const givenBack = async (): Promise<number> => {
+    const entry = await ledger.get(callId!);
+    return entry?.operation === 'PUT' ? (entry.json<{ throttled: number }>().throttled ?? 0) : 0;
+  };
+  // The worker hands the redelivery back, counted in the ledger as a delivery that was no attempt.
+  await eventually(async () => (await givenBack()) > 0, 'the redelivery to be given back as no attempt');
+  release.resolve();
+
+  const callback = await sink.waitForCallId(callId!);
+  t.equal(callback.headers['x-function-status'], '500', 'dead-lettered after its last attempt');
+  t.equal(fn.requests.length, 3, 'the function ran once per attempt, max_attempts times: the redelivery spent none');
+  t.ok((await givenBack()) >= 1, 'the redelivery was counted as no attempt');
 });

@@ -78,6 +78,8 @@ interface SupervisorOptions {
   runningAfterMs?: number;
   /** Adaptive concurrency on, and the throttled deliveries the ledger holds for every call id. */
   adaptive?: { readonly ledger: number };
+  /** The ledger's count of deliveries given back unworked (QueueSupervisorOptions.notAnAttempt). */
+  notAnAttempt?: (invocation: Invocation) => Promise<void>;
 }
 
 /** One call of the supervisor's poison port. */
@@ -127,6 +129,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
   const started = new Inbox<{ queue: string; invocation: Invocation; attempt: number }>('a started event');
   const poison = new Inbox<{ queue: string; reasons: readonly string[] }>('a poison event');
   const pullFailed = new Inbox<{ queue: string; error: unknown }>('a pullFailed event');
+  const duplicates: Array<{ queue: string; callId: string; error: unknown }> = [];
   const supervisor = new QueueSupervisor({
     queue: QUEUE,
     maxInflight,
@@ -150,6 +153,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
     },
     pullRetryDelayMs: opts.pullRetryDelayMs,
     runningAfterMs: opts.runningAfterMs,
+    notAnAttempt: opts.notAnAttempt,
     scheduler: opts.scheduler,
     events: {
       started: (queue, invocation, attempt) => started.push({ queue, invocation, attempt }),
@@ -157,6 +161,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
       settled: (report) => settled.push(report),
       poison: (queue, reasons) => poison.push({ queue, reasons }),
       pullFailed: (queue, error) => pullFailed.push({ queue, error }),
+      duplicate: (queue, invocation, error) => duplicates.push({ queue, callId: invocation.callId, error }),
     },
   });
   source.watch(t, supervisor, opts.scheduler);
@@ -180,6 +185,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
     started,
     poison,
     pullFailed,
+    duplicates,
     deliverGood,
     settingsAskedFor,
     poisonHandled,
@@ -645,6 +651,51 @@ t.test('a second delivery of a call id running here is nak-ed with ackExtendInte
   t.equal(s.settled.backlog, 0, 'one settled report');
   t.same(second.calls, ['nak(30000)'], 'nothing more on the duplicate');
   t.same(s.source.violations, []);
+});
+
+t.test('a second delivery of a call id running here (its ack_wait ran out) is counted as no attempt, then nak-ed', async (t) => {
+  const counted: string[] = [];
+  const stored = deferred<void>();
+  const s = startSupervisor(t, {
+    maxInflight: 4,
+    ackExtendIntervalMs: 30_000,
+    notAnAttempt: async (invocation) => {
+      counted.push(invocation.callId);
+      await stored.promise;
+    },
+  });
+  const r1 = await s.source.requested.next();
+  const first = new FakeHandle(1);
+  const second = new FakeHandle(2);
+  r1.deliver({ message: first, decoded: { ok: true, invocation: envelope('c-late') } });
+  const call = await s.calls.next();
+  r1.deliver({ message: second, decoded: { ok: true, invocation: envelope('c-late') } });
+  await settleMicrotasks();
+  t.same(counted, ['c-late'], 'counted in the ledger: its next delivery subtracts it from the delivery count');
+  t.same(second.calls, [], 'given back only once the count is stored');
+  stored.resolve();
+  await settleMicrotasks();
+  t.same(second.calls, ['nak(30000)']);
+  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-late', error: undefined }], 'reported');
+  t.equal(s.calls.backlog, 0, 'the function was not called again');
+  call.result.resolve(outcome());
+  t.equal((await s.settled.next()).settlement, 'acked');
+  t.same(first.settlements, ['ackAck'], 'the running one settles the message');
+});
+
+t.test('a second delivery whose count cannot be stored is nak-ed all the same, and the failure reported', async (t) => {
+  const error = new Error('ledger unavailable');
+  const s = startSupervisor(t, { maxInflight: 4, ackExtendIntervalMs: 30_000, notAnAttempt: () => Promise.reject(error) });
+  const r1 = await s.source.requested.next();
+  r1.deliver({ message: new FakeHandle(1), decoded: { ok: true, invocation: envelope('c-late') } });
+  const call = await s.calls.next();
+  const second = new FakeHandle(2);
+  r1.deliver({ message: second, decoded: { ok: true, invocation: envelope('c-late') } });
+  await settleMicrotasks();
+  t.same(second.calls, ['nak(30000)']);
+  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-late', error }]);
+  call.result.resolve(outcome());
+  t.equal((await s.settled.next()).settlement, 'acked');
 });
 
 /** A handle whose retry nak is confirmed only when the test says so. */
