@@ -65,10 +65,11 @@ export interface SupervisorEvents {
   extended?(queue: string, count: number): void;
   pullFailed(queue: string, error: unknown): void;
   /**
-   * A delivery of a call id that runs here was given back (JetStream's ack_wait ran out on it);
-   * `error` says why it could not be counted as no attempt, and so counts as one.
+   * A delivery of a call id that runs here was given back (JetStream's ack_wait ran out on it).
+   * `counted`: stored as no attempt; if not, it counts as one, and `error` says why when the
+   * count failed (undefined: no ledger, adaptive concurrency off).
    */
-  duplicate?(queue: string, invocation: Invocation, error: unknown): void;
+  duplicate?(queue: string, invocation: Invocation, counted: boolean, error?: unknown): void;
 }
 
 export interface QueueSupervisorOptions {
@@ -351,12 +352,12 @@ export class QueueSupervisor {
       // ack): let the running one settle it. JetStream has counted this delivery; it is no attempt.
       const giveBack = (): void => message.nak(this.#opts.ackExtendIntervalMs);
       if (this.#opts.notAnAttempt === undefined) {
-        this.#opts.events.duplicate?.(this.#opts.queue, invocation, undefined);
+        this.#opts.events.duplicate?.(this.#opts.queue, invocation, false);
         giveBack();
       } else
         this.#opts.notAnAttempt(invocation).then(
-          () => (this.#opts.events.duplicate?.(this.#opts.queue, invocation, undefined), giveBack()),
-          (error: unknown) => (this.#opts.events.duplicate?.(this.#opts.queue, invocation, error), giveBack()),
+          () => (this.#opts.events.duplicate?.(this.#opts.queue, invocation, true), giveBack()),
+          (error: unknown) => (this.#opts.events.duplicate?.(this.#opts.queue, invocation, false, error), giveBack()),
         );
       return undefined;
     }

@@ -101,10 +101,12 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
       logger.error({ reasons }, 'dead-lettering an undecodable message');
     },
     pullFailed: (_queue, error) => logger.warn({ err: error }, 'pull request failed; retrying'),
-    duplicate: (_queue, invocation, error) => {
-      const fields = { callId: invocation.callId, function: invocation.functionName };
-      if (error === undefined) logger.warn(fields, 'a second delivery of an invocation running here (its ack_wait ran out): given back, not an attempt');
-      else logger.warn({ ...fields, err: error }, 'a second delivery of an invocation running here could not be counted as no attempt: it counts as one');
+    duplicate: (_queue, invocation, counted, error) => {
+      const fields = { callId: invocation.callId, function: invocation.functionName, ...(error === undefined ? {} : { err: error }) };
+      const what = 'a second delivery of an invocation running here (its ack_wait ran out) was given back';
+      if (counted) logger.warn(fields, `${what}: not an attempt`);
+      else if (error !== undefined) logger.warn(fields, `${what}; it could not be counted as no attempt, so it counts as one`);
+      else logger.warn(fields, `${what}; it counts as an attempt (adaptive_concurrency=off: no ledger)`);
     },
   };
 }

@@ -129,7 +129,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
   const started = new Inbox<{ queue: string; invocation: Invocation; attempt: number }>('a started event');
   const poison = new Inbox<{ queue: string; reasons: readonly string[] }>('a poison event');
   const pullFailed = new Inbox<{ queue: string; error: unknown }>('a pullFailed event');
-  const duplicates: Array<{ queue: string; callId: string; error: unknown }> = [];
+  const duplicates: Array<{ queue: string; callId: string; counted: boolean; error: unknown }> = [];
   const supervisor = new QueueSupervisor({
     queue: QUEUE,
     maxInflight,
@@ -161,7 +161,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
       settled: (report) => settled.push(report),
       poison: (queue, reasons) => poison.push({ queue, reasons }),
       pullFailed: (queue, error) => pullFailed.push({ queue, error }),
-      duplicate: (queue, invocation, error) => duplicates.push({ queue, callId: invocation.callId, error }),
+      duplicate: (queue, invocation, counted, error) => duplicates.push({ queue, callId: invocation.callId, counted, error }),
     },
   });
   source.watch(t, supervisor, opts.scheduler);
@@ -636,6 +636,7 @@ t.test('a second delivery of a call id running here is nak-ed with ackExtendInte
   r1.deliver({ message: second, decoded: { ok: true, invocation: envelope('c-dup') } });
 
   t.same(second.calls, ['nak(30000)']);
+  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-dup', counted: false, error: undefined }], 'reported: without a ledger it counts as an attempt');
   t.equal(s.supervisor.running, 1, 'one machine');
   t.equal(s.settingsAskedFor.length, 1, 'no settings asked for the duplicate');
   await s.started.next();
@@ -676,7 +677,7 @@ t.test('a second delivery of a call id running here (its ack_wait ran out) is co
   stored.resolve();
   await settleMicrotasks();
   t.same(second.calls, ['nak(30000)']);
-  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-late', error: undefined }], 'reported');
+  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-late', counted: true, error: undefined }], 'reported');
   t.equal(s.calls.backlog, 0, 'the function was not called again');
   call.result.resolve(outcome());
   t.equal((await s.settled.next()).settlement, 'acked');
@@ -693,7 +694,7 @@ t.test('a second delivery whose count cannot be stored is nak-ed all the same, a
   r1.deliver({ message: second, decoded: { ok: true, invocation: envelope('c-late') } });
   await settleMicrotasks();
   t.same(second.calls, ['nak(30000)']);
-  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-late', error }]);
+  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-late', counted: false, error }]);
   call.result.resolve(outcome());
   t.equal((await s.settled.next()).settlement, 'acked');
 });
