@@ -358,8 +358,10 @@ export const invocationMachine = setup({
   guards: {
     cancelRequested: ({ context }) => context.cancelRequested,
     expired: ({ context }) => context.invocation.expiresAtMs !== undefined && context.nowMs > context.invocation.expiresAtMs,
-    // A first delivery has no throttles to read: its hot path makes no extra round trip.
-    loadsThrottles: ({ context }) => context.adaptiveConcurrency === true && context.message.deliveryCount > 1,
+    // A first delivery has no throttles to read: its hot path makes no extra round trip. A
+    // redelivery reads the ledger whatever adaptive concurrency says: deliveries given back unworked
+    // are counted there too.
+    loadsThrottles: ({ context }) => context.message.deliveryCount > 1,
     throttled: ({ context, event }) => {
       const outcome = outcomeFor(context, event);
       return context.adaptiveConcurrency === true && outcome !== undefined && isThrottle(outcome) && context.throttledDeliveries < throttleCap(context);
@@ -407,9 +409,9 @@ export const invocationMachine = setup({
       ],
     },
     /**
-     * A redelivery with adaptive concurrency on: read how many deliveries were throttled, since
-     * JetStream's delivery count includes them and they are not attempts. A ledger that cannot be
-     * read counts every delivery as an attempt (the retry policy errs towards ending sooner).
+     * A redelivery: read how many deliveries were no attempt (throttled, with adaptive concurrency
+     * on; or given back unworked), since JetStream's delivery count includes them. A ledger that
+     * cannot be read counts every delivery as an attempt (the retry policy errs towards ending sooner).
      */
     loadingThrottles: {
       entry: 'loadThrottles',

@@ -150,17 +150,14 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
   const consumer = await d.js.consumers.get(spec.stream, spec.durable);
   // A delivery given back unworked (it reached a pull the lane supervisor had just ended, or it is a
   // second delivery of an invocation running here) is no attempt: counted in the throttle ledger,
-  // which the machine subtracts on redelivery (it reads the ledger with adaptive concurrency on,
-  // the default).
-  const notAnAttempt = config.worker.adaptiveConcurrency
-    ? async (invocation: Invocation): Promise<void> => {
-        await d.throttles.save(invocation, (await d.throttles.load(invocation)) + 1);
-      }
-    : undefined;
+  // which the machine subtracts on every redelivery.
+  const notAnAttempt = async (invocation: Invocation): Promise<void> => {
+    await d.throttles.save(invocation, (await d.throttles.load(invocation)) + 1);
+  };
   const pullOptions = {
     expiresMs: 10_000,
     queueRequests: { defaultNamespace: config.functions.defaultNamespace, maxEventAgeMs: config.deadLetters.maxEventAgeMs },
-    ...(notAnAttempt ? { notAnAttempt } : {}),
+    notAnAttempt,
   };
   /** Each function's fixed limit on this worker (its annotation), over its own lane and its keys' lanes. */
   const groupLimits = new Map<string, number>();

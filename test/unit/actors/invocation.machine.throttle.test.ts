@@ -173,16 +173,21 @@ t.test('past throttle_max_deliveries, throttles count as attempts again and end 
   t.equal((await byDefault.done()).value, 'retryScheduled', 'the default cap is 50');
 });
 
-t.test('adaptive concurrency off: a 429 is an ordinary retry and a redelivery reads no ledger, as before', async (t) => {
+t.test('adaptive concurrency off: a 429 is an ordinary retry; a redelivery reads the ledger only for deliveries given back unworked', async (t) => {
   const run = start({ answer: outcome(429), settings: { adaptiveConcurrency: false } });
   const snap = await run.done();
   t.equal(snap.value, 'retryScheduled');
-  t.same(run.effects, ['invokeFunction', `nakConfirmed(${retryDelayMs(outcome(429), 1, policy, NOW_MS, () => 0.5)})`]);
-  const last = start({ deliveryCount: 3, ledger: 2, answer: outcome(429), settings: { adaptiveConcurrency: undefined } });
+  t.same(run.effects, ['invokeFunction', `nakConfirmed(${retryDelayMs(outcome(429), 1, policy, NOW_MS, () => 0.5)})`], 'no ledger write for a 429');
+  const last = start({ deliveryCount: 3, ledger: 0, answer: outcome(429), settings: { adaptiveConcurrency: undefined } });
   const end = await last.done();
   t.equal(end.value, 'deadLettered', 'the third delivery is the third attempt');
-  t.notOk(last.effects.includes('loadThrottles(c1)'), 'no ledger read');
+  t.ok(last.effects.includes('loadThrottles(c1)'), 'the ledger is read on a redelivery');
   t.equal(last.deadLetters[0]?.attempts, 3);
+  // One delivery before this one was given back unworked (a duplicate, a pull that had ended).
+  const after = start({ deliveryCount: 3, ledger: 1, answer: outcome(429), settings: { adaptiveConcurrency: false } });
+  const next = await after.done();
+  t.equal(after.invoked[0]?.attempt, 2, 'the delivery given back is no attempt');
+  t.equal(next.value, 'retryScheduled');
 });
 
 t.test('a ledger that cannot be written: nak all the same, throttled, ledgerError says the next delivery counts it', async (t) => {
