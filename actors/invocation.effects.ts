@@ -55,8 +55,8 @@ export interface InvocationEffects {
   /** Naks with the back-off delay and resolves once the server has it. Default: `message.nakConfirmed()`. */
   scheduleRetry(message: MessageHandle, delayMs: number): Promise<void>;
   /**
-   * How many deliveries of this invocation were throttled so far (the throttle ledger). Read only
-   * on a redelivery with adaptive concurrency on, never on a first delivery. Default: 0.
+   * How many deliveries of this invocation were no attempt so far (the throttle ledger: throttles,
+   * deliveries given back unworked). Read on every redelivery, never on a first delivery. Default: 0.
    */
   loadThrottles(invocation: Invocation): Promise<number>;
   /** Stores that `count` deliveries of this invocation were throttled; resolves once stored. Default: stores nothing. */

@@ -25,10 +25,10 @@ export const EXPIRED_STATUS = 408;
 export interface InvocationContext extends InvocationInput {
   /**
    * 1-based; comes from JetStream's delivery count, so it survives any worker's death, less the
-   * deliveries that were throttled (adaptive concurrency: a throttle is not an attempt).
+   * deliveries that were no attempt (throttles with adaptive concurrency, deliveries given back unworked).
    */
   readonly attempt: number;
-  /** Deliveries of this invocation before this one that were throttled (from the throttle ledger); 0 on a first delivery. */
+  /** Deliveries of this invocation before this one that were no attempt (from the throttle ledger); 0 on a first delivery. */
   readonly throttledDeliveries: number;
   /** Why the throttle ledger could not be read or written (the delivery went on without it). */
   readonly ledgerError?: string | undefined;

@@ -208,8 +208,9 @@ export interface InvocationSettings {
   readonly deadLetterNonRetryable: boolean;
   /**
    * Adaptive concurrency is on for this call (`adaptive_concurrency`): a throttle (429, or 503 with
-   * Retry-After) waits in JetStream without counting as an attempt, and a redelivery reads how
-   * many of its deliveries were throttled. Default false (absent): every delivery is an attempt.
+   * Retry-After) waits in JetStream without counting as an attempt. Default false (absent): a
+   * throttle is an ordinary retry. Either way a redelivery reads the ledger of deliveries that were
+   * no attempt (throttles, deliveries given back unworked).
    */
   readonly adaptiveConcurrency?: boolean | undefined;
   /** Throttled deliveries of one invocation before throttles count as attempts again (`throttle_max_deliveries`); default 50. */

@@ -2,10 +2,11 @@ import type { KV } from '@nats-io/kv';
 
 /*
  * The throttle ledger (THROTTLES_BUCKET in src/queue/topology.ts): how many deliveries of one
- * invocation were throttled, keyed by call id. JetStream's delivery count includes throttled
- * deliveries, and adaptive concurrency does not count them as attempts, so a redelivery on any
- * replica subtracts them: attempt = deliveryCount − throttled. Written only on a throttle, read
- * only on a redelivery; the bucket's TTL (records_ttl) removes what is left.
+ * invocation were no attempt, keyed by call id: throttles (adaptive concurrency) and deliveries
+ * the worker gave back unworked (a pull it had just ended, a second delivery of an invocation
+ * running there). JetStream's delivery count includes them, so a redelivery on any replica
+ * subtracts them: attempt = deliveryCount − count. Written only for such a delivery, read only on
+ * a redelivery; the bucket's TTL (records_ttl) removes what is left.
  */
 
 /** The ledger as the invocation machine's effects use it. */

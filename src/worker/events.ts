@@ -38,7 +38,7 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
     started: (queue, invocation, attempt, state) => {
       metrics.submitted.inc({ queue_name: queue });
       metrics.inflight.inc({ queue_name: queue, function_name: invocation.functionName });
-      // A redelivery with adaptive concurrency reads its throttle count first, then invokes.
+      // A redelivery reads the ledger of deliveries that were no attempt first, then invokes.
       if (state !== 'invoking' && state !== 'loadingThrottles') return;
       if (writeDebug) {
         logger.info(
