@@ -1,3 +1,4 @@
+import type { LedgerEntry } from './attempt.policy.js';
 import type {
   CallbackHandOff,
   CallbackRequest,
@@ -55,12 +56,13 @@ export interface InvocationEffects {
   /** Naks with the back-off delay and resolves once the server has it. Default: `message.nakConfirmed()`. */
   scheduleRetry(message: MessageHandle, delayMs: number): Promise<void>;
   /**
-   * How many deliveries of this invocation were no attempt so far (the throttle ledger: throttles,
-   * deliveries given back unworked). Read on every redelivery, never on a first delivery. Default: 0.
+   * This invocation's entry in the attempt ledger (actors/attempt.policy.ts): attempts started,
+   * throttles. Read on every redelivery, never on a first delivery. Default (with `saveLedger`):
+   * no ledger, every delivery is an attempt.
    */
-  loadThrottles(invocation: Invocation): Promise<number>;
-  /** Stores that `count` deliveries of this invocation were throttled; resolves once stored. Default: stores nothing. */
-  saveThrottles(invocation: Invocation, count: number): Promise<void>;
+  readonly loadLedger?: (invocation: Invocation) => Promise<LedgerEntry | undefined>;
+  /** Stores this invocation's ledger entry; resolves once stored. Default: no ledger. */
+  readonly saveLedger?: (invocation: Invocation, entry: Required<LedgerEntry>) => Promise<void>;
 }
 
 function notProvided(name: string): () => Promise<never> {
@@ -79,6 +81,4 @@ export const DEFAULT_EFFECTS: InvocationEffects = Object.freeze({
   countBatchItem: () => Promise.resolve(),
   ackAck: (message: MessageHandle) => message.ackAck(),
   scheduleRetry: (message: MessageHandle, delayMs: number) => message.nakConfirmed(delayMs),
-  loadThrottles: () => Promise.resolve(0),
-  saveThrottles: () => Promise.resolve(),
 });

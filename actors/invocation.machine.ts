@@ -16,6 +16,7 @@ import type {
 import { retryDelayMs, shouldRetry, type RetryPolicy } from './retry.policy.js';
 import { describeError } from './describe-error.js';
 import { DEFAULT_THROTTLE_MAX_DELIVERIES, isThrottle, throttleDelayMs } from './throttle.policy.js';
+import { redeliveredAttempt, type RedeliveredAttempt } from './attempt.policy.js';
 
 /** Status reported to the callback for a cancelled invocation (nginx's "client closed request"). */
 export const CANCELLED_STATUS = 499;
@@ -24,13 +25,13 @@ export const EXPIRED_STATUS = 408;
 
 export interface InvocationContext extends InvocationInput {
   /**
-   * 1-based; comes from JetStream's delivery count, so it survives any worker's death, less the
-   * deliveries that were no attempt (throttles with adaptive concurrency, deliveries given back unworked).
+   * 1-based: 1 on a first delivery; on a redelivery the next after those the attempt ledger has
+   * recorded (actors/attempt.policy.ts), so it survives any worker's death.
    */
   readonly attempt: number;
-  /** Deliveries of this invocation before this one that were no attempt (from the throttle ledger); 0 on a first delivery. */
+  /** Throttled deliveries of this invocation before this one (from the attempt ledger); 0 on a first delivery. */
   readonly throttledDeliveries: number;
-  /** Why the throttle ledger could not be read or written (the delivery went on without it). */
+  /** Why the attempt ledger could not be read or written (the delivery went on without it). */
   readonly ledgerError?: string | undefined;
   /** The policy in force: the queue's, or the called function's own (its annotations, read where it was resolved). */
   readonly policy: RetryPolicy;
@@ -78,8 +79,8 @@ export type InvocationEvent =
   | { type: 'result.failed'; error: unknown }
   | { type: 'retry.done' }
   | { type: 'retry.failed'; error: unknown }
-  | { type: 'throttles.loaded'; output: number }
-  | { type: 'throttles.failed'; error: unknown }
+  /** A redelivery's attempt, recorded in the ledger (or `ledgerError` says why not) before the function runs. */
+  | { type: 'attempt.recorded'; output: RecordedAttempt }
   /** The throttle is in the ledger (or `ledgerError` says why not), then the nak confirmed. */
   | { type: 'throttle.done'; ledgerError: string | undefined }
   /** The nak of a throttle was not confirmed. */
@@ -113,6 +114,11 @@ function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => In
     (output) => self.send(done(output)),
     (error: unknown) => self.send(failed(error)),
   );
+}
+
+/** A redelivery's attempt as the ledger gave it, and why the ledger could not be used, if it could not. */
+interface RecordedAttempt extends RedeliveredAttempt {
+  readonly ledgerError?: string | undefined;
 }
 
 /** The ack (or a throttle's nak) failed; carries what the write before it (record, ledger) said. */
@@ -245,17 +251,47 @@ function effectActions(effects: InvocationEffects) {
     },
     /** Fire and forget: given back at shutdown, another replica takes it at once. */
     release: ({ context }: Args) => context.message.nak(0),
-    loadThrottles: ({ context, self }: Args) =>
+    /**
+     * A redelivery: read the ledger, take the next attempt and record it, then run. Recorded before
+     * the call, so that a worker killed mid-call has spent the attempt (a function that kills its
+     * worker still runs out of attempts). A ledger that cannot be read counts every delivery as an
+     * attempt (the retry policy errs towards ending sooner); one that cannot be written is reported.
+     */
+    recordAttempt: ({ context, self }: Args) => {
+      const { invocation, message } = context;
+      const unread = (error: unknown): RecordedAttempt => ({
+        attempt: message.deliveryCount,
+        throttled: 0,
+        ledgerError: `attempt ledger not read, every delivery counts as an attempt: ${describeError(error)}`,
+      });
+      const { loadLedger, saveLedger } = effects;
+      const record = async (): Promise<RecordedAttempt> => {
+        // No ledger: every delivery is an attempt.
+        if (loadLedger === undefined || saveLedger === undefined) return { attempt: message.deliveryCount, throttled: 0 };
+        let next: RedeliveredAttempt;
+        try {
+          next = redeliveredAttempt(await loadLedger(invocation), message.deliveryCount);
+        } catch (error) {
+          return unread(error);
+        }
+        try {
+          await saveLedger(invocation, { attempts: next.attempt, throttled: next.throttled });
+        } catch (error) {
+          return { ...next, ledgerError: `attempt ${next.attempt} not recorded, a later delivery may make it again: ${describeError(error)}` };
+        }
+        return next;
+      };
       report(
         self,
-        () => effects.loadThrottles(context.invocation),
-        (output) => ({ type: 'throttles.loaded', output }),
-        (error) => ({ type: 'throttles.failed', error }),
-      ),
+        record,
+        (output) => ({ type: 'attempt.recorded', output }),
+        (error) => ({ type: 'attempt.recorded', output: unread(error) }),
+      );
+    },
     /**
      * The ledger first, then the nak: once the message can be redelivered, its next delivery must
-     * find this throttle counted. A ledger write that fails is reported and the nak sent all the
-     * same: the next delivery then counts this one as an attempt, which is today's behaviour.
+     * find this throttle counted, and this delivery's attempt given back. A ledger write that fails
+     * is reported and the nak sent all the same: the next delivery then counts this one as an attempt.
      */
     scheduleThrottle: ({ context, self }: Args) => {
       const outcome = context.outcome!;
@@ -263,7 +299,7 @@ function effectActions(effects: InvocationEffects) {
       const throttle = async (): Promise<string | undefined> => {
         let ledgerError: string | undefined;
         try {
-          await effects.saveThrottles(context.invocation, context.throttledDeliveries + 1);
+          await effects.saveLedger?.(context.invocation, { attempts: context.attempt - 1, throttled: context.throttledDeliveries + 1 });
         } catch (error) {
           ledgerError = `throttle not recorded, the next delivery counts it as an attempt: ${describeError(error)}`;
         }
@@ -358,10 +394,9 @@ export const invocationMachine = setup({
   guards: {
     cancelRequested: ({ context }) => context.cancelRequested,
     expired: ({ context }) => context.invocation.expiresAtMs !== undefined && context.nowMs > context.invocation.expiresAtMs,
-    // A first delivery has no throttles to read: its hot path makes no extra round trip. A
-    // redelivery reads the ledger whatever adaptive concurrency says: deliveries given back unworked
-    // are counted there too.
-    loadsThrottles: ({ context }) => context.message.deliveryCount > 1,
+    // A first delivery is attempt 1: its hot path makes no extra round trip. A redelivery reads and
+    // records its attempt in the ledger, whatever adaptive concurrency says.
+    redelivered: ({ context }) => context.message.deliveryCount > 1,
     throttled: ({ context, event }) => {
       const outcome = outcomeFor(context, event);
       return context.adaptiveConcurrency === true && outcome !== undefined && isThrottle(outcome) && context.throttledDeliveries < throttleCap(context);
@@ -404,31 +439,22 @@ export const invocationMachine = setup({
             outcome: ({ context }) => syntheticOutcome(EXPIRED_STATUS, 'not run: older than its max event age', context.nowMs),
           }),
         },
-        { guard: 'loadsThrottles', target: 'loadingThrottles' },
+        { guard: 'redelivered', target: 'recordingAttempt' },
         { target: 'invoking' },
       ],
     },
     /**
-     * A redelivery: read how many deliveries were no attempt (throttled, with adaptive concurrency
-     * on; or given back unworked), since JetStream's delivery count includes them. A ledger that
-     * cannot be read counts every delivery as an attempt (the retry policy errs towards ending sooner).
+     * A redelivery: its attempt is the next after those the ledger recorded, not JetStream's
+     * delivery count, which also counts deliveries that started none (see actors/attempt.policy.ts).
      */
-    loadingThrottles: {
-      entry: 'loadThrottles',
+    recordingAttempt: {
+      entry: 'recordAttempt',
       on: {
         cancel: 'cancelling',
         release: 'released',
-        'throttles.loaded': {
+        'attempt.recorded': {
           target: 'invoking',
-          actions: assign(({ context, event }) => {
-            // Never more than the deliveries before this one: the attempt stays ≥ 1.
-            const throttled = Math.min(Math.max(0, Math.floor(event.output) || 0), Math.max(0, context.message.deliveryCount - 1));
-            return { throttledDeliveries: throttled, attempt: Math.max(1, context.message.deliveryCount - throttled) };
-          }),
-        },
-        'throttles.failed': {
-          target: 'invoking',
-          actions: assign({ ledgerError: ({ event }) => `throttle count not read, every delivery counts as an attempt: ${describeError(event.error)}` }),
+          actions: assign(({ event }) => ({ attempt: event.output.attempt, throttledDeliveries: event.output.throttled, ledgerError: event.output.ledgerError })),
         },
       },
     },

@@ -38,7 +38,7 @@ export interface SettlementReport {
   readonly policyWarnings: readonly string[];
   /** Deliveries of this invocation throttled before this one (adaptive concurrency); 0 when none or not known. */
   readonly throttledDeliveries?: number | undefined;
-  /** Why the throttle ledger could not be read or written (the delivery went on without it). */
+  /** Why the attempt ledger could not be read or written (the delivery went on without it). */
   readonly ledgerError?: string | undefined;
 }
 
@@ -65,11 +65,10 @@ export interface SupervisorEvents {
   extended?(queue: string, count: number): void;
   pullFailed(queue: string, error: unknown): void;
   /**
-   * A delivery of a call id that runs here was given back (JetStream's ack_wait ran out on it).
-   * `counted`: stored as no attempt; if not, it counts as one, and `error` says why when the
-   * count failed (undefined: no ledger, adaptive concurrency off).
+   * A delivery of a call id that runs here was given back (JetStream's ack_wait ran out on it, the
+   * process starved of CPU). It started no attempt, and the attempt ledger records none for it.
    */
-  duplicate?(queue: string, invocation: Invocation, counted: boolean, error?: unknown): void;
+  duplicate?(queue: string, invocation: Invocation): void;
 }
 
 export interface QueueSupervisorOptions {
@@ -91,13 +90,6 @@ export interface QueueSupervisorOptions {
    */
   readonly handlePoison: (message: MessageHandle, reasons: readonly string[], raw: unknown) => Promise<void>;
   readonly events: SupervisorEvents;
-  /**
-   * Counts a delivery given back unworked as no attempt (the throttle ledger, which the machine
-   * subtracts from JetStream's delivery count on the next delivery); resolves once stored. Used for
-   * a duplicate delivery: JetStream redelivered a message whose machine still runs here (ack_wait
-   * ran out while the process was starved of CPU). Absent, such a delivery counts as an attempt.
-   */
-  readonly notAnAttempt?: (invocation: Invocation) => Promise<void>;
   /**
    * An invocation still calling its function this long after its delivery is told `running`
    * (its machine records it), ms; default 250. Most invocations finish sooner: their record goes
@@ -138,7 +130,7 @@ export interface InFlightInvocation {
   readonly queue: string;
   /** The lane it was pulled from (QUEUE_LANE, "", for the queue's own consumer). */
   readonly lane: string;
-  /** Its machine's state now (`invoking`, `retrying`, `callback`, `loadingThrottles`, …). */
+  /** Its machine's state now (`invoking`, `retrying`, `callback`, `recordingAttempt`, …). */
   readonly state: string;
   /** The attempt this delivery runs (1 on the first). */
   readonly attempt: number;
@@ -349,16 +341,10 @@ export class QueueSupervisor {
       // an attempt, on nothing.
       if (GIVEN_BACK.has(String(running.run.snapshot?.value))) return running.done.then(() => this.#admit(delivery, lane));
       // The same call id is already running here (ack_wait ran out, or a redelivery overtook a slow
-      // ack): let the running one settle it. JetStream has counted this delivery; it is no attempt.
-      const giveBack = (): void => message.nak(this.#opts.ackExtendIntervalMs);
-      if (this.#opts.notAnAttempt === undefined) {
-        this.#opts.events.duplicate?.(this.#opts.queue, invocation, false);
-        giveBack();
-      } else
-        this.#opts.notAnAttempt(invocation).then(
-          () => (this.#opts.events.duplicate?.(this.#opts.queue, invocation, true), giveBack()),
-          (error: unknown) => (this.#opts.events.duplicate?.(this.#opts.queue, invocation, false, error), giveBack()),
-        );
+      // ack): let the running one settle it. JetStream has counted this delivery; it started no
+      // attempt, and the next one reads only the attempts recorded (actors/attempt.policy.ts).
+      this.#opts.events.duplicate?.(this.#opts.queue, invocation);
+      message.nak(this.#opts.ackExtendIntervalMs);
       return undefined;
     }
     let lastState = '';

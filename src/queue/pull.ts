@@ -130,26 +130,28 @@ export function pullSource(
   opts: PullOptions & {
     readonly queueRequests: QueueRequestDefaults;
     /**
-     * Counts a delivery given back unworked as no attempt (the throttle ledger: attempt =
-     * delivery count − deliveries that were no attempt); resolves once stored. Absent, such a
+     * Records in the attempt ledger that a first delivery given back unworked started no attempt
+     * (a redelivery with no entry takes attempt 1 as made); resolves once stored. A later delivery
+     * needs nothing: its attempt is recorded only when it starts one. Absent, such a first
      * delivery counts as an attempt.
      */
-    readonly notAnAttempt?: (invocation: Invocation) => Promise<void>;
+    readonly noFirstAttempt?: (invocation: Invocation) => Promise<void>;
   },
   logger: Logger,
   /** Confirms the messages' double acks over one shared inbox; absent, nats.js's own `ackAck()`. */
   confirmer?: Confirmer,
 ): (max: number) => Observable<Delivery> {
-  const { notAnAttempt } = opts;
-  const giveBack = notAnAttempt
+  const { noFirstAttempt } = opts;
+  const giveBack = noFirstAttempt
     ? (msg: JsMsg): void => {
+        if (msg.info.deliveryCount > 1) return msg.nak();
         const invocation = decodedInvocation(msg, opts.queueRequests);
         if (!invocation) return msg.nak();
-        // Counted first, then given back: the next delivery, on any replica, reads the count.
-        notAnAttempt(invocation).then(
+        // Recorded first, then given back: the next delivery, on any replica, reads the entry.
+        noFirstAttempt(invocation).then(
           () => msg.nak(),
           (err: unknown) => {
-            logger.warn({ err, callId: invocation.callId }, 'a delivery given back unworked could not be recorded: it counts as an attempt');
+            logger.warn({ err, callId: invocation.callId }, 'a first delivery given back unworked could not be recorded: it counts as an attempt');
             msg.nak();
           },
         );

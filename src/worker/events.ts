@@ -38,8 +38,8 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
     started: (queue, invocation, attempt, state) => {
       metrics.submitted.inc({ queue_name: queue });
       metrics.inflight.inc({ queue_name: queue, function_name: invocation.functionName });
-      // A redelivery reads the ledger of deliveries that were no attempt first, then invokes.
-      if (state !== 'invoking' && state !== 'loadingThrottles') return;
+      // A redelivery records its attempt in the ledger first, then invokes.
+      if (state !== 'invoking' && state !== 'recordingAttempt') return;
       if (writeDebug) {
         logger.info(
           {
@@ -86,7 +86,7 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
         ...(writeDebug && outcome ? { responseContentType: outcome.contentType, ...debugBodyFields('response', outcome.body) } : {}),
       };
       for (const warning of report.policyWarnings) logger.warn({ callId: invocation.callId, function: invocation.functionName }, warning);
-      if (report.ledgerError) logger.warn({ callId: invocation.callId, function: invocation.functionName, err: report.ledgerError }, 'throttle ledger unavailable');
+      if (report.ledgerError) logger.warn({ callId: invocation.callId, function: invocation.functionName, err: report.ledgerError }, 'attempt ledger unavailable');
       const waits = settlement === 'retryScheduled' || settlement === 'throttled';
       if (settlement === 'crashed' || (report.settleError && !waits)) {
         logger.warn(fields, 'invocation not settled; JetStream will deliver it again');
@@ -101,13 +101,11 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
       logger.error({ reasons }, 'dead-lettering an undecodable message');
     },
     pullFailed: (_queue, error) => logger.warn({ err: error }, 'pull request failed; retrying'),
-    duplicate: (_queue, invocation, counted, error) => {
-      const fields = { callId: invocation.callId, function: invocation.functionName, ...(error === undefined ? {} : { err: error }) };
-      const what = 'a second delivery of an invocation running here (its ack_wait ran out) was given back';
-      if (counted) logger.warn(fields, `${what}: not an attempt`);
-      else if (error !== undefined) logger.warn(fields, `${what}; it could not be counted as no attempt, so it counts as one`);
-      else logger.warn(fields, `${what}; it counts as an attempt (adaptive_concurrency=off: no ledger)`);
-    },
+    duplicate: (_queue, invocation) =>
+      logger.warn(
+        { callId: invocation.callId, function: invocation.functionName },
+        'a second delivery of an invocation running here (its ack_wait ran out) was given back: not an attempt',
+      ),
   };
 }
 

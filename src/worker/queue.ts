@@ -23,7 +23,7 @@ import { RECORDS_BUCKET, type ProvisionedQueue } from '../queue/topology.js';
 import { encodeRecord, type RecordStore } from '../status/records.js';
 import type { ResultStore } from '../status/results.js';
 import type { PayloadStore } from '../queue/payload-store.js';
-import type { ThrottleLedger } from '../status/throttles.js';
+import type { AttemptLedger } from '../status/attempt-ledger.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { supervisorEvents } from './events.js';
@@ -50,7 +50,7 @@ export interface QueueDeps {
   readonly confirmer: Confirmer;
   readonly results: ResultStore;
   /** Throttled deliveries per invocation (adaptive concurrency). */
-  readonly throttles: ThrottleLedger;
+  readonly ledger: AttemptLedger;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
   /** Large bodies (claim check), read per attempt and deleted once their invocation is final. */
@@ -121,8 +121,8 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     countBatchItem: d.countBatchItem ?? (() => Promise.resolve()),
     ackAck: (message) => message.ackAck(),
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
-    loadThrottles: (invocation) => d.throttles.load(invocation),
-    saveThrottles: (invocation, count) => d.throttles.save(invocation, count),
+    loadLedger: (invocation) => d.ledger.load(invocation),
+    saveLedger: (invocation, entry) => d.ledger.save(invocation, entry),
   };
 }
 
@@ -148,16 +148,12 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
   // The consumer's own ack_wait is the truth when an operator created it.
   const ackWaitMs = millis(consumerInfo.config.ack_wait ?? 0) || config.worker.ackWaitMs;
   const consumer = await d.js.consumers.get(spec.stream, spec.durable);
-  // A delivery given back unworked (it reached a pull the lane supervisor had just ended, or it is a
-  // second delivery of an invocation running here) is no attempt: counted in the throttle ledger,
-  // which the machine subtracts on every redelivery.
-  const notAnAttempt = async (invocation: Invocation): Promise<void> => {
-    await d.throttles.save(invocation, (await d.throttles.load(invocation)) + 1);
-  };
   const pullOptions = {
     expiresMs: 10_000,
     queueRequests: { defaultNamespace: config.functions.defaultNamespace, maxEventAgeMs: config.deadLetters.maxEventAgeMs },
-    notAnAttempt,
+    // A first delivery given back unworked (it reached a pull the lane supervisor had just ended)
+    // started no attempt: without this entry its redelivery would take attempt 1 as made.
+    noFirstAttempt: (invocation: Invocation) => d.ledger.save(invocation, { attempts: 0, throttled: 0 }),
   };
   /** Each function's fixed limit on this worker (its annotation), over its own lane and its keys' lanes. */
   const groupLimits = new Map<string, number>();
@@ -174,7 +170,6 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
     maxInflight: served.maxInflight,
     ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
     pull: pullSource(d.queue, consumer, pullOptions, logger, d.confirmer),
-    notAnAttempt,
     groupLimit: (group) => adaptive.limit(group),
     machine: withEffects(queueEffects(config, served, d, logger)),
     settingsFor: (invocation) => d.settings(invocation.callId),

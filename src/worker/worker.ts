@@ -25,7 +25,7 @@ import { loadProgressKey, PROGRESS_KEY_FILE } from '../status/progress-key.js';
 import { progressUrlSigner, type ProgressUrlSigner } from '../status/progress-signing.js';
 import { resultStore } from '../status/results.js';
 import { payloadStore } from '../queue/payload-store.js';
-import { throttleLedger } from '../status/throttles.js';
+import { attemptLedger } from '../status/attempt-ledger.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
 import { batchMetrics, createRegistry, flowControlMetrics, workerMetrics } from '../telemetry/metrics.js';
@@ -133,7 +133,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
     const payloads = payloadStore(jsm);
     const results = resultStore(topology.results, payloads);
     // Throttle counts are written through the confirmer, as final records are (batched, confirmed).
-    const throttles = throttleLedger(topology.throttles, (key, data) => confirmer.kvPut(THROTTLES_BUCKET, key, data));
+    const ledger = attemptLedger(topology.throttles, (key, data) => confirmer.kvPut(THROTTLES_BUCKET, key, data));
     const cancellations = await watchCancellations(topology.cancellations);
     const progressUrl = await progressSignerOf(config, deps.gatewayPublicUrl, queue.nc, logger);
 
@@ -193,7 +193,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
           confirmer,
           results,
           payloads,
-          throttles,
+          ledger,
           logger,
           metrics,
           countBatchItem,

@@ -44,12 +44,12 @@ t.test('adaptive concurrency on (the default): 4 throttles then 200 with max_ret
   t.equal(callback.headers['x-retry'], '0', 'no attempt used by the throttles: the success is attempt 1');
   t.same(await deadLetters(nats.url), [], 'nothing dead-lettered');
 
-  // The ledger holds the count of throttled deliveries, keyed by call id.
+  // The attempt ledger, keyed by call id: the attempts started and the throttled deliveries.
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
   const kv = await new Kvm(nc).open(THROTTLES_BUCKET);
   const entry = await kv.get(callId!);
-  t.match(JSON.parse(new TextDecoder().decode(entry!.value)), { throttled: THROTTLES }, 'asyncfn_throttles counts the throttled deliveries');
+  t.match(JSON.parse(new TextDecoder().decode(entry!.value)), { attempts: 1, throttled: THROTTLES }, 'asyncfn_throttles: one attempt, and the throttled deliveries');
 
   await eventually(
     async () => sample(await (await request(`${worker.url}/metrics`)).body.text(), 'asyncfn_invocations_total', { outcome: 'succeeded' }) === 1,

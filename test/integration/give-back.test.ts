@@ -17,7 +17,7 @@ import { startQueueStream } from '../helpers/queue-stream.js';
  * once nats.js has unsubscribed its inbox, nats-server delivers nothing more to it, so a message
  * published after that goes to the next pull as its first delivery and no attempt is lost. A
  * message already on its way when the pull ends is still handed over (the inbox is drained, not
- * dropped), given back and counted as no attempt.
+ * dropped), given back and recorded in the attempt ledger as a first delivery that started no attempt.
  */
 
 /**
@@ -40,7 +40,7 @@ const silent = pino({ enabled: false });
 
 /**
  * A nats-server with the default queue's stream and consumer, and one pull of 1 message open on it
- * (the server has it); deliveries given back as no attempt are recorded in `notAttempts`.
+ * (the server has it); first deliveries given back as no attempt are recorded in `notAttempts`.
  */
 async function openPull(t: Test) {
   const { natsUrl, nc, js, jsm, spec, consumer } = await startQueueStream(t, 1);
@@ -52,7 +52,7 @@ async function openPull(t: Test) {
     {
       expiresMs: 30_000,
       queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
-      notAnAttempt: async (invocation) => {
+      noFirstAttempt: async (invocation) => {
         notAttempts.push(invocation);
       },
     },
@@ -83,7 +83,7 @@ t.test('a pull ended before a message arrives takes nothing: the next pull gets 
   again[0]!.ack();
 });
 
-t.test('a message on its way to a pull when it ends is given back and counted as no attempt, not lost until ack_wait', async (t) => {
+t.test('a message on its way to a pull when it ends is given back and recorded as no attempt, not lost until ack_wait', async (t) => {
   const { natsUrl, consumer, queue, notAttempts, seen, pull } = await openPull(t);
 
   const invocation = testInvocation({ callId: randomUUID(), enqueuedAtMs: Date.now() });
@@ -106,13 +106,13 @@ t.test('a message on its way to a pull when it ends is given back and counted as
   pull.unsubscribe();
 
   await eventually(async () => notAttempts.length === 1, 'the delivery given back as no attempt', 10_000);
-  t.equal(notAttempts[0]!.callId, invocation.callId, 'counted under its call id');
+  t.equal(notAttempts[0]!.callId, invocation.callId, 'recorded under its call id');
   const again: JsMsg[] = [];
   const next = fetchSource(queue, consumer, { expiresMs: 10_000 })(1).subscribe({ next: (m) => again.push(m) });
   t.teardown(() => next.unsubscribe());
   // At once: the consumer's ack_wait is 60 s.
   await eventually(async () => again.length === 1, 'the message delivered to the next pull', 10_000);
   t.same(seen, [], 'the ended pull handed nothing to the supervisor');
-  t.equal(again[0]!.info.deliveryCount, 2, 'its second delivery, the first counted as no attempt in the ledger');
+  t.equal(again[0]!.info.deliveryCount, 2, 'its second delivery, the first recorded as no attempt in the ledger');
   again[0]!.ack();
 });

@@ -26,7 +26,7 @@ t.test('with log_level=debug every state an invocation passes through is logged 
     '1:retryScheduled',
     '2:queued',
     // A redelivery with adaptive concurrency on (the default) reads its throttled deliveries first.
-    '2:loadingThrottles',
+    '2:recordingAttempt',
     '2:invoking',
     '2:callback',
     '2:settling',

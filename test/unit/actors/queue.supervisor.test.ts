@@ -18,6 +18,7 @@ import type {
 import { QueueSupervisor, type Delivery, type DrainResult, type SettlementReport } from '../../../actors/queue.supervisor.js';
 import { functionPolicyOf } from '../../../src/functions/annotations.js';
 import type { RetryPolicy } from '../../../actors/retry.policy.js';
+import type { LedgerEntry } from '../../../actors/attempt.policy.js';
 import { NO_RETRIES } from '../../helpers/machine-fakes.js';
 import { adaptiveSignal } from '../../../actors/throttle.policy.js';
 import type { AbortLike } from '../../../actors/abort-handle.js';
@@ -76,10 +77,8 @@ interface SupervisorOptions {
   deadLetter?: (request: DeadLetterRequest) => Promise<void>;
   random?: () => number;
   runningAfterMs?: number;
-  /** Adaptive concurrency on, and the throttled deliveries the ledger holds for every call id. */
-  adaptive?: { readonly ledger: number };
-  /** The ledger's count of deliveries given back unworked (QueueSupervisorOptions.notAnAttempt). */
-  notAnAttempt?: (invocation: Invocation) => Promise<void>;
+  /** Adaptive concurrency on, and the attempt ledger's entry for every call id. */
+  adaptive?: { readonly ledger: LedgerEntry };
 }
 
 /** One call of the supervisor's poison port. */
@@ -119,7 +118,8 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
     deadLetter: async (input) => {
       await opts.deadLetter?.(input);
     },
-    loadThrottles: async () => opts.adaptive?.ledger ?? 0,
+    // Without `adaptive`, no ledger: every delivery is an attempt.
+    ...(opts.adaptive && { loadLedger: async () => opts.adaptive?.ledger, saveLedger: async () => undefined }),
   });
   const source = new FakePull<Delivery>(maxInflight);
   const settingsAskedFor: Invocation[] = [];
@@ -129,7 +129,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
   const started = new Inbox<{ queue: string; invocation: Invocation; attempt: number }>('a started event');
   const poison = new Inbox<{ queue: string; reasons: readonly string[] }>('a poison event');
   const pullFailed = new Inbox<{ queue: string; error: unknown }>('a pullFailed event');
-  const duplicates: Array<{ queue: string; callId: string; counted: boolean; error: unknown }> = [];
+  const duplicates: Array<{ queue: string; callId: string }> = [];
   const supervisor = new QueueSupervisor({
     queue: QUEUE,
     maxInflight,
@@ -153,7 +153,6 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
     },
     pullRetryDelayMs: opts.pullRetryDelayMs,
     runningAfterMs: opts.runningAfterMs,
-    notAnAttempt: opts.notAnAttempt,
     scheduler: opts.scheduler,
     events: {
       started: (queue, invocation, attempt) => started.push({ queue, invocation, attempt }),
@@ -161,7 +160,7 @@ function startSupervisor(t: Test, opts: SupervisorOptions = {}) {
       settled: (report) => settled.push(report),
       poison: (queue, reasons) => poison.push({ queue, reasons }),
       pullFailed: (queue, error) => pullFailed.push({ queue, error }),
-      duplicate: (queue, invocation, counted, error) => duplicates.push({ queue, callId: invocation.callId, counted, error }),
+      duplicate: (queue, invocation) => duplicates.push({ queue, callId: invocation.callId }),
     },
   });
   source.watch(t, supervisor, opts.scheduler);
@@ -350,12 +349,12 @@ t.test('a retried invocation settles as retryScheduled and frees its slot', asyn
 
 t.test('adaptive concurrency: a throttled redelivery settles as throttled; the report carries what a limiter needs', async (t) => {
   const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000, mode: 'exponential' };
-  const s = startSupervisor(t, { maxInflight: 2, policy, adaptive: { ledger: 2 } });
+  const s = startSupervisor(t, { maxInflight: 2, policy, adaptive: { ledger: { attempts: 0, throttled: 2 } } });
   const r1 = await s.source.requested.next();
   const redelivered = new FakeHandle(3);
   r1.deliver({ message: redelivered, decoded: { ok: true, invocation: envelope('c-throttled') } });
   const call = await s.calls.next();
-  t.equal(call.request.attempt, 1, '3 deliveries, 2 throttled: attempt 1');
+  t.equal(call.request.attempt, 1, '2 throttled deliveries and no attempt before: attempt 1');
   const throttle = { ...outcome(429), startedAtMs: 123 };
   call.result.resolve(throttle);
   const report = await s.settled.next();
@@ -636,7 +635,7 @@ t.test('a second delivery of a call id running here is nak-ed with ackExtendInte
   r1.deliver({ message: second, decoded: { ok: true, invocation: envelope('c-dup') } });
 
   t.same(second.calls, ['nak(30000)']);
-  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-dup', counted: false, error: undefined }], 'reported: without a ledger it counts as an attempt');
+  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-dup' }], 'reported; nothing is recorded: it started no attempt');
   t.equal(s.supervisor.running, 1, 'one machine');
   t.equal(s.settingsAskedFor.length, 1, 'no settings asked for the duplicate');
   await s.started.next();
@@ -652,51 +651,6 @@ t.test('a second delivery of a call id running here is nak-ed with ackExtendInte
   t.equal(s.settled.backlog, 0, 'one settled report');
   t.same(second.calls, ['nak(30000)'], 'nothing more on the duplicate');
   t.same(s.source.violations, []);
-});
-
-t.test('a second delivery of a call id running here (its ack_wait ran out) is counted as no attempt, then nak-ed', async (t) => {
-  const counted: string[] = [];
-  const stored = deferred<void>();
-  const s = startSupervisor(t, {
-    maxInflight: 4,
-    ackExtendIntervalMs: 30_000,
-    notAnAttempt: async (invocation) => {
-      counted.push(invocation.callId);
-      await stored.promise;
-    },
-  });
-  const r1 = await s.source.requested.next();
-  const first = new FakeHandle(1);
-  const second = new FakeHandle(2);
-  r1.deliver({ message: first, decoded: { ok: true, invocation: envelope('c-late') } });
-  const call = await s.calls.next();
-  r1.deliver({ message: second, decoded: { ok: true, invocation: envelope('c-late') } });
-  await settleMicrotasks();
-  t.same(counted, ['c-late'], 'counted in the ledger: its next delivery subtracts it from the delivery count');
-  t.same(second.calls, [], 'given back only once the count is stored');
-  stored.resolve();
-  await settleMicrotasks();
-  t.same(second.calls, ['nak(30000)']);
-  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-late', counted: true, error: undefined }], 'reported');
-  t.equal(s.calls.backlog, 0, 'the function was not called again');
-  call.result.resolve(outcome());
-  t.equal((await s.settled.next()).settlement, 'acked');
-  t.same(first.settlements, ['ackAck'], 'the running one settles the message');
-});
-
-t.test('a second delivery whose count cannot be stored is nak-ed all the same, and the failure reported', async (t) => {
-  const error = new Error('ledger unavailable');
-  const s = startSupervisor(t, { maxInflight: 4, ackExtendIntervalMs: 30_000, notAnAttempt: () => Promise.reject(error) });
-  const r1 = await s.source.requested.next();
-  r1.deliver({ message: new FakeHandle(1), decoded: { ok: true, invocation: envelope('c-late') } });
-  const call = await s.calls.next();
-  const second = new FakeHandle(2);
-  r1.deliver({ message: second, decoded: { ok: true, invocation: envelope('c-late') } });
-  await settleMicrotasks();
-  t.same(second.calls, ['nak(30000)']);
-  t.same(s.duplicates, [{ queue: QUEUE, callId: 'c-late', counted: false, error }]);
-  call.result.resolve(outcome());
-  t.equal((await s.settled.next()).settlement, 'acked');
 });
 
 /** A handle whose retry nak is confirmed only when the test says so. */

@@ -11,22 +11,22 @@ import { testInvocation } from '../../helpers/invocations.js';
 /*
  * A message nats.js had already queued for a pull when the supervisor ended it (an idle long poll
  * reclaimed for a busier lane) still comes out of the pull's iterator after close(): JetStream
- * has counted that delivery. It is given back unworked, and an invocation's is first counted as no
- * attempt (the throttle ledger), so a retried invocation does not lose an attempt to the race
- * (the dashboards test on a busy CI box: a function failing every time was dead-lettered after 2
- * calls of 3).
+ * has counted that delivery. It is given back unworked; a first delivery's is first recorded in the
+ * attempt ledger as having started no attempt (a redelivery without an entry would take attempt 1
+ * as made), so an invocation does not lose an attempt to the race. A later delivery needs no entry:
+ * its attempt is recorded only when one starts (actors/attempt.policy.ts).
  */
 
 const silent = pino({ enabled: false });
 const queue: QueueConnection = { nc: undefined as never, isConnected: () => true, onConnectedChange: () => () => undefined, close: async () => undefined };
 
 /** A message as nats.js hands it over, recording its nak. */
-function fakeMessage(invocation: Invocation, events: string[]): JsMsg {
+function fakeMessage(invocation: Invocation, events: string[], deliveryCount = 1): JsMsg {
   const { headers, data } = encodeEnvelope(invocation);
   return {
     headers,
     data,
-    info: { pending: 0, deliveryCount: 1, stream: 'faas-request', streamSequence: 1 },
+    info: { pending: 0, deliveryCount, stream: 'faas-request', streamSequence: 1 },
     timestampNanos: BigInt(Date.now()) * 1_000_000n,
     nak: () => events.push('nak'),
   } as unknown as JsMsg;
@@ -75,7 +75,7 @@ function fakeConsumer(events: string[]) {
   };
 }
 
-t.test('pullSource: a message yielded after the supervisor ended the pull is counted as no attempt, then nak-ed; the supervisor never sees it', async (t) => {
+t.test('pullSource: a first delivery yielded after the supervisor ended the pull is recorded as no attempt, then nak-ed; the supervisor never sees it', async (t) => {
   const events: string[] = [];
   const { consumer, fetched, push, end } = fakeConsumer(events);
   const counted = deferred<Invocation>();
@@ -86,7 +86,7 @@ t.test('pullSource: a message yielded after the supervisor ended the pull is cou
     {
       expiresMs: 1_000,
       queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
-      notAnAttempt: async (invocation) => {
+      noFirstAttempt: async (invocation) => {
         events.push('counted');
         counted.resolve(invocation);
         await release.promise;
@@ -101,8 +101,8 @@ t.test('pullSource: a message yielded after the supervisor ended the pull is cou
   const invocation = testInvocation({ callId: 'late-1', enqueuedAtMs: 1_700_000_000_000 });
   push(fakeMessage(invocation, events));
   const got = await counted.promise;
-  t.same([got.callId, got.enqueuedAtMs], [invocation.callId, invocation.enqueuedAtMs], 'counted under its call id and enqueue time (the ledger key)');
-  t.same(events, ['close', 'counted'], 'not given back before the count is stored: the next delivery must read it');
+  t.same([got.callId, got.enqueuedAtMs], [invocation.callId, invocation.enqueuedAtMs], 'recorded under its call id and enqueue time (the ledger key)');
+  t.same(events, ['close', 'counted'], 'not given back before the entry is stored: the next delivery must read it');
   release.resolve();
   await new Promise((resolve) => setImmediate(resolve));
   t.same(events, ['close', 'counted', 'nak'], 'then nak-ed, so JetStream delivers it again at once');
@@ -110,7 +110,7 @@ t.test('pullSource: a message yielded after the supervisor ended the pull is cou
   end();
 });
 
-t.test('pullSource: a count that cannot be stored still gives the message back', async (t) => {
+t.test('pullSource: an entry that cannot be stored still gives the message back', async (t) => {
   const events: string[] = [];
   const { consumer, fetched, push, end } = fakeConsumer(events);
   const source = pullSource(
@@ -119,7 +119,7 @@ t.test('pullSource: a count that cannot be stored still gives the message back',
     {
       expiresMs: 1_000,
       queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
-      notAnAttempt: async () => {
+      noFirstAttempt: async () => {
         throw new Error('KV down');
       },
     },
@@ -145,5 +145,29 @@ t.test('fetchSource without a giveBack: such a message is nak-ed at once (callba
   for (let i = 0; i < 10 && !events.includes('nak'); i++) await new Promise((resolve) => setImmediate(resolve));
   t.same(events, ['close', 'nak']);
   t.same(seen, []);
+  end();
+});
+
+t.test('pullSource: a redelivery yielded after the pull ended is nak-ed at once, with nothing recorded (it started no attempt, and no entry says it did)', async (t) => {
+  const events: string[] = [];
+  const { consumer, fetched, push, end } = fakeConsumer(events);
+  const source = pullSource(
+    queue,
+    consumer,
+    {
+      expiresMs: 1_000,
+      queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
+      noFirstAttempt: async () => {
+        events.push('recorded');
+      },
+    },
+    silent,
+  );
+  const pull = source(1).subscribe({});
+  await fetched;
+  pull.unsubscribe();
+  push(fakeMessage(testInvocation({ callId: 'late-3' }), events, 3));
+  for (let i = 0; i < 10 && !events.includes('nak'); i++) await new Promise((resolve) => setImmediate(resolve));
+  t.same(events, ['close', 'nak']);
   end();
 });
