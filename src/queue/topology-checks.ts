@@ -53,6 +53,24 @@ export function checkConsumer(info: ConsumerInfo, spec: QueueSpec, maxInflight: 
   return { problems, warnings };
 }
 
+/** The first nats-server release that sends a redelivery that met only ended pull requests (2.10.16, 2.11.0). */
+const REDELIVERY_FIX = [2, 10, 16] as const;
+
+/**
+ * What the worker should know about the nats-server it reached (`version`, as its INFO says it).
+ * Before 2.10.16, a retry's redelivery that meets only ended pull requests (a lane's idle long
+ * poll, ended to give its slots to a busy function) is counted and not sent until ack_wait: the
+ * retry comes late. Attempts stay right (the attempt ledger), so it is a warning.
+ */
+export function checkServer(version: string | undefined): string[] {
+  const parts = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version ?? '');
+  if (!parts) return [];
+  const [major, minor, patch] = parts.slice(1).map(Number) as [number, number, number];
+  const fixed = major !== REDELIVERY_FIX[0] ? major > REDELIVERY_FIX[0] : minor !== REDELIVERY_FIX[1] ? minor > REDELIVERY_FIX[1] : patch >= REDELIVERY_FIX[2];
+  if (fixed) return [];
+  return [`nats-server ${version} may hold a retry until ack_wait instead of its back-off (fixed in 2.10.16); attempts are still counted right`];
+}
+
 /** NATS subject matching with `*` and `>` wildcards in the pattern. */
 export function subjectMatches(pattern: string, subject: string): boolean {
   const p = pattern.split('.');

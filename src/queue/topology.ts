@@ -20,7 +20,7 @@ import type { Config, QueueServed } from '../config/index.js';
 import { MAX_RATE_PERIOD_MS } from '../flow/rate.js';
 import { IncompatibleQueueError } from './errors.js';
 import { queuesServed } from './queues.js';
-import { checkConsumer, checkStream, subjectMatches } from './topology-checks.js';
+import { checkConsumer, checkServer, checkStream, subjectMatches } from './topology-checks.js';
 import { BATCH_EVENT_PREFIX, BATCH_EVENTS_STREAM } from './batch-events.js';
 
 /*
@@ -194,6 +194,7 @@ const CALLBACK_ACK_WAIT_MARGIN_MS = 30_000;
  * scheduler creates its own consumer when it starts (ensureSchedulerConsumer).
  */
 export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager, config: Config, logger: Logger): Promise<WorkerTopology> {
+  for (const warning of checkServer(nc.info?.version)) logger.warn({ server: nc.info?.version }, warning);
   const bucket = bucketOptions(config);
   const records = await openKvBucket(nc, RECORDS_BUCKET, bucket);
   const results = await openKvBucket(nc, RESULTS_BUCKET, bucket);

@@ -1,7 +1,7 @@
 import type { ConsumerInfo, StreamInfo } from '@nats-io/jetstream';
 import t from 'tap';
 import type { QueueSpec } from '../../../src/queue/topology.js';
-import { checkConsumer, checkStream, subjectMatches } from '../../../src/queue/topology-checks.js';
+import { checkConsumer, checkServer, checkStream, subjectMatches } from '../../../src/queue/topology-checks.js';
 
 const spec: QueueSpec = {
   stream: 'faas-request',
@@ -59,4 +59,11 @@ t.test('a consumer with limited deliveries or another ack_wait is used with a wa
   t.same(problems, []);
   t.match(warnings[0], /max_deliver is 5/);
   t.match(warnings[1], /ack_wait is 30000ms, ack_wait asks for 60000ms; using the consumer's/);
+});
+
+t.test('checkServer: a nats-server before 2.10.16 is warned about (a retry may come only after ack_wait); later ones are not', async (t) => {
+  for (const version of ['2.9.10', '2.10.15', 'v2.10.0', '1.4.1']) t.match(checkServer(version), [/may hold a retry until ack_wait.*2\.10\.16/], version);
+  for (const version of ['2.10.16', '2.10.29', '2.11.0', '2.12.1', '3.0.0', '2.11.0-RC.1']) t.same(checkServer(version), [], version);
+  t.same(checkServer(undefined), [], 'no INFO: nothing to say');
+  t.same(checkServer('nightly'), [], 'an unreadable version: nothing to say');
 });
