@@ -1,5 +1,5 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import type { MsgHdrs } from '@nats-io/nats-core';
+import { createInbox, type MsgHdrs } from '@nats-io/nats-core';
 import { filter, firstValueFrom, map, Observable } from '../../actors/rx.js';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
@@ -10,6 +10,7 @@ import type { QueueRequestContext } from './openfaas-request.js';
 import type { Confirmer } from './confirmer.js';
 import { messageHandle } from './message-handle.js';
 import type { QueueConnection } from '../nats/connection.js';
+import { losesRedeliveries } from './topology-checks.js';
 
 export interface PullOptions {
   /** How long one pull request waits for messages, ms (JetStream minimum 1000). */
@@ -42,6 +43,7 @@ function connectedOf(queue: QueueConnection): Observable<boolean> {
  */
 export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: PullOptions): (max: number) => Observable<JsMsg> {
   const giveBack = opts.giveBack ?? ((msg: JsMsg) => msg.nak());
+  const clearEnded = endedRequestSweep(queue, consumer);
   return (max) =>
     new Observable<JsMsg>((subscriber) => {
       let messages: ConsumerMessages | undefined;
@@ -58,7 +60,7 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
         if (unsubscribed) return;
         messages = await consumer.fetch({ max_messages: max, expires: opts.expiresMs });
         // Ended while the request was being sent: it may already be taking messages.
-        if (unsubscribed) endDraining(messages);
+        if (unsubscribed) endDraining(messages, clearEnded);
         for await (const msg of messages) {
           received += 1;
           // Arrived after the supervisor stopped listening: give it straight back.
@@ -71,7 +73,7 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
         unsubscribed = true;
         disconnected.unsubscribe();
         // Filled, the request is over on the server: nothing more can be on its way.
-        if (messages && received < max && queue.isConnected()) endDraining(messages);
+        if (messages && received < max && queue.isConnected()) endDraining(messages, clearEnded);
         else stop();
       };
     });
@@ -92,11 +94,46 @@ interface DrainablePull {
  * that subscription to itself, hence the cast: if a release renames it, this falls back to
  * `close()`, and test/integration/give-back.test.ts fails.
  */
-function endDraining(messages: ConsumerMessages): void {
+function endDraining(messages: ConsumerMessages, afterwards?: () => void): void {
   const sub = (messages as unknown as DrainablePull).sub;
   // Closed already: nats.js ended the request itself (expired, or an error status from the server).
   const drained = typeof sub?.drain === 'function' && sub.isClosed?.() === false ? sub.drain().catch(() => undefined) : Promise.resolve();
-  void drained.then(() => messages.close()).catch(() => undefined);
+  void drained
+    .then(() => {
+      afterwards?.();
+      return messages.close();
+    })
+    .catch(() => undefined);
+}
+
+/** The part of nats.js's pull consumer (`PullConsumerImpl`, @nats-io/jetstream 3.3) that names it in the JetStream API. */
+interface NamedConsumer {
+  readonly api?: { readonly prefix?: unknown };
+  readonly stream?: unknown;
+  readonly _info?: { readonly name?: unknown };
+}
+
+/**
+ * What clears the pull requests this worker ended from the server, where the server needs it.
+ * A request ended early stays on the server, without interest, until the consumer next looks at
+ * its requests. nats-server before 2.10.16 (Debian 12's is 2.9.10) mishandles a retry that falls
+ * due while only such requests wait: it counts the delivery, sends nothing, and sends it again only
+ * after ack_wait (60 s by default) instead of the back-off (and moves its cursor of new messages
+ * back one). Once the inbox is drained, a consumer-info request makes the consumer drop every
+ * request without interest, and takes nothing from it (a pull request would: it makes the server
+ * pick the next message for it, the very path that loses a due retry). Its answer goes to an inbox
+ * nobody listens to. The server's version is read each time (a reconnect may reach another);
+ * undefined where nats.js's names cannot be read, and test/integration/give-back.test.ts fails.
+ */
+function endedRequestSweep(queue: QueueConnection, consumer: Consumer): (() => void) | undefined {
+  const { api, stream, _info } = consumer as unknown as NamedConsumer;
+  const [prefix, name] = [api?.prefix, _info?.name];
+  if (typeof prefix !== 'string' || typeof stream !== 'string' || typeof name !== 'string') return undefined;
+  const subject = `${prefix}.CONSUMER.INFO.${stream}.${name}`;
+  return () => {
+    if (!queue.isConnected() || !losesRedeliveries(queue.nc.info?.version)) return;
+    queue.nc.publish(subject, undefined, { reply: createInbox() });
+  };
 }
 
 /** The part of nats.js's delivered message (`JsMsgImpl.msg`, a `MsgImpl`, @nats-io/nats-core 3.3) that holds its bytes. */

@@ -63,12 +63,24 @@ const REDELIVERY_FIX = [2, 10, 16] as const;
  * retry comes late. Attempts stay right (the attempt ledger), so it is a warning.
  */
 export function checkServer(version: string | undefined): string[] {
+  if (!losesRedeliveries(version)) return [];
+  return [
+    `nats-server ${version} counts a retry that meets only ended pull requests and holds it until ack_wait (fixed in 2.10.16): the worker clears the requests it ends, and attempts are counted right; upgrade nats-server`,
+  ];
+}
+
+/**
+ * Whether nats-server `version` (as its INFO says it) loses a redelivery that meets only pull
+ * requests without interest (their client ended them): counted, then held until ack_wait. False
+ * when the version cannot be read.
+ */
+export function losesRedeliveries(version: string | undefined): boolean {
   const parts = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version ?? '');
-  if (!parts) return [];
+  if (!parts) return false;
   const [major, minor, patch] = parts.slice(1).map(Number) as [number, number, number];
-  const fixed = major !== REDELIVERY_FIX[0] ? major > REDELIVERY_FIX[0] : minor !== REDELIVERY_FIX[1] ? minor > REDELIVERY_FIX[1] : patch >= REDELIVERY_FIX[2];
-  if (fixed) return [];
-  return [`nats-server ${version} may hold a retry until ack_wait instead of its back-off (fixed in 2.10.16); attempts are still counted right`];
+  if (major !== REDELIVERY_FIX[0]) return major < REDELIVERY_FIX[0];
+  if (minor !== REDELIVERY_FIX[1]) return minor < REDELIVERY_FIX[1];
+  return patch < REDELIVERY_FIX[2];
 }
 
 /** NATS subject matching with `*` and `>` wildcards in the pattern. */

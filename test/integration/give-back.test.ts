@@ -116,3 +116,37 @@ t.test('a message on its way to a pull when it ends is given back and recorded a
   t.equal(again[0]!.info.deliveryCount, 2, 'its second delivery, the first recorded as no attempt in the ledger');
   again[0]!.ack();
 });
+
+t.test('a retry that falls due while the only pull request on its consumer has been ended comes at its back-off, as its next delivery', async (t) => {
+  const { js, jsm, spec, consumer, nc } = await startQueueStream(t, 1);
+  const queue: QueueConnection = { nc, isConnected: () => true, onConnectedChange: () => () => undefined, close: async () => undefined };
+  const source = fetchSource(queue, consumer, { expiresMs: 30_000 });
+  const invocation = testInvocation({ callId: randomUUID(), enqueuedAtMs: Date.now() });
+  const { headers, data } = encodeEnvelope(invocation);
+  await js.publish('faas-request', data, { headers });
+
+  const first: JsMsg[] = [];
+  const firstPull = source(1).subscribe({ next: (m) => first.push(m) });
+  t.teardown(() => firstPull.unsubscribe());
+  await eventually(async () => first.length === 1, 'the first delivery');
+  const backOffMs = 1_000;
+  first[0]!.nak(backOffMs);
+
+  // An idle long poll of the same consumer, ended (reclaimed for a busier lane) before the retry is due.
+  const idle = source(1).subscribe({});
+  await eventually(async () => (await jsm.consumers.info(spec.stream, spec.durable)).num_waiting === 1, 'the idle pull request at the server');
+  idle.unsubscribe();
+
+  // The back-off is a time, not an event: wait it out with no request on the server, and without
+  // asking the consumer for its info (which would clear ended requests itself).
+  await new Promise((resolve) => setTimeout(resolve, backOffMs + 1_000));
+  const again: JsMsg[] = [];
+  const next = source(1).subscribe({ next: (m) => again.push(m) });
+  t.teardown(() => next.unsubscribe());
+  // nats-server before 2.10.16, with the ended request left on it, counts the retry at its back-off
+  // without sending it (it comes as delivery 3 after ack_wait, 60 s here), and moves its cursor of
+  // new messages back: the next pull gets the same message again as a first delivery.
+  await eventually(async () => again.length === 1, 'the retry delivered to the next pull, well before ack_wait', 15_000);
+  t.equal(again[0]!.info.deliveryCount, 2, 'its second delivery: not sent again as new (1), nor counted and held until ack_wait (3)');
+  again[0]!.ack();
+});
