@@ -253,9 +253,9 @@ function effectActions(effects: InvocationEffects) {
     release: ({ context }: Args) => context.message.nak(0),
     /**
      * A redelivery: read the ledger, take the next attempt and record it, then run. Recorded before
-     * the call, so that a worker killed mid-call has spent the attempt (a function that kills its
-     * worker still runs out of attempts). A ledger that cannot be read counts every delivery as an
-     * attempt (the retry policy errs towards ending sooner); one that cannot be written is reported.
+     * the call, so that a worker killed mid-call has spent the attempt. A ledger that cannot be read
+     * counts every delivery as an attempt (the retry policy errs towards ending sooner); one that
+     * cannot be written is reported.
      */
     recordAttempt: ({ context, self }: Args) => {
       const { invocation, message } = context;
