@@ -1,4 +1,5 @@
 import type { LedgerEntry } from './attempt.policy.js';
+import type { RetryPolicy } from './retry.policy.js';
 import type {
   CallbackHandOff,
   CallbackRequest,
@@ -63,6 +64,13 @@ export interface InvocationEffects {
   readonly loadLedger?: (invocation: Invocation) => Promise<LedgerEntry | undefined>;
   /** Stores this invocation's ledger entry; resolves once stored. Default: no ledger. */
   readonly saveLedger?: (invocation: Invocation, entry: Required<LedgerEntry>) => Promise<void>;
+  /**
+   * The retry policy of this invocation's function (its annotations over the queue's), read on a
+   * redelivery before the call: one past max_attempts is not run again (its last attempt was
+   * started and ended with its worker, e.g. a function that kills whoever calls it). Default: the
+   * redelivery runs whatever its attempt.
+   */
+  readonly policyOf?: (invocation: Invocation) => Promise<RetryPolicy>;
 }
 
 function notProvided(name: string): () => Promise<never> {

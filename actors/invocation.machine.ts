@@ -22,6 +22,8 @@ import { redeliveredAttempt, type RedeliveredAttempt } from './attempt.policy.js
 export const CANCELLED_STATUS = 499;
 /** Status reported to the callback for an invocation older than its max event age (never run). */
 export const EXPIRED_STATUS = 408;
+/** Status reported for an invocation whose last attempt was started and never finished (its worker stopped). */
+export const UNFINISHED_STATUS = 500;
 
 export interface InvocationContext extends InvocationInput {
   /**
@@ -119,6 +121,8 @@ function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => In
 /** A redelivery's attempt as the ledger gave it, and why the ledger could not be used, if it could not. */
 interface RecordedAttempt extends RedeliveredAttempt {
   readonly ledgerError?: string | undefined;
+  /** Set when the attempt is past this policy's max_attempts: the last one was started (and never finished), none is left. */
+  readonly spent?: RetryPolicy | undefined;
 }
 
 /** The ack (or a throttle's nak) failed; carries what the write before it (record, ledger) said. */
@@ -253,9 +257,10 @@ function effectActions(effects: InvocationEffects) {
     release: ({ context }: Args) => context.message.nak(0),
     /**
      * A redelivery: read the ledger, take the next attempt and record it, then run. Recorded before
-     * the call, so that a worker killed mid-call has spent the attempt. A ledger that cannot be read
-     * counts every delivery as an attempt (the retry policy errs towards ending sooner); one that
-     * cannot be written is reported.
+     * the call, so that a worker killed mid-call has spent the attempt; past the function's
+     * max_attempts nothing is recorded or run (`spent`: the last attempt never finished). A ledger that cannot be read counts every
+     * delivery as an attempt (the retry policy errs towards ending sooner); one that cannot be
+     * written is reported. A policy that cannot be read lets the attempt run.
      */
     recordAttempt: ({ context, self }: Args) => {
       const { invocation, message } = context;
@@ -274,6 +279,8 @@ function effectActions(effects: InvocationEffects) {
         } catch (error) {
           return unread(error);
         }
+        const policy = await effects.policyOf?.(invocation).catch(() => undefined);
+        if (policy !== undefined && next.attempt > policy.maxAttempts) return { ...next, spent: policy };
         try {
           await saveLedger(invocation, { attempts: next.attempt, throttled: next.throttled });
         } catch (error) {
@@ -452,10 +459,30 @@ export const invocationMachine = setup({
       on: {
         cancel: 'cancelling',
         release: 'released',
-        'attempt.recorded': {
-          target: 'invoking',
-          actions: assign(({ event }) => ({ attempt: event.output.attempt, throttledDeliveries: event.output.throttled, ledgerError: event.output.ledgerError })),
-        },
+        'attempt.recorded': [
+          {
+            // The last attempt was started and never finished (its worker stopped): a dead letter, not one more call.
+            guard: ({ event }) => event.output.spent !== undefined,
+            target: 'deadLettering',
+            actions: assign(({ context, event }) => {
+              const policy = event.output.spent!;
+              const last = `${policy.maxAttempts} of ${policy.maxAttempts}`;
+              const message = `not run again: its last attempt (${last}) was started and did not finish (the worker running it stopped)`;
+              return {
+                attempt: policy.maxAttempts,
+                throttledDeliveries: event.output.throttled,
+                ledgerError: event.output.ledgerError,
+                policy,
+                deadLetter: 'retriesExhausted' as const,
+                outcome: syntheticOutcome(UNFINISHED_STATUS, message, context.nowMs),
+              };
+            }),
+          },
+          {
+            target: 'invoking',
+            actions: assign(({ event }) => ({ attempt: event.output.attempt, throttledDeliveries: event.output.throttled, ledgerError: event.output.ledgerError })),
+          },
+        ],
       },
     },
     /** The function runs; `cancel` and `release` abort the HTTP call. */

@@ -80,9 +80,10 @@ function storedOriginal(invocation: Invocation): RawMessage {
 
 /** The invocation machine's effects for one queue, built once and shared by all its invocations. */
 export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, logger: Logger): InvocationEffects {
+  const policyFor = functionPolicies(d.retryPolicy, served.upstreamTimeoutMs);
   const invoke = invokeFunction({
     resolver: d.resolver,
-    policyFor: functionPolicies(d.retryPolicy, served.upstreamTimeoutMs),
+    policyFor,
     dispatcher: d.dispatcher,
     upstreamTimeoutMs: served.upstreamTimeoutMs,
     queue: served.name,
@@ -123,6 +124,11 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
     loadLedger: (invocation) => d.ledger.load(invocation),
     saveLedger: (invocation, entry) => d.ledger.save(invocation, entry),
+    // A redelivery's function policy before the call (the resolver answers from its cache).
+    policyOf: async (invocation) => {
+      const fn = await d.resolver.resolve({ name: invocation.functionName, namespace: invocation.namespace });
+      return fn ? policyFor(fn.annotations).policy : d.retryPolicy;
+    },
   };
 }
 

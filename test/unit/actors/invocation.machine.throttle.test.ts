@@ -41,6 +41,8 @@ interface Scenario {
   ledger?: LedgerEntry | Error;
   saveFails?: Error;
   nakFails?: Error;
+  /** The function's policy as a redelivery reads it (none: not provided), or how reading it fails. */
+  functionPolicy?: RetryPolicy | Error;
 }
 
 /** One machine with adaptive concurrency on (unless the scenario's settings say off); every effect recorded in order. */
@@ -79,6 +81,12 @@ function start(s: Scenario = {}) {
       if (s.saveFails) throw s.saveFails;
       saved.push(entry);
     },
+    ...(s.functionPolicy !== undefined && {
+      policyOf: async () => {
+        if (s.functionPolicy instanceof Error) throw s.functionPolicy;
+        return s.functionPolicy!;
+      },
+    }),
   });
   const settings = deliverySettings(policy, NOW_MS, { adaptiveConcurrency: true, ...s.settings });
   const actor = createActor(machine, { input: { message: handle, invocation: envelope, ...settings } });
@@ -266,4 +274,30 @@ t.test('cancelled while the ledger is read: the function is not called', async (
   const snap = await waitFor(actor, (s) => s.status === 'done', { timeout: 2000 });
   t.equal(snap.value, 'cancelled');
   t.same(invoked, []);
+});
+
+t.test('a redelivery past max_attempts (its last attempt was started and never finished) is dead-lettered: no call, no ledger write', async (t) => {
+  const run = start({ deliveryCount: 4, ledger: { attempts: 3, throttled: 0 }, functionPolicy: policy });
+  const snap = await run.done();
+  t.equal(snap.value, 'deadLettered');
+  t.same(run.invoked, [], 'the function is not called a fourth time');
+  t.same(run.effects, ['loadLedger(c1)', 'deadLetter(retriesExhausted)', 'deliverCallback', 'ackAck']);
+  t.equal(run.deadLetters[0]?.attempts, 3, 'three attempts made');
+  t.equal(run.callbacks[0]?.attempt, 3, 'the callback says attempt 3 (X-Retry: 2)');
+  t.equal(run.callbacks[0]?.outcome.status, 500);
+  t.match(new TextDecoder().decode(run.callbacks[0]?.outcome.body), /last attempt \(3 of 3\) was started and did not finish/);
+});
+
+t.test("the function's own max_attempts decides whether a redelivery runs", async (t) => {
+  const run = start({ deliveryCount: 4, ledger: { attempts: 3, throttled: 0 }, functionPolicy: { ...policy, maxAttempts: 5 } });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.equal(run.invoked[0]?.attempt, 4, 'attempt 4 of its 5');
+});
+
+t.test('a function policy that cannot be read lets the redelivery run', async (t) => {
+  const run = start({ deliveryCount: 4, ledger: { attempts: 3, throttled: 0 }, functionPolicy: new Error('resolver down') });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.equal(run.invoked[0]?.attempt, 4);
 });
