@@ -8,6 +8,20 @@
  * before the function runs. A first delivery is attempt 1 and touches no ledger.
  */
 
+/**
+ * Attempts past max_attempts that a redelivery may still make. JetStream redelivers an attempt cut
+ * off by its worker's death (killed, evicted, out of memory); the first such attempt past the last
+ * runs once more, as BullMQ recovers a stalled job once (maxStalledCount 1). After that the
+ * invocation is dead-lettered without a call: a function that takes down whichever worker calls
+ * it is called max_attempts + 1 times, not forever.
+ */
+export const STALLED_ATTEMPTS_ALLOWED = 1;
+
+/** Whether a redelivery may make attempt `attempt` under `maxAttempts` (see STALLED_ATTEMPTS_ALLOWED). */
+export function mayRun(attempt: number, maxAttempts: number): boolean {
+  return attempt <= maxAttempts + STALLED_ATTEMPTS_ALLOWED;
+}
+
 /** What the attempt ledger holds for one invocation. */
 export interface LedgerEntry {
   /**

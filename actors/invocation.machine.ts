@@ -16,7 +16,7 @@ import type {
 import { retryDelayMs, shouldRetry, type RetryPolicy } from './retry.policy.js';
 import { describeError } from './describe-error.js';
 import { DEFAULT_THROTTLE_MAX_DELIVERIES, isThrottle, throttleDelayMs } from './throttle.policy.js';
-import { redeliveredAttempt, type RedeliveredAttempt } from './attempt.policy.js';
+import { mayRun, redeliveredAttempt, type RedeliveredAttempt } from './attempt.policy.js';
 
 /** Status reported to the callback for a cancelled invocation (nginx's "client closed request"). */
 export const CANCELLED_STATUS = 499;
@@ -121,7 +121,7 @@ function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => In
 /** A redelivery's attempt as the ledger gave it, and why the ledger could not be used, if it could not. */
 interface RecordedAttempt extends RedeliveredAttempt {
   readonly ledgerError?: string | undefined;
-  /** Set when the attempt is past this policy's max_attempts: the last one was started (and never finished), none is left. */
+  /** Set when the attempt may not run under this policy (actors/attempt.policy.ts, `mayRun`): none is left. */
   readonly spent?: RetryPolicy | undefined;
 }
 
@@ -257,10 +257,11 @@ function effectActions(effects: InvocationEffects) {
     release: ({ context }: Args) => context.message.nak(0),
     /**
      * A redelivery: read the ledger, take the next attempt and record it, then run. Recorded before
-     * the call, so that a worker killed mid-call has spent the attempt; past the function's
-     * max_attempts nothing is recorded or run (`spent`: the last attempt never finished). A ledger that cannot be read counts every
-     * delivery as an attempt (the retry policy errs towards ending sooner); one that cannot be
-     * written is reported. A policy that cannot be read lets the attempt run.
+     * the call, so that a worker killed mid-call has spent the attempt; one past the function's
+     * max_attempts and the one stalled attempt allowed is neither recorded nor run (`spent`). A
+     * ledger that cannot be read counts every delivery as an attempt (the retry policy errs towards
+     * ending sooner); one that cannot be written is reported. A policy that cannot be read lets the
+     * attempt run.
      */
     recordAttempt: ({ context, self }: Args) => {
       const { invocation, message } = context;
@@ -280,7 +281,7 @@ function effectActions(effects: InvocationEffects) {
           return unread(error);
         }
         const policy = await effects.policyOf?.(invocation).catch(() => undefined);
-        if (policy !== undefined && next.attempt > policy.maxAttempts) return { ...next, spent: policy };
+        if (policy !== undefined && !mayRun(next.attempt, policy.maxAttempts)) return { ...next, spent: policy };
         try {
           await saveLedger(invocation, { attempts: next.attempt, throttled: next.throttled });
         } catch (error) {
@@ -461,15 +462,15 @@ export const invocationMachine = setup({
         release: 'released',
         'attempt.recorded': [
           {
-            // The last attempt was started and never finished (its worker stopped): a dead letter, not one more call.
+            // Its attempts ran out, the last cut off by its worker's death: a dead letter, not one more call.
             guard: ({ event }) => event.output.spent !== undefined,
             target: 'deadLettering',
             actions: assign(({ context, event }) => {
               const policy = event.output.spent!;
-              const last = `${policy.maxAttempts} of ${policy.maxAttempts}`;
-              const message = `not run again: its last attempt (${last}) was started and did not finish (the worker running it stopped)`;
+              const made = event.output.attempt - 1;
+              const message = `not run again: ${made} attempts were started (max_attempts ${policy.maxAttempts}, and one more when a worker stops mid-call); the last did not finish (the worker running it stopped)`;
               return {
-                attempt: policy.maxAttempts,
+                attempt: made,
                 throttledDeliveries: event.output.throttled,
                 ledgerError: event.output.ledgerError,
                 policy,

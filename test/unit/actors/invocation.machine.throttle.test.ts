@@ -276,28 +276,39 @@ t.test('cancelled while the ledger is read: the function is not called', async (
   t.same(invoked, []);
 });
 
-t.test('a redelivery past max_attempts (its last attempt was started and never finished) is dead-lettered: no call, no ledger write', async (t) => {
-  const run = start({ deliveryCount: 4, ledger: { attempts: 3, throttled: 0 }, functionPolicy: policy });
+t.test('a redelivery after the last attempt was cut off by its worker runs once more (a stalled attempt), as attempt max_attempts + 1', async (t) => {
+  const run = start({ deliveryCount: 4, ledger: { attempts: 3, throttled: 0 }, functionPolicy: policy, answer: outcome(502) });
+  const snap = await run.done();
+  t.equal(run.invoked[0]?.attempt, 4);
+  t.equal(snap.value, 'deadLettered', 'a failure there is not retried');
+  t.equal(run.deadLetters[0]?.attempts, 4);
+});
+
+t.test('past that, a redelivery is dead-lettered: no call, no ledger write', async (t) => {
+  const run = start({ deliveryCount: 6, ledger: { attempts: 4, throttled: 0 }, functionPolicy: policy });
   const snap = await run.done();
   t.equal(snap.value, 'deadLettered');
-  t.same(run.invoked, [], 'the function is not called a fourth time');
+  t.same(run.invoked, [], 'the function is not called a fifth time');
   t.same(run.effects, ['loadLedger(c1)', 'deadLetter(retriesExhausted)', 'deliverCallback', 'ackAck']);
-  t.equal(run.deadLetters[0]?.attempts, 3, 'three attempts made');
-  t.equal(run.callbacks[0]?.attempt, 3, 'the callback says attempt 3 (X-Retry: 2)');
+  t.equal(run.deadLetters[0]?.attempts, 4, 'four attempts made');
+  t.equal(run.callbacks[0]?.attempt, 4, 'the callback says attempt 4 (X-Retry: 3)');
   t.equal(run.callbacks[0]?.outcome.status, 500);
-  t.match(new TextDecoder().decode(run.callbacks[0]?.outcome.body), /last attempt \(3 of 3\) was started and did not finish/);
+  t.match(
+    new TextDecoder().decode(run.callbacks[0]?.outcome.body),
+    /4 attempts were started \(max_attempts 3, and one more when a worker stops mid-call\); the last did not finish/,
+  );
 });
 
 t.test("the function's own max_attempts decides whether a redelivery runs", async (t) => {
-  const run = start({ deliveryCount: 4, ledger: { attempts: 3, throttled: 0 }, functionPolicy: { ...policy, maxAttempts: 5 } });
+  const run = start({ deliveryCount: 6, ledger: { attempts: 4, throttled: 0 }, functionPolicy: { ...policy, maxAttempts: 5 } });
   const snap = await run.done();
   t.equal(snap.value, 'acked');
-  t.equal(run.invoked[0]?.attempt, 4, 'attempt 4 of its 5');
+  t.equal(run.invoked[0]?.attempt, 5, 'attempt 5 of its 5');
 });
 
 t.test('a function policy that cannot be read lets the redelivery run', async (t) => {
-  const run = start({ deliveryCount: 4, ledger: { attempts: 3, throttled: 0 }, functionPolicy: new Error('resolver down') });
+  const run = start({ deliveryCount: 6, ledger: { attempts: 4, throttled: 0 }, functionPolicy: new Error('resolver down') });
   const snap = await run.done();
   t.equal(snap.value, 'acked');
-  t.equal(run.invoked[0]?.attempt, 4);
+  t.equal(run.invoked[0]?.attempt, 5);
 });
