@@ -75,29 +75,34 @@ function fakeConsumer(events: string[]) {
   };
 }
 
-t.test('pullSource: a first delivery yielded after the supervisor ended the pull is recorded as no attempt, then nak-ed; the supervisor never sees it', async (t) => {
-  const events: string[] = [];
+/**
+ * A pull source over a fake consumer whose one pull the supervisor has already ended (an idle
+ * long poll reclaimed); `push` then hands it a message as nats.js would after the close.
+ */
+async function endedPull(events: string[], noFirstAttempt: (invocation: Invocation) => Promise<void>) {
   const { consumer, fetched, push, end } = fakeConsumer(events);
-  const counted = deferred<Invocation>();
-  const release = deferred<void>();
-  const source = pullSource(
-    queue,
-    consumer,
-    {
-      expiresMs: 1_000,
-      queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
-      noFirstAttempt: async (invocation) => {
-        events.push('counted');
-        counted.resolve(invocation);
-        await release.promise;
-      },
-    },
-    silent,
-  );
+  const source = pullSource(queue, consumer, { expiresMs: 1_000, queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 }, noFirstAttempt }, silent);
   const seen: Delivery[] = [];
   const pull = source(1).subscribe({ next: (d) => seen.push(d) });
   await fetched;
   pull.unsubscribe();
+  return { push, end, seen };
+}
+
+/** Lets the give-back run until it has nak-ed (a few turns at most). */
+async function untilNaked(events: string[]): Promise<void> {
+  for (let i = 0; i < 10 && !events.includes('nak'); i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+t.test('pullSource: a first delivery yielded after the supervisor ended the pull is recorded as no attempt, then nak-ed; the supervisor never sees it', async (t) => {
+  const events: string[] = [];
+  const counted = deferred<Invocation>();
+  const release = deferred<void>();
+  const { push, end, seen } = await endedPull(events, async (invocation) => {
+    events.push('counted');
+    counted.resolve(invocation);
+    await release.promise;
+  });
   const invocation = testInvocation({ callId: 'late-1', enqueuedAtMs: 1_700_000_000_000 });
   push(fakeMessage(invocation, events));
   const got = await counted.promise;
@@ -112,24 +117,11 @@ t.test('pullSource: a first delivery yielded after the supervisor ended the pull
 
 t.test('pullSource: an entry that cannot be stored still gives the message back', async (t) => {
   const events: string[] = [];
-  const { consumer, fetched, push, end } = fakeConsumer(events);
-  const source = pullSource(
-    queue,
-    consumer,
-    {
-      expiresMs: 1_000,
-      queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
-      noFirstAttempt: async () => {
-        throw new Error('KV down');
-      },
-    },
-    silent,
-  );
-  const pull = source(1).subscribe({});
-  await fetched;
-  pull.unsubscribe();
+  const { push, end } = await endedPull(events, async () => {
+    throw new Error('KV down');
+  });
   push(fakeMessage(testInvocation({ callId: 'late-2' }), events));
-  for (let i = 0; i < 10 && !events.includes('nak'); i++) await new Promise((resolve) => setImmediate(resolve));
+  await untilNaked(events);
   t.same(events, ['close', 'nak']);
   end();
 });
@@ -142,7 +134,7 @@ t.test('fetchSource without a giveBack: such a message is nak-ed at once (callba
   await fetched;
   pull.unsubscribe();
   push(fakeMessage(testInvocation({ callId: 'late-3' }), events));
-  for (let i = 0; i < 10 && !events.includes('nak'); i++) await new Promise((resolve) => setImmediate(resolve));
+  await untilNaked(events);
   t.same(events, ['close', 'nak']);
   t.same(seen, []);
   end();
@@ -150,24 +142,11 @@ t.test('fetchSource without a giveBack: such a message is nak-ed at once (callba
 
 t.test('pullSource: a redelivery yielded after the pull ended is nak-ed at once, with nothing recorded (it started no attempt, and no entry says it did)', async (t) => {
   const events: string[] = [];
-  const { consumer, fetched, push, end } = fakeConsumer(events);
-  const source = pullSource(
-    queue,
-    consumer,
-    {
-      expiresMs: 1_000,
-      queueRequests: { defaultNamespace: 'openfaas-fn', maxEventAgeMs: 0 },
-      noFirstAttempt: async () => {
-        events.push('recorded');
-      },
-    },
-    silent,
-  );
-  const pull = source(1).subscribe({});
-  await fetched;
-  pull.unsubscribe();
+  const { push, end } = await endedPull(events, async () => {
+    events.push('recorded');
+  });
   push(fakeMessage(testInvocation({ callId: 'late-3' }), events, 3));
-  for (let i = 0; i < 10 && !events.includes('nak'); i++) await new Promise((resolve) => setImmediate(resolve));
+  await untilNaked(events);
   t.same(events, ['close', 'nak']);
   end();
 });
