@@ -15,7 +15,7 @@
  * invocation is dead-lettered without a call: a function that takes down whichever worker calls
  * it is called max_attempts + 1 times, not forever.
  */
-export const STALLED_ATTEMPTS_ALLOWED = 1;
+const STALLED_ATTEMPTS_ALLOWED = 1;
 
 /** Whether a redelivery may make attempt `attempt` under `maxAttempts` (see STALLED_ATTEMPTS_ALLOWED). */
 export function mayRun(attempt: number, maxAttempts: number): boolean {

@@ -209,8 +209,8 @@ export interface InvocationSettings {
   /**
    * Adaptive concurrency is on for this call (`adaptive_concurrency`): a throttle (429, or 503 with
    * Retry-After) waits in JetStream without counting as an attempt. Default false (absent): a
-   * throttle is an ordinary retry. Either way a redelivery reads the ledger of deliveries that were
-   * no attempt (throttles, deliveries given back unworked).
+   * throttle is an ordinary retry. Either way a redelivery reads and records its attempt in the
+   * attempt ledger (actors/attempt.policy.ts).
    */
   readonly adaptiveConcurrency?: boolean | undefined;
   /** Throttled deliveries of one invocation before throttles count as attempts again (`throttle_max_deliveries`); default 50. */

@@ -132,7 +132,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
     const records = recordStore(queue.nc, topology.records);
     const payloads = payloadStore(jsm);
     const results = resultStore(topology.results, payloads);
-    // Throttle counts are written through the confirmer, as final records are (batched, confirmed).
+    // The attempt ledger is written through the confirmer, as final records are (batched, confirmed).
     const ledger = attemptLedger(topology.throttles, (key, data) => confirmer.kvPut(THROTTLES_BUCKET, key, data));
     const cancellations = await watchCancellations(topology.cancellations);
     const progressUrl = await progressSignerOf(config, deps.gatewayPublicUrl, queue.nc, logger);
