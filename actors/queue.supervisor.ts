@@ -1,8 +1,9 @@
+import type { SnapshotFrom } from 'xstate';
 import { asyncScheduler, interval, type Observable, type SchedulerLike, type Subscription } from './rx.js';
 import { AckExtender } from './ack-extender.js';
 import { LaneSupervisor, type Lane } from './lane.supervisor.js';
 import type { InvocationMachine, InvocationSettlement } from './invocation.machine.js';
-import { MachineRunner, type MachineRun } from './machine.runner.js';
+import { MachineRunner, type MachineRun, type RunObserver } from './machine.runner.js';
 import type { DeadLetterReason, FunctionOutcome, Invocation, InvocationSettings, MessageHandle, ResultStorage } from './invocation.types.js';
 
 /** One message as the pull source hands it over: decoded, or the reasons it cannot be. */
@@ -112,7 +113,7 @@ interface InFlight {
   readonly lane: string;
   readonly invocation: Invocation;
   /** Resolves once its machine is done (the slot's promise). */
-  readonly done: Promise<void>;
+  readonly finished: Promise<void>;
 }
 
 /**
@@ -121,6 +122,66 @@ interface InFlight {
  * arrive before that, and is then the next attempt, not a duplicate.
  */
 const GIVEN_BACK = new Set(['retrying', 'throttling']);
+
+/** What an admission tells its supervisor: one object per supervisor, not closures per delivery. */
+interface AdmissionHost {
+  /** Reports a state change; undefined when nobody listens to transitions. */
+  readonly transition: ((invocation: Invocation, state: string, attempt: number) => void) | undefined;
+  /** The machine's initial state, reported before the first microstep it resolves its eventless transition in. */
+  readonly initialState: string;
+  /** The machine is done (or crashed): forget it, free its slot, report it. */
+  settle(admission: Admission, snapshot: MachineRun<InvocationMachine>['snapshot'], crashed: boolean): void;
+}
+
+/**
+ * One admitted delivery: its registry entry and its machine's observer, as one object. A drain's
+ * invocation outlives a young-generation collection or two, so what it keeps is promoted; one
+ * object here replaces the closures, entry and observer it took before (BENCHMARKS.md, "What a
+ * drain promotes").
+ */
+class Admission implements InFlight, RunObserver<InvocationMachine> {
+  run!: MachineRun<InvocationMachine>;
+  readonly finished: Promise<void>;
+  #free: () => void = noop;
+  #lastState = '';
+  readonly #host: AdmissionHost;
+
+  constructor(
+    host: AdmissionHost,
+    readonly message: MessageHandle,
+    readonly admittedAtMs: number,
+    readonly lane: string,
+    readonly invocation: Invocation,
+  ) {
+    this.#host = host;
+    this.finished = new Promise<void>((resolve) => (this.#free = resolve));
+  }
+
+  /** Frees the slot (resolves `finished`). */
+  free(): void {
+    this.#free();
+  }
+
+  done(snapshot: SnapshotFrom<InvocationMachine>): void {
+    this.#host.settle(this, snapshot, false);
+  }
+
+  error(_error: unknown, snapshot: MachineRun<InvocationMachine>['snapshot']): void {
+    this.#host.settle(this, snapshot, true);
+  }
+
+  microstep(snapshot: SnapshotFrom<InvocationMachine>): void {
+    const report = this.#host.transition;
+    if (report === undefined) return;
+    const attempt = snapshot.context.attempt;
+    // The initial state resolves its eventless transition before the first microstep.
+    if (this.#lastState === '') report(this.invocation, (this.#lastState = this.#host.initialState), attempt);
+    const state = String(snapshot.value);
+    if (state !== this.#lastState) report(this.invocation, (this.#lastState = state), attempt);
+  }
+}
+
+function noop(): void {}
 
 /** One in-flight invocation as {@link QueueSupervisor.inFlight} shows it: plain data, read when asked. */
 export interface InFlightInvocation {
@@ -158,14 +219,23 @@ export class QueueSupervisor {
    * unread. Call ids only, not the entries: a settled invocation's actor (its request and result
    * bodies) must not stay reachable from here until the sweep passes.
    */
-  readonly #notYetRunning: Array<{ readonly callId: string; readonly admittedAtMs: number }> = [];
+  readonly #notYetRunning: string[] = [];
+  /** Their delivery times, ms, index for index (two arrays: no object per delivery). */
+  readonly #notYetRunningAt: number[] = [];
   #runningHead = 0;
   #runningTicker: Subscription | undefined;
+  readonly #admissions: AdmissionHost;
 
   constructor(opts: QueueSupervisorOptions) {
     this.#opts = opts;
     this.#scheduler = opts.scheduler ?? asyncScheduler;
     this.#machines = new MachineRunner(opts.machine);
+    const { events } = opts;
+    this.#admissions = {
+      transition: events.transition === undefined ? undefined : (invocation, state, attempt) => events.transition?.(opts.queue, invocation, state, attempt),
+      initialState: opts.machine.config.initial as string,
+      settle: (admission, snapshot, crashed) => this.#settle(admission, snapshot, crashed),
+    };
     this.#extender = new AckExtender(
       opts.ackExtendIntervalMs,
       this.#scheduler,
@@ -296,25 +366,49 @@ export class QueueSupervisor {
    * a sweep with 10,000 long jobs in flight costs nothing once they have all been told.
    */
   #tellRunning(afterMs: number): void {
-    const queue = this.#notYetRunning;
+    const callIds = this.#notYetRunning;
+    const times = this.#notYetRunningAt;
     const cutoff = this.#scheduler.now() - afterMs;
-    while (this.#runningHead < queue.length && queue[this.#runningHead]!.admittedAtMs <= cutoff) {
-      const { callId, admittedAtMs } = queue[this.#runningHead]!;
+    while (this.#runningHead < callIds.length && times[this.#runningHead]! <= cutoff) {
+      const callId = callIds[this.#runningHead]!;
+      const admittedAtMs = times[this.#runningHead]!;
       this.#runningHead += 1;
       const entry = this.#inFlight.get(callId);
       // Gone: settled. Another admission time: a later delivery of the same call id.
       if (entry !== undefined && entry.admittedAtMs === admittedAtMs) entry.run.send({ type: 'running' });
     }
     // Drop what has been read once it is most of the array.
-    if (this.#runningHead > 1024 && this.#runningHead * 2 > queue.length) {
-      queue.splice(0, this.#runningHead);
+    if (this.#runningHead > 1024 && this.#runningHead * 2 > callIds.length) {
+      callIds.splice(0, this.#runningHead);
+      times.splice(0, this.#runningHead);
       this.#runningHead = 0;
     }
   }
 
-  #report(invocation: Invocation, state: string, attempt: number): string {
-    this.#opts.events.transition?.(this.#opts.queue, invocation, state, attempt);
-    return state;
+  /** An admitted invocation's machine is done, or crashed: the registry forgets it, its slot is freed, the settlement is reported. */
+  #settle(admission: Admission, snapshot: MachineRun<InvocationMachine>['snapshot'], crashed: boolean): void {
+    const { invocation, message, lane } = admission;
+    this.#inFlight.delete(invocation.callId);
+    // Freed before the report: the slot is freed (a microtask later) before anything the report wakes reads `running`.
+    admission.free();
+    const context = snapshot?.context;
+    this.#opts.events.settled({
+      queue: this.#opts.queue,
+      lane,
+      invocation,
+      attempt: context?.attempt ?? Math.max(1, message.deliveryCount),
+      // A crashed machine leaves its message unsettled: JetStream redelivers it after ack_wait.
+      settlement: crashed ? 'crashed' : (snapshot!.value as InvocationSettlement),
+      outcome: context?.outcome,
+      deadLetter: context?.deadLetter,
+      callbackError: context?.callbackError,
+      settleError: context?.settleError,
+      recordError: context?.recordError,
+      resultStorage: context?.resultStorage,
+      policyWarnings: context?.policyWarnings ?? [],
+      throttledDeliveries: context?.throttledDeliveries,
+      ledgerError: context?.ledgerError,
+    });
   }
 
   /**
@@ -339,7 +433,7 @@ export class QueueSupervisor {
       // A retry's redelivery overtook the confirmation of its nak (a short back-off): it is the next
       // attempt, run once the machine before it is done. A nak here would spend a delivery, and so
       // an attempt, on nothing.
-      if (GIVEN_BACK.has(String(running.run.snapshot?.value))) return running.done.then(() => this.#admit(delivery, lane));
+      if (GIVEN_BACK.has(String(running.run.snapshot?.value))) return running.finished.then(() => this.#admit(delivery, lane));
       // The same call id is already running here (ack_wait ran out, or a redelivery overtook a slow
       // ack): let the running one settle it. JetStream has counted this delivery; it started no
       // attempt, and the next one reads only the attempts recorded (actors/attempt.policy.ts).
@@ -347,58 +441,17 @@ export class QueueSupervisor {
       message.nak(this.#opts.ackExtendIntervalMs);
       return undefined;
     }
-    let lastState = '';
-    const transition = this.#opts.events.transition
-      ? (snapshot: { value: unknown; context: { attempt: number } }): void => {
-          // The initial state resolves its eventless transition before the first microstep.
-          if (lastState === '') lastState = this.#report(invocation, this.#opts.machine.config.initial as string, snapshot.context.attempt);
-          const state = String(snapshot.value);
-          if (state !== lastState) lastState = this.#report(invocation, state, snapshot.context.attempt);
-        }
-      : undefined;
-    const admittedAtMs = this.#scheduler.now();
-    let resolveDone: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => (resolveDone = resolve));
-    const settle = (snapshot: MachineRun<InvocationMachine>['snapshot'], crashed: boolean): void => {
-      this.#inFlight.delete(invocation.callId);
-      // Resolved before the report: the slot is freed (a microtask later) before anything the report wakes reads `running`.
-      resolveDone();
-      const context = snapshot?.context;
-      this.#opts.events.settled({
-        queue: this.#opts.queue,
-        lane,
-        invocation,
-        attempt: context?.attempt ?? Math.max(1, message.deliveryCount),
-        // A crashed machine leaves its message unsettled: JetStream redelivers it after ack_wait.
-        settlement: crashed ? 'crashed' : (snapshot!.value as InvocationSettlement),
-        outcome: context?.outcome,
-        deadLetter: context?.deadLetter,
-        callbackError: context?.callbackError,
-        settleError: context?.settleError,
-        recordError: context?.recordError,
-        resultStorage: context?.resultStorage,
-        policyWarnings: context?.policyWarnings ?? [],
-        throttledDeliveries: context?.throttledDeliveries,
-        ledgerError: context?.ledgerError,
-      });
-    };
-    const entry = { message, admittedAtMs, lane, invocation, done } as { -readonly [K in keyof InFlight]: InFlight[K] };
+    const admission = new Admission(this.#admissions, message, this.#scheduler.now(), lane, invocation);
     // Registered before the machine starts: its first actions may already read the registry.
-    this.#inFlight.set(invocation.callId, entry);
-    this.#notYetRunning.push({ callId: invocation.callId, admittedAtMs });
-    entry.run = this.#machines.start(
-      // The spread first: V8 then copies the settings' shape at once, where a spread after other
-      // fields copies property by property into a slower object that the machine's context
-      // spreads again (the context factory was ~2.4 % of a drain's CPU, 0.8 % with this order).
-      { ...this.#opts.settingsFor(invocation), message, invocation },
-      {
-        done: (snapshot) => settle(snapshot, false),
-        error: (_error, snapshot) => settle(snapshot, true),
-        microstep: transition,
-      },
-    );
-    const first = entry.run.snapshot;
+    this.#inFlight.set(invocation.callId, admission);
+    this.#notYetRunning.push(invocation.callId);
+    this.#notYetRunningAt.push(admission.admittedAtMs);
+    // The spread first: V8 then copies the settings' shape at once, where a spread after other
+    // fields copies property by property into a slower object that the machine's context
+    // spreads again (the context factory was ~2.4 % of a drain's CPU, 0.8 % with this order).
+    admission.run = this.#machines.start({ ...this.#opts.settingsFor(invocation), message, invocation }, admission);
+    const first = admission.run.snapshot;
     this.#opts.events.started?.(this.#opts.queue, invocation, first?.context.attempt ?? Math.max(1, message.deliveryCount), String(first?.value ?? 'crashed'));
-    return done;
+    return admission.finished;
   }
 }

@@ -41,6 +41,7 @@ export class ExchangeTimeoutError extends Error {
 }
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_HEADERS: IncomingHttpHeaders = Object.freeze({});
 /** scheme://authority, then the path and query; no userinfo, no fragment. */
 const PLAIN_URL = /^(https?:\/\/[^/?#@]+)([/?][^#]*)?$/;
 
@@ -55,6 +56,107 @@ export function originAndPath(url: string): { origin: string; path: string } {
   return { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
 }
 
+/** Timer callback shared by every exchange: no closure per call. */
+function timeOut(exchange: Exchange): void {
+  exchange.cut(new ExchangeTimeoutError(exchange.timeoutMs));
+}
+
+/**
+ * One exchange in flight: its own undici handler and abort listener, as one object. Under load
+ * a function call outlives a young-generation collection or two, so what it keeps is promoted
+ * and collected again with the old generation; a class keeps that to one object and its timer,
+ * where closures over the exchange's variables made a dozen (BENCHMARKS.md, "What a drain promotes").
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly timeoutMs: number;
+  readonly #resolve: (response: ExchangeResponse) => void;
+  readonly #reject: (reason: unknown) => void;
+  readonly #signal: AbortLike | undefined;
+  readonly #discardBody: boolean;
+  readonly #timer: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | undefined = undefined;
+  /**
+   * Why the exchange was cut while undici had not started it yet (queued for a connection): it
+   * rejects at once and is aborted as soon as undici starts it.
+   */
+  #cutBeforeStart: unknown = undefined;
+  #settled = false;
+  #status = 0;
+  #headers: IncomingHttpHeaders = EMPTY_HEADERS;
+  #body: Buffer | Buffer[] | undefined = undefined;
+  #length = 0;
+  /** The abort listener, made only when there is a signal to listen to. */
+  readonly #onAbort: (() => void) | undefined;
+
+  constructor(opts: ExchangeOptions, resolve: (response: ExchangeResponse) => void, reject: (reason: unknown) => void) {
+    this.timeoutMs = opts.timeoutMs;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#signal = opts.signal;
+    this.#discardBody = opts.discardBody === true;
+    this.#timer = setTimeout(timeOut, opts.timeoutMs, this);
+    if (opts.signal !== undefined) {
+      const signal = opts.signal;
+      this.#onAbort = () => this.cut(signal.reason);
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  cut(reason: unknown): void {
+    if (this.#settled) return;
+    if (this.#controller) {
+      this.#controller.abort(reason as Error);
+      return;
+    }
+    this.#cutBeforeStart = reason;
+    this.#finish();
+    this.#reject(reason);
+  }
+
+  #finish(): void {
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    if (this.#onAbort !== undefined) this.#signal!.removeEventListener('abort', this.#onAbort);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#cutBeforeStart !== undefined) controller.abort(this.#cutBeforeStart as Error);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.#status = statusCode;
+    this.#headers = headers;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#discardBody) return;
+    this.#length += chunk.length;
+    const body = this.#body;
+    // One chunk is kept as it is (the common answer); an array only from the second.
+    if (body === undefined) this.#body = chunk;
+    else if (Array.isArray(body)) body.push(chunk);
+    else this.#body = [body, chunk];
+  }
+
+  onResponseEnd(): void {
+    if (this.#settled) return;
+    this.#finish();
+    const body = this.#body;
+    this.#resolve({
+      status: this.#status,
+      headers: this.#headers,
+      body: body === undefined ? EMPTY : Array.isArray(body) ? Buffer.concat(body, this.#length) : body,
+    });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.#settled) return;
+    this.#finish();
+    this.#reject(error);
+  }
+}
+
 /**
  * One request and its whole response through `dispatcher`, at the cost of undici's dispatch:
  * no response stream, no AbortController, one timer. undici's `request()` costs about twice the
@@ -67,66 +169,10 @@ export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, opts:
   if (signal?.aborted) return Promise.reject(signal.reason);
   const { origin, path } = originAndPath(request.url);
   return new Promise((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    /**
-     * Why the exchange was cut while undici had not started it yet (queued for a connection): it
-     * rejects at once and is aborted as soon as undici starts it.
-     */
-    let cutBeforeStart: unknown;
-    let settled = false;
-    let status = 0;
-    let headers: IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    let length = 0;
-
-    const cut = (reason: unknown): void => {
-      if (settled) return;
-      if (controller) {
-        controller.abort(reason as Error);
-        return;
-      }
-      cutBeforeStart = reason;
-      finish();
-      reject(reason);
-    };
-    const timer = setTimeout(() => cut(new ExchangeTimeoutError(opts.timeoutMs)), opts.timeoutMs);
-    const onAbort = (): void => cut(signal!.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const finish = (): void => {
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-
     dispatcher.dispatch(
       // undici streams an async iterable body with backpressure; its types name only Readable.
       { origin, path, method: request.method, headers: request.headers, body: request.body as Uint8Array | null },
-      {
-        onRequestStart(started) {
-          controller = started;
-          if (cutBeforeStart !== undefined) started.abort(cutBeforeStart as Error);
-        },
-        onResponseStart(_controller, statusCode, responseHeaders) {
-          status = statusCode;
-          headers = responseHeaders;
-        },
-        onResponseData(_controller, chunk) {
-          if (opts.discardBody) return;
-          chunks.push(chunk);
-          length += chunk.length;
-        },
-        onResponseEnd() {
-          if (settled) return;
-          finish();
-          const body = length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
-          resolve({ status, headers, body });
-        },
-        onResponseError(_controller, error) {
-          if (settled) return;
-          finish();
-          reject(error);
-        },
-      },
+      new Exchange(opts, resolve, reject),
     );
   });
 }
