@@ -214,7 +214,7 @@ export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Ar
   if (problems.length > 0) throw new PoisonMessageError(problems);
 
   return {
-    callId,
+    callId: detached(callId),
     ...(parentCallId === undefined ? {} : { parentCallId }),
     functionName,
     namespace,
@@ -234,6 +234,17 @@ export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Ar
     traceparent,
     tracestate,
   };
+}
+
+/**
+ * The same text, without keeping the string it was cut from alive. A header value read from a
+ * message is a slice of the message's whole decoded header block (~300 bytes), and a call id
+ * outlives its invocation as a key: the running sweep's list of deliveries (actors/queue.supervisor.ts)
+ * kept ~3,700 header blocks alive during a drain, all promoted to the old generation. V8 copies the
+ * concatenation flat before slicing it, so the result keeps only a copy of the id.
+ */
+export function detached(text: string): string {
+  return ` ${text}`.slice(1);
 }
 
 /** The claim check of a stored body: absent, or all three headers well-formed (else a problem). */
