@@ -243,7 +243,7 @@ export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Ar
  * kept ~3,700 header blocks alive during a drain, all promoted to the old generation. V8 copies the
  * concatenation flat before slicing it, so the result keeps only a copy of the id.
  */
-export function detached(text: string): string {
+function detached(text: string): string {
   return ` ${text}`.slice(1);
 }
 
