@@ -49,7 +49,7 @@ export interface QueueDeps {
   /** The worker connection's confirmer: double acks and final records over one shared inbox. */
   readonly confirmer: Confirmer;
   readonly results: ResultStore;
-  /** Throttled deliveries per invocation (adaptive concurrency). */
+  /** The attempt ledger: attempts started and throttled deliveries per invocation (actors/attempt.policy.ts); never touched by a first delivery that runs. */
   readonly ledger: AttemptLedger;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
