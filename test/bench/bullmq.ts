@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
 import { freePort, readCpuMs, stopChild, type Fixture } from './processes.js';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 import { pollUntil, within } from '../helpers/eventually.js';
 import { rssSampler } from './memory.js';
 import { BODY, progress, type Scope } from './stack.js';
@@ -74,7 +75,7 @@ export async function drainWithBullmq(scope: Scope, fn: Fixture, sink: Fixture, 
   await Promise.all([fn.reset(), sink.reset()]);
 
   progress('bullmq', `draining ${n} with concurrency ${concurrency}`);
-  const worker = spawn(process.execPath, [join(import.meta.dirname, 'bullmq-worker.mjs'), String(port), name, String(concurrency)], {
+  const worker = spawn(process.execPath, [join(REPO_ROOT, 'test/bench/bullmq-worker.mjs'), String(port), name, String(concurrency)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   scope.defer(() => stopChild(worker, 'SIGTERM', 5_000));
