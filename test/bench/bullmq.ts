@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
-import { freePort, readCpuMs, stopChild, type Fixture } from './processes.js';
+import { freePort, readCpuMs, readMainThreadCpuMs, stopChild, type Fixture } from './processes.js';
 import { REPO_ROOT } from '../helpers/repo-root.js';
 import { pollUntil, within } from '../helpers/eventually.js';
 import { rssSampler } from './memory.js';
@@ -21,6 +21,8 @@ export interface PeerDrain {
   readonly perSecond: number;
   /** Worker process CPU time per job, µs. */
   readonly cpuMicrosPerJob: number;
+  /** Of which its main thread's (the event loop's), µs. */
+  readonly mainThreadCpuMicrosPerJob: number;
   /** Worker process peak RSS while draining, bytes. */
   readonly peakRssBytes: number;
   /** The broker's (redis-server's) CPU time per job, µs. */
@@ -85,13 +87,19 @@ export async function drainWithBullmq(scope: Scope, fn: Fixture, sink: Fixture, 
   const ready = once(createInterface({ input: worker.stdout }), 'line');
   // The worker starts taking jobs as soon as it is ready: CPU counts from its start, like asyncfn's.
   await within(Promise.race([ready, exited]), 30_000, 'the BullMQ worker to start');
-  const [cpuBefore, brokerCpuBefore] = await Promise.all([readCpuMs(worker.pid!), readCpuMs(redisPid)]);
+  const [cpuBefore, mainCpuBefore, brokerCpuBefore] = await Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(redisPid)]);
   const sampler = rssSampler(worker.pid!);
   await pollUntil(async () => (await sink.stats()).count >= n, `${n} BullMQ callbacks`, 30_000 + n * 5, 20);
-  const [cpuAfter, brokerCpuAfter] = await Promise.all([readCpuMs(worker.pid!), readCpuMs(redisPid)]);
+  const [cpuAfter, mainCpuAfter, brokerCpuAfter] = await Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(redisPid)]);
   const peakRssBytes = await sampler.stop();
   const drained = await sink.stats();
   const rate = perSecond(n - 1, drained.lastAtMs - drained.firstAtMs);
   progress('bullmq', `${rate.toFixed(0)} jobs/s`);
-  return { perSecond: rate, cpuMicrosPerJob: ((cpuAfter - cpuBefore) * 1000) / n, peakRssBytes, brokerCpuMicrosPerJob: ((brokerCpuAfter - brokerCpuBefore) * 1000) / n };
+  return {
+    perSecond: rate,
+    cpuMicrosPerJob: ((cpuAfter - cpuBefore) * 1000) / n,
+    mainThreadCpuMicrosPerJob: ((mainCpuAfter - mainCpuBefore) * 1000) / n,
+    peakRssBytes,
+    brokerCpuMicrosPerJob: ((brokerCpuAfter - brokerCpuBefore) * 1000) / n,
+  };
 }

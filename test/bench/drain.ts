@@ -10,7 +10,7 @@ import { drainWithBullmq, redisServerFound } from './bullmq.js';
 import type { LimitA } from './ingest.js';
 import { rssSampler } from './memory.js';
 import { laneSubject } from '../../src/queue/lanes.js';
-import { freePort, readCpuMs, runAutocannon, spawnAsyncfn, type Fixture } from './processes.js';
+import { freePort, readCpuMs, readMainThreadCpuMs, runAutocannon, spawnAsyncfn, type Fixture } from './processes.js';
 import { pollUntil } from '../helpers/eventually.js';
 import { row, type Row } from './report.js';
 import {
@@ -92,11 +92,22 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
     // The worker is a process of its own, so its CPU time and RSS are its own; CPU counts from
     // when it pulls, as the BullMQ worker's counts from when it is ready.
     const drainWorker = await startWorkerChild(scope, client, fn.url, { max_inflight: String(plan.maxInflight) });
-    const [cpuBefore, natsCpuBefore, fixturesCpuBefore] = await Promise.all([readCpuMs(drainWorker.pid), readCpuMs(nats.pid), fixturesCpuMs(fn, sink)]);
+    const [cpuBefore, mainCpuBefore, natsCpuBefore, fixturesCpuBefore] = await Promise.all([
+      readCpuMs(drainWorker.pid),
+      readMainThreadCpuMs(drainWorker.pid),
+      readCpuMs(nats.pid),
+      fixturesCpuMs(fn, sink),
+    ]);
     const sampler = rssSampler(drainWorker.pid);
     await callbacksReached(sink, n, drainTimeoutMs);
-    const [cpuAfter, natsCpuAfter, fixturesCpuAfter] = await Promise.all([readCpuMs(drainWorker.pid), readCpuMs(nats.pid), fixturesCpuMs(fn, sink)]);
+    const [cpuAfter, mainCpuAfter, natsCpuAfter, fixturesCpuAfter] = await Promise.all([
+      readCpuMs(drainWorker.pid),
+      readMainThreadCpuMs(drainWorker.pid),
+      readCpuMs(nats.pid),
+      fixturesCpuMs(fn, sink),
+    ]);
     const cpuMicrosPerInvocation = ((cpuAfter - cpuBefore) * 1000) / n;
+    const mainCpuMicrosPerInvocation = ((mainCpuAfter - mainCpuBefore) * 1000) / n;
     const natsCpuMicrosPerInvocation = ((natsCpuAfter - natsCpuBefore) * 1000) / n;
     const fixturesCpuMicrosPerInvocation = ((fixturesCpuAfter - fixturesCpuBefore) * 1000) / n;
     const peakRss = await sampler.stop();
@@ -114,9 +125,11 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
     progress(SECTION, `queueing ${n} again for the same worker process (warm)`);
     await sink.reset();
     await preload(client, n, sink.url);
-    const warmCpuBefore = await readCpuMs(drainWorker.pid);
+    const [warmCpuBefore, warmMainCpuBefore] = await Promise.all([readCpuMs(drainWorker.pid), readMainThreadCpuMs(drainWorker.pid)]);
     await callbacksReached(sink, n, drainTimeoutMs);
-    const warmCpuMicros = (((await readCpuMs(drainWorker.pid)) - warmCpuBefore) * 1000) / n;
+    const [warmCpuAfter, warmMainCpuAfter] = await Promise.all([readCpuMs(drainWorker.pid), readMainThreadCpuMs(drainWorker.pid)]);
+    const warmCpuMicros = ((warmCpuAfter - warmCpuBefore) * 1000) / n;
+    const warmMainCpuMicros = ((warmMainCpuAfter - warmMainCpuBefore) * 1000) / n;
     const warmDrained = await sink.stats();
     const warmRate = perSecond(n - 1, warmDrained.lastAtMs - warmDrained.firstAtMs);
     progress(SECTION, `warm: ${warmRate.toFixed(0)} invocations/s, ${warmCpuMicros.toFixed(0)} µs CPU each`);
@@ -202,6 +215,20 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
       row('drain.warmCpuPerInvocation', s, `worker CPU µs per invocation, a second drain of ${n} by the same process (JIT warm) vs the first`, warmCpuMicros, {
         limit: cpuMicrosPerInvocation,
       }),
+      row(
+        'drain.mainThreadCpuPerInvocation',
+        s,
+        "of which the worker's main thread (the event loop; the rest is V8's compiler and GC threads): µs per invocation, first drain vs its whole CPU",
+        mainCpuMicrosPerInvocation,
+        { limit: cpuMicrosPerInvocation },
+      ),
+      row(
+        'drain.warmMainThreadCpuPerInvocation',
+        s,
+        "of which the worker's main thread, second drain (JIT warm): µs per invocation vs the first drain's main thread",
+        warmMainCpuMicros,
+        { limit: mainCpuMicrosPerInvocation },
+      ),
       row('drain.warmRate', s, `drain invocations/s, the same process's second drain of ${n} vs the first`, warmRate, { limit: drainRate }),
       row('drain.rss', s, `worker RSS MiB during the drain (peak, max_inflight ${plan.maxInflight})`, peakRss / MIB, { target: { max: 100 } }),
       ...(bullmq
@@ -211,6 +238,13 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
               target: { ratioMin: 1.3 },
             }),
             row('bullmq.cpuPerJob', s, 'BullMQ worker CPU µs per job during its drain', bullmq.cpuMicrosPerJob),
+            row(
+              'bullmq.mainThreadCpuPerJob',
+              s,
+              "of which the BullMQ worker's main thread: µs per job (limit: asyncfn's main thread, first drain)",
+              bullmq.mainThreadCpuMicrosPerJob,
+              { limit: mainCpuMicrosPerInvocation },
+            ),
             row('bullmq.brokerCpuPerJob', s, "redis-server's CPU µs per job during BullMQ's drain", bullmq.brokerCpuMicrosPerJob),
             row('bullmq.rss', s, 'BullMQ worker RSS MiB during its drain (peak)', bullmq.peakRssBytes / MIB),
           ]

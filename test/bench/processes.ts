@@ -241,7 +241,20 @@ const CLOCK_TICKS_PER_SECOND = 100;
 
 /** User plus system CPU time of a process in ms, from /proc/<pid>/stat (utime + stime). */
 export async function readCpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return cpuMsOf(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU time of a process's main thread alone (the event loop, where JavaScript runs), ms. The
+ * difference to {@link readCpuMs} is V8's and libuv's helper threads: the optimizing compiler,
+ * the concurrent and parallel garbage collector, the thread pool.
+ */
+export async function readMainThreadCpuMs(pid: number): Promise<number> {
+  return cpuMsOf(`/proc/${pid}/task/${pid}/stat`);
+}
+
+async function cpuMsOf(statFile: string): Promise<number> {
+  const stat = await readFile(statFile, 'utf8');
   // Fields after the command name, which is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const utime = Number(fields[11]);

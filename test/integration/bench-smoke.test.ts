@@ -31,10 +31,12 @@ const EXPECTED_ROWS = [
   'drain.natsCpuPerInvocation',
   'drain.fixturesCpuPerInvocation',
   'drain.warmCpuPerInvocation',
+  'drain.mainThreadCpuPerInvocation',
+  'drain.warmMainThreadCpuPerInvocation',
   'drain.warmRate',
   'drain.rss',
   // The BullMQ peer, when redis-server is on this machine.
-  ...(redisServerFound() ? ['drain.vsBullmq', 'bullmq.cpuPerJob', 'bullmq.brokerCpuPerJob', 'bullmq.rss'] : []),
+  ...(redisServerFound() ? ['drain.vsBullmq', 'bullmq.cpuPerJob', 'bullmq.mainThreadCpuPerJob', 'bullmq.brokerCpuPerJob', 'bullmq.rss'] : []),
   'drain.concurrent.rate',
   'drain.concurrent.ingest',
   'latency.accept.p50',
