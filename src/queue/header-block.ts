@@ -52,6 +52,9 @@ export class HeaderBlock implements HeaderSink {
 
   #flush(): void {
     const names = this.#names;
+    // Every `set` flushes first, and the envelope appends only after its sets: most flushes have
+    // nothing to write (setting `length` on an empty array is not free: ~0.7 % of the gateway's CPU).
+    if (names.length === 0) return;
     // Quadratic in appended names, without a Map or an array per name: a request has a few, and
     // at most max_header_count.
     for (let i = 0; i < names.length; i++) {
