@@ -62,7 +62,20 @@ export function gatewayMetrics(registry: Registry) {
 
 export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;
 
-export function workerMetrics(registry: Registry) {
+/** One invocation in flight, as the inflight gauge counts it. */
+export interface InFlightSample {
+  readonly queue: string;
+  readonly functionName: string;
+}
+
+/**
+ * The worker's metrics. `inFlight` lists the invocations in flight now, from the supervisors'
+ * registries: the inflight gauge reads it at each scrape, so no count is kept beside the registry
+ * and nothing is counted per invocation for it.
+ */
+export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFlightSample> = () => []) {
+  /** Label sets seen before: a function with nothing in flight any more reads 0, not absent. */
+  const seen = new Map<string, InFlightSample>();
   return {
     /** OpenFaaS Pro: messages waiting in the queue's stream (not yet delivered, or delivered and unacked). */
     pending: new Gauge({
@@ -88,6 +101,15 @@ export function workerMetrics(registry: Registry) {
       help: 'Invocations running on this worker',
       labelNames: ['queue_name', 'function_name'] as const,
       registers: [registry],
+      collect() {
+        const counts = new Map<string, number>();
+        for (const sample of inFlight()) {
+          const key = `${sample.queue}\n${sample.functionName}`;
+          if (!seen.has(key)) seen.set(key, sample);
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+        for (const [key, { queue, functionName }] of seen) this.set({ queue_name: queue, function_name: functionName }, counts.get(key) ?? 0);
+      },
     }),
     natsReconnects: new Counter({
       name: 'queue_worker_nats_reconnect_total',

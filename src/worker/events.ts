@@ -37,7 +37,6 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
   return {
     started: (queue, invocation, attempt, state) => {
       metrics.submitted.inc({ queue_name: queue });
-      metrics.inflight.inc({ queue_name: queue, function_name: invocation.functionName });
       // A redelivery records its attempt in the ledger first, then invokes.
       if (state !== 'invoking' && state !== 'recordingAttempt') return;
       if (writeDebug) {
@@ -113,7 +112,6 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
 function countSettlement(metrics: WorkerMetrics, report: SettlementReport, state: InvocationState | undefined): void {
   const { queue, invocation, outcome, settlement } = report;
   const fn = invocation.functionName;
-  metrics.inflight.dec({ queue_name: queue, function_name: fn });
   if (settlement === 'released' || settlement === 'crashed') return;
   metrics.processed.inc({ queue_name: queue });
   // A throttle is not an attempt: counted apart, not as a retrying attempt.

@@ -28,7 +28,7 @@ import { payloadStore } from '../queue/payload-store.js';
 import { attemptLedger } from '../status/attempt-ledger.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
-import { batchMetrics, createRegistry, flowControlMetrics, workerMetrics } from '../telemetry/metrics.js';
+import { batchMetrics, createRegistry, flowControlMetrics, workerMetrics, type InFlightSample } from '../telemetry/metrics.js';
 import { batchCompletionPorts } from '../callback/batch-done.js';
 import { readBatchCounts } from '../queue/batch-events.js';
 import { batchStore } from '../status/batches.js';
@@ -113,7 +113,12 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
   const signing = await callbackSigningOf(config);
   if (signing) logger.info({ signingSecrets: signing.secrets.length }, 'callbacks are signed (Standard Webhooks)');
   const registry = createRegistry('worker');
-  const metrics = { ...workerMetrics(registry), ...flowControlMetrics(registry) };
+  /** The queues this worker serves, once started; the inflight gauge reads their registries. */
+  const supervisors: ServedQueue[] = [];
+  const inFlight = function* (): Iterable<InFlightSample> {
+    for (const served of supervisors) yield* served.inFlight();
+  };
+  const metrics = { ...workerMetrics(registry, inFlight), ...flowControlMetrics(registry) };
   const batchCounters = batchMetrics(registry);
   const queue = await connectQueue({
     ...config.nats,
@@ -175,7 +180,6 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
       logger,
     });
 
-    const supervisors: ServedQueue[] = [];
     for (const q of served) {
       supervisors.push(
         await startQueue(config, q, {

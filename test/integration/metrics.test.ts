@@ -1,6 +1,7 @@
 import t from 'tap';
 import { request } from 'undici';
 import { startStack, startTestWorker } from '../helpers/asyncfn.js';
+import { deferred } from '../helpers/deferred.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { eventually } from '../helpers/eventually.js';
 import { scriptedHandler } from '../helpers/http-servers.js';
@@ -49,6 +50,30 @@ t.test('gateway and worker metrics follow a known workload, with OpenFaaS names 
   t.equal(sample(wk, 'queue_worker_function_invocation_inflight', { function_name: 'work' }), 0);
   t.equal(fn.requests.length, 7);
   t.notMatch(wk, /call_id|[0-9a-f]{8}-[0-9a-f]{4}-/, 'no call ids in labels');
+});
+
+t.test('the inflight gauge counts the invocations running at the scrape, then reads 0', async (t) => {
+  const release = deferred<void>();
+  t.teardown(() => release.resolve());
+  const { fn, sink, gateway, config, resolver } = await startStack(t, {
+    handler: async (_req, res) => {
+      await release.promise;
+      res.writeHead(200).end('done');
+    },
+    config: { worker: { maxInflight: 3 } },
+    worker: false,
+  });
+  const worker = await startTestWorker(t, config, resolver);
+  await enqueueMany(gateway.url, 'work', 3, sink.url);
+  await fn.waitForConcurrent(3);
+  const running = await scrape(worker.url);
+  t.equal(sample(running, 'queue_worker_function_invocation_inflight', { queue_name: 'faas-request', function_name: 'work' }), 3, 'three held by the function');
+  release.resolve();
+  await sink.waitFor(3);
+  await eventually(
+    async () => /queue_worker_function_invocation_inflight\{[^}]*function_name="work"[^}]*\} 0$/m.test(await scrape(worker.url)),
+    'the gauge back to 0, still exposed',
+  );
 });
 
 t.test('health and readiness follow the NATS connection', async (t) => {
