@@ -74,8 +74,22 @@ export interface InFlightSample {
  * and nothing is counted per invocation for it.
  */
 export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFlightSample> = () => []) {
-  /** Label sets seen before: a function with nothing in flight any more reads 0, not absent. */
+  const invocations = new Counter({
+    name: 'asyncfn_invocations_total',
+    help: 'Settled invocation attempts by outcome (succeeded, failed, retrying, cancelled, deadLettered)',
+    labelNames: ['queue_name', 'function_name', 'outcome'] as const,
+    registers: [registry],
+  });
+  /**
+   * Label sets seen: a function read 0 once nothing of it is in flight any more, not absent, from
+   * its first settled invocation (the settlements counter's label sets) or its first scrape in flight.
+   */
   const seen = new Map<string, InFlightSample>();
+  const see = (queue: string, functionName: string): string => {
+    const key = `${queue}\n${functionName}`;
+    if (!seen.has(key)) seen.set(key, { queue, functionName });
+    return key;
+  };
   return {
     /** OpenFaaS Pro: messages waiting in the queue's stream (not yet delivered, or delivered and unacked). */
     pending: new Gauge({
@@ -101,11 +115,11 @@ export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFli
       help: 'Invocations running on this worker',
       labelNames: ['queue_name', 'function_name'] as const,
       registers: [registry],
-      collect() {
+      async collect() {
+        for (const { labels } of (await invocations.get()).values) see(String(labels.queue_name), String(labels.function_name));
         const counts = new Map<string, number>();
-        for (const sample of inFlight()) {
-          const key = `${sample.queue}\n${sample.functionName}`;
-          if (!seen.has(key)) seen.set(key, sample);
+        for (const { queue, functionName } of inFlight()) {
+          const key = see(queue, functionName);
           counts.set(key, (counts.get(key) ?? 0) + 1);
         }
         for (const [key, { queue, functionName }] of seen) this.set({ queue_name: queue, function_name: functionName }, counts.get(key) ?? 0);
@@ -116,12 +130,7 @@ export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFli
       help: 'Reconnections of the worker to NATS',
       registers: [registry],
     }),
-    invocations: new Counter({
-      name: 'asyncfn_invocations_total',
-      help: 'Settled invocation attempts by outcome (succeeded, failed, retrying, cancelled, deadLettered)',
-      labelNames: ['queue_name', 'function_name', 'outcome'] as const,
-      registers: [registry],
-    }),
+    invocations,
     retries: new Counter({
       name: 'asyncfn_retries_total',
       help: 'Attempts that failed and were scheduled again',

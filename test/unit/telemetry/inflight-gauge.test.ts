@@ -32,3 +32,11 @@ t.test('the inflight gauge counts what the registries hold at each scrape, per q
   t.same(await scrape(registry), { 'faas-request/resize': 0, 'faas-request/thumb': 0, 'slow/resize': 0 });
   t.match(await registry.metrics(), /queue_worker_function_invocation_inflight\{queue_name="faas-request",function_name="resize"\} 0/, 'exposed as text too');
 });
+
+t.test('a function whose invocations all settled between two scrapes reads 0, not absent', async (t) => {
+  const registry = new Registry();
+  const metrics = workerMetrics(registry, () => []);
+  t.same(await scrape(registry), {});
+  metrics.invocations.inc({ queue_name: 'faas-request', function_name: 'resize', outcome: 'succeeded' });
+  t.same(await scrape(registry), { 'faas-request/resize': 0 }, 'seen from its settlement');
+});
