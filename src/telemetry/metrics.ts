@@ -81,7 +81,7 @@ export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFli
     registers: [registry],
   });
   /**
-   * Label sets seen: a function read 0 once nothing of it is in flight any more, not absent, from
+   * Label sets seen: a function reads 0 once nothing of it is in flight any more, not absent, from
    * its first settled invocation (the settlements counter's label sets) or its first scrape in flight.
    */
   const seen = new Map<string, InFlightSample>();
