@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { loadConfig, unknownVariableWarnings, type LoadOptions } from '../config/index.js';
+import type { LoadOptions } from '../config/index.js';
 import { AsyncFnError } from '../errors.js';
 import { createLogger } from '../telemetry/logger.js';
 import { startTracing } from '../telemetry/tracing.js';
@@ -10,6 +9,8 @@ import { DEFAULT_DATA_DIR, readLocalNatsUrl } from './up-data-dir.js';
 import { stopMessage } from './stop-message.js';
 import { applyHeapPolicy } from './heap-policy.js';
 import { VERSION } from '../version.js';
+import { readSettingsApart } from './settings-apart.js';
+import type { SettingsRequest } from './settings.js';
 
 // Each command's modules are imported when it runs (`await import` below), so that a worker does not
 // load the gateway (fastify), the sample functions or the operator commands, and a gateway not the
@@ -67,14 +68,23 @@ async function main(argv: string[]): Promise<number> {
   const configPath = values.config ?? process.env.ASYNCFN_CONFIG;
   const loadOptions: LoadOptions =
     command === 'up' ? { defaults: UP_DEFAULTS, flags: values.host === undefined ? [] : [{ flag: '--host', value: values.host, variables: UP_HOST_VARIABLES }] } : {};
-  const config = loadConfig(process.env, configPath ? await readFile(configPath, 'utf8') : undefined, {
-    ...loadOptions,
-    // Unset log_format: console lines in a terminal, JSON lines when piped or collected.
-    stdoutIsTty: process.stdout.isTTY === true,
-    // OTEL_* variables, for the commands that trace; operator commands do not read them.
-    tracing: OPERATOR_COMMANDS.includes(command) ? undefined : { defaultServiceName: command === 'up' ? 'asyncfn' : `asyncfn-${command}` },
-  });
-  const warnings = unknownVariableWarnings(process.env);
+  const request: SettingsRequest = {
+    configPath,
+    load: {
+      ...loadOptions,
+      // Unset log_format: console lines in a terminal, JSON lines when piped or collected.
+      stdoutIsTty: process.stdout.isTTY === true,
+      // OTEL_* variables, for the commands that trace; operator commands do not read them.
+      tracing: OPERATOR_COMMANDS.includes(command) ? undefined : { defaultServiceName: command === 'up' ? 'asyncfn' : `asyncfn-${command}` },
+    },
+    functionsFile: command === 'gateway' || command === 'worker',
+  };
+  // A gateway or a worker reads its settings in a child process, so that the validators (zod,
+  // yaml) never load into it (settings.ts); the commands that do not last read them here.
+  const { config, warnings, functions } =
+    command === 'gateway' || command === 'worker'
+      ? await readSettingsApart(request, process.env)
+      : await (await import('./settings.js')).readSettings(request, process.env);
   if (OPERATOR_COMMANDS.includes(command)) {
     const output = {
       out: (line: string) => console.log(line),
@@ -123,8 +133,9 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'up') {
       stop = (await (await import('./up.js')).runUp(config, logger)).close;
     } else {
-      const { createResolver } = await import('../functions/index.js');
-      const resolver = await createResolver(config.functions);
+      const { createResolver, listedResolver } = await import('../functions/index.js');
+      // The functions file's table arrives validated with the settings.
+      const resolver = functions !== undefined ? listedResolver(functions) : await createResolver(config.functions);
       const running =
         command === 'gateway'
           ? await (await import('../gateway/start.js')).startGateway(config, { resolver, logger })

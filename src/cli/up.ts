@@ -1,7 +1,8 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/index.js';
-import { createResolver, staticResolver, type FunctionResolver } from '../functions/index.js';
+import { createResolver, type FunctionResolver } from '../functions/index.js';
+import { staticResolver } from '../functions/static-file.js';
 import { startLocalNats, type LocalNatsServer } from '../nats/local-server.js';
 import { startSampleFunctions } from '../samples/index.js';
 import type { Logger } from '../telemetry/logger.js';

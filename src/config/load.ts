@@ -8,6 +8,7 @@ import { type Config, ConfigSchema, type DeepPartial } from './schema.js';
 import { tracingSettingsFrom, type TracingSettings } from './tracing.js';
 import { nearestKnownName } from './variable-warnings.js';
 import { DEFAULT_CONSOLE_DIR } from './console-dir.js';
+import { deepFreeze, isPlainObject } from './deep-freeze.js';
 import { ACK_PENDING_HEADROOM, VARIABLE_NAMES, type Variables, VariablesSchema } from './variables.js';
 
 /** As in the OpenFaaS queue-worker; not configurable yet, so they are not variables. */
@@ -294,10 +295,6 @@ function finish(candidate: unknown): Readonly<Config> {
   return deepFreeze(checked.data);
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Overrides win, nested objects merge; undefined in overrides means "keep the default". */
 function merge(base: object, overrides: object): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...base };
@@ -307,13 +304,4 @@ function merge(base: object, overrides: object): Record<string, unknown> {
     merged[key] = isPlainObject(current) && isPlainObject(value) ? merge(current, value) : value;
   }
   return merged;
-}
-
-/** Freezes every nested object too, so no module can change configuration another one reads. */
-function deepFreeze<T>(value: T): T {
-  if (isPlainObject(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { QUEUE_NAME } from './queue-name.js';
 import { TracingSettingsSchema } from './tracing.js';
 
 /**
@@ -17,8 +18,7 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export const LOG_FORMATS = ['json', 'console'] as const;
 export const BACKOFF_MODES = ['exponential', 'full', 'equal'] as const;
 export const INVOKE_AUTH_MODES = ['none', 'basic', 'bearer'] as const;
-/** A queue name is both a JetStream stream name and a subject token. */
-export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+export { QUEUE_NAME } from './queue-name.js';
 
 const port = z.int().min(0).max(65_535);
 const name = z.string().min(1);

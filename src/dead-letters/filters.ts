@@ -1,4 +1,4 @@
-import { QUEUE_NAME } from '../config/schema.js';
+import { QUEUE_NAME } from '../config/queue-name.js';
 import { DEAD_LETTER_REASONS, type DeadLetter, type DeadLetterReason } from '../queue/dead-letter.js';
 import { DEAD_LETTER_SUBJECT_PREFIX } from '../queue/topology.js';
 import { badTimeBound as badTime, parseTimeBound } from '../status/time-bound.js';

@@ -2,10 +2,13 @@
  * Public API of src/functions: resolving a function name to its URL and annotations.
  * Only src/cli wires a resolver (createResolver); the gateway and the worker receive it as a
  * FunctionResolver and never know which registry is behind it.
+ *
+ * The functions file's parser and validator (static-file.ts: yaml, zod) are not exported here:
+ * a gateway or worker gets its table already validated (src/cli/settings.ts) and never loads
+ * them. Who parses a file imports static-file.ts.
  */
 import { ConfigError } from '../errors.js';
 import type { FunctionResolver, FunctionsConfig } from './resolver.js';
-import { loadFunctionsFile } from './static-file.js';
 import { templateResolver } from './url-template.js';
 
 export {
@@ -22,15 +25,15 @@ export {
   type UrlCheck,
 } from './resolver.js';
 export { confinePathSuffix, MAX_DECODE_ROUNDS, pathSuffixProblem } from './path-suffix.js';
-export { loadFunctionsFile, parseFunctionsFile, staticResolver, type StaticFunctionEntry } from './static-file.js';
+export { listedResolver } from './listed.js';
 export { DEFAULT_URL_TEMPLATE, expandUrlTemplate, templateResolver } from './url-template.js';
 export { annotatedTimeout, callTimeout, parseTimeoutMs, TIMEOUT_ANNOTATIONS, TIMEOUT_HEADER, type CallTimeout } from './timeout.js';
 
 /**
  * Builds the resolver the config asks for: 'file' reads and validates `cfg.file` now (so a bad
- * file stops startup), 'template' checks the template, 'gateway' asks the OpenFaaS gateway at
- * `cfg.gatewayUrl` on demand (its module, which loads undici's request API, only then). Throws
- * ConfigError.
+ * file stops startup; its parser is loaded only then), 'template' checks the template, 'gateway'
+ * asks the OpenFaaS gateway at `cfg.gatewayUrl` on demand (its module, which loads undici's request
+ * API, only then). Throws ConfigError.
  */
 export async function createResolver(cfg: FunctionsConfig): Promise<FunctionResolver> {
   switch (cfg.mode) {
@@ -38,7 +41,7 @@ export async function createResolver(cfg: FunctionsConfig): Promise<FunctionReso
       if (cfg.file === undefined || cfg.file === '') {
         throw new ConfigError(['a functions file is required when the functions mode is "file"']);
       }
-      return loadFunctionsFile(cfg.file, cfg.defaultNamespace);
+      return (await import('./static-file.js')).loadFunctionsFile(cfg.file, cfg.defaultNamespace);
     case 'template':
       return templateResolver(cfg.urlTemplate);
     case 'gateway':

@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, InvalidFunctionNameError } from '../errors.js';
+import { listedResolver } from './listed.js';
 import { functionKey, isDnsLabel, normalizeFunctionUrl, parseFunctionRef, type FunctionRef, type FunctionResolver, type ResolvedFunction } from './resolver.js';
 
 /** One function as written in the file or passed to {@link staticResolver}. */
@@ -110,28 +111,12 @@ function buildRegistry(functions: Record<string, unknown>, defaultNamespace: str
   return registry;
 }
 
-function registryResolver(registry: Map<string, ResolvedFunction>): FunctionResolver {
-  const all = Object.freeze([...registry.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)));
-  // By namespace, then name: the lookup every async request makes builds no key string (a joined
-  // key is a new string, hashed anew each time: 84 ns against 11 ns per lookup).
-  const byNamespace = new Map<string, Map<string, ResolvedFunction>>();
-  for (const fn of registry.values()) {
-    let names = byNamespace.get(fn.namespace);
-    if (names === undefined) byNamespace.set(fn.namespace, (names = new Map<string, ResolvedFunction>()));
-    names.set(fn.name, fn);
-  }
-  return {
-    resolve: async (ref) => byNamespace.get(ref.namespace)?.get(ref.name),
-    list: async () => all,
-  };
-}
-
 /**
  * In-memory registry (used by the `up` command for sample functions, and by tests). Keys are
  * `name` or `name.namespace`. Throws ConfigError listing every bad entry.
  */
 export function staticResolver(functions: Record<string, StaticFunctionEntry>, defaultNamespace: string): FunctionResolver {
-  return registryResolver(buildRegistry(functions, defaultNamespace));
+  return listedResolver(buildRegistry(functions, defaultNamespace).values());
 }
 
 /**
@@ -148,7 +133,7 @@ export function parseFunctionsFile(text: string, defaultNamespace: string, sourc
   const shape = FileSchema.safeParse(doc);
   if (!shape.success) throw new ConfigError(issueLines([], shape.error).map((l) => `${source}: ${l}`));
   try {
-    return registryResolver(buildRegistry(shape.data.functions, defaultNamespace));
+    return listedResolver(buildRegistry(shape.data.functions, defaultNamespace).values());
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.problems.map((p) => `${source}: ${p}`));
     throw err;

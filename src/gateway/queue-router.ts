@@ -1,6 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import { parseDurationMs } from '../config/index.js';
+import { parseDurationMs } from '../config/duration.js';
 import type { Config } from '../config/index.js';
 import { createError } from '../errors.js';
 import type { ResolvedFunction } from '../functions/index.js';

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect, errors, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { readSecretFile } from '../config/index.js';
+import { readSecretFile } from '../config/secrets.js';
 import { explainConnectError, natsSecurity, NatsConnectError, type NatsSecretValues, type NatsSecurity, type NatsTarget } from './nats-security.js';
 import { probeTls } from './tls-probe.js';
 

@@ -1,4 +1,5 @@
-import { QUEUE_NAME, type Config, type QueueServed } from '../config/index.js';
+import type { Config, QueueServed } from '../config/index.js';
+import { QUEUE_NAME } from '../config/queue-name.js';
 
 /** The annotation that routes a function's invocations to a named queue (OpenFaaS Pro). */
 export const QUEUE_ANNOTATION = 'com.openfaas.queue';

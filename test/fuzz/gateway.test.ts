@@ -3,7 +3,7 @@ import { connect as tcpConnect } from 'node:net';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
 import { getGlobalDispatcher, request } from 'undici';
-import { staticResolver } from '../../src/functions/index.js';
+import { staticResolver } from '../../src/functions/static-file.js';
 import { configFor, startStack, startTestGateway, startTestWorker, type Stack } from '../helpers/asyncfn.js';
 import { startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';

@@ -4,7 +4,7 @@ import { headers as natsHeaders } from '@nats-io/nats-core';
 import t from 'tap';
 import { request } from 'undici';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
-import { staticResolver } from '../../src/functions/index.js';
+import { staticResolver } from '../../src/functions/static-file.js';
 import { configFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { eventually } from '../helpers/eventually.js';

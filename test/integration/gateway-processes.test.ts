@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { spawnAsyncfn, writeFunctionsFile } from '../helpers/asyncfn.js';
@@ -81,7 +83,31 @@ t.test('SIGTERM while a replacement is still starting: the primary stops it too 
 
 t.test('gateway_processes=2 whose processes cannot start: the gateway exits 1, as with one process', async (t) => {
   const nats = await startNatsServer(t);
-  // Read by each gateway process, not by the primary.
-  const spawned = spawnAsyncfn(t, 'gateway', { NATS_URL: nats.url, functions_file: '/nonexistent/functions.yaml', gateway_host: '127.0.0.1', gateway_processes: '2' });
+  // Each gateway process fails to listen: another server holds the port.
+  const holder = createServer();
+  holder.listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  t.teardown(() => holder.close());
+  const port = String((holder.address() as AddressInfo).port);
+  const functionsFile = await writeFunctionsFile(t, { work: 'http://127.0.0.1:9' });
+  const spawned = spawnAsyncfn(t, 'gateway', {
+    NATS_URL: nats.url,
+    functions_file: functionsFile,
+    gateway_host: '127.0.0.1',
+    gateway_port: port,
+    gateway_processes: '2',
+  });
   await t.rejects(spawned, /exited \(1\)[\s\S]*exited before listening/);
+});
+
+t.test('gateway_processes=2 with a functions file that cannot be read: refused before any process starts', async (t) => {
+  const nats = await startNatsServer(t);
+  // The primary reads the settings and the functions file (src/cli/settings-apart.ts) before it forks.
+  const spawned = spawnAsyncfn(t, 'gateway', { NATS_URL: nats.url, functions_file: '/nonexistent/functions.yaml', gateway_host: '127.0.0.1', gateway_processes: '2' });
+  const err = await spawned.then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  t.match(err?.message, /exited \(1\)[\s\S]*cannot read functions file \/nonexistent\/functions\.yaml/);
+  t.notMatch(err?.message, /exited before listening|gateway process/, 'no gateway process was started');
 });

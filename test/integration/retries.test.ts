@@ -6,7 +6,7 @@ import { startStack, startTestGateway, startTestWorker, configFor } from '../hel
 import { enqueueMany } from '../helpers/enqueue.js';
 import { scriptedHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
-import { staticResolver } from '../../src/functions/index.js';
+import { staticResolver } from '../../src/functions/static-file.js';
 
 // A redelivery is never early; it can be late by the time a pull, a delivery and a request take.
 // The slack bounds that lateness generously for a loaded 2-core CI machine.

@@ -8,7 +8,7 @@ import { Webhook } from 'standardwebhooks';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { SIGNING_SECRET_FILE } from '../../src/callback/signing.js';
-import { staticResolver } from '../../src/functions/index.js';
+import { staticResolver } from '../../src/functions/static-file.js';
 import { ConfigError } from '../../src/errors.js';
 import { configFor, REPO_ROOT, spawnAsyncfn, startProcessStack, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import type { DeepPartial, Config } from '../../src/config/index.js';
-import { staticResolver } from '../../src/functions/index.js';
+import { staticResolver } from '../../src/functions/static-file.js';
 import { configFor, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { slowHandler, startCallbackSink, startFunctionServer, type CallbackSink } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';

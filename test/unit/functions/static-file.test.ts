@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError } from '../../../src/errors.js';
-import { createResolver, parseFunctionsFile, staticResolver } from '../../../src/functions/index.js';
+import { createResolver } from '../../../src/functions/index.js';
+import { parseFunctionsFile, staticResolver } from '../../../src/functions/static-file.js';
 
 const GOOD_YAML = `
 functions:
