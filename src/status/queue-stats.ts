@@ -3,6 +3,7 @@ import { Match } from '@nats-io/nats-core';
 import { CALLBACK_DURABLE, CALLBACK_STREAM, DEAD_LETTER_STREAM, DELAYED_STREAM, infoOrUndefined } from '../queue/topology.js';
 import { EnvelopeHeader } from '../queue/envelope.js';
 import { laneId, parseLaneSubject } from '../queue/lanes.js';
+import { byCodeUnits } from '../order.js';
 import { isRecordKey, recordOf, type RecordsReader } from './wait.js';
 
 /** What a row of `asyncfn queues` (and an entry of `GET /system/queues`) describes. */
@@ -91,7 +92,7 @@ export async function readQueues(deps: ReadQueuesDeps): Promise<QueueStats[]> {
   const { jsm } = deps;
   const streams: StreamInfo[] = [];
   for await (const info of jsm.streams.list()) streams.push(info);
-  streams.sort((a, b) => a.config.name.localeCompare(b.config.name));
+  streams.sort((a, b) => byCodeUnits(a.config.name, b.config.name));
 
   const queues: QueueStats[] = [];
   const extras: QueueStats[] = [];
@@ -128,7 +129,7 @@ async function queueStats(
     if (c.name.startsWith(`${durable}_f_`) || c.name.startsWith(`${durable}_k_`)) laneConsumers.push(c);
   }
   if (laneConsumers.length === 0) return own;
-  laneConsumers.sort((a, b) => a.name.localeCompare(b.name));
+  laneConsumers.sort((a, b) => byCodeUnits(a.name, b.name));
   // A lane without a limit of its own gets the queue's max_ack_pending: that is no limit to show.
   const queueLimit = consumer?.config.max_ack_pending;
   const laneLimit = (c: ConsumerInfo): number | null => {
