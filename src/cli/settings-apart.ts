@@ -47,7 +47,13 @@ export async function readSettingsApart(request: SettingsRequest, env: NodeJS.Pr
   if (code !== 0 || chunks.length === 0) {
     throw new Error(`could not read the settings: their child process (${CHILD}) exited with ${signal ?? `code ${String(code)}`} and no answer`);
   }
-  const message = deserialize(Buffer.concat(chunks)) as SettingsMessage;
+  let message: SettingsMessage;
+  try {
+    message = deserialize(Buffer.concat(chunks)) as SettingsMessage;
+  } catch (err) {
+    // Something else wrote to the child's stdout (a preloaded module, a NODE_OPTIONS hook).
+    throw new Error(`could not read the settings: the answer of their child process (${CHILD}) is not one message`, { cause: err });
+  }
   if ('failure' in message) throw errorOf(message.failure);
   return { ...message.settings, config: deepFreeze(message.settings.config) };
 }

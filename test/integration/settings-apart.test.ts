@@ -64,6 +64,14 @@ t.test('a config file that cannot be read: the error as the CLI prints it', asyn
   t.match((err as Error).stack, /ENOENT[\s\S]*\/nonexistent\/asyncfn\.yaml/);
 });
 
+t.test("something else on the child's stdout: a clear error, not a garbled config", async (t) => {
+  // A preloaded module that prints: the answer is no longer one V8-serialized message.
+  const env = { NODE_OPTIONS: '--import=data:text/javascript,process.stdout.write(String(1))' };
+  const err = await readSettingsApart(REQUEST, env).catch((e: unknown) => e);
+  t.ok(err instanceof Error);
+  t.match((err as Error).message, /could not read the settings: the answer of their child process .* is not one message/);
+});
+
 t.test('asyncfn worker with a bad variable exits 1 and names it, before connecting to anything', async (t) => {
   const child = spawn(process.execPath, [...asyncfnNodeArgs(), 'worker'], {
     env: { PATH: process.env.PATH, NATS_URL: 'nats://127.0.0.1:1', max_inflight: 'many' },
