@@ -11,7 +11,8 @@ import type { RuntimeConfig } from '../config/index.js';
  * A fixed factor (`heap_growing_percent`, 100 by default: the next full collection at twice the
  * live heap) collects earlier: in `npm run bench`, ~50 MiB less peak RSS for the gateway and the
  * worker for no CPU measurable; 50 takes ~12 MiB more off for up to ~10 % more CPU on the worker
- * (BENCHMARKS.md, "The old generation's slack").
+ * (BENCHMARKS.md, "The old generation's slack"), and ~7 MiB off the gateway for none, which is
+ * why `asyncfn gateway` defaults to 50 (src/cli/main.ts).
  *
  * The flag is one V8 reads each time it sets a threshold, so setting it once the process runs
  * takes effect at the next full collection (Node keeps V8's flags writable after startup).
