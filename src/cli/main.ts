@@ -39,7 +39,7 @@ ASYNCFN_CONFIG); see README.md.`;
  * What `asyncfn gateway` uses for variables neither the environment nor the file sets. A request
  * leaves little behind it in the old generation (~0.7 KB promoted per `202`, an invocation in the
  * worker ~11 KB), so the gateway's full collections can come at 1.5× the live heap instead of 2×
- * for no CPU measurable: ~7 MiB less peak RSS under load (BENCHMARKS.md, "Settings read apart").
+ * for no CPU measurable: ~7 MiB less peak RSS under load (BENCHMARKS.md, "The gateway's heap growth").
  */
 const GATEWAY_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({ heap_growing_percent: '50' });
 
