@@ -80,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
       : command === 'gateway'
         ? { defaults: GATEWAY_DEFAULTS }
         : {};
+  // The commands that run for weeks; the others exit, or (`up`) load the validators anyway.
+  const longRunning = command === 'gateway' || command === 'worker';
   const request: SettingsRequest = {
     configPath,
     load: {
@@ -89,14 +91,13 @@ async function main(argv: string[]): Promise<number> {
       // OTEL_* variables, for the commands that trace; operator commands do not read them.
       tracing: OPERATOR_COMMANDS.includes(command) ? undefined : { defaultServiceName: command === 'up' ? 'asyncfn' : `asyncfn-${command}` },
     },
-    functionsFile: command === 'gateway' || command === 'worker',
+    functionsFile: longRunning,
   };
   // A gateway or a worker reads its settings in a child process, so that the validators (zod,
   // yaml) never load into it (settings.ts); the commands that do not last read them here.
-  const { config, warnings, functions } =
-    command === 'gateway' || command === 'worker'
-      ? await readSettingsApart(request, process.env)
-      : await (await import('./settings.js')).readSettings(request, process.env);
+  const { config, warnings, functions } = longRunning
+    ? await readSettingsApart(request, process.env)
+    : await (await import('./settings.js')).readSettings(request, process.env);
   if (OPERATOR_COMMANDS.includes(command)) {
     const output = {
       out: (line: string) => console.log(line),

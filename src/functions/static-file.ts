@@ -105,7 +105,8 @@ function buildRegistry(functions: Record<string, unknown>, defaultNamespace: str
       problems.push(`${where}: function "${k}" is defined more than once`);
       continue;
     }
-    registry.set(k, Object.freeze({ ...ref, url: checked.url, annotations: Object.freeze({ ...(annotations ?? {}) }) }));
+    // listedResolver freezes what it keeps.
+    registry.set(k, { ...ref, url: checked.url, annotations: annotations ?? {} });
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return registry;
