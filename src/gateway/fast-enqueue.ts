@@ -64,8 +64,10 @@ export function createFastEnqueue(deps: FastEnqueueDeps): RequestTaker {
 
   const answer = async (req: IncomingMessage, res: ServerResponse, url: string, body: Uint8Array, startedAt: number): Promise<void> => {
     let status: number;
+    let functionName: string | undefined;
     try {
       const request = enqueueRequestOf({ method: 'POST', url, headers: req.headers, forwarded: forwardedHeadersOf(req.headers, false) }, body, UNTRACED, deps.read);
+      functionName = request.ref.name;
       const result = await enqueue(deps.ports, request);
       if (result.outcome === 'refused') {
         status = refuse(res, result.error, url);
@@ -77,7 +79,7 @@ export function createFastEnqueue(deps: FastEnqueueDeps): RequestTaker {
     } catch (err) {
       status = refuse(res, err, url);
     }
-    deps.count({ method: 'POST', url }, ROUTE, status, (performance.now() - startedAt) / 1000);
+    deps.count(req as { method: string; url: string }, ROUTE, status, (performance.now() - startedAt) / 1000, functionName);
   };
 
   /** Answers as the gateway's error handler does (http-errors.ts); returns the status. */

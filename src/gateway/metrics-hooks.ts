@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { parseFunctionRef } from '../functions/index.js';
+import type { CounterChild, HistogramChild } from '../telemetry/bound-metrics.js';
 import type { GatewayMetrics } from '../telemetry/metrics.js';
 import { parseInvocationTarget } from './invocation-target.js';
 import { progressTargetOf } from './progress-target.js';
@@ -20,28 +21,68 @@ function functionNameOf(url: string, prefix: string, defaultNamespace: string): 
   }
 }
 
-/** Counts one answered request: its route pattern, and the invocation it was, if any. */
-export type ResponseCounter = (request: { readonly method: string; readonly url: string }, routePath: string, statusCode: number, seconds: number) => void;
+/**
+ * Counts one answered request: its route pattern, and the invocation it was, if any. A caller that
+ * already read the function's name from the URL passes it (`functionName`), and it is not read again.
+ */
+export type ResponseCounter = (
+  request: { readonly method: string; readonly url: string },
+  routePath: string,
+  statusCode: number,
+  seconds: number,
+  functionName?: string,
+) => void;
+
+/** The bound children of one label set: a count and a duration. */
+interface Series {
+  readonly count: CounterChild;
+  readonly seconds: HistogramChild;
+}
 
 /**
  * Counts every request by route pattern (bounded labels) and every invocation by function and
  * status, the OpenFaaS way: `code` is the function's status for sync calls, 202 for async ones.
+ * Each label set's children are looked up once (bound-metrics.ts); a request adds to them.
  */
 export function responseCounter(metrics: GatewayMetrics, defaultNamespace: string): ResponseCounter {
-  return (request, path, statusCode, seconds) => {
-    const status = String(statusCode);
-    metrics.httpRequests.inc({ method: request.method, path, status });
-    metrics.httpSeconds.observe({ method: request.method, path, status }, seconds);
+  const routes = new Map<string, Series>();
+  const functions = new Map<string, Series & { readonly started: CounterChild }>();
+  const routeSeries = (method: string, path: string, statusCode: number): Series => {
+    const key = `${statusCode} ${method} ${path}`;
+    let series = routes.get(key);
+    if (series === undefined) {
+      const labels = { method, path, status: String(statusCode) };
+      series = { count: metrics.httpRequests.child(labels), seconds: metrics.httpSeconds.child(labels) };
+      routes.set(key, series);
+    }
+    return series;
+  };
+  const functionSeries = (fn: string, statusCode: number): Series & { readonly started: CounterChild } => {
+    const key = `${statusCode} ${fn}`;
+    let series = functions.get(key);
+    if (series === undefined) {
+      const labels = { function_name: fn, code: String(statusCode) };
+      series = { started: metrics.started.child({ function_name: fn }), count: metrics.invocations.child(labels), seconds: metrics.seconds.child(labels) };
+      functions.set(key, series);
+    }
+    return series;
+  };
+
+  return (request, path, statusCode, seconds, functionName) => {
+    const route = routeSeries(request.method, path, statusCode);
+    route.count.inc();
+    route.seconds.observe(seconds);
 
     const prefix = path.startsWith('/function/') ? '/function/' : path.startsWith('/async-function/') && request.method === 'POST' ? '/async-function/' : undefined;
     if (!prefix || UNRESOLVED.has(statusCode)) return;
     // A progress report names a call id, not a function: no invocation, and no label per call id.
-    if (prefix === '/async-function/' && progressTargetOf(request.url)) return;
-    const fn = functionNameOf(request.url, prefix, defaultNamespace);
+    if (functionName === undefined && prefix === '/async-function/' && progressTargetOf(request.url)) return;
+    const fn = functionName ?? functionNameOf(request.url, prefix, defaultNamespace);
     if (!fn) return;
-    metrics.started.inc({ function_name: fn });
-    metrics.invocations.inc({ function_name: fn, code: status });
-    metrics.seconds.observe({ function_name: fn, code: status }, seconds);
+    const invocation = functionSeries(fn, statusCode);
+    invocation.started.inc();
+    invocation.count.inc();
+    invocation.seconds.observe(seconds);
   };
 }
 

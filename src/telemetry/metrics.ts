@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BoundCounter, BoundHistogram } from './bound-metrics.js';
 
 /**
  * Metric names and labels follow the OpenFaaS gateway and queue-worker, so their dashboards keep
@@ -16,24 +17,28 @@ export function createRegistry(component: 'gateway' | 'worker'): Registry {
   return registry;
 }
 
+/**
+ * The gateway's metrics. The ones updated on every request are bound (bound-metrics.ts): the
+ * response counter looks a child up once per label set, and a request adds to it.
+ */
 export function gatewayMetrics(registry: Registry) {
   return {
     /** OpenFaaS: every invocation through the gateway, sync (function status) or async (202). */
-    invocations: new Counter({
+    invocations: new BoundCounter({
       name: 'gateway_function_invocation_total',
       help: 'Function invocations through the gateway',
       labelNames: ['function_name', 'code'] as const,
       registers: [registry],
     }),
     /** OpenFaaS: sync call duration; for async, the time to store the request (PubAck). */
-    seconds: new Histogram({
+    seconds: new BoundHistogram({
       name: 'gateway_functions_seconds',
       help: 'Gateway time per invocation (sync: the call; async: until PubAck)',
       labelNames: ['function_name', 'code'] as const,
       buckets: DURATION_BUCKETS,
       registers: [registry],
     }),
-    started: new Counter({
+    started: new BoundCounter({
       name: 'gateway_function_invocation_started',
       help: 'Invocations the gateway started handling',
       labelNames: ['function_name'] as const,
@@ -44,13 +49,13 @@ export function gatewayMetrics(registry: Registry) {
       help: 'Reconnections of the gateway to NATS',
       registers: [registry],
     }),
-    httpRequests: new Counter({
+    httpRequests: new BoundCounter({
       name: 'http_requests_total',
       help: 'HTTP requests served, by route pattern',
       labelNames: ['method', 'path', 'status'] as const,
       registers: [registry],
     }),
-    httpSeconds: new Histogram({
+    httpSeconds: new BoundHistogram({
       name: 'http_request_duration_seconds',
       help: 'HTTP request duration, by route pattern',
       labelNames: ['method', 'path', 'status'] as const,
