@@ -203,10 +203,15 @@ export interface TargetGuard {
    * allowed or when resolution fails or is slow (delivery decides then).
    */
   check(url: URL, timeoutMs: number): Promise<CallbackRefusedError | undefined>;
+  /**
+   * True when `check` allowed this very URL (its `href`) before on grounds that cannot change (an
+   * IP literal, a listed name): a caller may skip the check, its URL parse and its promise.
+   */
+  allowed(href: string): boolean;
 }
 
 /** The guard for `callback_allow` (see AllowList); `resolve` is dns.lookup unless a test swaps it. */
-/** Allowed IP literals remembered by `check`; the set starts over when full. */
+/** Allowed IP literals (and URLs) remembered by `check`; each set starts over when full. */
 const MAX_REMEMBERED_LITERALS = 1_024;
 
 export function createTargetGuard(allow: readonly string[], resolve: ResolveAll = resolveWithDns): TargetGuard {
@@ -242,15 +247,24 @@ export function createTargetGuard(allow: readonly string[], resolve: ResolveAll 
   // SocketAddress objects) per request. Refusals are not remembered: they are rare, and their
   // error is built fresh each time.
   const allowedLiterals = new Set<string>();
+  // The URLs allowed for good (by those literals, or by a listed name), as callers send them.
+  const allowedUrls = new Set<string>();
+  const remember = (set: Set<string>, value: string): void => {
+    if (set.size >= MAX_REMEMBERED_LITERALS) set.clear();
+    set.add(value);
+  };
   const check = async (url: URL, timeoutMs: number): Promise<CallbackRefusedError | undefined> => {
     const host = normalizeHost(url.hostname);
-    if (allowedLiterals.has(host) || allowList.allowsHost(host)) return undefined;
+    if (allowedLiterals.has(host) || allowList.allowsHost(host)) {
+      remember(allowedUrls, url.href);
+      return undefined;
+    }
     const literal = ipLiteralOf(host);
     if (literal !== undefined) {
       const refused = refusal(host, literal);
       if (refused === undefined) {
-        if (allowedLiterals.size >= MAX_REMEMBERED_LITERALS) allowedLiterals.clear();
-        allowedLiterals.add(host);
+        remember(allowedLiterals, host);
+        remember(allowedUrls, url.href);
       }
       return refused;
     }
@@ -268,5 +282,5 @@ export function createTargetGuard(allow: readonly string[], resolve: ResolveAll 
     }
   };
 
-  return { refusal, lookup, check };
+  return { refusal, lookup, check, allowed: (href) => allowedUrls.has(href) };
 }

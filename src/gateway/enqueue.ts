@@ -24,7 +24,7 @@ import type { QueueRouter } from './queue-router.js';
 export interface EnqueuePorts {
   readonly resolver: Pick<FunctionResolver, 'resolve'>;
   /** The SSRF guard's submit-time check of X-Callback-Url: the refusal to answer with, if any. */
-  readonly checkCallback: (url: URL) => Promise<AsyncFnError | undefined>;
+  readonly checkCallback: CallbackCheck;
   /** `routeNow`, when given, routes to a provisioned queue without a round trip's promise and timer. */
   readonly router: Pick<QueueRouter, 'route'> & Partial<Pick<QueueRouter, 'routeNow'>>;
   readonly records: Pick<RecordStore, 'createIfAbsent' | 'createUnconfirmed' | 'delete'>;
@@ -46,6 +46,13 @@ export interface EnqueuePorts {
    */
   readonly publishTimeoutMs: number;
 }
+
+/**
+ * The submit-time check of a callback URL. `allowed`, when given, tells at once that an URL (its
+ * `href`) passed before for good, so the common request, whose callers name the same few
+ * receivers, is not parsed and checked again.
+ */
+export type CallbackCheck = ((url: URL) => Promise<AsyncFnError | undefined>) & { readonly allowed?: (href: string) => boolean };
 
 /** One request to enqueue, as the route read it (headers parsed and validated). */
 export interface EnqueueRequest {
@@ -112,7 +119,11 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
   let recordedEarly: string | undefined;
   try {
     // A callback target that can only be refused at delivery is refused now, while the caller listens.
-    const [fn, refused] = await Promise.all([ports.resolver.resolve(ref), req.callbackUrl === undefined ? undefined : ports.checkCallback(new URL(req.callbackUrl))]);
+    const { callbackUrl } = req;
+    const [fn, refused] =
+      callbackUrl === undefined || ports.checkCallback.allowed?.(callbackUrl) === true
+        ? [await ports.resolver.resolve(ref), undefined]
+        : await Promise.all([ports.resolver.resolve(ref), ports.checkCallback(new URL(callbackUrl))]);
     if (refused) return { outcome: 'refused', error: refused };
     if (!fn) return { outcome: 'refused', error: new FunctionNotFoundError(req.rawName) };
     // Every JetStream round trip from here on shares this deadline (the registry and the callback's

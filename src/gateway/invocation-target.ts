@@ -51,10 +51,29 @@ export function callerCallIdFrom(header: string | string[] | undefined): string 
   return value;
 }
 
+/**
+ * Valid callback URLs read before, as sent → as normalised: callers name the same few receivers,
+ * and each parse costs as much as the rest of the header checks. Short ones only, a bounded number.
+ */
+const readCallbackUrls = new Map<string, string>();
+const MAX_READ_CALLBACK_URLS = 1_024;
+const MAX_REMEMBERED_URL_LENGTH = 256;
+
 /** X-Callback-Url must be an absolute http(s) URL; undefined when absent. */
 export function callbackUrlFrom(header: string | string[] | undefined): string | undefined {
   if (header === undefined || header === '') return undefined;
   if (Array.isArray(header)) throw new BadRequestError('X-Callback-Url must be given once');
+  const known = readCallbackUrls.get(header);
+  if (known !== undefined) return known;
+  const href = parseCallbackUrl(header);
+  if (header.length <= MAX_REMEMBERED_URL_LENGTH) {
+    if (readCallbackUrls.size >= MAX_READ_CALLBACK_URLS) readCallbackUrls.clear();
+    readCallbackUrls.set(header, href);
+  }
+  return href;
+}
+
+function parseCallbackUrl(header: string): string {
   let url: URL;
   try {
     url = new URL(header);

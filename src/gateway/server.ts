@@ -39,15 +39,15 @@ import type { DeadLetterBrowser } from './dead-letters.js';
 import type { InFlightGatherer } from './inflight.js';
 import { createTargetGuard } from '../callback/target-guard.js';
 import { confirmWithin, deadlineAfter } from '../queue/deadline.js';
-import type { AsyncFnError } from '../errors.js';
+import type { CallbackCheck } from './enqueue.js';
 
 /** How long the gateway waits for DNS when checking a callback host; slower names pass, delivery decides. */
 export const CALLBACK_CHECK_TIMEOUT_MS = 1_000;
 
 /** The submit-time callback check for a `callback_allow` list. */
-export function checkCallbackWith(callbackAllow: readonly string[]): (url: URL) => Promise<AsyncFnError | undefined> {
+export function checkCallbackWith(callbackAllow: readonly string[]): CallbackCheck {
   const guard = createTargetGuard(callbackAllow);
-  return (url) => guard.check(url, CALLBACK_CHECK_TIMEOUT_MS);
+  return Object.assign((url: URL) => guard.check(url, CALLBACK_CHECK_TIMEOUT_MS), { allowed: (href: string) => guard.allowed(href) });
 }
 
 export interface GatewayOptions {
@@ -134,7 +134,7 @@ export interface GatewayDeps {
    * The submit-time check of X-Callback-Url (the SSRF guard with `callback_allow`); default: the
    * guard with an empty allowlist, so only public addresses pass.
    */
-  readonly checkCallback?: (url: URL) => Promise<AsyncFnError | undefined>;
+  readonly checkCallback?: CallbackCheck;
   /** Cancel and replay by filter (`POST /system/invocations/cancel`, `/system/dead-letters/replay`); absent: no such routes. */
   readonly bulk?: BulkOperations;
   /** Reads every queue's counts (src/status/queue-stats.ts) for `GET /system/queues`; absent: no such route. */

@@ -47,6 +47,13 @@ export interface ConfirmedPublishOptions {
   readonly expectLastSubjectSequence?: number;
   /** Longest wait for the answer, ms; default the confirmer's `timeoutMs`. */
   readonly timeoutMs?: number;
+  /** Send it with the writes asked for during this event-loop turn, as `batchWrites` sends every write (default: as `batchWrites` says). */
+  readonly batch?: boolean;
+  /**
+   * Called right before the write is handed to the connection (not at all if the confirmer closed
+   * first): writes made here leave in the same socket write, just ahead of this one.
+   */
+  readonly beforeSend?: () => void;
 }
 
 export interface ConfirmerOptions {
@@ -198,9 +205,17 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
 
   /** Sends one request whose answer comes to `<inbox><token>`; resolves with what `settle` gives. */
   // With batchWrites, the writes of one event-loop turn leave together (src/queue/write-batch.ts).
-  const send = (write: () => void): void => (batchWrites ? deferWrite(write) : write());
+  const send = (write: () => void, batch: boolean): void => (batch ? deferWrite(write) : write());
 
-  const request = <T>(kind: Kind, subject: string, data: Uint8Array, h: MsgHdrs | undefined, timeoutMs: number): Promise<T> => {
+  const request = <T>(
+    kind: Kind,
+    subject: string,
+    data: Uint8Array,
+    h: MsgHdrs | undefined,
+    timeoutMs: number,
+    batch = batchWrites,
+    beforeSend?: () => void,
+  ): Promise<T> => {
     if (closed) return Promise.reject(new ConfirmerClosedError(subject));
     const token = (nextToken++).toString(36);
     return new Promise<T>((resolve, reject) => {
@@ -215,13 +230,14 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
         // Closed while it waited its turn: close() has rejected it already.
         if (!pending.has(token)) return;
         try {
+          beforeSend?.();
           nc.publish(subject, data, h === undefined ? { reply: inbox + token } : { reply: inbox + token, headers: h });
         } catch (err) {
           // payload over max_payload, connection closed: nothing was sent.
           pending.delete(token);
           reject(err);
         }
-      });
+      }, batch);
     });
   };
 
@@ -235,7 +251,7 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
       if (o.expectStream !== undefined) h.set('Nats-Expected-Stream', o.expectStream);
       if (o.expectLastSubjectSequence !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(o.expectLastSubjectSequence));
     }
-    return request<PubAck>(Kind.PubAck, subject, data, h, o.timeoutMs ?? defaultTimeoutMs);
+    return request<PubAck>(Kind.PubAck, subject, data, h, o.timeoutMs ?? defaultTimeoutMs, o.batch ?? batchWrites, o.beforeSend);
   };
 
   return {

@@ -35,12 +35,24 @@ export function remainingMs(deadline: Deadline, nowMs: number): number {
 export function confirmWithin<T>(what: string, deadline: Deadline, op: (timeoutMs: number) => Promise<T>, now: () => number = () => performance.now()): Promise<T> {
   const leftMs = remainingMs(deadline, now());
   if (leftMs <= 0) return Promise.reject(timedOut(what, deadline, false));
+  // One promise and one timer per round trip: this runs on every async request.
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(timedOut(what, deadline, true)), leftMs);
-    Promise.resolve()
-      .then(() => op(leftMs))
-      .then(resolve, (err: unknown) => reject(asUnavailable(err)))
-      .finally(() => clearTimeout(timer));
+    const fail = (err: unknown): void => {
+      clearTimeout(timer);
+      reject(asUnavailable(err));
+    };
+    let pending: Promise<T>;
+    try {
+      pending = op(leftMs);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    pending.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    }, fail);
   });
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { context, type Context, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { InvocationFinishedError, InvocationNotFoundError, MethodNotAllowedError, type AsyncFnError } from '../../errors.js';
+import { InvocationFinishedError, InvocationNotFoundError, MethodNotAllowedError } from '../../errors.js';
 import type { FunctionResolver } from '../../functions/index.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
 import type { InvocationPublisher } from '../../queue/publisher.js';
@@ -16,7 +16,7 @@ import type { QueueRouter } from '../queue-router.js';
 import { sendError } from '../http-errors.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
 import { parseInvocationTarget } from '../invocation-target.js';
-import { enqueue, type EnqueuePorts, type EnqueueRequest } from '../enqueue.js';
+import { enqueue, type CallbackCheck, type EnqueuePorts, type EnqueueRequest } from '../enqueue.js';
 import { acceptedHeaders, ASYNC_PREFIX, enqueueRequestOf } from '../enqueue-http.js';
 import { enqueueLarge } from '../enqueue-large.js';
 import { installAsyncBodyParser, LargeBody } from '../large-body.js';
@@ -50,7 +50,7 @@ export interface AsyncFunctionRouteDeps {
   /** Longest delay X-Delay-Seconds / X-Not-Before may ask for, ms (`max_delay`). */
   readonly maxDelayMs: number;
   /** The SSRF guard's submit-time check of X-Callback-Url: the refusal to answer 400 with, if any. */
-  readonly checkCallback: (url: URL) => Promise<AsyncFnError | undefined>;
+  readonly checkCallback: CallbackCheck;
   /**
    * Longest wait for JetStream per request, all round trips together, ms (`publish_timeout`,
    * default 1000): past it the answer is 503 with Retry-After.

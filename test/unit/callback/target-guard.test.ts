@@ -194,6 +194,21 @@ t.test('submit-time check: a remembered literal keeps its verdict, refusals stay
   t.match(await guard.check(new URL('http://192.168.0.1/'), 1_000), { message: /a private address/ });
 });
 
+t.test('allowed(href): only URLs check allowed on grounds that cannot change', async (t) => {
+  const guard = createTargetGuard(['10.0.0.0/8', 'hooks.test'], fakeResolve({ 'public.test': ['93.184.216.34'] }, []));
+  const literal = 'http://10.1.2.3/hook';
+  t.notOk(guard.allowed(literal), 'nothing before a check');
+  t.equal(await guard.check(new URL(literal), 1_000), undefined);
+  t.ok(guard.allowed(literal), 'an allowed IP literal');
+  t.notOk(guard.allowed('http://10.1.2.3/other'), 'another URL on the same host is another URL');
+  t.equal(await guard.check(new URL('http://hooks.test:9000/cb'), 1_000), undefined);
+  t.ok(guard.allowed('http://hooks.test:9000/cb'), 'a listed name');
+  t.ok(await guard.check(new URL('http://127.0.0.1/hook'), 1_000), 'refused');
+  t.notOk(guard.allowed('http://127.0.0.1/hook'), 'a refused literal is never allowed');
+  t.equal(await guard.check(new URL('http://public.test/cb'), 1_000), undefined);
+  t.notOk(guard.allowed('http://public.test/cb'), 'a name allowed by what it resolves to now is checked again next time');
+});
+
 /** Calls a guard's lookup as net.connect would, with or without `all`. */
 function lookupOnce(
   guard: ReturnType<typeof createTargetGuard>,

@@ -207,6 +207,21 @@ t.test('refused before any JetStream write: unknown function, refused callback t
   t.same([calls.published, calls.claimed, calls.createdIfAbsent, calls.deleted], [[], [], [], []]);
 });
 
+t.test('a callback URL the check allowed for good before is not checked again; any other is', async (t) => {
+  const { ports } = fakePorts();
+  const checked: string[] = [];
+  ports.checkCallback = Object.assign(
+    async (url: URL) => {
+      checked.push(url.href);
+      return undefined;
+    },
+    { allowed: (href: string) => href === 'http://10.0.0.1/known' },
+  );
+  t.equal((await enqueue(ports, request({ callbackUrl: 'http://10.0.0.1/known' }))).outcome, 'accepted');
+  t.equal((await enqueue(ports, request({ callbackUrl: 'http://10.0.0.1/new' }))).outcome, 'accepted');
+  t.same(checked, ['http://10.0.0.1/new']);
+});
+
 t.test('a failure that is no coded error is a bug: it rejects', async (t) => {
   const { ports } = fakePorts();
   ports.resolver = { resolve: async () => Promise.reject(new TypeError('boom')) };

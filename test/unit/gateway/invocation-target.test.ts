@@ -40,6 +40,15 @@ t.test('X-Callback-Url must be one absolute http(s) URL', async (t) => {
   t.throws(() => callbackUrlFrom('/relative'), { message: /not a valid absolute URL/ });
   t.throws(() => callbackUrlFrom('file:///etc/passwd'), { message: /must use http or https, not file/ });
   t.throws(() => callbackUrlFrom(['http://a.test', 'http://b.test']), { message: /given once/ });
+  for (let i = 0; i < 2; i++) {
+    t.equal(callbackUrlFrom('HTTPS://CB.test'), 'https://cb.test/', `read again (${i + 1}): the same URL, normalised`);
+    t.throws(() => callbackUrlFrom('file:///etc/passwd'), { message: /not file/ }, `refused again (${i + 1})`);
+  }
+  // More distinct URLs than are remembered: every one still reads right.
+  const wrong = Array.from({ length: 1_100 }, (_, i) => `http://cb.test/${i}`).filter((url) => callbackUrlFrom(url) !== url);
+  t.same(wrong, []);
+  const long = `http://cb.test/${'x'.repeat(300)}`;
+  t.equal(callbackUrlFrom(long), long, 'a long URL is read, not remembered');
 });
 
 t.test('a path suffix that could leave the function is refused before anything resolves it', async (t) => {

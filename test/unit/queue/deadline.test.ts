@@ -66,6 +66,11 @@ t.test('confirmWithin: failures become 503s, coded errors pass unchanged', async
   t.type(plain, QueueUnavailableError);
   t.match((plain as Error).message, /jetstream is not enabled/);
   t.type((plain as Error).cause, Error);
+  const thrown = await confirmWithin('x', d, () => {
+    throw new Error('thrown before any promise');
+  }).catch((e: unknown) => e);
+  t.type(thrown, QueueUnavailableError, 'a round trip that throws at once is a 503 too, not an exception');
+  t.match((thrown as Error).message, /thrown before any promise/);
   const coded = new PayloadTooLargeError(2, 1);
   t.equal(await confirmWithin('x', d, async () => Promise.reject(coded)).catch((e: unknown) => e), coded);
   t.equal(asUnavailable(coded), coded);
