@@ -63,7 +63,7 @@ export function enqueueRequestOf(head: AsyncRequestHead, body: Uint8Array, span:
     query: target.query,
     // X-Parent-Call-Id is the gateway's to set, never a caller's. X-Timeout is asyncfn's to apply:
     // a function that read it too would cut its work short by its own rules.
-    headers: head.forwarded.filter(([name]) => name !== PARENT_CALL_ID_HEADER && name !== TIMEOUT_HEADER),
+    headers: withoutGatewayHeaders(head.forwarded),
     body,
     callerCallId,
     callbackUrl,
@@ -79,9 +79,24 @@ export function enqueueRequestOf(head: AsyncRequestHead, body: Uint8Array, span:
   };
 }
 
+const isGateways = ([name]: readonly [string, string]): boolean => name === PARENT_CALL_ID_HEADER || name === TIMEOUT_HEADER;
+
+/** The forwarded headers without X-Parent-Call-Id and X-Timeout; the same array when it holds neither (the common request). */
+function withoutGatewayHeaders(forwarded: HeaderPairs): HeaderPairs {
+  return forwarded.some(isGateways) ? forwarded.filter((pair) => !isGateways(pair)) : forwarded;
+}
+
 /** The headers of the 202 that answers an accepted (or repeated) invocation. */
 export function acceptedHeaders(result: Exclude<EnqueueResult, { outcome: 'refused' }>): Record<string, string> {
-  if (result.outcome === 'duplicate') return { 'idempotent-replayed': 'true', 'x-call-id': result.callId };
-  if (result.parentCallId !== undefined) return { [PARENT_CALL_ID_HEADER]: result.parentCallId, 'x-call-id': result.callId };
-  return { 'x-call-id': result.callId };
+  const list = acceptedHeaderList(result);
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < list.length; i += 2) headers[list[i]!] = list[i + 1]!;
+  return headers;
+}
+
+/** The same headers as node's flat list (`[name, value, …]`), which `res.writeHead` takes without an object to walk. */
+export function acceptedHeaderList(result: Exclude<EnqueueResult, { outcome: 'refused' }>): string[] {
+  if (result.outcome === 'duplicate') return ['idempotent-replayed', 'true', 'x-call-id', result.callId];
+  if (result.parentCallId !== undefined) return [PARENT_CALL_ID_HEADER, result.parentCallId, 'x-call-id', result.callId];
+  return ['x-call-id', result.callId];
 }

@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { tracingActive, UNTRACED } from '../telemetry/spans.js';
 import { enqueue, type EnqueuePorts } from './enqueue.js';
-import { acceptedHeaders, ASYNC_PREFIX, enqueueRequestOf, type EnqueueReadOptions } from './enqueue-http.js';
+import { acceptedHeaderList, ASYNC_PREFIX, enqueueRequestOf, type EnqueueReadOptions } from './enqueue-http.js';
 import { forwardedHeadersOf } from './forwarded-headers.js';
 import { answerableError, writeError } from './http-errors.js';
 import type { ResponseCounter } from './metrics-hooks.js';
@@ -72,7 +72,9 @@ export function createFastEnqueue(deps: FastEnqueueDeps): RequestTaker {
       if (result.outcome === 'refused') {
         status = refuse(res, result.error, url);
       } else {
-        res.writeHead(202, { ...acceptedHeaders(result), 'content-length': 0 });
+        const headers = acceptedHeaderList(result);
+        headers.push('content-length', '0');
+        res.writeHead(202, headers);
         res.end();
         status = 202;
       }

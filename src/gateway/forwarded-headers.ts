@@ -8,13 +8,15 @@ import { authorizationConsumed } from './auth/index.js';
  * could not collide anyway; dropping them keeps a function or a future reader of the envelope
  * from ever mistaking a caller's value for asyncfn's.
  */
-const RESERVED_PREFIXES = ['asyncfn-', 'nats-'] as const;
-
-/** True for header names in asyncfn's or NATS's namespaces. */
+/** True for header names in asyncfn's or NATS's namespaces (`Asyncfn-*`, `Nats-*`). */
 export function isReservedHeader(name: string): boolean {
   const lower = name.toLowerCase();
-  return RESERVED_PREFIXES.some((prefix) => lower.startsWith(prefix));
+  return lower.startsWith('asyncfn-') || lower.startsWith('nats-');
 }
+
+/** What a forwarded name must not be (names arrive lower-cased): reserved, or Authorization when consumed. */
+const forwardable = (name: string): boolean => !isReservedHeader(name);
+const forwardableWithoutAuthorization = (name: string): boolean => name !== 'authorization' && !isReservedHeader(name);
 
 /**
  * The caller's headers that travel on to the function, sync or async, as OpenFaaS forwards them:
@@ -27,5 +29,5 @@ export function forwardedHeaders(request: FastifyRequest): HeaderPairs {
 
 /** {@link forwardedHeaders} of a request's headers; `dropAuthorization` when invoke auth consumed it. */
 export function forwardedHeadersOf(headers: IncomingHeaders, dropAuthorization: boolean): HeaderPairs {
-  return endToEndHeaders(headers).filter(([name]) => !isReservedHeader(name) && !(dropAuthorization && name === 'authorization'));
+  return endToEndHeaders(headers, dropAuthorization ? forwardableWithoutAuthorization : forwardable);
 }

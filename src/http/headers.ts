@@ -44,14 +44,17 @@ export function connectionOptions(headers: IncomingHeaders): Set<string> {
 
 /**
  * Node's header record as [name, value] pairs, lower-cased, hop-by-hop removed (including the
- * headers the Connection header names), repeated values kept.
+ * headers the Connection header names), repeated values kept; and, given `keep`, only the names
+ * it keeps. Every async request runs this: one array out, nothing else per header.
  */
-export function endToEndHeaders(headers: IncomingHeaders): HeaderPairs {
+export function endToEndHeaders(headers: IncomingHeaders, keep?: (name: string) => boolean): HeaderPairs {
   const out: HeaderPairs = [];
-  const named = connectionOptions(headers);
-  for (const [rawName, value] of Object.entries(headers)) {
+  const named = headers['connection'] === undefined ? undefined : connectionOptions(headers);
+  for (const rawName of Object.keys(headers)) {
+    const value = headers[rawName];
+    if (value === undefined) continue;
     const name = rawName.toLowerCase();
-    if (value === undefined || isHopByHop(name) || named.has(name)) continue;
+    if (isHopByHop(name) || named?.has(name) === true || (keep !== undefined && !keep(name))) continue;
     if (Array.isArray(value)) for (const v of value) out.push([name, v]);
     else out.push([name, value]);
   }

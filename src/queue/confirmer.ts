@@ -124,6 +124,34 @@ interface AckableMsg {
   didAck?: boolean;
 }
 
+/** JetStream's answer to a publish, as JSON has it. */
+export interface PubAckAnswer {
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  domain?: string;
+  error?: JetStreamApiErrorBody;
+}
+
+/**
+ * A stored publish's answer as nats-server writes it (`{"stream":"s", "seq":1}`, then
+ * `,"duplicate": true` for a repeat), read without JSON.parse: every async request and every
+ * settlement waits for one. Any other text (an error, a domain, a field a newer server adds) is
+ * left to JSON.parse.
+ */
+export const PLAIN_PUB_ACK = /^\{"stream": ?"([^"\\]+)", ?"seq": ?(\d{1,15})(, ?"duplicate": ?true)?\}$/;
+
+/** JetStream's answer to a publish; `{}` when it is not JSON. */
+export function readAnswer(text: string): PubAckAnswer {
+  const plain = PLAIN_PUB_ACK.exec(text);
+  if (plain !== null) return { stream: plain[1]!, seq: Number(plain[2]), duplicate: plain[3] !== undefined };
+  try {
+    return JSON.parse(text) as PubAckAnswer;
+  } catch {
+    return {};
+  }
+}
+
 export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {}): Confirmer {
   const defaultTimeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const sweepIntervalMs = opts.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
@@ -150,12 +178,7 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
       (p.resolve as (v: boolean) => void)(true);
       return;
     }
-    let answer: { stream?: string; seq?: number; duplicate?: boolean; domain?: string; error?: JetStreamApiErrorBody };
-    try {
-      answer = JSON.parse(decoder.decode(msg.data)) as typeof answer;
-    } catch {
-      answer = {};
-    }
+    const answer = readAnswer(decoder.decode(msg.data));
     if (answer.error !== undefined) {
       p.reject(new JetStreamRejectedError(p.subject, answer.error));
     } else if (typeof answer.stream !== 'string' || answer.stream === '' || typeof answer.seq !== 'number') {

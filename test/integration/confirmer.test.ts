@@ -3,7 +3,16 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
-import { ConfirmerClosedError, ConfirmTimeoutError, createConfirmer, JetStreamRejectedError, NoStreamError, type Confirmer } from '../../src/queue/confirmer.js';
+import {
+  ConfirmerClosedError,
+  ConfirmTimeoutError,
+  createConfirmer,
+  JetStreamRejectedError,
+  NoStreamError,
+  PLAIN_PUB_ACK,
+  readAnswer,
+  type Confirmer,
+} from '../../src/queue/confirmer.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { readFile } from 'node:fs/promises';
@@ -80,6 +89,20 @@ t.test('headers are sent; a repeated Nats-Msg-Id within the window is a duplicat
   const viaNatsJs = await jetstream(nc).publish(`${s.subject}.x`, KIB, { msgID: 'id-1' });
   t.equal(viaNatsJs.duplicate, true);
   t.equal(viaNatsJs.seq, 1);
+});
+
+t.test("nats-server's answers to a stored and a repeated publish are the plain PubAcks read without JSON.parse", async (t) => {
+  const { nc, stream } = await setup(t);
+  const s = await stream();
+  const h = (await import('@nats-io/nats-core')).headers();
+  h.set('Nats-Msg-Id', 'id-plain');
+  const answers: string[] = [];
+  for (let i = 0; i < 2; i++) answers.push(new TextDecoder().decode((await nc.request(`${s.subject}.p`, KIB, { headers: h, timeout: 5_000 })).data));
+  for (const answer of answers) {
+    t.match(answer, PLAIN_PUB_ACK, `read by the fast path: ${answer}`);
+    t.same(readAnswer(answer), { duplicate: false, ...JSON.parse(answer) }, 'read as JSON.parse reads it');
+  }
+  t.equal(readAnswer(answers[1]!).duplicate, true, 'the repeat says it is a duplicate');
 });
 
 t.test('a subject no stream captures rejects with NoStreamError (503 no responders), not by timing out', async (t) => {
