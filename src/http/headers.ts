@@ -49,7 +49,9 @@ export function connectionOptions(headers: IncomingHeaders): Set<string> {
  */
 export function endToEndHeaders(headers: IncomingHeaders, keep?: (name: string) => boolean): HeaderPairs {
   const out: HeaderPairs = [];
-  const named = headers['connection'] === undefined ? undefined : connectionOptions(headers);
+  // "keep-alive" or "close" (both hop-by-hop anyway) is what nearly every request's Connection says: no set for it.
+  const connection = headers['connection'];
+  const named = connection === undefined || connection === 'keep-alive' || connection === 'close' ? undefined : connectionOptions(headers);
   for (const rawName of Object.keys(headers)) {
     const value = headers[rawName];
     if (value === undefined) continue;

@@ -56,6 +56,22 @@ t.test('headers named in Connection, every Proxy-* and Proxy itself are hop-by-h
     ['x-proxy', 'kept'],
     ['x-kept', 'kept'],
   ]);
+  // The common values take a shortcut; every other value still names headers.
+  for (const connection of ['keep-alive', 'close']) {
+    const headers = { connection, 'x-named': 'n', 'keep-alive': 'timeout=5', 'x-kept': 'k' };
+    t.same(
+      endToEndHeaders(headers),
+      [
+        ['x-named', 'n'],
+        ['x-kept', 'k'],
+      ],
+      `Connection: ${connection}`,
+    );
+  }
+  for (const connection of ['Keep-Alive, x-named', 'x-named', 'close,x-named']) {
+    const headers = { connection, 'x-named': 'dropped', 'keep-alive': 'timeout=5', 'x-kept': 'k' };
+    t.same(endToEndHeaders(headers), [['x-kept', 'k']], `Connection: ${connection}`);
+  }
   t.ok(isHopByHop('Proxy-Anything'));
   t.ok(isHopByHop('proxy'));
   t.notOk(isHopByHop('x-proxy'));
