@@ -1,13 +1,21 @@
-import { Counter, type CounterConfiguration, type LabelValues, type Metric, type MetricObjectWithValues, type MetricValueWithName, type Registry } from 'prom-client';
+import {
+  Counter,
+  type CounterConfiguration,
+  type LabelValues,
+  type Metric,
+  type MetricObjectWithValues,
+  type MetricValue,
+  type MetricValueWithName,
+  type Registry,
+} from 'prom-client';
 
 /**
  * Counters and histograms with bound label sets, for metrics updated on every request.
  *
  * prom-client hashes the labels object on each `inc()` and `observe()` (a child from `labels()`
  * too) and builds a closure per observation; the gateway's five updates per `202` cost ~1.6 µs of
- * CPU together, 5 % of the request (BENCHMARKS.md, "Metrics per request"). Here the caller looks a
- * child up once per label set (by a key of its own, e.g. from a map), and an update is an addition
- * on it. The exposition is prom-client's: a counter is a prom-client Counter that takes the counts
+ * CPU together, 5 % of the request (BENCHMARKS.md, "Metrics per request"). Here a child is found
+ * once per label set and kept by the caller, and an update is an addition on it. The exposition is prom-client's: a counter is a prom-client Counter that takes the counts
  * when the registry is read (its `collect`); a histogram writes the same values prom-client's
  * Histogram writes (the test compares the two).
  */
@@ -22,14 +30,21 @@ export interface HistogramChild {
   observe(value: number): void;
 }
 
+/** The key of a label set: its values in the metric's label order (JSON, so no two sets share one). */
+function keyOf(labelNames: readonly string[], labels: object): string {
+  return JSON.stringify(labelNames.map((name) => (labels as Record<string, unknown>)[name] ?? null));
+}
+
 /** A prom-client Counter whose children count in plain numbers until the registry is read. */
 export class BoundCounter<L extends string> {
   readonly #counter: Counter<L>;
-  readonly #children: Array<{ readonly labels: LabelValues<L>; n: number }> = [];
+  readonly #labelNames: readonly L[];
+  readonly #children = new Map<string, { readonly labels: LabelValues<L>; n: number; readonly handle: CounterChild }>();
 
   constructor(config: Omit<CounterConfiguration<L>, 'collect'>) {
+    this.#labelNames = [...(config.labelNames ?? [])];
     const flush = (): void => {
-      for (const child of this.#children) {
+      for (const child of this.#children.values()) {
         if (child.n === 0) continue;
         this.#counter.inc(child.labels, child.n);
         child.n = 0;
@@ -38,18 +53,38 @@ export class BoundCounter<L extends string> {
     this.#counter = new Counter<L>({ ...config, collect: flush });
   }
 
-  /** A new child for `labels` (validated by prom-client now); keep it, one per label set. */
+  /**
+   * The child of `labels` (the same one each time; labels prom-client refuses throw). A caller that
+   * updates it often keeps it: finding it builds a key.
+   */
   child(labels: LabelValues<L>): CounterChild {
+    const key = keyOf(this.#labelNames, labels);
+    const known = this.#children.get(key);
+    if (known !== undefined) return known.handle;
     // Creates the series at 0, as a first inc() would, and throws now on a label prom-client refuses.
     this.#counter.inc({ ...labels }, 0);
-    const child = { labels: { ...labels }, n: 0 };
-    this.#children.push(child);
-    return {
-      inc: (by = 1) => {
-        if (!(by >= 0)) throw new TypeError(`a counter only goes up: inc(${by})`);
-        child.n += by;
+    const child = {
+      labels: { ...labels },
+      n: 0,
+      handle: {
+        inc: (by = 1) => {
+          if (!(by >= 0)) throw new TypeError(`a counter only goes up: inc(${by})`);
+          child.n += by;
+        },
       },
     };
+    this.#children.set(key, child);
+    return child.handle;
+  }
+
+  /** Adds `by` (default 1) to the series of `labels`: for updates too rare to keep a child for. */
+  inc(labels: LabelValues<L>, by = 1): void {
+    this.child(labels).inc(by);
+  }
+
+  /** What prom-client's Counter gives, the counts so far included. */
+  async get(): Promise<MetricObjectWithValues<MetricValue<L>>> {
+    return this.#counter.get();
   }
 }
 
@@ -78,7 +113,7 @@ export class BoundHistogram<L extends string> {
   readonly aggregator = 'sum';
   readonly labelNames: readonly L[];
   readonly #bounds: readonly number[];
-  readonly #series: Array<HistogramSeries<L>> = [];
+  readonly #series = new Map<string, { readonly series: HistogramSeries<L>; readonly handle: HistogramChild }>();
 
   constructor(config: BoundHistogramConfiguration<L>) {
     if (config.buckets.some((bound, i) => i > 0 && bound <= config.buckets[i - 1]!)) throw new Error(`${config.name}: buckets must be ascending`);
@@ -90,15 +125,20 @@ export class BoundHistogram<L extends string> {
     for (const registry of config.registers) registry.registerMetric(this as unknown as Metric);
   }
 
-  /** A new child for `labels`; keep it, one per label set. */
+  /**
+   * The child of `labels` (the same one each time; an undeclared label throws). A caller that
+   * observes often keeps it: finding it builds a key.
+   */
   child(labels: LabelValues<L>): HistogramChild {
+    const key = keyOf(this.labelNames, labels);
+    const known = this.#series.get(key);
+    if (known !== undefined) return known.handle;
     for (const name of Object.keys(labels)) {
       if (!this.labelNames.includes(name as L)) throw new Error(`Added label "${name}" is not included in initial labelset: ${JSON.stringify(this.labelNames)}`);
     }
     const bounds = this.#bounds;
     const series: HistogramSeries<L> = { labels: { ...labels }, counts: new Float64Array(bounds.length + 1), sum: 0, count: 0 };
-    this.#series.push(series);
-    return {
+    const handle: HistogramChild = {
       observe: (value) => {
         if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
         let i = 0;
@@ -108,6 +148,13 @@ export class BoundHistogram<L extends string> {
         series.count++;
       },
     };
+    this.#series.set(key, { series, handle });
+    return handle;
+  }
+
+  /** Counts `value` in the series of `labels`: for observations too rare to keep a child for. */
+  observe(labels: LabelValues<L>, value: number): void {
+    this.child(labels).observe(value);
   }
 
   /**
@@ -117,7 +164,7 @@ export class BoundHistogram<L extends string> {
   getForPromString(): MetricObjectWithValues<MetricValueWithName<string>> {
     const values: Array<MetricValueWithName<string>> = [];
     const bucket = `${this.name}_bucket`;
-    for (const series of this.#series) {
+    for (const { series } of this.#series.values()) {
       if (series.count === 0) continue;
       let cumulative = 0;
       for (let i = 0; i < this.#bounds.length; i++) {
@@ -144,7 +191,7 @@ export class BoundHistogram<L extends string> {
   }
 
   reset(): void {
-    for (const series of this.#series) {
+    for (const { series } of this.#series.values()) {
       series.counts.fill(0);
       series.sum = 0;
       series.count = 0;

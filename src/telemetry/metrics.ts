@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { BoundCounter, BoundHistogram } from './bound-metrics.js';
 
 /**
@@ -79,7 +79,7 @@ export interface InFlightSample {
  * and nothing is counted per invocation for it.
  */
 export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFlightSample> = () => []) {
-  const invocations = new Counter({
+  const invocations = new BoundCounter({
     name: 'asyncfn_invocations_total',
     help: 'Settled invocation attempts by outcome (succeeded, failed, retrying, cancelled, deadLettered)',
     labelNames: ['queue_name', 'function_name', 'outcome'] as const,
@@ -103,13 +103,13 @@ export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFli
       labelNames: ['queue_name', 'function_name'] as const,
       registers: [registry],
     }),
-    processed: new Counter({
+    processed: new BoundCounter({
       name: 'queue_worker_messages_processed_total',
       help: 'Messages this worker settled (acked, cancelled, dead-lettered or scheduled for retry)',
       labelNames: ['queue_name'] as const,
       registers: [registry],
     }),
-    submitted: new Counter({
+    submitted: new BoundCounter({
       name: 'queue_worker_messages_submitted_total',
       help: 'Messages delivered to this worker',
       labelNames: ['queue_name'] as const,
@@ -148,7 +148,7 @@ export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFli
       labelNames: ['queue_name', 'reason'] as const,
       registers: [registry],
     }),
-    callbacks: new Counter({
+    callbacks: new BoundCounter({
       name: 'asyncfn_callbacks_total',
       help: 'Callback deliveries by result (delivered, handedOff, retry, deadLettered, failed)',
       labelNames: ['queue_name', 'result'] as const,
@@ -160,14 +160,14 @@ export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFli
       labelNames: ['queue_name'] as const,
       registers: [registry],
     }),
-    enqueueToStart: new Histogram({
+    enqueueToStart: new BoundHistogram({
       name: 'asyncfn_enqueue_to_start_seconds',
       help: "Time from the gateway's PubAck to the first attempt's start",
       labelNames: ['queue_name'] as const,
       buckets: DURATION_BUCKETS,
       registers: [registry],
     }),
-    duration: new Histogram({
+    duration: new BoundHistogram({
       name: 'asyncfn_invocation_duration_seconds',
       help: 'Function call duration per attempt',
       labelNames: ['queue_name', 'function_name', 'status'] as const,

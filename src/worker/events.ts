@@ -3,6 +3,7 @@ import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supe
 import type { InvocationState } from '../status/records.js';
 import { debugBodyFields, redactHeaders } from '../telemetry/debug-bodies.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { CounterChild, HistogramChild } from '../telemetry/bound-metrics.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { traceIdOf } from '../telemetry/tracing.js';
 
@@ -34,9 +35,20 @@ export function recordStateOf(report: SettlementReport): InvocationState | undef
  * function's response body are logged at info level, bounded, with secret headers redacted.
  */
 export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: WorkerMetrics): SupervisorEvents {
+  const count = settlementCounter(metrics);
+  const queues = new Map<string, { readonly submitted: CounterChild; readonly enqueueToStart: HistogramChild }>();
+  const ofQueue = (queue: string) => {
+    let children = queues.get(queue);
+    if (children === undefined) {
+      children = { submitted: metrics.submitted.child({ queue_name: queue }), enqueueToStart: metrics.enqueueToStart.child({ queue_name: queue }) };
+      queues.set(queue, children);
+    }
+    return children;
+  };
   return {
     started: (queue, invocation, attempt, state) => {
-      metrics.submitted.inc({ queue_name: queue });
+      const children = ofQueue(queue);
+      children.submitted.inc();
       // A redelivery records its attempt in the ledger first, then invokes.
       if (state !== 'invoking' && state !== 'recordingAttempt') return;
       if (writeDebug) {
@@ -55,7 +67,7 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
           'invocation request',
         );
       }
-      if (attempt === 1) metrics.enqueueToStart.observe({ queue_name: queue }, Math.max(0, Date.now() - invocation.enqueuedAtMs) / 1000);
+      if (attempt === 1) children.enqueueToStart.observe(Math.max(0, Date.now() - invocation.enqueuedAtMs) / 1000);
     },
     extended: (queue, count) => metrics.ackExtensions.inc({ queue_name: queue }, count),
     // Every state change costs an inspection of each microstep: only when debug lines are written.
@@ -92,8 +104,7 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
       } else if (report.settleError) logger.warn(fields, 'retry not confirmed; JetStream redelivers after ack_wait');
       else logger.info(fields, `invocation ${settlement}`);
 
-      const state = recordStateOf(report);
-      countSettlement(metrics, report, state);
+      count(report, recordStateOf(report));
     },
     poison: (queue, reasons) => {
       metrics.deadLetters.inc({ queue_name: queue, reason: 'poison' });
@@ -108,22 +119,42 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
   };
 }
 
-/** The metrics of one settled delivery. */
-function countSettlement(metrics: WorkerMetrics, report: SettlementReport, state: InvocationState | undefined): void {
-  const { queue, invocation, outcome, settlement } = report;
-  const fn = invocation.functionName;
-  if (settlement === 'released' || settlement === 'crashed') return;
-  metrics.processed.inc({ queue_name: queue });
-  // A throttle is not an attempt: counted apart, not as a retrying attempt.
-  if (settlement === 'throttled') metrics.throttled.inc({ queue_name: queue, function_name: fn });
-  else if (state) metrics.invocations.inc({ queue_name: queue, function_name: fn, outcome: state });
-  if (settlement === 'retryScheduled') metrics.retries.inc({ queue_name: queue, function_name: fn });
-  if (report.deadLetter) metrics.deadLetters.inc({ queue_name: queue, reason: report.deadLetter });
-  // Only real function calls: a cancelled or expired invocation reports a made-up outcome.
-  if (outcome && settlement !== 'cancelled' && report.deadLetter !== 'expired') {
-    metrics.duration.observe({ queue_name: queue, function_name: fn, status: String(outcome.status) }, outcome.durationMs / 1000);
-  }
-  if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled' && settlement !== 'throttled') {
-    metrics.callbacks.inc({ queue_name: queue, result: report.callbackError ? 'handedOff' : 'delivered' });
-  }
+/**
+ * Counts settled deliveries. The children of each label set are found once and kept (bound-metrics.ts):
+ * a settlement costs a few additions, not a hash of its labels per metric.
+ */
+function settlementCounter(metrics: WorkerMetrics): (report: SettlementReport, state: InvocationState | undefined) => void {
+  const children = new Map<string, CounterChild | HistogramChild>();
+  const counter = (key: string, make: () => CounterChild): CounterChild => {
+    let child = children.get(key) as CounterChild | undefined;
+    if (child === undefined) children.set(key, (child = make()));
+    return child;
+  };
+  const histogram = (key: string, make: () => HistogramChild): HistogramChild => {
+    let child = children.get(key) as HistogramChild | undefined;
+    if (child === undefined) children.set(key, (child = make()));
+    return child;
+  };
+  return (report, state) => {
+    const { queue, invocation, outcome, settlement } = report;
+    const fn = invocation.functionName;
+    if (settlement === 'released' || settlement === 'crashed') return;
+    counter(`processed\n${queue}`, () => metrics.processed.child({ queue_name: queue })).inc();
+    // A throttle is not an attempt: counted apart, not as a retrying attempt.
+    if (settlement === 'throttled') metrics.throttled.inc({ queue_name: queue, function_name: fn });
+    else if (state) counter(`invocations\n${queue}\n${fn}\n${state}`, () => metrics.invocations.child({ queue_name: queue, function_name: fn, outcome: state })).inc();
+    if (settlement === 'retryScheduled') metrics.retries.inc({ queue_name: queue, function_name: fn });
+    if (report.deadLetter) metrics.deadLetters.inc({ queue_name: queue, reason: report.deadLetter });
+    // Only real function calls: a cancelled or expired invocation reports a made-up outcome.
+    if (outcome && settlement !== 'cancelled' && report.deadLetter !== 'expired') {
+      const status = outcome.status;
+      histogram(`duration\n${queue}\n${fn}\n${status}`, () => metrics.duration.child({ queue_name: queue, function_name: fn, status: String(status) })).observe(
+        outcome.durationMs / 1000,
+      );
+    }
+    if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled' && settlement !== 'throttled') {
+      const result = report.callbackError ? 'handedOff' : 'delivered';
+      counter(`callbacks\n${queue}\n${result}`, () => metrics.callbacks.child({ queue_name: queue, result })).inc();
+    }
+  };
 }

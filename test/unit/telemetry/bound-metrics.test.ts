@@ -92,6 +92,24 @@ t.test('a bound counter writes what prom-client Counter writes, its counts added
   t.equal(await bound.metrics(), await plain.metrics(), 'inc() adds 1');
 });
 
+t.test('a label set has one child, however it is asked for; inc() and observe() with labels use it', async (t) => {
+  const registry = new Registry();
+  const counter = new BoundCounter({ name: 'c_total', help: 'h', labelNames: ['a', 'b'], registers: [registry] });
+  const histogram = new BoundHistogram({ name: 'h_seconds', help: 'h', labelNames: ['a', 'b'], buckets: BUCKETS, registers: [registry] });
+  t.equal(counter.child({ a: '1', b: '2' }), counter.child({ b: '2', a: '1' }), 'the same counter child, in any key order');
+  t.not(counter.child({ a: '1', b: '2' }), counter.child({ a: '12', b: '' }), 'values are not run together');
+  t.equal(histogram.child({ a: '1', b: '2' }), histogram.child({ b: '2', a: '1' }), 'the same histogram child');
+  counter.child({ a: '1', b: '2' }).inc(2);
+  counter.inc({ a: '1', b: '2' });
+  histogram.child({ a: '1', b: '2' }).observe(0.5);
+  histogram.observe({ b: '2', a: '1' }, 0.5);
+  const text = await registry.metrics();
+  t.match(text, /^c_total\{a="1",b="2"\} 3$/m, 'one series, 3');
+  t.match(text, /^h_seconds_count\{a="1",b="2"\} 2$/m, 'one series, 2 observations');
+  t.equal(text.match(/^h_seconds_sum/gm)?.length, 1, 'one histogram series');
+  t.same((await counter.get()).values.find((v) => v.labels.a === '1' && v.labels.b === '2')?.value, 3, 'get() counts what was added');
+});
+
 t.test('a bound counter refuses to go down, and refuses labels prom-client refuses', async (t) => {
   const counter = new BoundCounter({ name: 'y_total', help: 'h', labelNames: ['route'], registers: [new Registry()] });
   t.throws(() => counter.child({ other: 'x' } as never), /not included in initial labelset/);
