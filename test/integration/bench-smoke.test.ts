@@ -59,6 +59,8 @@ const EXPECTED_ROWS = [
   'pieces.envelope.block',
   'pieces.envelope.decode',
   'pieces.envelope.read',
+  'pieces.metrics.promClient',
+  'pieces.metrics.bound',
   'pieces.machine',
   'pieces.machine.rate',
   'pieces.http.request.cpu',
