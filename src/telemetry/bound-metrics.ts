@@ -13,11 +13,12 @@ import {
  * Counters and histograms with bound label sets, for metrics updated on every request.
  *
  * prom-client hashes the labels object on each `inc()` and `observe()` (a child from `labels()`
- * too) and builds a closure per observation; the gateway's five updates per `202` cost ~1.6 µs of
- * CPU together, 5 % of the request (BENCHMARKS.md, "Metrics per request"). Here a child is found
- * once per label set and kept by the caller, and an update is an addition on it. The exposition is prom-client's: a counter is a prom-client Counter that takes the counts
- * when the registry is read (its `collect`); a histogram writes the same values prom-client's
- * Histogram writes (the test compares the two).
+ * too) and builds a closure per observation: the gateway's five updates per `202` cost ~1.6 µs of
+ * CPU together, 5 % of the request (BENCHMARKS.md, "The async request's per-202 work"). Here a
+ * child is found once per label set and kept by the caller, and an update is an addition on it.
+ * The exposition is prom-client's: a counter is a prom-client Counter that takes the counts when
+ * the registry is read (its `collect`); a histogram writes the values prom-client's Histogram
+ * writes (the test compares the two).
  */
 
 export interface CounterChild {
