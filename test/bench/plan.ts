@@ -34,7 +34,7 @@ export function planFor(mode: 'full' | 'smoke'): Plan {
     // Smoke: a shorter ack_wait, so a 2 s window still spans two ack deadlines.
     held: smoke
       ? { invocations: 200, ackWaitSeconds: 1, windowSeconds: 2, settleMs: 300, quietMs: 300 }
-      : { invocations: 10_000, ackWaitSeconds: 3, windowSeconds: 10, settleMs: 1_000, quietMs: 12_000 },
+      : { invocations: 10_000, ackWaitSeconds: 3, windowSeconds: 10, settleMs: 1_000, quietMs: 20_000 },
     pieces: smoke
       ? { envelopeOps: 2_000, machineRuns: 1_000, machineConcurrency: 100, exchanges: 1_000, publishes: 1_000, acks: 500, window: 256, rateAcquires: 500, rounds: 1 }
       : {
