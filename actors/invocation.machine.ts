@@ -421,6 +421,7 @@ export const invocationMachine = setup({
     wantsResult: ({ context, event }) => context.invocation.storeResult === true || outcomeFor(context, event)?.functionPolicy?.storeResult === true,
     wasCancelled: ({ context }) => context.cancelled,
     wasDeadLettered: ({ context }) => context.deadLetter !== undefined,
+    recorded: ({ event }) => event.type === 'settle.done' && event.recordError === undefined,
   },
 }).createMachine({
   id: 'invocation',
@@ -600,6 +601,8 @@ export const invocationMachine = setup({
         'settle.done': [
           { guard: 'wasCancelled', target: 'cancelled', actions: assign({ recordError: ({ event }) => event.recordError }) },
           { guard: 'wasDeadLettered', target: 'deadLettered', actions: assign({ recordError: ({ event }) => event.recordError }) },
+          // Recorded, as nearly every invocation is: nothing to keep, so no assign (XState copies the context for one).
+          { guard: 'recorded', target: 'acked' },
           { target: 'acked', actions: assign({ recordError: ({ event }) => event.recordError }) },
         ],
         'settle.failed': {
