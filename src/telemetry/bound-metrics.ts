@@ -62,10 +62,11 @@ export class BoundCounter<L extends string> {
     const key = keyOf(this.#labelNames, labels);
     const known = this.#children.get(key);
     if (known !== undefined) return known.handle;
+    const own = { ...labels };
     // Creates the series at 0, as a first inc() would, and throws now on a label prom-client refuses.
-    this.#counter.inc({ ...labels }, 0);
+    this.#counter.inc(own, 0);
     const child = {
-      labels: { ...labels },
+      labels: own,
       n: 0,
       handle: {
         inc: (by = 1) => {

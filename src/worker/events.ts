@@ -3,7 +3,6 @@ import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supe
 import type { InvocationState } from '../status/records.js';
 import { debugBodyFields, redactHeaders } from '../telemetry/debug-bodies.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { CounterChild, HistogramChild } from '../telemetry/bound-metrics.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { traceIdOf } from '../telemetry/tracing.js';
 
@@ -35,19 +34,14 @@ export function recordStateOf(report: SettlementReport): InvocationState | undef
  * function's response body are logged at info level, bounded, with secret headers redacted.
  */
 export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: WorkerMetrics): SupervisorEvents {
-  const count = settlementCounter(metrics);
-  const queues = new Map<string, { readonly submitted: CounterChild; readonly enqueueToStart: HistogramChild }>();
-  const ofQueue = (queue: string) => {
-    let children = queues.get(queue);
-    if (children === undefined) {
-      children = { submitted: metrics.submitted.child({ queue_name: queue }), enqueueToStart: metrics.enqueueToStart.child({ queue_name: queue }) };
-      queues.set(queue, children);
-    }
-    return children;
-  };
+  const kept = keptChildren();
+  const count = settlementCounter(metrics, kept);
   return {
     started: (queue, invocation, attempt, state) => {
-      const children = ofQueue(queue);
+      const children = kept(`started\n${queue}`, () => ({
+        submitted: metrics.submitted.child({ queue_name: queue }),
+        enqueueToStart: metrics.enqueueToStart.child({ queue_name: queue }),
+      }));
       children.submitted.inc();
       // A redelivery records its attempt in the ledger first, then invokes.
       if (state !== 'invoking' && state !== 'recordingAttempt') return;
@@ -119,42 +113,44 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
   };
 }
 
+/** Finds metric children by a key of the caller's (cheaper to build than the labels' own), each made on first use. */
+type KeptChildren = <C>(key: string, make: () => C) => C;
+
+/** Children kept for the life of the worker: one per label set seen (queues, functions, statuses: bounded). */
+function keptChildren(): KeptChildren {
+  const kept = new Map<string, unknown>();
+  return <C>(key: string, make: () => C): C => {
+    let child = kept.get(key) as C | undefined;
+    if (child === undefined) kept.set(key, (child = make()));
+    return child;
+  };
+}
+
 /**
  * Counts settled deliveries. The children of each label set are found once and kept (bound-metrics.ts):
  * a settlement costs a few additions, not a hash of its labels per metric.
  */
-function settlementCounter(metrics: WorkerMetrics): (report: SettlementReport, state: InvocationState | undefined) => void {
-  const children = new Map<string, CounterChild | HistogramChild>();
-  const counter = (key: string, make: () => CounterChild): CounterChild => {
-    let child = children.get(key) as CounterChild | undefined;
-    if (child === undefined) children.set(key, (child = make()));
-    return child;
-  };
-  const histogram = (key: string, make: () => HistogramChild): HistogramChild => {
-    let child = children.get(key) as HistogramChild | undefined;
-    if (child === undefined) children.set(key, (child = make()));
-    return child;
-  };
+function settlementCounter(metrics: WorkerMetrics, kept: KeptChildren): (report: SettlementReport, state: InvocationState | undefined) => void {
   return (report, state) => {
     const { queue, invocation, outcome, settlement } = report;
     const fn = invocation.functionName;
     if (settlement === 'released' || settlement === 'crashed') return;
-    counter(`processed\n${queue}`, () => metrics.processed.child({ queue_name: queue })).inc();
+    kept(`processed\n${queue}`, () => metrics.processed.child({ queue_name: queue })).inc();
     // A throttle is not an attempt: counted apart, not as a retrying attempt.
     if (settlement === 'throttled') metrics.throttled.inc({ queue_name: queue, function_name: fn });
-    else if (state) counter(`invocations\n${queue}\n${fn}\n${state}`, () => metrics.invocations.child({ queue_name: queue, function_name: fn, outcome: state })).inc();
+    else if (state) kept(`invocations\n${queue}\n${fn}\n${state}`, () => metrics.invocations.child({ queue_name: queue, function_name: fn, outcome: state })).inc();
     if (settlement === 'retryScheduled') metrics.retries.inc({ queue_name: queue, function_name: fn });
     if (report.deadLetter) metrics.deadLetters.inc({ queue_name: queue, reason: report.deadLetter });
     // Only real function calls: a cancelled or expired invocation reports a made-up outcome.
     if (outcome && settlement !== 'cancelled' && report.deadLetter !== 'expired') {
       const status = outcome.status;
-      histogram(`duration\n${queue}\n${fn}\n${status}`, () => metrics.duration.child({ queue_name: queue, function_name: fn, status: String(status) })).observe(
+      kept(`duration\n${queue}\n${fn}\n${status}`, () => metrics.duration.child({ queue_name: queue, function_name: fn, status: String(status) })).observe(
         outcome.durationMs / 1000,
       );
     }
     if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled' && settlement !== 'throttled') {
       const result = report.callbackError ? 'handedOff' : 'delivered';
-      counter(`callbacks\n${queue}\n${result}`, () => metrics.callbacks.child({ queue_name: queue, result })).inc();
+      kept(`callbacks\n${queue}\n${result}`, () => metrics.callbacks.child({ queue_name: queue, result })).inc();
     }
   };
 }
