@@ -53,13 +53,42 @@ function guardedConnector(guard: ConnectGuard): BuildConnector.connector {
   };
 }
 
-/** A signal that aborts on `parent` or after `timeoutMs`, and tells which happened. */
-export function withTimeout(parent: AbortSignal | undefined, timeoutMs: number): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return parent ? AbortSignal.any([parent, timeout]) : timeout;
+/** A signal that aborts on its parent or at a deadline, and the way to stop its timer. */
+export interface Deadline {
+  readonly signal: AbortSignal;
+  /** Stops the timer and lets go of the parent; call it when the exchange has ended. */
+  clear(): void;
 }
 
-/** True when an error came from an AbortSignal.timeout firing. */
+/** setTimeout's longest delay; a longer one would fire at once. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A signal that aborts when `parent` does (with its reason) or after `timeoutMs` (with a
+ * `TimeoutError`, as AbortSignal.timeout's), so {@link isTimeout} tells which happened.
+ * Its own controller and timer, held strongly until {@link Deadline.clear}: node 20's
+ * `AbortSignal.any([parent, AbortSignal.timeout(ms)])` holds the timeout signal weakly, and a
+ * garbage collection before the deadline loses it, so the call is never cut
+ * (nodejs/node#57736; test/unit/http/deadline.test.ts).
+ */
+export function deadline(parent: AbortSignal | undefined, timeoutMs: number): Deadline {
+  const controller = new AbortController();
+  const onParent = () => finish(parent!.reason);
+  const timer = setTimeout(() => finish(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), Math.min(timeoutMs, LONGEST_TIMER_MS));
+  function finish(reason: unknown): void {
+    clear();
+    controller.abort(reason);
+  }
+  function clear(): void {
+    clearTimeout(timer);
+    parent?.removeEventListener('abort', onParent);
+  }
+  if (parent?.aborted) finish(parent.reason);
+  else parent?.addEventListener('abort', onParent, { once: true });
+  return { signal: controller.signal, clear };
+}
+
+/** True when a signal was aborted by its deadline ({@link deadline}, or AbortSignal.timeout). */
 export function isTimeout(signal: AbortSignal): boolean {
   return signal.aborted && signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
 }
