@@ -82,10 +82,15 @@ t.test('build stage: npm ci with dev dependencies, then npm run build', async (t
   const build = runs.findIndex((r) => /\bnpm run build\b/.test(r));
   t.ok(ci >= 0 && !/--omit=dev/.test(runs[ci]!), 'npm ci, dev dependencies included (TypeScript)');
   t.ok(build > ci, 'npm run build after it');
+  t.ok(
+    inStage(stageNamed('build'), 'COPY').some((c) => /^deploy\/bundle\.mjs\s/.test(c.args)),
+    'the bundler script is copied in (npm run build runs it)',
+  );
+  t.match(dockerignore, /^!deploy\/bundle\.mjs$/m, 'and the build context has it, although deploy/ is ignored');
   t.equal(pkg.devDependencies.typescript !== undefined, true, 'the compiler is a dev dependency');
 });
 
-t.test('runtime stage: production dependencies only, the compiled code, a non-root user', async (t) => {
+t.test('runtime stage: production dependencies only, the bundled code, a non-root user', async (t) => {
   const runs = inStage(finalStage, 'RUN').map((i) => i.args);
   t.ok(
     runs.some((r) => /\bnpm ci\b.*--omit=dev/.test(r)),
@@ -97,12 +102,8 @@ t.test('runtime stage: production dependencies only, the compiled code, a non-ro
   );
   const copies = inStage(finalStage, 'COPY').map((i) => i.args);
   t.ok(
-    copies.some((c) => /--from=build\s+\/app\/dist\/src\b/.test(c)),
-    'dist/src from the build stage',
-  );
-  t.ok(
-    copies.some((c) => /--from=build\s+\/app\/dist\/actors\b/.test(c)),
-    'dist/actors from the build stage (src imports actors/)',
+    copies.some((c) => /--from=build\s+\/app\/dist\/bundle\b/.test(c)),
+    'dist/bundle from the build stage (the command line, bundled by deploy/bundle.mjs)',
   );
   t.ok(
     copies.some((c) => /--from=build\s+\/app\/dist\/console\b/.test(c)),

@@ -110,6 +110,8 @@ export interface SpawnOptions {
   readonly unset?: readonly string[];
   /** A process group of its own, so that a test can kill the group (`process.kill(-pid)`) as a supervisor does. */
   readonly detached?: boolean;
+  /** Node's arguments before the command; default {@link asyncfnNodeArgs} (a bundle: `[path to its main.js]`). */
+  readonly program?: readonly string[];
 }
 
 /** Spawns `asyncfn <command>` from the TypeScript sources with `env` added, and waits until it is ready. */
@@ -123,7 +125,7 @@ export async function spawnAsyncfn(t: Test, command: 'worker' | 'gateway' | 'up'
     ...env,
   };
   for (const name of opts.unset ?? []) delete fullEnv[name];
-  const child = spawn(process.execPath, [...asyncfnNodeArgs(), command, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...(opts.program ?? asyncfnNodeArgs()), command, ...(opts.args ?? [])], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
