@@ -2,15 +2,17 @@
 // the `asyncfn` bin). `node deploy/bundle.mjs [dist/<name>]`: the bench and the bundle's test build
 // their own copy (dist/bundle-bench, dist/bundle-test), so neither replaces files another runs.
 //
-// Why a bundle: a process that loads ~400 ES modules one file at a time keeps, for each, a module
-// record, its namespace, its URL and the loader's bookkeeping, in V8's heap and in malloc's. The
-// same code in a few files kept ~8 MiB less RSS in an idle worker (68 → 60 MiB), ~10 MiB less
-// in an idle gateway (76–79 → 67) and 4–7 MiB less at their peaks under load, for the same CPU
-// per invocation (BENCHMARKS.md, "One bundle instead of 400 modules").
+// Why a bundle: a process that loads its ~520 modules one file at a time (a worker: 403 of them
+// from node_modules) keeps, for each, a module record, its namespace, its URL, its source and the
+// loader's bookkeeping, in V8's heap and in malloc's; bundled, a worker loads 62 files. In
+// `npm run bench`, alternated with the modules: an idle worker settled at 58.5–58.9 MiB against
+// 64.5–66.8, an idle gateway started at 68–69 MiB against 74–78, and the worker's peak during a
+// drain was 6 MiB lower, for the same CPU per invocation and per 202 (BENCHMARKS.md, "One bundle
+// instead of 500 modules").
 //
-// Whitespace and syntax are minified: V8 keeps each file's source text in the heap, and the idle
-// worker kept ~1.7 MiB less (59.8–60.5 → 58.1–58.8 MiB, three runs each). Names are not: renaming
-// them saved nothing more, and stack traces keep naming asyncfn's own functions (node
+// Whitespace and syntax are minified: V8 keeps each file's source text in the heap, and an idle
+// worker kept ~1.7 MiB less than with the bundle as written (three runs each). Names are not:
+// renaming them saved nothing more, and stack traces keep naming asyncfn's own functions (node
 // --enable-source-maps maps their positions back to src/). No keepNames either: it wraps every
 // function in a call that the hot paths would pay.
 //
