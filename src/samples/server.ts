@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { callerGone } from '../http/caller-gone.js';
 import { createChaos } from './functions/chaos.js';
 import { echo } from './functions/echo.js';
 import { figlet } from './functions/figlet.js';
@@ -17,6 +18,8 @@ export interface SampleFunctionsOptions {
   host?: string;
   /** Port; 0 (the default) picks a free one. */
   port?: number;
+  /** The functions to host; default echo, sleep, chaos and figlet (tests pass their own). */
+  samples?: readonly SampleFunction[];
 }
 
 /** A running sample-functions server. */
@@ -87,12 +90,12 @@ async function route(byName: ReadonlyMap<string, SampleFunction>, req: IncomingM
 /** Starts the sample functions (echo, sleep, chaos, figlet) on one server. */
 export async function startSampleFunctions(opts: SampleFunctionsOptions = {}): Promise<SampleFunctions> {
   const host = opts.host ?? '127.0.0.1';
-  const samples = createSamples();
+  const samples = opts.samples ?? createSamples();
   const byName = new Map(samples.map((f) => [f.name, f]));
   const server = createServer((req, res) => {
     route(byName, req, res).catch((err: unknown) => {
       // A client that left (abort, reset) needs no answer.
-      if (res.destroyed || req.destroyed) return;
+      if (res.destroyed || callerGone(req)) return;
       if (res.headersSent) return void res.destroy();
       send(res, textResponse(500, `internal error: ${(err as Error).message}\n`));
     });

@@ -19,6 +19,7 @@ import { parseBatchItem, splitBatchItems, type BatchFormat, type BatchItem } fro
 import { isItemError, submitBatch, type BatchPorts, type BatchResult } from '../batch-submit.js';
 import { unavailableOnFailure } from './async-function.js';
 import { waitFrom } from './invocation-status.js';
+import { callerGone } from '../../http/caller-gone.js';
 
 /** A request body that is neither NDJSON nor JSON. */
 class UnsupportedBatchTypeError extends createError('ASYNCFN_ERR_UNSUPPORTED_MEDIA_TYPE') {}
@@ -94,7 +95,7 @@ export async function asyncBatchRoutes(app: FastifyInstance, deps: AsyncBatchRou
         enqueuedAtMs: deps.now(),
         traceparent: trace?.traceparent,
         tracestate: trace?.tracestate,
-        clientGone: () => request.raw.destroyed || request.raw.aborted || reply.raw.destroyed,
+        clientGone: () => callerGone(request.raw),
       },
       items,
     );

@@ -24,6 +24,7 @@ import type { PayloadStore } from '../../queue/payload-store.js';
 import { progressTargetOf } from '../progress-target.js';
 import { progressReportHandler } from './progress.js';
 import { endSpan, startServerSpan, statusFailure, tracingActive, UNTRACED } from '../../telemetry/spans.js';
+import { callerGone } from '../../http/caller-gone.js';
 
 export interface AsyncFunctionRouteDeps {
   readonly resolver: FunctionResolver;
@@ -115,7 +116,7 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
       let result;
       if (body instanceof LargeBody) {
         const large = { ...ports, payloads: deps.payloads!, maxLargeBodyBytes: deps.maxLargeBodyBytes };
-        const gone = (): boolean => request.raw.destroyed || request.raw.readableAborted;
+        const gone = (): boolean => callerGone(request.raw);
         const req = enqueueRequestFrom(request, span);
         result = await (traced === undefined ? enqueueLarge(large, req, body, gone) : context.with(traced, enqueueLarge, undefined, large, req, body, gone));
         if (result === undefined) return reply.code(499).send();

@@ -140,3 +140,19 @@ t.test('an unknown function is 404 "function not found"', async (t) => {
     t.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
   }
 });
+
+t.test('a function that fails after reading its body answers 500 with the error, not silence', async (t) => {
+  const failing = await startSampleFunctions({
+    samples: [
+      {
+        name: 'broken',
+        maxBodyBytes: 1024,
+        handle: () => Promise.reject(new Error('fonts not found')),
+      },
+    ],
+  });
+  t.teardown(() => failing.close());
+  const res = await call(`${failing.url}/broken`, { method: 'POST', body: 'read to the end first', headersTimeout: 10_000 });
+  t.equal(res.status, 500);
+  t.equal(res.text, 'internal error: fonts not found\n');
+});
