@@ -21,6 +21,16 @@
 // validators, which run in the child process of src/cli/settings-apart.ts (its entry is here too).
 // undici's parts (src/http/undici-parts.ts) and pino-pretty are still required from node_modules at
 // run time, so the image keeps its production dependencies.
+//
+// Some packages stay out of the bundle and are imported from node_modules as before (EXTERNAL):
+// - those asyncfn imports on demand with `await import('pkg')`: the chunk esbuild would make of a
+//   CommonJS package exports only `default`, so `const { OTLPTraceExporter } = await import(…)`
+//   would read undefined (the plugin below refuses any other such import). OpenTelemetry's SDK is
+//   one, loaded only when tracing is configured; @opentelemetry/api stays bundled, and the SDK's
+//   own copy of it shares the bundled one's global registrations, as the API is made to;
+// - figlet (the `up` command's sample function), which reads its fonts from beside its own module.
+//   Of the bundled packages, only pino's transports look for files beside their module, and
+//   asyncfn configures none (pino-pretty runs in the process, src/telemetry/console-logs.ts).
 import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
@@ -30,6 +40,30 @@ const root = new URL('../', import.meta.url);
 const name = process.argv[2] ?? 'dist/bundle';
 if (!/^dist\/[\w-]+$/.test(name)) throw new Error(`the bundle goes to dist/<name>, not ${name}`);
 const outdir = new URL(`${name}/`, root).pathname;
+
+/** Packages imported from node_modules at run time, not bundled (see above). */
+const EXTERNAL = [
+  '@opentelemetry/core',
+  '@opentelemetry/exporter-trace-otlp-http',
+  '@opentelemetry/resources',
+  '@opentelemetry/sdk-node',
+  '@opentelemetry/sdk-trace-base',
+  'figlet',
+];
+
+/** Refuses `await import('pkg')` in asyncfn's own code unless the package is in EXTERNAL. */
+const lazyPackages = {
+  name: 'lazy-packages',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || args.path.startsWith('node:') || args.importer.includes('/node_modules/')) return undefined;
+      if (EXTERNAL.includes(args.path)) return undefined;
+      return {
+        errors: [{ text: `import('${args.path}') would be bundled as a chunk that exports only \`default\`: add the package to EXTERNAL in deploy/bundle.mjs` }],
+      };
+    });
+  },
+};
 
 await rm(outdir, { recursive: true, force: true });
 await build({
@@ -47,5 +81,7 @@ await build({
   minifySyntax: true,
   // For `node --enable-source-maps`; node reads no map otherwise.
   sourcemap: 'linked',
+  external: EXTERNAL,
+  plugins: [lazyPackages],
   logLevel: 'warning',
 });

@@ -17,10 +17,23 @@ export const REPO_ROOT = ((): string => {
 const RUNNING_COMPILED = import.meta.url.endsWith('.js');
 
 /**
- * The node arguments that run the `asyncfn` command line, before its own arguments: the compiled
- * dist/src/cli/main.js when the tests run compiled (the same tsc run built both), the sources
- * through tsx otherwise. Absolute paths, so that any working directory works.
+ * The node arguments that run the `asyncfn` command line, before its own arguments: when the tests
+ * run compiled, the bundle that the image, `npm start` and the bin run (dist/bundle/main.js, which
+ * `npm test` builds with `npm run bundle` beside `tsc`); the sources through tsx otherwise.
+ * Absolute paths, so that any working directory works.
  */
 export function asyncfnNodeArgs(): string[] {
-  return RUNNING_COMPILED ? [join(REPO_ROOT, 'dist/src/cli/main.js')] : ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src/cli/main.ts')];
+  return RUNNING_COMPILED ? [join(REPO_ROOT, 'dist/bundle/main.js')] : sourceNodeArgs();
+}
+
+/**
+ * The command line as modules, one file each: dist/src/cli/main.js from the same tsc run when the
+ * tests run compiled, for a test of which modules a process loads (a bundle has its chunks instead).
+ */
+export function modulesNodeArgs(): string[] {
+  return RUNNING_COMPILED ? [join(REPO_ROOT, 'dist/src/cli/main.js')] : sourceNodeArgs();
+}
+
+function sourceNodeArgs(): string[] {
+  return ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src/cli/main.ts')];
 }

@@ -6,7 +6,7 @@ import { spawnAsyncfn, writeFunctionsFile } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 import { pathToFileURL } from 'node:url';
-import { REPO_ROOT } from '../helpers/repo-root.js';
+import { modulesNodeArgs, REPO_ROOT } from '../helpers/repo-root.js';
 
 /**
  * What a process never runs costs no memory: `asyncfn worker` loads neither the gateway nor the
@@ -35,7 +35,9 @@ async function modulesLoadedBy(t: Test, command: 'worker' | 'gateway', env: Reco
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOOK}`.trim(),
       ...env,
     },
-    { unset: OTEL_VARIABLES.filter((name) => !(name in env)) },
+    // The modules, one file each, so that the hook can name them; the bundle splits its chunks
+    // along the same imports (deploy/bundle.mjs), and test/integration/bundle.test.ts runs it.
+    { unset: OTEL_VARIABLES.filter((name) => !(name in env)), program: modulesNodeArgs() },
   );
   // Its own lines: the child process that read its settings recorded its modules here too.
   const prefix = `${child.child.pid} `;
