@@ -10,11 +10,11 @@ import { startUpIn, upPorts, upWorkDir } from '../helpers/up.js';
 
 /**
  * The command line as it ships: deploy/bundle.mjs bundles it into dist/bundle, which the image's
- * entrypoint, `npm start` and the `asyncfn` bin run, and `npm run bench` measures. The other tests
- * run the modules tsc compiled; this one builds the bundle from the same sources (into its own
- * dist/bundle-test) and checks that it is the same program where a bundle could differ: files
- * found from its own place (package.json, the settings' child process), the chunks that are only
- * imported on demand, and the packages still required from node_modules at run time.
+ * entrypoint, `npm start` and the `asyncfn` bin run, and `npm run bench` measures. The tests that
+ * start the command line run that bundle (test/helpers/repo-root.ts); this one builds a fresh one
+ * from the sources into its own dist/bundle-test and checks it where a bundle could differ from
+ * the modules: files found from its own place (package.json, the settings' child process), the
+ * chunks only imported on demand, and the packages still loaded from node_modules at run time.
  */
 const run = promisify(execFile);
 const NAME = 'dist/bundle-test';
