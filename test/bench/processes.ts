@@ -130,7 +130,7 @@ export function useCompiledAsyncfn(): void {
   compiled = true;
 }
 
-/** Whether dist/bundle has been built by this bench run. */
+/** Whether dist/bundle-bench has been built by this bench run. */
 let bundled = false;
 
 /**
