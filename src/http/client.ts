@@ -54,7 +54,7 @@ function guardedConnector(guard: ConnectGuard): BuildConnector.connector {
 }
 
 /** A signal that aborts on its parent or at a deadline, and the way to stop its timer. */
-export interface Deadline {
+export interface TimeLimit {
   readonly signal: AbortSignal;
   /** Stops the timer and lets go of the parent; call it when the exchange has ended. */
   clear(): void;
@@ -66,12 +66,12 @@ const LONGEST_TIMER_MS = 2 ** 31 - 1;
 /**
  * A signal that aborts when `parent` does (with its reason) or after `timeoutMs` (with a
  * `TimeoutError`, as AbortSignal.timeout's), so {@link isTimeout} tells which happened.
- * Its own controller and timer, held strongly until {@link Deadline.clear}: node 20's
+ * Its own controller and timer, held strongly until {@link TimeLimit.clear}: node 20's
  * `AbortSignal.any([parent, AbortSignal.timeout(ms)])` holds the timeout signal weakly, and a
  * garbage collection before the deadline loses it, so the call is never cut
- * (nodejs/node#57736; test/unit/http/deadline.test.ts).
+ * (nodejs/node#57736; test/unit/http/time-limit.test.ts).
  */
-export function deadline(parent: AbortSignal | undefined, timeoutMs: number): Deadline {
+export function timeLimit(parent: AbortSignal | undefined, timeoutMs: number): TimeLimit {
   const controller = new AbortController();
   const onParent = () => finish(parent!.reason);
   const timer = setTimeout(() => finish(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), Math.min(timeoutMs, LONGEST_TIMER_MS));
@@ -88,7 +88,7 @@ export function deadline(parent: AbortSignal | undefined, timeoutMs: number): De
   return { signal: controller.signal, clear };
 }
 
-/** True when a signal was aborted by its deadline ({@link deadline}, or AbortSignal.timeout). */
+/** True when a signal was aborted by its deadline ({@link timeLimit}, or AbortSignal.timeout). */
 export function isTimeout(signal: AbortSignal): boolean {
   return signal.aborted && signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
 }

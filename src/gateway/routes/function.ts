@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { describeError, FunctionNotFoundError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js';
 import { annotatedTimeout, callTimeout, functionUrl, parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
-import { deadline, isTimeout } from '../../http/client.js';
+import { isTimeout, timeLimit } from '../../http/client.js';
 import { requestVia } from '../../http/undici-parts.js';
 import { connectionOptions, durationSeconds, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
@@ -55,7 +55,7 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
     // warned about in the worker's log, here it just leaves upstream_timeout. X-Timeout is the
     // async route's: here it is the caller's header, forwarded like any other.
     const timeout = callTimeout(deps.upstreamTimeoutMs, annotatedTimeout(fn.annotations, deps.upstreamTimeoutMs).timeout, undefined);
-    const limit = deadline(clientGone.signal, timeout.ms);
+    const limit = timeLimit(clientGone.signal, timeout.ms);
     // The limit covers the whole exchange, the body's relay included; it ends with the reply.
     reply.raw.once('close', () => limit.clear());
     const { signal } = limit;

@@ -3,7 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { deadline, isTimeout } from '../../../src/http/client.js';
+import { isTimeout, timeLimit } from '../../../src/http/client.js';
 
 // The regression: node 20's AbortSignal.any([parent, AbortSignal.timeout(ms)]) lost its timeout
 // to a garbage collection, so the gateway's /function/ route let a 3 s call through a 1 s
@@ -16,7 +16,7 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 t.test('a deadline fires with a TimeoutError although the collector ran meanwhile', async (t) => {
   const parent = new AbortController();
-  const { signal } = deadline(parent.signal, 30);
+  const { signal } = timeLimit(parent.signal, 30);
   const aborted = once(signal, 'abort');
   for (let i = 0; i < 5; i++) {
     gc();
@@ -34,7 +34,7 @@ t.test('a deadline fires with a TimeoutError although the collector ran meanwhil
 
 t.test("the parent's abort comes through with its reason, and is not a timeout", async (t) => {
   const parent = new AbortController();
-  const { signal } = deadline(parent.signal, 60_000);
+  const { signal } = timeLimit(parent.signal, 60_000);
   const reason = new Error('the caller went away');
   parent.abort(reason);
   t.ok(signal.aborted);
@@ -45,14 +45,14 @@ t.test("the parent's abort comes through with its reason, and is not a timeout",
 t.test('an already aborted parent gives an aborted signal at once', async (t) => {
   const parent = new AbortController();
   parent.abort('gone');
-  const { signal } = deadline(parent.signal, 60_000);
+  const { signal } = timeLimit(parent.signal, 60_000);
   t.ok(signal.aborted);
   t.equal(signal.reason, 'gone');
 });
 
 t.test('clear stops the timer and lets go of the parent', async (t) => {
   const parent = new AbortController();
-  const limit = deadline(parent.signal, 1);
+  const limit = timeLimit(parent.signal, 1);
   limit.clear();
   // A timer of 1 ms would have fired by the time one of 20 ms has.
   await sleep(20);
@@ -61,7 +61,7 @@ t.test('clear stops the timer and lets go of the parent', async (t) => {
 });
 
 t.test('without a parent, only the deadline aborts it', async (t) => {
-  const { signal } = deadline(undefined, 5);
+  const { signal } = timeLimit(undefined, 5);
   await once(signal, 'abort');
   t.ok(isTimeout(signal));
 });
