@@ -54,7 +54,8 @@ export interface InvocationContext extends InvocationInput {
   readonly settleError?: string | undefined;
   /**
    * The one mutable corner: the abort handle of the function call in progress, so that `cancel`
-   * and `release` can cut it. Set by the action that starts the call, cleared when it ends.
+   * and `release` can cut it. Set by the action that starts the call; only `invoking` aborts it,
+   * and aborting a call that has ended does nothing.
    */
   readonly running: { abort: AbortHandle | undefined; recorded: boolean };
 }
@@ -104,19 +105,48 @@ interface Self {
   send(event: InvocationEvent): void;
 }
 
-/** Runs an effect and reports its end to the machine as one of two events; a synchronous throw is a failure. */
-function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => InvocationEvent, failed: (error: unknown) => InvocationEvent): void {
-  let promise: Promise<T>;
+/**
+ * Runs an effect and reports its end to the machine as one of two events; a synchronous throw is a
+ * failure. An async function, and the events made by the functions below, rather than closures
+ * made per call: V8 keeps a closure's optimized code only while some closure of it is alive, and
+ * these, made per invocation, were compiled again after every full collection (`--log-code`).
+ */
+async function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => InvocationEvent, failed: (error: unknown) => InvocationEvent): Promise<void> {
+  let output: T;
   try {
-    promise = effect();
+    output = await effect();
   } catch (error) {
-    promise = Promise.reject(error);
+    self.send(failed(error));
+    return;
   }
-  promise.then(
-    (output) => self.send(done(output)),
-    (error: unknown) => self.send(failed(error)),
-  );
+  self.send(done(output));
 }
+
+const functionDone = (output: FunctionOutcome): InvocationEvent => ({ type: 'function.done', output });
+const functionFailed = (error: unknown): InvocationEvent => ({ type: 'function.failed', error });
+const callbackDone = (): InvocationEvent => ({ type: 'callback.done' });
+const callbackFailed = (error: unknown): InvocationEvent => ({ type: 'callback.failed', error });
+const handOffDone = (): InvocationEvent => ({ type: 'handOff.done' });
+const handOffFailed = (error: unknown): InvocationEvent => ({ type: 'handOff.failed', error });
+const deadLetterDone = (): InvocationEvent => ({ type: 'deadLetter.done' });
+const deadLetterFailed = (error: unknown): InvocationEvent => ({ type: 'deadLetter.failed', error });
+const resultDone = (output: ResultStorage): InvocationEvent => ({ type: 'result.done', output });
+const resultFailed = (error: unknown): InvocationEvent => ({ type: 'result.failed', error });
+const retryDone = (): InvocationEvent => ({ type: 'retry.done' });
+const retryFailed = (error: unknown): InvocationEvent => ({ type: 'retry.failed', error });
+const settleDone = (recordError: string | undefined): InvocationEvent => ({ type: 'settle.done', recordError });
+const settleFailed = (failure: unknown): InvocationEvent => ({
+  type: 'settle.failed',
+  error: (failure as SettleFailure).cause,
+  recordError: (failure as SettleFailure).recordError,
+});
+const attemptRecorded = (output: RecordedAttempt): InvocationEvent => ({ type: 'attempt.recorded', output });
+const throttleDone = (ledgerError: string | undefined): InvocationEvent => ({ type: 'throttle.done', ledgerError });
+const throttleFailed = (failure: unknown): InvocationEvent => ({
+  type: 'throttle.failed',
+  error: (failure as SettleFailure).cause,
+  ledgerError: (failure as SettleFailure).recordError,
+});
 
 /** A redelivery's attempt as the ledger gave it, and why the ledger could not be used, if it could not. */
 interface RecordedAttempt extends RedeliveredAttempt {
@@ -141,6 +171,34 @@ function throttleCap(context: InvocationContext): number {
 }
 
 /**
+ * The final record, then the double ack (the `settle` action's effect); resolves with why the
+ * record could not be written, if it could not, and rejects with a {@link SettleFailure} when the
+ * ack was not confirmed.
+ */
+async function settle(effects: InvocationEffects, context: InvocationContext): Promise<string | undefined> {
+  let recordError: string | undefined;
+  const final = recordRequest(context, finalState(context));
+  try {
+    await effects.record(final);
+  } catch (error) {
+    recordError = describeError(error);
+  }
+  try {
+    // A batch item is counted before its ack: once JetStream forgets it, its batch knows it ended.
+    if (context.invocation.batchId !== undefined) await effects.countBatchItem(final);
+    await effects.ackAck(context.message);
+  } catch (error) {
+    throw new SettleFailure(error, recordError);
+  }
+  // Only once acked: a redelivery (the ack failed) runs the function again and needs the body.
+  // A dead letter keeps its body until it is purged (or replayed and run).
+  if (context.invocation.bodyRef !== undefined && context.deadLetter === undefined) {
+    void effects.releasePayload(context.invocation).catch(() => undefined);
+  }
+  return recordError;
+}
+
+/**
  * The machine's actions for a set of effects. Each starts one effect and turns its end into an
  * event: no child actor per step (an invoked `fromPromise` costs more than the rest of the machine).
  */
@@ -150,92 +208,36 @@ function effectActions(effects: InvocationEffects) {
     invokeFunction: ({ context, self }: Args) => {
       const abort = new AbortHandle();
       context.running.abort = abort;
-      report(
-        self,
-        () => effects.invokeFunction({ invocation: context.invocation, attempt: context.attempt }, abort),
-        (output) => {
-          context.running.abort = undefined;
-          return { type: 'function.done', output };
-        },
-        (error) => {
-          context.running.abort = undefined;
-          return { type: 'function.failed', error };
-        },
-      );
+      void report(self, () => effects.invokeFunction({ invocation: context.invocation, attempt: context.attempt }, abort), functionDone, functionFailed);
     },
     abortFunction: ({ context }: Args) => {
       context.running.abort?.abort(new Error('the invocation left invoking'));
       context.running.abort = undefined;
     },
-    deliverCallback: ({ context, self }: Args) =>
-      report(
-        self,
-        () => effects.deliverCallback(callbackRequest(context)),
-        () => ({ type: 'callback.done' }),
-        (error) => ({ type: 'callback.failed', error }),
-      ),
+    deliverCallback: ({ context, self }: Args) => void report(self, () => effects.deliverCallback(callbackRequest(context)), callbackDone, callbackFailed),
     handOffCallback: ({ context, self }: Args) => {
       const request: CallbackHandOff = {
         ...callbackRequest(context),
         error: context.callbackError ?? 'callback failed',
         status: context.callbackStatus,
       };
-      report(
-        self,
-        () => effects.handOffCallback(request),
-        () => ({ type: 'handOff.done' }),
-        (error) => ({ type: 'handOff.failed', error }),
-      );
+      void report(self, () => effects.handOffCallback(request), handOffDone, handOffFailed);
     },
     deadLetter: ({ context, self }: Args) =>
-      report(
+      void report(
         self,
         () => effects.deadLetter({ invocation: context.invocation, reason: context.deadLetter!, attempts: context.attempt, outcome: context.outcome }),
-        () => ({ type: 'deadLetter.done' }),
-        (error) => ({ type: 'deadLetter.failed', error }),
+        deadLetterDone,
+        deadLetterFailed,
       ),
     storeResult: ({ context, self }: Args) =>
-      report(
-        self,
-        () => effects.storeResult({ invocation: context.invocation, outcome: context.outcome! }),
-        (output) => ({ type: 'result.done', output }),
-        (error) => ({ type: 'result.failed', error }),
-      ),
+      void report(self, () => effects.storeResult({ invocation: context.invocation, outcome: context.outcome! }), resultDone, resultFailed),
     /**
      * The final record, then the double ack: one effect and one event for both, since every
      * invocation takes this path (an event costs the machine more than the two awaits). A batch
      * item is counted between the two; a count that fails leaves the message unacked (settle.failed).
      */
-    settle: ({ context, self }: Args) => {
-      const settle = async (): Promise<string | undefined> => {
-        let recordError: string | undefined;
-        const final = recordRequest(context, finalState(context));
-        try {
-          await effects.record(final);
-        } catch (error) {
-          recordError = describeError(error);
-        }
-        try {
-          // A batch item is counted before its ack: once JetStream forgets it, its batch knows it ended.
-          if (context.invocation.batchId !== undefined) await effects.countBatchItem(final);
-          await effects.ackAck(context.message);
-        } catch (error) {
-          throw new SettleFailure(error, recordError);
-        }
-        // Only once acked: a redelivery (the ack failed) runs the function again and needs the body.
-        // A dead letter keeps its body until it is purged (or replayed and run).
-        if (context.invocation.bodyRef !== undefined && context.deadLetter === undefined) {
-          void effects.releasePayload(context.invocation).catch(() => undefined);
-        }
-        return recordError;
-      };
-      report(
-        self,
-        settle,
-        (recordError) => ({ type: 'settle.done', recordError }),
-        (failure) => ({ type: 'settle.failed', error: (failure as SettleFailure).cause, recordError: (failure as SettleFailure).recordError }),
-      );
-    },
+    settle: ({ context, self }: Args) => void report(self, () => settle(effects, context), settleDone, settleFailed),
     /** Informational: not awaited, a failure changes nothing. */
     recordRunning: ({ context }: Args) => {
       if (context.running.recorded) return;
@@ -246,12 +248,7 @@ function effectActions(effects: InvocationEffects) {
     scheduleRetry: ({ context, self }: Args) => {
       const outcome = context.outcome!;
       const delayMs = retryDelayMs(outcome, context.attempt, context.policy, outcome.startedAtMs + outcome.durationMs, context.random);
-      report(
-        self,
-        () => effects.scheduleRetry(context.message, delayMs),
-        () => ({ type: 'retry.done' }),
-        (error) => ({ type: 'retry.failed', error }),
-      );
+      void report(self, () => effects.scheduleRetry(context.message, delayMs), retryDone, retryFailed);
     },
     /** Fire and forget: given back at shutdown, another replica takes it at once. */
     release: ({ context }: Args) => context.message.nak(0),
@@ -289,12 +286,7 @@ function effectActions(effects: InvocationEffects) {
         }
         return next;
       };
-      report(
-        self,
-        record,
-        (output) => ({ type: 'attempt.recorded', output }),
-        (error) => ({ type: 'attempt.recorded', output: unread(error) }),
-      );
+      void report(self, record, attemptRecorded, (error) => attemptRecorded(unread(error)));
     },
     /**
      * The ledger first, then the nak: once the message can be redelivered, its next delivery must
@@ -318,12 +310,7 @@ function effectActions(effects: InvocationEffects) {
         }
         return ledgerError;
       };
-      report(
-        self,
-        throttle,
-        (ledgerError) => ({ type: 'throttle.done', ledgerError }),
-        (failure) => ({ type: 'throttle.failed', error: (failure as SettleFailure).cause, ledgerError: (failure as SettleFailure).recordError }),
-      );
+      void report(self, throttle, throttleDone, throttleFailed);
     },
   };
 }

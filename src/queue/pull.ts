@@ -196,7 +196,9 @@ export function pullSource(
     : undefined;
   const fetch = fetchSource(queue, consumer, { ...opts, giveBack });
   const flush = (): Promise<void> => queue.nc.flush();
-  return (max) => fetch(max).pipe(map((msg) => toDelivery(msg, logger, flush, opts.queueRequests, confirmer)));
+  // Made once, not per pull: V8 keeps a closure's optimized code only while some closure of it is alive.
+  const deliver = (msg: JsMsg): Delivery => toDelivery(msg, logger, flush, opts.queueRequests, confirmer);
+  return (max) => fetch(max).pipe(map(deliver));
 }
 
 /**

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
-import { Agent } from 'undici';
+import { Agent, Dispatcher } from 'undici';
 import { exchange, ExchangeTimeoutError, originAndPath } from '../../../src/http/exchange.js';
 import { listen } from '../../helpers/http-servers.js';
 
@@ -128,4 +128,26 @@ t.test('a refused connection rejects with the dispatcher error', async (t) => {
   await once(server, 'close');
   const err = await exchange(agent(t), { url, method: 'GET', headers: {}, body: null }, { timeoutMs: 10_000 }).catch((e: unknown) => e);
   t.match(err, { code: 'ECONNREFUSED' });
+});
+
+t.test('a dispatcher that throws at once rejects the exchange with its error, and two exchanges keep their own answers', async (t) => {
+  // A dispatcher whose dispatch() throws (undici's own throw for invalid options).
+  const throwing = new (class extends Dispatcher {
+    override dispatch(): boolean {
+      throw new Error('invalid request');
+    }
+  })();
+  await t.rejects(exchange(throwing, { url: 'http://127.0.0.1:9/', method: 'GET', headers: {}, body: null }, { timeoutMs: 60_000 }), {
+    message: 'invalid request',
+  });
+
+  // Each exchange settles its own promise (exchange() hands each handler the settlers of the promise it returns).
+  const server = await heldServer(t);
+  const a = agent(t);
+  const first = exchange(a, { url: `${server.url}/first`, method: 'GET', headers: {}, body: null }, { timeoutMs: 60_000 });
+  const second = exchange(a, { url: `${server.url}/second`, method: 'GET', headers: {}, body: null }, { timeoutMs: 60_000 });
+  const [one, two] = [await server.nextRequest(1), await server.nextRequest(2)];
+  for (const held of [two, one]) held.res.end(held.url);
+  t.equal(Buffer.from((await first).body).toString(), '/first');
+  t.equal(Buffer.from((await second).body).toString(), '/second');
 });
