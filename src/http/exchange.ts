@@ -170,6 +170,8 @@ export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, opts:
   const { origin, path } = originAndPath(request.url);
   const promise = new Promise<ExchangeResponse>(takeSettlers);
   const handler = new Exchange(opts, taken.resolve, taken.reject);
+  // The handler holds them now; the module keeps no exchange's promise alive after it.
+  taken.resolve = taken.reject = NOTHING;
   try {
     dispatcher.dispatch(
       // undici streams an async iterable body with backpressure; its types name only Readable.
@@ -188,7 +190,8 @@ export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, opts:
  * the caller reads them before anything else runs. A module function rather than an executor
  * closure per call: V8 drops the optimized code of closures made per call at every full collection.
  */
-const taken: { resolve: (response: ExchangeResponse) => void; reject: (reason: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
+const NOTHING = (): void => undefined;
+const taken: { resolve: (response: ExchangeResponse) => void; reject: (reason: unknown) => void } = { resolve: NOTHING, reject: NOTHING };
 function takeSettlers(resolve: (response: ExchangeResponse) => void, reject: (reason: unknown) => void): void {
   taken.resolve = resolve;
   taken.reject = reject;
