@@ -55,7 +55,8 @@ t.test('asyncfn up from the bundle: a synchronous call, and an async one whose c
   t.equal(callback.headers['x-function-status'], '200');
   t.equal(callback.body.toString(), 'later');
 
-  const status = await request(`${gateway}/async-function/${callId}`);
+  // The callback leaves before the final record is written (callback, then settling): wait for it.
+  const status = await request(`${gateway}/async-function/${callId}?wait=20s`);
   t.equal(status.statusCode, 200);
   t.match(await status.body.json(), { callId, state: 'succeeded' }, 'the status API, from the bundle too');
 });
