@@ -2,8 +2,10 @@
  * Section 1, ingest: async 202s per second through the gateway (`asyncfn gateway` as a child
  * process; autocannon in its own process, 1 KiB bodies, 100 connections), beside LIMIT-A: the same
  * envelope published straight to a stream of the same configuration over one Node connection, 100
- * in flight, each PubAck awaited. Also the gateway's RSS, idle and under load, and the rate with
- * `gateway_processes` > 1 (what more processes give on this machine's cores).
+ * in flight, each PubAck awaited; and the HTTP floor, a bare node:http server under the same load.
+ * The three take turns (`rounds`), so each ratio compares runs made seconds apart. Also the
+ * gateway's RSS, idle and under load, and the rate with `gateway_processes` > 1 (what more
+ * processes give on this machine's cores).
  */
 import { cpus } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -21,6 +23,7 @@ import {
   startFixture,
   type AsyncfnChild,
   type AutocannonResult,
+  type Fixture,
 } from './processes.js';
 import { pollUntil } from '../helpers/eventually.js';
 import {
@@ -37,10 +40,14 @@ import {
   type BenchClient,
   type Scope,
 } from './stack.js';
-import { epochMs, MIB, percentile, perSecond } from './stats.js';
+import { epochMs, median, MIB, percentile, perSecond } from './stats.js';
 
 export interface IngestPlan {
+  /** Turns of LIMIT-A, the gateway and the HTTP floor, one after the other; each figure is the median of its turns. */
+  readonly rounds: number;
+  /** Each turn of the gateway and of the floor under autocannon, s. */
   readonly seconds: number;
+  /** Each turn of LIMIT-A, s. */
   readonly limitSeconds: number;
   /** A short untimed run of each side first, so both are measured warm; 0 to skip. */
   readonly warmupSeconds: number;
@@ -135,21 +142,20 @@ async function startGatewayChild(scope: Scope, natsUrl: string, processes: numbe
 interface HttpFloor {
   readonly perSecond: number;
   readonly cpuMicros: number;
+  /** Requests answered 2xx in the run. */
+  readonly answered: number;
 }
 
 /**
- * Runs `load` against a bare node:http server that answers every request 202 (the bench fixture's
- * "accept" role, its own process): what HTTP itself costs the server, with no work behind it.
+ * Runs `load` for `seconds` against a bare node:http server that answers every request 202 (the
+ * bench fixture's "accept" role, its own process): what HTTP itself costs a server, with no work
+ * behind it.
  */
-async function measureHttpFloor(scope: Scope, load: (url: string, seconds: number) => Promise<AutocannonResult>, plan: IngestPlan): Promise<HttpFloor> {
-  const server = await startFixture('accept');
-  scope.defer(() => server.stop());
-  if (plan.warmupSeconds > 0) await load(server.url, plan.warmupSeconds);
+async function measureHttpFloor(server: Fixture, load: (url: string, seconds: number) => Promise<AutocannonResult>, seconds: number): Promise<HttpFloor> {
   const before = await readCpuMs(server.pid);
-  const result = await load(server.url, plan.seconds);
+  const result = await load(server.url, seconds);
   const cpuMicros = (((await readCpuMs(server.pid)) - before) * 1000) / Math.max(1, result.ok);
-  await server.stop();
-  return { perSecond: result.ok / result.durationSeconds, cpuMicros };
+  return { perSecond: result.ok / result.durationSeconds, cpuMicros, answered: result.ok };
 }
 
 export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA: LimitA }> {
@@ -173,48 +179,86 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
         body: BODY,
         headers: { 'content-type': 'application/octet-stream', 'x-callback-url': CALLBACK_URL },
       });
+    // The HTTP floor: what answering these requests costs with no work behind them.
+    const floorServer = await startFixture('accept');
+    scope.defer(() => floorServer.stop());
     if (plan.warmupSeconds > 0) {
       progress(SECTION, `warming up for ${plan.warmupSeconds} s`);
       await measureLimitA(client, limitSpec.subject, plan.connections, plan.warmupSeconds);
       await load(plan.warmupSeconds);
+      await load(plan.warmupSeconds, floorServer.url);
     }
-    progress(SECTION, `LIMIT-A: raw JetStream publish, ${plan.connections} in flight, ${plan.limitSeconds} s`);
-    const limitA = await measureLimitA(client, limitSpec.subject, plan.connections, plan.limitSeconds);
-    progress(SECTION, `LIMIT-A ${limitA.perSecond.toFixed(0)} msg/s; gateway under autocannon -c ${plan.connections} for ${plan.seconds} s`);
+    // LIMIT-A, the gateway and the floor take turns, a few seconds each: this machine's speed moves
+    // within a minute, and a ratio of two runs a minute apart measured the machine as much as the
+    // gateway (BENCHMARKS.md, "LIMIT-A and the gateway measured in turns").
     const sampler = rssSampler(gateway.child.pid);
     const cpu = async (): Promise<[number, number, number, number]> => {
       const [gatewayMs, natsMs, busyMs] = await Promise.all([readCpuMs(gateway.child.pid), readCpuMs(nats.pid), readMachineBusyMs()]);
       return [gatewayMs, natsMs, busyMs, epochMs()];
     };
-    const cpuBefore = await cpu();
-    const result = await load(plan.seconds);
-    const cpuAfter = await cpu();
+    const limits: LimitA[] = [];
+    const results: AutocannonResult[] = [];
+    const floors: HttpFloor[] = [];
+    const spent = [0, 0, 0, 0];
+    for (let round = 1; round <= plan.rounds; round++) {
+      const limitA = await measureLimitA(client, limitSpec.subject, plan.connections, plan.limitSeconds);
+      limits.push(limitA);
+      const cpuBefore = await cpu();
+      const result = await load(plan.seconds);
+      const cpuAfter = await cpu();
+      results.push(result);
+      for (let i = 0; i < spent.length; i++) spent[i]! += cpuAfter[i]! - cpuBefore[i]!;
+      const floor = await measureHttpFloor(floorServer, (url, seconds) => load(seconds, url), plan.seconds);
+      floors.push(floor);
+      progress(
+        SECTION,
+        `round ${round} of ${plan.rounds}: LIMIT-A ${limitA.perSecond.toFixed(0)} msg/s, gateway ${(result.ok / result.durationSeconds).toFixed(0)} 202/s ` +
+          `(${(result.ok / result.durationSeconds / limitA.perSecond).toFixed(2)}), HTTP floor ${floor.perSecond.toFixed(0)} 202/s`,
+      );
+    }
     const loadRss = await sampler.stop();
-    // Per 202 answered; the machine's busy cores over the whole autocannon run (autocannon included).
-    const [gatewayCpuMicros, natsCpuMicros, busyMicros] = [0, 1, 2].map((i) => ((cpuAfter[i]! - cpuBefore[i]!) * 1000) / Math.max(1, result.ok));
+    await floorServer.stop();
+    const ok = results.reduce((sum, r) => sum + r.ok, 0);
+    // Per 202 answered; the machine's busy cores over the gateway's runs (autocannon included).
+    const [gatewayCpuMicros, natsCpuMicros, busyMicros] = [0, 1, 2].map((i) => (spent[i]! * 1000) / Math.max(1, ok));
     // Everything else the machine ran meanwhile, per 202: autocannon, mostly.
     const otherCpuMicros = busyMicros! - gatewayCpuMicros! - natsCpuMicros!;
-    const busyCores = (cpuAfter[2] - cpuBefore[2]) / (cpuAfter[3] - cpuBefore[3]);
-    const failed = result.non2xx + result.errors + result.timeouts;
+    const busyCores = spent[2]! / spent[3]!;
+    const failed = results.reduce((sum, r) => sum + r.non2xx + r.errors + r.timeouts, 0);
     if (failed > 0) progress(SECTION, `warning: ${failed} requests were not answered 2xx`);
-    const rate = result.ok / result.durationSeconds;
+    const rates = results.map((r) => r.ok / r.durationSeconds);
+    const rate = median(rates);
+    const limitA: LimitA = {
+      perSecond: median(limits.map((l) => l.perSecond)),
+      p50Ms: median(limits.map((l) => l.p50Ms)),
+      p99Ms: median(limits.map((l) => l.p99Ms)),
+      busyCores: median(limits.map((l) => l.busyCores)),
+    };
+    const roundRatios = rates.map((r, i) => r / limits[i]!.perSecond);
+    const floor: HttpFloor = {
+      perSecond: median(floors.map((f) => f.perSecond)),
+      cpuMicros:
+        floors.reduce((sum, f) => sum + f.cpuMicros * f.answered, 0) /
+        Math.max(
+          1,
+          floors.reduce((sum, f) => sum + f.answered, 0),
+        ),
+      answered: floors.reduce((sum, f) => sum + f.answered, 0),
+    };
     progress(SECTION, `${rate.toFixed(0)} 202/s, gateway RSS ${(idleRss / MIB).toFixed(0)} MiB idle, ${(loadRss / MIB).toFixed(0)} MiB under load`);
 
     progress(SECTION, `one batch of ${plan.batchItems} items (POST /async-batch, NDJSON)`);
     const batch = await submitBatch(gateway.url, plan.batchItems);
     progress(SECTION, `batch: ${batch.accepted} items accepted, ${batch.itemsPerSecond.toFixed(0)} items/s (single requests: ${rate.toFixed(0)} 202/s)`);
 
-    // The HTTP floor: what answering these requests costs with no work behind them.
-    const floor = await measureHttpFloor(scope, (url, seconds) => load(seconds, url), plan);
-    progress(SECTION, `HTTP floor: ${floor.perSecond.toFixed(0)} 202/s, ${floor.cpuMicros.toFixed(1)} µs CPU each (a bare node:http server)`);
-
     const processRows: Row[] = [];
     if (plan.processes > 1) {
       await gateway.stop();
       const many = await startGatewayChild(scope, nats.url, plan.processes);
       if (plan.warmupSeconds > 0) await load(plan.warmupSeconds, many.url);
-      progress(SECTION, `gateway_processes=${plan.processes} on ${cpus().length} cores under autocannon -c ${plan.connections} for ${plan.seconds} s`);
-      const r = await load(plan.seconds, many.url);
+      const seconds = plan.seconds * plan.rounds;
+      progress(SECTION, `gateway_processes=${plan.processes} on ${cpus().length} cores under autocannon -c ${plan.connections} for ${seconds} s`);
+      const r = await load(seconds, many.url);
       const manyFailed = r.non2xx + r.errors + r.timeouts;
       if (manyFailed > 0) progress(SECTION, `warning: ${manyFailed} requests were not answered 2xx with gateway_processes=${plan.processes}`);
       processRows.push(
@@ -225,13 +269,22 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       );
       await many.stop();
     }
+    const turns = plan.rounds > 1 ? `, median of ${plan.rounds} turns` : '';
     const rows = [
-      row('ingest.rate', '1 ingest', `async 202/s (1 KiB, c=${plan.connections}) vs LIMIT-A publish+PubAck/s`, rate, {
+      row('ingest.rate', '1 ingest', `async 202/s (1 KiB, c=${plan.connections}) vs LIMIT-A publish+PubAck/s${turns}`, rate, {
         limit: limitA.perSecond,
         target: { ratioMin: 0.6 },
       }),
-      row('ingest.p50', '1 ingest', '202 latency p50 ms (limit: LIMIT-A publish p50)', result.latency.p50, { limit: limitA.p50Ms, ratio: false }),
-      row('ingest.p99', '1 ingest', '202 latency p99 ms (limit: LIMIT-A publish p99)', result.latency.p99, { limit: limitA.p99Ms, ratio: false }),
+      row('ingest.rate.lowest', '1 ingest', 'lowest of the turns: 202/s / LIMIT-A of the same turn', Math.min(...roundRatios)),
+      row('ingest.rate.highest', '1 ingest', 'highest of the turns: 202/s / LIMIT-A of the same turn', Math.max(...roundRatios)),
+      row('ingest.p50', '1 ingest', `202 latency p50 ms (limit: LIMIT-A publish p50)${turns}`, median(results.map((r) => r.latency.p50)), {
+        limit: limitA.p50Ms,
+        ratio: false,
+      }),
+      row('ingest.p99', '1 ingest', `202 latency p99 ms (limit: LIMIT-A publish p99)${turns}`, median(results.map((r) => r.latency.p99)), {
+        limit: limitA.p99Ms,
+        ratio: false,
+      }),
       row('ingest.failed', '1 ingest', 'requests not answered 2xx', failed, { target: { max: 0 } }),
       row('ingest.batch.rate', '1 ingest', `batch items/s (one POST /async-batch of ${plan.batchItems}, 1 KiB each) vs single-request 202/s`, batch.itemsPerSecond, {
         limit: rate,
@@ -241,7 +294,7 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       row('ingest.natsCpu', '1 ingest', "nats-server's CPU µs per 202 under autocannon", natsCpuMicros!),
       row('ingest.otherCpu', '1 ingest', 'the rest of the machine (autocannon, mostly): CPU µs per 202 during the run', otherCpuMicros),
       row('ingest.floor.cpu', '1 ingest', 'HTTP floor: CPU µs per request of a bare node:http server answering 202 under the same autocannon', floor.cpuMicros),
-      row('ingest.floor.rate', '1 ingest', "HTTP floor: the bare server's 202/s under the same autocannon (limit: the gateway's)", floor.perSecond, {
+      row('ingest.floor.rate', '1 ingest', `HTTP floor: the bare server's 202/s under the same autocannon (limit: the gateway's)${turns}`, floor.perSecond, {
         limit: rate,
       }),
       row(

@@ -21,8 +21,9 @@ export function planFor(mode: 'full' | 'smoke'): Plan {
   const smoke = mode === 'smoke';
   return {
     ingest: {
-      seconds: smoke ? 1 : 10,
-      limitSeconds: smoke ? 0.5 : 5,
+      rounds: smoke ? 1 : 5,
+      seconds: smoke ? 1 : 3,
+      limitSeconds: smoke ? 0.5 : 2,
       warmupSeconds: smoke ? 0 : 1,
       connections: CONNECTIONS,
       processes: smoke ? 0 : 2,

@@ -8,6 +8,11 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }
 
+/** The median of `samples` (the lower of the middle two for an even count); NaN when there are none. */
+export function median(samples: readonly number[]): number {
+  return percentile(samples, 50);
+}
+
 /** Events per second for `count` events over `elapsedMs`; NaN for an empty span. */
 export function perSecond(count: number, elapsedMs: number): number {
   return elapsedMs > 0 ? (count * 1000) / elapsedMs : Number.NaN;

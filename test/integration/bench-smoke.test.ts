@@ -11,6 +11,8 @@ import { REPO_ROOT } from '../helpers/asyncfn.js';
 /** Every row the bench reports (issue 5); the numbers are not judged here, only that they exist. */
 const EXPECTED_ROWS = [
   'ingest.rate',
+  'ingest.rate.lowest',
+  'ingest.rate.highest',
   'ingest.p50',
   'ingest.p99',
   'ingest.failed',
