@@ -139,10 +139,11 @@ async function startGatewayChild(scope: Scope, natsUrl: string, processes: numbe
 }
 
 /** The HTTP floor's rate and its server's CPU per request. */
-interface HttpFloor {
+interface FloorTurn {
   readonly perSecond: number;
-  readonly cpuMicros: number;
-  /** Requests answered 2xx in the run. */
+  /** The server's CPU over the turn, ms. */
+  readonly cpuMs: number;
+  /** Requests answered 2xx in the turn. */
   readonly answered: number;
 }
 
@@ -151,11 +152,10 @@ interface HttpFloor {
  * bench fixture's "accept" role, its own process): what HTTP itself costs a server, with no work
  * behind it.
  */
-async function measureHttpFloor(server: Fixture, load: (url: string, seconds: number) => Promise<AutocannonResult>, seconds: number): Promise<HttpFloor> {
+async function measureHttpFloor(server: Fixture, load: (url: string, seconds: number) => Promise<AutocannonResult>, seconds: number): Promise<FloorTurn> {
   const before = await readCpuMs(server.pid);
   const result = await load(server.url, seconds);
-  const cpuMicros = (((await readCpuMs(server.pid)) - before) * 1000) / Math.max(1, result.ok);
-  return { perSecond: result.ok / result.durationSeconds, cpuMicros, answered: result.ok };
+  return { perSecond: result.ok / result.durationSeconds, cpuMs: (await readCpuMs(server.pid)) - before, answered: result.ok };
 }
 
 export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA: LimitA }> {
@@ -198,7 +198,8 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     };
     const limits: LimitA[] = [];
     const results: AutocannonResult[] = [];
-    const floors: HttpFloor[] = [];
+    const floors: FloorTurn[] = [];
+    // Over the gateway's turns, as cpu() reads them: the gateway's, nats-server's and the machine's busy ms, and the wall clock's.
     const spent = [0, 0, 0, 0];
     for (let round = 1; round <= plan.rounds; round++) {
       const limitA = await measureLimitA(client, limitSpec.subject, plan.connections, plan.limitSeconds);
@@ -235,16 +236,9 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       busyCores: median(limits.map((l) => l.busyCores)),
     };
     const roundRatios = rates.map((r, i) => r / limits[i]!.perSecond);
-    const floor: HttpFloor = {
-      perSecond: median(floors.map((f) => f.perSecond)),
-      cpuMicros:
-        floors.reduce((sum, f) => sum + f.cpuMicros * f.answered, 0) /
-        Math.max(
-          1,
-          floors.reduce((sum, f) => sum + f.answered, 0),
-        ),
-      answered: floors.reduce((sum, f) => sum + f.answered, 0),
-    };
+    const floorCpuMs = floors.reduce((sum, f) => sum + f.cpuMs, 0);
+    const floorAnswered = floors.reduce((sum, f) => sum + f.answered, 0);
+    const floor = { perSecond: median(floors.map((f) => f.perSecond)), cpuMicros: (floorCpuMs * 1000) / Math.max(1, floorAnswered) };
     progress(SECTION, `${rate.toFixed(0)} 202/s, gateway RSS ${(idleRss / MIB).toFixed(0)} MiB idle, ${(loadRss / MIB).toFixed(0)} MiB under load`);
 
     progress(SECTION, `one batch of ${plan.batchItems} items (POST /async-batch, NDJSON)`);
