@@ -61,45 +61,62 @@ async function startRedis(scope: Scope): Promise<{ port: number; pid: number }> 
 }
 
 /** Queues `n` jobs, then drains them with a BullMQ worker process at `concurrency`. */
-export async function drainWithBullmq(scope: Scope, fn: Fixture, sink: Fixture, n: number, concurrency: number): Promise<PeerDrain> {
+/** The BullMQ peer on a redis-server of its own: each `drain` queues `n` jobs and drains them with a fresh worker process. */
+export interface BullmqPeer {
+  drain(n: number, concurrency: number): Promise<PeerDrain>;
+}
+
+/** Starts the peer's redis-server and queue, both stopped with the scope. */
+export async function startBullmqPeer(scope: Scope, fn: Fixture, sink: Fixture): Promise<BullmqPeer> {
   const { port, pid: redisPid } = await startRedis(scope);
   const name = 'bench';
   const queue = new Queue(name, { connection: { host: '127.0.0.1', port } });
   scope.defer(() => queue.close());
-  progress('bullmq', `queueing ${n} jobs`);
-  for (let i = 0; i < n; i += 1000) {
-    const jobs = Array.from({ length: Math.min(1000, n - i) }, () => ({
-      name: 'invoke',
-      data: { functionUrl: fn.url, callbackUrl: sink.url, body: BODY },
-    }));
-    await queue.addBulk(jobs);
-  }
-  await Promise.all([fn.reset(), sink.reset()]);
-
-  progress('bullmq', `draining ${n} with concurrency ${concurrency}`);
-  const worker = spawn(process.execPath, [join(REPO_ROOT, 'test/bench/bullmq-worker.mjs'), String(port), name, String(concurrency)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  scope.defer(() => stopChild(worker, 'SIGTERM', 5_000));
-  const exited = once(worker, 'exit').then(([code]) => {
-    throw new Error(`the BullMQ worker exited with code ${String(code)}`);
-  });
-  const ready = once(createInterface({ input: worker.stdout }), 'line');
-  // The worker starts taking jobs as soon as it is ready: CPU counts from its start, like asyncfn's.
-  await within(Promise.race([ready, exited]), 30_000, 'the BullMQ worker to start');
-  const [cpuBefore, mainCpuBefore, brokerCpuBefore] = await Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(redisPid)]);
-  const sampler = rssSampler(worker.pid!);
-  await pollUntil(async () => (await sink.stats()).count >= n, `${n} BullMQ callbacks`, 30_000 + n * 5, 20);
-  const [cpuAfter, mainCpuAfter, brokerCpuAfter] = await Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(redisPid)]);
-  const peakRssBytes = await sampler.stop();
-  const drained = await sink.stats();
-  const rate = perSecond(n - 1, drained.lastAtMs - drained.firstAtMs);
-  progress('bullmq', `${rate.toFixed(0)} jobs/s`);
   return {
-    perSecond: rate,
-    cpuMicrosPerJob: ((cpuAfter - cpuBefore) * 1000) / n,
-    mainThreadCpuMicrosPerJob: ((mainCpuAfter - mainCpuBefore) * 1000) / n,
-    peakRssBytes,
-    brokerCpuMicrosPerJob: ((brokerCpuAfter - brokerCpuBefore) * 1000) / n,
+    async drain(n, concurrency) {
+      progress('bullmq', `queueing ${n} jobs`);
+      for (let i = 0; i < n; i += 1000) {
+        const jobs = Array.from({ length: Math.min(1000, n - i) }, () => ({
+          name: 'invoke',
+          data: { functionUrl: fn.url, callbackUrl: sink.url, body: BODY },
+        }));
+        await queue.addBulk(jobs);
+      }
+      await Promise.all([fn.reset(), sink.reset()]);
+
+      progress('bullmq', `draining ${n} with concurrency ${concurrency}`);
+      const worker = spawn(process.execPath, [join(REPO_ROOT, 'test/bench/bullmq-worker.mjs'), String(port), name, String(concurrency)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let stopping = false;
+      const stop = () => {
+        stopping = true;
+        return stopChild(worker, 'SIGTERM', 5_000);
+      };
+      scope.defer(stop);
+      const exited = once(worker, 'exit').then(([code]) => {
+        if (!stopping) throw new Error(`the BullMQ worker exited with code ${String(code)}`);
+      });
+      const ready = once(createInterface({ input: worker.stdout }), 'line');
+      // The worker starts taking jobs as soon as it is ready: CPU counts from its start, like asyncfn's.
+      await within(Promise.race([ready, exited]), 30_000, 'the BullMQ worker to start');
+      const [cpuBefore, mainCpuBefore, brokerCpuBefore] = await Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(redisPid)]);
+      const sampler = rssSampler(worker.pid!);
+      await Promise.race([pollUntil(async () => (await sink.stats()).count >= n, `${n} BullMQ callbacks`, 30_000 + n * 5, 20), exited]);
+      const [cpuAfter, mainCpuAfter, brokerCpuAfter] = await Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(redisPid)]);
+      const peakRssBytes = await sampler.stop();
+      const drained = await sink.stats();
+      // Each drain's worker starts cold, as each of asyncfn's turns does.
+      await stop();
+      const rate = perSecond(n - 1, drained.lastAtMs - drained.firstAtMs);
+      progress('bullmq', `${rate.toFixed(0)} jobs/s`);
+      return {
+        perSecond: rate,
+        cpuMicrosPerJob: ((cpuAfter - cpuBefore) * 1000) / n,
+        mainThreadCpuMicrosPerJob: ((mainCpuAfter - mainCpuBefore) * 1000) / n,
+        peakRssBytes,
+        brokerCpuMicrosPerJob: ((brokerCpuAfter - brokerCpuBefore) * 1000) / n,
+      };
+    },
   };
 }

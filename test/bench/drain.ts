@@ -1,12 +1,14 @@
 /**
  * Section 2, end to end: invocations queued first, then drained by a worker with max_inflight 100
  * through the function call and the callback; beside it LIMIT-B, direct POSTs to the same function
- * at the same concurrency. Then the same drain while the gateway ingests at full speed.
- * The function and the callback sink are processes of their own; the worker runs in this one.
+ * at the same concurrency, and BullMQ's drain of the same jobs (bullmq.ts). The three take turns
+ * (`rounds`), each drain by a fresh worker process. Then the same drain on a function's lane, and
+ * while the gateway ingests at full speed. The function and the callback sink are processes of
+ * their own.
  */
 import { Pool } from 'undici';
 import { startWorker } from '../../src/worker/index.js';
-import { drainWithBullmq, redisServerFound } from './bullmq.js';
+import { redisServerFound, startBullmqPeer, type PeerDrain } from './bullmq.js';
 import type { LimitA } from './ingest.js';
 import { rssSampler } from './memory.js';
 import { laneSubject } from '../../src/queue/lanes.js';
@@ -28,9 +30,11 @@ import {
   startWorkerChild,
   writeFunctionsFile,
 } from './stack.js';
-import { epochMs, MIB, perSecond } from './stats.js';
+import { epochMs, median, MIB, perSecond } from './stats.js';
 
 export interface DrainPlan {
+  /** Turns of LIMIT-B, asyncfn's cold drain and BullMQ's; each figure is the median of its turns. */
+  readonly rounds: number;
   readonly invocations: number;
   readonly maxInflight: number;
   readonly connections: number;
@@ -71,6 +75,30 @@ async function fixturesCpuMs(fn: Fixture, sink: Fixture): Promise<number> {
   return a + b;
 }
 
+/** One cold drain by an asyncfn worker process: its rate, and CPU per invocation (µs) of it, its main thread, nats-server and the fixtures. */
+interface DrainTurn {
+  readonly rate: number;
+  readonly cpuMicros: number;
+  readonly mainCpuMicros: number;
+  readonly natsCpuMicros: number;
+  readonly fixturesCpuMicros: number;
+  /** Bytes. */
+  readonly peakRss: number;
+}
+
+/** Measures the drain of `n` queued invocations by the worker process `workerPid`, from now to the sink's `n`th callback. */
+async function measureDrain(workerPid: number, natsPid: number, fn: Fixture, sink: Fixture, n: number, timeoutMs: number): Promise<DrainTurn> {
+  const read = () => Promise.all([readCpuMs(workerPid), readMainThreadCpuMs(workerPid), readCpuMs(natsPid), fixturesCpuMs(fn, sink)]);
+  const before = await read();
+  const sampler = rssSampler(workerPid);
+  await callbacksReached(sink, n, timeoutMs);
+  const after = await read();
+  const peakRss = await sampler.stop();
+  const drained = await sink.stats();
+  const [cpuMicros, mainCpuMicros, natsCpuMicros, fixturesCpuMicros] = after.map((ms, i) => ((ms - before[i]!) * 1000) / n) as [number, number, number, number];
+  return { rate: perSecond(n - 1, drained.lastAtMs - drained.firstAtMs), cpuMicros, mainCpuMicros, natsCpuMicros, fixturesCpuMicros, peakRss };
+}
+
 export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Promise<Row[]> {
   return inScope(async (scope) => {
     const nats = await startNats(scope);
@@ -81,59 +109,77 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
     const n = plan.invocations;
     const drainTimeoutMs = 30_000 + n * 5;
 
+    const bullmqPeer = redisServerFound() ? await startBullmqPeer(scope, fn, sink) : undefined;
     progress(SECTION, `LIMIT-B: ${n} direct POSTs to the function, ${plan.connections} at a time (after a warm-up)`);
     await measureLimitB(fn, Math.ceil(n / 10), plan.connections);
-    const limitB = await measureLimitB(fn, n, plan.connections);
-    progress(SECTION, `LIMIT-B ${limitB.toFixed(0)} req/s; queueing ${n} invocations`);
-    await fn.reset();
-    await preload(client, n, sink.url);
 
-    progress(SECTION, `draining ${n} with max_inflight ${plan.maxInflight} (asyncfn worker process)`);
-    // The worker is a process of its own, so its CPU time and RSS are its own; CPU counts from
-    // when it pulls, as the BullMQ worker's counts from when it is ready.
-    const drainWorker = await startWorkerChild(scope, client, fn.url, { max_inflight: String(plan.maxInflight) });
-    const [cpuBefore, mainCpuBefore, natsCpuBefore, fixturesCpuBefore] = await Promise.all([
-      readCpuMs(drainWorker.pid),
-      readMainThreadCpuMs(drainWorker.pid),
-      readCpuMs(nats.pid),
-      fixturesCpuMs(fn, sink),
-    ]);
-    const sampler = rssSampler(drainWorker.pid);
-    await callbacksReached(sink, n, drainTimeoutMs);
-    const [cpuAfter, mainCpuAfter, natsCpuAfter, fixturesCpuAfter] = await Promise.all([
-      readCpuMs(drainWorker.pid),
-      readMainThreadCpuMs(drainWorker.pid),
-      readCpuMs(nats.pid),
-      fixturesCpuMs(fn, sink),
-    ]);
-    const cpuMicrosPerInvocation = ((cpuAfter - cpuBefore) * 1000) / n;
-    const mainCpuMicrosPerInvocation = ((mainCpuAfter - mainCpuBefore) * 1000) / n;
-    const natsCpuMicrosPerInvocation = ((natsCpuAfter - natsCpuBefore) * 1000) / n;
-    const fixturesCpuMicrosPerInvocation = ((fixturesCpuAfter - fixturesCpuBefore) * 1000) / n;
-    const peakRss = await sampler.stop();
-    const drained = await sink.stats();
-    const drainRate = perSecond(n - 1, drained.lastAtMs - drained.firstAtMs);
-    const calls = (await fn.stats()).count;
-    progress(
-      SECTION,
-      `${drainRate.toFixed(0)} invocations/s (${calls} function calls), ${cpuMicrosPerInvocation.toFixed(0)} µs CPU each, peak RSS ${(peakRss / MIB).toFixed(0)} MiB`,
-    );
-
-    // The same process drains as many again: V8 has compiled its hot code by now (in the first
-    // drain, perf put a fifth of the worker's CPU in the optimizing compiler's threads), so this
-    // is a long-running worker's cost. The targets stay on the first drain, as BullMQ's is measured.
-    progress(SECTION, `queueing ${n} again for the same worker process (warm)`);
-    await sink.reset();
-    await preload(client, n, sink.url);
-    const [warmCpuBefore, warmMainCpuBefore] = await Promise.all([readCpuMs(drainWorker.pid), readMainThreadCpuMs(drainWorker.pid)]);
-    await callbacksReached(sink, n, drainTimeoutMs);
-    const [warmCpuAfter, warmMainCpuAfter] = await Promise.all([readCpuMs(drainWorker.pid), readMainThreadCpuMs(drainWorker.pid)]);
-    const warmCpuMicros = ((warmCpuAfter - warmCpuBefore) * 1000) / n;
-    const warmMainCpuMicros = ((warmMainCpuAfter - warmMainCpuBefore) * 1000) / n;
-    const warmDrained = await sink.stats();
-    const warmRate = perSecond(n - 1, warmDrained.lastAtMs - warmDrained.firstAtMs);
-    progress(SECTION, `warm: ${warmRate.toFixed(0)} invocations/s, ${warmCpuMicros.toFixed(0)} µs CPU each`);
-    await drainWorker.stop();
+    // LIMIT-B, asyncfn's drain and BullMQ's take turns, each drain by a fresh (cold) worker process:
+    // this machine's speed moves within a minute (BENCHMARKS.md, "LIMIT-A and the gateway measured
+    // in turns"). The first turn's worker then drains as many again, warm.
+    const turns: DrainTurn[] = [];
+    const limitBs: number[] = [];
+    const peers: PeerDrain[] = [];
+    let warm: { cpuMicros: number; mainCpuMicros: number; rate: number } | undefined;
+    for (let round = 1; round <= plan.rounds; round++) {
+      const limitB = await measureLimitB(fn, n, plan.connections);
+      limitBs.push(limitB);
+      await Promise.all([fn.reset(), sink.reset()]);
+      await preload(client, n, sink.url);
+      progress(
+        SECTION,
+        `turn ${round} of ${plan.rounds}: LIMIT-B ${limitB.toFixed(0)} req/s; draining ${n} with max_inflight ${plan.maxInflight} (asyncfn worker process)`,
+      );
+      // The worker is a process of its own, so its CPU time and RSS are its own; CPU counts from
+      // when it pulls, as the BullMQ worker's counts from when it is ready.
+      const drainWorker = await startWorkerChild(scope, client, fn.url, { max_inflight: String(plan.maxInflight) });
+      const turn = await measureDrain(drainWorker.pid, nats.pid, fn, sink, n, drainTimeoutMs);
+      turns.push(turn);
+      const calls = (await fn.stats()).count;
+      progress(
+        SECTION,
+        `${turn.rate.toFixed(0)} invocations/s (${calls} function calls), ${turn.cpuMicros.toFixed(0)} µs CPU each, peak RSS ${(turn.peakRss / MIB).toFixed(0)} MiB`,
+      );
+      if (round === 1) {
+        // The same process drains as many again: V8 has compiled its hot code by now (in the first
+        // drain, perf put a fifth of the worker's CPU in the optimizing compiler's threads), so this
+        // is a long-running worker's cost. The targets stay on the cold drains, as BullMQ's are measured.
+        progress(SECTION, `queueing ${n} again for the same worker process (warm)`);
+        await sink.reset();
+        await preload(client, n, sink.url);
+        const [warmCpuBefore, warmMainCpuBefore] = await Promise.all([readCpuMs(drainWorker.pid), readMainThreadCpuMs(drainWorker.pid)]);
+        await callbacksReached(sink, n, drainTimeoutMs);
+        const [warmCpuAfter, warmMainCpuAfter] = await Promise.all([readCpuMs(drainWorker.pid), readMainThreadCpuMs(drainWorker.pid)]);
+        const warmDrained = await sink.stats();
+        warm = {
+          cpuMicros: ((warmCpuAfter - warmCpuBefore) * 1000) / n,
+          mainCpuMicros: ((warmMainCpuAfter - warmMainCpuBefore) * 1000) / n,
+          rate: perSecond(n - 1, warmDrained.lastAtMs - warmDrained.firstAtMs),
+        };
+        progress(SECTION, `warm: ${warm.rate.toFixed(0)} invocations/s, ${warm.cpuMicros.toFixed(0)} µs CPU each`);
+      }
+      await drainWorker.stop();
+      if (bullmqPeer) peers.push(await bullmqPeer.drain(n, plan.maxInflight));
+    }
+    const limitB = median(limitBs);
+    const drainRate = median(turns.map((t) => t.rate));
+    const cpuMicrosPerInvocation = median(turns.map((t) => t.cpuMicros));
+    const mainCpuMicrosPerInvocation = median(turns.map((t) => t.mainCpuMicros));
+    const natsCpuMicrosPerInvocation = median(turns.map((t) => t.natsCpuMicros));
+    const fixturesCpuMicrosPerInvocation = median(turns.map((t) => t.fixturesCpuMicros));
+    const peakRss = median(turns.map((t) => t.peakRss));
+    const limitBRatios = turns.map((t, i) => t.rate / limitBs[i]!);
+    const bullmqRatios = peers.map((p, i) => turns[i]!.rate / p.perSecond);
+    const bullmq: PeerDrain | undefined =
+      peers.length === 0
+        ? undefined
+        : {
+            perSecond: median(peers.map((p) => p.perSecond)),
+            cpuMicrosPerJob: median(peers.map((p) => p.cpuMicrosPerJob)),
+            mainThreadCpuMicrosPerJob: median(peers.map((p) => p.mainThreadCpuMicrosPerJob)),
+            peakRssBytes: median(peers.map((p) => p.peakRssBytes)),
+            brokerCpuMicrosPerJob: median(peers.map((p) => p.brokerCpuMicrosPerJob)),
+          };
+    const { cpuMicros: warmCpuMicros, mainCpuMicros: warmMainCpuMicros, rate: warmRate } = warm!;
 
     // The same drain with the invocations on their function's lane (fair_scheduling on: the lane
     // supervisor, a lane consumer found by discovery) instead of the queue's plain subject.
@@ -147,8 +193,6 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
     progress(SECTION, `${laneRate.toFixed(0)} invocations/s on the function's lane (plain subject: ${drainRate.toFixed(0)}/s)`);
     await laneWorker.stop();
     await sink.reset();
-
-    const bullmq = redisServerFound() ? await drainWithBullmq(scope, fn, sink, n, plan.maxInflight) : undefined;
 
     progress(SECTION, `queueing ${n} again, then draining while the gateway ingests for ${plan.concurrentIngestSeconds} s`);
     await sink.reset();
@@ -189,11 +233,14 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
     progress(SECTION, `while ingesting ${concurrentIngest.toFixed(0)} 202/s: ${concurrentDrain.toFixed(0)} invocations/s`);
 
     const s = '2 end to end';
+    const inTurns = plan.rounds > 1 ? `, median of ${plan.rounds} turns` : '';
     return [
-      row('drain.rate', s, `drain invocations/s (${n} queued, max_inflight ${plan.maxInflight}) vs LIMIT-B direct POST/s`, drainRate, {
+      row('drain.rate', s, `drain invocations/s (${n} queued, max_inflight ${plan.maxInflight}) vs LIMIT-B direct POST/s${inTurns}`, drainRate, {
         limit: limitB,
         target: { ratioMin: 0.15 },
       }),
+      row('drain.rate.lowest', s, 'lowest of the turns: drain/s / LIMIT-B of the same turn', Math.min(...limitBRatios)),
+      row('drain.rate.highest', s, 'highest of the turns: drain/s / LIMIT-B of the same turn', Math.max(...limitBRatios)),
       row('drain.fairRate', s, "drain/s with fair scheduling on (invocations on their function's lane) vs off (the queue's plain subject)", laneRate, {
         limit: drainRate,
       }),
@@ -233,10 +280,12 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
       row('drain.rss', s, `worker RSS MiB during the drain (peak, max_inflight ${plan.maxInflight})`, peakRss / MIB, { target: { max: 100 } }),
       ...(bullmq
         ? [
-            row('drain.vsBullmq', s, `asyncfn drain/s vs BullMQ drain/s (same jobs, concurrency ${plan.maxInflight}, same run)`, drainRate, {
+            row('drain.vsBullmq', s, `asyncfn drain/s vs BullMQ drain/s (same jobs, concurrency ${plan.maxInflight}, same run)${inTurns}`, drainRate, {
               limit: bullmq.perSecond,
               target: { ratioMin: 1.3 },
             }),
+            row('drain.vsBullmq.lowest', s, "lowest of the turns: asyncfn's drain/s / BullMQ's of the same turn", Math.min(...bullmqRatios)),
+            row('drain.vsBullmq.highest', s, "highest of the turns: asyncfn's drain/s / BullMQ's of the same turn", Math.max(...bullmqRatios)),
             row('bullmq.cpuPerJob', s, 'BullMQ worker CPU µs per job during its drain', bullmq.cpuMicrosPerJob),
             row(
               'bullmq.mainThreadCpuPerJob',

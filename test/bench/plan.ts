@@ -29,7 +29,7 @@ export function planFor(mode: 'full' | 'smoke'): Plan {
       processes: smoke ? 0 : 2,
       batchItems: smoke ? 300 : 10_000,
     },
-    drain: { invocations: smoke ? 300 : 20_000, maxInflight: 100, connections: CONNECTIONS, concurrentIngestSeconds: smoke ? 1 : 8 },
+    drain: { rounds: smoke ? 1 : 3, invocations: smoke ? 300 : 20_000, maxInflight: 100, connections: CONNECTIONS, concurrentIngestSeconds: smoke ? 1 : 8 },
     latency: { invocations: smoke ? 20 : 200 },
     memory: { loadInvocations: smoke ? 200 : 20_000, loadMaxInflight: 100 },
     // Smoke: a shorter ack_wait, so a 2 s window still spans two ack deadlines.

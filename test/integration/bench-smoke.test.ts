@@ -28,6 +28,8 @@ const EXPECTED_ROWS = [
   'ingest.rss.load',
   // gateway_processes=2 runs in full mode only: its three more processes would double the smoke's ingest section.
   'drain.rate',
+  'drain.rate.lowest',
+  'drain.rate.highest',
   'drain.fairRate',
   'drain.cpuPerInvocation',
   'drain.natsCpuPerInvocation',
@@ -38,7 +40,9 @@ const EXPECTED_ROWS = [
   'drain.warmRate',
   'drain.rss',
   // The BullMQ peer, when redis-server is on this machine.
-  ...(redisServerFound() ? ['drain.vsBullmq', 'bullmq.cpuPerJob', 'bullmq.mainThreadCpuPerJob', 'bullmq.brokerCpuPerJob', 'bullmq.rss'] : []),
+  ...(redisServerFound()
+    ? ['drain.vsBullmq', 'drain.vsBullmq.lowest', 'drain.vsBullmq.highest', 'bullmq.cpuPerJob', 'bullmq.mainThreadCpuPerJob', 'bullmq.brokerCpuPerJob', 'bullmq.rss']
+    : []),
   'drain.concurrent.rate',
   'drain.concurrent.ingest',
   'latency.accept.p50',
