@@ -61,6 +61,7 @@ const EXPECTED_ROWS = [
   'longJobs.cpuPerExtension',
   'longJobs.redelivered',
   'longJobs.extraCalls',
+  'longJobs.extraDeliveries',
   'pieces.envelope.encode',
   'pieces.envelope.block',
   'pieces.envelope.decode',
