@@ -1,6 +1,7 @@
 import type { LedgerEntry } from './attempt.policy.js';
 import type { RetryPolicy } from './retry.policy.js';
 import type {
+  BatchItemEnd,
   CallbackHandOff,
   CallbackRequest,
   DeadLetterRequest,
@@ -10,6 +11,7 @@ import type {
   MessageHandle,
   RecordRequest,
   ResultStorage,
+  SettledRecord,
   StoreResultRequest,
 } from './invocation.types.js';
 import type { AbortLike } from './abort-handle.js';
@@ -51,7 +53,7 @@ export interface InvocationEffects {
    * ack. A rejection leaves the message unacked: JetStream redelivers it, and the count is tried
    * again. Default: counts nothing.
    */
-  countBatchItem(request: RecordRequest): Promise<void>;
+  countBatchItem(item: BatchItemEnd): Promise<void>;
   /** Acknowledges the message and resolves once the server confirmed it. Default: `message.ackAck()`. */
   ackAck(message: MessageHandle): Promise<void>;
   /** Naks with the back-off delay and resolves once the server has it. Default: `message.nakConfirmed()`. */
@@ -62,6 +64,14 @@ export interface InvocationEffects {
    * no ledger, every delivery is an attempt.
    */
   readonly loadLedger?: (invocation: Invocation) => Promise<LedgerEntry | undefined>;
+  /**
+   * This invocation's final record (for its enqueue time), if it has one: read on every
+   * redelivery, beside the ledger. A redelivery of an invocation settled already is acked and
+   * not run: JetStream sent it before it had the ack of the attempt that settled the invocation
+   * (a worker may read it only after that attempt is done), or that ack was lost once the final
+   * record was written. Default: not read, every redelivery runs.
+   */
+  readonly settledRecord?: (invocation: Invocation) => Promise<SettledRecord | undefined>;
   /** Stores this invocation's ledger entry; resolves once stored. Default: no ledger. */
   readonly saveLedger?: (invocation: Invocation, entry: Required<LedgerEntry>) => Promise<void>;
   /**

@@ -7,16 +7,18 @@ import type {
   CallbackHandOff,
   CallbackRequest,
   DeadLetterReason,
+  FinalState,
   FunctionOutcome,
   InvocationInput,
   RecordedState,
   RecordRequest,
   ResultStorage,
+  SettledRecord,
 } from './invocation.types.js';
 import { retryDelayMs, shouldRetry, type RetryPolicy } from './retry.policy.js';
 import { describeError } from './describe-error.js';
 import { DEFAULT_THROTTLE_MAX_DELIVERIES, isThrottle, throttleDelayMs } from './throttle.policy.js';
-import { mayRun, redeliveredAttempt, type RedeliveredAttempt } from './attempt.policy.js';
+import { mayRun, redeliveredAttempt, type LedgerEntry, type RedeliveredAttempt } from './attempt.policy.js';
 
 /** Status reported to the callback for a cancelled invocation (nginx's "client closed request"). */
 export const CANCELLED_STATUS = 499;
@@ -52,6 +54,8 @@ export interface InvocationContext extends InvocationInput {
   readonly recordError?: string | undefined;
   /** Why the invocation could not be settled (ack, dead letter or callback hand-off failed). */
   readonly settleError?: string | undefined;
+  /** A stale delivery's: the final record its invocation was settled with already. */
+  readonly settledAlready?: SettledRecord | undefined;
   /**
    * The one mutable corner: the abort handle of the function call in progress, so that `cancel`
    * and `release` can cut it. Set by the action that starts the call; only `invoking` aborts it,
@@ -153,6 +157,8 @@ interface RecordedAttempt extends RedeliveredAttempt {
   readonly ledgerError?: string | undefined;
   /** Set when the attempt may not run under this policy (actors/attempt.policy.ts, `mayRun`): none is left. */
   readonly spent?: RetryPolicy | undefined;
+  /** Set when the invocation is settled already: its final record (`attempt` is the attempts it made). */
+  readonly settled?: SettledRecord | undefined;
 }
 
 /** The ack (or a throttle's nak) failed; carries what the write before it (record, ledger) said. */
@@ -177,15 +183,15 @@ function throttleCap(context: InvocationContext): number {
  */
 async function settle(effects: InvocationEffects, context: InvocationContext): Promise<string | undefined> {
   let recordError: string | undefined;
-  const final = recordRequest(context, finalState(context));
+  const state = finalState(context);
   try {
-    await effects.record(final);
+    await effects.record(recordRequest(context, state));
   } catch (error) {
     recordError = describeError(error);
   }
   try {
     // A batch item is counted before its ack: once JetStream forgets it, its batch knows it ended.
-    if (context.invocation.batchId !== undefined) await effects.countBatchItem(final);
+    if (context.invocation.batchId !== undefined) await effects.countBatchItem({ invocation: context.invocation, state, status: context.outcome?.status });
     await effects.ackAck(context.message);
   } catch (error) {
     throw new SettleFailure(error, recordError);
@@ -196,6 +202,74 @@ async function settle(effects: InvocationEffects, context: InvocationContext): P
     void effects.releasePayload(context.invocation).catch(() => undefined);
   }
   return recordError;
+}
+
+/** A redelivery whose ledger could not be read: every delivery counts as an attempt. */
+function unreadLedger(deliveryCount: number, error: unknown): RecordedAttempt {
+  return { attempt: deliveryCount, throttled: 0, ledgerError: `attempt ledger not read, every delivery counts as an attempt: ${describeError(error)}` };
+}
+
+/** The final record of a redelivered invocation, if it has one; a record that cannot be read lets the delivery run, and says why. */
+async function readSettled(effects: InvocationEffects, invocation: InvocationContext['invocation']): Promise<{ record?: SettledRecord; error?: string }> {
+  if (effects.settledRecord === undefined) return {};
+  try {
+    return { record: await effects.settledRecord(invocation) };
+  } catch (error) {
+    return { error: `final record not read, the delivery runs: ${describeError(error)}` };
+  }
+}
+
+/**
+ * The `recordAttempt` action's effect: a redelivery reads its final record and its ledger entry
+ * at once (one round trip's wait, not two). Settled already: nothing more, it is acked. Otherwise
+ * it takes the next attempt and records it before the call, so that a worker killed mid-call has
+ * spent the attempt; one past the function's max_attempts and the one stalled attempt allowed is
+ * neither recorded nor run (`spent`). A ledger that cannot be read counts every delivery as an
+ * attempt (the retry policy errs towards ending sooner); one that cannot be written is reported.
+ * A policy that cannot be read lets the attempt run.
+ */
+async function recordAttempt(effects: InvocationEffects, invocation: InvocationContext['invocation'], deliveryCount: number): Promise<RecordedAttempt> {
+  const { loadLedger, saveLedger } = effects;
+  const settledRead = readSettled(effects, invocation);
+  let entry: LedgerEntry | undefined;
+  let unread: unknown;
+  try {
+    entry = loadLedger === undefined || saveLedger === undefined ? undefined : await loadLedger(invocation);
+  } catch (error) {
+    unread = error ?? new Error('attempt ledger not read');
+  }
+  const settled = await settledRead;
+  if (settled.record !== undefined) return { attempt: settled.record.attempts, throttled: entry?.throttled ?? 0, settled: settled.record };
+  if (unread !== undefined) return unreadLedger(deliveryCount, unread);
+  // No ledger: every delivery is an attempt.
+  if (loadLedger === undefined || saveLedger === undefined) return { attempt: deliveryCount, throttled: 0, ledgerError: settled.error };
+  const next = redeliveredAttempt(entry, deliveryCount);
+  const policy = await effects.policyOf?.(invocation).catch(() => undefined);
+  if (policy !== undefined && !mayRun(next.attempt, policy.maxAttempts)) return { ...next, spent: policy, ledgerError: settled.error };
+  try {
+    await saveLedger(invocation, { attempts: next.attempt, throttled: next.throttled });
+  } catch (error) {
+    return { ...next, ledgerError: `attempt ${next.attempt} not recorded, a later delivery may make it again: ${describeError(error)}` };
+  }
+  return settled.error === undefined ? next : { ...next, ledgerError: settled.error };
+}
+
+/**
+ * Acks a stale delivery (its invocation is settled already); rejects with a {@link SettleFailure}
+ * when the ack is not confirmed. A batch item is counted again first, as `settle` counts it: its
+ * count may be what failed, and counting is idempotent per call id.
+ */
+async function ackStale(effects: InvocationEffects, context: InvocationContext): Promise<undefined> {
+  const { invocation, settledAlready } = context;
+  try {
+    if (invocation.batchId !== undefined && settledAlready !== undefined) {
+      await effects.countBatchItem({ invocation, state: settledAlready.state, status: settledAlready.status });
+    }
+    await effects.ackAck(context.message);
+  } catch (error) {
+    throw new SettleFailure(error, undefined);
+  }
+  return undefined;
 }
 
 /**
@@ -238,6 +312,7 @@ function effectActions(effects: InvocationEffects) {
      * item is counted between the two; a count that fails leaves the message unacked (settle.failed).
      */
     settle: ({ context, self }: Args) => void report(self, () => settle(effects, context), settleDone, settleFailed),
+    ackStale: ({ context, self }: Args) => void report(self, () => ackStale(effects, context), settleDone, settleFailed),
     /** Informational: not awaited, a failure changes nothing. */
     recordRunning: ({ context }: Args) => {
       if (context.running.recorded) return;
@@ -252,41 +327,15 @@ function effectActions(effects: InvocationEffects) {
     },
     /** Fire and forget: given back at shutdown, another replica takes it at once. */
     release: ({ context }: Args) => context.message.nak(0),
-    /**
-     * A redelivery: read the ledger, take the next attempt and record it, then run. Recorded before
-     * the call, so that a worker killed mid-call has spent the attempt; one past the function's
-     * max_attempts and the one stalled attempt allowed is neither recorded nor run (`spent`). A
-     * ledger that cannot be read counts every delivery as an attempt (the retry policy errs towards
-     * ending sooner); one that cannot be written is reported. A policy that cannot be read lets the
-     * attempt run.
-     */
+    /** A redelivery: its final record and its ledger entry, then its attempt recorded (see `recordAttempt` above). */
     recordAttempt: ({ context, self }: Args) => {
-      const { invocation, message } = context;
-      const unread = (error: unknown): RecordedAttempt => ({
-        attempt: message.deliveryCount,
-        throttled: 0,
-        ledgerError: `attempt ledger not read, every delivery counts as an attempt: ${describeError(error)}`,
-      });
-      const { loadLedger, saveLedger } = effects;
-      const record = async (): Promise<RecordedAttempt> => {
-        // No ledger: every delivery is an attempt.
-        if (loadLedger === undefined || saveLedger === undefined) return { attempt: message.deliveryCount, throttled: 0 };
-        let next: RedeliveredAttempt;
-        try {
-          next = redeliveredAttempt(await loadLedger(invocation), message.deliveryCount);
-        } catch (error) {
-          return unread(error);
-        }
-        const policy = await effects.policyOf?.(invocation).catch(() => undefined);
-        if (policy !== undefined && !mayRun(next.attempt, policy.maxAttempts)) return { ...next, spent: policy };
-        try {
-          await saveLedger(invocation, { attempts: next.attempt, throttled: next.throttled });
-        } catch (error) {
-          return { ...next, ledgerError: `attempt ${next.attempt} not recorded, a later delivery may make it again: ${describeError(error)}` };
-        }
-        return next;
-      };
-      void report(self, record, attemptRecorded, (error) => attemptRecorded(unread(error)));
+      const { deliveryCount } = context.message;
+      void report(
+        self,
+        () => recordAttempt(effects, context.invocation, deliveryCount),
+        attemptRecorded,
+        (error) => attemptRecorded(unreadLedger(deliveryCount, error)),
+      );
     },
     /**
      * The ledger first, then the nak: once the message can be redelivered, its next delivery must
@@ -450,6 +499,12 @@ export const invocationMachine = setup({
         release: 'released',
         'attempt.recorded': [
           {
+            // Settled already: JetStream sent this delivery before it had the ack that settled it, or that ack was lost.
+            guard: ({ event }) => event.output.settled !== undefined,
+            target: 'ackingStale',
+            actions: assign(({ event }) => ({ attempt: event.output.attempt, throttledDeliveries: event.output.throttled, settledAlready: event.output.settled })),
+          },
+          {
             // Its attempts ran out, the last cut off by its worker's death: a dead letter, not one more call.
             guard: ({ event }) => event.output.spent !== undefined,
             target: 'deadLettering',
@@ -472,6 +527,18 @@ export const invocationMachine = setup({
             actions: assign(({ event }) => ({ attempt: event.output.attempt, throttledDeliveries: event.output.throttled, ledgerError: event.output.ledgerError })),
           },
         ],
+      },
+    },
+    /**
+     * A delivery of an invocation settled already (its final record is written): acked, not run,
+     * nothing recorded. The function ran once for each attempt the record counts.
+     */
+    ackingStale: {
+      entry: 'ackStale',
+      on: {
+        'settle.done': 'stale',
+        // Not confirmed: JetStream delivers it again after ack_wait, and it is acked then.
+        'settle.failed': { target: 'stale', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
       },
     },
     /** The function runs; `cancel` and `release` abort the HTTP call. */
@@ -610,6 +677,8 @@ export const invocationMachine = setup({
     unsettled: { type: 'final' },
     /** Given back at shutdown with no delay, so another replica starts it at once. */
     released: { type: 'final', entry: 'release' },
+    /** A stale delivery, acked (see `ackingStale`). */
+    stale: { type: 'final' },
   },
 });
 
@@ -628,7 +697,7 @@ function callbackRequest(context: InvocationContext): CallbackRequest {
 }
 
 /** How the invocation ended, as its record says it. */
-function finalState(context: InvocationContext): RecordedState {
+function finalState(context: InvocationContext): FinalState {
   if (context.cancelled) return 'cancelled';
   if (context.deadLetter !== undefined) return 'deadLettered';
   return context.outcome && isSuccess(context.outcome) ? 'succeeded' : 'failed';
@@ -648,4 +717,4 @@ function recordRequest(context: InvocationContext, state: RecordedState): Record
 
 export type InvocationMachine = typeof invocationMachine;
 /** Final states, for logs and metrics. */
-export type InvocationSettlement = 'retryScheduled' | 'throttled' | 'acked' | 'cancelled' | 'deadLettered' | 'ackFailed' | 'unsettled' | 'released';
+export type InvocationSettlement = 'retryScheduled' | 'throttled' | 'acked' | 'cancelled' | 'deadLettered' | 'ackFailed' | 'unsettled' | 'released' | 'stale';

@@ -179,6 +179,25 @@ export interface DeadLetterRequest {
 /** The states an invocation's record can be written with by the worker (the gateway writes `queued`/`scheduled`). */
 export type RecordedState = 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'deadLettered';
 
+/** The states an invocation ends in. */
+export type FinalState = Exclude<RecordedState, 'running' | 'retrying'>;
+
+/** The final record of an invocation that is settled already, as a redelivery finds it. */
+export interface SettledRecord {
+  readonly state: FinalState;
+  /** Attempts it made. */
+  readonly attempts: number;
+  /** Its function's last status, if it answered. */
+  readonly status?: number | undefined;
+}
+
+/** A batch item's end, counted towards its batch. */
+export interface BatchItemEnd {
+  readonly invocation: Invocation;
+  readonly state: FinalState;
+  readonly status?: number | undefined;
+}
+
 /** What the machine asks to record; the worker turns it into the status API's record. */
 export interface RecordRequest {
   readonly invocation: Invocation;

@@ -1,5 +1,5 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { RecordRequest } from '../../actors/invocation.types.js';
+import type { BatchItemEnd } from '../../actors/invocation.types.js';
 import { completeBatchIfDone, type BatchCompletionPorts } from '../callback/batch-done.js';
 import { publishBatchEvent, type BatchFinalState } from '../queue/batch-events.js';
 import type { BatchRecord } from '../status/batches.js';
@@ -26,7 +26,7 @@ const RECORD_CACHE_SIZE = 1_000;
  * its last item. Both happen before the item's ack; either failing rejects, so the item is
  * redelivered and counted (at most once) again.
  */
-export function batchItemCounter(deps: BatchItemCounterDeps): (request: RecordRequest) => Promise<void> {
+export function batchItemCounter(deps: BatchItemCounterDeps): (item: BatchItemEnd) => Promise<void> {
   const retryDelayMs = deps.retryDelayMs ?? ((attempt: number) => 250 * 2 ** (attempt - 1));
   const known = new Map<string, BatchRecord>();
   const remember = (record: BatchRecord): void => {
@@ -49,13 +49,13 @@ export function batchItemCounter(deps: BatchItemCounterDeps): (request: RecordRe
       },
     },
   };
-  return async (request) => {
-    const { batchId, callId, functionName } = request.invocation;
+  return async (item) => {
+    const { batchId, callId, functionName } = item.invocation;
     if (batchId === undefined) return;
-    const state = request.state as BatchFinalState;
+    const state: BatchFinalState = item.state;
     for (let attempt = 1; ; attempt++) {
       try {
-        await publishBatchEvent(deps.js, { batchId, callId, state, status: request.outcome?.status });
+        await publishBatchEvent(deps.js, { batchId, callId, state, status: item.status });
         break;
       } catch (err) {
         if (attempt >= EVENT_ATTEMPTS) {

@@ -19,7 +19,7 @@ export function recordStateOf(report: SettlementReport): InvocationState | undef
     case 'acked':
       return report.outcome && isSuccess(report.outcome) ? 'succeeded' : 'failed';
     default:
-      // released, ackFailed, unsettled, crashed: JetStream delivers it again.
+      // released, ackFailed, unsettled, crashed: JetStream delivers it again; stale: recorded already.
       return undefined;
   }
 }
@@ -93,7 +93,14 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
       for (const warning of report.policyWarnings) logger.warn({ callId: invocation.callId, function: invocation.functionName }, warning);
       if (report.ledgerError) logger.warn({ callId: invocation.callId, function: invocation.functionName, err: report.ledgerError }, 'attempt ledger unavailable');
       const waits = settlement === 'retryScheduled' || settlement === 'throttled';
-      if (settlement === 'crashed' || (report.settleError && !waits)) {
+      if (settlement === 'stale') {
+        logger.warn(
+          fields,
+          report.settleError
+            ? 'a delivery of an invocation settled already was not run, nor acked: JetStream will deliver it again'
+            : 'a delivery of an invocation settled already (sent before JetStream had its ack, or the ack was lost) was acked: not run again',
+        );
+      } else if (settlement === 'crashed' || (report.settleError && !waits)) {
         logger.warn(fields, 'invocation not settled; JetStream will deliver it again');
       } else if (report.settleError) logger.warn(fields, 'retry not confirmed; JetStream redelivers after ack_wait');
       else logger.info(fields, `invocation ${settlement}`);
@@ -134,7 +141,8 @@ function settlementCounter(metrics: WorkerMetrics, kept: KeptChildren): (report:
   return (report, state) => {
     const { queue, invocation, outcome, settlement } = report;
     const fn = invocation.functionName;
-    if (settlement === 'released' || settlement === 'crashed') return;
+    // Not a settlement of an attempt: given back, crashed, or a stale delivery of one settled already.
+    if (settlement === 'released' || settlement === 'crashed' || settlement === 'stale') return;
     kept(`processed\n${queue}`, () => metrics.processed.child({ queue_name: queue })).inc();
     // A throttle is not an attempt: counted apart, not as a retrying attempt.
     if (settlement === 'throttled') metrics.throttled.inc({ queue_name: queue, function_name: fn });

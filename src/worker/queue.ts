@@ -27,7 +27,7 @@ import type { AttemptLedger } from '../status/attempt-ledger.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { supervisorEvents } from './events.js';
-import { recordWriter } from './records.js';
+import { recordWriter, settledRecordOf } from './records.js';
 import type { SharedRateLimiter } from '../flow/index.js';
 import { startLaneDiscovery } from './lanes.js';
 import { adaptiveLimits } from './adaptive.js';
@@ -124,6 +124,7 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
     loadLedger: (invocation) => d.ledger.load(invocation),
     saveLedger: (invocation, entry) => d.ledger.save(invocation, entry),
+    settledRecord: async (invocation) => settledRecordOf(invocation, await d.records.get(invocation.callId)),
     // A redelivery's function policy before the call (the resolver answers from its cache).
     policyOf: async (invocation) => {
       const fn = await d.resolver.resolve({ name: invocation.functionName, namespace: invocation.namespace });

@@ -1,5 +1,5 @@
-import type { RecordRequest } from '../../actors/invocation.types.js';
-import type { InvocationRecord, RecordStore } from '../status/records.js';
+import type { Invocation, RecordRequest, SettledRecord } from '../../actors/invocation.types.js';
+import { FINAL_STATES, type InvocationRecord, type RecordStore } from '../status/records.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /** Writes of a final record before giving up: about a minute of back-off, longer than a leader election. */
@@ -27,6 +27,16 @@ export function invocationRecordOf(queue: string, request: RecordRequest, nowMs:
     error: request.error,
     result: resultStorage && outcome ? { ...resultStorage, status: outcome.status, contentType: outcome.contentType, bytes: outcome.body.length } : undefined,
   };
+}
+
+/**
+ * What a redelivery of `invocation` learns from its record: the final state it was settled in, or
+ * undefined. A record of another enqueue time is another invocation's (a dead letter replayed, a
+ * caller reusing its X-Call-Id), so it settles nothing here.
+ */
+export function settledRecordOf(invocation: Pick<Invocation, 'enqueuedAtMs'>, record: InvocationRecord | undefined): SettledRecord | undefined {
+  if (record === undefined || record.enqueuedAtMs !== invocation.enqueuedAtMs || !FINAL_STATES.has(record.state)) return undefined;
+  return { state: record.state as SettledRecord['state'], attempts: record.attempts, status: record.status };
 }
 
 export interface RecordWriterOptions {
