@@ -2,11 +2,22 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import type { Report } from '../bench/report.js';
 import { redisServerFound } from '../bench/bullmq.js';
 import { REPO_ROOT } from '../helpers/asyncfn.js';
+
+/**
+ * The bench beside this test, as `npm run bench` runs it: compiled, with its asyncfn children run
+ * from the bundle it builds. Run from its sources (through tsx), the test runs the bench's sources,
+ * and every child then loads tsx too.
+ */
+const FROM_SOURCES = import.meta.url.endsWith('.ts');
+const BENCH = FROM_SOURCES
+  ? ['--import', 'tsx', fileURLToPath(new URL('../bench/main.ts', import.meta.url))]
+  : [fileURLToPath(new URL('../bench/main.js', import.meta.url))];
 
 /** Every row the bench reports (issue 5); the numbers are not judged here, only that they exist. */
 const EXPECTED_ROWS = [
@@ -90,10 +101,10 @@ t.test('the bench in smoke mode prints the table and writes every row with finit
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const json = join(dir, 'bench.json');
 
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/bench/main.ts', '--smoke', '--json', json], {
+  const { stdout } = await promisify(execFile)(process.execPath, [...BENCH, '--smoke', '--json', json], {
     cwd: REPO_ROOT,
-    // Generous: the gateway, the workers and fixtures are processes of their own, each loading tsx,
-    // on a machine shared with other test runs.
+    // Generous: the gateway, the workers and fixtures are processes of their own, on a machine
+    // shared with other test runs.
     timeout: 170_000,
     maxBuffer: 10 * 1024 * 1024,
   });
