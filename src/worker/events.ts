@@ -97,7 +97,7 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
         logger.warn(
           fields,
           report.settleError
-            ? 'a delivery of an invocation settled already was not run, nor acked: JetStream will deliver it again'
+            ? 'a delivery of an invocation settled already was neither run nor acked: JetStream will deliver it again'
             : 'a delivery of an invocation settled already (sent before JetStream had its ack, or the ack was lost) was acked: not run again',
         );
       } else if (settlement === 'crashed' || (report.settleError && !waits)) {
