@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ackExtendIntervalMs } from '../../actors/ack-extender.js';
 import { rssSampler } from './memory.js';
 import { readCpuMs, readRssBytes, type Fixture } from './processes.js';
+import { CALLBACK_DURABLE, CALLBACK_STREAM } from '../../src/queue/topology.js';
 import { pollUntil } from '../helpers/eventually.js';
 import { row, type Row } from './report.js';
 import { benchConfig, connectClient, inScope, preload, progress, startNats, startWorkerChild } from './stack.js';
@@ -63,9 +64,21 @@ export async function runHeld(plan: HeldPlan, fn: Fixture, sink: Fixture): Promi
 
     await fn.release();
     await pollUntil(async () => (await sink.stats()).count >= n, `${n} callbacks`, 30_000 + n * 5);
+    // What the direct attempts handed off (no answer within callback_first_attempt_timeout) the
+    // durable retrier delivers: wait until it has nothing left, so the sink has every callback sent.
+    await pollUntil(
+      async () => {
+        const retrier = await client.jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE);
+        return retrier.num_pending + retrier.num_ack_pending === 0;
+      },
+      'the durable callbacks delivered',
+      30_000 + n * 5,
+      100,
+    );
     // A redelivered message would be called a second time once a slot is free.
     await delay(200);
     const calls = (await fn.stats()).count;
+    const callbacks = (await sink.stats()).count;
     // Deliveries past the first of each invocation, the release included: an ack-extend sweep that
     // comes too late while the worker answers everything at once shows here, not in num_redelivered
     // (read above, before the release, and only of messages still unacked).
@@ -77,7 +90,10 @@ export async function runHeld(plan: HeldPlan, fn: Fixture, sink: Fixture): Promi
       SECTION,
       `RSS idle ${(idle / MIB).toFixed(1)} MiB, settled ${(quiet / MIB).toFixed(1)} MiB, held ${(held / MIB).toFixed(1)} MiB; CPU ${cpuMs} ms in ${windowMs.toFixed(0)} ms`,
     );
-    progress(SECTION, `num_redelivered ${info.num_redelivered}; ${calls} function calls and ${after.delivered.consumer_seq} deliveries for ${n} invocations`);
+    progress(
+      SECTION,
+      `num_redelivered ${info.num_redelivered}; ${calls} function calls, ${after.delivered.consumer_seq} deliveries and ${callbacks} callbacks for ${n} invocations`,
+    );
 
     const m = '4 memory';
     const l = '5 long jobs';
@@ -91,6 +107,7 @@ export async function runHeld(plan: HeldPlan, fn: Fixture, sink: Fixture): Promi
       row('longJobs.redelivered', l, 'redeliveries (consumer num_redelivered)', info.num_redelivered, { target: { max: 0 } }),
       row('longJobs.extraCalls', l, 'function calls − invocations', calls - n, { target: { max: 0 } }),
       row('longJobs.extraDeliveries', l, "deliveries − invocations, the release included (the consumer's delivered count)", extraDeliveries),
+      row('longJobs.extraCallbacks', l, 'callbacks received − invocations, the durable retrier done (a direct attempt answered too late comes twice)', callbacks - n),
     ];
   });
 }

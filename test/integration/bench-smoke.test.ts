@@ -73,6 +73,7 @@ const EXPECTED_ROWS = [
   'longJobs.redelivered',
   'longJobs.extraCalls',
   'longJobs.extraDeliveries',
+  'longJobs.extraCallbacks',
   'pieces.envelope.encode',
   'pieces.envelope.block',
   'pieces.envelope.decode',
