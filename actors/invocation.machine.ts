@@ -232,15 +232,17 @@ async function recordAttempt(effects: InvocationEffects, invocation: InvocationC
   const { loadLedger, saveLedger } = effects;
   const settledRead = readSettled(effects, invocation);
   let entry: LedgerEntry | undefined;
-  let unread: unknown;
-  try {
-    entry = loadLedger === undefined || saveLedger === undefined ? undefined : await loadLedger(invocation);
-  } catch (error) {
-    unread = error ?? new Error('attempt ledger not read');
+  let unread: { readonly error: unknown } | undefined;
+  if (loadLedger !== undefined && saveLedger !== undefined) {
+    try {
+      entry = await loadLedger(invocation);
+    } catch (error) {
+      unread = { error };
+    }
   }
   const settled = await settledRead;
   if (settled.record !== undefined) return { attempt: settled.record.attempts, throttled: entry?.throttled ?? 0, settled: settled.record };
-  if (unread !== undefined) return unreadLedger(deliveryCount, unread);
+  if (unread !== undefined) return unreadLedger(deliveryCount, unread.error);
   // No ledger: every delivery is an attempt.
   if (loadLedger === undefined || saveLedger === undefined) return { attempt: deliveryCount, throttled: 0, ledgerError: settled.error };
   const next = redeliveredAttempt(entry, deliveryCount);
