@@ -22,6 +22,7 @@ import { IncompatibleQueueError } from './errors.js';
 import { queuesServed } from './queues.js';
 import { checkConsumer, checkServer, checkStream, subjectMatches } from './topology-checks.js';
 import { BATCH_EVENT_PREFIX, BATCH_EVENTS_STREAM } from './batch-events.js';
+import { untilDirectGetAnswers } from './direct-get-probe.js';
 
 /*
  * What asyncfn creates on the NATS server: every stream, consumer and KV bucket, named here and
@@ -543,15 +544,21 @@ async function addStreamIfMissing(jsm: JetStreamManager, stream: Partial<StreamC
   }
 }
 
-/** Creates KV bucket `bucket` if missing and opens it; a create that lost the race to another process opens that one's. */
+/**
+ * Creates KV bucket `bucket` if missing and opens it; a create that lost the race to another
+ * process opens that one's. Handed out once its direct get answers (see direct-get-probe.ts).
+ */
 async function createBucket(nc: NatsConnection, bucket: string, opts: Parameters<Kvm['create']>[1]): Promise<KV> {
+  let kv: KV;
   try {
-    return await new Kvm(nc).create(bucket, opts);
+    kv = await new Kvm(nc).create(bucket, opts);
   } catch (err) {
     if (!lostCreateRace(err)) throw err;
     // The bucket's stream exists now: create() finds it and only opens it.
-    return new Kvm(nc).create(bucket, opts);
+    kv = await new Kvm(nc).create(bucket, opts);
   }
+  await untilDirectGetAnswers(nc, bucket);
+  return kv;
 }
 
 /** The info, or undefined when JetStream answers "not found" with `notFoundCode`. */
