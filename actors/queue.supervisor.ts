@@ -66,8 +66,9 @@ export interface SupervisorEvents {
   extended?(queue: string, count: number): void;
   pullFailed(queue: string, error: unknown): void;
   /**
-   * A delivery of a call id that runs here was given back (JetStream's ack_wait ran out on it, the
-   * process starved of CPU). It started no attempt, and the attempt ledger records none for it.
+   * A second delivery of a call id that runs here was kept under the running attempt (JetStream's
+   * ack_wait ran out on it, the process starved of CPU; its deadline is extended again). It
+   * started no attempt, and the attempt ledger records none for it.
    */
   duplicate?(queue: string, invocation: Invocation): void;
 }
@@ -435,10 +436,15 @@ export class QueueSupervisor {
       // an attempt, on nothing.
       if (GIVEN_BACK.has(String(running.run.snapshot?.value))) return running.finished.then(() => this.#admit(delivery, lane));
       // The same call id is already running here (ack_wait ran out, or a redelivery overtook a slow
-      // ack): let the running one settle it. JetStream has counted this delivery; it started no
-      // attempt, and the next one reads only the attempts recorded (actors/attempt.policy.ts).
+      // ack): let the running one settle it. JetStream keeps one ack deadline per stream message,
+      // whichever delivery's reply moves it: `working()` here pushes it a whole ack_wait away, and
+      // the running attempt's ack or nak settles the message as before. A nak of this delivery
+      // would pull the deadline in to its delay instead, and the message would come back (maybe to
+      // another worker, which would call the function again) unless a sweep got there first.
+      // JetStream has counted this delivery; it started no attempt, and the next one reads only
+      // the attempts recorded (actors/attempt.policy.ts).
       this.#opts.events.duplicate?.(this.#opts.queue, invocation);
-      message.nak(this.#opts.ackExtendIntervalMs);
+      message.working();
       return undefined;
     }
     const admission = new Admission(this.#admissions, message, this.#scheduler.now(), lane, invocation);

@@ -115,7 +115,7 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
     duplicate: (_queue, invocation) =>
       logger.warn(
         { callId: invocation.callId, function: invocation.functionName },
-        'a second delivery of an invocation running here (its ack_wait ran out) was given back: not an attempt',
+        'a second delivery of an invocation running here (its ack_wait ran out) was kept under the running attempt, its ack deadline extended: not an attempt',
       ),
   };
 }
