@@ -11,7 +11,7 @@ import type {
   MessageHandle,
   RecordRequest,
   ResultStorage,
-  SettledRecord,
+  PriorRecord,
   StoreResultRequest,
 } from './invocation.types.js';
 import type { AbortLike } from './abort-handle.js';
@@ -65,13 +65,20 @@ export interface InvocationEffects {
    */
   readonly loadLedger?: (invocation: Invocation) => Promise<LedgerEntry | undefined>;
   /**
-   * This invocation's final record (for its enqueue time), if it has one: read on every
-   * redelivery, beside the ledger. A redelivery of an invocation settled already is acked and
-   * not run: JetStream sent it before it had the ack of the attempt that settled the invocation
-   * (a worker may read it only after that attempt is done), or that ack was lost once the final
-   * record was written. Default: not read, every redelivery runs.
+   * This invocation's record (for its enqueue time), as a redelivery reads it beside the ledger.
+   * Settled already (a final record): the delivery is acked and not run; JetStream sent it before
+   * it had the ack of the attempt that settled the invocation (a worker may read it only after
+   * that attempt is done), or that ack was lost once the final record was written. A `running`
+   * record of another worker: that worker is asked whether it still runs it (`askHolder`).
+   * Default: not read, every redelivery runs.
    */
-  readonly settledRecord?: (invocation: Invocation) => Promise<SettledRecord | undefined>;
+  readonly priorRecord?: (invocation: Invocation) => Promise<PriorRecord | undefined>;
+  /**
+   * Asks `worker` (named by a `running` record) whether it still runs `invocation`; resolves true
+   * when it does (it then extends the message's ack deadline) or cannot answer in time, false when
+   * it does not or no such worker is connected. Default: not asked, the redelivery runs.
+   */
+  readonly askHolder?: (worker: string, invocation: Invocation) => Promise<boolean>;
   /** Stores this invocation's ledger entry; resolves once stored. Default: no ledger. */
   readonly saveLedger?: (invocation: Invocation, entry: Required<LedgerEntry>) => Promise<void>;
   /**

@@ -11,6 +11,7 @@ import type {
   FunctionOutcome,
   InvocationInput,
   RecordedState,
+  PriorRecord,
   RecordRequest,
   ResultStorage,
   SettledRecord,
@@ -56,6 +57,8 @@ export interface InvocationContext extends InvocationInput {
   readonly settleError?: string | undefined;
   /** A stale delivery's: the final record its invocation was settled with already. */
   readonly settledAlready?: SettledRecord | undefined;
+  /** A delivery left to the worker still running its invocation: that worker. */
+  readonly heldBy?: string | undefined;
   /**
    * The one mutable corner: the abort handle of the function call in progress, so that `cancel`
    * and `release` can cut it. Set by the action that starts the call; only `invoking` aborts it,
@@ -159,6 +162,8 @@ interface RecordedAttempt extends RedeliveredAttempt {
   readonly spent?: RetryPolicy | undefined;
   /** Set when the invocation is settled already: its final record (`attempt` is the attempts it made). */
   readonly settled?: SettledRecord | undefined;
+  /** Set when another worker still runs this invocation's attempt: that worker. */
+  readonly heldBy?: string | undefined;
 }
 
 /** The ack (or a throttle's nak) failed; carries what the write before it (record, ledger) said. */
@@ -209,28 +214,30 @@ function unreadLedger(deliveryCount: number, error: unknown): RecordedAttempt {
   return { attempt: deliveryCount, throttled: 0, ledgerError: `attempt ledger not read, every delivery counts as an attempt: ${describeError(error)}` };
 }
 
-/** The final record of a redelivered invocation, if it has one; a record that cannot be read lets the delivery run, and says why. */
-async function readSettled(effects: InvocationEffects, invocation: InvocationContext['invocation']): Promise<{ record?: SettledRecord; error?: string }> {
-  if (effects.settledRecord === undefined) return {};
+/** The record of a redelivered invocation, if it has one; a record that cannot be read lets the delivery run, and says why. */
+async function readPrior(effects: InvocationEffects, invocation: InvocationContext['invocation']): Promise<{ record?: PriorRecord; error?: string }> {
+  if (effects.priorRecord === undefined) return {};
   try {
-    return { record: await effects.settledRecord(invocation) };
+    return { record: await effects.priorRecord(invocation) };
   } catch (error) {
     return { error: `final record not read, the delivery runs: ${describeError(error)}` };
   }
 }
 
 /**
- * The `recordAttempt` action's effect: a redelivery reads its final record and its ledger entry
- * at once (one round trip's wait, not two). Settled already: nothing more, it is acked. Otherwise
- * it takes the next attempt and records it before the call, so that a worker killed mid-call has
- * spent the attempt; one past the function's max_attempts and the one stalled attempt allowed is
- * neither recorded nor run (`spent`). A ledger that cannot be read counts every delivery as an
- * attempt (the retry policy errs towards ending sooner); one that cannot be written is reported.
- * A policy that cannot be read lets the attempt run.
+ * The `recordAttempt` action's effect: a redelivery reads its record and its ledger entry at once
+ * (one round trip's wait, not two). Settled already: nothing more, it is acked. Still running on
+ * the worker its `running` record names (JetStream gave up on that worker's deadline while it was
+ * starved of CPU, or the network was slow): left to that worker, neither run nor recorded here.
+ * Otherwise it takes the next attempt and records it before the call, so that a worker killed
+ * mid-call has spent the attempt; one past the function's max_attempts and the one stalled attempt
+ * allowed is neither recorded nor run (`spent`). A ledger that cannot be read counts every delivery
+ * as an attempt (the retry policy errs towards ending sooner); one that cannot be written is
+ * reported. A policy that cannot be read lets the attempt run.
  */
 async function recordAttempt(effects: InvocationEffects, invocation: InvocationContext['invocation'], deliveryCount: number): Promise<RecordedAttempt> {
   const { loadLedger, saveLedger } = effects;
-  const settledRead = readSettled(effects, invocation);
+  const priorRead = readPrior(effects, invocation);
   let entry: LedgerEntry | undefined;
   let unread: { readonly error: unknown } | undefined;
   if (loadLedger !== undefined && saveLedger !== undefined) {
@@ -240,20 +247,28 @@ async function recordAttempt(effects: InvocationEffects, invocation: InvocationC
       unread = { error };
     }
   }
-  const settled = await settledRead;
-  if (settled.record !== undefined) return { attempt: settled.record.attempts, throttled: entry?.throttled ?? 0, settled: settled.record };
+  let prior = await priorRead;
+  const holder = prior.record?.runningOn;
+  if (holder !== undefined && effects.askHolder !== undefined) {
+    if (await effects.askHolder(holder, invocation).catch(() => false))
+      return { attempt: Math.max(1, entry?.attempts ?? 1), throttled: entry?.throttled ?? 0, heldBy: holder };
+    // Not there any more: it may have settled the invocation between the read and the answer.
+    prior = await readPrior(effects, invocation);
+  }
+  const settled = prior.record?.settled;
+  if (settled !== undefined) return { attempt: settled.attempts, throttled: entry?.throttled ?? 0, settled };
   if (unread !== undefined) return unreadLedger(deliveryCount, unread.error);
   // No ledger: every delivery is an attempt.
-  if (loadLedger === undefined || saveLedger === undefined) return { attempt: deliveryCount, throttled: 0, ledgerError: settled.error };
+  if (loadLedger === undefined || saveLedger === undefined) return { attempt: deliveryCount, throttled: 0, ledgerError: prior.error };
   const next = redeliveredAttempt(entry, deliveryCount);
   const policy = await effects.policyOf?.(invocation).catch(() => undefined);
-  if (policy !== undefined && !mayRun(next.attempt, policy.maxAttempts)) return { ...next, spent: policy, ledgerError: settled.error };
+  if (policy !== undefined && !mayRun(next.attempt, policy.maxAttempts)) return { ...next, spent: policy, ledgerError: prior.error };
   try {
     await saveLedger(invocation, { attempts: next.attempt, throttled: next.throttled });
   } catch (error) {
     return { ...next, ledgerError: `attempt ${next.attempt} not recorded, a later delivery may make it again: ${describeError(error)}` };
   }
-  return settled.error === undefined ? next : { ...next, ledgerError: settled.error };
+  return prior.error === undefined ? next : { ...next, ledgerError: prior.error };
 }
 
 /**
@@ -501,6 +516,12 @@ export const invocationMachine = setup({
         release: 'released',
         'attempt.recorded': [
           {
+            // Still running on another worker, which answered for it (and extended its deadline).
+            guard: ({ event }) => event.output.heldBy !== undefined,
+            target: 'heldElsewhere',
+            actions: assign(({ event }) => ({ attempt: event.output.attempt, heldBy: event.output.heldBy })),
+          },
+          {
             // Settled already: JetStream sent this delivery before it had the ack that settled it, or that ack was lost.
             guard: ({ event }) => event.output.settled !== undefined,
             target: 'ackingStale',
@@ -681,6 +702,12 @@ export const invocationMachine = setup({
     released: { type: 'final', entry: 'release' },
     /** A stale delivery, acked (see `ackingStale`). */
     stale: { type: 'final' },
+    /**
+     * A delivery of an invocation another worker still runs: neither run, recorded nor answered
+     * here. That worker's ack or nak settles the message; if that worker dies, the message comes
+     * back once its deadline passes, and the next delivery finds no worker to answer for it.
+     */
+    heldElsewhere: { type: 'final' },
   },
 });
 
@@ -719,4 +746,5 @@ function recordRequest(context: InvocationContext, state: RecordedState): Record
 
 export type InvocationMachine = typeof invocationMachine;
 /** Final states, for logs and metrics. */
-export type InvocationSettlement = 'retryScheduled' | 'throttled' | 'acked' | 'cancelled' | 'deadLettered' | 'ackFailed' | 'unsettled' | 'released' | 'stale';
+export type InvocationSettlement =
+  'retryScheduled' | 'throttled' | 'acked' | 'cancelled' | 'deadLettered' | 'ackFailed' | 'unsettled' | 'released' | 'stale' | 'heldElsewhere';

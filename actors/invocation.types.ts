@@ -191,6 +191,17 @@ export interface SettledRecord {
   readonly status?: number | undefined;
 }
 
+/**
+ * What a redelivery learns from its invocation's record before it runs anything: the final state
+ * it was settled in, or the worker whose attempt is still running (its `running` record names
+ * another worker), or neither.
+ */
+export interface PriorRecord {
+  readonly settled?: SettledRecord | undefined;
+  /** The worker a `running` record of this invocation names, when that is not this worker. */
+  readonly runningOn?: string | undefined;
+}
+
 /** A batch item's end, counted towards its batch. */
 export interface BatchItemEnd {
   readonly invocation: Invocation;

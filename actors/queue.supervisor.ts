@@ -41,6 +41,8 @@ export interface SettlementReport {
   readonly throttledDeliveries?: number | undefined;
   /** Why the attempt ledger could not be read or written (the delivery went on without it). */
   readonly ledgerError?: string | undefined;
+  /** `heldElsewhere`: the worker that still runs the invocation. */
+  readonly heldBy?: string | undefined;
 }
 
 /** What a drain left behind. */
@@ -362,6 +364,20 @@ export class QueueSupervisor {
   }
 
   /**
+   * Whether this queue runs `invocation` now (the same call id and enqueue time), for another
+   * worker that got a delivery of it (src/worker/holders.ts): if so, its message's ack deadline is
+   * extended at once, since JetStream has just given up on it once. An invocation whose retry or
+   * throttle is being handed back is not held: that delivery is its next attempt.
+   */
+  holds(callId: string, enqueuedAtMs: number): boolean {
+    const entry = this.#inFlight.get(callId);
+    if (entry === undefined || entry.invocation.enqueuedAtMs !== enqueuedAtMs) return false;
+    if (GIVEN_BACK.has(String(entry.run?.snapshot?.value)) || entry.run?.snapshot?.status === 'done') return false;
+    entry.message.working();
+    return true;
+  }
+
+  /**
    * Tells every invocation delivered at least `afterMs` ago that is still in flight that it is
    * `running`. Reads only the invocations delivered since the last sweep (in delivery order), so
    * a sweep with 10,000 long jobs in flight costs nothing once they have all been told.
@@ -409,6 +425,7 @@ export class QueueSupervisor {
       policyWarnings: context?.policyWarnings ?? [],
       throttledDeliveries: context?.throttledDeliveries,
       ledgerError: context?.ledgerError,
+      heldBy: context?.heldBy,
     });
   }
 

@@ -43,6 +43,12 @@ export interface InvocationRecord {
    * state) replaces the record without it.
    */
   readonly progress?: InvocationProgress | undefined;
+  /**
+   * A `running` record's: the worker running the attempt (hostname:pid, as in the in-flight view).
+   * A redelivery that finds another worker's name here asks it before running anything
+   * (src/worker/holders.ts).
+   */
+  readonly worker?: string | undefined;
 }
 
 /** A running function's own report of how far it is (src/status/progress.ts). */

@@ -19,7 +19,8 @@ export function recordStateOf(report: SettlementReport): InvocationState | undef
     case 'acked':
       return report.outcome && isSuccess(report.outcome) ? 'succeeded' : 'failed';
     default:
-      // released, ackFailed, unsettled, crashed: JetStream delivers it again; stale: recorded already.
+      // released, ackFailed, unsettled, crashed: JetStream delivers it again; stale: recorded already;
+      // heldElsewhere: another worker runs it and records it.
       return undefined;
   }
 }
@@ -93,7 +94,12 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
       for (const warning of report.policyWarnings) logger.warn({ callId: invocation.callId, function: invocation.functionName }, warning);
       if (report.ledgerError) logger.warn({ callId: invocation.callId, function: invocation.functionName, err: report.ledgerError }, 'attempt ledger unavailable');
       const waits = settlement === 'retryScheduled' || settlement === 'throttled';
-      if (settlement === 'stale') {
+      if (settlement === 'heldElsewhere') {
+        logger.warn(
+          { ...fields, heldBy: report.heldBy },
+          'a delivery of an invocation another worker still runs (its ack_wait ran out there) was left to that worker: not run here',
+        );
+      } else if (settlement === 'stale') {
         logger.warn(
           fields,
           report.settleError
@@ -141,8 +147,8 @@ function settlementCounter(metrics: WorkerMetrics, kept: KeptChildren): (report:
   return (report, state) => {
     const { queue, invocation, outcome, settlement } = report;
     const fn = invocation.functionName;
-    // Not a settlement of an attempt: given back, crashed, or a stale delivery of one settled already.
-    if (settlement === 'released' || settlement === 'crashed' || settlement === 'stale') return;
+    // Not a settlement of an attempt: given back, crashed, a stale delivery of one settled already, or one running elsewhere.
+    if (settlement === 'released' || settlement === 'crashed' || settlement === 'stale' || settlement === 'heldElsewhere') return;
     kept(`processed\n${queue}`, () => metrics.processed.child({ queue_name: queue })).inc();
     // A throttle is not an attempt: counted apart, not as a retrying attempt.
     if (settlement === 'throttled') metrics.throttled.inc({ queue_name: queue, function_name: fn });

@@ -27,7 +27,7 @@ import type { AttemptLedger } from '../status/attempt-ledger.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { supervisorEvents } from './events.js';
-import { recordWriter, settledRecordOf } from './records.js';
+import { priorRecordOf, recordWriter } from './records.js';
 import type { SharedRateLimiter } from '../flow/index.js';
 import { startLaneDiscovery } from './lanes.js';
 import { adaptiveLimits } from './adaptive.js';
@@ -61,6 +61,13 @@ export interface QueueDeps {
   readonly countBatchItem?: InvocationEffects['countBatchItem'] | undefined;
   /** Signs each attempt's X-Asyncfn-Progress-Url; absent without `gateway_public_url`. */
   readonly progressUrl?: ((callId: string, attemptEndsAtMs: number) => string | undefined) | undefined;
+  /** This worker's name (hostname:pid), written in its `running` records. */
+  readonly worker: string;
+  /**
+   * Asks the worker a redelivery's `running` record names whether it still runs the invocation,
+   * waiting at most `timeoutMs` (src/worker/holders.ts); absent: never asked, the redelivery runs.
+   */
+  readonly askHolder?: ((worker: string, invocation: Invocation, timeoutMs: number) => Promise<boolean>) | undefined;
 }
 
 /** Keeps a result unless it is larger than `result_max_size`; the record tells which. */
@@ -79,7 +86,7 @@ function storedOriginal(invocation: Invocation): RawMessage {
 }
 
 /** The invocation machine's effects for one queue, built once and shared by all its invocations. */
-export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, logger: Logger): InvocationEffects {
+export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, logger: Logger, ackWaitMs: number): InvocationEffects {
   const policyFor = functionPolicies(d.retryPolicy, served.upstreamTimeoutMs);
   const invoke = invokeFunction({
     resolver: d.resolver,
@@ -107,6 +114,7 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     record: recordWriter({
       records: d.records,
       queue: served.name,
+      worker: d.worker,
       logger,
       putConfirmed: (record) => d.confirmer.kvPut(RECORDS_BUCKET, record.callId, encodeRecord(record)).then(() => undefined),
     }),
@@ -124,7 +132,9 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
     scheduleRetry: (message, delayMs) => message.nakConfirmed(delayMs),
     loadLedger: (invocation) => d.ledger.load(invocation),
     saveLedger: (invocation, entry) => d.ledger.save(invocation, entry),
-    settledRecord: async (invocation) => settledRecordOf(invocation, await d.records.get(invocation.callId)),
+    priorRecord: async (invocation) => priorRecordOf(invocation, await d.records.get(invocation.callId), d.worker),
+    // Within one sweep interval: a holder that cannot answer by then is taken to hold it.
+    askHolder: d.askHolder && ((worker, invocation) => d.askHolder!(worker, invocation, ackExtendIntervalMs(ackWaitMs))),
     // A redelivery's function policy before the call (the resolver answers from its cache).
     policyOf: async (invocation) => {
       const fn = await d.resolver.resolve({ name: invocation.functionName, namespace: invocation.namespace });
@@ -144,6 +154,8 @@ export interface ServedQueue {
   inFlight(): ReturnType<QueueSupervisor['inFlight']>;
   /** Cancels a running invocation of this queue; whether it ran here. */
   cancel(callId: string): boolean;
+  /** Whether this queue runs the invocation now; its ack deadline is then extended (QueueSupervisor.holds). */
+  holds(callId: string, enqueuedAtMs: number): boolean;
   /** Stops pulling (every lane) and waits up to `graceMs` for the running invocations (QueueSupervisor.drain). */
   drain(graceMs: number): ReturnType<QueueSupervisor['drain']>;
 }
@@ -178,7 +190,7 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
     ackExtendIntervalMs: ackExtendIntervalMs(ackWaitMs),
     pull: pullSource(d.queue, consumer, pullOptions, logger, d.confirmer),
     groupLimit: (group) => adaptive.limit(group),
-    machine: withEffects(queueEffects(config, served, d, logger)),
+    machine: withEffects(queueEffects(config, served, d, logger, ackWaitMs)),
     settingsFor: (invocation) => d.settings(invocation.callId),
     handlePoison: async (message, reasons, raw) => {
       // The pull source hands over the undecodable message itself (src/queue/pull.ts).
@@ -226,6 +238,7 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
     maxInflight: served.maxInflight,
     inFlight: () => supervisor.inFlight(),
     cancel: (callId) => supervisor.cancel(callId),
+    holds: (callId, enqueuedAtMs) => supervisor.holds(callId, enqueuedAtMs),
     drain: (graceMs) => {
       discovery?.stop();
       return supervisor.drain(graceMs);

@@ -1,12 +1,12 @@
-import type { Invocation, RecordRequest, SettledRecord } from '../../actors/invocation.types.js';
+import type { Invocation, PriorRecord, RecordRequest, SettledRecord } from '../../actors/invocation.types.js';
 import { FINAL_STATES, type InvocationRecord, type RecordStore } from '../status/records.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /** Writes of a final record before giving up: about a minute of back-off, longer than a leader election. */
 const FINAL_RECORD_ATTEMPTS = 10;
 
-/** The status API's record for what the machine asks to record. */
-export function invocationRecordOf(queue: string, request: RecordRequest, nowMs: number): InvocationRecord {
+/** The status API's record for what the machine asks to record; a `running` record names the worker running it. */
+export function invocationRecordOf(queue: string, request: RecordRequest, nowMs: number, worker?: string): InvocationRecord {
   const { invocation, state, outcome, resultStorage } = request;
   const final = state !== 'running' && state !== 'retrying';
   return {
@@ -26,17 +26,21 @@ export function invocationRecordOf(queue: string, request: RecordRequest, nowMs:
     durationMs: outcome && state !== 'running' ? Math.round(outcome.durationMs) : undefined,
     error: request.error,
     result: resultStorage && outcome ? { ...resultStorage, status: outcome.status, contentType: outcome.contentType, bytes: outcome.body.length } : undefined,
+    worker: state === 'running' ? worker : undefined,
   };
 }
 
 /**
  * What a redelivery of `invocation` learns from its record: the final state it was settled in, or
- * undefined. A record of another enqueue time is another invocation's (a dead letter replayed, a
- * caller reusing its X-Call-Id), so it settles nothing here.
+ * the other worker its `running` record names (`self` is this worker), or nothing. A record of
+ * another enqueue time is another invocation's (a dead letter replayed, a caller reusing its
+ * X-Call-Id), so it tells nothing here.
  */
-export function settledRecordOf(invocation: Pick<Invocation, 'enqueuedAtMs'>, record: InvocationRecord | undefined): SettledRecord | undefined {
-  if (record === undefined || record.enqueuedAtMs !== invocation.enqueuedAtMs || !FINAL_STATES.has(record.state)) return undefined;
-  return { state: record.state as SettledRecord['state'], attempts: record.attempts, status: record.status };
+export function priorRecordOf(invocation: Pick<Invocation, 'enqueuedAtMs'>, record: InvocationRecord | undefined, self: string): PriorRecord | undefined {
+  if (record === undefined || record.enqueuedAtMs !== invocation.enqueuedAtMs) return undefined;
+  if (FINAL_STATES.has(record.state)) return { settled: { state: record.state as SettledRecord['state'], attempts: record.attempts, status: record.status } };
+  if (record.state === 'running' && record.worker !== undefined && record.worker !== self) return { runningOn: record.worker };
+  return undefined;
 }
 
 export interface RecordWriterOptions {
@@ -44,6 +48,8 @@ export interface RecordWriterOptions {
   /** A confirmed write of a final record (e.g. through the worker's confirmer); default `records.put`. */
   readonly putConfirmed?: (record: InvocationRecord) => Promise<void>;
   readonly queue: string;
+  /** This worker, named in its `running` records (src/worker/holders.ts). */
+  readonly worker?: string | undefined;
   readonly logger: Logger;
   /** Pause before the n-th retry of a final write, ms; default 250 ms doubling up to 8 s. */
   readonly retryDelayMs?: (attempt: number) => number;
@@ -61,7 +67,7 @@ export function recordWriter(opts: RecordWriterOptions): (request: RecordRequest
   const now = opts.now ?? Date.now;
   const retryDelayMs = opts.retryDelayMs ?? ((attempt: number) => Math.min(8_000, 250 * 2 ** attempt));
   return async (request) => {
-    const record = invocationRecordOf(opts.queue, request, now());
+    const record = invocationRecordOf(opts.queue, request, now(), opts.worker);
     // Every write goes out at once, in the order asked, on the one connection: a "running"
     // written before the final record can never land after it.
     if (request.state === 'running' || request.state === 'retrying') {

@@ -25,6 +25,7 @@ import { loadProgressKey, PROGRESS_KEY_FILE } from '../status/progress-key.js';
 import { progressUrlSigner, type ProgressUrlSigner } from '../status/progress-signing.js';
 import { resultStore } from '../status/results.js';
 import { payloadStore } from '../queue/payload-store.js';
+import type { Invocation } from '../queue/envelope.js';
 import { attemptLedger } from '../status/attempt-ledger.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -36,6 +37,7 @@ import { batchItemCounter } from './batches.js';
 import { pollPending } from './pending.js';
 import { startQueue, type ServedQueue } from './queue.js';
 import { serveInFlight, workerIdentity } from './inflight.js';
+import { askHolder, serveHolds } from './holders.js';
 import { VERSION } from '../version.js';
 
 export interface RunningWorker {
@@ -180,6 +182,10 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
       logger,
     });
 
+    const worker = workerIdentity();
+    // Before any queue pulls: from its first delivery on, another worker may ask about it.
+    const holdsResponder = serveHolds({ nc: queue.nc, worker, holds: (callId, enqueuedAtMs) => supervisors.some((s) => s.holds(callId, enqueuedAtMs)), logger });
+    const ask = (holder: string, invocation: Invocation, timeoutMs: number) => askHolder({ nc: queue.nc, timeoutMs, logger }, holder, invocation);
     for (const q of served) {
       supervisors.push(
         await startQueue(config, q, {
@@ -202,6 +208,8 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
           metrics,
           countBatchItem,
           progressUrl,
+          worker,
+          askHolder: ask,
         }),
       );
     }
@@ -210,7 +218,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
       served.map((q) => startDelayedScheduler({ queue, js, jsm, spec: q.spec, logger })),
     );
     const pendingPoller = pollPending(config, jsm, metrics, logger);
-    const inFlightResponder = serveInFlight({ nc: queue.nc, worker: workerIdentity(), sources: supervisors, logger });
+    const inFlightResponder = serveInFlight({ nc: queue.nc, worker, sources: supervisors, logger });
     const stopCancelling = cancellations.onRequested((callId) => {
       if (supervisors.some((s) => s.cancel(callId))) logger.info({ callId }, 'cancelling a running invocation');
     });
@@ -257,6 +265,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
         if (unsettled > 0) logger.warn({ unsettled }, 'stopped during callbacks; JetStream redelivers those after ack_wait');
         stopCancelling();
         inFlightResponder.unsubscribe();
+        holdsResponder.unsubscribe();
         await Promise.all(schedulers.map((s) => s.close()));
         await retrier.stop();
         cancellations.stop();

@@ -1,6 +1,7 @@
 /**
  * Sections 4b and 5: thousands of invocations of a function that holds every request, all in
- * flight in one worker process (`asyncfn worker` as a child) for several ack_waits.
+ * flight in one worker process (`asyncfn worker` as a child) for several ack_waits; then the same
+ * with two worker processes sharing them (section 5's last rows).
  * 4b: its RSS idle before any work and with everything in flight, and the bytes per invocation.
  * 5: the CPU time it spends meanwhile (the ack-extend sweep, every ack_wait / 3, is all it does)
  * and that nothing was redelivered.
@@ -95,6 +96,9 @@ export async function runHeld(plan: HeldPlan, fn: Fixture, sink: Fixture): Promi
       `num_redelivered ${info.num_redelivered}; ${calls} function calls, ${after.delivered.consumer_seq} deliveries and ${callbacks} callbacks for ${n} invocations`,
     );
 
+    await worker.stop(10_000);
+    const pair = await runHeldPair(plan, fn, sink);
+
     const m = '4 memory';
     const l = '5 long jobs';
     return [
@@ -108,6 +112,48 @@ export async function runHeld(plan: HeldPlan, fn: Fixture, sink: Fixture): Promi
       row('longJobs.extraCalls', l, 'function calls − invocations', calls - n, { target: { max: 0 } }),
       row('longJobs.extraDeliveries', l, "deliveries − invocations, the release included (the consumer's delivered count)", extraDeliveries),
       row('longJobs.extraCallbacks', l, 'callbacks received − invocations, the durable retrier done (a direct attempt answered too late comes twice)', callbacks - n),
+      row('longJobs.pair.extraCalls', l, `two worker processes sharing the ${n}: function calls − invocations`, pair.extraCalls, { target: { max: 0 } }),
+      row('longJobs.pair.extraDeliveries', l, 'two worker processes: deliveries − invocations, the release included', pair.extraDeliveries),
     ];
+  });
+}
+
+/**
+ * The release of `plan.invocations` held invocations shared by two worker processes. A burst of
+ * thousands of ends starves a worker of CPU, and JetStream delivers some invocations again past
+ * their ack_wait, now maybe to the other worker, while the first still calls back and settles
+ * them. The other worker asks the first (src/worker/holders.ts) and must not call the function again.
+ */
+async function runHeldPair(plan: HeldPlan, fn: Fixture, sink: Fixture): Promise<{ extraCalls: number; extraDeliveries: number }> {
+  return inScope(async (scope) => {
+    const n = plan.invocations;
+    const nats = await startNats(scope);
+    const client = await connectClient(scope, benchConfig(nats.url));
+    await Promise.all([fn.reset(), sink.reset(), fn.hold(true)]);
+    scope.defer(() => fn.release());
+    const env = { max_inflight: String(Math.ceil(n / 2)), ack_wait: `${plan.ackWaitSeconds}s` };
+    await startWorkerChild(scope, client, fn.url, env);
+    await startWorkerChild(scope, client, fn.url, env);
+    progress(SECTION, `two worker children at max_inflight ${env.max_inflight} each: ${n} invocations of a function that holds them`);
+    await preload(client, n, sink.url);
+    await pollUntil(async () => (await fn.stats()).held >= n, `${n} held requests`, 30_000 + n * 5, 100);
+    await delay(plan.settleMs);
+    await fn.release();
+    await pollUntil(async () => (await sink.stats()).count >= n, `${n} callbacks`, 30_000 + n * 5);
+    // Every message settled (a delivery left to the other worker comes back until that one acks it).
+    await pollUntil(
+      async () => {
+        const info = await client.jsm.consumers.info(client.spec.stream, client.spec.durable);
+        return info.num_pending + info.num_ack_pending === 0;
+      },
+      'every invocation settled',
+      30_000 + n * 5,
+      100,
+    );
+    await delay(200);
+    const calls = (await fn.stats()).count;
+    const after = await client.jsm.consumers.info(client.spec.stream, client.spec.durable);
+    progress(SECTION, `two workers: ${calls} function calls, ${after.delivered.consumer_seq} deliveries for ${n} invocations`);
+    return { extraCalls: calls - n, extraDeliveries: after.delivered.consumer_seq - n };
   });
 }

@@ -74,6 +74,8 @@ const EXPECTED_ROWS = [
   'longJobs.extraCalls',
   'longJobs.extraDeliveries',
   'longJobs.extraCallbacks',
+  'longJobs.pair.extraCalls',
+  'longJobs.pair.extraDeliveries',
   'pieces.envelope.encode',
   'pieces.envelope.block',
   'pieces.envelope.decode',

@@ -22,6 +22,8 @@ interface Scenario {
   readonly settled?: SettledRecord | Error;
   readonly ledger?: LedgerEntry;
   readonly ackFails?: Error;
+  /** A `running` record of another worker, that worker's answer, and the record read after a `false` answer. */
+  readonly runningOn?: { readonly worker: string; readonly held: boolean | Error; readonly then?: SettledRecord };
 }
 
 function start(s: Scenario) {
@@ -48,10 +50,20 @@ function start(s: Scenario) {
       return s.ledger;
     },
     saveLedger: async (_invocation, entry) => void effects.push(`saveLedger(${entry.attempts}, ${entry.throttled})`),
-    settledRecord: async () => {
-      effects.push('settledRecord');
+    priorRecord: async () => {
+      effects.push('priorRecord');
       if (s.settled instanceof Error) throw s.settled;
-      return s.settled;
+      if (s.runningOn !== undefined) {
+        const asked = effects.some((e) => e.startsWith('askHolder'));
+        if (!asked) return { runningOn: s.runningOn.worker };
+        return s.runningOn.then && { settled: s.runningOn.then };
+      }
+      return s.settled && { settled: s.settled };
+    },
+    askHolder: async (worker) => {
+      effects.push(`askHolder(${worker})`);
+      if (s.runningOn?.held instanceof Error) throw s.runningOn.held;
+      return s.runningOn?.held ?? false;
     },
   });
   const invocation = testInvocation({ enqueuedAtMs: NOW_MS - 1000, ...s.invocation });
@@ -65,7 +77,7 @@ t.test('a redelivery of an invocation settled already is acked: no call, no call
   const run = start({ settled: { state: 'succeeded', attempts: 1, status: 200 } });
   const snap = await run.done();
   t.equal(snap.value, 'stale');
-  t.same(run.effects, ['settledRecord', 'loadLedger', 'ackAck'], 'read beside the ledger, then acked');
+  t.same(run.effects, ['priorRecord', 'loadLedger', 'ackAck'], 'read beside the ledger, then acked');
   t.same(run.records, [], 'the final record stays as the settling attempt wrote it');
   t.equal(snap.context.attempt, 1, 'the attempts the record counts');
   t.equal(snap.context.outcome, undefined, 'no outcome: nothing ran');
@@ -101,7 +113,7 @@ t.test('no final record: the redelivery takes its attempt and runs', async (t) =
   const run = start({});
   const snap = await run.done();
   t.equal(snap.value, 'acked');
-  t.same(run.effects.slice(0, 4), ['settledRecord', 'loadLedger', 'saveLedger(2, 0)', 'invokeFunction']);
+  t.same(run.effects.slice(0, 4), ['priorRecord', 'loadLedger', 'saveLedger(2, 0)', 'invokeFunction']);
 });
 
 t.test('a final record that cannot be read lets the redelivery run, and says why', async (t) => {
@@ -117,5 +129,36 @@ t.test('a first delivery reads no record: its hot path makes no extra round trip
   const snap = await run.done();
   t.equal(snap.value, 'acked');
   t.same(run.effects.slice(0, 1), ['invokeFunction']);
-  t.notOk(run.effects.includes('settledRecord'));
+  t.notOk(run.effects.includes('priorRecord'));
+});
+
+t.test('a redelivery of an invocation another worker still runs is left to it: no call, no ledger write, no record, no ack', async (t) => {
+  const run = start({ runningOn: { worker: 'pod-a:1', held: true } });
+  const snap = await run.done();
+  t.equal(snap.value, 'heldElsewhere');
+  t.same(run.effects, ['priorRecord', 'loadLedger', 'askHolder(pod-a:1)'], 'asked after the record and the ledger were read; nothing after');
+  t.same(run.records, [], "the running record stays the holder's");
+  t.equal(snap.context.heldBy, 'pod-a:1');
+  t.equal(snap.context.attempt, 1, 'the attempt the holder runs (no ledger entry: the first)');
+});
+
+t.test('the worker named by the running record does not hold it: the record is read again, and the redelivery runs', async (t) => {
+  const run = start({ runningOn: { worker: 'pod-a:1', held: false } });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.same(run.effects.slice(0, 6), ['priorRecord', 'loadLedger', 'askHolder(pod-a:1)', 'priorRecord', 'saveLedger(2, 0)', 'invokeFunction']);
+});
+
+t.test('the holder settled it between the read and its answer: the second read finds the final record, and the delivery is acked, not run', async (t) => {
+  const run = start({ runningOn: { worker: 'pod-a:1', held: false, then: { state: 'succeeded', attempts: 1, status: 200 } } });
+  const snap = await run.done();
+  t.equal(snap.value, 'stale');
+  t.same(run.effects, ['priorRecord', 'loadLedger', 'askHolder(pod-a:1)', 'priorRecord', 'ackAck']);
+});
+
+t.test('a question that fails is a worker that does not hold it: the redelivery runs', async (t) => {
+  const run = start({ runningOn: { worker: 'pod-a:1', held: new Error('connection closed') } });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked');
+  t.ok(run.effects.includes('invokeFunction'));
 });

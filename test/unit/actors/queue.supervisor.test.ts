@@ -691,6 +691,39 @@ t.test("a retry's redelivery that overtakes the confirmation of its nak is the n
   t.same(s.source.violations, []);
 });
 
+t.test('holds: another worker asking about an invocation running here gets yes, and its deadline is extended at once', async (t) => {
+  const s = startSupervisor(t, { maxInflight: 4, ackExtendIntervalMs: 30_000 });
+  const r1 = await s.source.requested.next();
+  const message = new FakeHandle(1);
+  r1.deliver({ message, decoded: { ok: true, invocation: testInvocation({ callId: 'c-held', enqueuedAtMs: 5 }) } });
+  const call = await s.calls.next();
+
+  t.notOk(s.supervisor.holds('c-held', 6), 'another enqueue time is another invocation');
+  t.notOk(s.supervisor.holds('c-other', 5), 'a call id not running here');
+  t.same(message.calls, [], 'nothing extended for a question about another invocation');
+  t.ok(s.supervisor.holds('c-held', 5));
+  t.same(message.calls, ['working'], 'JetStream gave up on its deadline once: moved a whole ack_wait away now');
+
+  call.result.resolve(outcome());
+  t.equal((await s.settled.next()).settlement, 'acked');
+  t.notOk(s.supervisor.holds('c-held', 5), 'settled: no longer held');
+});
+
+t.test('holds: an invocation whose retry is being handed back is not held (the redelivery is its next attempt)', async (t) => {
+  const policy: RetryPolicy = { maxAttempts: 3, retryStatuses: new Set([502]), initialWaitMs: 50, maxWaitMs: 1000, mode: 'exponential' };
+  const s = startSupervisor(t, { maxInflight: 4, ackExtendIntervalMs: 30_000, policy });
+  const r1 = await s.source.requested.next();
+  const first = new SlowNakHandle(1);
+  r1.deliver({ message: first, decoded: { ok: true, invocation: testInvocation({ callId: 'c-retrying', enqueuedAtMs: 5 }) } });
+  (await s.calls.next()).result.resolve(outcome(502));
+  await settleMicrotasks();
+  t.same(first.calls, ['nakConfirmed(50)']);
+  t.notOk(s.supervisor.holds('c-retrying', 5));
+  t.same(first.calls, ['nakConfirmed(50)'], 'its deadline left alone: the nak decides it');
+  first.confirmed.resolve();
+  t.equal((await s.settled.next()).settlement, 'retryScheduled');
+});
+
 t.test('every state change is reported as a transition, in order', async (t) => {
   const s = startSupervisor(t, { maxInflight: 4 });
   const r1 = await s.source.requested.next();
