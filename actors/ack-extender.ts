@@ -8,6 +8,8 @@ import type { MessageHandle } from './invocation.types.js';
  */
 export class AckExtender {
   #ticker: Subscription | undefined;
+  /** When the last timed sweep ran (scheduler time). */
+  #sweptAtMs = 0;
 
   /**
    * @param intervalMs how often to sweep; about ack_wait / 3 so two sweeps can be missed safely.
@@ -23,7 +25,22 @@ export class AckExtender {
   ) {}
 
   start(): void {
-    this.#ticker ??= interval(this.intervalMs, this.scheduler).subscribe(() => this.sweep());
+    if (this.#ticker) return;
+    this.#sweptAtMs = this.scheduler.now();
+    this.#ticker = interval(this.intervalMs, this.scheduler).subscribe(() => this.sweepIfDue(this.scheduler.now()));
+  }
+
+  /**
+   * Sweeps if a whole interval has passed since the last sweep. The ticker calls it, and so does
+   * the supervisor after each transition of a machine: a burst of thousands of HTTP responses
+   * (long jobs ending at once) is handled in one I/O phase of the event loop, seconds long, during
+   * which no timer fires. The deadlines of the invocations still waiting would pass meanwhile;
+   * a check per transition (a clock read) keeps them extended.
+   */
+  sweepIfDue(nowMs: number): void {
+    if (this.#ticker === undefined || nowMs - this.#sweptAtMs < this.intervalMs) return;
+    this.#sweptAtMs = nowMs;
+    this.sweep();
   }
 
   /** Calls `working()` on every message in flight; returns how many were extended. */

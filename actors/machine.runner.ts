@@ -41,8 +41,12 @@ export class MachineRunner<M extends AnyStateMachine> {
   /** The run whose transition is being computed: inspection events are its microsteps. */
   #current: MachineRun<M> | undefined;
 
-  constructor(machine: M) {
+  /** Called after each event's transition and actions (the supervisor's hook; see `AckExtender.sweepIfDue`). */
+  readonly #afterStep: (() => void) | undefined;
+
+  constructor(machine: M, afterStep?: () => void) {
     this.#machine = machine;
+    this.#afterStep = afterStep;
     const unsupported = (what: string) => () => {
       throw new Error(`MachineRunner: ${what} is not supported; start effects from actions`);
     };
@@ -93,6 +97,7 @@ export class MachineRunner<M extends AnyStateMachine> {
       for (const action of this.#actions) action.exec?.(action.info, action.params);
       // Built-in actions defer their work (XState's actors run it after the snapshot update too).
       for (let i = 0; i < this.#deferred.length; i++) this.#deferred[i]!();
+      this.#afterStep?.();
       return next;
     } finally {
       ({ actions: this.#actions, deferred: this.#deferred, current: this.#current } = outer);

@@ -232,7 +232,8 @@ export class QueueSupervisor {
   constructor(opts: QueueSupervisorOptions) {
     this.#opts = opts;
     this.#scheduler = opts.scheduler ?? asyncScheduler;
-    this.#machines = new MachineRunner(opts.machine);
+    // After each transition: the ack-extend sweep, if a timer could not run it (see AckExtender.sweepIfDue).
+    this.#machines = new MachineRunner(opts.machine, () => this.#extender.sweepIfDue(this.#scheduler.now()));
     const { events } = opts;
     this.#admissions = {
       transition: events.transition === undefined ? undefined : (invocation, state, attempt) => events.transition?.(opts.queue, invocation, state, attempt),

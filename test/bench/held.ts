@@ -132,8 +132,7 @@ async function runHeldPair(plan: HeldPlan, fn: Fixture, sink: Fixture): Promise<
     await Promise.all([fn.reset(), sink.reset(), fn.hold(true)]);
     scope.defer(() => fn.release());
     const env = { max_inflight: String(Math.ceil(n / 2)), ack_wait: `${plan.ackWaitSeconds}s` };
-    await startWorkerChild(scope, client, fn.url, env);
-    await startWorkerChild(scope, client, fn.url, env);
+    const workers = [await startWorkerChild(scope, client, fn.url, env), await startWorkerChild(scope, client, fn.url, env)];
     progress(SECTION, `two worker children at max_inflight ${env.max_inflight} each: ${n} invocations of a function that holds them`);
     await preload(client, n, sink.url);
     await pollUntil(async () => (await fn.stats()).held >= n, `${n} held requests`, 30_000 + n * 5, 100);
@@ -151,9 +150,15 @@ async function runHeldPair(plan: HeldPlan, fn: Fixture, sink: Fixture): Promise<
       100,
     );
     await delay(200);
+    // A worker that died would make the other run its invocations again: a failure, not a figure.
+    for (const worker of workers) worker.assertRunning();
     const calls = (await fn.stats()).count;
     const after = await client.jsm.consumers.info(client.spec.stream, client.spec.durable);
     progress(SECTION, `two workers: ${calls} function calls, ${after.delivered.consumer_seq} deliveries for ${n} invocations`);
+    // What the workers warned about (duplicates kept, deliveries left to the other, stale ones acked, any left unsettled).
+    const warned = new Map<string, number>();
+    for (const worker of workers) for (const [msg, count] of worker.warnings()) warned.set(msg, (warned.get(msg) ?? 0) + count);
+    for (const [msg, count] of [...warned].sort((a, b) => b[1] - a[1])) progress(SECTION, `two workers warned ${count} ×: ${msg}`);
     return { extraCalls: calls - n, extraDeliveries: after.delivered.consumer_seq - n };
   });
 }

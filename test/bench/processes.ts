@@ -2,6 +2,7 @@
  * The bench's child processes: fixture servers, asyncfn commands and autocannon, plus readers of a
  * process's RSS and CPU time from /proc. Every child is killed when the bench exits, whatever happens.
  */
+import { createInterface } from 'node:readline';
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -107,6 +108,8 @@ export interface AsyncfnChild {
   stop(graceMs?: number): Promise<void>;
   /** Throws, with the tail of the child's output, if it has exited. */
   assertRunning(): void;
+  /** How many times it logged each warning or error (`msg`), since it started. */
+  warnings(): ReadonlyMap<string, number>;
 }
 
 /**
@@ -183,12 +186,24 @@ export function spawnAsyncfn(command: 'worker' | 'gateway', env: Record<string, 
   const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-4000));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  // It logs at warn level: each line is a warning or an error, counted by its message.
+  const warnings = new Map<string, number>();
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    let msg: string;
+    try {
+      msg = String((JSON.parse(line) as { msg?: unknown }).msg);
+    } catch {
+      msg = line.slice(0, 120);
+    }
+    warnings.set(msg, (warnings.get(msg) ?? 0) + 1);
+  });
   return {
     pid: child.pid!,
     stop: (graceMs = 5_000) => stopChild(child, 'SIGTERM', graceMs),
     assertRunning: () => {
       if (exited(child)) throw new Error(`asyncfn ${command} exited (${child.exitCode ?? child.signalCode}):\n${output}`);
     },
+    warnings: () => warnings,
   };
 }
 

@@ -111,6 +111,31 @@ t.test('sweep() extends every message in flight, returns the count and reports n
   t.same(sweeps, [3, 2], 'an empty sweep is not reported');
 });
 
+t.test('sweepIfDue: a sweep once a whole interval has passed since the last, whoever asks; never twice for one interval', async (t) => {
+  const { scheduler, advanceTo } = virtualClock();
+  const { extender, inFlight } = extenderOver(1000, scheduler);
+  const a = countingHandle();
+  inFlight.add(a);
+  extender.sweepIfDue(5000);
+  t.equal(a.extended, 0, 'not started: never sweeps');
+  extender.start();
+
+  extender.sweepIfDue(999);
+  t.equal(a.extended, 0, 'within the first interval');
+  // A transition at 1000 ms, before the ticker's turn (the event loop was busy with I/O).
+  extender.sweepIfDue(1000);
+  t.equal(a.extended, 1, 'swept by the transition');
+  advanceTo(1000);
+  t.equal(a.extended, 1, 'the tick right after finds it done: no second sweep for the same interval');
+  extender.sweepIfDue(1999);
+  t.equal(a.extended, 1);
+  advanceTo(2000);
+  t.equal(a.extended, 2, 'the ticker sweeps the next interval');
+  extender.stop();
+  extender.sweepIfDue(10_000);
+  t.equal(a.extended, 2, 'stopped: never sweeps');
+});
+
 t.test('ackExtendIntervalMs is a third of ack_wait with a 100 ms floor', async (t) => {
   t.equal(ackExtendIntervalMs(60_000), 20_000);
   t.equal(ackExtendIntervalMs(30_000), 10_000);

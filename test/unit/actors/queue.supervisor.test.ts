@@ -1,4 +1,4 @@
-import { VirtualTimeScheduler, type SchedulerLike } from 'rxjs';
+import { Subscription, VirtualTimeScheduler, type SchedulerLike } from 'rxjs';
 import t, { type Test } from 'tap';
 import { testInvocation } from '../../helpers/invocations.js';
 import { deferred, type Deferred } from '../../helpers/deferred.js';
@@ -689,6 +689,29 @@ t.test("a retry's redelivery that overtakes the confirmation of its nak is the n
   t.equal((await s.settled.next()).settlement, 'acked');
   t.same(second.settlements, ['ackAck']);
   t.same(s.source.violations, []);
+});
+
+t.test('a transition a whole sweep interval after the last sweep extends every message in flight, though no timer ran (one long I/O phase)', async (t) => {
+  // A clock that moves while no timer ever fires: thousands of HTTP responses handled in one I/O phase.
+  let now = 0;
+  const noTimers: SchedulerLike = { now: () => now, schedule: () => new Subscription() };
+  const s = startSupervisor(t, { maxInflight: 4, ackExtendIntervalMs: 1000, scheduler: noTimers });
+  const r1 = await s.source.requested.next();
+  const [a, b, c] = s.deliverGood(r1, 3);
+  const calls = [await s.calls.next(), await s.calls.next(), await s.calls.next()];
+
+  now = 999;
+  calls[0]!.result.resolve(outcome());
+  t.equal((await s.settled.next()).settlement, 'acked');
+  t.same([b!.calls, c!.calls], [[], []], 'within the interval: nothing extended');
+  now = 1000;
+  calls[1]!.result.resolve(outcome());
+  t.equal((await s.settled.next()).settlement, 'acked');
+  t.same(c!.calls, ['working'], 'the invocation still waiting: extended by the transition of another');
+  t.same(a!.calls, ['ackAck'], 'a settled one is not');
+  calls[2]!.result.resolve(outcome());
+  t.equal((await s.settled.next()).settlement, 'acked');
+  t.same(c!.calls, ['working', 'ackAck'], 'once per interval: its own transitions at 1000 ms swept nothing more');
 });
 
 t.test('holds: another worker asking about an invocation running here gets yes, and its deadline is extended at once', async (t) => {
