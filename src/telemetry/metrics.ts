@@ -73,6 +73,9 @@ export interface InFlightSample {
   readonly functionName: string;
 }
 
+/** Where a late delivery found its invocation (`asyncfn_late_deliveries_total`'s `where`). */
+export const LATE_DELIVERY_PLACES = ['runningHere', 'heldElsewhere', 'settled'] as const;
+
 /**
  * The worker's metrics. `inFlight` lists the invocations in flight now, from the supervisors'
  * registries: the inflight gauge reads it at each scrape, so no count is kept beside the registry
@@ -158,6 +161,12 @@ export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFli
       name: 'asyncfn_ack_extensions_total',
       help: 'Ack deadlines extended (working) for long-running invocations',
       labelNames: ['queue_name'] as const,
+      registers: [registry],
+    }),
+    lateDeliveries: new Counter({
+      name: 'asyncfn_late_deliveries_total',
+      help: 'Deliveries that came again after the ack deadline passed, by where the invocation was (runningHere, heldElsewhere: another worker answered for it, settled); none ran the function',
+      labelNames: ['queue_name', 'where'] as const,
       registers: [registry],
     }),
     enqueueToStart: new BoundHistogram({

@@ -94,6 +94,9 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
       for (const warning of report.policyWarnings) logger.warn({ callId: invocation.callId, function: invocation.functionName }, warning);
       if (report.ledgerError) logger.warn({ callId: invocation.callId, function: invocation.functionName, err: report.ledgerError }, 'attempt ledger unavailable');
       const waits = settlement === 'retryScheduled' || settlement === 'throttled';
+      if (settlement === 'heldElsewhere' || settlement === 'stale') {
+        metrics.lateDeliveries.inc({ queue_name: report.queue, where: settlement === 'stale' ? 'settled' : 'heldElsewhere' });
+      }
       if (settlement === 'heldElsewhere') {
         logger.warn(
           { ...fields, heldBy: report.heldBy },
@@ -118,11 +121,13 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
       logger.error({ reasons }, 'dead-lettering an undecodable message');
     },
     pullFailed: (_queue, error) => logger.warn({ err: error }, 'pull request failed; retrying'),
-    duplicate: (_queue, invocation) =>
+    duplicate: (queue, invocation) => {
+      metrics.lateDeliveries.inc({ queue_name: queue, where: 'runningHere' });
       logger.warn(
         { callId: invocation.callId, function: invocation.functionName },
         'a second delivery of an invocation running here (its ack_wait ran out) was kept under the running attempt, its ack deadline extended: not an attempt',
-      ),
+      );
+    },
   };
 }
 

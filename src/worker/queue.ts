@@ -25,7 +25,7 @@ import type { ResultStore } from '../status/results.js';
 import type { PayloadStore } from '../queue/payload-store.js';
 import type { AttemptLedger } from '../status/attempt-ledger.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { WorkerMetrics } from '../telemetry/metrics.js';
+import { LATE_DELIVERY_PLACES, type WorkerMetrics } from '../telemetry/metrics.js';
 import { supervisorEvents } from './events.js';
 import { priorRecordOf, recordWriter } from './records.js';
 import type { SharedRateLimiter } from '../flow/index.js';
@@ -184,6 +184,8 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
     metrics: d.metrics,
   });
   const events = supervisorEvents(logger, config.log.writeDebug, d.metrics);
+  // Zero from the start, so that a dashboard shows 0 rather than nothing until the first one.
+  for (const where of LATE_DELIVERY_PLACES) d.metrics.lateDeliveries.inc({ queue_name: served.name, where }, 0);
   const supervisor = new QueueSupervisor({
     queue: served.name,
     maxInflight: served.maxInflight,

@@ -1,0 +1,34 @@
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import t from 'tap';
+import type { SettlementReport } from '../../../actors/queue.supervisor.js';
+import { supervisorEvents } from '../../../src/worker/events.js';
+import { flowControlMetrics, workerMetrics } from '../../../src/telemetry/metrics.js';
+import { testInvocation } from '../../helpers/invocations.js';
+
+/** The value of `name` for each label set, keyed by the labels' values joined with '/'. */
+async function valuesOf(registry: Registry, name: string): Promise<Record<string, number>> {
+  const metric = registry.getSingleMetric(name);
+  const out: Record<string, number> = {};
+  for (const v of (await metric!.get()).values) out[Object.values(v.labels).join('/')] = v.value;
+  return out;
+}
+
+function report(settlement: SettlementReport['settlement']): SettlementReport {
+  return { queue: 'q', lane: '', invocation: testInvocation({ callId: `c-${settlement}` }), attempt: 1, settlement, policyWarnings: [] };
+}
+
+t.test('late deliveries are counted by where they found their invocation, and not as settlements', async (t) => {
+  const registry = new Registry();
+  const metrics = { ...workerMetrics(registry), ...flowControlMetrics(registry) };
+  const events = supervisorEvents(pino({ level: 'silent' }), false, metrics);
+
+  events.duplicate?.('q', testInvocation({ callId: 'c-dup' }));
+  events.settled(report('heldElsewhere'));
+  events.settled(report('stale'));
+  events.settled(report('stale'));
+
+  t.same(await valuesOf(registry, 'asyncfn_late_deliveries_total'), { 'q/runningHere': 1, 'q/heldElsewhere': 1, 'q/settled': 2 });
+  t.same(await valuesOf(registry, 'queue_worker_messages_processed_total'), {}, 'none is a settled message of this worker');
+  t.same(await valuesOf(registry, 'asyncfn_invocations_total'), {}, 'none is an attempt');
+});
