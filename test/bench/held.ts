@@ -13,7 +13,7 @@ import { readCpuMs, readRssBytes, type Fixture } from './processes.js';
 import { CALLBACK_DURABLE, CALLBACK_STREAM } from '../../src/queue/topology.js';
 import { pollUntil } from '../helpers/eventually.js';
 import { row, type Row } from './report.js';
-import { benchConfig, connectClient, inScope, preload, progress, startNats, startWorkerChild } from './stack.js';
+import { benchConfig, connectClient, inScope, preload, progress, startNats, startWorkerChild, type BenchClient, type Scope } from './stack.js';
 import { epochMs, MIB } from './stats.js';
 
 export interface HeldPlan {
@@ -33,13 +33,19 @@ export interface HeldPlan {
 
 const SECTION = 'held';
 
+/** A nats-server of its own and a client of it, the fixtures reset, the function holding every request until released (or the scope ends). */
+async function holdingStack(scope: Scope, fn: Fixture, sink: Fixture): Promise<BenchClient> {
+  const nats = await startNats(scope);
+  const client = await connectClient(scope, benchConfig(nats.url));
+  await Promise.all([fn.reset(), sink.reset(), fn.hold(true)]);
+  scope.defer(() => fn.release());
+  return client;
+}
+
 export async function runHeld(plan: HeldPlan, fn: Fixture, sink: Fixture): Promise<Row[]> {
   return inScope(async (scope) => {
     const n = plan.invocations;
-    const nats = await startNats(scope);
-    const client = await connectClient(scope, benchConfig(nats.url));
-    await Promise.all([fn.reset(), sink.reset(), fn.hold(true)]);
-    scope.defer(() => fn.release());
+    const client = await holdingStack(scope, fn, sink);
     const worker = await startWorkerChild(scope, client, fn.url, { max_inflight: String(n), ack_wait: `${plan.ackWaitSeconds}s` });
     progress(SECTION, 'worker pulling');
     await delay(plan.settleMs);
@@ -127,10 +133,7 @@ export async function runHeld(plan: HeldPlan, fn: Fixture, sink: Fixture): Promi
 async function runHeldPair(plan: HeldPlan, fn: Fixture, sink: Fixture): Promise<{ extraCalls: number; extraDeliveries: number }> {
   return inScope(async (scope) => {
     const n = plan.invocations;
-    const nats = await startNats(scope);
-    const client = await connectClient(scope, benchConfig(nats.url));
-    await Promise.all([fn.reset(), sink.reset(), fn.hold(true)]);
-    scope.defer(() => fn.release());
+    const client = await holdingStack(scope, fn, sink);
     const env = { max_inflight: String(Math.ceil(n / 2)), ack_wait: `${plan.ackWaitSeconds}s` };
     const workers = [await startWorkerChild(scope, client, fn.url, env), await startWorkerChild(scope, client, fn.url, env)];
     progress(SECTION, `two worker children at max_inflight ${env.max_inflight} each: ${n} invocations of a function that holds them`);
