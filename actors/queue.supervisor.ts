@@ -372,8 +372,8 @@ export class QueueSupervisor {
    */
   holds(callId: string, enqueuedAtMs: number): boolean {
     const entry = this.#inFlight.get(callId);
-    if (entry === undefined || entry.invocation.enqueuedAtMs !== enqueuedAtMs) return false;
-    if (GIVEN_BACK.has(String(entry.run?.snapshot?.value)) || entry.run?.snapshot?.status === 'done') return false;
+    // A machine that is done has left the registry already (#settle).
+    if (entry === undefined || entry.invocation.enqueuedAtMs !== enqueuedAtMs || GIVEN_BACK.has(String(entry.run.snapshot?.value))) return false;
     entry.message.working();
     return true;
   }
