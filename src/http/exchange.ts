@@ -56,8 +56,19 @@ export function originAndPath(url: string): { origin: string; path: string } {
   return { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
 }
 
-/** Timer callback shared by every exchange: no closure per call. */
+/**
+ * Timer callback shared by every exchange: no closure per call. Timers run before the event loop
+ * reads its sockets, so after a long turn (a burst of thousands of answers read in one go) an
+ * answer that came in time may be waiting unread: the exchange is judged after the next read
+ * (`setImmediate` runs after the loop's poll phase), and only an exchange still unanswered then
+ * is cut. Cut too early, a callback that was answered is sent again, and a function call that
+ * was answered is retried.
+ */
 function timeOut(exchange: Exchange): void {
+  setImmediate(cutUnanswered, exchange);
+}
+
+function cutUnanswered(exchange: Exchange): void {
   exchange.cut(new ExchangeTimeoutError(exchange.timeoutMs));
 }
 

@@ -163,6 +163,8 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
   let sweeper: ReturnType<typeof setInterval> | undefined;
   // Earliest deadline that may still be pending: a sweep before it has nothing to do.
   let earliest = Infinity;
+  // An expiry is scheduled for after the next read of the sockets.
+  let expiring = false;
 
   const settle = (err: Error | null, msg: Msg): void => {
     if (err !== null) return; // the subscription's own errors (permissions) leave writes to the sweep
@@ -199,7 +201,17 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
       return;
     }
     const now = performance.now();
-    if (now < earliest) return;
+    if (now < earliest || expiring) return;
+    // Timers run before the event loop reads its sockets: after a long turn, answers that came in
+    // time may be waiting unread. The writes past their deadline expire after the next read
+    // (`setImmediate` runs after the poll phase), if still unanswered then. Expired too early, a
+    // confirmed callback hand-off would be left unacked, and its invocation run again.
+    expiring = true;
+    setImmediate(expire, now);
+  };
+
+  const expire = (now: number): void => {
+    expiring = false;
     earliest = Infinity;
     for (const [token, p] of pending) {
       if (p.deadline <= now) {

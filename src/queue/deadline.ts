@@ -37,7 +37,10 @@ export function confirmWithin<T>(what: string, deadline: Deadline, op: (timeoutM
   if (leftMs <= 0) return Promise.reject(timedOut(what, deadline, false));
   // One promise and one timer per round trip: this runs on every async request.
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(timedOut(what, deadline, true)), leftMs);
+    // Timers run before the event loop reads its sockets: after a long turn, a confirmation that
+    // came in time may be waiting unread. The deadline is judged after the next read
+    // (`setImmediate` runs after the poll phase); a confirmation read then has resolved already.
+    const timer = setTimeout(() => setImmediate(() => reject(timedOut(what, deadline, true))), leftMs);
     const fail = (err: unknown): void => {
       clearTimeout(timer);
       reject(asUnavailable(err));

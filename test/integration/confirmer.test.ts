@@ -161,6 +161,22 @@ t.test('a paused server: the write rejects with ConfirmTimeoutError at its deadl
   t.equal(after.stream, s.name);
 });
 
+t.test('an answer that came in time while the event loop was blocked past the deadline confirms the write', async (t) => {
+  const { confirmer, stream } = await setup(t, { timeoutMs: 100, sweepIntervalMs: 20 });
+  const s = await stream();
+  await confirmer.publish(`${s.subject}.warm`, KIB);
+  const published = confirmer.publish(`${s.subject}.x`, KIB);
+  await new Promise((resolve) => setImmediate(resolve)); // the PUB is on the wire
+  // Blocked, as a worker is by a burst of thousands of answers: the server answers meanwhile (a
+  // PubAck on loopback takes well under a millisecond; 1.5 s is ample on a loaded box), and the
+  // deadline passes before the loop reads that answer.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_500);
+  const ack = await published;
+  t.equal(ack.stream, s.name, 'the PubAck waiting in the socket wins over the sweep that ran first');
+  t.equal(ack.seq, 2);
+  t.equal(confirmer.pending, 0);
+});
+
 t.test('ackAck: the server confirms, the message is no longer pending; a second ackAck sends nothing', async (t) => {
   const { nc, confirmer, jsm, stream } = await setup(t);
   const s = await stream();

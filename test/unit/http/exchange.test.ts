@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
+import { Worker } from 'node:worker_threads';
 import { Agent, Dispatcher } from 'undici';
 import { exchange, ExchangeTimeoutError, originAndPath } from '../../../src/http/exchange.js';
 import { listen } from '../../helpers/http-servers.js';
@@ -81,6 +82,54 @@ t.test('a server that never answers: rejects with ExchangeTimeoutError after tim
   const err = await pending.catch((e: unknown) => e);
   t.type(err, ExchangeTimeoutError);
   t.equal((err as ExchangeTimeoutError).timeoutMs, 50);
+});
+
+/**
+ * A server on a thread of its own, so that it answers while this thread is blocked. `answered`
+ * counts the responses it has handed to the kernel (`Atomics.wait` on it blocks this thread until
+ * the next one).
+ */
+async function serverOnAnotherThread(t: Test): Promise<{ url: string; answered: Int32Array }> {
+  const answered = new Int32Array(new SharedArrayBuffer(4));
+  const thread = new Worker(
+    `const { createServer } = require('node:http');
+     const { parentPort, workerData } = require('node:worker_threads');
+     const server = createServer((req, res) => {
+       req.resume();
+       req.on('end', () => {
+         res.on('finish', () => { Atomics.add(workerData, 0, 1); Atomics.notify(workerData, 0); });
+         res.end('in time');
+       });
+     });
+     server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));`,
+    { eval: true, workerData: answered },
+  );
+  t.teardown(() => thread.terminate());
+  const [port] = (await once(thread, 'message')) as [number];
+  return { url: `http://127.0.0.1:${port}`, answered };
+}
+
+/** Blocks this thread (its event loop too) for `ms`. */
+function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+t.test('an answer that came in time while the event loop was blocked past the deadline is read, not cut', async (t) => {
+  const { url, answered } = await serverOnAnotherThread(t);
+  const one = agent(t, 1);
+  // A connection already open: the next request is written at once, not after a connect.
+  t.equal((await exchange(one, { url, method: 'GET', headers: {}, body: null }, { timeoutMs: 10_000 })).status, 200);
+  const before = Atomics.load(answered, 0);
+  const started = performance.now();
+  const pending = exchange(one, { url, method: 'POST', headers: {}, body: new TextEncoder().encode('x') }, { timeoutMs: 50 });
+  await new Promise((resolve) => setImmediate(resolve)); // the request is on the wire
+  // Blocked, as a worker is by a burst of thousands of answers: the server answers meanwhile,
+  // and the deadline passes before the loop reads that answer.
+  t.not(Atomics.wait(answered, 0, before, 10_000), 'timed-out', 'the server answered while this thread was blocked');
+  blockFor(Math.max(0, started + 150 - performance.now()));
+  const response = await pending;
+  t.equal(response.status, 200, 'the answer waiting in the socket wins over the timer that fired first');
+  t.equal(Buffer.from(response.body).toString(), 'in time');
 });
 
 t.test('a timeout while queued for a connection rejects at the deadline, not when a connection frees', async (t) => {

@@ -1,6 +1,8 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { TimeoutError } from '@nats-io/nats-core';
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { once } from 'node:events';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { PayloadTooLargeError, QueueUnavailableError } from '../../../src/queue/errors.js';
 import { asUnavailable, confirmWithin, deadlineAfter, remainingMs } from '../../../src/queue/deadline.js';
 import { publishOutcomeUnknown } from '../../../src/queue/publisher.js';
@@ -56,6 +58,34 @@ t.test('confirmWithin: a round trip that does not answer in time is a 503 whose 
   t.match((err as Error).message, /the idempotency key/);
   // A bound on behaviour (it did not wait for ever), not a measurement.
   t.ok(performance.now() - started < 5_000, 'settled by the deadline');
+});
+
+/** Both ends of one loopback TCP connection. */
+async function socketPair(t: Test): Promise<{ near: Socket; far: Socket }> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  const near = createConnection(port, '127.0.0.1');
+  const [[far]] = await Promise.all([accepted, once(near, 'connect')]);
+  t.teardown(() => {
+    near.destroy();
+    far.destroy();
+    server.close();
+  });
+  return { near, far };
+}
+
+t.test('confirmWithin: a confirmation that came in time while the event loop was blocked past the deadline wins', async (t) => {
+  const { near, far } = await socketPair(t);
+  const d = deadlineAfter(30, performance.now());
+  const confirmed = confirmWithin('the publish', d, () => once(near, 'data').then(() => 'ack'));
+  far.write('PubAck'); // in near's receive buffer at once: loopback TCP delivers within the write
+  // Blocked past the deadline, as a gateway is by a long turn: the timer is due before the loop
+  // reads the socket that holds the confirmation.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  t.equal(await confirmed, 'ack');
 });
 
 t.test('confirmWithin: failures become 503s, coded errors pass unchanged', async (t) => {
