@@ -20,6 +20,7 @@ import { queuedGroups } from '../status/queued-groups.js';
 import { idempotencyClaims } from '../status/idempotency.js';
 import { resultStore } from '../status/results.js';
 import { payloadStore } from '../queue/payload-store.js';
+import { startupFailure } from '../queue/errors.js';
 import { createQueueRouter } from './queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
 import { createConfirmer } from '../queue/confirmer.js';
@@ -146,6 +147,6 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
     };
   } catch (err) {
     await queue.close();
-    throw err;
+    throw startupFailure('gateway', err);
   }
 }

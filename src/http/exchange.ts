@@ -59,13 +59,15 @@ export function originAndPath(url: string): { origin: string; path: string } {
 /**
  * Timer callback shared by every exchange: no closure per call. Timers run before the event loop
  * reads its sockets, so after a long turn (a burst of thousands of answers read in one go) an
- * answer that came in time may be waiting unread: the exchange is judged after the next read
- * (`setImmediate` runs after the loop's poll phase), and only an exchange still unanswered then
- * is cut. Cut too early, a callback that was answered is sent again, and a function call that
- * was answered is retried.
+ * answer that came in time may be waiting unread: a request already sent is judged after the next
+ * read (`setImmediate` runs after the loop's poll phase), and cut only if still unanswered then.
+ * Cut too early, a callback that was answered is sent again, and a function call that was
+ * answered is retried. A request not sent yet (waiting for a connection) is cut at once, so that
+ * it is never sent: given that read too, it could be sent in it and then cut unanswered.
  */
 function timeOut(exchange: Exchange): void {
-  setImmediate(cutUnanswered, exchange);
+  if (exchange.started) setImmediate(cutUnanswered, exchange);
+  else cutUnanswered(exchange);
 }
 
 function cutUnanswered(exchange: Exchange): void {
@@ -111,6 +113,11 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.#onAbort = () => this.cut(signal.reason);
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
+  }
+
+  /** Whether undici has started it: its request is on a connection (being) written. */
+  get started(): boolean {
+    return this.#controller !== undefined;
   }
 
   cut(reason: unknown): void {

@@ -1,3 +1,4 @@
+import { errors } from '@nats-io/nats-core';
 import { AsyncFnError } from '../errors.js';
 
 /** JetStream did not acknowledge a publish (NATS down, timed out, no stream): the request is not accepted. */
@@ -12,6 +13,19 @@ export class QueueUnavailableError extends AsyncFnError<'ASYNCFN_ERR_QUEUE_UNAVA
     super('ASYNCFN_ERR_QUEUE_UNAVAILABLE', [reason], opts);
     this.outcomeUnknown = opts?.outcomeUnknown ?? false;
   }
+}
+
+/**
+ * What a gateway's or worker's failed start-up says. nats.js's own request timeout is a bare
+ * "timeout" whose stack shows only its timer (asyncfn connects with `noAsyncTraces`), so one is
+ * named for what it is; any other error passes unchanged.
+ */
+export function startupFailure(component: 'gateway' | 'worker', err: unknown): unknown {
+  if (!(err instanceof errors.TimeoutError)) return err;
+  return new QueueUnavailableError(
+    `NATS did not answer a request of the ${component}'s start-up in time (nats-server overloaded, or JetStream not ready); the ${component} exits`,
+    { cause: err },
+  );
 }
 
 /** Body plus envelope headers exceed the NATS server's max_payload. */

@@ -32,6 +32,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { batchMetrics, createRegistry, flowControlMetrics, workerMetrics, type InFlightSample } from '../telemetry/metrics.js';
 import { batchCompletionPorts } from '../callback/batch-done.js';
 import { readBatchCounts } from '../queue/batch-events.js';
+import { startupFailure } from '../queue/errors.js';
 import { batchStore } from '../status/batches.js';
 import { batchItemCounter } from './batches.js';
 import { pollPending } from './pending.js';
@@ -279,6 +280,6 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
     };
   } catch (err) {
     await queue.close();
-    throw err;
+    throw startupFailure('worker', err);
   }
 }

@@ -135,7 +135,8 @@ async function runHeldPair(plan: HeldPlan, fn: Fixture, sink: Fixture): Promise<
     const n = plan.invocations;
     const client = await holdingStack(scope, fn, sink);
     const env = { max_inflight: String(Math.ceil(n / 2)), ack_wait: `${plan.ackWaitSeconds}s` };
-    const workers = [await startWorkerChild(scope, client, fn.url, env), await startWorkerChild(scope, client, fn.url, env)];
+    // Each wholly started before the load: the second's pull check is met by the first's pulls.
+    const workers = [await startWorkerChild(scope, client, fn.url, env, { probeReady: true }), await startWorkerChild(scope, client, fn.url, env, { probeReady: true })];
     progress(SECTION, `two worker children at max_inflight ${env.max_inflight} each: ${n} invocations of a function that holds them`);
     await preload(client, n, sink.url);
     await pollUntil(async () => (await fn.stats()).held >= n, `${n} held requests`, 30_000 + n * 5, 100);

@@ -17,7 +17,7 @@ import { createPublisher, type InvocationPublisher } from '../../src/queue/publi
 import { createConfirmer } from '../../src/queue/confirmer.js';
 import { ensureStream, type QueueSpec, queueSpecFor } from '../../src/queue/topology.js';
 import { createLogger, type Logger } from '../../src/telemetry/logger.js';
-import { spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
+import { freePort, spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
 import { pollUntil } from '../helpers/eventually.js';
 
 /** The registered name of the bench's trivial function. */
@@ -172,17 +172,43 @@ export async function waitForPulling(client: BenchClient, check: () => void, tim
 /**
  * `asyncfn worker` as a child process (so its RSS and CPU time are its own), with the bench function
  * registered; resolves once it pulls. `env` adds OpenFaaS variables such as max_inflight.
+ *
+ * With `probeReady`, also once its `/readyz` answers 200: the whole start-up is done (the callback
+ * retrier and the scheduler start after the queues, the health server last). Needed when another
+ * worker shares the consumer, whose pulls satisfy the first check. Not the default: a probe that
+ * was answered adds ~0.5 MiB to an idle worker (node's HTTP server code, compiled on first use),
+ * and the memory rows read a worker that has served none, as in every earlier run.
  */
-export async function startWorkerChild(scope: Scope, client: BenchClient, functionUrl: string, env: Record<string, string>): Promise<AsyncfnChild> {
+export async function startWorkerChild(
+  scope: Scope,
+  client: BenchClient,
+  functionUrl: string,
+  env: Record<string, string>,
+  opts: { probeReady?: boolean } = {},
+): Promise<AsyncfnChild> {
+  const port = await freePort();
   const worker = spawnAsyncfn('worker', {
     NATS_URL: client.natsUrl,
     functions_file: await writeFunctionsFile(scope, functionUrl),
-    worker_port: '0',
+    worker_host: '127.0.0.1',
+    worker_port: String(port),
     log_level: 'warn',
     shutdown_grace: '2s',
     ...env,
   });
   scope.defer(() => worker.stop(10_000));
   await waitForPulling(client, () => worker.assertRunning());
+  if (opts.probeReady === true) {
+    await pollUntil(
+      async () => {
+        worker.assertRunning();
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+        await res?.body?.cancel();
+        return res?.status === 200;
+      },
+      'the worker to be ready',
+      30_000,
+    );
+  }
   return worker;
 }
