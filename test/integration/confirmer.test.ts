@@ -15,6 +15,7 @@ import {
 } from '../../src/queue/confirmer.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 import { eventually } from '../helpers/eventually.js';
+import { blockUntilUnreadFrom } from '../helpers/blocked-loop.js';
 import { readFile } from 'node:fs/promises';
 
 /**
@@ -34,6 +35,8 @@ interface Setup {
   jsm: JetStreamManager;
   confirmer: Confirmer;
   pid: number;
+  /** The port nats-server listens on for clients. */
+  natsPort: number;
   /** A fresh stream capturing `<subject>.>`. */
   stream: () => Promise<{ name: string; subject: string }>;
 }
@@ -50,6 +53,7 @@ async function setup(t: Test, opts: { timeoutMs?: number; sweepIntervalMs?: numb
     jsm,
     confirmer,
     pid: nats.pid,
+    natsPort: Number(new URL(nats.url).port),
     async stream() {
       const name = `s-${randomUUID()}`;
       const subject = `subj-${randomUUID()}`;
@@ -162,15 +166,14 @@ t.test('a paused server: the write rejects with ConfirmTimeoutError at its deadl
 });
 
 t.test('an answer that came in time while the event loop was blocked past the deadline confirms the write', async (t) => {
-  const { confirmer, stream } = await setup(t, { timeoutMs: 100, sweepIntervalMs: 20 });
+  const { confirmer, stream, natsPort } = await setup(t, { timeoutMs: 100, sweepIntervalMs: 20 });
   const s = await stream();
   await confirmer.publish(`${s.subject}.warm`, KIB);
   const published = confirmer.publish(`${s.subject}.x`, KIB);
   await new Promise((resolve) => setImmediate(resolve)); // the PUB is on the wire
-  // Blocked, as a worker is by a burst of thousands of answers: the server answers meanwhile (a
-  // PubAck on loopback takes well under a millisecond; 1.5 s is ample on a loaded box), and the
-  // deadline passes before the loop reads that answer.
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_500);
+  // Blocked, as a worker is by a burst of thousands of answers: past the deadline and its sweep,
+  // and until the server's answer waits in the socket, unread.
+  t.ok(blockUntilUnreadFrom(natsPort, 300, 10_000), 'the PubAck arrived while this thread was blocked');
   const ack = await published;
   t.equal(ack.stream, s.name, 'the PubAck waiting in the socket wins over the sweep that ran first');
   t.equal(ack.seq, 2);
