@@ -88,7 +88,9 @@ export interface Confirmer {
    * What `msg.ackAck()` does: `+ACK` to the message's reply subject with a reply inbox, then waits
    * for the server's empty answer. Resolves true once confirmed; false, sending nothing, when the
    * message was already acked, naked or termed through nats.js or has no reply subject (as
-   * nats.js does). Marks the message acked, so later `ack()`/`nak()`/`working()` send nothing.
+   * nats.js does). Marks the message acked as the ack is sent (with batchWrites, when the turn's
+   * writes leave), so later `ack()`/`nak()`/`working()` send nothing; until then `working()`
+   * still extends its deadline.
    */
   ackAck(msg: JsMsg, opts?: { timeoutMs?: number }): Promise<boolean>;
   /** Writes waiting for their answer. */
@@ -250,6 +252,7 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
     timeoutMs: number,
     batch = batchWrites,
     beforeSend?: () => void,
+    ackOf?: AckableMsg,
   ): Promise<T> => {
     if (closed) return Promise.reject(new ConfirmerClosedError(subject));
     const token = (nextToken++).toString(36);
@@ -264,6 +267,15 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
       send(() => {
         // Closed while it waited its turn: close() has rejected it already.
         if (!pending.has(token)) return;
+        if (ackOf !== undefined) {
+          // Acked meanwhile (a second ackAck, or through nats.js): nothing to send.
+          if (ackOf.didAck === true) {
+            pending.delete(token);
+            resolve(false as T);
+            return;
+          }
+          ackOf.didAck = true;
+        }
         try {
           beforeSend?.();
           nc.publish(subject, data, h === undefined ? { reply: inbox + token } : { reply: inbox + token, headers: h });
@@ -304,8 +316,11 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
     ackAck(msg, o = {}) {
       const m = msg as unknown as AckableMsg;
       if (m.didAck === true || !m.reply) return Promise.resolve(false);
-      m.didAck = true;
-      return request<boolean>(Kind.Ack, m.reply, ACK, undefined, o.timeoutMs ?? defaultTimeoutMs);
+      // Marked acked when the ack leaves, not when it is asked for. A batched write waits for the
+      // check phase, which one long I/O phase (thousands of long jobs ending at once) holds off
+      // for seconds; until the ack leaves, the ack-extend sweep's `working()` must still reach
+      // the server, or JetStream delivers the message again meanwhile.
+      return request<boolean>(Kind.Ack, m.reply, ACK, undefined, o.timeoutMs ?? defaultTimeoutMs, batchWrites, undefined, m);
     },
     get pending() {
       return pending.size;

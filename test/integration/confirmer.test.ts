@@ -41,7 +41,7 @@ interface Setup {
   stream: () => Promise<{ name: string; subject: string }>;
 }
 
-async function setup(t: Test, opts: { timeoutMs?: number; sweepIntervalMs?: number } = {}): Promise<Setup> {
+async function setup(t: Test, opts: { timeoutMs?: number; sweepIntervalMs?: number; batchWrites?: boolean } = {}): Promise<Setup> {
   const nats = await startNatsServer(t);
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
@@ -200,6 +200,38 @@ t.test('ackAck: the server confirms, the message is no longer pending; a second 
   t.equal(info.num_ack_pending, 0, 'nothing pending');
   t.equal(info.delivered.stream_seq, 2);
   t.equal(info.ack_floor.stream_seq, 2, 'the ack floor moved past both');
+});
+
+t.test('ackAck with batched writes: marked acked as the ack leaves, so working() still extends the message until then', async (t) => {
+  const { nc, confirmer, jsm, stream } = await setup(t, { batchWrites: true });
+  const s = await stream();
+  await jsm.consumers.add(s.name, { durable_name: 'c', ack_policy: AckPolicy.Explicit, ack_wait: 60_000_000_000 });
+  await confirmer.publish(`${s.subject}.job`, KIB);
+  const consumer = await jetstream(nc).consumers.get(s.name, 'c');
+  const msg = await consumer.next({ expires: 5_000 });
+  t.ok(msg, 'delivered');
+  // What reaches the server for the consumer's messages, in order: ack subjects are plain NATS subjects.
+  const seen: string[] = [];
+  const watcher = await connect({ servers: nc.getServer() });
+  t.teardown(() => watcher.close());
+  watcher.subscribe(`$JS.ACK.${s.name}.c.>`, {
+    callback: (_err, m) => {
+      seen.push(m.string());
+    },
+  });
+  await watcher.flush();
+
+  const acked = confirmer.ackAck(msg!); // waits for this turn's writes
+  const again = confirmer.ackAck(msg!); // asked again before the first left
+  msg!.working(); // the ack-extend sweep, meanwhile: still sent
+  t.equal(await acked, true, 'confirmed');
+  t.equal(await again, false, 'the second sends nothing: the first had left when its turn came');
+  msg!.working(); // after the ack: nothing
+  await nc.flush();
+  await eventually(async () => seen.length >= 2, 'the extension and the ack to reach the watcher', 5_000, 5);
+  await watcher.flush();
+  t.same(seen, ['+WPI', '+ACK'], 'one extension before the ack, one ack, nothing after');
+  t.equal((await consumer.info()).num_ack_pending, 0);
 });
 
 t.test('kvPut is a KV put: @nats-io/kv reads it back; previousSeq guards an update', async (t) => {
