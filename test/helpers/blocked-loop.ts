@@ -14,6 +14,11 @@ function unreadFrom(remotePort: number): boolean {
   return false;
 }
 
+/** Blocks this thread, and its event loop with it, for `ms`: as a long turn of the loop does. */
+export function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /**
  * Blocks this thread, and its event loop with it, as a long turn does: for at least `minMs`, and
  * then until bytes from the peer on `remotePort` (a nats-server's client port) wait unread in a
@@ -22,12 +27,11 @@ function unreadFrom(remotePort: number): boolean {
  * answer inside the blocked stretch right on a slow, loaded machine.
  */
 export function blockUntilUnreadFrom(remotePort: number, minMs: number, maxMs: number): boolean {
-  const cell = new Int32Array(new SharedArrayBuffer(4));
   const started = performance.now();
   for (;;) {
     const elapsed = performance.now() - started;
     if (elapsed >= minMs && unreadFrom(remotePort)) return true;
     if (elapsed >= maxMs) return false;
-    Atomics.wait(cell, 0, 0, 5);
+    blockFor(5);
   }
 }

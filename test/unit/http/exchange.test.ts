@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { Agent, Dispatcher } from 'undici';
 import { exchange, ExchangeTimeoutError, originAndPath } from '../../../src/http/exchange.js';
 import { listen } from '../../helpers/http-servers.js';
+import { blockFor } from '../../helpers/blocked-loop.js';
 
 /** A real server whose requests the test answers (or holds) itself. */
 async function heldServer(t: Test) {
@@ -107,11 +108,6 @@ async function serverOnAnotherThread(t: Test): Promise<{ url: string; answered: 
   t.teardown(() => thread.terminate());
   const [port] = (await once(thread, 'message')) as [number];
   return { url: `http://127.0.0.1:${port}`, answered };
-}
-
-/** Blocks this thread (its event loop too) for `ms`. */
-function blockFor(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 t.test('an answer that came in time while the event loop was blocked past the deadline is read, not cut', async (t) => {

@@ -6,6 +6,7 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { PayloadTooLargeError, QueueUnavailableError } from '../../../src/queue/errors.js';
 import { asUnavailable, confirmWithin, deadlineAfter, remainingMs } from '../../../src/queue/deadline.js';
 import { publishOutcomeUnknown } from '../../../src/queue/publisher.js';
+import { blockFor } from '../../helpers/blocked-loop.js';
 
 t.test('remainingMs: whole ms left, never negative', async (t) => {
   const d = deadlineAfter(1_000, 500);
@@ -84,7 +85,7 @@ t.test('confirmWithin: a confirmation that came in time while the event loop was
   far.write('PubAck'); // in near's receive buffer at once: loopback TCP delivers within the write
   // Blocked past the deadline, as a gateway is by a long turn: the timer is due before the loop
   // reads the socket that holds the confirmation.
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  blockFor(100);
   t.equal(await confirmed, 'ack');
 });
 
