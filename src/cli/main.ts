@@ -8,6 +8,7 @@ import { UP_DEFAULTS, UP_HOST_VARIABLES } from './up-binding.js';
 import { DEFAULT_DATA_DIR, readLocalNatsUrl } from './up-data-dir.js';
 import { stopMessage } from './stop-message.js';
 import { applyHeapPolicy } from './heap-policy.js';
+import { applyWasmPolicy } from './wasm-policy.js';
 import { VERSION } from '../version.js';
 import { readSettingsApart } from './settings-apart.js';
 import type { SettingsRequest } from './settings.js';
@@ -129,6 +130,9 @@ async function main(argv: string[]): Promise<number> {
   for (const warning of warnings) logger.warn(warning);
   const heapFlag = applyHeapPolicy(config.runtime);
   logger.debug({ v8Flag: heapFlag ?? 'from the node command line' }, 'heap growth between full collections (heap_growing_percent)');
+  // Before anything connects over HTTP: undici compiles its parser on its first connection.
+  const wasmFlag = applyWasmPolicy();
+  logger.debug({ v8Flag: wasmFlag ?? 'from the node command line' }, "WebAssembly (undici's HTTP parser) compiled by Liftoff only, not tiered up to TurboFan");
   // gateway_processes > 1: this process only forks and supervises the gateways (node:cluster).
   if (command === 'gateway' && config.gateway.processes > 1 && (await import('node:cluster')).default.isPrimary) {
     return runPrimary(config.gateway.processes, logger);

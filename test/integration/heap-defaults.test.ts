@@ -5,10 +5,13 @@ import { startNatsServer } from '../helpers/nats-server.js';
 /**
  * `heap_growing_percent` as each long-running command applies it (src/cli/heap-policy.ts): 100
  * unless set, except `asyncfn gateway`, whose requests leave little garbage in the old
- * generation, which uses 50 (src/cli/main.ts); a value set wins over both.
+ * generation, which uses 50 (src/cli/main.ts); a value set wins over both. And the WebAssembly
+ * policy both apply (src/cli/wasm-policy.ts).
  */
 
-/** The V8 flag `command` logged that it set at start. */
+const WASM_POLICY_LOG = "WebAssembly (undici's HTTP parser) compiled by Liftoff only, not tiered up to TurboFan";
+
+/** The V8 flag `command` logged that it set at start for its heap, after checking the one it set for WebAssembly. */
 async function heapFlagOf(t: Test, command: 'gateway' | 'worker', env: Record<string, string> = {}): Promise<unknown> {
   const nats = await startNatsServer(t);
   const functionsFile = await writeFunctionsFile(t, { work: 'http://127.0.0.1:9' });
@@ -19,6 +22,8 @@ async function heapFlagOf(t: Test, command: 'gateway' | 'worker', env: Record<st
     { unset: ['heap_growing_percent'].filter((name) => !(name in env)) },
   );
   const line = await started.waitForLog((l) => l.msg === 'heap growth between full collections (heap_growing_percent)', 'the heap policy it applied');
+  const wasm = await started.waitForLog((l) => l.msg === WASM_POLICY_LOG, 'the WebAssembly policy it applied');
+  t.equal(wasm.v8Flag, '--liftoff-only', `${command}: WebAssembly by Liftoff only`);
   await started.terminate();
   return line.v8Flag;
 }
