@@ -8,9 +8,9 @@ import { setFlagsFromString } from 'node:v8';
  * proxy. V8 compiles it with Liftoff and, once it is hot (~600 answers in), compiles its main
  * function again with TurboFan: 0.27–0.53 s of a helper thread's CPU and a ~30 MB compiler zone,
  * of which glibc keeps ~8–10 MiB resident in that thread's malloc arena for the life of the
- * process. Liftoff's code parses these short heads about as fast (the exchange's CPU per call did
- * not move measurably), so the worker's peak RSS under load is ~8.5 MiB lower and its first
- * 20,000 calls cheaper (BENCHMARKS.md, "undici's parser compiled twice").
+ * process. Liftoff's code parses these short answers about as fast (a warm exchange's CPU per call
+ * did not move measurably), so a draining worker's peak RSS is 9–17 MiB lower, and the compile is
+ * not paid at all (BENCHMARKS.md, "undici's parser compiled twice").
  *
  * V8 reads the flag when it compiles a module, and undici compiles llhttp on its first connection,
  * so setting it as the process starts covers it.
