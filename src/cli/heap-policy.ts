@@ -8,11 +8,12 @@ import type { RuntimeConfig } from '../config/index.js';
  * picks itself, up to 4× when collecting is cheap next to the program (a gateway or a worker
  * under load: ~22 MiB live, a threshold near 90 MiB). Everything between is garbage promoted
  * out of the young generation and still resident, so the peak RSS under load was mostly slack.
- * A fixed factor (`heap_growing_percent`, 100 by default: the next full collection at twice the
- * live heap) collects earlier: in `npm run bench`, ~50 MiB less peak RSS for the gateway and the
- * worker for no CPU measurable; 50 takes ~12 MiB more off for up to ~10 % more CPU on the worker
- * (BENCHMARKS.md, "The old generation's slack"), and ~7 MiB off the gateway for none, which is
- * why `asyncfn gateway` defaults to 50 (src/cli/main.ts).
+ * A fixed factor collects earlier: at 100 (the next full collection at twice the live heap),
+ * `npm run bench` read ~50 MiB less peak RSS for the gateway and the worker, for no CPU
+ * measurable (BENCHMARKS.md, "The old generation's slack"). `heap_growing_percent` is 50 by
+ * default: ~7 MiB more off the gateway's peak for no CPU measurable, and ~7 MiB off a draining
+ * worker's for twice as many full collections, ~3 % more CPU per invocation (BENCHMARKS.md,
+ * "The worker's old generation at 1.5× its live heap").
  *
  * The flag is one V8 reads each time it sets a threshold, so setting it once the process runs
  * takes effect at the next full collection (Node keeps V8's flags writable after startup).

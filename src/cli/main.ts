@@ -36,14 +36,6 @@ Configuration comes from environment variables with OpenFaaS names (NATS_URL, ma
 ack_wait, upstream_timeout, ...) and an optional YAML file with the same keys (--config or
 ASYNCFN_CONFIG); see README.md.`;
 
-/**
- * What `asyncfn gateway` uses for variables neither the environment nor the file sets. A request
- * leaves little behind it in the old generation (~0.7 KB promoted per `202`, an invocation in the
- * worker ~11 KB), so the gateway's full collections can come at 1.5× the live heap instead of 2×
- * for no CPU measurable: ~7 MiB less peak RSS under load (BENCHMARKS.md, "The gateway's heap growth").
- */
-const GATEWAY_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({ heap_growing_percent: '50' });
-
 /** Commands that read or repair JetStream state and exit; they parse their own arguments. */
 const OPERATOR_COMMANDS: readonly string[] = ['dlq', 'status', 'queues', 'cancel', 'batch'];
 
@@ -76,11 +68,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const configPath = values.config ?? process.env.ASYNCFN_CONFIG;
   const loadOptions: LoadOptions =
-    command === 'up'
-      ? { defaults: UP_DEFAULTS, flags: values.host === undefined ? [] : [{ flag: '--host', value: values.host, variables: UP_HOST_VARIABLES }] }
-      : command === 'gateway'
-        ? { defaults: GATEWAY_DEFAULTS }
-        : {};
+    command === 'up' ? { defaults: UP_DEFAULTS, flags: values.host === undefined ? [] : [{ flag: '--host', value: values.host, variables: UP_HOST_VARIABLES }] } : {};
   // The commands that run for weeks; the others exit, or (`up`) load the validators anyway.
   const longRunning = command === 'gateway' || command === 'worker';
   const request: SettingsRequest = {

@@ -246,7 +246,7 @@ export const RuntimeConfigSchema = z
     /**
      * How far V8's old generation may grow past what survived its last full collection, percent
      * (`heap_growing_percent`, V8's `--heap-growing-percent`), 0–1000; 0 leaves the factor to V8
-     * (up to 4× when collecting is cheap). Default 100.
+     * (up to 4× when collecting is cheap). Default 50.
      */
     heapGrowingPercent: z.int().min(0).max(1000),
   })

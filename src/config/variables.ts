@@ -296,9 +296,9 @@ export const VariablesSchema = z
     write_debug: boolean
       .prefault('false')
       .register(VARIABLE_DOCS, { meaning: 'log request and response bodies (bounded, secret headers redacted) at info level, see [Observing it](#observing-it)' }),
-    heap_growing_percent: integer(0, 1000).prefault('100').register(VARIABLE_DOCS, {
+    heap_growing_percent: integer(0, 1000).prefault('50').register(VARIABLE_DOCS, {
       meaning:
-        "how far V8's old generation may grow past what survived its last full collection before the next one, in percent, in `asyncfn gateway`, `worker` and `up` (V8's `--heap-growing-percent`, as Go's `GOGC`). `asyncfn gateway` uses `50` unless it is set: its requests leave little garbage behind (~7 MiB less peak RSS under load, no CPU measurable). `0` leaves it to V8, which lets it grow up to 4× when collecting is cheap: ~50 MiB more peak RSS under load; `50`: ~12 MiB less than `100`, for up to 10 % more CPU on a busy worker. A `--heap-growing-percent` on node's own command line wins. See **Memory** in [Running in production](#running-in-production)",
+        "how far V8's old generation may grow past what survived its last full collection before the next one, in percent, in `asyncfn gateway`, `worker` and `up` (V8's `--heap-growing-percent`, as Go's `GOGC`). `50`: a draining worker's peak RSS ~7 MiB below `100`'s, for twice as many full collections (~3 % more CPU per invocation); the gateway's ~7 MiB below, for no CPU measurable. `100` for a worker limited by CPU rather than memory. `0` leaves it to V8, which lets it grow up to 4× when collecting is cheap: ~50 MiB more peak RSS under load. A `--heap-growing-percent` on node's own command line wins. See **Memory** in [Running in production](#running-in-production)",
     }),
     max_retry_attempts: integer(1).prefault('10').register(VARIABLE_DOCS, { meaning: 'total attempts, the first included' }),
     http_retry_codes: statusList.prefault('408,429,500,502,503,504').register(VARIABLE_DOCS, { meaning: 'function statuses that are retried' }),
