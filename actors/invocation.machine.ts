@@ -114,19 +114,23 @@ interface Self {
 
 /**
  * Runs an effect and reports its end to the machine as one of two events; a synchronous throw is a
- * failure. An async function, and the events made by the functions below, rather than closures
- * made per call: V8 keeps a closure's optimized code only while some closure of it is alive, and
- * these, made per invocation, were compiled again after every full collection (`--log-code`).
+ * failure. The events are made by the module functions below; what waits for the effect is the
+ * pair of reactions on its promise (one small context for both), not an async function's frame:
+ * an invocation keeps it for as long as the effect runs, through young-generation collections
+ * that copy it (BENCHMARKS.md, "What an in-flight invocation holds").
  */
-async function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => InvocationEvent, failed: (error: unknown) => InvocationEvent): Promise<void> {
-  let output: T;
+function report<T>(self: Self, effect: () => Promise<T>, done: (output: T) => InvocationEvent, failed: (error: unknown) => InvocationEvent): void {
+  let pending: Promise<T>;
   try {
-    output = await effect();
+    pending = effect();
   } catch (error) {
     self.send(failed(error));
     return;
   }
-  self.send(done(output));
+  pending.then(
+    (output) => self.send(done(output)),
+    (error: unknown) => self.send(failed(error)),
+  );
 }
 
 const functionDone = (output: FunctionOutcome): InvocationEvent => ({ type: 'function.done', output });
@@ -299,37 +303,37 @@ function effectActions(effects: InvocationEffects) {
     invokeFunction: ({ context, self }: Args) => {
       const abort = new AbortHandle();
       context.running.abort = abort;
-      void report(self, () => effects.invokeFunction({ invocation: context.invocation, attempt: context.attempt }, abort), functionDone, functionFailed);
+      report(self, () => effects.invokeFunction({ invocation: context.invocation, attempt: context.attempt }, abort), functionDone, functionFailed);
     },
     abortFunction: ({ context }: Args) => {
       context.running.abort?.abort(new Error('the invocation left invoking'));
       context.running.abort = undefined;
     },
-    deliverCallback: ({ context, self }: Args) => void report(self, () => effects.deliverCallback(callbackRequest(context)), callbackDone, callbackFailed),
+    deliverCallback: ({ context, self }: Args) => report(self, () => effects.deliverCallback(callbackRequest(context)), callbackDone, callbackFailed),
     handOffCallback: ({ context, self }: Args) => {
       const request: CallbackHandOff = {
         ...callbackRequest(context),
         error: context.callbackError ?? 'callback failed',
         status: context.callbackStatus,
       };
-      void report(self, () => effects.handOffCallback(request), handOffDone, handOffFailed);
+      report(self, () => effects.handOffCallback(request), handOffDone, handOffFailed);
     },
     deadLetter: ({ context, self }: Args) =>
-      void report(
+      report(
         self,
         () => effects.deadLetter({ invocation: context.invocation, reason: context.deadLetter!, attempts: context.attempt, outcome: context.outcome }),
         deadLetterDone,
         deadLetterFailed,
       ),
     storeResult: ({ context, self }: Args) =>
-      void report(self, () => effects.storeResult({ invocation: context.invocation, outcome: context.outcome! }), resultDone, resultFailed),
+      report(self, () => effects.storeResult({ invocation: context.invocation, outcome: context.outcome! }), resultDone, resultFailed),
     /**
      * The final record, then the double ack: one effect and one event for both, since every
      * invocation takes this path (an event costs the machine more than the two awaits). A batch
      * item is counted between the two; a count that fails leaves the message unacked (settle.failed).
      */
-    settle: ({ context, self }: Args) => void report(self, () => settle(effects, context), settleDone, settleFailed),
-    ackStale: ({ context, self }: Args) => void report(self, () => ackStale(effects, context), settleDone, settleFailed),
+    settle: ({ context, self }: Args) => report(self, () => settle(effects, context), settleDone, settleFailed),
+    ackStale: ({ context, self }: Args) => report(self, () => ackStale(effects, context), settleDone, settleFailed),
     /** Informational: not awaited, a failure changes nothing. */
     recordRunning: ({ context }: Args) => {
       if (context.running.recorded) return;
@@ -340,14 +344,14 @@ function effectActions(effects: InvocationEffects) {
     scheduleRetry: ({ context, self }: Args) => {
       const outcome = context.outcome!;
       const delayMs = retryDelayMs(outcome, context.attempt, context.policy, outcome.startedAtMs + outcome.durationMs, context.random);
-      void report(self, () => effects.scheduleRetry(context.message, delayMs), retryDone, retryFailed);
+      report(self, () => effects.scheduleRetry(context.message, delayMs), retryDone, retryFailed);
     },
     /** Fire and forget: given back at shutdown, another replica takes it at once. */
     release: ({ context }: Args) => context.message.nak(0),
     /** A redelivery: its final record and its ledger entry, then its attempt recorded (see `recordAttempt` above). */
     recordAttempt: ({ context, self }: Args) => {
       const { deliveryCount } = context.message;
-      void report(
+      report(
         self,
         () => recordAttempt(effects, context.invocation, deliveryCount),
         attemptRecorded,
@@ -376,7 +380,7 @@ function effectActions(effects: InvocationEffects) {
         }
         return ledgerError;
       };
-      void report(self, throttle, throttleDone, throttleFailed);
+      report(self, throttle, throttleDone, throttleFailed);
     },
   };
 }

@@ -40,11 +40,25 @@ export interface Lane<T> {
   acquire?(n: number): Promise<{ readonly granted: number; readonly retryInMs: number }>;
 }
 
+/**
+ * A handler's hold on its slot without a promise: the supervisor hands it the slot's `release`
+ * (one function per lane, not one per item), to be called once when the item is done. A queue's
+ * invocations hold their slots this way: a promise and the frame awaiting it, kept for each item
+ * in flight, are copied by every young-generation collection they outlive (BENCHMARKS.md, "What
+ * an in-flight invocation holds").
+ */
+export interface SlotHold {
+  holdUntilFree(release: () => void): void;
+}
+
 export interface LaneSupervisorOptions<T> {
   /** Items handled at once over all lanes; at most this many are requested and running together. */
   readonly concurrency: number;
-  /** Handles one item of `lane`; the slot is held until the promise settles (`undefined`: no slot taken). */
-  readonly handle: (item: T, lane: string) => PromiseLike<void> | undefined;
+  /**
+   * Handles one item of `lane`; the slot is held until the promise settles, or until a
+   * {@link SlotHold} calls its release (`undefined`: no slot taken).
+   */
+  readonly handle: (item: T, lane: string) => PromiseLike<void> | SlotHold | undefined;
   /**
    * Items still waiting in the lane after this one (JetStream's `info.pending` of the message): a
    * lane whose last delivery said 0 has no known backlog. Absent, every lane that delivered is
@@ -79,6 +93,8 @@ interface LaneState<T> {
   acquiring: boolean;
   /** Removed while items were running: dropped when the last settles. */
   removing: boolean;
+  /** Frees one of this lane's slots: made once per lane, handed to every item's hold. */
+  readonly release: () => void;
 }
 
 interface GroupState {
@@ -157,7 +173,7 @@ export class LaneSupervisor<T> {
     }
     if (existing) this.#drop(existing);
     const group = lane.group ?? lane.id;
-    this.#lanes.set(lane.id, {
+    const state: LaneState<T> = {
       lane,
       group,
       running: 0,
@@ -167,7 +183,9 @@ export class LaneSupervisor<T> {
       pausedUntil: 0,
       acquiring: false,
       removing: false,
-    });
+      release: () => this.#release(state),
+    };
+    this.#lanes.set(lane.id, state);
     if (!this.#groups.has(group)) this.#groups.set(group, { running: 0, requested: 0 });
     this.#demand$.next();
   }
@@ -403,7 +421,7 @@ export class LaneSupervisor<T> {
   }
 
   #admit(state: LaneState<T>, item: T): void {
-    let handling: PromiseLike<void> | undefined;
+    let handling: PromiseLike<void> | SlotHold | undefined;
     try {
       handling = this.#opts.handle(item, state.lane.id);
     } catch (error) {
@@ -416,10 +434,11 @@ export class LaneSupervisor<T> {
     state.running += 1;
     this.#groups.get(state.group)!.running += 1;
     this.#running$.next(this.#running$.value + 1);
-    void this.#settle(state, item, handling);
+    if ('holdUntilFree' in handling) handling.holdUntilFree(state.release);
+    else void this.#settle(state, item, handling);
   }
 
-  /** Frees the item's slot once it is handled: a method, since V8 drops the optimized code of closures made per item at every full collection. */
+  /** Frees the item's slot once its promise settles: a method, since V8 drops the optimized code of closures made per item at every full collection. */
   async #settle(state: LaneState<T>, item: T, handling: PromiseLike<void>): Promise<void> {
     try {
       await handling;

@@ -1,7 +1,7 @@
 import type { SnapshotFrom } from 'xstate';
 import { asyncScheduler, interval, type Observable, type SchedulerLike, type Subscription } from './rx.js';
 import { AckExtender } from './ack-extender.js';
-import { LaneSupervisor, type Lane } from './lane.supervisor.js';
+import { LaneSupervisor, type Lane, type SlotHold } from './lane.supervisor.js';
 import type { InvocationMachine, InvocationSettlement } from './invocation.machine.js';
 import { MachineRunner, type MachineRun, type RunObserver } from './machine.runner.js';
 import type { DeadLetterReason, FunctionOutcome, Invocation, InvocationSettings, MessageHandle, ResultStorage } from './invocation.types.js';
@@ -137,15 +137,20 @@ interface AdmissionHost {
 }
 
 /**
- * One admitted delivery: its registry entry and its machine's observer, as one object. A drain's
- * invocation outlives a young-generation collection or two, so what it keeps is promoted; one
- * object here replaces the closures, entry and observer it took before (BENCHMARKS.md, "What a
- * drain promotes").
+ * One admitted delivery: its registry entry, its machine's observer and its hold on the slot, as
+ * one object. A drain's invocation outlives a young-generation collection or two, so what it keeps
+ * is copied and promoted; one object here replaces the closures, entry, observer, promise and
+ * awaiting frame it took before (BENCHMARKS.md, "What a drain promotes" and "What an in-flight
+ * invocation holds").
  */
-class Admission implements InFlight, RunObserver<InvocationMachine> {
+class Admission implements InFlight, RunObserver<InvocationMachine>, SlotHold {
   run!: MachineRun<InvocationMachine>;
-  readonly finished: Promise<void>;
-  #free: () => void = noop;
+  /** The slot's release, once the lane supervisor has handed it over; `noop` after it is called. */
+  #release: () => void = noop;
+  #freed = false;
+  /** Settles `finished`, made only when something waits for it (a retry's early redelivery). */
+  #resolveFinished: (() => void) | undefined;
+  #finished: Promise<void> | undefined;
   #lastState = '';
   readonly #host: AdmissionHost;
 
@@ -157,12 +162,30 @@ class Admission implements InFlight, RunObserver<InvocationMachine> {
     readonly invocation: Invocation,
   ) {
     this.#host = host;
-    this.finished = new Promise<void>((resolve) => (this.#free = resolve));
   }
 
-  /** Frees the slot (resolves `finished`). */
+  holdUntilFree(release: () => void): void {
+    if (this.#freed) release();
+    else this.#release = release;
+  }
+
+  /** Resolves once the machine is done and its slot is free. */
+  get finished(): Promise<void> {
+    if (this.#finished === undefined) {
+      if (this.#freed) this.#finished = Promise.resolve();
+      else this.#finished = new Promise<void>((resolve) => (this.#resolveFinished = resolve));
+    }
+    return this.#finished;
+  }
+
+  /** Frees the slot, once. */
   free(): void {
-    this.#free();
+    if (this.#freed) return;
+    this.#freed = true;
+    const release = this.#release;
+    this.#release = noop;
+    release();
+    this.#resolveFinished?.();
   }
 
   done(snapshot: SnapshotFrom<InvocationMachine>): void {
@@ -431,11 +454,12 @@ export class QueueSupervisor {
   }
 
   /**
-   * The demand supervisor's handler: starts one machine and returns a promise that holds the slot
-   * until the machine is done. Returns undefined (no slot taken) for what it settles at once: a
-   * poison message and a duplicate call id.
+   * The lane supervisor's handler: starts one machine and returns its admission, which holds the
+   * slot until the machine is done (or a promise that does, for a delivery that waits for the
+   * attempt before it). Returns undefined (no slot taken) for what it settles at once: a poison
+   * message and a duplicate call id.
    */
-  #admit(delivery: Delivery, lane: string): Promise<void> | undefined {
+  #admit(delivery: Delivery, lane: string): PromiseLike<void> | Admission | undefined {
     const { message, decoded } = delivery;
     if (!decoded.ok) {
       // A message that cannot be decoded can never succeed: dead-letter it instead of redelivering forever.
@@ -452,7 +476,7 @@ export class QueueSupervisor {
       // A retry's redelivery overtook the confirmation of its nak (a short back-off): it is the next
       // attempt, run once the machine before it is done. A nak here would spend a delivery, and so
       // an attempt, on nothing.
-      if (GIVEN_BACK.has(String(running.run.snapshot?.value))) return running.finished.then(() => this.#admit(delivery, lane));
+      if (GIVEN_BACK.has(String(running.run.snapshot?.value))) return running.finished.then(() => this.#admitAfter(delivery, lane));
       // The same call id is already running here (ack_wait ran out, or a redelivery overtook a slow
       // ack): let the running one settle it. JetStream keeps one ack deadline per stream message,
       // whichever delivery's reply moves it: `working()` here pushes it a whole ack_wait away, and
@@ -476,6 +500,12 @@ export class QueueSupervisor {
     admission.run = this.#machines.start({ ...this.#opts.settingsFor(invocation), message, invocation }, admission);
     const first = admission.run.snapshot;
     this.#opts.events.started?.(this.#opts.queue, invocation, first?.context.attempt ?? Math.max(1, message.deliveryCount), String(first?.value ?? 'crashed'));
-    return admission.finished;
+    return admission;
+  }
+
+  /** Admits a delivery that waited for the attempt before it: the slot it holds is a promise's. */
+  #admitAfter(delivery: Delivery, lane: string): PromiseLike<void> | undefined {
+    const held = this.#admit(delivery, lane);
+    return held instanceof Admission ? held.finished : held;
   }
 }

@@ -2,9 +2,10 @@ import type { KeyObject } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { CallbackRequest } from '../../actors/invocation.types.js';
 import { durationSeconds, unixNanos } from '../http/headers.js';
-import { exchange, ExchangeTimeoutError } from '../http/exchange.js';
+import { exchange, ExchangeTimeoutError, type ExchangeReader, type ExchangeResponse } from '../http/exchange.js';
 import { AsyncFnError, describeError } from '../errors.js';
 import { TelemetryAttributes as A } from '../telemetry/attributes.js';
+import type { Span } from '@opentelemetry/api';
 import { contextOf, endSpan, errorFailure, injectHeaders, startClientSpan } from '../telemetry/spans.js';
 import { signWebhook, webhookIdOf } from './signing.js';
 import { CallbackRefusedError } from './target-guard.js';
@@ -78,6 +79,31 @@ export function callbackHeaders(req: CallbackRequest, version: string, signing?:
   return headers;
 }
 
+/** One callback POST in flight: turns its end into nothing (a 2xx) or the error it rejects with. */
+class CallbackPost implements ExchangeReader<void> {
+  constructor(
+    readonly span: Span,
+    readonly timeoutMs: number,
+  ) {}
+
+  answered({ status }: ExchangeResponse): void {
+    const accepted = status >= 200 && status < 300;
+    endSpan(this.span, status, accepted ? undefined : { type: String(status) });
+    // undici's dispatch follows no redirect (no redirect interceptor is composed): a 3xx is a
+    // failed delivery, never a hop to wherever Location points, which the guard has not vetted.
+    if (!accepted) throw new CallbackFailedError(`receiver answered ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`, status);
+  }
+
+  failed(err: unknown): never {
+    endSpan(this.span, undefined, errorFailure(err));
+    // The dispatcher's connect guard refused every address: no retry can change that.
+    if (err instanceof CallbackRefusedError) throw err;
+    // Its own words, so a log tells a silent receiver from one that refused the connection.
+    if (err instanceof ExchangeTimeoutError) throw new CallbackFailedError(`no answer within ${this.timeoutMs} ms`, undefined, { cause: err });
+    throw new CallbackFailedError(describeError(err), undefined, { cause: err });
+  }
+}
+
 /**
  * POSTs the function's result to X-Callback-Url; rejects unless the receiver answers 2xx. Each
  * POST is a CLIENT span in the invocation's trace (parented on the envelope's traceparent, so the
@@ -95,21 +121,12 @@ export function deliverCallback(deps: DeliverCallbackDeps) {
     // Signed here, at each attempt, over the very Uint8Array handed to undici as the body.
     const headers = callbackHeaders(req, deps.version, deps.signing);
     injectHeaders(span, parent, headers);
-    let status: number;
-    try {
-      ({ status } = await exchange(deps.dispatcher, { url, method: 'POST', headers, body: req.outcome.body }, { timeoutMs: deps.timeoutMs, signal, discardBody: true }));
-    } catch (err) {
-      endSpan(span, undefined, errorFailure(err));
-      // The dispatcher's connect guard refused every address: no retry can change that.
-      if (err instanceof CallbackRefusedError) throw err;
-      // Its own words, so a log tells a silent receiver from one that refused the connection.
-      if (err instanceof ExchangeTimeoutError) throw new CallbackFailedError(`no answer within ${deps.timeoutMs} ms`, undefined, { cause: err });
-      throw new CallbackFailedError(describeError(err), undefined, { cause: err });
-    }
-    const accepted = status >= 200 && status < 300;
-    endSpan(span, status, accepted ? undefined : { type: String(status) });
-    // undici's dispatch follows no redirect (no redirect interceptor is composed): a 3xx is a
-    // failed delivery, never a hop to wherever Location points, which the guard has not vetted.
-    if (!accepted) throw new CallbackFailedError(`receiver answered ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`, status);
+    // Returned, not awaited: while the receiver answers, only the reader is kept.
+    return exchange(
+      deps.dispatcher,
+      { url, method: 'POST', headers, body: req.outcome.body },
+      { timeoutMs: deps.timeoutMs, signal, discardBody: true },
+      new CallbackPost(span, deps.timeoutMs),
+    );
   };
 }

@@ -2,12 +2,12 @@ import { trace, type Context, type Span } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import type { FunctionOutcome, FunctionPolicy, FunctionRequest, Invocation } from '../../actors/invocation.types.js';
 import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
-import { exchange, ExchangeTimeoutError } from '../http/exchange.js';
+import { exchange, ExchangeTimeoutError, type ExchangeReader, type ExchangeResponse } from '../http/exchange.js';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer, tracingActive, UNTRACED } from '../telemetry/spans.js';
 import { describeError, PathRefusedError } from '../errors.js';
 import { functionUrl, type FunctionResolver } from './resolver.js';
-import { callTimeout } from './timeout.js';
+import { callTimeout, type CallTimeout } from './timeout.js';
 import type { AbortLike } from '../../actors/abort-handle.js';
 
 export interface InvokeFunctionDeps {
@@ -66,19 +66,11 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
   const callFunction = async (invocation: Invocation, attempt: Context | undefined, signal: AbortLike | undefined): Promise<FunctionOutcome> => {
     const startedAtMs = now();
     const started = performance.now();
-    const failed = (status: number, transportError: string): FunctionOutcome => ({
-      status,
-      contentType: 'text/plain; charset=utf-8',
-      body: encoder.encode(`${transportError}\n`),
-      startedAtMs,
-      durationMs: performance.now() - started,
-      transportError,
-    });
 
     const fn = await deps.resolver.resolve({ name: invocation.functionName, namespace: invocation.namespace });
     if (!fn) {
       // Removed since it was enqueued: a definitive answer, not a transport failure.
-      return { ...failed(404, `function "${invocation.functionName}" not found`), transportError: undefined };
+      return answeredByAsyncfn(404, `function "${invocation.functionName}" not found`, startedAtMs, started, undefined);
     }
     // Read before the call: the machine decides on the outcome with the function's own policy.
     const functionPolicy = deps.policyFor?.(fn.annotations);
@@ -89,7 +81,7 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
       if (!(err instanceof PathRefusedError)) throw err;
       // The gateway refuses such a path; this message came from elsewhere. The function is not
       // called: a 400 (a definitive answer, retried only if 400 is in http_retry_codes).
-      return { ...failed(400, `function "${invocation.functionName}" not called: ${err.message}`), transportError: undefined, functionPolicy };
+      return answeredByAsyncfn(400, `function "${invocation.functionName}" not called: ${err.message}`, startedAtMs, started, functionPolicy);
     }
     const call = attempt === undefined ? UNTRACED : startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
     if (call.isRecording()) call.setAttributes({ [A.callId]: invocation.callId, [A.faasInvokedName]: invocation.functionName });
@@ -108,12 +100,13 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
         stored = await deps.payloads?.get(invocation.bodyRef.name);
       } catch (err) {
         endSpan(call, undefined, errorFailure(err));
-        return { ...failed(503, `could not read the body of "${invocation.callId}" from the payload bucket: ${describe(err)}`), functionPolicy };
+        const unread = `could not read the body of "${invocation.callId}" from the payload bucket: ${describe(err)}`;
+        return answeredByAsyncfn(503, unread, startedAtMs, started, functionPolicy, true);
       }
       if (!stored) {
         const gone = `the body of "${invocation.callId}" (object ${invocation.bodyRef.name}) is no longer in the payload bucket`;
         endSpan(call, undefined, { type: String(BODY_GONE_STATUS), message: gone });
-        return { ...failed(BODY_GONE_STATUS, gone), transportError: undefined, functionPolicy };
+        return answeredByAsyncfn(BODY_GONE_STATUS, gone, startedAtMs, started, functionPolicy);
       }
       headers['content-length'] = String(stored.size);
       body = stored.chunks;
@@ -122,33 +115,13 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     // One HMAC per attempt; the URL is good for as long as this attempt may run.
     const progressUrl = deps.progressUrl?.(invocation.callId, startedAtMs + timeout.ms);
     if (progressUrl !== undefined) headers[PROGRESS_URL_HEADER] = progressUrl;
-    try {
-      const response = await exchange(deps.dispatcher, { url, method: invocation.method, headers, body }, { timeoutMs: timeout.ms, signal });
-      endSpan(call, response.status, statusFailure(response.status, 400));
-      return {
-        status: response.status,
-        contentType: firstHeader(response.headers, 'content-type'),
-        body: response.body,
-        startedAtMs,
-        durationMs: performance.now() - started,
-        retryAfter: firstHeader(response.headers, 'retry-after'),
-        internal: response.headers['x-openfaas-internal'] !== undefined,
-        functionPolicy,
-      };
-    } catch (err) {
-      if (signal?.aborted) {
-        endSpan(call, undefined, { type: 'aborted', message: 'the attempt was cancelled' });
-        throw err;
-      }
-      if (err instanceof ExchangeTimeoutError) {
-        const timedOut = `function "${invocation.functionName}" did not answer within ${timeout.setBy} (${timeout.ms} ms)`;
-        endSpan(call, undefined, { type: 'timeout', message: timedOut });
-        return { ...failed(504, timedOut), functionPolicy };
-      }
-      endSpan(call, undefined, errorFailure(err));
-      // OpenFaaS: a function that cannot be reached is reported as 503.
-      return { ...failed(503, `could not reach function "${invocation.functionName}": ${describe(err)}`), functionPolicy };
-    }
+    // Returned, not awaited: while the function runs, this frame is over and only the reader is kept.
+    return exchange(
+      deps.dispatcher,
+      { url, method: invocation.method, headers, body },
+      { timeoutMs: timeout.ms, signal },
+      new FunctionCall(invocation.functionName, call, startedAtMs, started, timeout, functionPolicy, signal),
+    );
   };
 
   const traced = async ({ invocation, attempt }: FunctionRequest, signal?: AbortLike): Promise<FunctionOutcome> => {
@@ -173,6 +146,76 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
   // frame around it; each would be a no-op, and is held for as long as the function runs.
   return (request: FunctionRequest, signal?: AbortLike): Promise<FunctionOutcome> =>
     tracingActive() ? traced(request, signal) : callFunction(request.invocation, undefined, signal);
+}
+
+/**
+ * One function call in flight: what its outcome needs once the exchange ends, as one object (the
+ * exchange's reader), instead of the frame of an async function suspended for the call's length.
+ */
+class FunctionCall implements ExchangeReader<FunctionOutcome> {
+  constructor(
+    readonly functionName: string,
+    readonly span: Span,
+    readonly startedAtMs: number,
+    readonly started: number,
+    readonly timeout: CallTimeout,
+    readonly functionPolicy: FunctionPolicy | undefined,
+    readonly signal: AbortLike | undefined,
+  ) {}
+
+  answered(response: ExchangeResponse): FunctionOutcome {
+    endSpan(this.span, response.status, statusFailure(response.status, 400));
+    return {
+      status: response.status,
+      contentType: firstHeader(response.headers, 'content-type'),
+      body: response.body,
+      startedAtMs: this.startedAtMs,
+      durationMs: performance.now() - this.started,
+      retryAfter: firstHeader(response.headers, 'retry-after'),
+      internal: response.headers['x-openfaas-internal'] !== undefined,
+      functionPolicy: this.functionPolicy,
+    };
+  }
+
+  /** A transport failure as an outcome; only an abort by the caller (the machine left `invoking`) rejects. */
+  failed(err: unknown): FunctionOutcome {
+    if (this.signal?.aborted) {
+      endSpan(this.span, undefined, { type: 'aborted', message: 'the attempt was cancelled' });
+      throw err;
+    }
+    if (err instanceof ExchangeTimeoutError) {
+      const timedOut = `function "${this.functionName}" did not answer within ${this.timeout.setBy} (${this.timeout.ms} ms)`;
+      endSpan(this.span, undefined, { type: 'timeout', message: timedOut });
+      return answeredByAsyncfn(504, timedOut, this.startedAtMs, this.started, this.functionPolicy, true);
+    }
+    endSpan(this.span, undefined, errorFailure(err));
+    // OpenFaaS: a function that cannot be reached is reported as 503.
+    const unreachable = `could not reach function "${this.functionName}": ${describe(err)}`;
+    return answeredByAsyncfn(503, unreachable, this.startedAtMs, this.started, this.functionPolicy, true);
+  }
+}
+
+/**
+ * An outcome asyncfn gives in the function's place: it was not called (a definitive answer), or
+ * did not answer (`transport`: the message is then the outcome's `transportError` too).
+ */
+function answeredByAsyncfn(
+  status: number,
+  message: string,
+  startedAtMs: number,
+  started: number,
+  functionPolicy: FunctionPolicy | undefined,
+  transport = false,
+): FunctionOutcome {
+  return {
+    status,
+    contentType: 'text/plain; charset=utf-8',
+    body: encoder.encode(`${message}\n`),
+    startedAtMs,
+    durationMs: performance.now() - started,
+    transportError: transport ? message : undefined,
+    functionPolicy,
+  };
 }
 
 function setConsumerAttributes(span: Span, invocation: Invocation, attempt: number, queue: string | undefined): void {

@@ -32,6 +32,19 @@ export interface ExchangeOptions {
   readonly discardBody?: boolean;
 }
 
+/**
+ * Turns an exchange's end into what its caller keeps: the exchange's promise settles with what
+ * these return (or rejects with what they throw). A caller that gives one keeps no frame of its
+ * own suspended while the request is in flight, only this object: under load a call outlives a
+ * young-generation collection or two, and everything it keeps alive is copied each time
+ * (BENCHMARKS.md, "What an in-flight invocation holds").
+ */
+export interface ExchangeReader<T> {
+  answered(response: ExchangeResponse): T;
+  /** The dispatcher's error, an {@link ExchangeTimeoutError}, or the abort signal's reason. */
+  failed(error: unknown): T;
+}
+
 /** The exchange did not end within its `timeoutMs`. */
 export class ExchangeTimeoutError extends Error {
   override readonly name = 'ExchangeTimeoutError';
@@ -56,6 +69,13 @@ export function originAndPath(url: string): { origin: string; path: string } {
   return { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
 }
 
+/** What the shared timer callbacks see of an exchange. */
+interface Cuttable {
+  readonly timeoutMs: number;
+  readonly started: boolean;
+  cut(reason: unknown): void;
+}
+
 /**
  * Timer callback shared by every exchange: no closure per call. Timers run before the event loop
  * reads its sockets, so after a long turn (a burst of thousands of answers read in one go) an
@@ -65,12 +85,12 @@ export function originAndPath(url: string): { origin: string; path: string } {
  * answered is retried. A request not sent yet (waiting for a connection) is cut at once, so that
  * it is never sent: given that read too, it could be sent in it and then cut unanswered.
  */
-function timeOut(exchange: Exchange): void {
+function timeOut(exchange: Cuttable): void {
   if (exchange.started) setImmediate(cutUnanswered, exchange);
   else cutUnanswered(exchange);
 }
 
-function cutUnanswered(exchange: Exchange): void {
+function cutUnanswered(exchange: Cuttable): void {
   exchange.cut(new ExchangeTimeoutError(exchange.timeoutMs));
 }
 
@@ -80,10 +100,11 @@ function cutUnanswered(exchange: Exchange): void {
  * and collected again with the old generation; a class keeps that to one object and its timer,
  * where closures over the exchange's variables made a dozen (BENCHMARKS.md, "What a drain promotes").
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange<T> implements Dispatcher.DispatchHandler, Cuttable {
   readonly timeoutMs: number;
-  readonly #resolve: (response: ExchangeResponse) => void;
+  readonly #resolve: (value: T) => void;
   readonly #reject: (reason: unknown) => void;
+  readonly #reader: ExchangeReader<T>;
   readonly #signal: AbortLike | undefined;
   readonly #discardBody: boolean;
   readonly #timer: NodeJS.Timeout;
@@ -101,8 +122,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** The abort listener, made only when there is a signal to listen to. */
   readonly #onAbort: (() => void) | undefined;
 
-  constructor(opts: ExchangeOptions, resolve: (response: ExchangeResponse) => void, reject: (reason: unknown) => void) {
+  constructor(opts: ExchangeOptions, reader: ExchangeReader<T>, resolve: (value: T) => void, reject: (reason: unknown) => void) {
     this.timeoutMs = opts.timeoutMs;
+    this.#reader = reader;
     this.#resolve = resolve;
     this.#reject = reject;
     this.#signal = opts.signal;
@@ -128,7 +150,18 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     this.#cutBeforeStart = reason;
     this.#finish();
-    this.#reject(reason);
+    this.#fail(reason);
+  }
+
+  #fail(error: unknown): void {
+    let value: T;
+    try {
+      value = this.#reader.failed(error);
+    } catch (thrown) {
+      this.#reject(thrown);
+      return;
+    }
+    this.#resolve(value);
   }
 
   #finish(): void {
@@ -161,33 +194,63 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#settled) return;
     this.#finish();
     const body = this.#body;
-    this.#resolve({
+    const response: ExchangeResponse = {
       status: this.#status,
       headers: this.#headers,
       body: body === undefined ? EMPTY : Array.isArray(body) ? Buffer.concat(body, this.#length) : body,
-    });
+    };
+    let value: T;
+    try {
+      value = this.#reader.answered(response);
+    } catch (thrown) {
+      this.#reject(thrown);
+      return;
+    }
+    this.#resolve(value);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.#settled) return;
     this.#finish();
-    this.#reject(error);
+    this.#fail(error);
   }
 }
+
+/** The response itself; a failure rejects. */
+const AS_IS: ExchangeReader<ExchangeResponse> = {
+  answered: (response) => response,
+  failed: (error) => {
+    throw error;
+  },
+};
 
 /**
  * One request and its whole response through `dispatcher`, at the cost of undici's dispatch:
  * no response stream, no AbortController, one timer. undici's `request()` costs about twice the
  * CPU for the same exchange (a Readable per response, an AbortSignal per call; `npm run bench`,
- * pieces). Rejects with the dispatcher's error, an {@link ExchangeTimeoutError}, or the reason of
- * `signal`.
+ * pieces). Resolves with the response; rejects with the dispatcher's error, an
+ * {@link ExchangeTimeoutError}, or the reason of `signal`. With a `reader`, settles with what it
+ * makes of either (an already aborted `signal` is read by it too).
  */
-export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, opts: ExchangeOptions): Promise<ExchangeResponse> {
+export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, opts: ExchangeOptions): Promise<ExchangeResponse>;
+export function exchange<T>(dispatcher: Dispatcher, request: ExchangeRequest, opts: ExchangeOptions, reader: ExchangeReader<T>): Promise<T>;
+export function exchange<T>(
+  dispatcher: Dispatcher,
+  request: ExchangeRequest,
+  opts: ExchangeOptions,
+  reader: ExchangeReader<T> = AS_IS as unknown as ExchangeReader<T>,
+): Promise<T> {
   const { signal } = opts;
-  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (signal?.aborted) {
+    try {
+      return Promise.resolve(reader.failed(signal.reason));
+    } catch (thrown) {
+      return Promise.reject(thrown);
+    }
+  }
   const { origin, path } = originAndPath(request.url);
-  const promise = new Promise<ExchangeResponse>(takeSettlers);
-  const handler = new Exchange(opts, taken.resolve, taken.reject);
+  const promise = new Promise<T>(takeSettlers as (resolve: (value: T) => void, reject: (reason: unknown) => void) => void);
+  const handler = new Exchange<T>(opts, reader, taken.resolve, taken.reject);
   // The handler holds them now; the module keeps no exchange's promise alive after it.
   taken.resolve = taken.reject = NOTHING;
   try {
@@ -209,8 +272,8 @@ export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, opts:
  * closure per call: V8 drops the optimized code of closures made per call at every full collection.
  */
 const NOTHING = (): void => undefined;
-const taken: { resolve: (response: ExchangeResponse) => void; reject: (reason: unknown) => void } = { resolve: NOTHING, reject: NOTHING };
-function takeSettlers(resolve: (response: ExchangeResponse) => void, reject: (reason: unknown) => void): void {
+const taken: { resolve: (value: unknown) => void; reject: (reason: unknown) => void } = { resolve: NOTHING, reject: NOTHING };
+function takeSettlers(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
   taken.resolve = resolve;
   taken.reject = reject;
 }

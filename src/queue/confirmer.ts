@@ -303,15 +303,12 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
 
   return {
     publish,
-    async kvPut(bucket, key, data, o = {}) {
+    kvPut(bucket, key, data, o = {}) {
       // @nats-io/kv validates the same way (kv.ts validateKey, validBucketRe).
-      if (!KV_BUCKET.test(bucket)) throw new TypeError(`invalid KV bucket name: ${bucket}`);
-      if (key.startsWith('.') || key.endsWith('.') || !KV_KEY.test(key)) throw new TypeError(`invalid KV key: ${key}`);
-      const ack = await publish(`$KV.${bucket}.${key}`, data, {
-        expectLastSubjectSequence: o.previousSeq,
-        timeoutMs: o.timeoutMs,
-      });
-      return ack.seq;
+      if (!KV_BUCKET.test(bucket)) return Promise.reject(new TypeError(`invalid KV bucket name: ${bucket}`));
+      if (key.startsWith('.') || key.endsWith('.') || !KV_KEY.test(key)) return Promise.reject(new TypeError(`invalid KV key: ${key}`));
+      // A reaction on the write's promise, not an async frame: every final record is one of these.
+      return publish(`$KV.${bucket}.${key}`, data, { expectLastSubjectSequence: o.previousSeq, timeoutMs: o.timeoutMs }).then(sequenceOf);
     },
     ackAck(msg, o = {}) {
       const m = msg as unknown as AckableMsg;
@@ -332,4 +329,8 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
 /** The connection's `inboxPrefix` option (a permission-restricted user may only subscribe under it). */
 function inboxPrefixOf(nc: NatsConnection): string | undefined {
   return (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
+}
+
+function sequenceOf(ack: PubAck): number {
+  return ack.seq;
 }

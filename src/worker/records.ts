@@ -66,8 +66,31 @@ export interface RecordWriterOptions {
 export function recordWriter(opts: RecordWriterOptions): (request: RecordRequest) => Promise<void> {
   const now = opts.now ?? Date.now;
   const retryDelayMs = opts.retryDelayMs ?? ((attempt: number) => Math.min(8_000, 250 * 2 ** attempt));
-  return async (request) => {
-    const record = invocationRecordOf(opts.queue, request, now(), opts.worker);
+  const put = opts.putConfirmed ?? ((r: InvocationRecord) => opts.records.put(r));
+  /** A final write that failed once: retried after a pause, until FINAL_RECORD_ATTEMPTS. */
+  const retry = async (record: InvocationRecord, firstError: unknown): Promise<void> => {
+    let err = firstError;
+    for (let attempt = 1; ; attempt++) {
+      if (attempt >= FINAL_RECORD_ATTEMPTS) {
+        opts.logger.warn({ err, callId: record.callId, state: record.state }, 'could not write the final invocation record');
+        throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)).unref());
+      try {
+        await put(record);
+        return;
+      } catch (error) {
+        err = error;
+      }
+    }
+  };
+  return (request) => {
+    let record: InvocationRecord;
+    try {
+      record = invocationRecordOf(opts.queue, request, now(), opts.worker);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // Every write goes out at once, in the order asked, on the one connection: a "running"
     // written before the final record can never land after it.
     if (request.state === 'running' || request.state === 'retrying') {
@@ -76,20 +99,16 @@ export function recordWriter(opts: RecordWriterOptions): (request: RecordRequest
       } catch (err) {
         opts.logger.warn({ err, callId: record.callId }, 'could not write the invocation record');
       }
-      return;
+      return Promise.resolve();
     }
-    const put = opts.putConfirmed ?? ((r: InvocationRecord) => opts.records.put(r));
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await put(record);
-        return;
-      } catch (err) {
-        if (attempt >= FINAL_RECORD_ATTEMPTS) {
-          opts.logger.warn({ err, callId: record.callId, state: record.state }, 'could not write the final invocation record');
-          throw err;
-        }
-        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)).unref());
-      }
+    // The first write without a frame of its own waiting on it (it is every invocation's); a
+    // failure goes on in `retry`.
+    let first: Promise<void>;
+    try {
+      first = put(record);
+    } catch (err) {
+      first = Promise.reject(err);
     }
+    return first.catch((err: unknown) => retry(record, err));
   };
 }

@@ -241,3 +241,32 @@ t.test('a lane whose backlog ran out gives the slots its open pull still holds t
   t.equal(h.groupHighWater.get('b'), 4, 'b ran 4 at once: every slot, those a held included');
   await h.supervisor.drain(Infinity);
 });
+
+t.test('a handler that holds its slot with a SlotHold keeps it until it calls the release it was given', async (t) => {
+  const releases: Array<() => void> = [];
+  const supervisor = new LaneSupervisor<Item>({
+    concurrency: 2,
+    handle: () => ({ holdUntilFree: (release: () => void) => void releases.push(release) }),
+  });
+  const a = new SimulatedConsumer('a');
+  supervisor.addLane({ id: 'a', pull: a.pull });
+  supervisor.start();
+  a.add(5);
+  for (let i = 0; i < 100 && releases.length < 2; i++) await tick();
+  t.equal(releases.length, 2, 'two items hold the two slots');
+  t.equal(supervisor.running, 2);
+  for (let i = 0; i < 10; i++) await tick();
+  t.equal(releases.length, 2, 'nothing more is taken while both slots are held');
+  t.equal(releases[0], releases[1], "the release is the lane's one function, not one made per item");
+  releases[0]!();
+  for (let i = 0; i < 100 && releases.length < 3; i++) await tick();
+  t.equal(releases.length, 3, 'a released slot is pulled again');
+  t.equal(supervisor.running, 2);
+  releases[1]!();
+  releases[2]!();
+  for (let i = 0; i < 100 && releases.length < 5; i++) await tick();
+  t.equal(releases.length, 5, 'the rest of the items ran');
+  for (const release of releases.slice(3)) release();
+  const drained = await supervisor.drain(Infinity);
+  t.equal(drained.running, 0, 'every slot was given back');
+});
