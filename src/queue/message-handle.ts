@@ -42,15 +42,12 @@ class JsMessageHandle implements MessageHandle {
     this.#guarded('term', (msg) => msg.term());
   }
 
-  async ackAck(): Promise<void> {
+  ackAck(): Promise<void> {
     const msg = this.#msg;
-    if (this.#confirmer) {
-      // One shared inbox and sweep for every ack (src/queue/confirmer.ts), not a request each.
-      if (!(await this.#confirmer.ackAck(msg))) throw new Error('the message was already acked, naked or termed');
-      return;
-    }
-    const confirmed = await inWriteBatch(() => msg.ackAck());
-    if (!confirmed) throw new Error('the server did not confirm the ack');
+    // One shared inbox and sweep for every ack (src/queue/confirmer.ts), not a request each. A
+    // reaction on its promise, not an async frame: every invocation's settlement waits on one.
+    if (this.#confirmer) return this.#confirmer.ackAck(msg).then(sentByThisHandle);
+    return inWriteBatch(() => msg.ackAck()).then(confirmedByServer);
   }
 
   #guarded(what: string, op: (msg: JsMsg) => void): void {
@@ -60,6 +57,14 @@ class JsMessageHandle implements MessageHandle {
       this.#logger.warn({ err, seq: this.#msg.seq }, `could not ${what} message; JetStream will redeliver it after ack_wait`);
     }
   }
+}
+
+function sentByThisHandle(sent: boolean): void {
+  if (!sent) throw new Error('the message was already acked, naked or termed');
+}
+
+function confirmedByServer(confirmed: boolean): void {
+  if (!confirmed) throw new Error('the server did not confirm the ack');
 }
 
 export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer?: Confirmer): MessageHandle {
