@@ -5,9 +5,15 @@
 export interface AbortLike {
   readonly aborted: boolean;
   readonly reason: unknown;
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
 }
+
+/**
+ * A function, or an object with `handleEvent` (as an EventTarget takes it): a long-lived object
+ * that listens itself needs no closure made for it.
+ */
+export type AbortListener = (() => void) | { handleEvent(): void };
 
 /**
  * A one-shot abort for one function call, in place of an AbortController: the invocation machine
@@ -18,7 +24,7 @@ export interface AbortLike {
 export class AbortHandle implements AbortLike {
   #aborted = false;
   #reason: unknown = undefined;
-  #listener: (() => void) | undefined;
+  #listener: AbortListener | undefined;
 
   get aborted(): boolean {
     return this.#aborted;
@@ -29,12 +35,12 @@ export class AbortHandle implements AbortLike {
   }
 
   /** `once` or not, the listener is called at most once: the handle aborts once. */
-  addEventListener(_type: 'abort', listener: () => void, _options?: { once?: boolean }): void {
+  addEventListener(_type: 'abort', listener: AbortListener, _options?: { once?: boolean }): void {
     if (this.#listener !== undefined && this.#listener !== listener) throw new Error('AbortHandle: one listener at a time');
     this.#listener = listener;
   }
 
-  removeEventListener(_type: 'abort', listener: () => void): void {
+  removeEventListener(_type: 'abort', listener: AbortListener): void {
     if (this.#listener === listener) this.#listener = undefined;
   }
 
@@ -45,6 +51,7 @@ export class AbortHandle implements AbortLike {
     this.#reason = reason;
     const listener = this.#listener;
     this.#listener = undefined;
-    listener?.();
+    if (typeof listener === 'function') listener();
+    else listener?.handleEvent();
   }
 }

@@ -430,7 +430,7 @@ export class QueueSupervisor {
   #settle(admission: Admission, snapshot: MachineRun<InvocationMachine>['snapshot'], crashed: boolean): void {
     const { invocation, message, lane } = admission;
     this.#inFlight.delete(invocation.callId);
-    // Freed before the report: the slot is freed (a microtask later) before anything the report wakes reads `running`.
+    // Freed before the report, at once: anything the report wakes reads `running` without this invocation (the next pull is scheduled after this turn).
     admission.free();
     const context = snapshot?.context;
     this.#opts.events.settled({

@@ -119,8 +119,6 @@ class Exchange<T> implements Dispatcher.DispatchHandler, Cuttable {
   #headers: IncomingHttpHeaders = EMPTY_HEADERS;
   #body: Buffer | Buffer[] | undefined = undefined;
   #length = 0;
-  /** The abort listener, made only when there is a signal to listen to. */
-  readonly #onAbort: (() => void) | undefined;
 
   constructor(opts: ExchangeOptions, reader: ExchangeReader<T>, resolve: (value: T) => void, reject: (reason: unknown) => void) {
     this.timeoutMs = opts.timeoutMs;
@@ -130,11 +128,13 @@ class Exchange<T> implements Dispatcher.DispatchHandler, Cuttable {
     this.#signal = opts.signal;
     this.#discardBody = opts.discardBody === true;
     this.#timer = setTimeout(timeOut, opts.timeoutMs, this);
-    if (opts.signal !== undefined) {
-      const signal = opts.signal;
-      this.#onAbort = () => this.cut(signal.reason);
-      signal.addEventListener('abort', this.#onAbort, { once: true });
-    }
+    // The exchange listens itself (`handleEvent`): no closure per call.
+    opts.signal?.addEventListener('abort', this, { once: true });
+  }
+
+  /** The signal aborted. */
+  handleEvent(): void {
+    this.cut(this.#signal!.reason);
   }
 
   /** Whether undici has started it: its request is on a connection (being) written. */
@@ -167,7 +167,7 @@ class Exchange<T> implements Dispatcher.DispatchHandler, Cuttable {
   #finish(): void {
     this.#settled = true;
     clearTimeout(this.#timer);
-    if (this.#onAbort !== undefined) this.#signal!.removeEventListener('abort', this.#onAbort);
+    this.#signal?.removeEventListener('abort', this);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {

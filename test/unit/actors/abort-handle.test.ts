@@ -44,3 +44,32 @@ t.test('an AbortSignal is an AbortLike: callers outside the hot path pass real o
   t.equal(signal.reason, 'why');
   t.equal(called, 1);
 });
+
+t.test('a listener may be an object with handleEvent, called with itself as `this`, by an AbortHandle and by an AbortSignal', async (t) => {
+  class Listening {
+    calls = 0;
+    handleEvent(): void {
+      this.calls += 1;
+    }
+  }
+  const handle = new AbortHandle();
+  const onHandle = new Listening();
+  handle.addEventListener('abort', onHandle, { once: true });
+  handle.abort('stop');
+  handle.abort('again');
+  t.equal(onHandle.calls, 1, 'called once by the handle');
+
+  const removed = new Listening();
+  const other = new AbortHandle();
+  other.addEventListener('abort', removed);
+  other.removeEventListener('abort', removed);
+  other.abort('stop');
+  t.equal(removed.calls, 0, 'a removed object is not called');
+
+  const controller = new AbortController();
+  const signal: AbortLike = controller.signal;
+  const onSignal = new Listening();
+  signal.addEventListener('abort', onSignal, { once: true });
+  controller.abort('why');
+  t.equal(onSignal.calls, 1, 'called once by the signal');
+});
