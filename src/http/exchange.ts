@@ -154,9 +154,14 @@ class Exchange<T> implements Dispatcher.DispatchHandler, Cuttable {
   }
 
   #fail(error: unknown): void {
+    this.#read(undefined, error);
+  }
+
+  /** Settles the promise with what the reader makes of the answer (or of `error` without one); what it throws rejects. */
+  #read(response: ExchangeResponse | undefined, error: unknown): void {
     let value: T;
     try {
-      value = this.#reader.failed(error);
+      value = response !== undefined ? this.#reader.answered(response) : this.#reader.failed(error);
     } catch (thrown) {
       this.#reject(thrown);
       return;
@@ -194,19 +199,14 @@ class Exchange<T> implements Dispatcher.DispatchHandler, Cuttable {
     if (this.#settled) return;
     this.#finish();
     const body = this.#body;
-    const response: ExchangeResponse = {
-      status: this.#status,
-      headers: this.#headers,
-      body: body === undefined ? EMPTY : Array.isArray(body) ? Buffer.concat(body, this.#length) : body,
-    };
-    let value: T;
-    try {
-      value = this.#reader.answered(response);
-    } catch (thrown) {
-      this.#reject(thrown);
-      return;
-    }
-    this.#resolve(value);
+    this.#read(
+      {
+        status: this.#status,
+        headers: this.#headers,
+        body: body === undefined ? EMPTY : Array.isArray(body) ? Buffer.concat(body, this.#length) : body,
+      },
+      undefined,
+    );
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
