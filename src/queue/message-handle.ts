@@ -16,12 +16,12 @@ class JsMessageHandle implements MessageHandle {
   readonly #flush: () => Promise<void>;
   readonly #confirmer: Confirmer | undefined;
 
-  constructor(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer: Confirmer | undefined) {
+  constructor(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer: Confirmer | undefined, deliveryCount: number) {
     this.#msg = msg;
     this.#logger = logger;
     this.#flush = flush;
     this.#confirmer = confirmer;
-    this.deliveryCount = msg.info.deliveryCount;
+    this.deliveryCount = deliveryCount;
   }
 
   working(): void {
@@ -67,6 +67,7 @@ function confirmedByServer(confirmed: boolean): void {
   if (!confirmed) throw new Error('the server did not confirm the ack');
 }
 
-export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer?: Confirmer): MessageHandle {
-  return new JsMessageHandle(msg, logger, flush, confirmer);
+/** The handle of `msg`; `deliveryCount` when the caller has read it already (default: nats.js's `msg.info`). */
+export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer?: Confirmer, deliveryCount = msg.info.deliveryCount): MessageHandle {
+  return new JsMessageHandle(msg, logger, flush, confirmer, deliveryCount);
 }

@@ -4,6 +4,7 @@ import { filter, firstValueFrom, map, Observable } from '../../actors/rx.js';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
 import { decodeMessage } from './decode.js';
+import { deliveryCountsOf } from './delivery-counts.js';
 import { decodeEnvelope, EnvelopeHeader, PoisonMessageError, type Invocation } from './envelope.js';
 import { readHeaderBlock } from './header-block.js';
 import type { QueueRequestContext } from './openfaas-request.js';
@@ -206,9 +207,13 @@ export function pullSource(
  * into an invocation (src/queue/decode.ts), or poison with its reasons and the message as it was.
  */
 export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void>, defaults: QueueRequestDefaults, confirmer?: Confirmer): Delivery {
-  const message = messageHandle(msg, logger, flush, confirmer);
+  // Read from the reply subject without nats.js's DeliveryInfo, which would stay on the message;
+  // a subject it cannot read goes to nats.js, whose error is the one to see.
+  const { reply } = msg as unknown as { readonly reply?: unknown };
+  const counts = (typeof reply === 'string' ? deliveryCountsOf(reply) : undefined) ?? msg.info;
+  const message = messageHandle(msg, logger, flush, confirmer, counts.deliveryCount);
   // What still waits behind it in the same consumer: the lane supervisor's backlog signal.
-  const waiting = msg.info.pending;
+  const waiting = counts.pending;
   // asyncfn's own envelope, read from the raw header block without nats.js's header object.
   const block = deliveredHeaderBlock(msg);
   const read = block === undefined ? undefined : readHeaderBlock(block);

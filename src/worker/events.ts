@@ -1,6 +1,7 @@
 import { isSuccess } from '../../actors/dead-letter.policy.js';
 import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supervisor.js';
 import type { InvocationState } from '../status/records.js';
+import type { CounterChild, HistogramChild } from '../telemetry/bound-metrics.js';
 import { debugBodyFields, redactHeaders } from '../telemetry/debug-bodies.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
@@ -35,14 +36,11 @@ export function recordStateOf(report: SettlementReport): InvocationState | undef
  * function's response body are logged at info level, bounded, with secret headers redacted.
  */
 export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: WorkerMetrics): SupervisorEvents {
-  const kept = keptChildren();
-  const count = settlementCounter(metrics, kept);
+  const childrenOf = queueChildren(metrics);
+  const count = settlementCounter(metrics, childrenOf);
   return {
     started: (queue, invocation, attempt, state) => {
-      const children = kept(`started\n${queue}`, () => ({
-        submitted: metrics.submitted.child({ queue_name: queue }),
-        enqueueToStart: metrics.enqueueToStart.child({ queue_name: queue }),
-      }));
+      const children = childrenOf(queue);
       children.submitted.inc();
       // A redelivery records its attempt in the ledger first, then invokes.
       if (state !== 'invoking' && state !== 'recordingAttempt') return;
@@ -73,24 +71,7 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
         }
       : undefined,
     settled: (report) => {
-      const { invocation, attempt, settlement, outcome } = report;
-      const fields = {
-        callId: invocation.callId,
-        function: invocation.functionName,
-        namespace: invocation.namespace,
-        attempt,
-        traceId: traceIdOf(invocation.traceparent),
-        settlement,
-        status: outcome?.status,
-        durationMs: outcome ? Math.round(outcome.durationMs) : undefined,
-        error: outcome?.transportError,
-        deadLetter: report.deadLetter,
-        // Only when there were some: most invocations are never throttled.
-        throttled: report.throttledDeliveries || undefined,
-        callbackError: report.callbackError,
-        settleError: report.settleError,
-        ...(writeDebug && outcome ? { responseContentType: outcome.contentType, ...debugBodyFields('response', outcome.body) } : {}),
-      };
+      const { invocation, settlement } = report;
       for (const warning of report.policyWarnings) logger.warn({ callId: invocation.callId, function: invocation.functionName }, warning);
       if (report.ledgerError) logger.warn({ callId: invocation.callId, function: invocation.functionName, err: report.ledgerError }, 'attempt ledger unavailable');
       const waits = settlement === 'retryScheduled' || settlement === 'throttled';
@@ -99,20 +80,21 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
       }
       if (settlement === 'heldElsewhere') {
         logger.warn(
-          { ...fields, heldBy: report.heldBy },
+          { ...settlementFields(report, writeDebug), heldBy: report.heldBy },
           'a delivery of an invocation another worker still runs (its ack_wait ran out there) was left to that worker: not run here',
         );
       } else if (settlement === 'stale') {
         logger.warn(
-          fields,
+          settlementFields(report, writeDebug),
           report.settleError
             ? 'a delivery of an invocation settled already was neither run nor acked: JetStream will deliver it again'
             : 'a delivery of an invocation settled already (sent before JetStream had its ack, or the ack was lost) was acked: not run again',
         );
       } else if (settlement === 'crashed' || (report.settleError && !waits)) {
-        logger.warn(fields, 'invocation not settled; JetStream will deliver it again');
-      } else if (report.settleError) logger.warn(fields, 'retry not confirmed; JetStream redelivers after ack_wait');
-      else logger.info(fields, `invocation ${settlement}`);
+        logger.warn(settlementFields(report, writeDebug), 'invocation not settled; JetStream will deliver it again');
+      } else if (report.settleError) logger.warn(settlementFields(report, writeDebug), 'retry not confirmed; JetStream redelivers after ack_wait');
+      // The line of nearly every invocation: its fields are gathered only when it is written.
+      else if (logger.isLevelEnabled('info')) logger.info(settlementFields(report, writeDebug), `invocation ${settlement}`);
 
       count(report, recordStateOf(report));
     },
@@ -131,45 +113,101 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
   };
 }
 
-/** Finds metric children by a key of the caller's (cheaper to build than the labels' own), each made on first use. */
-type KeptChildren = <C>(key: string, make: () => C) => C;
-
-/** Children kept for the life of the worker: one per label set seen (queues, functions, statuses: bounded). */
-function keptChildren(): KeptChildren {
-  const kept = new Map<string, unknown>();
-  return <C>(key: string, make: () => C): C => {
-    let child = kept.get(key) as C | undefined;
-    if (child === undefined) kept.set(key, (child = make()));
-    return child;
+/** A settlement's log fields: call id, function, attempt, trace, how it ended and why. */
+function settlementFields(report: SettlementReport, writeDebug: boolean): Record<string, unknown> {
+  const { invocation, outcome } = report;
+  return {
+    callId: invocation.callId,
+    function: invocation.functionName,
+    namespace: invocation.namespace,
+    attempt: report.attempt,
+    traceId: traceIdOf(invocation.traceparent),
+    settlement: report.settlement,
+    status: outcome?.status,
+    durationMs: outcome ? Math.round(outcome.durationMs) : undefined,
+    error: outcome?.transportError,
+    deadLetter: report.deadLetter,
+    // Only when there were some: most invocations are never throttled.
+    throttled: report.throttledDeliveries || undefined,
+    callbackError: report.callbackError,
+    settleError: report.settleError,
+    ...(writeDebug && outcome ? { responseContentType: outcome.contentType, ...debugBodyFields('response', outcome.body) } : {}),
   };
 }
 
 /**
- * Counts settled deliveries. The children of each label set are found once and kept (bound-metrics.ts):
- * a settlement costs a few additions, not a hash of its labels per metric.
+ * One queue's metric children, each made on first use and kept for the life of the worker (one per
+ * label set seen: functions, states, statuses are bounded). Found through maps keyed by each label
+ * in turn, so a settlement builds no key string and hashes no labels (bound-metrics.ts).
  */
-function settlementCounter(metrics: WorkerMetrics, kept: KeptChildren): (report: SettlementReport, state: InvocationState | undefined) => void {
+interface QueueChildren {
+  readonly submitted: CounterChild;
+  readonly enqueueToStart: HistogramChild;
+  readonly processed: CounterChild;
+  /** By function, then state. */
+  readonly invocations: Map<string, Map<InvocationState, CounterChild>>;
+  /** By function, then status. */
+  readonly duration: Map<string, Map<number, HistogramChild>>;
+  /** By result: delivered or handedOff. */
+  readonly callbacks: Map<string, CounterChild>;
+}
+
+function queueChildren(metrics: WorkerMetrics): (queue: string) => QueueChildren {
+  const byQueue = new Map<string, QueueChildren>();
+  return (queue) => {
+    let children = byQueue.get(queue);
+    if (children === undefined) {
+      const queue_name = queue;
+      children = {
+        submitted: metrics.submitted.child({ queue_name }),
+        enqueueToStart: metrics.enqueueToStart.child({ queue_name }),
+        processed: metrics.processed.child({ queue_name }),
+        invocations: new Map(),
+        duration: new Map(),
+        callbacks: new Map(),
+      };
+      byQueue.set(queue, children);
+    }
+    return children;
+  };
+}
+
+/** The value under `key` in `map`, made by `make` on first use. */
+function keptIn<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
+}
+
+/**
+ * Counts settled deliveries on the queue's kept children: a settlement costs a few map lookups and
+ * additions, not a hash of its labels per metric.
+ */
+function settlementCounter(metrics: WorkerMetrics, childrenOf: (queue: string) => QueueChildren): (report: SettlementReport, state: InvocationState | undefined) => void {
   return (report, state) => {
     const { queue, invocation, outcome, settlement } = report;
     const fn = invocation.functionName;
     // Not a settlement of an attempt: given back, crashed, a stale delivery of one settled already, or one running elsewhere.
     if (settlement === 'released' || settlement === 'crashed' || settlement === 'stale' || settlement === 'heldElsewhere') return;
-    kept(`processed\n${queue}`, () => metrics.processed.child({ queue_name: queue })).inc();
+    const children = childrenOf(queue);
+    children.processed.inc();
     // A throttle is not an attempt: counted apart, not as a retrying attempt.
     if (settlement === 'throttled') metrics.throttled.inc({ queue_name: queue, function_name: fn });
-    else if (state) kept(`invocations\n${queue}\n${fn}\n${state}`, () => metrics.invocations.child({ queue_name: queue, function_name: fn, outcome: state })).inc();
+    else if (state) {
+      const byState = keptIn(children.invocations, fn, () => new Map<InvocationState, CounterChild>());
+      keptIn(byState, state, () => metrics.invocations.child({ queue_name: queue, function_name: fn, outcome: state })).inc();
+    }
     if (settlement === 'retryScheduled') metrics.retries.inc({ queue_name: queue, function_name: fn });
     if (report.deadLetter) metrics.deadLetters.inc({ queue_name: queue, reason: report.deadLetter });
     // Only real function calls: a cancelled or expired invocation reports a made-up outcome.
     if (outcome && settlement !== 'cancelled' && report.deadLetter !== 'expired') {
-      const status = outcome.status;
-      kept(`duration\n${queue}\n${fn}\n${status}`, () => metrics.duration.child({ queue_name: queue, function_name: fn, status: String(status) })).observe(
-        outcome.durationMs / 1000,
-      );
+      const { status } = outcome;
+      const byStatus = keptIn(children.duration, fn, () => new Map<number, HistogramChild>());
+      keptIn(byStatus, status, () => metrics.duration.child({ queue_name: queue, function_name: fn, status: String(status) })).observe(outcome.durationMs / 1000);
     }
     if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled' && settlement !== 'throttled') {
       const result = report.callbackError ? 'handedOff' : 'delivered';
-      kept(`callbacks\n${queue}\n${result}`, () => metrics.callbacks.child({ queue_name: queue, result })).inc();
+      keptIn(children.callbacks, result, () => metrics.callbacks.child({ queue_name: queue, result })).inc();
     }
   };
 }
