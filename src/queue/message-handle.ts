@@ -67,7 +67,7 @@ function confirmedByServer(confirmed: boolean): void {
   if (!confirmed) throw new Error('the server did not confirm the ack');
 }
 
-/** The handle of `msg`; `deliveryCount` when the caller has read it already (default: nats.js's `msg.info`). */
-export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer?: Confirmer, deliveryCount = msg.info.deliveryCount): MessageHandle {
+/** The handle of `msg`, delivered `deliveryCount` times (read by the caller from the reply subject, src/queue/delivery-counts.ts). */
+export function messageHandle(msg: JsMsg, logger: Logger, flush: () => Promise<void>, confirmer: Confirmer | undefined, deliveryCount: number): MessageHandle {
   return new JsMessageHandle(msg, logger, flush, confirmer, deliveryCount);
 }
