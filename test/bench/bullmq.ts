@@ -5,29 +5,14 @@
  * `redis-server` is on PATH (Debian: `apt-get install redis-server`); the report says when not.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
-import { freePort, readCpuMs, readMainThreadCpuMs, stopChild, type Fixture } from './processes.js';
+import { freePort, stopChild, type Fixture } from './processes.js';
 import { REPO_ROOT } from '../helpers/repo-root.js';
-import { pollUntil, within } from '../helpers/eventually.js';
-import { rssSampler } from './memory.js';
+import { within } from '../helpers/eventually.js';
+import { drainByPeerProcess, type PeerDrain } from './peer-process.js';
 import { BODY, progress, type Scope } from './stack.js';
-import { perSecond } from './stats.js';
-
-/** What one BullMQ drain measured. */
-export interface PeerDrain {
-  readonly perSecond: number;
-  /** Worker process CPU time per job, µs. */
-  readonly cpuMicrosPerJob: number;
-  /** Of which its main thread's (the event loop's), µs. */
-  readonly mainThreadCpuMicrosPerJob: number;
-  /** Worker process peak RSS while draining, bytes. */
-  readonly peakRssBytes: number;
-  /** The broker's (redis-server's) CPU time per job, µs. */
-  readonly brokerCpuMicrosPerJob: number;
-}
 
 export function redisServerFound(): boolean {
   try {
@@ -60,7 +45,6 @@ async function startRedis(scope: Scope): Promise<{ port: number; pid: number }> 
   return { port, pid: redis.pid! };
 }
 
-/** Queues `n` jobs, then drains them with a BullMQ worker process at `concurrency`. */
 /** The BullMQ peer on a redis-server of its own: each `drain` queues `n` jobs and drains them with a fresh worker process. */
 export interface BullmqPeer {
   drain(n: number, concurrency: number): Promise<PeerDrain>;
@@ -85,38 +69,14 @@ export async function startBullmqPeer(scope: Scope, fn: Fixture, sink: Fixture):
       await Promise.all([fn.reset(), sink.reset()]);
 
       progress('bullmq', `draining ${n} with concurrency ${concurrency}`);
-      const worker = spawn(process.execPath, [join(REPO_ROOT, 'test/bench/bullmq-worker.mjs'), String(port), name, String(concurrency)], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      let stopping = false;
-      const stop = () => {
-        stopping = true;
-        return stopChild(worker, 'SIGTERM', 5_000);
-      };
-      scope.defer(stop);
-      const exited = once(worker, 'exit').then(([code]) => {
-        if (!stopping) throw new Error(`the BullMQ worker exited with code ${String(code)}`);
-      });
-      const ready = once(createInterface({ input: worker.stdout }), 'line');
-      // The worker starts taking jobs as soon as it is ready: CPU counts from its start, like asyncfn's.
-      await within(Promise.race([ready, exited]), 30_000, 'the BullMQ worker to start');
-      const [cpuBefore, mainCpuBefore, brokerCpuBefore] = await Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(redisPid)]);
-      const sampler = rssSampler(worker.pid!);
-      await Promise.race([pollUntil(async () => (await sink.stats()).count >= n, `${n} BullMQ callbacks`, 30_000 + n * 5, 20), exited]);
-      const [cpuAfter, mainCpuAfter, brokerCpuAfter] = await Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(redisPid)]);
-      const peakRssBytes = await sampler.stop();
-      const drained = await sink.stats();
-      // Each drain's worker starts cold, as each of asyncfn's turns does.
-      await stop();
-      const rate = perSecond(n - 1, drained.lastAtMs - drained.firstAtMs);
-      progress('bullmq', `${rate.toFixed(0)} jobs/s`);
-      return {
-        perSecond: rate,
-        cpuMicrosPerJob: ((cpuAfter - cpuBefore) * 1000) / n,
-        mainThreadCpuMicrosPerJob: ((mainCpuAfter - mainCpuBefore) * 1000) / n,
-        peakRssBytes,
-        brokerCpuMicrosPerJob: ((brokerCpuAfter - brokerCpuBefore) * 1000) / n,
-      };
+      const drained = await drainByPeerProcess(
+        scope,
+        { name: 'the BullMQ worker', args: [join(REPO_ROOT, 'test/bench/bullmq-worker.mjs'), String(port), name, String(concurrency)], brokerPid: redisPid },
+        sink,
+        n,
+      );
+      progress('bullmq', `${drained.perSecond.toFixed(0)} jobs/s`);
+      return drained;
     },
   };
 }

@@ -50,9 +50,25 @@ const EXPECTED_ROWS = [
   'drain.warmMainThreadCpuPerInvocation',
   'drain.warmRate',
   'drain.rss',
+  // The bare worker: the floor nats.js and undici set.
+  'drain.vsBare',
+  'bare.cpuPerInvocation',
+  'bare.mainThreadCpuPerInvocation',
+  'bare.natsCpuPerInvocation',
+  'bare.rss',
   // The BullMQ peer, when redis-server is on this machine.
   ...(redisServerFound()
-    ? ['drain.vsBullmq', 'drain.vsBullmq.lowest', 'drain.vsBullmq.highest', 'bullmq.cpuPerJob', 'bullmq.mainThreadCpuPerJob', 'bullmq.brokerCpuPerJob', 'bullmq.rss']
+    ? [
+        'drain.vsBullmq',
+        'drain.vsBullmq.lowest',
+        'drain.vsBullmq.highest',
+        'bullmq.cpuPerJob',
+        'bullmq.mainThreadCpuPerJob',
+        'bullmq.brokerCpuPerJob',
+        'bullmq.rss',
+        'bullmq.vsBare',
+        'drain.targetVsBare',
+      ]
     : []),
   'drain.concurrent.rate',
   'drain.concurrent.ingest',

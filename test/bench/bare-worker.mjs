@@ -1,0 +1,72 @@
+/**
+ * The bare worker: the floor under the asyncfn drain (issue 12). It does the drain's job the way
+ * nats.js's and undici's documentation show, and nothing a queue-worker owes its users: it pulls
+ * as many messages as it has free slots (of `concurrency`), POSTs each body to the function with
+ * undici, POSTs the answer to the invocation's callback URL with the OpenFaaS callback headers,
+ * then acks (unconfirmed). No machine, no record, no retries, no dead letters, no ack-extend, no
+ * metrics. What it costs per invocation is what those two libraries cost for this job on this box.
+ *
+ * Plain JavaScript, run as its own process so its CPU time and RSS are its own. It binds to the
+ * queue's durable consumer, which an asyncfn worker created earlier in the same run.
+ * argv: <nats url> <stream> <durable> <function url> <concurrency>. Prints "ready" once bound.
+ */
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { Agent, request } from 'undici';
+
+const [servers, stream, durable, functionUrl, concurrency] = process.argv.slice(2);
+const slots = Number(concurrency);
+const dispatcher = new Agent({ connections: slots + 16 });
+const nc = await connect({ servers });
+const consumer = await jetstream(nc).consumers.get(stream, durable);
+
+let free = slots;
+/** Resolves the wait for a free slot, when the loop waits for one. */
+let slotFreed;
+
+async function handle(msg) {
+  const callId = msg.headers.get('Asyncfn-Call-Id');
+  const startedAt = Date.now();
+  const fn = await request(functionUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', 'x-call-id': callId },
+    body: msg.data,
+    dispatcher,
+  });
+  const result = Buffer.from(await fn.body.arrayBuffer());
+  const callback = await request(msg.headers.get('Asyncfn-Callback-Url'), {
+    method: 'POST',
+    headers: {
+      'content-type': fn.headers['content-type'] ?? 'application/octet-stream',
+      'x-call-id': callId,
+      'x-function-status': String(fn.statusCode),
+      'x-function-name': 'bench',
+      'x-duration-seconds': String((Date.now() - startedAt) / 1000),
+    },
+    body: result,
+    dispatcher,
+  });
+  await callback.body.dump();
+  if (callback.statusCode >= 300) throw new Error(`callback answered ${callback.statusCode}`);
+  msg.ack();
+}
+
+function release() {
+  free += 1;
+  const wake = slotFreed;
+  slotFreed = undefined;
+  wake?.();
+}
+
+process.once('SIGTERM', () => void nc.close().then(() => process.exit(0)));
+process.stdout.write('ready\n');
+for (;;) {
+  if (free === 0) await new Promise((resolve) => (slotFreed = resolve));
+  const batch = await consumer.fetch({ max_messages: free, expires: 2_000 });
+  for await (const msg of batch) {
+    free -= 1;
+    handle(msg)
+      .catch((err) => console.error(err))
+      .finally(release);
+  }
+}
