@@ -2,15 +2,15 @@
  * Section 2, end to end: invocations queued first, then drained by a worker with max_inflight 100
  * through the function call and the callback; beside it LIMIT-B, direct POSTs to the same function
  * at the same concurrency, and BullMQ's drain of the same jobs (bullmq.ts). The three take turns
- * (`rounds`), each drain by a fresh worker process, with the bare worker's (bare-peer.ts: the floor
- * the libraries set). Then the same drain on a function's lane, and while the gateway ingests at
+ * (`rounds`), each drain by a fresh worker process, with the plain worker's (plain-peer.ts: the job
+ * done with nats.js and undici as their documentation shows, no guarantees). Then the same drain on a function's lane, and while the gateway ingests at
  * full speed. The function and the callback sink are processes of
  * their own.
  */
 import { Pool } from 'undici';
 import { startWorker } from '../../src/worker/index.js';
 import { redisServerFound, startBullmqPeer } from './bullmq.js';
-import { bareDrain } from './bare-peer.js';
+import { plainDrain } from './plain-peer.js';
 import { medianDrain, type PeerDrain } from './peer-process.js';
 import type { LimitA } from './ingest.js';
 import { rssSampler } from './memory.js';
@@ -122,7 +122,7 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
     const turns: DrainTurn[] = [];
     const limitBs: number[] = [];
     const peers: PeerDrain[] = [];
-    const bares: PeerDrain[] = [];
+    const plains: PeerDrain[] = [];
     let warm: { cpuMicros: number; mainCpuMicros: number; rate: number } | undefined;
     for (let round = 1; round <= plan.rounds; round++) {
       const limitB = await measureLimitB(fn, n, plan.connections);
@@ -163,8 +163,8 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
       }
       await drainWorker.stop();
       if (bullmqPeer) peers.push(await bullmqPeer.drain(n, plan.maxInflight));
-      // After asyncfn's turn: the bare worker binds to the durable consumer asyncfn's worker made.
-      bares.push(await bareDrain(scope, client, nats.pid, fn, sink, n, plan.maxInflight));
+      // After asyncfn's turn: the plain worker binds to the durable consumer asyncfn's worker made.
+      plains.push(await plainDrain(scope, client, nats.pid, fn, sink, n, plan.maxInflight));
     }
     const limitB = median(limitBs);
     const drainRate = median(turns.map((t) => t.rate));
@@ -176,7 +176,7 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
     const limitBRatios = turns.map((t, i) => t.rate / limitBs[i]!);
     const bullmqRatios = peers.map((p, i) => turns[i]!.rate / p.perSecond);
     const bullmq = peers.length === 0 ? undefined : medianDrain(peers);
-    const bare = medianDrain(bares);
+    const plain = medianDrain(plains);
     const { cpuMicros: warmCpuMicros, mainCpuMicros: warmMainCpuMicros, rate: warmRate } = warm!;
 
     // The same drain with the invocations on their function's lane (fair_scheduling on: the lane
@@ -276,25 +276,25 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
       ),
       row('drain.warmRate', s, `drain invocations/s, the same process's second drain of ${n} vs the first`, warmRate, { limit: drainRate }),
       row('drain.rss', s, `worker RSS MiB during the drain (peak, max_inflight ${plan.maxInflight})`, peakRss / MIB, { target: { max: 100 } }),
-      row('drain.vsBare', s, `asyncfn drain/s vs the bare worker's (nats.js and undici alone, no guarantees: the floor; same queue, same run)${inTurns}`, drainRate, {
-        limit: bare.perSecond,
+      row('drain.vsPlain', s, `asyncfn drain/s vs the plain worker's (nats.js and undici as their docs show, no guarantees; same queue, same run)${inTurns}`, drainRate, {
+        limit: plain.perSecond,
       }),
-      row('bare.cpuPerInvocation', s, "the bare worker's CPU µs per invocation (limit: asyncfn's worker)", bare.cpuMicrosPerJob, {
+      row('plain.cpuPerInvocation', s, "the plain worker's CPU µs per invocation (limit: asyncfn's worker)", plain.cpuMicrosPerJob, {
         limit: cpuMicrosPerInvocation,
       }),
       row(
-        'bare.mainThreadCpuPerInvocation',
+        'plain.mainThreadCpuPerInvocation',
         s,
-        "of which the bare worker's main thread: µs per invocation (limit: asyncfn's main thread)",
-        bare.mainThreadCpuMicrosPerJob,
+        "of which the plain worker's main thread: µs per invocation (limit: asyncfn's main thread)",
+        plain.mainThreadCpuMicrosPerJob,
         {
           limit: mainCpuMicrosPerInvocation,
         },
       ),
-      row('bare.natsCpuPerInvocation', s, "nats-server's CPU µs per invocation during the bare drain (limit: during asyncfn's)", bare.brokerCpuMicrosPerJob, {
+      row('plain.natsCpuPerInvocation', s, "nats-server's CPU µs per invocation during the plain worker's drain (limit: during asyncfn's)", plain.brokerCpuMicrosPerJob, {
         limit: natsCpuMicrosPerInvocation,
       }),
-      row('bare.rss', s, "the bare worker's RSS MiB during its drain (peak)", bare.peakRssBytes / MIB),
+      row('plain.rss', s, "the plain worker's RSS MiB during its drain (peak)", plain.peakRssBytes / MIB),
       ...(bullmq
         ? [
             row('drain.vsBullmq', s, `asyncfn drain/s vs BullMQ drain/s (same jobs, concurrency ${plan.maxInflight}, same run)${inTurns}`, drainRate, {
@@ -313,9 +313,9 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
             ),
             row('bullmq.brokerCpuPerJob', s, "redis-server's CPU µs per job during BullMQ's drain", bullmq.brokerCpuMicrosPerJob),
             row('bullmq.rss', s, 'BullMQ worker RSS MiB during its drain (peak)', bullmq.peakRssBytes / MIB),
-            row('bullmq.vsBare', s, "BullMQ's drain/s vs the bare worker's", bullmq.perSecond, { limit: bare.perSecond }),
-            row('drain.targetVsBare', s, "the drain/s the target asks (1.3 × BullMQ's) vs the bare worker's", 1.3 * bullmq.perSecond, {
-              limit: bare.perSecond,
+            row('bullmq.vsPlain', s, "BullMQ's drain/s vs the plain worker's", bullmq.perSecond, { limit: plain.perSecond }),
+            row('drain.targetVsPlain', s, "the drain/s the target asks (1.3 × BullMQ's) vs the plain worker's", 1.3 * bullmq.perSecond, {
+              limit: plain.perSecond,
             }),
           ]
         : []),

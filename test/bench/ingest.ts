@@ -2,12 +2,18 @@
  * Section 1, ingest: async 202s per second through the gateway (`asyncfn gateway` as a child
  * process; autocannon in its own process, 1 KiB bodies, 100 connections), beside LIMIT-A: the same
  * envelope published straight to a stream of the same configuration over one Node connection, 100
- * in flight, each PubAck awaited; and the HTTP floor, a bare node:http server under the same load.
- * The three take turns (`rounds`), so each ratio compares runs made seconds apart. Also the
+ * in flight, each PubAck awaited; the HTTP floor, a bare node:http server under the same load; and
+ * the plain gateway (plain-gateway.mjs: the route written with node:http and nats.js as their
+ * documentation shows, no checks), what the libraries give used plainly. The four take turns (`rounds`), so each ratio compares runs made
+ * seconds apart. Also the
  * gateway's RSS, idle and under load, and the rate with `gateway_processes` > 1 (what more
  * processes give on this machine's cores).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
 import { ensureStream } from '../../src/queue/topology.js';
@@ -21,11 +27,12 @@ import {
   runAutocannon,
   spawnAsyncfn,
   startFixture,
+  stopChild,
   type AsyncfnChild,
   type AutocannonResult,
-  type Fixture,
 } from './processes.js';
-import { pollUntil } from '../helpers/eventually.js';
+import { pollUntil, within } from '../helpers/eventually.js';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 import {
   BODY,
   benchConfig,
@@ -138,24 +145,59 @@ async function startGatewayChild(scope: Scope, natsUrl: string, processes: numbe
   return { child, url, stop };
 }
 
-/** The HTTP floor's rate and its server's CPU per request. */
+/** A baseline server's rate under the load, and its (and nats-server's) CPU over the turn. */
 interface FloorTurn {
   readonly perSecond: number;
   /** The server's CPU over the turn, ms. */
   readonly cpuMs: number;
+  /** nats-server's CPU over the turn, ms. */
+  readonly natsMs: number;
   /** Requests answered 2xx in the turn. */
   readonly answered: number;
 }
 
 /**
- * Runs `load` for `seconds` against a bare node:http server that answers every request 202 (the
- * bench fixture's "accept" role, its own process): what HTTP itself costs a server, with no work
- * behind it.
+ * Runs `load` for `seconds` against a baseline server: the bare node:http server that answers every
+ * request 202 (the bench fixture's "accept" role: what HTTP itself costs a server, with no work
+ * behind it), or the plain gateway.
  */
-async function measureHttpFloor(server: Fixture, load: (url: string, seconds: number) => Promise<AutocannonResult>, seconds: number): Promise<FloorTurn> {
-  const before = await readCpuMs(server.pid);
+async function measureFloor(
+  server: { url: string; pid: number },
+  natsPid: number,
+  load: (url: string, seconds: number) => Promise<AutocannonResult>,
+  seconds: number,
+): Promise<FloorTurn> {
+  const read = () => Promise.all([readCpuMs(server.pid), readCpuMs(natsPid)]);
+  const before = await read();
   const result = await load(server.url, seconds);
-  return { perSecond: result.ok / result.durationSeconds, cpuMs: (await readCpuMs(server.pid)) - before, answered: result.ok };
+  const after = await read();
+  return { perSecond: result.ok / result.durationSeconds, cpuMs: after[0] - before[0], natsMs: after[1] - before[1], answered: result.ok };
+}
+
+/** The median rate of `turns`, and the CPU µs per request answered over all of them (the server's, nats-server's). */
+function floorOf(turns: readonly FloorTurn[]): { perSecond: number; cpuMicros: number; natsCpuMicros: number } {
+  const answered = Math.max(
+    1,
+    turns.reduce((sum, f) => sum + f.answered, 0),
+  );
+  return {
+    perSecond: median(turns.map((f) => f.perSecond)),
+    cpuMicros: (turns.reduce((sum, f) => sum + f.cpuMs, 0) * 1000) / answered,
+    natsCpuMicros: (turns.reduce((sum, f) => sum + f.natsMs, 0) * 1000) / answered,
+  };
+}
+
+/** The plain gateway (plain-gateway.mjs) as a process of its own, publishing to `subject`; stopped with the scope. */
+async function startPlainGateway(scope: Scope, natsUrl: string, subject: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'test/bench/plain-gateway.mjs'), natsUrl, subject], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stop = () => stopChild(child, 'SIGTERM', 5_000);
+  scope.defer(stop);
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`the plain gateway exited with code ${String(code)}`);
+  });
+  const [line] = (await within(Promise.race([once(createInterface({ input: child.stdout }), 'line'), exited]), 30_000, 'the plain gateway to listen')) as [string];
+  exited.catch(() => undefined);
+  return { url: line, pid: child.pid!, stop };
 }
 
 export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA: LimitA }> {
@@ -182,16 +224,20 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     // The HTTP floor: what answering these requests costs with no work behind them.
     const floorServer = await startFixture('accept');
     scope.defer(() => floorServer.stop());
+    // The plain gateway publishes where the gateway does: the queue's subject, into the same stream.
+    const plainGateway = await startPlainGateway(scope, nats.url, client.spec.subject);
     if (plan.warmupSeconds > 0) {
       progress(SECTION, `warming up for ${plan.warmupSeconds} s`);
       await measureLimitA(client, limitSpec.subject, plan.connections, plan.warmupSeconds);
       await load(plan.warmupSeconds);
       await load(plan.warmupSeconds, floorServer.url);
+      await load(plan.warmupSeconds, plainGateway.url);
     }
     // LIMIT-A, the gateway and the floor take turns, a few seconds each: this machine's speed moves
     // within a minute, and a ratio of two runs a minute apart measured the machine as much as the
     // gateway (BENCHMARKS.md, "LIMIT-A and the gateway measured in turns").
     const sampler = rssSampler(gateway.child.pid);
+    const plainSampler = rssSampler(plainGateway.pid);
     const cpu = async (): Promise<[number, number, number, number]> => {
       const [gatewayMs, natsMs, busyMs] = await Promise.all([readCpuMs(gateway.child.pid), readCpuMs(nats.pid), readMachineBusyMs()]);
       return [gatewayMs, natsMs, busyMs, epochMs()];
@@ -199,6 +245,7 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     const limits: LimitA[] = [];
     const results: AutocannonResult[] = [];
     const floors: FloorTurn[] = [];
+    const plains: FloorTurn[] = [];
     // Over the gateway's turns, as cpu() reads them: the gateway's, nats-server's and the machine's busy ms, and the wall clock's.
     const spent = [0, 0, 0, 0];
     for (let round = 1; round <= plan.rounds; round++) {
@@ -209,16 +256,21 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       const cpuAfter = await cpu();
       results.push(result);
       for (let i = 0; i < spent.length; i++) spent[i]! += cpuAfter[i]! - cpuBefore[i]!;
-      const floor = await measureHttpFloor(floorServer, (url, seconds) => load(seconds, url), plan.seconds);
+      const floor = await measureFloor(floorServer, nats.pid, (url, seconds) => load(seconds, url), plan.seconds);
       floors.push(floor);
+      const plainTurn = await measureFloor(plainGateway, nats.pid, (url, seconds) => load(seconds, url), plan.seconds);
+      plains.push(plainTurn);
       progress(
         SECTION,
         `round ${round} of ${plan.rounds}: LIMIT-A ${limitA.perSecond.toFixed(0)} msg/s, gateway ${(result.ok / result.durationSeconds).toFixed(0)} 202/s ` +
-          `(${(result.ok / result.durationSeconds / limitA.perSecond).toFixed(2)}), HTTP floor ${floor.perSecond.toFixed(0)} 202/s`,
+          `(${(result.ok / result.durationSeconds / limitA.perSecond).toFixed(2)}), HTTP floor ${floor.perSecond.toFixed(0)} 202/s, ` +
+          `plain gateway ${plainTurn.perSecond.toFixed(0)} 202/s (${(plainTurn.perSecond / limitA.perSecond).toFixed(2)})`,
       );
     }
     const loadRss = await sampler.stop();
+    const plainRss = await plainSampler.stop();
     await floorServer.stop();
+    await plainGateway.stop();
     const ok = results.reduce((sum, r) => sum + r.ok, 0);
     // Per 202 answered; the machine's busy cores over the gateway's runs (autocannon included).
     const [gatewayCpuMicros, natsCpuMicros, busyMicros] = [0, 1, 2].map((i) => (spent[i]! * 1000) / Math.max(1, ok));
@@ -236,9 +288,10 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       busyCores: median(limits.map((l) => l.busyCores)),
     };
     const roundRatios = rates.map((r, i) => r / limits[i]!.perSecond);
-    const floorCpuMs = floors.reduce((sum, f) => sum + f.cpuMs, 0);
-    const floorAnswered = floors.reduce((sum, f) => sum + f.answered, 0);
-    const floor = { perSecond: median(floors.map((f) => f.perSecond)), cpuMicros: (floorCpuMs * 1000) / Math.max(1, floorAnswered) };
+    const floor = floorOf(floors);
+    const plain = floorOf(plains);
+    const plainFailed = plains.reduce((sum, b) => sum + b.answered, 0) === 0;
+    if (plainFailed) throw new Error('the plain gateway answered no request 2xx');
     progress(SECTION, `${rate.toFixed(0)} 202/s, gateway RSS ${(idleRss / MIB).toFixed(0)} MiB idle, ${(loadRss / MIB).toFixed(0)} MiB under load`);
 
     progress(SECTION, `one batch of ${plan.batchItems} items (POST /async-batch, NDJSON)`);
@@ -297,6 +350,17 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
         `cores busy on this machine during the run (of ${cpus().length}; autocannon, the gateway and nats-server share them)`,
         busyCores,
       ),
+      row('ingest.plain.rate', '1 ingest', `the plain gateway's 202/s (node:http and nats.js as their docs show, no checks) vs LIMIT-A${turns}`, plain.perSecond, {
+        limit: limitA.perSecond,
+      }),
+      row('ingest.vsPlain', '1 ingest', "async 202/s vs the plain gateway's", rate, { limit: plain.perSecond }),
+      row('ingest.plain.cpu', '1 ingest', "the plain gateway's CPU µs per 202 (limit: the gateway's)", plain.cpuMicros, { limit: gatewayCpuMicros! }),
+      row('ingest.plain.natsCpu', '1 ingest', "nats-server's CPU µs per 202 of the plain gateway (limit: per 202 of the gateway)", plain.natsCpuMicros, {
+        limit: natsCpuMicros!,
+      }),
+      row('ingest.plain.rss', '1 ingest', "the plain gateway's RSS MiB under the same autocannon (peak; limit: the gateway's)", plainRss / MIB, {
+        limit: loadRss / MIB,
+      }),
       row('ingest.rss.idle', '1 ingest', 'gateway RSS MiB, idle after start', idleRss / MIB),
       row('ingest.rss.load', '1 ingest', `gateway RSS MiB under autocannon -c ${plan.connections} (peak)`, loadRss / MIB, { target: { max: 80 } }),
       ...processRows,

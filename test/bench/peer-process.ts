@@ -1,5 +1,5 @@
 /**
- * One drain by a peer's worker process (BullMQ's, the bare worker's): the jobs are queued already;
+ * One drain by a peer's worker process (BullMQ's, the plain worker's): the jobs are queued already;
  * the process is started cold, and measured from when it says "ready" to the sink's `n`th callback.
  */
 import { spawn } from 'node:child_process';

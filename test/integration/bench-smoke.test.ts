@@ -35,6 +35,11 @@ const EXPECTED_ROWS = [
   'ingest.floor.cpu',
   'ingest.floor.rate',
   'ingest.busyCores',
+  'ingest.plain.rate',
+  'ingest.vsPlain',
+  'ingest.plain.cpu',
+  'ingest.plain.natsCpu',
+  'ingest.plain.rss',
   'ingest.rss.idle',
   'ingest.rss.load',
   // gateway_processes=2 runs in full mode only: its three more processes would double the smoke's ingest section.
@@ -50,12 +55,12 @@ const EXPECTED_ROWS = [
   'drain.warmMainThreadCpuPerInvocation',
   'drain.warmRate',
   'drain.rss',
-  // The bare worker: the floor nats.js and undici set.
-  'drain.vsBare',
-  'bare.cpuPerInvocation',
-  'bare.mainThreadCpuPerInvocation',
-  'bare.natsCpuPerInvocation',
-  'bare.rss',
+  // The plain worker: nats.js and undici as their docs show, no guarantees.
+  'drain.vsPlain',
+  'plain.cpuPerInvocation',
+  'plain.mainThreadCpuPerInvocation',
+  'plain.natsCpuPerInvocation',
+  'plain.rss',
   // The BullMQ peer, when redis-server is on this machine.
   ...(redisServerFound()
     ? [
@@ -66,8 +71,8 @@ const EXPECTED_ROWS = [
         'bullmq.mainThreadCpuPerJob',
         'bullmq.brokerCpuPerJob',
         'bullmq.rss',
-        'bullmq.vsBare',
-        'drain.targetVsBare',
+        'bullmq.vsPlain',
+        'drain.targetVsPlain',
       ]
     : []),
   'drain.concurrent.rate',

@@ -1,10 +1,10 @@
 /**
- * The bare worker: the floor under the asyncfn drain (issue 12). It does the drain's job the way
- * nats.js's and undici's documentation show, and nothing a queue-worker owes its users: it pulls
- * as many messages as it has free slots (of `concurrency`), POSTs each body to the function with
- * undici, POSTs the answer to the invocation's callback URL with the OpenFaaS callback headers,
+ * The plain worker (issue 12): the asyncfn drain's job done the way nats.js's and undici's
+ * documentation show, and nothing a queue-worker owes its users: it pulls as many messages as it
+ * has free slots (of `concurrency`), POSTs each body to the function with undici, POSTs the answer to the invocation's callback URL with the OpenFaaS callback headers,
  * then acks (unconfirmed). No machine, no record, no retries, no dead letters, no ack-extend, no
- * metrics. What it costs per invocation is what those two libraries cost for this job on this box.
+ * metrics. What it costs per invocation is what those two libraries cost for this job, used
+ * plainly, on this box.
  *
  * Plain JavaScript, run as its own process so its CPU time and RSS are its own. It binds to the
  * queue's durable consumer, which an asyncfn worker created earlier in the same run.
