@@ -58,7 +58,15 @@ function release() {
   wake?.();
 }
 
-process.once('SIGTERM', () => void nc.close().then(() => process.exit(0)));
+// The last acks out before the connection closes: the next section reuses the consumer.
+process.once(
+  'SIGTERM',
+  () =>
+    void nc
+      .flush()
+      .then(() => nc.close())
+      .then(() => process.exit(0)),
+);
 process.stdout.write('ready\n');
 for (;;) {
   if (free === 0) await new Promise((resolve) => (slotFreed = resolve));
