@@ -3,41 +3,20 @@
  * are its own. Plain JavaScript, so it runs without the TypeScript loader, as BullMQ users run it.
  *
  * The job shape is the asyncfn invocation's: POST the 1 KiB body to the function with undici,
- * then POST the function's answer to the job's callback URL with the OpenFaaS callback headers.
+ * then POST the function's answer to the job's callback URL with the OpenFaaS callback headers
+ * (peer-job.mjs, as the plain worker does).
  * argv: <redis port> <queue name> <concurrency>. Prints "ready" on stdout once the worker runs.
  */
 import { Worker } from 'bullmq';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
+import { runJob } from './peer-job.mjs';
 
 const [port, queueName, concurrency] = process.argv.slice(2);
 const dispatcher = new Agent({ connections: Number(concurrency) + 16 });
 
 const worker = new Worker(
   queueName,
-  async (job) => {
-    const started = Date.now();
-    const fn = await request(job.data.functionUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', 'x-call-id': job.id },
-      body: job.data.body,
-      dispatcher,
-    });
-    const result = Buffer.from(await fn.body.arrayBuffer());
-    const callback = await request(job.data.callbackUrl, {
-      method: 'POST',
-      headers: {
-        'content-type': fn.headers['content-type'] ?? 'application/octet-stream',
-        'x-call-id': job.id,
-        'x-function-status': String(fn.statusCode),
-        'x-function-name': 'bench',
-        'x-duration-seconds': String((Date.now() - started) / 1000),
-      },
-      body: result,
-      dispatcher,
-    });
-    await callback.body.dump();
-    if (callback.statusCode >= 300) throw new Error(`callback answered ${callback.statusCode}`);
-  },
+  (job) => runJob({ functionUrl: job.data.functionUrl, callbackUrl: job.data.callbackUrl, callId: job.id, body: job.data.body, dispatcher }),
   {
     connection: { host: '127.0.0.1', port: Number(port), maxRetriesPerRequest: null },
     concurrency: Number(concurrency),

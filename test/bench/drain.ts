@@ -2,10 +2,10 @@
  * Section 2, end to end: invocations queued first, then drained by a worker with max_inflight 100
  * through the function call and the callback; beside it LIMIT-B, direct POSTs to the same function
  * at the same concurrency, and BullMQ's drain of the same jobs (bullmq.ts). The three take turns
- * (`rounds`), each drain by a fresh worker process, with the plain worker's (plain-peer.ts: the job
- * done with nats.js and undici as their documentation shows, no guarantees). Then the same drain on a function's lane, and while the gateway ingests at
- * full speed. The function and the callback sink are processes of
- * their own.
+ * (`rounds`), each drain by a fresh worker process, with the plain worker's (plain-peer.ts: the
+ * job done with nats.js and undici as their documentation shows, no guarantees). Then the same
+ * drain on a function's lane, and while the gateway ingests at full speed. The function and the
+ * callback sink are processes of their own.
  */
 import { Pool } from 'undici';
 import { startWorker } from '../../src/worker/index.js';

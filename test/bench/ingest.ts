@@ -4,10 +4,10 @@
  * envelope published straight to a stream of the same configuration over one Node connection, 100
  * in flight, each PubAck awaited; the HTTP floor, a bare node:http server under the same load; and
  * the plain gateway (plain-gateway.mjs: the route written with node:http and nats.js as their
- * documentation shows, no checks), what the libraries give used plainly. The four take turns (`rounds`), so each ratio compares runs made
- * seconds apart. Also the
- * gateway's RSS, idle and under load, and the rate with `gateway_processes` > 1 (what more
- * processes give on this machine's cores).
+ * documentation shows, no checks), what the libraries give used plainly. The four take turns
+ * (`rounds`), so each ratio compares runs made seconds apart. Also the gateway's RSS, idle and
+ * under load, and the rate with `gateway_processes` > 1 (what more processes give on this
+ * machine's cores).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -146,7 +146,7 @@ async function startGatewayChild(scope: Scope, natsUrl: string, processes: numbe
 }
 
 /** A baseline server's rate under the load, and its (and nats-server's) CPU over the turn. */
-interface FloorTurn {
+interface BaselineTurn {
   readonly perSecond: number;
   /** The server's CPU over the turn, ms. */
   readonly cpuMs: number;
@@ -154,6 +154,8 @@ interface FloorTurn {
   readonly natsMs: number;
   /** Requests answered 2xx in the turn. */
   readonly answered: number;
+  /** Requests not answered 2xx (errors and time-outs included). */
+  readonly failed: number;
 }
 
 /**
@@ -161,21 +163,27 @@ interface FloorTurn {
  * request 202 (the bench fixture's "accept" role: what HTTP itself costs a server, with no work
  * behind it), or the plain gateway.
  */
-async function measureFloor(
+async function measureBaseline(
   server: { url: string; pid: number },
   natsPid: number,
   load: (url: string, seconds: number) => Promise<AutocannonResult>,
   seconds: number,
-): Promise<FloorTurn> {
+): Promise<BaselineTurn> {
   const read = () => Promise.all([readCpuMs(server.pid), readCpuMs(natsPid)]);
   const before = await read();
   const result = await load(server.url, seconds);
   const after = await read();
-  return { perSecond: result.ok / result.durationSeconds, cpuMs: after[0] - before[0], natsMs: after[1] - before[1], answered: result.ok };
+  return {
+    perSecond: result.ok / result.durationSeconds,
+    cpuMs: after[0] - before[0],
+    natsMs: after[1] - before[1],
+    answered: result.ok,
+    failed: result.non2xx + result.errors + result.timeouts,
+  };
 }
 
 /** The median rate of `turns`, and the CPU µs per request answered over all of them (the server's, nats-server's). */
-function floorOf(turns: readonly FloorTurn[]): { perSecond: number; cpuMicros: number; natsCpuMicros: number } {
+function baselineOf(turns: readonly BaselineTurn[]): { perSecond: number; cpuMicros: number; natsCpuMicros: number } {
   const answered = Math.max(
     1,
     turns.reduce((sum, f) => sum + f.answered, 0),
@@ -244,8 +252,8 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     };
     const limits: LimitA[] = [];
     const results: AutocannonResult[] = [];
-    const floors: FloorTurn[] = [];
-    const plains: FloorTurn[] = [];
+    const floors: BaselineTurn[] = [];
+    const plains: BaselineTurn[] = [];
     // Over the gateway's turns, as cpu() reads them: the gateway's, nats-server's and the machine's busy ms, and the wall clock's.
     const spent = [0, 0, 0, 0];
     for (let round = 1; round <= plan.rounds; round++) {
@@ -256,9 +264,9 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       const cpuAfter = await cpu();
       results.push(result);
       for (let i = 0; i < spent.length; i++) spent[i]! += cpuAfter[i]! - cpuBefore[i]!;
-      const floor = await measureFloor(floorServer, nats.pid, (url, seconds) => load(seconds, url), plan.seconds);
+      const floor = await measureBaseline(floorServer, nats.pid, (url, seconds) => load(seconds, url), plan.seconds);
       floors.push(floor);
-      const plainTurn = await measureFloor(plainGateway, nats.pid, (url, seconds) => load(seconds, url), plan.seconds);
+      const plainTurn = await measureBaseline(plainGateway, nats.pid, (url, seconds) => load(seconds, url), plan.seconds);
       plains.push(plainTurn);
       progress(
         SECTION,
@@ -288,10 +296,10 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       busyCores: median(limits.map((l) => l.busyCores)),
     };
     const roundRatios = rates.map((r, i) => r / limits[i]!.perSecond);
-    const floor = floorOf(floors);
-    const plain = floorOf(plains);
-    const plainFailed = plains.reduce((sum, b) => sum + b.answered, 0) === 0;
-    if (plainFailed) throw new Error('the plain gateway answered no request 2xx');
+    const floor = baselineOf(floors);
+    const plain = baselineOf(plains);
+    const plainFailed = plains.reduce((sum, b) => sum + b.failed, 0);
+    if (plainFailed > 0) progress(SECTION, `warning: ${plainFailed} requests to the plain gateway were not answered 2xx`);
     progress(SECTION, `${rate.toFixed(0)} 202/s, gateway RSS ${(idleRss / MIB).toFixed(0)} MiB idle, ${(loadRss / MIB).toFixed(0)} MiB under load`);
 
     progress(SECTION, `one batch of ${plan.batchItems} items (POST /async-batch, NDJSON)`);

@@ -1,10 +1,11 @@
 /**
  * The plain worker (issue 12): the asyncfn drain's job done the way nats.js's and undici's
- * documentation show, and nothing a queue-worker owes its users: it pulls as many messages as it
- * has free slots (of `concurrency`), POSTs each body to the function with undici, POSTs the answer to the invocation's callback URL with the OpenFaaS callback headers,
- * then acks (unconfirmed). No machine, no record, no retries, no dead letters, no ack-extend, no
- * metrics. What it costs per invocation is what those two libraries cost for this job, used
- * plainly, on this box.
+ * documentation show, and nothing a queue-worker owes its users. It pulls as many messages as it
+ * has free slots (of `concurrency`), POSTs each body to the function with undici, POSTs the answer
+ * to the invocation's callback URL with the OpenFaaS callback headers (peer-job.mjs, as the BullMQ
+ * worker does), then acks (unconfirmed). No machine, no record, no retries, no dead letters, no
+ * ack-extend, no metrics. What it costs per invocation is what those two libraries cost for this
+ * job, used plainly, on this box.
  *
  * Plain JavaScript, run as its own process so its CPU time and RSS are its own. It binds to the
  * queue's durable consumer, which an asyncfn worker created earlier in the same run.
@@ -12,7 +13,8 @@
  */
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
+import { runJob } from './peer-job.mjs';
 
 const [servers, stream, durable, functionUrl, concurrency] = process.argv.slice(2);
 const slots = Number(concurrency);
@@ -25,29 +27,13 @@ let free = slots;
 let slotFreed;
 
 async function handle(msg) {
-  const callId = msg.headers.get('Asyncfn-Call-Id');
-  const startedAt = Date.now();
-  const fn = await request(functionUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', 'x-call-id': callId },
+  await runJob({
+    functionUrl,
+    callbackUrl: msg.headers.get('Asyncfn-Callback-Url'),
+    callId: msg.headers.get('Asyncfn-Call-Id'),
     body: msg.data,
     dispatcher,
   });
-  const result = Buffer.from(await fn.body.arrayBuffer());
-  const callback = await request(msg.headers.get('Asyncfn-Callback-Url'), {
-    method: 'POST',
-    headers: {
-      'content-type': fn.headers['content-type'] ?? 'application/octet-stream',
-      'x-call-id': callId,
-      'x-function-status': String(fn.statusCode),
-      'x-function-name': 'bench',
-      'x-duration-seconds': String((Date.now() - startedAt) / 1000),
-    },
-    body: result,
-    dispatcher,
-  });
-  await callback.body.dump();
-  if (callback.statusCode >= 300) throw new Error(`callback answered ${callback.statusCode}`);
   msg.ack();
 }
 
