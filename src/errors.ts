@@ -83,6 +83,11 @@ export const ERRORS = {
   ASYNCFN_ERR_UP_LOCKED: { status: 500, message: '%s', internal: true },
   ASYNCFN_ERR_CALLBACK_FAILED: { status: 500, message: 'callback failed: %s', internal: true },
   ASYNCFN_ERR_POISON_MESSAGE: { status: 500, message: 'undecodable message: %s', internal: true },
+  // The worker's own HTTP/1.1 client (src/http/h1/): a function call or callback fails with them.
+  ASYNCFN_ERR_HTTP_RESPONSE: { status: 500, message: 'invalid HTTP response: %s', internal: true },
+  ASYNCFN_ERR_HTTP_CLOSED: { status: 500, message: '%s', internal: true },
+  ASYNCFN_ERR_HTTP_CONNECT_TIMEOUT: { status: 500, message: 'could not connect within %s ms', internal: true },
+  ASYNCFN_ERR_HTTP_DESTROYED: { status: 500, message: 'the HTTP client was destroyed (the worker is stopping)', internal: true },
   // The confirmer's errors: 503 should one reach the gateway's handler (the publisher turns them
   // into ASYNCFN_ERR_QUEUE_UNAVAILABLE first).
   ASYNCFN_ERR_CONFIRM_TIMEOUT: {

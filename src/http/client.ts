@@ -1,5 +1,6 @@
 import { isIP, type LookupFunction } from 'node:net';
 import type { buildConnector as BuildConnector, Dispatcher } from 'undici';
+import { http1Agent } from './h1/agent.js';
 import { Agent, buildConnector } from './undici-parts.js';
 
 export interface HttpClientOptions {
@@ -24,19 +25,26 @@ export interface ConnectGuard {
 }
 
 /**
- * The outbound HTTP pool for function calls and callbacks. undici's own header and body timeouts
- * are off: a function may legitimately run for hours, and the caller bounds each exchange as a
- * whole (upstream_timeout, callback_timeout; see exchange.ts) or aborts it (the machine leaving
- * its state).
+ * The outbound HTTP pool for function calls and callbacks: undici's Agent, whose plain `http:`
+ * requests through `exchange()` are carried by asyncfn's own HTTP/1.1 connections (./h1/agent.ts);
+ * both follow the same guard. undici's own header and body timeouts are off: a function may
+ * legitimately run for hours, and the caller bounds each exchange as a whole (upstream_timeout,
+ * callback_timeout; see exchange.ts) or aborts it (the machine leaving its state).
  */
 export function createHttpClient(opts: HttpClientOptions): Dispatcher {
-  return new Agent({
-    connections: opts.connectionsPerOrigin,
-    keepAliveTimeout: opts.keepAliveTimeoutMs ?? 30_000,
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    ...(opts.connectGuard ? { connect: guardedConnector(opts.connectGuard) } : {}),
-  });
+  const keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? 30_000;
+  const guard = opts.connectGuard;
+  return http1Agent(
+    Agent,
+    {
+      connections: opts.connectionsPerOrigin,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      ...(guard ? { connect: guardedConnector(guard) } : {}),
+    },
+    { connections: opts.connectionsPerOrigin, keepAliveTimeoutMs, lookup: guard?.lookup, refusal: guard && ((host, address) => guard.refusal(host, address)) },
+  );
 }
 
 /** undici's own connector with a guarded lookup, plus a check of IP-literal hosts. */

@@ -19,6 +19,7 @@ import { Agent, request } from 'undici';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { responseCounter } from '../../src/gateway/metrics-hooks.js';
 import { gatewayMetrics } from '../../src/telemetry/metrics.js';
+import { createHttpClient } from '../../src/http/client.js';
 import { exchange } from '../../src/http/exchange.js';
 import { startFixture } from './processes.js';
 import { row, type Row } from './report.js';
@@ -222,11 +223,14 @@ async function machineRows(plan: PiecesPlan): Promise<Row[]> {
 
 /**
  * One function call as the worker makes it: POST 1 KiB, read the 1 KiB answer, bounded by a
- * timeout. exchange() (undici's dispatch) against undici's request() with an AbortController and a
- * timer, as the worker called functions before (issue 12). The function is a process of its own.
+ * timeout. Three ways: undici's request() with an AbortController and a timer, as the worker
+ * called functions before issue 12; exchange() through undici's dispatch (what https and streamed
+ * bodies still take); exchange() through the worker's client, whose plain http: requests go over
+ * asyncfn's own HTTP/1.1 connections (src/http/h1/). The function is a process of its own.
  */
 async function httpRows(plan: PiecesPlan, functionUrl: string): Promise<Row[]> {
   const agent = new Agent({ connections: plan.machineConcurrency, headersTimeout: 0, bodyTimeout: 0 });
+  const own = createHttpClient({ connectionsPerOrigin: plan.machineConcurrency });
   const headers = { 'content-type': 'application/octet-stream', 'x-call-id': randomUUID() };
   const viaRequest = async (): Promise<void> => {
     const controller = new AbortController();
@@ -241,25 +245,35 @@ async function httpRows(plan: PiecesPlan, functionUrl: string): Promise<Row[]> {
   const viaExchange = async (): Promise<void> => {
     await exchange(agent, { url: functionUrl, method: 'POST', headers, body: KIB }, { timeoutMs: 60_000 });
   };
+  const viaOwn = async (): Promise<void> => {
+    await exchange(own, { url: functionUrl, method: 'POST', headers, body: KIB }, { timeoutMs: 60_000 });
+  };
   try {
-    const rounds = { request: [] as Measured[], exchange: [] as Measured[] };
+    const rounds = { request: [] as Measured[], exchange: [] as Measured[], own: [] as Measured[] };
     await windowed(plan.exchanges / 10, plan.machineConcurrency, viaRequest);
     await windowed(plan.exchanges / 10, plan.machineConcurrency, viaExchange);
+    await windowed(plan.exchanges / 10, plan.machineConcurrency, viaOwn);
     for (let r = 0; r < plan.rounds; r++) {
       rounds.request.push(await measure(plan.exchanges, () => windowed(plan.exchanges, plan.machineConcurrency, viaRequest)));
       rounds.exchange.push(await measure(plan.exchanges, () => windowed(plan.exchanges, plan.machineConcurrency, viaExchange)));
+      rounds.own.push(await measure(plan.exchanges, () => windowed(plan.exchanges, plan.machineConcurrency, viaOwn)));
     }
-    const [q, x] = [median(rounds.request), median(rounds.exchange)];
+    const [q, x, o] = [median(rounds.request), median(rounds.exchange), median(rounds.own)];
     const what = `POST 1 KiB, 1 KiB answer, ${plan.machineConcurrency} at a time, 60 s timeout`;
     return [
       row('pieces.http.request.cpu', S, `undici request() + AbortController + timer (the worker's calls before issue 12), ${what}: process CPU µs per call`, q.cpuMicros),
-      row('pieces.http.exchange.cpu', S, "exchange() (undici dispatch, the worker's function calls and callbacks): process CPU µs per call vs request()", x.cpuMicros, {
+      row('pieces.http.exchange.cpu', S, "exchange() through undici's dispatch (https, streamed bodies): process CPU µs per call vs request()", x.cpuMicros, {
         limit: q.cpuMicros,
       }),
       row('pieces.http.exchange.rate', S, 'exchange(): calls/s vs request()', x.perSecond, { limit: q.perSecond }),
+      row('pieces.http.own.cpu', S, "exchange() through the worker's client (asyncfn's HTTP/1.1 for plain http:): process CPU µs per call vs undici's dispatch", o.cpuMicros, {
+        limit: x.cpuMicros,
+      }),
+      row('pieces.http.own.rate', S, "the worker's client: calls/s vs undici's dispatch", o.perSecond, { limit: x.perSecond }),
     ];
   } finally {
     await agent.close();
+    await own.destroy();
   }
 }
 

@@ -108,6 +108,8 @@ const EXPECTED_ROWS = [
   'pieces.http.request.cpu',
   'pieces.http.exchange.cpu',
   'pieces.http.exchange.rate',
+  'pieces.http.own.cpu',
+  'pieces.http.own.rate',
   'pieces.publish.natsjs.rate',
   'pieces.publish.natsjs.cpu',
   'pieces.publish.confirmer.rate',

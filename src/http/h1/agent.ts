@@ -1,0 +1,111 @@
+import { isIP, type LookupFunction } from 'node:net';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+import { ClientDestroyedError } from './errors.js';
+import { OriginPool, type PoolOwner } from './origin-pool.js';
+import { plainOrigin, plainRequestHead } from './request-head.js';
+
+export interface Http1AgentOptions {
+  /** Connections kept per origin. */
+  readonly connections: number;
+  readonly keepAliveTimeoutMs: number;
+  /** Resolves host names (the callback SSRF guard's lookup); absent, the system's. */
+  readonly lookup?: LookupFunction | undefined;
+  /** Refuses an IP-literal host (the guard's check); absent, any. */
+  readonly refusal?: ((host: string, address: string) => Error | undefined) | undefined;
+}
+
+/** undici's default header block limit (node's --max-http-header-size). */
+const MAX_HEADER_BYTES = 16 * 1024;
+/** undici's default connect timeout. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** How often idle connections are checked against their keep-alive. */
+const SWEEP_MS = 1_000;
+
+/**
+ * The worker's outbound HTTP client: undici's Agent, with the plain requests (./request-head.ts:
+ * `http:`, a body in memory, valid headers) answered by asyncfn's own HTTP/1.1 connections
+ * instead. A function call and its callback cost about 60 µs less CPU each that way than through
+ * undici's dispatch (BENCHMARKS.md, "The worker's own HTTP/1.1 client"), which on a worker is a
+ * sixth of an invocation. Everything else (https, streamed bodies, undici's own API such as
+ * `request()` and its older handler shape) goes to undici unchanged.
+ *
+ * The lean path speaks undici's dispatch handler API (onRequestStart … onResponseEnd /
+ * onResponseError), so `exchange()` cannot tell the two apart.
+ */
+export function http1Agent(Agent: typeof UndiciAgent, agentOptions: UndiciAgent.Options, opts: Http1AgentOptions): Dispatcher {
+  class Http1Agent extends Agent implements PoolOwner {
+    readonly #pools = new Map<string, OriginPool>();
+    #sweep: NodeJS.Timeout | undefined = undefined;
+    #destroyed = false;
+
+    override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+      if (typeof options.origin !== 'string' || handler.onRequestStart === undefined || options.query !== undefined || options.upgrade != null) {
+        return super.dispatch(options, handler);
+      }
+      let pool = this.#pools.get(options.origin);
+      const origin = pool?.origin ?? plainOrigin(options.origin);
+      if (origin === undefined) return super.dispatch(options, handler);
+      const head = plainRequestHead(origin, options);
+      if (head === undefined) return super.dispatch(options, handler);
+      if (this.#destroyed) throw new ClientDestroyedError();
+      if (pool === undefined) {
+        pool = new OriginPool(
+          origin,
+          {
+            connections: opts.connections,
+            keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
+            lookup: opts.lookup,
+            refusal: opts.refusal && ((host) => (isIP(host) === 0 ? undefined : opts.refusal!(host, host))),
+            connectTimeoutMs: CONNECT_TIMEOUT_MS,
+            maxHeaderBytes: MAX_HEADER_BYTES,
+          },
+          this,
+        );
+        this.#pools.set(options.origin, pool);
+        this.#sweep ??= setInterval(() => this.#sweepIdle(), SWEEP_MS).unref();
+      }
+      pool.dispatch({ head, body: (options.body as Uint8Array | null | undefined) ?? null, handler });
+      return true;
+    }
+
+    empty(pool: OriginPool): void {
+      for (const [key, value] of this.#pools) {
+        if (value === pool) {
+          this.#pools.delete(key);
+          break;
+        }
+      }
+      if (this.#pools.size === 0 && this.#sweep !== undefined) {
+        clearInterval(this.#sweep);
+        this.#sweep = undefined;
+      }
+    }
+
+    #sweepIdle(): void {
+      const now = Date.now();
+      for (const pool of this.#pools.values()) pool.sweep(now);
+    }
+
+    #destroyPools(): void {
+      this.#destroyed = true;
+      if (this.#sweep !== undefined) clearInterval(this.#sweep);
+      this.#sweep = undefined;
+      const reason = new ClientDestroyedError();
+      for (const pool of [...this.#pools.values()]) pool.destroy(reason);
+      this.#pools.clear();
+    }
+
+    override destroy(...args: unknown[]): never {
+      this.#destroyPools();
+      return (super.destroy as (...a: unknown[]) => never)(...args);
+    }
+
+    override close(...args: unknown[]): never {
+      // No new requests; those given are served (undici's meaning of close), then the connections close.
+      this.#destroyed = true;
+      for (const pool of this.#pools.values()) pool.close();
+      return (super.close as (...a: unknown[]) => never)(...args);
+    }
+  }
+  return new Http1Agent(agentOptions);
+}
