@@ -266,9 +266,15 @@ async function httpRows(plan: PiecesPlan, functionUrl: string): Promise<Row[]> {
         limit: q.cpuMicros,
       }),
       row('pieces.http.exchange.rate', S, 'exchange(): calls/s vs request()', x.perSecond, { limit: q.perSecond }),
-      row('pieces.http.own.cpu', S, "exchange() through the worker's client (asyncfn's HTTP/1.1 for plain http:): process CPU µs per call vs undici's dispatch", o.cpuMicros, {
-        limit: x.cpuMicros,
-      }),
+      row(
+        'pieces.http.own.cpu',
+        S,
+        "exchange() through the worker's client (asyncfn's HTTP/1.1 for plain http:): process CPU µs per call vs undici's dispatch",
+        o.cpuMicros,
+        {
+          limit: x.cpuMicros,
+        },
+      ),
       row('pieces.http.own.rate', S, "the worker's client: calls/s vs undici's dispatch", o.perSecond, { limit: x.perSecond }),
     ];
   } finally {
