@@ -24,9 +24,11 @@ const SWEEP_MS = 1_000;
 /**
  * The worker's outbound HTTP client: undici's Agent, with the plain requests (./request-head.ts:
  * `http:`, a body in memory, valid headers) answered by asyncfn's own HTTP/1.1 connections
- * instead. A function call and its callback cost about 60 µs less CPU each that way than through
- * undici's dispatch (BENCHMARKS.md, "The worker's own HTTP/1.1 client"), which on a worker is a
- * sixth of an invocation. Everything else (https, streamed bodies, undici's own API such as
+ * instead. In alternated cold drains a worker spent a tenth less CPU per invocation that way
+ * (its function call and callback), most of it in V8's compiler and collector, which have less
+ * code and fewer objects to handle (BENCHMARKS.md, "The worker's own HTTP/1.1 client"). What is
+ * left of a call is mostly the kernel's: on loopback the write syscall runs the receiver's TCP
+ * work too. Everything else (https, streamed bodies, undici's own API such as
  * `request()` and its older handler shape) goes to undici unchanged.
  *
  * The lean path speaks undici's dispatch handler API (onRequestStart … onResponseEnd /

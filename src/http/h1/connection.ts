@@ -31,9 +31,8 @@ const COPY_BODY_MAX = 16 * 1024;
 
 /**
  * One keep-alive TCP connection carrying one request at a time (no pipelining: a long function
- * call never holds up another). It is also the request's undici `DispatchController`: the
- * exchange aborts through it, and an abort of a request that is no longer the current one does
- * nothing.
+ * call never holds up another). Each request gets its own {@link RequestController}, through which
+ * the exchange aborts it; an abort of a request that is no longer the current one does nothing.
  */
 export class Http1Connection implements ResponseSink {
   readonly #owner: ConnectionOwner;
