@@ -169,6 +169,8 @@ t.test('the callback guard holds on this path too: refused before any byte is se
   t.equal(server.connections(), 0, 'no connection was made');
   const allowed = client(t, { connectGuard: createTargetGuard(['127.0.0.0/8']) });
   t.equal(text(await post(allowed, `http://127.0.0.1:${port}/`)), 'ok');
+  const byName = client(t, { connectGuard: createTargetGuard(['localhost']) });
+  t.equal(text(await post(byName, `http://localhost:${port}/`)), 'ok', 'a name the allowlist names is looked up through the guard and connected');
 });
 
 t.test('destroy fails what is in flight and refuses what comes after', async (t) => {
