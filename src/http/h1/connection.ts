@@ -97,7 +97,8 @@ export class Http1Connection implements ResponseSink {
     if (body === null || body.byteLength === 0) {
       socket.write(head, 'latin1');
     } else if (body.byteLength <= COPY_BODY_MAX) {
-      const headLength = Buffer.byteLength(head, 'latin1');
+      // latin1: one byte per character.
+      const headLength = head.length;
       const bytes = Buffer.allocUnsafe(headLength + body.byteLength);
       bytes.write(head, 0, headLength, 'latin1');
       bytes.set(body, headLength);

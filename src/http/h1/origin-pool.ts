@@ -70,13 +70,7 @@ export class OriginPool implements ConnectionOwner {
   }
 
   reusable(connection: Http1Connection, keepAliveHintMs: number | undefined): void {
-    while (this.#head < this.#waiting.length) {
-      const next = this.#waiting[this.#head]!;
-      this.#waiting[this.#head++] = undefined as never;
-      if (this.#head === this.#waiting.length) {
-        this.#waiting = [];
-        this.#head = 0;
-      }
+    for (let next = this.#takeWaiting(); next !== undefined; next = this.#takeWaiting()) {
       if (connection.start(next)) return;
     }
     // The server's hint, less a second for the request that might cross its close (as undici does).
@@ -95,17 +89,21 @@ export class OriginPool implements ConnectionOwner {
     const at = this.#idle.indexOf(connection);
     if (at >= 0) this.#idle.splice(at, 1);
     // A request waiting for a connection gets a new one.
-    if (this.#head < this.#waiting.length && !this.#destroyed) {
-      const next = this.#waiting[this.#head]!;
-      this.#waiting[this.#head++] = undefined as never;
-      if (this.#head === this.#waiting.length) {
-        this.#waiting = [];
-        this.#head = 0;
-      }
-      this.#connect(next);
-      return;
+    const next = this.#destroyed ? undefined : this.#takeWaiting();
+    if (next !== undefined) this.#connect(next);
+    else this.#checkEmpty();
+  }
+
+  /** The oldest waiting request, taken off the queue; undefined when none waits. */
+  #takeWaiting(): Http1Request | undefined {
+    if (this.#head === this.#waiting.length) return undefined;
+    const next = this.#waiting[this.#head]!;
+    this.#waiting[this.#head++] = undefined as never;
+    if (this.#head === this.#waiting.length) {
+      this.#waiting = [];
+      this.#head = 0;
     }
-    this.#checkEmpty();
+    return next;
   }
 
   /** Closes idle connections whose keep-alive ran out by `now`. */
