@@ -1,4 +1,6 @@
-import { connect } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import type { Test } from 'tap';
 
 /** One HTTP/1.1 response as it came off the wire. */
 export interface RawResponse {
@@ -79,4 +81,30 @@ function dechunk(data: Buffer): string | undefined {
     parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
     at = lineEnd + 2 + size + 2;
   }
+}
+
+/** A TCP server standing in for an HTTP server, for answers no HTTP server library would write. */
+export interface RawHttpServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  /** Connections accepted so far. */
+  connections(): number;
+}
+
+/**
+ * Calls `answer` with each connection's socket (and its 1-based number) once its first bytes
+ * arrive, the request; what `answer` writes is the server's answer, byte for byte. Closed at the
+ * end of `t`.
+ */
+export async function startRawHttpServer(t: Test, answer: (socket: Socket, connection: number) => void): Promise<RawHttpServer> {
+  let connections = 0;
+  const server = createServer((socket) => {
+    const connection = (connections += 1);
+    socket.on('error', () => undefined);
+    socket.once('data', () => answer(socket, connection));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections };
 }

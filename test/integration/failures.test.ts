@@ -1,9 +1,7 @@
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/nats-core';
-import { once } from 'node:events';
-import { createServer as createTcpServer, type AddressInfo } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { staticResolver } from '../../src/functions/static-file.js';
@@ -12,6 +10,7 @@ import { enqueueMany } from '../helpers/enqueue.js';
 import { eventually } from '../helpers/eventually.js';
 import { slowHandler, startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
+import { startRawHttpServer } from '../helpers/raw-http.js';
 
 async function deadLetters(natsUrl: string): Promise<Array<Record<string, unknown>>> {
   const out: string[] = [];
@@ -142,52 +141,39 @@ t.test('a queue full of slow jobs does not hold up the default queue', async (t)
   t.comment(`isolation: 20 default-queue jobs done after ${Math.round(fastDoneMs)} ms; 10 slow-queue jobs (2 s each, 2 at a time) after ${Math.round(slowDoneMs)} ms`);
 });
 
-t.test('a function whose answer is not valid HTTP/1.1: the attempt fails with the reason, the retry runs, nothing is lost', async (t) => {
-  // A TCP server in the function's place: its first answer frames the body twice, differently;
-  // every later one is a proper answer. Each connection carries one request.
-  let answered = 0;
-  const server = createTcpServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.once('data', () => {
-      answered += 1;
-      socket.end(
-        answered === 1
-          ? 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello!!'
-          : 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok',
-      );
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+/** A stack whose function "work" is `fn` (a raw server's URL): nats-server, a callback sink, a gateway and a worker in process. */
+async function stackCalling(t: Test, fnUrl: string, retry: { maxAttempts: number; initialWaitMs?: number; maxWaitMs?: number }) {
   const nats = await startNatsServer(t);
   const sink = await startCallbackSink(t);
-  const resolver = staticResolver({ work: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } }, 'openfaas-fn');
-  const config = configFor(nats.url, { retry: { maxAttempts: 2, initialWaitMs: 50, maxWaitMs: 100 } });
+  const resolver = staticResolver({ work: { url: fnUrl } }, 'openfaas-fn');
+  const config = configFor(nats.url, { retry });
   const gateway = await startTestGateway(t, config, resolver);
   await startTestWorker(t, config, resolver);
+  return { sink, gateway };
+}
+
+t.test('a function whose answer is not valid HTTP/1.1: the attempt fails with the reason, the retry runs, nothing is lost', async (t) => {
+  // In the function's place: its first answer frames the body twice, differently; every later one
+  // is a proper answer. Each connection carries one request.
+  const fn = await startRawHttpServer(t, (socket, connection) =>
+    socket.end(
+      connection === 1
+        ? 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello!!'
+        : 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok',
+    ),
+  );
+  const { sink, gateway } = await stackCalling(t, fn.url, { maxAttempts: 2, initialWaitMs: 50, maxWaitMs: 100 });
   const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url);
   const callback = await sink.waitForCallId(callId!);
   t.equal(callback.headers['x-function-status'], '200', 'the second attempt answered');
   t.equal(callback.body.toString(), 'ok');
   t.equal(callback.headers['x-retry'], '1', 'after one retry');
-  t.equal(answered, 2, 'the function was called once per attempt');
+  t.equal(fn.connections(), 2, 'the function was called once per attempt');
 });
 
 t.test('a function whose answer is not valid HTTP/1.1 on every attempt: the callback and the record name the reason', async (t) => {
-  const server = createTcpServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const nats = await startNatsServer(t);
-  const sink = await startCallbackSink(t);
-  const resolver = staticResolver({ work: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } }, 'openfaas-fn');
-  const config = configFor(nats.url);
-  const gateway = await startTestGateway(t, config, resolver);
-  await startTestWorker(t, config, resolver);
+  const fn = await startRawHttpServer(t, (socket) => socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'));
+  const { sink, gateway } = await stackCalling(t, fn.url, { maxAttempts: 1 });
   const [callId] = await enqueueMany(gateway.url, 'work', 1, sink.url);
   const callback = await sink.waitForCallId(callId!);
   t.equal(callback.headers['x-function-status'], '503', 'reported as a function that could not be reached (OpenFaaS)');

@@ -115,14 +115,9 @@ export class ResponseParser {
         case State.Head:
           offset = this.#readHead(chunk, offset);
           break;
-        case State.Sized: {
-          const take = Math.min(this.#remaining, length - offset);
-          this.#sink.data(chunk.subarray(offset, offset + take));
-          offset += take;
-          this.#remaining -= take;
-          if (this.#remaining === 0) this.#state = State.Done;
+        case State.Sized:
+          offset = this.#readCounted(chunk, offset, State.Done);
           break;
-        }
         case State.UntilClose:
           this.#sink.data(offset === 0 ? chunk : chunk.subarray(offset));
           offset = length;
@@ -130,14 +125,9 @@ export class ResponseParser {
         case State.ChunkSize:
           offset = this.#readChunkSize(chunk, offset);
           break;
-        case State.ChunkData: {
-          const take = Math.min(this.#remaining, length - offset);
-          this.#sink.data(chunk.subarray(offset, offset + take));
-          offset += take;
-          this.#remaining -= take;
-          if (this.#remaining === 0) this.#state = State.ChunkDataEnd;
+        case State.ChunkData:
+          offset = this.#readCounted(chunk, offset, State.ChunkDataEnd);
           break;
-        }
         case State.ChunkDataEnd:
           offset = this.#readChunkEnd(chunk, offset);
           break;
@@ -156,6 +146,15 @@ export class ResponseParser {
       return true;
     }
     return this.#state === State.Done;
+  }
+
+  /** Body bytes counted by `#remaining` (a Content-Length body, or one chunk's data); then `next`. */
+  #readCounted(chunk: Buffer, offset: number, next: State): number {
+    const take = Math.min(this.#remaining, chunk.length - offset);
+    this.#sink.data(chunk.subarray(offset, offset + take));
+    this.#remaining -= take;
+    if (this.#remaining === 0) this.#state = next;
+    return offset + take;
   }
 
   #readHead(chunk: Buffer, offset: number): number {

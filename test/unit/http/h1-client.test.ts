@@ -1,12 +1,13 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import type { Dispatcher } from 'undici';
 import { CallbackRefusedError, createTargetGuard } from '../../../src/callback/target-guard.js';
 import { createHttpClient, type HttpClientOptions } from '../../../src/http/client.js';
 import { exchange, type ExchangeResponse } from '../../../src/http/exchange.js';
 import { listen } from '../../helpers/http-servers.js';
+import { startRawHttpServer } from '../../helpers/raw-http.js';
 
 /**
  * asyncfn's own HTTP/1.1 client (src/http/h1/), through `exchange()` as the worker uses it, against
@@ -40,20 +41,6 @@ async function httpServer(t: Test, handler: (req: IncomingMessage, res: ServerRe
   server.on('connection', (socket: Socket) => sockets.push(socket));
   const url = await listen(t, server);
   return { url, server, connections: () => sockets.length };
-}
-
-/** A TCP server that answers each connection's first request with `answer` (bytes as written), then does what `after` says. */
-async function rawServer(t: Test, answer: (socket: Socket) => void) {
-  let connections = 0;
-  const server = createTcpServer((socket) => {
-    connections += 1;
-    socket.once('data', () => answer(socket));
-    socket.on('error', () => undefined);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections };
 }
 
 t.test('keep-alive: sequential requests share one connection; the request is sent as given', async (t) => {
@@ -106,7 +93,7 @@ t.test("node's chunked answers, Connection: close, and a Keep-Alive hint too sho
 });
 
 t.test('answers node would not write: 1xx first, a body that runs to the close', async (t) => {
-  const informational = await rawServer(t, (socket) =>
+  const informational = await startRawHttpServer(t, (socket) =>
     socket.write('HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Type: text/plain\r\n\r\ndone'),
   );
   const response = await post(client(t), informational.url);
@@ -114,7 +101,7 @@ t.test('answers node would not write: 1xx first, a body that runs to the close',
   t.equal(response.headers['content-type'], 'text/plain');
   t.equal(text(response), 'done');
 
-  const untilClose = await rawServer(t, (socket) => {
+  const untilClose = await startRawHttpServer(t, (socket) => {
     socket.write('HTTP/1.1 200 OK\r\n\r\nall ');
     socket.end('of it');
   });
@@ -122,20 +109,20 @@ t.test('answers node would not write: 1xx first, a body that runs to the close',
 });
 
 t.test('a server that breaks off, or answers what is not HTTP, fails the exchange with a clear error', async (t) => {
-  const silent = await rawServer(t, (socket) => socket.end());
+  const silent = await startRawHttpServer(t, (socket) => socket.end());
   await t.rejects(post(client(t), silent.url), { code: 'ASYNCFN_ERR_HTTP_CLOSED', message: /without answering/ });
 
-  const cut = await rawServer(t, (socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this'));
+  const cut = await startRawHttpServer(t, (socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this'));
   await t.rejects(post(client(t), cut.url), { code: 'ASYNCFN_ERR_HTTP_CLOSED', message: /before the response was complete/ });
 
-  const garbage = await rawServer(t, (socket) => socket.write('SSH-2.0-OpenSSH_9.6\r\n\r\n'));
+  const garbage = await startRawHttpServer(t, (socket) => socket.write('SSH-2.0-OpenSSH_9.6\r\n\r\n'));
   await t.rejects(post(client(t), garbage.url), { code: 'ASYNCFN_ERR_HTTP_RESPONSE', message: /not an HTTP\/1.x status line/ });
 
-  const lying = await rawServer(t, (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello'));
+  const lying = await startRawHttpServer(t, (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello'));
   await t.rejects(post(client(t), lying.url), { code: 'ASYNCFN_ERR_HTTP_RESPONSE', message: /disagree/ });
 
   // Bytes past the answer: the answer stands, the connection is not used again.
-  const extra = await rawServer(t, (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA'));
+  const extra = await startRawHttpServer(t, (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA'));
   const http = client(t);
   t.equal(text(await post(http, extra.url)), 'ok');
   t.equal(text(await post(http, extra.url)), 'ok');
