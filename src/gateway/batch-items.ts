@@ -6,6 +6,7 @@
  */
 import { BatchItemInvalidError, BatchTooLargeError, isAsyncFnError } from '../errors.js';
 import { confinePathSuffix } from '../functions/index.js';
+import { isToken } from '../http/fields.js';
 import { isHopByHop, type HeaderPairs } from '../http/headers.js';
 import { isReservedHeader } from './forwarded-headers.js';
 import { callbackUrlFrom } from './invocation-target.js';
@@ -206,8 +207,6 @@ async function* splitJsonArray(chunks: AsyncIterable<Uint8Array>, limits: BatchR
 
 /** Item fields besides these are refused, so that a typo ("header") is not silently ignored. */
 const ITEM_FIELDS = new Set(['body', 'bodyEncoding', 'headers', 'query', 'path', 'callbackUrl']);
-/** RFC 9110 token: a header name. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A header value: no control characters but tab. */
 const FIELD_VALUE = /^[^\x00-\x08\x0a-\x1f\x7f]*$/;
 const utf8 = new TextEncoder();
@@ -277,7 +276,7 @@ function headersOf(value: unknown, index: number, line: number): HeaderPairs {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(index, line, 'headers must be an object of name: value');
   const pairs: HeaderPairs = [];
   for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
-    if (!TOKEN.test(name)) throw invalid(index, line, `invalid header name "${name.slice(0, 64)}"`);
+    if (!isToken(name)) throw invalid(index, line, `invalid header name "${name.slice(0, 64)}"`);
     const values = Array.isArray(v) ? v : [v];
     for (const one of values) {
       if (typeof one !== 'string' || !FIELD_VALUE.test(one)) throw invalid(index, line, `invalid value of header "${name}"`);

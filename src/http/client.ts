@@ -34,6 +34,7 @@ export interface ConnectGuard {
 export function createHttpClient(opts: HttpClientOptions): Dispatcher {
   const keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? 30_000;
   const guard = opts.connectGuard;
+  const refusal = guard && literalRefusal(guard);
   return http1Agent(
     Agent,
     {
@@ -41,18 +42,23 @@ export function createHttpClient(opts: HttpClientOptions): Dispatcher {
       keepAliveTimeout: keepAliveTimeoutMs,
       headersTimeout: 0,
       bodyTimeout: 0,
-      ...(guard ? { connect: guardedConnector(guard) } : {}),
+      ...(guard && refusal ? { connect: guardedConnector(guard.lookup, refusal) } : {}),
     },
-    { connections: opts.connectionsPerOrigin, keepAliveTimeoutMs, lookup: guard?.lookup, refusal: guard && ((host, address) => guard.refusal(host, address)) },
+    { connections: opts.connectionsPerOrigin, keepAliveTimeoutMs, lookup: guard?.lookup, refusal },
   );
 }
 
-/** undici's own connector with a guarded lookup, plus a check of IP-literal hosts. */
-function guardedConnector(guard: ConnectGuard): BuildConnector.connector {
-  const connect = buildConnector({ lookup: guard.lookup });
+/** The guard's refusal of an IP-literal host (a name is vetted by its lookup); IPv6 without brackets. */
+function literalRefusal(guard: ConnectGuard): (host: string) => Error | undefined {
+  return (host) => (isIP(host) === 0 ? undefined : guard.refusal(host, host));
+}
+
+/** undici's own connector with a guarded lookup, plus the check of IP-literal hosts. */
+function guardedConnector(lookup: LookupFunction, refusal: (host: string) => Error | undefined): BuildConnector.connector {
+  const connect = buildConnector({ lookup });
   return (options, callback) => {
     // undici passes IPv6 literals without their brackets.
-    const refused = isIP(options.hostname) === 0 ? undefined : guard.refusal(options.hostname, options.hostname);
+    const refused = refusal(options.hostname);
     if (refused) {
       callback(refused, null);
       return;

@@ -1,4 +1,4 @@
-import { isIP, type LookupFunction } from 'node:net';
+import type { LookupFunction } from 'node:net';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { ClientDestroyedError } from './errors.js';
 import { OriginPool, type PoolOwner } from './origin-pool.js';
@@ -10,8 +10,8 @@ export interface Http1AgentOptions {
   readonly keepAliveTimeoutMs: number;
   /** Resolves host names (the callback SSRF guard's lookup); absent, the system's. */
   readonly lookup?: LookupFunction | undefined;
-  /** Refuses an IP-literal host (the guard's check); absent, any. */
-  readonly refusal?: ((host: string, address: string) => Error | undefined) | undefined;
+  /** Refuses a host before connecting (the guard's check of IP literals); absent, any. */
+  readonly refusal?: ((host: string) => Error | undefined) | undefined;
 }
 
 /** undici's default header block limit (node's --max-http-header-size). */
@@ -57,7 +57,7 @@ export function http1Agent(Agent: typeof UndiciAgent, agentOptions: UndiciAgent.
             connections: opts.connections,
             keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
             lookup: opts.lookup,
-            refusal: opts.refusal && ((host) => (isIP(host) === 0 ? undefined : opts.refusal!(host, host))),
+            refusal: opts.refusal,
             connectTimeoutMs: CONNECT_TIMEOUT_MS,
             maxHeaderBytes: MAX_HEADER_BYTES,
           },

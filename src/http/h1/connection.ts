@@ -41,7 +41,6 @@ export class Http1Connection implements ResponseSink {
   #connected = false;
   #current: Http1Request | undefined = undefined;
   #controller: RequestController | undefined = undefined;
-  #answered = false;
   #error: Error | undefined = undefined;
   #gone = false;
   /** When it last became idle (Date.now()), and for how long it may stay so. */
@@ -80,7 +79,6 @@ export class Http1Connection implements ResponseSink {
    */
   start(request: Http1Request): boolean {
     this.#current = request;
-    this.#answered = false;
     this.#parser.reset(this);
     if (!this.#connected) return true;
     return this.#write(request);
@@ -124,17 +122,12 @@ export class Http1Connection implements ResponseSink {
     const request = this.#current;
     this.#current = undefined;
     this.#controller = undefined;
-    if (controller.started) {
-      // Written, perhaps partly answered: the connection cannot carry another request.
-      this.#gone = true;
-      this.#socket.destroy();
-      this.#owner.gone(this);
-    }
+    // Written, perhaps partly answered: the connection cannot carry another request.
+    if (controller.started) this.#retire();
     request.handler.onResponseError?.(controller, reason);
   }
 
   head(status: number, statusText: string, headers: IncomingHttpHeaders): void {
-    this.#answered = true;
     this.#current?.handler.onResponseStart?.(this.#controller!, status, headers, statusText);
   }
 
@@ -193,7 +186,7 @@ export class Http1Connection implements ResponseSink {
       this.#complete(request, true);
       return;
     }
-    if (request !== undefined) this.#fail(this.#error ?? new ConnectionClosedError(this.#answered || !this.#parser.idle));
+    if (request !== undefined) this.#fail(this.#error ?? new ConnectionClosedError(!this.#parser.idle));
     else this.#retire();
   }
 }

@@ -6,7 +6,7 @@ export interface OriginPoolOptions extends ConnectionOptions {
   readonly connections: number;
   /** An idle connection is closed after this long, ms (or sooner, when the server's Keep-Alive hint says so). */
   readonly keepAliveTimeoutMs: number;
-  /** Refuses to connect to an IP-literal host (the callback SSRF guard); a name is vetted by `lookup`. */
+  /** Refuses to connect to a host (the callback SSRF guard's check of IP literals; a name is vetted by `lookup`). */
   readonly refusal?: ((host: string) => Error | undefined) | undefined;
 }
 

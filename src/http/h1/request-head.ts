@@ -1,3 +1,5 @@
+import { isFieldValue, isToken } from '../fields.js';
+
 /**
  * The request line and header block the worker's own HTTP/1.1 client writes, and which requests
  * it takes at all. It takes the plain ones, which are nearly all of a worker's: `http:`, a body in
@@ -35,9 +37,6 @@ export interface PlainRequest {
   readonly body?: unknown;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** undici's own rule for header values: no control characters but tab, nothing above 0xff. */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** A request target: visible ASCII, starting with "/". */
 const PATH = /^\/[\x21-\x7e]*$/;
 /** Headers about the connection or the framing: this client sets them, undici decides on the rest. */
@@ -51,7 +50,7 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
  */
 export function plainRequestHead(origin: PlainOrigin, request: PlainRequest): string | undefined {
   const { method, path, body } = request;
-  if (!TOKEN.test(method) || method === 'HEAD' || method === 'CONNECT') return undefined;
+  if (!isToken(method) || method === 'HEAD' || method === 'CONNECT') return undefined;
   if (!PATH.test(path)) return undefined;
   if (body != null && !(body instanceof Uint8Array)) return undefined;
   const length = body == null ? 0 : body.byteLength;
@@ -63,7 +62,7 @@ export function plainRequestHead(origin: PlainOrigin, request: PlainRequest): st
     for (const name in headers) {
       const value = (headers as Record<string, unknown>)[name];
       if (value === undefined) continue;
-      if (!TOKEN.test(name)) return undefined;
+      if (!isToken(name)) return undefined;
       const key = name.toLowerCase();
       if (LEFT_TO_UNDICI.has(key)) return undefined;
       if (key === 'content-length') {
@@ -72,12 +71,12 @@ export function plainRequestHead(origin: PlainOrigin, request: PlainRequest): st
         continue;
       }
       if (typeof value === 'string') {
-        if (!FIELD_VALUE.test(value)) return undefined;
+        if (!isFieldValue(value)) return undefined;
         if (key === 'host') host = value;
         else fields += `${name}: ${value}\r\n`;
       } else if (Array.isArray(value) && key !== 'host') {
         for (const item of value) {
-          if (typeof item !== 'string' || !FIELD_VALUE.test(item)) return undefined;
+          if (typeof item !== 'string' || !isFieldValue(item)) return undefined;
           fields += `${name}: ${item}\r\n`;
         }
       } else {

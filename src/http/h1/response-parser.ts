@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { isFieldValue, isToken } from '../fields.js';
 import { ResponseParseError } from './errors.js';
 
 /** What the parser reports, in order: one head, its body's chunks, then the end. */
@@ -27,9 +28,6 @@ const enum State {
 }
 
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field values: visible ASCII, obs-text, spaces and tabs (no CR, LF or NUL). */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 const DIGITS = /^\d{1,15}$/;
 /** chunk-size, then chunk-ext (ignored). 13 hex digits stay within a safe integer. */
@@ -98,7 +96,7 @@ export class ResponseParser {
     return { reusable: this.#reusable, keepAliveHintMs: this.#keepAliveHintMs };
   }
 
-  /** Bytes read since the last head began, none of them consumed: a connection that ends here ended before any answer. */
+  /** Not a byte of the answer read yet (1xx answers aside): a connection that ends here ended without answering. */
   get idle(): boolean {
     return this.#state === State.Head && this.#pending.length === 0;
   }
@@ -194,9 +192,9 @@ export class ResponseParser {
       const line = lines[i]!;
       const colon = line.indexOf(':');
       const name = colon > 0 ? line.slice(0, colon) : '';
-      if (!TOKEN.test(name)) throw new ResponseParseError(`a header line is not "name: value": ${JSON.stringify(line.slice(0, 80))}`);
+      if (!isToken(name)) throw new ResponseParseError(`a header line is not "name: value": ${JSON.stringify(line.slice(0, 80))}`);
       const value = trimOws(line.slice(colon + 1));
-      if (!FIELD_VALUE.test(value)) throw new ResponseParseError(`header ${name} has a character not allowed in a value`);
+      if (!isFieldValue(value)) throw new ResponseParseError(`header ${name} has a character not allowed in a value`);
       const key = name.toLowerCase();
       const had = headers[key];
       if (had === undefined) headers[key] = value;
@@ -293,7 +291,7 @@ export class ResponseParser {
     }
     // Trailer fields are checked as fields and otherwise dropped: nothing here reads them.
     const colon = read.line.indexOf(':');
-    if (colon <= 0 || !TOKEN.test(read.line.slice(0, colon)) || !FIELD_VALUE.test(read.line.slice(colon + 1))) {
+    if (colon <= 0 || !isToken(read.line.slice(0, colon)) || !isFieldValue(read.line.slice(colon + 1))) {
       throw new ResponseParseError(`a trailer line is not "name: value": ${JSON.stringify(read.line.slice(0, 80))}`);
     }
     return read.next;
