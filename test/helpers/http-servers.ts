@@ -105,6 +105,11 @@ export interface CallbackSink {
   readonly received: RecordedRequest[];
   /** Resolves once `n` callbacks have arrived. */
   waitFor(n: number, timeoutMs?: number): Promise<RecordedRequest[]>;
+  /**
+   * Resolves once callbacks with `n` different keys have arrived (`keyOf`: the call id, the body…):
+   * where a callback may come twice (at least once, after a kill), `n` callbacks are not `n` invocations.
+   */
+  waitForDistinct(n: number, keyOf: (callback: RecordedRequest) => string, timeoutMs?: number): Promise<RecordedRequest[]>;
   /** Resolves when a callback for `callId` has arrived. */
   waitForCallId(callId: string, timeoutMs?: number): Promise<RecordedRequest>;
 }
@@ -126,6 +131,10 @@ export async function startCallbackSink(t: Test, status: number | ((n: number) =
     received,
     waitFor: async (n, timeoutMs = 30_000) => {
       await waitForEvent(events, 'change', () => received.length >= n, `${n} callbacks within ${timeoutMs} ms`, timeoutMs);
+      return received;
+    },
+    waitForDistinct: async (n, keyOf, timeoutMs = 30_000) => {
+      await waitForEvent(events, 'change', () => new Set(received.map(keyOf)).size >= n, `callbacks of ${n} different keys within ${timeoutMs} ms`, timeoutMs);
       return received;
     },
     waitForCallId: async (callId, timeoutMs = 30_000) => {

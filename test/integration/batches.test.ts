@@ -87,6 +87,10 @@ t.test('a 10,000-item NDJSON batch is accepted in one request; one batch callbac
     'pages list each failure once, in order',
   );
 
+  const exact = (await (await fetch(`${gateway.url}/async-batch/${accepted.batchId}?limit=500`)).json()) as BatchStatusBody;
+  t.equal(exact.failed.length, 500);
+  t.equal(exact.nextCursor, undefined, 'a page that ends with the last failure has no next page');
+
   // A moment later still one callback: no second worker or status read sends another.
   await fetch(`${gateway.url}/async-batch/${accepted.batchId}`);
   t.equal(sink.received.length, 1, 'the batch callback came once');
