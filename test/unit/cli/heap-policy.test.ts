@@ -21,10 +21,12 @@ async function majorCollections(percent?: number): Promise<number> {
   return (JSON.parse(stdout) as { majors: number }).majors;
 }
 
-t.test('set once the process runs, it takes effect: the same garbage takes more full collections', async (t) => {
-  const own = await majorCollections();
-  const fixed = await majorCollections(50);
-  t.ok(own > 0, `V8's own factor: ${own} full collections`);
-  // V8 lets the old generation grow up to 4× what survived; at 50 % it collects several times as often.
-  t.ok(fixed >= 2 * own, `heap_growing_percent=50: ${fixed} full collections, against ${own}`);
+t.test('set once the process runs, it takes effect: the same garbage takes more full collections at a lower percent', async (t) => {
+  // Two fixed factors: V8's own factor weighs its collector's speed against the program's, so its
+  // count moves with how busy the box is (8–10 here alone, 11 with the suite on four jobs).
+  const loose = await majorCollections(200);
+  const tight = await majorCollections(50);
+  t.ok(loose > 0, `heap_growing_percent=200: ${loose} full collections`);
+  // Unapplied, both would run on V8's own factor and count about the same.
+  t.ok(tight >= 2 * loose, `heap_growing_percent=50: ${tight} full collections, against ${loose} at 200`);
 });
