@@ -20,12 +20,6 @@ import { spawn as spawnChild } from 'node:child_process';
 const unsupported = (what) => new Error(`${what} needs @tapjs/processinfo's recordings; asyncfn replaces it with test/tap-processinfo (see its index.js)`);
 
 export class ProcessInfo {
-  /** @param {{ dir?: string }} [options] */
-  constructor(options = {}) {
-    this.dir = options.dir;
-    this.externalIDs = new Map();
-  }
-
   /**
    * Starts a test file as tap asks: child_process.spawn, without the recorder's own option.
    * @param {string} command
