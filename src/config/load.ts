@@ -234,6 +234,7 @@ function toConfig(v: Variables, stdoutIsTty: boolean): Config {
       maxBatchItems: v.max_batch_items,
       maxBatchBytes: v.max_batch_bytes,
       processes: v.gateway_processes,
+      frontDoor: v.front_door,
       fairScheduling: v.fair_scheduling,
       console: { enabled: v.console, dir: v.console_dir ?? DEFAULT_CONSOLE_DIR, traceUrlTemplate: v.console_trace_url },
     },

@@ -202,6 +202,12 @@ export const GatewayConfigSchema = z
      */
     processes: z.int().min(1).max(64),
     /**
+     * Read each connection's requests on the raw socket first and answer the common async request
+     * there (`front_door`, src/gateway/front-door.ts); any other request hands its connection to
+     * node:http. Off: node:http reads every request. Default true.
+     */
+    frontDoor: z.boolean(),
+    /**
      * Publish each invocation on its function's lane subject (`<queue subject>.f.<name>.<namespace>`)
      * so workers pull functions round-robin (`fair_scheduling`). Off: the queue's plain subject,
      * one FIFO for all its functions (OpenFaaS CE). Default true. An `X-Concurrency-Key` always

@@ -259,6 +259,10 @@ export const VariablesSchema = z
       meaning:
         '`asyncfn gateway` processes sharing the port (node:cluster, 1–64; `asyncfn up` runs one): a primary forks them, replaces one that dies and stops them all on SIGTERM; each has its own NATS connection. Worth it only with spare cores (see [Benchmarks](#benchmarks))',
     }),
+    front_door: boolean.prefault('true').register(VARIABLE_DOCS, {
+      meaning:
+        "read every connection's requests on the raw socket first and answer the plain `POST /async-function/<name>` there, ~10 µs of CPU less per `202` than node:http (see [Benchmarks](#benchmarks)); the first request of any other kind hands its connection to node:http. `false` = node:http reads every request",
+    }),
     fair_scheduling: boolean.prefault('true').register(VARIABLE_DOCS, {
       meaning:
         "publish each invocation on its function's lane so workers take a queue's functions round-robin and one function's burst cannot starve the others (see [Flow control](#flow-control-per-function)); `false` = one FIFO per queue, as OpenFaaS CE",

@@ -14,13 +14,28 @@ import { tracingActive, UNTRACED } from '../telemetry/spans.js';
 import { enqueue, type EnqueuePorts } from './enqueue.js';
 import { acceptedHeaderList, ASYNC_PREFIX, enqueueRequestOf, type EnqueueReadOptions } from './enqueue-http.js';
 import { forwardedHeadersOf } from './forwarded-headers.js';
-import { answerableError, writeError } from './http-errors.js';
+import { answerableError, writeError, type ResponseWriter } from './http-errors.js';
 import type { ResponseCounter } from './metrics-hooks.js';
 import { progressTargetOf } from './progress-target.js';
 import type { ProtocolState } from './protocol-refusals.js';
 
 /** Takes a request and answers it (true), or leaves it to fastify (false) without touching it. */
 export type RequestTaker = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+/** What the common request is recognised and enqueued by: its head, as node's IncomingMessage shows it. */
+export type RequestHead = Pick<IncomingMessage, 'method' | 'url' | 'headers' | 'rawHeaders' | 'httpVersion'>;
+
+/**
+ * The taker for node:http, and its two halves for the gateway's front door (front-door.ts), which
+ * reads the request itself: whether a head is the common request's, and the answer once its whole
+ * body is in.
+ */
+export interface FastEnqueue extends RequestTaker {
+  /** Whether the request of this head is taken; asked before any of its body is read. */
+  accepts(head: RequestHead): boolean;
+  /** Enqueues the accepted request with its whole body and answers it on `res`; never rejects. */
+  answer(head: RequestHead, body: Uint8Array, res: ResponseWriter, startedAt: number): Promise<void>;
+}
 
 export interface FastEnqueueDeps {
   readonly ports: EnqueuePorts;
@@ -42,10 +57,11 @@ export interface FastEnqueueDeps {
 const ROUTE = `${ASYNC_PREFIX}*`;
 const DIGITS = /^\d{1,10}$/;
 
-export function createFastEnqueue(deps: FastEnqueueDeps): RequestTaker {
+export function createFastEnqueue(deps: FastEnqueueDeps): FastEnqueue {
   /** Whether this request is the common one; read from its head alone. */
-  const takes = (req: IncomingMessage, url: string): boolean => {
-    const { headers } = req;
+  const accepts = (req: RequestHead): boolean => {
+    const { headers, url } = req;
+    if (req.method !== 'POST' || url === undefined || !url.startsWith(ASYNC_PREFIX)) return false;
     const length = headers['content-length'];
     return (
       length !== undefined &&
@@ -62,7 +78,8 @@ export function createFastEnqueue(deps: FastEnqueueDeps): RequestTaker {
     );
   };
 
-  const answer = async (req: IncomingMessage, res: ServerResponse, url: string, body: Uint8Array, startedAt: number): Promise<void> => {
+  const enqueueAndAnswer = async (req: RequestHead, body: Uint8Array, res: ResponseWriter, startedAt: number): Promise<void> => {
+    const url = req.url!;
     let status: number;
     let functionName: string | undefined;
     try {
@@ -85,15 +102,17 @@ export function createFastEnqueue(deps: FastEnqueueDeps): RequestTaker {
   };
 
   /** Answers as the gateway's error handler does (http-errors.ts); returns the status. */
-  const refuse = (res: ServerResponse, err: unknown, url: string): number => {
+  const refuse = (res: ResponseWriter, err: unknown, url: string): number => {
     const error = answerableError(err, deps.logger, url);
     writeError(res, error);
     return error.httpStatus;
   };
 
-  return (req, res) => {
-    const { url } = req;
-    if (req.method !== 'POST' || url === undefined || !url.startsWith(ASYNC_PREFIX) || !takes(req, url)) return false;
+  const answer = (req: RequestHead, body: Uint8Array, res: ResponseWriter, startedAt: number): Promise<void> =>
+    enqueueAndAnswer(req, body, res, startedAt).catch((err: unknown) => deps.logger.error({ err, url: req.url }, 'unhandled gateway error'));
+
+  const take: RequestTaker = (req, res) => {
+    if (!accepts(req)) return false;
     const startedAt = performance.now();
     const chunks: Buffer[] = [];
     let received = 0;
@@ -105,8 +124,9 @@ export function createFastEnqueue(deps: FastEnqueueDeps): RequestTaker {
     req.on('error', () => res.destroy());
     req.on('end', () => {
       // A copy, never a view over the socket's read buffer (as the fastify route's parser does).
-      answer(req, res, url, Buffer.concat(chunks, received), startedAt).catch((err: unknown) => deps.logger.error({ err, url }, 'unhandled gateway error'));
+      void answer(req, Buffer.concat(chunks, received), res, startedAt);
     });
     return true;
   };
+  return Object.assign(take, { accepts, answer });
 }

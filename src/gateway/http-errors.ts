@@ -1,4 +1,4 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -33,11 +33,17 @@ export function sendRefusal(reply: FastifyReply, status: number, reason: string,
 
 export { codeForStatus };
 
+/** What a response is written with when fastify is not in the way: node's ServerResponse, or the front door's connection. */
+export interface ResponseWriter {
+  writeHead(status: number, headers: Record<string, string | number> | string[]): unknown;
+  end(body?: string): unknown;
+}
+
 /**
  * {@link sendError} for a response written without fastify (fast-enqueue.ts): the same status,
  * headers and body, on a connection that stays open.
  */
-export function writeError(res: ServerResponse, error: AsyncFnError): void {
+export function writeError(res: ResponseWriter, error: AsyncFnError): void {
   const body = oneLine(error.message);
   const headers: Record<string, string | number> = {
     'x-asyncfn-error': error.code,

@@ -21,7 +21,8 @@ import type { QueueRouter } from './queue-router.js';
 import { installErrorHandlers } from './http-errors.js';
 import { installProtocolRefusals, PROTOCOL_SERVER_OPTIONS } from './protocol-refusals.js';
 import { asyncFunctionRoutes, enqueuePortsOf, type AsyncFunctionRouteDeps } from './routes/async-function.js';
-import { createFastEnqueue, type RequestTaker } from './fast-enqueue.js';
+import { createFastEnqueue, type FastEnqueue } from './fast-enqueue.js';
+import { installFrontDoor } from './front-door.js';
 import { asyncBatchRoutes } from './routes/async-batch.js';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { BatchCompletionPorts } from '../callback/batch-done.js';
@@ -74,6 +75,8 @@ export interface GatewayOptions {
   readonly maxBatchItems?: number;
   /** Largest batch body, bytes (`max_batch_bytes`); default 64 MiB. */
   readonly maxBatchBytes?: number;
+  /** Read requests on the raw socket first (`front_door`, front-door.ts); default true. */
+  readonly frontDoor?: boolean;
 }
 
 /** What `POST/GET/DELETE /async-batch/` need besides the async route's ports; without them the batch routes are not served. */
@@ -156,19 +159,25 @@ export interface GatewayDeps {
 
 /**
  * Builds the gateway's HTTP server (not yet listening): fastify for every route, with the common
- * async request taken first, on node:http, by fast-enqueue.ts (fastify's per-request cost was
- * about as much as the rest of that request's work; BENCHMARKS.md). Fastify brings encapsulated
- * body parsers, limits and inject() to everything else.
+ * async request taken first by fast-enqueue.ts (fastify's per-request cost was about as much as
+ * the rest of that request's work; BENCHMARKS.md), read on the raw socket by the front door
+ * (front-door.ts) or else on node:http. Fastify brings encapsulated body parsers, limits and
+ * inject() to everything else.
  */
 export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now;
   const headerLimits = opts.headerLimits ?? DEFAULT_HEADER_LIMITS;
   const limitOptions = headerLimitServerOptions(headerLimits);
   const { requireHostHeader, ...protocolOptions } = PROTOCOL_SERVER_OPTIONS;
-  // The common async request is answered without fastify (fast-enqueue.ts); set once the routes are.
-  let takeRequest: RequestTaker | undefined;
+  // The common async request is answered without fastify (fast-enqueue.ts), on the raw socket when
+  // the front door is on (front-door.ts); set once the routes are.
+  let takeRequest: FastEnqueue | undefined;
   const app = fastify({
-    serverFactory: (handler, options) => plainServer(options as unknown as ServerSettings, (req, res) => takeRequest?.(req, res) || handler(req, res)),
+    serverFactory: (handler, options) => {
+      const server = plainServer(options as unknown as ServerSettings, (req, res) => takeRequest?.(req, res) || handler(req, res));
+      if (opts.frontDoor ?? true) installFrontDoor(server, { enqueue: () => takeRequest, maxHeaderBytes: headerLimits.maxHeaderBytes });
+      return server;
+    },
     ...limitOptions,
     ...protocolOptions,
     http: { ...limitOptions.http, requireHostHeader },

@@ -100,6 +100,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         maxBatchItems: config.gateway.maxBatchItems,
         maxBatchBytes: config.gateway.maxBatchBytes,
         headerLimits: { maxHeaderCount: config.security.maxHeaderCount, maxHeaderBytes: config.security.maxHeaderBytes },
+        frontDoor: config.gateway.frontDoor,
       },
       {
         resolver: deps.resolver,

@@ -117,7 +117,12 @@ async function measureLimitA(client: BenchClient, subject: string, inFlight: num
 }
 
 /** `asyncfn gateway` as a child process with `processes` gateway processes; resolves once it answers. */
-async function startGatewayChild(scope: Scope, natsUrl: string, processes: number): Promise<{ child: AsyncfnChild; url: string; stop(): Promise<void> }> {
+async function startGatewayChild(
+  scope: Scope,
+  natsUrl: string,
+  processes: number,
+  env: Record<string, string> = {},
+): Promise<{ child: AsyncfnChild; url: string; stop(): Promise<void> }> {
   const port = await freePort();
   const child = spawnAsyncfn('gateway', {
     NATS_URL: natsUrl,
@@ -126,6 +131,7 @@ async function startGatewayChild(scope: Scope, natsUrl: string, processes: numbe
     gateway_port: String(port),
     gateway_host: '127.0.0.1',
     gateway_processes: String(processes),
+    ...env,
   });
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= child.stop(10_000));
@@ -234,12 +240,16 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     scope.defer(() => floorServer.stop());
     // The plain gateway publishes where the gateway does: the queue's subject, into the same stream.
     const plainGateway = await startPlainGateway(scope, nats.url, client.spec.subject);
+    // The same gateway with node:http reading every request: what the front door gives, in the same turns.
+    const unfronted = await startGatewayChild(scope, nats.url, 1, { front_door: 'false' });
+    const unfrontedServer = { url: unfronted.url, pid: unfronted.child.pid };
     if (plan.warmupSeconds > 0) {
       progress(SECTION, `warming up for ${plan.warmupSeconds} s`);
       await measureLimitA(client, limitSpec.subject, plan.connections, plan.warmupSeconds);
       await load(plan.warmupSeconds);
       await load(plan.warmupSeconds, floorServer.url);
       await load(plan.warmupSeconds, plainGateway.url);
+      await load(plan.warmupSeconds, unfronted.url);
     }
     // LIMIT-A, the gateway and the floor take turns, a few seconds each: this machine's speed moves
     // within a minute, and a ratio of two runs a minute apart measured the machine as much as the
@@ -254,6 +264,7 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     const results: AutocannonResult[] = [];
     const floors: BaselineTurn[] = [];
     const plains: BaselineTurn[] = [];
+    const unfrontedTurns: BaselineTurn[] = [];
     // Over the gateway's turns, as cpu() reads them: the gateway's, nats-server's and the machine's busy ms, and the wall clock's.
     const spent = [0, 0, 0, 0];
     for (let round = 1; round <= plan.rounds; round++) {
@@ -268,17 +279,21 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       floors.push(floor);
       const plainTurn = await measureBaseline(plainGateway, nats.pid, (url, seconds) => load(seconds, url), plan.seconds);
       plains.push(plainTurn);
+      const unfrontedTurn = await measureBaseline(unfrontedServer, nats.pid, (url, seconds) => load(seconds, url), plan.seconds);
+      unfrontedTurns.push(unfrontedTurn);
       progress(
         SECTION,
         `round ${round} of ${plan.rounds}: LIMIT-A ${limitA.perSecond.toFixed(0)} msg/s, gateway ${(result.ok / result.durationSeconds).toFixed(0)} 202/s ` +
           `(${(result.ok / result.durationSeconds / limitA.perSecond).toFixed(2)}), HTTP floor ${floor.perSecond.toFixed(0)} 202/s, ` +
-          `plain gateway ${plainTurn.perSecond.toFixed(0)} 202/s (${(plainTurn.perSecond / limitA.perSecond).toFixed(2)})`,
+          `plain gateway ${plainTurn.perSecond.toFixed(0)} 202/s (${(plainTurn.perSecond / limitA.perSecond).toFixed(2)}), ` +
+          `front_door=false ${unfrontedTurn.perSecond.toFixed(0)} 202/s (${(unfrontedTurn.perSecond / limitA.perSecond).toFixed(2)})`,
       );
     }
     const loadRss = await sampler.stop();
     const plainRss = await plainSampler.stop();
     await floorServer.stop();
     await plainGateway.stop();
+    await unfronted.stop();
     const ok = results.reduce((sum, r) => sum + r.ok, 0);
     // Per 202 answered; the machine's busy cores over the gateway's runs (autocannon included).
     const [gatewayCpuMicros, natsCpuMicros, busyMicros] = [0, 1, 2].map((i) => (spent[i]! * 1000) / Math.max(1, ok));
@@ -298,6 +313,9 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
     const roundRatios = rates.map((r, i) => r / limits[i]!.perSecond);
     const floor = baselineOf(floors);
     const plain = baselineOf(plains);
+    const unfrontedBase = baselineOf(unfrontedTurns);
+    const unfrontedFailed = unfrontedTurns.reduce((sum, b) => sum + b.failed, 0);
+    if (unfrontedFailed > 0) progress(SECTION, `warning: ${unfrontedFailed} requests to the gateway with front_door=false were not answered 2xx`);
     const plainFailed = plains.reduce((sum, b) => sum + b.failed, 0);
     if (plainFailed > 0) progress(SECTION, `warning: ${plainFailed} requests to the plain gateway were not answered 2xx`);
     progress(SECTION, `${rate.toFixed(0)} 202/s, gateway RSS ${(idleRss / MIB).toFixed(0)} MiB idle, ${(loadRss / MIB).toFixed(0)} MiB under load`);
@@ -368,6 +386,12 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       }),
       row('ingest.plain.rss', '1 ingest', "the plain gateway's RSS MiB under the same autocannon (peak; limit: the gateway's)", plainRss / MIB, {
         limit: loadRss / MIB,
+      }),
+      row('ingest.unfronted.rate', '1 ingest', `the gateway's 202/s with front_door=false (node:http reads every request) vs with${turns}`, unfrontedBase.perSecond, {
+        limit: rate,
+      }),
+      row('ingest.unfronted.cpu', '1 ingest', "the gateway's CPU µs per 202 with front_door=false (limit: with)", unfrontedBase.cpuMicros, {
+        limit: gatewayCpuMicros!,
       }),
       row('ingest.rss.idle', '1 ingest', 'gateway RSS MiB, idle after start', idleRss / MIB),
       row('ingest.rss.load', '1 ingest', `gateway RSS MiB under autocannon -c ${plan.connections} (peak)`, loadRss / MIB, { target: { max: 80 } }),

@@ -40,6 +40,8 @@ const EXPECTED_ROWS = [
   'ingest.plain.cpu',
   'ingest.plain.natsCpu',
   'ingest.plain.rss',
+  'ingest.unfronted.rate',
+  'ingest.unfronted.cpu',
   'ingest.rss.idle',
   'ingest.rss.load',
   // gateway_processes=2 runs in full mode only: its three more processes would double the smoke's ingest section.

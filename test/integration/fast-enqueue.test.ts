@@ -5,9 +5,10 @@ import { rawRequest, type RawResponse } from '../helpers/raw-http.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
 /**
- * The common async request is answered on node:http (src/gateway/fast-enqueue.ts); the same
- * request with a chunked body goes through fastify's route. Both must answer alike: same status,
- * same header fields, same refusal text, same record.
+ * The common async request is answered without fastify (src/gateway/fast-enqueue.ts), read by the
+ * front door on the raw socket (src/gateway/front-door.ts) or, with `front_door` off, by
+ * node:http; the same request with a chunked body goes through fastify's route. All three must
+ * answer alike: same status, same header fields, same refusal text, same record.
  */
 
 /** The fields that must match between the two answers (the call id and the date differ by nature). */
@@ -31,9 +32,14 @@ function chunked(path: string, headers: string[], body: string): [string, string
   return [[`POST ${path} HTTP/1.1`, 'Host: gw', ...headers, 'Transfer-Encoding: chunked'].join('\r\n'), chunk];
 }
 
-t.test('the plain path and the fastify route answer every case alike', async (t) => {
+t.test('the front door, node:http and the fastify route answer every case alike', async (t) => {
   const nats = await startNatsServer(t);
   const gateway = await startTestGateway(t, configFor(nats.url, { gateway: { maxLargeBodyBytes: 0 } }), resolverFor({ echo: 'http://127.0.0.1:9' }));
+  const withoutFront = await startTestGateway(
+    t,
+    configFor(nats.url, { gateway: { maxLargeBodyBytes: 0, frontDoor: false } }),
+    resolverFor({ echo: 'http://127.0.0.1:9' }),
+  );
   const cases: Array<[string, string, string[]]> = [
     ['accepted', '/async-function/echo/sub?a=1', ['Content-Type: text/plain', 'X-Callback-Url: http://127.0.0.1:9/cb']],
     ['unknown function', '/async-function/nope', []],
@@ -46,8 +52,10 @@ t.test('the plain path and the fastify route answer every case alike', async (t)
   ];
   for (const [what, path, headers] of cases) {
     const plain = await rawRequest(gateway.url, ...withLength(path, headers, 'hello'));
+    const onNode = await rawRequest(withoutFront.url, ...withLength(path, headers, 'hello'));
     const routed = await rawRequest(gateway.url, ...chunked(path, headers, 'hello'));
     t.same(shape(plain), shape(routed), what);
+    t.same(shape(plain), shape(onNode), `${what}: the front door as node:http`);
   }
 
   // An idempotency key's repeat, and a chained call (a caller X-Call-Id already taken): each answered

@@ -31,6 +31,7 @@ t.test('defaults, with no variables set', async (t) => {
       maxBatchItems: 10_000,
       maxBatchBytes: 64 * 1024 * 1024,
       processes: 1,
+      frontDoor: true,
       fairScheduling: true,
       console: { enabled: false, dir: DEFAULT_CONSOLE_DIR, traceUrlTemplate: '' },
     },

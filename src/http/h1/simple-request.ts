@@ -1,0 +1,113 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * Reads the head of one kind of HTTP/1.1 request from raw bytes, for the gateway's front door
+ * (src/gateway/front-door.ts): `POST <target> HTTP/1.1` with a body framed by one Content-Length,
+ * and header lines that leave nothing to interpret. It is a strict subset of RFC 9112 and of what
+ * node's parser (llhttp) accepts, chosen so that both read the same request from the same bytes:
+ * the same method, target, fields, and the same end of the body. Anything outside the subset is
+ * not an error here but `NOT_SIMPLE`: the caller hands the connection to node:http, which answers
+ * it as it always has (a 400, a 431, chunked bodies, Expect, upgrades, pipelined oddities).
+ *
+ * Outside the subset, so left to node:
+ * - a method other than POST, an HTTP version other than 1.1, a target outside `prefix` or with a
+ *   byte outside RFC 3986's characters (no `#`, no space, no control or non-ASCII byte);
+ * - a header line that is not `token ":" OWS value OWS`, a value with a byte other than HTAB or
+ *   visible ASCII (obs-text and obs-fold included), a line ending other than CRLF;
+ * - a field named twice (node joins or drops repeats by name), `Set-Cookie` (node makes it an
+ *   array), `__proto__` (node's headers object cannot hold it);
+ * - no Host, no Content-Length or one that is not 1–10 digits (with spaces around them, and tabs
+ *   only before: llhttp refuses a tab after them), any Transfer-Encoding, Expect or
+ *   Upgrade, a Connection other than `keep-alive`;
+ * - a head longer than `maxHeadBytes` (node answers its 431).
+ */
+
+/** One request's head, as node's IncomingMessage would show it. */
+export interface SimpleRequestHead {
+  readonly method: 'POST';
+  readonly url: string;
+  readonly httpVersion: '1.1';
+  /** Lowercased names, one value each (none repeats). */
+  readonly headers: IncomingHttpHeaders;
+  /** Names as sent and values, alternating, as node's `rawHeaders`. */
+  readonly rawHeaders: string[];
+  readonly contentLength: number;
+  /** Bytes of the request line and header block, the blank line included: where the body starts. */
+  readonly headBytes: number;
+}
+
+/** The head has not all arrived yet: read more, then ask again. */
+export const MORE = 'more';
+/** Not the subset this reader takes: hand the connection to node:http with every byte read. */
+export const NOT_SIMPLE = 'not-simple';
+
+export type HeadReading = SimpleRequestHead | typeof MORE | typeof NOT_SIMPLE;
+
+/** A field name: RFC 9110's token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A field value after its surrounding spaces and tabs: HTAB and visible ASCII. */
+const VALUE = /^[\t\x20-\x7e]*$/;
+/** A request target's characters: RFC 3986's unreserved, sub-delims, `:@/?%`. */
+const TARGET = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+$/;
+/** Content-Length's whole value, white space included: llhttp takes spaces after the digits, not a tab. */
+const LENGTH_VALUE = /^[ \t]*\d{1,10} *$/;
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+const REQUEST_LINE_START = 'POST ';
+const REQUEST_LINE_END = ' HTTP/1.1';
+
+/**
+ * The head at the start of `buf`. `searchFrom` is where the blank line may start at the earliest
+ * (the length of what an earlier call saw, less 3): a head that arrives in pieces is scanned once.
+ */
+export function readSimpleRequestHead(buf: Buffer, prefix: string, maxHeadBytes: number, searchFrom = 0): HeadReading {
+  const end = buf.indexOf(CRLF_CRLF, Math.max(0, searchFrom));
+  if (end < 0) return buf.length > maxHeadBytes ? NOT_SIMPLE : MORE;
+  const headBytes = end + 4;
+  if (headBytes > maxHeadBytes) return NOT_SIMPLE;
+  const head = buf.toString('latin1', 0, end);
+
+  let lineEnd = head.indexOf('\r\n');
+  if (lineEnd < 0) return NOT_SIMPLE; // a request line and no fields: no Host, no Content-Length
+  const line = head.slice(0, lineEnd);
+  if (!line.startsWith(REQUEST_LINE_START) || !line.endsWith(REQUEST_LINE_END)) return NOT_SIMPLE;
+  const url = line.slice(REQUEST_LINE_START.length, line.length - REQUEST_LINE_END.length);
+  if (!url.startsWith(prefix) || !TARGET.test(url)) return NOT_SIMPLE;
+
+  const headers: IncomingHttpHeaders = {};
+  const rawHeaders: string[] = [];
+  let start = lineEnd + 2;
+  while (start < head.length + 2) {
+    lineEnd = head.indexOf('\r\n', start);
+    if (lineEnd < 0) lineEnd = head.length;
+    const colon = head.indexOf(':', start);
+    if (colon <= start || colon >= lineEnd) return NOT_SIMPLE;
+    const rawName = head.slice(start, colon);
+    if (!TOKEN.test(rawName)) return NOT_SIMPLE;
+    const value = trimOws(head, colon + 1, lineEnd);
+    if (!VALUE.test(value)) return NOT_SIMPLE;
+    const name = rawName.toLowerCase();
+    if (name === 'content-length' && !LENGTH_VALUE.test(head.slice(colon + 1, lineEnd))) return NOT_SIMPLE;
+    if (headers[name] !== undefined || name === 'set-cookie' || name === '__proto__') return NOT_SIMPLE;
+    headers[name] = value;
+    rawHeaders.push(rawName, value);
+    start = lineEnd + 2;
+  }
+
+  const length = headers['content-length'];
+  if (length === undefined || headers.host === undefined) return NOT_SIMPLE;
+  if (headers['transfer-encoding'] !== undefined || headers.expect !== undefined || headers.upgrade !== undefined) return NOT_SIMPLE;
+  const connection = headers.connection;
+  if (connection !== undefined && connection.toLowerCase() !== 'keep-alive') return NOT_SIMPLE;
+  return { method: 'POST', url, httpVersion: '1.1', headers, rawHeaders, contentLength: Number(length), headBytes };
+}
+
+/** `text[from, to)` without the spaces and tabs around it (RFC 9110's OWS; String#trim takes more). */
+function trimOws(text: string, from: number, to: number): string {
+  while (from < to && isOws(text.charCodeAt(from))) from++;
+  while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+  return text.slice(from, to);
+}
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}

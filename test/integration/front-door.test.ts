@@ -1,0 +1,249 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t, { type Test } from 'tap';
+import type { FastEnqueue, RequestHead } from '../../src/gateway/fast-enqueue.js';
+import { installFrontDoor } from '../../src/gateway/front-door.js';
+import type { ResponseWriter } from '../../src/gateway/http-errors.js';
+import { RawConnection } from '../helpers/raw-connection.js';
+
+/**
+ * The front door (src/gateway/front-door.ts) on a real node:http server and real sockets. What
+ * the gateway does with a request is not under test here (test/integration/fast-enqueue.test.ts
+ * compares the gateway's answers with and without it): the async requests go to a stand-in that
+ * answers 202 with what it read, at once or when the test releases it, and every other request to
+ * node's own listener, which answers 200 with what it read.
+ */
+
+interface Taken {
+  readonly head: RequestHead;
+  readonly body: string;
+  release(): void;
+}
+
+class StandIn {
+  hold = false;
+  /** Largest Content-Length taken. */
+  maxBody = 1_000;
+  readonly taken: Taken[] = [];
+  readonly #waiting: Array<(taken: Taken) => void> = [];
+
+  readonly enqueue: FastEnqueue = Object.assign(() => false, {
+    accepts: (head: RequestHead) => Number(head.headers['content-length']) <= this.maxBody,
+    answer: async (head: RequestHead, body: Uint8Array, res: ResponseWriter) => {
+      const text = Buffer.from(body).toString();
+      const release = () => {
+        res.writeHead(202, ['x-body', text, 'x-url', head.url!, 'content-length', '0']);
+        res.end();
+      };
+      const taken = { head, body: text, release };
+      this.taken.push(taken);
+      this.#waiting.shift()?.(taken);
+      if (!this.hold) release();
+    },
+  });
+
+  /** The next request taken (already taken, or when it is). */
+  next(count = 1): Promise<Taken> {
+    if (this.taken.length >= count) return Promise.resolve(this.taken[count - 1]!);
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+}
+
+async function start(t: Test, setup: (server: Server) => void = () => undefined) {
+  const standIn = new StandIn();
+  const server = createServer({ maxHeaderSize: 16_384 }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = `node ${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`;
+      res.writeHead(200, { 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  setup(server);
+  const door = installFrontDoor(server, { enqueue: () => standIn.enqueue, maxHeaderBytes: 16_384 });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, standIn, door, url, open: () => RawConnection.open(t, url) };
+}
+
+function post(path: string, body: string, extra = ''): string {
+  return `POST ${path} HTTP/1.1\r\nHost: gw\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+t.test('pipelined requests are answered in order, one at a time; the first of another kind hands the connection to node:http', async (t) => {
+  const { standIn, door, open } = await start(t);
+  standIn.hold = true;
+  const c = await open();
+  await c.write(post('/async-function/a', 'one') + post('/async-function/b', 'two') + 'GET /other HTTP/1.1\r\nHost: gw\r\n\r\n' + post('/async-function/c', 'three'));
+  const first = await standIn.next(1);
+  t.equal(first.body, 'one');
+  t.equal(standIn.taken.length, 1, 'the second request waits for the first one’s answer');
+  first.release();
+  t.match(await c.next(), { status: 202, header: Function }, 'first answer');
+  (await standIn.next(2)).release();
+  const answers = [await c.next(), await c.next(), await c.next()];
+  t.same(
+    answers.map((a) => [a?.status, a?.header('x-body') ?? a?.body]),
+    [
+      [202, 'two'],
+      [200, 'node GET /other '],
+      [200, 'node POST /async-function/c three'],
+    ],
+    'node:http answers the rest, in order, with every byte',
+  );
+  t.equal(standIn.taken.length, 2, 'once handed over, the connection’s requests are node’s');
+  t.equal(door.handedOver, 1);
+  t.equal(door.connections, 0);
+});
+
+t.test('a 202 as node:http writes it: status line, the fields given, Date, keep-alive', async (t) => {
+  const { open } = await start(t, (server) => (server.keepAliveTimeout = 7_000));
+  const c = await open();
+  await c.write(post('/async-function/x?a=1', 'hi'));
+  const answer = (await c.next())!;
+  t.equal(answer.status, 202);
+  t.same(
+    answer.fields.map(([name]) => name),
+    ['x-body', 'x-url', 'content-length', 'date', 'connection', 'keep-alive'],
+  );
+  t.equal(answer.header('x-url'), '/async-function/x?a=1');
+  t.equal(answer.header('x-body'), 'hi');
+  t.equal(answer.header('connection'), 'keep-alive');
+  t.equal(answer.header('keep-alive'), 'timeout=7');
+  t.match(answer.header('date'), /^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+});
+
+t.test('a head and a body that arrive in pieces', async (t) => {
+  const { standIn, open } = await start(t);
+  const c = await open();
+  const bytes = post('/async-function/pieces', 'hello world');
+  for (const piece of [bytes.slice(0, 7), bytes.slice(7, 30), bytes.slice(30, -6), bytes.slice(-6, -2), bytes.slice(-2)]) await c.write(piece);
+  t.equal((await c.next())?.header('x-body'), 'hello world');
+  t.equal(standIn.taken.length, 1);
+});
+
+t.test('a thousand pipelined requests in one write: a thousand answers, in order', async (t) => {
+  const { open } = await start(t);
+  const c = await open();
+  let bytes = '';
+  for (let i = 0; i < 1_000; i++) bytes += post(`/async-function/n`, String(i));
+  await c.write(bytes);
+  const bodies: string[] = [];
+  for (let i = 0; i < 1_000; i++) bodies.push((await c.next())!.header('x-body')!);
+  t.same(
+    bodies,
+    Array.from({ length: 1_000 }, (_, i) => String(i)),
+  );
+});
+
+t.test('what the front door does not take goes to node:http with its bytes: a large body, a chunked one, another method', async (t) => {
+  const { standIn, door, open } = await start(t);
+  standIn.maxBody = 4;
+  const large = await open();
+  await large.write(post('/async-function/x', 'too large'));
+  t.equal((await large.next())?.body, 'node POST /async-function/x too large');
+  const chunked = await open();
+  await chunked.write('POST /async-function/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+  t.equal((await chunked.next())?.body, 'node POST /async-function/x abc');
+  const bad = await open();
+  await bad.write('POST /async-function/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab');
+  t.equal((await bad.next())?.status, 400, "node's parser refuses two Content-Lengths");
+  t.equal(door.handedOver, 3);
+  t.equal(standIn.taken.length, 0);
+});
+
+t.test('read_timeout: a head or a body not all in within it is answered 408 and closed', async (t) => {
+  const { open } = await start(t, (server) => {
+    server.requestTimeout = 1_000;
+    server.headersTimeout = 1_000;
+  });
+  const head = await open();
+  await head.write('POST /async-function/x HTTP/1.1\r\nHost: gw\r\n');
+  const body = await open();
+  await body.write('POST /async-function/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nhalf');
+  for (const [what, c] of [
+    ['head', head],
+    ['body', body],
+  ] as const) {
+    const answer = await c.next();
+    t.equal(answer?.status, 408, what);
+    t.equal(answer?.header('x-asyncfn-error'), 'ASYNCFN_ERR_REQUEST_TIMEOUT');
+    await c.closed;
+  }
+});
+
+t.test('the keep-alive timeout closes a connection idle between requests', async (t) => {
+  const { open } = await start(t, (server) => (server.keepAliveTimeout = 1_000));
+  const c = await open();
+  await c.write(post('/async-function/x', 'a'));
+  t.equal((await c.next())?.status, 202);
+  await c.closed;
+  t.equal(c.leftover, '', 'closed without a word');
+});
+
+t.test('write_timeout (server.timeout): a connection with no traffic either way is closed', async (t) => {
+  const { open } = await start(t, (server) => {
+    server.keepAliveTimeout = 600_000;
+    server.setTimeout(500);
+  });
+  const c = await open();
+  await c.closed;
+  t.pass('closed');
+});
+
+t.test('shutdown: idle connections close at once, a busy one after its answer, with Connection: close', async (t) => {
+  const { server, standIn, open } = await start(t);
+  const idle = await open();
+  await idle.write(post('/async-function/x', 'a'));
+  t.equal((await idle.next())?.status, 202);
+  standIn.hold = true;
+  const busy = await open();
+  await busy.write(post('/async-function/x', 'b'));
+  const held = await standIn.next(2);
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  await idle.closed;
+  t.pass('the idle connection is closed');
+  held.release();
+  const answer = await busy.next();
+  t.equal(answer?.status, 202);
+  t.equal(answer?.header('connection'), 'close');
+  await busy.closed;
+  await closed;
+  t.pass('the server closed');
+});
+
+t.test("the peer's FIN: after a whole request, its answer and then close; within a head, a 400", async (t) => {
+  const { open } = await start(t);
+  const whole = await open();
+  await whole.write(post('/async-function/x', 'a'));
+  whole.socket.end();
+  t.equal((await whole.next())?.status, 202);
+  await whole.closed;
+  const partial = await open();
+  await partial.write('POST /async-function/x HTTP/1.1\r\nHost: gw\r\n');
+  partial.socket.end();
+  t.equal((await partial.next())?.status, 400);
+  await partial.closed;
+});
+
+t.test('until the routes are ready every connection goes to node:http', async (t) => {
+  const server = createServer((req, res) => res.end('node'));
+  const door = installFrontDoor(server, { enqueue: () => undefined, maxHeaderBytes: 16_384 });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const c = await RawConnection.open(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  await c.write(post('/async-function/x', 'a'));
+  t.equal((await c.next())?.body, 'node');
+  t.equal(door.handedOver, 1);
+});

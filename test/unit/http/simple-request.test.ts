@@ -1,0 +1,88 @@
+import t from 'tap';
+import { MORE, NOT_SIMPLE, readSimpleRequestHead, type SimpleRequestHead } from '../../../src/http/h1/simple-request.js';
+
+const PREFIX = '/async-function/';
+const MAX = 16_384;
+
+function read(text: string, max = MAX): ReturnType<typeof readSimpleRequestHead> {
+  return readSimpleRequestHead(Buffer.from(text, 'latin1'), PREFIX, max);
+}
+
+function head(lines: string[], body = ''): string {
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+const PLAIN = ['POST /async-function/echo?a=1 HTTP/1.1', 'Host: gw', 'X-Callback-Url: http://127.0.0.1:9/cb', 'Content-Length: 5'];
+
+t.test('the plain request: its head as node shows it, and where its body starts', async (t) => {
+  const text = head(PLAIN, 'hello');
+  const reading = read(text) as SimpleRequestHead;
+  t.equal(reading.method, 'POST');
+  t.equal(reading.url, '/async-function/echo?a=1');
+  t.equal(reading.httpVersion, '1.1');
+  t.same(reading.headers, { host: 'gw', 'x-callback-url': 'http://127.0.0.1:9/cb', 'content-length': '5' });
+  t.same(reading.rawHeaders, ['Host', 'gw', 'X-Callback-Url', 'http://127.0.0.1:9/cb', 'Content-Length', '5']);
+  t.equal(reading.contentLength, 5);
+  t.equal(text.slice(reading.headBytes), 'hello');
+});
+
+t.test('spaces and tabs around a value are not part of it; other white space is not simple', async (t) => {
+  const reading = read(head(['POST /async-function/x HTTP/1.1', 'Host:gw', 'X-A: \t v w \t', 'Content-Length: \t 0  '])) as SimpleRequestHead;
+  t.same(reading.headers, { host: 'gw', 'x-a': 'v w', 'content-length': '0' });
+  t.equal(read(head(['POST /async-function/x HTTP/1.1', 'Host: gw', 'Content-Length: 5\xa0'])), NOT_SIMPLE, 'NBSP, which String#trim takes');
+  t.equal(read(head(['POST /async-function/x HTTP/1.1', 'Host: gw', 'Content-Length: 5\x0b'])), NOT_SIMPLE, 'a vertical tab');
+});
+
+t.test('an unfinished head asks for more until it is longer than the limit', async (t) => {
+  t.equal(read('POST /async-function/x HTTP/1.1\r\nHost: gw\r\n'), MORE);
+  t.equal(read(`POST /async-function/x HTTP/1.1\r\nX-Long: ${'a'.repeat(200)}`, 100), NOT_SIMPLE);
+  t.equal(read(head([...PLAIN, `X-Long: ${'a'.repeat(200)}`]), 100), NOT_SIMPLE, 'a whole head over the limit');
+  // The blank line split across reads is found from where the last search ended.
+  const text = Buffer.from(head(PLAIN, 'hello'), 'latin1');
+  const end = text.indexOf('\r\n\r\n');
+  t.equal(readSimpleRequestHead(text.subarray(0, end + 2), PREFIX, MAX), MORE);
+  t.equal((readSimpleRequestHead(text, PREFIX, MAX, end + 2 - 3) as SimpleRequestHead).headBytes, end + 4);
+});
+
+t.test('everything outside the subset is left to node:http', async (t) => {
+  const without = (name: string) => PLAIN.filter((line) => !line.startsWith(`${name}:`));
+  const cases: Array<[string, string]> = [
+    ['GET', head(['GET /async-function/x HTTP/1.1', 'Host: gw'])],
+    ['lower-case method', head(['post /async-function/x HTTP/1.1', 'Host: gw', 'Content-Length: 0'])],
+    ['HTTP/1.0', head(['POST /async-function/x HTTP/1.0', 'Host: gw', 'Content-Length: 0'])],
+    ['another route', head(['POST /function/x HTTP/1.1', 'Host: gw', 'Content-Length: 0'])],
+    ['absolute form', head(['POST http://gw/async-function/x HTTP/1.1', 'Host: gw', 'Content-Length: 0'])],
+    ['two spaces', head(['POST  /async-function/x HTTP/1.1', 'Host: gw', 'Content-Length: 0'])],
+    ['a fragment', head(['POST /async-function/x#y HTTP/1.1', 'Host: gw', 'Content-Length: 0'])],
+    ['a quote in the target', head(['POST /async-function/x"y HTTP/1.1', 'Host: gw', 'Content-Length: 0'])],
+    ['non-ASCII in the target', head(['POST /async-function/\xe9 HTTP/1.1', 'Host: gw', 'Content-Length: 0'])],
+    ['no header at all', 'POST /async-function/x HTTP/1.1\r\n\r\n'],
+    ['no Host', head(without('Host'))],
+    ['no Content-Length', head(without('Content-Length'))],
+    ['Content-Length with a sign', head([...without('Content-Length'), 'Content-Length: +5'])],
+    ['Content-Length of 11 digits', head([...without('Content-Length'), 'Content-Length: 00000000005'])],
+    ['Content-Length, then a tab (llhttp refuses it)', head([...without('Content-Length'), 'Content-Length: 5\t'])],
+    ['Content-Length listed', head([...without('Content-Length'), 'Content-Length: 5, 5'])],
+    ['two Content-Lengths', head([...PLAIN, 'content-length: 5'])],
+    ['two Hosts', head([...PLAIN, 'Host: other'])],
+    ['a repeated field', head([...PLAIN, 'X-A: 1', 'x-a: 2'])],
+    ['Transfer-Encoding', head([...PLAIN, 'Transfer-Encoding: chunked'])],
+    ['Expect', head([...PLAIN, 'Expect: 100-continue'])],
+    ['Upgrade', head([...PLAIN, 'Upgrade: h2c'])],
+    ['Connection: close', head([...PLAIN, 'Connection: close'])],
+    ['Connection: upgrade', head([...PLAIN, 'Connection: keep-alive, Upgrade'])],
+    ['Set-Cookie', head([...PLAIN, 'Set-Cookie: a=1'])],
+    ['__proto__', head([...PLAIN, '__proto__: x'])],
+    ['space before the colon', head([...PLAIN, 'X-A : 1'])],
+    ['a folded line', head([...PLAIN, 'X-A: 1', ' 2'])],
+    ['no colon', head([...PLAIN, 'X-A'])],
+    ['an empty name', head([...PLAIN, ': 1'])],
+    ['a bare LF in a value', head([...PLAIN, 'X-A: 1\n2'])],
+    ['a bare CR in a value', head([...PLAIN, 'X-A: 1\r2'])],
+    ['a NUL in a value', head([...PLAIN, 'X-A: 1\x002'])],
+    ['obs-text in a value', head([...PLAIN, 'X-A: caf\xe9'])],
+    ['a name with a slash', head([...PLAIN, 'X/A: 1'])],
+  ];
+  for (const [what, text] of cases) t.equal(read(text), NOT_SIMPLE, what);
+  t.not(read(head([...PLAIN, 'Connection: Keep-Alive'])), NOT_SIMPLE, 'Connection: keep-alive is simple');
+});
