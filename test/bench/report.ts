@@ -113,7 +113,8 @@ export function formatTable(rows: readonly Row[]): string {
     r.metric,
     formatNumber(r.value),
     formatNumber(r.limit),
-    formatNumber(r.ratio),
+    // A ratio judged against a target shows three decimals: 0.596 must not read as a 0.60 that missed 0.6.
+    r.target !== null && r.ratio !== null && Math.abs(r.ratio) < 10 ? r.ratio.toFixed(3) : formatNumber(r.ratio),
     r.target ?? '—',
     r.holds === null ? '—' : r.holds ? 'yes' : 'no',
   ]);
