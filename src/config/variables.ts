@@ -261,7 +261,7 @@ export const VariablesSchema = z
     }),
     front_door: boolean.prefault('true').register(VARIABLE_DOCS, {
       meaning:
-        "read every connection's requests on the raw socket first and answer the plain `POST /async-function/<name>` there, ~10 µs of CPU less per `202` than node:http (see [Benchmarks](#benchmarks)); the first request of any other kind hands its connection to node:http. `false` = node:http reads every request",
+        "read every connection's requests on the raw socket first and answer the plain `POST /async-function/<name>` there, 12–20 µs of CPU less per `202` than node:http (see [Benchmarks](#benchmarks)); the first request of any other kind hands its connection to node:http. `false` = node:http reads every request",
     }),
     fair_scheduling: boolean.prefault('true').register(VARIABLE_DOCS, {
       meaning:

@@ -5,8 +5,9 @@
  * connection, with every byte read from it, to node:http, which serves it and every later request
  * on it as before (fastify's routes, fast-enqueue.ts's taker, node's own refusals).
  *
- * Why: node:http's parser, IncomingMessage and ServerResponse cost ~10 µs of CPU per request, a
- * sixth of what the gateway spends on a `202` (BENCHMARKS.md, "The front door on the raw socket").
+ * Why: node:http's parser, IncomingMessage and ServerResponse cost 12–20 µs of CPU per `202`, a
+ * sixth to a quarter of what the gateway spends on one (BENCHMARKS.md, "The front door on the raw
+ * socket").
  * The request is read by a strict subset of HTTP/1.1 (src/http/h1/simple-request.ts) that node's
  * parser reads the same way, and answered by the same functions as on node:http (fast-enqueue.ts).
  *
