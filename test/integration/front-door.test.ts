@@ -1,81 +1,18 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import t, { type Test } from 'tap';
-import type { FastEnqueue, RequestHead } from '../../src/gateway/fast-enqueue.js';
+import t from 'tap';
 import { installFrontDoor } from '../../src/gateway/front-door.js';
-import type { ResponseWriter } from '../../src/gateway/http-errors.js';
+import { post, startFrontDoor as start } from '../helpers/front-door.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 
 /**
  * The front door (src/gateway/front-door.ts) on a real node:http server and real sockets. What
  * the gateway does with a request is not under test here (test/integration/fast-enqueue.test.ts
- * compares the gateway's answers with and without it): the async requests go to a stand-in that
- * answers 202 with what it read, at once or when the test releases it, and every other request to
- * node's own listener, which answers 200 with what it read.
+ * compares the gateway's answers with and without it): the async requests go to a stand-in
+ * (test/helpers/front-door.ts) that answers 202 with what it read, at once or when the test
+ * releases it, and every other request to node's own listener, which answers 200 with what it read.
  */
-
-interface Taken {
-  readonly head: RequestHead;
-  readonly body: string;
-  release(): void;
-}
-
-class StandIn {
-  hold = false;
-  /** Largest Content-Length taken. */
-  maxBody = 1_000;
-  readonly taken: Taken[] = [];
-  readonly #waiting: Array<(taken: Taken) => void> = [];
-
-  readonly enqueue: FastEnqueue = Object.assign(() => false, {
-    accepts: (head: RequestHead) => Number(head.headers['content-length']) <= this.maxBody,
-    answer: async (head: RequestHead, body: Uint8Array, res: ResponseWriter) => {
-      const text = Buffer.from(body).toString();
-      const release = () => {
-        res.writeHead(202, ['x-body', text, 'x-url', head.url!, 'content-length', '0']);
-        res.end();
-      };
-      const taken = { head, body: text, release };
-      this.taken.push(taken);
-      this.#waiting.shift()?.(taken);
-      if (!this.hold) release();
-    },
-  });
-
-  /** The next request taken (already taken, or when it is). */
-  next(count = 1): Promise<Taken> {
-    if (this.taken.length >= count) return Promise.resolve(this.taken[count - 1]!);
-    return new Promise((resolve) => this.#waiting.push(resolve));
-  }
-}
-
-async function start(t: Test, setup: (server: Server) => void = () => undefined) {
-  const standIn = new StandIn();
-  const server = createServer({ maxHeaderSize: 16_384 }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = `node ${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`;
-      res.writeHead(200, { 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-  });
-  setup(server);
-  const door = installFrontDoor(server, { enqueue: () => standIn.enqueue, maxHeaderBytes: 16_384 });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { server, standIn, door, url, open: () => RawConnection.open(t, url) };
-}
-
-function post(path: string, body: string, extra = ''): string {
-  return `POST ${path} HTTP/1.1\r\nHost: gw\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-}
 
 t.test('pipelined requests are answered in order, one at a time; the first of another kind hands the connection to node:http', async (t) => {
   const { standIn, door, open } = await start(t);
