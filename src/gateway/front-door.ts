@@ -214,6 +214,7 @@ class Connection implements ResponseWriter {
         const reading = readSimpleRequestHead(this.#buf, ASYNC_PREFIX, this.door.opts.maxHeaderBytes, this.#scanned - 3);
         if (reading === MORE) {
           this.#scanned = this.#buf.length;
+          if (this.#peerEnded) this.#endedWithinHead();
           return;
         }
         const enqueue = this.door.opts.enqueue();
@@ -289,7 +290,8 @@ class Connection implements ResponseWriter {
 
   end(body?: string): this {
     if (this.#phase !== Phase.Answering) return this; // the peer is gone: nobody to answer
-    const close = this.#peerEnded || this.door.closing;
+    // After the peer's FIN, the requests it sent before it are still answered; then close.
+    const close = (this.#peerEnded && this.#buf === undefined) || this.door.closing;
     const head =
       `HTTP/1.1 ${this.#status} ${STATUS_CODES[this.#status] ?? ''}\r\n${this.#headers ?? ''}Date: ${utcDate()}\r\n` +
       (close ? 'Connection: close\r\n\r\n' : keepAliveFields(this.door.server));
@@ -321,9 +323,7 @@ class Connection implements ResponseWriter {
     this.#peerEnded = true;
     if (this.#phase === Phase.Answering) return; // closes after the answer
     if (this.#phase === Phase.Head) {
-      // As node's parser does at an end within a head: 400, then close.
-      this.#phase = Phase.Gone;
-      writeRawError(this.socket, new BadRequestError('malformed HTTP request: the connection ended within the request head'));
+      this.#endedWithinHead();
       return;
     }
     // Between requests: close our side too. Within a body: nobody to answer (node:http's 'aborted').
@@ -331,6 +331,12 @@ class Connection implements ResponseWriter {
     this.#phase = Phase.Gone;
     if (withinBody) this.socket.destroy();
     else this.socket.end();
+  }
+
+  /** As node's parser does at an end within a head: 400, then close. */
+  #endedWithinHead(): void {
+    this.#phase = Phase.Gone;
+    writeRawError(this.socket, new BadRequestError('malformed HTTP request: the connection ended within the request head'));
   }
 
   #gone(): void {

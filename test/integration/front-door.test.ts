@@ -157,12 +157,37 @@ t.test('shutdown: idle connections close at once, a busy one after its answer, w
 });
 
 t.test("the peer's FIN: after a whole request, its answer and then close; within a head, a 400", async (t) => {
-  const { open } = await start(t);
+  const { open, standIn } = await start(t);
   const whole = await open();
   await whole.write(post('/async-function/x', 'a'));
   whole.socket.end();
   t.equal((await whole.next())?.status, 202);
   await whole.closed;
+  // Requests pipelined before the FIN are all answered, even when the FIN is read while the first
+  // is still being answered; then the unfinished head is refused and the connection closes.
+  standIn.hold = true;
+  const pipelined = await open();
+  await pipelined.write(post('/async-function/x', 'one') + post('/async-function/x', 'two') + 'POST /async-function/x HTTP/1.1\r\nHost: gw\r\n');
+  pipelined.socket.end();
+  const first = await standIn.next(2);
+  // Client and server share this event loop: let it poll, so the server reads the FIN before the answer.
+  await new Promise(setImmediate);
+  await new Promise(setImmediate);
+  first.release();
+  const second = await Promise.race([standIn.next(3), pipelined.closed.then(() => undefined)]);
+  t.ok(second, 'the second request is taken, the connection still open');
+  second?.release();
+  const answers = [await pipelined.next(), await pipelined.next(), await pipelined.next()];
+  t.same(
+    answers.map((a) => [a?.status, a?.header('x-body') ?? a?.header('x-asyncfn-error')]),
+    [
+      [202, 'one'],
+      [202, 'two'],
+      [400, 'ASYNCFN_ERR_BAD_REQUEST'],
+    ],
+    'both answered, then the unfinished head refused',
+  );
+  await pipelined.closed;
   const partial = await open();
   await partial.write('POST /async-function/x HTTP/1.1\r\nHost: gw\r\n');
   partial.socket.end();
