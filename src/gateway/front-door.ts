@@ -290,8 +290,9 @@ class Connection implements ResponseWriter {
 
   end(body?: string): this {
     if (this.#phase !== Phase.Answering) return this; // the peer is gone: nobody to answer
-    // After the peer's FIN, the requests it sent before it are still answered; then close.
-    const close = (this.#peerEnded && this.#buf === undefined) || this.door.closing;
+    // After the peer's FIN, or once the server is closing, the requests already read are still
+    // answered (while closing, by node:http: accepts() refuses them, fastify answers 503); then close.
+    const close = this.#buf === undefined && (this.#peerEnded || this.door.closing);
     const head =
       `HTTP/1.1 ${this.#status} ${STATUS_CODES[this.#status] ?? ''}\r\n${this.#headers ?? ''}Date: ${utcDate()}\r\n` +
       (close ? 'Connection: close\r\n\r\n' : keepAliveFields(this.door.server));

@@ -156,6 +156,23 @@ t.test('shutdown: idle connections close at once, a busy one after its answer, w
   t.pass('the server closed');
 });
 
+t.test('shutdown: a request read behind the one being answered goes to node:http (where the gateway answers 503)', async (t) => {
+  const { server, standIn, open } = await start(t);
+  standIn.hold = true;
+  const busy = await open();
+  await busy.write(post('/async-function/x', 'b') + post('/async-function/x', 'c'));
+  const held = await standIn.next(1);
+  // What the gateway's accepts() does once it is closing: it takes nothing more.
+  standIn.maxBody = -1;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  held.release();
+  t.equal((await busy.next())?.status, 202);
+  t.equal((await busy.next())?.body, 'node POST /async-function/x c', 'the next one is answered, by node:http');
+  t.equal(standIn.taken.length, 1);
+  busy.socket.destroy();
+  await closed;
+});
+
 t.test("the peer's FIN: after a whole request, its answer and then close; within a head, a 400", async (t) => {
   const { open, standIn } = await start(t);
   const whole = await open();
