@@ -98,7 +98,7 @@ class Door {
     server.removeAllListeners('connection');
     server.on('connection', (socket: Socket) => {
       // node counts requests per socket for maxRequestsPerSocket; the front door does not.
-      if (server.maxRequestsPerSocket) this.handOver(socket, undefined);
+      if (server.maxRequestsPerSocket) this.handOver(socket, undefined, false);
       else this.live.add(new Connection(this, socket));
     });
     const closeIdle = server.closeIdleConnections.bind(server);
@@ -117,11 +117,13 @@ class Door {
     server.on('close', () => clearInterval(this.#sweep));
   }
 
-  handOver(socket: Socket, pending: Buffer | undefined): void {
+  handOver(socket: Socket, pending: Buffer | undefined, peerEnded: boolean): void {
     this.handedOver += 1;
     for (const listener of this.#nodeListeners) listener.call(this.server, socket);
-    // node's listener now reads the socket; what was read before is the start of what it reads.
+    // node's listener now reads the socket; what was read before is the start of what it reads,
+    // and a FIN already read is its end (node then ends the connection as it does for its own).
     if (pending !== undefined) socket.emit('data', pending);
+    if (peerEnded) socket.emit('end');
   }
 
   /** Closes connections past their keep-alive or request timeouts (node:http's own, read now: fastify sets them after install). */
@@ -230,6 +232,11 @@ class Connection implements ResponseWriter {
         this.#buf = undefined;
         if (rest !== undefined) this.#body(rest);
         else if (reading.contentLength === 0) this.#answer(enqueue, Buffer.alloc(0));
+        if (this.#phase === Phase.Body && this.#peerEnded) {
+          // The peer's FIN came before this body's end: nobody to answer (node:http's 'aborted').
+          this.#phase = Phase.Gone;
+          this.socket.destroy();
+        }
       }
     } finally {
       this.#driving = false;
@@ -271,7 +278,7 @@ class Connection implements ResponseWriter {
     const pending = this.#buf;
     this.#buf = undefined;
     if (socket.isPaused()) socket.resume();
-    this.door.handOver(socket, pending);
+    this.door.handOver(socket, pending, this.#peerEnded);
   }
 
   // ---- writing (ResponseWriter, for fast-enqueue.ts) -----------------------------------------

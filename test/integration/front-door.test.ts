@@ -212,6 +212,36 @@ t.test("the peer's FIN: after a whole request, its answer and then close; within
   await partial.closed;
 });
 
+t.test("after the peer's FIN, a request of another kind goes to node:http with the end, and a cut body is not answered", async (t) => {
+  const { standIn, open } = await start(t);
+  standIn.hold = true;
+  const other = await open();
+  await other.write(post('/async-function/x', 'one') + 'GET /other HTTP/1.1\r\nHost: gw\r\n\r\n');
+  other.socket.end();
+  const held = await standIn.next(1);
+  // Client and server share this event loop: let it poll, so the server reads the FIN before the answer.
+  await new Promise(setImmediate);
+  await new Promise(setImmediate);
+  held.release();
+  t.equal((await other.next())?.status, 202);
+  // node:http ends a connection whose peer has ended (server.httpAllowHalfOpen is false): it
+  // closes, with or without an answer to the GET, rather than wait for more of it.
+  await other.closed;
+  t.pass('closed by node:http');
+
+  const cut = await open();
+  await cut.write(post('/async-function/x', 'one') + 'POST /async-function/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nhalf');
+  cut.socket.end();
+  const first = await standIn.next(2);
+  await new Promise(setImmediate);
+  await new Promise(setImmediate);
+  first.release();
+  t.equal((await cut.next())?.status, 202);
+  await cut.closed;
+  t.equal(cut.leftover, '', 'the request cut short is not answered');
+  t.equal(standIn.taken.length, 2);
+});
+
 t.test('until the routes are ready every connection goes to node:http', async (t) => {
   const server = createServer((req, res) => res.end('node'));
   const door = installFrontDoor(server, { enqueue: () => undefined, maxHeaderBytes: 16_384 });
