@@ -76,3 +76,13 @@ export async function startFrontDoor(t: Test, setup: (server: Server) => void = 
 export function post(path: string, body: string, extra = ''): string {
   return `POST ${path} HTTP/1.1\r\nHost: gw\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
+
+/**
+ * Client and server share the test's event loop, and on loopback a write is in the peer's buffer
+ * at once: lets the loop poll, so the server has read what was written (data, a FIN) before the
+ * test goes on.
+ */
+export async function letServerRead(): Promise<void> {
+  await new Promise(setImmediate);
+  await new Promise(setImmediate);
+}

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { installFrontDoor } from '../../src/gateway/front-door.js';
-import { post, startFrontDoor as start } from '../helpers/front-door.js';
+import { letServerRead, post, startFrontDoor as start } from '../helpers/front-door.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 
 /**
@@ -187,9 +187,7 @@ t.test("the peer's FIN: after a whole request, its answer and then close; within
   await pipelined.write(post('/async-function/x', 'one') + post('/async-function/x', 'two') + 'POST /async-function/x HTTP/1.1\r\nHost: gw\r\n');
   pipelined.socket.end();
   const first = await standIn.next(2);
-  // Client and server share this event loop: let it poll, so the server reads the FIN before the answer.
-  await new Promise(setImmediate);
-  await new Promise(setImmediate);
+  await letServerRead(); // the FIN, before the answer
   first.release();
   const second = await Promise.race([standIn.next(3), pipelined.closed.then(() => undefined)]);
   t.ok(second, 'the second request is taken, the connection still open');
@@ -219,9 +217,7 @@ t.test("after the peer's FIN, a request of another kind goes to node:http with t
   await other.write(post('/async-function/x', 'one') + 'GET /other HTTP/1.1\r\nHost: gw\r\n\r\n');
   other.socket.end();
   const held = await standIn.next(1);
-  // Client and server share this event loop: let it poll, so the server reads the FIN before the answer.
-  await new Promise(setImmediate);
-  await new Promise(setImmediate);
+  await letServerRead(); // the FIN, before the answer
   held.release();
   t.equal((await other.next())?.status, 202);
   // node:http ends a connection whose peer has ended (server.httpAllowHalfOpen is false): it
@@ -233,8 +229,7 @@ t.test("after the peer's FIN, a request of another kind goes to node:http with t
   await cut.write(post('/async-function/x', 'one') + 'POST /async-function/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nhalf');
   cut.socket.end();
   const first = await standIn.next(2);
-  await new Promise(setImmediate);
-  await new Promise(setImmediate);
+  await letServerRead();
   first.release();
   t.equal((await cut.next())?.status, 202);
   await cut.closed;
