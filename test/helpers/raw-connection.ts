@@ -1,15 +1,7 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import type { Test } from 'tap';
-
-/** One response read off a raw connection. */
-export interface ConnectionResponse {
-  readonly status: number;
-  /** Header fields in order, names lower-cased. */
-  readonly fields: ReadonlyArray<readonly [string, string]>;
-  readonly body: string;
-  header(name: string): string | undefined;
-}
+import { readResponseHead, type RawResponse } from './raw-http.js';
 
 /**
  * One TCP connection to an HTTP server, written byte for byte, its responses read in order
@@ -21,8 +13,8 @@ export class RawConnection {
   /** Resolves when the server has closed the connection (its FIN, or a reset). */
   readonly closed: Promise<void>;
   #buffer = Buffer.alloc(0);
-  readonly #responses: ConnectionResponse[] = [];
-  readonly #waiting: Array<(response: ConnectionResponse | undefined) => void> = [];
+  readonly #responses: RawResponse[] = [];
+  readonly #waiting: Array<(response: RawResponse | undefined) => void> = [];
   #ended = false;
 
   private constructor(socket: Socket) {
@@ -58,7 +50,7 @@ export class RawConnection {
   }
 
   /** The next response; undefined when the connection closed before one came. */
-  next(): Promise<ConnectionResponse | undefined> {
+  next(): Promise<RawResponse | undefined> {
     const ready = this.#responses.shift();
     if (ready !== undefined) return Promise.resolve(ready);
     if (this.#ended) return Promise.resolve(undefined);
@@ -74,17 +66,12 @@ export class RawConnection {
     for (;;) {
       const end = this.#buffer.indexOf('\r\n\r\n');
       if (end < 0) return;
-      const [statusLine, ...lines] = this.#buffer.toString('latin1', 0, end).split('\r\n');
-      const fields = lines.map((line): [string, string] => {
-        const colon = line.indexOf(':');
-        return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
-      });
-      const header = (name: string) => fields.find(([n]) => n === name)?.[1];
-      const length = Number(header('content-length') ?? 0);
+      const head = readResponseHead(this.#buffer.toString('latin1', 0, end));
+      const length = Number(head.header('content-length') ?? 0);
       if (this.#buffer.length < end + 4 + length) return;
       const body = this.#buffer.toString('utf8', end + 4, end + 4 + length);
       this.#buffer = this.#buffer.subarray(end + 4 + length);
-      const response: ConnectionResponse = { status: Number(statusLine!.split(' ')[1]), fields, body, header };
+      const response: RawResponse = { ...head, body };
       const wake = this.#waiting.shift();
       if (wake) wake(response);
       else this.#responses.push(response);

@@ -36,12 +36,7 @@ export function rawRequest(url: string, head: string, body = ''): Promise<RawRes
         if (ended) finish(new Error(`connection closed before a complete response: ${JSON.stringify(buffer.toString('latin1'))}`));
         return;
       }
-      const [statusLine, ...lines] = buffer.subarray(0, end).toString('latin1').split('\r\n');
-      const fields = lines.map((line): [string, string] => {
-        const colon = line.indexOf(':');
-        return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
-      });
-      const header = (name: string) => fields.find(([n]) => n === name)?.[1];
+      const { status, fields, header } = readResponseHead(buffer.toString('latin1', 0, end));
       const rest = buffer.subarray(end + 4);
       let text: string | undefined;
       const length = header('content-length');
@@ -56,7 +51,7 @@ export function rawRequest(url: string, head: string, body = ''): Promise<RawRes
         if (ended) finish(new Error('connection closed mid-body'));
         return;
       }
-      finish({ status: Number(statusLine!.split(' ')[1]), fields, body: text, header });
+      finish({ status, fields, body: text, header });
     };
     socket.on('data', (chunk: Buffer) => {
       buffer = Buffer.concat([buffer, chunk]);
@@ -66,6 +61,16 @@ export function rawRequest(url: string, head: string, body = ''): Promise<RawRes
     socket.on('error', (err) => (buffer.length > 0 ? tryParse(true) : finish(err)));
     socket.write(`${head}\r\n\r\n${body}`);
   });
+}
+
+/** A response's status line and header block (without the blank line), as {@link RawResponse} shows them. */
+export function readResponseHead(head: string): Omit<RawResponse, 'body'> {
+  const [statusLine, ...lines] = head.split('\r\n');
+  const fields = lines.map((line): [string, string] => {
+    const colon = line.indexOf(':');
+    return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
+  });
+  return { status: Number(statusLine!.split(' ')[1]), fields, header: (name: string) => fields.find(([n]) => n === name)?.[1] };
 }
 
 /** The body of a complete chunked message, or undefined while chunks are still missing. */

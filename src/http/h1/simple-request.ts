@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { isToken } from '../fields.js';
 
 /**
  * Reads the head of one kind of HTTP/1.1 request from raw bytes, for the gateway's front door
@@ -43,8 +44,6 @@ export const NOT_SIMPLE = 'not-simple';
 
 export type HeadReading = SimpleRequestHead | typeof MORE | typeof NOT_SIMPLE;
 
-/** A field name: RFC 9110's token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A field value after its surrounding spaces and tabs: HTAB and visible ASCII. */
 const VALUE = /^[\t\x20-\x7e]*$/;
 /** A request target's characters: RFC 3986's unreserved, sub-delims, `:@/?%`. */
@@ -82,7 +81,7 @@ export function readSimpleRequestHead(buf: Buffer, prefix: string, maxHeadBytes:
     const colon = head.indexOf(':', start);
     if (colon <= start || colon >= lineEnd) return NOT_SIMPLE;
     const rawName = head.slice(start, colon);
-    if (!TOKEN.test(rawName)) return NOT_SIMPLE;
+    if (!isToken(rawName)) return NOT_SIMPLE;
     const value = trimOws(head, colon + 1, lineEnd);
     if (!VALUE.test(value)) return NOT_SIMPLE;
     const name = rawName.toLowerCase();
