@@ -14,6 +14,13 @@ export interface HttpClientOptions {
    * interceptor is composed, so a 3xx is an answer like any other.
    */
   connectGuard?: ConnectGuard;
+  /**
+   * Schedules the socket write of each plain request (./h1/: `http:`, a body in memory): the
+   * worker passes the process's write batch (src/queue/write-batch.ts), so the function calls
+   * and callbacks started in one I/O phase leave together at its end, with that turn's NATS
+   * writes. Absent, each is written at once.
+   */
+  deferWrite?: (write: () => void) => void;
 }
 
 /** Vets connection targets at connect time, so what was checked is what is connected to. */
@@ -44,7 +51,7 @@ export function createHttpClient(opts: HttpClientOptions): Dispatcher {
       bodyTimeout: 0,
       ...(guard && refusal ? { connect: guardedConnector(guard.lookup, refusal) } : {}),
     },
-    { connections: opts.connectionsPerOrigin, keepAliveTimeoutMs, lookup: guard?.lookup, refusal },
+    { connections: opts.connectionsPerOrigin, keepAliveTimeoutMs, lookup: guard?.lookup, refusal, deferWrite: opts.deferWrite },
   );
 }
 

@@ -1,9 +1,13 @@
 /**
- * Coalesces NATS writes. nats.js flushes its outbound buffer in a microtask after the first
- * command of a turn, so acks and record updates made while handling different sockets' events
- * (one HTTP response each) become one socket write each. Deferring them to the check phase runs
- * every operation queued during one I/O phase back to back, and nats.js then flushes them in a
- * single write: fewer syscalls and wake-ups for nats-server, at the cost of one loop turn.
+ * Coalesces a process's socket writes per event-loop turn. nats.js flushes its outbound buffer in
+ * a microtask after the first command of a turn, so acks and record updates made while handling
+ * different sockets' events (one HTTP response each) become one socket write each. Deferring them
+ * to the check phase runs every operation queued during one I/O phase back to back, and nats.js
+ * then flushes them in a single write: fewer syscalls and wake-ups for nats-server, at the cost of
+ * one loop turn. The worker's HTTP client defers its requests' writes here too
+ * (src/http/client.ts, `deferWrite`): the function calls and callbacks started in one I/O phase
+ * then leave together, after the phase's events are all handled, and the receivers find them at
+ * once instead of waking for each (BENCHMARKS.md, "HTTP requests written per loop turn").
  * One queue for the whole process, so deferred writes leave in the order they were asked for.
  */
 let queued: Array<() => void> = [];

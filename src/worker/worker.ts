@@ -17,6 +17,7 @@ import { createConfirmer } from '../queue/confirmer.js';
 import { connectQueue } from '../nats/connection.js';
 import { encodeDeadLetter, publishDeadLetter, type DeadLetterMeta, type RawMessage } from '../queue/dead-letter.js';
 import { startDelayedScheduler } from '../queue/delayed.js';
+import { deferWrite } from '../queue/write-batch.js';
 import { CALLBACK_DURABLE, CALLBACK_STREAM, KEYS_BUCKET, openKeysBucket, openRateLimitsBucket, provisionWorker, THROTTLES_BUCKET } from '../queue/topology.js';
 import { sharedRateLimiter } from '../flow/index.js';
 import { watchCancellations } from '../status/cancellations.js';
@@ -147,13 +148,15 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
 
     const served = topology.queues;
     const connections = served.reduce((sum, q) => sum + q.served.maxInflight, CALLBACK_CONCURRENCY);
-    const dispatcher = createHttpClient({ connectionsPerOrigin: connections });
+    // The calls started in one I/O phase are written together at its end, with its NATS writes.
+    const dispatcher = createHttpClient({ connectionsPerOrigin: connections, deferWrite });
     // Callbacks go where callers say: a pool of their own whose every connection passes the SSRF
     // guard (callback_allow). Function calls are not guarded: functions are the operator's own,
     // typically cluster-internal, addresses.
     const callbackDispatcher = createHttpClient({
       connectionsPerOrigin: connections,
       connectGuard: createTargetGuard(config.security.callbackAllow),
+      deferWrite,
     });
     const deliver = deliverCallback({ dispatcher: callbackDispatcher, timeoutMs: config.callback.timeoutMs, version: VERSION, signing });
     // The direct attempt holds an invocation slot: it gets a short budget, and a receiver slower

@@ -20,6 +20,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { responseCounter } from '../../src/gateway/metrics-hooks.js';
 import { gatewayMetrics } from '../../src/telemetry/metrics.js';
 import { createHttpClient } from '../../src/http/client.js';
+import { deferWrite } from '../../src/queue/write-batch.js';
 import { exchange } from '../../src/http/exchange.js';
 import { startFixture } from './processes.js';
 import { row, type Row } from './report.js';
@@ -223,14 +224,17 @@ async function machineRows(plan: PiecesPlan): Promise<Row[]> {
 
 /**
  * One function call as the worker makes it: POST 1 KiB, read the 1 KiB answer, bounded by a
- * timeout. Three ways: undici's request() with an AbortController and a timer, as the worker
+ * timeout. Four ways: undici's request() with an AbortController and a timer, as the worker
  * called functions before issue 12; exchange() through undici's dispatch (what https and streamed
- * bodies still take); exchange() through the worker's client, whose plain http: requests go over
- * asyncfn's own HTTP/1.1 connections (src/http/h1/). The function is a process of its own.
+ * bodies still take); exchange() through asyncfn's own HTTP/1.1 connections (src/http/h1/), which
+ * carry plain http: requests, writing each request at once; and the same with the requests
+ * written in the process's write batch at the end of the I/O phase, as the worker writes them.
+ * The function is a process of its own, so its side of the batching does not show here.
  */
 async function httpRows(plan: PiecesPlan, functionUrl: string): Promise<Row[]> {
   const agent = new Agent({ connections: plan.machineConcurrency, headersTimeout: 0, bodyTimeout: 0 });
   const own = createHttpClient({ connectionsPerOrigin: plan.machineConcurrency });
+  const batched = createHttpClient({ connectionsPerOrigin: plan.machineConcurrency, deferWrite });
   const headers = { 'content-type': 'application/octet-stream', 'x-call-id': randomUUID() };
   const viaRequest = async (): Promise<void> => {
     const controller = new AbortController();
@@ -248,17 +252,22 @@ async function httpRows(plan: PiecesPlan, functionUrl: string): Promise<Row[]> {
   const viaOwn = async (): Promise<void> => {
     await exchange(own, { url: functionUrl, method: 'POST', headers, body: KIB }, { timeoutMs: 60_000 });
   };
+  const viaBatched = async (): Promise<void> => {
+    await exchange(batched, { url: functionUrl, method: 'POST', headers, body: KIB }, { timeoutMs: 60_000 });
+  };
   try {
-    const rounds = { request: [] as Measured[], exchange: [] as Measured[], own: [] as Measured[] };
+    const rounds = { request: [] as Measured[], exchange: [] as Measured[], own: [] as Measured[], batched: [] as Measured[] };
     await windowed(plan.exchanges / 10, plan.machineConcurrency, viaRequest);
     await windowed(plan.exchanges / 10, plan.machineConcurrency, viaExchange);
     await windowed(plan.exchanges / 10, plan.machineConcurrency, viaOwn);
+    await windowed(plan.exchanges / 10, plan.machineConcurrency, viaBatched);
     for (let r = 0; r < plan.rounds; r++) {
       rounds.request.push(await measure(plan.exchanges, () => windowed(plan.exchanges, plan.machineConcurrency, viaRequest)));
       rounds.exchange.push(await measure(plan.exchanges, () => windowed(plan.exchanges, plan.machineConcurrency, viaExchange)));
       rounds.own.push(await measure(plan.exchanges, () => windowed(plan.exchanges, plan.machineConcurrency, viaOwn)));
+      rounds.batched.push(await measure(plan.exchanges, () => windowed(plan.exchanges, plan.machineConcurrency, viaBatched)));
     }
-    const [q, x, o] = [median(rounds.request), median(rounds.exchange), median(rounds.own)];
+    const [q, x, o, b] = [median(rounds.request), median(rounds.exchange), median(rounds.own), median(rounds.batched)];
     const what = `POST 1 KiB, 1 KiB answer, ${plan.machineConcurrency} at a time, 60 s timeout`;
     return [
       row('pieces.http.request.cpu', S, `undici request() + AbortController + timer (the worker's calls before issue 12), ${what}: process CPU µs per call`, q.cpuMicros),
@@ -276,10 +285,19 @@ async function httpRows(plan: PiecesPlan, functionUrl: string): Promise<Row[]> {
         },
       ),
       row('pieces.http.own.rate', S, "the worker's client: calls/s vs undici's dispatch", o.perSecond, { limit: x.perSecond }),
+      row(
+        'pieces.http.batched.cpu',
+        S,
+        "the same client with each request written in the process's write batch, as the worker writes them: process CPU µs per call vs written at once",
+        b.cpuMicros,
+        { limit: o.cpuMicros },
+      ),
+      row('pieces.http.batched.rate', S, 'the same, batched: calls/s vs written at once', b.perSecond, { limit: o.perSecond }),
     ];
   } finally {
     await agent.close();
     await own.destroy();
+    await batched.destroy();
   }
 }
 

@@ -12,6 +12,8 @@ export interface Http1AgentOptions {
   readonly lookup?: LookupFunction | undefined;
   /** Refuses a host before connecting (the guard's check of IP literals); absent, any. */
   readonly refusal?: ((host: string) => Error | undefined) | undefined;
+  /** Schedules each request's socket write (see HttpClientOptions.deferWrite); absent, at once. */
+  readonly deferWrite?: ((write: () => void) => void) | undefined;
 }
 
 /** undici's default header block limit (node's --max-http-header-size). */
@@ -60,6 +62,7 @@ export function http1Agent(Agent: typeof UndiciAgent, agentOptions: UndiciAgent.
             refusal: opts.refusal,
             connectTimeoutMs: CONNECT_TIMEOUT_MS,
             maxHeaderBytes: MAX_HEADER_BYTES,
+            deferWrite: opts.deferWrite,
           },
           this,
         );

@@ -24,6 +24,8 @@ export interface ConnectionOptions {
   readonly lookup?: LookupFunction | undefined;
   readonly connectTimeoutMs: number;
   readonly maxHeaderBytes: number;
+  /** Schedules a request's socket write (see HttpClientOptions.deferWrite); absent, it is written at once. */
+  readonly deferWrite?: ((write: () => void) => void) | undefined;
 }
 
 /** Requests this large or smaller are written in one buffer with their head; larger bodies are written beside it. */
@@ -38,6 +40,7 @@ export class Http1Connection implements ResponseSink {
   readonly #owner: ConnectionOwner;
   readonly #socket: Socket;
   readonly #parser: ResponseParser;
+  readonly #deferWrite: ((write: () => void) => void) | undefined;
   #connected = false;
   #current: Http1Request | undefined = undefined;
   #controller: RequestController | undefined = undefined;
@@ -50,6 +53,7 @@ export class Http1Connection implements ResponseSink {
   constructor(owner: ConnectionOwner, origin: PlainOrigin, opts: ConnectionOptions) {
     this.#owner = owner;
     this.#parser = new ResponseParser(this, opts.maxHeaderBytes);
+    this.#deferWrite = opts.deferWrite;
     const socket = connect({
       host: origin.host,
       port: origin.port,
@@ -93,21 +97,38 @@ export class Http1Connection implements ResponseSink {
     const { head, body } = request;
     const socket = this.#socket;
     if (body === null || body.byteLength === 0) {
-      socket.write(head, 'latin1');
+      this.#send(head);
     } else if (body.byteLength <= COPY_BODY_MAX) {
       // latin1: one byte per character.
       const headLength = head.length;
       const bytes = Buffer.allocUnsafe(headLength + body.byteLength);
       bytes.write(head, 0, headLength, 'latin1');
       bytes.set(body, headLength);
-      socket.write(bytes);
+      this.#send(bytes);
     } else {
+      // A large body (one that did not go to the payload bucket) is written at once, beside its head.
       socket.cork();
       socket.write(head, 'latin1');
       socket.write(body);
       socket.uncork();
     }
     return true;
+  }
+
+  /**
+   * Writes a request held in memory, at once or in the process's write batch. Deferred, it is
+   * written only if the connection still stands by then: a request aborted meanwhile has retired
+   * it (`abort`), and nothing is sent.
+   */
+  #send(data: Buffer | string): void {
+    const socket = this.#socket;
+    if (this.#deferWrite === undefined) {
+      write(socket, data);
+      return;
+    }
+    this.#deferWrite(() => {
+      if (!socket.destroyed) write(socket, data);
+    });
   }
 
   /** Closes it (idle, or on the client's destruction); a request on it fails with `reason`. */
@@ -189,6 +210,12 @@ export class Http1Connection implements ResponseSink {
     if (request !== undefined) this.#fail(this.#error ?? new ConnectionClosedError(!this.#parser.idle));
     else this.#retire();
   }
+}
+
+/** A request's bytes onto the socket: a head alone is a string, one byte per character. */
+function write(socket: Socket, data: Buffer | string): void {
+  if (typeof data === 'string') socket.write(data, 'latin1');
+  else socket.write(data);
 }
 
 /** The handle undici's handler API gives a request's handler: aborting it cuts the request. */

@@ -4,6 +4,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { Worker } from 'node:worker_threads';
 import { Agent, Dispatcher } from 'undici';
 import { createHttpClient } from '../../../src/http/client.js';
+import { deferWrite } from '../../../src/queue/write-batch.js';
 import { exchange, ExchangeTimeoutError, originAndPath } from '../../../src/http/exchange.js';
 import { listen } from '../../helpers/http-servers.js';
 import { blockFor } from '../../helpers/blocked-loop.js';
@@ -31,11 +32,16 @@ async function heldServer(t: Test) {
 /**
  * The exchange's contract holds through both dispatchers the worker uses: undici's Agent (https,
  * streamed bodies) and asyncfn's own HTTP/1.1 client, which createHttpClient puts in front of it
- * for plain `http:` requests (src/http/h1/). Every test below runs once with each.
+ * for plain `http:` requests (src/http/h1/), with its writes made at once or, as the worker makes
+ * them, at the end of the I/O phase (src/queue/write-batch.ts). Every test below runs with each.
  */
 const DISPATCHERS: ReadonlyArray<{ name: string; make: (connections: number) => Dispatcher }> = [
   { name: "undici's Agent", make: (connections) => new Agent({ connections, headersTimeout: 0, bodyTimeout: 0 }) },
   { name: "asyncfn's HTTP/1.1 client", make: (connections) => createHttpClient({ connectionsPerOrigin: connections }) },
+  {
+    name: "asyncfn's HTTP/1.1 client, its writes in the process's write batch (as the worker makes it)",
+    make: (connections) => createHttpClient({ connectionsPerOrigin: connections, deferWrite }),
+  },
 ];
 
 t.test('originAndPath splits plain URLs without a URL object, and the rest with one', async (t) => {

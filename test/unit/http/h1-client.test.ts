@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import t, { type Test } from 'tap';
@@ -158,6 +158,41 @@ t.test('the callback guard holds on this path too: refused before any byte is se
   t.equal(text(await post(allowed, `http://127.0.0.1:${port}/`)), 'ok');
   const byName = client(t, { connectGuard: createTargetGuard(['localhost']) });
   t.equal(text(await post(byName, `http://localhost:${port}/`)), 'ok', 'a name the allowlist names is looked up through the guard and connected');
+});
+
+t.test('deferWrite: requests are written when their batch runs, all of it together; one aborted before that is never written', async (t) => {
+  const seen: string[] = [];
+  const server = await httpServer(t, (req, res) => {
+    seen.push(req.url!);
+    res.end('ok');
+  });
+  const batch: Array<() => void> = [];
+  const queued = new EventEmitter();
+  const http = client(t, {
+    deferWrite: (write) => {
+      batch.push(write);
+      queued.emit('queued');
+    },
+  });
+  const aborted = new AbortController();
+  const kept = [post(http, `${server.url}/one`), post(http, `${server.url}/two`)];
+  const cut = exchange(
+    http,
+    { url: `${server.url}/cut`, method: 'POST', headers: {}, body: new TextEncoder().encode('x') },
+    { timeoutMs: 10_000, signal: aborted.signal },
+  );
+  // Each is queued once its connection is open.
+  while (batch.length < 3) await once(queued, 'queued');
+  // A whole exchange through another client: the server has read what was written before it.
+  t.equal(text(await post(client(t), `${server.url}/other`)), 'ok');
+  t.same(seen, ['/other'], 'nothing of the three is written before their batch runs');
+  aborted.abort(new Error('left invoking'));
+  await t.rejects(cut, { message: 'left invoking' });
+  for (const write of batch.splice(0)) write();
+  t.same((await Promise.all(kept)).map(text), ['ok', 'ok']);
+  t.equal(text(await post(client(t), `${server.url}/after`)), 'ok');
+  t.same(seen.sort(), ['/after', '/one', '/other', '/two'], 'the batch wrote the two, not the one aborted before it ran');
+  t.equal(server.connections(), 5, 'one connection each');
 });
 
 t.test('destroy fails what is in flight and refuses what comes after', async (t) => {
