@@ -112,6 +112,8 @@ const EXPECTED_ROWS = [
   'pieces.http.exchange.rate',
   'pieces.http.own.cpu',
   'pieces.http.own.rate',
+  'pieces.http.batched.cpu',
+  'pieces.http.batched.rate',
   'pieces.publish.natsjs.rate',
   'pieces.publish.natsjs.cpu',
   'pieces.publish.confirmer.rate',
