@@ -1,6 +1,7 @@
 import { isIP, type LookupFunction } from 'node:net';
 import type { buildConnector as BuildConnector, Dispatcher } from 'undici';
 import { http1Agent } from './h1/agent.js';
+import type { WriteScheduler } from './h1/connection.js';
 import { Agent, buildConnector } from './undici-parts.js';
 
 export interface HttpClientOptions {
@@ -17,10 +18,10 @@ export interface HttpClientOptions {
   /**
    * Schedules the socket write of each plain request (./h1/: `http:`, a body in memory): the
    * worker passes the process's write batch (src/queue/write-batch.ts), so the function calls
-   * and callbacks started in one I/O phase leave together at its end, with that turn's NATS
-   * writes. Absent, each is written at once.
+   * and callbacks started in one I/O phase leave together at its end (a burst, 256 at a time),
+   * with that turn's NATS writes. Absent, each is written at once.
    */
-  deferWrite?: (write: () => void) => void;
+  deferWrite?: WriteScheduler;
 }
 
 /** Vets connection targets at connect time, so what was checked is what is connected to. */

@@ -1,6 +1,7 @@
 import type { LookupFunction } from 'node:net';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { ClientDestroyedError } from './errors.js';
+import type { WriteScheduler } from './connection.js';
 import { OriginPool, type PoolOwner } from './origin-pool.js';
 import { plainOrigin, plainRequestHead } from './request-head.js';
 
@@ -13,7 +14,7 @@ export interface Http1AgentOptions {
   /** Refuses a host before connecting (the guard's check of IP literals); absent, any. */
   readonly refusal?: ((host: string) => Error | undefined) | undefined;
   /** Schedules each request's socket write (see HttpClientOptions.deferWrite); absent, at once. */
-  readonly deferWrite?: ((write: () => void) => void) | undefined;
+  readonly deferWrite?: WriteScheduler | undefined;
 }
 
 /** undici's default header block limit (node's --max-http-header-size). */

@@ -25,8 +25,11 @@ export interface ConnectionOptions {
   readonly connectTimeoutMs: number;
   readonly maxHeaderBytes: number;
   /** Schedules a request's socket write (see HttpClientOptions.deferWrite); absent, it is written at once. */
-  readonly deferWrite?: ((write: () => void) => void) | undefined;
+  readonly deferWrite?: WriteScheduler | undefined;
 }
+
+/** Runs a socket write later (src/queue/write-batch.ts's `deferWrite`, for the worker). */
+export type WriteScheduler = (write: () => void) => void;
 
 /** Requests this large or smaller are written in one buffer with their head; larger bodies are written beside it. */
 const COPY_BODY_MAX = 16 * 1024;
@@ -40,7 +43,7 @@ export class Http1Connection implements ResponseSink {
   readonly #owner: ConnectionOwner;
   readonly #socket: Socket;
   readonly #parser: ResponseParser;
-  readonly #deferWrite: ((write: () => void) => void) | undefined;
+  readonly #deferWrite: WriteScheduler | undefined;
   #connected = false;
   #current: Http1Request | undefined = undefined;
   #controller: RequestController | undefined = undefined;
