@@ -25,7 +25,7 @@ export class StandIn {
   /** Largest Content-Length taken. */
   maxBody = 1_000;
   readonly taken: Taken[] = [];
-  readonly #waiting: Array<(taken: Taken) => void> = [];
+  readonly #waiting: Array<{ readonly count: number; readonly resolve: (taken: Taken) => void }> = [];
 
   readonly enqueue: FastEnqueue = Object.assign(() => false, {
     accepts: (head: RequestHead) => Number(head.headers['content-length']) <= this.maxBody,
@@ -37,15 +37,17 @@ export class StandIn {
       };
       const taken = { head, body: text, release };
       this.taken.push(taken);
-      this.#waiting.shift()?.(taken);
+      for (let i = this.#waiting.length - 1; i >= 0; i--) {
+        if (this.#waiting[i]!.count === this.taken.length) this.#waiting.splice(i, 1)[0]!.resolve(taken);
+      }
       if (!this.hold) release();
     },
   });
 
-  /** The next request taken (already taken, or when it is). */
+  /** The `count`th request taken (already taken, or when it is). */
   next(count = 1): Promise<Taken> {
     if (this.taken.length >= count) return Promise.resolve(this.taken[count - 1]!);
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    return new Promise((resolve) => this.#waiting.push({ count, resolve }));
   }
 }
 

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import t from 'tap';
 import { installFrontDoor } from '../../src/gateway/front-door.js';
 import { letServerRead, post, startFrontDoor as start } from '../helpers/front-door.js';
@@ -78,6 +78,44 @@ t.test('a thousand pipelined requests in one write: a thousand answers, in order
     bodies,
     Array.from({ length: 1_000 }, (_, i) => String(i)),
   );
+});
+
+t.test('a client that does not read: reading pauses once its answers wait for the kernel, and resumes when it reads them', async (t) => {
+  const { server, standIn, open } = await start(t);
+  const sockets: Socket[] = [];
+  server.on('connection', (socket: Socket) => sockets.push(socket));
+  standIn.maxBody = 2_000;
+  const bodyOf = (n: number): string => `${n}:${'x'.repeat(1_000)}`;
+  const c = await open();
+  await c.write(post('/async-function/x', bodyOf(0)));
+  t.equal((await c.next())?.header('x-body'), bodyOf(0));
+  const serverSocket = sockets[0]!;
+  c.socket.pause();
+  const perWrite = 1_000;
+  let sent = 1;
+  // Bounded: the kernel's buffers on loopback hold a few MiB, a few thousand of these answers.
+  for (let round = 0; round < 200 && !serverSocket.isPaused(); round++) {
+    let bytes = '';
+    for (let i = 0; i < perWrite; i++) bytes += post('/async-function/x', bodyOf(sent + i));
+    sent += perWrite;
+    const paused = once(serverSocket, 'pause');
+    await c.write(bytes);
+    await Promise.race([standIn.next(sent), paused]);
+    await new Promise(setImmediate); // the batch that writes the answers
+  }
+  t.ok(serverSocket.writableNeedDrain, 'the answers wait for the kernel');
+  t.ok(serverSocket.isPaused(), 'reading paused');
+  const drained = once(serverSocket, 'drain');
+  c.socket.resume();
+  const bodies: string[] = [];
+  for (let i = 1; i < sent; i++) bodies.push((await c.next())!.header('x-body')!);
+  t.same(
+    bodies,
+    Array.from({ length: sent - 1 }, (_, i) => bodyOf(i + 1)),
+    'every answer, in order',
+  );
+  await drained;
+  t.notOk(serverSocket.isPaused(), 'reading resumed');
 });
 
 t.test('what the front door does not take goes to node:http with its bytes: a large body, a chunked one, another method', async (t) => {
