@@ -22,6 +22,7 @@ import { gatewayMetrics } from '../../src/telemetry/metrics.js';
 import { createHttpClient } from '../../src/http/client.js';
 import { deferWrite } from '../../src/queue/write-batch.js';
 import { exchange } from '../../src/http/exchange.js';
+import { ResponseParser } from '../../src/http/h1/response-parser.js';
 import { startFixture } from './processes.js';
 import { row, type Row } from './report.js';
 import { inScope, progress, startNats } from './stack.js';
@@ -220,6 +221,46 @@ async function machineRows(plan: PiecesPlan): Promise<Row[]> {
     ),
     row('pieces.machine.rate', S, 'invocation machine alone: invocations/s', m.perSecond),
   ];
+}
+
+/**
+ * The worker's HTTP/1.1 response parser (src/http/h1/response-parser.ts) on the two answers a
+ * drain reads per invocation, as node:http writes them: the function's 200 with a 2-byte body, the
+ * callback sink's 202. The head is most of it, and building its header object ~40 % of the head
+ * (BENCHMARKS.md, "The response head in one pass").
+ */
+function parserRows(plan: PiecesPlan): Promise<Row[]> {
+  const fnAnswer = Buffer.from(
+    'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nDate: Mon, 07 Dec 2026 03:04:27 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nok',
+  );
+  const sinkAnswer = Buffer.from(
+    `HTTP/1.1 202 Accepted\r\nx-call-id: ${randomUUID()}\r\ncontent-length: 0\r\nDate: Mon, 07 Dec 2026 03:04:27 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n`,
+  );
+  let heads = 0;
+  const sink = { head: () => void (heads += 1), data: () => undefined };
+  const parser = new ResponseParser(sink, 16 * 1024);
+  // Two answers per pass: µs per answer is half the pass's.
+  const parse = (n: number): void => {
+    for (let i = 0; i < n / 2; i++) {
+      parser.reset(sink);
+      parser.execute(fnAnswer);
+      parser.reset(sink);
+      parser.execute(sinkAnswer);
+    }
+  };
+  return (async () => {
+    parse(plan.envelopeOps / 10);
+    const m = await measure(plan.envelopeOps, () => parse(plan.envelopeOps));
+    if (heads === 0) throw new Error('nothing parsed');
+    return [
+      row(
+        'pieces.http.parse',
+        S,
+        "the worker's response parser, a function's 200 and a callback sink's 202 as node:http writes them (5 header lines each): CPU µs per response",
+        m.cpuMicros,
+      ),
+    ];
+  })();
 }
 
 /**
@@ -439,6 +480,8 @@ export async function runPieces(plan: PiecesPlan): Promise<Row[]> {
   rows.push(...(await metricsRows(plan)));
   progress('pieces', 'machine');
   rows.push(...(await machineRows(plan)));
+  progress('pieces', 'http: the response parser');
+  rows.push(...(await parserRows(plan)));
   progress('pieces', 'http: exchange vs request');
   await inScope(async (scope) => {
     const fn = await startFixture('function');

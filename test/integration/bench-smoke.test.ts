@@ -107,6 +107,7 @@ const EXPECTED_ROWS = [
   'pieces.metrics.bound',
   'pieces.machine',
   'pieces.machine.rate',
+  'pieces.http.parse',
   'pieces.http.request.cpu',
   'pieces.http.exchange.cpu',
   'pieces.http.exchange.rate',

@@ -33,6 +33,12 @@ const DIGITS = /^\d{1,15}$/;
 /** chunk-size, then chunk-ext (ignored). 13 hex digits stay within a safe integer. */
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
+/**
+ * The header lines after the status line, all checked in one pass: each a token, a colon and a
+ * field value (isToken and isFieldValue of ../fields.ts, line by line), separated by CRLF. Checking
+ * and splitting line by line cost twice as much (BENCHMARKS.md, "The response head in one pass").
+ */
+const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*(?:\r\n|$))*$/;
 /** Longest chunk-size line (with its extensions) accepted before its CRLF. */
 const MAX_CHUNK_LINE = 4096;
 
@@ -178,9 +184,11 @@ export class ResponseParser {
   }
 
   #head(text: string): void {
-    const lines = text.split('\r\n');
-    const status = STATUS_LINE.exec(lines[0]!);
-    if (!status) throw new ResponseParseError(`not an HTTP/1.x status line: ${JSON.stringify(lines[0]!.slice(0, 80))}`);
+    let eol = text.indexOf('\r\n');
+    if (eol < 0) eol = text.length;
+    const statusLine = text.slice(0, eol);
+    const status = STATUS_LINE.exec(statusLine);
+    if (!status) throw new ResponseParseError(`not an HTTP/1.x status line: ${JSON.stringify(statusLine.slice(0, 80))}`);
     const code = Number(status[2]);
     if (code < 100) throw new ResponseParseError(`status ${code}`);
     const headers: IncomingHttpHeaders = {};
@@ -188,14 +196,16 @@ export class ResponseParser {
     let chunked = false;
     let transferEncoded = false;
     let close = status[1] === '0';
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      const name = colon > 0 ? line.slice(0, colon) : '';
-      if (!isToken(name)) throw new ResponseParseError(`a header line is not "name: value": ${JSON.stringify(line.slice(0, 80))}`);
-      const value = trimOws(line.slice(colon + 1));
-      if (!isFieldValue(value)) throw new ResponseParseError(`header ${name} has a character not allowed in a value`);
-      const key = name.toLowerCase();
+    const lines = eol < text.length ? text.slice(eol + 2) : '';
+    if (!FIELD_LINES.test(lines)) throwAtBadLine(lines);
+    let at = 0;
+    while (at < lines.length) {
+      let end = lines.indexOf('\r\n', at);
+      if (end < 0) end = lines.length;
+      const colon = lines.indexOf(':', at); // within the line: FIELD_LINES holds
+      const key = lines.slice(at, colon).toLowerCase();
+      const value = trimOws(lines.slice(colon + 1, end));
+      at = end + 2;
       const had = headers[key];
       if (had === undefined) headers[key] = value;
       else if (Array.isArray(had)) had.push(value);
@@ -298,6 +308,17 @@ export class ResponseParser {
   }
 }
 
+/** Throws the error of the first header line that is not `name: value` (FIELD_LINES refused `lines`). */
+function throwAtBadLine(lines: string): never {
+  for (const line of lines.split('\r\n')) {
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon) : '';
+    if (!isToken(name)) throw new ResponseParseError(`a header line is not "name: value": ${JSON.stringify(line.slice(0, 80))}`);
+    if (!isFieldValue(trimOws(line.slice(colon + 1)))) throw new ResponseParseError(`header ${name} has a character not allowed in a value`);
+  }
+  throw new ResponseParseError('the header block is not "name: value" lines');
+}
+
 function trimOws(value: string): string {
   let start = 0;
   let end = value.length;
@@ -308,6 +329,7 @@ function trimOws(value: string): string {
 
 /** A Content-Length value ("5", or a list of equal values "5, 5"); one that disagrees with an earlier one is an error. */
 function contentLengthOf(value: string, earlier: number | undefined): number {
+  if (earlier === undefined && DIGITS.test(value)) return Number(value); // one value, as nearly every answer has
   let length: number | undefined = earlier;
   for (const part of value.split(',')) {
     const digits = trimOws(part);

@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import t from 'tap';
 import { ResponseParseError } from '../../../src/http/h1/errors.js';
 import { ResponseParser, type ResponseSink } from '../../../src/http/h1/response-parser.js';
+import { isFieldValue, isToken } from '../../../src/http/fields.js';
 import { assertProperty, fuzzRun } from '../../helpers/fuzz.js';
 
 interface Parsed {
@@ -110,6 +111,9 @@ t.test('malformed responses are errors, never a guessed body', async (t) => {
     ['HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n', /name: value/],
     ['HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n', /name: value/],
     ['HTTP/1.1 200 OK\r\nX-A: a\x00b\r\n\r\n', /not allowed/],
+    ['HTTP/1.1 200 OK\r\nX-A: 1\nX-B: 2\r\n\r\n', /not allowed/],
+    ['HTTP/1.1 200 OK\r\nX-A: 1\r\nNo colon\r\n\r\n', /name: value/],
+    ['HTTP/1.1 200 OK\r\n: empty name\r\n\r\n', /name: value/],
     ['HTTP/1.1 101 Switching Protocols\r\n\r\n', /101/],
   ];
   for (const [text, message] of bad) t.throws(() => parse(wire(text)), { name: 'ResponseParseError', message }, JSON.stringify(text.slice(0, 60)));
@@ -180,4 +184,38 @@ t.test('property: whatever the framing and wherever the reads are cut, the head 
     ),
   );
   t.pass('every generated response parsed back as sent');
+});
+
+t.test('property: a head is taken exactly when every header line is a token, a colon and a field value', async (t) => {
+  /** Mostly what a line is made of, sometimes a character that decides: separators, controls, CR, LF, obs-text, above 0xff. */
+  const char = (usual: string) =>
+    fc.oneof(
+      { arbitrary: fc.constantFrom(...usual.split('')), weight: 12 },
+      { arbitrary: fc.constantFrom(...' :\t\r\n\x00\x7f\x80\xff\u0100"(,;'.split('')), weight: 1 },
+    );
+  const line = fc
+    .tuple(fc.string({ unit: char('aZ9-_!~'), maxLength: 8 }), fc.constantFrom(':', ': ', ''), fc.string({ unit: char('aZ9 \t-_/=,'), maxLength: 12 }))
+    .map(([name, colon, value]) => name + colon + value);
+  await assertProperty(
+    fuzzRun(t, 'response parser header lines', 1000),
+    fc.property(fc.array(line, { minLength: 1, maxLength: 5 }), (lines) => {
+      const block = lines.join('\r\n');
+      // What the head is read as: the text up to the first empty line.
+      if (block.split('\r\n').includes('') || block.endsWith('\r')) return true;
+      const valid = block.split('\r\n').every((line) => {
+        const colon = line.indexOf(':');
+        return colon > 0 && isToken(line.slice(0, colon)) && isFieldValue(line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, ''));
+      });
+      let taken: boolean;
+      try {
+        parse(Buffer.from(`HTTP/1.1 200 OK\r\n${block}\r\nContent-Length: 0\r\n\r\n`, 'latin1'));
+        taken = true;
+      } catch (error) {
+        if (!(error instanceof ResponseParseError)) throw error;
+        taken = false;
+      }
+      return taken === valid;
+    }),
+  );
+  t.pass('taken exactly when every line is valid');
 });
