@@ -1,0 +1,143 @@
+/**
+ * The pieces `npm run bench:instructions` counts (./instructions.ts), run in a process of their
+ * own under callgrind: `node instruction-pieces.js <dist root> <piece> <ops>`. The modules are
+ * loaded from `<dist root>`, the compiled tree of any build (`dist/` of this checkout, or of a
+ * worktree of another commit), so two builds' pieces can be counted side by side. Every input is
+ * fixed (no random ids, no clock in the data), so a run counts the same instructions each time.
+ */
+import { pathToFileURL } from 'node:url';
+import { Registry } from 'prom-client';
+
+/** A piece: loads its modules from a build, and returns the loop that runs `ops` operations. */
+interface Piece {
+  readonly description: string;
+  /** Operations per run by default (the second run does twice as many). */
+  readonly ops: number;
+  readonly load: (root: string) => Promise<(ops: number) => unknown>;
+}
+
+const load = async (root: string, path: string): Promise<Record<string, unknown>> => (await import(pathToFileURL(`${root}/${path}`).href)) as Record<string, unknown>;
+
+/** An invocation as the gateway enqueues it (as the pieces section's, with fixed ids and times). */
+const INVOCATION = {
+  callId: '6f1c2f7e-5b8a-4d61-9a3e-1f2b3c4d5e6f',
+  functionName: 'bench',
+  namespace: 'openfaas-fn',
+  method: 'POST',
+  path: '/orders',
+  query: 'priority=high',
+  headers: [
+    ['content-type', 'application/json'],
+    ['x-request-id', '0b6f8e2c-3a57-4d2e-9c1a-7f3e1d2b4a5c'],
+    ['user-agent', 'bench/1.0'],
+    ['accept', 'application/json'],
+  ],
+  body: new Uint8Array(1024).fill(120),
+  callbackUrl: 'http://127.0.0.1:9/callback',
+  enqueuedAtMs: 1_765_000_000_000,
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+};
+
+/** The two answers a drain reads per invocation, as node:http writes them. */
+const ANSWERS = [
+  'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nDate: Mon, 07 Dec 2026 03:04:27 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nok',
+  'HTTP/1.1 202 Accepted\r\nx-call-id: 6f1c2f7e-5b8a-4d61-9a3e-1f2b3c4d5e6f\r\ncontent-length: 0\r\nDate: Mon, 07 Dec 2026 03:04:27 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n',
+].map((text) => Buffer.from(text));
+
+type Fn = (...args: never[]) => unknown;
+
+export const PIECES: Readonly<Record<string, Piece>> = {
+  'http.parse': {
+    description: "the worker's response parser, one answer (a function's 200 and a sink's 202 in turn)",
+    ops: 20_000,
+    load: async (root) => {
+      const { ResponseParser } = (await load(root, 'src/http/h1/response-parser.js')) as {
+        ResponseParser: new (sink: object, max: number) => { reset(sink: object): void; execute(chunk: Buffer): number };
+      };
+      let heads = 0;
+      const sink = { head: () => void (heads += 1), data: () => undefined };
+      const parser = new ResponseParser(sink, 16 * 1024);
+      return (ops) => {
+        for (let i = 0; i < ops; i++) {
+          parser.reset(sink);
+          parser.execute(ANSWERS[i & 1]!);
+        }
+        return heads;
+      };
+    },
+  },
+  'envelope.block': {
+    description: "encodeEnvelopeBlock, the gateway's publish of a 1 KiB invocation with 4 caller headers",
+    ops: 20_000,
+    load: async (root) => {
+      const { encodeEnvelopeBlock } = (await load(root, 'src/queue/envelope.js')) as { encodeEnvelopeBlock: Fn };
+      return (ops) => {
+        let bytes = 0;
+        for (let i = 0; i < ops; i++) bytes += (encodeEnvelopeBlock(INVOCATION as never) as Uint8Array).length;
+        return bytes;
+      };
+    },
+  },
+  'envelope.read': {
+    description: "readHeaderBlock + decodeEnvelope, the worker's reading of the same message",
+    ops: 20_000,
+    load: async (root) => {
+      const { encodeEnvelopeBlock, decodeEnvelope } = (await load(root, 'src/queue/envelope.js')) as { encodeEnvelopeBlock: Fn; decodeEnvelope: Fn };
+      const { readHeaderBlock } = (await load(root, 'src/queue/header-block.js')) as { readHeaderBlock: Fn };
+      const block = encodeEnvelopeBlock(INVOCATION as never) as Uint8Array;
+      if (readHeaderBlock(block as never) === undefined) throw new Error('the envelope block did not read back');
+      return (ops) => {
+        let headers = 0;
+        for (let i = 0; i < ops; i++)
+          headers += (decodeEnvelope(readHeaderBlock(block as never) as never, INVOCATION.body as never) as { headers: unknown[] }).headers.length;
+        return headers;
+      };
+    },
+  },
+  machine: {
+    description: 'the invocation machine alone, happy path with instant fakes, 100 at a time (test/bench/machine-once.ts)',
+    ops: 2_000,
+    load: async (root) => {
+      const { prepareMachineRun, HAPPY_FINAL_STATE } = (await load(root, 'test/bench/machine-once.js')) as {
+        prepareMachineRun: (invocation: never) => () => Promise<string>;
+        HAPPY_FINAL_STATE: string;
+      };
+      const run = prepareMachineRun(INVOCATION as never);
+      return async (ops) => {
+        let started = 0;
+        const lane = async (): Promise<void> => {
+          while (started < ops) {
+            started += 1;
+            const state = await run();
+            if (state !== HAPPY_FINAL_STATE) throw new Error(`the machine ended in ${state}`);
+          }
+        };
+        await Promise.all(Array.from({ length: 100 }, lane));
+      };
+    },
+  },
+  'metrics.bound': {
+    description: "the gateway's metrics of one 202 (two by route, three by function), on bound children",
+    ops: 20_000,
+    load: async (root) => {
+      const { responseCounter } = (await load(root, 'src/gateway/metrics-hooks.js')) as { responseCounter: Fn };
+      const { gatewayMetrics } = (await load(root, 'src/telemetry/metrics.js')) as { gatewayMetrics: Fn };
+      const count = responseCounter(gatewayMetrics(new Registry() as never) as never, 'openfaas-fn' as never) as (...args: unknown[]) => void;
+      const request = { method: 'POST', url: '/async-function/bench' };
+      return (ops) => {
+        for (let i = 0; i < ops; i++) count(request, '/async-function/*', 202, 0.001 + (i % 7) / 1000, 'bench');
+      };
+    },
+  },
+};
+
+// `node instruction-pieces.js <dist root> <piece> <ops>`: the child's entry.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [root, name, ops] = process.argv.slice(2);
+  const piece = name === undefined ? undefined : PIECES[name];
+  if (root === undefined || piece === undefined || ops === undefined) {
+    throw new Error(`usage: instruction-pieces.js <dist root> <${Object.keys(PIECES).join('|')}> <ops>`);
+  }
+  const runOps = await piece.load(root);
+  await runOps(Number(ops));
+}
