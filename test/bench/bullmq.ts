@@ -4,23 +4,18 @@
  * process and the answer to the same callback sink — on a redis-server of its own. Runs only when
  * `redis-server` is on PATH (Debian: `apt-get install redis-server`); the report says when not.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
-import { freePort, stopChild, type Fixture } from './processes.js';
+import { freePort, onPath, stopChild, type Fixture } from './processes.js';
 import { REPO_ROOT } from '../helpers/repo-root.js';
 import { within } from '../helpers/eventually.js';
 import { drainByPeerProcess, type PeerDrain } from './peer-process.js';
 import { BODY, progress, type Scope } from './stack.js';
 
 export function redisServerFound(): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+  return onPath('redis-server');
 }
 
 /** A redis-server without persistence on a free loopback port, killed with the scope. */

@@ -7,6 +7,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { Registry } from 'prom-client';
+import { SAMPLE_ANSWERS, SAMPLE_INVOCATION } from './samples.js';
 
 /** A piece: loads its modules from a build, and returns the loop that runs `ops` operations. */
 interface Piece {
@@ -17,32 +18,6 @@ interface Piece {
 }
 
 const load = async (root: string, path: string): Promise<Record<string, unknown>> => (await import(pathToFileURL(`${root}/${path}`).href)) as Record<string, unknown>;
-
-/** An invocation as the gateway enqueues it (as the pieces section's, with fixed ids and times). */
-const INVOCATION = {
-  callId: '6f1c2f7e-5b8a-4d61-9a3e-1f2b3c4d5e6f',
-  functionName: 'bench',
-  namespace: 'openfaas-fn',
-  method: 'POST',
-  path: '/orders',
-  query: 'priority=high',
-  headers: [
-    ['content-type', 'application/json'],
-    ['x-request-id', '0b6f8e2c-3a57-4d2e-9c1a-7f3e1d2b4a5c'],
-    ['user-agent', 'bench/1.0'],
-    ['accept', 'application/json'],
-  ],
-  body: new Uint8Array(1024).fill(120),
-  callbackUrl: 'http://127.0.0.1:9/callback',
-  enqueuedAtMs: 1_765_000_000_000,
-  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-};
-
-/** The two answers a drain reads per invocation, as node:http writes them. */
-const ANSWERS = [
-  'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nDate: Mon, 07 Dec 2026 03:04:27 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nok',
-  'HTTP/1.1 202 Accepted\r\nx-call-id: 6f1c2f7e-5b8a-4d61-9a3e-1f2b3c4d5e6f\r\ncontent-length: 0\r\nDate: Mon, 07 Dec 2026 03:04:27 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n',
-].map((text) => Buffer.from(text));
 
 type Fn = (...args: never[]) => unknown;
 
@@ -60,7 +35,7 @@ export const PIECES: Readonly<Record<string, Piece>> = {
       return (ops) => {
         for (let i = 0; i < ops; i++) {
           parser.reset(sink);
-          parser.execute(ANSWERS[i & 1]!);
+          parser.execute(SAMPLE_ANSWERS[i & 1]!);
         }
         return heads;
       };
@@ -73,7 +48,7 @@ export const PIECES: Readonly<Record<string, Piece>> = {
       const { encodeEnvelopeBlock } = (await load(root, 'src/queue/envelope.js')) as { encodeEnvelopeBlock: Fn };
       return (ops) => {
         let bytes = 0;
-        for (let i = 0; i < ops; i++) bytes += (encodeEnvelopeBlock(INVOCATION as never) as Uint8Array).length;
+        for (let i = 0; i < ops; i++) bytes += (encodeEnvelopeBlock(SAMPLE_INVOCATION as never) as Uint8Array).length;
         return bytes;
       };
     },
@@ -84,12 +59,12 @@ export const PIECES: Readonly<Record<string, Piece>> = {
     load: async (root) => {
       const { encodeEnvelopeBlock, decodeEnvelope } = (await load(root, 'src/queue/envelope.js')) as { encodeEnvelopeBlock: Fn; decodeEnvelope: Fn };
       const { readHeaderBlock } = (await load(root, 'src/queue/header-block.js')) as { readHeaderBlock: Fn };
-      const block = encodeEnvelopeBlock(INVOCATION as never) as Uint8Array;
+      const block = encodeEnvelopeBlock(SAMPLE_INVOCATION as never) as Uint8Array;
       if (readHeaderBlock(block as never) === undefined) throw new Error('the envelope block did not read back');
       return (ops) => {
         let headers = 0;
         for (let i = 0; i < ops; i++)
-          headers += (decodeEnvelope(readHeaderBlock(block as never) as never, INVOCATION.body as never) as { headers: unknown[] }).headers.length;
+          headers += (decodeEnvelope(readHeaderBlock(block as never) as never, SAMPLE_INVOCATION.body as never) as { headers: unknown[] }).headers.length;
         return headers;
       };
     },
@@ -102,7 +77,7 @@ export const PIECES: Readonly<Record<string, Piece>> = {
         prepareMachineRun: (invocation: never) => () => Promise<string>;
         HAPPY_FINAL_STATE: string;
       };
-      const run = prepareMachineRun(INVOCATION as never);
+      const run = prepareMachineRun(SAMPLE_INVOCATION as never);
       return async (ops) => {
         let started = 0;
         const lane = async (): Promise<void> => {

@@ -10,7 +10,7 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMs
 import { MsgHdrsImpl } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createConfirmer, type Confirmer } from '../../src/queue/confirmer.js';
-import { decodeEnvelope, encodeEnvelope, encodeEnvelopeBlock, type Invocation } from '../../src/queue/envelope.js';
+import { decodeEnvelope, encodeEnvelope, encodeEnvelopeBlock } from '../../src/queue/envelope.js';
 import { readHeaderBlock } from '../../src/queue/header-block.js';
 import { functionRateKey, sharedRateLimiter } from '../../src/flow/index.js';
 import { openRateLimitsBucket } from '../../src/queue/topology.js';
@@ -25,6 +25,7 @@ import { exchange } from '../../src/http/exchange.js';
 import { ResponseParser } from '../../src/http/h1/response-parser.js';
 import { startFixture } from './processes.js';
 import { row, type Row } from './report.js';
+import { SAMPLE_ANSWERS, SAMPLE_INVOCATION } from './samples.js';
 import { inScope, progress, startNats } from './stack.js';
 import { perSecond } from './stats.js';
 
@@ -49,28 +50,6 @@ export interface PiecesPlan {
 
 const S = '6 pieces';
 const KIB = new Uint8Array(1024).fill(120);
-
-/** An invocation as the gateway enqueues it: 1 KiB body, a few caller headers, a callback. */
-function sampleInvocation(): Invocation {
-  return {
-    callId: randomUUID(),
-    functionName: 'bench',
-    namespace: 'openfaas-fn',
-    method: 'POST',
-    path: '/orders',
-    query: 'priority=high',
-    headers: [
-      ['content-type', 'application/json'],
-      ['x-request-id', randomUUID()],
-      ['user-agent', 'bench/1.0'],
-      ['accept', 'application/json'],
-    ],
-    body: KIB,
-    callbackUrl: 'http://127.0.0.1:9/callback',
-    enqueuedAtMs: Date.now(),
-    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-  };
-}
 
 interface Measured {
   /** Process CPU µs per operation. */
@@ -102,7 +81,7 @@ function median(values: readonly Measured[]): Measured {
 }
 
 function envelopeRows(plan: PiecesPlan): Promise<Row[]> {
-  const invocation = sampleInvocation();
+  const invocation = SAMPLE_INVOCATION;
   const encoded = encodeEnvelope(invocation);
   const headerBytes = (encoded.headers as MsgHdrsImpl).encode();
   let sink = 0;
@@ -202,7 +181,7 @@ function metricsRows(plan: PiecesPlan): Promise<Row[]> {
 }
 
 async function machineRows(plan: PiecesPlan): Promise<Row[]> {
-  const runOnce = prepareMachineRun(sampleInvocation());
+  const runOnce = prepareMachineRun(SAMPLE_INVOCATION);
   const run = async (n: number): Promise<void> =>
     windowed(n, plan.machineConcurrency, async () => {
       const final = await runOnce();
@@ -230,12 +209,7 @@ async function machineRows(plan: PiecesPlan): Promise<Row[]> {
  * (BENCHMARKS.md, "The response head in one pass").
  */
 function parserRows(plan: PiecesPlan): Promise<Row[]> {
-  const fnAnswer = Buffer.from(
-    'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nDate: Mon, 07 Dec 2026 03:04:27 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nok',
-  );
-  const sinkAnswer = Buffer.from(
-    `HTTP/1.1 202 Accepted\r\nx-call-id: ${randomUUID()}\r\ncontent-length: 0\r\nDate: Mon, 07 Dec 2026 03:04:27 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n`,
-  );
+  const [fnAnswer, sinkAnswer] = SAMPLE_ANSWERS as [Buffer, Buffer];
   let heads = 0;
   const sink = { head: () => void (heads += 1), data: () => undefined };
   const parser = new ResponseParser(sink, 16 * 1024);

@@ -128,6 +128,16 @@ let compiled = benchCompiled;
  * without the TypeScript loader: from the dist/ the bench runs from, or compiled now (tsc to
  * dist/) when the bench runs from its sources.
  */
+/** Whether `command` is on PATH. */
+export function onPath(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function useCompiledAsyncfn(): void {
   if (!benchCompiled) execFileSync(join(REPO_ROOT, 'node_modules/.bin/tsc'), { cwd: REPO_ROOT, stdio: 'inherit' });
   compiled = true;
