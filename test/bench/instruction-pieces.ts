@@ -41,6 +41,22 @@ export const PIECES: Readonly<Record<string, Piece>> = {
       };
     },
   },
+  'gateway.head': {
+    description: "the front door's reading of an async request's head, as autocannon sends it in the bench",
+    ops: 20_000,
+    load: async (root) => {
+      const { readSimpleRequestHead } = (await load(root, 'src/http/h1/simple-request.js')) as { readSimpleRequestHead: Fn };
+      const request = Buffer.from(
+        'POST /async-function/bench HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ncontent-type: application/octet-stream\r\nx-callback-url: http://127.0.0.1:9/callback\r\nContent-Length: 1024\r\n\r\n',
+      );
+      if (typeof readSimpleRequestHead(request as never, '/async-function/' as never, 16_384 as never) !== 'object') throw new Error('the request was not read');
+      return (ops) => {
+        let bytes = 0;
+        for (let i = 0; i < ops; i++) bytes += (readSimpleRequestHead(request as never, '/async-function/' as never, 16_384 as never) as { headBytes: number }).headBytes;
+        return bytes;
+      };
+    },
+  },
   'envelope.block': {
     description: "encodeEnvelopeBlock, the gateway's publish of a 1 KiB invocation with 4 caller headers",
     ops: 20_000,

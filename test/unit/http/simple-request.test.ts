@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import t from 'tap';
+import { isFieldValue, isToken } from '../../../src/http/fields.js';
 import { MORE, NOT_SIMPLE, readSimpleRequestHead, type SimpleRequestHead } from '../../../src/http/h1/simple-request.js';
+import { assertProperty, fuzzRun } from '../../helpers/fuzz.js';
 
 const PREFIX = '/async-function/';
 const MAX = 16_384;
@@ -81,8 +84,39 @@ t.test('everything outside the subset is left to node:http', async (t) => {
     ['a bare CR in a value', head([...PLAIN, 'X-A: 1\r2'])],
     ['a NUL in a value', head([...PLAIN, 'X-A: 1\x002'])],
     ['obs-text in a value', head([...PLAIN, 'X-A: caf\xe9'])],
+    ['a DEL in a value', head([...PLAIN, 'X-A: 1\x7f2'])],
+    ['a DEL in a name', head([...PLAIN, 'X-A\x7f: 1'])],
     ['a name with a slash', head([...PLAIN, 'X/A: 1'])],
   ];
   for (const [what, text] of cases) t.equal(read(text), NOT_SIMPLE, what);
   t.not(read(head([...PLAIN, 'Connection: Keep-Alive'])), NOT_SIMPLE, 'Connection: keep-alive is simple');
+});
+
+t.test('property: extra header lines are taken exactly when each is a token, a colon and a value of HTAB and visible ASCII', async (t) => {
+  /** Mostly what a line is made of, sometimes a character that decides: separators, controls, CR, LF, DEL, obs-text. */
+  const char = (usual: string) =>
+    fc.oneof({ arbitrary: fc.constantFrom(...usual.split('')), weight: 12 }, { arbitrary: fc.constantFrom(...' :\t\r\n\x00\x7f\x80\xe9"(,;'.split('')), weight: 1 });
+  const line = fc
+    .tuple(fc.string({ unit: char('aZ9-_!~'), maxLength: 8 }), fc.constantFrom(':', ': ', ''), fc.string({ unit: char('aZ9 \t-_/=,'), maxLength: 12 }))
+    .map(([name, colon, value]) => name + colon + value);
+  /** Names the subset treats apart (framing, repeats, node's own), kept out so that only the line's shape decides. */
+  const special = /^(host|content-length|transfer-encoding|expect|upgrade|connection|set-cookie|__proto__|x-callback-url)$/i;
+  await assertProperty(
+    fuzzRun(t, 'simple request header lines', 1000),
+    fc.property(fc.array(line, { minLength: 1, maxLength: 4 }), (extra) => {
+      const block = extra.join('\r\n');
+      const lines = block.split('\r\n');
+      if (lines.includes('') || block.endsWith('\r')) return true; // an empty line ends the head
+      const names = lines.map((l) => l.slice(0, Math.max(0, l.indexOf(':'))).toLowerCase());
+      if (names.some((n) => special.test(n)) || new Set(names).size < names.length) return true;
+      const valid = lines.every((l) => {
+        const colon = l.indexOf(':');
+        const value = l.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+        return colon > 0 && isToken(l.slice(0, colon)) && isFieldValue(value) && !/[\x7f-\xff]/.test(value);
+      });
+      const reading = read(`${PLAIN.join('\r\n')}\r\n${block}\r\n\r\nhello`);
+      return (reading !== NOT_SIMPLE && reading !== MORE) === valid;
+    }),
+  );
+  t.pass('taken exactly when every line is valid');
 });
