@@ -1,7 +1,13 @@
-/** RFC 9110's token: a header name (and an HTTP method). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** A field value as it goes on the wire: visible ASCII, obs-text, spaces and tabs; no CR, LF, NUL or other control character, nothing above 0xff (undici's rule). */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** RFC 9110's tchar, a character of a token: a header name (and an HTTP method). As regular-expression source. */
+export const TOKEN_CHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
+/**
+ * A character of a field value as it goes on the wire: visible ASCII, obs-text, spaces and tabs;
+ * no CR, LF, NUL or other control character, nothing above 0xff (undici's rule). As
+ * regular-expression source.
+ */
+export const FIELD_VALUE_CHAR = '[\\t\\x20-\\x7e\\x80-\\xff]';
+const TOKEN = new RegExp(`^${TOKEN_CHAR}+$`);
+const FIELD_VALUE = new RegExp(`^${FIELD_VALUE_CHAR}*$`);
 
 /** Whether `name` is an RFC 9110 token. */
 export function isToken(name: string): boolean {

@@ -41,6 +41,22 @@ export async function assertProperty<Ts extends [unknown, ...unknown[]]>(
   });
 }
 
+/**
+ * One header line, `name`, a colon (or none) and a value, mostly made of ordinary characters and
+ * sometimes of one that decides whether a reader takes it: separators, controls, CR, LF, DEL,
+ * obs-text, a character above 0xff. For properties that state a header reader's rule.
+ */
+export function headerLine(): fc.Arbitrary<string> {
+  const char = (usual: string) =>
+    fc.oneof(
+      { arbitrary: fc.constantFrom(...usual.split('')), weight: 12 },
+      { arbitrary: fc.constantFrom(...' :\t\r\n\x00\x7f\x80\xe9\xff\u0100"(,;'.split('')), weight: 1 },
+    );
+  return fc
+    .tuple(fc.string({ unit: char('aZ9-_!~'), maxLength: 8 }), fc.constantFrom(':', ': ', ''), fc.string({ unit: char('aZ9 \t-_/=,'), maxLength: 12 }))
+    .map(([name, colon, value]) => name + colon + value);
+}
+
 /** Counts cases per class of input, printed at the end as the fuzz run's figures. */
 export class Tally {
   readonly #counts = new Map<string, number>();

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { isFieldValue, isToken } from '../fields.js';
+import { FIELD_VALUE_CHAR, isFieldValue, isToken, TOKEN_CHAR } from '../fields.js';
 import { ResponseParseError } from './errors.js';
 
 /** What the parser reports, in order: one head, its body's chunks, then the end. */
@@ -38,7 +38,7 @@ const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
  * field value (isToken and isFieldValue of ../fields.ts, line by line), separated by CRLF. Checking
  * and splitting line by line cost twice as much (BENCHMARKS.md, "The response head in one pass").
  */
-const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*(?:\r\n|$))*$/;
+const FIELD_LINES = new RegExp(`^(?:${TOKEN_CHAR}+:${FIELD_VALUE_CHAR}*(?:\\r\\n|$))*$`);
 /** Longest chunk-size line (with its extensions) accepted before its CRLF. */
 const MAX_CHUNK_LINE = 4096;
 

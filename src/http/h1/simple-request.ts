@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { TOKEN_CHAR } from '../fields.js';
 
 /**
  * Reads the head of one kind of HTTP/1.1 request from raw bytes, for the gateway's front door
@@ -48,7 +49,7 @@ export type HeadReading = SimpleRequestHead | typeof MORE | typeof NOT_SIMPLE;
  * ASCII (its OWS included), lines split by CRLF. A check per line cost more than the rest of the
  * head's reading (BENCHMARKS.md, "The request head in one pass").
  */
-const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*(?:\r\n|$))+$/;
+const FIELD_LINES = new RegExp(`^(?:${TOKEN_CHAR}+:[\\t\\x20-\\x7e]*(?:\\r\\n|$))+$`);
 /** A request target's characters: RFC 3986's unreserved, sub-delims, `:@/?%`. */
 const TARGET = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+$/;
 /** Content-Length's whole value, white space included: llhttp takes spaces after the digits, not a tab. */
