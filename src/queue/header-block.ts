@@ -70,6 +70,12 @@ export class HeaderBlock implements HeaderSink {
 const textDecoder = new TextDecoder();
 /** A name nats.js rejects when it parses a block: outside printable ASCII (":" cannot occur, the line is split there). */
 const INVALID_NAME_CHAR = /[^!-~]/;
+/**
+ * A block none of whose lines the checks below could refuse: a status line, then lines of a name
+ * of printable ASCII (no ":"), a colon and a value of printable ASCII, spaces and tabs, then the
+ * blank line. Any other block (a value outside ASCII, a line without a colon…) is checked line by line.
+ */
+const PLAIN_BLOCK = /^[^\r\n]*(?:\r\n[!-9;-~]+:[\t\x20-\x7e]*)*(?:\r\n\r\n)?$/;
 
 /**
  * A delivered header block read as nats.js's `MsgHdrsImpl.decode` reads it, without its header
@@ -86,6 +92,9 @@ export function readHeaderBlock(block: Uint8Array): Map<string, string[]> | unde
   let start = s.indexOf('\r\n');
   if (start < 0) return headers;
   start += 2;
+  // A block as the gateway writes it has nothing for the per-line checks to find: one test of the
+  // whole block instead of two per line.
+  const plain = PLAIN_BLOCK.test(s);
   while (start < s.length) {
     let end = s.indexOf('\r\n', start);
     if (end < 0) end = s.length;
@@ -93,7 +102,7 @@ export function readHeaderBlock(block: Uint8Array): Map<string, string[]> | unde
     if (colon >= 0 && colon < end) {
       const name = s.slice(start, colon);
       const value = s.slice(colon + 1, end).trim();
-      if (INVALID_NAME_CHAR.test(name) || CR_OR_LF.test(value)) return undefined;
+      if (!plain && (INVALID_NAME_CHAR.test(name) || CR_OR_LF.test(value))) return undefined;
       const values = headers.get(name);
       if (values === undefined) headers.set(name, [value]);
       else values.push(value);

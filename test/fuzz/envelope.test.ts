@@ -206,32 +206,52 @@ t.test("the gateway's header block (written as text) is byte for byte what nats.
   );
 });
 
-t.test('a delivered header block is read as nats.js reads it (same names and values, refused when it refuses)', async (t) => {
-  const run = fuzzRun(t, 'header block reading', 1000);
-  const char = fc.oneof(
-    { weight: 10, arbitrary: fc.constantFrom(...'aZ09-_:. \t\r\n\u00a0é') },
-    { weight: 4, arbitrary: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) },
-  );
+/**
+ * Header blocks: lines of `name:value` and lines without a colon, after one of the status lines
+ * NATS sends. `bare` weighs the lines without a colon against the others.
+ */
+function headerBlocks(char: fc.Arbitrary<string>, bare: number) {
   const line = fc.oneof(
-    fc.tuple(fc.string({ unit: char, maxLength: 12 }), fc.string({ unit: char, maxLength: 30 })).map(([n, v]) => `${n}:${v}`),
-    fc.string({ unit: char, maxLength: 20 }),
+    { weight: 4, arbitrary: fc.tuple(fc.string({ unit: char, maxLength: 12 }), fc.string({ unit: char, maxLength: 30 })).map(([n, v]) => `${n}:${v}`) },
+    { weight: bare, arbitrary: fc.string({ unit: char, maxLength: 20 }) },
   );
-  const block = fc.tuple(fc.constantFrom('NATS/1.0', 'NATS/1.0 503', 'NATS/1.0 100 Idle Heartbeat'), fc.array(line, { maxLength: 12 }), fc.boolean());
-  await assertProperty(
-    run,
-    fc.property(block, ([status, lines, terminated]) => {
-      const bytes = new TextEncoder().encode([status, ...lines].join('\r\n') + (terminated ? '\r\n\r\n' : ''));
-      let expected: Array<[string, string[]]> | 'refused';
-      try {
-        expected = [...MsgHdrsImpl.decode(bytes)];
-      } catch {
-        expected = 'refused';
-      }
-      const ours = readHeaderBlock(bytes);
-      assert.deepEqual(ours === undefined ? 'refused' : [...ours], expected);
-    }),
-  );
-});
+  return fc.tuple(fc.constantFrom('NATS/1.0', 'NATS/1.0 503', 'NATS/1.0 100 Idle Heartbeat'), fc.array(line, { maxLength: 12 }), fc.boolean());
+}
+
+const anyChar = fc.oneof(
+  { weight: 10, arbitrary: fc.constantFrom(...'aZ09-_:. \t\r\n\u00a0é') },
+  { weight: 4, arbitrary: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) },
+);
+/** Mostly what a gateway writes (printable ASCII, spaces, tabs), which is read without per-line checks; and DEL. */
+const asciiChar = fc.oneof(
+  { weight: 10, arbitrary: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) },
+  { weight: 2, arbitrary: fc.constantFrom(':', ' ', '\t') },
+  { weight: 1, arbitrary: fc.constant('\x7f') },
+);
+
+for (const [what, char, bare] of [
+  ['any text', anyChar, 4],
+  ['mostly printable ASCII', asciiChar, 1],
+] as const) {
+  t.test(`a delivered header block is read as nats.js reads it (same names and values, refused when it refuses): ${what}`, async (t) => {
+    const run = fuzzRun(t, `header block reading, ${what}`, 1000);
+    const block = headerBlocks(char, bare);
+    await assertProperty(
+      run,
+      fc.property(block, ([status, lines, terminated]) => {
+        const bytes = new TextEncoder().encode([status, ...lines].join('\r\n') + (terminated ? '\r\n\r\n' : ''));
+        let expected: Array<[string, string[]]> | 'refused';
+        try {
+          expected = [...MsgHdrsImpl.decode(bytes)];
+        } catch {
+          expected = 'refused';
+        }
+        const ours = readHeaderBlock(bytes);
+        assert.deepEqual(ours === undefined ? 'refused' : [...ours], expected);
+      }),
+    );
+  });
+}
 
 t.test('encode → NATS wire format → decode round-trips any invocation', async (t) => {
   const run = fuzzRun(t, 'envelope round trip', 1000);
