@@ -107,6 +107,52 @@ export const PIECES: Readonly<Record<string, Piece>> = {
       };
     },
   },
+  'gateway.enqueue': {
+    description:
+      "an async request's enqueue from its head to its 202's headers (enqueueRequestOf, enqueue, acceptedHeaderList), with in-memory ports: a static function, an allowed callback, a provisioned queue, a publisher whose PubAck is in at once (the publish itself is envelope.block and the confirmer), 100 at a time",
+    ops: 4_000,
+    load: async (root) => {
+      const { enqueue } = (await load(root, 'src/gateway/enqueue.js')) as { enqueue: (ports: never, request: never) => Promise<{ outcome: string; callId: string }> };
+      const { enqueueRequestOf, acceptedHeaderList } = (await load(root, 'src/gateway/enqueue-http.js')) as { enqueueRequestOf: Fn; acceptedHeaderList: Fn };
+      const { forwardedHeadersOf } = (await load(root, 'src/gateway/forwarded-headers.js')) as { forwardedHeadersOf: Fn };
+      const { UNTRACED } = (await load(root, 'src/telemetry/spans.js')) as { UNTRACED: unknown };
+      const fn = { name: 'bench', namespace: 'openfaas-fn', url: 'http://127.0.0.1:8081/', annotations: {} };
+      const route = { queue: 'default', subject: 'asyncfn.default', queueSubject: 'asyncfn.default' };
+      let ids = 0;
+      const ports = {
+        resolver: { resolve: () => Promise.resolve(fn) },
+        checkCallback: Object.assign(() => Promise.resolve(undefined), { allowed: () => true }),
+        router: { route: () => Promise.resolve(route), routeNow: () => route },
+        records: { createIfAbsent: () => Promise.resolve(true), createUnconfirmed: () => undefined, delete: () => Promise.resolve() },
+        idempotency: { claim: () => Promise.reject(new Error('no idempotency key in this piece')) },
+        publisher: {
+          publish: (_subject: string, _invocation: unknown, _timeoutMs: number, opts?: { beforeSend?: () => void }) => (opts?.beforeSend?.(), Promise.resolve({})),
+        },
+        newCallId: () => `6f1c2f7e-5b8a-4d61-9a3e-${String(ids++).padStart(12, '0')}`,
+        logger: { debug: () => undefined },
+        publishTimeoutMs: 1_000,
+      };
+      const read = { defaultNamespace: 'openfaas-fn', maxDelayMs: 86_400_000, now: () => SAMPLE_INVOCATION.enqueuedAtMs };
+      const headers = { host: '127.0.0.1:8080', 'content-type': 'application/octet-stream', 'x-callback-url': 'http://127.0.0.1:9/callback', 'content-length': '1024' };
+      const once = async (): Promise<void> => {
+        const head = { method: 'POST', url: '/async-function/bench', headers, forwarded: forwardedHeadersOf(headers as never, false as never) };
+        const request = enqueueRequestOf(head as never, SAMPLE_INVOCATION.body as never, UNTRACED as never, read as never);
+        const result = await enqueue(ports as never, request as never);
+        if (result.outcome !== 'accepted') throw new Error(`the piece's request was ${result.outcome}`);
+        acceptedHeaderList(result as never);
+      };
+      return async (ops) => {
+        let started = 0;
+        const lane = async (): Promise<void> => {
+          while (started < ops) {
+            started += 1;
+            await once();
+          }
+        };
+        await Promise.all(Array.from({ length: 100 }, lane));
+      };
+    },
+  },
   'metrics.bound': {
     description: "the gateway's metrics of one 202 (two by route, three by function), on bound children",
     ops: 20_000,
