@@ -8,6 +8,7 @@
 import { pathToFileURL } from 'node:url';
 import { Registry } from 'prom-client';
 import { SAMPLE_ANSWERS, SAMPLE_INVOCATION } from './samples.js';
+import { windowed } from './windowed.js';
 
 /** A piece: loads its modules from a build, and returns the loop that runs `ops` operations. */
 interface Piece {
@@ -97,17 +98,11 @@ export const PIECES: Readonly<Record<string, Piece>> = {
         HAPPY_FINAL_STATE: string;
       };
       const run = prepareMachineRun(SAMPLE_INVOCATION as never);
-      return async (ops) => {
-        let started = 0;
-        const lane = async (): Promise<void> => {
-          while (started < ops) {
-            started += 1;
-            const state = await run();
-            if (state !== HAPPY_FINAL_STATE) throw new Error(`the machine ended in ${state}`);
-          }
-        };
-        await Promise.all(Array.from({ length: 100 }, lane));
-      };
+      return (ops) =>
+        windowed(ops, 100, async () => {
+          const state = await run();
+          if (state !== HAPPY_FINAL_STATE) throw new Error(`the machine ended in ${state}`);
+        });
     },
   },
   'gateway.enqueue': {
@@ -147,16 +142,7 @@ export const PIECES: Readonly<Record<string, Piece>> = {
         if (result.outcome !== 'accepted') throw new Error(`the piece's request was ${result.outcome}`);
         acceptedHeaderList(result as never);
       };
-      return async (ops) => {
-        let started = 0;
-        const lane = async (): Promise<void> => {
-          while (started < ops) {
-            started += 1;
-            await once();
-          }
-        };
-        await Promise.all(Array.from({ length: 100 }, lane));
-      };
+      return (ops) => windowed(ops, 100, once);
     },
   },
   'metrics.bound': {

@@ -19,6 +19,7 @@ import { countInstructions, instructionsPerOp, valgrindFound, type Count } from 
 import { PIECES } from './instruction-pieces.js';
 import { formatTable, row, type Row } from './report.js';
 import { progress } from './stack.js';
+import { windowed } from './windowed.js';
 
 const SECTION = 'instructions';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -35,14 +36,7 @@ const roots = values.against === undefined ? [ownRoot] : [ownRoot, resolve(value
 /** Runs `jobs` two at a time (callgrind runs one thread; the box has two cores). */
 async function twoAtATime<T>(jobs: ReadonlyArray<() => Promise<T>>): Promise<T[]> {
   const results: T[] = new Array<T>(jobs.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < jobs.length) {
-      const i = next++;
-      results[i] = await jobs[i]!();
-    }
-  };
-  await Promise.all([lane(), lane()]);
+  await windowed(jobs.length, 2, async (i) => (results[i] = await jobs[i]!()));
   return results;
 }
 

@@ -28,6 +28,7 @@ import { row, type Row } from './report.js';
 import { SAMPLE_ANSWERS, SAMPLE_INVOCATION } from './samples.js';
 import { inScope, progress, startNats } from './stack.js';
 import { perSecond } from './stats.js';
+import { windowed } from './windowed.js';
 
 export interface PiecesPlan {
   /** Encodes (and decodes) per measurement. */
@@ -64,15 +65,6 @@ async function measure(count: number, body: () => unknown): Promise<Measured> {
   const elapsedMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   return { cpuMicros: (cpu.user + cpu.system) / count, perSecond: perSecond(count, elapsedMs) };
-}
-
-/** Runs `op(0..count-1)` with at most `window` in flight. */
-async function windowed(count: number, window: number, op: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < count) await op(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(window, count) }, lane));
 }
 
 function median(values: readonly Measured[]): Measured {

@@ -19,6 +19,7 @@ import { ensureStream, type QueueSpec, queueSpecFor } from '../../src/queue/topo
 import { createLogger, type Logger } from '../../src/telemetry/logger.js';
 import { freePort, spawnAsyncfn, startFixture, type AsyncfnChild, type Fixture } from './processes.js';
 import { pollUntil } from '../helpers/eventually.js';
+import { windowed } from './windowed.js';
 
 /** The registered name of the bench's trivial function. */
 export const FUNCTION_NAME = 'bench';
@@ -142,14 +143,7 @@ export async function connectClient(scope: Scope, config: Config): Promise<Bench
 
 /** Publishes `count` invocations straight onto the stream, `window` at a time. */
 export async function preload(client: BenchClient, count: number, callbackUrl: string, window = 512, subject = client.spec.subject): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < count) {
-      next += 1;
-      await client.publisher.publish(subject, benchInvocation(callbackUrl));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(window, count) }, lane));
+  await windowed(count, window, () => client.publisher.publish(subject, benchInvocation(callbackUrl)));
 }
 
 /**
