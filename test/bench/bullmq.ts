@@ -66,7 +66,12 @@ export async function startBullmqPeer(scope: Scope, fn: Fixture, sink: Fixture):
       progress('bullmq', `draining ${n} with concurrency ${concurrency}`);
       const drained = await drainByPeerProcess(
         scope,
-        { name: 'the BullMQ worker', args: [join(REPO_ROOT, 'test/bench/bullmq-worker.mjs'), String(port), name, String(concurrency)], brokerPid: redisPid },
+        {
+          name: 'the BullMQ worker',
+          args: [join(REPO_ROOT, 'test/bench/bullmq-worker.mjs'), String(port), name, String(concurrency)],
+          brokerPid: redisPid,
+          fixturePids: [fn.pid, sink.pid],
+        },
         sink,
         n,
       );

@@ -294,6 +294,13 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
       row('plain.natsCpuPerInvocation', s, "nats-server's CPU µs per invocation during the plain worker's drain (limit: during asyncfn's)", plain.brokerCpuMicrosPerJob, {
         limit: natsCpuMicrosPerInvocation,
       }),
+      row(
+        'plain.fixturesCpuPerInvocation',
+        s,
+        "the fixtures' CPU µs per invocation during the plain worker's drain (limit: during asyncfn's)",
+        plain.fixturesCpuMicrosPerJob,
+        { limit: fixturesCpuMicrosPerInvocation },
+      ),
       row('plain.rss', s, "the plain worker's RSS MiB during its drain (peak)", plain.peakRssBytes / MIB),
       ...(bullmq
         ? [
@@ -312,6 +319,9 @@ export async function runDrain(plan: DrainPlan, limitA: LimitA | undefined): Pro
               { limit: mainCpuMicrosPerInvocation },
             ),
             row('bullmq.brokerCpuPerJob', s, "redis-server's CPU µs per job during BullMQ's drain", bullmq.brokerCpuMicrosPerJob),
+            row('bullmq.fixturesCpuPerJob', s, "the fixtures' CPU µs per job during BullMQ's drain (limit: during asyncfn's)", bullmq.fixturesCpuMicrosPerJob, {
+              limit: fixturesCpuMicrosPerInvocation,
+            }),
             row('bullmq.rss', s, 'BullMQ worker RSS MiB during its drain (peak)', bullmq.peakRssBytes / MIB),
             row('bullmq.vsPlain', s, "BullMQ's drain/s vs the plain worker's", bullmq.perSecond, { limit: plain.perSecond }),
             row('drain.targetVsPlain', s, "the drain/s the target asks (1.3 × BullMQ's) vs the plain worker's", 1.3 * bullmq.perSecond, {

@@ -22,6 +22,8 @@ export interface PeerDrain {
   readonly peakRssBytes: number;
   /** The broker's (redis-server's, nats-server's) CPU time per job, µs. */
   readonly brokerCpuMicrosPerJob: number;
+  /** The function and callback sink fixtures' CPU time per job, µs (what this worker's requests cost them). */
+  readonly fixturesCpuMicrosPerJob: number;
 }
 
 export interface PeerProcess {
@@ -30,6 +32,8 @@ export interface PeerProcess {
   /** A node program and its arguments; it prints a line on stdout once it takes jobs. */
   readonly args: readonly string[];
   readonly brokerPid: number;
+  /** The function and callback sink fixture processes, whose CPU per job is read too. */
+  readonly fixturePids: readonly number[];
 }
 
 /** Starts `peer` cold, waits for `n` callbacks on `sink`, stops it, and returns what it cost. */
@@ -47,7 +51,8 @@ export async function drainByPeerProcess(scope: Scope, peer: PeerProcess, sink: 
   const ready = once(createInterface({ input: worker.stdout }), 'line');
   // The worker takes jobs as soon as it is ready: CPU counts from its start, like asyncfn's.
   await within(Promise.race([ready, exited]), 30_000, `${peer.name} to start`);
-  const read = () => Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(peer.brokerPid)]);
+  const fixturesCpuMs = async () => (await Promise.all(peer.fixturePids.map(readCpuMs))).reduce((a, b) => a + b, 0);
+  const read = () => Promise.all([readCpuMs(worker.pid!), readMainThreadCpuMs(worker.pid!), readCpuMs(peer.brokerPid), fixturesCpuMs()]);
   const before = await read();
   const sampler = rssSampler(worker.pid!);
   await Promise.race([pollUntil(async () => (await sink.stats()).count >= n, `${n} callbacks from ${peer.name}`, 30_000 + n * 5, 20), exited]);
@@ -56,13 +61,14 @@ export async function drainByPeerProcess(scope: Scope, peer: PeerProcess, sink: 
   const drained = await sink.stats();
   // Each drain's worker starts cold, as each of asyncfn's turns does.
   await stop();
-  const [cpu, mainCpu, brokerCpu] = after.map((ms, i) => ((ms - before[i]!) * 1000) / n) as [number, number, number];
+  const [cpu, mainCpu, brokerCpu, fixturesCpu] = after.map((ms, i) => ((ms - before[i]!) * 1000) / n) as [number, number, number, number];
   return {
     perSecond: perSecond(n - 1, drained.lastAtMs - drained.firstAtMs),
     cpuMicrosPerJob: cpu,
     mainThreadCpuMicrosPerJob: mainCpu,
     peakRssBytes,
     brokerCpuMicrosPerJob: brokerCpu,
+    fixturesCpuMicrosPerJob: fixturesCpu,
   };
 }
 
@@ -74,5 +80,6 @@ export function medianDrain(drains: readonly PeerDrain[]): PeerDrain {
     mainThreadCpuMicrosPerJob: median(drains.map((p) => p.mainThreadCpuMicrosPerJob)),
     peakRssBytes: median(drains.map((p) => p.peakRssBytes)),
     brokerCpuMicrosPerJob: median(drains.map((p) => p.brokerCpuMicrosPerJob)),
+    fixturesCpuMicrosPerJob: median(drains.map((p) => p.fixturesCpuMicrosPerJob)),
   };
 }

@@ -21,6 +21,7 @@ export async function plainDrain(scope: Scope, client: BenchClient, natsPid: num
       name: 'the plain worker',
       args: [join(REPO_ROOT, 'test/bench/plain-worker.mjs'), client.natsUrl, client.spec.stream, client.spec.durable, fn.url, String(concurrency)],
       brokerPid: natsPid,
+      fixturePids: [fn.pid, sink.pid],
     },
     sink,
     n,

@@ -62,6 +62,7 @@ const EXPECTED_ROWS = [
   'plain.cpuPerInvocation',
   'plain.mainThreadCpuPerInvocation',
   'plain.natsCpuPerInvocation',
+  'plain.fixturesCpuPerInvocation',
   'plain.rss',
   // The BullMQ peer, when redis-server is on this machine.
   ...(redisServerFound()
@@ -72,6 +73,7 @@ const EXPECTED_ROWS = [
         'bullmq.cpuPerJob',
         'bullmq.mainThreadCpuPerJob',
         'bullmq.brokerCpuPerJob',
+        'bullmq.fixturesCpuPerJob',
         'bullmq.rss',
         'bullmq.vsPlain',
         'drain.targetVsPlain',
