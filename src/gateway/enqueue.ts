@@ -10,7 +10,7 @@ import type { Span } from '@opentelemetry/api';
 import { FunctionNotFoundError, isAsyncFnError, type AsyncFnError } from '../errors.js';
 import type { FunctionRef, FunctionResolver } from '../functions/index.js';
 import type { PayloadRef } from '../queue/payload-store.js';
-import { confirmWithin, deadlineAfter } from '../queue/deadline.js';
+import { confirmWithin, deadlineAfter, failureWithin, msLeftFor } from '../queue/deadline.js';
 import { delayedSubject } from '../queue/topology.js';
 import { QueueUnavailableError } from '../queue/errors.js';
 import type { InvocationPublisher } from '../queue/publisher.js';
@@ -179,38 +179,38 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
       // A delayed invocation waits on its queue's delayed subject and names its lane for the move (delayed.ts).
       const subject = notBeforeMs === undefined ? route.subject : delayedSubject(route.queueSubject);
       const dueSubject = notBeforeMs !== undefined && route.subject !== route.queueSubject ? route.subject : undefined;
-      await confirmWithin('the publish', deadline, (timeoutMs) =>
-        ports.publisher.publish(
-          subject,
-          {
-            callId,
-            parentCallId,
-            functionName: ref.name,
-            namespace: ref.namespace,
-            method: req.method,
-            path: req.path,
-            query: req.query,
-            headers: req.headers,
-            body: req.body,
-            bodyRef: req.bodyRef,
-            callbackUrl: req.callbackUrl,
-            enqueuedAtMs: req.enqueuedAtMs,
-            expiresAtMs: route.expiresAtMs === undefined ? undefined : route.expiresAtMs + delayMs,
-            notBeforeMs,
-            storeResult: req.storeResult,
-            timeoutMs: req.timeoutMs,
-            msgId: claim?.msgId,
-            traceparent: req.traceparent,
-            tracestate: req.tracestate,
-          },
-          timeoutMs,
-          { beforeSend: recordNow, dueSubject, destination: notBeforeMs === undefined ? route.queueSubject : undefined },
-        ),
+      // The publisher keeps the deadline itself (the confirmer's time-out): no timer per request.
+      await ports.publisher.publish(
+        subject,
+        {
+          callId,
+          parentCallId,
+          functionName: ref.name,
+          namespace: ref.namespace,
+          method: req.method,
+          path: req.path,
+          query: req.query,
+          headers: req.headers,
+          body: req.body,
+          bodyRef: req.bodyRef,
+          callbackUrl: req.callbackUrl,
+          enqueuedAtMs: req.enqueuedAtMs,
+          expiresAtMs: route.expiresAtMs === undefined ? undefined : route.expiresAtMs + delayMs,
+          notBeforeMs,
+          storeResult: req.storeResult,
+          timeoutMs: req.timeoutMs,
+          msgId: claim?.msgId,
+          traceparent: req.traceparent,
+          tracestate: req.tracestate,
+        },
+        msLeftFor('the publish', deadline, performance.now()),
+        { beforeSend: recordNow, dueSubject, destination: notBeforeMs === undefined ? route.queueSubject : undefined },
       );
     } catch (err) {
+      const failure = failureWithin('the publish', deadline, err);
       // In the background: the 503 must not wait on a JetStream that is not answering.
-      void cleanUpRefused(ports, callId, claim, err);
-      throw err;
+      void cleanUpRefused(ports, callId, claim, failure);
+      throw failure;
     }
     return claim && !claim.first ? { outcome: 'duplicate', callId } : { outcome: 'accepted', callId, parentCallId };
   } catch (err) {

@@ -1,4 +1,5 @@
 import { describeError, isAsyncFnError, type AsyncFnError } from '../errors.js';
+import { ConfirmTimeoutError } from './confirmer-errors.js';
 import { QueueUnavailableError } from './errors.js';
 
 /**
@@ -57,6 +58,32 @@ export function confirmWithin<T>(what: string, deadline: Deadline, op: (timeoutM
       resolve(value);
     }, fail);
   });
+}
+
+/**
+ * What {@link confirmWithin} gives a round trip that keeps `deadline` by itself, without a timer
+ * and a promise of its own: the ms left, to pass on as the round trip's own time-out. For a write
+ * through the confirmer (src/queue/confirmer.ts), whose sweep rejects it with a
+ * {@link ConfirmTimeoutError} once they have passed (after the next read, within its sweep
+ * interval). Every async request's publish is one: a timer per request cost a sixth of its enqueue
+ * (`npm run bench:instructions -- --only gateway.enqueue`). Throws the deadline's time-out when
+ * none are left, so nothing is sent that the caller will be told was refused.
+ */
+export function msLeftFor(what: string, deadline: Deadline, nowMs: number): number {
+  const leftMs = remainingMs(deadline, nowMs);
+  if (leftMs <= 0) throw timedOut(what, deadline, false);
+  return leftMs;
+}
+
+/**
+ * How a round trip given {@link msLeftFor}'s ms failed, as {@link confirmWithin} says it: its
+ * time-out (a {@link ConfirmTimeoutError}, or the 503 the publisher made of one) as the deadline's,
+ * anything else as {@link asUnavailable}.
+ */
+export function failureWithin(what: string, deadline: Deadline, err: unknown): AsyncFnError {
+  const cause = err instanceof QueueUnavailableError ? err.cause : err;
+  if (cause instanceof ConfirmTimeoutError) return timedOut(what, deadline, true);
+  return asUnavailable(err);
 }
 
 /** A JetStream failure as a 503; coded errors (413, 400, an earlier 503) pass unchanged. */

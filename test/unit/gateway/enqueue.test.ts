@@ -7,6 +7,7 @@ import { enqueue, type EnqueuePorts, type EnqueueRequest, type EnqueueResult } f
 import { BadAnnotationError } from '../../../src/gateway/queue-router.js';
 import { delayedSubject } from '../../../src/queue/topology.js';
 import type { Invocation } from '../../../src/queue/envelope.js';
+import { ConfirmTimeoutError } from '../../../src/queue/confirmer-errors.js';
 import { QueueUnavailableError } from '../../../src/queue/errors.js';
 import type { PublishOptions } from '../../../src/queue/publisher.js';
 import type { IdempotencyClaim } from '../../../src/status/idempotency.js';
@@ -242,8 +243,18 @@ t.test('a publish that surely failed: 503, the record dropped and the claim give
 
 t.test('a publish that may have been stored (no answer in time): 503, the record dropped, the claim kept', async (t) => {
   const { ports, calls } = fakePorts({ publishTimeoutMs: 50 });
-  ports.publisher = { publish: () => new Promise(() => {}) };
+  const given: number[] = [];
+  // As the publisher answers once its confirmer's sweep finds no PubAck by the time it was given.
+  ports.publisher = {
+    publish: (subject, _invocation, timeoutMs) => {
+      given.push(timeoutMs!);
+      return Promise.reject(
+        new QueueUnavailableError('JetStream did not acknowledge the publish in time', { cause: new ConfirmTimeoutError(subject, timeoutMs!), outcomeUnknown: true }),
+      );
+    },
+  };
   const error = refusal(await enqueue(ports, request({ idempotencyKey: 'k1' })));
+  t.ok(given.length === 1 && given[0]! > 0 && given[0]! <= 50, `the publish is given what is left of publish_timeout (${given[0]} ms)`);
   t.ok(error instanceof QueueUnavailableError);
   t.match(error, { httpStatus: 503, outcomeUnknown: true, message: /JetStream did not confirm the publish within publish_timeout \(50 ms\)/ });
   t.same(calls.deleted, ['generated-1']);

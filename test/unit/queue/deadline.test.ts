@@ -4,7 +4,8 @@ import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { PayloadTooLargeError, QueueUnavailableError } from '../../../src/queue/errors.js';
-import { asUnavailable, confirmWithin, deadlineAfter, remainingMs } from '../../../src/queue/deadline.js';
+import { ConfirmTimeoutError, NoStreamError } from '../../../src/queue/confirmer-errors.js';
+import { asUnavailable, confirmWithin, deadlineAfter, failureWithin, msLeftFor, remainingMs } from '../../../src/queue/deadline.js';
 import { publishOutcomeUnknown } from '../../../src/queue/publisher.js';
 import { blockFor } from '../../helpers/blocked-loop.js';
 
@@ -46,6 +47,38 @@ t.test('confirmWithin: passes the ms left to the round trip as its timeout, and 
   t.notOk(started, 'nothing is sent once the deadline has passed');
   t.equal((late as QueueUnavailableError).outcomeUnknown, false, 'not sent: surely not stored');
   t.match((late as Error).message, /the publish within publish_timeout \(1000 ms\)/);
+});
+
+t.test("msLeftFor: the ms left for a round trip that keeps the deadline itself; none left is the deadline's 503, nothing sent", async (t) => {
+  const d = deadlineAfter(1_000, 0);
+  t.equal(msLeftFor('the publish', d, 100), 900);
+  const late = (() => {
+    try {
+      return msLeftFor('the publish', d, 1_000);
+    } catch (err) {
+      return err;
+    }
+  })();
+  t.type(late, QueueUnavailableError);
+  t.equal((late as QueueUnavailableError).outcomeUnknown, false, 'not sent: surely not stored');
+  t.match((late as Error).message, /the publish within publish_timeout \(1000 ms\)/);
+});
+
+t.test("failureWithin: the round trip's own time-out is the deadline's (outcome unknown); other failures as asUnavailable", async (t) => {
+  const d = deadlineAfter(500, 0);
+  const timeout = new ConfirmTimeoutError('asyncfn.default', 500);
+  for (const err of [timeout, new QueueUnavailableError('JetStream did not acknowledge the publish in time', { cause: timeout, outcomeUnknown: true })]) {
+    const failure = failureWithin('the publish', d, err);
+    t.type(failure, QueueUnavailableError);
+    t.match(failure, { httpStatus: 503, outcomeUnknown: true, message: /JetStream did not confirm the publish within publish_timeout \(500 ms\)/ });
+  }
+  const refused = new QueueUnavailableError('no responders');
+  t.equal(failureWithin('the publish', d, refused), refused, 'a coded error passes unchanged');
+  const noStream = new NoStreamError('asyncfn.default');
+  t.equal(failureWithin('the publish', d, noStream), noStream);
+  const tooLarge = new PayloadTooLargeError(2, 1);
+  t.equal(failureWithin('the publish', d, tooLarge), tooLarge, 'a 413 stays a 413');
+  t.match(failureWithin('the publish', d, new Error('socket closed')), { httpStatus: 503, outcomeUnknown: false, message: /socket closed/ });
 });
 
 t.test('confirmWithin: a round trip that does not answer in time is a 503 whose outcome is unknown', async (t) => {
