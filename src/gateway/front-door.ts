@@ -17,7 +17,8 @@
  * - `read_timeout` (`server.requestTimeout`, and `headersTimeout` for the head): a request not
  *   all in within it is answered 408 and the connection closed; the keep-alive timeout closes a
  *   connection idle between requests; `write_timeout` (`server.timeout`) closes a socket with no
- *   traffic either way. The first two are checked by one sweep a second for all connections.
+ *   traffic either way. All three are checked by one sweep a second for all connections: no
+ *   socket timer to refresh on every read and write, as node's `socket.setTimeout` does.
  * - shutdown: `closeIdleConnections` and `closeAllConnections` (fastify's `forceCloseConnections`,
  *   `server.close`) close the front door's idle connections too, and a busy one closes after its
  *   answer (`Connection: close`);
@@ -126,14 +127,15 @@ class Door {
     if (peerEnded) socket.emit('end');
   }
 
-  /** Closes connections past their keep-alive or request timeouts (node:http's own, read now: fastify sets them after install). */
+  /** Closes connections past their keep-alive, request or write timeouts (node:http's own, read now: fastify sets them after install). */
   sweep(): void {
     this.tick += 1;
-    const { keepAliveTimeout, requestTimeout, headersTimeout } = this.server;
+    const { keepAliveTimeout, requestTimeout, headersTimeout, timeout } = this.server;
     const keepAlive = ticks(keepAliveTimeout);
     const request = ticks(requestTimeout);
     const head = Math.min(request, ticks(headersTimeout));
-    for (const connection of this.live) connection.sweep(this.tick, keepAlive, head, request);
+    const silent = ticks(timeout);
+    for (const connection of this.live) connection.sweep(this.tick, keepAlive, head, request, silent);
   }
 }
 
@@ -151,6 +153,8 @@ class Connection implements ResponseWriter {
   #scanned = 0;
   /** The tick the current phase began (idle since, request since). */
   #since: number;
+  /** The tick of the last read or write (write_timeout: no traffic either way). */
+  #active: number;
   #head: SimpleRequestHead | undefined;
   readonly #chunks: Buffer[] = [];
   #received = 0;
@@ -165,7 +169,6 @@ class Connection implements ResponseWriter {
   readonly #onEnd = (): void => this.#ended();
   readonly #onClose = (): void => this.#gone();
   readonly #onError = (): void => void this.socket.destroy();
-  readonly #onTimeout = (): void => void this.socket.destroy();
   readonly #onDrain = (): void => this.#resume();
 
   constructor(
@@ -173,18 +176,18 @@ class Connection implements ResponseWriter {
     readonly socket: Socket,
   ) {
     this.#since = door.tick;
+    this.#active = door.tick;
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
     socket.on('error', this.#onError);
     socket.on('drain', this.#onDrain);
-    // write_timeout, as node:http sets it on its sockets.
-    if (door.server.timeout > 0) socket.setTimeout(door.server.timeout, this.#onTimeout);
   }
 
   // ---- reading -------------------------------------------------------------------------------
 
   #read(chunk: Buffer): void {
+    this.#active = this.door.tick;
     switch (this.#phase) {
       case Phase.Body:
         this.#body(chunk);
@@ -274,7 +277,6 @@ class Connection implements ResponseWriter {
     socket.off('close', this.#onClose);
     socket.off('error', this.#onError);
     socket.off('drain', this.#onDrain);
-    socket.setTimeout(0, this.#onTimeout);
     const pending = this.#buf;
     this.#buf = undefined;
     if (socket.isPaused()) socket.resume();
@@ -314,6 +316,7 @@ class Connection implements ResponseWriter {
     }
     this.#phase = Phase.Idle;
     this.#since = this.door.tick;
+    this.#active = this.door.tick;
     if (!writable)
       this.socket.pause(); // until 'drain'
     else if (this.socket.isPaused()) this.socket.resume();
@@ -358,7 +361,12 @@ class Connection implements ResponseWriter {
     if (this.#phase === Phase.Idle && this.#buf === undefined) this.socket.destroy();
   }
 
-  sweep(tick: number, keepAlive: number, head: number, request: number): void {
+  sweep(tick: number, keepAlive: number, head: number, request: number, silent: number): void {
+    // Past write_timeout with no traffic either way (a sweep later than node would, never earlier).
+    if (tick - this.#active > silent) {
+      this.socket.destroy();
+      return;
+    }
     const age = tick - this.#since;
     if (this.#phase === Phase.Idle && this.#buf === undefined) {
       if (age >= keepAlive) this.socket.destroy();

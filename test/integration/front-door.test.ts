@@ -173,6 +173,25 @@ t.test('write_timeout (server.timeout): a connection with no traffic either way 
   t.pass('closed');
 });
 
+t.test('write_timeout: a connection that keeps talking stays open past it; silent, it is closed', async (t) => {
+  const { open } = await start(t, (server) => {
+    server.keepAliveTimeout = 600_000;
+    server.setTimeout(1_000);
+  });
+  const c = await open();
+  let closed = false;
+  void c.closed.then(() => (closed = true));
+  // Requests 300 ms apart for three times write_timeout: each read and each answer is traffic.
+  for (let i = 0; i < 10; i++) {
+    await c.write(post('/async-function/x', String(i)));
+    t.equal((await c.next())?.status, 202, `request ${i} answered`);
+    t.notOk(closed, `still open after ${i + 1} requests`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  await c.closed;
+  t.pass('closed once silent');
+});
+
 t.test('shutdown: idle connections close at once, a busy one after its answer, with Connection: close', async (t) => {
   const { server, standIn, open } = await start(t);
   const idle = await open();
