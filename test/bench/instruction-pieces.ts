@@ -42,6 +42,49 @@ export const PIECES: Readonly<Record<string, Piece>> = {
       };
     },
   },
+  'http.head': {
+    description: "the worker's request heads (plainRequestHead): a function call's and a callback's in turn, with the headers the worker sends",
+    ops: 20_000,
+    load: async (root) => {
+      const { plainRequestHead, plainOrigin } = (await load(root, 'src/http/h1/request-head.js')) as { plainRequestHead: Fn; plainOrigin: Fn };
+      const origin = plainOrigin('http://127.0.0.1:8081' as never);
+      const body = new Uint8Array(1024).fill(120);
+      const requests = [
+        {
+          method: 'POST',
+          path: '/',
+          headers: {
+            'content-type': 'application/octet-stream',
+            'x-call-id': SAMPLE_INVOCATION.callId,
+            'x-start-time': '1796631455876000000',
+          },
+          body,
+        },
+        {
+          method: 'POST',
+          path: '/callback',
+          headers: {
+            'x-call-id': SAMPLE_INVOCATION.callId,
+            'x-function-name': 'bench',
+            'x-function-status': '200',
+            'x-start-time': '1796631455876000000',
+            'x-duration-seconds': '0.022359',
+            'x-retry': '0',
+            'x-retry-max': '0',
+            'user-agent': 'asyncfn-queue-worker/0.1.0',
+            'content-type': 'text/plain',
+          },
+          body: new Uint8Array(2),
+        },
+      ];
+      for (const request of requests) if (typeof plainRequestHead(origin as never, request as never) !== 'string') throw new Error('the request was not taken');
+      return (ops) => {
+        let bytes = 0;
+        for (let i = 0; i < ops; i++) bytes += (plainRequestHead(origin as never, requests[i & 1] as never) as string).length;
+        return bytes;
+      };
+    },
+  },
   'gateway.head': {
     description: "the front door's reading of an async request's head, as autocannon sends it in the bench",
     ops: 20_000,
