@@ -1,4 +1,4 @@
-import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { ConsumeCallback, Consumer, ConsumerCallbackFn, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { pino } from 'pino';
 import t from 'tap';
 import type { Delivery } from '../../../actors/queue.supervisor.js';
@@ -33,30 +33,24 @@ function fakeMessage(invocation: Invocation, events: string[], deliveryCount = 1
 }
 
 /**
- * A consumer whose one pull yields what the test pushes, also after close() (as nats.js yields
- * what it had queued before the close), and ends when the test says so.
+ * A consumer whose one pull hands over what the test pushes, also after close() (as nats.js hands
+ * over what it had received before the close), to the pull's callback as nats.js does, and ends
+ * when the test says so.
  */
 function fakeConsumer(events: string[]) {
-  const queued: JsMsg[] = [];
-  let wake = deferred<void>();
-  let ended = false;
+  let callback: ConsumerCallbackFn | undefined;
+  const closed = deferred<void>();
   const fetched = deferred<void>();
   const messages = {
     close: async () => {
       events.push('close');
     },
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        while (queued.length > 0) yield queued.shift()!;
-        if (ended) return;
-        await wake.promise;
-        wake = deferred<void>();
-      }
-    },
+    closed: () => closed.promise,
   } as unknown as ConsumerMessages;
   const consumer = {
-    fetch: async () => {
-      // Resolved once the pull source is iterating (a macrotask after fetch() returned).
+    fetch: async (opts: ConsumeCallback) => {
+      callback = opts.callback;
+      // Resolved once the pull source waits for the pull's end (a macrotask after fetch() returned).
       setImmediate(() => fetched.resolve());
       return messages;
     },
@@ -64,14 +58,8 @@ function fakeConsumer(events: string[]) {
   return {
     consumer,
     fetched: fetched.promise,
-    push: (msg: JsMsg) => {
-      queued.push(msg);
-      wake.resolve();
-    },
-    end: () => {
-      ended = true;
-      wake.resolve();
-    },
+    push: (msg: JsMsg) => void callback!(msg),
+    end: () => closed.resolve(),
   };
 }
 
@@ -135,7 +123,8 @@ t.test('fetchSource without a giveBack: such a message is nak-ed at once (callba
   pull.unsubscribe();
   push(fakeMessage(testInvocation({ callId: 'late-3' }), events));
   await untilNaked(events);
-  t.same(events, ['close', 'nak']);
+  // The pull's close is on its way while the message comes in: either may be first.
+  t.same([...events].sort(), ['close', 'nak'], 'nak-ed, and the pull closed');
   t.same(seen, []);
   end();
 });
