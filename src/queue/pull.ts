@@ -100,7 +100,7 @@ interface DrainablePull {
  * drops every message still on its way, whose delivery JetStream has counted all the same: an
  * attempt spent on nothing, the message back only after ack_wait. Draining the inbox instead
  * (UNSUB, then a round trip to the server) still hands over what arrives before the server has
- * seen the UNSUB; the iterator gives it back (`giveBack`); then the pull is closed. nats.js keeps
+ * seen the UNSUB; the pull's callback gives it back (`giveBack`); then the pull is closed. nats.js keeps
  * that subscription to itself, hence the cast: if a release renames it, this falls back to
  * `close()`, and test/integration/give-back.test.ts fails.
  */

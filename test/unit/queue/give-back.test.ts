@@ -10,7 +10,7 @@ import { testInvocation } from '../../helpers/invocations.js';
 
 /*
  * A message nats.js had already queued for a pull when the supervisor ended it (an idle long poll
- * reclaimed for a busier lane) still comes out of the pull's iterator after close(): JetStream
+ * reclaimed for a busier lane) still reaches the pull's callback after close(): JetStream
  * has counted that delivery. It is given back unworked; a first delivery's is first recorded in the
  * attempt ledger as having started no attempt (a redelivery without an entry would take attempt 1
  * as made), so an invocation does not lose an attempt to the race. A later delivery needs no entry:
