@@ -67,7 +67,8 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     const startedAtMs = now();
     const started = performance.now();
 
-    const fn = await deps.resolver.resolve({ name: invocation.functionName, namespace: invocation.namespace });
+    const ref = { name: invocation.functionName, namespace: invocation.namespace };
+    const fn = deps.resolver.resolveNow?.(ref) ?? (await deps.resolver.resolve(ref));
     if (!fn) {
       // Removed since it was enqueued: a definitive answer, not a transport failure.
       return answeredByAsyncfn(404, `function "${invocation.functionName}" not found`, startedAtMs, started, undefined);

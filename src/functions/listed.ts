@@ -4,7 +4,7 @@
  * given an already validated table (src/cli/settings.ts) does not load the file's parser.
  */
 import { byCodeUnits } from '../order.js';
-import type { FunctionResolver, ResolvedFunction } from './resolver.js';
+import type { FunctionRef, FunctionResolver, ResolvedFunction } from './resolver.js';
 
 /** Resolves and lists exactly `functions`; an unknown name resolves to undefined (→ 404). */
 export function listedResolver(functions: Iterable<ResolvedFunction>): FunctionResolver {
@@ -18,8 +18,10 @@ export function listedResolver(functions: Iterable<ResolvedFunction>): FunctionR
     if (names === undefined) byNamespace.set(fn.namespace, (names = new Map<string, ResolvedFunction>()));
     names.set(fn.name, fn);
   }
+  const lookup = (ref: FunctionRef): ResolvedFunction | undefined => byNamespace.get(ref.namespace)?.get(ref.name);
   return {
-    resolve: async (ref) => byNamespace.get(ref.namespace)?.get(ref.name),
+    resolve: async (ref) => lookup(ref),
+    resolveNow: lookup,
     list: async () => all,
   };
 }

@@ -160,6 +160,11 @@ export function openfaasGatewayResolver(opts: OpenFaaSGatewayOptions): FunctionR
       return p;
     },
 
+    resolveNow(ref) {
+      const hit = cache.get(functionKey(ref));
+      return hit && hit.expiresAtMs > now() ? hit.value : undefined;
+    },
+
     async list() {
       try {
         const res = await get(`/system/functions?namespace=${opts.defaultNamespace}`);

@@ -28,6 +28,12 @@ export interface ResolvedFunction {
 export interface FunctionResolver {
   /** The function, or undefined when the registry knows it does not exist. Registries that cannot tell (URL template) always resolve. */
   resolve(ref: FunctionRef): Promise<ResolvedFunction | undefined>;
+  /**
+   * The function when the registry has it at hand (a listed one, a fresh cache entry, a template's);
+   * undefined when `resolve` must be asked (not known here, or not known to exist). For the paths
+   * every invocation takes: no promise and no turn of the event loop when nothing is waited on.
+   */
+  resolveNow?(ref: FunctionRef): ResolvedFunction | undefined;
   /** Every known function, for /system/functions; undefined when the registry cannot list. */
   list(): Promise<readonly ResolvedFunction[] | undefined>;
 }

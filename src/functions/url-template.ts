@@ -25,13 +25,15 @@ export function expandUrlTemplate(template: string, ref: FunctionRef): string {
  */
 export function templateResolver(urlTemplate: string = DEFAULT_URL_TEMPLATE): FunctionResolver {
   checkTemplate(urlTemplate);
+  const build = (ref: FunctionRef): ResolvedFunction => {
+    const checked = normalizeFunctionUrl(expandUrlTemplate(urlTemplate, ref));
+    // checkTemplate expanded a sample name; real names are labels too, so this cannot fail.
+    const url = checked.ok ? checked.url : expandUrlTemplate(urlTemplate, ref);
+    return Object.freeze({ name: ref.name, namespace: ref.namespace, url, annotations: NO_ANNOTATIONS });
+  };
   return {
-    resolve: async (ref): Promise<ResolvedFunction> => {
-      const checked = normalizeFunctionUrl(expandUrlTemplate(urlTemplate, ref));
-      // checkTemplate expanded a sample name; real names are labels too, so this cannot fail.
-      const url = checked.ok ? checked.url : expandUrlTemplate(urlTemplate, ref);
-      return Object.freeze({ name: ref.name, namespace: ref.namespace, url, annotations: NO_ANNOTATIONS });
-    },
+    resolve: async (ref) => build(ref),
+    resolveNow: build,
     list: async () => undefined,
   };
 }

@@ -22,7 +22,7 @@ import type { QueueRouter } from './queue-router.js';
 
 /** What enqueueing needs from the rest of asyncfn; tests give fakes. */
 export interface EnqueuePorts {
-  readonly resolver: Pick<FunctionResolver, 'resolve'>;
+  readonly resolver: Pick<FunctionResolver, 'resolve' | 'resolveNow'>;
   /** The SSRF guard's submit-time check of X-Callback-Url: the refusal to answer with, if any. */
   readonly checkCallback: CallbackCheck;
   /** `routeNow`, when given, routes to a provisioned queue without a round trip's promise and timer. */
@@ -122,7 +122,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
     const { callbackUrl } = req;
     const [fn, refused] =
       callbackUrl === undefined || ports.checkCallback.allowed?.(callbackUrl) === true
-        ? [await ports.resolver.resolve(ref), undefined]
+        ? [ports.resolver.resolveNow?.(ref) ?? (await ports.resolver.resolve(ref)), undefined]
         : await Promise.all([ports.resolver.resolve(ref), ports.checkCallback(new URL(callbackUrl))]);
     if (refused) return { outcome: 'refused', error: refused };
     if (!fn) return { outcome: 'refused', error: new FunctionNotFoundError(req.rawName) };

@@ -164,7 +164,8 @@ export const PIECES: Readonly<Record<string, Piece>> = {
       const route = { queue: 'default', subject: 'asyncfn.default', queueSubject: 'asyncfn.default' };
       let ids = 0;
       const ports = {
-        resolver: { resolve: () => Promise.resolve(fn) },
+        // As the functions file's registry (listed.ts): at hand, and through a promise.
+        resolver: { resolve: () => Promise.resolve(fn), resolveNow: () => fn },
         checkCallback: Object.assign(() => Promise.resolve(undefined), { allowed: () => true }),
         router: { route: () => Promise.resolve(route), routeNow: () => route },
         records: { createIfAbsent: () => Promise.resolve(true), createUnconfirmed: () => undefined, delete: () => Promise.resolve() },

@@ -116,14 +116,18 @@ t.test('found and not-found answers are cached for 5 s', async (t) => {
   const r = openfaasGatewayResolver({ gatewayUrl: gw.url, defaultNamespace: 'openfaas-fn', now: clock.now });
   const missing = { name: 'missing', namespace: 'openfaas-fn' };
 
+  t.equal(r.resolveNow?.(echo), undefined, 'not at hand before the gateway was asked');
   await r.resolve(echo);
   await r.resolve(missing);
   clock.ms += 4999;
   t.equal((await r.resolve(echo))?.name, 'echo');
   t.equal(await r.resolve(missing), undefined);
   t.equal(gw.requests.length, 2, 'answers within 5 s come from the cache');
+  t.equal(r.resolveNow?.(echo), await r.resolve(echo), 'a cached function is at hand');
+  t.equal(r.resolveNow?.(missing), undefined, 'a cached 404 is not: resolve says it');
 
   clock.ms += 1;
+  t.equal(r.resolveNow?.(echo), undefined, 'an expired answer is not at hand');
   await r.resolve(echo);
   await r.resolve(missing);
   t.equal(gw.requests.length, 4, 'expired answers are asked again');

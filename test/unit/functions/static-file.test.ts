@@ -56,6 +56,9 @@ t.test('a good YAML file resolves by name and namespace', async (t) => {
   );
   const echo = await r.resolve({ name: 'echo', namespace: 'openfaas-fn' });
   t.ok(Object.isFrozen(echo) && Object.isFrozen(echo?.annotations), 'resolved functions are frozen');
+  // At hand without a promise: the same object resolve gives, and undefined for what it does not list.
+  t.equal(r.resolveNow?.({ name: 'echo', namespace: 'openfaas-fn' }), echo);
+  t.equal(r.resolveNow?.({ name: 'slow', namespace: 'openfaas-fn' }), undefined);
 });
 
 t.test('JSON is accepted too, and URLs are normalised', async (t) => {

@@ -19,6 +19,7 @@ t.test('the default template is Kubernetes service DNS', async (t) => {
 t.test('a template always resolves, with every placeholder filled', async (t) => {
   const r = templateResolver('https://fns.example.com/{namespace}/{name}/v1?fn={name}');
   t.equal((await r.resolve({ name: 'anything', namespace: 'team-a' }))?.url, 'https://fns.example.com/team-a/anything/v1?fn=anything');
+  t.same(r.resolveNow?.({ name: 'anything', namespace: 'team-a' }), await r.resolve({ name: 'anything', namespace: 'team-a' }), 'at hand, the same function');
 });
 
 t.test('bad templates are refused at startup', async (t) => {
