@@ -61,6 +61,9 @@ export function fetchSource(queue: QueueConnection, consumer: Consumer, opts: Pu
         if (unsubscribed) return;
         // Each message is handed over from nats.js's subscription callback as it is read, not
         // through the pull's async iterator (three promises and a microtask hop per message).
+        // nats.js types `callback` for consume() only; its pull (`PullConsumerMessagesImpl`,
+        // @nats-io/jetstream 3.3) takes it for fetch() too. A release that stopped would deliver
+        // nothing here, and every integration test that runs an invocation fails.
         const fetchOptions: FetchOptions & ConsumeCallback = {
           max_messages: max,
           expires: opts.expiresMs,
