@@ -33,6 +33,8 @@ const DIGITS = /^\d{1,15}$/;
 /** chunk-size, then chunk-ext (ignored). 13 hex digits stay within a safe integer. */
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
+/** A Connection value naming `close` among its options. */
+const CLOSE = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 /**
  * The header lines after the status line, all checked in one pass: each a token, a colon and a
  * field value (isToken and isFieldValue of ../fields.ts, line by line), separated by CRLF. Checking
@@ -203,8 +205,8 @@ export class ResponseParser {
       let end = lines.indexOf('\r\n', at);
       if (end < 0) end = lines.length;
       const colon = lines.indexOf(':', at); // within the line: FIELD_LINES holds
-      const key = lines.slice(at, colon).toLowerCase();
-      const value = trimOws(lines.slice(colon + 1, end));
+      const key = fieldKey(lines.slice(at, colon));
+      const value = trimOwsIn(lines, colon + 1, end);
       at = end + 2;
       const had = headers[key];
       if (had === undefined) headers[key] = value;
@@ -220,13 +222,11 @@ export class ResponseParser {
           chunked = /(?:^|,)[ \t]*chunked[ \t]*$/i.test(value);
           break;
         case 'connection':
-          if (/(?:^|,)[ \t]*close[ \t]*(?:,|$)/i.test(value)) close = true;
+          if (value !== 'keep-alive' && CLOSE.test(value)) close = true;
           break;
-        case 'keep-alive': {
-          const hint = KEEP_ALIVE_TIMEOUT.exec(value);
-          if (hint) this.#keepAliveHintMs = Number(hint[1]) * 1000;
+        case 'keep-alive':
+          this.#keepAliveHintMs = keepAliveHintMs(value);
           break;
-        }
       }
     }
     if (code < 200) {
@@ -308,6 +308,36 @@ export class ResponseParser {
   }
 }
 
+/**
+ * Header names as read, each with its lower-case form (the `headers` key), for the names seen
+ * before: a server sends the same handful on every answer. A name read again is then looked up
+ * instead of lower-cased, and the key it gets is a string V8 has already used as a property name.
+ * Bounded, so that a server sending ever new names cannot grow it.
+ */
+const FIELD_KEYS = new Map<string, string>();
+const FIELD_KEYS_MAX = 256;
+
+function fieldKey(name: string): string {
+  let key = FIELD_KEYS.get(name);
+  if (key === undefined) {
+    key = name.toLowerCase();
+    if (FIELD_KEYS.size < FIELD_KEYS_MAX) FIELD_KEYS.set(name, key);
+  }
+  return key;
+}
+
+/** The last Keep-Alive value read and its hint: a server sends the same one on every answer. */
+let lastKeepAlive: { readonly value: string; readonly hintMs: number | undefined } = { value: '', hintMs: undefined };
+
+/** The server's `Keep-Alive: timeout=N` as ms, or undefined without a timeout. */
+function keepAliveHintMs(value: string): number | undefined {
+  if (value === lastKeepAlive.value) return lastKeepAlive.hintMs;
+  const hint = KEEP_ALIVE_TIMEOUT.exec(value);
+  const hintMs = hint ? Number(hint[1]) * 1000 : undefined;
+  lastKeepAlive = { value, hintMs };
+  return hintMs;
+}
+
 /** Throws the error of the first header line that is not `name: value` (FIELD_LINES refused `lines`). */
 function throwAtBadLine(lines: string): never {
   for (const line of lines.split('\r\n')) {
@@ -317,6 +347,13 @@ function throwAtBadLine(lines: string): never {
     if (!isFieldValue(trimOws(line.slice(colon + 1)))) throw new ResponseParseError(`header ${name} has a character not allowed in a value`);
   }
   throw new ResponseParseError('the header block is not "name: value" lines');
+}
+
+/** `text[from, to)` without the spaces and tabs around it. */
+function trimOwsIn(text: string, from: number, to: number): string {
+  while (from < to && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  while (to > from && (text.charCodeAt(to - 1) === 0x20 || text.charCodeAt(to - 1) === 0x09)) to--;
+  return text.slice(from, to);
 }
 
 function trimOws(value: string): string {

@@ -97,6 +97,22 @@ t.test('no body: 204, 304, Content-Length 0; 1xx answers are skipped; HTTP/1.0 a
   t.equal(parse(wire('HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n')).statusText, '', 'a status line without a reason');
 });
 
+t.test('answers read one after another: each its own Keep-Alive hint, Connection and lower-case names, whatever came before', async (t) => {
+  // The parser keeps the names and the Keep-Alive value it has read (a server repeats them): what
+  // it kept must never stand in for what the next answer says.
+  const answer = (fields: string) => parse(wire(`HTTP/1.1 200 OK\r\n${fields}Content-Length: 0\r\n\r\n`));
+  for (let round = 0; round < 2; round++) {
+    t.equal(answer('Keep-Alive: timeout=5\r\n').keepAliveHintMs, 5000, `round ${round}: the hint`);
+    t.equal(answer('Keep-Alive: timeout=5\r\n').keepAliveHintMs, 5000, `round ${round}: the same value again`);
+    t.equal(answer('Keep-Alive: timeout=7\r\n').keepAliveHintMs, 7000, `round ${round}: another value`);
+    t.equal(answer('Keep-Alive: max=100\r\n').keepAliveHintMs, undefined, `round ${round}: no timeout`);
+    t.equal(answer('').keepAliveHintMs, undefined, `round ${round}: no Keep-Alive`);
+    t.ok(answer('Connection: keep-alive\r\n').reusable, `round ${round}: keep-alive`);
+    t.notOk(answer('Connection: close\r\n').reusable, `round ${round}: close`);
+    t.notOk(answer('Connection: Keep-Alive, Close\r\n').reusable, `round ${round}: close among others, any case`);
+    t.same(answer('X-Mixed-Case: a\r\nx-mixed-case: b\r\nX-MIXED-CASE: c\r\n').headers['x-mixed-case'], ['a', 'b', 'c'], `round ${round}: one key for every spelling`);
+  }
+});
 t.test('malformed responses are errors, never a guessed body', async (t) => {
   const bad: Array<[string, RegExp]> = [
     ['HTTP/2 200 OK\r\n\r\n', /status line/],
