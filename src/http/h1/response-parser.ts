@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { FIELD_VALUE_CHAR, isFieldValue, isToken, TOKEN_CHAR } from '../fields.js';
+import { FIELD_VALUE_CHAR, isFieldValue, isToken, LowerCaseNames, TOKEN_CHAR } from '../fields.js';
 import { ResponseParseError } from './errors.js';
 
 /** What the parser reports, in order: one head, its body's chunks, then the end. */
@@ -45,6 +45,8 @@ const FIELD_LINES = new RegExp(`^(?:${TOKEN_CHAR}+:${FIELD_VALUE_CHAR}*(?:\\r\\n
 const MAX_CHUNK_LINE = 4096;
 
 const EMPTY = Buffer.alloc(0);
+/** The header names servers answer with, and their keys. */
+const NAMES = new LowerCaseNames();
 
 /**
  * A strict HTTP/1.1 response parser (RFC 9112) for the worker's own client (./connection.ts): the
@@ -205,7 +207,7 @@ export class ResponseParser {
       let end = lines.indexOf('\r\n', at);
       if (end < 0) end = lines.length;
       const colon = lines.indexOf(':', at); // within the line: FIELD_LINES holds
-      const key = fieldKey(lines.slice(at, colon));
+      const key = NAMES.of(lines.slice(at, colon));
       const value = trimOwsIn(lines, colon + 1, end);
       at = end + 2;
       const had = headers[key];
@@ -306,24 +308,6 @@ export class ResponseParser {
     }
     return read.next;
   }
-}
-
-/**
- * Header names as read, each with its lower-case form (the `headers` key), for the names seen
- * before: a server sends the same handful on every answer. A name read again is then looked up
- * instead of lower-cased, and the key it gets is a string V8 has already used as a property name.
- * Bounded, so that a server sending ever new names cannot grow it.
- */
-const FIELD_KEYS = new Map<string, string>();
-const FIELD_KEYS_MAX = 256;
-
-function fieldKey(name: string): string {
-  let key = FIELD_KEYS.get(name);
-  if (key === undefined) {
-    key = name.toLowerCase();
-    if (FIELD_KEYS.size < FIELD_KEYS_MAX) FIELD_KEYS.set(name, key);
-  }
-  return key;
 }
 
 /** The last Keep-Alive value read and its hint: a server sends the same one on every answer. */
