@@ -243,7 +243,7 @@ export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Ar
   const timeoutMs = fields.time(EnvelopeHeader.timeout);
   if (timeoutMs !== undefined && timeoutMs < 1) problems.push(`invalid ${EnvelopeHeader.timeout}`);
   const callbackUrl = fields.get(EnvelopeHeader.callbackUrl);
-  if (callbackUrl !== undefined && !URL.canParse(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);
+  if (callbackUrl !== undefined && !canParseUrl(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);
   const path = fields.text(EnvelopeHeader.path) ?? '';
   const query = fields.text(EnvelopeHeader.query) ?? '';
   const bodyRef = bodyRefOf(fields.get(EnvelopeHeader.bodyRef), fields.get(EnvelopeHeader.bodySize), fields.get(EnvelopeHeader.bodySha256), problems);
@@ -307,6 +307,20 @@ function integer(text: string): number {
   return /^-?\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
 }
 
+/**
+ * Callback URLs found parseable, so that the messages after carrying the same are not parsed again:
+ * a worker sees the same few receivers on message after message, and `URL.canParse` was 1 % of a
+ * draining worker's CPU (BENCHMARKS.md, "Callback URLs parsed once"). Bounded in count and in
+ * length, so that ever new URLs cannot grow it; past the bound each is parsed, as before.
+ */
+const PARSEABLE_URLS = new Set<string>();
+
+function canParseUrl(url: string): boolean {
+  if (PARSEABLE_URLS.has(url)) return true;
+  if (!URL.canParse(url)) return false;
+  if (PARSEABLE_URLS.size < 1_024 && url.length <= 512) PARSEABLE_URLS.add(url);
+  return true;
+}
 const utf8 = new TextEncoder();
 
 function percentEncoded(text: string): string {

@@ -102,3 +102,19 @@ t.test('a message that is not an envelope is poison, with every reason listed', 
     ]);
   }
 });
+
+t.test('callback URLs: a valid one is taken each time it comes, an invalid one refused each time, whatever came before', async (t) => {
+  // The decoder keeps the URLs it found parseable (bounded): what it kept must never let an invalid one through.
+  const decodeWith = (callbackUrl: string) => {
+    const { headers, data } = encodeEnvelope(invocation);
+    headers.set(EnvelopeHeader.callbackUrl, callbackUrl);
+    return decodeEnvelope(headers, data);
+  };
+  const long = `http://cb.test/${'a'.repeat(600)}`;
+  for (const round of [1, 2]) {
+    t.equal(decodeWith('http://cb.test/hook').callbackUrl, 'http://cb.test/hook', `round ${round}: a valid URL`);
+    t.equal(decodeWith(long).callbackUrl, long, `round ${round}: a valid URL longer than those kept`);
+    t.throws(() => decodeWith('http://cb.test:99999/hook'), PoisonMessageError, `round ${round}: an invalid port`);
+    t.throws(() => decodeWith('/hook'), PoisonMessageError, `round ${round}: no scheme and host`);
+  }
+});
