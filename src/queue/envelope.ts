@@ -146,6 +146,22 @@ const ENVELOPE_NAMES: readonly EnvelopeHeaderName[] = Object.values(EnvelopeHead
  */
 const PLACE: ReadonlyMap<string, number> = new Map(ENVELOPE_NAMES.flatMap((name, i) => [[name, i] as const, [name.toLowerCase(), i] as const]));
 
+/**
+ * The caller's header names as delivered (`Asyncfn-H-content-type`), each with the name it is
+ * forwarded under (`content-type`): a worker reads the same few on message after message. Bounded,
+ * so that ever new names cannot grow it; past the bound a name is worked out each time.
+ */
+const CALLER_NAMES = new Map<string, string>();
+
+/** The caller's header name that `key` carries, or undefined when `key` is not a caller's header. */
+function callerName(key: string): string | undefined {
+  const lower = key.toLowerCase();
+  if (!lower.startsWith(CALLER_PREFIX_LOWER)) return undefined;
+  const name = lower.slice(CALLER_PREFIX_LOWER.length);
+  if (CALLER_NAMES.size < 1_024) CALLER_NAMES.set(key, name);
+  return name;
+}
+
 /** A message's headers as name and values: nats.js's `MsgHdrs`, or a block read by `readHeaderBlock` (header-block.ts). */
 export type HeaderEntries = Iterable<[string, string[]]>;
 
@@ -173,13 +189,12 @@ class EnvelopeFields {
   #take(values: string[], key: string): void {
     let place = PLACE.get(key);
     if (place === undefined) {
-      const lower = key.toLowerCase();
-      if (lower.startsWith(CALLER_PREFIX_LOWER)) {
-        const name = lower.slice(CALLER_PREFIX_LOWER.length);
+      const name = CALLER_NAMES.get(key) ?? callerName(key);
+      if (name !== undefined) {
         for (const value of values) this.caller.push([name, this.unescape(key, value)]);
         return;
       }
-      place = PLACE.get(lower);
+      place = PLACE.get(key.toLowerCase());
       // Not one the envelope reads (JetStream's own, say).
       if (place === undefined) return;
     }

@@ -101,7 +101,8 @@ export function readHeaderBlock(block: Uint8Array): Map<string, string[]> | unde
     const colon = s.indexOf(':', start);
     if (colon >= 0 && colon < end) {
       const name = s.slice(start, colon);
-      const value = s.slice(colon + 1, end).trim();
+      // In a plain block only spaces and tabs can be white space: trimmed by index, one string instead of two.
+      const value = plain ? sliceTrimmed(s, colon + 1, end) : s.slice(colon + 1, end).trim();
       if (!plain && (INVALID_NAME_CHAR.test(name) || CR_OR_LF.test(value))) return undefined;
       const values = headers.get(name);
       if (values === undefined) headers.set(name, [value]);
@@ -110,4 +111,11 @@ export function readHeaderBlock(block: Uint8Array): Map<string, string[]> | unde
     start = end + 2;
   }
   return headers;
+}
+
+/** `text[from, to)` without the spaces and tabs around it: `trim()` for text of printable ASCII, spaces and tabs. */
+function sliceTrimmed(text: string, from: number, to: number): string {
+  while (from < to && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  while (to > from && (text.charCodeAt(to - 1) === 0x20 || text.charCodeAt(to - 1) === 0x09)) to--;
+  return text.slice(from, to);
 }

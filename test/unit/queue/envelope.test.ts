@@ -118,3 +118,26 @@ t.test('callback URLs: a valid one is taken each time it comes, an invalid one r
     t.throws(() => decodeWith('/hook'), PoisonMessageError, `round ${round}: no scheme and host`);
   }
 });
+
+t.test("a caller's header is forwarded under its own name each time it comes, whatever the case of the prefix", async (t) => {
+  // The decoder keeps the names it has worked out (bounded): what it kept must stand for the same name only.
+  const decodeWith = (entries: Array<[string, string]>) => {
+    const { headers, data } = encodeEnvelope({ ...invocation, headers: [] });
+    for (const [name, value] of entries) headers.append(name, value);
+    return decodeEnvelope(headers, data).headers;
+  };
+  for (const round of [1, 2]) {
+    t.same(
+      decodeWith([
+        [`${CALLER_HEADER_PREFIX}X-Thing`, 'a'],
+        [`${CALLER_HEADER_PREFIX.toUpperCase()}X-Other`, 'b'],
+        ['X-Not-A-Caller-Header', 'c'],
+      ]),
+      [
+        ['x-thing', 'a'],
+        ['x-other', 'b'],
+      ],
+      `round ${round}`,
+    );
+  }
+});

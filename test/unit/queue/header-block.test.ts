@@ -91,6 +91,14 @@ t.test('a delivered block is read as nats.js reads it, without its header object
       ],
     ],
     ['a value is trimmed, U+00A0 included', 'NATS/1.0\r\nx: \u00a0v w\u00a0\r\n\r\n', [['x', ['v w']]]],
+    [
+      'spaces and tabs around a value are trimmed',
+      'NATS/1.0\r\nx: \t v \t w \t\r\ny:\t\r\n\r\n',
+      [
+        ['x', ['v \t w']],
+        ['y', ['']],
+      ],
+    ],
     ['the value is everything after the first colon', 'NATS/1.0\r\nurl: http://h:1/p\r\n\r\n', [['url', ['http://h:1/p']]]],
     ['a line without a colon is skipped', 'NATS/1.0\r\nnocolon\r\nk: v\r\n\r\n', [['k', ['v']]]],
     ['an empty name is a name', 'NATS/1.0\r\n: x\r\n\r\n', [['', ['x']]]],
