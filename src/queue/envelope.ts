@@ -126,7 +126,20 @@ function writeEnvelope(invocation: Invocation, h: HeaderSink): void {
   setIfPresent(h, EnvelopeHeader.traceparent, invocation.traceparent);
   setIfPresent(h, EnvelopeHeader.tracestate, invocation.tracestate);
   // Lower-cased: NATS keys are case-sensitive, and one name in two cases would split its values.
-  for (const [name, value] of invocation.headers) h.append(CALLER_HEADER_PREFIX + name.toLowerCase(), escapeValue(value));
+  for (const [name, value] of invocation.headers) h.append(CALLER_KEYS.get(name) ?? callerKey(name), escapeValue(value));
+}
+
+/**
+ * The callers' header names, each with the name it travels under (`Content-Type` under
+ * `Asyncfn-H-content-type`): callers send the same few on request after request. Bounded, so that
+ * ever new names cannot grow it; past the bound a name is worked out each time.
+ */
+const CALLER_KEYS = new Map<string, string>();
+
+function callerKey(name: string): string {
+  const key = CALLER_HEADER_PREFIX + name.toLowerCase();
+  if (CALLER_KEYS.size < 1_024) CALLER_KEYS.set(name, key);
+  return key;
 }
 
 /** A message on the stream that is not a valid envelope; it can never succeed, so it must not be retried. */

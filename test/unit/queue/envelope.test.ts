@@ -4,11 +4,13 @@ import {
   CALLER_HEADER_PREFIX,
   decodeEnvelope,
   encodeEnvelope,
+  encodeEnvelopeBlock,
   EnvelopeHeader,
   ENVELOPE_VERSION,
   PoisonMessageError,
   type Invocation,
 } from '../../../src/queue/envelope.js';
+import { readHeaderBlock } from '../../../src/queue/header-block.js';
 
 const invocation: Invocation = {
   callId: 'call-1',
@@ -139,5 +141,26 @@ t.test("a caller's header is forwarded under its own name each time it comes, wh
       ],
       `round ${round}`,
     );
+  }
+});
+
+t.test("a caller's header travels under its prefixed lower-case name each time, whatever the case it came in", async (t) => {
+  // The encoder keeps the names it has worked out (bounded): what it kept must stand for the same name only.
+  const sent: Invocation = {
+    ...invocation,
+    headers: [
+      ['X-Thing', 'a'],
+      ['x-thing', 'b'],
+      ['X-Other', 'c'],
+    ],
+  };
+  const expected = [
+    [`${CALLER_HEADER_PREFIX}x-thing`, ['a', 'b']],
+    [`${CALLER_HEADER_PREFIX}x-other`, ['c']],
+  ];
+  const callers = (entries: Iterable<[string, string[]]>) => [...entries].filter(([name]) => name.startsWith(CALLER_HEADER_PREFIX));
+  for (const round of [1, 2]) {
+    t.same(callers(readHeaderBlock(encodeEnvelopeBlock(sent))!), expected, `round ${round}: the block the gateway publishes`);
+    t.same(callers(encodeEnvelope(sent).headers), expected, `round ${round}: through nats.js's headers`);
   }
 });
