@@ -1,6 +1,7 @@
 import { headers as natsHeaders, type MsgHdrs, type MsgHdrsImpl } from '@nats-io/nats-core';
 import { HeaderBlock, type HeaderSink } from './header-block.js';
 import type { Invocation, PayloadRef } from '../../actors/invocation.types.js';
+import { BoundedMemo, shortKey } from '../bounded-memo.js';
 import { AsyncFnError } from '../errors.js';
 
 /** The domain type lives with the machines (actors/); the envelope is its wire form. */
@@ -126,21 +127,14 @@ function writeEnvelope(invocation: Invocation, h: HeaderSink): void {
   setIfPresent(h, EnvelopeHeader.traceparent, invocation.traceparent);
   setIfPresent(h, EnvelopeHeader.tracestate, invocation.tracestate);
   // Lower-cased: NATS keys are case-sensitive, and one name in two cases would split its values.
-  for (const [name, value] of invocation.headers) h.append(CALLER_KEYS.get(name) ?? callerKey(name), escapeValue(value));
+  for (const [name, value] of invocation.headers) h.append(CALLER_KEYS.get(name), escapeValue(value));
 }
 
 /**
  * The callers' header names, each with the name it travels under (`Content-Type` under
- * `Asyncfn-H-content-type`): callers send the same few on request after request. Bounded, so that
- * ever new names cannot grow it; past the bound a name is worked out each time.
+ * `Asyncfn-H-content-type`): callers send the same few on request after request.
  */
-const CALLER_KEYS = new Map<string, string>();
-
-function callerKey(name: string): string {
-  const key = CALLER_HEADER_PREFIX + name.toLowerCase();
-  if (CALLER_KEYS.size < 1_024) CALLER_KEYS.set(name, key);
-  return key;
-}
+const CALLER_KEYS = new BoundedMemo((name: string) => CALLER_HEADER_PREFIX + name.toLowerCase(), { max: 1_024, keep: shortKey(128) });
 
 /** A message on the stream that is not a valid envelope; it can never succeed, so it must not be retried. */
 export class PoisonMessageError extends AsyncFnError<'ASYNCFN_ERR_POISON_MESSAGE'> {
@@ -160,20 +154,17 @@ const ENVELOPE_NAMES: readonly EnvelopeHeaderName[] = Object.values(EnvelopeHead
 const PLACE: ReadonlyMap<string, number> = new Map(ENVELOPE_NAMES.flatMap((name, i) => [[name, i] as const, [name.toLowerCase(), i] as const]));
 
 /**
- * The caller's header names as delivered (`Asyncfn-H-content-type`), each with the name it is
- * forwarded under (`content-type`): a worker reads the same few on message after message. Bounded,
- * so that ever new names cannot grow it; past the bound a name is worked out each time.
+ * The names delivered headers have (`Asyncfn-H-content-type`), each with the caller's header name it
+ * carries (`content-type`), or null when it is not a caller's header: a worker reads the same few
+ * on message after message.
  */
-const CALLER_NAMES = new Map<string, string>();
-
-/** The caller's header name that `key` carries, or undefined when `key` is not a caller's header. */
-function callerName(key: string): string | undefined {
-  const lower = key.toLowerCase();
-  if (!lower.startsWith(CALLER_PREFIX_LOWER)) return undefined;
-  const name = lower.slice(CALLER_PREFIX_LOWER.length);
-  if (CALLER_NAMES.size < 1_024) CALLER_NAMES.set(key, name);
-  return name;
-}
+const CALLER_NAMES = new BoundedMemo(
+  (key: string) => {
+    const lower = key.toLowerCase();
+    return lower.startsWith(CALLER_PREFIX_LOWER) ? lower.slice(CALLER_PREFIX_LOWER.length) : null;
+  },
+  { max: 1_024, keep: shortKey(128) },
+);
 
 /** A message's headers as name and values: nats.js's `MsgHdrs`, or a block read by `readHeaderBlock` (header-block.ts). */
 export type HeaderEntries = Iterable<[string, string[]]>;
@@ -202,8 +193,8 @@ class EnvelopeFields {
   #take(values: string[], key: string): void {
     let place = PLACE.get(key);
     if (place === undefined) {
-      const name = CALLER_NAMES.get(key) ?? callerName(key);
-      if (name !== undefined) {
+      const name = CALLER_NAMES.get(key);
+      if (name !== null) {
         for (const value of values) this.caller.push([name, this.unescape(key, value)]);
         return;
       }
@@ -271,7 +262,7 @@ export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Ar
   const timeoutMs = fields.time(EnvelopeHeader.timeout);
   if (timeoutMs !== undefined && timeoutMs < 1) problems.push(`invalid ${EnvelopeHeader.timeout}`);
   const callbackUrl = fields.get(EnvelopeHeader.callbackUrl);
-  if (callbackUrl !== undefined && !canParseUrl(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);
+  if (callbackUrl !== undefined && !PARSEABLE_URLS.get(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);
   const path = fields.text(EnvelopeHeader.path) ?? '';
   const query = fields.text(EnvelopeHeader.query) ?? '';
   const bodyRef = bodyRefOf(fields.get(EnvelopeHeader.bodyRef), fields.get(EnvelopeHeader.bodySize), fields.get(EnvelopeHeader.bodySha256), problems);
@@ -336,19 +327,11 @@ function integer(text: string): number {
 }
 
 /**
- * Callback URLs found parseable, so that the messages after carrying the same are not parsed again:
- * a worker sees the same few receivers on message after message, and `URL.canParse` was 1 % of a
- * draining worker's CPU (BENCHMARKS.md, "Callback URLs parsed once"). Bounded in count and in
- * length, so that ever new URLs cannot grow it; past the bound each is parsed, as before.
+ * Whether a callback URL parses, for the URLs seen before: a worker sees the same few receivers on
+ * message after message, and `URL.canParse` was 1 % of a draining worker's CPU (BENCHMARKS.md,
+ * "Callback URLs parsed once").
  */
-const PARSEABLE_URLS = new Set<string>();
-
-function canParseUrl(url: string): boolean {
-  if (PARSEABLE_URLS.has(url)) return true;
-  if (!URL.canParse(url)) return false;
-  if (PARSEABLE_URLS.size < 1_024 && url.length <= 512) PARSEABLE_URLS.add(url);
-  return true;
-}
+const PARSEABLE_URLS = new BoundedMemo((url: string) => URL.canParse(url), { max: 1_024, keep: shortKey(512) });
 const utf8 = new TextEncoder();
 
 function percentEncoded(text: string): string {

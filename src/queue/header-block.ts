@@ -8,21 +8,13 @@
  * a name is `set` at most once, and never one that is also appended.
  */
 
+import { BoundedMemo, shortKey } from '../bounded-memo.js';
+
 /** A header name nats.js accepts: printable ASCII (33–126) except ":". */
 const VALID_NAME = /^[!-9;-~]+$/;
 const CR_OR_LF = /[\r\n]/;
-/**
- * Names found valid, up to a bound: an envelope writes the same names on every message (its own,
- * and the callers' usual few), so each is tested once. Past the bound a name is tested each time.
- */
-const VALID_NAMES = new Set<string>();
-
-function isValidName(name: string): boolean {
-  if (VALID_NAMES.has(name)) return true;
-  if (!VALID_NAME.test(name)) return false;
-  if (VALID_NAMES.size < 1_024) VALID_NAMES.add(name);
-  return true;
-}
+/** Whether a name is valid, for the names seen before: an envelope writes the same ones on every message (its own, and the callers' usual few). */
+const VALID_NAMES = new BoundedMemo((name: string) => VALID_NAME.test(name), { max: 1_024, keep: shortKey(128) });
 
 /** Where an envelope's headers are written: nats.js's `MsgHdrs` or a {@link HeaderBlock}. */
 export interface HeaderSink {
@@ -58,7 +50,7 @@ export class HeaderBlock implements HeaderSink {
   }
 
   #line(name: string, value: string): void {
-    if (!isValidName(name) || CR_OR_LF.test(value)) this.#valid = false;
+    if (!VALID_NAMES.get(name) || CR_OR_LF.test(value)) this.#valid = false;
     this.#text += `\r\n${name}: ${value.trim()}`;
   }
 

@@ -1,3 +1,4 @@
+import { BoundedMemo, shortKey } from '../../bounded-memo.js';
 import { isFieldValue, isToken } from '../fields.js';
 
 /**
@@ -47,8 +48,7 @@ const LEFT_TO_UNDICI = new Set(['connection', 'keep-alive', 'transfer-encoding',
  * a third of a head's cost (`npm run bench:instructions -- --only http.head`). Bounded: names past
  * it are checked each time.
  */
-const CHECKED_NAMES = new Map<string, string>();
-const CHECKED_NAMES_MAX = 1_024;
+const CHECKED_NAMES = new BoundedMemo((name: string) => (isToken(name) ? name.toLowerCase() : null), { max: 1_024, keep: shortKey(128) });
 /** Methods whose request carries a body, so an empty one is announced with `content-length: 0` (as undici does). */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -70,12 +70,8 @@ export function plainRequestHead(origin: PlainOrigin, request: PlainRequest): st
     for (const name in headers) {
       const value = (headers as Record<string, unknown>)[name];
       if (value === undefined) continue;
-      let key = CHECKED_NAMES.get(name);
-      if (key === undefined) {
-        if (!isToken(name)) return undefined;
-        key = name.toLowerCase();
-        if (CHECKED_NAMES.size < CHECKED_NAMES_MAX) CHECKED_NAMES.set(name, key);
-      }
+      const key = CHECKED_NAMES.get(name);
+      if (key === null) return undefined;
       if (LEFT_TO_UNDICI.has(key)) return undefined;
       if (key === 'content-length') {
         // A stated length must be the body's; undici reports a mismatch as its own error.

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { FIELD_VALUE_CHAR, isFieldValue, isToken, LowerCaseNames, TOKEN_CHAR } from '../fields.js';
+import { BoundedMemo, shortKey } from '../../bounded-memo.js';
+import { FIELD_VALUE_CHAR, isFieldValue, isToken, TOKEN_CHAR } from '../fields.js';
 import { ResponseParseError } from './errors.js';
 
 /** What the parser reports, in order: one head, its body's chunks, then the end. */
@@ -45,8 +46,8 @@ const FIELD_LINES = new RegExp(`^(?:${TOKEN_CHAR}+:${FIELD_VALUE_CHAR}*(?:\\r\\n
 const MAX_CHUNK_LINE = 4096;
 
 const EMPTY = Buffer.alloc(0);
-/** The header names servers answer with, and their keys. */
-const NAMES = new LowerCaseNames();
+/** The header names servers answer with, and their lower-case keys: each server sends the same handful. */
+const NAMES = new BoundedMemo((name: string) => name.toLowerCase(), { max: 256, keep: shortKey(128) });
 
 /**
  * A strict HTTP/1.1 response parser (RFC 9112) for the worker's own client (./connection.ts): the
@@ -207,7 +208,7 @@ export class ResponseParser {
       let end = lines.indexOf('\r\n', at);
       if (end < 0) end = lines.length;
       const colon = lines.indexOf(':', at); // within the line: FIELD_LINES holds
-      const key = NAMES.of(lines.slice(at, colon));
+      const key = NAMES.get(lines.slice(at, colon));
       const value = trimOwsIn(lines, colon + 1, end);
       at = end + 2;
       const had = headers[key];

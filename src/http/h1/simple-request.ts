@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { LowerCaseNames, TOKEN_CHAR } from '../fields.js';
+import { BoundedMemo, shortKey } from '../../bounded-memo.js';
+import { TOKEN_CHAR } from '../fields.js';
 
 /**
  * Reads the head of one kind of HTTP/1.1 request from raw bytes, for the gateway's front door
@@ -55,8 +56,8 @@ const TARGET = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+$/;
 /** Content-Length's whole value, white space included: llhttp takes spaces after the digits, not a tab. */
 const LENGTH_VALUE = /^[ \t]*\d{1,10} *$/;
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
-/** The header names clients send, and their keys. */
-const NAMES = new LowerCaseNames();
+/** The header names clients send, and their lower-case keys: each client sends the same handful. */
+const NAMES = new BoundedMemo((name: string) => name.toLowerCase(), { max: 256, keep: shortKey(128) });
 const REQUEST_LINE_START = 'POST ';
 const REQUEST_LINE_END = ' HTTP/1.1';
 
@@ -89,7 +90,7 @@ export function readSimpleRequestHead(buf: Buffer, prefix: string, maxHeadBytes:
     const colon = lines.indexOf(':', start); // within the line, after a name: FIELD_LINES holds
     const rawName = lines.slice(start, colon);
     const value = trimOws(lines, colon + 1, lineEnd);
-    const name = NAMES.of(rawName);
+    const name = NAMES.get(rawName);
     if (name === 'content-length' && !LENGTH_VALUE.test(lines.slice(colon + 1, lineEnd))) return NOT_SIMPLE;
     if (headers[name] !== undefined || name === 'set-cookie' || name === '__proto__') return NOT_SIMPLE;
     headers[name] = value;
