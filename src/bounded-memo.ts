@@ -6,7 +6,8 @@
  *
  * It fills and never evicts: `derive` must be a pure function of its key, so what it holds stays
  * right, and the bound keeps inputs that are ever new from growing it. `null` is a value like any
- * other ("not one"); `derive` never returns undefined.
+ * other ("not one"); `derive` never returns undefined. When `derive` throws, nothing is kept and
+ * the key is derived (and throws) again next time.
  */
 export class BoundedMemo<K, V extends NonNullable<unknown> | null> {
   readonly #values = new Map<K, V>();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { BoundedMemo, shortKey } from '../bounded-memo.js';
 import { BadRequestError } from '../errors.js';
 import { confinePathSuffix } from '../functions/index.js';
 import { CALL_ID_RULE, isCallId } from '../queue/call-id.js';
@@ -53,24 +54,16 @@ export function callerCallIdFrom(header: string | string[] | undefined): string 
 
 /**
  * Valid callback URLs read before, as sent → as normalised: callers name the same few receivers,
- * and each parse costs as much as the rest of the header checks. Short ones only, a bounded number.
+ * and each parse costs as much as the rest of the header checks. An invalid one throws, so it is
+ * never kept: it is refused each time.
  */
-const readCallbackUrls = new Map<string, string>();
-const MAX_READ_CALLBACK_URLS = 1_024;
-const MAX_REMEMBERED_URL_LENGTH = 256;
+const CALLBACK_URLS = new BoundedMemo(parseCallbackUrl, { max: 1_024, keep: shortKey(256) });
 
 /** X-Callback-Url must be an absolute http(s) URL; undefined when absent. */
 export function callbackUrlFrom(header: string | string[] | undefined): string | undefined {
   if (header === undefined || header === '') return undefined;
   if (Array.isArray(header)) throw new BadRequestError('X-Callback-Url must be given once');
-  const known = readCallbackUrls.get(header);
-  if (known !== undefined) return known;
-  const href = parseCallbackUrl(header);
-  if (header.length <= MAX_REMEMBERED_URL_LENGTH) {
-    if (readCallbackUrls.size >= MAX_READ_CALLBACK_URLS) readCallbackUrls.clear();
-    readCallbackUrls.set(header, href);
-  }
-  return href;
+  return CALLBACK_URLS.get(header);
 }
 
 function parseCallbackUrl(header: string): string {

@@ -36,6 +36,24 @@ t.test('BoundedMemo keeps null like any value, and only the keys `keep` accepts'
   t.equal(calls, 4, 'worked out once each, the long key each time');
 });
 
+t.test('BoundedMemo keeps nothing for a key whose function throws', async (t) => {
+  let calls = 0;
+  const parsed = new BoundedMemo(
+    (text: string) => {
+      calls += 1;
+      if (!/^\d+$/.test(text)) throw new Error(`not a number: ${text}`);
+      return Number(text);
+    },
+    { max: 10 },
+  );
+  for (const round of [1, 2]) {
+    t.equal(parsed.get('12'), 12, `round ${round}: a number`);
+    t.throws(() => parsed.get('x'), /not a number: x/, `round ${round}: it throws each time`);
+  }
+  t.equal(parsed.size, 1, 'only the number is kept');
+  t.equal(calls, 3, 'the number worked out once, the other each time');
+});
+
 t.test('property: BoundedMemo.get is its function, whatever came before', async (t) => {
   const lower = new BoundedMemo((name: string) => name.toLowerCase(), { max: 8, keep: shortKey(6) });
   await assertProperty(
