@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { endToEndHeaders, type HeaderPairs, type IncomingHeaders } from '../http/headers.js';
 import { authorizationConsumed } from './auth/index.js';
+import { BoundedMemo, shortKey } from '../bounded-memo.js';
 
 /**
  * Header namespaces a caller may not set: `Asyncfn-*` is the envelope's and `Nats-*` JetStream's
@@ -14,9 +15,12 @@ export function isReservedHeader(name: string): boolean {
   return lower.startsWith('asyncfn-') || lower.startsWith('nats-');
 }
 
+/** Whether a name is reserved, for the names seen before (every request's go through here). */
+const RESERVED = new BoundedMemo(isReservedHeader, { max: 1_024, keep: shortKey(128) });
+
 /** What a forwarded name must not be (names arrive lower-cased): reserved, or Authorization when consumed. */
-const forwardable = (name: string): boolean => !isReservedHeader(name);
-const forwardableWithoutAuthorization = (name: string): boolean => name !== 'authorization' && !isReservedHeader(name);
+const forwardable = (name: string): boolean => !RESERVED.get(name);
+const forwardableWithoutAuthorization = (name: string): boolean => name !== 'authorization' && !RESERVED.get(name);
 
 /**
  * The caller's headers that travel on to the function, sync or async, as OpenFaaS forwards them:

@@ -1,3 +1,5 @@
+import { BoundedMemo, shortKey } from '../bounded-memo.js';
+
 /**
  * Headers that describe one hop, not the message: never forwarded by a proxy (RFC 9110 §7.6.1),
  * plus the ones the next hop computes itself (host, content-length).
@@ -29,6 +31,18 @@ export function isHopByHop(name: string): boolean {
   return HOP_BY_HOP.has(lower) || lower === 'proxy' || lower.startsWith('proxy-');
 }
 
+/**
+ * Header names as received, each with its lower-case form, or null for a hop-by-hop header: every
+ * request's headers go through here, and callers send the same few names.
+ */
+const END_TO_END = new BoundedMemo(
+  (rawName: string) => {
+    const name = rawName.toLowerCase();
+    return isHopByHop(name) ? null : name;
+  },
+  { max: 1_024, keep: shortKey(128) },
+);
+
 /** Header names the Connection header lists: hop-by-hop for this message (RFC 9110 §7.6.1). */
 export function connectionOptions(headers: IncomingHeaders): Set<string> {
   const named = new Set<string>();
@@ -55,8 +69,8 @@ export function endToEndHeaders(headers: IncomingHeaders, keep?: (name: string) 
   for (const rawName of Object.keys(headers)) {
     const value = headers[rawName];
     if (value === undefined) continue;
-    const name = rawName.toLowerCase();
-    if (isHopByHop(name) || named?.has(name) === true || (keep !== undefined && !keep(name))) continue;
+    const name = END_TO_END.get(rawName);
+    if (name === null || named?.has(name) === true || (keep !== undefined && !keep(name))) continue;
     if (Array.isArray(value)) for (const v of value) out.push([name, v]);
     else out.push([name, value]);
   }

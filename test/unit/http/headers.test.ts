@@ -20,6 +20,21 @@ t.test('hop-by-hop headers are dropped, end-to-end ones kept with every value', 
   t.notOk(isHopByHop('content-type'));
 });
 
+t.test('the same names read again are dropped or kept as the first time, in any case', async (t) => {
+  // Names are kept with what was decided for them (bounded): what was kept must stand for the same name only.
+  for (const round of [1, 2]) {
+    const pairs = endToEndHeaders({ 'X-Custom': 'a', 'x-custom-2': 'b', Upgrade: 'h2c', 'TRANSFER-ENCODING': 'chunked', 'Proxy-Foo': 'p' });
+    t.same(
+      pairs,
+      [
+        ['x-custom', 'a'],
+        ['x-custom-2', 'b'],
+      ],
+      `round ${round}`,
+    );
+  }
+});
+
 t.test('pairs become a header record with repeated names as arrays', async (t) => {
   t.same(
     toHeaderRecord([
