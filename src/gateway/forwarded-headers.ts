@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { endToEndHeaders, type HeaderPairs, type IncomingHeaders } from '../http/headers.js';
-import { authorizationConsumed } from './auth/index.js';
 import { BoundedMemo, shortKey } from '../bounded-memo.js';
+import { authorizationConsumed } from './auth/index.js';
 
 /**
  * Header namespaces a caller may not set: `Asyncfn-*` is the envelope's and `Nats-*` JetStream's

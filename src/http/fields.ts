@@ -18,3 +18,17 @@ export function isToken(name: string): boolean {
 export function isFieldValue(value: string): boolean {
   return FIELD_VALUE.test(value);
 }
+
+/**
+ * `text[from, to)` without the spaces and tabs around it: RFC 9110's OWS. `String#trim` takes
+ * more (every Unicode space) and, given a slice, makes two strings where this makes one.
+ */
+export function trimOws(text: string, from = 0, to = text.length): string {
+  while (from < to && isOws(text.charCodeAt(from))) from++;
+  while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+  return text.slice(from, to);
+}
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}

@@ -9,6 +9,7 @@
  */
 
 import { BoundedMemo, shortKey } from '../bounded-memo.js';
+import { trimOws } from '../http/fields.js';
 
 /** A header name nats.js accepts: printable ASCII (33–126) except ":". */
 const VALID_NAME = /^[!-9;-~]+$/;
@@ -106,7 +107,7 @@ export function readHeaderBlock(block: Uint8Array): Map<string, string[]> | unde
     if (colon >= 0 && colon < end) {
       const name = s.slice(start, colon);
       // In a plain block only spaces and tabs can be white space: trimmed by index, one string instead of two.
-      const value = plain ? sliceTrimmed(s, colon + 1, end) : s.slice(colon + 1, end).trim();
+      const value = plain ? trimOws(s, colon + 1, end) : s.slice(colon + 1, end).trim();
       if (!plain && (INVALID_NAME_CHAR.test(name) || CR_OR_LF.test(value))) return undefined;
       const values = headers.get(name);
       if (values === undefined) headers.set(name, [value]);
@@ -115,11 +116,4 @@ export function readHeaderBlock(block: Uint8Array): Map<string, string[]> | unde
     start = end + 2;
   }
   return headers;
-}
-
-/** `text[from, to)` without the spaces and tabs around it: `trim()` for text of printable ASCII, spaces and tabs. */
-function sliceTrimmed(text: string, from: number, to: number): string {
-  while (from < to && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
-  while (to > from && (text.charCodeAt(to - 1) === 0x20 || text.charCodeAt(to - 1) === 0x09)) to--;
-  return text.slice(from, to);
 }

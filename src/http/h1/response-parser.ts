@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { BoundedMemo, shortKey } from '../../bounded-memo.js';
-import { FIELD_VALUE_CHAR, isFieldValue, isToken, TOKEN_CHAR } from '../fields.js';
+import { FIELD_VALUE_CHAR, isFieldValue, isToken, TOKEN_CHAR, trimOws } from '../fields.js';
 import { ResponseParseError } from './errors.js';
 
 /** What the parser reports, in order: one head, its body's chunks, then the end. */
@@ -209,7 +209,7 @@ export class ResponseParser {
       if (end < 0) end = lines.length;
       const colon = lines.indexOf(':', at); // within the line: FIELD_LINES holds
       const key = NAMES.get(lines.slice(at, colon));
-      const value = trimOwsIn(lines, colon + 1, end);
+      const value = trimOws(lines, colon + 1, end);
       at = end + 2;
       const had = headers[key];
       if (had === undefined) headers[key] = value;
@@ -228,7 +228,7 @@ export class ResponseParser {
           if (value !== 'keep-alive' && CLOSE.test(value)) close = true;
           break;
         case 'keep-alive':
-          this.#keepAliveHintMs = keepAliveHintMs(value);
+          this.#keepAliveHintMs = KEEP_ALIVE_HINTS.get(value) ?? undefined;
           break;
       }
     }
@@ -311,17 +311,14 @@ export class ResponseParser {
   }
 }
 
-/** The last Keep-Alive value read and its hint: a server sends the same one on every answer. */
-let lastKeepAlive: { readonly value: string; readonly hintMs: number | undefined } = { value: '', hintMs: undefined };
-
-/** The server's `Keep-Alive: timeout=N` as ms, or undefined without a timeout. */
-function keepAliveHintMs(value: string): number | undefined {
-  if (value === lastKeepAlive.value) return lastKeepAlive.hintMs;
-  const hint = KEEP_ALIVE_TIMEOUT.exec(value);
-  const hintMs = hint ? Number(hint[1]) * 1000 : undefined;
-  lastKeepAlive = { value, hintMs };
-  return hintMs;
-}
+/** The server's `Keep-Alive: timeout=N` as ms (null without a timeout), for the values read before: a server sends the same one on every answer. */
+const KEEP_ALIVE_HINTS = new BoundedMemo(
+  (value: string) => {
+    const hint = KEEP_ALIVE_TIMEOUT.exec(value);
+    return hint ? Number(hint[1]) * 1000 : null;
+  },
+  { max: 64, keep: shortKey(128) },
+);
 
 /** Throws the error of the first header line that is not `name: value` (FIELD_LINES refused `lines`). */
 function throwAtBadLine(lines: string): never {
@@ -332,21 +329,6 @@ function throwAtBadLine(lines: string): never {
     if (!isFieldValue(trimOws(line.slice(colon + 1)))) throw new ResponseParseError(`header ${name} has a character not allowed in a value`);
   }
   throw new ResponseParseError('the header block is not "name: value" lines');
-}
-
-/** `text[from, to)` without the spaces and tabs around it. */
-function trimOwsIn(text: string, from: number, to: number): string {
-  while (from < to && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
-  while (to > from && (text.charCodeAt(to - 1) === 0x20 || text.charCodeAt(to - 1) === 0x09)) to--;
-  return text.slice(from, to);
-}
-
-function trimOws(value: string): string {
-  let start = 0;
-  let end = value.length;
-  while (start < end && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) start++;
-  while (end > start && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--;
-  return start === 0 && end === value.length ? value : value.slice(start, end);
 }
 
 /** A Content-Length value ("5", or a list of equal values "5, 5"); one that disagrees with an earlier one is an error. */

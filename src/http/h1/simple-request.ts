@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { BoundedMemo, shortKey } from '../../bounded-memo.js';
-import { TOKEN_CHAR } from '../fields.js';
+import { TOKEN_CHAR, trimOws } from '../fields.js';
 
 /**
  * Reads the head of one kind of HTTP/1.1 request from raw bytes, for the gateway's front door
@@ -104,15 +104,4 @@ export function readSimpleRequestHead(buf: Buffer, prefix: string, maxHeadBytes:
   const connection = headers.connection;
   if (connection !== undefined && connection.toLowerCase() !== 'keep-alive') return NOT_SIMPLE;
   return { method: 'POST', url, httpVersion: '1.1', headers, rawHeaders, contentLength: Number(length), headBytes };
-}
-
-/** `text[from, to)` without the spaces and tabs around it (RFC 9110's OWS; String#trim takes more). */
-function trimOws(text: string, from: number, to: number): string {
-  while (from < to && isOws(text.charCodeAt(from))) from++;
-  while (to > from && isOws(text.charCodeAt(to - 1))) to--;
-  return text.slice(from, to);
-}
-
-function isOws(code: number): boolean {
-  return code === 0x20 || code === 0x09;
 }
