@@ -483,14 +483,26 @@ export const invocationMachine = setup({
 }).createMachine({
   id: 'invocation',
   initial: 'queued',
-  context: ({ input }) => ({
-    ...input,
-    attempt: Math.max(1, input.message.deliveryCount),
-    throttledDeliveries: 0,
-    policyWarnings: [],
-    cancelled: false,
-    running: { abort: undefined, recorded: false },
-  }),
+  // One literal that names each field of the input: a spread copied them one by one into an
+  // object of the input's shape, and the context factory was 1.4 % of a warm drain's samples. The
+  // `satisfies` makes the compiler ask for any field added to the input.
+  context: ({ input }) =>
+    ({
+      policy: input.policy,
+      cancelRequested: input.cancelRequested,
+      nowMs: input.nowMs,
+      random: input.random,
+      deadLetterNonRetryable: input.deadLetterNonRetryable,
+      adaptiveConcurrency: input.adaptiveConcurrency,
+      throttleMaxDeliveries: input.throttleMaxDeliveries,
+      message: input.message,
+      invocation: input.invocation,
+      attempt: Math.max(1, input.message.deliveryCount),
+      throttledDeliveries: 0,
+      policyWarnings: [],
+      cancelled: false,
+      running: { abort: undefined, recorded: false },
+    }) satisfies { [K in keyof InvocationInput]-?: unknown } & Partial<InvocationContext>,
   states: {
     /** Delivered, nothing done yet: skip it if it was cancelled or is too old. */
     queued: {
