@@ -41,6 +41,7 @@ t.test('a name or value nats.js refuses is not encoded, however often valid name
       ['Naïve', 'v'],
       ['Good', 'line\r\nInjected: yes'],
       ['Good', 'line\n'],
+      ['Good', 'line\rInjected'],
     ] as const) {
       const block = new HeaderBlock();
       block.set('Asyncfn-Version', '1');
