@@ -162,6 +162,9 @@ interface BaselineTurn {
   readonly answered: number;
   /** Requests not answered 2xx (errors and time-outs included). */
   readonly failed: number;
+  /** Latency of the turn's requests as autocannon read it, ms. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
 }
 
 /**
@@ -185,17 +188,21 @@ async function measureBaseline(
     natsMs: after[1] - before[1],
     answered: result.ok,
     failed: result.non2xx + result.errors + result.timeouts,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
   };
 }
 
-/** The median rate of `turns`, and the CPU µs per request answered over all of them (the server's, nats-server's). */
-function baselineOf(turns: readonly BaselineTurn[]): { perSecond: number; cpuMicros: number; natsCpuMicros: number } {
+/** The median rate and latencies of `turns`, and the CPU µs per request answered over all of them (the server's, nats-server's). */
+function baselineOf(turns: readonly BaselineTurn[]): { perSecond: number; p50Ms: number; p99Ms: number; cpuMicros: number; natsCpuMicros: number } {
   const answered = Math.max(
     1,
     turns.reduce((sum, f) => sum + f.answered, 0),
   );
   return {
     perSecond: median(turns.map((f) => f.perSecond)),
+    p50Ms: median(turns.map((f) => f.p50Ms)),
+    p99Ms: median(turns.map((f) => f.p99Ms)),
     cpuMicros: (turns.reduce((sum, f) => sum + f.cpuMs, 0) * 1000) / answered,
     natsCpuMicros: (turns.reduce((sum, f) => sum + f.natsMs, 0) * 1000) / answered,
   };
@@ -311,6 +318,8 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       busyCores: median(limits.map((l) => l.busyCores)),
     };
     const roundRatios = rates.map((r, i) => r / limits[i]!.perSecond);
+    const p50 = median(results.map((r) => r.latency.p50));
+    const p99 = median(results.map((r) => r.latency.p99));
     const floor = baselineOf(floors);
     const plain = baselineOf(plains);
     const unfrontedBase = baselineOf(unfrontedTurns);
@@ -350,13 +359,15 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       }),
       row('ingest.rate.lowest', '1 ingest', 'lowest of the turns: 202/s / LIMIT-A of the same turn', Math.min(...roundRatios)),
       row('ingest.rate.highest', '1 ingest', 'highest of the turns: 202/s / LIMIT-A of the same turn', Math.max(...roundRatios)),
-      row('ingest.p50', '1 ingest', `202 latency p50 ms (limit: LIMIT-A publish p50)${turns}`, median(results.map((r) => r.latency.p50)), {
+      row('ingest.p50', '1 ingest', `202 latency p50 ms (limit: LIMIT-A publish p50)${turns}`, p50, {
         limit: limitA.p50Ms,
         ratio: false,
+        target: { max: 8 },
       }),
-      row('ingest.p99', '1 ingest', `202 latency p99 ms (limit: LIMIT-A publish p99)${turns}`, median(results.map((r) => r.latency.p99)), {
+      row('ingest.p99', '1 ingest', `202 latency p99 ms (limit: LIMIT-A publish p99)${turns}`, p99, {
         limit: limitA.p99Ms,
         ratio: false,
+        target: { max: 25 },
       }),
       row('ingest.failed', '1 ingest', 'requests not answered 2xx', failed, { target: { max: 0 } }),
       row('ingest.batch.rate', '1 ingest', `batch items/s (one POST /async-batch of ${plan.batchItems}, 1 KiB each) vs single-request 202/s`, batch.itemsPerSecond, {
@@ -369,6 +380,15 @@ export async function runIngest(plan: IngestPlan): Promise<{ rows: Row[]; limitA
       row('ingest.floor.cpu', '1 ingest', 'HTTP floor: CPU µs per request of a bare node:http server answering 202 under the same autocannon', floor.cpuMicros),
       row('ingest.floor.rate', '1 ingest', `HTTP floor: the bare server's 202/s under the same autocannon (limit: the gateway's)${turns}`, floor.perSecond, {
         limit: rate,
+      }),
+      // What c=100 costs in latency on this machine with no work behind the answers: the floor under the two latency targets.
+      row('ingest.floor.p50', '1 ingest', `HTTP floor: the bare server's latency p50 ms under the same autocannon (limit: the gateway's)${turns}`, floor.p50Ms, {
+        limit: p50,
+        ratio: false,
+      }),
+      row('ingest.floor.p99', '1 ingest', `HTTP floor: the bare server's latency p99 ms under the same autocannon (limit: the gateway's)${turns}`, floor.p99Ms, {
+        limit: p99,
+        ratio: false,
       }),
       row(
         'ingest.busyCores',

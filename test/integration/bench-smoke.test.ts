@@ -34,6 +34,8 @@ const EXPECTED_ROWS = [
   'ingest.otherCpu',
   'ingest.floor.cpu',
   'ingest.floor.rate',
+  'ingest.floor.p50',
+  'ingest.floor.p99',
   'ingest.busyCores',
   'ingest.plain.rate',
   'ingest.vsPlain',
