@@ -23,6 +23,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { ConfirmerClosedError, ConfirmTimeoutError, JetStreamRejectedError, NoStreamError, type JetStreamApiErrorBody } from './confirmer-errors.js';
+import { TokenRing } from './token-ring.js';
 import { deferWrite } from './write-batch.js';
 
 export * from './confirmer-errors.js';
@@ -101,6 +102,8 @@ export interface Confirmer {
 
 /** A write waiting for its answer. Plain object: nothing else (no timer, no Error) per write. */
 interface Pending {
+  /** Its reply subject's last token, base 36. */
+  readonly token: number;
   readonly kind: Kind;
   readonly subject: string;
   readonly deadline: number;
@@ -159,7 +162,7 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
   const sweepIntervalMs = opts.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
   const batchWrites = opts.batchWrites ?? false;
   const inbox = `${createInbox(inboxPrefixOf(nc))}.`;
-  const pending = new Map<string, Pending>();
+  const pending = new TokenRing<Pending>();
   let nextToken = 0;
   let closed = false;
   let sweeper: ReturnType<typeof setInterval> | undefined;
@@ -170,10 +173,12 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
 
   const settle = (err: Error | null, msg: Msg): void => {
     if (err !== null) return; // the subscription's own errors (permissions) leave writes to the sweep
-    const token = msg.subject.slice(inbox.length);
-    const p = pending.get(token);
-    if (p === undefined) return; // answered after its deadline or after close
-    pending.delete(token);
+    const tail = msg.subject.slice(inbox.length);
+    const p = pending.get(parseInt(tail, 36));
+    // Answered after its deadline or after close; or not a token this confirmer wrote (parseInt
+    // reads "1a-x" as 1a: only the token's own text is its answer).
+    if (p === undefined || p.token.toString(36) !== tail) return;
+    pending.take(p.token);
     if (msg.data.length === 0 && msg.headers?.code === 503) {
       p.reject(new NoStreamError(p.subject));
       return;
@@ -215,14 +220,14 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
   const expire = (now: number): void => {
     expiring = false;
     earliest = Infinity;
-    for (const [token, p] of pending) {
+    pending.forEach((p) => {
       if (p.deadline <= now) {
-        pending.delete(token);
+        pending.take(p.token);
         p.reject(new ConfirmTimeoutError(p.subject, p.timeoutMs));
       } else if (p.deadline < earliest) {
         earliest = p.deadline;
       }
-    }
+    });
   };
 
   const close = (cause?: unknown): void => {
@@ -230,8 +235,10 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
     closed = true;
     clearInterval(sweeper);
     sweeper = undefined;
-    for (const p of pending.values()) p.reject(new ConfirmerClosedError(p.subject, cause === undefined ? undefined : { cause }));
+    const left: Pending[] = [];
+    pending.forEach((p) => left.push(p));
     pending.clear();
+    for (const p of left) p.reject(new ConfirmerClosedError(p.subject, cause === undefined ? undefined : { cause }));
     try {
       if (!nc.isClosed()) sub.unsubscribe();
     } catch {
@@ -255,10 +262,10 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
     ackOf?: AckableMsg,
   ): Promise<T> => {
     if (closed) return Promise.reject(new ConfirmerClosedError(subject));
-    const token = (nextToken++).toString(36);
+    const token = nextToken++;
     return new Promise<T>((resolve, reject) => {
       const deadline = performance.now() + timeoutMs;
-      pending.set(token, { kind, subject, deadline, timeoutMs, resolve, reject });
+      pending.add({ token, kind, subject, deadline, timeoutMs, resolve, reject });
       if (deadline < earliest) earliest = deadline;
       if (sweeper === undefined) {
         sweeper = setInterval(sweep, sweepIntervalMs);
@@ -266,11 +273,11 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
       }
       send(() => {
         // Closed while it waited its turn: close() has rejected it already.
-        if (!pending.has(token)) return;
+        if (pending.get(token) === undefined) return;
         if (ackOf !== undefined) {
           // Acked meanwhile (a second ackAck, or through nats.js): nothing to send.
           if (ackOf.didAck === true) {
-            pending.delete(token);
+            pending.take(token);
             resolve(false as T);
             return;
           }
@@ -278,10 +285,11 @@ export function createConfirmer(nc: NatsConnection, opts: ConfirmerOptions = {})
         }
         try {
           beforeSend?.();
-          nc.publish(subject, data, h === undefined ? { reply: inbox + token } : { reply: inbox + token, headers: h });
+          const reply = inbox + token.toString(36);
+          nc.publish(subject, data, h === undefined ? { reply } : { reply, headers: h });
         } catch (err) {
           // payload over max_payload, connection closed: nothing was sent.
-          pending.delete(token);
+          pending.take(token);
           reject(err);
         }
       }, batch);
