@@ -2,9 +2,10 @@
  * Entries keyed by tokens handed out in order (0, 1, 2, …), such as the confirmer's writes waiting
  * for their answers: a ring indexed by the token's low bits, no hash table. A `Map` keyed by the
  * tokens' strings rehashed its table with every burst of writes (it grows as a turn's writes are
- * sent and shrinks as their answers come), and once the map is in the old generation V8 allocates
- * each new table there: garbage for the next full collection on every turn of a busy gateway
- * (BENCHMARKS.md, "The confirmer's writes in a ring").
+ * sent and shrinks as their answers come). Once the map is in the old generation V8 allocates each
+ * new table there, and every table replaced stays there, dead, until the next full collection:
+ * meanwhile the young generation's collections keep alive what it pointed to, so a busy gateway
+ * promoted ~420 B per `202` out of it (BENCHMARKS.md, "The confirmer's writes in a ring").
  *
  * The ring doubles when a new token's slot is still held (an older entry still waiting, a whole
  * ring of tokens ago); it goes back to its first size once it is empty.
