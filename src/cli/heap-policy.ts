@@ -32,3 +32,31 @@ export function applyHeapPolicy(config: RuntimeConfig, execArgv: readonly string
   if (flag !== undefined) setFlagsFromString(flag);
   return flag;
 }
+
+/**
+ * The gateway scavenges its young generation on one thread (`--no-parallel-scavenge`).
+ *
+ * Its young generation is small (the Deployment's `--max-semi-space-size=2`, deploy/kubernetes/base
+ * and deploy/compose.yaml) and little of it survives a scavenge (~15 B promoted per `202`): on one
+ * thread a scavenge is short, where the parallel scavenger's helpers wait for cores that a busy
+ * gateway's box gives to its load and to nats-server. Measured with the gateway's semi-spaces of 2
+ * MiB: no more CPU per `202` than with the image's 8 MiB and parallel scavenges, and 76–78 MiB at
+ * its peak under load against 88–89 (BENCHMARKS.md, "The gateway's young generation after the
+ * ring"). V8 reads the flag at each scavenge, so setting it once the process runs takes effect.
+ * The worker keeps V8's parallel scavenger: its young generation is 8 MiB, and a draining
+ * worker's scavenges copy its invocations in flight.
+ */
+const SCAVENGE_FLAG = /^--(no-)?parallel[-_]scavenge$/;
+
+/** The V8 flag to set for `command`, or undefined (not the gateway, or node's own command line names it: it wins). */
+export function scavengerFlag(command: string, execArgv: readonly string[]): string | undefined {
+  if (command !== 'gateway' || execArgv.some((arg) => SCAVENGE_FLAG.test(arg))) return undefined;
+  return '--no-parallel-scavenge';
+}
+
+/** Applies the scavenger policy of `command` to this process; returns the flag set, if any (for the startup log). */
+export function applyScavengerPolicy(command: string, execArgv: readonly string[] = process.execArgv): string | undefined {
+  const flag = scavengerFlag(command, execArgv);
+  if (flag !== undefined) setFlagsFromString(flag);
+  return flag;
+}

@@ -7,7 +7,7 @@ import { startTracing } from '../telemetry/tracing.js';
 import { UP_DEFAULTS, UP_HOST_VARIABLES } from './up-binding.js';
 import { DEFAULT_DATA_DIR, readLocalNatsUrl } from './up-data-dir.js';
 import { stopMessage } from './stop-message.js';
-import { applyHeapPolicy } from './heap-policy.js';
+import { applyHeapPolicy, applyScavengerPolicy } from './heap-policy.js';
 import { applyWasmPolicy } from './wasm-policy.js';
 import { VERSION } from '../version.js';
 import { readSettingsApart } from './settings-apart.js';
@@ -118,6 +118,8 @@ async function main(argv: string[]): Promise<number> {
   for (const warning of warnings) logger.warn(warning);
   const heapFlag = applyHeapPolicy(config.runtime);
   logger.debug({ v8Flag: heapFlag ?? 'from the node command line' }, 'heap growth between full collections (heap_growing_percent)');
+  const scavengerFlag = applyScavengerPolicy(command);
+  if (scavengerFlag !== undefined) logger.debug({ v8Flag: scavengerFlag }, 'the young generation scavenged on one thread');
   // Before anything connects over HTTP: undici compiles its parser on its first connection.
   const wasmFlag = applyWasmPolicy();
   logger.debug({ v8Flag: wasmFlag ?? 'from the node command line' }, "WebAssembly (undici's HTTP parser) compiled by Liftoff only, not tiered up to TurboFan");

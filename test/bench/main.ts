@@ -14,7 +14,7 @@ import { runHeld } from './held.js';
 import { runMemory } from './memory.js';
 import { runPieces } from './pieces.js';
 import { planFor } from './plan.js';
-import { asyncfnNodeFlags, useCompiledAsyncfn } from './processes.js';
+import { asyncfnNodeFlags, gatewayDeploymentEnv, useCompiledAsyncfn } from './processes.js';
 import { formatReport, machineInfo, writeReport, type Report, type Row } from './report.js';
 import { inScope, progress, startFixtures } from './stack.js';
 
@@ -71,7 +71,9 @@ async function main(): Promise<number> {
     startedAt,
     durationSeconds: (performance.now() - started) / 1000,
     machine: machineInfo(),
-    asyncfnNodeFlags: asyncfnNodeFlags(),
+    asyncfnNodeFlags: asyncfnNodeFlags('worker'),
+    gatewayNodeFlags: asyncfnNodeFlags('gateway'),
+    gatewayMallocArenas: gatewayDeploymentEnv().MALLOC_ARENA_MAX,
     rows,
     // The BullMQ peer runs inside the drain section (same fixtures, same run) when it can.
     skipped: redisServerFound() ? [] : [{ section: '2 BullMQ', reason: 'redis-server is not on this machine (Debian: apt-get install redis-server)' }],

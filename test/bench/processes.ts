@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { within } from '../helpers/eventually.js';
 import { REPO_ROOT } from '../helpers/repo-root.js';
 import type { FixtureCommand, FixtureEvent, FixtureRole, FixtureStats } from './fixture-server.js';
@@ -174,21 +175,49 @@ function imageNodeOptions(): string {
 }
 
 /**
+ * The variables the gateway's Deployment sets for its process (deploy/kubernetes/base/gateway.yaml,
+ * the container's `env`): its own `NODE_OPTIONS`, which replaces the image's, and `MALLOC_ARENA_MAX`.
+ */
+export function gatewayDeploymentEnv(): Record<string, string> {
+  const manifest = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/base/gateway.yaml'), 'utf8'))
+    .map((document) => document.toJS() as { kind?: string })
+    .find((object) => object.kind === 'Deployment') as {
+    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
+  };
+  const env: Record<string, string> = {};
+  for (const { name, value } of manifest.spec.template.spec.containers[0]?.env ?? []) if (value !== undefined) env[name] = value;
+  return env;
+}
+
+function gatewayNodeOptions(): string | undefined {
+  return gatewayDeploymentEnv().NODE_OPTIONS;
+}
+
+/** What else of the gateway Deployment's environment its process gets in the bench (not its flags, given as arguments). */
+function gatewayProcessEnv(): Record<string, string> {
+  if (process.env.ASYNCFN_BENCH_NODE_ARGS !== undefined) return {};
+  const { NODE_OPTIONS: _flags, ...rest } = gatewayDeploymentEnv();
+  return rest;
+}
+
+/**
  * Node arguments for asyncfn children only (not the bench, fixtures or peers, which run as their
- * users run them): the image's, or `ASYNCFN_BENCH_NODE_ARGS` split on spaces to try others
+ * users run them): the image's, and the gateway's Deployment's for the gateway; or
+ * `ASYNCFN_BENCH_NODE_ARGS` split on spaces for both, to try others
  * (`ASYNCFN_BENCH_NODE_ARGS='--max-semi-space-size=4' npm run bench`; empty: node's defaults).
  */
-export function asyncfnNodeFlags(): string[] {
-  return (process.env.ASYNCFN_BENCH_NODE_ARGS ?? imageNodeOptions()).split(' ').filter((arg) => arg !== '');
+export function asyncfnNodeFlags(command: 'worker' | 'gateway' = 'worker'): string[] {
+  const flags = process.env.ASYNCFN_BENCH_NODE_ARGS ?? (command === 'gateway' ? (gatewayNodeOptions() ?? imageNodeOptions()) : imageNodeOptions());
+  return flags.split(' ').filter((arg) => arg !== '');
 }
 
 export function spawnAsyncfn(command: 'worker' | 'gateway', env: Record<string, string>): AsyncfnChild {
   const entry = compiled ? shippedEntry() : 'src/cli/main.ts';
   const child = track(
-    spawn(process.execPath, [...loaderArgs(), ...asyncfnNodeFlags(), entry, command], {
+    spawn(process.execPath, [...loaderArgs(), ...asyncfnNodeFlags(command), entry, command], {
       cwd: REPO_ROOT,
       // The bench's callback sink listens on loopback, which the callback SSRF guard refuses by default.
-      env: { ...process.env, log_level: 'warn', callback_allow: '127.0.0.0/8,::1', ...env },
+      env: { ...process.env, ...(command === 'gateway' ? gatewayProcessEnv() : {}), log_level: 'warn', callback_allow: '127.0.0.0/8,::1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );

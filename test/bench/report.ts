@@ -91,6 +91,10 @@ export interface Report {
   readonly machine: MachineInfo;
   /** The node flags asyncfn's processes ran with (the image's NODE_OPTIONS unless overridden). */
   readonly asyncfnNodeFlags: readonly string[];
+  /** The gateway's (its Deployment's NODE_OPTIONS unless overridden). */
+  readonly gatewayNodeFlags: readonly string[];
+  /** The gateway Deployment's MALLOC_ARENA_MAX, which its process gets unless the flags are overridden. */
+  readonly gatewayMallocArenas: string | undefined;
   readonly rows: readonly Row[];
   /** Sections not run, with the reason (one line each). */
   readonly skipped: readonly { section: string; reason: string }[];
@@ -130,7 +134,10 @@ export function formatReport(report: Report): string {
     '',
     ...report.skipped.map((s) => `${s.section}: skipped (${s.reason})`),
     `machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryMiB} MiB; node ${m.node}; ${m.natsServer}; commit ${m.commit}${m.dirtyFiles.length > 0 ? ` + uncommitted changes in ${m.dirtyFiles.join(', ')}` : ''}`,
-    `asyncfn processes: node ${report.asyncfnNodeFlags.join(' ') || '(no flags)'} (${process.env.ASYNCFN_BENCH_NODE_ARGS === undefined ? "deploy/Dockerfile's NODE_OPTIONS" : 'ASYNCFN_BENCH_NODE_ARGS'})`,
+    process.env.ASYNCFN_BENCH_NODE_ARGS === undefined
+      ? `asyncfn processes: node ${report.asyncfnNodeFlags.join(' ') || '(no flags)'} (deploy/Dockerfile's NODE_OPTIONS); ` +
+        `the gateway: node ${report.gatewayNodeFlags.join(' ') || '(no flags)'} and MALLOC_ARENA_MAX=${report.gatewayMallocArenas ?? '(unset)'} (deploy/kubernetes/base/gateway.yaml's)`
+      : `asyncfn processes: node ${report.asyncfnNodeFlags.join(' ') || '(no flags)'} (ASYNCFN_BENCH_NODE_ARGS)`,
     `mode: ${report.mode}; took ${report.durationSeconds.toFixed(0)} s`,
   ].join('\n');
 }

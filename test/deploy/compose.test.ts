@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
 import { tracingSettingsFrom } from '../../src/config/tracing.js';
 import { acceptedVariable, otelVariableNames, REPO_ROOT } from '../helpers/deploy.js';
@@ -37,7 +37,8 @@ interface Compose {
   volumes?: Record<string, unknown>;
 }
 
-const compose = parse(await readFile(COMPOSE_FILE, 'utf8')) as Compose;
+// Merge keys (`<<: *asyncfn-env`) read as compose reads them.
+const compose = parse(await readFile(COMPOSE_FILE, 'utf8'), { merge: true }) as Compose;
 const prometheus = parse(await readFile(join(COMPOSE_DIR, 'prometheus.yml'), 'utf8')) as {
   scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; dns_sd_configs?: Array<{ names: string[]; port: number }> }>;
 };
@@ -184,4 +185,20 @@ t.test('promtool check config deploy/prometheus.yml (when promtool is installed)
     return;
   }
   await t.resolves(run('promtool', ['check', 'config', join(COMPOSE_DIR, 'prometheus.yml')]));
+});
+
+t.test("the gateway's young generation: compose sets the flags the Kubernetes Deployment sets, and the worker keeps the image's", async (t) => {
+  const deployment = parseAllDocuments(await readFile(join(ROOT, 'deploy/kubernetes/base/gateway.yaml'), 'utf8'))
+    .map((document) => document.toJS() as { kind?: string })
+    .find((object) => object.kind === 'Deployment') as {
+    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
+  };
+  const env = deployment.spec.template.spec.containers[0]?.env ?? [];
+  const kubernetes = (name: string): string | undefined => env.find((variable) => variable.name === name)?.value;
+  t.match(kubernetes('NODE_OPTIONS'), /(^| )--max-semi-space-size=\d+( |$)/, 'the Deployment sets the semi-space size (a flag NODE_OPTIONS allows)');
+  for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX']) {
+    t.ok(kubernetes(name), `the Deployment sets ${name}`);
+    t.equal(services.gateway!.environment?.[name], kubernetes(name), `compose runs the gateway with the same ${name}`);
+    t.equal(services.worker!.environment?.[name], undefined, `the worker runs with the image's ${name === 'NODE_OPTIONS' ? 'NODE_OPTIONS' : 'malloc'}`);
+  }
 });

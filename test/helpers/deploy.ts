@@ -12,8 +12,10 @@ export async function otelVariableNames(): Promise<string[]> {
 
 /**
  * Whether asyncfn reads an environment variable of this name: the config loader's variables
- * (OpenFaaS names, NATS_URL), ASYNCFN_CONFIG (src/cli/main.ts) and the tracing's OTEL_* names.
+ * (OpenFaaS names, NATS_URL), ASYNCFN_CONFIG (src/cli/main.ts) and the tracing's OTEL_* names;
+ * or node and its C library do: NODE_OPTIONS, which the image sets and the gateway's Deployment
+ * sets for itself, and glibc's MALLOC_ARENA_MAX, which the gateway's Deployment sets.
  */
 export function acceptedVariable(name: string, otelNames: readonly string[]): boolean {
-  return VARIABLE_NAMES.includes(name) || otelNames.includes(name) || name === 'ASYNCFN_CONFIG';
+  return VARIABLE_NAMES.includes(name) || otelNames.includes(name) || ['ASYNCFN_CONFIG', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX'].includes(name);
 }
