@@ -14,7 +14,8 @@ import { runHeld } from './held.js';
 import { runMemory } from './memory.js';
 import { runPieces } from './pieces.js';
 import { planFor } from './plan.js';
-import { asyncfnNodeFlags, gatewayDeploymentEnv, useCompiledAsyncfn } from './processes.js';
+import { gatewayDeploymentEnv } from '../helpers/deploy.js';
+import { asyncfnNodeFlags, useCompiledAsyncfn } from './processes.js';
 import { formatReport, machineInfo, writeReport, type Report, type Row } from './report.js';
 import { inScope, progress, startFixtures } from './stack.js';
 

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { gatewayDeploymentEnv } from '../helpers/deploy.js';
 import { within } from '../helpers/eventually.js';
 import { REPO_ROOT } from '../helpers/repo-root.js';
 import type { FixtureCommand, FixtureEvent, FixtureRole, FixtureStats } from './fixture-server.js';
@@ -172,21 +172,6 @@ function imageNodeOptions(): string {
   const match = /^ENV NODE_OPTIONS=(.*)$/m.exec(dockerfile);
   if (match === null) throw new Error('deploy/Dockerfile sets no NODE_OPTIONS; the bench runs asyncfn with the flags of its image');
   return match[1]!.trim();
-}
-
-/**
- * The variables the gateway's Deployment sets for its process (deploy/kubernetes/base/gateway.yaml,
- * the container's `env`): its own `NODE_OPTIONS`, which replaces the image's, and `MALLOC_ARENA_MAX`.
- */
-export function gatewayDeploymentEnv(): Record<string, string> {
-  const manifest = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/base/gateway.yaml'), 'utf8'))
-    .map((document) => document.toJS() as { kind?: string })
-    .find((object) => object.kind === 'Deployment') as {
-    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
-  };
-  const env: Record<string, string> = {};
-  for (const { name, value } of manifest.spec.template.spec.containers[0]?.env ?? []) if (value !== undefined) env[name] = value;
-  return env;
 }
 
 function gatewayNodeOptions(): string | undefined {

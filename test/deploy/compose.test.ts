@@ -3,10 +3,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
 import { tracingSettingsFrom } from '../../src/config/tracing.js';
-import { acceptedVariable, otelVariableNames, REPO_ROOT } from '../helpers/deploy.js';
+import { acceptedVariable, gatewayDeploymentEnv, otelVariableNames, REPO_ROOT } from '../helpers/deploy.js';
 
 /**
  * deploy/compose.yaml (the local stack) and deploy/prometheus.yml, checked by reading them, and
@@ -188,13 +188,8 @@ t.test('promtool check config deploy/prometheus.yml (when promtool is installed)
 });
 
 t.test("the gateway's young generation: compose sets the flags the Kubernetes Deployment sets, and the worker keeps the image's", async (t) => {
-  const deployment = parseAllDocuments(await readFile(join(ROOT, 'deploy/kubernetes/base/gateway.yaml'), 'utf8'))
-    .map((document) => document.toJS() as { kind?: string })
-    .find((object) => object.kind === 'Deployment') as {
-    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
-  };
-  const env = deployment.spec.template.spec.containers[0]?.env ?? [];
-  const kubernetes = (name: string): string | undefined => env.find((variable) => variable.name === name)?.value;
+  const deployment = gatewayDeploymentEnv();
+  const kubernetes = (name: string): string | undefined => deployment[name];
   t.match(kubernetes('NODE_OPTIONS'), /(^| )--max-semi-space-size=\d+( |$)/, 'the Deployment sets the semi-space size (a flag NODE_OPTIONS allows)');
   for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX']) {
     t.ok(kubernetes(name), `the Deployment sets ${name}`);

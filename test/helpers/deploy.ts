@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { TRACING_VARIABLE_NAMES } from '../../src/config/tracing.js';
 import { VARIABLE_NAMES } from '../../src/config/variables.js';
+import { REPO_ROOT } from './repo-root.js';
 
 /** Helpers of test/deploy that need no Kubernetes tooling (test/helpers/kustomize.ts has that). */
 
@@ -18,4 +22,19 @@ export async function otelVariableNames(): Promise<string[]> {
  */
 export function acceptedVariable(name: string, otelNames: readonly string[]): boolean {
   return VARIABLE_NAMES.includes(name) || otelNames.includes(name) || ['ASYNCFN_CONFIG', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX'].includes(name);
+}
+
+/**
+ * The variables the gateway's Deployment sets for its process (deploy/kubernetes/base/gateway.yaml,
+ * the container's `env`): its own `NODE_OPTIONS`, which replaces the image's, and `MALLOC_ARENA_MAX`.
+ */
+export function gatewayDeploymentEnv(): Record<string, string> {
+  const manifest = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/base/gateway.yaml'), 'utf8'))
+    .map((document) => document.toJS() as { kind?: string })
+    .find((object) => object.kind === 'Deployment') as {
+    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
+  };
+  const env: Record<string, string> = {};
+  for (const { name, value } of manifest.spec.template.spec.containers[0]?.env ?? []) if (value !== undefined) env[name] = value;
+  return env;
 }
