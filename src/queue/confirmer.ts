@@ -102,7 +102,7 @@ export interface Confirmer {
 
 /** A write waiting for its answer. Plain object: nothing else (no timer, no Error) per write. */
 interface Pending {
-  /** Its reply subject's last token, base 36. */
+  /** Handed out in order; written in base 36 as its reply subject's last token. */
   readonly token: number;
   readonly kind: Kind;
   readonly subject: string;

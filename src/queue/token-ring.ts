@@ -1,3 +1,6 @@
+/** Slots a ring grows to at most (2^24): `&` reads tokens as 32-bit integers. */
+const MAX_CAPACITY = 1 << 24;
+
 /**
  * Entries keyed by tokens handed out in order (0, 1, 2, …), such as the confirmer's writes waiting
  * for their answers: a ring indexed by the token's low bits, no hash table. A `Map` keyed by the
@@ -10,9 +13,6 @@
  * The ring doubles when a new token's slot is still held (an older entry still waiting, a whole
  * ring of tokens ago); it goes back to its first size once it is empty.
  */
-/** Slots a ring grows to at most (2^24): `&` reads tokens as 32-bit integers. */
-const MAX_CAPACITY = 1 << 24;
-
 export class TokenRing<T extends { readonly token: number }> {
   readonly #initial: number;
   #slots: Array<T | undefined>;

@@ -174,10 +174,6 @@ function imageNodeOptions(): string {
   return match[1]!.trim();
 }
 
-function gatewayNodeOptions(): string | undefined {
-  return gatewayDeploymentEnv().NODE_OPTIONS;
-}
-
 /** What else of the gateway Deployment's environment its process gets in the bench (not its flags, given as arguments). */
 function gatewayProcessEnv(): Record<string, string> {
   if (process.env.ASYNCFN_BENCH_NODE_ARGS !== undefined) return {};
@@ -192,7 +188,7 @@ function gatewayProcessEnv(): Record<string, string> {
  * (`ASYNCFN_BENCH_NODE_ARGS='--max-semi-space-size=4' npm run bench`; empty: node's defaults).
  */
 export function asyncfnNodeFlags(command: 'worker' | 'gateway' = 'worker'): string[] {
-  const flags = process.env.ASYNCFN_BENCH_NODE_ARGS ?? (command === 'gateway' ? (gatewayNodeOptions() ?? imageNodeOptions()) : imageNodeOptions());
+  const flags = process.env.ASYNCFN_BENCH_NODE_ARGS ?? (command === 'gateway' ? (gatewayDeploymentEnv().NODE_OPTIONS ?? imageNodeOptions()) : imageNodeOptions());
   return flags.split(' ').filter((arg) => arg !== '');
 }
 

@@ -187,13 +187,12 @@ t.test('promtool check config deploy/prometheus.yml (when promtool is installed)
   await t.resolves(run('promtool', ['check', 'config', join(COMPOSE_DIR, 'prometheus.yml')]));
 });
 
-t.test("the gateway's young generation: compose sets the flags the Kubernetes Deployment sets, and the worker keeps the image's", async (t) => {
+t.test("the gateway's memory settings: compose sets what the Kubernetes Deployment sets, and the worker keeps the image's", async (t) => {
   const deployment = gatewayDeploymentEnv();
-  const kubernetes = (name: string): string | undefined => deployment[name];
-  t.match(kubernetes('NODE_OPTIONS'), /(^| )--max-semi-space-size=\d+( |$)/, 'the Deployment sets the semi-space size (a flag NODE_OPTIONS allows)');
+  t.match(deployment.NODE_OPTIONS, /(^| )--max-semi-space-size=\d+( |$)/, 'the Deployment sets the semi-space size (a flag NODE_OPTIONS allows)');
   for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX']) {
-    t.ok(kubernetes(name), `the Deployment sets ${name}`);
-    t.equal(services.gateway!.environment?.[name], kubernetes(name), `compose runs the gateway with the same ${name}`);
-    t.equal(services.worker!.environment?.[name], undefined, `the worker runs with the image's ${name === 'NODE_OPTIONS' ? 'NODE_OPTIONS' : 'malloc'}`);
+    t.ok(deployment[name], `the Deployment sets ${name}`);
+    t.equal(services.gateway!.environment?.[name], deployment[name], `compose runs the gateway with the same ${name}`);
+    t.equal(services.worker!.environment?.[name], undefined, `the worker sets no ${name} of its own`);
   }
 });
