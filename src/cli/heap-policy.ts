@@ -40,10 +40,10 @@ export function applyHeapPolicy(config: RuntimeConfig, execArgv: readonly string
  * and deploy/compose.yaml) and little of it survives a scavenge (~15 B promoted per `202`): on one
  * thread a scavenge is short, where the parallel scavenger's helpers wait for cores that a busy
  * gateway's box gives to its load and to nats-server. Measured with the gateway's semi-spaces of 2
- * MiB, in alternated rounds: no more CPU per `202` than with the image's 8 MiB and parallel
- * scavenges, and 76–78 MiB at its peak under load against 88–89 (BENCHMARKS.md, "The gateway's
- * young generation after the ring"). V8 reads the flag at each scavenge, so setting it once the
- * process runs takes effect.
+ * MiB, against the image's 8 MiB and parallel scavenges: 77–79 MiB at its peak under load against
+ * 91–93, for ~8 % more CPU per `202` (`npm run bench` both ways in alternation; BENCHMARKS.md,
+ * "The gateway's young generation both ways in the same bench"). V8 reads the flag at each
+ * scavenge, so setting it once the process runs takes effect.
  * The worker keeps V8's parallel scavenger: its young generation is 8 MiB, and a draining
  * worker's scavenges copy its invocations in flight.
  */
