@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { tracingActive, UNTRACED } from '../telemetry/spans.js';
-import { enqueue, type EnqueuePorts } from './enqueue.js';
+import { enqueue, type EnqueuePorts, type EnqueueRequest, type EnqueueResult } from './enqueue.js';
 import { acceptedHeaderList, ASYNC_PREFIX, enqueueRequestOf, type EnqueueReadOptions } from './enqueue-http.js';
 import { forwardedHeadersOf } from './forwarded-headers.js';
 import { answerableError, writeError, type ResponseWriter } from './http-errors.js';
@@ -33,7 +33,7 @@ export type RequestHead = Pick<IncomingMessage, 'method' | 'url' | 'headers' | '
 export interface FastEnqueue extends RequestTaker {
   /** Whether the request of this head is taken; asked before any of its body is read. */
   accepts(head: RequestHead): boolean;
-  /** Enqueues the accepted request with its whole body and answers it on `res`; never rejects. */
+  /** Enqueues the accepted request with its whole body and answers it on `res`; never rejects. `head` is read before it returns. */
   answer(head: RequestHead, body: Uint8Array, res: ResponseWriter, startedAt: number): Promise<void>;
 }
 
@@ -78,27 +78,45 @@ export function createFastEnqueue(deps: FastEnqueueDeps): FastEnqueue {
     );
   };
 
-  const enqueueAndAnswer = async (req: RequestHead, body: Uint8Array, res: ResponseWriter, startedAt: number): Promise<void> => {
+  /**
+   * Not an async function: while the PubAck is awaited, this answer holds only what it needs (the
+   * writer, the URL, the start and the function's name), not the request's head and its headers,
+   * which young collections would otherwise copy for every request in flight (BENCHMARKS.md, "What a
+   * request in flight holds").
+   */
+  const enqueueAndAnswer = (req: RequestHead, body: Uint8Array, res: ResponseWriter, startedAt: number): Promise<void> => {
     const url = req.url!;
-    let status: number;
-    let functionName: string | undefined;
+    let request: EnqueueRequest;
     try {
-      const request = enqueueRequestOf({ method: 'POST', url, headers: req.headers, forwarded: forwardedHeadersOf(req.headers, false) }, body, UNTRACED, deps.read);
-      functionName = request.ref.name;
-      const result = await enqueue(deps.ports, request);
-      if (result.outcome === 'refused') {
-        status = refuse(res, result.error, url);
-      } else {
-        const headers = acceptedHeaderList(result);
-        headers.push('content-length', '0');
-        res.writeHead(202, headers);
-        res.end();
-        status = 202;
-      }
+      request = enqueueRequestOf({ method: 'POST', url, headers: req.headers, forwarded: forwardedHeadersOf(req.headers, false) }, body, UNTRACED, deps.read);
     } catch (err) {
-      status = refuse(res, err, url);
+      counted(url, refuse(res, err, url), startedAt, undefined);
+      return Promise.resolve();
     }
-    deps.count(req as { method: string; url: string }, ROUTE, status, (performance.now() - startedAt) / 1000, functionName);
+    const functionName = request.ref.name;
+    return enqueue(deps.ports, request).then(
+      (result) => counted(url, answerWith(res, result, url), startedAt, functionName),
+      (err: unknown) => counted(url, refuse(res, err, url), startedAt, functionName),
+    );
+  };
+
+  /** Answers `result`: a 202 for an accepted (or repeated) invocation, else the refusal; returns the status. */
+  const answerWith = (res: ResponseWriter, result: EnqueueResult, url: string): number => {
+    try {
+      if (result.outcome === 'refused') return refuse(res, result.error, url);
+      const headers = acceptedHeaderList(result);
+      headers.push('content-length', '0');
+      res.writeHead(202, headers);
+      res.end();
+      return 202;
+    } catch (err) {
+      return refuse(res, err, url);
+    }
+  };
+
+  /** The answer's metrics, as fastify's hooks count the route's. */
+  const counted = (url: string, status: number, startedAt: number, functionName: string | undefined): void => {
+    deps.count({ method: 'POST', url }, ROUTE, status, (performance.now() - startedAt) / 1000, functionName);
   };
 
   /** Answers as the gateway's error handler does (http-errors.ts); returns the status. */
@@ -108,8 +126,10 @@ export function createFastEnqueue(deps: FastEnqueueDeps): FastEnqueue {
     return error.httpStatus;
   };
 
-  const answer = (req: RequestHead, body: Uint8Array, res: ResponseWriter, startedAt: number): Promise<void> =>
-    enqueueAndAnswer(req, body, res, startedAt).catch((err: unknown) => deps.logger.error({ err, url: req.url }, 'unhandled gateway error'));
+  const answer = (req: RequestHead, body: Uint8Array, res: ResponseWriter, startedAt: number): Promise<void> => {
+    const { url } = req;
+    return enqueueAndAnswer(req, body, res, startedAt).catch((err: unknown) => deps.logger.error({ err, url }, 'unhandled gateway error'));
+  };
 
   const take: RequestTaker = (req, res) => {
     if (!accepts(req)) return false;

@@ -265,7 +265,12 @@ class Connection implements ResponseWriter {
 
   #answer(enqueue: FastEnqueue, body: Buffer): void {
     this.#phase = Phase.Answering;
-    void enqueue.answer(this.#head!, body, this, this.#startedAt);
+    // `answer` reads the head before it returns: the connection does not keep it while the PubAck
+    // is awaited, so young collections do not copy it meanwhile (BENCHMARKS.md, "What a request in
+    // flight holds").
+    const head = this.#head!;
+    this.#head = undefined;
+    void enqueue.answer(head, body, this, this.#startedAt);
   }
 
   #handOver(): void {
@@ -306,7 +311,6 @@ class Connection implements ResponseWriter {
       `HTTP/1.1 ${this.#status} ${STATUS_CODES[this.#status] ?? ''}\r\n${this.#headers ?? ''}Date: ${utcDate()}\r\n` +
       (close ? 'Connection: close\r\n\r\n' : keepAliveFields(this.door.server));
     this.#headers = undefined;
-    this.#head = undefined;
     // As node writes them: the head as latin1 alone, with a string body as UTF-8.
     const writable = body === undefined || body === '' ? this.socket.write(head, 'latin1') : this.socket.write(head + body, 'utf8');
     if (close) {
