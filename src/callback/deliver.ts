@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
-import type { Dispatcher } from 'undici';
 import type { CallbackRequest } from '../../actors/invocation.types.js';
 import { durationSeconds, unixNanos } from '../http/headers.js';
+import type { HttpDispatcher } from '../http/client.js';
 import { exchange, ExchangeTimeoutError, type ExchangeReader, type ExchangeResponse } from '../http/exchange.js';
 import { AsyncFnError, describeError } from '../errors.js';
 import { TelemetryAttributes as A } from '../telemetry/attributes.js';
@@ -20,7 +20,7 @@ export interface CallbackSigning {
 }
 
 export interface DeliverCallbackDeps {
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: HttpDispatcher;
   /**
    * Longest one callback POST may take, ms: `callback_timeout` for the durable retrier, the
    * shorter `callback_first_attempt_timeout` for the worker's direct attempt.

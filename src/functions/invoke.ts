@@ -1,7 +1,7 @@
 import { trace, type Context, type Span } from '@opentelemetry/api';
-import type { Dispatcher } from 'undici';
 import type { FunctionOutcome, FunctionPolicy, FunctionRequest, Invocation } from '../../actors/invocation.types.js';
 import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
+import type { HttpDispatcher } from '../http/client.js';
 import { exchange, ExchangeTimeoutError, type ExchangeReader, type ExchangeResponse } from '../http/exchange.js';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
 import { CONSUMER, contextOf, endSpan, errorFailure, injectHeaders, startClientSpan, statusFailure, tracer, tracingActive, UNTRACED } from '../telemetry/spans.js';
@@ -12,7 +12,7 @@ import type { AbortLike } from '../../actors/abort-handle.js';
 
 export interface InvokeFunctionDeps {
   readonly resolver: FunctionResolver;
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: HttpDispatcher;
   /**
    * Longest a function call may take, ms (OpenFaaS `upstream_timeout`): the default, and the cap
    * of a function's timeout annotation and of a caller's X-Timeout (src/functions/timeout.ts).

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import fastify, { type FastifyInstance } from 'fastify';
-import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { FunctionResolver } from '../functions/index.js';
+import type { HttpDispatcher } from '../http/client.js';
 import type { InvocationPublisher } from '../queue/publisher.js';
 import type { CancellationRequests } from '../status/cancellations.js';
 import type { RecordStore } from '../status/records.js';
@@ -125,7 +125,7 @@ export interface GatewayDeps {
   readonly results: ResultStore;
   /** The payload bucket of large bodies; absent, max_body_size is the async route's limit. */
   readonly payloads?: PayloadStore;
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: HttpDispatcher;
   readonly isReady: () => boolean;
   readonly logger: Logger;
   readonly registry: Registry;

@@ -1,8 +1,10 @@
 import { isIP, type LookupFunction } from 'node:net';
-import type { buildConnector as BuildConnector, Dispatcher } from 'undici';
-import { http1Agent } from './h1/agent.js';
+import type { buildConnector as BuildConnector } from 'undici';
+import { http1Agent, type HttpDispatcher } from './h1/agent.js';
 import type { WriteScheduler } from './h1/connection.js';
-import { Agent, buildConnector } from './undici-parts.js';
+import { undiciAgent, undiciBuildConnector } from './undici-parts.js';
+
+export type { HttpDispatcher } from './h1/agent.js';
 
 export interface HttpClientOptions {
   /** Connections kept per origin; match max_inflight so every slot can call at once. */
@@ -33,18 +35,18 @@ export interface ConnectGuard {
 }
 
 /**
- * The outbound HTTP pool for function calls and callbacks: undici's Agent, whose plain `http:`
- * requests through `exchange()` are carried by asyncfn's own HTTP/1.1 connections (./h1/agent.ts);
- * both follow the same guard. undici's own header and body timeouts are off: a function may
+ * The outbound HTTP pool for function calls and callbacks: asyncfn's own HTTP/1.1 connections for
+ * the plain `http:` requests of `exchange()`, undici's Agent (loaded on first use) for the rest
+ * (./h1/agent.ts); both follow the same guard. undici's own header and body timeouts are off: a function may
  * legitimately run for hours, and the caller bounds each exchange as a whole (upstream_timeout,
  * callback_timeout; see exchange.ts) or aborts it (the machine leaving its state).
  */
-export function createHttpClient(opts: HttpClientOptions): Dispatcher {
+export function createHttpClient(opts: HttpClientOptions): HttpDispatcher {
   const keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? 30_000;
   const guard = opts.connectGuard;
   const refusal = guard && literalRefusal(guard);
   return http1Agent(
-    Agent,
+    undiciAgent,
     {
       connections: opts.connectionsPerOrigin,
       keepAliveTimeout: keepAliveTimeoutMs,
@@ -61,9 +63,9 @@ function literalRefusal(guard: ConnectGuard): (host: string) => Error | undefine
   return (host) => (isIP(host) === 0 ? undefined : guard.refusal(host, host));
 }
 
-/** undici's own connector with a guarded lookup, plus the check of IP-literal hosts. */
+/** undici's own connector with a guarded lookup (built on the first connection), plus the check of IP-literal hosts. */
 function guardedConnector(lookup: LookupFunction, refusal: (host: string) => Error | undefined): BuildConnector.connector {
-  const connect = buildConnector({ lookup });
+  let connect: BuildConnector.connector | undefined;
   return (options, callback) => {
     // undici passes IPv6 literals without their brackets.
     const refused = refusal(options.hostname);
@@ -71,6 +73,7 @@ function guardedConnector(lookup: LookupFunction, refusal: (host: string) => Err
       callback(refused, null);
       return;
     }
+    connect ??= undiciBuildConnector()({ lookup });
     connect(options, callback);
   };
 }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AbortLike } from '../../actors/abort-handle.js';
+import type { HttpDispatcher } from './h1/agent.js';
 
 /** One HTTP request of the worker: a function call or a callback. */
 export interface ExchangeRequest {
@@ -232,10 +233,10 @@ const AS_IS: ExchangeReader<ExchangeResponse> = {
  * {@link ExchangeTimeoutError}, or the reason of `signal`. With a `reader`, settles with what it
  * makes of either (an already aborted `signal` is read by it too).
  */
-export function exchange(dispatcher: Dispatcher, request: ExchangeRequest, opts: ExchangeOptions): Promise<ExchangeResponse>;
-export function exchange<T>(dispatcher: Dispatcher, request: ExchangeRequest, opts: ExchangeOptions, reader: ExchangeReader<T>): Promise<T>;
+export function exchange(dispatcher: HttpDispatcher, request: ExchangeRequest, opts: ExchangeOptions): Promise<ExchangeResponse>;
+export function exchange<T>(dispatcher: HttpDispatcher, request: ExchangeRequest, opts: ExchangeOptions, reader: ExchangeReader<T>): Promise<T>;
 export function exchange<T>(
-  dispatcher: Dispatcher,
+  dispatcher: HttpDispatcher,
   request: ExchangeRequest,
   opts: ExchangeOptions,
   reader: ExchangeReader<T> = AS_IS as unknown as ExchangeReader<T>,

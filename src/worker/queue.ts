@@ -11,8 +11,8 @@ import { handOffCallback } from '../callback/stored.js';
 import type { Config, QueueServed } from '../config/index.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { functionPolicies } from '../functions/annotations.js';
+import type { HttpDispatcher } from '../http/client.js';
 import { invokeFunction } from '../functions/invoke.js';
-import type { Dispatcher } from 'undici';
 import type { QueueConnection } from '../nats/connection.js';
 import type { DeadLetterMeta, RawMessage } from '../queue/dead-letter.js';
 import type { Confirmer } from '../queue/confirmer.js';
@@ -38,7 +38,7 @@ export interface QueueDeps {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly resolver: FunctionResolver;
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: HttpDispatcher;
   /** The direct callback attempt, bounded by callback_first_attempt_timeout. */
   readonly deliver: ReturnType<typeof deliverCallback>;
   readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;

@@ -67,9 +67,10 @@ t.test('a worker without tracing loads no OpenTelemetry SDK, no gateway, no fast
   t.same(loaded(modules, /\/node_modules\/(figlet|pino-pretty)\//), [], 'no figlet, no pino-pretty');
   t.same(loaded(modules, /\/src\/(gateway|samples|cli\/dlq|dead-letters)\//), [], 'no gateway, sample or dead-letter module');
   t.same(loaded(modules, /\/src\/cli\/(gateway-processes|up|status|queues|cancel)\.(ts|js)$/), [], 'no other command');
-  // undici's index loads fetch, WebSocket, the HTTP cache and the mocks: ~8 MiB a worker never uses.
-  t.ok(loaded(modules, /\/node_modules\/undici\/lib\/dispatcher\/agent\.js$/).length === 1, "undici's Agent");
-  t.same(loaded(modules, /\/node_modules\/undici\/(index\.js|lib\/web\/)/), [], "not undici's index, fetch or WebSocket");
+  // Its function is plain http: asyncfn's own HTTP/1.1 client calls it, and undici's Agent (https,
+  // streamed bodies) is loaded on its first request (src/http/undici-parts.ts): ~1 MiB of idle RSS.
+  t.ok(loaded(modules, /\/src\/http\/h1\/agent\.(ts|js)$/).length === 1, "asyncfn's HTTP/1.1 client");
+  t.same(loaded(modules, /\/node_modules\/undici\//), [], 'no undici module');
   // RxJS's index loads all of its 223 modules (~4 MiB more than the ones actors/rx.ts names).
   t.ok(loaded(modules, /\/node_modules\/rxjs\/dist\/cjs\/internal\/Observable\.js$/).length > 0, "RxJS's Observable");
   t.same(loaded(modules, /\/node_modules\/rxjs\/dist\/cjs\/(index\.js|internal\/ajax\/|internal\/testing\/)/), [], "not RxJS's index");

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { describeError, FunctionNotFoundError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js';
 import { annotatedTimeout, callTimeout, functionUrl, parseFunctionRef, type FunctionResolver } from '../../functions/index.js';
-import { isTimeout, timeLimit } from '../../http/client.js';
+import { isTimeout, timeLimit, type HttpDispatcher } from '../../http/client.js';
 import { requestVia } from '../../http/undici-parts.js';
 import { connectionOptions, durationSeconds, isHopByHop, toHeaderRecord, unixNanos } from '../../http/headers.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
@@ -13,7 +13,7 @@ import { endSpan, errorFailure, injectHeaders, startClientSpan, startServerSpan,
 
 export interface FunctionRouteDeps {
   readonly resolver: FunctionResolver;
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: HttpDispatcher;
   readonly defaultNamespace: string;
   /**
    * Longest a synchronous call may take, ms (OpenFaaS `upstream_timeout`); a function's timeout

@@ -25,93 +25,125 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const SWEEP_MS = 1_000;
 
 /**
- * The worker's outbound HTTP client: undici's Agent, with the plain requests (./request-head.ts:
- * `http:`, a body in memory, valid headers) answered by asyncfn's own HTTP/1.1 connections
- * instead. In alternated cold drains a worker spent a tenth less CPU per invocation that way
- * (its function call and callback), most of it in V8's compiler and collector, which have less
- * code and fewer objects to handle (BENCHMARKS.md, "The worker's own HTTP/1.1 client"). What is
- * left of a call is mostly the kernel's: on loopback the write syscall runs the receiver's TCP
- * work too. Everything else (https, streamed bodies, undici's own API such as
- * `request()` and its older handler shape) goes to undici unchanged.
+ * The outbound HTTP calls' dispatcher, as asyncfn uses one (./exchange.ts, the gateway's sync
+ * route): a request to dispatch, and the end of the pool. undici's own classes fit it too.
+ */
+export interface HttpDispatcher {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+  /** No new requests; those given are served, then the connections close. */
+  close(): Promise<void>;
+  /** Fails what is in flight and closes every connection at once. */
+  destroy(error?: Error | null): Promise<void>;
+}
+
+/**
+ * The worker's outbound HTTP client: the plain requests (./request-head.ts: `http:`, a body in
+ * memory, valid headers) go over asyncfn's own HTTP/1.1 connections; everything else (https,
+ * streamed bodies, undici's own API such as `request()` and its older handler shape) goes to an
+ * undici Agent made with `agentOptions` on the first such request (`loadAgent` loads its class).
+ * In alternated cold drains a worker spent a tenth less CPU per invocation that way (its function
+ * call and callback), most of it in V8's compiler and collector, which have less code and fewer
+ * objects to handle (BENCHMARKS.md, "The worker's own HTTP/1.1 client"); and a worker whose calls
+ * are all plain never loads undici (./undici-parts.ts). What is left of a call is mostly the
+ * kernel's: on loopback the write syscall runs the receiver's TCP work too.
  *
  * The lean path speaks undici's dispatch handler API (onRequestStart … onResponseEnd /
  * onResponseError), so `exchange()` cannot tell the two apart.
  */
-export function http1Agent(Agent: typeof UndiciAgent, agentOptions: UndiciAgent.Options, opts: Http1AgentOptions): Dispatcher {
-  class Http1Agent extends Agent implements PoolOwner {
-    readonly #pools = new Map<string, OriginPool>();
-    #sweep: NodeJS.Timeout | undefined = undefined;
-    #destroyed = false;
+export function http1Agent(loadAgent: () => typeof UndiciAgent, agentOptions: UndiciAgent.Options, opts: Http1AgentOptions): HttpDispatcher {
+  return new Http1Agent(loadAgent, agentOptions, opts);
+}
 
-    override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-      if (typeof options.origin !== 'string' || handler.onRequestStart === undefined || options.query !== undefined || options.upgrade != null) {
-        return super.dispatch(options, handler);
-      }
-      let pool = this.#pools.get(options.origin);
-      const origin = pool?.origin ?? plainOrigin(options.origin);
-      if (origin === undefined) return super.dispatch(options, handler);
-      const head = plainRequestHead(origin, options);
-      if (head === undefined) return super.dispatch(options, handler);
-      if (this.#destroyed) throw new ClientDestroyedError();
-      if (pool === undefined) {
-        pool = new OriginPool(
-          origin,
-          {
-            connections: opts.connections,
-            keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
-            lookup: opts.lookup,
-            refusal: opts.refusal,
-            connectTimeoutMs: CONNECT_TIMEOUT_MS,
-            maxHeaderBytes: MAX_HEADER_BYTES,
-            deferWrite: opts.deferWrite,
-          },
-          this,
-        );
-        this.#pools.set(options.origin, pool);
-        this.#sweep ??= setInterval(() => this.#sweepIdle(), SWEEP_MS).unref();
-      }
-      pool.dispatch({ head, body: (options.body as Uint8Array | null | undefined) ?? null, handler });
-      return true;
+class Http1Agent implements HttpDispatcher, PoolOwner {
+  readonly #pools = new Map<string, OriginPool>();
+  readonly #loadAgent: () => typeof UndiciAgent;
+  readonly #agentOptions: UndiciAgent.Options;
+  readonly #opts: Http1AgentOptions;
+  /** undici's Agent, for the requests the lean path does not take; made on the first one. */
+  #undici: UndiciAgent | undefined = undefined;
+  #sweep: NodeJS.Timeout | undefined = undefined;
+  #destroyed = false;
+
+  constructor(loadAgent: () => typeof UndiciAgent, agentOptions: UndiciAgent.Options, opts: Http1AgentOptions) {
+    this.#loadAgent = loadAgent;
+    this.#agentOptions = agentOptions;
+    this.#opts = opts;
+  }
+
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (typeof options.origin !== 'string' || handler.onRequestStart === undefined || options.query !== undefined || options.upgrade != null) {
+      return this.#toUndici(options, handler);
     }
+    let pool = this.#pools.get(options.origin);
+    const origin = pool?.origin ?? plainOrigin(options.origin);
+    if (origin === undefined) return this.#toUndici(options, handler);
+    const head = plainRequestHead(origin, options);
+    if (head === undefined) return this.#toUndici(options, handler);
+    if (this.#destroyed) throw new ClientDestroyedError();
+    if (pool === undefined) {
+      const opts = this.#opts;
+      pool = new OriginPool(
+        origin,
+        {
+          connections: opts.connections,
+          keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
+          lookup: opts.lookup,
+          refusal: opts.refusal,
+          connectTimeoutMs: CONNECT_TIMEOUT_MS,
+          maxHeaderBytes: MAX_HEADER_BYTES,
+          deferWrite: opts.deferWrite,
+        },
+        this,
+      );
+      this.#pools.set(options.origin, pool);
+      this.#sweep ??= setInterval(() => this.#sweepIdle(), SWEEP_MS).unref();
+    }
+    pool.dispatch({ head, body: (options.body as Uint8Array | null | undefined) ?? null, handler });
+    return true;
+  }
 
-    empty(pool: OriginPool): void {
-      for (const [key, value] of this.#pools) {
-        if (value === pool) {
-          this.#pools.delete(key);
-          break;
-        }
-      }
-      if (this.#pools.size === 0 && this.#sweep !== undefined) {
-        clearInterval(this.#sweep);
-        this.#sweep = undefined;
+  empty(pool: OriginPool): void {
+    for (const [key, value] of this.#pools) {
+      if (value === pool) {
+        this.#pools.delete(key);
+        break;
       }
     }
-
-    #sweepIdle(): void {
-      const now = Date.now();
-      for (const pool of this.#pools.values()) pool.sweep(now);
-    }
-
-    #destroyPools(): void {
-      this.#destroyed = true;
-      if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    if (this.#pools.size === 0 && this.#sweep !== undefined) {
+      clearInterval(this.#sweep);
       this.#sweep = undefined;
-      const reason = new ClientDestroyedError();
-      for (const pool of [...this.#pools.values()]) pool.destroy(reason);
-      this.#pools.clear();
-    }
-
-    override destroy(...args: unknown[]): never {
-      this.#destroyPools();
-      return (super.destroy as (...a: unknown[]) => never)(...args);
-    }
-
-    override close(...args: unknown[]): never {
-      // No new requests; those given are served (undici's meaning of close), then the connections close.
-      this.#destroyed = true;
-      for (const pool of this.#pools.values()) pool.close();
-      return (super.close as (...a: unknown[]) => never)(...args);
     }
   }
-  return new Http1Agent(agentOptions);
+
+  async close(): Promise<void> {
+    // No new requests; those given are served (undici's meaning of close), then the connections close.
+    this.#destroyed = true;
+    for (const pool of this.#pools.values()) pool.close();
+    await this.#undici?.close();
+  }
+
+  async destroy(error?: Error | null): Promise<void> {
+    this.#destroyed = true;
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#sweep = undefined;
+    const reason = new ClientDestroyedError();
+    for (const pool of [...this.#pools.values()]) pool.destroy(reason);
+    this.#pools.clear();
+    await this.#undici?.destroy(error ?? null);
+  }
+
+  /** What the lean path does not take goes to undici's Agent, which refuses it itself once closed. */
+  #toUndici(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.#undici === undefined) {
+      // Closed before undici was needed: refused as the lean path refuses it.
+      if (this.#destroyed) throw new ClientDestroyedError();
+      this.#undici = new (this.#loadAgent())(this.#agentOptions);
+    }
+    return this.#undici.dispatch(options, handler);
+  }
+
+  #sweepIdle(): void {
+    const now = Date.now();
+    for (const pool of this.#pools.values()) pool.sweep(now);
+  }
 }

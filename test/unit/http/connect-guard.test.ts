@@ -2,10 +2,10 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { request, type Dispatcher } from 'undici';
 import { CallbackRefusedError, createTargetGuard } from '../../../src/callback/target-guard.js';
 import { upCallbackPolicy } from '../../../src/cli/up-binding.js';
-import { createHttpClient } from '../../../src/http/client.js';
+import { createHttpClient, type HttpDispatcher } from '../../../src/http/client.js';
+import { requestVia } from '../../../src/http/undici-parts.js';
 
 /** A loopback HTTP server on both IPv4 and IPv6 loopback (same port where possible) counting its requests. */
 async function startServer(t: Test): Promise<{ port: number; requests: () => number }> {
@@ -20,14 +20,15 @@ async function startServer(t: Test): Promise<{ port: number; requests: () => num
   return { port: (server.address() as AddressInfo).port, requests: () => requests };
 }
 
-function client(t: Test, allow?: readonly string[]): Dispatcher {
+function client(t: Test, allow?: readonly string[]): HttpDispatcher {
   const dispatcher = createHttpClient({ connectionsPerOrigin: 2, ...(allow ? { connectGuard: createTargetGuard(allow) } : {}) });
   t.teardown(() => dispatcher.destroy());
   return dispatcher;
 }
 
-async function get(url: string, dispatcher: Dispatcher): Promise<number> {
-  const res = await request(url, { dispatcher });
+/** A GET through undici's request API, which the client hands to undici's Agent (and so to the guarded connector). */
+async function get(url: string, dispatcher: HttpDispatcher): Promise<number> {
+  const res = await requestVia(dispatcher, url, { method: 'GET' });
   await res.body.dump();
   return res.statusCode;
 }

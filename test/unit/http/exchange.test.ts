@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import { Worker } from 'node:worker_threads';
 import { Agent, Dispatcher } from 'undici';
-import { createHttpClient } from '../../../src/http/client.js';
+import { createHttpClient, type HttpDispatcher } from '../../../src/http/client.js';
 import { deferWrite } from '../../../src/queue/write-batch.js';
 import { exchange, ExchangeTimeoutError, originAndPath } from '../../../src/http/exchange.js';
 import { listen } from '../../helpers/http-servers.js';
@@ -35,7 +35,7 @@ async function heldServer(t: Test) {
  * for plain `http:` requests (src/http/h1/), with its writes made at once or, as the worker makes
  * them, at the end of the I/O phase (src/queue/write-batch.ts). Every test below runs with each.
  */
-const DISPATCHERS: ReadonlyArray<{ name: string; make: (connections: number) => Dispatcher }> = [
+const DISPATCHERS: ReadonlyArray<{ name: string; make: (connections: number) => HttpDispatcher }> = [
   { name: "undici's Agent", make: (connections) => new Agent({ connections, headersTimeout: 0, bodyTimeout: 0 }) },
   { name: "asyncfn's HTTP/1.1 client", make: (connections) => createHttpClient({ connectionsPerOrigin: connections }) },
   {
@@ -80,7 +80,7 @@ async function serverOnAnotherThread(t: Test): Promise<{ url: string; answered: 
 }
 
 for (const { name, make } of DISPATCHERS) {
-  const agent = (t: Test, connections = 10): Dispatcher => {
+  const agent = (t: Test, connections = 10): HttpDispatcher => {
     const a = make(connections);
     t.teardown(() => a.destroy());
     return a;

@@ -2,9 +2,8 @@ import { EventEmitter, once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import type { Dispatcher } from 'undici';
 import { CallbackRefusedError, createTargetGuard } from '../../../src/callback/target-guard.js';
-import { createHttpClient, type HttpClientOptions } from '../../../src/http/client.js';
+import { createHttpClient, type HttpClientOptions, type HttpDispatcher } from '../../../src/http/client.js';
 import { exchange, type ExchangeResponse } from '../../../src/http/exchange.js';
 import { listen } from '../../helpers/http-servers.js';
 import { startRawHttpServer } from '../../helpers/raw-http.js';
@@ -15,13 +14,13 @@ import { startRawHttpServer } from '../../helpers/raw-http.js';
  * exchange's own contract is tested with both dispatchers in exchange.test.ts.
  */
 
-function client(t: Test, opts: Partial<HttpClientOptions> = {}): Dispatcher {
+function client(t: Test, opts: Partial<HttpClientOptions> = {}): HttpDispatcher {
   const dispatcher = createHttpClient({ connectionsPerOrigin: 10, ...opts });
   t.teardown(() => dispatcher.destroy());
   return dispatcher;
 }
 
-function post(dispatcher: Dispatcher, url: string, body = 'x', headers: Record<string, string> = {}): Promise<ExchangeResponse> {
+function post(dispatcher: HttpDispatcher, url: string, body = 'x', headers: Record<string, string> = {}): Promise<ExchangeResponse> {
   return exchange(dispatcher, { url, method: 'POST', headers, body: new TextEncoder().encode(body) }, { timeoutMs: 10_000 });
 }
 
@@ -205,6 +204,23 @@ t.test('destroy fails what is in flight and refuses what comes after', async (t)
   await http.destroy();
   await failed;
   await t.rejects(post(http, server.url), { code: 'ASYNCFN_ERR_HTTP_DESTROYED' });
+});
+
+t.test('closed before undici was needed, what it would have taken is refused as a plain request is', async (t) => {
+  const server = await httpServer(t, (_req, res) => res.end('ok'));
+  async function* body() {
+    yield new TextEncoder().encode('streamed');
+  }
+  for (const end of ['close', 'destroy'] as const) {
+    const http = createHttpClient({ connectionsPerOrigin: 1 });
+    await http[end]();
+    await t.rejects(
+      exchange(http, { url: server.url, method: 'POST', headers: {}, body: body() }, { timeoutMs: 10_000 }),
+      { code: 'ASYNCFN_ERR_HTTP_DESTROYED' },
+      `after ${end}`,
+    );
+    await t.rejects(post(http, server.url), { code: 'ASYNCFN_ERR_HTTP_DESTROYED' }, `a plain request after ${end}`);
+  }
 });
 
 t.test('what this client does not take goes to undici: a streamed body, a connection-level header', async (t) => {
