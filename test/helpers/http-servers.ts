@@ -1,5 +1,6 @@
 import { once, EventEmitter } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import { waitForEvent } from './eventually.js';
@@ -145,8 +146,8 @@ export async function startCallbackSink(t: Test, status: number | ((n: number) =
   };
 }
 
-/** Listens on a free loopback port, closed (connections too) at teardown; the base URL. */
-export async function listen(t: Test, server: ReturnType<typeof createServer>): Promise<string> {
+/** Listens on a free loopback port, closed (connections too) at teardown; the base URL (`https:` for an https server). */
+export async function listen(t: Test, server: ReturnType<typeof createServer> | HttpsServer): Promise<string> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(
@@ -156,7 +157,7 @@ export async function listen(t: Test, server: ReturnType<typeof createServer>): 
         server.close(() => resolve());
       }),
   );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return `${server instanceof HttpsServer ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 /** Answers each request by its 1-based number: `script(n)` gives the status (and optional headers). */

@@ -1,12 +1,12 @@
-import { once, EventEmitter } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import t, { type Test } from 'tap';
 import { configFor, resolverFor, spawnAsyncfn, startTestGateway, writeFunctionsFile } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { waitForEvent } from '../helpers/eventually.js';
+import { listen } from '../helpers/http-servers.js';
 import { startNatsServer, TLS_FIXTURES } from '../helpers/nats-server.js';
 
 /**
@@ -37,16 +37,7 @@ async function httpsServer(t: Test, status: number, answer: string): Promise<{ u
     res.writeHead(status, { 'content-type': 'text/plain' }).end(answer);
     events.emit('change');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, received, events };
+  return { url: await listen(t, server), received, events };
 }
 
 t.test('a worker calls an https function and delivers to an https callback receiver through undici, loaded on first use', async (t) => {

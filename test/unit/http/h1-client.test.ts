@@ -2,7 +2,7 @@ import { EventEmitter, once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { CallbackRefusedError, createTargetGuard } from '../../../src/callback/target-guard.js';
 import { createHttpClient, type HttpClientOptions, type HttpDispatcher } from '../../../src/http/client.js';
@@ -228,11 +228,10 @@ t.test('closed before undici was needed, what it would have taken is refused as 
 
 t.test('an https request goes to undici, made on first use, which verifies the server', async (t) => {
   const [cert, key] = await Promise.all([readFile(TLS_FIXTURES.serverCert), readFile(TLS_FIXTURES.serverKey)]);
-  const server = createHttpsServer({ cert, key }, (_req, res) => res.end('ok'));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const url = `${await listen(
+    t,
+    createHttpsServer({ cert, key }, (_req, res) => res.end('ok')),
+  )}/`;
   // This process does not trust the fixture CA (test/integration/https-calls.test.ts calls one that does).
   await t.rejects(post(client(t), url), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }, 'the TLS handshake checked the certificate');
 });
