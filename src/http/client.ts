@@ -37,9 +37,10 @@ export interface ConnectGuard {
 /**
  * The outbound HTTP pool for function calls and callbacks: asyncfn's own HTTP/1.1 connections for
  * the plain `http:` requests of `exchange()`, undici's Agent (loaded on first use) for the rest
- * (./h1/agent.ts); both follow the same guard. undici's own header and body timeouts are off: a function may
- * legitimately run for hours, and the caller bounds each exchange as a whole (upstream_timeout,
- * callback_timeout; see exchange.ts) or aborts it (the machine leaving its state).
+ * (./h1/agent.ts); both follow the same guard. undici's own header and body timeouts are off: a
+ * function may legitimately run for hours, and the caller bounds each exchange as a whole
+ * (upstream_timeout, callback_timeout; see exchange.ts) or aborts it (the machine leaving its
+ * state).
  */
 export function createHttpClient(opts: HttpClientOptions): HttpDispatcher {
   const keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? 30_000;
@@ -63,7 +64,7 @@ function literalRefusal(guard: ConnectGuard): (host: string) => Error | undefine
   return (host) => (isIP(host) === 0 ? undefined : guard.refusal(host, host));
 }
 
-/** undici's own connector with a guarded lookup (built on the first connection), plus the check of IP-literal hosts. */
+/** undici's own connector with a guarded lookup, built on the first connection; plus the check of IP-literal hosts. */
 function guardedConnector(lookup: LookupFunction, refusal: (host: string) => Error | undefined): BuildConnector.connector {
   let connect: BuildConnector.connector | undefined;
   return (options, callback) => {
