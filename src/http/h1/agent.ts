@@ -63,6 +63,8 @@ class Http1Agent implements HttpDispatcher, PoolOwner {
   #undici: UndiciAgent | undefined = undefined;
   #sweep: NodeJS.Timeout | undefined = undefined;
   #destroyed = false;
+  /** `close()` calls waiting for the last pool to empty (its requests served, its connections closed). */
+  #whenEmpty: Array<() => void> = [];
 
   constructor(loadAgent: () => typeof UndiciAgent, agentOptions: UndiciAgent.Options, opts: Http1AgentOptions) {
     this.#loadAgent = loadAgent;
@@ -109,17 +111,21 @@ class Http1Agent implements HttpDispatcher, PoolOwner {
         break;
       }
     }
-    if (this.#pools.size === 0 && this.#sweep !== undefined) {
+    if (this.#pools.size > 0) return;
+    if (this.#sweep !== undefined) {
       clearInterval(this.#sweep);
       this.#sweep = undefined;
     }
+    for (const resolve of this.#whenEmpty.splice(0)) resolve();
   }
 
   async close(): Promise<void> {
-    // No new requests; those given are served (undici's meaning of close), then the connections close.
+    // No new requests; those given are served (undici's meaning of close), then the connections
+    // close, and only then does it resolve, as undici's close does.
     this.#destroyed = true;
-    for (const pool of this.#pools.values()) pool.close();
-    await this.#undici?.close();
+    const served = this.#pools.size === 0 ? undefined : new Promise<void>((resolve) => this.#whenEmpty.push(resolve));
+    for (const pool of [...this.#pools.values()]) pool.close();
+    await Promise.all([served, this.#undici?.close()]);
   }
 
   async destroy(error?: Error | null): Promise<void> {
@@ -129,6 +135,7 @@ class Http1Agent implements HttpDispatcher, PoolOwner {
     const reason = new ClientDestroyedError();
     for (const pool of [...this.#pools.values()]) pool.destroy(reason);
     this.#pools.clear();
+    for (const resolve of this.#whenEmpty.splice(0)) resolve();
     await this.#undici?.destroy(error ?? null);
   }
 

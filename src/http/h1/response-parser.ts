@@ -171,6 +171,10 @@ export class ResponseParser {
     const end = data.indexOf(CRLF_CRLF);
     if (end < 0) {
       if (data.length > this.#maxHeaderBytes) throw new ResponseParseError(`the header block is larger than ${this.#maxHeaderBytes} bytes`);
+      // A head whose lines end in LF alone never shows the CRLF CRLF that ends it: refused now, as
+      // undici refuses it, not waited on until the call's deadline (RFC 9112 §2.2 lets a recipient
+      // reject a bare LF). A complete head with one is refused by the line checks in #head.
+      if (hasBareLf(data)) throw new ResponseParseError('a line of the head ends with LF alone, not CRLF');
       this.#pending = data;
       return chunk.length;
     }
@@ -319,6 +323,12 @@ const KEEP_ALIVE_HINTS = new BoundedMemo(
   },
   { max: 64, keep: shortKey(128) },
 );
+
+/** Whether `data` holds an LF that no CR comes before (only read while a head is incomplete). */
+function hasBareLf(data: Buffer): boolean {
+  for (let lf = data.indexOf(0x0a); lf >= 0; lf = data.indexOf(0x0a, lf + 1)) if (lf === 0 || data[lf - 1] !== 0x0d) return true;
+  return false;
+}
 
 /** Throws the error of the first header line that is not `name: value` (FIELD_LINES refused `lines`). */
 function throwAtBadLine(lines: string): never {

@@ -42,7 +42,7 @@ async function httpServer(t: Test, handler: (req: IncomingMessage, res: ServerRe
   });
   server.on('connection', (socket: Socket) => sockets.push(socket));
   const url = await listen(t, server);
-  return { url, server, connections: () => sockets.length };
+  return { url, server, connections: () => sockets.length, sockets: () => sockets };
 }
 
 t.test('keep-alive: sequential requests share one connection; the request is sent as given', async (t) => {
@@ -207,6 +207,34 @@ t.test('destroy fails what is in flight and refuses what comes after', async (t)
   await http.destroy();
   await failed;
   await t.rejects(post(http, server.url), { code: 'ASYNCFN_ERR_HTTP_DESTROYED' });
+});
+
+t.test('close serves what is in flight and waiting, and resolves only once their connection is closed', async (t) => {
+  const held: ServerResponse[] = [];
+  const arrived = new EventEmitter();
+  const server = await httpServer(t, (_req, res) => {
+    held.push(res);
+    arrived.emit('request');
+  });
+  const http = client(t, { connectionsPerOrigin: 1 });
+  const first = post(http, server.url);
+  const waiting = post(http, server.url);
+  if (held.length < 1) await once(arrived, 'request');
+  const socketClosed = once(server.sockets()[0]!, 'close');
+  let closed = false;
+  const closing = http.close().then(() => (closed = true));
+  for (let turn = 0; turn < 5; turn++) await new Promise(setImmediate);
+  t.notOk(closed, 'not resolved while a request is in flight');
+  await t.rejects(post(http, server.url), { code: 'ASYNCFN_ERR_HTTP_DESTROYED' }, 'a request after close is refused');
+  held[0]!.end('first');
+  t.equal(text(await first), 'first', 'the request in flight is answered');
+  if (held.length < 2) await once(arrived, 'request');
+  t.notOk(closed, 'not resolved while the waiting request is served');
+  held[1]!.end('second');
+  t.equal(text(await waiting), 'second', 'the waiting request is served');
+  await closing;
+  await socketClosed;
+  t.equal(server.connections(), 1, 'both went over the one connection');
 });
 
 t.test('closed before undici was needed, what it would have taken is refused as a plain request is', async (t) => {

@@ -133,6 +133,21 @@ t.test('malformed responses are errors, never a guessed body', async (t) => {
     ['HTTP/1.1 101 Switching Protocols\r\n\r\n', /101/],
   ];
   for (const [text, message] of bad) t.throws(() => parse(wire(text)), { name: 'ResponseParseError', message }, JSON.stringify(text.slice(0, 60)));
+  // Lines ended by LF alone never end the head with CRLF CRLF: an error at once, not a wait for more bytes.
+  const bareLf: Array<[string, number[]]> = [
+    ['HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 7\n\necho:hi', []],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 2\n\r\nok', []],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nok', []],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nok', [15, 16, 17]],
+  ];
+  for (const [text, cuts] of bareLf) {
+    t.throws(
+      () => parse(wire(text), cuts),
+      { name: 'ResponseParseError', message: /LF alone/ },
+      `${JSON.stringify(text.slice(0, 40))} cut at ${cuts.join(',') || 'nothing'}`,
+    );
+  }
+  t.same(parse(wire('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), [16, 17, 35, 36]).body, Buffer.from('ok'), 'a CRLF split across reads is no bare LF');
   const big = `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(200)}\r\n\r\n`;
   t.throws(() => parse(wire(big), [], false, 100), ResponseParseError, 'a header block over the limit');
   t.throws(() => parse(wire(big), [30, 60, 90, 120], false, 100), ResponseParseError, 'over the limit across reads too');
