@@ -16,9 +16,11 @@
  *   answered, so answers go out in order (and reading pauses past 64 KiB of them);
  * - `read_timeout` (`server.requestTimeout`, and `headersTimeout` for the head): a request not
  *   all in within it is answered 408 and the connection closed; the keep-alive timeout closes a
- *   connection idle between requests; `write_timeout` (`server.timeout`) closes a socket with no
- *   traffic either way. All three are checked by one sweep a second for all connections: no
- *   socket timer to refresh on every read and write, as node's `socket.setTimeout` does.
+ *   connection idle between requests (in place of `write_timeout` there, as node's does, and never
+ *   before the `Keep-Alive: timeout` its answers name); `write_timeout` (`server.timeout`) closes
+ *   a socket with no traffic either way otherwise. All three are checked by one sweep a second
+ *   for all connections: no socket timer to refresh on every read and write, as node's
+ *   `socket.setTimeout` does.
  * - shutdown: `closeIdleConnections` and `closeAllConnections` (fastify's `forceCloseConnections`,
  *   `server.close`) close the front door's idle connections too, and a busy one closes after its
  *   answer (`Connection: close`);
@@ -163,6 +165,8 @@ class Connection implements ResponseWriter {
   #status = 0;
   #headers: string | undefined;
   #driving = false;
+  /** A request was answered: idle now is between requests, where the keep-alive timeout applies. */
+  #answered = false;
   /** The peer sent its FIN: close once the request being answered is. */
   #peerEnded = false;
   readonly #onData = (chunk: Buffer): void => this.#read(chunk);
@@ -213,6 +217,19 @@ class Connection implements ResponseWriter {
     try {
       while (this.#buf !== undefined && (this.#phase === Phase.Idle || this.#phase === Phase.Head)) {
         if (this.#phase === Phase.Idle) {
+          // Empty lines before a request are skipped, as llhttp skips them (RFC 9112 §2.2: some
+          // clients send a CRLF after a POST's body).
+          const blank = emptyLinesAt(this.#buf);
+          if (blank === this.#buf.length) {
+            this.#buf = undefined;
+            if (this.#peerEnded) {
+              // Its FIN came with them (while the request before was answered): nothing more comes.
+              this.#phase = Phase.Gone;
+              this.socket.end();
+            }
+            return;
+          }
+          if (blank > 0) this.#buf = this.#buf.subarray(blank);
           this.#phase = Phase.Head;
           this.#since = this.door.tick;
         }
@@ -304,6 +321,7 @@ class Connection implements ResponseWriter {
 
   end(body?: string): this {
     if (this.#phase !== Phase.Answering) return this; // the peer is gone: nobody to answer
+    this.#answered = true;
     // After the peer's FIN, or once the server is closing, the requests already read are still
     // answered (while closing, by node:http: accepts() refuses them, fastify answers 503); then close.
     const close = this.#buf === undefined && (this.#peerEnded || this.door.closing);
@@ -365,22 +383,40 @@ class Connection implements ResponseWriter {
     if (this.#phase === Phase.Idle && this.#buf === undefined) this.socket.destroy();
   }
 
+  /**
+   * Each limit is passed when more whole sweeps than it has gone by: a sweep later than node would
+   * close, never earlier (a connection's clock starts within the sweep it began in).
+   */
   sweep(tick: number, keepAlive: number, head: number, request: number, silent: number): void {
-    // Past write_timeout with no traffic either way (a sweep later than node would, never earlier).
+    const age = tick - this.#since;
+    const idle = this.#phase === Phase.Idle && this.#buf === undefined;
+    // Between requests the keep-alive timeout stands in for write_timeout, as on node:http: the
+    // answer's `Keep-Alive: timeout=N` is a promise not to close sooner.
+    if (idle && this.#answered && keepAlive !== Infinity) {
+      if (age > keepAlive) this.socket.destroy();
+      return;
+    }
+    // Past write_timeout with no traffic either way.
     if (tick - this.#active > silent) {
       this.socket.destroy();
       return;
     }
-    const age = tick - this.#since;
-    if (this.#phase === Phase.Idle && this.#buf === undefined) {
-      if (age >= keepAlive) this.socket.destroy();
+    if (idle) {
+      if (age > keepAlive) this.socket.destroy();
     } else if (this.#phase === Phase.Head || this.#phase === Phase.Body) {
-      if (age >= (this.#phase === Phase.Head ? head : request)) {
+      if (age > (this.#phase === Phase.Head ? head : request)) {
         this.#phase = Phase.Gone;
         writeRawError(this.socket, new RequestTimeoutError());
       }
     }
   }
+}
+
+/** How many CR and LF bytes `buf` starts with. */
+function emptyLinesAt(buf: Buffer): number {
+  let at = 0;
+  while (at < buf.length && (buf[at] === 0x0d || buf[at] === 0x0a)) at++;
+  return at;
 }
 
 /** `name: value\r\n`, refused as node's `writeHead` refuses a header that would split the response. */

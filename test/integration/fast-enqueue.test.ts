@@ -2,6 +2,7 @@ import t from 'tap';
 import { request } from 'undici';
 import { configFor, resolverFor, startTestGateway } from '../helpers/asyncfn.js';
 import { rawRequest, type RawResponse } from '../helpers/raw-http.js';
+import { RawConnection } from '../helpers/raw-connection.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
 /**
@@ -87,4 +88,29 @@ t.test('a 202 from the plain path is readable at once as queued', async (t) => {
   const status = await request(`${gateway.url}/async-function/${accepted.header('x-call-id')!}`);
   t.equal(status.statusCode, 200);
   t.match(await status.body.json(), { state: 'queued', function: 'echo' });
+});
+
+t.test('bytes refused after a whole request still being answered: its 202 first, then the refusal, in order', async (t) => {
+  const nats = await startNatsServer(t);
+  const config = (frontDoor: boolean) => configFor(nats.url, { gateway: { frontDoor } });
+  for (const frontDoor of [true, false]) {
+    const gateway = await startTestGateway(t, config(frontDoor), resolverFor({ echo: 'http://127.0.0.1:9' }));
+    const on = frontDoor ? 'front door' : 'node:http';
+    const queued = async (response: RawResponse | undefined, what: string) => {
+      t.equal(response?.status, 202, `${on}, ${what}: the request read whole is answered 202`);
+      const status = await request(`${gateway.url}/async-function/${response!.header('x-call-id')!}`);
+      t.match(await status.body.json(), { state: 'queued' }, `${on}, ${what}: and it is queued`);
+    };
+    // Connection: close, then a byte more than its Content-Length: node's parser refuses that byte.
+    const closing = await RawConnection.open(t, gateway.url);
+    await closing.write('POST /async-function/echo HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: 4\r\n\r\nhello');
+    await queued(await closing.next(), 'Connection: close and a byte after');
+    t.equal(await closing.next(), undefined, `${on}: then the connection closes, as the 202 said, with no other answer`);
+    // A request, then a NUL where the next request would start.
+    const garbage = await RawConnection.open(t, gateway.url);
+    await garbage.write('POST /async-function/echo HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\r\nhello\x00');
+    await queued(await garbage.next(), 'a NUL after');
+    t.equal((await garbage.next())?.status, 400, `${on}: then the NUL is refused`);
+    await garbage.closed;
+  }
 });

@@ -163,6 +163,61 @@ t.test('the keep-alive timeout closes a connection idle between requests', async
   t.equal(c.leftover, '', 'closed without a word');
 });
 
+t.test('between requests the keep-alive timeout stands in for write_timeout, and closes no sooner than its answers say', async (t) => {
+  const { open } = await start(t, (server) => {
+    server.keepAliveTimeout = 2_000;
+    server.setTimeout(1_000);
+  });
+  const c = await open();
+  await c.write(post('/async-function/x', 'a'));
+  const answer = await c.next();
+  const answeredAt = performance.now();
+  t.equal(answer?.header('keep-alive'), 'timeout=2');
+  await c.closed;
+  // A lower bound, not a speed: closing before the time the answer named is the defect.
+  t.ok(performance.now() - answeredAt >= 2_000, 'closed once its keep-alive ran out, not at write_timeout');
+});
+
+t.test('empty lines after a body are skipped, as node skips them: the next request is the front door’s, a FIN after them ends it cleanly', async (t) => {
+  const { standIn, door, open } = await start(t);
+  const c = await open();
+  await c.write(`${post('/async-function/x', 'one')}\r\n`);
+  t.equal((await c.next())?.header('x-body'), 'one');
+  await c.write(`\r\n${post('/async-function/x', 'two')}\r\n`);
+  t.equal((await c.next())?.header('x-body'), 'two');
+  t.equal(door.handedOver, 0, 'not handed to node:http');
+  t.equal(standIn.taken.length, 2);
+  c.socket.end();
+  await c.closed;
+  t.equal(c.leftover, '', 'closed without a word (no 400)');
+  // The FIN with the empty line, read while the request before it is answered.
+  standIn.hold = true;
+  const d = await open();
+  await d.write(`${post('/async-function/x', 'three')}\r\n`);
+  d.socket.end();
+  (await standIn.next(3)).release();
+  t.equal((await d.next())?.header('x-body'), 'three');
+  await d.closed;
+  t.equal(d.leftover, '', 'closed after the answer, without a word');
+});
+
+t.test('an unfinished head that cannot be the async request is handed to node:http at once, not held until read_timeout', async (t) => {
+  const { door, open } = await start(t);
+  for (const bytes of ['POST /async-function/x HTTP/1.1\nHost: gw\n', 'GET /other HTTP/1.1\r\nHost: gw\r\n', '\x00']) {
+    const c = await open();
+    const handedOver = door.handedOver;
+    await c.write(bytes);
+    await letServerRead();
+    t.equal(door.handedOver, handedOver + 1, `${JSON.stringify(bytes)}: handed over`);
+    if (bytes.startsWith('GET')) {
+      await c.write('\r\n');
+      t.equal((await c.next())?.body, 'node GET /other ', 'node serves the rest of it');
+    } else {
+      t.equal((await c.next())?.status, 400, `${JSON.stringify(bytes)}: node refuses it`);
+    }
+  }
+});
+
 t.test('write_timeout (server.timeout): a connection with no traffic either way is closed', async (t) => {
   const { open } = await start(t, (server) => {
     server.keepAliveTimeout = 600_000;
@@ -173,7 +228,7 @@ t.test('write_timeout (server.timeout): a connection with no traffic either way 
   t.pass('closed');
 });
 
-t.test('write_timeout: a connection that keeps talking stays open past it; silent, it is closed', async (t) => {
+t.test('write_timeout: a connection that keeps talking stays open past it; silent within a request, it is closed', async (t) => {
   const { open } = await start(t, (server) => {
     server.keepAliveTimeout = 600_000;
     server.setTimeout(1_000);
@@ -188,6 +243,8 @@ t.test('write_timeout: a connection that keeps talking stays open past it; silen
     t.notOk(closed, `still open after ${i + 1} requests`);
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
+  // Idle between requests, the keep-alive timeout (10 minutes here) applies instead: a head begun and left.
+  await c.write('POST /async-function/x HTTP/1.1\r\n');
   await c.closed;
   t.pass('closed once silent');
 });

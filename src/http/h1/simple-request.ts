@@ -20,8 +20,13 @@ import { TOKEN_CHAR, trimOws } from '../fields.js';
  *   array), `__proto__` (node's headers object cannot hold it);
  * - no Host, no Content-Length or one that is not 1–10 digits (with spaces around them, and tabs
  *   only before: llhttp refuses a tab after them), any Transfer-Encoding, Expect or
- *   Upgrade, a Connection other than `keep-alive`;
+ *   Upgrade, a Connection other than `keep-alive`, any Proxy-Connection (llhttp reads it as
+ *   Connection);
  * - a head longer than `maxHeadBytes` (node answers its 431).
+ *
+ * A head not all in yet is `NOT_SIMPLE` as soon as what has come cannot start one of the subset
+ * (another method or target, a bare LF, a control or non-ASCII byte): node refuses or serves it
+ * at once, where waiting for the rest would hold the connection until `read_timeout`.
  */
 
 /** One request's head, as node's IncomingMessage would show it. */
@@ -67,7 +72,7 @@ const REQUEST_LINE_END = ' HTTP/1.1';
  */
 export function readSimpleRequestHead(buf: Buffer, prefix: string, maxHeadBytes: number, searchFrom = 0): HeadReading {
   const end = buf.indexOf(CRLF_CRLF, Math.max(0, searchFrom));
-  if (end < 0) return buf.length > maxHeadBytes ? NOT_SIMPLE : MORE;
+  if (end < 0) return buf.length > maxHeadBytes || !mayStartHead(buf, prefix, searchFrom) ? NOT_SIMPLE : MORE;
   const headBytes = end + 4;
   if (headBytes > maxHeadBytes) return NOT_SIMPLE;
   const head = buf.toString('latin1', 0, end);
@@ -101,7 +106,26 @@ export function readSimpleRequestHead(buf: Buffer, prefix: string, maxHeadBytes:
   const length = headers['content-length'];
   if (length === undefined || headers.host === undefined) return NOT_SIMPLE;
   if (headers['transfer-encoding'] !== undefined || headers.expect !== undefined || headers.upgrade !== undefined) return NOT_SIMPLE;
+  if (headers['proxy-connection'] !== undefined) return NOT_SIMPLE;
   const connection = headers.connection;
   if (connection !== undefined && connection.toLowerCase() !== 'keep-alive') return NOT_SIMPLE;
   return { method: 'POST', url, httpVersion: '1.1', headers, rawHeaders, contentLength: Number(length), headBytes };
+}
+
+/**
+ * Whether `partial` (a head not all in: no blank line yet) may still become one of the subset: it
+ * starts as `POST <prefix>` does, and its bytes from `from` on (an earlier call read those before)
+ * are HTAB, CR, visible ASCII, or an LF after its CR. Read only while a head arrives in pieces.
+ */
+function mayStartHead(partial: Buffer, prefix: string, from: number): boolean {
+  const start = REQUEST_LINE_START + prefix;
+  const known = Math.min(partial.length, start.length);
+  for (let i = 0; i < known; i++) if (partial[i] !== start.charCodeAt(i)) return false;
+  for (let i = Math.max(0, from); i < partial.length; i++) {
+    const byte = partial[i]!;
+    if (byte === 0x0a) {
+      if (i === 0 || partial[i - 1] !== 0x0d) return false;
+    } else if (byte !== 0x09 && byte !== 0x0d && (byte < 0x20 || byte > 0x7e)) return false;
+  }
+  return true;
 }

@@ -47,6 +47,28 @@ t.test('an unfinished head asks for more until it is longer than the limit', asy
   t.equal((readSimpleRequestHead(text, PREFIX, MAX, end + 2 - 3) as SimpleRequestHead).headBytes, end + 4);
 });
 
+t.test('an unfinished head that cannot become one of the subset is left to node:http at once', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['another method', 'GET /healthz HTTP/1.1\r\nHost: gw\r\n'],
+    ['the start of another method', 'GE'],
+    ['another route', 'POST /function/x HTTP/1.1\r\n'],
+    ['a NUL', '\x00'],
+    ['lines ended by LF alone', 'POST /async-function/x HTTP/1.1\nHost: gw\n\n'],
+    ['a blank line of LF alone', 'POST /async-function/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\nhello'],
+    ['a control byte in a value', 'POST /async-function/x HTTP/1.1\r\nX-A: 1\x002'],
+    ['obs-text in a value', 'POST /async-function/x HTTP/1.1\r\nX-A: caf\xe9'],
+  ];
+  for (const [what, text] of cases) t.equal(read(text), NOT_SIMPLE, what);
+  for (const partial of ['P', 'POST /async', 'POST /async-function/x HTTP/1.1\r', 'POST /async-function/x HTTP/1.1\r\nHost: gw\r\n\r']) {
+    t.equal(read(partial), MORE, `${JSON.stringify(partial)} may still become one`);
+  }
+  // Read in pieces, each search from where the last one ended: a CRLF cut between its CR and its LF is no bare LF.
+  const text = Buffer.from('POST /async-function/x HTTP/1.1\r\nHost: gw\r\n', 'latin1');
+  const cr = text.indexOf('\r\nHost');
+  t.equal(readSimpleRequestHead(text.subarray(0, cr + 1), PREFIX, MAX), MORE);
+  t.equal(readSimpleRequestHead(text, PREFIX, MAX, cr + 1 - 3), MORE, 'its LF, read after its CR');
+});
+
 t.test('everything outside the subset is left to node:http', async (t) => {
   const without = (name: string) => PLAIN.filter((line) => !line.startsWith(`${name}:`));
   const cases: Array<[string, string]> = [
@@ -74,6 +96,8 @@ t.test('everything outside the subset is left to node:http', async (t) => {
     ['Upgrade', head([...PLAIN, 'Upgrade: h2c'])],
     ['Connection: close', head([...PLAIN, 'Connection: close'])],
     ['Connection: upgrade', head([...PLAIN, 'Connection: keep-alive, Upgrade'])],
+    ['Proxy-Connection (llhttp reads it as Connection)', head([...PLAIN, 'Proxy-Connection: close'])],
+    ['Proxy-Connection: keep-alive', head([...PLAIN, 'Proxy-Connection: keep-alive'])],
     ['Set-Cookie', head([...PLAIN, 'Set-Cookie: a=1'])],
     ['__proto__', head([...PLAIN, '__proto__: x'])],
     ['space before the colon', head([...PLAIN, 'X-A : 1'])],
