@@ -228,12 +228,10 @@ export const VariablesSchema = z
     gateway_port: listenPort.prefault('8080').register(VARIABLE_DOCS, { meaning: 'gateway listen port' }),
     gateway_host: host.prefault('0.0.0.0').register(VARIABLE_DOCS, { meaning: 'gateway listen address; `asyncfn up` defaults it to `127.0.0.1` (`--host` sets it)' }),
     read_timeout: positiveDuration.prefault('60s').register(VARIABLE_DOCS, { meaning: 'the whole request must arrive within it' }),
-    write_timeout: positiveDuration
-      .prefault('60s')
-      .register(VARIABLE_DOCS, {
-        meaning:
-          'a gateway connection with no traffic either way for longer is closed (keep it above `upstream_timeout` for slow sync calls); between requests the keep-alive timeout applies instead, 72 s, as the answers say (`Keep-Alive: timeout=72`)',
-      }),
+    write_timeout: positiveDuration.prefault('60s').register(VARIABLE_DOCS, {
+      meaning:
+        'a gateway connection with no traffic either way for longer is closed (keep it above `upstream_timeout` for slow sync calls); between requests the keep-alive timeout applies instead, 72 s, as the answers say (`Keep-Alive: timeout=72`)',
+    }),
     max_body_size: bytes.prefault('1000KiB').register(VARIABLE_DOCS, {
       meaning:
         "largest async body. NATS's default `max_payload` is 1 MiB *including headers*, so the gateway refuses to start if this plus `max_header_size` + 8 KiB of headers (24 KiB by default) does not fit the server's `max_payload`",
