@@ -162,6 +162,9 @@ t.test('kept results: served with the function status and content type; refused 
   const res = await request(`${stack.gateway.url}/async-function/${kept}/result`);
   t.equal(res.statusCode, 201);
   t.equal(res.headers['content-type'], 'application/x-thing');
+  // Served from the console's origin, so inert: a sandboxed document runs no script (an HTML result is the function's, or a caller's echoed).
+  t.equal(res.headers['content-security-policy'], "sandbox; default-src 'none'", 'sandboxed');
+  t.equal(res.headers['x-content-type-options'], 'nosniff', 'its type not sniffed');
   t.equal(await res.body.text(), 'result 1');
 
   const notAsked = await submit(stack);

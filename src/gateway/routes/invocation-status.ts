@@ -27,6 +27,18 @@ const PREFIX = '/async-function/';
 export const MAX_WAIT_MS = 5 * 60_000;
 
 /**
+ * A kept result is the function's bytes, under the function's content type, served from the
+ * gateway's own origin, where the web console and the operators' credentials live: it is served
+ * inert. A sandboxed document (no `allow-scripts`, no `allow-same-origin`) runs no script and has an
+ * opaque origin of its own, so an HTML result cannot act as the console's user; `nosniff` keeps a
+ * browser from reading another type into it.
+ */
+export const INERT_RESULT_HEADERS = Object.freeze({
+  'content-security-policy': "sandbox; default-src 'none'",
+  'x-content-type-options': 'nosniff',
+});
+
+/**
  * `GET /async-function/<call-id>[?wait=30s]`: the invocation record as JSON, after waiting (a KV
  * watch) until it is final when `wait` is given. `GET /async-function/<call-id>/result`: the kept
  * result with the function's status and content type.
@@ -69,7 +81,7 @@ export async function invocationStatusRoutes(app: FastifyInstance, deps: Invocat
       }
       const body = await confirmWithin('the result read', deadline, () => deps.results.get(callId));
       if (!body) return sendError(reply, new NoResultError(`the result of "${callId}" has expired`));
-      reply.code(record.result.status).header('x-call-id', callId);
+      reply.code(record.result.status).header('x-call-id', callId).headers(INERT_RESULT_HEADERS);
       if (record.result.contentType) reply.type(record.result.contentType);
       if ('chunks' in body) {
         // A large result streams from the payload bucket a chunk at a time, as the client reads it.
