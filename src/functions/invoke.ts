@@ -1,6 +1,6 @@
 import { trace, type Context, type Span } from '@opentelemetry/api';
 import type { FunctionOutcome, FunctionPolicy, FunctionRequest, Invocation } from '../../actors/invocation.types.js';
-import { firstHeader, toHeaderRecord, unixNanos } from '../http/headers.js';
+import { firstHeader, isForwardable, toHeaderRecord, unixNanos } from '../http/headers.js';
 import type { HttpDispatcher } from '../http/client.js';
 import { exchange, ExchangeTimeoutError, type ExchangeReader, type ExchangeResponse } from '../http/exchange.js';
 import { MESSAGING_SYSTEM, TelemetryAttributes as A } from '../telemetry/attributes.js';
@@ -86,8 +86,9 @@ export function invokeFunction(deps: InvokeFunctionDeps) {
     }
     const call = attempt === undefined ? UNTRACED : startClientSpan(`invoke ${invocation.functionName}`, attempt, invocation.method, url);
     if (call.isRecording()) call.setAttributes({ [A.callId]: invocation.callId, [A.faasInvokedName]: invocation.functionName });
-    // The caller's headers, then asyncfn's over them (one object, not a copy of another).
-    const headers = toHeaderRecord(invocation.headers);
+    // The caller's headers, then asyncfn's over them (one object, not a copy of another). Only those
+    // a gateway forwards: a message in the stream need not have come through one (no Host of its own).
+    const headers = toHeaderRecord(invocation.headers, isForwardable);
     headers['x-call-id'] = invocation.callId;
     headers['x-start-time'] = unixNanos(startedAtMs);
     if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;

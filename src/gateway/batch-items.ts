@@ -7,8 +7,7 @@
 import { BatchItemInvalidError, BatchTooLargeError, isAsyncFnError } from '../errors.js';
 import { confinePathSuffix } from '../functions/index.js';
 import { isToken } from '../http/fields.js';
-import { isHopByHop, type HeaderPairs } from '../http/headers.js';
-import { isReservedHeader } from './forwarded-headers.js';
+import { isHopByHop, isReservedHeader, type HeaderPairs } from '../http/headers.js';
 import { callbackUrlFrom } from './invocation-target.js';
 
 export type BatchFormat = 'ndjson' | 'json';

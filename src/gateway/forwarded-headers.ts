@@ -1,19 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import { endToEndHeaders, type HeaderPairs, type IncomingHeaders } from '../http/headers.js';
+import { endToEndHeaders, isReservedHeader, type HeaderPairs, type IncomingHeaders } from '../http/headers.js';
 import { BoundedMemo, shortKey } from '../bounded-memo.js';
 import { authorizationConsumed } from './auth/index.js';
-
-/**
- * Header namespaces a caller may not set: `Asyncfn-*` is the envelope's and `Nats-*` JetStream's
- * (Nats-Msg-Id, Nats-Expected-*). The envelope namespaces caller headers (Asyncfn-H-*), so they
- * could not collide anyway; dropping them keeps a function or a future reader of the envelope
- * from ever mistaking a caller's value for asyncfn's.
- */
-/** True for header names in asyncfn's or NATS's namespaces (`Asyncfn-*`, `Nats-*`). */
-export function isReservedHeader(name: string): boolean {
-  const lower = name.toLowerCase();
-  return lower.startsWith('asyncfn-') || lower.startsWith('nats-');
-}
 
 /** Whether a name is reserved, for the names seen before (every request's go through here). */
 const RESERVED = new BoundedMemo(isReservedHeader, { max: 1_024, keep: shortKey(128) });

@@ -32,6 +32,27 @@ export function isHopByHop(name: string): boolean {
 }
 
 /**
+ * Header namespaces a caller may not set: `Asyncfn-*` is the envelope's and `Nats-*` JetStream's
+ * (Nats-Msg-Id, Nats-Expected-*). The envelope namespaces caller headers (Asyncfn-H-*), so they
+ * could not collide anyway; dropping them keeps a function or a future reader of the envelope
+ * from ever mistaking a caller's value for asyncfn's.
+ */
+/** True for header names in asyncfn's or NATS's namespaces (`Asyncfn-*`, `Nats-*`). */
+export function isReservedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return lower.startsWith('asyncfn-') || lower.startsWith('nats-');
+}
+
+/**
+ * Whether a caller's header may reach a function: neither hop-by-hop nor reserved. The gateway
+ * forwards only such headers; the worker checks the envelope's again, since a message in the
+ * stream need not have come through a gateway.
+ */
+export function isForwardable(name: string): boolean {
+  return !isHopByHop(name) && !isReservedHeader(name);
+}
+
+/**
  * Header names as received, each with its lower-case form, or null for a hop-by-hop header: every
  * request's headers go through here, and callers send the same few names.
  */
@@ -77,10 +98,15 @@ export function endToEndHeaders(headers: IncomingHeaders, keep?: (name: string) 
   return out;
 }
 
-/** Pairs to a header record for undici; repeated names become arrays. */
-export function toHeaderRecord(pairs: ReadonlyArray<readonly [string, string]>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+/**
+ * Pairs to a header record for undici (only the names `keep` keeps, given one); repeated names
+ * become arrays. The record has no prototype: a header named `constructor` or `__proto__` is a
+ * header like any other, not Object's.
+ */
+export function toHeaderRecord(pairs: ReadonlyArray<readonly [string, string]>, keep?: (name: string) => boolean): Record<string, string | string[]> {
+  const out = Object.create(null) as Record<string, string | string[]>;
   for (const [name, value] of pairs) {
+    if (keep !== undefined && !keep(name)) continue;
     const existing = out[name];
     if (existing === undefined) out[name] = value;
     else if (Array.isArray(existing)) existing.push(value);

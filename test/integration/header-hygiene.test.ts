@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -14,6 +15,7 @@ import { configFor, resolverFor, startStack, startTestGateway, startTestWorker }
 import { startCallbackSink, startFunctionServer, type RecordedRequest } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 import { rawRequest } from '../helpers/raw-http.js';
+import { testInvocation } from '../helpers/invocations.js';
 
 /** Callbacks go to a loopback sink. */
 const LOOPBACK_CALLBACKS = { callbackAllow: ['127.0.0.0/8'] };
@@ -338,4 +340,55 @@ t.test('CR/LF cannot ride in the envelope, and undici refuses it in any outgoing
   }).catch((e: unknown) => e);
   t.type(failed, CallbackFailedError, 'the callback fails before it is sent');
   t.equal(sink.received.length, 0, 'the receiver received nothing');
+});
+
+t.test('a message that did not come through a gateway reaches the function with only the headers a gateway forwards', async (t) => {
+  const { fn, nats, config } = await startStack(t);
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const { host } = new URL(fn.url);
+  const invocation = testInvocation({
+    callId: randomUUID(),
+    functionName: 'work',
+    enqueuedAtMs: Date.now(),
+    callbackUrl: undefined,
+    body: new TextEncoder().encode('body'),
+    headers: [
+      ['x-keep', 'yes'],
+      ['host', 'evil.example'],
+      ['content-length', '999'],
+      ['transfer-encoding', 'chunked'],
+      ['connection', 'close'],
+      ['proxy-authorization', 'Basic cHJveHk6cHJveHk='],
+      ['asyncfn-call-id', 'injected'],
+      ['nats-msg-id', 'injected'],
+      ['constructor', 'mine'],
+    ],
+  });
+  const { headers, data } = encodeEnvelope(invocation);
+  await nc.request(config.queue.subject, data, { headers, timeout: 5_000 });
+  await fn.waitForRequests(1);
+  const req = fn.requests[0]!;
+  t.equal(req.headers['x-keep'], 'yes', 'an end-to-end header passes');
+  t.equal(req.headers.host, host, "the Host is the function's own");
+  t.equal(req.headers['content-length'], '4', 'the body framed by its own length');
+  assertNoneOf(t, req, ['transfer-encoding', 'proxy-authorization'], 'function (a message from elsewhere)');
+  assertNoReserved(t, req, 'function (a message from elsewhere)');
+  t.equal(req.headers.constructor, 'mine', "a header named constructor is the caller's, not Object's");
+  t.equal(req.body.toString(), 'body');
+});
+
+t.test("a caller's header named constructor reaches the function as sent, async and sync", async (t) => {
+  const { gateway, fn } = await startStack(t);
+  const res = await request(`${gateway.url}/async-function/work`, { method: 'POST', headers: { constructor: 'async' }, body: 'a' });
+  t.equal(res.statusCode, 202);
+  await fn.waitForRequests(1);
+  const sync = await request(`${gateway.url}/function/work`, { method: 'POST', headers: { constructor: 'sync' }, body: 's' });
+  t.equal(sync.statusCode, 200);
+  // Sent twice (Object's, then the caller's), node would join them: "function Object() { [native code] }, async".
+  t.same(
+    fn.requests.map((r) => r.headers.constructor),
+    ['async', 'sync'],
+    'once each, with its value',
+  );
 });

@@ -1,7 +1,8 @@
 import fastify from 'fastify';
 import t from 'tap';
 import { bearerAuthenticator, installAuth, NO_AUTH, type GatewayAuth } from '../../../src/gateway/auth/index.js';
-import { forwardedHeaders, isReservedHeader } from '../../../src/gateway/forwarded-headers.js';
+import { forwardedHeaders } from '../../../src/gateway/forwarded-headers.js';
+import { isReservedHeader } from '../../../src/http/headers.js';
 import { installHeaderCountLimit } from '../../../src/gateway/header-limits.js';
 
 /** A gateway-shaped app whose invocation route answers with the headers it would forward. */

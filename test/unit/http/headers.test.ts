@@ -1,5 +1,5 @@
 import t from 'tap';
-import { connectionOptions, durationSeconds, endToEndHeaders, isHopByHop, toHeaderRecord, unixNanos } from '../../../src/http/headers.js';
+import { connectionOptions, durationSeconds, endToEndHeaders, isForwardable, isHopByHop, toHeaderRecord, unixNanos } from '../../../src/http/headers.js';
 
 t.test('hop-by-hop headers are dropped, end-to-end ones kept with every value', async (t) => {
   const pairs = endToEndHeaders({
@@ -44,6 +44,32 @@ t.test('pairs become a header record with repeated names as arrays', async (t) =
       ['a', '4'],
     ]),
     { a: ['1', '3', '4'], b: '2' },
+  );
+  const named = toHeaderRecord([
+    ['constructor', 'c'],
+    ['__proto__', 'p'],
+    ['tostring', 't'],
+  ]);
+  t.same(
+    Object.entries(named),
+    [
+      ['constructor', 'c'],
+      ['__proto__', 'p'],
+      ['tostring', 't'],
+    ],
+    "names Object's own properties have are headers like any other",
+  );
+  t.same(
+    toHeaderRecord(
+      [
+        ['host', 'evil.example'],
+        ['x-a', '1'],
+        ['asyncfn-call-id', 'x'],
+      ],
+      isForwardable,
+    ),
+    { 'x-a': '1' },
+    'only the names `keep` keeps',
   );
 });
 
