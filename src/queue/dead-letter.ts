@@ -28,6 +28,8 @@ export const DeadLetterHeader = {
   status: 'Asyncfn-Dlq-Status',
   error: 'Asyncfn-Dlq-Error',
   at: 'Asyncfn-Dlq-At',
+  /** Set when the original body did not fit and was not stored: its size in bytes. Such a letter is not replayed. */
+  bodyDropped: 'Asyncfn-Dlq-Body-Dropped',
 } as const;
 
 /** What is known about the end of an invocation when it is dead-lettered. */
@@ -100,6 +102,12 @@ export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefine
   } catch (err) {
     decodeError = describeError(err);
   }
+  const bodyDropped = get(DeadLetterHeader.bodyDropped);
+  if (bodyDropped !== undefined) {
+    // Replayed, it would run without its body.
+    invocation = undefined;
+    decodeError = `its body (${bodyDropped} bytes) was too large to store with the dead letter: it cannot be replayed`;
+  }
   const status = get(DeadLetterHeader.status);
   return {
     seq: msg.seq,
@@ -118,20 +126,35 @@ export function decodeDeadLetter(msg: { seq: number; header?: MsgHdrs | undefine
 const HEADERS_TOO_LARGE = 10097;
 
 /**
- * Publishes a dead letter and waits for JetStream's PubAck. A message whose own headers nearly
- * fill JetStream's limits (only a foreign publisher writes those) would not fit with ours added,
- * and would be redelivered forever: it is stored with its body and our headers only, the error
- * saying how many bytes of original headers were dropped.
+ * Publishes a dead letter and waits for JetStream's PubAck. A message that does not fit with the
+ * dead-letter headers added (only a foreign publisher writes one that nearly fills JetStream's
+ * limits: the gateway keeps room for them) would be redelivered forever: it is stored with less,
+ * each time the server or nats.js refuses it as too large, and the error says what was dropped.
+ * Headers over JetStream's 64 KiB: the original headers go first. A payload over `max_payload`:
+ * the body goes first (the envelope says which invocation it was; such a letter is not replayed),
+ * then the original headers.
  */
 export async function publishDeadLetter(js: JetStreamClient, letter: EncodedDeadLetter, timeoutMs = 5_000): Promise<number> {
-  try {
-    const ack = await js.publish(letter.subject, letter.data, { headers: letter.headers, timeout: timeoutMs });
-    return ack.seq;
-  } catch (err) {
-    if (!tooLargeToStore(err)) throw err;
-    const ack = await js.publish(letter.subject, letter.data, { headers: withoutOriginalHeaders(letter.headers), timeout: timeoutMs });
-    return ack.seq;
+  let candidate = letter;
+  for (;;) {
+    try {
+      const ack = await js.publish(candidate.subject, candidate.data, { headers: candidate.headers, timeout: timeoutMs });
+      return ack.seq;
+    } catch (err) {
+      const smaller = tooLargeToStore(err) ? shrunk(candidate, err) : undefined;
+      if (smaller === undefined) throw err;
+      candidate = smaller;
+    }
   }
+}
+
+/** The letter with one part less, or undefined when nothing is left to drop. */
+function shrunk(letter: EncodedDeadLetter, err: unknown): EncodedDeadLetter | undefined {
+  const originals = hasOriginalHeaders(letter.headers);
+  const headersFirst = err instanceof JetStreamApiError && err.code === HEADERS_TOO_LARGE;
+  if (originals && (headersFirst || letter.data.length === 0)) return { ...letter, headers: withoutOriginalHeaders(letter.headers) };
+  if (letter.data.length > 0) return { ...letter, headers: withBodyDropped(letter.headers, letter.data.length), data: new Uint8Array(0) };
+  return undefined;
 }
 
 function tooLargeToStore(err: unknown): boolean {
@@ -140,17 +163,35 @@ function tooLargeToStore(err: unknown): boolean {
   return err instanceof Error && err.message.includes('max_payload size exceeded');
 }
 
+const OWN_HEADERS = new Set<string>(Object.values(DeadLetterHeader).map((name) => name.toLowerCase()));
+
+function hasOriginalHeaders(headers: MsgHdrs): boolean {
+  for (const [key] of headers) if (!OWN_HEADERS.has(key.toLowerCase())) return true;
+  return false;
+}
+
 function withoutOriginalHeaders(headers: MsgHdrs): MsgHdrs {
-  const own = new Set<string>(Object.values(DeadLetterHeader).map((name) => name.toLowerCase()));
   const h = natsHeaders();
   let droppedBytes = 0;
   for (const [key, values] of headers) {
-    if (own.has(key.toLowerCase())) for (const value of values) h.append(key, value);
+    if (OWN_HEADERS.has(key.toLowerCase())) for (const value of values) h.append(key, value);
     else for (const value of values) droppedBytes += key.length + value.length + 4;
   }
-  const error = h.get(DeadLetterHeader.error);
-  h.set(DeadLetterHeader.error, oneLine(`${error ? `${error}; ` : ''}original headers dropped (${droppedBytes} bytes): too large to store`));
-  return h;
+  return withError(h, `original headers dropped (${droppedBytes} bytes): too large to store`);
+}
+
+function withBodyDropped(headers: MsgHdrs, bytes: number): MsgHdrs {
+  const h = natsHeaders();
+  for (const [key, values] of headers) for (const value of values) h.append(key, value);
+  h.set(DeadLetterHeader.bodyDropped, String(bytes));
+  return withError(h, `body dropped (${bytes} bytes): too large to store`);
+}
+
+/** `headers` with `note` added to the dead letter's error. */
+function withError(headers: MsgHdrs, note: string): MsgHdrs {
+  const error = headers.get(DeadLetterHeader.error);
+  headers.set(DeadLetterHeader.error, oneLine(`${error ? `${error}; ` : ''}${note}`));
+  return headers;
 }
 
 function oneLine(text: string): string {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { headers as natsHeaders, Match } from '@nats-io/nats-core';
+import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { runDlqCommand } from '../../../src/cli/dlq/index.js';
@@ -23,8 +23,8 @@ interface Env {
 }
 
 /** A nats-server with the dead-letter stream and the default queue's stream `faas-request`. */
-async function setup(t: Test, opts: { deadLetterStream?: boolean } = {}): Promise<Env> {
-  const nats = await startNatsServer(t);
+async function setup(t: Test, opts: { deadLetterStream?: boolean; natsConfig?: string } = {}): Promise<Env> {
+  const nats = await startNatsServer(t, opts.natsConfig);
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
   const jsm = await jetstreamManager(nc);
@@ -358,6 +358,26 @@ t.test('replay --keep leaves the dead letter; poison is skipped with a warning',
   t.match(bad.err[0], /^skipped 4: a poison message cannot be replayed/);
   t.equal(await streamMessages(env, 'faas-request'), 1, 'nothing published for poison');
   t.same(await listSeqs(env), [1, 2, 3, 4, 5], 'poison stays');
+});
+
+t.test('a dead letter too large to store whole is stored without its body, says so, and is not replayed', async (t) => {
+  const env = await setup(t, { natsConfig: 'max_payload: 65536' });
+  // Its own message fits max_payload, just; with the dead-letter headers added it would not.
+  const envelopeBytes = (encodeEnvelope(invocation({ body: new Uint8Array(0) })).headers as MsgHdrs & { encode(): Uint8Array }).encode().length;
+  const big = invocation({ body: new Uint8Array(65_536 - envelopeBytes - 10).fill(97) });
+  const seq = await deadLetter(env, big, { reason: 'expired', atMs: NOW });
+  const stored = (await env.jsm.streams.getMessage(DEAD_LETTER_STREAM, { seq }))!;
+  t.equal(stored.data.length, 0, 'stored without its body');
+  t.equal(stored.header.get(DeadLetterHeader.bodyDropped), String(big.body.length));
+  t.match(stored.header.get(DeadLetterHeader.error), `body dropped (${big.body.length} bytes): too large to store`);
+  t.equal(stored.header.get(EnvelopeHeader.callId), big.callId, 'its envelope kept: the letter says which invocation it was');
+
+  const replay = await env.dlq('replay', String(seq));
+  t.equal(replay.code, 0);
+  t.same(replay.out, ['replayed 0, skipped 1']);
+  t.match(replay.err[0], /cannot be replayed/);
+  t.equal(await streamMessages(env, 'faas-request'), 0, 'nothing published: it would run without its body');
+  t.same(await listSeqs(env), [seq], 'it stays');
 });
 
 t.test('replay to a queue without a stream fails and keeps the dead letter', async (t) => {
