@@ -130,9 +130,9 @@ const HEADERS_TOO_LARGE = 10097;
  * dead-letter headers added (only a foreign publisher writes one that nearly fills JetStream's
  * limits: the gateway keeps room for them) would be redelivered forever: it is stored with less,
  * each time the server or nats.js refuses it as too large, and the error says what was dropped.
- * Headers over JetStream's 64 KiB: the original headers go first. A payload over `max_payload`:
- * the body goes first (the envelope says which invocation it was; such a letter is not replayed),
- * then the original headers.
+ * Headers over JetStream's 64 KiB, or a poison message: the original headers go first. An
+ * invocation over `max_payload`: its body goes first (the envelope says which invocation it was;
+ * such a letter is not replayed), then the original headers.
  */
 export async function publishDeadLetter(js: JetStreamClient, letter: EncodedDeadLetter, timeoutMs = 5_000): Promise<number> {
   let candidate = letter;
@@ -151,7 +151,8 @@ export async function publishDeadLetter(js: JetStreamClient, letter: EncodedDead
 /** The letter with one part less, or undefined when nothing is left to drop. */
 function shrunk(letter: EncodedDeadLetter, err: unknown): EncodedDeadLetter | undefined {
   const originals = hasOriginalHeaders(letter.headers);
-  const headersFirst = err instanceof JetStreamApiError && err.code === HEADERS_TOO_LARGE;
+  // A poison message's headers are no envelope: its body is what is left to look at.
+  const headersFirst = (err instanceof JetStreamApiError && err.code === HEADERS_TOO_LARGE) || letter.headers.get(DeadLetterHeader.reason) === 'poison';
   if (originals && (headersFirst || letter.data.length === 0)) return { ...letter, headers: withoutOriginalHeaders(letter.headers) };
   if (letter.data.length > 0) return { ...letter, headers: withBodyDropped(letter.headers, letter.data.length), data: new Uint8Array(0) };
   return undefined;

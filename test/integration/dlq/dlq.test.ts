@@ -372,6 +372,18 @@ t.test('a dead letter too large to store whole is stored without its body, says 
   t.match(stored.header.get(DeadLetterHeader.error), `body dropped (${big.body.length} bytes): too large to store`);
   t.equal(stored.header.get(EnvelopeHeader.callId), big.callId, 'its envelope kept: the letter says which invocation it was');
 
+  // Poison that nearly fills max_payload with its body: its headers go first, then its body.
+  const junk = natsHeaders();
+  junk.set('X-Junk', '1');
+  const poisonSeq = await publishDeadLetter(
+    env.js,
+    encodeDeadLetter({ headers: junk, data: new Uint8Array(65_536 - 40).fill(98) }, { reason: 'poison', queue: 'faas-request', attempts: 0, atMs: NOW }),
+  );
+  const storedPoison = (await env.jsm.streams.getMessage(DEAD_LETTER_STREAM, { seq: poisonSeq }))!;
+  t.equal(storedPoison.data.length, 0, 'poison too: stored, without its body');
+  t.match(storedPoison.header.get(DeadLetterHeader.error), /original headers dropped \(\d+ bytes\): too large to store; body dropped \(65496 bytes\)/);
+  await env.jsm.streams.deleteMessage(DEAD_LETTER_STREAM, poisonSeq);
+
   const replay = await env.dlq('replay', String(seq));
   t.equal(replay.code, 0);
   t.same(replay.out, ['replayed 0, skipped 1']);
