@@ -2,6 +2,7 @@ import { headers as natsHeaders, type MsgHdrs, type MsgHdrsImpl } from '@nats-io
 import { HeaderBlock, type HeaderSink } from './header-block.js';
 import type { Invocation, PayloadRef } from '../../actors/invocation.types.js';
 import { BoundedMemo, shortKey } from '../bounded-memo.js';
+import { CALL_ID_RULE, isCallId } from './call-id.js';
 import { AsyncFnError } from '../errors.js';
 
 /** The domain type lives with the machines (actors/); the envelope is its wire form. */
@@ -248,6 +249,8 @@ export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Ar
     problems.push(version === undefined ? `missing header ${EnvelopeHeader.version}` : `unsupported envelope version "${version}"`);
   }
   const callId = fields.required(EnvelopeHeader.callId);
+  // A gateway makes or checks every call id; one that is no KV key could never be recorded.
+  if (callId !== '' && !isCallId(callId)) problems.push(`invalid ${EnvelopeHeader.callId}: a call id is ${CALL_ID_RULE}`);
   const parentCallId = fields.text(EnvelopeHeader.parentCallId);
   const batchId = fields.get(EnvelopeHeader.batchId);
   if (batchId !== undefined && !BATCH_ID.test(batchId)) problems.push(`invalid ${EnvelopeHeader.batchId}`);

@@ -11,6 +11,7 @@ import {
   type Invocation,
 } from '../../../src/queue/envelope.js';
 import { readHeaderBlock } from '../../../src/queue/header-block.js';
+import { testInvocation } from '../../helpers/invocations.js';
 
 const invocation: Invocation = {
   callId: 'call-1',
@@ -102,6 +103,21 @@ t.test('a message that is not an envelope is poison, with every reason listed', 
       'invalid Asyncfn-Enqueued-At',
       'invalid Asyncfn-Callback-Url',
     ]);
+  }
+});
+
+t.test('a call id that is no call id (a space, an empty dot-separated part, a wildcard) is poison: it could never be recorded', async (t) => {
+  for (const callId of ['c2 space', 'c2.>', 'c3..x', '.lead', 'x'.repeat(129)]) {
+    const { headers, data } = encodeEnvelope(testInvocation({ callId }));
+    t.throws(
+      () => decodeEnvelope(headers, data),
+      { name: 'PoisonMessageError', reasons: [/^invalid Asyncfn-Call-Id: a call id is /] },
+      JSON.stringify(callId.slice(0, 20)),
+    );
+  }
+  for (const callId of ['3e71ddd1-2149-4bf8-bf31-3932e7588bcd', 'order-17.retry_2', 'a=b']) {
+    const { headers, data } = encodeEnvelope(testInvocation({ callId }));
+    t.equal(decodeEnvelope(headers, data).callId, callId, callId);
   }
 });
 
