@@ -5,6 +5,8 @@ import { DemandSupervisor } from '../../actors/demand.supervisor.js';
 import { decideDelayed, type SchedulingDecision } from '../../actors/delayed.policy.js';
 import type { QueueConnection } from '../nats/connection.js';
 import { EnvelopeHeader } from './envelope.js';
+import type { DeadLetterMeta, RawMessage } from './dead-letter.js';
+import { describeError } from '../errors.js';
 import { DELAYED_STREAM, ensureSchedulerConsumer, schedulerDurable, type QueueSpec } from './topology.js';
 import { fetchSource } from './pull.js';
 import { parseLaneSubject } from './lanes.js';
@@ -71,6 +73,8 @@ export interface SchedulerDeps {
   readonly concurrency?: number;
   /** How long one pull request waits for messages, ms; default 5000. */
   readonly expiresMs?: number;
+  /** Stores a message that can never be moved (its headers cannot be read) as a poison dead letter. */
+  readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;
 }
 
 /**
@@ -93,11 +97,29 @@ export async function startDelayedScheduler(deps: SchedulerDeps): Promise<Delaye
       msg.nak(deps.retryMs ?? 1_000);
     }
   };
+  /** As the queue's own pull does (src/queue/pull.ts): poison, kept without its unreadable headers, then acked. */
+  const deadLetterUnreadable = async (msg: JsMsg, err: unknown): Promise<void> => {
+    const error = `unreadable headers: ${describeError(err)}`;
+    try {
+      await deps.deadLetter({ headers: undefined, data: msg.data }, { reason: 'poison', queue: spec.stream, attempts: msg.info.deliveryCount, error, atMs: now() });
+      await msg.ackAck();
+    } catch (failure) {
+      logger.warn({ err: failure, queue: spec.stream, seq: msg.seq }, 'could not dead-letter a delayed message whose headers cannot be read; retrying');
+      msg.nak(deps.retryMs ?? 1_000);
+    }
+  };
   const supervisor = new DemandSupervisor<JsMsg>({
     concurrency: deps.concurrency ?? DELAYED_CONCURRENCY,
     pull: fetchSource(deps.queue, consumer, { expiresMs: deps.expiresMs ?? 5_000 }),
     handle: (msg) => {
-      const decision = schedulingDecision(msg.headers?.get(EnvelopeHeader.notBefore), now());
+      let notBefore: string | undefined;
+      try {
+        notBefore = msg.headers?.get(EnvelopeHeader.notBefore);
+      } catch (err) {
+        // A header block nats.js cannot read (a foreign publisher's): it never will, so it is no invocation.
+        return deadLetterUnreadable(msg, err);
+      }
+      const decision = schedulingDecision(notBefore, now());
       if (decision.due) return move(msg);
       // Not due: back to JetStream for the time it has left; it held its slot only for this nak.
       msg.nak(decision.waitMs);

@@ -219,7 +219,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
     }
     const schedulers = await Promise.all(
       // Not a child bound to the queue: the scheduler names the queue on each line itself (a key bound and logged is written twice).
-      served.map((q) => startDelayedScheduler({ queue, js, jsm, spec: q.spec, logger })),
+      served.map((q) => startDelayedScheduler({ queue, js, jsm, spec: q.spec, logger, deadLetter })),
     );
     const pendingPoller = pollPending(config, jsm, metrics, logger);
     const inFlightResponder = serveInFlight({ nc: queue.nc, worker, sources: supervisors, logger });

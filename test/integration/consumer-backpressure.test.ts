@@ -34,6 +34,8 @@ import { startNatsServer } from '../helpers/nats-server.js';
  */
 
 const silent = pino({ level: 'silent' });
+/** These messages are all readable: a dead letter would be a bug, and fails the move it came from. */
+const noDeadLetter = (): Promise<void> => Promise.reject(new Error('no dead letter was expected'));
 const CONCURRENCY = 4;
 const WAITING = 40;
 /** How many times consumer info is read while the handlers are held. */
@@ -123,7 +125,7 @@ t.test('the delayed scheduler holds no more due messages than it has slots', asy
       };
     },
   });
-  const scheduler = await startDelayedScheduler({ queue, js: heldJs, jsm, spec, logger: silent, concurrency: CONCURRENCY });
+  const scheduler = await startDelayedScheduler({ queue, js: heldJs, jsm, spec, logger: silent, concurrency: CONCURRENCY, deadLetter: noDeadLetter });
 
   await moves.waitEntered(CONCURRENCY);
   const held = await sample(jsm, DELAYED_STREAM, schedulerDurable(spec));
@@ -157,7 +159,7 @@ t.test('the delayed scheduler naks a message that is not due with the time it ha
     const { headers, data } = encodeEnvelope(testInvocation({ callId: `w-${i}`, notBeforeMs: nowMs + 3_600_000 }));
     await js.publish(delayedSubject(spec.subject), data, { headers });
   }
-  const scheduler = await startDelayedScheduler({ queue, js, jsm, spec, logger: silent, concurrency: CONCURRENCY, now: () => nowMs });
+  const scheduler = await startDelayedScheduler({ queue, js, jsm, spec, logger: silent, concurrency: CONCURRENCY, now: () => nowMs, deadLetter: noDeadLetter });
   await eventually(async () => (await jsm.consumers.info(DELAYED_STREAM, schedulerDurable(spec))).num_pending === 0, 'every waiting invocation seen once');
   const info = await jsm.consumers.info(DELAYED_STREAM, schedulerDurable(spec));
   t.equal(info.num_redelivered, 0, 'none came back: each waits out its hour in JetStream');
