@@ -3,6 +3,7 @@ import { HeaderBlock, type HeaderSink } from './header-block.js';
 import type { Invocation, PayloadRef } from '../../actors/invocation.types.js';
 import { BoundedMemo, shortKey } from '../bounded-memo.js';
 import { CALL_ID_RULE, isCallId } from './call-id.js';
+import { isFieldValue, isToken } from '../http/fields.js';
 import { AsyncFnError } from '../errors.js';
 
 /** The domain type lives with the machines (actors/); the envelope is its wire form. */
@@ -156,13 +157,16 @@ const PLACE: ReadonlyMap<string, number> = new Map(ENVELOPE_NAMES.flatMap((name,
 
 /**
  * The names delivered headers have (`Asyncfn-H-content-type`), each with the caller's header name it
- * carries (`content-type`), or null when it is not a caller's header: a worker reads the same few
- * on message after message.
+ * carries (`content-type`), or null when it is not a caller's header ('' when what it carries is
+ * no header name): a worker reads the same few on message after message.
  */
 const CALLER_NAMES = new BoundedMemo(
   (key: string) => {
     const lower = key.toLowerCase();
-    return lower.startsWith(CALLER_PREFIX_LOWER) ? lower.slice(CALLER_PREFIX_LOWER.length) : null;
+    if (!lower.startsWith(CALLER_PREFIX_LOWER)) return null;
+    const name = lower.slice(CALLER_PREFIX_LOWER.length);
+    // '' for a name no HTTP header has: the message is poison.
+    return isToken(name) ? name : '';
   },
   { max: 1_024, keep: shortKey(128) },
 );
@@ -196,7 +200,13 @@ class EnvelopeFields {
     if (place === undefined) {
       const name = CALLER_NAMES.get(key);
       if (name !== null) {
-        for (const value of values) this.caller.push([name, this.unescape(key, value)]);
+        if (name === '') this.problems.push(`invalid caller header name in ${key}`);
+        for (const value of values) {
+          const unescaped = this.unescape(key, value);
+          // What a gateway stores is what an HTTP request can carry; anything else would fail the call.
+          if (!isFieldValue(unescaped)) this.problems.push(`invalid value of ${key}: not an HTTP field value`);
+          this.caller.push([name, unescaped]);
+        }
         return;
       }
       place = PLACE.get(key.toLowerCase());

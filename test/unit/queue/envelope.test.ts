@@ -121,6 +121,28 @@ t.test('a call id that is no call id (a space, an empty dot-separated part, a wi
   }
 });
 
+t.test("a caller's header an HTTP request cannot carry is poison: it would fail every call (and wedge undici's pool)", async (t) => {
+  const cases: Array<[string, Array<[string, string]>, RegExp]> = [
+    ['CR LF in a value (escaped)', [['x-a', 'one\r\nHost: evil']], /^invalid value of Asyncfn-H-x-a/],
+    ['a NUL in a value', [['x-a', 'a\u0000b']], /^invalid value of Asyncfn-H-x-a/],
+    ['a character above U+00FF', [['x-a', 'caf\u00e9 \u20ac']], /^invalid value of Asyncfn-H-x-a/],
+  ];
+  for (const [what, headers, reason] of cases) {
+    const { headers: h, data } = encodeEnvelope(testInvocation({ headers }));
+    t.throws(() => decodeEnvelope(h, data), { name: 'PoisonMessageError', reasons: [reason] }, what);
+  }
+  // nats.js will not write this name; a foreign client (or readHeaderBlock's reading of one) can.
+  const entries: Array<[string, string[]]> = [...encodeEnvelope(testInvocation()).headers, [`${CALLER_HEADER_PREFIX}bad name`, ['x']]];
+  t.throws(() => decodeEnvelope(entries, new Uint8Array()), { name: 'PoisonMessageError', reasons: [/^invalid caller header name in /] }, 'a name with a space');
+  const fine: Array<[string, string]> = [
+    ['x-latin1', 'caf\u00e9'],
+    ['x-spaces', '\u00a0padded\u00a0'],
+    ['x-tab', 'a\tb'],
+  ];
+  const { headers: h, data } = encodeEnvelope(testInvocation({ headers: fine }));
+  t.same(decodeEnvelope(h, data).headers, fine, 'obs-text, escaped white space and tabs are what a request can carry');
+});
+
 t.test('callback URLs: a valid one is taken each time it comes, an invalid one refused each time, whatever came before', async (t) => {
   // The decoder keeps the URLs it found parseable (bounded): what it kept must never let an invalid one through.
   const decodeWith = (callbackUrl: string) => {
