@@ -39,6 +39,7 @@ export const ERRORS = {
   // 403
   ASYNCFN_ERR_PROGRESS_SIGNATURE: { status: 403, message: 'progress URL refused: %s' },
   ASYNCFN_ERR_PROGRESS_EXPIRED: { status: 403, message: 'progress URL expired at %s: it lasts as long as the attempt it was given to' },
+  ASYNCFN_ERR_CROSS_SITE: { status: 403, message: 'refused: a page of another site (%s) may not change state here; use the console or a client that is no web page' },
   // 404
   ASYNCFN_ERR_FUNCTION_NOT_FOUND: { status: 404, message: 'function "%s" not found' },
   ASYNCFN_ERR_NO_ROUTE: { status: 404, message: 'no route for %s', byStatus: true },
@@ -185,6 +186,8 @@ export class ConfigError extends AsyncFnError<'ASYNCFN_ERR_CONFIG'> {
 
 /** A request the gateway cannot read: no function name, a malformed header, a bad option. */
 export class BadRequestError extends createError('ASYNCFN_ERR_BAD_REQUEST') {}
+/** A browser sent a state-changing admin request for a page of another site (see src/gateway/auth/cross-site.ts). */
+export class CrossSiteError extends createError('ASYNCFN_ERR_CROSS_SITE') {}
 
 /** A function name in a route is not a valid name (or name.namespace). */
 export class InvalidFunctionNameError extends AsyncFnError<'ASYNCFN_ERR_INVALID_FUNCTION_NAME'> {

@@ -15,7 +15,7 @@ import type { PayloadStore } from '../queue/payload-store.js';
 import type { GatewayMetrics } from '../telemetry/metrics.js';
 import type { Registry } from 'prom-client';
 import { installMetrics } from './metrics-hooks.js';
-import { installAuth, NO_AUTH, type GatewayAuth } from './auth/index.js';
+import { installAuth, installCrossSiteGuard, NO_AUTH, type GatewayAuth } from './auth/index.js';
 import { DEFAULT_HEADER_LIMITS, headerLimitServerOptions, installHeaderCountLimit, type HeaderLimits } from './header-limits.js';
 import type { QueueRouter } from './queue-router.js';
 import { installErrorHandlers } from './http-errors.js';
@@ -198,6 +198,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   // Before any route: these hooks refuse a request before its handler (or body parser) runs.
   // Limits first, so an oversized request is refused without spending an HMAC on it.
   installHeaderCountLimit(app, headerLimits);
+  installCrossSiteGuard(app);
   installAuth(app, deps.auth ?? NO_AUTH);
   const countResponse = installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady, readQueues: deps.readQueues, now });

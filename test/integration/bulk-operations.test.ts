@@ -258,3 +258,21 @@ t.test('POST /system/invocations/cancel and /system/dead-letters/replay: behind 
   }
   t.equal((await jsm.streams.info(DEAD_LETTER_STREAM)).state.messages, 0, 'the replayed dead letters are deleted');
 });
+
+t.test('without basic_auth, a page of another site cannot cancel or replay: 403, nothing cancelled', async (t) => {
+  const nats = await startNatsServer(t);
+  const config = configFor(nats.url, { worker: { maxInflight: 1 } });
+  const gateway = await startTestGateway(t, config, resolverFor({ work: 'http://127.0.0.1:9' }));
+  const queued = await request(`${gateway.url}/async-function/work`, { method: 'POST', body: 'x' });
+  t.equal(queued.statusCode, 202);
+  await queued.body.dump();
+  // What a cross-site fetch(url, { method: 'POST', mode: 'no-cors' }) sends: no body, so no preflight.
+  for (const path of ['/system/invocations/cancel?all=true', '/system/dead-letters/replay?all=true']) {
+    const res = await request(`${gateway.url}${path}`, { method: 'POST', headers: { 'sec-fetch-site': 'cross-site', origin: 'http://evil.example' } });
+    t.equal(res.statusCode, 403, path);
+    t.equal(res.headers['x-asyncfn-error'], 'ASYNCFN_ERR_CROSS_SITE');
+    await res.body.dump();
+  }
+  const status = await request(`${gateway.url}/async-function/${String(queued.headers['x-call-id'])}`);
+  t.match(await status.body.json(), { state: 'queued' }, 'the invocation was not cancelled');
+});
