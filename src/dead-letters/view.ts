@@ -1,7 +1,7 @@
 import type { MsgHdrs } from '@nats-io/nats-core';
 import type { DeadLetterFilter } from './filters.js';
 import { readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StoredDeadLetter } from './read.js';
-import { printableText, redactHeaders } from '../telemetry/debug-bodies.js';
+import { printableText, redactHeaders, redactUrl } from '../telemetry/debug-bodies.js';
 
 /** `GET /system/dead-letters`: a page holds this many by default, and at most {@link DEAD_LETTER_PAGE_MAX}. */
 export const DEAD_LETTER_PAGE_DEFAULT = 50;
@@ -113,7 +113,7 @@ export function deadLetterDetail(found: StoredDeadLetter): DeadLetterDetail {
     path: inv ? inv.path || '/' : null,
     query: inv?.query ?? null,
     headers: redactHeaders(inv ? inv.headers : headerPairs(found.headers)),
-    callbackUrl: inv?.callbackUrl ?? null,
+    callbackUrl: inv?.callbackUrl === undefined ? null : redactUrl(inv.callbackUrl),
     enqueuedAtMs: inv?.enqueuedAtMs ?? null,
     body: preview.body,
     bodyEncoding: preview.encoding,

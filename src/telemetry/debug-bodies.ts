@@ -16,12 +16,44 @@ export const REDACTED = '[redacted]';
  */
 const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie)$|secret|token|passw(or)?d|signature|api[-_]?key|credential|session/i;
 
-/** The caller's headers as one object for a log line; repeated ones as arrays, secrets redacted. */
+/** Query parameters of a URL whose values are credentials (a webhook's `?token=`, a signed URL's `sig`). */
+const SECRET_PARAM = /secret|token|passw(or)?d|sig|api[-_]?key|credential|session|^key$|^auth/i;
+
+/**
+ * A URL with its credentials redacted: the password of its userinfo (all of a userinfo without
+ * one: a token), and the values of query parameters named as secrets. For URLs shown to people
+ * (a dead letter's callback URL); one that does not parse is shown as it is.
+ */
+export function redactUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  let changed = false;
+  if (parsed.password !== '') {
+    parsed.password = REDACTED;
+    changed = true;
+  } else if (parsed.username !== '') {
+    parsed.username = REDACTED;
+    changed = true;
+  }
+  for (const name of [...parsed.searchParams.keys()]) {
+    if (!SECRET_PARAM.test(name)) continue;
+    parsed.searchParams.set(name, REDACTED);
+    changed = true;
+  }
+  // Shown to people: the marker as the headers show it, not percent-encoded.
+  return changed ? parsed.href.replaceAll(encodeURIComponent(REDACTED), REDACTED) : url;
+}
+
+/** The caller's headers as one object for a log line; repeated ones as arrays, secrets redacted (the callback URL's too). */
 export function redactHeaders(headers: ReadonlyArray<readonly [string, string]>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [rawName, rawValue] of headers) {
     const name = rawName.toLowerCase();
-    const value = SECRET_HEADER.test(name) ? REDACTED : rawValue;
+    const value = SECRET_HEADER.test(name) ? REDACTED : name === 'x-callback-url' ? redactUrl(rawValue) : rawValue;
     const seen = out[name];
     if (seen === undefined) out[name] = value;
     else out[name] = Array.isArray(seen) ? [...seen, value] : [seen, value];

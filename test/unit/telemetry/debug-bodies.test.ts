@@ -1,5 +1,5 @@
 import t from 'tap';
-import { debugBody, debugBodyFields, redactHeaders, REDACTED } from '../../../src/telemetry/debug-bodies.js';
+import { debugBody, debugBodyFields, redactHeaders, REDACTED, redactUrl } from '../../../src/telemetry/debug-bodies.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -27,6 +27,25 @@ t.test('headers: credentials redacted whatever their case, the rest kept, repeat
     'content-type': 'text/plain',
     'x-multi': ['one', 'two'],
   });
+});
+
+t.test("URLs: the userinfo's password (or a userinfo that is a token) and secret query values redacted, the rest kept", async (t) => {
+  const cases: Array<[string, string]> = [
+    ['http://cbuser:cbpass@127.0.0.1:19000/cb?token=abc&id=7', 'http://cbuser:[redacted]@127.0.0.1:19000/cb?token=[redacted]&id=7'],
+    ['https://ghp_token@hooks.example/x', 'https://[redacted]@hooks.example/x'],
+    [
+      'https://hooks.example/x?sig=abc&X-Amz-Signature=def&api_key=k&page=2',
+      'https://hooks.example/x?sig=[redacted]&X-Amz-Signature=[redacted]&api_key=[redacted]&page=2',
+    ],
+    ['https://hooks.example/plain?id=1', 'https://hooks.example/plain?id=1'],
+    ['not a url', 'not a url'],
+  ];
+  for (const [url, shown] of cases) t.equal(redactUrl(url), shown, url);
+  t.same(
+    redactHeaders([['X-Callback-Url', 'http://u:p@cb.example/?token=t']]),
+    { 'x-callback-url': 'http://u:[redacted]@cb.example/?token=[redacted]' },
+    'the callback URL header too',
+  );
 });
 
 t.test('a short text body is logged as it is', async (t) => {
