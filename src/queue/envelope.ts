@@ -340,11 +340,11 @@ function integer(text: string): number {
 }
 
 /**
- * Whether a callback URL parses, for the URLs seen before: a worker sees the same few receivers on
- * message after message, and `URL.canParse` was 1 % of a draining worker's CPU (BENCHMARKS.md,
- * "Callback URLs parsed once").
+ * Whether a callback URL parses and is http or https (what a gateway takes), for the URLs seen
+ * before: a worker sees the same few receivers on message after message, and `URL.canParse` was
+ * 1 % of a draining worker's CPU (BENCHMARKS.md, "Callback URLs parsed once").
  */
-const PARSEABLE_URLS = new BoundedMemo((url: string) => URL.canParse(url), { max: 1_024, keep: shortKey(512) });
+const PARSEABLE_URLS = new BoundedMemo((url: string) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), { max: 1_024, keep: shortKey(512) });
 const utf8 = new TextEncoder();
 
 function percentEncoded(text: string): string {

@@ -156,6 +156,8 @@ t.test('callback URLs: a valid one is taken each time it comes, an invalid one r
     t.equal(decodeWith(long).callbackUrl, long, `round ${round}: a valid URL longer than those kept`);
     t.throws(() => decodeWith('http://cb.test:99999/hook'), PoisonMessageError, `round ${round}: an invalid port`);
     t.throws(() => decodeWith('/hook'), PoisonMessageError, `round ${round}: no scheme and host`);
+    t.throws(() => decodeWith('file:///etc/passwd'), PoisonMessageError, `round ${round}: a scheme a gateway refuses`);
+    t.equal(decodeWith('HTTPS://cb.test/hook').callbackUrl, 'HTTPS://cb.test/hook', `round ${round}: https, in any case`);
   }
 });
 
