@@ -3,6 +3,7 @@ import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core'
 import { parseFunctionRef } from '../functions/resolver.js';
 import { endToEndHeaders, type IncomingHeaders } from '../http/headers.js';
 import { CALL_ID_RULE, isCallId } from './call-id.js';
+import { isFieldValue } from '../http/fields.js';
 import { EnvelopeHeader, PoisonMessageError, type Invocation, type StoredMessage } from './envelope.js';
 
 /**
@@ -38,8 +39,6 @@ const STORED_HEADERS = [EnvelopeHeader.callId, EnvelopeHeader.namespace, Envelop
 
 const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-/** A value undici refuses (CR, LF, NUL): it could never reach the function. */
-const BAD_HEADER_VALUE = /[\0\r\n]/;
 /** What may not stand raw in a query string appended to a URL: it would end or break it. */
 const BAD_QUERY = /[\x00-\x20\x7f#]/;
 // asyncfn's and JetStream's namespaces, and X-Parent-Call-Id: asyncfn's gateway never forwards them either.
@@ -208,8 +207,10 @@ function headerPairs(header: unknown, problems: string[]): Array<[string, string
       problems.push(`QueueRequest Header ${name} is not an array of strings`);
       continue;
     }
-    if (values.some((v: string) => BAD_HEADER_VALUE.test(v))) {
-      problems.push(`QueueRequest Header ${name} has a value with CR, LF or NUL`);
+    // What no HTTP request carries (CR, LF, NUL, another control character, a character above
+    // U+00FF; Go's server refuses them too) could never reach the function: undici refuses it.
+    if (!values.every(isFieldValue)) {
+      problems.push(`QueueRequest Header ${name} has a value no HTTP request can carry (a control character, or one above U+00FF)`);
       continue;
     }
     const lower = name.toLowerCase();

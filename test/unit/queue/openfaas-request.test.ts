@@ -202,14 +202,16 @@ t.test('malformed QueueRequests are poison, every problem listed', async (t) => 
         Function: 'echo',
         Path: 'no-slash',
         QueryString: 'a=1#frag',
-        Header: { 'X-Call-Id': ['has space'], 'X-Bad': ['a\r\nInjected: 1'], 'Bad Name': ['x'] },
+        Header: { 'X-Call-Id': ['has space'], 'X-Bad': ['a\r\nInjected: 1'], 'X-Ctl': ['a\u0001b'], 'X-Wide': ['\u20ac'], 'Bad Name': ['x'] },
         CallbackUrl: { Scheme: 'ftp', Host: 'cb.example', Path: '/x' },
       }),
       ctx,
     ),
   );
   t.same(reasons.sort(), [
-    'QueueRequest Header X-Bad has a value with CR, LF or NUL',
+    'QueueRequest Header X-Bad has a value no HTTP request can carry (a control character, or one above U+00FF)',
+    'QueueRequest Header X-Ctl has a value no HTTP request can carry (a control character, or one above U+00FF)',
+    'QueueRequest Header X-Wide has a value no HTTP request can carry (a control character, or one above U+00FF)',
     'QueueRequest Header name "Bad Name" is not an HTTP token',
     'QueueRequest Method is not an HTTP method',
     'QueueRequest Path does not start with "/"',
