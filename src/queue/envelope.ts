@@ -262,6 +262,8 @@ export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Ar
   // A gateway makes or checks every call id; one that is no KV key could never be recorded.
   if (callId !== '' && !isCallId(callId)) problems.push(`invalid ${EnvelopeHeader.callId}: a call id is ${CALL_ID_RULE}`);
   const parentCallId = fields.text(EnvelopeHeader.parentCallId);
+  // Sent to the function as X-Parent-Call-Id: a call id too, as a gateway only ever writes one.
+  if (parentCallId !== undefined && !isCallId(parentCallId)) problems.push(`invalid ${EnvelopeHeader.parentCallId}: a call id is ${CALL_ID_RULE}`);
   const batchId = fields.get(EnvelopeHeader.batchId);
   if (batchId !== undefined && !BATCH_ID.test(batchId)) problems.push(`invalid ${EnvelopeHeader.batchId}`);
   const functionName = fields.required(EnvelopeHeader.functionName);

@@ -115,6 +115,12 @@ t.test('a call id that is no call id (a space, an empty dot-separated part, a wi
       JSON.stringify(callId.slice(0, 20)),
     );
   }
+  const { headers: chained, data: chainedData } = encodeEnvelope(testInvocation({ callId: 'c1', parentCallId: 'p1\r\nX-Injected: 1' }));
+  t.throws(
+    () => decodeEnvelope(chained, chainedData),
+    { name: 'PoisonMessageError', reasons: [/^invalid Asyncfn-Parent-Call-Id: a call id is /] },
+    'a parent call id is a call id too',
+  );
   for (const callId of ['3e71ddd1-2149-4bf8-bf31-3932e7588bcd', 'order-17.retry_2', 'a=b']) {
     const { headers, data } = encodeEnvelope(testInvocation({ callId }));
     t.equal(decodeEnvelope(headers, data).callId, callId, callId);
