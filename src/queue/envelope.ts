@@ -269,6 +269,7 @@ export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Ar
   const functionName = fields.required(EnvelopeHeader.functionName);
   const namespace = fields.required(EnvelopeHeader.namespace);
   const method = fields.required(EnvelopeHeader.method);
+  if (method !== '' && !isToken(method)) problems.push(`invalid ${EnvelopeHeader.method}: not an HTTP method`);
   const enqueuedAtMs = integer(fields.required(EnvelopeHeader.enqueuedAt));
   if (!Number.isSafeInteger(enqueuedAtMs) || enqueuedAtMs < 0) problems.push(`invalid ${EnvelopeHeader.enqueuedAt}`);
   const expiresAtMs = fields.time(EnvelopeHeader.expiresAt);
@@ -280,6 +281,7 @@ export function decodeEnvelope(headers: HeaderEntries | undefined, data: Uint8Ar
   if (callbackUrl !== undefined && !PARSEABLE_URLS.get(callbackUrl)) problems.push(`invalid ${EnvelopeHeader.callbackUrl}`);
   const path = fields.text(EnvelopeHeader.path) ?? '';
   const query = fields.text(EnvelopeHeader.query) ?? '';
+  if (UNSENDABLE_QUERY.test(query)) problems.push(`invalid ${EnvelopeHeader.query}: it holds a space, a control character, "#" or a character above U+00FF`);
   const bodyRef = bodyRefOf(fields.get(EnvelopeHeader.bodyRef), fields.get(EnvelopeHeader.bodySize), fields.get(EnvelopeHeader.bodySha256), problems);
   const traceparent = fields.text(EnvelopeHeader.traceparent);
   const tracestate = fields.text(EnvelopeHeader.tracestate);
@@ -348,6 +350,13 @@ function integer(text: string): number {
  */
 const PARSEABLE_URLS = new BoundedMemo((url: string) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), { max: 1_024, keep: shortKey(512) });
 const utf8 = new TextEncoder();
+/**
+ * What a request target cannot carry raw (and so no gateway stored): a space, a control character,
+ * `#`, or a character above U+00FF. A method or query a request cannot carry fails every call in
+ * undici's checks, and after as many of those as an origin has connections its pool stops answering
+ * that origin (undici 7.30.2), so such a message is poison.
+ */
+const UNSENDABLE_QUERY = /[\x00-\x20\x7f#]|[^\x00-\xff]/;
 
 function percentEncoded(text: string): string {
   let out = '';

@@ -115,6 +115,17 @@ t.test('a call id that is no call id (a space, an empty dot-separated part, a wi
       JSON.stringify(callId.slice(0, 20)),
     );
   }
+  for (const [what, over, reason] of [
+    ['a method with a space', { method: 'BAD METHOD' }, /^invalid Asyncfn-Method: not an HTTP method/],
+    ['a query with a space', { query: 'a=1 2' }, /^invalid Asyncfn-Query: /],
+    ['a query with CR LF (escaped)', { query: 'a=1\r\nX: y' }, /^invalid Asyncfn-Query: /],
+    ['a query with a fragment', { query: 'a=1#f' }, /^invalid Asyncfn-Query: /],
+  ] as const) {
+    const { headers, data } = encodeEnvelope(testInvocation(over));
+    t.throws(() => decodeEnvelope(headers, data), { name: 'PoisonMessageError', reasons: [reason] }, what);
+  }
+  const { headers: latin1, data: latin1Data } = encodeEnvelope(testInvocation({ method: 'PATCH', query: 'q=caf\u00e9&x=%20' }));
+  t.match(decodeEnvelope(latin1, latin1Data), { method: 'PATCH', query: 'q=caf\u00e9&x=%20' }, 'a method that is a token, a query a request can carry');
   const { headers: chained, data: chainedData } = encodeEnvelope(testInvocation({ callId: 'c1', parentCallId: 'p1\r\nX-Injected: 1' }));
   t.throws(
     () => decodeEnvelope(chained, chainedData),
