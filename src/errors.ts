@@ -52,6 +52,10 @@ export const ERRORS = {
   ASYNCFN_ERR_METHOD_NOT_ALLOWED: { status: 405, message: '%s', byStatus: true },
   ASYNCFN_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive within read_timeout', byStatus: true },
   ASYNCFN_ERR_PROGRESS_CLOSED: { status: 409, message: 'invocation "%s" already finished (%s): progress is no longer recorded' },
+  ASYNCFN_ERR_BATCH_UPLOADING: {
+    status: 409,
+    message: 'batch "%s" is still being uploaded: it can be cancelled once its request has ended (its state is then "accepted")',
+  },
   ASYNCFN_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the %s-byte limit (max_body_size)', byStatus: true },
   ASYNCFN_ERR_LARGE_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the %s-byte limit for large bodies (max_large_body_size)' },
   ASYNCFN_ERR_PAYLOAD_TOO_LARGE: {
@@ -186,6 +190,8 @@ export class ConfigError extends AsyncFnError<'ASYNCFN_ERR_CONFIG'> {
 
 /** A request the gateway cannot read: no function name, a malformed header, a bad option. */
 export class BadRequestError extends createError('ASYNCFN_ERR_BAD_REQUEST') {}
+/** DELETE of a batch whose request is still being read: what it holds is not known yet. */
+export class BatchUploadingError extends createError('ASYNCFN_ERR_BATCH_UPLOADING') {}
 /** A browser sent a state-changing admin request for a page of another site (see src/gateway/auth/cross-site.ts). */
 export class CrossSiteError extends createError('ASYNCFN_ERR_CROSS_SITE') {}
 

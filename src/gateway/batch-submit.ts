@@ -14,7 +14,7 @@ import { confirmWithin, deadlineAfter } from '../queue/deadline.js';
 import { QueueUnavailableError } from '../queue/errors.js';
 import type { InvocationPublisher } from '../queue/publisher.js';
 import { batchCallId, type BatchRecord, type BatchStore } from '../status/batches.js';
-import type { IdempotencyClaims } from '../status/idempotency.js';
+import type { IdempotencyClaim, IdempotencyClaims } from '../status/idempotency.js';
 import type { RecordStore } from '../status/records.js';
 import type { BatchMetrics } from '../telemetry/metrics.js';
 import type { BatchItem } from './batch-items.js';
@@ -84,11 +84,13 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
   let batchId = ports.newBatchId();
   const deadline = deadlineAfter(ports.publishTimeoutMs, performance.now());
   let route;
+  /** This request's claim of its Idempotency-Key, given back when it stores nothing (see `releaseUnused`). */
+  let claim: IdempotencyClaim | undefined;
   try {
     route = await confirmWithin('the queue', deadline, () => ports.router.route(fn, req.enqueuedAtMs));
     if (req.idempotencyKey !== undefined) {
       const key = req.idempotencyKey;
-      const claim = await confirmWithin('the idempotency key', deadline, () => ports.idempotency.claim(`batch:${ref.namespace}/${ref.name}`, key, batchId));
+      claim = await confirmWithin('the idempotency key', deadline, () => ports.idempotency.claim(`batch:${ref.namespace}/${ref.name}`, key, batchId));
       if (!claim.first) {
         batchId = claim.callId;
         return { outcome: 'duplicate', batchId, record: await confirmWithin('the batch record', deadline, () => ports.batches.get(batchId)) };
@@ -108,10 +110,22 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
     createdAtMs: req.enqueuedAtMs,
     ...(req.callbackUrl === undefined ? {} : { callbackUrl: req.callbackUrl }),
   };
+  /**
+   * A batch that stored no item gives its key back, as a refused single request does: its
+   * corrected resend is a new batch, not a replay of this one's refusal. Not when an item's publish
+   * timed out: JetStream may have it, so a resend must answer this batch.
+   */
+  const releaseUnused = async (maybeStored: boolean): Promise<void> => {
+    if (claim === undefined || !claim.first || maybeStored) return;
+    await ports.idempotency.release(claim).catch((e: unknown) => ports.logger.debug({ err: e, batchId }, 'could not release an idempotency key'));
+  };
   try {
     await confirmWithin('the batch record', deadline, () => ports.batches.put(record));
   } catch (err) {
-    if (isAsyncFnError(err)) return { outcome: 'refused', error: err };
+    if (isAsyncFnError(err)) {
+      await releaseUnused(false);
+      return { outcome: 'refused', error: err };
+    }
     throw err;
   }
 
@@ -161,6 +175,7 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
   };
 
   let stored = 0;
+  let maybeStored = false;
   let failure: AsyncFnError | undefined;
   const notStored: number[] = [];
   let stop: AsyncFnError | undefined;
@@ -178,6 +193,7 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
         },
         (err: unknown) => {
           notStored.push(item.index);
+          if (err instanceof QueueUnavailableError && err.outcomeUnknown) maybeStored = true;
           failure ??= isAsyncFnError(err) ? err : new QueueUnavailableError(String(err));
         },
       );
@@ -210,6 +226,7 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
       : undefined;
   record = { ...record, state: 'accepted', accepted: stored, acceptedAtMs: Date.now(), ...(stopped ? { stopped } : {}) };
   await writeFinalRecord(ports, record);
+  if (stored === 0) await releaseUnused(maybeStored);
   // Items may all have ended before the batch was accepted: then nobody else sees it done.
   completeBatchIfDone(ports.completion, batchId, record).then(
     (outcome) => {

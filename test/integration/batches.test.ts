@@ -1,6 +1,12 @@
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Readable } from 'node:stream';
+import { Kvm } from '@nats-io/kv';
 import t from 'tap';
+import { request } from 'undici';
+import { BATCHES_BUCKET } from '../../src/queue/topology.js';
+import { deferred } from '../helpers/deferred.js';
+import { eventually } from '../helpers/eventually.js';
 import { runBatchCommand } from '../../src/cli/batch.js';
 import { startStack } from '../helpers/asyncfn.js';
 import type { RecordedRequest } from '../helpers/http-servers.js';
@@ -226,4 +232,52 @@ t.test('DELETE cancels the items not ended; the batch completes with them as can
   t.match(out.join('\n'), /\[#{30}\] 100\.0%/);
   t.match(out.join('\n'), new RegExp(`20/20 ended: ${status.counts.succeeded} succeeded, 0 failed, 0 dead-lettered, ${status.counts.cancelled} cancelled, 0 pending`));
   t.equal(await runBatchCommand(['status', 'nope'], { natsUrl: nats.url, out: () => undefined, err: () => undefined }), 1);
+});
+
+t.test('Idempotency-Key: a batch refused with nothing stored gives its key back; the corrected resend is a new batch', async (t) => {
+  const { gateway, nats } = await startStack(t, { worker: false });
+  const send = (body: string) =>
+    fetch(`${gateway.url}/async-batch/work`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'idempotency-key': 'k-fixed' }, body });
+  const refused = await send('{"bdy":1}\n');
+  t.equal(refused.status, 400, 'the first item is invalid');
+  const empty = await send('');
+  t.equal(empty.status, 400, 'an empty batch, with the same key');
+  const fixed = await send(ndjson(2));
+  t.equal(fixed.status, 202);
+  t.equal(fixed.headers.get('idempotent-replayed'), null, 'not a replay of a refusal');
+  t.equal(((await fixed.json()) as { accepted: number }).accepted, 2);
+  t.equal(await storedItems(nats.url, 'faas-request'), 2, 'its items are stored');
+  const again = await send(ndjson(2));
+  t.equal(again.headers.get('idempotent-replayed'), 'true', 'the batch that stored items keeps its key');
+  t.equal(await storedItems(nats.url, 'faas-request'), 2);
+});
+
+t.test('DELETE while the batch is still being uploaded is 409, not a cancel of none', async (t) => {
+  const { gateway, nats } = await startStack(t, { worker: false });
+  const more = deferred<void>();
+  async function* slowBody() {
+    yield new TextEncoder().encode(ndjson(1));
+    await more.promise;
+    yield new TextEncoder().encode(ndjson(1));
+  }
+  const submitted = request(`${gateway.url}/async-batch/work`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: Readable.from(slowBody()) });
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const batches = await new Kvm(nc).open(BATCHES_BUCKET);
+  let batchId: string | undefined;
+  await eventually(async () => {
+    for await (const key of await batches.keys()) batchId = key;
+    return batchId !== undefined;
+  }, 'the batch record, written before its items');
+  const cancel = await fetch(`${gateway.url}/async-batch/${batchId!}`, { method: 'DELETE' });
+  t.equal(cancel.status, 409);
+  t.equal(cancel.headers.get('x-asyncfn-error'), 'ASYNCFN_ERR_BATCH_UPLOADING');
+  t.equal(cancel.headers.get('retry-after'), '1');
+  more.resolve();
+  const done = await submitted;
+  t.equal(done.statusCode, 202);
+  t.equal(((await done.body.json()) as { accepted: number }).accepted, 2);
+  const after = await fetch(`${gateway.url}/async-batch/${batchId!}`, { method: 'DELETE' });
+  t.equal(after.status, 202, 'once accepted, it is cancelled');
+  t.same(await after.json(), { batchId, cancelled: 2 });
 });

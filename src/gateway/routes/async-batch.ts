@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequestError, BatchNotFoundError, MethodNotAllowedError, createError, type AsyncFnError } from '../../errors.js';
+import { BadRequestError, BatchNotFoundError, BatchUploadingError, MethodNotAllowedError, createError, type AsyncFnError } from '../../errors.js';
 import { parseFunctionRef } from '../../functions/index.js';
 import { completeBatchIfDone, type BatchCompletionPorts } from '../../callback/batch-done.js';
 import { readBatchCounts, readBatchFailures } from '../../queue/batch-events.js';
@@ -149,6 +149,9 @@ export async function asyncBatchRoutes(app: FastifyInstance, deps: AsyncBatchRou
     const deadline = deadlineAfter(deps.publishTimeoutMs, performance.now());
     const record = await confirmWithin('the batch record', deadline, () => deps.batches.get(batchId));
     if (!record) return sendError(reply, new BatchNotFoundError(batchId));
+    // Its items are being stored as they are read, and the record counts them only at the end: a
+    // cancel now would miss them (and say it cancelled none).
+    if (record.state === 'accepting') return sendError(reply.header('retry-after', '1'), new BatchUploadingError(batchId));
     const counts = batchStatusOf(record, await confirmWithin('the batch counts', deadline, () => readBatchCounts(deps.jsm, batchId))).counts;
     if (record.state !== 'done' && counts.pending > 0) {
       // A marker per item: a finished one ignores it, a queued one is skipped on delivery, a running one aborted.
