@@ -110,12 +110,14 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
     createdAtMs: req.enqueuedAtMs,
     ...(req.callbackUrl === undefined ? {} : { callbackUrl: req.callbackUrl }),
   };
+  /** An item's publish timed out: JetStream may have it. */
+  let maybeStored = false;
   /**
    * A batch that stored no item gives its key back, as a refused single request does: its
-   * corrected resend is a new batch, not a replay of this one's refusal. Not when an item's publish
-   * timed out: JetStream may have it, so a resend must answer this batch.
+   * corrected resend is a new batch, not a replay of this one's refusal. Not when an item may be
+   * stored after all: a resend must answer this batch.
    */
-  const releaseUnused = async (maybeStored: boolean): Promise<void> => {
+  const releaseUnused = async (): Promise<void> => {
     if (claim === undefined || !claim.first || maybeStored) return;
     await ports.idempotency.release(claim).catch((e: unknown) => ports.logger.debug({ err: e, batchId }, 'could not release an idempotency key'));
   };
@@ -123,7 +125,7 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
     await confirmWithin('the batch record', deadline, () => ports.batches.put(record));
   } catch (err) {
     if (isAsyncFnError(err)) {
-      await releaseUnused(false);
+      await releaseUnused();
       return { outcome: 'refused', error: err };
     }
     throw err;
@@ -175,7 +177,6 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
   };
 
   let stored = 0;
-  let maybeStored = false;
   let failure: AsyncFnError | undefined;
   const notStored: number[] = [];
   let stop: AsyncFnError | undefined;
@@ -226,7 +227,7 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
       : undefined;
   record = { ...record, state: 'accepted', accepted: stored, acceptedAtMs: Date.now(), ...(stopped ? { stopped } : {}) };
   await writeFinalRecord(ports, record);
-  if (stored === 0) await releaseUnused(maybeStored);
+  if (stored === 0) await releaseUnused();
   // Items may all have ended before the batch was accepted: then nobody else sees it done.
   completeBatchIfDone(ports.completion, batchId, record).then(
     (outcome) => {

@@ -4,6 +4,7 @@ import type { Invocation, PayloadRef } from '../../actors/invocation.types.js';
 import { BoundedMemo, shortKey } from '../bounded-memo.js';
 import { CALL_ID_RULE, isCallId } from './call-id.js';
 import { isFieldValue, isToken } from '../http/fields.js';
+import { httpUrl } from '../http/http-url.js';
 import { AsyncFnError } from '../errors.js';
 
 /** The domain type lives with the machines (actors/); the envelope is its wire form. */
@@ -348,7 +349,7 @@ function integer(text: string): number {
  * before: a worker sees the same few receivers on message after message, and `URL.canParse` was
  * 1 % of a draining worker's CPU (BENCHMARKS.md, "Callback URLs parsed once").
  */
-const PARSEABLE_URLS = new BoundedMemo((url: string) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), { max: 1_024, keep: shortKey(512) });
+const PARSEABLE_URLS = new BoundedMemo((url: string) => httpUrl(url) !== undefined, { max: 1_024, keep: shortKey(512) });
 const utf8 = new TextEncoder();
 /**
  * What a request target cannot carry raw (and so no gateway stored): a space, a control character,

@@ -4,6 +4,7 @@ import { parseFunctionRef } from '../functions/resolver.js';
 import { endToEndHeaders, type IncomingHeaders } from '../http/headers.js';
 import { CALL_ID_RULE, isCallId } from './call-id.js';
 import { isFieldValue } from '../http/fields.js';
+import { httpUrl } from '../http/http-url.js';
 import { EnvelopeHeader, PoisonMessageError, type Invocation, type StoredMessage } from './envelope.js';
 
 /**
@@ -238,8 +239,8 @@ function callbackUrlOf(header: string | undefined, struct: unknown, problems: st
     text = goUrlString(struct, problems);
     if (text === undefined) return undefined;
   }
-  const url = URL.canParse(text) ? new URL(text) : undefined;
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+  const url = httpUrl(text);
+  if (!url) {
     problems.push('the callback URL is not an absolute http(s) URL');
     return undefined;
   }

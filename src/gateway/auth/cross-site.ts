@@ -17,7 +17,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * a POST or DELETE. A request of the console itself is `same-origin`; a client that is no web page
  * (curl, the CLI, a server) sends neither and is not refused.
  */
-export function crossSiteSource(headers: FastifyRequest['headers']): string | undefined {
+function crossSiteSource(headers: FastifyRequest['headers']): string | undefined {
   const site = headers['sec-fetch-site'];
   if (site === 'cross-site' || site === 'same-site') return `Sec-Fetch-Site: ${site}`;
   if (site === 'same-origin' || site === 'none') return undefined;

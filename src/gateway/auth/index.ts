@@ -2,4 +2,4 @@
 export { loadGatewayAuth, NO_AUTH, SecretFile, type GatewayAuth } from './credentials.js';
 export { authorizationConsumed, installAuth, routeGroup, type RouteGroup } from './hook.js';
 export { basicAuthenticator, bearerAuthenticator, challenge, parseBasic, parseBearer, REALM, type Authenticator, type Verdict } from './verify.js';
-export { crossSiteSource, installCrossSiteGuard } from './cross-site.js';
+export { installCrossSiteGuard } from './cross-site.js';
