@@ -26,8 +26,21 @@ export interface BatchReadLimits {
   readonly maxItems: number;
   /** Most bytes of the whole body (`max_batch_bytes`): past it 413. */
   readonly maxBytes: number;
-  /** Most bytes of one item's JSON text (bounded by the body limit: base64 and headers make it larger). */
+  /** Most bytes of one item's JSON text: `itemTextLimit` of the body limit. */
   readonly maxItemBytes: number;
+}
+
+/** Room in one item's JSON text beside its body: its headers, query, path, callback. */
+const ITEM_OVERHEAD_BYTES = 64 * 1024;
+
+/**
+ * The most bytes of JSON text one item may take when its body may take `maxBodyBytes`: a body
+ * written at its most escaped (`\u0001`, six characters for one byte; base64 takes 4/3) and the
+ * item's other fields. The body itself is then held to `maxBodyBytes` once decoded, so no body
+ * under the limit is refused for how it is written; the line's buffer stays bounded.
+ */
+export function itemTextLimit(maxBodyBytes: number): number {
+  return maxBodyBytes * 6 + ITEM_OVERHEAD_BYTES;
 }
 
 /** One invocation of a batch, checked. */

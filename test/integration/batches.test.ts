@@ -170,6 +170,36 @@ t.test('limits: more than max_batch_items is 413 with the items before the limit
   t.equal((await fetch(`${gateway.url}/async-batch/no-such-batch`)).status, 404);
 });
 
+t.test('an item whose body is at max_body_size is accepted however much its JSON escapes it; one byte more is 413', async (t) => {
+  // Large enough that both texts pass the old limit, 4/3 of the body and 64 KiB.
+  const maxBodyBytes = 120_000;
+  const { gateway, fn } = await startStack(t, { config: { gateway: { maxBodyBytes } } });
+  // Each quote is written as two characters, each U+0001 as six: texts well past 4/3 of the body.
+  for (const char of ['"', '\u0001']) {
+    const body = char.repeat(maxBodyBytes);
+    const answer = await fetch(`${gateway.url}/async-batch/work`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: `${JSON.stringify({ body })}\n`,
+    });
+    t.equal(answer.status, 202, `a body of ${maxBodyBytes} × ${JSON.stringify(char)}`);
+    t.equal(((await answer.json()) as { accepted: number }).accepted, 1);
+    const over = await fetch(`${gateway.url}/async-batch/work`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: `${JSON.stringify({ body: `${body}${char}` })}\n`,
+    });
+    t.equal(over.status, 413);
+    t.match(await over.json(), { accepted: 0, error: { message: new RegExp(`the body exceeds max_body_size \\(${maxBodyBytes} bytes\\)`) } });
+  }
+  await fn.waitForRequests(2, 30_000);
+  t.same(
+    fn.requests.map((r) => r.body.toString()).sort(),
+    ['"'.repeat(maxBodyBytes), '\u0001'.repeat(maxBodyBytes)].sort(),
+    'each function call gets the body byte for byte',
+  );
+});
+
 t.test('Idempotency-Key: a repeated batch request answers the first batch and stores nothing again', async (t) => {
   const { gateway, nats } = await startStack(t, { worker: false });
   const send = () =>

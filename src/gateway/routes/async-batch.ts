@@ -15,7 +15,7 @@ import { callerTraceCarrier } from '../../telemetry/spans.js';
 import { sendError } from '../http-errors.js';
 import { callbackUrlFrom, parseInvocationTarget } from '../invocation-target.js';
 import { idempotencyKeyFrom } from '../request-options.js';
-import { parseBatchItem, splitBatchItems, type BatchFormat, type BatchItem } from '../batch-items.js';
+import { itemTextLimit, parseBatchItem, splitBatchItems, type BatchFormat, type BatchItem } from '../batch-items.js';
 import { isItemError, submitBatch, type BatchPorts, type BatchResult } from '../batch-submit.js';
 import { unavailableOnFailure } from './async-function.js';
 import { waitFrom } from './invocation-status.js';
@@ -43,8 +43,6 @@ const PREFIX = '/async-batch/';
 /** Failures listed per status page unless `?limit=` says otherwise, and the most it may ask. */
 const DEFAULT_FAILURE_PAGE = 100;
 const MAX_FAILURE_PAGE = 1_000;
-/** Room in one item's JSON text beside its (base64) body: its headers, query, path, callback. */
-const ITEM_OVERHEAD_BYTES = 64 * 1024;
 /** Cancellation markers written at once by a DELETE. */
 const CANCEL_WINDOW = 256;
 
@@ -70,8 +68,7 @@ export async function asyncBatchRoutes(app: FastifyInstance, deps: AsyncBatchRou
     if (!deps.isReady()) throw new QueueUnavailableError('not connected to NATS');
   };
   const ports: BatchPorts = { ...deps, newBatchId: randomUUID };
-  // An item's JSON may carry its body in base64 (4/3 larger, more with JSON escapes) plus its headers.
-  const maxItemBytes = Math.ceil((deps.maxBodyBytes * 4) / 3) + ITEM_OVERHEAD_BYTES;
+  const maxItemBytes = itemTextLimit(deps.maxBodyBytes);
 
   app.post(`${PREFIX}*`, async (request, reply) => {
     requireQueue();
