@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { headers as natsHeaders, Match, type MsgHdrs } from '@nats-io/nats-core';
 import { parseFunctionRef } from '../functions/resolver.js';
 import { endToEndHeaders, type IncomingHeaders } from '../http/headers.js';
-import { CALL_ID_RULE, isCallId } from './call-id.js';
+import { isCallId } from './call-id.js';
 import { isFieldValue } from '../http/fields.js';
 import { httpUrl } from '../http/http-url.js';
 import { EnvelopeHeader, PoisonMessageError, type Invocation, type StoredMessage } from './envelope.js';
@@ -29,6 +29,8 @@ export interface QueueRequestContext {
   readonly messageKey: string;
   /** `max_event_age`, ms: the invocation expires this long after its enqueue time; 0 = never. */
   readonly maxEventAgeMs: number;
+  /** Told when the caller's `X-Call-Id` is no call id asyncfn can keep, and which one it runs under instead. */
+  readonly onCallIdReplaced?: (given: string, used: string) => void;
 }
 
 /**
@@ -63,7 +65,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * `original`, so a dead letter stores it unchanged.
  *
  * - call id: `Header["X-Call-Id"][0]` (the OpenFaaS gateway sets it), else asyncfn's stored
- *   `Asyncfn-Call-Id`, else a UUID derived from `messageKey`; a call id asyncfn would refuse is a problem;
+ *   `Asyncfn-Call-Id`, else a UUID derived from `messageKey`; a caller's X-Call-Id asyncfn cannot
+ *   keep (see call-id.ts) is replaced by the stored or derived one, and `onCallIdReplaced` told;
  * - callback: `Header["X-Callback-Url"][0]`, else `CallbackUrl` put back together (its `User`
  *   comes without the password, so the header is preferred);
  * - `Path` is Go's decoded `URL.Path`: it is percent-encoded again as Go's `URL.EscapedPath` does;
@@ -118,8 +121,15 @@ export function decodeQueueRequest(headers: MsgHdrs | undefined, data: Uint8Arra
   const body = decodeBody(request['Body'], problems);
   const callbackUrl = callbackUrlOf(first('x-callback-url'), request['CallbackUrl'], problems);
 
-  const callId = nonEmpty(first('x-call-id')) ?? stored(EnvelopeHeader.callId) ?? derivedCallId(ctx.messageKey);
-  if (!isCallId(callId)) problems.push(`X-Call-Id must be ${CALL_ID_RULE}`);
+  // The OpenFaaS gateway keeps whatever X-Call-Id its caller sent and has answered 202 with it:
+  // one that cannot be a call id (a KV key) is replaced, not refused, so the work still runs.
+  const givenCallId = nonEmpty(first('x-call-id'));
+  const storedCallId = stored(EnvelopeHeader.callId);
+  let callId = givenCallId ?? storedCallId ?? derivedCallId(ctx.messageKey);
+  if (!isCallId(callId)) {
+    callId = storedCallId !== undefined && isCallId(storedCallId) ? storedCallId : derivedCallId(ctx.messageKey);
+    ctx.onCallIdReplaced?.(givenCallId ?? storedCallId ?? '', callId);
+  }
 
   const storedEnqueuedAt = stored(EnvelopeHeader.enqueuedAt);
   const enqueuedAtMs = storedEnqueuedAt !== undefined && /^\d{1,16}$/.test(storedEnqueuedAt) ? Number(storedEnqueuedAt) : ctx.storedAtMs;

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Delivery } from '../../actors/queue.supervisor.js';
 import { decodeMessage } from './decode.js';
 import { deliveryCountsOf } from './delivery-counts.js';
+import { CALL_ID_RULE } from './call-id.js';
 import { decodeEnvelope, EnvelopeHeader, PoisonMessageError, type Invocation } from './envelope.js';
 import { readHeaderBlock } from './header-block.js';
 import type { QueueRequestContext } from './openfaas-request.js';
@@ -245,7 +246,8 @@ export function toDelivery(msg: JsMsg, logger: Logger, flush: () => Promise<void
     return { message, waiting, decoded: { ok: false, reasons: [`unreadable headers: ${String(err)}`], raw: { headers: undefined, data: msg.data } } };
   }
   try {
-    return { message, waiting, decoded: { ok: true, invocation: decodeMessage(headers, msg.data, () => queueRequestContext(msg, defaults)) } };
+    const context = (): QueueRequestContext => ({ ...queueRequestContext(msg, defaults), onCallIdReplaced: (given, used) => warnCallIdReplaced(logger, given, used) });
+    return { message, waiting, decoded: { ok: true, invocation: decodeMessage(headers, msg.data, context) } };
   } catch (err) {
     const reasons = err instanceof PoisonMessageError ? err.reasons : [String(err)];
     return { message, waiting, decoded: { ok: false, reasons, raw: { headers, data: msg.data } } };
@@ -259,6 +261,14 @@ function decodedInvocation(msg: JsMsg, defaults: QueueRequestDefaults): Invocati
   } catch {
     return undefined;
   }
+}
+
+/** A QueueRequest's X-Call-Id that could not be kept: said once per delivery, with the one used. */
+function warnCallIdReplaced(logger: Logger, given: string, used: string): void {
+  logger.warn(
+    { callId: used, callerCallId: given.slice(0, 200) },
+    `the QueueRequest's X-Call-Id is no call id asyncfn can keep (${CALL_ID_RULE}): it runs under ${used}, which its function and callback receive`,
+  );
 }
 
 /**
