@@ -25,8 +25,13 @@ export const OPENFAAS_ALIASES: Readonly<Record<string, string>> = Object.freeze(
 export interface UnsupportedName {
   /** What to use instead, or why nothing is needed; continues "<name> is not read: ". */
   readonly hint: string;
-  /** The only value that means what asyncfn does anyway; set to it, the name needs no warning. */
-  readonly harmlessValue?: string;
+  /** True for a value that means what asyncfn does anyway (given the other variables): no warning. */
+  readonly harmless?: (value: string, env: Readonly<Record<string, string | undefined>>) => boolean;
+}
+
+/** The queue names `queues` lists (`name[:max_inflight[:upstream_timeout]],...`), read loosely: only to tell a harmless value. */
+function listedQueues(env: Readonly<Record<string, string | undefined>>): string[] {
+  return (env['queues'] ?? '').split(',').map((item) => item.split(':')[0]!.trim());
 }
 
 /**
@@ -34,8 +39,14 @@ export interface UnsupportedName {
  * the same meaning. Set, they get a startup warning instead of being silently ignored.
  */
 export const OPENFAAS_UNSUPPORTED: Readonly<Record<string, UnsupportedName>> = Object.freeze({
-  nats_stream: { hint: 'the stream is always faas-request; other queues come from com.openfaas.queue and queues', harmlessValue: 'faas-request' },
-  nats_durable: { hint: 'the durable consumer is always faas-workers', harmlessValue: 'faas-workers' },
+  nats_stream: {
+    hint: "a queue's stream is named after it: faas-request for the default queue, <name> for each queue of queues (set queues=<name> to serve a named queue)",
+    harmless: (value, env) => value === 'faas-request' || listedQueues(env).includes(value),
+  },
+  nats_durable: {
+    hint: "a queue's durable consumer is <queue>-workers: faas-workers for the default queue",
+    harmless: (value, env) => value === 'faas-workers' || listedQueues(env).some((queue) => value === `${queue}-workers`),
+  },
   queue_name: { hint: 'use queues=<name> to serve a named queue' },
   queue_partitions: { hint: 'asyncfn has no queue partitions; scale workers by replicas' },
   filter_partition: { hint: 'asyncfn has no queue partitions; scale workers by replicas' },
@@ -43,7 +54,7 @@ export const OPENFAAS_UNSUPPORTED: Readonly<Record<string, UnsupportedName>> = O
   max_waiting: { hint: 'the worker pulls only as many messages as it has free slots, so it needs no max_waiting' },
   consumer_inactive_threshold: { hint: 'asyncfn uses one durable consumer per queue' },
   consumer_pull_max_messages: { hint: 'the worker pulls only as many messages as it has free slots' },
-  limiter_enabled: { hint: 'asyncfn has no adaptive concurrency; a 429 is retried with back-off' },
+  limiter_enabled: { hint: 'use adaptive_concurrency (on by default): a function answering 429 is throttled, not failed' },
   default_function_name: { hint: 'use function_namespace for names without a namespace' },
   tls_insecure: { hint: 'asyncfn always verifies TLS certificates' },
   debug: { hint: 'use log_level=debug' },

@@ -55,16 +55,16 @@ export function unknownVariableWarnings(env: Readonly<Record<string, string | un
   const warnings: string[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value.trim() === '' || KNOWN_NAMES.includes(name) || OTHER_PROGRAMS.test(name)) continue;
-    const warning = warningFor(name, value.trim());
+    const warning = warningFor(name, value.trim(), env);
     if (warning !== undefined) warnings.push(warning);
   }
   return warnings.sort();
 }
 
-function warningFor(name: string, value: string): string | undefined {
+function warningFor(name: string, value: string, env: Readonly<Record<string, string | undefined>>): string | undefined {
   const unsupported = Object.hasOwn(OPENFAAS_UNSUPPORTED, name) ? OPENFAAS_UNSUPPORTED[name] : undefined;
   if (unsupported !== undefined) {
-    return value === unsupported.harmlessValue ? undefined : `${name} is an OpenFaaS setting asyncfn does not read: ${unsupported.hint}`;
+    return unsupported.harmless?.(value, env) === true ? undefined : `${name} is an OpenFaaS setting asyncfn does not read: ${unsupported.hint}`;
   }
   const sameButCase = KNOWN_NAMES.find((known) => known.toLowerCase() === name.toLowerCase());
   if (sameButCase !== undefined) return `${name} is not read: names are case-sensitive (did you mean ${describe(sameButCase)}?)`;

@@ -52,8 +52,18 @@ t.test('OpenFaaS settings asyncfn does not have say what to do instead', async (
   t.same(unknownVariableWarnings({ nats_stream: 'jobs', debug: 'true', print_request_body: 'true', max_waiting: '512' }), [
     'debug is an OpenFaaS setting asyncfn does not read: use log_level=debug',
     'max_waiting is an OpenFaaS setting asyncfn does not read: the worker pulls only as many messages as it has free slots, so it needs no max_waiting',
-    'nats_stream is an OpenFaaS setting asyncfn does not read: the stream is always faas-request; other queues come from com.openfaas.queue and queues',
+    "nats_stream is an OpenFaaS setting asyncfn does not read: a queue's stream is named after it: faas-request for the default queue, <name> for each queue of queues (set queues=<name> to serve a named queue)",
     'print_request_body is an OpenFaaS setting asyncfn does not read: use write_debug=true',
+  ]);
+});
+
+t.test("the OpenFaaS Pro chart's names for a named queue are what asyncfn does with queues: no warning; limiter_enabled points at adaptive_concurrency", async (t) => {
+  t.same(unknownVariableWarnings({ queues: 'slow-fns:2, other', nats_stream: 'slow-fns', nats_durable: 'slow-fns-workers' }), []);
+  t.same(unknownVariableWarnings({ queues: 'other', nats_stream: 'other', nats_durable: 'faas-workers' }), []);
+  t.same(unknownVariableWarnings({ queues: 'other', nats_stream: 'slow-fns', nats_durable: 'slow-fns-workers', limiter_enabled: 'true' }), [
+    'limiter_enabled is an OpenFaaS setting asyncfn does not read: use adaptive_concurrency (on by default): a function answering 429 is throttled, not failed',
+    "nats_durable is an OpenFaaS setting asyncfn does not read: a queue's durable consumer is <queue>-workers: faas-workers for the default queue",
+    "nats_stream is an OpenFaaS setting asyncfn does not read: a queue's stream is named after it: faas-request for the default queue, <name> for each queue of queues (set queues=<name> to serve a named queue)",
   ]);
 });
 
