@@ -22,6 +22,6 @@ export function listedResolver(functions: Iterable<ResolvedFunction>): FunctionR
   return {
     resolve: async (ref) => lookup(ref),
     resolveNow: lookup,
-    list: async () => all,
+    list: async (namespace) => (namespace === undefined ? all : all.filter((fn) => fn.namespace === namespace)),
   };
 }

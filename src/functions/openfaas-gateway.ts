@@ -165,9 +165,9 @@ export function openfaasGatewayResolver(opts: OpenFaaSGatewayOptions): FunctionR
       return hit && hit.expiresAtMs > now() ? hit.value : undefined;
     },
 
-    async list() {
+    async list(namespace = opts.defaultNamespace) {
       try {
-        const res = await get(`/system/functions?namespace=${opts.defaultNamespace}`);
+        const res = await get(`/system/functions?namespace=${encodeURIComponent(namespace)}`);
         if (res.statusCode !== 200) {
           await res.body.dump();
           return undefined;

@@ -34,8 +34,11 @@ export interface FunctionResolver {
    * every invocation takes: no promise and no turn of the event loop when nothing is waited on.
    */
   resolveNow?(ref: FunctionRef): ResolvedFunction | undefined;
-  /** Every known function, for /system/functions; undefined when the registry cannot list. */
-  list(): Promise<readonly ResolvedFunction[] | undefined>;
+  /**
+   * The known functions, for /system/functions: those of `namespace` when given (OpenFaaS's
+   * `?namespace=`), else every one the registry lists; undefined when the registry cannot list.
+   */
+  list(namespace?: string): Promise<readonly ResolvedFunction[] | undefined>;
 }
 
 /**

@@ -25,6 +25,12 @@ t.test('the gateway refuses bad input with a status and a one-line reason', asyn
   const gateway = await startTestGateway(t, config, resolver);
   const url = (path: string) => `${gateway.url}${path}`;
 
+  // OpenFaaS's GET /system/functions?namespace=: that namespace's functions only.
+  const listed = async (query: string) => (await (await request(url(`/system/functions${query}`))).body.json()) as Array<{ name: string }>;
+  t.same((await listed('?namespace=openfaas-fn')).map((fn) => fn.name).sort(), ['echo', 'gone', 'slow']);
+  t.same(await listed('?namespace=other'), [], 'another namespace has none of them');
+  await expectRefusal(t, await request(url('/system/functions?namespace=a&namespace=b')), 400, /namespace is given once, not empty/);
+
   for (const method of ['PUT', 'PATCH'] as const) {
     const res = await request(url('/async-function/echo'), { method });
     t.equal(res.headers.allow, 'GET, POST, DELETE', `${method}: Allow: GET, POST, DELETE`);

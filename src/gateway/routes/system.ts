@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { FunctionResolver } from '../../functions/index.js';
-import { CannotListError } from '../../errors.js';
+import { BadRequestError, CannotListError } from '../../errors.js';
 import { asUnavailable } from '../../queue/deadline.js';
 import { QueueUnavailableError } from '../../queue/errors.js';
 import type { QueueStats } from '../../status/queue-stats.js';
@@ -28,8 +28,10 @@ export async function systemRoutes(app: FastifyInstance, deps: SystemRouteDeps):
   app.get('/healthz', probe);
   app.get('/readyz', probe);
 
-  app.get('/system/functions', async (_request, reply) => {
-    const functions = await deps.resolver.list();
+  app.get('/system/functions', async (request, reply) => {
+    const { namespace } = request.query as { namespace?: unknown };
+    if (namespace !== undefined && (typeof namespace !== 'string' || namespace === '')) throw new BadRequestError('namespace is given once, not empty');
+    const functions = await deps.resolver.list(namespace);
     if (!functions) return sendError(reply, new CannotListError());
     // OpenFaaS FunctionStatus fields that a registry of URLs can fill.
     return reply.send(functions.map((fn) => ({ name: fn.name, namespace: fn.namespace, annotations: fn.annotations })));

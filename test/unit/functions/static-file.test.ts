@@ -54,6 +54,12 @@ t.test('a good YAML file resolves by name and namespace', async (t) => {
     listed?.map((f) => `${f.name}.${f.namespace}`),
     ['slow.batch', 'echo.openfaas-fn', 'echo.staging'],
   );
+  t.same(
+    (await r.list('staging'))?.map((f) => `${f.name}.${f.namespace}`),
+    ['echo.staging'],
+    "OpenFaaS's ?namespace=: only that namespace's",
+  );
+  t.same(await r.list('nowhere'), []);
   const echo = await r.resolve({ name: 'echo', namespace: 'openfaas-fn' });
   t.ok(Object.isFrozen(echo) && Object.isFrozen(echo?.annotations), 'resolved functions are frozen');
   // At hand without a promise: the same object resolve gives, and undefined for what it does not list.
