@@ -142,7 +142,10 @@ async function main(argv: string[]): Promise<number> {
     } else {
       const { createResolver, listedResolver } = await import('../functions/index.js');
       // The functions file's table arrives validated with the settings.
-      const resolver = functions !== undefined ? listedResolver(functions) : await createResolver(config.functions);
+      const resolver =
+        functions !== undefined
+          ? listedResolver(functions)
+          : await createResolver(config.functions, await (await import('./function-lookups.js')).gatewayLookups(config, logger));
       const running =
         command === 'gateway'
           ? await (await import('../gateway/start.js')).startGateway(config, { resolver, logger })

@@ -8,6 +8,7 @@
  * them. Who parses a file imports static-file.ts.
  */
 import { ConfigError } from '../errors.js';
+import type { OpenFaaSGatewayOptions } from './openfaas-gateway.js';
 import type { FunctionResolver, FunctionsConfig } from './resolver.js';
 import { templateResolver } from './url-template.js';
 
@@ -29,13 +30,16 @@ export { listedResolver } from './listed.js';
 export { DEFAULT_URL_TEMPLATE, expandUrlTemplate, templateResolver } from './url-template.js';
 export { annotatedTimeout, callTimeout, parseTimeoutMs, TIMEOUT_ANNOTATIONS, TIMEOUT_HEADER, type CallTimeout } from './timeout.js';
 
+/** What the wiring gives a resolver backed by an OpenFaaS gateway: its credentials, and who hears of failed lookups. */
+export type GatewayResolverExtras = Pick<OpenFaaSGatewayOptions, 'credentials' | 'onLookupFailed'>;
+
 /**
  * Builds the resolver the config asks for: 'file' reads and validates `cfg.file` now (so a bad
  * file stops startup; its parser is loaded only then), 'template' checks the template, 'gateway'
  * asks the OpenFaaS gateway at `cfg.gatewayUrl` on demand (its module, which loads undici's request
  * API, only then). Throws ConfigError.
  */
-export async function createResolver(cfg: FunctionsConfig): Promise<FunctionResolver> {
+export async function createResolver(cfg: FunctionsConfig, gateway: GatewayResolverExtras = {}): Promise<FunctionResolver> {
   switch (cfg.mode) {
     case 'file':
       if (cfg.file === undefined || cfg.file === '') {
@@ -45,6 +49,6 @@ export async function createResolver(cfg: FunctionsConfig): Promise<FunctionReso
     case 'template':
       return templateResolver(cfg.urlTemplate);
     case 'gateway':
-      return (await import('./openfaas-gateway.js')).openfaasGatewayResolver({ gatewayUrl: cfg.gatewayUrl, defaultNamespace: cfg.defaultNamespace });
+      return (await import('./openfaas-gateway.js')).openfaasGatewayResolver({ gatewayUrl: cfg.gatewayUrl, defaultNamespace: cfg.defaultNamespace, ...gateway });
   }
 }

@@ -30,6 +30,11 @@ export interface OpenFaaSGatewayOptions {
   now?: () => number;
   /** undici dispatcher for the lookups. Default: undici's global dispatcher. */
   dispatcher?: Dispatcher;
+  /**
+   * Basic credentials for `/system/*` when the URL carries none: OpenFaaS's own `basic-auth-user`
+   * and `basic-auth-password` secrets, which its queue-worker is given too.
+   */
+  credentials?: { readonly user: string; readonly password: string };
   /** Told when the gateway could not answer and the function was resolved anyway. */
   onLookupFailed?: (ref: FunctionRef, reason: string) => void;
 }
@@ -57,7 +62,7 @@ function stringAnnotations(raw: Record<string, unknown> | null | undefined): Rea
   return Object.freeze(out);
 }
 
-function parseGatewayUrl(gatewayUrl: string): { base: string; headers: Record<string, string> } {
+function parseGatewayUrl(gatewayUrl: string, credentials: OpenFaaSGatewayOptions['credentials']): { base: string; headers: Record<string, string> } {
   let url: URL;
   try {
     url = new URL(gatewayUrl);
@@ -72,6 +77,8 @@ function parseGatewayUrl(gatewayUrl: string): { base: string; headers: Record<st
     const user = decodeURIComponent(url.username);
     const password = decodeURIComponent(url.password);
     headers['authorization'] = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  } else if (credentials !== undefined) {
+    headers['authorization'] = `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`;
   }
   url.username = '';
   url.password = '';
@@ -88,7 +95,7 @@ function parseGatewayUrl(gatewayUrl: string): { base: string; headers: Record<st
  * Throws ConfigError for a bad gateway URL.
  */
 export function openfaasGatewayResolver(opts: OpenFaaSGatewayOptions): FunctionResolver {
-  const { base, headers } = parseGatewayUrl(opts.gatewayUrl);
+  const { base, headers } = parseGatewayUrl(opts.gatewayUrl, opts.credentials);
   const timeoutMs = opts.timeoutMs ?? 5000;
   const cacheTtlMs = opts.cacheTtlMs ?? 5000;
   const now = opts.now ?? Date.now;
@@ -138,7 +145,10 @@ export function openfaasGatewayResolver(opts: OpenFaaSGatewayOptions): FunctionR
           remember(key, undefined);
           return undefined;
         }
-        reason = `gateway answered ${res.statusCode}`;
+        reason =
+          res.statusCode === 401 || res.statusCode === 403
+            ? `gateway answered ${res.statusCode} to GET /system/function/${ref.name}: it needs the credentials of its basic auth (basic_auth=true and its basic-auth-user and basic-auth-password secrets under secret_mount_path, or http://user:password@ in gateway_url)`
+            : `gateway answered ${res.statusCode}`;
       }
     } catch (err) {
       reason = `gateway unreachable: ${(err as Error).message}`;

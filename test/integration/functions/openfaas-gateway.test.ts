@@ -3,6 +3,12 @@ import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { createResolver, type FunctionRef } from '../../../src/functions/index.js';
 import { openfaasGatewayResolver } from '../../../src/functions/openfaas-gateway.js';
+import { gatewayLookups } from '../../../src/cli/function-lookups.js';
+import { configFor } from '../../helpers/asyncfn.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
 
 /** All the fake server needs of a test: somewhere to register its cleanup. */
 type Test = Pick<typeof t, 'teardown'>;
@@ -17,6 +23,8 @@ interface FakeGateway {
   failWith?: { status: number; body: string };
   /** When true, requests are never answered. */
   hang: boolean;
+  /** When set, a request without exactly this Authorization header gets 401, as OpenFaaS's basic auth answers. */
+  requireAuth?: string;
 }
 
 /**
@@ -35,6 +43,10 @@ async function startFakeGateway(t: Test, functions: Record<string, Record<string
     gw.requests.push(req.url ?? '');
     gw.auth.push(req.headers.authorization);
     if (gw.hang) return;
+    if (gw.requireAuth !== undefined && req.headers.authorization !== gw.requireAuth) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="Restricted"' });
+      return void res.end('Unauthorized');
+    }
     const json = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -224,6 +236,12 @@ t.test('list() maps /system/functions, and is undefined when the gateway fails',
     { name: 'plain', namespace: 'openfaas-fn', url: `${gw.url}/function/plain.openfaas-fn`, annotations: {} },
   ]);
   t.equal(gw.requests.at(-1), '/system/functions?namespace=openfaas-fn');
+  t.same(
+    (await r.list('team-a'))?.map((fn) => fn.name),
+    ['other'],
+    "another namespace's, asked of the gateway",
+  );
+  t.equal(gw.requests.at(-1), '/system/functions?namespace=team-a');
   gw.failWith = { status: 500, body: 'x' };
   t.equal(await r.list(), undefined);
 });
@@ -234,6 +252,35 @@ t.test('credentials in the gateway URL become basic auth, not part of function U
   const r = await createResolver({ mode: 'gateway', gatewayUrl: withCreds, defaultNamespace: 'openfaas-fn', urlTemplate: '' });
   t.equal((await r.resolve(echo))?.url, `${gw.url}/function/echo.openfaas-fn`);
   t.same(gw.auth, [`Basic ${Buffer.from('admin:s:cret').toString('base64')}`]);
+});
+
+t.test('basic_auth with gateway_invoke: the basic-auth secrets authenticate the lookups; without them a failed lookup is warned about once a minute', async (t) => {
+  const gw = await startFakeGateway(t, FUNCTIONS);
+  gw.requireAuth = `Basic ${Buffer.from('admin:pw').toString('base64')}`;
+  const secrets = await mkdtemp(join(tmpdir(), 'asyncfn-secrets-'));
+  t.teardown(() => rm(secrets, { recursive: true, force: true }));
+  await writeFile(join(secrets, 'basic-auth-user'), 'admin\n');
+  await writeFile(join(secrets, 'basic-auth-password'), 'pw\n');
+  const functions = { mode: 'gateway' as const, gatewayUrl: gw.url, defaultNamespace: 'openfaas-fn' };
+  const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+  const logger = { warn: (fields: Record<string, unknown>, message: string) => warnings.push({ fields, message }) } as unknown as Logger;
+
+  const authenticated = configFor('nats://127.0.0.1:1', { functions, security: { basicAuth: true, secretMountPath: secrets } });
+  const r = await createResolver(authenticated.functions, await gatewayLookups(authenticated, logger));
+  t.same((await r.resolve(echo))?.annotations, FUNCTIONS['echo.openfaas-fn'], 'its annotations, so its queue');
+
+  const anonymous = configFor('nats://127.0.0.1:1', { functions });
+  const unauthenticated = await createResolver(anonymous.functions, await gatewayLookups(anonymous, logger));
+  for (let i = 0; i < 3; i++) t.same((await unauthenticated.resolve(echo))?.annotations, {}, 'resolved anyway, without its annotations');
+  t.equal(warnings.length, 1, 'one warning for the burst');
+  t.match(
+    warnings[0]!.message,
+    /could not read echo\.openfaas-fn from the OpenFaaS gateway, so it runs without its annotations .*gateway answered 401 .*basic-auth-user/,
+  );
+  t.equal(warnings[0]!.fields['function'], 'echo.openfaas-fn');
+
+  const missing = configFor('nats://127.0.0.1:1', { functions, security: { basicAuth: true, secretMountPath: join(secrets, 'nowhere') } });
+  await t.rejects(gatewayLookups(missing, logger), { name: 'ConfigError', message: /basic_auth with gateway_invoke: secret file .*basic-auth-user does not exist/ });
 });
 
 t.test('a bad gateway URL is a config error', async (t) => {
