@@ -369,7 +369,10 @@ export const VariablesSchema = z
     secret_mount_path: path.prefault('/var/openfaas/secrets').register(VARIABLE_DOCS, { meaning: 'directory of secret files, one file per secret, as in OpenFaaS' }),
     basic_auth: boolean
       .prefault('false')
-      .register(VARIABLE_DOCS, { meaning: 'basic auth on `/system/*` and the status/cancel routes, see [Authentication](#authentication)' }),
+      .register(VARIABLE_DOCS, {
+        meaning:
+          'basic auth on `/system/*` and the status/cancel routes, see [Authentication](#authentication); with `gateway_invoke`, the same credentials are sent to the OpenFaaS gateway',
+      }),
     invoke_auth: oneOf(INVOKE_AUTH_MODES)
       .prefault('none')
       .register(VARIABLE_DOCS, { meaning: '`none`, `basic` or `bearer`: auth on `/function/*` and `POST /async-function/*`' }),
