@@ -94,6 +94,8 @@ export interface FunctionOutcome {
   /** The function's HTTP status, or the status asyncfn reports for a transport failure. */
   readonly status: number;
   readonly contentType?: string | undefined;
+  /** The function's `Content-Encoding` (a gzip body it sent because the caller accepted one): the body's readers need it. */
+  readonly contentEncoding?: string | undefined;
   readonly body: Uint8Array;
   /** Unix ms when the call started. */
   readonly startedAtMs: number;

@@ -64,6 +64,7 @@ export function callbackHeaders(req: CallbackRequest, version: string, signing?:
   if (invocation.parentCallId !== undefined) headers['x-parent-call-id'] = invocation.parentCallId;
   if (invocation.batchId !== undefined) headers['x-batch-id'] = invocation.batchId;
   if (outcome.contentType) headers['content-type'] = outcome.contentType;
+  if (outcome.contentEncoding) headers['content-encoding'] = outcome.contentEncoding;
   if (signing) {
     const nowMs = signing.nowMs ?? Date.now;
     Object.assign(

@@ -14,6 +14,7 @@ import { CALLBACK_SUBJECT_PREFIX } from '../queue/topology.js';
 const ResultHeader = {
   status: 'Asyncfn-Result-Status',
   contentType: 'Asyncfn-Result-Content-Type',
+  contentEncoding: 'Asyncfn-Result-Content-Encoding',
   startedAt: 'Asyncfn-Result-Started-At',
   durationMs: 'Asyncfn-Result-Duration-Ms',
   attempt: 'Asyncfn-Result-Attempt',
@@ -34,6 +35,7 @@ export function encodeCallback(queue: string, req: CallbackRequest, error: strin
   const { headers } = encodeEnvelope({ ...req.invocation, headers: [], body: req.outcome.body });
   headers.set(ResultHeader.status, String(req.outcome.status));
   if (req.outcome.contentType) headers.set(ResultHeader.contentType, req.outcome.contentType);
+  if (req.outcome.contentEncoding) headers.set(ResultHeader.contentEncoding, req.outcome.contentEncoding);
   headers.set(ResultHeader.startedAt, String(req.outcome.startedAtMs));
   headers.set(ResultHeader.durationMs, String(req.outcome.durationMs));
   headers.set(ResultHeader.attempt, String(req.attempt));
@@ -56,6 +58,7 @@ export function decodeCallback(headers: MsgHdrs | undefined, data: Uint8Array): 
       outcome: {
         status: Number(get(ResultHeader.status)),
         contentType: get(ResultHeader.contentType) || undefined,
+        contentEncoding: get(ResultHeader.contentEncoding) || undefined,
         body: data,
         startedAtMs: Number(get(ResultHeader.startedAt)),
         durationMs: Number(get(ResultHeader.durationMs)),

@@ -367,12 +367,10 @@ export const VariablesSchema = z
       .register(VARIABLE_DOCS, { meaning: 'PEM client certificate, for servers with `tls { verify: true }`; with `nats_tls_key_file`', table: 'nats' }),
     nats_tls_key_file: path.optional().register(VARIABLE_DOCS, { meaning: 'PEM key of `nats_tls_cert_file`', table: 'nats' }),
     secret_mount_path: path.prefault('/var/openfaas/secrets').register(VARIABLE_DOCS, { meaning: 'directory of secret files, one file per secret, as in OpenFaaS' }),
-    basic_auth: boolean
-      .prefault('false')
-      .register(VARIABLE_DOCS, {
-        meaning:
-          'basic auth on `/system/*` and the status/cancel routes, see [Authentication](#authentication); with `gateway_invoke`, the same credentials are sent to the OpenFaaS gateway',
-      }),
+    basic_auth: boolean.prefault('false').register(VARIABLE_DOCS, {
+      meaning:
+        'basic auth on `/system/*` and the status/cancel routes, see [Authentication](#authentication); with `gateway_invoke`, the same credentials are sent to the OpenFaaS gateway',
+    }),
     invoke_auth: oneOf(INVOKE_AUTH_MODES)
       .prefault('none')
       .register(VARIABLE_DOCS, { meaning: '`none`, `basic` or `bearer`: auth on `/function/*` and `POST /async-function/*`' }),

@@ -170,6 +170,7 @@ class FunctionCall implements ExchangeReader<FunctionOutcome> {
     return {
       status: response.status,
       contentType: firstHeader(response.headers, 'content-type'),
+      contentEncoding: firstHeader(response.headers, 'content-encoding'),
       body: response.body,
       startedAtMs: this.startedAtMs,
       durationMs: performance.now() - this.started,

@@ -67,6 +67,7 @@ export interface StoredResultInfo {
   readonly stored: boolean;
   readonly status: number;
   readonly contentType?: string | undefined;
+  readonly contentEncoding?: string | undefined;
   readonly bytes: number;
   /** Why it is not stored. */
   readonly reason?: string | undefined;

@@ -25,7 +25,10 @@ export function invocationRecordOf(queue: string, request: RecordRequest, nowMs:
     finishedAtMs: final ? nowMs : undefined,
     durationMs: outcome && state !== 'running' ? Math.round(outcome.durationMs) : undefined,
     error: request.error,
-    result: resultStorage && outcome ? { ...resultStorage, status: outcome.status, contentType: outcome.contentType, bytes: outcome.body.length } : undefined,
+    result:
+      resultStorage && outcome
+        ? { ...resultStorage, status: outcome.status, contentType: outcome.contentType, contentEncoding: outcome.contentEncoding, bytes: outcome.body.length }
+        : undefined,
     worker: state === 'running' ? worker : undefined,
   };
 }

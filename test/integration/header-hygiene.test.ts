@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
@@ -219,6 +220,46 @@ t.test("neither the caller nor the function can set the callback's or the sync r
   t.equal(sync.headers['x-call-id'], 'my-call', "the sync response carries the gateway's X-Call-Id");
   t.match(sync.headers['x-start-time'], /^\d{19}$/);
   t.not(sync.headers['x-duration-seconds'], '999.000000');
+});
+
+t.test("a function's gzip answer keeps its Content-Encoding: in the callback, direct and durable, and in the kept result", async (t) => {
+  const result = JSON.stringify({ ok: true, text: 'x'.repeat(2_000) });
+  const { gateway, sink, fn } = await startStack(t, {
+    config: { security: LOOPBACK_CALLBACKS, callback: { initialWaitMs: 20, maxWaitMs: 20 } },
+    handler: (req, res) => {
+      // As a function behind OpenFaaS's watchdog may: compressed because the caller accepts it.
+      const gzip = String(req.headers['accept-encoding'] ?? '').includes('gzip');
+      res.writeHead(200, { 'content-type': 'application/json', ...(gzip ? { 'content-encoding': 'gzip' } : {}) });
+      res.end(gzip ? gzipSync(result) : result);
+    },
+  });
+  const durableSink = await startCallbackSink(t, (n) => (n === 1 ? 503 : 200));
+  const read = (req: RecordedRequest): string => {
+    t.equal(req.headers['content-encoding'], 'gzip');
+    t.equal(req.headers['content-type'], 'application/json');
+    return gunzipSync(req.body).toString();
+  };
+  for (const [receiver, what] of [
+    [sink, 'the direct callback'],
+    [durableSink, 'the durable one, after a 503'],
+  ] as const) {
+    const res = await request(`${gateway.url}/async-function/work`, {
+      method: 'POST',
+      headers: { 'accept-encoding': 'gzip', 'x-callback-url': receiver.url, 'x-store-result': 'true' },
+    });
+    t.equal(res.statusCode, 202);
+    const callId = String(res.headers['x-call-id']);
+    const callbacks = await receiver.waitFor(receiver === sink ? 1 : 2);
+    t.equal(read(callbacks.at(-1)!), result, `${what}: the body reads as the function's once decompressed`);
+
+    // The record names the kept result once the invocation is settled, just after its callback.
+    t.match(await (await request(`${gateway.url}/async-function/${callId}?wait=10s`)).body.json(), { state: 'succeeded', result: { contentEncoding: 'gzip' } });
+    const kept = await request(`${gateway.url}/async-function/${callId}/result`);
+    t.equal(kept.statusCode, 200);
+    t.equal(kept.headers['content-encoding'], 'gzip', 'the kept result too');
+    t.equal(gunzipSync(Buffer.from(await kept.body.arrayBuffer())).toString(), result);
+  }
+  t.equal(fn.requests.length, 2, 'the function ran once for each');
 });
 
 t.test('431 when a request has too many header fields or too many header bytes', async (t) => {

@@ -83,6 +83,7 @@ export async function invocationStatusRoutes(app: FastifyInstance, deps: Invocat
       if (!body) return sendError(reply, new NoResultError(`the result of "${callId}" has expired`));
       reply.code(record.result.status).header('x-call-id', callId).headers(INERT_RESULT_HEADERS);
       if (record.result.contentType) reply.type(record.result.contentType);
+      if (record.result.contentEncoding) reply.header('content-encoding', record.result.contentEncoding);
       if ('chunks' in body) {
         // A large result streams from the payload bucket a chunk at a time, as the client reads it.
         return reply.header('content-length', String(body.size)).send(Readable.from(body.chunks, { objectMode: false }));
