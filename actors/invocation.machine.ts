@@ -298,9 +298,19 @@ async function ackStale(effects: InvocationEffects, context: InvocationContext):
  * event: no child actor per step (an invoked `fromPromise` costs more than the rest of the machine).
  */
 function effectActions(effects: InvocationEffects) {
+  /** Informational: not awaited, a failure changes nothing; once per delivery (one machine each). */
+  const recordRunningOnce = (context: InvocationContext): void => {
+    if (context.running.recorded) return;
+    context.running.recorded = true;
+    void effects.record(recordRequest(context, 'running')).catch(() => undefined);
+  };
   type Args = { context: InvocationContext; self: Self };
   return {
     invokeFunction: ({ context, self }: Args) => {
+      // A message no asyncfn gateway published (an OpenFaaS QueueRequest) has no `queued` record:
+      // its `running` one is written now, so its call id is taken before its callback can chain
+      // into /async-function/<next> with it (README, "Call ids and chained calls").
+      if (context.invocation.original !== undefined) recordRunningOnce(context);
       const abort = new AbortHandle();
       context.running.abort = abort;
       report(self, () => effects.invokeFunction({ invocation: context.invocation, attempt: context.attempt }, abort), functionDone, functionFailed);
@@ -335,11 +345,7 @@ function effectActions(effects: InvocationEffects) {
     settle: ({ context, self }: Args) => report(self, () => settle(effects, context), settleDone, settleFailed),
     ackStale: ({ context, self }: Args) => report(self, () => ackStale(effects, context), settleDone, settleFailed),
     /** Informational: not awaited, a failure changes nothing. */
-    recordRunning: ({ context }: Args) => {
-      if (context.running.recorded) return;
-      context.running.recorded = true;
-      void effects.record(recordRequest(context, 'running')).catch(() => undefined);
-    },
+    recordRunning: ({ context }: Args) => recordRunningOnce(context),
     recordRetrying: ({ context }: Args) => void effects.record(recordRequest(context, 'retrying')).catch(() => undefined),
     scheduleRetry: ({ context, self }: Args) => {
       const outcome = context.outcome!;

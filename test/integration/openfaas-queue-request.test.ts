@@ -190,6 +190,29 @@ t.test("a caller's X-Call-Id the OpenFaaS gateway accepted but asyncfn cannot ke
   t.equal(fn.requests[0]!.headers['x-call-id'], callId, 'under the same call id');
 });
 
+t.test("a QueueRequest's callback chained into asyncfn's /async-function/<next> gets a fresh call id: both records stay", async (t) => {
+  const nats = await startNatsServer(t);
+  const first = await startFunctionServer(t, (_req, res) => void res.writeHead(200).end('first'));
+  const next = await startFunctionServer(t, (_req, res) => void res.writeHead(200).end('next'));
+  const config = configFor(nats.url, { security: { callbackAllow: ['127.0.0.0/8'] } });
+  const resolver = resolverFor({ work: first.url, next: next.url });
+  const gateway = await startTestGateway(t, config, resolver);
+  await startTestWorker(t, config, resolver);
+  const nc = await publisher(t, nats.url);
+
+  const callId = randomUUID();
+  // The OpenFaaS chaining pattern: the first function's callback is the next function's async route.
+  await publish(nc, 'faas-request', gatewayQueueRequest({ fn: 'work', body: 'start', callId, callbackUrl: `${gateway.url}/async-function/next` }));
+  await next.waitForRequests(1, 15_000);
+  const chained = next.requests[0]!;
+  t.not(chained.headers['x-call-id'], callId, 'the next link runs under a call id of its own');
+  t.equal(chained.headers['x-parent-call-id'], callId, 'with the first as its parent');
+  t.equal(chained.body.toString(), 'first', "the first function's result is the next one's body");
+  const final = async (id: string) => (await request(`${gateway.url}/async-function/${id}?wait=10s`)).body.json();
+  t.match(await final(String(chained.headers['x-call-id'])), { function: 'next', state: 'succeeded', parentCallId: callId });
+  t.match(await final(callId), { function: 'work', state: 'succeeded' }, "the first link's record is still its own");
+});
+
 t.test('a malformed QueueRequest is dead-lettered as poison with its reason; the next one still runs', async (t) => {
   const { nats, sink } = await startStack(t);
   const nc = await publisher(t, nats.url);

@@ -151,6 +151,29 @@ t.test('`running` while invoking records running once, with the delivery time; n
   );
 });
 
+t.test('an OpenFaaS QueueRequest (no gateway wrote its queued record) is recorded running as its call starts; an envelope is not', async (t) => {
+  for (const [original, expected] of [
+    [{ data: new Uint8Array(0) }, ['running']],
+    [undefined, []],
+  ] as const) {
+    const call = deferred<FunctionOutcome>();
+    const run = start({ invocation: testInvocation({ original }), effects: { invokeFunction: () => call.promise } });
+    t.equal(run.actor.getSnapshot().value, 'invoking');
+    t.same(
+      run.records.map((r) => r.state),
+      expected,
+    );
+    run.actor.send({ type: 'running' });
+    call.resolve(outcome(200));
+    await run.done();
+    t.same(
+      run.records.map((r) => r.state),
+      ['running', 'succeeded'],
+      'one running record either way',
+    );
+  }
+});
+
 t.test('`cancel` while invoking aborts the function call and records cancelled', async (t) => {
   let signal: AbortLike | undefined;
   const run = start({
