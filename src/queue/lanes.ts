@@ -50,6 +50,11 @@ export function parseLaneSubject(queueSubject: string, subject: string): LaneRef
   return undefined;
 }
 
+/** A key token's SHA-256 form, for a key that is not kept readable. */
+function hashedKeyToken(token: string): string {
+  return `h${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
+}
+
 /**
  * The subject token of a caller's `X-Concurrency-Key`: the key itself when it is short and plain
  * (`tenant-42`, readable in `nats stream subjects`), else `h` + a SHA-256 prefix (a key with dots,
@@ -58,12 +63,24 @@ export function parseLaneSubject(queueSubject: string, subject: string): LaneRef
  */
 export function laneKeyToken(key: string): string {
   if (READABLE_KEY.test(key) && !/^h[0-9a-f]{32}$/.test(key)) return key;
-  return `h${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+  return hashedKeyToken(key);
 }
 
-/** The durable consumer of a lane, e.g. `faas-workers_f_figlet_openfaas-fn`. */
+/** JetStream's longest consumer name (nats-server refuses a longer one: "consumer name is too long"). */
+export const MAX_CONSUMER_NAME = 255;
+
+/**
+ * The durable consumer of a lane, e.g. `faas-workers_f_figlet_openfaas-fn`, or
+ * `faas-workers_k_figlet_openfaas-fn_tenant-42` for a key's. A key lane whose name would pass
+ * {@link MAX_CONSUMER_NAME} (a 64-character queue, function and namespace names near 63, a
+ * readable 64-character key: up to 267) names its key by its hashed token instead, the one
+ * laneKeyToken gives a key it hashes (a readable key is its own token), so at most 236
+ * characters. Every name that fits is kept as it is: running deployments' consumers keep theirs.
+ */
 export function laneDurable(queueDurable: string, lane: LaneRef): string {
-  return lane.key === undefined ? `${queueDurable}_f_${lane.name}_${lane.namespace}` : `${queueDurable}_k_${lane.name}_${lane.namespace}_${lane.key}`;
+  if (lane.key === undefined) return `${queueDurable}_f_${lane.name}_${lane.namespace}`;
+  const readable = `${queueDurable}_k_${lane.name}_${lane.namespace}_${lane.key}`;
+  return readable.length <= MAX_CONSUMER_NAME ? readable : `${queueDurable}_k_${lane.name}_${lane.namespace}_${hashedKeyToken(lane.key)}`;
 }
 
 /** A lane's identity within its queue (its subject suffix), for maps and logs. */
