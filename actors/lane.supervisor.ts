@@ -31,6 +31,12 @@ export interface Lane<T> {
    * absent = a group of its own.
    */
   readonly group?: string | undefined;
+  /**
+   * The most items of this lane running and requested together on this worker: its consumer's
+   * `max_ack_pending` (a function's or a concurrency key's limit), which JetStream enforces over
+   * every worker, so no pull beyond it could be served. Absent = no limit of its own.
+   */
+  readonly limit?: number | undefined;
   /** Opens one pull request for at most `max` items; completes when it ends (filled, expired, cut). */
   pull(max: number): Observable<T>;
   /**
@@ -202,12 +208,30 @@ export class LaneSupervisor<T> {
     if (state.running === 0) this.#drop(state);
   }
 
-  /** What is known from outside (a discovery poll): whether the lane has items waiting. */
+  /**
+   * What is known from outside (a discovery poll): whether the lane has items JetStream would
+   * deliver now. Without, the pulls it has open are long polls (they wait for a retry's back-off
+   * to end, for room under the lane's limit, or for new items), and a lane with work may take
+   * their slots back.
+   */
   hint(id: string, backlog: boolean): void {
     const state = this.#lanes.get(id);
-    if (!state || state.backlog === backlog) return;
+    if (!state) return;
+    if (!backlog && this.#markIdle(state)) this.#demand$.next();
+    if (state.backlog === backlog) return;
     state.backlog = backlog;
     if (backlog) this.#demand$.next();
+  }
+
+  /** Makes the lane's open pulls long polls; whether any was not one yet. */
+  #markIdle(state: LaneState<T>): boolean {
+    let changed = false;
+    for (const pull of state.pulls) {
+      if (this.#idlePulls.has(pull)) continue;
+      this.#idlePulls.set(pull, state);
+      changed = true;
+    }
+    return changed;
   }
 
   /** Runs a scheduling round soon (a lane's limit rose, tokens may be back). */
@@ -239,16 +263,18 @@ export class LaneSupervisor<T> {
     return { running: this.#running$.value };
   }
 
-  #groupRoom(state: LaneState<T>): number {
+  /** How many more items the lane may run and request: under its group's limit and its own. */
+  #room(state: LaneState<T>): number {
+    const own = state.lane.limit === undefined ? Infinity : state.lane.limit - state.running - state.requested;
     const limit = this.#opts.groupLimit?.(state.group) ?? Infinity;
-    if (limit === Infinity) return Infinity;
+    if (limit === Infinity) return own;
     const group = this.#groups.get(state.group)!;
-    return limit - group.running - group.requested;
+    return Math.min(own, limit - group.running - group.requested);
   }
 
   /** Whether the lane may get a pull of `n` now, given the pulls it already has. */
   #pullable(state: LaneState<T>, now: number): boolean {
-    return !state.removing && !state.acquiring && state.pausedUntil <= now && this.#groupRoom(state) > 0;
+    return !state.removing && !state.acquiring && state.pausedUntil <= now && this.#room(state) > 0;
   }
 
   #schedule(): void {
@@ -260,7 +286,7 @@ export class LaneSupervisor<T> {
     const share = Math.max(1, Math.floor(this.#opts.concurrency / Math.max(1, busy.length)));
     if (busy.length > 0 && this.#idlePulls.size > 0) {
       // Slots that quiet lanes' long polls hold go to lanes with work, up to their fair shares.
-      const wanted = busy.reduce((sum, s) => sum + Math.max(0, Math.min(share - s.running - s.requested, this.#groupRoom(s))), 0);
+      const wanted = busy.reduce((sum, s) => sum + Math.max(0, Math.min(share - s.running - s.requested, this.#room(s))), 0);
       if (free < wanted) free += this.#reclaimIdlePulls(wanted - free);
     }
     if (free <= 0) return;
@@ -317,12 +343,12 @@ export class LaneSupervisor<T> {
   }
 
   /**
-   * Opens a pull of up to `want` items on the lane (bounded by its group's room and, with a second
-   * pull, by the batch threshold); returns how many slots it reserved.
+   * Opens a pull of up to `want` items on the lane (bounded by its room under its limits and,
+   * with a second pull, by the batch threshold); returns how many slots it reserved.
    */
   #open(state: LaneState<T>, want: number, idle = false): number {
     if (state.pulls.size > 0 && want < this.#batchThreshold) return 0;
-    const n = Math.min(want, this.#groupRoom(state));
+    const n = Math.min(want, this.#room(state));
     if (n <= 0 || !Number.isFinite(n)) return 0;
     this.#reserve(state, n);
     if (state.lane.acquire === undefined) {

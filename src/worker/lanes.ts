@@ -6,6 +6,7 @@ import { QUEUE_LANE, type Delivery, type QueueSupervisor } from '../../actors/qu
 import { callerRateKey, functionRateKey, type SharedRateLimiter } from '../flow/index.js';
 import { functionFlowOf, type FunctionFlow } from '../functions/flow-annotations.js';
 import type { FunctionResolver } from '../functions/index.js';
+import { lanesDeliveringNow } from '../queue/lane-backlog.js';
 import { laneId, parseLaneSubject, type LaneRef } from '../queue/lanes.js';
 import { ensureLaneConsumer, type QueueSpec } from '../queue/topology.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
@@ -86,7 +87,7 @@ export function laneGroup(lane: Pick<LaneRef, 'name' | 'namespace'>): string {
 
 export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
   const idleMs = d.idleMs ?? 60_000;
-  const known = new Map<string, { lastWaitingMs: number }>();
+  const known = new Map<string, { lastWaitingMs: number; readonly durable: string }>();
   const adding = new Map<string, Promise<void>>();
   /** Functions whose depth was last reported non-zero, to report 0 when they drain. */
   const reported = new Set<string>();
@@ -111,11 +112,12 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
     });
     const source = await d.pullOf(durable);
     if (stopped) return;
-    known.set(id, { lastWaitingMs: Date.now() });
+    known.set(id, { lastWaitingMs: Date.now(), durable });
     d.supervisor.addLane(
       {
         id,
         group,
+        limit: laneLimit,
         acquire: flow && d.rateLimiter ? laneTokens(d.rateLimiter, ref, flow) : undefined,
         pull: (max) =>
           source(max).pipe(
@@ -149,17 +151,17 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
     const running = new Map(lanes.map((l) => [l.id, l.running]));
     // A lane with a pull open learns its backlog from what that pull delivers (each message says
     // how many wait behind it). Only a lane without one needs the hint that makes the supervisor
-    // give it a slot; forced on a lane that has one, a message waiting out its retry back-off
-    // (counted in the subject, not yet deliverable) made it end other lanes' pulls for nothing.
+    // give it a slot.
     const pulling = new Set(lanes.filter((l) => l.requested > 0).map((l) => l.id));
     const depth = new Map<string, number>();
     const seen = new Set<string>();
-    let plainWaiting = false;
+    /** Lanes whose subject counts more than they run here, by durable: what of it can be delivered now? */
+    const unsure = new Map<string, string>();
     for (const [subject, count] of Object.entries(subjects)) {
       if (subject === d.spec.subject) {
         // Waiting there while every slot holds a quiet lane's long poll: the supervisor takes a
         // slot back for it now, instead of when that poll expires.
-        plainWaiting = count > (running.get(QUEUE_LANE) ?? 0);
+        if (count > (running.get(QUEUE_LANE) ?? 0)) unsure.set(QUEUE_LANE, d.spec.durable);
         continue;
       }
       const ref = parseLaneSubject(d.spec.subject, subject);
@@ -169,10 +171,9 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
       seen.add(id);
       const lane = known.get(id);
       if (lane) {
-        // The count includes what runs (unacked): only more than that is waiting.
-        const waiting = count > (running.get(id) ?? 0);
-        if (waiting) lane.lastWaitingMs = now;
-        if (!waiting || !pulling.has(id)) d.supervisor.hint(id, waiting);
+        // The count includes what runs (unacked): only more than that may be waiting.
+        if (count > (running.get(id) ?? 0)) unsure.set(id, lane.durable);
+        else d.supervisor.hint(id, false);
       } else if (!adding.has(id)) {
         const adding$ = addLane(ref)
           .catch((err: unknown) => d.logger.warn({ err, lane: id }, 'could not make the consumer of a lane; trying again at the next poll'))
@@ -180,7 +181,20 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
         adding.set(id, adding$);
       }
     }
-    if (!plainWaiting || !pulling.has(QUEUE_LANE)) d.supervisor.hint(QUEUE_LANE, plainWaiting);
+    // The rest of the count may be retries waiting out their back-off, invocations running on other
+    // workers, or a lane at its concurrency limit: none of which a pull gets now. A lane the
+    // supervisor took to have a backlog would hold slots with a pull JetStream cannot serve until
+    // it expires, while other lanes' invocations wait. Their consumers say what can be delivered:
+    // read per poll (never per invocation) for the lanes in doubt only; unread, the count decides.
+    const delivering =
+      unsure.size === 0 ? new Map<string, boolean>() : await lanesDeliveringNow(d.jsm, d.spec.stream, [...unsure.values()]).catch(() => new Map<string, boolean>());
+    if (!unsure.has(QUEUE_LANE)) d.supervisor.hint(QUEUE_LANE, false);
+    for (const [id, durable] of unsure) {
+      const waiting = delivering.get(durable) ?? true;
+      const lane = known.get(id);
+      if (lane) lane.lastWaitingMs = now;
+      if (!waiting || !pulling.has(id)) d.supervisor.hint(id, waiting);
+    }
     for (const [id, lane] of known) {
       if (seen.has(id)) continue;
       d.supervisor.hint(id, false);

@@ -270,3 +270,47 @@ t.test('a handler that holds its slot with a SlotHold keeps it until it calls th
   const drained = await supervisor.drain(Infinity);
   t.equal(drained.running, 0, 'every slot was given back');
 });
+
+t.test("a lane's own limit bounds what it runs and requests; the other slots go to other lanes", async (t) => {
+  const h = harness(4);
+  const keyed = h.lane('f/tenant-a', 'f', { limit: 1 });
+  const other = h.lane('f/tenant-b', 'f');
+  h.supervisor.start();
+  keyed.add(6);
+  h.supervisor.hint('f/tenant-a', true);
+  await h.until('tenant-a runs', () => h.done.some((i) => i.lane === 'f/tenant-a'));
+  t.ok(
+    keyed.pulls.every((n) => n === 1),
+    `every pull of the limited lane asked for 1 (${keyed.pulls.join(', ')})`,
+  );
+  other.add(12);
+  h.supervisor.hint('f/tenant-b', true);
+  await h.until('all done', () => h.done.length === 18);
+  t.ok(
+    keyed.pulls.every((n) => n === 1),
+    'still one at a time',
+  );
+  t.ok(h.groupHighWater.get('f')! > 1, 'the other lane used the other slots');
+  await h.supervisor.drain(Infinity);
+});
+
+t.test('a lane hinted to have nothing deliverable gives the slots its open pull holds to a lane with work', async (t) => {
+  const h = harness(2);
+  const blocked = h.lane('blocked');
+  h.supervisor.start();
+  // Taken to have a backlog (a discovery poll counted a retry waiting out its back-off): its pull holds every slot.
+  h.supervisor.hint('blocked', true);
+  await h.until('blocked pulls', () => blocked.openRequests === 1);
+  t.same(blocked.pulls, [2]);
+  const other = h.lane('other');
+  other.add(4);
+  h.supervisor.hint('other', true);
+  for (let i = 0; i < 20; i++) await tick();
+  t.equal(h.done.length, 0, 'while the blocked lane is taken to have a backlog, its pull keeps the slots');
+  // The next poll reads its consumer: nothing JetStream would deliver now.
+  h.supervisor.hint('blocked', false);
+  await h.until('other done', () => h.done.filter((i) => i.lane === 'other').length === 4);
+  blocked.add(1);
+  await h.until('the blocked lane is served again once it can be', () => h.done.some((i) => i.lane === 'blocked'));
+  await h.supervisor.drain(Infinity);
+});
