@@ -99,7 +99,7 @@ export function withCancellableStates(filter: InvocationFilter): InvocationFilte
 
 /** What `asyncfn cancel` needs from its caller. */
 export interface CancelDeps extends OperatorCommandDeps {
-  /** Options of the cancellations bucket if it must be created (the gateway's: `bucketOptions(config)`). */
+  /** Options of the cancellations bucket if it must be created (the gateway's: `scheduledBucketOptions(config)`). */
   readonly bucketOptions: KvBucketOptions;
 }
 

@@ -109,8 +109,8 @@ async function main(argv: string[]): Promise<number> {
       return runQueuesCommand(argv.slice(operatorAt + 1), { ...deps, defaultQueue, durableFor: (q) => queueSpecFor(config, q).durable });
     }
     if (command === 'cancel') {
-      const [{ runCancelCommand }, { bucketOptions }] = await Promise.all([import('./cancel.js'), import('../queue/topology.js')]);
-      return runCancelCommand(argv.slice(operatorAt + 1), { ...deps, bucketOptions: bucketOptions(config) });
+      const [{ runCancelCommand }, { scheduledBucketOptions }] = await Promise.all([import('./cancel.js'), import('../queue/topology.js')]);
+      return runCancelCommand(argv.slice(operatorAt + 1), { ...deps, bucketOptions: scheduledBucketOptions(config) });
     }
     return (await import('./dlq/index.js')).runDlqCommand(argv.slice(operatorAt + 1), deps);
   }

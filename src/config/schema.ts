@@ -336,7 +336,10 @@ export type CallbackConfig = z.output<typeof CallbackConfigSchema>;
 /** Invocation records and cancellations kept in JetStream KV buckets. */
 export const RecordsConfigSchema = z
   .strictObject({
-    /** How long records and cancellation markers are kept, ms (`records_ttl`). Default 7 days. */
+    /**
+     * How long kept results are kept, ms (`records_ttl`); records, cancellation markers and large
+     * bodies are kept this plus `maxDelayMs` (scheduledBucketOptions in src/queue/topology.ts). Default 7 days.
+     */
     ttlMs: ms,
     /**
      * Largest function result stored for `GET /async-function/<call-id>/result`, bytes

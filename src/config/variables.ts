@@ -337,15 +337,20 @@ export const VariablesSchema = z
     callback_max_age: duration().prefault('24h').register(VARIABLE_DOCS, {
       meaning: 'longest a callback is retried, from its hand-off to the callback stream; then a `callbackFailed` dead letter. `0` = no limit',
     }),
-    records_ttl: positiveDuration
-      .prefault('168h')
-      .register(VARIABLE_DOCS, { meaning: 'how long invocation records, kept results and cancellation markers are kept', defaultNote: '7 days' }),
+    records_ttl: positiveDuration.prefault('168h').register(VARIABLE_DOCS, {
+      meaning:
+        'how long kept results are kept; invocation records, cancellation markers and large bodies are kept this plus `max_delay`, so that a scheduled invocation keeps them until it runs',
+      defaultNote: '7 days',
+    }),
     result_max_size: bytes.prefault('256KiB').register(VARIABLE_DOCS, { meaning: 'largest result kept for `GET /async-function/<call-id>/result`' }),
     idempotency_window: positiveDuration.prefault('1h').register(VARIABLE_DOCS, {
       meaning:
         "how long an `Idempotency-Key` maps to its first call id; also the streams' JetStream duplicate window (an existing stream's shorter window is widened at startup)",
     }),
-    max_delay: positiveDuration.prefault('720h').register(VARIABLE_DOCS, { meaning: 'longest `X-Delay-Seconds` / `X-Not-Before` accepted', defaultNote: '30 days' }),
+    max_delay: positiveDuration.prefault('720h').register(VARIABLE_DOCS, {
+      meaning: 'longest `X-Delay-Seconds` / `X-Not-Before` accepted; records, cancellation markers and large bodies are kept `records_ttl` past it',
+      defaultNote: '30 days',
+    }),
     queues: queueList
       .optional()
       .register(VARIABLE_DOCS, { meaning: 'queues this worker serves: `name[:max_inflight[:upstream_timeout]],...`', default: 'the default queue' }),

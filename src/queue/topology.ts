@@ -40,6 +40,8 @@ import { untilDirectGetAnswers } from './direct-get-probe.js';
  *                       asyncfn_rate_limits (worker, when a function has a rate limit: openRateLimitsBucket),
  *                       asyncfn_keys (both, no TTL: the progress URL signing key unless a secret file holds one: openKeysBucket)
  *   object store        asyncfn_payloads (stream `OBJ_asyncfn_payloads`): large bodies and results (both)
+ *   age limits          records_ttl; asyncfn_invocations, asyncfn_cancellations and asyncfn_payloads records_ttl + max_delay
+ *                       (scheduledBucketOptions), widened at startup when shorter
  */
 
 /** What one queue needs from JetStream: a stream and a durable pull consumer on it. */
@@ -154,13 +156,14 @@ export async function provisionGateway(nc: NatsConnection, jsm: JetStreamManager
   await ensureStream(jsm, queueSpecFor(config), logger);
   await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
   const bucket = bucketOptions(config);
-  await ensurePayloadBucket(jsm, bucket);
+  const scheduled = scheduledBucketOptions(config);
+  await ensurePayloadBucket(jsm, scheduled, logger);
   return {
-    records: await openKvBucket(nc, RECORDS_BUCKET, bucket),
+    records: await openScheduledKvBucket(nc, jsm, RECORDS_BUCKET, scheduled, logger),
     results: await openKvBucket(nc, RESULTS_BUCKET, bucket),
     // A claim lasts as long as the streams' duplicate window: idempotency_window, not records_ttl.
     idempotency: await openKvBucket(nc, IDEMPOTENCY_BUCKET, { ...bucket, ttlMs: config.records.idempotencyWindowMs }),
-    cancellations: await openKvBucket(nc, CANCELLATIONS_BUCKET, bucket),
+    cancellations: await openScheduledKvBucket(nc, jsm, CANCELLATIONS_BUCKET, scheduled, logger),
     batches: await openBatches(nc, jsm, config),
   };
 }
@@ -197,12 +200,13 @@ const CALLBACK_ACK_WAIT_MARGIN_MS = 30_000;
 export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager, config: Config, logger: Logger): Promise<WorkerTopology> {
   for (const warning of checkServer(nc.info?.version)) logger.warn({ server: nc.info?.version }, warning);
   const bucket = bucketOptions(config);
-  const records = await openKvBucket(nc, RECORDS_BUCKET, bucket);
+  const scheduled = scheduledBucketOptions(config);
+  const records = await openScheduledKvBucket(nc, jsm, RECORDS_BUCKET, scheduled, logger);
   const results = await openKvBucket(nc, RESULTS_BUCKET, bucket);
   await ensureDelayedStream(jsm, { ...config.queue, duplicateWindowMs: config.records.idempotencyWindowMs }, logger);
-  const cancellations = await openKvBucket(nc, CANCELLATIONS_BUCKET, bucket);
+  const cancellations = await openScheduledKvBucket(nc, jsm, CANCELLATIONS_BUCKET, scheduled, logger);
   const throttles = await openKvBucket(nc, THROTTLES_BUCKET, bucket);
-  await ensurePayloadBucket(jsm, bucket);
+  await ensurePayloadBucket(jsm, scheduled, logger);
   const batches = await openBatches(nc, jsm, config);
   await ensureDeadLetterStream(jsm, config.queue);
   await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + CALLBACK_ACK_WAIT_MARGIN_MS });
@@ -427,11 +431,13 @@ export async function ensureCallbackStream(jsm: JetStreamManager, opts: { replic
 }
 
 /**
- * Creates the payload bucket when missing (gateway and worker both may). Its TTL is `records_ttl`:
- * objects are deleted when their invocation is final (or its dead letter purged), and the age
- * limit only removes orphans (a gateway killed between upload and publish).
+ * Creates the payload bucket when missing (gateway and worker both may). Its TTL is `records_ttl`
+ * plus `max_delay` (scheduledBucketOptions: the body of an invocation scheduled that far ahead must
+ * still be there when it runs): objects are deleted when their invocation is final (or its dead
+ * letter purged), and the age limit only removes orphans (a gateway killed between upload and
+ * publish). An existing bucket's shorter age limit is widened (widenMaxAge) when `logger` is given.
  */
-export async function ensurePayloadBucket(jsm: JetStreamManager, opts: KvBucketOptions, bucket: string = PAYLOAD_BUCKET): Promise<void> {
+export async function ensurePayloadBucket(jsm: JetStreamManager, opts: KvBucketOptions, logger?: Logger, bucket: string = PAYLOAD_BUCKET): Promise<void> {
   await new Objm(jsm.jetstream())
     .create(bucket, {
       ttl: nanos(opts.ttlMs),
@@ -442,6 +448,7 @@ export async function ensurePayloadBucket(jsm: JetStreamManager, opts: KvBucketO
       // Another process created it meanwhile (with other options: the first one's stand).
       if (!(await infoOrUndefined(() => jsm.streams.info(payloadStreamName(bucket)), JetStreamApiCodes.StreamNotFound))) throw err;
     });
+  if (logger) await widenMaxAge(jsm, payloadStreamName(bucket), opts.ttlMs, logger);
 }
 
 /**
@@ -474,6 +481,43 @@ export interface KvBucketOptions {
 /** Bucket options from the config: the queue's replicas and storage, `records_ttl`. */
 export function bucketOptions(config: { queue: { replicas: number; storage: 'file' | 'memory' }; records: { ttlMs: number } }): KvBucketOptions {
   return { replicas: config.queue.replicas, storage: config.queue.storage, ttlMs: config.records.ttlMs };
+}
+
+/**
+ * Options of the buckets that hold what a scheduled invocation needs until it runs (its record,
+ * its cancellation marker, its large body): `records_ttl` past the longest delay (`max_delay`).
+ * A bucket's age limit is the same for every key (nats-server 2.9 ignores per-key TTLs), and a
+ * record or marker written at enqueue must outlive the delay: else the invocation would be "not
+ * found" while scheduled, and run after it was cancelled.
+ */
+export function scheduledBucketOptions(config: {
+  queue: { replicas: number; storage: 'file' | 'memory' };
+  records: { ttlMs: number; maxDelayMs: number };
+}): KvBucketOptions {
+  return { ...bucketOptions(config), ttlMs: config.records.ttlMs + config.records.maxDelayMs };
+}
+
+/**
+ * Creates or opens a bucket of scheduledBucketOptions; one made with a shorter age limit (an older
+ * asyncfn, a smaller `max_delay` then) is widened to it (widenMaxAge).
+ */
+export async function openScheduledKvBucket(nc: NatsConnection, jsm: JetStreamManager, bucket: string, opts: KvBucketOptions, logger: Logger): Promise<KV> {
+  const kv = await openKvBucket(nc, bucket, opts);
+  await widenMaxAge(jsm, `KV_${bucket}`, opts.ttlMs, logger);
+  return kv;
+}
+
+/**
+ * Raises the stream's age limit to `wantedMs` when it is shorter. Never lowers it: a shorter limit
+ * would drop what invocations accepted under the longer one still need (a scheduled invocation's
+ * cancellation); an operator who wants it shorter edits the stream. No limit (0) stays.
+ */
+export async function widenMaxAge(jsm: JetStreamManager, stream: string, wantedMs: number, logger: Logger): Promise<void> {
+  const info = await jsm.streams.info(stream);
+  const currentMs = millis(info.config.max_age ?? 0);
+  if (currentMs === 0 || currentMs >= wantedMs) return;
+  await jsm.streams.update(stream, { max_age: nanos(wantedMs) });
+  logger.info({ stream, fromMs: currentMs, toMs: wantedMs }, 'widened the age limit to records_ttl + max_delay');
 }
 
 /** Creates the KV bucket if missing (keeping one value per key) and opens it. */
