@@ -138,7 +138,7 @@ export async function runCancelCommand(args: readonly string[], deps: CancelDeps
     }
     const requests = cancellationRequests(await openKvBucket(nc, CANCELLATIONS_BUCKET, deps.bucketOptions));
     const progress = progressBar('cancelled', total, deps);
-    const outcome = await cancelInvocations(requests, matches.callIds, (done) => progress.update(done));
+    const outcome = await cancelInvocations(requests, matches, (done) => progress.update(done));
     progress.finish();
     deps.out(`cancelled ${outcome.cancelled} of ${total} (${matches.scanned} records read)`);
     if (outcome.failed > 0) {
@@ -155,7 +155,7 @@ export async function runCancelCommand(args: readonly string[], deps: CancelDeps
 }
 
 /** The count of matches, then their division by state and by function. */
-export function formatMatches(matches: InvocationMatches, verb: string): string[] {
+export function formatMatches(matches: Omit<InvocationMatches, 'enqueuedAtMs'>, verb: string): string[] {
   const total = matches.callIds.length;
   const lines = [`${total} ${total === 1 ? 'invocation' : 'invocations'} ${verb} (${matches.scanned} records read)`];
   if (total === 0) return lines;

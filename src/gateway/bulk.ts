@@ -55,7 +55,7 @@ export function bulkOperations(deps: BulkOperationsDeps): BulkOperations {
       const matched = matches.callIds.length;
       const base = { matched, dryRun, byState: matches.byState, byFunction: matches.byFunction };
       if (dryRun) return { ...base, cancelled: 0 };
-      const outcome = await cancelInvocations(deps.cancellations, matches.callIds);
+      const outcome = await cancelInvocations(deps.cancellations, matches);
       if (outcome.failed > 0) {
         throw new QueueUnavailableError(
           `cancelled ${outcome.cancelled} of ${matched}; ${outcome.failed} cancellations could not be written (repeat the request): ${describeError(outcome.firstError)}`,

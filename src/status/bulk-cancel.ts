@@ -15,6 +15,8 @@ const KV_OPERATION = 'KV-Operation';
 export interface InvocationMatches {
   /** Call ids of the matching records, in the bucket's order. */
   readonly callIds: readonly string[];
+  /** The enqueue time of each, unix ms, in the order of `callIds`: each marker is at least as late (cancellations.ts). */
+  readonly enqueuedAtMs: readonly number[];
   /** Matching records by state. */
   readonly byState: Readonly<Record<string, number>>;
   /** Matching records by `name.namespace`. */
@@ -37,6 +39,7 @@ export interface InvocationMatches {
  */
 export async function scanInvocations(js: JetStreamClient, filter: InvocationFilter, onScanned?: (scanned: number) => void): Promise<InvocationMatches> {
   const callIds: string[] = [];
+  const enqueuedAtMs: number[] = [];
   const byState: Record<string, number> = {};
   const byFunction: Record<string, number> = {};
   let scanned = 0;
@@ -45,6 +48,7 @@ export async function scanInvocations(js: JetStreamClient, filter: InvocationFil
   const match = (record: InvocationRecord): void => {
     if (!matchesInvocation(record, filter)) return;
     callIds.push(record.callId);
+    enqueuedAtMs.push(record.enqueuedAtMs);
     byState[record.state] = (byState[record.state] ?? 0) + 1;
     const fn = `${record.function}.${record.namespace}`;
     byFunction[fn] = (byFunction[fn] ?? 0) + 1;
@@ -71,7 +75,7 @@ export async function scanInvocations(js: JetStreamClient, filter: InvocationFil
   }
   for (const record of queued.values()) match(record);
   onScanned?.(scanned);
-  return { callIds, byState, byFunction, scanned };
+  return { callIds, enqueuedAtMs, byState, byFunction, scanned };
 }
 
 /** What writing the markers did. */
@@ -87,16 +91,21 @@ export interface CancelOutcome {
  * reports progress after each one. A failed write is counted and the rest go on: each marker
  * stands alone, and a repeated run writes the missing ones (a marker written twice is harmless).
  */
-export async function cancelInvocations(cancellations: CancellationRequests, callIds: readonly string[], onProgress?: (done: number) => void): Promise<CancelOutcome> {
+export async function cancelInvocations(
+  cancellations: CancellationRequests,
+  matches: Pick<InvocationMatches, 'callIds' | 'enqueuedAtMs'>,
+  onProgress?: (done: number) => void,
+): Promise<CancelOutcome> {
+  const { callIds, enqueuedAtMs } = matches;
   let next = 0;
   let cancelled = 0;
   let failed = 0;
   let firstError: unknown;
   const lane = async (): Promise<void> => {
     while (next < callIds.length) {
-      const callId = callIds[next++]!;
+      const i = next++;
       try {
-        await cancellations.request(callId);
+        await cancellations.request(callIds[i]!, enqueuedAtMs[i]);
         cancelled += 1;
       } catch (err) {
         failed += 1;

@@ -1,15 +1,32 @@
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 
-/* Cancellation markers live in the cancellations bucket (CANCELLATIONS_BUCKET in src/queue/topology.ts), keyed by call id. */
+/*
+ * Cancellation markers live in the cancellations bucket (CANCELLATIONS_BUCKET in src/queue/topology.ts),
+ * keyed by call id. A marker's value is a unix ms time: it cancels the deliveries of an invocation
+ * enqueued at or before it (markerApplies), so a dead-letter replay or a new invocation reusing the
+ * call id, both enqueued later, is not cancelled by a marker meant for the one before.
+ */
 
 /** Asks for a cancellation; durable, so a worker that delivers the message later still skips it. */
 export interface CancellationRequests {
-  request(callId: string): Promise<void>;
+  /**
+   * Writes the marker of `callId`. `enqueuedAtMs`, when known (the record's), is the enqueue time of
+   * the invocation meant: the marker is never older than it, whatever this host's clock says.
+   */
+  request(callId: string, enqueuedAtMs?: number): Promise<void>;
 }
 
 /** A worker's view of cancellations: everything asked so far, and each new one as it comes. */
 export interface CancellationWatch {
-  has(callId: string): boolean;
+  /** Whether the invocation `callId` enqueued at `enqueuedAtMs` was asked to be cancelled. */
+  cancels(callId: string, enqueuedAtMs: number): boolean;
+  /**
+   * The invocation `callId` enqueued at `enqueuedAtMs` ended otherwise than cancelled (the DELETE
+   * came after its function had answered): deletes the marker meant for it, if this worker has
+   * seen one, so that it outlives the invocation in nobody's view. Undefined when there is none
+   * (nearly always: no promise per invocation).
+   */
+  outlived(callId: string, enqueuedAtMs: number): Promise<void> | undefined;
   /** Calls `listener` with the call id of each cancellation asked for from now on; returns what stops it. */
   onRequested(listener: (callId: string) => void): () => void;
   stop(): void;
@@ -17,8 +34,22 @@ export interface CancellationWatch {
 
 /** A marker as a worker keeps it. */
 export interface Marker {
+  /** The marker's time (its value), unix ms; NaN when unreadable: then it cancels any delivery. */
+  readonly atMs: number;
   /** When the server stored it, unix ms: its age counts from there. */
   readonly storedAtMs: number;
+  /** Its revision in the bucket: the delete expects it, so a newer marker is never deleted. */
+  readonly revision: number;
+}
+
+/** The value a marker is written with: now, or the enqueue time of the invocation meant if this clock is behind it. */
+export function markerTimeMs(nowMs: number, enqueuedAtMs: number | undefined): number {
+  return enqueuedAtMs === undefined || !(enqueuedAtMs > nowMs) ? nowMs : enqueuedAtMs;
+}
+
+/** Whether `marker` cancels a delivery of the invocation enqueued at `enqueuedAtMs`: one enqueued after it is another invocation. */
+export function markerApplies(marker: Marker, enqueuedAtMs: number): boolean {
+  return !(marker.atMs < enqueuedAtMs);
 }
 
 /** Whether the bucket has forgotten `marker` by `nowMs` (its age limit `ttlMs`, 0 = none). */
@@ -27,10 +58,10 @@ export function markerExpired(marker: Marker, ttlMs: number, nowMs: number): boo
 }
 
 /** Cancellation requests on the cancellations bucket `kv`. */
-export function cancellationRequests(kv: KV): CancellationRequests {
+export function cancellationRequests(kv: KV, now: () => number = Date.now): CancellationRequests {
   return {
-    async request(callId) {
-      await kv.put(callId, String(Date.now()));
+    async request(callId, enqueuedAtMs) {
+      await kv.put(callId, String(markerTimeMs(now(), enqueuedAtMs)));
     },
   };
 }
@@ -97,7 +128,7 @@ export async function watchCancellations(kv: KV, now: () => number = Date.now): 
   void (async () => {
     for await (const entry of watcher as AsyncIterable<KvWatchEntry>) {
       if (entry.operation === 'PUT') {
-        markers.put(entry.key, { storedAtMs: entry.created.getTime() });
+        markers.put(entry.key, { atMs: Number(entry.string()), storedAtMs: entry.created.getTime(), revision: entry.revision });
         for (const listener of [...listeners]) listener(entry.key);
       } else {
         markers.delete(entry.key);
@@ -109,7 +140,16 @@ export async function watchCancellations(kv: KV, now: () => number = Date.now): 
   })();
   await initialized;
   return {
-    has: (callId) => markers.get(callId) !== undefined,
+    cancels(callId, enqueuedAtMs) {
+      const marker = markers.get(callId);
+      return marker !== undefined && markerApplies(marker, enqueuedAtMs);
+    },
+    outlived(callId, enqueuedAtMs) {
+      const marker = markers.get(callId);
+      if (marker === undefined || !markerApplies(marker, enqueuedAtMs)) return undefined;
+      // The watch removes it from memory when the delete comes back.
+      return kv.delete(callId, { previousSeq: marker.revision });
+    },
     onRequested: (listener) => {
       listeners.add(listener);
       return () => void listeners.delete(listener);

@@ -5,7 +5,7 @@ import type { InvocationEffects } from '../../actors/invocation.effects.js';
 import { withEffects } from '../../actors/invocation.machine.js';
 import type { InvocationSettings, ResultStorage } from '../../actors/invocation.types.js';
 import type { RetryPolicy } from '../../actors/retry.policy.js';
-import { QueueSupervisor } from '../../actors/queue.supervisor.js';
+import { QueueSupervisor, type SettlementReport } from '../../actors/queue.supervisor.js';
 import type { deliverCallback } from '../callback/deliver.js';
 import { handOffCallback } from '../callback/stored.js';
 import type { Config, QueueServed } from '../config/index.js';
@@ -26,7 +26,7 @@ import type { PayloadStore } from '../queue/payload-store.js';
 import type { AttemptLedger } from '../status/attempt-ledger.js';
 import type { Logger } from '../telemetry/logger.js';
 import { LATE_DELIVERY_PLACES, type WorkerMetrics } from '../telemetry/metrics.js';
-import { supervisorEvents } from './events.js';
+import { recordStateOf, supervisorEvents } from './events.js';
 import { priorRecordOf, recordWriter } from './records.js';
 import type { SharedRateLimiter } from '../flow/index.js';
 import { startLaneDiscovery } from './lanes.js';
@@ -42,7 +42,13 @@ export interface QueueDeps {
   /** The direct callback attempt, bounded by callback_first_attempt_timeout. */
   readonly deliver: ReturnType<typeof deliverCallback>;
   readonly deadLetter: (original: RawMessage, meta: DeadLetterMeta) => Promise<void>;
-  readonly settings: (callId: string) => InvocationSettings;
+  /** Policy, cancellation, clock and jitter for one delivery. */
+  readonly settings: (invocation: Invocation) => InvocationSettings;
+  /**
+   * The invocation ended otherwise than cancelled (succeeded, failed, dead-lettered): a
+   * cancellation asked after its function answered must not outlive it (src/status/cancellations.ts).
+   */
+  readonly ended?: ((invocation: Invocation) => void) | undefined;
   /** The worker's retry policy, which a function's annotations may override. */
   readonly retryPolicy: RetryPolicy;
   readonly records: RecordStore;
@@ -193,7 +199,7 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
     pull: pullSource(d.queue, consumer, pullOptions, logger, d.confirmer),
     groupLimit: (group) => adaptive.limit(group),
     machine: withEffects(queueEffects(config, served, d, logger, ackWaitMs)),
-    settingsFor: (invocation) => d.settings(invocation.callId),
+    settingsFor: (invocation) => d.settings(invocation),
     handlePoison: async (message, reasons, raw) => {
       // The pull source hands over the undecodable message itself (src/queue/pull.ts).
       await d.deadLetter(raw as RawMessage, {
@@ -209,6 +215,7 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
       ...events,
       settled: (report) => {
         events.settled(report);
+        if (d.ended !== undefined && endsUncancelled(report)) d.ended(report.invocation);
         if (adaptive.settled(report, supervisor.running)) supervisor.poke();
       },
     },
@@ -246,6 +253,12 @@ export async function startQueue(config: Config, provisioned: ProvisionedQueue, 
       return supervisor.drain(graceMs);
     },
   };
+}
+
+/** Whether the settlement ends the invocation, and not as cancelled. */
+function endsUncancelled(report: SettlementReport): boolean {
+  const state = recordStateOf(report);
+  return state !== undefined && state !== 'retrying' && state !== 'cancelled';
 }
 
 /** What a confirmed record write resolves with: nothing (its sequence is not needed). */

@@ -169,9 +169,9 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
     });
     const deadLetter = (original: RawMessage, meta: DeadLetterMeta) => publishDeadLetter(js, encodeDeadLetter(original, meta)).then(() => undefined);
     const policy = retryPolicyOf(config);
-    const settings = (callId: string): InvocationSettings => ({
+    const settings = (invocation: Invocation): InvocationSettings => ({
       policy,
-      cancelRequested: cancellations.has(callId),
+      cancelRequested: cancellations.cancels(invocation.callId, invocation.enqueuedAtMs),
       nowMs: Date.now(),
       random: Math.random,
       deadLetterNonRetryable: config.deadLetters.nonRetryable,
@@ -202,6 +202,12 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
           rateLimiter,
           deadLetter,
           settings,
+          ended: (invocation) => {
+            cancellations.outlived(invocation.callId, invocation.enqueuedAtMs)?.catch((err: unknown) => {
+              // Harmless if it stays: it cancels nothing enqueued after it, and the bucket's age limit removes it.
+              logger.warn({ err, callId: invocation.callId }, 'could not delete the cancellation marker of an invocation that ended otherwise');
+            });
+          },
           retryPolicy: policy,
           records,
           confirmer,

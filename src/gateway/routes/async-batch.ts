@@ -201,7 +201,7 @@ async function cancelItems(cancellations: CancellationRequests, record: BatchRec
   const inflight = new Set<Promise<void>>();
   for (let i = 0; i < record.accepted; i++) {
     while (inflight.size >= CANCEL_WINDOW) await Promise.race(inflight);
-    const p = cancellations.request(batchCallId(record.batchId, i));
+    const p = cancellations.request(batchCallId(record.batchId, i), record.createdAtMs);
     inflight.add(p);
     void p.then(
       () => inflight.delete(p),

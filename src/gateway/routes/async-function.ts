@@ -136,6 +136,8 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
   });
 
   // Cancels a queued or running invocation: queued ones are skipped on delivery, running ones aborted.
+  // The record is final only once the invocation settles: one whose function has answered gets 202
+  // too, ends as answered, and its worker deletes the marker (README, "Cancellation").
   app.delete(`${ASYNC_PREFIX}*`, async (request, reply) => {
     requireQueue();
     const callId = parseInvocationTarget(request.raw.url ?? request.url, ASYNC_PREFIX).name;
@@ -144,7 +146,7 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
     const record = isRecordKey(callId) ? await confirmWithin('the record read', deadline, () => deps.records.get(callId)) : undefined;
     if (!record) return sendError(reply, new InvocationNotFoundError(callId));
     if (FINAL_STATES.has(record.state)) return sendError(reply, new InvocationFinishedError(callId, record.state));
-    await confirmWithin('the cancellation', deadline, () => deps.cancellations.request(callId));
+    await confirmWithin('the cancellation', deadline, () => deps.cancellations.request(callId, record.enqueuedAtMs));
     return reply.code(202).header('x-call-id', callId).send();
   });
 

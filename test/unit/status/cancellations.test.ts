@@ -1,7 +1,20 @@
 import t from 'tap';
-import { MarkerMap, markerExpired, type Marker } from '../../../src/status/cancellations.js';
+import { MarkerMap, markerApplies, markerExpired, markerTimeMs, type Marker } from '../../../src/status/cancellations.js';
 
-const marker = (storedAtMs: number): Marker => ({ storedAtMs });
+const marker = (atMs: number, storedAtMs = atMs, revision = 1): Marker => ({ atMs, storedAtMs, revision });
+
+t.test("a marker's time: now, or the enqueue time of the invocation meant when this clock is behind it", async (t) => {
+  t.equal(markerTimeMs(1000, undefined), 1000);
+  t.equal(markerTimeMs(1000, 900), 1000);
+  t.equal(markerTimeMs(1000, 1200), 1200, 'never older than the invocation it cancels');
+});
+
+t.test('a marker cancels deliveries of an invocation enqueued at or before it, not one enqueued later (a replay, a reused call id)', async (t) => {
+  t.ok(markerApplies(marker(1000), 999));
+  t.ok(markerApplies(marker(1000), 1000));
+  t.notOk(markerApplies(marker(1000), 1001));
+  t.ok(markerApplies(marker(Number.NaN), 5000), 'an unreadable marker cancels whatever it names');
+});
 
 t.test('markers the bucket forgot are dropped by age: from the oldest at each new one, and when looked up', async (t) => {
   let nowMs = 0;
