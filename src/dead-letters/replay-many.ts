@@ -1,11 +1,14 @@
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { DeadLetterFilter } from './filters.js';
-import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StreamBounds } from './read.js';
+import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StoredDeadLetter, type StreamBounds } from './read.js';
 import { replayHeaders, replaySubject } from './replay.js';
 import { DEAD_LETTER_STREAM } from '../queue/topology.js';
 import { EnvelopeHeader } from '../queue/envelope.js';
 
-/** Server error codes for deleting a message that is not there: JSSequenceNotFound, or JSStreamMsgDeleteFailed saying "not found". */
+/**
+ * Server error codes for deleting a message that is not there: JSSequenceNotFound, or
+ * JSStreamMsgDeleteFailed saying so (nats-server 2.9: "no message found"; elsewhere "... not found").
+ */
 const SEQUENCE_NOT_FOUND = 10043;
 const MSG_DELETE_FAILED = 10057;
 
@@ -52,7 +55,7 @@ export async function boundsOrNone(jsm: JetStreamManager): Promise<StreamBounds>
 
 /** What a replay tells as it goes. */
 export interface ReplayEvents {
-  /** A dead letter was not replayed: deleted since it was listed, or poison (`detail` says why). */
+  /** A dead letter was not replayed: deleted or replayed by someone else since it was listed, or poison (`detail` says why). */
   readonly skipped?: (seq: number, why: 'gone' | 'poison', detail: string) => void;
   /** Replayed, but someone else had deleted it from the dead-letter stream in between. */
   readonly alreadyDeleted?: (seq: number) => void;
@@ -72,7 +75,7 @@ export interface ReplayOptions {
 export interface ReplayOutcome {
   readonly replayed: number;
   readonly skipped: number;
-  /** Gone before or right after the replay (another replay or purge). */
+  /** Gone before or right after the replay, or replayed meanwhile (another replay or purge). */
   readonly gone: number;
   /** The publish that failed and stopped the replay, if one did. */
   readonly failure?: { readonly seq: number; readonly subject: string; readonly error: unknown };
@@ -81,8 +84,9 @@ export interface ReplayOutcome {
 /**
  * Publishes the original invocations of the dead letters `seqs` to their queues again (same call
  * id, see replayHeaders), one by one, each after the previous PubAck, and deletes each dead letter
- * after its PubAck unless `keep`: a failure in between leaves a duplicate, never a loss. The first
- * failed publish stops the replay (the rest would most likely fail the same way).
+ * after its PubAck unless `keep`: a failure in between leaves the dead letter, never a loss, and
+ * a repeat within the queue's duplicate window publishes nothing twice (see replayMsgId). The
+ * first failed publish stops the replay (the rest would most likely fail the same way).
  */
 export async function replayDeadLetters(access: DeadLetterStreamAccess, seqs: readonly number[], opts: ReplayOptions, events: ReplayEvents = {}): Promise<ReplayOutcome> {
   let replayed = 0;
@@ -94,25 +98,68 @@ export async function replayDeadLetters(access: DeadLetterStreamAccess, seqs: re
       gone += 1;
       skipped += 1;
       events.skipped?.(seq, 'gone', 'no longer in the dead-letter stream');
-    } else if (!found.letter.invocation) {
-      skipped += 1;
-      events.skipped?.(seq, 'poison', found.letter.decodeError ?? 'not an envelope');
     } else {
-      const subject = replaySubject(found.letter.queue, found.letter.reason);
-      try {
-        await access.js.publish(subject, found.data, { headers: replayHeaders(found.headers, opts.now()), timeout: opts.publishTimeoutMs });
-      } catch (error) {
-        return { replayed, skipped, gone, failure: { seq, subject, error } };
-      }
-      replayed += 1;
-      if (!opts.keep && !(await deleteDeadLetter(access.jsm, seq))) {
+      const step = await replayDeadLetter(access, found, opts);
+      if (step.outcome === 'failed') return { replayed, skipped, gone, failure: { seq, subject: step.subject, error: step.error } };
+      if (step.outcome === 'poison') {
+        skipped += 1;
+        events.skipped?.(seq, 'poison', step.detail);
+      } else if (step.outcome === 'duplicate') {
         gone += 1;
-        events.alreadyDeleted?.(seq);
+        skipped += 1;
+        events.skipped?.(seq, 'gone', 'replayed meanwhile by another replay');
+      } else {
+        replayed += 1;
+        if (!opts.keep && !step.deleted) {
+          gone += 1;
+          events.alreadyDeleted?.(seq);
+        }
       }
     }
     events.progress?.(i + 1);
   }
   return { replayed, skipped, gone };
+}
+
+/** How the replay of one dead letter ended. */
+export type ReplayStep =
+  | { readonly outcome: 'replayed'; readonly subject: string; /** False when it was kept, or someone else had deleted it already. */ readonly deleted: boolean }
+  /** Another replay of the same dead letter had published it (the stream dropped this copy); deleted unless kept. */
+  | { readonly outcome: 'duplicate'; readonly subject: string }
+  | { readonly outcome: 'poison'; readonly detail: string }
+  | { readonly outcome: 'failed'; readonly subject: string; readonly error: unknown };
+
+/**
+ * Replays one dead letter read from the stream: publishes its invocation (with replayMsgId unless
+ * `keep`) and, after the PubAck, deletes it unless `keep`. Two replays that read the same letter
+ * before either deleted it (two operators, a client repeating a slow request) publish one copy:
+ * the stream drops the second as a duplicate, and the lagging delete finds it gone.
+ */
+export async function replayDeadLetter(access: DeadLetterStreamAccess, found: StoredDeadLetter, opts: ReplayOptions): Promise<ReplayStep> {
+  if (!found.letter.invocation) return { outcome: 'poison', detail: found.letter.decodeError ?? 'not an envelope' };
+  const subject = replaySubject(found.letter.queue, found.letter.reason);
+  let duplicate: boolean;
+  try {
+    const headers = replayHeaders(found.headers, opts.now());
+    // A kept letter may be replayed again on purpose: only a replay that deletes is deduplicated.
+    if (!opts.keep) headers.set(EnvelopeHeader.msgId, replayMsgId(found));
+    duplicate = (await access.js.publish(subject, found.data, { headers, timeout: opts.publishTimeoutMs })).duplicate;
+  } catch (error) {
+    return { outcome: 'failed', subject, error };
+  }
+  const deleted = !opts.keep && (await deleteDeadLetter(access.jsm, found.letter.seq));
+  return duplicate ? { outcome: 'duplicate', subject } : { outcome: 'replayed', subject, deleted };
+}
+
+/**
+ * The `Nats-Msg-Id` of a dead letter's replay: its sequence in the dead-letter stream, and the time
+ * the stream stored it (so a dead-letter stream deleted and made again, whose sequences start over,
+ * never reuses an id). The queue's stream drops a second publish of it within its duplicate window
+ * (`idempotency_window`, 1h by default; the callback stream's is JetStream's 2 minutes), far longer
+ * than two replays of one letter can lie apart: each deletes it right after its PubAck.
+ */
+export function replayMsgId(found: Pick<StoredDeadLetter, 'storedAtMs'> & { readonly letter: Pick<StoredDeadLetter['letter'], 'seq'> }): string {
+  return `asyncfn-replay-${found.letter.seq}-${found.storedAtMs}`;
 }
 
 /** Deletes one dead letter; false when it was already gone. */
@@ -128,5 +175,5 @@ export async function deleteDeadLetter(jsm: JetStreamManager, seq: number): Prom
 
 function isNotFound(err: JetStreamApiError): boolean {
   if (err.code === SEQUENCE_NOT_FOUND || err.code === JetStreamApiCodes.NoMessageFound) return true;
-  return err.code === MSG_DELETE_FAILED && /not found/i.test(err.message);
+  return err.code === MSG_DELETE_FAILED && /not found|no message found/i.test(err.message);
 }

@@ -7,6 +7,10 @@ import { runDlqCommand } from '../../../src/cli/dlq/index.js';
 import { DeadLetterHeader, encodeDeadLetter, publishDeadLetter, type DeadLetterMeta } from '../../../src/queue/dead-letter.js';
 import { decodeEnvelope, encodeEnvelope, EnvelopeHeader, type Invocation } from '../../../src/queue/envelope.js';
 import { startNatsServer } from '../../helpers/nats-server.js';
+import { parseFilter } from '../../../src/dead-letters/filters.js';
+import { purgeDeadLetters } from '../../../src/dead-letters/purge.js';
+import { getDeadLetter, readBounds } from '../../../src/dead-letters/read.js';
+import { deleteDeadLetter, replayDeadLetter, replayDeadLetters } from '../../../src/dead-letters/replay-many.js';
 import { DEAD_LETTER_STREAM, ensureDeadLetterStream } from '../../../src/queue/topology.js';
 
 const NOW = Date.now();
@@ -23,12 +27,16 @@ interface Env {
 }
 
 /** A nats-server with the dead-letter stream and the default queue's stream `faas-request`. */
-async function setup(t: Test, opts: { deadLetterStream?: boolean; natsConfig?: string } = {}): Promise<Env> {
+/**
+ * `storage`: the dead-letter stream's (default memory). Only a file stream answers the delete of a
+ * deleted message with an error (10057 "no message found"), as in production; memory says false.
+ */
+async function setup(t: Test, opts: { deadLetterStream?: boolean; natsConfig?: string; storage?: 'file' | 'memory' } = {}): Promise<Env> {
   const nats = await startNatsServer(t, opts.natsConfig);
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
   const jsm = await jetstreamManager(nc);
-  if (opts.deadLetterStream !== false) await ensureDeadLetterStream(jsm, { replicas: 1, storage: 'memory' });
+  if (opts.deadLetterStream !== false) await ensureDeadLetterStream(jsm, { replicas: 1, storage: opts.storage ?? 'memory' });
   await jsm.streams.add({ name: 'faas-request', subjects: ['faas-request'], storage: StorageType.Memory });
   return { url: nats.url, js: jetstream(nc), jsm, dlq: (...args) => runDlq(nats.url, args) };
 }
@@ -400,6 +408,56 @@ t.test('replay to a queue without a stream fails and keeps the dead letter', asy
   t.match(err[0], /^replay of 1 to "nowhere" failed/);
   t.same(out, ['replayed 0, skipped 0']);
   t.same(await listSeqs(env), [1]);
+});
+
+t.test('two replays of the same dead letters at once: each invocation is published once, neither fails', async (t) => {
+  const env = await setup(t, { storage: 'file' });
+  const invs = Array.from({ length: 20 }, () => invocation());
+  const seqs: number[] = [];
+  for (const inv of invs) seqs.push(await deadLetter(env, inv, { reason: 'retriesExhausted', atMs: NOW - MINUTE }));
+  const opts = { keep: false, publishTimeoutMs: 5_000, now: () => NOW };
+
+  // Both read dead letter 1 before either deletes it: the stream drops the second publish.
+  const [a, b] = await Promise.all([replayDeadLetters(env, seqs, opts), replayDeadLetters(env, seqs, opts)]);
+  t.equal(a.failure, undefined, 'the first did not fail');
+  t.equal(b.failure, undefined, 'the second did not fail ("no message found" on its deletes is "already gone")');
+  t.equal(a.replayed + b.replayed, 20, `20 replayed between them (${a.replayed} + ${b.replayed})`);
+  t.equal(a.skipped + b.skipped, 20, 'the other 20 skipped as replayed or deleted meanwhile');
+  t.equal(await streamMessages(env, 'faas-request'), 20, 'one message per dead letter on the queue');
+  const callIds = new Set<string>();
+  for (let seq = 1; seq <= 20; seq++) {
+    const m = await env.jsm.streams.getMessage('faas-request', { seq });
+    if (m) callIds.add(decodeEnvelope(m.header, m.data).callId);
+  }
+  t.same([...callIds].sort(), invs.map((i) => i.callId).sort(), 'every call id once');
+  t.equal(await streamMessages(env, DEAD_LETTER_STREAM), 0, 'every dead letter deleted');
+});
+
+t.test('a replay that read a dead letter another replay then published and deleted publishes nothing and answers skipped', async (t) => {
+  const env = await setup(t, { storage: 'file' });
+  const inv = invocation();
+  const seq = await deadLetter(env, inv, { reason: 'retriesExhausted', atMs: NOW - MINUTE });
+  const opts = { keep: false, publishTimeoutMs: 5_000, now: () => NOW };
+  const lagging = (await getDeadLetter(env.jsm, seq))!;
+
+  t.same(await replayDeadLetters(env, [seq], opts), { replayed: 1, skipped: 0, gone: 0 }, 'the first replays it and deletes it');
+  const late = await replayDeadLetter(env, lagging, opts);
+  t.same(late, { outcome: 'duplicate', subject: 'faas-request' }, 'the lagging one: a duplicate, its delete finding it gone');
+  t.equal(await streamMessages(env, 'faas-request'), 1, 'the invocation is on its queue once');
+
+  t.equal(await deleteDeadLetter(env.jsm, seq), false, 'deleting a deleted dead letter: false, not an error');
+});
+
+t.test('two purges of the same dead letters at once: both succeed, each deletes what the other did not', async (t) => {
+  const env = await setup(t, { storage: 'file' });
+  const seqs: number[] = [];
+  for (let i = 0; i < 20; i++) seqs.push(await deadLetter(env, invocation(), { reason: 'retriesExhausted', atMs: NOW - MINUTE }));
+  const filter = parseFilter({}, seqs.map(String), NOW);
+  if (!filter.ok) throw new Error(filter.error);
+  const bounds = (await readBounds(env.jsm))!;
+  const [a, b] = await Promise.all([purgeDeadLetters(env, filter.value, bounds), purgeDeadLetters(env, filter.value, bounds)]);
+  t.equal(a.purged + b.purged, 20, `20 purged between them (${a.purged} + ${b.purged})`);
+  t.equal(await streamMessages(env, DEAD_LETTER_STREAM), 0);
 });
 
 t.test('replay of more than 10 needs --yes', async (t) => {
