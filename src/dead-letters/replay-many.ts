@@ -1,8 +1,8 @@
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { DeadLetterFilter } from './filters.js';
 import { getDeadLetter, readBounds, selectDeadLetters, type DeadLetterStreamAccess, type StoredDeadLetter, type StreamBounds } from './read.js';
-import { replayHeaders, replaySubject } from './replay.js';
-import { DEAD_LETTER_STREAM } from '../queue/topology.js';
+import { queueSubjectOf, replayHeaders, replaySubject } from './replay.js';
+import { DEAD_LETTER_STREAM, streamHasLanes } from '../queue/topology.js';
 import { EnvelopeHeader } from '../queue/envelope.js';
 
 /**
@@ -83,12 +83,13 @@ export interface ReplayOutcome {
 
 /**
  * Publishes the original invocations of the dead letters `seqs` to their queues again (same call
- * id, see replayHeaders), one by one, each after the previous PubAck, and deletes each dead letter
+ * id, see replayHeaders; on their lanes, see replaySubject, so their limits hold), one by one, each after the previous PubAck, and deletes each dead letter
  * after its PubAck unless `keep`: a failure in between leaves the dead letter, never a loss, and
  * a repeat within the queue's duplicate window publishes nothing twice (see replayMsgId). The
  * first failed publish stops the replay (the rest would most likely fail the same way).
  */
 export async function replayDeadLetters(access: DeadLetterStreamAccess, seqs: readonly number[], opts: ReplayOptions, events: ReplayEvents = {}): Promise<ReplayOutcome> {
+  const lanesOf = queueLanes(access.jsm);
   let replayed = 0;
   let skipped = 0;
   let gone = 0;
@@ -99,7 +100,7 @@ export async function replayDeadLetters(access: DeadLetterStreamAccess, seqs: re
       skipped += 1;
       events.skipped?.(seq, 'gone', 'no longer in the dead-letter stream');
     } else {
-      const step = await replayDeadLetter(access, found, opts);
+      const step = await replayDeadLetter(access, found, opts, lanesOf);
       if (step.outcome === 'failed') return { replayed, skipped, gone, failure: { seq, subject: step.subject, error: step.error } };
       if (step.outcome === 'poison') {
         skipped += 1;
@@ -135,11 +136,18 @@ export type ReplayStep =
  * before either deleted it (two operators, a client repeating a slow request) publish one copy:
  * the stream drops the second as a duplicate, and the lagging delete finds it gone.
  */
-export async function replayDeadLetter(access: DeadLetterStreamAccess, found: StoredDeadLetter, opts: ReplayOptions): Promise<ReplayStep> {
-  if (!found.letter.invocation) return { outcome: 'poison', detail: found.letter.decodeError ?? 'not an envelope' };
-  const subject = replaySubject(found.letter.queue, found.letter.reason);
+export async function replayDeadLetter(
+  access: DeadLetterStreamAccess,
+  found: StoredDeadLetter,
+  opts: ReplayOptions,
+  lanesOf: QueueLanes = queueLanes(access.jsm),
+): Promise<ReplayStep> {
+  const { letter } = found;
+  if (!letter.invocation) return { outcome: 'poison', detail: letter.decodeError ?? 'not an envelope' };
+  let subject = replaySubject(letter, false);
   let duplicate: boolean;
   try {
+    if (letter.reason !== 'callbackFailed') subject = replaySubject(letter, await lanesOf(queueSubjectOf(letter.queue)));
     const headers = replayHeaders(found.headers, opts.now());
     // A kept letter may be replayed again on purpose: only a replay that deletes is deduplicated.
     if (!opts.keep) headers.set(EnvelopeHeader.msgId, replayMsgId(found));
@@ -147,8 +155,34 @@ export async function replayDeadLetter(access: DeadLetterStreamAccess, found: St
   } catch (error) {
     return { outcome: 'failed', subject, error };
   }
-  const deleted = !opts.keep && (await deleteDeadLetter(access.jsm, found.letter.seq));
+  const deleted = !opts.keep && (await deleteDeadLetter(access.jsm, letter.seq));
   return duplicate ? { outcome: 'duplicate', subject } : { outcome: 'replayed', subject, deleted };
+}
+
+/** Whether a queue's stream takes its lane subjects (src/queue/lanes.ts); by the queue's plain subject. */
+export type QueueLanes = (queue: string) => Promise<boolean>;
+
+/**
+ * QueueLanes asking the server once per queue (a replay's stream info per queue, never per letter).
+ * A queue without a stream has no lanes: the replay's publish then fails and says so.
+ */
+export function queueLanes(jsm: JetStreamManager): QueueLanes {
+  const known = new Map<string, Promise<boolean>>();
+  return (queue) => {
+    let lanes = known.get(queue);
+    if (!lanes) {
+      lanes = jsm.streams.info(queue).then(
+        (info) => streamHasLanes(info, { subject: queue }),
+        (err: unknown) => {
+          if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return false;
+          known.delete(queue);
+          throw err;
+        },
+      );
+      known.set(queue, lanes);
+    }
+    return lanes;
+  };
 }
 
 /**

@@ -1,7 +1,9 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import { EnvelopeHeader } from '../queue/envelope.js';
 import { DIRECT_STATUS_HEADER } from '../callback/stored.js';
-import type { DeadLetterReason } from '../queue/dead-letter.js';
+import type { DeadLetter } from '../queue/dead-letter.js';
+import { laneKeyToken, laneSubject, parseLaneSubject } from '../queue/lanes.js';
+import { CONCURRENCY_KEY_HEADER } from '../functions/flow-annotations.js';
 import { CALLBACK_SUBJECT_PREFIX } from '../queue/topology.js';
 
 /** The queue (stream and subject) of OpenFaaS's single queue, for dead letters that name none. */
@@ -9,12 +11,28 @@ export const DEFAULT_QUEUE = 'faas-request';
 
 const DLQ_HEADER_PREFIX = 'asyncfn-dlq-';
 
-/** The subject a dead letter is published to again: its queue's, or the callback stream's for a failed callback. */
-export function replaySubject(queue: string, reason?: DeadLetterReason): string {
-  const name = queue === '' ? DEFAULT_QUEUE : queue;
-  // A callback that failed every attempt holds the function's result: replaying it delivers the
-  // callback again; it never runs the function a second time.
-  return reason === 'callbackFailed' ? CALLBACK_SUBJECT_PREFIX + name : name;
+/** The plain subject of a dead letter's queue (a queue's stream and subject share its name). */
+export function queueSubjectOf(queue: string): string {
+  return queue === '' ? DEFAULT_QUEUE : queue;
+}
+
+/**
+ * The subject a dead letter is published to again. A failed callback goes to the callback stream:
+ * replaying it delivers the callback again; it never runs the function a second time. An
+ * invocation goes, when its queue's stream takes lanes (`lanes`), to the lane a gateway publishes
+ * it on: its `X-Concurrency-Key`'s, else its function's (whatever `fair_scheduling` says), so the
+ * function's `max_inflight`, its key's and its rate limits hold for replays too. Otherwise, and
+ * for a name no lane can hold (an OpenFaaS publisher's), the queue's plain subject.
+ */
+export function replaySubject(letter: Pick<DeadLetter, 'queue' | 'reason' | 'invocation'>, lanes: boolean): string {
+  const queue = queueSubjectOf(letter.queue);
+  if (letter.reason === 'callbackFailed') return CALLBACK_SUBJECT_PREFIX + queue;
+  const invocation = letter.invocation;
+  if (!lanes || !invocation) return queue;
+  const key = invocation.headers.find(([name]) => name === CONCURRENCY_KEY_HEADER)?.[1];
+  const lane = laneSubject(queue, { name: invocation.functionName, namespace: invocation.namespace, key: key === undefined ? undefined : laneKeyToken(key) });
+  // Workers serve only the lanes they can read back; the queue's own consumer serves the plain subject.
+  return parseLaneSubject(queue, lane) === undefined ? queue : lane;
 }
 
 /**

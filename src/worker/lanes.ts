@@ -138,8 +138,8 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
   const poll = async (): Promise<void> => {
     let subjects: Record<string, number>;
     try {
-      // Every subject of the queue's stream: its lanes, and its plain subject too, where replays and
-      // OpenFaaS-style publishers put invocations (the queue's own consumer reads it).
+      // Every subject of the queue's stream: its lanes, and its plain subject too, where gateways with
+      // fair_scheduling=false and OpenFaaS-style publishers put invocations (the queue's own consumer reads it).
       const info = await d.jsm.streams.info(d.spec.stream, { subjects_filter: '>' });
       subjects = info.state.subjects ?? {};
     } catch (err) {

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
 import { request } from 'undici';
+import { randomUUID } from 'node:crypto';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
+import { encodeDeadLetter, publishDeadLetter } from '../../src/queue/dead-letter.js';
+import { encodeEnvelope } from '../../src/queue/envelope.js';
 import { staticResolver, type StaticFunctionEntry } from '../../src/functions/static-file.js';
 import { configFor, LOOPBACK_CALLBACK_ALLOW_ENV, spawnAsyncfn, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { waitForEvent } from '../helpers/eventually.js';
@@ -133,6 +138,63 @@ t.test('a function limit of 3 holds across two worker replicas; a key limit of 1
   t.ok(fns.maxRunning('keyed') >= 2, `the two tenants ran side by side (${fns.maxRunning('keyed')} at once)`);
 });
 
+t.test("replayed dead letters keep their function's limits: max_inflight, a key's max_inflight and the rate limit", async (t) => {
+  const { nats, fns, sink, entries, resolver, config } = await setUp(300, {
+    limited: { 'com.openfaas.max_inflight': '1' },
+    keyed: { 'com.asyncfn.key_max_inflight': '1' },
+    // One start an hour (burst 1): the second replay must wait in JetStream.
+    paced: { 'com.asyncfn.rate_limit': '1/1h' },
+  });
+  const gateway = await startTestGateway(t, config, resolver);
+  // A process: its paused lane (an hour to the next token) must not keep this test process alive.
+  await spawnAsyncfn(t, 'worker', { NATS_URL: nats.url, functions_file: await functionsFile(entries), max_inflight: '10', callback_allow: LOOPBACK_CALLBACK_ALLOW_ENV });
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  // Dead letters as a worker stores them when retries run out: the original envelope plus the reason.
+  const deadLetter = async (functionName: string, headers: Array<[string, string]> = []): Promise<string> => {
+    const callId = randomUUID();
+    await publishDeadLetter(
+      js,
+      encodeDeadLetter(
+        encodeEnvelope({
+          callId,
+          functionName,
+          namespace: 'openfaas-fn',
+          method: 'POST',
+          path: '',
+          query: '',
+          headers,
+          body: new Uint8Array([120]),
+          callbackUrl: sink.url,
+          enqueuedAtMs: Date.now(),
+        }),
+        { reason: 'retriesExhausted', queue: 'faas-request', attempts: 1, atMs: Date.now() },
+      ),
+    );
+    return callId;
+  };
+  for (let i = 0; i < 4; i++) await deadLetter('limited');
+  for (let i = 0; i < 4; i++) await deadLetter('keyed', [['x-concurrency-key', 'tenant-1']]);
+  const firstPaced = await deadLetter('paced');
+  await deadLetter('paced');
+
+  const replay = await request(`${gateway.url}/system/dead-letters/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"all": true}' });
+  t.same(await replay.body.json(), { matched: 10, replayed: 10, skipped: 0, dryRun: false });
+  const calls = (fn: string): number => fns.calls.filter((c) => c.fn === fn).length;
+  await fns.waitUntil(
+    () => calls('limited') === 4 && calls('keyed') === 4 && calls('paced') >= 1 && fns.maxRunning('*') > 0,
+    'the replays of limited and keyed, one of paced',
+  );
+  t.equal(fns.maxRunning('limited'), 1, 'limited (max_inflight 1) ran one replay at a time');
+  t.equal(fns.maxRunning('keyed/tenant-1'), 1, 'tenant-1 (key_max_inflight 1) ran one replay at a time');
+  await sink.waitForCallId(firstPaced);
+  const waiting = (await jsm.streams.info('faas-request', { subjects_filter: '>' })).state.subjects ?? {};
+  t.equal(waiting['faas-request.f.paced.openfaas-fn'], 1, "paced's second replay waits for a token on its lane");
+  t.equal(calls('paced'), 1, 'paced (1/1h) started one replay');
+});
+
 // 20/s (at most 402 in 20 s: W × rate + burst) with the same 10 % tolerance as over 30 s. Not
 // shorter, nor a higher rate for as many calls: a worker starved of CPU on a busy box loses the
 // tokens of its stall, and the window must stay long enough for that to average out.
@@ -158,24 +220,27 @@ t.test(`a rate limit of ${RATE_PER_S}/s holds within 10 % over ${RATE_WINDOW_MS 
   t.ok(inWindow >= expected * 0.9 && inWindow <= expected * 1.1, `${inWindow} calls in ${RATE_WINDOW_MS / 1000} s is within 10 % of ${expected}`);
 });
 
-t.test("an invocation on the queue's plain subject (a replay, an OpenFaaS-style publisher) is taken while the only slot waits on a quiet lane", async (t) => {
-  const { fns, sink, resolver, config } = await setUp(0, { a: {} }, 1);
-  const laned = await startTestGateway(t, config, resolver);
-  // Without fair scheduling the gateway publishes on the queue's plain subject, as a replay and the OpenFaaS gateway do.
-  const plain = await startTestGateway(t, { ...config, gateway: { ...config.gateway, fairScheduling: false } }, resolver);
-  await startTestWorker(t, config, resolver);
-  // Each round leaves the one slot to a long poll (10 s) on one of two quiet lanes, the function's or
-  // the plain subject's, in turn: a plain-subject invocation must not wait for that poll to expire.
-  for (let round = 1; round <= 3; round++) {
-    await enqueue(laned.url, 'a', 1, sink.url);
-    await sink.waitFor(2 * round - 1);
-    await fns.waitUntil(() => fns.calls.length === 2 * round - 1, 'the lane invocation ran');
-    await enqueue(plain.url, 'a', 1, sink.url);
-    // Well inside the 10 s a quiet lane's long poll lasts; the lane discovery sees the subject within 0.1 s.
-    await sink.waitFor(2 * round, 5_000);
-  }
-  t.equal(fns.calls.length, 6);
-});
+t.test(
+  "an invocation on the queue's plain subject (fair_scheduling=false, an OpenFaaS-style publisher) is taken while the only slot waits on a quiet lane",
+  async (t) => {
+    const { fns, sink, resolver, config } = await setUp(0, { a: {} }, 1);
+    const laned = await startTestGateway(t, config, resolver);
+    // Without fair scheduling the gateway publishes on the queue's plain subject, as the OpenFaaS gateway does.
+    const plain = await startTestGateway(t, { ...config, gateway: { ...config.gateway, fairScheduling: false } }, resolver);
+    await startTestWorker(t, config, resolver);
+    // Each round leaves the one slot to a long poll (10 s) on one of two quiet lanes, the function's or
+    // the plain subject's, in turn: a plain-subject invocation must not wait for that poll to expire.
+    for (let round = 1; round <= 3; round++) {
+      await enqueue(laned.url, 'a', 1, sink.url);
+      await sink.waitFor(2 * round - 1);
+      await fns.waitUntil(() => fns.calls.length === 2 * round - 1, 'the lane invocation ran');
+      await enqueue(plain.url, 'a', 1, sink.url);
+      // Well inside the 10 s a quiet lane's long poll lasts; the lane discovery sees the subject within 0.1 s.
+      await sink.waitFor(2 * round, 5_000);
+    }
+    t.equal(fns.calls.length, 6);
+  },
+);
 
 t.test('per-function pending depth in /metrics during a backlog', async (t) => {
   const { fns, sink, resolver, config } = await setUp(60_000, { slow: {}, other: {} }, 1);

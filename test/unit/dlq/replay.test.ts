@@ -4,6 +4,7 @@ import { decodeCallback, encodeCallback } from '../../../src/callback/stored.js'
 import { replayHeaders, replaySubject } from '../../../src/dead-letters/replay.js';
 import { DeadLetterHeader, encodeDeadLetter } from '../../../src/queue/dead-letter.js';
 import { decodeEnvelope, encodeEnvelope, EnvelopeHeader, type Invocation } from '../../../src/queue/envelope.js';
+import { laneKeyToken } from '../../../src/queue/lanes.js';
 
 const invocation: Invocation = {
   callId: 'call-1',
@@ -68,7 +69,20 @@ t.test("a failed callback replayed: the direct attempt's status is dropped, the 
   t.match(replayed.request, { outcome: { status: 200, startedAtMs: 1_500, durationMs: 3 }, attempt: 2, maxAttempts: 3 });
 });
 
-t.test('replay subject: the queue, or faas-request when none is named', async (t) => {
-  t.equal(replaySubject('slow'), 'slow');
-  t.equal(replaySubject(''), 'faas-request');
+t.test("replay subject: the function's lane, or its key's, when the queue's stream takes lanes; else the queue's plain subject", async (t) => {
+  const letter = (over: Partial<Invocation> = {}, queue = 'faas-request') => ({ queue, reason: 'retriesExhausted' as const, invocation: { ...invocation, ...over } });
+  t.equal(replaySubject(letter(), true), 'faas-request.f.echo.openfaas-fn', "the function's lane: its max_inflight and rate limit hold");
+  t.equal(replaySubject(letter({}, 'slow'), true), 'slow.f.echo.openfaas-fn', 'a named queue');
+  t.equal(replaySubject(letter({}, ''), true), 'faas-request.f.echo.openfaas-fn', 'no queue named: faas-request');
+  t.equal(replaySubject(letter({ headers: [['x-concurrency-key', 'tenant-1']] }), true), 'faas-request.k.echo.openfaas-fn.tenant-1', "an X-Concurrency-Key's lane");
+  t.equal(
+    replaySubject(letter({ headers: [['x-concurrency-key', 'a b.c']] }), true),
+    `faas-request.k.echo.openfaas-fn.${laneKeyToken('a b.c')}`,
+    'a key that is no subject token: hashed, as the gateway does',
+  );
+  t.equal(replaySubject(letter({ functionName: 'Not.A.Label' }), true), 'faas-request', 'a name no lane can hold: the plain subject');
+  t.equal(replaySubject(letter(), false), 'faas-request', 'a stream without lanes: the plain subject');
+  t.equal(replaySubject(letter({}, 'slow'), false), 'slow');
+  t.equal(replaySubject({ queue: '', reason: 'poison', invocation: undefined }, true), 'faas-request', 'poison (never published) names its queue');
+  t.equal(replaySubject({ ...letter(), reason: 'callbackFailed' }, true), 'asyncfn.callbacks.faas-request', 'a failed callback: the callback stream, never a lane');
 });
