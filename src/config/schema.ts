@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { QUEUE_NAME } from './queue-name.js';
+import { isQueueName } from './queue-name.js';
 import { TracingSettingsSchema } from './tracing.js';
 
 /**
@@ -101,7 +101,7 @@ export type QueueConfig = z.output<typeof QueueConfigSchema>;
 export const QueueServedSchema = z
   .strictObject({
     /** Queue name = stream name = subject; functions choose it with `com.openfaas.queue`. */
-    name: z.string().regex(QUEUE_NAME),
+    name: z.string().refine(isQueueName, { error: 'is not a queue name: 1-64 letters, digits, - and _, and not asyncfn, asyncfn-*, KV_*, OBJ_* or _INBOX' }),
     /** Invocations of this queue running at once on one worker. Default `max_inflight`. */
     maxInflight: z.int().min(1),
     /** Longest function call for this queue, ms. Default `upstream_timeout`. */

@@ -4,6 +4,7 @@ import { parseDurationMs } from './duration.js';
 import { parseRetryStatuses } from '../../actors/retry.policy.js';
 import { redactUrl, splitServerList } from './nats-url.js';
 import { BACKOFF_MODES, INVOKE_AUTH_MODES, LOG_FORMATS, LOG_LEVELS, QUEUE_NAME, STORAGE_TYPES } from './schema.js';
+import { reservedQueueName } from './queue-name.js';
 import { parseSizeBytes } from './size.js';
 
 /**
@@ -145,6 +146,8 @@ const queueList = z.string().transform((text, ctx) => {
     if (!QUEUE_NAME.test(name) || (maxInflight !== undefined && !(Number.isInteger(maxInflight) && maxInflight >= 1)) || (timeout && !upstreamTimeoutMs)) {
       return reject(ctx, `has "${item}", expected name[:max_inflight[:upstream_timeout]] with a name of letters, digits, - and _`);
     }
+    const reserved = reservedQueueName(name);
+    if (reserved !== undefined) return reject(ctx, `names queue "${name}", which is reserved: ${reserved}`);
     if (queues.some((q) => q.name === name)) return reject(ctx, `names queue "${name}" twice`);
     queues.push({ name, maxInflight, upstreamTimeoutMs });
   }

@@ -1,12 +1,11 @@
 import type { Config, QueueServed } from '../config/index.js';
-import { QUEUE_NAME } from '../config/queue-name.js';
+import { isQueueName } from '../config/queue-name.js';
 
 /** The annotation that routes a function's invocations to a named queue (OpenFaaS Pro). */
 export const QUEUE_ANNOTATION = 'com.openfaas.queue';
 
-export function isQueueName(name: string): boolean {
-  return QUEUE_NAME.test(name);
-}
+/** Whether a name can name a queue (src/config/queue-name.ts: a reserved one cannot). */
+export { isQueueName };
 
 /** The queues a worker serves: the configured list, or the default queue with the top-level limits. */
 export function queuesServed(config: Config): readonly QueueServed[] {

@@ -25,4 +25,7 @@ t.test('routeNow answers only once the queue is provisioned, then as route does;
   t.same(router.routeNow(fn(), 2_000, 'tenant-7'), await router.route(fn(), 2_000, 'tenant-7'), 'a concurrency key too');
   t.throws(() => router.routeNow(fn({ 'com.openfaas.queue': 'Bad!' }), 1_000), BadAnnotationError);
   await t.rejects(router.route(fn({ 'com.openfaas.queue': 'Bad!' }), 1_000), BadAnnotationError);
+  // A name overlapping asyncfn's own subjects (asyncfn.>) or streams is as bad: a 500, not a 503 to retry.
+  await t.rejects(router.route(fn({ 'com.openfaas.queue': 'asyncfn' }), 1_000), BadAnnotationError);
+  await t.rejects(router.route(fn({ 'com.openfaas.queue': 'KV_asyncfn_invocations' }), 1_000), BadAnnotationError);
 });
