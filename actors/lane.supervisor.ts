@@ -130,6 +130,8 @@ export class LaneSupervisor<T> {
   readonly #groups = new Map<string, GroupState>();
   readonly #running$ = new BehaviorSubject(0);
   readonly #demand$ = new Subject<void>();
+  /** The timers that end lanes' pauses: a drain cancels them, so a stopped supervisor holds no timer (a rate limit's may be an hour). */
+  readonly #pauses = new Subscription();
   #requested = 0;
   /** Where the next round starts, so no lane is always served first. */
   #cursor = 0;
@@ -253,6 +255,7 @@ export class LaneSupervisor<T> {
   async drain(graceMs: number): Promise<{ readonly running: number }> {
     this.#stopped = true;
     this.#scheduling?.unsubscribe();
+    this.#pauses.unsubscribe();
     for (const state of this.#lanes.values()) for (const pull of [...state.pulls]) pull.unsubscribe();
     const idle = this.#running$.pipe(
       filter((n) => n === 0),
@@ -397,10 +400,13 @@ export class LaneSupervisor<T> {
     const until = this.#scheduler.now() + ms;
     state.pausedUntil = until;
     // The timer ends the pause itself: a timer may fire a little before the clock says `until`.
-    this.#scheduler.schedule(() => {
+    let pause: Subscription | undefined = undefined;
+    pause = this.#scheduler.schedule(() => {
+      if (pause !== undefined) this.#pauses.remove(pause);
       if (state.pausedUntil === until) state.pausedUntil = 0;
       this.#demand$.next();
     }, ms);
+    this.#pauses.add(pause);
   }
 
   #pull(state: LaneState<T>, max: number): Subscription | undefined {

@@ -1,6 +1,7 @@
-import { Observable, type Subscriber } from 'rxjs';
+import { asyncScheduler, Observable, type SchedulerAction, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import t from 'tap';
 import { LaneSupervisor, type Lane } from '../../../actors/lane.supervisor.js';
+import { deferred } from '../../helpers/deferred.js';
 
 /**
  * The lane supervisor against simulated pull consumers (each a FIFO of items that serves pull
@@ -161,6 +162,42 @@ t.test('a quiet lane long-polls with the free slots, and gives them up for a lan
   await h.until('quiet item done', () => h.done.some((i) => i.lane === 'quiet'));
   t.ok(h.highWater <= 8);
   await h.supervisor.drain(Infinity);
+});
+
+t.test("a drain cancels the timer of a lane's pause (a rate limit's may be an hour): a stopped supervisor holds no timer", async (t) => {
+  const timers: Subscription[] = [];
+  // The default scheduler, recording what it is asked to schedule.
+  const scheduler: SchedulerLike = {
+    now: () => asyncScheduler.now(),
+    schedule: (work: (this: SchedulerAction<unknown>, state?: unknown) => void, delay?: number, state?: unknown) => {
+      const scheduled = asyncScheduler.schedule(work, delay, state);
+      timers.push(scheduled);
+      return scheduled;
+    },
+  };
+  const supervisor = new LaneSupervisor<Item>({ concurrency: 4, scheduler, waitingAfter: (item) => item.waiting, handle: () => Promise.resolve() });
+  const asked = deferred<void>();
+  const consumer = new SimulatedConsumer('limited');
+  supervisor.addLane({
+    id: 'limited',
+    pull: consumer.pull,
+    acquire: () => {
+      asked.resolve();
+      return Promise.resolve({ granted: 0, retryInMs: 3_600_000 });
+    },
+  });
+  supervisor.start();
+  consumer.add(1);
+  supervisor.hint('limited', true);
+  await asked.promise;
+  await tick();
+  t.ok(timers.length > 0 && timers.some((timer) => !timer.closed), "the lane's pause waits on a timer");
+  await supervisor.drain(Infinity);
+  t.same(
+    timers.filter((timer) => !timer.closed),
+    [],
+    'none left after the drain',
+  );
 });
 
 t.test('a rate-limited lane pulls only what its tokens allow', async (t) => {
