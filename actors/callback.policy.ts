@@ -71,6 +71,15 @@ export function receiverStatusOf(error: unknown): number | undefined {
   return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599 ? status : undefined;
 }
 
+/**
+ * Whether a failed hand-off of a callback to durable delivery can never succeed, however often
+ * it is tried (a result too large to store even by reference): the error says so with
+ * `permanent: true` (`CallbackNotStorableError`), read structurally as `receiverStatusOf` reads.
+ */
+export function isPermanentHandOffFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'permanent' in error && error.permanent === true;
+}
+
 /** "850ms", "1.6s", "2m5s", "24h", "25h0m1s": short, and exact enough for a log line. */
 export function formatAge(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;

@@ -31,6 +31,11 @@ export interface InvocationEffects {
   deliverCallback(request: CallbackRequest): Promise<void>;
   /** Stores a failed callback in the durable callback stream (PubAck awaited). */
   handOffCallback(request: CallbackHandOff): Promise<void>;
+  /**
+   * Stores a callback that cannot be handed off (the hand-off failed for good) in the dead-letter
+   * stream as `callbackFailed`, shrunk to fit as dead letters are (PubAck awaited).
+   */
+  deadLetterCallback(request: CallbackHandOff): Promise<void>;
   /** Stores the request and its last outcome in the dead-letter stream (PubAck awaited). */
   deadLetter(request: DeadLetterRequest): Promise<void>;
   /** Keeps the result for the status API. */
@@ -99,6 +104,7 @@ export const DEFAULT_EFFECTS: InvocationEffects = Object.freeze({
   invokeFunction: notProvided('invokeFunction'),
   deliverCallback: notProvided('deliverCallback'),
   handOffCallback: notProvided('handOffCallback'),
+  deadLetterCallback: notProvided('deadLetterCallback'),
   deadLetter: notProvided('deadLetter'),
   storeResult: notProvided('storeResult'),
   record: () => Promise.resolve(),

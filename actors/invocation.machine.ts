@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate';
 import { AbortHandle } from './abort-handle.js';
-import { receiverStatusOf } from './callback.policy.js';
+import { isPermanentHandOffFailure, receiverStatusOf } from './callback.policy.js';
 import { deadLetterReason, isSuccess } from './dead-letter.policy.js';
 import { DEFAULT_EFFECTS, type InvocationEffects } from './invocation.effects.js';
 import type {
@@ -207,7 +207,7 @@ async function settle(effects: InvocationEffects, context: InvocationContext): P
   }
   // Only once acked: a redelivery (the ack failed) runs the function again and needs the body.
   // A dead letter keeps its body until it is purged (or replayed and run).
-  if (context.invocation.bodyRef !== undefined && context.deadLetter === undefined) {
+  if (context.invocation.bodyRef !== undefined && !invocationDeadLettered(context.deadLetter)) {
     void effects.releasePayload(context.invocation).catch(() => undefined);
   }
   return recordError;
@@ -320,14 +320,8 @@ function effectActions(effects: InvocationEffects) {
       context.running.abort = undefined;
     },
     deliverCallback: ({ context, self }: Args) => report(self, () => effects.deliverCallback(callbackRequest(context)), callbackDone, callbackFailed),
-    handOffCallback: ({ context, self }: Args) => {
-      const request: CallbackHandOff = {
-        ...callbackRequest(context),
-        error: context.callbackError ?? 'callback failed',
-        status: context.callbackStatus,
-      };
-      report(self, () => effects.handOffCallback(request), handOffDone, handOffFailed);
-    },
+    handOffCallback: ({ context, self }: Args) => report(self, () => effects.handOffCallback(handOffRequest(context)), handOffDone, handOffFailed),
+    deadLetterCallback: ({ context, self }: Args) => report(self, () => effects.deadLetterCallback(handOffRequest(context)), deadLetterDone, deadLetterFailed),
     deadLetter: ({ context, self }: Args) =>
       report(
         self,
@@ -483,7 +477,8 @@ export const invocationMachine = setup({
     hasCallback: ({ context }) => context.invocation.callbackUrl !== undefined,
     wantsResult: ({ context, event }) => context.invocation.storeResult === true || outcomeFor(context, event)?.functionPolicy?.storeResult === true,
     wasCancelled: ({ context }) => context.cancelled,
-    wasDeadLettered: ({ context }) => context.deadLetter !== undefined,
+    wasDeadLettered: ({ context }) => invocationDeadLettered(context.deadLetter),
+    handOffCannotSucceed: ({ event }) => event.type === 'handOff.failed' && isPermanentHandOffFailure(event.error),
     recorded: ({ event }) => event.type === 'settle.done' && event.recordError === undefined,
   },
 }).createMachine({
@@ -686,7 +681,27 @@ export const invocationMachine = setup({
       entry: 'handOffCallback',
       on: {
         'handOff.done': 'settling',
-        'handOff.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
+        'handOff.failed': [
+          {
+            guard: 'handOffCannotSucceed',
+            target: 'deadLetteringCallback',
+            actions: assign({ callbackError: ({ context, event }) => `${context.callbackError ?? 'callback failed'}; not handed off: ${describeError(event.error)}` }),
+          },
+          // Not stored (NATS unavailable): JetStream redelivers the invocation after ack_wait.
+          { target: 'unsettled', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
+        ],
+      },
+    },
+    /**
+     * The result cannot be handed off, now or ever (too large even by reference): it goes to the
+     * dead letters as `callbackFailed`, and the invocation is settled as its outcome says. Left
+     * unacked it would run the function again on every redelivery, and fail the same way.
+     */
+    deadLetteringCallback: {
+      entry: 'deadLetterCallback',
+      on: {
+        'deadLetter.done': { target: 'settling', actions: assign({ deadLetter: 'callbackFailed' as const }) },
+        'deadLetter.failed': { target: 'unsettled', actions: assign({ settleError: ({ event }) => describeError(event.error) }) },
       },
     },
     /**
@@ -748,10 +763,24 @@ function callbackRequest(context: InvocationContext): CallbackRequest {
   };
 }
 
+/** The direct callback that failed, as durable delivery (or its dead letter) takes it. */
+function handOffRequest(context: InvocationContext): CallbackHandOff {
+  return { ...callbackRequest(context), error: context.callbackError ?? 'callback failed', status: context.callbackStatus };
+}
+
+/**
+ * Whether the invocation itself is in the dead letters (it keeps its stored body until purged, or
+ * replayed and run; its record says deadLettered); a callbackFailed one keeps only the result.
+ */
+function invocationDeadLettered(deadLetter: DeadLetterReason | undefined): boolean {
+  return deadLetter !== undefined && deadLetter !== 'callbackFailed';
+}
+
 /** How the invocation ended, as its record says it. */
 function finalState(context: InvocationContext): FinalState {
   if (context.cancelled) return 'cancelled';
-  if (context.deadLetter !== undefined) return 'deadLettered';
+  // A callbackFailed dead letter keeps the result, not the invocation: it ended as its outcome says.
+  if (invocationDeadLettered(context.deadLetter)) return 'deadLettered';
   return context.outcome && isSuccess(context.outcome) ? 'succeeded' : 'failed';
 }
 

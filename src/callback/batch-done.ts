@@ -93,5 +93,5 @@ export function batchCompletionPorts(
   counts: BatchCompletionPorts['counts'],
   now: () => number = Date.now,
 ): BatchCompletionPorts {
-  return { batches, counts, handOff: (queue, request, msgId) => handOffCallback(js, queue, request, msgId), now };
+  return { batches, counts, handOff: (queue, request, msgId) => handOffCallback(js, queue, request, { msgId }), now };
 }

@@ -5,7 +5,8 @@ import { DemandSupervisor } from '../../actors/demand.supervisor.js';
 import type { QueueConnection } from '../nats/connection.js';
 import { fetchSource } from '../queue/pull.js';
 import { describeError } from '../errors.js';
-import { decodeCallback } from './stored.js';
+import type { PayloadStore } from '../queue/payload-store.js';
+import { decodeCallback, readStoredResult, StoredResultLostError, type StoredCallback } from './stored.js';
 
 /*
  * Durable callback delivery: a result whose callback failed is stored in its own stream (made in
@@ -36,6 +37,8 @@ export interface CallbackRetrierDeps {
   readonly onPullFailed?: (error: unknown) => void;
   /** How long one pull request waits for callbacks, ms; default 5000. */
   readonly expiresMs?: number;
+  /** Where results too large for a message are kept (handOffCallback); deleted once delivered. */
+  readonly payloads?: PayloadStore | undefined;
 }
 
 export interface CallbackEvent {
@@ -51,6 +54,14 @@ export interface CallbackEvent {
 /** The dead letter's error line: the policy's reason, then the last attempt's error when it adds something. */
 function deadLetterError(decision: Extract<CallbackDecision, { action: 'deadLetter' }>, lastError: string): string {
   return decision.permanent || lastError === '' ? decision.reason : `${decision.reason}; last error: ${lastError}`;
+}
+
+/** The stored callback's request with its result, read from the payload bucket when the message carries a claim check. */
+async function withResult(stored: StoredCallback, payloads: PayloadStore | undefined): Promise<CallbackRequest> {
+  const { request, resultRef } = stored;
+  if (resultRef === undefined) return request;
+  if (payloads === undefined) throw new StoredResultLostError(`the result is in the payload bucket (object ${resultRef.name}) and this worker has none`);
+  return { ...request, outcome: { ...request.outcome, body: await readStoredResult(payloads, resultRef) } };
 }
 
 /** A running callback retrier. */
@@ -76,8 +87,9 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
     // The worker's direct attempt was attempt 1; the n-th delivery from the stream is attempt n + 1.
     const attempt = msg.info.deliveryCount + 1;
     try {
-      const { queue, request, directStatus } = decodeCallback(msg.headers, msg.data);
-      callId = request.invocation.callId;
+      const stored = decodeCallback(msg.headers, msg.data);
+      const { queue, directStatus, resultRef } = stored;
+      callId = stored.request.invocation.callId;
       queueName = queue;
       // Age counts from when the stream stored the hand-off (or its replay), on the server's clock.
       const ageMs = (): number => Math.max(0, Math.round(nowMs() - msg.info.timestampNanos / 1e6));
@@ -95,6 +107,15 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
           await deadLetter(1, deadLetterError(direct, `callback failed: receiver answered ${directStatus}`));
           return;
         }
+      }
+      let request: CallbackRequest;
+      try {
+        request = await withResult(stored, deps.payloads);
+      } catch (err) {
+        // Gone or damaged (its age limit passed): no attempt can post it. Unreachable: redelivered after ack_wait.
+        if (!(err instanceof StoredResultLostError)) throw err;
+        await deadLetter(attempt - 1, describeError(err));
+        return;
       }
       let status: number | undefined;
       let error = '';
@@ -116,6 +137,8 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
         case 'delivered':
           await msg.ackAck();
           deps.onEvent({ callId, queue, attempt, result: 'delivered' });
+          // A dead letter keeps its result for a replay; a delivered one needs it no more (else the bucket's age limit removes it).
+          if (resultRef !== undefined) void deps.payloads?.delete(resultRef.name).catch(() => false);
           break;
         case 'retry':
           msg.nak(decision.delayMs);

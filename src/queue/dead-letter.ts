@@ -158,7 +158,8 @@ function shrunk(letter: EncodedDeadLetter, err: unknown): EncodedDeadLetter | un
   return undefined;
 }
 
-function tooLargeToStore(err: unknown): boolean {
+/** Whether a publish failed because the message is too large for NATS (max_payload) or JetStream (headers over 64 KiB). */
+export function tooLargeToStore(err: unknown): boolean {
   if (err instanceof JetStreamApiError) return err.code === HEADERS_TOO_LARGE;
   // nats.js checks max_payload before sending.
   return err instanceof Error && err.message.includes('max_payload size exceeded');

@@ -148,7 +148,7 @@ interface QueueChildren {
   readonly invocations: Map<string, Map<InvocationState, CounterChild>>;
   /** By function, then status. */
   readonly duration: Map<string, Map<number, HistogramChild>>;
-  /** By result: delivered or handedOff. */
+  /** By result: delivered, handedOff or deadLettered. */
   readonly callbacks: Map<string, CounterChild>;
 }
 
@@ -179,6 +179,12 @@ function keptIn<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   return value;
 }
 
+/** What became of a settled invocation's callback (asyncfn_callbacks_total's `result`). */
+function callbackResultOf(report: SettlementReport): 'delivered' | 'handedOff' | 'deadLettered' {
+  if (report.deadLetter === 'callbackFailed') return 'deadLettered';
+  return report.callbackError ? 'handedOff' : 'delivered';
+}
+
 /**
  * Counts settled deliveries on the queue's kept children: a settlement costs a few map lookups and
  * additions, not a hash of its labels per metric.
@@ -205,8 +211,9 @@ function settlementCounter(metrics: WorkerMetrics, childrenOf: (queue: string) =
       const byStatus = keptIn(children.duration, fn, () => new Map<number, HistogramChild>());
       keptIn(byStatus, status, () => metrics.duration.child({ queue_name: queue, function_name: fn, status: String(status) })).observe(outcome.durationMs / 1000);
     }
-    if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled' && settlement !== 'throttled') {
-      const result = report.callbackError ? 'handedOff' : 'delivered';
+    // Unsettled: the invocation comes back, and its callback with it; neither delivered nor handed off.
+    if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled' && settlement !== 'throttled' && settlement !== 'unsettled') {
+      const result = callbackResultOf(report);
       keptIn(children.callbacks, result, () => metrics.callbacks.child({ queue_name: queue, result })).inc();
     }
   };

@@ -7,7 +7,7 @@ import type { InvocationSettings, ResultStorage } from '../../actors/invocation.
 import type { RetryPolicy } from '../../actors/retry.policy.js';
 import { QueueSupervisor, type SettlementReport } from '../../actors/queue.supervisor.js';
 import type { deliverCallback } from '../callback/deliver.js';
-import { handOffCallback } from '../callback/stored.js';
+import { encodeCallback, handOffCallback } from '../callback/stored.js';
 import type { Config, QueueServed } from '../config/index.js';
 import type { FunctionResolver } from '../functions/index.js';
 import { functionPolicies } from '../functions/annotations.js';
@@ -106,7 +106,12 @@ export function queueEffects(config: Config, served: QueueServed, d: QueueDeps, 
   return {
     invokeFunction: invoke,
     deliverCallback: (request) => d.deliver(request),
-    handOffCallback: (request) => handOffCallback(d.js, served.name, request),
+    handOffCallback: (request) => handOffCallback(d.js, served.name, request, { payloads: d.payloads }),
+    deadLetterCallback: (request) => {
+      const { headers, data } = encodeCallback(served.name, request, request.error, request.status);
+      // One callback attempt was made: the direct one. publishDeadLetter drops the body that does not fit.
+      return d.deadLetter({ headers, data }, { reason: 'callbackFailed', queue: served.name, attempts: 1, error: request.error, atMs: Date.now() });
+    },
     storeResult: (request) => storeResult(d.results, request.invocation.callId, request.outcome.body, config.records.resultMaxBytes),
     deadLetter: (request) =>
       d.deadLetter(storedOriginal(request.invocation), {

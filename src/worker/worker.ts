@@ -252,6 +252,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
           else callbackLogger.warn(event, `callback ${event.result}`);
         },
         onPullFailed: (err) => callbackLogger.warn({ err }, 'could not pull pending callbacks; retrying'),
+        payloads,
       },
       queue,
     );

@@ -10,6 +10,7 @@ import type {
   FunctionRequest,
   Invocation,
   InvocationSettings,
+  RecordRequest,
 } from '../../../actors/invocation.types.js';
 import type { RetryPolicy } from '../../../actors/retry.policy.js';
 import { deliverySettings, fakeOutcome, recordingHandle, retryOn502 } from '../../helpers/machine-fakes.js';
@@ -40,6 +41,7 @@ interface Scenario {
   invoke?: (request: FunctionRequest, signal: AbortLike) => Promise<FunctionOutcome>;
   callback?: () => Promise<void>;
   handOff?: () => Promise<void>;
+  deadLetterCallback?: () => Promise<void>;
   deadLetter?: () => Promise<void>;
   nakConfirmed?: () => Promise<void>;
 }
@@ -54,7 +56,10 @@ function start(s: Scenario = {}) {
   const callbacks: CallbackRequest[] = [];
   const handOffs: HandOff[] = [];
   const deadLetters: DeadLetterRequest[] = [];
+  const callbackDeadLetters: HandOff[] = [];
+  const records: RecordRequest[] = [];
   const machine = withEffects({
+    record: async (input) => void records.push(input),
     invokeFunction: (input, signal) => {
       effects.push('invokeFunction');
       invoked.push(input);
@@ -70,6 +75,11 @@ function start(s: Scenario = {}) {
       handOffs.push(input);
       await s.handOff?.();
     },
+    deadLetterCallback: async (input) => {
+      effects.push('deadLetterCallback');
+      callbackDeadLetters.push(input);
+      await s.deadLetterCallback?.();
+    },
     deadLetter: async (input) => {
       effects.push(`deadLetter(${input.reason})`);
       deadLetters.push(input);
@@ -80,7 +90,7 @@ function start(s: Scenario = {}) {
   const actor = createActor(machine, { input: { message: handle, invocation: s.invocation ?? envelope, ...settings } });
   actor.start();
   const done = () => waitFor(actor, (snap) => snap.status === 'done', { timeout: 2000 });
-  return { actor, effects, invoked, callbacks, handOffs, deadLetters, done };
+  return { actor, effects, invoked, callbacks, handOffs, deadLetters, callbackDeadLetters, records, done };
 }
 
 /** A function call that runs until its abort fires; `started` resolves with that signal. */
@@ -268,6 +278,38 @@ t.test('a callback hand-off that fails: unsettled, no ack, no nak', async (t) =>
   t.equal(snap.value, 'unsettled');
   t.equal(snap.context.settleError, 'callback stream unavailable');
   t.same(run.effects, ['invokeFunction', 'deliverCallback', 'handOffCallback']);
+});
+
+/** What handOffCallback rejects with for a callback too large to store even by reference (src/callback/stored.ts). */
+const notStorable = () => Promise.reject(Object.assign(new Error('the callback is too large to store'), { permanent: true }));
+
+t.test('a callback that can never be handed off is dead-lettered as callbackFailed and acked: the function does not run again', async (t) => {
+  const run = start({ callback: () => Promise.reject(new Error('callback refused: 503')), handOff: notStorable });
+  const snap = await run.done();
+  t.equal(snap.value, 'acked', 'settled: no redelivery runs the function again');
+  t.same(run.effects, ['invokeFunction', 'deliverCallback', 'handOffCallback', 'deadLetterCallback', 'ackAck']);
+  t.equal(snap.context.deadLetter, 'callbackFailed');
+  t.equal(snap.context.settleError, undefined);
+  t.match(run.callbackDeadLetters[0], { error: 'callback refused: 503; not handed off: the callback is too large to store', attempt: 1 });
+  t.equal(run.callbackDeadLetters[0]?.outcome, run.callbacks[0]?.outcome, 'the result is what the dead letter keeps');
+  t.match(
+    run.records.map((r) => r.state),
+    ['succeeded'],
+    'the invocation succeeded; only its callback is a dead letter',
+  );
+  t.equal(run.invoked.length, 1);
+});
+
+t.test('a callback that can never be handed off and whose dead letter is not stored either: unsettled', async (t) => {
+  const run = start({
+    callback: () => Promise.reject(new Error('callback refused: 503')),
+    handOff: notStorable,
+    deadLetterCallback: () => Promise.reject(new Error('no PubAck')),
+  });
+  const snap = await run.done();
+  t.equal(snap.value, 'unsettled', 'JetStream redelivers after ack_wait');
+  t.equal(snap.context.settleError, 'no PubAck');
+  t.same(run.effects, ['invokeFunction', 'deliverCallback', 'handOffCallback', 'deadLetterCallback']);
 });
 
 t.test('a retry the server did not confirm: retryScheduled with settleError, nothing else', async (t) => {

@@ -32,3 +32,23 @@ t.test('late deliveries are counted by where they found their invocation, and no
   t.same(await valuesOf(registry, 'queue_worker_messages_processed_total'), {}, 'none is a settled message of this worker');
   t.same(await valuesOf(registry, 'asyncfn_invocations_total'), {}, 'none is an attempt');
 });
+
+t.test('callbacks are counted by what became of them: a hand-off that failed (unsettled) is not a hand-off', async (t) => {
+  const registry = new Registry();
+  const metrics = { ...workerMetrics(registry), ...flowControlMetrics(registry) };
+  const events = supervisorEvents(pino({ level: 'silent' }), false, metrics);
+  const outcome = { status: 200, body: new Uint8Array(0), startedAtMs: 0, durationMs: 1 };
+  const withCallback = (settlement: SettlementReport['settlement'], extra: Partial<SettlementReport> = {}): SettlementReport => ({
+    ...report(settlement),
+    outcome,
+    ...extra,
+  });
+
+  events.settled(withCallback('acked'));
+  events.settled(withCallback('acked', { callbackError: 'callback failed: receiver answered 503' }));
+  events.settled(withCallback('unsettled', { callbackError: 'callback failed: receiver answered 503', settleError: "'payload' max_payload size exceeded" }));
+  events.settled(withCallback('acked', { callbackError: 'callback failed: receiver answered 503; not handed off: too large', deadLetter: 'callbackFailed' }));
+
+  t.same(await valuesOf(registry, 'asyncfn_callbacks_total'), { 'q/delivered': 1, 'q/handedOff': 1, 'q/deadLettered': 1 });
+  t.same(await valuesOf(registry, 'asyncfn_dead_letters_total'), { 'q/callbackFailed': 1 });
+});
