@@ -61,6 +61,49 @@ export function decideCallback(done: CallbackAttempt, policy: CallbackRetryPolic
   return { action: 'retry', delayMs: limited ? Math.min(backoffMs, Math.ceil(policy.maxAgeMs - ageMs)) : backoffMs };
 }
 
+/** One delivery of a stored callback from the callback stream. */
+export interface StoredDelivery {
+  /** JetStream's delivery count of the stored message, 1-based. */
+  readonly deliveryCount: number;
+  /** The receiver's answer to the worker's direct attempt; undefined when it did not answer (or after a replay). */
+  readonly directStatus: number | undefined;
+  /** How long the callback has been in durable delivery, ms. */
+  readonly ageMs: number;
+}
+
+/** What a delivery of a stored callback is for: the direct attempt's back-off, its end, or one more attempt. */
+export type DeliveryPlan =
+  /** Post nothing: nak with `delayMs`, the back-off after the direct attempt; the next delivery is attempt 2. */
+  | { readonly action: 'wait'; readonly delayMs: number }
+  /** The direct attempt's answer ends it (a permanent status, or it was the last attempt). */
+  | { readonly action: 'deadLetter'; readonly reason: string; readonly permanent: boolean }
+  /** Post it: this is attempt `attempt` (the direct one was 1). */
+  | { readonly action: 'attempt'; readonly attempt: number };
+
+/**
+ * The plan of one delivery of a stored callback, pure. A direct attempt that got an answer is
+ * decided on that answer: its first delivery waits out the back-off after attempt 1
+ * (`initialWaitMs`), posting nothing, so the receiver is asked again `initialWaitMs`, then
+ * `2 × initialWaitMs`, … after each answer; the n-th delivery is then attempt n. One that got no
+ * answer (or a replay) is posted at once, with the full callback_timeout: its n-th delivery is
+ * attempt n + 1.
+ */
+export function planDelivery(delivery: StoredDelivery, policy: CallbackRetryPolicy): DeliveryPlan {
+  const { deliveryCount, directStatus, ageMs } = delivery;
+  if (directStatus === undefined) return { action: 'attempt', attempt: deliveryCount + 1 };
+  if (deliveryCount > 1) return { action: 'attempt', attempt: deliveryCount };
+  const direct = decideCallback({ status: directStatus, attempt: 1, ageMs }, policy);
+  switch (direct.action) {
+    case 'retry':
+      return { action: 'wait', delayMs: direct.delayMs };
+    case 'deadLetter':
+      return direct;
+    case 'delivered':
+      // A 2xx is never handed off; were one stored, posting it again is the safe reading.
+      return { action: 'attempt', attempt: 2 };
+  }
+}
+
 /**
  * The receiver's status carried by a failed delivery's error (`CallbackFailedError.status`), read
  * structurally so the machine needs no import from src/; undefined for a transport failure.

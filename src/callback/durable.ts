@@ -1,5 +1,5 @@
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
-import { decideCallback, type CallbackDecision, type CallbackRetryPolicy } from '../../actors/callback.policy.js';
+import { decideCallback, planDelivery, type CallbackDecision, type CallbackRetryPolicy } from '../../actors/callback.policy.js';
 import type { CallbackRequest } from '../../actors/invocation.types.js';
 import { DemandSupervisor } from '../../actors/demand.supervisor.js';
 import type { QueueConnection } from '../nats/connection.js';
@@ -84,8 +84,8 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
   const handle = async (msg: JsMsg): Promise<void> => {
     let callId = '';
     let queueName = '';
-    // The worker's direct attempt was attempt 1; the n-th delivery from the stream is attempt n + 1.
-    const attempt = msg.info.deliveryCount + 1;
+    // The worker's direct attempt was attempt 1 (planDelivery numbers the rest); until decoded, the n-th delivery is taken as attempt n + 1.
+    let attempt = msg.info.deliveryCount + 1;
     try {
       const stored = decodeCallback(msg.headers, msg.data);
       const { queue, directStatus, resultRef } = stored;
@@ -98,16 +98,21 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
         await msg.ackAck();
         deps.onEvent({ callId, queue, attempt: attempts, result: 'deadLettered', error });
       };
-      // The direct attempt got an answer that ends it (a permanent status, or it was the last
-      // attempt): no second POST. One that got no answer always gets a durable attempt with the
-      // full callback_timeout, however short its own budget was.
-      if (msg.info.deliveryCount === 1 && directStatus !== undefined) {
-        const direct = decideCallback({ status: directStatus, attempt: 1, ageMs: ageMs() }, deps.policy);
-        if (direct.action === 'deadLetter') {
-          await deadLetter(1, deadLetterError(direct, `callback failed: receiver answered ${directStatus}`));
-          return;
-        }
+      // The direct attempt got an answer: it ends it (a permanent status, or it was the last
+      // attempt), or its back-off is waited out in JetStream before the next POST. One that got no
+      // answer always gets a durable attempt at once, with the full callback_timeout, however short
+      // its own budget was.
+      const plan = planDelivery({ deliveryCount: msg.info.deliveryCount, directStatus, ageMs: ageMs() }, deps.policy);
+      if (plan.action === 'deadLetter') {
+        await deadLetter(1, deadLetterError(plan, `callback failed: receiver answered ${directStatus}`));
+        return;
       }
+      if (plan.action === 'wait') {
+        // Not an attempt: the direct one's failure was counted (handedOff) by the worker that made it.
+        msg.nak(plan.delayMs);
+        return;
+      }
+      attempt = plan.attempt;
       let request: CallbackRequest;
       try {
         request = await withResult(stored, deps.payloads);

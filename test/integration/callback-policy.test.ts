@@ -144,3 +144,31 @@ t.test('callback_max_age: a receiver failing with 503 is retried until the age, 
   t.equal(await messages(CALLBACK_STREAM), 0);
   t.equal(fn.requests.length, 1);
 });
+
+t.test('callback_initial_wait: after a direct attempt answered 503 the receiver is asked again after initial_wait, then doubling', async (t) => {
+  const initialWaitMs = 1_000;
+  const { fn, gateway } = await startStack(t, { config: { callback: { maxAttempts: 10, initialWaitMs, maxWaitMs: 60_000 } } });
+  // Answers 503 four times, then 200; each request's arrival on this process's monotonic clock.
+  const events = new EventEmitter();
+  const arrivals: number[] = [];
+  const server = createServer((req, res) => {
+    arrivals.push(performance.now());
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(arrivals.length <= 4 ? 503 : 200).end();
+      events.emit('change');
+    });
+  });
+  const receiver = await listen(t, server);
+
+  await enqueueMany(gateway.url, 'work', 1, `${receiver}/hook`);
+  await waitForEvent(events, 'change', () => arrivals.length >= 5, 'five callback attempts', 60_000);
+  const gaps = arrivals.slice(1).map((at, i) => at - arrivals[i]!);
+  const planned = [1, 2, 4, 8].map((n) => n * initialWaitMs);
+  // Never before its back-off (JetStream holds the nak'd message that long), and before the next
+  // step's (a doubled wait, as an off-by-one in the schedule would give).
+  for (const [i, gap] of gaps.entries()) {
+    t.ok(gap >= planned[i]! && gap < 2 * planned[i]!, `gap ${i + 1}: ${Math.round(gap)} ms, planned ${planned[i]} ms`);
+  }
+  t.equal(fn.requests.length, 1, 'the function ran once');
+});

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decideCallback, formatAge, receiverStatusOf, type CallbackRetryPolicy } from '../../../actors/callback.policy.js';
+import { decideCallback, formatAge, planDelivery, receiverStatusOf, type CallbackRetryPolicy } from '../../../actors/callback.policy.js';
 
 const HOUR = 3_600_000;
 
@@ -49,6 +49,22 @@ t.test('callback_max_age: no retry is scheduled past it, and a failure at it is 
   t.same(decide(undefined, 2, 90_500, short), { action: 'deadLetter', reason: 'gave up after 1m31s (callback_max_age 1m)', permanent: false });
   t.same(decide(500, 5, 1_000 * HOUR, { maxAgeMs: 0 }), { action: 'retry', delayMs: 160_000 }, '0 means no limit');
   t.equal(decide(404, 1, 0, short).action, 'deadLetter', 'a permanent status does not wait for the age');
+});
+
+t.test('a stored callback whose direct attempt got an answer waits out initialWaitMs first, then is retried with doubling back-off', async (t) => {
+  const plan = (deliveryCount: number, directStatus: number | undefined, ageMs = 0, over: Partial<CallbackRetryPolicy> = {}) =>
+    planDelivery({ deliveryCount, directStatus, ageMs }, { ...policy, ...over });
+  t.same(plan(1, 503), { action: 'wait', delayMs: 10_000 }, 'no POST right after the direct 503: the back-off after attempt 1');
+  t.same(plan(2, 503), { action: 'attempt', attempt: 2 }, 'the next delivery is attempt 2');
+  t.same(plan(5, 503), { action: 'attempt', attempt: 5 });
+  // The gaps between POSTs, as the retrier naks after each: initialWaitMs, then doubling.
+  const gaps = [plan(1, 503), ...[2, 3, 4].map((attempt) => decide(503, attempt))].map((d) => ('delayMs' in d ? d.delayMs : undefined));
+  t.same(gaps, [10_000, 20_000, 40_000, 80_000]);
+  t.same(plan(1, 404), { action: 'deadLetter', reason: 'receiver answered 404 (permanent)', permanent: true }, 'a permanent answer is not asked twice');
+  t.same(plan(1, 503, 0, { maxAttempts: 1 }), { action: 'deadLetter', reason: 'gave up after 1 attempt', permanent: false }, 'the direct attempt was the last');
+  t.same(plan(1, 503, 0, { maxAgeMs: 4_000 }), { action: 'wait', delayMs: 4_000 }, 'cut at callback_max_age');
+  t.same(plan(1, undefined), { action: 'attempt', attempt: 2 }, 'no answer (or a replay): posted at once, with the full callback_timeout');
+  t.same(plan(3, undefined), { action: 'attempt', attempt: 4 });
 });
 
 t.test('receiverStatusOf reads a status property, and nothing else', async (t) => {
