@@ -6,6 +6,7 @@ import type { QueueConnection } from '../nats/connection.js';
 import { fetchSource } from '../queue/pull.js';
 import { describeError } from '../errors.js';
 import type { PayloadStore } from '../queue/payload-store.js';
+import { CALLBACK_SUBJECT_PREFIX } from '../queue/topology.js';
 import { decodeCallback, readStoredResult, StoredResultLostError, type StoredCallback } from './stored.js';
 
 /*
@@ -28,8 +29,11 @@ export interface CallbackRetrierDeps {
    * is dead-lettered at once instead of waiting out every attempt. Default: none is.
    */
   readonly isPermanent?: (error: unknown) => boolean;
-  /** Stores a callback that failed every attempt in the dead letters (PubAck awaited). */
-  readonly deadLetter: (msg: JsMsg, queue: string, attempts: number, error: string) => Promise<void>;
+  /**
+   * Stores a callback in the dead letters (PubAck awaited): one that failed every attempt
+   * (`callbackFailed`), or a message in the callback stream that is no stored callback (`poison`).
+   */
+  readonly deadLetter: (msg: JsMsg, queue: string, attempts: number, error: string, reason: 'callbackFailed' | 'poison') => Promise<void>;
   readonly onEvent: (event: CallbackEvent) => void;
   /** The clock for a callback's age (`callback_max_age`), unix ms. Default Date.now. */
   readonly nowMs?: () => number;
@@ -47,6 +51,8 @@ export interface CallbackEvent {
   readonly queue: string;
   readonly attempt: number;
   readonly result: 'delivered' | 'retry' | 'deadLettered' | 'failed';
+  /** With `deadLettered`: why. */
+  readonly reason?: 'callbackFailed' | 'poison';
   readonly delayMs?: number;
   readonly error?: string;
 }
@@ -62,6 +68,15 @@ async function withResult(stored: StoredCallback, payloads: PayloadStore | undef
   if (resultRef === undefined) return request;
   if (payloads === undefined) throw new StoredResultLostError(`the result is in the payload bucket (object ${resultRef.name}) and this worker has none`);
   return { ...request, outcome: { ...request.outcome, body: await readStoredResult(payloads, resultRef) } };
+}
+
+/** The stored callback, or why the message is none (published by something else): then it is poison. */
+function decodeStored(msg: JsMsg): { stored: StoredCallback } | { poison: string } {
+  try {
+    return { stored: decodeCallback(msg.headers, msg.data) };
+  } catch (err) {
+    return { poison: describeError(err) };
+  }
 }
 
 /** A running callback retrier. */
@@ -87,16 +102,21 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
     // The worker's direct attempt was attempt 1 (planDelivery numbers the rest); until decoded, the n-th delivery is taken as attempt n + 1.
     let attempt = msg.info.deliveryCount + 1;
     try {
-      const stored = decodeCallback(msg.headers, msg.data);
+      const decoded = decodeStored(msg);
+      if ('poison' in decoded) {
+        await deadLetterPoison(msg, decoded.poison);
+        return;
+      }
+      const { stored } = decoded;
       const { queue, directStatus, resultRef } = stored;
       callId = stored.request.invocation.callId;
       queueName = queue;
       // Age counts from when the stream stored the hand-off (or its replay), on the server's clock.
       const ageMs = (): number => Math.max(0, Math.round(nowMs() - msg.info.timestampNanos / 1e6));
       const deadLetter = async (attempts: number, error: string): Promise<void> => {
-        await deps.deadLetter(msg, queue, attempts, error);
+        await deps.deadLetter(msg, queue, attempts, error, 'callbackFailed');
         await msg.ackAck();
-        deps.onEvent({ callId, queue, attempt: attempts, result: 'deadLettered', error });
+        deps.onEvent({ callId, queue, attempt: attempts, result: 'deadLettered', reason: 'callbackFailed', error });
       };
       // The direct attempt got an answer: it ends it (a permanent status, or it was the last
       // attempt), or its back-off is waited out in JetStream before the next POST. One that got no
@@ -154,9 +174,21 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
           break;
       }
     } catch (err) {
-      // Undecodable or a failed settle: leave it unacked; JetStream redelivers after ack_wait.
+      // A failed settle (or a poison message's dead letter not stored): leave it unacked; JetStream redelivers after ack_wait.
       deps.onEvent({ callId, queue: queueName, attempt, result: 'failed', error: describeError(err) });
     }
+  };
+
+  /**
+   * A message no retrier can read is redelivered forever (the consumer has no max_deliver): it
+   * goes to the dead letters as `poison`, as an undecodable invocation does, and is acked.
+   */
+  const deadLetterPoison = async (msg: JsMsg, why: string): Promise<void> => {
+    const error = `undecodable callback: ${why}`;
+    const queue = msg.subject.startsWith(CALLBACK_SUBJECT_PREFIX) ? msg.subject.slice(CALLBACK_SUBJECT_PREFIX.length) : '';
+    await deps.deadLetter(msg, queue, msg.info.deliveryCount, error, 'poison');
+    await msg.ackAck();
+    deps.onEvent({ callId: '', queue, attempt: msg.info.deliveryCount, result: 'deadLettered', reason: 'poison', error });
   };
 
   const supervisor = new DemandSupervisor<JsMsg>({

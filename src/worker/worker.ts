@@ -243,11 +243,10 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
         deliver: (req) => deliver(req),
         statusOf: (err) => (err instanceof CallbackFailedError ? err.status : undefined),
         isPermanent: (err) => err instanceof CallbackRefusedError,
-        deadLetter: (msg, q, attempts, error) =>
-          deadLetter({ headers: msg.headers, data: msg.data }, { reason: 'callbackFailed', queue: q, attempts, error, atMs: Date.now() }),
+        deadLetter: (msg, q, attempts, error, reason) => deadLetter({ headers: msg.headers, data: msg.data }, { reason, queue: q, attempts, error, atMs: Date.now() }),
         onEvent: (event) => {
           metrics.callbacks.inc({ queue_name: event.queue, result: event.result });
-          if (event.result === 'deadLettered') metrics.deadLetters.inc({ queue_name: event.queue, reason: 'callbackFailed' });
+          if (event.result === 'deadLettered') metrics.deadLetters.inc({ queue_name: event.queue, reason: event.reason ?? 'callbackFailed' });
           if (event.result === 'delivered') callbackLogger.info(event, 'callback delivered');
           else callbackLogger.warn(event, `callback ${event.result}`);
         },

@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { CallbackNotStorableError, handOffCallback } from '../../src/callback/stored.js';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
-import { ensureCallbackStream, CALLBACK_STREAM, PAYLOAD_BUCKET } from '../../src/queue/topology.js';
+import { CALLBACK_DURABLE, CALLBACK_STREAM, CALLBACK_SUBJECT_PREFIX, ensureCallbackStream, PAYLOAD_BUCKET } from '../../src/queue/topology.js';
 import { startStack, startTestWorker } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { eventually } from '../helpers/eventually.js';
@@ -119,4 +119,26 @@ t.test('handOffCallback: a result over max_payload with no payload bucket to put
   await t.rejects(handOffCallback(js, 'faas-request', req), CallbackNotStorableError);
   await handOffCallback(js, 'faas-request', { ...req, outcome: { ...outcome, body: randomBytes(1024) } });
   t.equal((await jsm.streams.info(CALLBACK_STREAM)).state.messages, 1, 'a result that fits goes in the message, as before');
+});
+
+t.test('a message in the callback stream that is no stored callback is dead-lettered as poison and acked, once; the retrier keeps delivering', async (t) => {
+  const { nats, fn, gateway, config, resolver } = await startStack(t, { config: { callback: { initialWaitMs: 50, maxWaitMs: 100 } }, worker: false });
+  const worker = await startTestWorker(t, config, resolver);
+  const receiver = await startCallbackSink(t, (n) => (n === 1 ? 503 : 200));
+  const { js, jsm } = await jetstream(t, nats.url);
+
+  await js.publish(`${CALLBACK_SUBJECT_PREFIX}faas-request`, new TextEncoder().encode('not an envelope'));
+  let letters: Array<Record<string, unknown>> = [];
+  await eventually(async () => (letters = await deadLetters(nats.url)).length > 0, 'the poison dead letter');
+  t.match(letters, [{ reason: 'poison', queue: 'faas-request', attempts: 1, error: /^undecodable callback: / }]);
+  await eventually(async () => (await jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE)).num_ack_pending === 0, 'acked, not left pending');
+  t.equal((await jsm.streams.info(CALLBACK_STREAM)).state.messages, 0, 'nothing left in the callback stream');
+
+  const [callId] = await enqueueMany(gateway.url, 'work', 1, `${receiver.url}/hook`, () => 'a real result');
+  const [, durable] = await receiver.waitFor(2);
+  t.equal(durable!.headers['x-call-id'], callId, 'a stored callback after it is delivered');
+  t.equal(durable!.body.toString(), 'a real result');
+  t.equal(fn.requests.length, 1);
+  t.equal((await deadLetters(nats.url)).length, 1, 'one dead letter: the poison one, stored once');
+  t.equal(sample(await scrape(worker.url), 'asyncfn_dead_letters_total', { reason: 'poison' }), 1);
 });
