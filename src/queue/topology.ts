@@ -209,7 +209,7 @@ export async function provisionWorker(nc: NatsConnection, jsm: JetStreamManager,
   await ensurePayloadBucket(jsm, scheduled, logger);
   const batches = await openBatches(nc, jsm, config);
   await ensureDeadLetterStream(jsm, config.queue);
-  await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + CALLBACK_ACK_WAIT_MARGIN_MS });
+  await ensureCallbackStream(jsm, { ...config.queue, ackWaitMs: config.callback.timeoutMs + CALLBACK_ACK_WAIT_MARGIN_MS }, logger);
   const queues: ProvisionedQueue[] = [];
   for (const served of queuesServed(config)) {
     const queueLogger = logger.child({ queue: served.name });
@@ -410,8 +410,17 @@ export async function ensureDeadLetterStream(jsm: JetStreamManager, opts: { repl
   });
 }
 
-/** Creates the callback stream and its durable consumer if missing. */
-export async function ensureCallbackStream(jsm: JetStreamManager, opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number }): Promise<void> {
+/**
+ * Creates the callback stream and its durable consumer if missing, and sets the consumer's
+ * ack_wait to `ackWaitMs` when it differs: it follows callback_timeout (one attempt's longest
+ * wait), so a consumer made under a shorter timeout would redeliver an attempt still waiting for
+ * its receiver, and the receiver would get a second POST of it at the same time.
+ */
+export async function ensureCallbackStream(
+  jsm: JetStreamManager,
+  opts: { replicas: number; storage: 'file' | 'memory'; ackWaitMs: number },
+  logger?: Logger,
+): Promise<void> {
   await addStreamIfMissing(jsm, {
     name: CALLBACK_STREAM,
     subjects: [`${CALLBACK_SUBJECT_PREFIX}>`],
@@ -419,7 +428,8 @@ export async function ensureCallbackStream(jsm: JetStreamManager, opts: { replic
     storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
     num_replicas: opts.replicas,
   });
-  if (!(await infoOrUndefined(() => jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE), JetStreamApiCodes.ConsumerNotFound))) {
+  const existing = await infoOrUndefined(() => jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE), JetStreamApiCodes.ConsumerNotFound);
+  if (!existing) {
     await jsm.consumers.add(CALLBACK_STREAM, {
       durable_name: CALLBACK_DURABLE,
       ack_policy: AckPolicy.Explicit,
@@ -427,6 +437,12 @@ export async function ensureCallbackStream(jsm: JetStreamManager, opts: { replic
       ack_wait: nanos(opts.ackWaitMs),
       max_deliver: -1,
     });
+  } else if (existing.config.ack_wait !== nanos(opts.ackWaitMs)) {
+    await jsm.consumers.update(CALLBACK_STREAM, CALLBACK_DURABLE, { ack_wait: nanos(opts.ackWaitMs) });
+    logger?.info(
+      { consumer: CALLBACK_DURABLE, fromMs: millis(existing.config.ack_wait ?? 0), toMs: opts.ackWaitMs },
+      'set the callback consumer ack_wait to callback_timeout + 30s',
+    );
   }
 }
 

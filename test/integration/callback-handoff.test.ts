@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
+import { millis } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
@@ -141,4 +142,17 @@ t.test('a message in the callback stream that is no stored callback is dead-lett
   t.equal(fn.requests.length, 1);
   t.equal((await deadLetters(nats.url)).length, 1, 'one dead letter: the poison one, stored once');
   t.equal(sample(await scrape(worker.url), 'asyncfn_dead_letters_total', { reason: 'poison' }), 1);
+});
+
+t.test('a worker started with a longer callback_timeout sets the callback consumer ack_wait to it (+30 s), so a waiting attempt is not posted twice', async (t) => {
+  const { nats, config, resolver } = await startStack(t, { worker: false });
+  const { jsm } = await jetstream(t, nats.url);
+  const ackWaitMs = async () => millis((await jsm.consumers.info(CALLBACK_STREAM, CALLBACK_DURABLE)).config.ack_wait ?? 0);
+
+  const first = await startTestWorker(t, { ...config, callback: { ...config.callback, timeoutMs: 2_000 } }, resolver);
+  t.equal(await ackWaitMs(), 32_000, 'made under callback_timeout 2s');
+  await first.close(0);
+
+  await startTestWorker(t, { ...config, callback: { ...config.callback, timeoutMs: 60_000 } }, resolver);
+  t.equal(await ackWaitMs(), 90_000, 'raised with callback_timeout 60s: an attempt waiting 40 s for its receiver is not redelivered');
 });
