@@ -138,6 +138,12 @@ export class LaneSupervisor<T> {
   #scheduling: Subscription | undefined;
   #stopped = false;
   readonly #idlePulls = new Map<Subscription, LaneState<T>>();
+  /**
+   * The last round left lanes with work short of their fair shares, every slot taken by pulls that
+   * were not long polls: a pull that becomes one then (its lane's last delivery said nothing waits
+   * behind it) runs a round at once, which takes its slots back.
+   */
+  #short = false;
 
   constructor(opts: LaneSupervisorOptions<T>) {
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
@@ -287,11 +293,10 @@ export class LaneSupervisor<T> {
     const busy = order.filter((s) => s.backlog && this.#pullable(s, now));
     let free = this.#opts.concurrency - this.#running$.value - this.#requested;
     const share = Math.max(1, Math.floor(this.#opts.concurrency / Math.max(1, busy.length)));
-    if (busy.length > 0 && this.#idlePulls.size > 0) {
-      // Slots that quiet lanes' long polls hold go to lanes with work, up to their fair shares.
-      const wanted = busy.reduce((sum, s) => sum + Math.max(0, Math.min(share - s.running - s.requested, this.#room(s))), 0);
-      if (free < wanted) free += this.#reclaimIdlePulls(wanted - free);
-    }
+    const wanted = busy.length === 0 ? 0 : this.#belowShares(busy, share);
+    // Slots that quiet lanes' long polls hold go to lanes with work, up to their fair shares.
+    if (free < wanted && this.#idlePulls.size > 0) free += this.#reclaimIdlePulls(wanted - free);
+    this.#short = free < wanted;
     if (free <= 0) return;
     if (busy.length > 0) {
       // Fair shares first, then what is left to anyone with work (nothing stays idle that could run).
@@ -321,6 +326,13 @@ export class LaneSupervisor<T> {
       if (free <= 0) break;
       free -= this.#open(state, Math.min(free, pollShare), true);
     }
+  }
+
+  /** How many slots the lanes with work lack of their fair shares (within their limits). */
+  #belowShares(busy: ReadonlyArray<LaneState<T>>, share: number): number {
+    let wanted = 0;
+    for (const s of busy) wanted += Math.max(0, Math.min(share - s.running - s.requested, this.#room(s)));
+    return wanted;
   }
 
   /** The lanes, starting after the one served first last round. */
@@ -446,7 +458,11 @@ export class LaneSupervisor<T> {
           // What this pull still asks for waits for messages not yet published when nothing is
           // left behind the one delivered: a lane with work may take those slots back.
           if (state.backlog) this.#idlePulls.delete(holder);
-          else if (state.pulls.has(holder)) this.#idlePulls.set(holder, state);
+          else if (state.pulls.has(holder) && !this.#idlePulls.has(holder)) {
+            this.#idlePulls.set(holder, state);
+            // Else a lane left short waits for the next slot to free, which may be hours away.
+            if (this.#short) this.#demand$.next();
+          }
         }),
     );
     return state.pulls.has(holder) ? holder : undefined;

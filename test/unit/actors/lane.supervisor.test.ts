@@ -351,3 +351,39 @@ t.test('a lane hinted to have nothing deliverable gives the slots its open pull 
   await h.until('the blocked lane is served again once it can be', () => h.done.some((i) => i.lane === 'blocked'));
   await h.supervisor.drain(Infinity);
 });
+
+t.test('a pull that becomes a long poll after a round left a lane with work short of slots is taken back at once', async (t) => {
+  // Items hold their slots until the test lets them go, as invocations of long functions do.
+  const releases = new Map<string, Array<() => void>>();
+  const supervisor = new LaneSupervisor<Item>({
+    concurrency: 8,
+    waitingAfter: (item) => item.waiting,
+    handle: (item) => ({ holdUntilFree: (release: () => void) => void releases.set(item.lane, [...(releases.get(item.lane) ?? []), release]) }),
+  });
+  const running = (lane: string): number => releases.get(lane)?.length ?? 0;
+  const ticks = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await tick();
+  };
+  // A lane found with a backlog (a discovery poll counted its invocation before JetStream delivers it): its pull takes every slot.
+  const other = new SimulatedConsumer('other');
+  supervisor.addLane({ id: 'other', pull: other.pull }, true);
+  supervisor.start();
+  await ticks(10);
+  t.same(other.pulls, [8], 'the lane with a backlog asks for every slot');
+  // A second lane with work, found before the first one's pull has delivered: no slot is free and
+  // no pull is a long poll yet, so this round gives it nothing.
+  const work = new SimulatedConsumer('work');
+  work.add(3);
+  supervisor.addLane({ id: 'work', pull: work.pull }, true);
+  await ticks(10);
+  t.same(work.pulls, [], 'no slot for it in that round');
+  // The first lane's only invocation arrives: nothing waits behind it, its pull is now a long poll
+  // holding 7 slots, and it runs (for an hour, say).
+  other.add(1);
+  for (let i = 0; i < 1000 && running('work') < 3; i++) await tick();
+  t.equal(running('other'), 1, "the first lane's invocation still runs");
+  t.equal(running('work'), 3, "the second lane's three run beside it, in the slots the long poll held");
+  t.ok(supervisor.running + supervisor.requested <= 8, 'never more than 8 slots taken');
+  for (const release of [...releases.values()].flat()) release();
+  await supervisor.drain(Infinity);
+});
