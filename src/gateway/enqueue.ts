@@ -144,7 +144,9 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
     // create of the record tells whether the id is taken, and if so this invocation gets a fresh id
     // with the caller's as its parent (a 409 would break the chaining pattern).
     if (callerCallId !== undefined) {
-      const created = await confirmWithin('the invocation record', deadline, () => ports.records.createIfAbsent(recordOf(req, route.queue, callerCallId, undefined)));
+      const created = await confirmWithin('the invocation record', deadline, () =>
+        ports.records.createIfAbsent(recordOf(req, route.queue, callerCallId, undefined, req.notBeforeMs)),
+      );
       if (created) recordedEarly = callerCallId;
       else {
         parentCallId = callerCallId;
@@ -156,7 +158,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
     // is no chain, whatever its X-Call-Id says.
     const key = req.idempotencyKey;
     if (key !== undefined) {
-      claim = await confirmWithin('the idempotency key', deadline, () => ports.idempotency.claim(`${ref.namespace}/${ref.name}`, key, callId));
+      claim = await confirmWithin('the idempotency key', deadline, () => ports.idempotency.claim(`${ref.namespace}/${ref.name}`, key, callId, req.notBeforeMs));
       if (!claim.first) {
         if (recordedEarly !== undefined && recordedEarly !== claim.callId) dropRecord(ports, recordedEarly);
         callId = claim.callId;
@@ -164,15 +166,17 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
       }
     }
     if (span.isRecording() && callId !== callerCallId) span.setAttribute(A.callId, callId);
+    // A repeat keeps the first request's schedule, whatever its own says: its copy must go to the
+    // stream the first's went to (delayed or not), the only one whose Nats-Msg-Id window knows it.
+    const notBeforeMs = claim !== undefined && !claim.first ? claim.notBeforeMs : req.notBeforeMs;
     // A delayed invocation waits in the delayed stream; its max event age counts from when it may run.
-    const { notBeforeMs } = req;
     const delayMs = notBeforeMs === undefined ? 0 : notBeforeMs - req.enqueuedAtMs;
 
     // Otherwise the record rides unconfirmed in the invocation's socket write, just ahead of it (see
     // the README, "One durable write per 202"); a grouped invocation's record is its group's, which
     // does the same once per turn. It is a create, so a fast worker's "running" (or a replay's
     // record) is never overwritten by "queued".
-    const recordNow = recordedEarly === callId || groups !== undefined ? undefined : recordUnconfirmed(ports, req, route.queue, callId, parentCallId);
+    const recordNow = recordedEarly === callId || groups !== undefined ? undefined : recordUnconfirmed(ports, req, route.queue, callId, parentCallId, notBeforeMs);
     // From here on, what a refusal leaves behind is cleaned up by cleanUpRefused.
     recordedEarly = undefined;
     try {
@@ -221,8 +225,8 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
   }
 }
 
-/** The `queued` (or `scheduled`) record of an invocation. */
-function recordOf(req: EnqueueRequest, queue: string, callId: string, parentCallId: string | undefined): InvocationRecord {
+/** The `queued` (or `scheduled`, at `notBeforeMs`) record of an invocation. */
+function recordOf(req: EnqueueRequest, queue: string, callId: string, parentCallId: string | undefined, notBeforeMs: number | undefined): InvocationRecord {
   return queuedRecordOf({
     callId,
     parentCallId,
@@ -230,7 +234,7 @@ function recordOf(req: EnqueueRequest, queue: string, callId: string, parentCall
     namespace: req.ref.namespace,
     queue,
     enqueuedAtMs: req.enqueuedAtMs,
-    notBeforeMs: req.notBeforeMs,
+    notBeforeMs,
   });
 }
 
@@ -259,8 +263,15 @@ export function queuedRecordOf(fields: {
   };
 }
 
-function recordUnconfirmed(ports: EnqueuePorts, req: EnqueueRequest, queue: string, callId: string, parentCallId: string | undefined): () => void {
-  return () => ports.records.createUnconfirmed(recordOf(req, queue, callId, parentCallId));
+function recordUnconfirmed(
+  ports: EnqueuePorts,
+  req: EnqueueRequest,
+  queue: string,
+  callId: string,
+  parentCallId: string | undefined,
+  notBeforeMs: number | undefined,
+): () => void {
+  return () => ports.records.createUnconfirmed(recordOf(req, queue, callId, parentCallId, notBeforeMs));
 }
 
 function dropRecord(ports: EnqueuePorts, callId: string): void {

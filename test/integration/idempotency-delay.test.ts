@@ -1,5 +1,8 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import t from 'tap';
 import { request } from 'undici';
+import { DELAYED_STREAM } from '../../src/queue/topology.js';
 import { configFor, resolverFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
@@ -97,4 +100,55 @@ t.test('X-Not-Before in the past runs now; bad delays are 400', async (t) => {
     t.equal(res.statusCode, 400, JSON.stringify(headers));
     t.match(await res.body.text(), /X-Delay-Seconds|X-Not-Before|max_delay/);
   }
+});
+
+/** Messages stored in `stream` now. */
+async function storedMessages(natsUrl: string, stream: string): Promise<number> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+t.test('an Idempotency-Key repeat with another delay than the first stores no second copy: the function runs once', async (t) => {
+  // No worker yet: what the two streams hold after the requests is all there is to run.
+  const stack = await startStack(t, { worker: false });
+  const submit = async (key: string, body: string, delaySeconds?: number) => {
+    const res = await request(`${stack.gateway.url}/async-function/work`, {
+      method: 'POST',
+      body,
+      headers: { 'idempotency-key': key, 'x-callback-url': stack.sink.url, ...(delaySeconds === undefined ? {} : { 'x-delay-seconds': String(delaySeconds) }) },
+    });
+    await res.body.dump();
+    t.equal(res.statusCode, 202, `${key}: ${body}`);
+    return { callId: String(res.headers['x-call-id']), replayed: res.headers['idempotent-replayed'] === 'true' };
+  };
+  const stored = async () => ({ queue: await storedMessages(stack.nats.url, 'faas-request'), delayed: await storedMessages(stack.nats.url, DELAYED_STREAM) });
+
+  // Immediate first, delayed repeat: the repeat's copy goes where the first went, and is dropped there.
+  const now = await submit('now-then-later', 'first');
+  const nowRepeat = await submit('now-then-later', 'repeat', 3_600);
+  t.same(nowRepeat, { callId: now.callId, replayed: true });
+  t.same(await stored(), { queue: 1, delayed: 0 }, 'one copy, in the queue');
+
+  // Delayed first, immediate repeat: the repeat keeps the first's schedule.
+  const later = await submit('later-then-now', 'first-delayed', 3_600);
+  const laterRepeat = await submit('later-then-now', 'repeat-now');
+  t.same(laterRepeat, { callId: later.callId, replayed: true });
+  t.same(await stored(), { queue: 1, delayed: 1 }, 'one copy, still delayed');
+  const record = await request(`${stack.gateway.url}/async-function/${later.callId}`);
+  t.match(await record.body.json(), { state: 'scheduled' }, 'the repeat did not make it queued');
+
+  // A worker runs what is due: the first request of the first key, once, with its own body.
+  await startTestWorker(t, stack.config, stack.resolver);
+  await stack.sink.waitForCallId(now.callId);
+  t.same(
+    stack.fn.requests.map((r) => r.body.toString()),
+    ['first'],
+    'the function ran once, with the first body',
+  );
+  // (The queue's copy is acked after its callback: it may still be there.)
+  t.equal(await storedMessages(stack.nats.url, DELAYED_STREAM), 1, 'the delayed one still waits, alone');
 });

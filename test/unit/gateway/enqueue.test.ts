@@ -10,7 +10,7 @@ import type { Invocation } from '../../../src/queue/envelope.js';
 import { ConfirmTimeoutError } from '../../../src/queue/confirmer-errors.js';
 import { QueueUnavailableError } from '../../../src/queue/errors.js';
 import type { PublishOptions } from '../../../src/queue/publisher.js';
-import type { IdempotencyClaim } from '../../../src/status/idempotency.js';
+import { decodeClaim, encodeClaim, type IdempotencyClaim } from '../../../src/status/idempotency.js';
 import type { InvocationRecord } from '../../../src/status/records.js';
 import type { QueuedGroups, QueuedMember } from '../../../src/status/queued-groups.js';
 
@@ -182,6 +182,32 @@ t.test("Idempotency-Key repeated: a duplicate with the first request's call id, 
   t.same(result, { outcome: 'duplicate', callId: 'the-first' });
   t.match(calls.published[0]!.invocation, { callId: 'the-first', parentCallId: undefined, msgId: 'msg-k1' });
   t.match(calls.unconfirmed, [{ callId: 'the-first' }]);
+});
+
+t.test("a repeat keeps the first request's schedule, not its own: its copy goes where the first's went", async (t) => {
+  const later = Date.now() + 3_600_000;
+  // The first was delayed, the repeat is not: the repeat goes to the delayed stream too, scheduled as the first.
+  const delayedFirst = fakePorts();
+  delayedFirst.ports.idempotency.claim = async (_scope, key) => ({ first: false, callId: 'the-first', notBeforeMs: later, msgId: `msg-${key}`, kvKey: 'kv' });
+  t.same(await enqueue(delayedFirst.ports, request({ idempotencyKey: 'k1' })), { outcome: 'duplicate', callId: 'the-first' });
+  t.equal(delayedFirst.calls.published[0]!.subject, delayedSubject('faas-request'));
+  t.match(delayedFirst.calls.published[0]!.invocation, { callId: 'the-first', notBeforeMs: later, msgId: 'msg-k1' });
+  t.match(delayedFirst.calls.unconfirmed, [{ callId: 'the-first', state: 'scheduled', notBeforeMs: later }]);
+
+  // The first was not delayed, the repeat is: the repeat goes to the queue, now.
+  const immediateFirst = fakePorts();
+  immediateFirst.ports.idempotency.claim = async (_scope, key) => ({ first: false, callId: 'the-first', msgId: `msg-${key}`, kvKey: 'kv' });
+  t.same(await enqueue(immediateFirst.ports, request({ idempotencyKey: 'k1', notBeforeMs: later })), { outcome: 'duplicate', callId: 'the-first' });
+  t.equal(immediateFirst.calls.published[0]!.subject, 'faas-request');
+  t.match(immediateFirst.calls.published[0]!.invocation, { callId: 'the-first', notBeforeMs: undefined, msgId: 'msg-k1' });
+  t.match(immediateFirst.calls.unconfirmed, [{ callId: 'the-first', state: 'queued' }]);
+});
+
+t.test('a claim holds the call id, and the not-before time when delayed; a bare call id is an undelayed claim', async (t) => {
+  t.equal(encodeClaim('abc', undefined), 'abc', 'as an older gateway wrote and reads it');
+  t.same(decodeClaim(encodeClaim('a.b-c=d_1', 1_700_000_000_000)), { callId: 'a.b-c=d_1', notBeforeMs: 1_700_000_000_000 });
+  t.same(decodeClaim('abc'), { callId: 'abc', notBeforeMs: undefined });
+  t.same(decodeClaim('abc x'), { callId: 'abc', notBeforeMs: undefined });
 });
 
 t.test('a repeat whose X-Call-Id record was created early drops that record', async (t) => {
