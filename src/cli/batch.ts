@@ -85,7 +85,7 @@ export async function runBatchCommand(
     const jsm = await jetstreamManager(nc);
     // Read-only: never creates the bucket.
     const present = await infoOrUndefined(() => jsm.streams.info(`KV_${BATCHES_BUCKET}`), JetStreamApiCodes.StreamNotFound);
-    const store = present ? batchStore(await new Kvm(nc).open(BATCHES_BUCKET)) : undefined;
+    const store = present ? batchStore(await new Kvm(nc).open(BATCHES_BUCKET), nc) : undefined;
     const read = async (): Promise<BatchStatus | undefined> => readStatus(store, jsm, batchId);
     let status = await read();
     if (!status) {

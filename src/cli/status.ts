@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../config/index.js';
 import { openRecordsIfPresent, RECORDS_BUCKET } from '../queue/topology.js';
 import { isFinal, isRecordKey, readRecord, waitForFinal } from '../status/wait.js';
+import { keySubscriber } from '../status/key-wait.js';
 import { formatRecord, recordJson } from './status-format.js';
 import { connectForCommand, describeNatsError, formatDurationMs, type InspectDeps } from './status-nats.js';
 import { describeError } from '../errors.js';
@@ -102,7 +103,7 @@ export async function runStatusCommand(args: readonly string[], deps: InspectDep
       deps.err(`asyncfn status: no invocation with call id "${callId}" (no invocation records on this server: bucket ${RECORDS_BUCKET} does not exist)`);
       return StatusExit.notFound;
     }
-    const record = waitMs === undefined ? await readRecord(kv, callId) : await waitForFinal(kv, callId, waitMs);
+    const record = waitMs === undefined ? await readRecord(kv, callId) : await waitForFinal(kv, keySubscriber(nc, RECORDS_BUCKET), callId, waitMs);
     if (!record) {
       deps.err(`asyncfn status: no invocation with call id "${callId}"${waitMs === undefined ? '' : ` after waiting ${formatDurationMs(waitMs)}`}`);
       return StatusExit.notFound;

@@ -75,7 +75,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
     const results = resultStore(buckets.results, payloads);
     const idempotency = idempotencyClaims(buckets.idempotency);
     const cancellations = cancellationRequests(buckets.cancellations);
-    const batches = batchStore(buckets.batches);
+    const batches = batchStore(buckets.batches, queue.nc);
     const progress = await loadProgressKey(config.security.secretMountPath, () => openKeysBucket(queue.nc, config.queue));
     const dispatcher = createHttpClient({ connectionsPerOrigin: 256 });
     const confirmer = createConfirmer(queue.nc, { timeoutMs: config.gateway.publishTimeoutMs });

@@ -1,5 +1,8 @@
 import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { finalCount, type BatchFinalCounts } from '../queue/batch-events.js';
+import { BATCHES_BUCKET } from '../queue/topology.js';
+import { keySubscriber, waitForKey } from './key-wait.js';
 
 /*
  * Batch records live in the batches bucket (BATCHES_BUCKET in src/queue/topology.ts), keyed by
@@ -43,43 +46,34 @@ export interface BatchStore {
   /** Writes the record and resolves once JetStream stored it. */
   put(record: BatchRecord): Promise<void>;
   /**
-   * The record once `done`, or as it is after `timeoutMs` (a KV watch on the key: nothing polls);
-   * aborting `signal` rejects with its reason.
+   * The record once `done`, or as it is after `timeoutMs` (a core NATS subscription to the key's
+   * writes, see key-wait.ts: nothing polls, no JetStream consumer); aborting `signal` rejects with its reason.
    */
   waitUntilDone(batchId: string, timeoutMs: number, signal?: AbortSignal): Promise<BatchRecord | undefined>;
 }
 
-export function batchStore(kv: KV): BatchStore {
+/** The batch records on the batches bucket `kv` (BATCHES_BUCKET); `nc`, its connection, carries the waits' subscriptions. */
+export function batchStore(kv: KV, nc: Pick<NatsConnection, 'subscribe'>): BatchStore {
+  const writes = keySubscriber(nc, BATCHES_BUCKET);
+  const get = async (batchId: string): Promise<BatchRecord | undefined> => {
+    const entry = await kv.get(batchId);
+    return entry && entry.operation === 'PUT' && entry.length > 0 ? entry.json<BatchRecord>() : undefined;
+  };
   return {
-    async get(batchId) {
-      const entry = await kv.get(batchId);
-      return entry && entry.operation === 'PUT' && entry.length > 0 ? entry.json<BatchRecord>() : undefined;
-    },
+    get,
     async put(record) {
       await kv.put(record.batchId, JSON.stringify(record));
     },
     async waitUntilDone(batchId, timeoutMs, signal) {
       signal?.throwIfAborted();
-      const watcher = await kv.watch({ key: batchId });
-      let current: BatchRecord | undefined;
-      const timer = setTimeout(() => watcher.stop(), timeoutMs);
-      const onAbort = (): void => watcher.stop();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        // The first entry is the key's current value: a write between a read and the watch is not missed.
-        for await (const entry of watcher) {
-          current = entry.operation === 'PUT' && entry.length > 0 ? entry.json<BatchRecord>() : undefined;
-          if (current?.state === 'done') break;
-        }
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        watcher.stop();
-      }
-      signal?.throwIfAborted();
-      return current;
+      return waitForKey({ key: batchId, read: () => get(batchId), subscribe: writes, decode: decodeBatch, isDone: (r) => r?.state === 'done' }, timeoutMs, signal);
     },
   };
+}
+
+/** A batch record as written on its key's subject (undefined for a delete or purge). */
+function decodeBatch(value: Uint8Array | undefined): BatchRecord | undefined {
+  return value === undefined ? undefined : (JSON.parse(Buffer.from(value).toString('utf8')) as BatchRecord);
 }
 
 /** `GET /async-batch/<batch-id>` and `asyncfn batch status`: the record and its counts. */

@@ -4,6 +4,7 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
 import { openKvBucket, RECORDS_BUCKET, type KvBucketOptions } from '../queue/topology.js';
 import { encodeOnce } from '../queue/encoded-headers.js';
 import { queuedInGroup, readRecord, recordOf, waitForFinal } from './wait.js';
+import { keySubscriber } from './key-wait.js';
 import type { InvocationRecord } from './record.js';
 
 export { FINAL_STATES, type InvocationProgress, type InvocationRecord, type InvocationState, type StoredResultInfo } from './record.js';
@@ -60,7 +61,7 @@ export interface RecordStore {
    * up to RECORD_UPDATE_ATTEMPTS times (then it rejects). Resolves with the last `result`.
    */
   update<T>(callId: string, change: (record: InvocationRecord | undefined) => RecordChange<T>): Promise<T>;
-  /** The record once final, or as it is after `timeoutMs` (a KV watch, see wait.ts). */
+  /** The record once final, or as it is after `timeoutMs` (a subscription to the key's writes, see wait.ts). */
   waitForFinal(callId: string, timeoutMs: number, signal?: AbortSignal): Promise<InvocationRecord | undefined>;
 }
 
@@ -73,6 +74,7 @@ export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
   const createOnly = natsHeaders();
   createOnly.set('Nats-Expected-Last-Subject-Sequence', '0');
   const createOnlyBlock = encodeOnce(createOnly).headers;
+  const writes = keySubscriber(nc, RECORDS_BUCKET);
   return {
     get: (callId) => readRecord(kv, callId),
     async createIfAbsent(record) {
@@ -117,7 +119,7 @@ export function recordStore(nc: NatsConnection, kv: KV): RecordStore {
         }
       }
     },
-    waitForFinal: (callId, timeoutMs, signal) => waitForFinal(kv, callId, timeoutMs, signal),
+    waitForFinal: (callId, timeoutMs, signal) => waitForFinal(kv, writes, callId, timeoutMs, signal),
   };
 }
 

@@ -1,21 +1,18 @@
-import type { KvEntry, KvWatchEntry, RoKV } from '@nats-io/kv';
-import type { QueuedIterator } from '@nats-io/nats-core';
+import type { KvEntry, RoKV } from '@nats-io/kv';
 import { FINAL_STATES, type InvocationRecord } from './record.js';
 import { groupKeyOf, memberRecord } from './queued-groups.js';
+import { waitForKey, type SubscribeToKey } from './key-wait.js';
 
 /**
  * The part of the records bucket `waitForFinal` reads: the KV that provisionGateway or
  * provisionWorker opens, or `openRecordsIfPresent` for a read-only look (src/queue/topology.ts).
  */
-export type RecordsReader = Pick<RoKV, 'get' | 'watch'>;
-
-/** Longest timer Node keeps (about 24.8 days); a longer timeout waits without a timer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export type RecordsReader = Pick<RoKV, 'get'>;
 
 /**
  * What a record's key may be: a KV key (nats.js `validKeyRe`, no empty tokens) without `/`, which
  * no call id holds and every group key does (queued-groups.ts). A call id outside this set has no
- * record and, worse, `*` or `>` in it would make a watch match other call ids.
+ * record and, worse, `*` or `>` in it would make a subscription to its writes match other call ids.
  */
 const RECORD_KEY = /^[-=\w]+(?:\.[-=\w]+)*$/;
 
@@ -57,83 +54,38 @@ export async function queuedInGroup(kv: Pick<RoKV, 'get'>, callId: string): Prom
  * Waits until the invocation `callId` reaches a final state (`FINAL_STATES`: succeeded, failed,
  * cancelled, deadLettered), for at most `timeoutMs`.
  *
- * Resolves with the final record as soon as it is written (a KV watch on the key pushes each write;
- * nothing polls), or, when `timeoutMs` passes first, with the record as it is then (queued,
- * running, retrying), or undefined when the call id has no record. One read comes first (`readRecord`: a queued invocation's group, when it has no record of its own), so a
- * finished invocation costs one read and no watch. A call id that cannot be a KV key (see
- * `isRecordKey`) resolves undefined at once: no record can exist under it.
+ * Resolves with the final record as soon as it is written (a core NATS subscription on the key's
+ * subject, made before the first read: see key-wait.ts; nothing polls and no JetStream consumer is
+ * left behind), or, when `timeoutMs` passes first, with the record as it is then (queued, running,
+ * retrying: read again), or undefined when the call id has no record. The reads are `readRecord`'s
+ * (a queued invocation's group, when it has no record of its own). A call id that cannot be a KV
+ * key (see `isRecordKey`) resolves undefined at once: no record can exist under it.
  *
  * `timeoutMs`: ≥ 0, ms; 0 reads the record once; `Infinity` (or more than ~24.8 days) waits
- * without a timer, until final or aborted.
+ * without a timer, until final or aborted. `writes` subscribes to the records bucket's keys
+ * (`keySubscriber(nc, RECORDS_BUCKET)`).
  *
  * Aborting `signal` rejects with `signal.reason` (as Node's own APIs do), at once when it is
- * already aborted. The watch is stopped on every path: final, timeout, abort, error.
+ * already aborted. The subscription is stopped on every path: final, timeout, abort, error.
  *
  * Rejects with a RangeError for a negative or NaN `timeoutMs`, and with the error when the bucket
- * cannot be read or the watch ends on its own (the connection closed) before a final state.
+ * cannot be read or the connection closes before a final state.
  */
-export async function waitForFinal(kv: RecordsReader, callId: string, timeoutMs: number, signal?: AbortSignal): Promise<InvocationRecord | undefined> {
+export async function waitForFinal(
+  kv: RecordsReader,
+  writes: SubscribeToKey,
+  callId: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<InvocationRecord | undefined> {
   if (!(timeoutMs >= 0)) throw new RangeError(`timeoutMs must be ≥ 0, got ${timeoutMs}`);
   signal?.throwIfAborted();
   if (!isRecordKey(callId)) return undefined;
-
-  const deadlineMs = Date.now() + timeoutMs;
-  const initial = await readRecord(kv, callId);
-  signal?.throwIfAborted();
-  if (isFinal(initial) || timeoutMs === 0) return initial;
-  return watchUntilFinal(kv, callId, initial, deadlineMs - Date.now(), signal);
+  if (timeoutMs === 0) return readRecord(kv, callId);
+  return waitForKey({ key: callId, read: () => readRecord(kv, callId), subscribe: writes, decode: decodeRecord, isDone: isFinal }, timeoutMs, signal);
 }
 
-function watchUntilFinal(
-  kv: RecordsReader,
-  callId: string,
-  initial: InvocationRecord | undefined,
-  remainingMs: number,
-  signal: AbortSignal | undefined,
-): Promise<InvocationRecord | undefined> {
-  return new Promise((resolve, reject) => {
-    let current = initial;
-    let watcher: QueuedIterator<KvWatchEntry> | undefined;
-    let done = false;
-
-    const finish = (settle: () => void): void => {
-      if (done) return;
-      done = true;
-      if (timer) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      watcher?.stop();
-      settle();
-    };
-    const onAbort = (): void => finish(() => reject(signal!.reason));
-    // The watch may still be starting when time is up: the record read before it is the current one.
-    const timer = Number.isFinite(remainingMs) && remainingMs <= MAX_TIMER_MS ? setTimeout(() => finish(() => resolve(current)), Math.max(0, remainingMs)) : undefined;
-    signal?.addEventListener('abort', onAbort, { once: true });
-
-    kv.watch({ key: callId }).then(
-      async (w) => {
-        if (done) {
-          w.stop();
-          return;
-        }
-        watcher = w;
-        try {
-          // The first entry is the key's current value (if any): a write between the get and the
-          // watch is not missed. Then one entry per write, as it happens.
-          for await (const entry of w) {
-            if (entry.key !== callId) continue;
-            current = recordOf(entry);
-            if (isFinal(current)) {
-              const final = current;
-              finish(() => resolve(final));
-              return;
-            }
-          }
-          finish(() => reject(new Error(`the watch on invocation record "${callId}" ended before a final state`)));
-        } catch (err) {
-          finish(() => reject(err));
-        }
-      },
-      (err: unknown) => finish(() => reject(err)),
-    );
-  });
+/** A record as written on its key's subject (undefined for a delete or purge). */
+function decodeRecord(value: Uint8Array | undefined): InvocationRecord | undefined {
+  return value === undefined ? undefined : (JSON.parse(Buffer.from(value).toString('utf8')) as InvocationRecord);
 }

@@ -181,7 +181,7 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
 
     const countBatchItem = batchItemCounter({
       js,
-      completion: batchCompletionPorts(js, batchStore(topology.batches), (batchId) => readBatchCounts(jsm, batchId)),
+      completion: batchCompletionPorts(js, batchStore(topology.batches, queue.nc), (batchId) => readBatchCounts(jsm, batchId)),
       metrics: batchCounters,
       logger,
     });

@@ -183,10 +183,13 @@ t.test('--wait returns when the invocation turns final, exit 0', async (t) => {
   const id = randomUUID();
   await put(env.kv, running(id));
   const run = env.status(id, '--wait=10m', '--json');
-  // The watch is a consumer on the bucket's stream: once it exists, the final write is an update.
-  await eventually(async () => (await env.jsm.streams.info(`KV_${RECORDS_BUCKET}`)).state.consumer_count > 0, 'the status watch');
-  await put(env.kv, { ...succeeded(id), function: 'slow' });
+  // The wait is a core subscription, invisible from here: the final record is written until the
+  // command has seen it (from its first read or from its subscription, whichever came first).
+  let settled = false;
+  void run.finally(() => (settled = true));
+  await eventually(async () => settled || (await put(env.kv, { ...succeeded(id), function: 'slow' }), false), 'the status wait to end');
   const { code, out, err } = await run;
+  t.equal((await env.jsm.streams.info(`KV_${RECORDS_BUCKET}`)).state.consumer_count, 0, 'no consumer left behind');
   t.equal(code, 0);
   t.same(err, []);
   t.match(JSON.parse(out.join('\n')), { callId: id, state: 'succeeded', final: true, function: 'slow' });

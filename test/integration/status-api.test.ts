@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import { scriptedHandler, slowHandler, type Handler } from '../helpers/http-servers.js';
 import { waitForEvent } from '../helpers/eventually.js';
 import type { InvocationRecord, InvocationState } from '../../src/status/records.js';
-import { RECORDS_BUCKET } from '../../src/queue/topology.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { BATCHES_BUCKET, RECORDS_BUCKET } from '../../src/queue/topology.js';
 
 /** Issue 7: records, the status API with long-poll, and kept results, against a real nats-server. */
 
@@ -149,6 +150,45 @@ t.test('long-poll: answers as soon as the invocation finishes; times out with th
   // event loop's cached time, which is older than the handler by however long its turn has run:
   // on a loaded box the wait can end a few ms short of 300 ms on this client's clock (299.6 once).
   t.ok(timedOut.ms >= 295, `waited the 300 ms, to the timer's precision (${timedOut.ms.toFixed(1)} ms)`);
+});
+
+t.test('long-polls leave no JetStream consumer on the server: timed out, answered, and a batch wait too', async (t) => {
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const stack = await startStack(t, {
+    handler: async (_req, res) => {
+      await released;
+      res.writeHead(200).end('ok');
+    },
+  });
+  const nc = await connect({ servers: stack.nats.url });
+  t.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const consumers = async (bucket: string): Promise<number> => (await jsm.streams.info(`KV_${bucket}`)).state.consumer_count;
+
+  const callId = await submit(stack);
+  const timedOut = await Promise.all(Array.from({ length: 20 }, () => getStatus(stack, callId, '?wait=50ms')));
+  t.same(new Set(timedOut.map((r) => r.status)), new Set([200]));
+  t.notOk(
+    timedOut.some((r) => ['succeeded', 'failed'].includes(r.record.state)),
+    'not final yet',
+  );
+  t.equal(await consumers(RECORDS_BUCKET), 0, '20 timed-out waits left no consumer');
+
+  const batch = await request(`${stack.gateway.url}/async-batch/work`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: '{"body":"x"}\n' });
+  t.equal(batch.statusCode, 202);
+  const { batchId } = (await batch.body.json()) as { batchId: string };
+  const batchWait = await request(`${stack.gateway.url}/async-batch/${batchId}?wait=50ms`);
+  t.match(await batchWait.body.json(), { batchId, done: false });
+  t.equal(await consumers(BATCHES_BUCKET), 0, 'a timed-out batch wait left no consumer');
+
+  // Waits still answer as soon as it is final.
+  const answered = Array.from({ length: 20 }, () => getStatus(stack, callId, '?wait=1m'));
+  const batchDone = request(`${stack.gateway.url}/async-batch/${batchId}?wait=1m`).then(async (res) => (await res.body.json()) as { done: boolean });
+  release();
+  t.same(new Set((await Promise.all(answered)).map((r) => r.record.state)), new Set(['succeeded']), 'every waiter got the final record');
+  t.match(await batchDone, { done: true }, 'the batch wait answered once the batch was done');
+  t.same({ records: await consumers(RECORDS_BUCKET), batches: await consumers(BATCHES_BUCKET) }, { records: 0, batches: 0 }, 'none left after the answered waits');
 });
 
 t.test('kept results: served with the function status and content type; refused when not asked or too large', async (t) => {
