@@ -43,6 +43,13 @@ export function keySubscriber(nc: Pick<NatsConnection, 'subscribe'>, bucket: str
   };
 }
 
+/**
+ * The key is read once more this long after the wait began: a write routed to the stream before
+ * the subscription was made, but stored only after the first read, is seen by neither; JetStream
+ * stores a message within milliseconds of routing it.
+ */
+const RECHECK_AFTER_MS = 1_000;
+
 /** Longest timer Node keeps (about 24.8 days); a longer timeout waits without a timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -69,10 +76,12 @@ export function waitForKey<T>(wait: KeyWait<T>, timeoutMs: number, signal?: Abor
   return new Promise((resolve, reject) => {
     let done = false;
     let timer: NodeJS.Timeout | undefined;
+    let recheck: NodeJS.Timeout | undefined;
     const finish = (settle: () => void): void => {
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
+      if (recheck) clearTimeout(recheck);
       signal?.removeEventListener('abort', onAbort);
       subscription.stop();
       settle();
@@ -102,11 +111,15 @@ export function waitForKey<T>(wait: KeyWait<T>, timeoutMs: number, signal?: Abor
     signal?.addEventListener('abort', onAbort, { once: true });
     if (Number.isFinite(timeoutMs) && timeoutMs <= MAX_TIMER_MS) timer = setTimeout(() => settleWith(wait.read()), timeoutMs);
 
-    wait.read().then(
-      (value) => {
-        if (wait.isDone(value)) finish(() => resolve(value));
-      },
-      (err: unknown) => finish(() => reject(err)),
-    );
+    const readNow = (): void => {
+      wait.read().then(
+        (value) => {
+          if (wait.isDone(value)) finish(() => resolve(value));
+        },
+        (err: unknown) => finish(() => reject(err)),
+      );
+    };
+    readNow();
+    if (!(timeoutMs <= RECHECK_AFTER_MS)) recheck = setTimeout(() => !done && readNow(), RECHECK_AFTER_MS);
   });
 }
