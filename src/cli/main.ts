@@ -140,11 +140,11 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'up') {
       stop = (await (await import('./up.js')).runUp(config, logger)).close;
     } else {
-      const { createResolver, listedResolver } = await import('../functions/index.js');
+      const { createResolver, tableResolver } = await import('../functions/index.js');
       // The functions file's table arrives validated with the settings.
       const resolver =
         functions !== undefined
-          ? listedResolver(functions)
+          ? tableResolver(functions, config.functions.urlTemplate)
           : await createResolver(config.functions, await (await import('./function-lookups.js')).gatewayLookups(config, logger));
       const running =
         command === 'gateway'

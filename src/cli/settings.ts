@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { loadConfig, unknownVariableWarnings, type Config, type LoadOptions } from '../config/index.js';
 import { AsyncFnError, ConfigError } from '../errors.js';
-import { createResolver, type ResolvedFunction } from '../functions/index.js';
+import type { FunctionsTable } from '../functions/index.js';
 
 export interface SettingsRequest {
   /** The YAML config file (`--config` or `ASYNCFN_CONFIG`), if any. */
@@ -26,8 +26,8 @@ export interface Settings {
   readonly config: Readonly<Config>;
   /** About variables set but unknown (a misspelt name, an OpenFaaS setting asyncfn has not). */
   readonly warnings: readonly string[];
-  /** The functions file's functions, validated: only when asked for and the mode is 'file'. */
-  readonly functions?: readonly ResolvedFunction[];
+  /** The functions file's table, validated: only when asked for and the mode is 'file'. */
+  readonly functions?: FunctionsTable;
 }
 
 /** Why reading the settings failed, as the child process reports it (settings-apart.ts rebuilds the error). */
@@ -45,7 +45,8 @@ export async function readSettings(request: SettingsRequest, env: Record<string,
   const config = loadConfig(env, request.configPath ? await readFile(request.configPath, 'utf8') : undefined, request.load);
   const warnings = unknownVariableWarnings(env);
   if (!request.functionsFile || config.functions.mode !== 'file') return { config, warnings };
-  const functions = await (await createResolver(config.functions)).list();
+  const { file, defaultNamespace, urlTemplate } = config.functions;
+  const functions = await (await import('../functions/static-file.js')).loadFunctionsTable(file!, defaultNamespace, urlTemplate);
   return { config, warnings, functions };
 }
 

@@ -9,6 +9,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { OpenFaaSGatewayOptions } from './openfaas-gateway.js';
+import { tableResolver } from './listed.js';
 import type { FunctionResolver, FunctionsConfig } from './resolver.js';
 import { templateResolver } from './url-template.js';
 
@@ -26,7 +27,7 @@ export {
   type UrlCheck,
 } from './resolver.js';
 export { confinePathSuffix, MAX_DECODE_ROUNDS, pathSuffixProblem } from './path-suffix.js';
-export { listedResolver } from './listed.js';
+export { listedResolver, tableResolver, UNLISTED_FUNCTIONS, type FunctionsTable, type UnlistedFunctions } from './listed.js';
 export { DEFAULT_URL_TEMPLATE, expandUrlTemplate, templateResolver } from './url-template.js';
 export { annotatedTimeout, callTimeout, parseTimeoutMs, TIMEOUT_ANNOTATIONS, TIMEOUT_HEADER, type CallTimeout } from './timeout.js';
 
@@ -45,7 +46,7 @@ export async function createResolver(cfg: FunctionsConfig, gateway: GatewayResol
       if (cfg.file === undefined || cfg.file === '') {
         throw new ConfigError(['a functions file is required when the functions mode is "file"']);
       }
-      return (await import('./static-file.js')).loadFunctionsFile(cfg.file, cfg.defaultNamespace);
+      return tableResolver(await (await import('./static-file.js')).loadFunctionsTable(cfg.file, cfg.defaultNamespace, cfg.urlTemplate), cfg.urlTemplate);
     case 'template':
       return templateResolver(cfg.urlTemplate);
     case 'gateway':

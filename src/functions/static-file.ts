@@ -11,18 +11,24 @@
  *       com.openfaas.queue: slow       # optional
  * ```
  * A key may also be written `name.namespace`, so one file can hold the same name in two namespaces.
+ *
+ * With `unlisted: template` at the top, the file lists only the functions that need annotations
+ * (a queue, retries) and may omit their `url`: those and every function it does not list are
+ * called at `function_url_template`, as in template mode (for a cluster whose functions are all
+ * reached by Kubernetes DNS). Without it (`unlisted: not-found`) an unknown name is a 404.
  */
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, InvalidFunctionNameError } from '../errors.js';
-import { listedResolver } from './listed.js';
+import { listedResolver, tableResolver, UNLISTED_FUNCTIONS, type FunctionsTable, type UnlistedFunctions } from './listed.js';
 import { functionKey, isDnsLabel, normalizeFunctionUrl, parseFunctionRef, type FunctionRef, type FunctionResolver, type ResolvedFunction } from './resolver.js';
+import { DEFAULT_URL_TEMPLATE, expandUrlTemplate } from './url-template.js';
 
 /** One function as written in the file or passed to {@link staticResolver}. */
 export interface StaticFunctionEntry {
-  /** Base URL of the function, http or https. */
-  url: string;
+  /** Base URL of the function, http or https; in a file with `unlisted: template`, default its template URL. */
+  url?: string;
   /** OpenFaaS-style annotations; values must be strings (quote numbers in YAML). */
   annotations?: Record<string, string>;
   /** Namespace; default: the registry's default namespace. */
@@ -31,7 +37,7 @@ export interface StaticFunctionEntry {
 
 const EntrySchema = z.strictObject(
   {
-    url: z.string({ error: 'expected a string' }),
+    url: z.string({ error: 'expected a string' }).optional(),
     namespace: z.string({ error: 'expected a string' }).optional(),
     annotations: z
       .record(
@@ -48,7 +54,10 @@ const EntrySchema = z.strictObject(
 // Only the outer shape is checked here; entries are checked one by one below so that one bad entry
 // does not hide the problems of the others.
 const FileSchema = z.strictObject(
-  { functions: z.record(z.string(), z.unknown(), { error: 'expected a mapping of name to function' }) },
+  {
+    unlisted: z.enum(UNLISTED_FUNCTIONS, { error: `expected ${UNLISTED_FUNCTIONS.join(' or ')}` }).default('not-found'),
+    functions: z.record(z.string(), z.unknown(), { error: 'expected a mapping of name to function' }),
+  },
   // Keep zod's own message for unknown keys: it names them.
   { error: (issue) => (issue.code === 'unrecognized_keys' ? undefined : 'expected a mapping with a "functions" key') },
 );
@@ -67,9 +76,10 @@ function issueLines(prefix: readonly PropertyKey[], error: z.ZodError): string[]
 
 /**
  * Validates a whole table of functions, listing every problem, and returns it keyed by
- * `name.namespace`. Throws ConfigError.
+ * `name.namespace`. An entry without `url` takes `urlTemplate`'s when given, else is a problem.
+ * Throws ConfigError.
  */
-function buildRegistry(functions: Record<string, unknown>, defaultNamespace: string): Map<string, ResolvedFunction> {
+function buildRegistry(functions: Record<string, unknown>, defaultNamespace: string, urlTemplate?: string): Map<string, ResolvedFunction> {
   const problems: string[] = [];
   const registry = new Map<string, ResolvedFunction>();
   for (const [key, raw] of Object.entries(functions)) {
@@ -97,9 +107,11 @@ function buildRegistry(functions: Record<string, unknown>, defaultNamespace: str
     if (ref && namespace !== undefined && ref.namespace !== namespace) {
       problems.push(`${where}: namespace "${namespace}" contradicts the key's namespace "${ref.namespace}"`);
     }
-    const checked = normalizeFunctionUrl(url);
-    if (!checked.ok) problems.push(`${where}.url: ${checked.problem}`);
-    if (!ref || !checked.ok || problems.length > before) continue;
+    if (url === undefined && urlTemplate === undefined) problems.push(`${where}.url: required (unless the file says "unlisted: template")`);
+    const target = url ?? (ref && urlTemplate !== undefined ? expandUrlTemplate(urlTemplate, ref) : undefined);
+    const checked = target === undefined ? undefined : normalizeFunctionUrl(target);
+    if (checked?.ok === false) problems.push(`${where}.url: ${checked.problem}`);
+    if (!ref || !checked?.ok || problems.length > before) continue;
     const k = functionKey(ref);
     if (registry.has(k)) {
       problems.push(`${where}: function "${k}" is defined more than once`);
@@ -121,10 +133,11 @@ export function staticResolver(functions: Record<string, StaticFunctionEntry>, d
 }
 
 /**
- * Parses the text of a functions file (YAML, and so JSON too). `source` names the file in error
- * messages. Throws ConfigError listing every problem.
+ * Parses the text of a functions file (YAML, and so JSON too) into its table. `urlTemplate`
+ * (`function_url_template`) serves a file with `unlisted: template`. `source` names the file in
+ * error messages. Throws ConfigError listing every problem.
  */
-export function parseFunctionsFile(text: string, defaultNamespace: string, source = 'functions file'): FunctionResolver {
+export function parseFunctionsTable(text: string, defaultNamespace: string, urlTemplate: string, source = 'functions file'): FunctionsTable {
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -133,21 +146,28 @@ export function parseFunctionsFile(text: string, defaultNamespace: string, sourc
   }
   const shape = FileSchema.safeParse(doc);
   if (!shape.success) throw new ConfigError(issueLines([], shape.error).map((l) => `${source}: ${l}`));
+  const unlisted: UnlistedFunctions = shape.data.unlisted;
   try {
-    return listedResolver(buildRegistry(shape.data.functions, defaultNamespace).values());
+    const registry = buildRegistry(shape.data.functions, defaultNamespace, unlisted === 'template' ? urlTemplate : undefined);
+    return { functions: [...registry.values()], unlisted };
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.problems.map((p) => `${source}: ${p}`));
     throw err;
   }
 }
 
-/** Reads and parses a functions file. Throws ConfigError when it cannot be read or is invalid. */
-export async function loadFunctionsFile(path: string, defaultNamespace: string): Promise<FunctionResolver> {
+/** Parses the text of a functions file into its resolver (see {@link parseFunctionsTable}). Throws ConfigError. */
+export function parseFunctionsFile(text: string, defaultNamespace: string, source = 'functions file', urlTemplate = DEFAULT_URL_TEMPLATE): FunctionResolver {
+  return tableResolver(parseFunctionsTable(text, defaultNamespace, urlTemplate, source), urlTemplate);
+}
+
+/** Reads and parses a functions file into its table. Throws ConfigError when it cannot be read or is invalid. */
+export async function loadFunctionsTable(path: string, defaultNamespace: string, urlTemplate: string): Promise<FunctionsTable> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ConfigError([`cannot read functions file ${path}: ${(err as Error).message}`], { cause: err });
   }
-  return parseFunctionsFile(text, defaultNamespace, path);
+  return parseFunctionsTable(text, defaultNamespace, urlTemplate, path);
 }

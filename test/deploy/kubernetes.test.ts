@@ -15,12 +15,15 @@ import { queuesServed } from '../../src/queue/queues.js';
 import { tracingSettingsFrom } from '../../src/config/tracing.js';
 import { acceptedVariable, otelVariableNames } from '../helpers/deploy.js';
 import {
+  asyncfnContainer,
   describe,
+  environmentOf,
   type K8sObject,
   KUBECTL,
   KUBERNETES_DIR,
   kubectlVersion,
   KUSTOMIZATIONS,
+  ofKind,
   renderKustomization,
   schemaProblems,
   unknownFieldProblems,
@@ -42,33 +45,8 @@ t.comment(`kubectl: ${await kubectlVersion().catch((err: Error) => `not found ($
 
 const rendered = Object.fromEntries(await Promise.all(KUSTOMIZATIONS.map(async (dir) => [dir, await renderKustomization(dir)] as const))) as Rendered;
 
-function ofKind<T>(objects: readonly K8sObject[], kind: string): T[] {
-  return objects.filter((o) => o.kind === kind) as unknown as T[];
-}
-
 function matches(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
   return selector !== undefined && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
-}
-
-/** asyncfn's containers: the ones running the image built from deploy/Dockerfile. */
-function asyncfnContainer(deployment: IDeployment): IContainer | undefined {
-  return deployment.spec!.template.spec!.containers.find((c) => /(^|\/)asyncfn(:|$)/.test(c.image ?? ''));
-}
-
-/** The environment a container starts with: its ConfigMaps (envFrom), then its own env, which wins. */
-function environmentOf(container: IContainer, objects: readonly K8sObject[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const from of container.envFrom ?? []) {
-    const name = from.configMapRef?.name;
-    const configMap = ofKind<IConfigMap>(objects, 'ConfigMap').find((c) => c.metadata?.name === name);
-    if (!configMap) throw new Error(`envFrom names ConfigMap ${name}, which is not rendered`);
-    Object.assign(env, configMap.data);
-  }
-  for (const variable of container.env ?? []) {
-    if (variable.value === undefined) throw new Error(`env ${variable.name} has no literal value`);
-    env[variable.name] = variable.value;
-  }
-  return env;
 }
 
 function configOf(deployment: IDeployment, objects: readonly K8sObject[]): Config {

@@ -13,6 +13,9 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
 import { REPO_ROOT } from './deploy.js';
 
 /**
@@ -48,6 +51,31 @@ export async function renderKustomization(dir: string): Promise<K8sObject[]> {
       return doc.toJS() as K8sObject | null;
     })
     .filter((object): object is K8sObject => object !== null);
+}
+
+export function ofKind<T>(objects: readonly K8sObject[], kind: string): T[] {
+  return objects.filter((o) => o.kind === kind) as unknown as T[];
+}
+
+/** asyncfn's containers: the ones running the image built from deploy/Dockerfile. */
+export function asyncfnContainer(deployment: IDeployment): IContainer | undefined {
+  return deployment.spec!.template.spec!.containers.find((c) => /(^|\/)asyncfn(:|$)/.test(c.image ?? ''));
+}
+
+/** The environment a container starts with: its ConfigMaps (envFrom), then its own env, which wins. */
+export function environmentOf(container: IContainer, objects: readonly K8sObject[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const from of container.envFrom ?? []) {
+    const name = from.configMapRef?.name;
+    const configMap = ofKind<IConfigMap>(objects, 'ConfigMap').find((c) => c.metadata?.name === name);
+    if (!configMap) throw new Error(`envFrom names ConfigMap ${name}, which is not rendered`);
+    Object.assign(env, configMap.data);
+  }
+  for (const variable of container.env ?? []) {
+    if (variable.value === undefined) throw new Error(`env ${variable.name} has no literal value`);
+    env[variable.name] = variable.value;
+  }
+  return env;
 }
 
 export async function kubectlVersion(): Promise<string> {

@@ -25,9 +25,10 @@ t.test('the same settings as read in the process: config, warnings and the funct
   t.equal(apart.config.worker.maxInflight, 7);
   t.match(apart.warnings.join('\n'), /max_inflgiht/, 'the unknown variable is warned about');
   t.same(
-    apart.functions?.map((fn) => `${fn.name}.${fn.namespace} ${fn.url}`),
+    apart.functions?.functions.map((fn) => `${fn.name}.${fn.namespace} ${fn.url}`),
     ['echo.openfaas-fn http://127.0.0.1:9000/echo', 'slow.other http://127.0.0.1:9001/'],
   );
+  t.equal(apart.functions?.unlisted, 'not-found', 'unlisted functions are not found unless the file says otherwise');
   t.ok(Object.isFrozen(apart.config) && Object.isFrozen(apart.config.worker) && Object.isFrozen(apart.config.nats), 'frozen, nested slices too');
 });
 

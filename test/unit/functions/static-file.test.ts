@@ -72,6 +72,38 @@ t.test('JSON is accepted too, and URLs are normalised', async (t) => {
   t.equal((await r.resolve({ name: 'fn', namespace: 'default' }))?.url, 'http://h:8080/');
 });
 
+t.test('unlisted: template lists only the annotated functions; they and every other name get the template URL', async (t) => {
+  const text = `
+unlisted: template
+functions:
+  report:
+    annotations:
+      com.openfaas.queue: slow
+  pinned:
+    url: http://10.0.0.9:8080
+`;
+  const r = parseFunctionsFile(text, 'openfaas-fn', 'fns.yaml', 'http://{name}.{namespace}.svc:8080');
+  t.same(await r.resolve({ name: 'report', namespace: 'openfaas-fn' }), {
+    name: 'report',
+    namespace: 'openfaas-fn',
+    url: 'http://report.openfaas-fn.svc:8080/',
+    annotations: { 'com.openfaas.queue': 'slow' },
+  });
+  t.equal((await r.resolve({ name: 'pinned', namespace: 'openfaas-fn' }))?.url, 'http://10.0.0.9:8080/', 'a url given is kept');
+  const other = r.resolveNow?.({ name: 'other', namespace: 'team' });
+  t.same(other, { name: 'other', namespace: 'team', url: 'http://other.team.svc:8080/', annotations: {} }, 'an unlisted name is called at the template, at once');
+  t.same(
+    (await r.list())?.map((f) => f.name),
+    ['pinned', 'report'],
+    'only the listed functions are listed',
+  );
+  t.equal(await parseFunctionsFile('unlisted: not-found\nfunctions: {}\n', 'd').resolve({ name: 'other', namespace: 'd' }), undefined, 'not-found: a 404');
+  t.match(
+    problemsOf(() => parseFunctionsFile('unlisted: maybe\nfunctions: {}\n', 'd', 'fns.yaml')),
+    [/fns\.yaml: unlisted: expected not-found or template/],
+  );
+});
+
 t.test('a bad file lists every problem', async (t) => {
   const bad = `
 functions:
@@ -115,7 +147,7 @@ functions:
     );
   has(/Bad_Name: invalid function name "Bad_Name"/);
   has(/ftp\.url: "ftp:\/\/h\/x" must use http or https, not ftp/);
-  has(/nourl\.url: expected a string/);
+  has(/nourl\.url: required \(unless the file says "unlisted: template"\)/);
   has(/garbage\.url: "not a url" is not a valid URL/);
   has(/numbers\.annotations\."com\.openfaas\.retry\.attempts": annotation values must be strings/);
   has(/badns\.namespace: "Bad" is not a DNS-1123 label/);
