@@ -26,6 +26,8 @@ Commands:
             listening on 127.0.0.1 unless --host <addr> (or gateway_host / worker_host) says otherwise
   gateway   the HTTP gateway (/function, /async-function, /system, /healthz)
   worker    the queue-worker
+  samples   only the sample functions of \`up\` (echo, sleep, chaos, figlet), on one HTTP server:
+            --host <addr> (default 127.0.0.1) --port <n> (default 8080)
   dlq       dead letters: list, show, replay, purge (asyncfn dlq --help)
   cancel    cancel every invocation matching a filter, with --dry-run (asyncfn cancel --help)
   status    one invocation's record; --wait for it to finish (asyncfn status --help)
@@ -48,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       host: { type: 'string' },
+      port: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -57,9 +60,22 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0];
-  if (values.help || !command || !['up', 'gateway', 'worker', ...OPERATOR_COMMANDS].includes(command)) {
+  if (values.help || !command || !['up', 'gateway', 'worker', 'samples', ...OPERATOR_COMMANDS].includes(command)) {
     console.log(USAGE);
     return values.help ? 0 : 2;
+  }
+  if (command === 'samples') {
+    const { runSamples, SAMPLES_DEFAULT_PORT } = await import('./samples.js');
+    const port = values.port === undefined ? SAMPLES_DEFAULT_PORT : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      console.error(`asyncfn: --port ${values.port} is not a port number`);
+      return 2;
+    }
+    return runSamples(values.host ?? '127.0.0.1', port, (line) => console.log(line));
+  }
+  if (values.port !== undefined) {
+    console.error(`asyncfn: --port is an option of asyncfn samples`);
+    return 2;
   }
   if (values.host !== undefined && command !== 'up') {
     // Deployed components are configured by their environment, where Kubernetes and compose set it.

@@ -1,12 +1,16 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { request } from 'undici';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
 import { tracingSettingsFrom } from '../../src/config/tracing.js';
 import { acceptedVariable, gatewayDeploymentEnv, otelVariableNames, REPO_ROOT } from '../helpers/deploy.js';
+import { asyncfnNodeArgs } from '../helpers/repo-root.js';
 
 /**
  * deploy/compose.yaml (the local stack) and deploy/prometheus.yml, checked by reading them, and
@@ -44,6 +48,7 @@ const prometheus = parse(await readFile(join(COMPOSE_DIR, 'prometheus.yml'), 'ut
 };
 const otelNames = await otelVariableNames();
 const services = compose.services;
+const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { bin: { asyncfn: string } };
 
 /** Compose durations as used here: 45s, 1m15s. */
 function durationSeconds(text: string | undefined): number {
@@ -195,4 +200,48 @@ t.test("the gateway's memory settings: compose sets what the Kubernetes Deployme
     t.equal(services.gateway!.environment?.[name], deployment[name], `compose runs the gateway with the same ${name}`);
     t.equal(services.worker!.environment?.[name], undefined, `the worker sets no ${name} of its own`);
   }
+});
+
+t.test('services built from deploy/Dockerfile run only what the image holds: its entrypoint and a command of the bundle', async (t) => {
+  const dockerfile = await readFile(join(ROOT, 'deploy/Dockerfile'), 'utf8');
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  // The image's files under /app (WORKDIR): what the runtime stage copies from the build stage.
+  const copied = [...runtime.matchAll(/^COPY --from=build \/app\/(\S+) (\S+)$/gm)].map(([, , to]) => to!.replace(/^\.\//, ''));
+  t.ok(copied.includes('dist/bundle'), `the image holds ${copied.join(', ')}`);
+  const usage = await run(process.execPath, [...asyncfnNodeArgs(), '--help']);
+  const commands = [...usage.stdout.matchAll(/^ {2}(\w+) {2,}/gm)].map(([, command]) => command!);
+  const built = Object.entries(services).filter(([, service]) => service.build?.dockerfile === 'deploy/Dockerfile');
+  t.same(
+    built.map(([name]) => name),
+    ['gateway', 'worker', 'functions'],
+  );
+  for (const [name, service] of built) {
+    t.equal(service.entrypoint, undefined, `${name}: the image's entrypoint (node ${pkg.bin.asyncfn})`);
+    const command = service.command ?? [];
+    t.ok(commands.includes(command[0] ?? ''), `${name}: "${command[0]}" is a command of asyncfn (${commands.join(', ')})`);
+    const paths = [...(service.entrypoint ?? []), ...command].join(' ').match(/(?:\.\/)?dist\/[\w./-]+/g) ?? [];
+    t.same(
+      paths.filter((path) => !copied.some((dir) => path.replace(/^\.\//, '').startsWith(`${dir}/`))),
+      [],
+      `${name}: every dist/ path it names is in the image`,
+    );
+  }
+
+  // The functions service's command serves the sample functions (another port: 8080 may be taken here).
+  const child = spawn(process.execPath, [...asyncfnNodeArgs(), ...services.functions!.command!, '--host', '127.0.0.1', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'exit');
+  t.teardown(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+  const url = /^sample functions at (\S+): /.exec(line)?.[1];
+  t.ok(url, line);
+  const res = await request(`${url}/echo`, { method: 'POST', body: 'hello' });
+  t.equal(res.statusCode, 200);
+  t.equal(await res.body.text(), 'hello', 'echo answers');
+  child.kill('SIGTERM');
+  t.same(await exited, [0, null], 'SIGTERM stops it');
 });
