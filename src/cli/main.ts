@@ -149,7 +149,7 @@ async function main(argv: string[]): Promise<number> {
   const stopAsked = process.send === undefined ? undefined : stopMessage();
   // Off unless OTEL_* set an exporter or an OTLP endpoint. Started before anything that makes
   // spans, stopped after everything, so the last spans are exported.
-  const tracing = await startTracing(config.tracing, { serviceVersion: VERSION });
+  const tracing = await startTracing(config.tracing, { serviceVersion: VERSION, logger });
 
   let stop: () => Promise<void>;
   try {

@@ -1,6 +1,8 @@
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, propagation, trace } from '@opentelemetry/api';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { SamplerName, TracingSettings } from '../config/index.js';
+import type { Logger } from './logger.js';
+import { diagLogger, loggableUrl } from './otel-diag.js';
 
 export { traceIdOf } from './spans.js';
 
@@ -23,9 +25,21 @@ const NO_TRACING: Tracing = Object.freeze({ shutdown: async () => undefined });
  * `_HEADERS`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`,
  * `OTEL_BSP_*`). `settings` undefined means tracing is off: no SDK is loaded at all and the API's
  * no-op tracer stays in place. Only traces: no metric or log exporter is started.
+ * With `opts.logger`, says once that tracing is on and where spans go, and logs OpenTelemetry's
+ * warnings and errors (a failed export) there, at most one a minute (otel-diag.ts).
  */
-export async function startTracing(settings: TracingSettings | undefined, opts: { serviceVersion?: string } = {}): Promise<Tracing> {
+export async function startTracing(settings: TracingSettings | undefined, opts: { serviceVersion?: string; logger?: Logger } = {}): Promise<Tracing> {
   if (!settings) return NO_TRACING;
+  const { logger } = opts;
+  if (logger) {
+    diag.setLogger(diagLogger(logger), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+    const otlpUrl = settings.exporters.includes('otlp') ? loggableUrl(settings.otlpUrl) : undefined;
+    logger.info({ exporters: settings.exporters, otlpUrl, sampler: settings.sampler, serviceName: settings.resourceAttributes['service.name'] }, 'tracing on');
+    // Jaeger's and the Collector's OTLP/gRPC port: asyncfn speaks OTLP/HTTP, whose port is 4318.
+    if (otlpUrl !== undefined && URL.canParse(otlpUrl) && new URL(otlpUrl).port === '4317') {
+      logger.warn({ otlpUrl }, 'spans are exported as OTLP/HTTP, but port 4317 is OTLP/gRPC: the collector will refuse them (its OTLP/HTTP port is 4318)');
+    }
+  }
   const [base, { OTLPTraceExporter }] = await Promise.all([import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/exporter-trace-otlp-http')]);
   const processors: SpanProcessor[] = settings.exporters.map((name) =>
     name === 'otlp'
@@ -34,7 +48,11 @@ export async function startTracing(settings: TracingSettings | undefined, opts: 
   );
   const attributes = { ...settings.resourceAttributes };
   if (opts.serviceVersion !== undefined) attributes['service.version'] ??= opts.serviceVersion;
-  return startSdk(processors, samplerFor(base, settings.sampler, settings.samplerRatio), attributes, true);
+  const sdk = await startSdk(processors, samplerFor(base, settings.sampler, settings.samplerRatio), attributes, true);
+  if (!logger) return sdk;
+  let stopping: Promise<void> | undefined;
+  // The last export's failure, at shutdown, is still logged; then the logger is let go.
+  return { shutdown: () => (stopping ??= sdk.shutdown().finally(() => diag.disable())) };
 }
 
 type SdkTraceBase = typeof import('@opentelemetry/sdk-trace-base');
