@@ -5,6 +5,7 @@ import { DemandSupervisor } from '../../actors/demand.supervisor.js';
 import type { QueueConnection } from '../nats/connection.js';
 import { fetchSource } from '../queue/pull.js';
 import { describeError } from '../errors.js';
+import { traceIdOf } from '../telemetry/spans.js';
 import type { PayloadStore } from '../queue/payload-store.js';
 import { CALLBACK_SUBJECT_PREFIX } from '../queue/topology.js';
 import { decodeCallback, readStoredResult, StoredResultLostError, type StoredCallback } from './stored.js';
@@ -47,6 +48,10 @@ export interface CallbackRetrierDeps {
 
 export interface CallbackEvent {
   readonly callId: string;
+  /** The invocation's function; absent when the message could not be decoded. */
+  readonly function?: string;
+  /** The trace of the invocation (its caller's traceparent), as every line about it carries; absent without one. */
+  readonly traceId?: string;
   /** The invocation's queue; "" when the message could not be decoded. */
   readonly queue: string;
   readonly attempt: number;
@@ -97,7 +102,8 @@ export interface CallbackRetrier {
 export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConnection): CallbackRetrier {
   const nowMs = deps.nowMs ?? Date.now;
   const handle = async (msg: JsMsg): Promise<void> => {
-    let callId = '';
+    /** The fields of every event about a decoded callback: which invocation, of which function, in which trace. */
+    let about: Pick<CallbackEvent, 'callId' | 'function' | 'traceId'> = { callId: '' };
     let queueName = '';
     // The worker's direct attempt was attempt 1 (planDelivery numbers the rest); until decoded, the n-th delivery is taken as attempt n + 1.
     let attempt = msg.info.deliveryCount + 1;
@@ -109,14 +115,15 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
       }
       const { stored } = decoded;
       const { queue, directStatus, resultRef } = stored;
-      callId = stored.request.invocation.callId;
+      const { invocation } = stored.request;
+      about = { callId: invocation.callId, function: invocation.functionName, traceId: traceIdOf(invocation.traceparent) };
       queueName = queue;
       // Age counts from when the stream stored the hand-off (or its replay), on the server's clock.
       const ageMs = (): number => Math.max(0, Math.round(nowMs() - msg.info.timestampNanos / 1e6));
       const deadLetter = async (attempts: number, error: string): Promise<void> => {
         await deps.deadLetter(msg, queue, attempts, error, 'callbackFailed');
         await msg.ackAck();
-        deps.onEvent({ callId, queue, attempt: attempts, result: 'deadLettered', reason: 'callbackFailed', error });
+        deps.onEvent({ ...about, queue, attempt: attempts, result: 'deadLettered', reason: 'callbackFailed', error });
       };
       // The direct attempt got an answer: it ends it (a permanent status, or it was the last
       // attempt), or its back-off is waited out in JetStream before the next POST. One that got no
@@ -161,13 +168,13 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
       switch (decision.action) {
         case 'delivered':
           await msg.ackAck();
-          deps.onEvent({ callId, queue, attempt, result: 'delivered' });
+          deps.onEvent({ ...about, queue, attempt, result: 'delivered' });
           // A dead letter keeps its result for a replay; a delivered one needs it no more (else the bucket's age limit removes it).
           if (resultRef !== undefined) void deps.payloads?.delete(resultRef.name).catch(() => false);
           break;
         case 'retry':
           msg.nak(decision.delayMs);
-          deps.onEvent({ callId, queue, attempt, result: 'retry', delayMs: decision.delayMs, error });
+          deps.onEvent({ ...about, queue, attempt, result: 'retry', delayMs: decision.delayMs, error });
           break;
         case 'deadLetter':
           await deadLetter(attempt, deadLetterError(decision, error));
@@ -175,7 +182,7 @@ export function startCallbackRetrier(deps: CallbackRetrierDeps, queue: QueueConn
       }
     } catch (err) {
       // A failed settle (or a poison message's dead letter not stored): leave it unacked; JetStream redelivers after ack_wait.
-      deps.onEvent({ callId, queue: queueName, attempt, result: 'failed', error: describeError(err) });
+      deps.onEvent({ ...about, queue: queueName, attempt, result: 'failed', error: describeError(err) });
     }
   };
 

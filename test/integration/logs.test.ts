@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { spawnAsyncfn, startProcessStack } from '../helpers/asyncfn.js';
+import { startFunctionServer } from '../helpers/http-servers.js';
 import { request } from 'undici';
 
 const SECRET = 'Bearer s3cr3t-token';
@@ -59,6 +60,30 @@ t.test('write_debug at log_level=info: request and response bodies at info, head
   t.match(settled, { level: 30, responseBody: 'the request body', responseBytes: 16 }, 'the echo function answered with the body');
   const raw = JSON.stringify(worker.logs);
   for (const secret of ['s3cr3t', 'hunter2', '0123456789abcdef']) t.notOk(raw.includes(secret), `${secret} never reaches the logs`);
+});
+
+t.test('callback lines (retry, dead-lettered) carry call id, function, queue, attempt and trace id', async (t) => {
+  const { gateway, workerEnv } = await startProcessStack(t);
+  const receiver = await startFunctionServer(t, (_req, res) => void res.writeHead(503).end());
+  // The worker's direct attempt, then a retry from the callback stream, then the last one.
+  const worker = await spawnAsyncfn(t, 'worker', { ...workerEnv, callback_max_attempts: '3', callback_initial_wait: '50ms', callback_max_wait: '50ms' });
+  const res = await request(`${gateway.url}/async-function/work`, {
+    method: 'POST',
+    body: 'x',
+    headers: { 'x-callback-url': `${receiver.url}/cb`, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+  });
+  await res.body.dump();
+  const callId = String(res.headers['x-call-id']);
+  await worker.waitForLog((l) => l.msg === 'callback deadLettered' && l.callId === callId, 'callback deadLettered');
+  const fields = { callId, function: 'work', queue: 'faas-request', traceId: '0af7651916cd43dd8448eb211c80319c' };
+  t.match(
+    worker.logs.find((l) => l.msg === 'callback retry'),
+    { ...fields, attempt: 2 },
+  );
+  t.match(
+    worker.logs.find((l) => l.msg === 'callback deadLettered'),
+    { ...fields, attempt: 3 },
+  );
 });
 
 t.test('write_debug: a long or binary body is cut and shown as base64', async (t) => {
