@@ -48,6 +48,37 @@ export function redactUrl(url: string): string {
   return changed ? parsed.href.replaceAll(encodeURIComponent(REDACTED), REDACTED) : url;
 }
 
+/**
+ * A raw query string (`a=1&api_key=x`, a leading `?` kept) with the values of the parameters named
+ * as secrets redacted, by the rule {@link redactUrl} applies; every other parameter is left exactly
+ * as it came (not re-encoded), so the line shows what the function got.
+ */
+export function redactQuery(query: string): string {
+  if (query === '') return query;
+  const lead = query.startsWith('?') ? '?' : '';
+  return (
+    lead +
+    query
+      .slice(lead.length)
+      .split('&')
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        const rawName = eq === -1 ? pair : pair.slice(0, eq);
+        return SECRET_PARAM.test(decodedParam(rawName)) ? `${rawName}=${REDACTED}` : pair;
+      })
+      .join('&')
+  );
+}
+
+/** A query parameter's name as URLSearchParams reads it (`+` a space, percent-decoded); as is if it does not decode. */
+function decodedParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replaceAll('+', ' '));
+  } catch {
+    return raw;
+  }
+}
+
 /** The caller's headers as one object for a log line; repeated ones as arrays, secrets redacted (the callback URL's too). */
 export function redactHeaders(headers: ReadonlyArray<readonly [string, string]>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};

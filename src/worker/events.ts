@@ -2,7 +2,7 @@ import { isSuccess } from '../../actors/dead-letter.policy.js';
 import type { SettlementReport, SupervisorEvents } from '../../actors/queue.supervisor.js';
 import type { InvocationState } from '../status/records.js';
 import type { CounterChild, HistogramChild } from '../telemetry/bound-metrics.js';
-import { debugBodyFields, redactHeaders } from '../telemetry/debug-bodies.js';
+import { debugBodyFields, redactHeaders, redactQuery } from '../telemetry/debug-bodies.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { WorkerMetrics } from '../telemetry/metrics.js';
 import { traceIdOf } from '../telemetry/tracing.js';
@@ -53,7 +53,7 @@ export function supervisorEvents(logger: Logger, writeDebug: boolean, metrics: W
             traceId: traceIdOf(invocation.traceparent),
             method: invocation.method,
             path: invocation.path,
-            query: invocation.query,
+            query: redactQuery(invocation.query),
             headers: redactHeaders(invocation.headers),
             ...debugBodyFields('request', invocation.body),
           },

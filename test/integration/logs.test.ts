@@ -15,7 +15,7 @@ async function runOne(t: Test, writeDebug: boolean, logLevel: 'debug' | 'info' =
     write_debug: String(writeDebug),
   });
   const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-  const res = await request(`${gateway.url}/async-function/work`, {
+  const res = await request(`${gateway.url}/async-function/work?api_key=QSECRET1&access_token=QSECRET2&page=2`, {
     method: 'POST',
     body: 'the request body',
     headers: { authorization: SECRET, cookie: COOKIE, 'x-hub-signature': SIGNATURE, 'x-callback-url': sink.url, traceparent, 'x-custom': 'kept' },
@@ -56,10 +56,11 @@ t.test('write_debug at log_level=info: request and response bodies at info, head
     },
     'the request as the function gets it, at info',
   );
+  t.equal(request?.query, 'api_key=[redacted]&access_token=[redacted]&page=2', 'secret query values redacted, the rest kept');
   const settled = worker.logs.find((l) => l.msg === 'invocation acked' && l.callId === callId);
   t.match(settled, { level: 30, responseBody: 'the request body', responseBytes: 16 }, 'the echo function answered with the body');
   const raw = JSON.stringify(worker.logs);
-  for (const secret of ['s3cr3t', 'hunter2', '0123456789abcdef']) t.notOk(raw.includes(secret), `${secret} never reaches the logs`);
+  for (const secret of ['s3cr3t', 'hunter2', '0123456789abcdef', 'QSECRET1', 'QSECRET2']) t.notOk(raw.includes(secret), `${secret} never reaches the logs`);
 });
 
 t.test('callback lines (retry, dead-lettered) carry call id, function, queue, attempt and trace id', async (t) => {

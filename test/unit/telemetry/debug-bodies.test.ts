@@ -1,5 +1,5 @@
 import t from 'tap';
-import { debugBody, debugBodyFields, redactHeaders, REDACTED, redactUrl } from '../../../src/telemetry/debug-bodies.js';
+import { debugBody, debugBodyFields, redactHeaders, REDACTED, redactQuery, redactUrl } from '../../../src/telemetry/debug-bodies.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -27,6 +27,18 @@ t.test('headers: credentials redacted whatever their case, the rest kept, repeat
     'content-type': 'text/plain',
     'x-multi': ['one', 'two'],
   });
+});
+
+t.test('query strings: the values of parameters named as secrets redacted (as in URLs), the rest exactly as it came', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['api_key=QSECRET1&access_token=QSECRET2', 'api_key=[redacted]&access_token=[redacted]'],
+    ['page=2&q=a%20b+c&sig=x&X-Amz-Signature=y&key=z&keyboard=1', 'page=2&q=a%20b+c&sig=[redacted]&X-Amz-Signature=[redacted]&key=[redacted]&keyboard=1'],
+    ['?token=t&id=7', '?token=[redacted]&id=7'],
+    ['api%5Fkey=encoded&password', 'api%5Fkey=[redacted]&password=[redacted]'],
+    ['a=1&&b', 'a=1&&b'],
+    ['', ''],
+  ];
+  for (const [query, shown] of cases) t.equal(redactQuery(query), shown, query);
 });
 
 t.test("URLs: the userinfo's password (or a userinfo that is a token) and secret query values redacted, the rest kept", async (t) => {
