@@ -21,13 +21,13 @@ import type { RuntimeConfig } from '../config/index.js';
 const FLAG = /^--heap[-_]growing[-_]percent(=|$)/;
 
 /** The V8 flag to set for `config`, or undefined when node's own command line already sets it (it wins). */
-export function heapGrowingFlag(config: RuntimeConfig, execArgv: readonly string[]): string | undefined {
+export function heapGrowingFlag(config: Pick<RuntimeConfig, 'heapGrowingPercent'>, execArgv: readonly string[]): string | undefined {
   if (execArgv.some((arg) => FLAG.test(arg))) return undefined;
   return `--heap-growing-percent=${config.heapGrowingPercent}`;
 }
 
 /** Applies `config` to this process's V8 heap; returns the flag set, if any (for the startup log). */
-export function applyHeapPolicy(config: RuntimeConfig, execArgv: readonly string[] = process.execArgv): string | undefined {
+export function applyHeapPolicy(config: Pick<RuntimeConfig, 'heapGrowingPercent'>, execArgv: readonly string[] = process.execArgv): string | undefined {
   const flag = heapGrowingFlag(config, execArgv);
   if (flag !== undefined) setFlagsFromString(flag);
   return flag;

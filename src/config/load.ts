@@ -247,7 +247,7 @@ function toConfig(v: Variables, stdoutIsTty: boolean): Config {
       gatewayUrl: /^https?:\/\//i.test(v.faas_gateway_address) ? v.faas_gateway_address : `http://${hostForUrl(v.faas_gateway_address)}:${v.faas_gateway_port}`,
     },
     log: logConfig(v, stdoutIsTty),
-    runtime: { heapGrowingPercent: v.heap_growing_percent },
+    runtime: { heapGrowingPercent: v.heap_growing_percent, metricsFunctionNames: v.metrics_function_names },
     retry: {
       maxAttempts: v.max_retry_attempts,
       retryStatuses: v.http_retry_codes,

@@ -255,6 +255,11 @@ export const RuntimeConfigSchema = z
      * (up to 4× when collecting is cheap). Default 50.
      */
     heapGrowingPercent: z.int().min(0).max(1000),
+    /**
+     * Function names one gateway or worker process labels its metrics with (`metrics_function_names`):
+     * the first ones it counts; every later one is counted as `function_name="_other"`. Default 1000.
+     */
+    metricsFunctionNames: z.int().min(1),
   })
   .readonly();
 export type RuntimeConfig = z.output<typeof RuntimeConfigSchema>;

@@ -308,6 +308,10 @@ export const VariablesSchema = z
       meaning:
         "how far V8's old generation may grow past what survived its last full collection before the next one, in percent, in `asyncfn gateway`, `worker` and `up` (V8's `--heap-growing-percent`, as Go's `GOGC`). `50`: a draining worker's peak RSS ~7 MiB below `100`'s, for twice as many full collections (~3 % more CPU per invocation); the gateway's ~7 MiB below, for no CPU measurable. `100` for a worker limited by CPU rather than memory. `0` leaves it to V8, which lets it grow up to 4× when collecting is cheap: ~50 MiB more peak RSS under load. A `--heap-growing-percent` on node's own command line wins. See **Memory** in [Running in production](#running-in-production)",
     }),
+    metrics_function_names: integer(1).prefault('1000').register(VARIABLE_DOCS, {
+      meaning:
+        'function names one gateway or worker process gives the `function_name` label of its metrics: the first ones it counts; every later one is counted as `_other` (logged once), so a caller naming made-up functions cannot add series without end. See [Observing it](#observing-it)',
+    }),
     max_retry_attempts: integer(1).prefault('10').register(VARIABLE_DOCS, { meaning: 'total attempts, the first included' }),
     http_retry_codes: statusList.prefault('408,429,500,502,503,504').register(VARIABLE_DOCS, { meaning: 'function statuses that are retried' }),
     initial_retry_wait: duration().prefault('10s').register(VARIABLE_DOCS, { meaning: 'first (and shortest) back-off delay' }),

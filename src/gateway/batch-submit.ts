@@ -211,9 +211,10 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
   }
   await Promise.all(inflight);
   if (!failure && !stop && !interrupted && stored === 0) stop = new BatchEmptyError();
-  ports.metrics.items.inc({ function_name: ref.name, outcome: 'accepted' }, stored);
-  if (notStored.length > 0) ports.metrics.items.inc({ function_name: ref.name, outcome: 'failed' }, notStored.length);
-  if (stop && isItemError(stop)) ports.metrics.items.inc({ function_name: ref.name, outcome: 'refused' });
+  const function_name = ports.metrics.functionLabel(ref.name);
+  ports.metrics.items.inc({ function_name, outcome: 'accepted' }, stored);
+  if (notStored.length > 0) ports.metrics.items.inc({ function_name, outcome: 'failed' }, notStored.length);
+  if (stop && isItemError(stop)) ports.metrics.items.inc({ function_name, outcome: 'refused' });
 
   const error = failure ?? stop;
   const stopped: BatchRecord['stopped'] = interrupted
@@ -231,7 +232,7 @@ export async function submitBatch(ports: BatchPorts, req: BatchRequest, items: A
   // Items may all have ended before the batch was accepted: then nobody else sees it done.
   completeBatchIfDone(ports.completion, batchId, record).then(
     (outcome) => {
-      if (outcome === 'completed') ports.metrics.completed.inc({ function_name: ref.name });
+      if (outcome === 'completed') ports.metrics.completed.inc({ function_name: ports.metrics.functionLabel(ref.name) });
     },
     (err: unknown) => ports.logger.warn({ err, batchId }, 'could not check whether the batch is done; a status read or the next item does'),
   );

@@ -25,17 +25,19 @@ const EMPTY = new Uint8Array(0);
 export async function enqueueLarge(ports: LargeEnqueuePorts, req: EnqueueRequest, body: LargeBody, clientGone: () => boolean): Promise<EnqueueResult | undefined> {
   // Refused before a byte of the body is read: an unknown function must not cost an upload.
   if (!(await ports.resolver.resolve(req.ref))) return { outcome: 'refused', error: new FunctionNotFoundError(req.rawName) };
+  // Started here, as the upload begins; enqueue, which resolves again, does not count it twice.
+  ports.started?.(req.ref.name);
   let bodyRef;
   try {
     bodyRef = await ports.payloads.put(body.chunks(), { maxBytes: ports.maxLargeBodyBytes });
   } catch (err) {
-    if (err instanceof ObjectTooLargeError) return { outcome: 'refused', error: new LargeBodyTooLargeError(ports.maxLargeBodyBytes) };
+    if (err instanceof ObjectTooLargeError) return { outcome: 'refused', error: new LargeBodyTooLargeError(ports.maxLargeBodyBytes), started: true };
     if (clientGone()) return undefined;
-    return { outcome: 'refused', error: new QueueUnavailableError(`could not store the body: ${describeError(err)}`, { cause: err }) };
+    return { outcome: 'refused', error: new QueueUnavailableError(`could not store the body: ${describeError(err)}`, { cause: err }), started: true };
   }
   let result: EnqueueResult;
   try {
-    result = await enqueue(ports, { ...req, body: EMPTY, bodyRef });
+    result = await enqueue({ ...ports, started: undefined }, { ...req, body: EMPTY, bodyRef });
   } catch (err) {
     drop(ports, bodyRef.name);
     throw err;
@@ -44,7 +46,7 @@ export async function enqueueLarge(ports: LargeEnqueuePorts, req: EnqueueRequest
   const maybeStored = result.outcome === 'refused' && result.error instanceof QueueUnavailableError && result.error.outcomeUnknown;
   // A duplicate's message is the first request's, with its own object.
   if (result.outcome !== 'accepted' && !maybeStored) drop(ports, bodyRef.name);
-  return result;
+  return result.outcome === 'refused' ? { ...result, started: true } : result;
 }
 
 function drop(ports: LargeEnqueuePorts, name: string): void {

@@ -45,6 +45,12 @@ export interface EnqueuePorts {
    * default 1000): past it the request is refused with ASYNCFN_ERR_QUEUE_UNAVAILABLE (503).
    */
   readonly publishTimeoutMs: number;
+  /**
+   * Called once the function is resolved, before anything else can refuse the request: the
+   * invocation has started (`gateway_function_invocation_started`). A refusal from then on says so
+   * (`started` in its result).
+   */
+  readonly started?: ((functionName: string) => void) | undefined;
 }
 
 /**
@@ -93,12 +99,18 @@ export interface EnqueueRequest {
 /**
  * How enqueueing ended: `accepted` (stored durably, PubAck received; `parentCallId` when the
  * caller's X-Call-Id named an earlier invocation, a chained call), `duplicate` (a repeat of an
- * Idempotency-Key: the first request's call id), or `refused` with the coded error to answer.
+ * Idempotency-Key: the first request's call id), or `refused` with the coded error to answer
+ * (`started` when refused after its function was resolved: an invocation of it, as the metrics count it).
  */
 export type EnqueueResult =
   | { readonly outcome: 'accepted'; readonly callId: string; readonly parentCallId: string | undefined }
   | { readonly outcome: 'duplicate'; readonly callId: string }
-  | { readonly outcome: 'refused'; readonly error: AsyncFnError };
+  | { readonly outcome: 'refused'; readonly error: AsyncFnError; readonly started?: boolean };
+
+/** Whether enqueueing started an invocation (its function resolved), which the metrics count under its name. */
+export function startedBy(result: EnqueueResult): boolean {
+  return result.outcome !== 'refused' || result.started === true;
+}
 
 /**
  * Enqueues one invocation; resolves only after JetStream's PubAck (or a refusal). A coded error
@@ -117,6 +129,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
   let parentCallId: string | undefined;
   let claim: IdempotencyClaim | undefined;
   let recordedEarly: string | undefined;
+  let started = false;
   try {
     // A callback target that can only be refused at delivery is refused now, while the caller listens.
     const { callbackUrl } = req;
@@ -126,6 +139,8 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
         : await Promise.all([ports.resolver.resolve(ref), ports.checkCallback(new URL(callbackUrl))]);
     if (refused) return { outcome: 'refused', error: refused };
     if (!fn) return { outcome: 'refused', error: new FunctionNotFoundError(req.rawName) };
+    ports.started?.(ref.name);
+    started = true;
     // Every JetStream round trip from here on shares this deadline (the registry and the callback's
     // DNS check above have their own): JetStream's part of the answer takes at most publish_timeout.
     const deadline = deadlineAfter(ports.publishTimeoutMs, performance.now());
@@ -220,7 +235,7 @@ export async function enqueue(ports: EnqueuePorts, req: EnqueueRequest): Promise
   } catch (err) {
     // Refused before the publish, after the early record: it names no stored invocation.
     if (recordedEarly !== undefined) dropRecord(ports, recordedEarly);
-    if (isAsyncFnError(err)) return { outcome: 'refused', error: err };
+    if (isAsyncFnError(err)) return { outcome: 'refused', error: err, started };
     throw err;
   }
 }

@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { tracingActive, UNTRACED } from '../telemetry/spans.js';
-import { enqueue, type EnqueuePorts, type EnqueueRequest, type EnqueueResult } from './enqueue.js';
+import { enqueue, startedBy, type EnqueuePorts, type EnqueueRequest, type EnqueueResult } from './enqueue.js';
 import { acceptedHeaderList, ASYNC_PREFIX, enqueueRequestOf, type EnqueueReadOptions } from './enqueue-http.js';
 import { forwardedHeadersOf } from './forwarded-headers.js';
 import { answerableError, writeError, type ResponseWriter } from './http-errors.js';
@@ -95,8 +95,8 @@ export function createFastEnqueue(deps: FastEnqueueDeps): FastEnqueue {
     }
     const functionName = request.ref.name;
     return enqueue(deps.ports, request).then(
-      (result) => counted(url, answerWith(res, result, url), startedAt, functionName),
-      (err: unknown) => counted(url, refuse(res, err, url), startedAt, functionName),
+      (result) => counted(url, answerWith(res, result, url), startedAt, startedBy(result) ? functionName : undefined),
+      (err: unknown) => counted(url, refuse(res, err, url), startedAt, undefined),
     );
   };
 

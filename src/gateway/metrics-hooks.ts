@@ -1,29 +1,23 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { parseFunctionRef } from '../functions/index.js';
 import type { CounterChild, HistogramChild } from '../telemetry/bound-metrics.js';
 import type { GatewayMetrics } from '../telemetry/metrics.js';
-import { parseInvocationTarget } from './invocation-target.js';
-import { progressTargetOf } from './progress-target.js';
 
-/**
- * Statuses answered before a function was resolved: their names are the caller's, not the registry's
- * (401 and 431 are answered by hooks before any route runs).
- */
-const UNRESOLVED = new Set([400, 401, 404, 405, 413, 431]);
-
-/** The function an invocation route named, when it is a valid name. */
-function functionNameOf(url: string, prefix: string, defaultNamespace: string): string | undefined {
-  try {
-    return parseFunctionRef(parseInvocationTarget(url, prefix).name, defaultNamespace).name;
-  } catch {
-    return undefined;
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The function this request started an invocation of, once the registry resolved it (see
+     * `InvocationCounter.started`); undefined for any other request, which no invocation metric counts.
+     */
+    invokedFunction: string | undefined;
   }
 }
 
 /**
- * Counts one answered request: its route pattern, and the invocation it was, if any. A caller that
- * already read the function's name from the URL passes it (`functionName`), and it is not read again.
+ * Counts one answered request: its route pattern, and the invocation it started, if any. An
+ * invocation is one whose function the registry resolved (`functionName`, counted `started` then):
+ * a request answered before that (a 404, a 400, a 503 while NATS is down, …) names no function of
+ * the registry, only the caller's word, and is counted by route alone.
  */
 export type ResponseCounter = (
   request: { readonly method: string; readonly url: string },
@@ -32,6 +26,13 @@ export type ResponseCounter = (
   seconds: number,
   functionName?: string,
 ) => void;
+
+/**
+ * The gateway's invocation metrics: a `ResponseCounter`, and `started`, called as an invocation
+ * starts (its function resolved), as OpenFaaS counts `gateway_function_invocation_started` before
+ * the call, so `started − total` is the invocations in flight.
+ */
+export type InvocationCounter = ResponseCounter & { readonly started: (functionName: string) => void };
 
 /** The bound children of one label set: a count and a duration. */
 interface Series {
@@ -42,11 +43,14 @@ interface Series {
 /**
  * Counts every request by route pattern (bounded labels) and every invocation by function and
  * status, the OpenFaaS way: `code` is the function's status for sync calls, 202 for async ones.
- * Each label set's children are looked up once (bound-metrics.ts); a request adds to them.
+ * Each label set's children are looked up once (bound-metrics.ts); a request adds to them. A
+ * function's label is `metrics.functionLabel`'s, taken as its children are made: past the cap, the
+ * name finds `_other`'s children and adds no key of its own.
  */
-export function responseCounter(metrics: GatewayMetrics, defaultNamespace: string): ResponseCounter {
+export function responseCounter(metrics: GatewayMetrics): InvocationCounter {
   const routes = new Map<string, Series>();
-  const functions = new Map<string, Series & { readonly started: CounterChild }>();
+  const functions = new Map<string, Series>();
+  const starts = new Map<string, CounterChild>();
   const routeSeries = (method: string, path: string, statusCode: number): Series => {
     const key = `${statusCode} ${method} ${path}`;
     let series = routes.get(key);
@@ -57,42 +61,52 @@ export function responseCounter(metrics: GatewayMetrics, defaultNamespace: strin
     }
     return series;
   };
-  const functionSeries = (fn: string, statusCode: number): Series & { readonly started: CounterChild } => {
-    const key = `${statusCode} ${fn}`;
-    let series = functions.get(key);
-    if (series === undefined) {
-      const labels = { function_name: fn, code: String(statusCode) };
-      series = { started: metrics.started.child({ function_name: fn }), count: metrics.invocations.child(labels), seconds: metrics.seconds.child(labels) };
-      functions.set(key, series);
+  const functionSeries = (fn: string, statusCode: number): Series => {
+    const series = functions.get(`${statusCode} ${fn}`);
+    if (series !== undefined) return series;
+    const label = metrics.functionLabel(fn);
+    const key = `${statusCode} ${label}`;
+    let labelled = functions.get(key);
+    if (labelled === undefined) {
+      const labels = { function_name: label, code: String(statusCode) };
+      labelled = { count: metrics.invocations.child(labels), seconds: metrics.seconds.child(labels) };
+      functions.set(key, labelled);
     }
-    return series;
+    return labelled;
+  };
+  const startSeries = (fn: string): CounterChild => {
+    const child = starts.get(fn);
+    if (child !== undefined) return child;
+    const label = metrics.functionLabel(fn);
+    let labelled = starts.get(label);
+    if (labelled === undefined) {
+      labelled = metrics.started.child({ function_name: label });
+      starts.set(label, labelled);
+    }
+    return labelled;
   };
 
-  return (request, path, statusCode, seconds, functionName) => {
+  const count: ResponseCounter = (request, path, statusCode, seconds, functionName) => {
     const route = routeSeries(request.method, path, statusCode);
     route.count.inc();
     route.seconds.observe(seconds);
-
-    const prefix = path.startsWith('/function/') ? '/function/' : path.startsWith('/async-function/') && request.method === 'POST' ? '/async-function/' : undefined;
-    if (!prefix || UNRESOLVED.has(statusCode)) return;
-    // A progress report names a call id, not a function: no invocation, and no label per call id.
-    if (functionName === undefined && prefix === '/async-function/' && progressTargetOf(request.url)) return;
-    const fn = functionName ?? functionNameOf(request.url, prefix, defaultNamespace);
-    if (!fn) return;
-    const invocation = functionSeries(fn, statusCode);
-    invocation.started.inc();
+    if (functionName === undefined) return;
+    const invocation = functionSeries(functionName, statusCode);
     invocation.count.inc();
     invocation.seconds.observe(seconds);
   };
+  return Object.assign(count, { started: (functionName: string) => startSeries(functionName).inc() });
 }
 
-/** Serves `/metrics` and counts every response fastify answers; returns the counter, for answers written without fastify. */
-export function installMetrics(app: FastifyInstance, registry: Registry, metrics: GatewayMetrics, defaultNamespace: string): ResponseCounter {
+/** Serves `/metrics` and counts every response fastify answers; returns the counter, for answers written without fastify and for the routes' starts. */
+export function installMetrics(app: FastifyInstance, registry: Registry, metrics: GatewayMetrics): InvocationCounter {
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
-  const count = responseCounter(metrics, defaultNamespace);
+  // Set by the invocation routes once the function is resolved.
+  app.decorateRequest('invokedFunction', undefined);
+  const count = responseCounter(metrics);
   // A callback hook: an async one costs a promise on every response.
   app.addHook('onResponse', (request, reply, done) => {
-    count(request, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    count(request, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000, request.invokedFunction);
     done();
   });
   return count;

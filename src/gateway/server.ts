@@ -200,7 +200,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   installHeaderCountLimit(app, headerLimits);
   installCrossSiteGuard(app);
   installAuth(app, deps.auth ?? NO_AUTH);
-  const countResponse = installMetrics(app, deps.registry, deps.metrics, opts.defaultNamespace);
+  const countResponse = installMetrics(app, deps.registry, deps.metrics);
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady, readQueues: deps.readQueues, now });
   if (deps.bulk) await app.register(bulkRoutes, { bulk: deps.bulk, isReady: deps.isReady, now });
   if (deps.inFlight) {
@@ -238,6 +238,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
     checkCallback: deps.checkCallback ?? checkCallbackWith([]),
     publishTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
     progressKey: deps.progressKey ?? randomBytes(32),
+    started: countResponse.started,
   };
   await app.register(asyncFunctionRoutes, asyncDeps);
   takeRequest = createFastEnqueue({
@@ -273,6 +274,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   }
   await app.register(functionRoutes, {
     resolver: deps.resolver,
+    started: countResponse.started,
     dispatcher: deps.dispatcher,
     defaultNamespace: opts.defaultNamespace,
     upstreamTimeoutMs: opts.upstreamTimeoutMs,

@@ -25,7 +25,7 @@ import { createQueueRouter } from './queue-router.js';
 import { createPublisher } from '../queue/publisher.js';
 import { createConfirmer } from '../queue/confirmer.js';
 import type { Logger } from '../telemetry/logger.js';
-import { batchMetrics, createRegistry, gatewayMetrics } from '../telemetry/metrics.js';
+import { batchMetrics, createRegistry, functionLabelsFor, gatewayMetrics } from '../telemetry/metrics.js';
 import { batchCompletionPorts } from '../callback/batch-done.js';
 import { readBatchCounts } from '../queue/batch-events.js';
 import { batchStore } from '../status/batches.js';
@@ -52,7 +52,8 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
   const consoleSettings = config.gateway.console;
   const consoleAssets = consoleSettings.enabled ? await loadConsoleAssets(consoleSettings.dir) : undefined;
   const registry = createRegistry('gateway');
-  const metrics = gatewayMetrics(registry);
+  const functionLabel = functionLabelsFor(config.runtime.metricsFunctionNames, logger);
+  const metrics = gatewayMetrics(registry, functionLabel);
   const queue = await connectQueue({
     ...config.nats,
     url: config.nats.url,
@@ -126,7 +127,7 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
           jsm,
           batches,
           completion: batchCompletionPorts(jsm.jetstream(), batches, (batchId) => readBatchCounts(jsm, batchId)),
-          metrics: batchMetrics(registry),
+          metrics: batchMetrics(registry, functionLabel),
         },
         progressKey: progress.key,
         console: consoleAssets ? { assets: consoleAssets, traceUrlTemplate: consoleSettings.traceUrlTemplate } : undefined,

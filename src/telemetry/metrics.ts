@@ -1,11 +1,26 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { BoundCounter, BoundHistogram } from './bound-metrics.js';
+import { functionLabels, OTHER_FUNCTIONS_LABEL, type FunctionLabel } from './function-labels.js';
 
 /**
  * Metric names and labels follow the OpenFaaS gateway and queue-worker, so their dashboards keep
  * working; asyncfn's own metrics start with `asyncfn_`. Labels are bounded: function names come
- * from the registry, statuses are HTTP codes, paths are route patterns; never a call id.
+ * from the registry and pass one `FunctionLabel` per process (function-labels.ts: the first names
+ * counted, then `_other`), statuses are HTTP codes, paths are route patterns; never a call id.
  */
+
+/**
+ * A process's function labels (function-labels.ts): the first `cap` names, then `_other`, with one
+ * warning as the cap is reached.
+ */
+export function functionLabelsFor(cap: number, logger: { warn(obj: object, msg: string): void }): FunctionLabel {
+  return functionLabels(cap, (_, name) =>
+    logger.warn(
+      { metricsFunctionNames: cap, function: name },
+      `metrics: ${cap} function names labelled (metrics_function_names); this one and every later one are counted as function_name="${OTHER_FUNCTIONS_LABEL}"`,
+    ),
+  );
+}
 
 /** Seconds buckets from 5 ms to 2 h: HTTP calls and long batch jobs on one scale. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200];
@@ -21,8 +36,10 @@ export function createRegistry(component: 'gateway' | 'worker'): Registry {
  * The gateway's metrics. The ones updated on every request are bound (bound-metrics.ts): the
  * response counter looks a child up once per label set, and a request adds to it.
  */
-export function gatewayMetrics(registry: Registry) {
+export function gatewayMetrics(registry: Registry, functionLabel: FunctionLabel = functionLabels()) {
   return {
+    /** The `function_name` of a function's name: every function_name label goes through it. */
+    functionLabel,
     /** OpenFaaS: every invocation through the gateway, sync (function status) or async (202). */
     invocations: new BoundCounter({
       name: 'gateway_function_invocation_total',
@@ -81,7 +98,7 @@ export const LATE_DELIVERY_PLACES = ['runningHere', 'heldElsewhere', 'settled'] 
  * registries: the inflight gauge reads it at each scrape, so no count is kept beside the registry
  * and nothing is counted per invocation for it.
  */
-export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFlightSample> = () => []) {
+export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFlightSample> = () => [], functionLabel: FunctionLabel = functionLabels()) {
   const invocations = new BoundCounter({
     name: 'asyncfn_invocations_total',
     help: 'Settled invocation attempts by outcome (succeeded, failed, retrying, cancelled, deadLettered)',
@@ -99,6 +116,8 @@ export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFli
     return key;
   };
   return {
+    /** The `function_name` of a function's name: every function_name label goes through it. */
+    functionLabel,
     /** OpenFaaS Pro: messages waiting in the queue's stream (not yet delivered, or delivered and unacked). */
     pending: new Gauge({
       name: 'queue_worker_pending_messages',
@@ -127,7 +146,7 @@ export function workerMetrics(registry: Registry, inFlight: () => Iterable<InFli
         for (const { labels } of (await invocations.get()).values) see(String(labels.queue_name), String(labels.function_name));
         const counts = new Map<string, number>();
         for (const { queue, functionName } of inFlight()) {
-          const key = see(queue, functionName);
+          const key = see(queue, functionLabel(functionName));
           counts.set(key, (counts.get(key) ?? 0) + 1);
         }
         for (const [key, { queue, functionName }] of seen) this.set({ queue_name: queue, function_name: functionName }, counts.get(key) ?? 0);
@@ -218,8 +237,10 @@ export type WorkerMetrics = ReturnType<typeof workerMetrics> & FlowControlMetric
  * control is: the gateway counts items, the worker (and, for a batch whose items all ended before
  * it was fully accepted, the gateway) counts completed batches.
  */
-export function batchMetrics(registry: Registry) {
+export function batchMetrics(registry: Registry, functionLabel: FunctionLabel = functionLabels()) {
   return {
+    /** The `function_name` of a function's name: every function_name label goes through it. */
+    functionLabel,
     /** outcome: `accepted` (stored), `refused` (the item that stopped its batch), `failed` (not stored: JetStream did not confirm it). */
     items: new Counter({
       name: 'asyncfn_batch_items_total',

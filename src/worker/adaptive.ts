@@ -2,6 +2,7 @@ import { AdaptiveLimit } from '../../actors/adaptive-limit.js';
 import { QUEUE_LANE, type SettlementReport } from '../../actors/queue.supervisor.js';
 import { parseRetryAfterMs } from '../../actors/retry.policy.js';
 import { adaptiveSignal } from '../../actors/throttle.policy.js';
+import type { FunctionLabel } from '../telemetry/function-labels.js';
 import type { FlowControlMetrics } from '../telemetry/metrics.js';
 import { laneGroup } from './lanes.js';
 
@@ -25,7 +26,7 @@ export function adaptiveLimits(opts: {
   /** Functions with a fixed limit (their annotation): never adapted. */
   readonly fixed: ReadonlyMap<string, number>;
   readonly queueName: string;
-  readonly metrics: Pick<FlowControlMetrics, 'concurrencyLimit'>;
+  readonly metrics: Pick<FlowControlMetrics, 'concurrencyLimit'> & { readonly functionLabel: FunctionLabel };
 }): AdaptiveLimits {
   const limits = new Map<string, AdaptiveLimit>();
   const limiterOf = (group: string): AdaptiveLimit => {
@@ -34,7 +35,7 @@ export function adaptiveLimits(opts: {
       // No slow start: a function starts at the queue's full max_inflight, as without adaptation.
       limiter = new AdaptiveLimit({ max: opts.max, slowStart: false });
       limits.set(group, limiter);
-      opts.metrics.concurrencyLimit.set({ queue_name: opts.queueName, function_name: group.slice(0, group.indexOf('.')) }, limiter.limit);
+      opts.metrics.concurrencyLimit.set({ queue_name: opts.queueName, function_name: opts.metrics.functionLabel(group.slice(0, group.indexOf('.'))) }, limiter.limit);
     }
     return limiter;
   };
@@ -56,7 +57,8 @@ export function adaptiveLimits(opts: {
       const call = { startedAt: report.outcome.startedAtMs, inflight: running + 1 };
       if (signal === 'success') limiter.onSuccess(call);
       else limiter.onThrottle({ ...call, retryAfterMs: parseRetryAfterMs(report.outcome.retryAfter, Date.now()) });
-      if (limiter.limit !== before) opts.metrics.concurrencyLimit.set({ queue_name: opts.queueName, function_name: report.invocation.functionName }, limiter.limit);
+      if (limiter.limit !== before)
+        opts.metrics.concurrencyLimit.set({ queue_name: opts.queueName, function_name: opts.metrics.functionLabel(report.invocation.functionName) }, limiter.limit);
       return limiter.limit > before;
     },
   };

@@ -69,7 +69,7 @@ export function batchItemCounter(deps: BatchItemCounterDeps): (item: BatchItemEn
     if (cached?.state === 'done') return;
     const outcome = await completeBatchIfDone(completion, batchId, cached);
     if (outcome === 'completed') {
-      deps.metrics.completed.inc({ function_name: functionName });
+      deps.metrics.completed.inc({ function_name: deps.metrics.functionLabel(functionName) });
       deps.logger.info({ batchId, function: functionName }, 'batch done');
     }
   };

@@ -135,19 +135,25 @@ function settlementFields(report: SettlementReport, writeDebug: boolean): Record
   };
 }
 
+/** A function's children and the label they carry. */
+interface ByLabel<K, V> {
+  readonly label: string;
+  readonly children: Map<K, V>;
+}
+
 /**
  * One queue's metric children, each made on first use and kept for the life of the worker (one per
- * label set seen: functions, states, statuses are bounded). Found through maps keyed by each label
+ * label set seen: function labels, states, statuses are bounded). Found through maps keyed by each label
  * in turn, so a settlement builds no key string and hashes no labels (bound-metrics.ts).
  */
 interface QueueChildren {
   readonly submitted: CounterChild;
   readonly enqueueToStart: HistogramChild;
   readonly processed: CounterChild;
-  /** By function, then state. */
-  readonly invocations: Map<string, Map<InvocationState, CounterChild>>;
+  /** By function (its name, or `_other` past the cap: keptForFunction), then state. */
+  readonly invocations: Map<string, ByLabel<InvocationState, CounterChild>>;
   /** By function, then status. */
-  readonly duration: Map<string, Map<number, HistogramChild>>;
+  readonly duration: Map<string, ByLabel<number, HistogramChild>>;
   /** By result: delivered, handedOff or deadLettered. */
   readonly callbacks: Map<string, CounterChild>;
 }
@@ -186,6 +192,17 @@ function callbackResultOf(report: SettlementReport): 'delivered' | 'handedOff' |
 }
 
 /**
+ * The value of function `fn` in `map`, kept under its label (`functionLabel`): past the cap
+ * `_other`'s, and `fn` adds no key, so the map stays as bounded as the label.
+ */
+function keptForFunction<V>(map: Map<string, V>, fn: string, functionLabel: (name: string) => string, make: (label: string) => V): V {
+  const value = map.get(fn);
+  if (value !== undefined) return value;
+  const label = functionLabel(fn);
+  return keptIn(map, label, () => make(label));
+}
+
+/**
  * Counts settled deliveries on the queue's kept children: a settlement costs a few map lookups and
  * additions, not a hash of its labels per metric.
  */
@@ -198,18 +215,20 @@ function settlementCounter(metrics: WorkerMetrics, childrenOf: (queue: string) =
     const children = childrenOf(queue);
     children.processed.inc();
     // A throttle is not an attempt: counted apart, not as a retrying attempt.
-    if (settlement === 'throttled') metrics.throttled.inc({ queue_name: queue, function_name: fn });
+    if (settlement === 'throttled') metrics.throttled.inc({ queue_name: queue, function_name: metrics.functionLabel(fn) });
     else if (state) {
-      const byState = keptIn(children.invocations, fn, () => new Map<InvocationState, CounterChild>());
-      keptIn(byState, state, () => metrics.invocations.child({ queue_name: queue, function_name: fn, outcome: state })).inc();
+      const byState = keptForFunction(children.invocations, fn, metrics.functionLabel, (label) => ({ label, children: new Map<InvocationState, CounterChild>() }));
+      keptIn(byState.children, state, () => metrics.invocations.child({ queue_name: queue, function_name: byState.label, outcome: state })).inc();
     }
-    if (settlement === 'retryScheduled') metrics.retries.inc({ queue_name: queue, function_name: fn });
+    if (settlement === 'retryScheduled') metrics.retries.inc({ queue_name: queue, function_name: metrics.functionLabel(fn) });
     if (report.deadLetter) metrics.deadLetters.inc({ queue_name: queue, reason: report.deadLetter });
     // Only real function calls: a cancelled or expired invocation reports a made-up outcome.
     if (outcome && settlement !== 'cancelled' && report.deadLetter !== 'expired') {
       const { status } = outcome;
-      const byStatus = keptIn(children.duration, fn, () => new Map<number, HistogramChild>());
-      keptIn(byStatus, status, () => metrics.duration.child({ queue_name: queue, function_name: fn, status: String(status) })).observe(outcome.durationMs / 1000);
+      const byStatus = keptForFunction(children.duration, fn, metrics.functionLabel, (label) => ({ label, children: new Map<number, HistogramChild>() }));
+      keptIn(byStatus.children, status, () => metrics.duration.child({ queue_name: queue, function_name: byStatus.label, status: String(status) })).observe(
+        outcome.durationMs / 1000,
+      );
     }
     // Unsettled: the invocation comes back, and its callback with it; neither delivered nor handed off.
     if (invocation.callbackUrl && outcome && settlement !== 'retryScheduled' && settlement !== 'throttled' && settlement !== 'unsettled') {

@@ -89,7 +89,7 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
   const idleMs = d.idleMs ?? 60_000;
   const known = new Map<string, { lastWaitingMs: number; readonly durable: string }>();
   const adding = new Map<string, Promise<void>>();
-  /** Functions whose depth was last reported non-zero, to report 0 when they drain. */
+  /** Function labels whose depth was last reported non-zero, to report 0 when they drain. */
   const reported = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -102,7 +102,7 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
     const group = laneGroup(ref);
     if (flow?.maxInflight !== undefined) {
       d.groupLimits.set(group, flow.maxInflight);
-      d.metrics.concurrencyLimit.set({ queue_name: d.queueName, function_name: ref.name }, flow.maxInflight);
+      d.metrics.concurrencyLimit.set({ queue_name: d.queueName, function_name: d.metrics.functionLabel(ref.name) }, flow.maxInflight);
     } else d.groupLimits.delete(group);
     const laneLimit = ref.key === undefined ? flow?.maxInflight : flow?.keyMaxInflight;
     const durable = await ensureLaneConsumer(d.jsm, d.spec, ref, {
@@ -166,7 +166,9 @@ export function startLaneDiscovery(d: LaneDeps): LaneDiscovery {
       }
       const ref = parseLaneSubject(d.spec.subject, subject);
       if (ref === undefined || count <= 0) continue;
-      depth.set(ref.name, (depth.get(ref.name) ?? 0) + count);
+      // By label: past the cap (function-labels.ts), `_other` reports the sum of the other functions.
+      const label = d.metrics.functionLabel(ref.name);
+      depth.set(label, (depth.get(label) ?? 0) + count);
       const id = laneId(ref);
       seen.add(id);
       const lane = known.get(id);

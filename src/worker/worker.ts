@@ -30,7 +30,7 @@ import type { Invocation } from '../queue/envelope.js';
 import { attemptLedger } from '../status/attempt-ledger.js';
 import { startHealthServer } from '../telemetry/health-server.js';
 import type { Logger } from '../telemetry/logger.js';
-import { batchMetrics, createRegistry, flowControlMetrics, workerMetrics, type InFlightSample } from '../telemetry/metrics.js';
+import { batchMetrics, createRegistry, flowControlMetrics, functionLabelsFor, workerMetrics, type InFlightSample } from '../telemetry/metrics.js';
 import { batchCompletionPorts } from '../callback/batch-done.js';
 import { readBatchCounts } from '../queue/batch-events.js';
 import { startupFailure } from '../queue/errors.js';
@@ -122,8 +122,9 @@ export async function startWorker(config: Config, deps: StartWorkerDeps): Promis
   const inFlight = function* (): Iterable<InFlightSample> {
     for (const served of supervisors) yield* served.inFlight();
   };
-  const metrics = { ...workerMetrics(registry, inFlight), ...flowControlMetrics(registry) };
-  const batchCounters = batchMetrics(registry);
+  const functionLabel = functionLabelsFor(config.runtime.metricsFunctionNames, logger);
+  const metrics = { ...workerMetrics(registry, inFlight, functionLabel), ...flowControlMetrics(registry) };
+  const batchCounters = batchMetrics(registry, functionLabel);
   const queue = await connectQueue({
     ...config.nats,
     url: config.nats.url,

@@ -134,7 +134,7 @@ function envelopeRows(plan: PiecesPlan): Promise<Row[]> {
  * the gateway made them before (a label object hashed per update).
  */
 function metricsRows(plan: PiecesPlan): Promise<Row[]> {
-  const count = responseCounter(gatewayMetrics(new Registry()), 'openfaas-fn');
+  const count = responseCounter(gatewayMetrics(new Registry()));
   const registry = new Registry();
   const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200];
   const plain = {
@@ -146,7 +146,10 @@ function metricsRows(plan: PiecesPlan): Promise<Row[]> {
   };
   const request = { method: 'POST', url: '/async-function/bench' };
   const bound = (n: number): void => {
-    for (let i = 0; i < n; i++) count(request, '/async-function/*', 202, 0.001 + (i % 7) / 1000, 'bench');
+    for (let i = 0; i < n; i++) {
+      count.started('bench');
+      count(request, '/async-function/*', 202, 0.001 + (i % 7) / 1000, 'bench');
+    }
   };
   const viaPromClient = (n: number): void => {
     for (let i = 0; i < n; i++) {

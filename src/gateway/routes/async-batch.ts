@@ -113,7 +113,7 @@ export async function asyncBatchRoutes(app: FastifyInstance, deps: AsyncBatchRou
     if (record.state === 'accepted') {
       const known = record;
       if ((await confirmWithin('the batch completion', deadline, () => completeBatchIfDone(deps.completion, batchId, known))) === 'completed') {
-        deps.metrics.completed.inc({ function_name: record.function });
+        deps.metrics.completed.inc({ function_name: deps.metrics.functionLabel(record.function) });
         record = (await deps.batches.get(batchId)) ?? record;
       }
     }

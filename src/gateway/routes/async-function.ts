@@ -16,7 +16,7 @@ import type { QueueRouter } from '../queue-router.js';
 import { sendError } from '../http-errors.js';
 import { forwardedHeaders } from '../forwarded-headers.js';
 import { parseInvocationTarget } from '../invocation-target.js';
-import { enqueue, type CallbackCheck, type EnqueuePorts, type EnqueueRequest } from '../enqueue.js';
+import { enqueue, startedBy, type CallbackCheck, type EnqueuePorts, type EnqueueRequest } from '../enqueue.js';
 import { acceptedHeaders, ASYNC_PREFIX, enqueueRequestOf } from '../enqueue-http.js';
 import { enqueueLarge } from '../enqueue-large.js';
 import { installAsyncBodyParser, LargeBody } from '../large-body.js';
@@ -57,6 +57,8 @@ export interface AsyncFunctionRouteDeps {
    * default 1000): past it the answer is 503 with Retry-After.
    */
   readonly publishTimeoutMs: number;
+  /** Counts an invocation started (its function resolved): `gateway_function_invocation_started`. */
+  readonly started?: ((functionName: string) => void) | undefined;
   /** The key progress URLs are signed with (`POST /async-function/<call-id>/progress`, progress.ts). */
   readonly progressKey: Uint8Array;
 }
@@ -119,12 +121,15 @@ export async function asyncFunctionRoutes(app: FastifyInstance, deps: AsyncFunct
         const gone = (): boolean => callerGone(request.raw);
         const req = enqueueRequestFrom(request, span);
         result = await (traced === undefined ? enqueueLarge(large, req, body, gone) : context.with(traced, enqueueLarge, undefined, large, req, body, gone));
+        // Undefined: the caller left during the upload, after the invocation started.
+        if (result === undefined || startedBy(result)) request.invokedFunction = req.ref.name;
         if (result === undefined) return reply.code(499).send();
         // The rest of a refused body is not read: the connection cannot carry another request.
         if (result.outcome === 'refused') reply.header('connection', 'close');
       } else {
         const req = enqueueRequestFrom(request, span);
         result = await (traced === undefined ? enqueue(ports, req) : context.with(traced, enqueue, undefined, ports, req));
+        if (startedBy(result)) request.invokedFunction = req.ref.name;
       }
       // A refusal goes through the error handler, as every thrown coded error does.
       if (result.outcome === 'refused') throw result.error;
@@ -175,6 +180,7 @@ export function enqueuePortsOf(deps: AsyncFunctionRouteDeps): EnqueuePorts {
     newCallId: randomUUID,
     logger: deps.logger,
     publishTimeoutMs: deps.publishTimeoutMs,
+    started: deps.started,
   };
 }
 

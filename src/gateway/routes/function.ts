@@ -21,6 +21,8 @@ export interface FunctionRouteDeps {
    */
   readonly upstreamTimeoutMs: number;
   readonly now: () => number;
+  /** Counts a call started (its function resolved): `gateway_function_invocation_started`. */
+  readonly started?: ((functionName: string) => void) | undefined;
 }
 
 const PREFIX = '/function/';
@@ -50,6 +52,9 @@ export async function functionRoutes(app: FastifyInstance, deps: FunctionRouteDe
     });
     const fn = await deps.resolver.resolve(ref);
     if (!fn) throw new FunctionNotFoundError(target.name);
+    // OpenFaaS counts a call started before it proxies it: `started − total` is the calls in flight.
+    request.invokedFunction = ref.name;
+    deps.started?.(ref.name);
 
     // The function's annotation applies as on the worker, capped by upstream_timeout; a bad one is
     // warned about in the worker's log, here it just leaves upstream_timeout. X-Timeout is the

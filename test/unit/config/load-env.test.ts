@@ -42,7 +42,7 @@ t.test('defaults, with no variables set', async (t) => {
       gatewayUrl: 'http://gateway:8080',
     },
     log: { level: 'info', format: 'json', colour: false, writeDebug: false },
-    runtime: { heapGrowingPercent: 50 },
+    runtime: { heapGrowingPercent: 50, metricsFunctionNames: 1000 },
     retry: { maxAttempts: 10, retryStatuses: [408, 429, 500, 502, 503, 504], initialWaitMs: 10_000, maxWaitMs: 120_000, mode: 'exponential' },
     deadLetters: { nonRetryable: false, maxEventAgeMs: 0 },
     callback: {
