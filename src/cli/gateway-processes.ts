@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import { serveClusterMetrics } from '../telemetry/cluster-metrics.js';
 import type { Logger } from '../telemetry/logger.js';
 import { STOP_MESSAGE } from './stop-message.js';
 
@@ -13,7 +14,8 @@ export interface GatewayProcesses {
 /**
  * The primary of `gateway_processes` > 1: forks `count` gateway processes that share the listening
  * port through node:cluster (on Linux the primary accepts connections and hands them out round
- * robin) and supervises them. It connects to nothing itself. Resolves once every process is
+ * robin) and supervises them. It connects to nothing itself; it gathers the processes' metrics
+ * for whichever of them a scrape reaches (cluster-metrics.ts). Resolves once every process is
  * listening; rejects, stopping the others, when one exits before that (a bad config, NATS
  * unreachable: the same failure as with one process). A process that dies later is replaced; a
  * replacement that dies before listening stops the whole gateway (exit code 1), so a crash loop
@@ -21,6 +23,8 @@ export interface GatewayProcesses {
  */
 export async function runGatewayProcesses(count: number, logger: Logger, onFatal: (err: Error) => void): Promise<GatewayProcesses> {
   let closing = false;
+  // A scrape of /metrics reaches one process; the primary gathers them all for it.
+  const stopServingMetrics = serveClusterMetrics();
   const running = new Set<Worker>();
   const listening = new WeakSet<Worker>();
 
@@ -60,6 +64,7 @@ export async function runGatewayProcesses(count: number, logger: Logger, onFatal
       else if (w.isConnected()) w.send(STOP_MESSAGE);
     }
     await Promise.all(exits);
+    stopServingMetrics();
   };
 
   try {

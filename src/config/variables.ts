@@ -261,7 +261,7 @@ export const VariablesSchema = z
     }),
     gateway_processes: integer(1, 64).prefault('1').register(VARIABLE_DOCS, {
       meaning:
-        '`asyncfn gateway` processes sharing the port (node:cluster, 1–64; `asyncfn up` runs one): a primary forks them, replaces one that dies and stops them all on SIGTERM; each has its own NATS connection. Worth it only with spare cores (see [Benchmarks](#benchmarks))',
+        '`asyncfn gateway` processes sharing the port (node:cluster, 1–64; `asyncfn up` runs one): a primary forks them, replaces one that dies and stops them all on SIGTERM; each has its own NATS connection; `/metrics`, whichever process answers it, shows the sums over them all (the primary gathers them). Worth it only with spare cores (see [Benchmarks](#benchmarks))',
     }),
     front_door: boolean.prefault('true').register(VARIABLE_DOCS, {
       meaning:

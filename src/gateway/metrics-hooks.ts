@@ -98,9 +98,18 @@ export function responseCounter(metrics: GatewayMetrics): InvocationCounter {
   return Object.assign(count, { started: (functionName: string) => startSeries(functionName).inc() });
 }
 
-/** Serves `/metrics` and counts every response fastify answers; returns the counter, for answers written without fastify and for the routes' starts. */
-export function installMetrics(app: FastifyInstance, registry: Registry, metrics: GatewayMetrics): InvocationCounter {
-  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+/**
+ * Serves `/metrics` (`readMetrics`' text: the registry's, or with `gateway_processes` > 1 every
+ * process's, cluster-metrics.ts) and counts every response fastify answers; returns the counter,
+ * for answers written without fastify and for the routes' starts.
+ */
+export function installMetrics(
+  app: FastifyInstance,
+  registry: Registry,
+  metrics: GatewayMetrics,
+  readMetrics: () => Promise<string> = () => registry.metrics(),
+): InvocationCounter {
+  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await readMetrics()));
   // Set by the invocation routes once the function is resolved.
   app.decorateRequest('invokedFunction', undefined);
   const count = responseCounter(metrics);

@@ -129,6 +129,8 @@ export interface GatewayDeps {
   readonly isReady: () => boolean;
   readonly logger: Logger;
   readonly registry: Registry;
+  /** What `/metrics` answers; default the registry's text. With `gateway_processes` > 1, every process's (cluster-metrics.ts). */
+  readonly readMetrics?: (() => Promise<string>) | undefined;
   readonly metrics: GatewayMetrics;
   readonly now?: () => number;
   /** Credentials checked per route group (loaded by loadGatewayAuth); default: no auth. */
@@ -200,7 +202,7 @@ export async function buildGateway(opts: GatewayOptions, deps: GatewayDeps): Pro
   installHeaderCountLimit(app, headerLimits);
   installCrossSiteGuard(app);
   installAuth(app, deps.auth ?? NO_AUTH);
-  const countResponse = installMetrics(app, deps.registry, deps.metrics);
+  const countResponse = installMetrics(app, deps.registry, deps.metrics, deps.readMetrics);
   await app.register(systemRoutes, { resolver: deps.resolver, isReady: deps.isReady, readQueues: deps.readQueues, now });
   if (deps.bulk) await app.register(bulkRoutes, { bulk: deps.bulk, isReady: deps.isReady, now });
   if (deps.inFlight) {

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
@@ -26,6 +27,7 @@ import { createPublisher } from '../queue/publisher.js';
 import { createConfirmer } from '../queue/confirmer.js';
 import type { Logger } from '../telemetry/logger.js';
 import { batchMetrics, createRegistry, functionLabelsFor, gatewayMetrics } from '../telemetry/metrics.js';
+import { clusterMetricsReader } from '../telemetry/cluster-metrics.js';
 import { batchCompletionPorts } from '../callback/batch-done.js';
 import { readBatchCounts } from '../queue/batch-events.js';
 import { batchStore } from '../status/batches.js';
@@ -117,6 +119,8 @@ export async function startGateway(config: Config, deps: { resolver: FunctionRes
         isReady: () => queue.isConnected(),
         logger,
         registry,
+        // One process of several (node:cluster): a scrape reaching it reads them all, through the primary.
+        readMetrics: config.gateway.processes > 1 && cluster.isWorker ? clusterMetricsReader(registry) : undefined,
         metrics,
         auth,
         checkCallback: checkCallbackWith(config.security.callbackAllow),

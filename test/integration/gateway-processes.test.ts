@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import { spawnAsyncfn, writeFunctionsFile } from '../helpers/asyncfn.js';
 import { startFunctionServer } from '../helpers/http-servers.js';
 import { startNatsServer } from '../helpers/nats-server.js';
@@ -110,4 +110,31 @@ t.test('gateway_processes=2 with a functions file that cannot be read: refused b
   );
   t.match(err?.message, /exited \(1\)[\s\S]*cannot read functions file \/nonexistent\/functions\.yaml/);
   t.notMatch(err?.message, /exited before listening|gateway process/, 'no gateway process was started');
+});
+
+t.test('gateway_processes=2: every scrape of /metrics, whichever process answers it, counts the requests of both', async (t) => {
+  const { gateway, listening } = await startTwo(t);
+  const url = String(listening[0]!.url);
+  // One keep-alive connection: one process answers every request on it.
+  const client = new Client(url);
+  t.teardown(() => client.close());
+  const statuses = new Set<number>();
+  for (let i = 0; i < 100; i++) {
+    const res = await client.request({ method: 'POST', path: '/async-function/work', body: `n${i}` });
+    await res.body.dump();
+    statuses.add(res.statusCode);
+  }
+  t.same([...statuses], [202], '100 submits on one connection, all 202');
+  // A connection each: the primary hands them to the processes in turn (round robin).
+  const counts: string[] = [];
+  const observed: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const res = await request(`${url}/metrics`, { reset: true });
+    const text = await res.body.text();
+    counts.push(/^gateway_function_invocation_total\{[^}]*function_name="work"[^}]*code="202"[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 'absent');
+    observed.push(/^gateway_functions_seconds_count\{[^}]*function_name="work"[^}]*code="202"[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 'absent');
+  }
+  t.same(counts, Array(6).fill('100'), `the 100 requests in every scrape: ${counts.join(' ')}`);
+  t.same(observed, Array(6).fill('100'), `and their durations (a histogram): ${observed.join(' ')}`);
+  t.equal(await gateway.terminate(), 0);
 });
