@@ -8,6 +8,7 @@ import { startStack, startTestWorker } from '../helpers/asyncfn.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { eventually } from '../helpers/eventually.js';
 import { scriptedHandler } from '../helpers/http-servers.js';
+import { sample } from '../helpers/metrics-text.js';
 
 /**
  * A function that answers 429 four times, then 200, under max_retry_attempts=2: with adaptive
@@ -18,13 +19,6 @@ import { scriptedHandler } from '../helpers/http-servers.js';
 const THROTTLES = 4;
 const RETRY = { maxAttempts: 2, initialWaitMs: 50, maxWaitMs: 200 };
 const handler = () => scriptedHandler((n) => (n <= THROTTLES ? { status: 429, body: 'slow down' } : { status: 200, body: 'done' }));
-
-/** The value of one sample in Prometheus text format; 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && wanted.every((w) => l.includes(w)));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
 
 async function deadLetters(natsUrl: string): Promise<Array<{ callId: string; reason: string; attempts: number; status: number }>> {
   const out: string[] = [];

@@ -4,7 +4,6 @@ import { Objm } from '@nats-io/obj';
 import { millis } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
-import { request } from 'undici';
 import { CallbackNotStorableError, handOffCallback } from '../../src/callback/stored.js';
 import { runDlqCommand } from '../../src/cli/dlq/index.js';
 import { encodeEnvelope } from '../../src/queue/envelope.js';
@@ -15,6 +14,7 @@ import { eventually } from '../helpers/eventually.js';
 import { startCallbackSink } from '../helpers/http-servers.js';
 import { testInvocation } from '../helpers/invocations.js';
 import { startNatsServer } from '../helpers/nats-server.js';
+import { sample, scrape } from '../helpers/metrics-text.js';
 
 /**
  * Handing a failed callback to durable delivery: a result too large for one message goes by
@@ -24,18 +24,6 @@ import { startNatsServer } from '../helpers/nats-server.js';
 
 /** A NATS server whose messages hold 64 KiB: a result of 100 KiB does not fit one. */
 const SMALL_MAX_PAYLOAD = 'max_payload: 65536';
-
-/** The value of one sample in Prometheus text format; 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (wanted.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return 0;
-}
-
-const scrape = async (url: string): Promise<string> => (await request(`${url}/metrics`)).body.text();
 
 async function jetstream(t: Test, natsUrl: string) {
   const nc = await connect({ servers: natsUrl });

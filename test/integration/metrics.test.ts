@@ -5,18 +5,7 @@ import { deferred } from '../helpers/deferred.js';
 import { enqueueMany } from '../helpers/enqueue.js';
 import { eventually } from '../helpers/eventually.js';
 import { scriptedHandler } from '../helpers/http-servers.js';
-
-/** The value of one sample in Prometheus text format; 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (wanted.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return 0;
-}
-
-const scrape = async (url: string): Promise<string> => (await request(`${url}/metrics`)).body.text();
+import { sample, scrape } from '../helpers/metrics-text.js';
 
 t.test('gateway and worker metrics follow a known workload, with OpenFaaS names and labels', async (t) => {
   const { fn, sink, gateway, config, resolver } = await startStack(t, {
