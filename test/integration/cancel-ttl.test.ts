@@ -6,9 +6,8 @@ import { request } from 'undici';
 import { connectNats } from '../../src/nats/connection.js';
 import { CANCELLATIONS_BUCKET, openKvBucket, PAYLOAD_BUCKET, payloadStreamName, RECORDS_BUCKET, RESULTS_BUCKET } from '../../src/queue/topology.js';
 import type { InvocationRecord } from '../../src/status/records.js';
-import { configFor, resolverFor, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
+import { configFor, resolverFor, startStack, startTestGateway, startTestWorker } from '../helpers/asyncfn.js';
 import { eventually } from '../helpers/eventually.js';
-import { startCallbackSink, startFunctionServer } from '../helpers/http-servers.js';
 import { readAnswer, type JsonAnswer } from '../helpers/json-answer.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
@@ -35,12 +34,7 @@ async function recordsTtlPassed(results: KV): Promise<void> {
 }
 
 t.test('a scheduled invocation cancelled: after records_ttl its record still answers, and a worker started then skips it', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t);
-  const sink = await startCallbackSink(t);
-  const config = configFor(nats.url, { records: { ttlMs: 1000, maxDelayMs: 4000 } });
-  const resolver = resolverFor({ work: fn.url });
-  const gateway = await startTestGateway(t, config, resolver);
+  const { nats, fn, sink, config, resolver, gateway } = await startStack(t, { worker: false, config: { records: { ttlMs: 1000, maxDelayMs: 4000 } } });
   const nc = await connect(t, nats.url);
   const results = await new Kvm(nc).open(RESULTS_BUCKET);
 
@@ -63,13 +57,7 @@ t.test('a scheduled invocation cancelled: after records_ttl its record still ans
 });
 
 t.test('a worker forgets a marker the bucket forgot: a new invocation reusing the call id runs', async (t) => {
-  const nats = await startNatsServer(t);
-  const fn = await startFunctionServer(t);
-  const sink = await startCallbackSink(t);
-  const config = configFor(nats.url, { records: { ttlMs: 1000, maxDelayMs: 1000 } });
-  const resolver = resolverFor({ work: fn.url });
-  const gateway = await startTestGateway(t, config, resolver);
-  await startTestWorker(t, config, resolver);
+  const { nats, fn, sink, gateway } = await startStack(t, { config: { records: { ttlMs: 1000, maxDelayMs: 1000 } } });
   const nc = await connect(t, nats.url);
   const markers = await new Kvm(nc).open(CANCELLATIONS_BUCKET);
   const callId = `reused-${process.hrtime.bigint()}`;
